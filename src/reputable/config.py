@@ -1,0 +1,245 @@
+"""reputable.toml: one file, read once into frozen values; every error names the key and the fix."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, Cause, parse_cause
+from reputable.core.clock import parse_duration
+from reputable.core.errors import ConfigError, InputError
+
+DEFAULT_PATH: Final = Path("reputable.toml")
+
+type AccessAction = Literal["answer", "refuse", "ignore"]
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneConfig:
+    """One published DNS zone."""
+
+    name: str
+    ttl: int
+    codes: dict[Cause, IPv4Address]
+    lookup_url: str  # appended to TXT; "$" is replaced by the queried subject
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRule:
+    """What to do with queries from *network*: answer, refuse (REFUSED) or ignore (drop)."""
+
+    network: IPv4Network | IPv6Network
+    action: AccessAction
+
+
+@dataclass(frozen=True, slots=True)
+class DnsConfig:
+    """The DNS server."""
+
+    listen: tuple[tuple[str, int], ...]
+    workers: int
+    reload_interval: timedelta
+    nameservers: tuple[str, ...]
+    hostmaster: str
+    negative_ttl: int
+    access: tuple[AccessRule, ...]
+    fast_path: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration; paths are absolute."""
+
+    path: Path | None
+    data_dir: Path
+    store_dsn: str
+    snapshot_path: Path
+    ip_zone: ZoneConfig
+    domain_zone: ZoneConfig
+    allow_zone: ZoneConfig
+    dns: DnsConfig
+    max_prefix_v4: int
+    max_prefix_v6: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+DEFAULT_TOML: Final = """\
+# reputable configuration (see docs/configuration.md). Paths are relative to this file.
+data_dir = "."
+
+[store]
+# Embedded SQLite by default; PostgreSQL: "postgresql://user@127.0.0.1/reputable"
+dsn = "sqlite:///reputable.db"
+
+[listings]
+# Broadest network a listing may cover without --force.
+max_prefix_v4 = 16
+max_prefix_v6 = 32
+
+[dns]
+listen = ["127.0.0.1:5300"]      # UDP and TCP on each
+workers = 1                      # DNS worker processes sharing one snapshot (SO_REUSEPORT)
+reload_interval = "1s"           # how often workers look for a new snapshot
+nameservers = ["ns1.reputable.test"]
+hostmaster = "hostmaster.reputable.test"
+negative_ttl = 300
+fast_path = true                 # use the compiled packet loop when it was built
+# Per-client access control, longest prefix wins: answer | refuse | ignore
+access = [
+  { network = "0.0.0.0/0", action = "answer" },
+  { network = "::/0", action = "answer" },
+]
+
+[zones.ip]
+name = "bl.reputable.test"
+ttl = 900
+lookup_url = "http://127.0.0.1:8080/lookup/$"
+# codes = { spam = "127.0.0.2", harvest = "127.0.0.3" }   # override any default
+
+[zones.domain]
+name = "dbl.reputable.test"
+ttl = 900
+lookup_url = "http://127.0.0.1:8080/lookup/$"
+
+[zones.allow]
+name = "wl.reputable.test"
+ttl = 900
+lookup_url = ""
+"""
+
+
+def _zone(raw: dict[str, Any], key: str, default_name: str, third_octet: int) -> ZoneConfig:
+    section = raw.get("zones", {}).get(key, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"[zones.{key}] must be a table")
+    name = str(section.get("name", default_name)).strip(".").lower()
+    if not name:
+        raise ConfigError(f"[zones.{key}] name must not be empty")
+    codes = {c: IPv4Address(f"127.0.{third_octet}.{DEFAULT_OCTET[c]}") for c in LISTING_CAUSES}
+    for cause_text, code_text in dict(section.get("codes", {})).items():
+        try:
+            cause = parse_cause(cause_text)
+            code = IPv4Address(str(code_text))
+        except ValueError as exc:
+            raise ConfigError(f"[zones.{key}] codes.{cause_text}: {exc}") from exc
+        if not cause.lists:
+            raise ConfigError(f"[zones.{key}] codes.{cause_text}: clean never lists, it has no code")
+        if code.packed[0] != 127 or str(code) == "127.0.0.1":
+            raise ConfigError(
+                f"[zones.{key}] codes.{cause_text} = {code}: return codes must be in 127.0.0.0/8"
+                " and not 127.0.0.1 (RFC 5782 §2.1)"
+            )
+        codes[cause] = code
+    return ZoneConfig(
+        name=name,
+        ttl=_seconds(section.get("ttl", 900), f"zones.{key}.ttl"),
+        codes=codes,
+        lookup_url=str(section.get("lookup_url", "")),
+    )
+
+
+def _seconds(value: Any, key: str) -> int:
+    try:
+        if isinstance(value, int):
+            return value
+        return int(parse_duration(str(value)).total_seconds())
+    except InputError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"dns.listen entry {text!r}: use HOST:PORT, e.g. 127.0.0.1:5300")
+    return host.strip("[]"), int(port)
+
+
+def _access(items: Any) -> tuple[AccessRule, ...]:
+    rules: list[AccessRule] = []
+    for i, item in enumerate(items or []):
+        try:
+            network = ip_network(str(item["network"]), strict=False)
+            action = str(item.get("action", "answer"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"dns.access[{i}]: need {{ network = CIDR, action = answer|refuse|ignore }}: {exc}"
+            ) from exc
+        if action not in ("answer", "refuse", "ignore"):
+            raise ConfigError(f"dns.access[{i}].action {action!r}: use answer, refuse or ignore")
+        rules.append(AccessRule(network, action))  # type: ignore[arg-type]  # checked just above
+    return tuple(rules)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    """Return the configuration in TOML *text*; relative paths resolve against *path*'s folder."""
+    where = str(path) if path else "configuration"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    base = path.parent.resolve() if path else Path.cwd()
+    data_dir = (base / str(raw.get("data_dir", "."))).resolve()
+    store = raw.get("store", {})
+    dsn = str(store.get("dsn", "sqlite:///reputable.db"))
+    if dsn.startswith("sqlite:///"):
+        db_path = Path(dsn.removeprefix("sqlite:///"))
+        dsn = "sqlite:///" + str(db_path if db_path.is_absolute() else data_dir / db_path)
+    elif not dsn.startswith(("postgresql://", "postgres://", "memory:")):
+        raise ConfigError(f"{where}: store.dsn {dsn!r}: use sqlite:///FILE or postgresql://...")
+    dns = raw.get("dns", {})
+    listings = raw.get("listings", {})
+    snapshot = Path(str(dns.get("snapshot", "reputable.snapshot")))
+    try:
+        workers = int(dns.get("workers", 1))
+        if workers < 1:
+            raise ValueError("must be at least 1")
+        max_v4 = int(listings.get("max_prefix_v4", 16))
+        max_v6 = int(listings.get("max_prefix_v6", 32))
+        if not (0 <= max_v4 <= 32 and 0 <= max_v6 <= 128):
+            raise ValueError("max_prefix_v4 must be 0-32 and max_prefix_v6 0-128")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    access = _access(dns.get("access")) or (
+        AccessRule(ip_network("0.0.0.0/0"), "answer"),
+        AccessRule(ip_network("::/0"), "answer"),
+    )
+    return Config(
+        path=path.resolve() if path else None,
+        data_dir=data_dir,
+        store_dsn=dsn,
+        snapshot_path=snapshot if snapshot.is_absolute() else data_dir / snapshot,
+        ip_zone=_zone(raw, "ip", "bl.reputable.test", 0),
+        domain_zone=_zone(raw, "domain", "dbl.reputable.test", 1),
+        allow_zone=_zone(raw, "allow", "wl.reputable.test", 2),
+        dns=DnsConfig(
+            listen=tuple(_endpoint(e) for e in dns.get("listen", ["127.0.0.1:5300"])),
+            workers=workers,
+            reload_interval=parse_duration(str(dns.get("reload_interval", "1s"))),
+            nameservers=tuple(str(n).strip(".") for n in dns.get("nameservers", ["ns1.reputable.test"])),
+            hostmaster=str(dns.get("hostmaster", "hostmaster.reputable.test")).strip("."),
+            negative_ttl=_seconds(dns.get("negative_ttl", 300), "dns.negative_ttl"),
+            access=access,
+            fast_path=bool(dns.get("fast_path", True)),
+        ),
+        max_prefix_v4=max_v4,
+        max_prefix_v6=max_v6,
+        extra={k: v for k, v in raw.items() if k not in {"data_dir", "store", "dns", "zones", "listings"}},
+    )
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the configuration from *path* (default ./reputable.toml; defaults if it is absent)."""
+    target = path or DEFAULT_PATH
+    if not target.exists():
+        if path is not None:
+            raise ConfigError(f"config file {path} not found; create one with `reputable init`")
+        return parse_config(DEFAULT_TOML, None)
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {target}: {exc}") from exc
+    return parse_config(text, target)

@@ -1,0 +1,1 @@
+"""Shared vocabulary: addresses, causes and return codes, clock, errors. Imports nothing else."""

@@ -1,0 +1,1 @@
+"""STAGE 4: publication — snapshot, DNS server, exports."""

@@ -1,0 +1,341 @@
+"""Build snapshot sections from listings (pure: rows, allowlist, zone config and *now* in).
+
+Every answer is a *value*: a tuple of atoms, one per return code, each atom a (code, TXT
+template) pair. IPv4 host listings are a sorted address array; every wider IPv4 listing,
+every IPv6 listing and every exclusion is flattened by a sweep into non-overlapping intervals,
+so a lookup is one exact search plus one bisect. Where a subject has several listings with
+the same code, the most specific subject wins, then the most recent listing.
+"""
+
+from __future__ import annotations
+
+import socket
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Final
+
+from reputable.config import ZoneConfig
+from reputable.core.cause import Cause
+
+NONE: Final = 0  # value id of "not listed"
+EXCLUDED: Final = 0xFFFFFFFF  # domain table marker: allowlisted, never listed
+TEST_REASON: Final = "RFC 5782 test point: always listed"
+
+#: (subject, family, cause, reason, listed_at, expires_at) as the store yields them.
+type ListingRow = tuple[str, int, str, str, float, float | None]
+#: (subject, family, note, expires_at) of an allowlist entry.
+type AllowRow = tuple[str, int, str, float | None]
+type Atom = tuple[int, str]  # (code as u32, TXT template)
+
+
+def txt_template(reason: str, lookup_url: str) -> str:
+    """Return the TXT template of a listing: ``$`` stands for the queried subject, ``$$`` for $."""
+    text = reason.replace("$", "$$")
+    return f"{text} {lookup_url}".strip() if lookup_url else text
+
+
+@dataclass(slots=True)
+class ValueTable:
+    """Interning of atoms and values (sorted tuples of atom ids, one per code)."""
+
+    atoms: dict[Atom, int] = field(default_factory=dict)
+    atom_list: list[Atom] = field(default_factory=list)
+    values: dict[tuple[int, ...], int] = field(default_factory=lambda: {(): NONE})
+    value_list: list[tuple[int, ...]] = field(default_factory=lambda: [()])
+
+    def atom(self, code: int, template: str) -> int:
+        """Return the id of atom (code, template)."""
+        key = (code, template)
+        found = self.atoms.get(key)
+        if found is None:
+            found = self.atoms[key] = len(self.atom_list)
+            self.atom_list.append(key)
+        return found
+
+    def value(self, atom_ids: Iterable[int]) -> int:
+        """Return the id of the value made of *atom_ids* (at most one per code is kept)."""
+        key = tuple(sorted(set(atom_ids), key=lambda a: self.atom_list[a]))
+        found = self.values.get(key)
+        if found is None:
+            found = self.values[key] = len(self.value_list)
+            self.value_list.append(key)
+        return found
+
+    def sections(self) -> dict[str, bytes | array[int]]:
+        """Return the value and atom tables as flat arrays and one string blob."""
+        val_index = array("I", [0])
+        val_atoms = array("I")
+        for atoms in self.value_list:
+            val_atoms.extend(atoms)
+            val_index.append(len(val_atoms))
+        codes = array("I")
+        txt_off = array("I")
+        txt_len = array("I")
+        blob = bytearray()
+        for code, template in self.atom_list:
+            raw = template.encode("utf-8")
+            codes.append(code)
+            txt_off.append(len(blob))
+            txt_len.append(len(raw))
+            blob += raw
+        return {
+            "val_index": val_index,
+            "val_atoms": val_atoms,
+            "atom_code": codes,
+            "atom_txt_off": txt_off,
+            "atom_txt_len": txt_len,
+            "strings": bytes(blob),
+        }
+
+
+@dataclass(slots=True)
+class _Span:
+    """One listing or exclusion over [lo, hi] during the sweep."""
+
+    lo: int
+    hi: int
+    rank: tuple[int, float]  # (prefix length, listed_at): larger wins within one code
+    code: int  # -1 for an exclusion
+    atom: int
+
+
+def _sweep(spans: list[_Span], table: ValueTable, top: int) -> tuple[list[int], list[int], list[bool]]:
+    """Flatten *spans* into interval starts with value ids and an excluded flag per interval."""
+    events: dict[int, list[tuple[bool, int]]] = {}
+    for index, span in enumerate(spans):
+        events.setdefault(span.lo, []).append((True, index))
+        if span.hi < top:
+            events.setdefault(span.hi + 1, []).append((False, index))
+    starts: list[int] = [0]
+    vals: list[int] = [NONE]
+    excl: list[bool] = [False]
+    active: set[int] = set()
+    for point in sorted(events):
+        for opening, index in events[point]:
+            if opening:
+                active.add(index)
+            else:
+                active.discard(index)
+        excluded = any(spans[i].code == -1 for i in active)
+        best: dict[int, _Span] = {}
+        if not excluded:
+            for i in active:
+                span = spans[i]
+                held = best.get(span.code)
+                if held is None or span.rank > held.rank:
+                    best[span.code] = span
+        value = table.value(s.atom for s in best.values())
+        if point == starts[-1]:
+            vals[-1], excl[-1] = value, excluded
+        elif vals[-1] != value or excl[-1] != excluded:
+            starts.append(point)
+            vals.append(value)
+            excl.append(excluded)
+    return starts, vals, excl
+
+
+def _locate(starts: list[int], point: int, hint: int) -> int:
+    """Return the index of the interval holding *point*, walking forward from *hint*."""
+    while hint + 1 < len(starts) and starts[hint + 1] <= point:
+        hint += 1
+    return hint
+
+
+@dataclass(slots=True)
+class Built:
+    """The result of a build: header fields and sections for the snapshot file."""
+
+    header: dict[str, object]
+    sections: dict[str, bytes | array[int]]
+
+
+def _net_span(subject: str) -> tuple[int, int, int, int]:
+    """Return (family, lo, hi, prefixlen) of an IP subject text."""
+    net = ip_network(subject, strict=False)
+    lo = int(net.network_address)
+    return net.version, lo, lo + net.num_addresses - 1, net.prefixlen
+
+
+def build(
+    rows: Iterable[ListingRow],
+    allows: Iterable[AllowRow],
+    *,
+    ip_zone: ZoneConfig,
+    domain_zone: ZoneConfig,
+    allow_zone: ZoneConfig,
+    serial: int,
+    now: datetime,
+) -> Built:
+    """Return the snapshot of the active *rows* and *allows* at *now*."""
+    table = ValueTable()
+    cut = now.timestamp()
+    next_expiry: float | None = None
+    # Host listings packed as one int each (address, listed_at in µs, atom) so that one sort
+    # groups them by address, oldest first: a dict per address would cost ~10x the memory.
+    hosts: list[int] = []
+    v4_spans: list[_Span] = []
+    v6_spans: list[_Span] = []
+    domains: dict[str, dict[int, tuple[float, int]]] = {}
+    test_atom = table.atom(0x7F000002, TEST_REASON)
+    never4, never6 = 0x7F000001, int(ip_network("::ffff:127.0.0.1").network_address)
+    inet_aton = socket.inet_aton
+    count = 0
+    for subject, family, cause_text, reason, listed_at, expires_at in rows:
+        if expires_at is not None:
+            if expires_at <= cut:
+                continue
+            next_expiry = expires_at if next_expiry is None else min(next_expiry, expires_at)
+        count += 1
+        cause = Cause(cause_text)
+        zone = domain_zone if family == 0 else ip_zone
+        code = int(zone.codes[cause])
+        atom = table.atom(code, txt_template(reason, zone.lookup_url))
+        if family == 4 and "/" not in subject:
+            address = int.from_bytes(inet_aton(subject), "big")
+            hosts.append((address << 96) | (int(listed_at * 1e6) << 32) | atom)
+        elif family in (4, 6):
+            _, lo, hi, plen = _net_span(subject)
+            spans = v4_spans if family == 4 else v6_spans
+            spans.append(_Span(lo, hi, (plen, listed_at), code, atom))
+        else:
+            held = domains.setdefault(subject, {})
+            if code not in held or held[code][0] < listed_at:
+                held[code] = (listed_at, atom)
+    allow_v4: list[_Span] = []
+    allow_v6: list[_Span] = []
+    allow_domains: dict[str, int] = {}
+    allow_code = int(allow_zone.codes[Cause.MANUAL])
+    allow_count = 0
+    for subject, family, note, expires_at in allows:
+        if expires_at is not None:
+            if expires_at <= cut:
+                continue
+            next_expiry = expires_at if next_expiry is None else min(next_expiry, expires_at)
+        allow_count += 1
+        atom = table.atom(allow_code, txt_template(note or "allowlisted", allow_zone.lookup_url))
+        if family == 0:
+            allow_domains[subject] = atom
+            continue
+        fam, lo, hi, plen = _net_span(subject)
+        (v4_spans if fam == 4 else v6_spans).append(_Span(lo, hi, (plen, 0.0), -1, 0))
+        (allow_v4 if fam == 4 else allow_v6).append(_Span(lo, hi, (plen, 0.0), allow_code, atom))
+    # RFC 5782 §5: 127.0.0.1 and ::ffff:127.0.0.1 are never listed, whatever covers them.
+    v4_spans.append(_Span(never4, never4, (32, 0.0), -1, 0))
+    v6_spans.append(_Span(never6, never6, (128, 0.0), -1, 0))
+
+    sections: dict[str, bytes | array[int]] = {}
+    starts, vals, excl = _sweep(v4_spans, table, 0xFFFFFFFF)
+    sections["v4_range_start"] = array("I", starts)
+    sections["v4_range_val"] = array("I", vals)
+    sections.update(_hosts(hosts, starts, vals, excl, table, test_atom))
+    starts6, vals6, _ = _sweep(v6_spans, table, (1 << 128) - 1)
+    sections["v6_range_start"] = b"".join(s.to_bytes(16, "big") for s in starts6)
+    sections["v6_range_val"] = array("I", vals6)
+    _domain_sections(sections, "dom", domains, allow_domains, table, test_atom)
+    a_starts, a_vals, _ = _sweep(allow_v4 + [_Span(0x7F000002, 0x7F000002, (32, 0.0), 0, test_atom)], table, 0xFFFFFFFF)
+    sections["wl4_range_start"] = array("I", a_starts)
+    sections["wl4_range_val"] = array("I", a_vals)
+    a6_starts, a6_vals, _ = _sweep(allow_v6, table, (1 << 128) - 1)
+    sections["wl6_range_start"] = b"".join(s.to_bytes(16, "big") for s in a6_starts)
+    sections["wl6_range_val"] = array("I", a6_vals)
+    wl_domains = {name: {allow_code: (0.0, atom)} for name, atom in allow_domains.items()}
+    _domain_sections(sections, "wldom", wl_domains, {}, table, test_atom)
+    sections.update(table.sections())
+    header: dict[str, object] = {
+        "serial": serial,
+        "built_at": cut,
+        "next_expiry": next_expiry,
+        "listings": count,
+        "allows": allow_count,
+        "values": len(table.value_list),
+        "atoms": len(table.atom_list),
+    }
+    return Built(header, sections)
+
+
+def _hosts(
+    hosts: list[int],
+    starts: list[int],
+    vals: list[int],
+    excl: list[bool],
+    table: ValueTable,
+    test_atom: int,
+) -> dict[str, bytes | array[int]]:
+    """Merge host listings with the ranges around them; drop excluded and redundant hosts."""
+    hosts.append((0x7F000002 << 96) | test_atom)
+    hosts.sort()
+    addrs = array("I")
+    host_vals = array("I")
+    hint = 0
+    i = 0
+    n = len(hosts)
+    value_list = table.value_list
+    atom_list = table.atom_list
+    while i < n:
+        address = hosts[i] >> 96
+        atoms = [hosts[i] & 0xFFFFFFFF]
+        i += 1
+        while i < n and hosts[i] >> 96 == address:
+            atoms.append(hosts[i] & 0xFFFFFFFF)
+            i += 1
+        atoms.reverse()  # most recent first: it wins within its code
+        hint = _locate(starts, address, hint)
+        if excl[hint] and address != 0x7F000002:
+            continue
+        range_val = vals[hint]
+        if range_val != NONE:
+            # The host's own listing beats a range's listing with the same code.
+            own_codes = {atom_list[a][0] for a in atoms}
+            atoms.extend(a for a in value_list[range_val] if atom_list[a][0] not in own_codes)
+        value = table.value(_one_per_code(atoms, atom_list))
+        if value == range_val:
+            continue
+        addrs.append(address)
+        host_vals.append(value)
+    return {"v4_host_addr": addrs, "v4_host_val": host_vals}
+
+
+def _one_per_code(atoms: list[int], atom_list: list[Atom]) -> list[int]:
+    """Keep the first atom of each code (callers order atoms by precedence)."""
+    seen: set[int] = set()
+    kept: list[int] = []
+    for atom in atoms:
+        code = atom_list[atom][0]
+        if code not in seen:
+            seen.add(code)
+            kept.append(atom)
+    return kept
+
+
+def _domain_sections(
+    sections: dict[str, bytes | array[int]],
+    prefix: str,
+    domains: dict[str, dict[int, tuple[float, int]]],
+    excluded: dict[str, int],
+    table: ValueTable,
+    test_atom: int,
+) -> None:
+    """Add a sorted domain table: names blob, offsets and values (EXCLUDED for allowlisted)."""
+    entries: dict[str, int] = {name: EXCLUDED for name in excluded}
+    for name, by_code in domains.items():
+        if name not in entries:
+            entries[name] = table.value(atom for _, atom in by_code.values())
+    entries["test"] = table.value([test_atom])
+    entries["invalid"] = EXCLUDED
+    names = sorted(entries)
+    offsets = array("I", [0])
+    blob = bytearray()
+    for name in names:
+        blob += name.encode("ascii")
+        offsets.append(len(blob))
+    sections[f"{prefix}_names"] = bytes(blob)
+    sections[f"{prefix}_off"] = offsets
+    sections[f"{prefix}_val"] = array("I", (entries[name] for name in names))
+
+
+def subject_network(text: str) -> IPv4Network | IPv6Network:
+    """Return an IP subject text as a network (helper for tests and tools)."""
+    return ip_network(text, strict=False)

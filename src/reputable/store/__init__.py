@@ -1,0 +1,1 @@
+"""Storage: SQLite (default), PostgreSQL, memory; schema migrations."""

@@ -1,0 +1,247 @@
+"""The embedded default store: SQLite in WAL mode."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reputable.core.address import Domain, Subject, format_subject, parse_subject
+from reputable.core.cause import Cause
+from reputable.core.errors import StoreError
+from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.store.migrate import migrations, split_statements
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _family(subject: Subject) -> int:
+    if isinstance(subject, Domain):
+        return 0
+    return subject.version
+
+
+class SQLiteStore:
+    """Listings in one SQLite file; every write is one transaction that bumps the serial."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+
+    # -- schema -------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        db = self._db
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        known = migrations()
+        if known and current > known[-1].version:
+            raise StoreError(
+                f"database {self.path} has schema version {current}, newer than this"
+                f" reputable ({known[-1].version}); upgrade reputable"
+            )
+        for migration in known:
+            if migration.version <= current:
+                continue
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in split_statements(migration.sql):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                db.execute("ROLLBACK")
+                raise StoreError(f"migration {migration.name} failed on {self.path}: {exc}") from exc
+
+    def schema_version(self) -> int:
+        """Return the applied schema version."""
+        return int(self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    # -- writes -------------------------------------------------------------------------------
+    def _bump(self) -> None:
+        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'")
+
+    def _audit(self, actor: str, action: str, subject: str, cause: str | None, detail: str) -> None:
+        self._db.execute(
+            "INSERT INTO audit (at, actor, action, subject, cause, detail) VALUES (?,?,?,?,?,?)",
+            (datetime.now(UTC).timestamp(), actor, action, subject, cause, detail),
+        )
+
+    def apply(self, batch: Batch, *, actor: str, action: str) -> None:
+        """Insert or replace every listing and allow entry of *batch* in one transaction."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO listings (subject, family, cause, reason, source, listed_at,"
+                    " expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source)"
+                    " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at",
+                    (
+                        (
+                            item.subject_text,
+                            _family(item.subject),
+                            item.cause.value,
+                            item.reason,
+                            item.source,
+                            _ts(item.listed_at),
+                            _ts(item.expires_at),
+                        )
+                        for item in batch.listings
+                    ),
+                )
+                db.executemany(
+                    "INSERT INTO allow (subject, family, note, source, created_at, expires_at)"
+                    " VALUES (?,?,?,?,?,?) ON CONFLICT (subject, source)"
+                    " DO UPDATE SET note = excluded.note, expires_at = excluded.expires_at",
+                    (
+                        (
+                            item.subject_text,
+                            _family(item.subject),
+                            item.note,
+                            item.source,
+                            _ts(item.created_at),
+                            _ts(item.expires_at),
+                        )
+                        for item in batch.allows
+                    ),
+                )
+                if len(batch.listings) + len(batch.allows) <= 100:
+                    for listing in batch.listings:
+                        self._audit(
+                            actor, action, listing.subject_text, listing.cause.value, listing.reason
+                        )
+                    for allow in batch.allows:
+                        self._audit(actor, "allow", allow.subject_text, None, allow.note)
+                else:
+                    self._audit(
+                        actor,
+                        action,
+                        "*",
+                        None,
+                        f"{len(batch.listings)} listings, {len(batch.allows)} allowlist entries",
+                    )
+                self._bump()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+
+    def remove_listings(
+        self, subject: Subject, *, cause: Cause | None, source: str | None, actor: str
+    ) -> int:
+        """Delete listings of exactly *subject* (optionally one cause/source); return how many."""
+        text = format_subject(subject)
+        sql = "DELETE FROM listings WHERE subject = ?"
+        args: list[str] = [text]
+        if cause is not None:
+            sql += " AND cause = ?"
+            args.append(cause.value)
+        if source is not None:
+            sql += " AND source = ?"
+            args.append(source)
+        return self._delete(sql, args, actor, "delist", text, cause)
+
+    def remove_allow(self, subject: Subject, *, actor: str) -> int:
+        """Delete allowlist entries of exactly *subject*; return how many."""
+        text = format_subject(subject)
+        return self._delete("DELETE FROM allow WHERE subject = ?", [text], actor, "unallow", text, None)
+
+    def _delete(
+        self, sql: str, args: list[str], actor: str, action: str, text: str, cause: Cause | None
+    ) -> int:
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                count = db.execute(sql, args).rowcount
+                if count:
+                    self._audit(actor, action, text, cause.value if cause else None, f"{count} rows")
+                    self._bump()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        return int(count)
+
+    # -- reads --------------------------------------------------------------------------------
+    def listings(
+        self, *, cause: Cause | None = None, active_at: datetime | None = None
+    ) -> Iterator[Listing]:
+        """Yield listings, optionally of one cause and only those active at *active_at*."""
+        sql = "SELECT subject, cause, reason, source, listed_at, expires_at FROM listings"
+        where: list[str] = []
+        args: list[object] = []
+        if cause is not None:
+            where.append("cause = ?")
+            args.append(cause.value)
+        if active_at is not None:
+            where.append("(expires_at IS NULL OR expires_at > ?)")
+            args.append(active_at.timestamp())
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        for subject, cause_text, reason, source, listed_at, expires_at in self._db.execute(
+            sql, args
+        ):
+            yield Listing(
+                subject=parse_subject(subject),
+                cause=Cause(cause_text),
+                reason=reason,
+                source=source,
+                listed_at=datetime.fromtimestamp(listed_at, UTC),
+                expires_at=_dt(expires_at),
+            )
+
+    def listing_rows(
+        self, *, active_at: datetime
+    ) -> Iterator[tuple[str, int, str, str, float | None]]:
+        """Yield (subject, family, cause, reason, expires_at) of active listings, cheaply."""
+        yield from self._db.execute(
+            "SELECT subject, family, cause, reason, expires_at FROM listings"
+            " WHERE expires_at IS NULL OR expires_at > ?",
+            (active_at.timestamp(),),
+        )
+
+    def allows(self, *, active_at: datetime | None = None) -> Iterator[AllowEntry]:
+        """Yield allowlist entries, optionally only those active at *active_at*."""
+        sql = "SELECT subject, note, source, created_at, expires_at FROM allow"
+        args: list[object] = []
+        if active_at is not None:
+            sql += " WHERE expires_at IS NULL OR expires_at > ?"
+            args.append(active_at.timestamp())
+        for subject, note, source, created_at, expires_at in self._db.execute(sql + " ORDER BY id", args):
+            yield AllowEntry(
+                subject=parse_subject(subject),
+                note=note,
+                source=source,
+                created_at=datetime.fromtimestamp(created_at, UTC),
+                expires_at=_dt(expires_at),
+            )
+
+    def serial(self) -> int:
+        """Return the change counter; it increases on every committed change."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._db.close()
