@@ -1,17 +1,39 @@
-"""Composition root: the only place (with cli/ and testing.py) that wires concrete parts."""
+"""Composition root: the only place (with cli/ and testing.py) that wires concrete parts.
+
+``reputable serve`` is one supervisor process running one TaskGroup: it keeps the snapshot
+in step with the store (rebuilding in a child process, so the supervisor's memory stays
+flat whatever the list size), keeps the DNS worker processes running, and exposes their
+counters to Prometheus.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
 
 from reputable.config import Config
-from reputable.core.errors import ConfigError
+from reputable.core import log
+from reputable.core.errors import ConfigError, ReputableError
 from reputable.listings.ports import ListingStore
 from reputable.listings.rules import Limits
+from reputable.publication.dnsbl.worker import metrics_path
+from reputable.publication.metrics import read_worker_files, render
+from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.store.sqlite import SQLiteStore
 
+WORKER_RESTART_DELAY = 1.0
 
-def open_store(config: Config) -> ListingStore:
+
+def open_store(config: Config) -> SQLiteStore:
     """Open the store named by ``store.dsn`` (SQLite by default), migrating it if needed."""
     dsn = config.store_dsn
     if dsn.startswith("sqlite:///"):
@@ -24,3 +46,197 @@ def open_store(config: Config) -> ListingStore:
 def limits(config: Config) -> Limits:
     """Return the listing breadth limits of *config*."""
     return Limits(max_prefix_v4=config.max_prefix_v4, max_prefix_v6=config.max_prefix_v6)
+
+
+def publish_now(config: Config, now: datetime | None = None) -> Published:
+    """Rebuild the snapshot from the store in this process (``reputable snapshot build``)."""
+    store = open_store(config)
+    try:
+        result = publish(store, config, now or datetime.now(UTC))
+    finally:
+        store.close()
+    log.info(
+        "snapshot_built",
+        serial=result.serial,
+        listings=result.listings,
+        allows=result.allows,
+        ms=round(result.seconds * 1000, 1),
+        path=result.path,
+    )
+    return result
+
+
+def _config_args(config: Config) -> list[str]:
+    return ["--config", str(config.path)] if config.path else []
+
+
+class Supervisor:
+    """Runs `reputable serve`: publisher, DNS workers and the metrics endpoint."""
+
+    def __init__(self, config: Config, store: ListingStore, *, metrics_listen: str | None) -> None:
+        self.config = config
+        self.store = store
+        self.metrics_listen = metrics_listen
+        self.workers: list[subprocess.Popen[bytes] | None] = [None] * config.dns.workers
+        self.digest = fingerprint(config)
+        self.stopping = asyncio.Event()
+
+    # -- publisher --------------------------------------------------------------------------
+    async def rebuild_if_stale(self) -> bool:
+        """Rebuild the snapshot in a child process when it lags the store; True if rebuilt."""
+        now = datetime.now(UTC)
+        if not stale(
+            self.config.snapshot_path, serial=self.store.serial(), digest=self.digest, now=now
+        ):
+            return False
+        cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "snapshot", "build"]
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL)
+        code = await proc.wait()
+        if code != 0:
+            log.error("snapshot_build_failed", exit_code=code)
+            return False
+        return True
+
+    async def publisher(self) -> None:
+        """Follow the store: rebuild the snapshot whenever its serial, config or expiry moves."""
+        interval = self.config.dns.reload_interval.total_seconds()
+        while not self.stopping.is_set():
+            try:
+                await self.rebuild_if_stale()
+            except ReputableError as exc:
+                log.error("publisher_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), interval)
+
+    # -- workers ----------------------------------------------------------------------------
+    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "reputable.publication.dnsbl.worker",
+            *_config_args(self.config),
+            "--index",
+            str(index),
+        ]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE)
+
+    async def start_workers(self) -> None:
+        """Start every DNS worker and wait until each has bound its sockets."""
+        for index in range(len(self.workers)):
+            self.workers[index] = self._spawn(index)
+        for index, proc in enumerate(self.workers):
+            if proc is None or proc.stdout is None:
+                continue
+            first = await asyncio.to_thread(proc.stdout.readline)
+            if first.strip() != b"ready":
+                code = await asyncio.to_thread(proc.wait)
+                raise ReputableError(f"DNS worker {index} failed to start (exit code {code})")
+        log.info("dns_ready", workers=len(self.workers), listen=self.config.dns.listen)
+
+    async def watchdog(self) -> None:
+        """Restart a DNS worker that died."""
+        while not self.stopping.is_set():
+            for index, proc in enumerate(self.workers):
+                if proc is not None and proc.poll() is not None and not self.stopping.is_set():
+                    log.error("dns_worker_died", worker=index, exit_code=proc.returncode)
+                    await asyncio.sleep(WORKER_RESTART_DELAY)
+                    self.workers[index] = self._spawn(index)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 0.5)
+
+    def stop_workers(self) -> None:
+        """Terminate the DNS workers and wait for them."""
+        for proc in self.workers:
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in self.workers:
+            if proc is not None:
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+    # -- metrics ----------------------------------------------------------------------------
+    def metrics_text(self) -> str:
+        """Return the Prometheus exposition of all workers' counters."""
+        paths = [metrics_path(self.config, i) for i in range(len(self.workers))]
+        return render(read_worker_files(paths), serial=self.store.serial())
+
+    def start_metrics_server(self) -> ThreadingHTTPServer | None:
+        """Serve GET /metrics on ``metrics_listen`` in a thread (None when disabled)."""
+        if not self.metrics_listen:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        text: Callable[[], str] = self.metrics_text
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # the stdlib's name
+                if self.path.split("?", 1)[0] != "/metrics":
+                    self.send_error(404, "only /metrics lives here")
+                    return
+                body = text().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # stdlib name
+                return
+
+        server = ThreadingHTTPServer((host.strip("[]"), int(port)), Handler)
+        Thread(target=server.serve_forever, daemon=True, name="metrics").start()
+        log.info("metrics_ready", listen=self.metrics_listen)
+        return server
+
+    async def run(self) -> None:
+        """Publish, start workers, then supervise until stopped."""
+        started = time.perf_counter()
+        await self.rebuild_if_stale()
+        if not self.config.snapshot_path.exists():
+            raise ReputableError(
+                f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"
+            )
+        server = self.start_metrics_server()
+        try:
+            await self.start_workers()
+            log.info(
+                "serve_ready", seconds=round(time.perf_counter() - started, 3), pid=os.getpid()
+            )
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.publisher())
+                group.create_task(self.watchdog())
+        finally:
+            self.stopping.set()
+            self.stop_workers()
+            if server is not None:
+                server.shutdown()
+
+
+def serve(config: Config, *, metrics_listen: str | None) -> None:
+    """Run the blocklist server until SIGINT/SIGTERM."""
+    store = open_store(config)
+    supervisor = Supervisor(config, store, metrics_listen=metrics_listen)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, supervisor.stopping.set)
+        runner = asyncio.create_task(supervisor.run())
+        stopper = asyncio.create_task(supervisor.stopping.wait())
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner not in done:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+        else:
+            stopper.cancel()
+            runner.result()
+
+    try:
+        asyncio.run(main())
+    finally:
+        supervisor.stop_workers()
+        store.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, Cause, parse_cause
 from reputable.core.clock import parse_duration
@@ -15,7 +15,7 @@ from reputable.core.errors import ConfigError, InputError
 
 DEFAULT_PATH: Final = Path("reputable.toml")
 
-type AccessAction = Literal["answer", "refuse", "ignore"]
+AccessAction: TypeAlias = Literal["answer", "refuse", "ignore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,9 @@ def _zone(raw: dict[str, Any], key: str, default_name: str, third_octet: int) ->
         except ValueError as exc:
             raise ConfigError(f"[zones.{key}] codes.{cause_text}: {exc}") from exc
         if not cause.lists:
-            raise ConfigError(f"[zones.{key}] codes.{cause_text}: clean never lists, it has no code")
+            raise ConfigError(
+                f"[zones.{key}] codes.{cause_text}: clean never lists, it has no code"
+            )
         if code.packed[0] != 127 or str(code) == "127.0.0.1":
             raise ConfigError(
                 f"[zones.{key}] codes.{cause_text} = {code}: return codes must be in 127.0.0.0/8"
@@ -219,7 +221,9 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             listen=tuple(_endpoint(e) for e in dns.get("listen", ["127.0.0.1:5300"])),
             workers=workers,
             reload_interval=parse_duration(str(dns.get("reload_interval", "1s"))),
-            nameservers=tuple(str(n).strip(".") for n in dns.get("nameservers", ["ns1.reputable.test"])),
+            nameservers=tuple(
+                str(n).strip(".") for n in dns.get("nameservers", ["ns1.reputable.test"])
+            ),
             hostmaster=str(dns.get("hostmaster", "hostmaster.reputable.test")).strip("."),
             negative_ttl=_seconds(dns.get("negative_ttl", 300), "dns.negative_ttl"),
             access=access,
@@ -227,7 +231,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         ),
         max_prefix_v4=max_v4,
         max_prefix_v6=max_v6,
-        extra={k: v for k, v in raw.items() if k not in {"data_dir", "store", "dns", "zones", "listings"}},
+        extra={
+            k: v
+            for k, v in raw.items()
+            if k not in {"data_dir", "store", "dns", "zones", "listings"}
+        },
     )
 
 

@@ -12,7 +12,7 @@ from ipaddress import (
     ip_address,
     ip_network,
 )
-from typing import Final
+from typing import Final, TypeAlias
 
 from reputable.core.errors import SubjectError
 
@@ -34,9 +34,9 @@ class Domain:
         return [Domain(".".join(labels[i:])) for i in range(len(labels))]
 
 
-type IPNetwork = IPv4Network | IPv6Network
-type IPAddress = IPv4Address | IPv6Address
-type Subject = IPv4Network | IPv6Network | Domain
+IPNetwork: TypeAlias = IPv4Network | IPv6Network
+IPAddress: TypeAlias = IPv4Address | IPv6Address
+Subject: TypeAlias = IPv4Network | IPv6Network | Domain
 
 
 def parse_domain(text: str) -> Domain:

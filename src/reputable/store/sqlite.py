@@ -34,7 +34,10 @@ class SQLiteStore:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         try:
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            # One connection, used by one task at a time; the metrics thread only reads the serial.
+            self._db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -65,7 +68,9 @@ class SQLiteStore:
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 db.execute("ROLLBACK")
-                raise StoreError(f"migration {migration.name} failed on {self.path}: {exc}") from exc
+                raise StoreError(
+                    f"migration {migration.name} failed on {self.path}: {exc}"
+                ) from exc
 
     def schema_version(self) -> int:
         """Return the applied schema version."""
@@ -161,7 +166,9 @@ class SQLiteStore:
     def remove_allow(self, subject: Subject, *, actor: str) -> int:
         """Delete allowlist entries of exactly *subject*; return how many."""
         text = format_subject(subject)
-        return self._delete("DELETE FROM allow WHERE subject = ?", [text], actor, "unallow", text, None)
+        return self._delete(
+            "DELETE FROM allow WHERE subject = ?", [text], actor, "unallow", text, None
+        )
 
     def _delete(
         self, sql: str, args: list[str], actor: str, action: str, text: str, cause: Cause | None
@@ -172,7 +179,9 @@ class SQLiteStore:
             try:
                 count = db.execute(sql, args).rowcount
                 if count:
-                    self._audit(actor, action, text, cause.value if cause else None, f"{count} rows")
+                    self._audit(
+                        actor, action, text, cause.value if cause else None, f"{count} rows"
+                    )
                     self._bump()
                 db.execute("COMMIT")
             except BaseException:
@@ -213,10 +222,18 @@ class SQLiteStore:
 
     def listing_rows(
         self, *, active_at: datetime
-    ) -> Iterator[tuple[str, int, str, str, float | None]]:
-        """Yield (subject, family, cause, reason, expires_at) of active listings, cheaply."""
+    ) -> Iterator[tuple[str, int, str, str, float, float | None]]:
+        """Yield (subject, family, cause, reason, listed_at, expires_at) of active listings."""
         yield from self._db.execute(
-            "SELECT subject, family, cause, reason, expires_at FROM listings"
+            "SELECT subject, family, cause, reason, listed_at, expires_at FROM listings"
+            " WHERE expires_at IS NULL OR expires_at > ?",
+            (active_at.timestamp(),),
+        )
+
+    def allow_rows(self, *, active_at: datetime) -> Iterator[tuple[str, int, str, float | None]]:
+        """Yield (subject, family, note, expires_at) of active allowlist entries."""
+        yield from self._db.execute(
+            "SELECT subject, family, note, expires_at FROM allow"
             " WHERE expires_at IS NULL OR expires_at > ?",
             (active_at.timestamp(),),
         )
@@ -228,7 +245,9 @@ class SQLiteStore:
         if active_at is not None:
             sql += " WHERE expires_at IS NULL OR expires_at > ?"
             args.append(active_at.timestamp())
-        for subject, note, source, created_at, expires_at in self._db.execute(sql + " ORDER BY id", args):
+        for subject, note, source, created_at, expires_at in self._db.execute(
+            sql + " ORDER BY id", args
+        ):
             yield AllowEntry(
                 subject=parse_subject(subject),
                 note=note,

@@ -14,8 +14,8 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Final
+from ipaddress import ip_network
+from typing import Final, TypeAlias
 
 from reputable.config import ZoneConfig
 from reputable.core.cause import Cause
@@ -25,10 +25,10 @@ EXCLUDED: Final = 0xFFFFFFFF  # domain table marker: allowlisted, never listed
 TEST_REASON: Final = "RFC 5782 test point: always listed"
 
 #: (subject, family, cause, reason, listed_at, expires_at) as the store yields them.
-type ListingRow = tuple[str, int, str, str, float, float | None]
+ListingRow: TypeAlias = tuple[str, int, str, str, float, float | None]
 #: (subject, family, note, expires_at) of an allowlist entry.
-type AllowRow = tuple[str, int, str, float | None]
-type Atom = tuple[int, str]  # (code as u32, TXT template)
+AllowRow: TypeAlias = tuple[str, int, str, float | None]
+Atom: TypeAlias = tuple[int, str]  # (code as u32, TXT template)
 
 
 def txt_template(reason: str, lookup_url: str) -> str:
@@ -102,7 +102,9 @@ class _Span:
     atom: int
 
 
-def _sweep(spans: list[_Span], table: ValueTable, top: int) -> tuple[list[int], list[int], list[bool]]:
+def _sweep(
+    spans: list[_Span], table: ValueTable, top: int
+) -> tuple[list[int], list[int], list[bool]]:
     """Flatten *spans* into interval starts with value ids and an excluded flag per interval."""
     events: dict[int, list[tuple[bool, int]]] = {}
     for index, span in enumerate(spans):
@@ -179,7 +181,10 @@ def build(
     v4_spans: list[_Span] = []
     v6_spans: list[_Span] = []
     domains: dict[str, dict[int, tuple[float, int]]] = {}
-    test_atom = table.atom(0x7F000002, TEST_REASON)
+    test_atom = table.atom(int(ip_zone.codes[Cause.SPAM]), TEST_REASON)
+    test_domain_atom = table.atom(int(domain_zone.codes[Cause.SPAM]), TEST_REASON)
+    allow_code = int(allow_zone.codes[Cause.MANUAL])
+    test_allow_atom = table.atom(allow_code, TEST_REASON)
     never4, never6 = 0x7F000001, int(ip_network("::ffff:127.0.0.1").network_address)
     inet_aton = socket.inet_aton
     count = 0
@@ -207,7 +212,6 @@ def build(
     allow_v4: list[_Span] = []
     allow_v6: list[_Span] = []
     allow_domains: dict[str, int] = {}
-    allow_code = int(allow_zone.codes[Cause.MANUAL])
     allow_count = 0
     for subject, family, note, expires_at in allows:
         if expires_at is not None:
@@ -234,15 +238,19 @@ def build(
     starts6, vals6, _ = _sweep(v6_spans, table, (1 << 128) - 1)
     sections["v6_range_start"] = b"".join(s.to_bytes(16, "big") for s in starts6)
     sections["v6_range_val"] = array("I", vals6)
-    _domain_sections(sections, "dom", domains, allow_domains, table, test_atom)
-    a_starts, a_vals, _ = _sweep(allow_v4 + [_Span(0x7F000002, 0x7F000002, (32, 0.0), 0, test_atom)], table, 0xFFFFFFFF)
+    _domain_sections(sections, "dom", domains, allow_domains, table, test_domain_atom)
+    a_starts, a_vals, _ = _sweep(
+        [*allow_v4, _Span(0x7F000002, 0x7F000002, (32, 0.0), allow_code, test_allow_atom)],
+        table,
+        0xFFFFFFFF,
+    )
     sections["wl4_range_start"] = array("I", a_starts)
     sections["wl4_range_val"] = array("I", a_vals)
     a6_starts, a6_vals, _ = _sweep(allow_v6, table, (1 << 128) - 1)
     sections["wl6_range_start"] = b"".join(s.to_bytes(16, "big") for s in a6_starts)
     sections["wl6_range_val"] = array("I", a6_vals)
     wl_domains = {name: {allow_code: (0.0, atom)} for name, atom in allow_domains.items()}
-    _domain_sections(sections, "wldom", wl_domains, {}, table, test_atom)
+    _domain_sections(sections, "wldom", wl_domains, {}, table, test_allow_atom)
     sections.update(table.sections())
     header: dict[str, object] = {
         "serial": serial,
@@ -325,7 +333,10 @@ def _domain_sections(
             entries[name] = table.value(atom for _, atom in by_code.values())
     entries["test"] = table.value([test_atom])
     entries["invalid"] = EXCLUDED
-    names = sorted(entries)
+    # Names are stored with their labels reversed ("evil.example" as "example.evil") so that
+    # one bisect finds a name and tells whether anything lies below it (empty non-terminal).
+    keyed = {reverse_labels(name): entries[name] for name in entries}
+    names = sorted(keyed)
     offsets = array("I", [0])
     blob = bytearray()
     for name in names:
@@ -333,9 +344,9 @@ def _domain_sections(
         offsets.append(len(blob))
     sections[f"{prefix}_names"] = bytes(blob)
     sections[f"{prefix}_off"] = offsets
-    sections[f"{prefix}_val"] = array("I", (entries[name] for name in names))
+    sections[f"{prefix}_val"] = array("I", (keyed[name] for name in names))
 
 
-def subject_network(text: str) -> IPv4Network | IPv6Network:
-    """Return an IP subject text as a network (helper for tests and tools)."""
-    return ip_network(text, strict=False)
+def reverse_labels(name: str) -> str:
+    """Return *name* with its labels in reverse order."""
+    return ".".join(reversed(name.split(".")))

@@ -27,7 +27,9 @@ MAGIC: Final = b"RPSNAP01"
 VERSION: Final = 1
 
 
-def write_snapshot(path: Path, header: dict[str, Any], sections: dict[str, bytes | array[int]]) -> None:
+def write_snapshot(
+    path: Path, header: dict[str, Any], sections: dict[str, bytes | array[int]]
+) -> None:
     """Write a snapshot atomically (temporary file in the same folder, fsync, rename)."""
     layout: dict[str, list[int | str]] = {}
     blobs: list[tuple[str, bytes]] = []
@@ -82,7 +84,9 @@ class MappedFile:
         self.path = path
         view = memoryview(self._map)
         if view[:8] != MAGIC:
-            raise SnapshotError(f"{path} is not a reputable snapshot (bad magic); delete it to rebuild")
+            raise SnapshotError(
+                f"{path} is not a reputable snapshot (bad magic); delete it to rebuild"
+            )
         (head_len,) = struct.unpack_from("<I", view, 8)
         try:
             self.header: dict[str, Any] = json.loads(bytes(view[12 : 12 + head_len]))

@@ -1,0 +1,91 @@
+"""Values of a check: one result per zone, one finding per diagnostic, one report per subject."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeAlias
+
+from reputable.core.cause import Cause
+
+#: The checker's findings use the causes of DESIGN.md plus ``mail_auth`` (SPF, DKIM, DMARC).
+MAIL_AUTH: Final = "mail_auth"
+FindingCause: TypeAlias = Cause | Literal["mail_auth"]
+
+
+class Status(enum.StrEnum):
+    """What one zone said about one subject."""
+
+    LISTED = "listed"
+    CLEAN = "clean"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+
+
+class Severity(enum.StrEnum):
+    """How much a finding hurts delivery: ``ok`` and ``info`` are not problems."""
+
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def is_problem(self) -> bool:
+        """True for warnings and errors, the findings the verdict line counts."""
+        return self in (Severity.WARNING, Severity.ERROR)
+
+
+class Verdict(enum.StrEnum):
+    """Overall answer of a check; each maps to one exit code (see docs/checker.md)."""
+
+    CLEAN = "clean"
+    LISTED = "listed"
+    INCOMPLETE = "incomplete"
+    ERROR = "error"
+
+
+#: Exit code of each verdict: scripts and monitoring rely on these numbers.
+EXIT_CODE: Final[dict[Verdict, int]] = {
+    Verdict.CLEAN: 0,
+    Verdict.LISTED: 1,
+    Verdict.ERROR: 2,
+    Verdict.INCOMPLETE: 3,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneResult:
+    """The answer of one DNSBL/RHSBL/DNSWL zone about one subject."""
+
+    zone: str
+    allow: bool
+    status: Status
+    codes: tuple[str, ...] = ()
+    meaning: str = ""
+    causes: tuple[Cause, ...] = ()
+    txt: str = ""
+    removal_url: str = ""
+    operator: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """One diagnostic: what was seen, which cause it maps to, how bad, and what to do."""
+
+    check: str
+    cause: FindingCause
+    severity: Severity
+    message: str
+    remediation: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Report:
+    """Everything the checker found about one subject, in catalogue order."""
+
+    subject: str
+    listings: tuple[ZoneResult, ...] = ()
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+    error: str = ""

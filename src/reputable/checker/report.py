@@ -1,0 +1,138 @@
+"""Turning a Report into a verdict, a summary line and the documented ``--json`` document (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reputable.checker.model import (
+    EXIT_CODE,
+    Finding,
+    Report,
+    Severity,
+    Status,
+    Verdict,
+    ZoneResult,
+)
+from reputable.core.cause import Cause
+
+#: Version of the ``--json`` document; bumped only on an incompatible change (docs/checker.md).
+SCHEMA_VERSION = 1
+
+
+def blocklists(report: Report) -> tuple[ZoneResult, ...]:
+    """Return the results of the block zones (allowlists never make a verdict worse)."""
+    return tuple(r for r in report.listings if not r.allow)
+
+
+def problems(report: Report) -> tuple[Finding, ...]:
+    """Return the findings that count as problems (warnings and errors)."""
+    return tuple(f for f in report.findings if f.severity.is_problem)
+
+
+def verdict(report: Report) -> Verdict:
+    """Return listed if any blocklist lists the subject, incomplete if some gave no answer."""
+    if report.error:
+        return Verdict.ERROR
+    blocks = blocklists(report)
+    if any(r.status is Status.LISTED for r in blocks):
+        return Verdict.LISTED
+    if blocks and all(r.status is not Status.CLEAN for r in blocks):
+        return Verdict.ERROR
+    if any(r.status is not Status.CLEAN for r in blocks):
+        return Verdict.INCOMPLETE
+    return Verdict.CLEAN
+
+
+def exit_code(report: Report) -> int:
+    """Return the process exit code for *report* (0 clean, 1 listed, 2 error, 3 incomplete)."""
+    return EXIT_CODE[verdict(report)]
+
+
+def summary(report: Report) -> str:
+    """Return the verdict line, e.g. "listed on 3 of 42 lists; 2 problems found"."""
+    if report.error:
+        return f"check failed: {report.error}"
+    blocks = blocklists(report)
+    listed = sum(r.status is Status.LISTED for r in blocks)
+    unanswered = sum(r.status in (Status.TIMEOUT, Status.ERROR, Status.REFUSED) for r in blocks)
+    allowed = [r.zone for r in report.listings if r.allow and r.status is Status.LISTED]
+    count = len(problems(report))
+    parts = [
+        f"listed on {listed} of {len(blocks)} lists"
+        if listed
+        else f"not listed on any of {len(blocks)} lists"
+    ]
+    if unanswered:
+        parts.append(f"{unanswered} gave no usable answer")
+    if allowed:
+        parts.append(f"allowlisted on {len(allowed)}")
+    parts.append(f"{count} problem{'s' if count != 1 else ''} found")
+    return "; ".join(parts)
+
+
+def listing_json(result: ZoneResult) -> dict[str, Any]:
+    """Return one entry of the ``listings`` array."""
+    return {
+        "zone": result.zone,
+        "kind": "allow" if result.allow else "block",
+        "status": result.status.value,
+        "codes": list(result.codes),
+        "meaning": result.meaning,
+        "causes": [c.value for c in result.causes],
+        "txt": result.txt,
+        "removal_url": result.removal_url,
+    }
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """Return one entry of the ``findings`` array."""
+    return {
+        "check": finding.check,
+        "cause": str(finding.cause),
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "remediation": finding.remediation,
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """Return the ``--json`` document of *report* (schema in docs/checker.md)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "subject": report.subject,
+        "verdict": verdict(report).value,
+        "summary": summary(report),
+        "error": report.error,
+        "listings": [listing_json(r) for r in report.listings],
+        "findings": [finding_json(f) for f in report.findings],
+    }
+
+
+def report_from_json(data: dict[str, Any]) -> Report:
+    """Return the Report a ``--json`` document describes (used for watch state on disk)."""
+    listings = tuple(
+        ZoneResult(
+            zone=e["zone"],
+            allow=e.get("kind") == "allow",
+            status=Status(e["status"]),
+            codes=tuple(e.get("codes", ())),
+            meaning=e.get("meaning", ""),
+            causes=tuple(Cause(c) for c in e.get("causes", ())),
+            txt=e.get("txt", ""),
+            removal_url=e.get("removal_url", ""),
+        )
+        for e in data.get("listings", ())
+    )
+    findings = tuple(
+        Finding(
+            check=e.get("check", ""),
+            cause=e["cause"] if e["cause"] == "mail_auth" else Cause(e["cause"]),
+            severity=Severity(e["severity"]),
+            message=e.get("message", ""),
+            remediation=e.get("remediation", ""),
+        )
+        for e in data.get("findings", ())
+    )
+    return Report(
+        subject=data["subject"], listings=listings, findings=findings, error=data.get("error", "")
+    )

@@ -1,0 +1,130 @@
+"""The `reputable` entry point: global options, sub-commands, and errors without tracebacks."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reputable import __version__
+from reputable.app import open_store, publish_now, serve
+from reputable.cli.common import State, console, err_console, state
+from reputable.cli.listing import allow_app, list_app
+from reputable.config import DEFAULT_TOML
+from reputable.core import log
+from reputable.core.errors import ConfigError, ReputableError
+from reputable.publication.dnsbl.worker import metrics_path
+from reputable.publication.metrics import read_worker_files, render
+
+app = typer.Typer(
+    name="reputable",
+    help="Self-hosted IP reputation and DNS blocklist (DNSBL/RBL).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+snapshot_app = typer.Typer(
+    help="The in-memory image the DNS server answers from.", no_args_is_help=True
+)
+app.add_typer(list_app, name="list")
+app.add_typer(allow_app, name="allow")
+app.add_typer(snapshot_app, name="snapshot")
+
+#: Optional command groups registered by their own modules: (module, function).
+PLUGINS = (
+    ("reputable.cli.transfer", "register"),
+    ("reputable.cli.check", "register"),
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", envvar="REPUTABLE_CONFIG", help="Config file [./reputable.toml]."),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING.")] = "INFO",
+) -> None:
+    """reputable: evidence in, explained listings out, published as a standards-compliant DNSBL."""
+    ctx.obj = State(config_path=config)
+    log.setup(log_level)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Option("--path", help="Where to write.")] = Path("reputable.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a reputable.toml with the defaults: embedded SQLite, default zones and ports."""
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists; use --force to overwrite it")
+    path.write_text(DEFAULT_TOML, encoding="utf-8")
+    console.print(f"wrote {path}; next: `reputable serve`")
+
+
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    metrics: Annotated[
+        str, typer.Option("--metrics", help="HOST:PORT for Prometheus /metrics; empty to disable.")
+    ] = "127.0.0.1:9153",
+) -> None:
+    """Run the DNSBL server (DNS on [dns] listen, UDP+TCP) until Ctrl-C."""
+    serve(state(ctx).config, metrics_listen=metrics or None)
+
+
+@snapshot_app.command("build")
+def snapshot_build(ctx: typer.Context) -> None:
+    """Rebuild the snapshot file from the store now (serve does this by itself)."""
+    result = publish_now(state(ctx).config)
+    console.print(
+        f"snapshot serial {result.serial}: {result.listings} listings, {result.allows} allowlist"
+        f" entries in {result.seconds * 1000:.0f} ms -> {result.path}"
+    )
+
+
+@app.command()
+def stats(ctx: typer.Context) -> None:
+    """Print the DNS counters of the running server in Prometheus text format."""
+    config = state(ctx).config
+    store = open_store(config)
+    try:
+        paths = [metrics_path(config, i) for i in range(config.dns.workers)]
+        typer.echo(render(read_worker_files(paths), serial=store.serial()), nl=False)
+    finally:
+        store.close()
+
+
+def _register_plugins() -> None:
+    for module_name, function in PLUGINS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        getattr(module, function)(app)
+
+
+_register_plugins()
+
+
+def main() -> None:
+    """Run the CLI; user errors print one line and exit 2, never a traceback."""
+    try:
+        app()
+    except ReputableError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""The DNSBL server: wire format, answers from the snapshot, UDP/TCP workers."""

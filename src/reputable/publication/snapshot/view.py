@@ -1,0 +1,155 @@
+"""Read side of a snapshot: lookups over the mapped arrays (no Python object per entry)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from functools import lru_cache
+from pathlib import Path
+from typing import Final
+
+from reputable.publication.snapshot.build import EXCLUDED, NONE
+from reputable.publication.snapshot.layout import MappedFile
+
+NO_ATOMS: Final[tuple[int, ...]] = ()
+
+
+class _Keys:
+    """A sequence view of fixed-width big-endian keys (bisect compares bytes = numbers)."""
+
+    __slots__ = ("_buf", "_n", "_w")
+
+    def __init__(self, buf: memoryview, width: int) -> None:
+        self._buf = buf
+        self._w = width
+        self._n = len(buf) // width
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> bytes:
+        w = self._w
+        return bytes(self._buf[i * w : i * w + w])
+
+
+class _Names:
+    """A sequence view of the sorted names of a domain table."""
+
+    __slots__ = ("_blob", "_off")
+
+    def __init__(self, blob: memoryview, off: memoryview) -> None:
+        self._blob = blob
+        self._off = off
+
+    def __len__(self) -> int:
+        return len(self._off) - 1
+
+    def __getitem__(self, i: int) -> bytes:
+        return bytes(self._blob[self._off[i] : self._off[i + 1]])
+
+
+class Snapshot:
+    """One immutable snapshot: IPv4/IPv6/domain lookups for the block and allow zones."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = MappedFile(path)
+        header = self.file.header
+        self.serial: int = int(header["serial"])
+        self.built_at: float = float(header["built_at"])
+        self.next_expiry: float | None = header.get("next_expiry")
+        self.listings: int = int(header["listings"])
+        self.allows: int = int(header.get("allows", 0))
+        self.fingerprint: str = str(header.get("fingerprint", ""))
+        sec = self.file.section
+        self.v4_host_addr = sec("v4_host_addr")
+        self.v4_host_val = sec("v4_host_val")
+        self.v4_range_start = sec("v4_range_start")
+        self.v4_range_val = sec("v4_range_val")
+        self._v6_start = _Keys(sec("v6_range_start"), 16)
+        self._v6_val = sec("v6_range_val")
+        self._wl4_start = sec("wl4_range_start")
+        self._wl4_val = sec("wl4_range_val")
+        self._wl6_start = _Keys(sec("wl6_range_start"), 16)
+        self._wl6_val = sec("wl6_range_val")
+        self._dom = (_Names(sec("dom_names"), sec("dom_off")), sec("dom_val"))
+        self._wldom = (_Names(sec("wldom_names"), sec("wldom_off")), sec("wldom_val"))
+        self._val_index = sec("val_index")
+        self._val_atoms = sec("val_atoms")
+        self.atom_code = sec("atom_code")
+        self._txt_off = sec("atom_txt_off")
+        self._txt_len = sec("atom_txt_len")
+        self._strings = sec("strings")
+        self.atoms = lru_cache(maxsize=65536)(self._atoms)
+
+    # -- values -----------------------------------------------------------------------------
+    def _atoms(self, value: int) -> tuple[int, ...]:
+        """Return the atom ids of value *value*."""
+        if value == NONE or value == EXCLUDED:
+            return NO_ATOMS
+        lo, hi = self._val_index[value], self._val_index[value + 1]
+        return tuple(self._val_atoms[lo:hi])
+
+    def template(self, atom: int) -> bytes:
+        """Return the TXT template of *atom* (``$`` = queried subject, ``$$`` = a dollar)."""
+        off = self._txt_off[atom]
+        return bytes(self._strings[off : off + self._txt_len[atom]])
+
+    # -- block zones ------------------------------------------------------------------------
+    def v4_value(self, address: int) -> int:
+        """Return the value id answering for IPv4 *address* (as an int)."""
+        hosts = self.v4_host_addr
+        i = bisect_left(hosts, address)
+        if i < len(hosts) and hosts[i] == address:
+            return int(self.v4_host_val[i])
+        return int(self.v4_range_val[bisect_right(self.v4_range_start, address) - 1])
+
+    def v6_value(self, address: bytes) -> int:
+        """Return the value id answering for IPv6 *address* (16 bytes, big-endian)."""
+        return int(self._v6_val[bisect_right(self._v6_start, address) - 1])
+
+    def domain_atoms(self, name: str) -> tuple[int, ...]:
+        """Return the atoms for *name* and its parents (most specific wins per code)."""
+        return self._domain_atoms(self._dom, name)
+
+    # -- allow zone -------------------------------------------------------------------------
+    def wl_v4_value(self, address: int) -> int:
+        """Return the allowlist value id for IPv4 *address*."""
+        return int(self._wl4_val[bisect_right(self._wl4_start, address) - 1])
+
+    def wl_v6_value(self, address: bytes) -> int:
+        """Return the allowlist value id for IPv6 *address*."""
+        return int(self._wl6_val[bisect_right(self._wl6_start, address) - 1])
+
+    def wl_domain_atoms(self, name: str) -> tuple[int, ...]:
+        """Return the allowlist atoms for *name* and its parents."""
+        return self._domain_atoms(self._wldom, name)
+
+    def _domain_atoms(self, table: tuple[_Names, memoryview], name: str) -> tuple[int, ...]:
+        names, vals = table
+        found: list[int] = []
+        codes: set[int] = set()
+        labels = name.split(".")
+        key = ""
+        matched: list[int] = []
+        for label in reversed(labels):
+            key = f"{key}.{label}" if key else label
+            raw = key.encode("ascii", "replace")
+            i = bisect_left(names, raw)
+            if i < len(names) and names[i] == raw:
+                value = int(vals[i])
+                if value == EXCLUDED:
+                    return NO_ATOMS
+                matched.append(value)
+        for value in reversed(matched):  # most specific first: it wins within its code
+            for atom in self.atoms(value):
+                code = int(self.atom_code[atom])
+                if code not in codes:
+                    codes.add(code)
+                    found.append(atom)
+        return tuple(found)
+
+    def domain_has_children(self, name: str, *, allow: bool = False) -> bool:
+        """True when some entry lies strictly below *name* (so *name* is an empty non-terminal)."""
+        names = (self._wldom if allow else self._dom)[0]
+        prefix = (".".join(reversed(name.split("."))) + ".").encode("ascii", "replace")
+        i = bisect_left(names, prefix)
+        return i < len(names) and names[i].startswith(prefix)
