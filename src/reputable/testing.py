@@ -7,10 +7,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
 from reputable.config import DEFAULT_TOML
+from reputable.core.address import Domain, Subject, format_subject
+from reputable.core.cause import Cause
+from reputable.listings.model import AllowEntry, Batch, Listing
 
 
 def free_port() -> int:
@@ -50,8 +55,9 @@ def cli(
         check=False,
     )
     if check and result.returncode != 0:
+        command = " ".join(args)
         raise AssertionError(
-            f"reputable {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            f"reputable {command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
 
@@ -113,3 +119,111 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self._log.close()
+
+
+def _family(subject: Subject) -> int:
+    return 0 if isinstance(subject, Domain) else subject.version
+
+
+class MemoryStore:
+    """An in-memory ListingStore and ListingSource for tests (no SQL, same semantics)."""
+
+    def __init__(self) -> None:
+        self._listings: dict[tuple[str, str, str], Listing] = {}
+        self._allows: dict[tuple[str, str], AllowEntry] = {}
+        self._serial = 1
+
+    def apply(self, batch: Batch, *, actor: str, action: str) -> None:
+        """Insert or replace every listing and allow entry of *batch*."""
+        for listing in batch.listings:
+            key = (listing.subject_text, listing.cause.value, listing.source)
+            held = self._listings.get(key)
+            stored = listing
+            if held is not None:  # like the SQL upsert: keep listed_at, take reason/expiry
+                stored = Listing(
+                    subject=held.subject,
+                    cause=held.cause,
+                    reason=listing.reason,
+                    source=held.source,
+                    listed_at=held.listed_at,
+                    expires_at=listing.expires_at,
+                )
+            self._listings[key] = stored
+        for entry in batch.allows:
+            self._allows[(entry.subject_text, entry.source)] = entry
+        self._serial += 1
+
+    def remove_listings(
+        self, subject: Subject, *, cause: Cause | None, source: str | None, actor: str
+    ) -> int:
+        """Delete listings of exactly *subject*; return how many."""
+        text = format_subject(subject)
+        doomed = [
+            k
+            for k in self._listings
+            if k[0] == text
+            and (cause is None or k[1] == cause.value)
+            and (source is None or k[2] == source)
+        ]
+        for key in doomed:
+            del self._listings[key]
+        if doomed:
+            self._serial += 1
+        return len(doomed)
+
+    def remove_allow(self, subject: Subject, *, actor: str) -> int:
+        """Delete allowlist entries of exactly *subject*; return how many."""
+        doomed = [k for k in self._allows if k[0] == format_subject(subject)]
+        for key in doomed:
+            del self._allows[key]
+        if doomed:
+            self._serial += 1
+        return len(doomed)
+
+    def listings(
+        self, *, cause: Cause | None = None, active_at: datetime | None = None
+    ) -> Iterator[Listing]:
+        """Yield listings, optionally of one cause and active at *active_at*."""
+        for listing in list(self._listings.values()):
+            if cause is not None and listing.cause is not cause:
+                continue
+            if active_at is not None and not listing.active(active_at):
+                continue
+            yield listing
+
+    def allows(self, *, active_at: datetime | None = None) -> Iterator[AllowEntry]:
+        """Yield allowlist entries, optionally only those active at *active_at*."""
+        for entry in list(self._allows.values()):
+            if active_at is None or entry.active(active_at):
+                yield entry
+
+    def listing_rows(
+        self, *, active_at: datetime
+    ) -> Iterator[tuple[str, int, str, str, float, float | None]]:
+        """Yield active listings as publication rows."""
+        for item in self.listings(active_at=active_at):
+            yield (
+                item.subject_text,
+                _family(item.subject),
+                item.cause.value,
+                item.reason,
+                item.listed_at.timestamp(),
+                None if item.expires_at is None else item.expires_at.timestamp(),
+            )
+
+    def allow_rows(self, *, active_at: datetime) -> Iterator[tuple[str, int, str, float | None]]:
+        """Yield active allowlist entries as publication rows."""
+        for entry in self.allows(active_at=active_at):
+            yield (
+                entry.subject_text,
+                _family(entry.subject),
+                entry.note,
+                None if entry.expires_at is None else entry.expires_at.timestamp(),
+            )
+
+    def serial(self) -> int:
+        """Return the change counter."""
+        return self._serial
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -29,7 +29,7 @@ class SystemClock:
 
 
 def parse_duration(text: str) -> timedelta:
-    """Return a duration written like ``90``, ``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or ``1d12h``."""
+    """Return a duration written like ``90``, ``30s``, ``15m``, ``12h``, ``7d`` or ``1d12h``."""
     raw = text.strip().lower()
     if raw.isdigit():
         return timedelta(seconds=int(raw))

@@ -6,8 +6,8 @@
     ├── ConfigError                reputable.toml is missing, unreadable or invalid
     ├── InputError                 a value given by a user (CLI argument, API field) is invalid
     │   ├── SubjectError           not an IP, CIDR or domain name
-    │   └── ListingRefused         a valid subject that policy forbids listing (127.0.0.1, too broad)
-    ├── DataFileError              a line of an input file (rbldnsd zone, evidence, log) is malformed
+    │   └── ListingRefused         a subject policy forbids listing (127.0.0.1, too broad)
+    ├── DataFileError              a malformed line of an input file (rbldnsd zone, evidence)
     ├── StoreError                 the database cannot be opened, migrated or written
     └── SnapshotError              a snapshot file is missing, truncated or of another version
 

@@ -32,7 +32,7 @@ class Listing:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AllowEntry:
-    """A subject that is never listed (rbldnsd ``!`` exclusion) and answers on the allowlist zone."""
+    """A subject never listed (rbldnsd ``!`` exclusion); it answers on the allowlist zone."""
 
     subject: Subject
     note: str

@@ -56,7 +56,6 @@ def render(records: list[dict[str, Any]], *, serial: int | None = None) -> str:
         "# TYPE reputable_dns_snapshot_serial gauge",
     ]
     for record in records:
-        lines.append(
-            f'reputable_dns_snapshot_serial{{worker="{record["worker"]}"}} {record.get("serial", 0)}'
-        )
+        worker, serial = record["worker"], record.get("serial", 0)
+        lines.append(f'reputable_dns_snapshot_serial{{worker="{worker}"}} {serial}')
     return "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from ipaddress import ip_address
+from ipaddress import IPv6Address, ip_address
 
 from reputable.config import AccessRule
 
@@ -22,8 +22,8 @@ class Access:
             address = ip_address(host.split("%", 1)[0])
         except ValueError:
             return "ignore"
-        if address.version == 6 and address.ipv4_mapped is not None:  # type: ignore[union-attr]  # checked
-            address = address.ipv4_mapped  # type: ignore[union-attr]  # version 6 checked above
+        if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
         for rule in self._rules:
             if address.version == rule.network.version and address in rule.network:
                 return rule.action

@@ -402,7 +402,7 @@ def _parse_ip(prefix: list[bytes]) -> tuple[int, int, bytes] | str | None:
             return (
                 4,
                 v4,
-                ("%d.%d.%d.%d" % (v4 >> 24, (v4 >> 16) & 255, (v4 >> 8) & 255, v4 & 255)).encode(),
+                f"{v4 >> 24}.{(v4 >> 16) & 255}.{(v4 >> 8) & 255}.{v4 & 255}".encode(),
             )
         return 6, value, str(IPv6Address(value)).encode()
     return None

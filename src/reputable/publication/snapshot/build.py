@@ -97,7 +97,7 @@ class _Span:
 
     lo: int
     hi: int
-    rank: tuple[int, float]  # (prefix length, listed_at): larger wins within one code
+    rank: tuple[int, float, str]  # (prefix length, listed_at, TXT): larger wins within a code
     code: int  # -1 for an exclusion
     atom: int
 
@@ -204,10 +204,17 @@ def build(
         elif family in (4, 6):
             _, lo, hi, plen = _net_span(subject)
             spans = v4_spans if family == 4 else v6_spans
-            spans.append(_Span(lo, hi, (plen, listed_at), code, atom))
+            spans.append(_Span(lo, hi, (plen, listed_at, table.atom_list[atom][1]), code, atom))
         else:
             held = domains.setdefault(subject, {})
-            if code not in held or held[code][0] < listed_at:
+            if (
+                code not in held
+                or held[code][0] < listed_at
+                or (
+                    held[code][0] == listed_at
+                    and table.atom_list[held[code][1]][1] < table.atom_list[atom][1]
+                )
+            ):
                 held[code] = (listed_at, atom)
     allow_v4: list[_Span] = []
     allow_v6: list[_Span] = []
@@ -224,11 +231,12 @@ def build(
             allow_domains[subject] = atom
             continue
         fam, lo, hi, plen = _net_span(subject)
-        (v4_spans if fam == 4 else v6_spans).append(_Span(lo, hi, (plen, 0.0), -1, 0))
-        (allow_v4 if fam == 4 else allow_v6).append(_Span(lo, hi, (plen, 0.0), allow_code, atom))
+        (v4_spans if fam == 4 else v6_spans).append(_Span(lo, hi, (plen, 0.0, ""), -1, 0))
+        allow_rank = (plen, 0.0, table.atom_list[atom][1])
+        (allow_v4 if fam == 4 else allow_v6).append(_Span(lo, hi, allow_rank, allow_code, atom))
     # RFC 5782 §5: 127.0.0.1 and ::ffff:127.0.0.1 are never listed, whatever covers them.
-    v4_spans.append(_Span(never4, never4, (32, 0.0), -1, 0))
-    v6_spans.append(_Span(never6, never6, (128, 0.0), -1, 0))
+    v4_spans.append(_Span(never4, never4, (32, 0.0, ""), -1, 0))
+    v6_spans.append(_Span(never6, never6, (128, 0.0, ""), -1, 0))
 
     sections: dict[str, bytes | array[int]] = {}
     starts, vals, excl = _sweep(v4_spans, table, 0xFFFFFFFF)
@@ -240,7 +248,7 @@ def build(
     sections["v6_range_val"] = array("I", vals6)
     _domain_sections(sections, "dom", domains, allow_domains, table, test_domain_atom)
     a_starts, a_vals, _ = _sweep(
-        [*allow_v4, _Span(0x7F000002, 0x7F000002, (32, 0.0), allow_code, test_allow_atom)],
+        [*allow_v4, _Span(0x7F000002, 0x7F000002, (32, 0.0, ""), allow_code, test_allow_atom)],
         table,
         0xFFFFFFFF,
     )
@@ -284,38 +292,33 @@ def _hosts(
     atom_list = table.atom_list
     while i < n:
         address = hosts[i] >> 96
-        atoms = [hosts[i] & 0xFFFFFFFF]
+        group = [hosts[i]]
         i += 1
         while i < n and hosts[i] >> 96 == address:
-            atoms.append(hosts[i] & 0xFFFFFFFF)
+            group.append(hosts[i])
             i += 1
-        atoms.reverse()  # most recent first: it wins within its code
         hint = _locate(starts, address, hint)
         if excl[hint] and address != 0x7F000002:
             continue
+        # Within one code the most recent host listing wins (then the larger TXT, for a
+        # deterministic choice); a host listing beats any range listing with the same code.
+        best: dict[int, tuple[int, str, int]] = {}
+        for packed in group:
+            atom = packed & 0xFFFFFFFF
+            code, template = atom_list[atom]
+            candidate = ((packed >> 32) & 0xFFFFFFFFFFFFFFFF, template, atom)
+            if code not in best or candidate > best[code]:
+                best[code] = candidate
+        atoms = [entry[2] for entry in best.values()]
         range_val = vals[hint]
         if range_val != NONE:
-            # The host's own listing beats a range's listing with the same code.
-            own_codes = {atom_list[a][0] for a in atoms}
-            atoms.extend(a for a in value_list[range_val] if atom_list[a][0] not in own_codes)
-        value = table.value(_one_per_code(atoms, atom_list))
+            atoms.extend(a for a in value_list[range_val] if atom_list[a][0] not in best)
+        value = table.value(atoms)
         if value == range_val:
             continue
         addrs.append(address)
         host_vals.append(value)
     return {"v4_host_addr": addrs, "v4_host_val": host_vals}
-
-
-def _one_per_code(atoms: list[int], atom_list: list[Atom]) -> list[int]:
-    """Keep the first atom of each code (callers order atoms by precedence)."""
-    seen: set[int] = set()
-    kept: list[int] = []
-    for atom in atoms:
-        code = atom_list[atom][0]
-        if code not in seen:
-            seen.add(code)
-            kept.append(atom)
-    return kept
 
 
 def _domain_sections(

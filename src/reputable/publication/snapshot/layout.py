@@ -42,8 +42,8 @@ def write_snapshot(
             layout[name] = [0, len(data), "B"]
     # The header holds the offsets, so size it first with placeholder offsets of fixed width.
     full = dict(header, version=VERSION, byteorder=sys.byteorder, sections=layout)
-    for name in layout:
-        layout[name][0] = 10**12
+    for entry in layout.values():
+        entry[0] = 10**12
     head_len = len(json.dumps(full, sort_keys=True).encode())
     offset = _align(len(MAGIC) + 4 + head_len)
     for name, blob in blobs:
@@ -83,7 +83,7 @@ class MappedFile:
             raise SnapshotError(f"cannot map snapshot {path}: {exc}") from exc
         self.path = path
         view = memoryview(self._map)
-        if view[:8] != MAGIC:
+        if bytes(view[:8]) != MAGIC:
             raise SnapshotError(
                 f"{path} is not a reputable snapshot (bad magic); delete it to rebuild"
             )

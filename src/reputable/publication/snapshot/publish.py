@@ -1,4 +1,4 @@
-"""Keep the snapshot file in step with the store: rebuild when the serial, config or an expiry moves."""
+"""Keep the snapshot in step with the store: rebuild when serial, config or an expiry moves."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ class Snapshot:
     # -- values -----------------------------------------------------------------------------
     def _atoms(self, value: int) -> tuple[int, ...]:
         """Return the atom ids of value *value*."""
-        if value == NONE or value == EXCLUDED:
+        if value in (NONE, EXCLUDED):
             return NO_ATOMS
         lo, hi = self._val_index[value], self._val_index[value + 1]
         return tuple(self._val_atoms[lo:hi])
