@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -37,7 +38,11 @@ def write_config(directory: Path, *, dns_port: int, extra: str = "", **dns: str)
     """Write a reputable.toml in *directory* serving DNS on 127.0.0.1:*dns_port*."""
     text = DEFAULT_TOML.replace('listen = ["127.0.0.1:5300"]', f'listen = ["127.0.0.1:{dns_port}"]')
     for key, value in dns.items():
-        text = text.replace("[dns]\n", f"[dns]\n{key} = {value}\n", 1)
+        pattern = re.compile(rf"^{re.escape(key)} = .*$", re.MULTILINE)
+        if pattern.search(text):
+            text = pattern.sub(lambda _m: f"{key} = {value}", text, count=1)
+        else:
+            text = text.replace("[dns]\n", f"[dns]\n{key} = {value}\n", 1)
     path = directory / "reputable.toml"
     path.write_text(text + "\n" + extra, encoding="utf-8")
     return path
