@@ -23,6 +23,7 @@ from threading import Thread
 from reputable.config import Config
 from reputable.core import log
 from reputable.core.errors import ConfigError, ReputableError
+from reputable.listings.engine import evaluate_new
 from reputable.listings.ports import ListingStore
 from reputable.listings.rules import Limits
 from reputable.publication.dnsbl.worker import metrics_path
@@ -108,6 +109,44 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), interval)
 
+    # -- policy ---------------------------------------------------------------------------
+    async def full_evaluation(self) -> None:
+        """Evaluate every subject once at start-up, in a child process (flat memory here)."""
+        cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "policy", "run"]
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL)
+        if await proc.wait() != 0:
+            log.error("policy_run_failed", exit_code=proc.returncode)
+
+    async def policy_loop(self) -> None:
+        """Evaluate the subjects touched by new evidence every policy interval."""
+        store = open_store(self.config)  # its own connection: runs in a worker thread
+        interval = self.config.policy.interval.total_seconds()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    outcome = await asyncio.to_thread(
+                        evaluate_new,
+                        store,
+                        self.config.policy,
+                        self.config.reputation,
+                        datetime.now(UTC),
+                    )
+                    if not outcome.changes.empty():
+                        log.info(
+                            "policy_evaluated",
+                            targets=outcome.targets,
+                            listed=len(outcome.decisions),
+                            written=len(outcome.changes.upserts),
+                            delisted=len(outcome.changes.ends),
+                            ms=round(outcome.seconds * 1000, 1),
+                        )
+                except ReputableError as exc:
+                    log.error("policy_failed", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), interval)
+        finally:
+            store.close()
+
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         cmd = [
@@ -190,8 +229,9 @@ class Supervisor:
         return server
 
     async def run(self) -> None:
-        """Publish, start workers, then supervise until stopped."""
+        """Evaluate, publish, start workers, then supervise until stopped."""
         started = time.perf_counter()
+        await self.full_evaluation()
         await self.rebuild_if_stale()
         if not self.config.snapshot_path.exists():
             raise ReputableError(
@@ -206,6 +246,7 @@ class Supervisor:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self.publisher())
                 group.create_task(self.watchdog())
+                group.create_task(self.policy_loop())
         finally:
             self.stopping.set()
             self.stop_workers()

@@ -12,6 +12,8 @@ from typing import Any, Final, Literal, TypeAlias
 from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, Cause, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import ConfigError, InputError
+from reputable.listings.policy import DEFAULT_RULES, CauseRule, PolicyParams
+from reputable.reputation.scoring import DEFAULT_HALF_LIFE, ReputationParams
 
 DEFAULT_PATH: Final = Path("reputable.toml")
 
@@ -64,6 +66,8 @@ class Config:
     dns: DnsConfig
     max_prefix_v4: int
     max_prefix_v6: int
+    policy: PolicyParams = field(default_factory=PolicyParams)
+    reputation: ReputationParams = field(default_factory=ReputationParams)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -109,6 +113,23 @@ lookup_url = "http://127.0.0.1:8080/lookup/$"
 name = "wl.reputable.test"
 ttl = 900
 lookup_url = ""
+
+[policy]
+interval = "5s"                  # how often serve evaluates new evidence
+recidivism_window = "90d"        # a re-listing within this lasts at least twice the last one
+max_listing = "180d"             # cap of that doubling
+escalate_v4 = 8                  # listed addresses in one IPv4 /24 that list the /24
+escalate_v6 = 8                  # listed /64s in one IPv6 /48 that list the /48
+hosting_domains = 2              # listed domains on one IP that list the IP
+quiet_period = "7d"              # removal requests are granted at once after this long quiet
+self_removals = 3                # self-service removals per subject ...
+self_removal_window = "30d"      # ... within this window
+# Per cause: list at / delist below a decayed score, minimum listing time, half-life.
+# [policy.causes.spam]
+# list = 2.5
+# delist = 1.0
+# min_listing = "24h"
+# half_life = "2d"
 """
 
 
@@ -176,6 +197,54 @@ def _access(items: Any) -> tuple[AccessRule, ...]:
     return tuple(rules)
 
 
+def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationParams]:
+    section = raw.get("policy", {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: [policy] must be a table")
+    rules = dict(DEFAULT_RULES)
+    halves = dict(DEFAULT_HALF_LIFE)
+    try:
+        for cause_text, spec in dict(section.get("causes", {})).items():
+            cause = parse_cause(cause_text)
+            if "half_life" in spec:
+                halves[cause] = parse_duration(str(spec["half_life"]))
+            if cause in rules:
+                old = rules[cause]
+                rules[cause] = CauseRule(
+                    float(spec.get("list", old.list_at)),
+                    float(spec.get("delist", old.delist_at)),
+                    parse_duration(str(spec["min_listing"]))
+                    if "min_listing" in spec
+                    else old.min_listing,
+                )
+                if not 0 <= rules[cause].delist_at <= rules[cause].list_at:
+                    raise ValueError(f"policy.causes.{cause_text}: need 0 <= delist <= list")
+        defaults = PolicyParams()
+
+        def duration(key: str, default: Any) -> Any:
+            return parse_duration(str(section[key])) if key in section else default
+
+        policy = PolicyParams(
+            rules=rules,
+            recidivism_window=duration("recidivism_window", defaults.recidivism_window),
+            max_listing=duration("max_listing", defaults.max_listing),
+            escalate_v4=int(section.get("escalate_v4", defaults.escalate_v4)),
+            escalate_v6=int(section.get("escalate_v6", defaults.escalate_v6)),
+            hosting_domains=int(section.get("hosting_domains", defaults.hosting_domains)),
+            quiet_period=duration("quiet_period", defaults.quiet_period),
+            self_removals=int(section.get("self_removals", defaults.self_removals)),
+            self_removal_window=duration("self_removal_window", defaults.self_removal_window),
+            interval=duration("interval", defaults.interval),
+        )
+    except (ValueError, TypeError, InputError) as exc:
+        raise ConfigError(f"{where}: [policy] {exc}") from exc
+    if min(policy.escalate_v4, policy.escalate_v6, policy.hosting_domains) < 1:
+        raise ConfigError(
+            f"{where}: [policy] escalate_v4, escalate_v6, hosting_domains must be >= 1"
+        )
+    return policy, ReputationParams(half_life=halves)
+
+
 def parse_config(text: str, path: Path | None = None) -> Config:
     """Return the configuration in TOML *text*; relative paths resolve against *path*'s folder."""
     where = str(path) if path else "configuration"
@@ -205,6 +274,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             raise ValueError("max_prefix_v4 must be 0-32 and max_prefix_v6 0-128")
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    policy, reputation = _policy(raw, where)
     access = _access(dns.get("access")) or (
         AccessRule(ip_network("0.0.0.0/0"), "answer"),
         AccessRule(ip_network("::/0"), "answer"),
@@ -231,10 +301,12 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         ),
         max_prefix_v4=max_v4,
         max_prefix_v6=max_v6,
+        policy=policy,
+        reputation=reputation,
         extra={
             k: v
             for k, v in raw.items()
-            if k not in {"data_dir", "store", "dns", "zones", "listings"}
+            if k not in {"data_dir", "store", "dns", "zones", "listings", "policy"}
         },
     )
 

@@ -40,7 +40,8 @@ def write_config(directory: Path, *, dns_port: int, extra: str = "", **dns: str)
     for key, value in dns.items():
         pattern = re.compile(rf"^{re.escape(key)} = .*$", re.MULTILINE)
         if pattern.search(text):
-            text = pattern.sub(lambda _m: f"{key} = {value}", text, count=1)
+            line = f"{key} = {value}"
+            text = pattern.sub(lambda _m, line=line: line, text, count=1)
         else:
             text = text.replace("[dns]\n", f"[dns]\n{key} = {value}\n", 1)
     path = directory / "reputable.toml"
@@ -142,18 +143,7 @@ class MemoryStore:
         """Insert or replace every listing and allow entry of *batch*."""
         for listing in batch.listings:
             key = (listing.subject_text, listing.cause.value, listing.source)
-            held = self._listings.get(key)
-            stored = listing
-            if held is not None:  # like the SQL upsert: keep listed_at, take reason/expiry
-                stored = Listing(
-                    subject=held.subject,
-                    cause=held.cause,
-                    reason=listing.reason,
-                    source=held.source,
-                    listed_at=held.listed_at,
-                    expires_at=listing.expires_at,
-                )
-            self._listings[key] = stored
+            self._listings[key] = listing
         for entry in batch.allows:
             self._allows[(entry.subject_text, entry.source)] = entry
         self._serial += 1

@@ -68,6 +68,7 @@ class ZoneResult:
     txt: str = ""
     removal_url: str = ""
     operator: str = ""
+    subject: str = ""  # set when the result is about another address (a domain's MX host)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

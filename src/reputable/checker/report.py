@@ -81,6 +81,7 @@ def listing_json(result: ZoneResult) -> dict[str, Any]:
         "causes": [c.value for c in result.causes],
         "txt": result.txt,
         "removal_url": result.removal_url,
+        "subject": result.subject,
     }
 
 
@@ -120,6 +121,7 @@ def report_from_json(data: dict[str, Any]) -> Report:
             causes=tuple(Cause(c) for c in e.get("causes", ())),
             txt=e.get("txt", ""),
             removal_url=e.get("removal_url", ""),
+            subject=e.get("subject", ""),
         )
         for e in data.get("listings", ())
     )

@@ -56,3 +56,30 @@ class Batch:
 
     listings: tuple[Listing, ...] = ()
     allows: tuple[AllowEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DelistRequest:
+    """A removal request and its fate."""
+
+    id: int
+    subject: str
+    contact: str
+    note: str
+    created_at: datetime
+    status: str  # pending, granted, denied
+    decided_at: datetime | None
+    decided_by: str | None
+    why: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of a subject's history."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    cause: str | None
+    detail: str

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import Protocol
 
 from reputable.core.address import Subject
 from reputable.core.cause import Cause
 from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.listings.policy import Period, PolicyChanges
 
 
 class ListingStore(Protocol):
@@ -44,4 +45,66 @@ class ListingStore(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
+        ...
+
+
+class PolicyStore(ListingStore, Protocol):
+    """What the policy engine reads and writes."""
+
+    def listings_where(
+        self,
+        *,
+        subjects: Collection[str] | None = None,
+        like: str | None = None,
+        family: int | None = None,
+        source_prefix: str | None = None,
+        active_at: datetime | None = None,
+    ) -> list[Listing]:
+        """Return listings filtered by subjects, a LIKE pattern, family and source."""
+        ...
+
+    def evidence_rows(
+        self, targets: Collection[str] | None = None
+    ) -> Iterator[tuple[str, str, float, float]]:
+        """Yield (target, cause, observed_at, weight) of all evidence or of *targets*."""
+        ...
+
+    def all_targets(self) -> set[str]:
+        """Return every target that has evidence."""
+        ...
+
+    def evidence_targets_since(self, after_id: int) -> tuple[set[str], int]:
+        """Return targets of evidence stored after *after_id* and the newest id."""
+        ...
+
+    def clean_targets(self) -> set[str]:
+        """Return targets with positive evidence."""
+        ...
+
+    def domains_on(self, ips: Collection[str]) -> dict[str, set[str]]:
+        """Return the domains each IP hosts."""
+        ...
+
+    def ips_of(self, domains: Collection[str]) -> set[str]:
+        """Return the IPs hosting any of *domains*."""
+        ...
+
+    def periods(self, targets: Collection[str]) -> dict[tuple[str, Cause], list[Period]]:
+        """Return listing periods per (target, cause)."""
+        ...
+
+    def granted_removals(self) -> dict[str, float]:
+        """Return, per subject, when its latest granted removal request was decided."""
+        ...
+
+    def cursor(self, name: str) -> int:
+        """Return a saved position."""
+        ...
+
+    def set_cursor(self, name: str, value: int) -> None:
+        """Save a position."""
+        ...
+
+    def apply_policy(self, changes: PolicyChanges, *, actor: str, now: float) -> None:
+        """Apply one evaluation's changes atomically."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from reputable.core.cause import Cause
 from reputable.core.errors import StoreError
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.store.migrate import migrations, split_statements
+from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -28,7 +29,7 @@ def _family(subject: Subject) -> int:
     return subject.version
 
 
-class SQLiteStore:
+class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 
     def __init__(self, path: Path | str) -> None:
@@ -95,7 +96,8 @@ class SQLiteStore:
                 db.executemany(
                     "INSERT INTO listings (subject, family, cause, reason, source, listed_at,"
                     " expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source)"
-                    " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at",
+                    " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at,"
+                    " listed_at = excluded.listed_at",
                     (
                         (
                             item.subject_text,
@@ -219,6 +221,52 @@ class SQLiteStore:
                 listed_at=datetime.fromtimestamp(listed_at, UTC),
                 expires_at=_dt(expires_at),
             )
+
+    def listings_where(
+        self,
+        *,
+        subjects: Collection[str] | None = None,
+        like: str | None = None,
+        family: int | None = None,
+        source_prefix: str | None = None,
+        active_at: datetime | None = None,
+    ) -> list[Listing]:
+        """Return listings filtered by exact subjects, a subject LIKE pattern, family, source."""
+        where: list[str] = []
+        args: list[object] = []
+        if subjects is not None:
+            if not subjects:
+                return []
+            where.append(f"subject IN ({','.join('?' * len(subjects))})")
+            args.extend(subjects)
+        if like is not None:
+            where.append("subject LIKE ?")
+            args.append(like)
+        if family is not None:
+            where.append("family = ?")
+            args.append(family)
+        if source_prefix is not None:
+            where.append("(source = ? OR source LIKE ?)")
+            args.extend([source_prefix, source_prefix + ":%"])
+        if active_at is not None:
+            where.append("(expires_at IS NULL OR expires_at > ?)")
+            args.append(active_at.timestamp())
+        sql = "SELECT subject, cause, reason, source, listed_at, expires_at FROM listings"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [
+            Listing(
+                subject=parse_subject(subject),
+                cause=Cause(cause_text),
+                reason=reason,
+                source=source,
+                listed_at=datetime.fromtimestamp(listed_at, UTC),
+                expires_at=_dt(expires_at),
+            )
+            for subject, cause_text, reason, source, listed_at, expires_at in self._db.execute(
+                sql, args
+            )
+        ]
 
     def listing_rows(
         self, *, active_at: datetime

@@ -254,3 +254,8 @@ def test_any_name_parses_back(labels: list[str], rdtype: str) -> None:
 
 
 _FUZZ_RESPONDER: Responder | None = None
+
+
+def test_dollar_digit_stays_literal() -> None:
+    """$1 is an rbldnsd data-file variable, left as is when undefined (not the subject)."""
+    assert expand(b"see $1 and $", b"1.2.3.4") == b"see $1 and 1.2.3.4"

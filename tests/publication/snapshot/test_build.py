@@ -87,7 +87,7 @@ def test_ipv4_lookup_matches_brute_force(listings: list[Listing], allows: list[A
         store.apply(Batch(listings=tuple(listings), allows=tuple(allows)), actor="t", action="t")
         snap = snapshot_of(store, Path(tmp))
         config = config_in(Path(tmp))
-        # The store keeps one row per (subject, cause, source): the first listed_at wins.
+        # The store keeps one row per (subject, cause, source): the last write wins.
         rows = list(store.listings())
         for host in range(256):
             address = IPv4Address(f"10.0.0.{host}")

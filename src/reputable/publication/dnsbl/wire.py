@@ -8,6 +8,7 @@ parses exactly one question and assembles the answer from precomputed pieces. dn
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,11 +90,18 @@ def txt_rdata(text: bytes) -> bytes:
     )
 
 
+_SUBJECT_MARK = re.compile(rb"\$(?![0-9])")
+
+
 def expand(template: bytes, subject: bytes) -> bytes:
-    """Return TXT text: ``$`` replaced by *subject*, ``$$`` by a dollar (rbldnsd convention)."""
+    """Return TXT text: ``$`` becomes *subject* and ``$$`` a dollar, as in rbldnsd.
+
+    Like rbldnsd, a ``$`` followed by a digit (``$1``) is left alone: rbldnsd reads it as a
+    data-file variable, and an undefined one stays literal.
+    """
     if b"$" not in template:
         return template
-    return b"$".join(part.replace(b"$", subject) for part in template.split(b"$$"))
+    return b"$".join(_SUBJECT_MARK.sub(lambda _m: subject, part) for part in template.split(b"$$"))
 
 
 class _Zone:

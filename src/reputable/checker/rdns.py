@@ -1,0 +1,165 @@
+"""Reverse DNS diagnostics: PTR present, forward-confirmed (FCrDNS), not generic, matching HELO."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Address, ip_address
+from typing import Final
+
+import dns.reversename
+
+from reputable.checker.model import Finding, Severity
+from reputable.checker.transport import Outcome, Resolver
+from reputable.core.address import IPAddress
+from reputable.core.cause import Cause
+
+CHECK: Final = "rdns"
+
+#: Host names that look assigned by a provider to an address pool rather than chosen for a server.
+_GENERIC: Final = re.compile(
+    r"(\d{1,3}[-.x]\d{1,3}[-.x]\d{1,3}[-.x]\d{1,3})"
+    r"|([0-9a-f]{8,})"
+    r"|\b(dyn|dynamic|dhcp|dial|dialup|ppp|pppoe|dsl|adsl|vdsl|cable|pool|client|customer|"
+    r"cust|user|broadband|static-ip|host-\d|ip-\d|unknown|nat|fibre|fiber|ftth|mobile)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_generic(name: str, address: IPAddress) -> bool:
+    """True when *name* looks like a provider's generic pool name for *address*."""
+    first = name.split(".", 1)[0]
+    octets = str(address).split(".") if isinstance(address, IPv4Address) else []
+    if octets and sum(o in re.split(r"[-.x]", first) for o in octets) >= 3:
+        return True
+    return bool(_GENERIC.search(first) or _GENERIC.search(name.replace(".", " ")))
+
+
+def assess(
+    address: IPAddress,
+    ptr_names: Sequence[str],
+    forward: Mapping[str, Sequence[str]],
+    helo: str = "",
+) -> list[Finding]:
+    """Return the rDNS findings for *address* given its PTR names and their forward addresses."""
+    if not ptr_names:
+        return [
+            Finding(
+                check=CHECK,
+                cause=Cause.RDNS,
+                severity=Severity.ERROR,
+                message=f"{address} has no reverse DNS (PTR) record",
+                remediation="Ask whoever owns the address block (your hosting provider or"
+                " ISP) to set a PTR record to the server's mail host name, e.g."
+                " mail.example.net, and give that name an A/AAAA record back to"
+                f" {address}.",
+            )
+        ]
+    findings: list[Finding] = []
+    confirmed = [n for n in ptr_names if str(address) in forward.get(n, ())]
+    if len(ptr_names) > 1:
+        findings.append(
+            Finding(
+                check=CHECK,
+                cause=Cause.RDNS,
+                severity=Severity.WARNING,
+                message=f"{address} has {len(ptr_names)} PTR records: {', '.join(ptr_names)}",
+                remediation="Keep exactly one PTR record per sending address.",
+            )
+        )
+    if confirmed:
+        findings.append(
+            Finding(
+                check=CHECK,
+                cause=Cause.RDNS,
+                severity=Severity.OK,
+                message=f"PTR {confirmed[0]} resolves back to {address} (FCrDNS)",
+            )
+        )
+    else:
+        findings.append(
+            Finding(
+                check=CHECK,
+                cause=Cause.RDNS,
+                severity=Severity.ERROR,
+                message=f"PTR {ptr_names[0]} does not resolve back to {address}"
+                " (forward-confirmed reverse DNS fails)",
+                remediation=f"Add an A/AAAA record {ptr_names[0]} -> {address},"
+                " or change the PTR to a name that already points at it.",
+            )
+        )
+    for name in ptr_names:
+        if looks_generic(name, address):
+            findings.append(
+                Finding(
+                    check=CHECK,
+                    cause=Cause.RDNS,
+                    severity=Severity.WARNING,
+                    message=f"PTR {name} looks generic (dynamic/pool naming);"
+                    " many receivers treat such senders as end-user machines",
+                    remediation="Set a PTR naming the mail server (e.g."
+                    " mail.example.net) instead of the provider's default.",
+                )
+            )
+    if helo:
+        findings.append(_helo_finding(helo.rstrip(".").lower(), ptr_names, forward, address))
+    return findings
+
+
+def _helo_finding(
+    helo: str, ptr_names: Sequence[str], forward: Mapping[str, Sequence[str]], address: IPAddress
+) -> Finding:
+    if helo in ptr_names:
+        return Finding(
+            check="helo",
+            cause=Cause.RDNS,
+            severity=Severity.OK,
+            message=f"HELO {helo} matches the PTR name",
+        )
+    if str(address) in forward.get(helo, ()):
+        return Finding(
+            check="helo",
+            cause=Cause.RDNS,
+            severity=Severity.INFO,
+            message=f"HELO {helo} resolves to {address} but differs from the PTR {ptr_names[0]}",
+            remediation="Use the PTR name as HELO/EHLO name for the cleanest result.",
+        )
+    return Finding(
+        check="helo",
+        cause=Cause.RDNS,
+        severity=Severity.WARNING,
+        message=f"HELO {helo} neither matches the PTR {ptr_names[0]} nor resolves to {address}",
+        remediation=f"Set the mail server's HELO name (Postfix: smtp_helo_name /"
+        f" myhostname) to {ptr_names[0]} or to a name whose A record is {address}.",
+    )
+
+
+async def addresses(resolver: Resolver, name: str) -> tuple[str, ...]:
+    """Return the IPv4 and IPv6 addresses of *name*, normalised."""
+    found: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        lookup = await resolver.lookup(name, rdtype)
+        if lookup.outcome is Outcome.ANSWER:
+            found.extend(str(ip_address(r)) for r in lookup.records)
+    return tuple(found)
+
+
+async def diagnose(resolver: Resolver, address: IPAddress, helo: str = "") -> list[Finding]:
+    """Look up PTR, its forward addresses and the HELO name, and assess them."""
+    ptr = await resolver.lookup(dns.reversename.from_address(str(address)).to_text(), "PTR")
+    if ptr.outcome not in (Outcome.ANSWER, Outcome.NXDOMAIN, Outcome.NODATA):
+        return [
+            Finding(
+                check=CHECK,
+                cause=Cause.RDNS,
+                severity=Severity.INFO,
+                message=f"could not look up the PTR of {address}: {ptr.outcome}"
+                f" {ptr.detail}".rstrip(),
+                remediation="Check that --nameserver answers reverse lookups.",
+            )
+        ]
+    names = [r.rstrip(".").lower() for r in ptr.records]
+    forward = {n: await addresses(resolver, n) for n in names}
+    if helo and helo.rstrip(".").lower() not in forward:
+        forward[helo.rstrip(".").lower()] = await addresses(resolver, helo.rstrip("."))
+    return assess(address, names, forward, helo)

@@ -1,0 +1,217 @@
+"""Watching addresses, ranges and domains: fingerprints, changes between rounds (pure), alerts.
+
+A round checks every target, reduces each report to a fingerprint (blocklists that list it,
+diagnostic problems), compares with the fingerprint kept on disk and alerts on differences.
+Zones that gave no answer keep their previous state, so an outage never reads as "delisted".
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Any, Final
+
+from reputable.checker.model import Report, Status
+from reputable.core.address import IPNetwork
+from reputable.core.clock import format_instant, parse_duration
+from reputable.core.errors import ConfigError, InputError
+
+DEFAULT_MAX_RANGE: Final = 256
+DEFAULT_SAMPLE: Final = 16
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchConfig:
+    """What to watch, how often, where state lives and where alerts go."""
+
+    interval: timedelta = timedelta(hours=1)
+    state: Path = Path("watch-state.json")
+    ips: tuple[str, ...] = ()
+    ranges: tuple[IPNetwork, ...] = ()
+    domains: tuple[str, ...] = ()
+    max_range: int = DEFAULT_MAX_RANGE
+    sample: int = DEFAULT_SAMPLE
+    webhook_url: str = ""
+    email_server: str = ""
+    email_from: str = ""
+    email_to: tuple[str, ...] = ()
+    checker: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ChangeKind(enum.StrEnum):
+    """What changed for one subject."""
+
+    LISTED = "listed"
+    DELISTED = "delisted"
+    PROBLEM = "problem"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between two rounds."""
+
+    subject: str
+    kind: ChangeKind
+    detail: str
+
+
+def _strings(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def parse_watch(table: Mapping[str, Any], base: Path, where: str) -> WatchConfig:
+    """Return the watch configuration in *table*; relative paths are under *base*."""
+    try:
+        interval = parse_duration(str(table.get("interval", "1h")))
+        ranges = tuple(ip_network(r, strict=True) for r in _strings(table, "ranges", where))
+    except (InputError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    webhook = table.get("webhook", {})
+    email = table.get("email", {})
+    if not isinstance(webhook, Mapping) or not isinstance(email, Mapping):
+        raise ConfigError(f"{where}: [webhook] and [email] must be tables")
+    config = WatchConfig(
+        interval=interval,
+        state=base / str(table.get("state", "watch-state.json")),
+        ips=_strings(table, "ips", where),
+        ranges=ranges,
+        domains=_strings(table, "domains", where),
+        max_range=int(table.get("max_range", DEFAULT_MAX_RANGE)),
+        sample=int(table.get("sample", DEFAULT_SAMPLE)),
+        webhook_url=str(webhook.get("url", "")),
+        email_server=str(email.get("server", "")),
+        email_from=str(email.get("from", "")),
+        email_to=_strings(email, "to", f"{where} [email]"),
+        checker=table.get("checker", {}),
+    )
+    if not (config.ips or config.ranges or config.domains):
+        raise ConfigError(f"{where}: nothing to watch: set ips, ranges or domains")
+    if config.email_server and not (config.email_from and config.email_to):
+        raise ConfigError(f'{where}: [email] needs from = "..." and to = ["..."]')
+    return config
+
+
+def load_watch(path: Path) -> WatchConfig:
+    """Read a watch file, naming the file in every error."""
+    try:
+        table = tomllib.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read watch file: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_watch(table, path.parent, str(path))
+
+
+def range_targets(network: IPNetwork, max_range: int, sample: int) -> list[str]:
+    """Return every address of a small *network*, or *sample* evenly spaced ones of a large one."""
+    size = network.num_addresses
+    if size <= max_range:
+        return [str(network.network_address + i) for i in range(size)]
+    step = size // sample
+    return [str(network.network_address + i * step) for i in range(sample)]
+
+
+def targets(config: WatchConfig) -> list[str]:
+    """Return the subjects of one round, in order, without duplicates."""
+    found = list(config.ips)
+    for network in config.ranges:
+        found += range_targets(network, config.max_range, config.sample)
+    found += config.domains
+    return list(dict.fromkeys(found))
+
+
+def fingerprint(report: Report, previous: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the state of one subject: listing zones and problems; unanswered zones keep theirs."""
+    old_listed = set(previous.get("listed", ())) if previous else set()
+    listed = set()
+    for result in report.listings:
+        if result.allow:
+            continue
+        name = f"{result.zone} ({result.subject})" if result.subject else result.zone
+        unanswered = result.status is not Status.CLEAN and name in old_listed
+        if result.status is Status.LISTED or unanswered:
+            listed.add(name)
+    problems = sorted({f"{f.check}: {f.message}" for f in report.findings if f.severity.is_problem})
+    return {"listed": sorted(listed), "problems": problems, "error": report.error}
+
+
+def diff(subject: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Change]:
+    """Return the changes of *subject* between two fingerprints (None: never seen before)."""
+    before = old or {"listed": [], "problems": []}
+    changes = [Change(subject, ChangeKind.LISTED, z) for z in new["listed"]
+               if z not in before["listed"]]  # fmt: skip
+    changes += [Change(subject, ChangeKind.DELISTED, z) for z in before["listed"]
+                if z not in new["listed"]]  # fmt: skip
+    changes += [Change(subject, ChangeKind.PROBLEM, p) for p in new["problems"]
+                if p not in before["problems"]]  # fmt: skip
+    changes += [Change(subject, ChangeKind.RESOLVED, p) for p in before["problems"]
+                if p not in new["problems"]]  # fmt: skip
+    return changes
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """Return the saved state, or an empty one if there is none yet."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {"subjects": {}}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: unreadable watch state ({exc}); move it away to start over"
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("subjects"), dict):
+        raise ConfigError(f"{path}: not a watch state file; move it away to start over")
+    return data
+
+
+def write_state(path: Path, state: Mapping[str, Any]) -> None:
+    """Write the state atomically (temporary file, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(state, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+def next_state(
+    state: Mapping[str, Any], reports: Iterable[Report], now: datetime
+) -> tuple[dict[str, Any], list[Change]]:
+    """Return the new state after a round of *reports*, and what changed (pure)."""
+    subjects = dict(state.get("subjects", {}))
+    changes: list[Change] = []
+    for report in reports:
+        old = subjects.get(report.subject)
+        new = fingerprint(report, old)
+        if report.error and old is not None:
+            continue  # a failed check says nothing about the subject: keep its state
+        changes += diff(report.subject, old, new)
+        subjects[report.subject] = new
+    return {"subjects": subjects, "checked_at": format_instant(now)}, changes
+
+
+def alert_json(changes: Sequence[Change], now: datetime) -> dict[str, Any]:
+    """Return the webhook body for *changes*."""
+    return {
+        "at": format_instant(now),
+        "changes": [
+            {"subject": c.subject, "change": c.kind.value, "detail": c.detail} for c in changes
+        ],
+    }
+
+
+def alert_text(changes: Sequence[Change]) -> str:
+    """Return the e-mail body for *changes*, one line each."""
+    lines = [f"{c.subject}: {c.kind.value}: {c.detail}" for c in changes]
+    return "reputable watch noticed these changes:\n\n" + "\n".join(lines) + "\n"

@@ -1,0 +1,266 @@
+"""``reputable check`` and ``reputable watch``: why an address is blocked and how to fix it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from reputable.checker import catalogue as cat
+from reputable.checker.alert import AlertError
+from reputable.checker.batch import Sink, check_many, load_subjects, output_format
+from reputable.checker.model import EXIT_CODE, Verdict
+from reputable.checker.render import html_page, print_report
+from reputable.checker.report import exit_code, report_json, verdict
+from reputable.checker.runner import check_one, clients, watch_round
+from reputable.checker.selftest import Health, ZoneHealth, selftest
+from reputable.checker.service import Request
+from reputable.checker.settings import Settings, catalogue, parse_settings
+from reputable.checker.watch import load_watch
+from reputable.core.errors import ConfigError, ReputableError
+
+DEFAULT_CONFIG: Final = Path("reputable.toml")
+ERROR_EXIT: Final = EXIT_CODE[Verdict.ERROR]
+
+
+def load_settings(config: Path | None, **overrides: Any) -> Settings:
+    """Return the ``[checker]`` settings of *config* (or ./reputable.toml) with CLI overrides."""
+    table: dict[str, Any] = {}
+    path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    if path is not None:
+        try:
+            table = tomllib.loads(path.read_text("utf-8")).get("checker", {})
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    table = {**table, **{k: v for k, v in overrides.items() if v is not None}}
+    base = path.parent if path is not None else Path.cwd()
+    return parse_settings(table, base, f"{path or 'defaults'} [checker]")
+
+
+def fail(console: Console, message: str) -> typer.Exit:
+    """Print *message* as an error and return the Exit to raise (exit code 2)."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(ERROR_EXIT)
+
+
+def guarded(body: Callable[[], int]) -> None:
+    """Run *body*; turn its result into the exit code and any ReputableError into a message."""
+    err = Console(stderr=True)
+    try:
+        code = body()
+    except ReputableError as exc:
+        raise fail(err, str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail(err, "interrupted") from None
+    raise typer.Exit(code)
+
+
+def list_zones(console: Console, zones: tuple[cat.Zone, ...]) -> int:
+    """Print the catalogue as a table."""
+    table = Table(title=f"{len(zones)} zones", title_justify="left")
+    for column in ("zone", "kind", "policy", "IPv6", "operator", "status"):
+        table.add_column(column, overflow="fold")
+    for z in zones:
+        table.add_row(
+            z.name,
+            z.kind.value,
+            "allow" if z.allow else "block",
+            "yes" if z.ipv6 else "",
+            z.operator,
+            f"closed: {z.closed}" if z.closed else "",
+        )
+    console.print(table)
+    return 0
+
+
+def run_selftest(console: Console, settings: Settings, zones: tuple[cat.Zone, ...]) -> int:
+    """Test every zone's RFC 5782 test points; exit 0 only if all are healthy."""
+
+    async def go() -> tuple[ZoneHealth, ...]:
+        client, _ = clients(settings)
+        async with client:
+            return await selftest(zones, client)
+
+    results = asyncio.run(go())
+    table = Table(title="zone self-test (RFC 5782 test points)", title_justify="left")
+    for column in ("zone", "health", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        style = "green" if r.health is Health.OK else "bold red"
+        table.add_row(r.zone, f"[{style}]{r.health.value}[/]", r.detail)
+    console.print(table)
+    bad = sum(r.health is not Health.OK for r in results)
+    console.print(f"{len(results) - bad} of {len(results)} zones healthy")
+    return 0 if not bad else 1
+
+
+def run_batch(
+    file: Path,
+    out: Path | None,
+    fmt: str | None,
+    template: Request,
+    settings: Settings,
+    zones: tuple[cat.Zone, ...],
+) -> int:
+    """Check every subject of *file*, streaming results to *out* (or stdout) with progress."""
+    subjects = load_subjects(file)
+    handle = out.open("w", encoding="utf-8", newline="") if out is not None else sys.stdout
+    try:
+        sink = Sink(handle, output_format(out, fmt) if out is not None else fmt or "jsonl")
+        verdicts = asyncio.run(_stream(subjects, template, settings, zones, sink))
+    finally:
+        if out is not None:
+            handle.close()
+    for worst in (Verdict.LISTED, Verdict.ERROR, Verdict.INCOMPLETE):
+        if worst in verdicts:
+            return EXIT_CODE[worst]
+    return 0
+
+
+async def _stream(
+    subjects: list[str], template: Request, settings: Settings, zones: tuple[cat.Zone, ...],
+    sink: Sink,
+) -> set[Verdict]:  # fmt: skip
+    seen: set[Verdict] = set()
+    client, sync = clients(settings)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+        task = progress.add_task("checking", total=len(subjects))
+        async with client:
+            async for report in check_many(subjects, template, zones, client, sync):
+                sink.write(report)
+                seen.add(verdict(report))
+                progress.advance(task)
+    return seen
+
+
+Opt = typer.Option
+
+
+def check_command(
+    subject: Annotated[str | None, typer.Argument(help="IP address or domain to check.")] = None,
+    domain: Annotated[
+        str | None, Opt(help="Sending domain: also check its SPF/DMARC/DKIM.")
+    ] = None,
+    helo: Annotated[str | None, Opt(help="HELO/EHLO name the server uses.")] = None,
+    nameserver: Annotated[str | None, Opt(help="DNS server HOST:PORT, or 'system'.")] = None,
+    timeout: Annotated[float | None, Opt(help="Seconds per DNS query attempt.")] = None,
+    retries: Annotated[int | None, Opt(help="Retries after a timeout (default 1).")] = None,
+    concurrency: Annotated[int | None, Opt(help="DNS queries in flight at most.")] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print the documented JSON document.")] = False,
+    html: Annotated[Path | None, Opt(help="Also write a self-contained HTML report.")] = None,
+    zone_file: Annotated[list[Path] | None, Opt(help="Extra zones (catalogue format).")] = None,
+    no_builtin: Annotated[bool, Opt(help="Do not use the shipped catalogue.")] = False,
+    zone: Annotated[list[str] | None, Opt(help="Only query these zones.")] = None,
+    include_closed: Annotated[bool, Opt(help="Also query lists that shut down.")] = False,
+    dkim_selector: Annotated[list[str] | None, Opt(help="DKIM selector to check.")] = None,
+    no_diagnostics: Annotated[bool, Opt(help="Only query the DNS lists.")] = False,
+    all_zones: Annotated[bool, Opt("--all", help="Show clean lists too.")] = False,
+    list_zones_: Annotated[bool, Opt("--list-zones", help="Print the catalogue.")] = False,
+    config: Annotated[Path | None, Opt(help="reputable.toml with a [checker] table.")] = None,
+    file: Annotated[Path | None, Opt(help="Check every subject listed in this file.")] = None,
+    out: Annotated[Path | None, Opt(help="Write batch results here (.csv or JSON lines).")] = None,
+    fmt: Annotated[str | None, Opt("--format", help="Batch output: csv or jsonl.")] = None,
+    smtp: Annotated[bool, Opt(help="Probe the IP's SMTP server (banner, TLS, relay).")] = False,
+    smtp_port: Annotated[int, Opt(help="Port for --smtp.")] = 25,
+    selftest: Annotated[bool, Opt(help="Test each zone with its RFC 5782 test points.")] = False,
+) -> None:
+    """Check an IP or domain against public DNS lists and mail-setup diagnostics."""
+
+    def body() -> int:
+        console = Console()
+        settings = load_settings(
+            config, nameserver=nameserver, timeout=timeout, retries=retries, concurrency=concurrency
+        )
+        zones = catalogue(settings, zone_file or (), builtin=not no_builtin)
+        if list_zones_:
+            return list_zones(console, zones)
+        chosen = cat.select(zones, names=zone or (), include_closed=include_closed)
+        if selftest:
+            return run_selftest(console, settings, chosen)
+        request = Request(
+            subject=subject or "",
+            domain=domain or "",
+            helo=helo or "",
+            dkim_selectors=tuple(dkim_selector or ()) or settings.dkim_selectors,
+            diagnostics=not no_diagnostics,
+            smtp_port=smtp_port if smtp else 0,
+        )
+        if file is not None:
+            return run_batch(file, out, fmt, request, settings, chosen)
+        if not subject:
+            raise ConfigError("give an IP address or domain to check (or --file, --list-zones)")
+        report = asyncio.run(check_one(request, settings, chosen))
+        if as_json:
+            sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
+        else:
+            print_report(console, report, all_zones=all_zones)
+        if html is not None:
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            html.write_text(html_page([report], generated=stamp), "utf-8")
+        return exit_code(report)
+
+    guarded(body)
+
+
+def watch_command(
+    watch_file: Annotated[Path, typer.Argument(help="watch.toml: what to watch, where to alert.")],
+    once: Annotated[bool, Opt(help="Run one round and exit (for cron or tests).")] = False,
+    nameserver: Annotated[str | None, Opt(help="DNS server HOST:PORT, or 'system'.")] = None,
+    zone_file: Annotated[list[Path] | None, Opt(help="Extra zones (catalogue format).")] = None,
+    no_builtin: Annotated[bool, Opt(help="Do not use the shipped catalogue.")] = False,
+    zone: Annotated[list[str] | None, Opt(help="Only query these zones.")] = None,
+    config: Annotated[Path | None, Opt(help="reputable.toml with a [checker] table.")] = None,
+) -> None:
+    """Re-check IPs, ranges and domains periodically and alert when anything changes."""
+
+    def body() -> int:
+        console = Console(stderr=True)
+        watch = load_watch(watch_file)
+        settings = load_settings(config, **{**watch.checker, "nameserver": nameserver})
+        zones = catalogue(settings, zone_file or (), builtin=not no_builtin)
+        chosen = cat.select(zones, names=zone or ())
+        while True:
+            now = datetime.now(UTC)
+            try:
+                changes = asyncio.run(watch_round(watch, settings, chosen, now))
+            except AlertError as exc:
+                console.print(f"[bold red]alert failed[/] (will retry next round): {exc}")
+                if once:
+                    return ERROR_EXIT
+            else:
+                console.print(f"{now:%Y-%m-%d %H:%M:%SZ}: {len(changes)} change(s)")
+                for change in changes:
+                    console.print(f"  {change.subject}: {change.kind.value}: {change.detail}")
+            if once:
+                return 0
+            time.sleep(watch.interval.total_seconds())
+
+    guarded(body)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``check`` and ``watch`` commands to *app*."""
+    app.command("check")(check_command)
+    app.command("watch")(watch_command)

@@ -1,0 +1,384 @@
+"""`reputable evidence|policy|explain|delist|hosting`: from facts to explained listings."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from itertools import islice
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from reputable.app import open_store
+from reputable.cli.common import console, now_option, print_json, state
+from reputable.config import load_config
+from reputable.core.address import looks_like_ip, parse_address, parse_domain
+from reputable.core.cause import parse_cause
+from reputable.core.clock import format_instant, parse_instant
+from reputable.core.errors import DataFileError, InputError, SubjectError
+from reputable.evidence.model import Evidence
+from reputable.evidence.parsers import jsonl
+from reputable.listings.delisting import decide_request, request_removal
+from reputable.listings.engine import CURSOR, Outcome, evaluate
+from reputable.listings.explain import explain
+
+evidence_app = typer.Typer(
+    help="Record evidence: one fact, one cause, one time.", no_args_is_help=True
+)
+policy_app = typer.Typer(help="Turn evidence into listings.", no_args_is_help=True)
+delist_app = typer.Typer(help="Removal requests and their review.", no_args_is_help=True)
+hosting_app = typer.Typer(
+    help="The shared-hosting map: which domains live on which IP.", no_args_is_help=True
+)
+
+NowOpt = Annotated[str | None, typer.Option("--now", help="Evaluate at this ISO-8601 time.")]
+BATCH = 50_000
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command groups to *app*."""
+    app.add_typer(evidence_app, name="evidence")
+    app.add_typer(policy_app, name="policy")
+    app.add_typer(delist_app, name="delist")
+    app.add_typer(hosting_app, name="hosting")
+    app.command("explain")(explain_command)
+
+
+@evidence_app.command("add")
+def evidence_add(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="IP address or domain the fact is about.")],
+    cause: Annotated[str, typer.Option("--cause", "-c")],
+    source: Annotated[str, typer.Option("--source", help="Where the fact comes from.")] = "cli",
+    detail: Annotated[
+        str, typer.Option("--detail", help="JSON object with the particulars.")
+    ] = "{}",
+    at: Annotated[str | None, typer.Option("--at", help="When it was seen (ISO-8601).")] = None,
+    weight: Annotated[float, typer.Option("--weight", help="How much it counts.")] = 1.0,
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="Related (sending/hosted) domain.")
+    ] = None,
+) -> None:
+    """Record one piece of evidence (serve evaluates it within seconds; or run `policy run`)."""
+    try:
+        detail_obj = json.loads(detail)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--detail is not JSON: {exc.msg}") from exc
+    fields = {
+        "subject": subject,
+        "cause": cause,
+        "source": source,
+        "detail": detail_obj,
+        "weight": weight,
+    }
+    if at:
+        fields["at"] = at
+    if domain:
+        fields["domain"] = domain
+    item = jsonl.evidence_from_fields(fields, now=now_option(None))
+    store = open_store(state(ctx).config)
+    try:
+        added = store.add_evidence([item])
+    finally:
+        store.close()
+    console.print(
+        f"{'recorded' if added else 'already recorded'}: {item.cause.value} evidence on {item.target}"
+    )
+
+
+@evidence_app.command("import")
+def evidence_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="JSON-lines file (docs/evidence.md); - for stdin.")],
+    now: NowOpt = None,
+) -> None:
+    """Import JSON-lines evidence; bad lines are reported and the good ones still land (exit 1 if any were bad)."""
+    reference = now_option(now)
+    store = open_store(state(ctx).config)
+    read = stored = 0
+    errors: list[jsonl.LineError] = []
+    try:
+        stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        offset = 0
+        while True:
+            lines = list(islice(stream, BATCH))
+            if not lines:
+                break
+            good, bad = jsonl.parse(lines, now=reference)
+            errors.extend(jsonl.LineError(e.lineno + offset, e.message) for e in bad)
+            stored += store.add_evidence(good)
+            read += len(lines)
+            offset += len(lines)
+    finally:
+        stream.close()
+        store.close()
+    console.print(f"{path}: {read} lines, {stored} new evidence stored, {len(errors)} bad lines")
+    for error in errors[:20]:
+        console.print(f"  {path}:{error.lineno}: {error.message}", highlight=False)
+    if len(errors) > 20:
+        console.print(f"  ... and {len(errors) - 20} more")
+    if errors:
+        raise typer.Exit(1)
+
+
+@policy_app.command("run")
+def policy_run(ctx: typer.Context, now: NowOpt = None) -> None:
+    """Evaluate every subject with evidence now and apply the result (serve does this by itself)."""
+    config = state(ctx).config
+    store = open_store(config)
+    try:
+        _, newest = store.evidence_targets_since(store.cursor(CURSOR))
+        outcome = evaluate(store, config.policy, config.reputation, now_option(now))
+        store.set_cursor(CURSOR, newest)
+    finally:
+        store.close()
+    escalated = sum(1 for e in outcome.escalations.values() if e)
+    hosted = sum(1 for h in outcome.hosting.values() if h)
+    console.print(
+        f"evaluated {outcome.targets} subjects in {outcome.seconds:.2f} s: {len(outcome.decisions)} listed,"
+        f" {escalated} networks escalated, {hosted} shared-hosting IPs listed;"
+        f" {len(outcome.changes.upserts)} listings written, {len(outcome.changes.ends)} delisted"
+    )
+
+
+@policy_app.command("simulate")
+def policy_simulate(
+    ctx: typer.Context,
+    candidate: Annotated[
+        Path, typer.Option("--config", help="Candidate reputable.toml to compare.")
+    ],
+    now: NowOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Compare a candidate policy with the live one on the stored evidence; change nothing."""
+    live_config = state(ctx).config
+    cand_config = load_config(candidate)
+    at = now_option(now)
+    store = open_store(live_config)
+    try:
+        live = evaluate(store, live_config.policy, live_config.reputation, at, apply=False)
+        cand = evaluate(store, cand_config.policy, cand_config.reputation, at, apply=False)
+    finally:
+        store.close()
+
+    def listed(outcome: Outcome) -> set[tuple[str, str]]:
+        keys = {(d.target, d.cause.value) for d in outcome.decisions}
+        keys |= {(n, "network") for n, e in outcome.escalations.items() if e}
+        keys |= {(ip, d.cause.value) for ip, d in outcome.hosting.items() if d}
+        return keys
+
+    a, b = listed(live), listed(cand)
+    would_list = [{"subject": s, "cause": c} for s, c in sorted(b - a)]
+    would_delist = [{"subject": s, "cause": c} for s, c in sorted(a - b)]
+    if as_json:
+        print_json(
+            {
+                "would_list": would_list,
+                "would_delist": would_delist,
+                "unchanged": len(a & b),
+                "escalations": sorted(n for n, e in cand.escalations.items() if e),
+            }
+        )
+        return
+    console.print(
+        f"candidate {candidate} vs live policy: {len(b - a)} more, {len(a - b)} fewer,"
+        f" {len(a & b)} unchanged"
+    )
+    for item in would_list:
+        console.print(f"  + {item['subject']} ({item['cause']})")
+    for item in would_delist:
+        console.print(f"  - {item['subject']} ({item['cause']})")
+
+
+def explain_command(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="IP address, network or domain.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
+    now: NowOpt = None,
+) -> None:
+    """Explain a subject: listed?, since/until, why, evidence, network, collateral, how to fix it."""
+    config = state(ctx).config
+    store = open_store(config)
+    try:
+        result = explain(store, config, subject, now_option(now))
+    finally:
+        store.close()
+    if as_json:
+        print_json(result.to_json())
+        return
+    verdict = "[red]LISTED[/red]" if result.listed else "[green]not listed[/green]"
+    console.print(f"{result.subject}: {verdict}; reputation {result.score}/100 ({result.bucket})")
+    for item in result.listings:
+        console.print(
+            f"  {item['cause']} ({item['code']}) since {item['since']} until {item['until'] or 'removed'}:"
+            f" {item['reason']} [{item['source']}]",
+            highlight=False,
+        )
+    ev = result.evidence
+    if ev["total"]:
+        console.print(
+            f"evidence: {ev['total']} pieces; "
+            + ", ".join(
+                f"{c}: {v['count']} (score {v['score']}, last {v['last']})"
+                for c, v in ev["by_cause"].items()
+            )
+        )
+    if result.network:
+        n = result.network
+        console.print(
+            f"network {n['network']}: {n['listed_members']} listed members (escalates at {n['threshold']})"
+            + ("; escalated" if n["escalated"] else "")
+        )
+    if result.collateral:
+        console.print("domains on this address (collateral): " + ", ".join(result.collateral))
+    if result.remediation:
+        console.print("what to do:")
+        for line in result.remediation:
+            console.print(f"  - {line}", highlight=False)
+
+
+@delist_app.command("request")
+def delist_request(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument()],
+    contact: Annotated[str, typer.Option("--contact", help="Email address for the answer.")],
+    note: Annotated[str, typer.Option("--note", help="What you fixed.")] = "",
+    now: NowOpt = None,
+) -> None:
+    """Ask for SUBJECT's removal; granted at once if nothing new was seen for the quiet period."""
+    config = state(ctx).config
+    store = open_store(config)
+    try:
+        result = request_removal(
+            store, subject, contact=contact, note=note, params=config.policy, now=now_option(now)
+        )
+    finally:
+        store.close()
+    console.print(f"request #{result.request_id} for {result.subject}: {result.message}")
+
+
+@delist_app.command("list")
+def delist_list(
+    ctx: typer.Context,
+    status: Annotated[
+        str | None, typer.Option("--status", help="pending, granted or denied.")
+    ] = "pending",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List removal requests (pending ones by default; --status '' for all)."""
+    store = open_store(state(ctx).config)
+    try:
+        rows = store.delist_requests(status=status or None)
+    finally:
+        store.close()
+    data = [
+        {
+            "id": r.id,
+            "subject": r.subject,
+            "contact": r.contact,
+            "note": r.note,
+            "created_at": format_instant(r.created_at),
+            "status": r.status,
+            "decided_at": format_instant(r.decided_at),
+            "decided_by": r.decided_by,
+            "why": r.why,
+        }
+        for r in rows
+    ]
+    if as_json:
+        print_json(data)
+        return
+    table = Table("id", "subject", "contact", "note", "created", "status")
+    for d in data:
+        table.add_row(
+            str(d["id"]),
+            str(d["subject"]),
+            str(d["contact"]),
+            str(d["note"]),
+            str(d["created_at"]),
+            str(d["status"]),
+        )
+    console.print(table)
+
+
+@delist_app.command("approve")
+def delist_approve(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument()],
+    why: Annotated[str, typer.Option("--why")] = "approved by operator",
+    now: NowOpt = None,
+) -> None:
+    """Grant a pending request: the subject's listings end now."""
+    store = open_store(state(ctx).config)
+    try:
+        subject = decide_request(
+            store, request_id, grant=True, by="operator", why=why, now=now_option(now)
+        )
+    finally:
+        store.close()
+    console.print(f"request #{request_id} granted: {subject} delisted")
+
+
+@delist_app.command("deny")
+def delist_deny(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument()],
+    why: Annotated[str, typer.Option("--why", help="Told to the requester.")],
+    now: NowOpt = None,
+) -> None:
+    """Deny a pending request, saying why."""
+    store = open_store(state(ctx).config)
+    try:
+        subject = decide_request(
+            store, request_id, grant=False, by="operator", why=why, now=now_option(now)
+        )
+    finally:
+        store.close()
+    console.print(f"request #{request_id} for {subject} denied: {why}")
+
+
+@hosting_app.command("import")
+def hosting_import(
+    ctx: typer.Context, path: Annotated[Path, typer.Argument(help='CSV lines "ip,domain".')]
+) -> None:
+    """Import the shared-hosting map; bad lines are reported, good ones land (exit 1 if any were bad)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    pairs: list[tuple[str, str]] = []
+    errors: list[str] = []
+    for lineno, row in enumerate(csv.reader(io.StringIO(text)), 1):
+        if not row or row[0].strip().startswith("#"):
+            continue
+        if len(row) != 2:
+            errors.append(
+                str(DataFileError(str(path), lineno, f"need 2 fields ip,domain, got {len(row)}"))
+            )
+            continue
+        try:
+            if not looks_like_ip(row[0]):
+                raise SubjectError(f"bad IP address {row[0].strip()!r}")
+            pairs.append((str(parse_address(row[0])), parse_domain(row[1]).name))
+        except SubjectError as exc:
+            errors.append(str(DataFileError(str(path), lineno, str(exc))))
+    store = open_store(state(ctx).config)
+    try:
+        added = store.add_hosting(pairs)
+    finally:
+        store.close()
+    console.print(f"{path}: {len(pairs)} pairs read, {added} new, {len(errors)} bad lines")
+    for error in errors[:20]:
+        console.print(f"  {error}", highlight=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+_ = (parse_cause, parse_instant, Evidence)  # re-exported for plug-ins that extend evidence add

@@ -1,0 +1,163 @@
+"""`reputable import ...` and `reputable export ...`: listings in and out in other formats."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reputable.app import limits, open_store
+from reputable.cli.common import console, err_console, now_option, state
+from reputable.config import Config, ZoneConfig
+from reputable.core.cause import Cause, parse_cause
+from reputable.core.clock import parse_duration
+from reputable.core.errors import DataFileError, InputError
+from reputable.listings.imports import rbldnsd as rbldnsd_import
+from reputable.publication.exports import rbldnsd as rbldnsd_export
+
+import_app = typer.Typer(help="Read listings from other blocklist software.", no_args_is_help=True)
+export_app = typer.Typer(
+    help="Write the listings for other blocklist software.", no_args_is_help=True
+)
+
+ZoneOpt = Annotated[str, typer.Option("--zone", "-z", help="Our zone, e.g. bl.reputable.test.")]
+NowOpt = Annotated[str | None, typer.Option("--now", help="Evaluate at this ISO-8601 time.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``import`` and ``export`` command groups to *app*."""
+    app.add_typer(import_app, name="import")
+    app.add_typer(export_app, name="export")
+
+
+def _zone(config: Config, name: str) -> tuple[ZoneConfig, bool]:
+    """Return (zone, is the domain zone) for *name*; only block zones take listings."""
+    wanted = name.strip(".").lower()
+    if wanted == config.ip_zone.name:
+        return config.ip_zone, False
+    if wanted == config.domain_zone.name:
+        return config.domain_zone, True
+    raise InputError(
+        f"--zone {name}: not a block zone of this configuration; use"
+        f" {config.ip_zone.name} (IPv4/IPv6) or {config.domain_zone.name} (domains)"
+    )
+
+
+@import_app.command("rbldnsd")
+def import_rbldnsd(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="An rbldnsd data file.")],
+    zone: ZoneOpt,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--type", help="ip4set, ip4trie, ip4tset, ip6trie, ip6tset, dnset; auto by zone."
+        ),
+    ] = "auto",
+    cause: Annotated[
+        str | None, typer.Option("--cause", "-c", help="Import every entry as this cause.")
+    ] = None,
+    ttl: Annotated[str | None, typer.Option("--ttl", help="Expire after e.g. 30d.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow ranges broader than the max.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the file, change nothing.")
+    ] = False,
+    now: NowOpt = None,
+) -> None:
+    """Import an rbldnsd data file: every line is checked first, then all applied or none."""
+    config = state(ctx).config
+    zone_config, domain = _zone(config, zone)
+    forced: Cause | None = None
+    if cause is not None:
+        try:
+            forced = parse_cause(cause)
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(str(file), 1, f"not UTF-8 text: {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {file}: {exc.strerror}") from exc
+    spec = rbldnsd_import.ImportSpec(
+        path=str(file),
+        kind=kind,
+        zone=zone_config.name,
+        domain=domain,
+        codes=zone_config.codes,
+        lookup_url=zone_config.lookup_url,
+        now=now_option(now),
+        limits=limits(config),
+        ttl=parse_duration(ttl) if ttl else None,
+        cause=forced,
+        force=force,
+    )
+    result = rbldnsd_import.parse(text, spec)
+    for note in result.notes[:20]:
+        err_console.print(f"note: {note}", highlight=False)
+    if len(result.notes) > 20:
+        err_console.print(f"note: ... and {len(result.notes) - 20} more", highlight=False)
+    counts = f"{len(result.batch.listings)} listing(s), {len(result.batch.allows)} exclusion(s)"
+    if dry_run:
+        console.print(f"{file}: {counts} would be imported into {zone_config.name}")
+        return
+    store = open_store(config)
+    try:
+        store.apply(result.batch, actor=f"import:{file}", action="import")
+    finally:
+        store.close()
+    console.print(f"imported {counts} from {file} into {zone_config.name}", highlight=False)
+
+
+@export_app.command("rbldnsd")
+def export_rbldnsd(
+    ctx: typer.Context,
+    zone: ZoneOpt,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Base name: writes BASE.<cause>.ip4set, .ip6trie or .dnset."
+        ),
+    ],
+    now: NowOpt = None,
+) -> None:
+    """Write the zone as rbldnsd datasets (one per cause) and print the rbldnsd arguments."""
+    config = state(ctx).config
+    zone_config, domain = _zone(config, zone)
+    at = now_option(now).astimezone(UTC)
+    store = open_store(config)
+    try:
+        header = rbldnsd_export.Header(
+            serial=store.serial(),
+            nameservers=config.dns.nameservers,
+            hostmaster=config.dns.hostmaster,
+            negative_ttl=config.dns.negative_ttl,
+        )
+        export = rbldnsd_export.render(
+            store.listings(active_at=at),
+            store.allows(active_at=at),
+            zone=zone_config,
+            domain=domain,
+            header=header,
+        )
+    finally:
+        store.close()
+    base = output.resolve()
+    paths = rbldnsd_export.write(export, base)
+    for warning in export.warnings:
+        err_console.print(f"warning: {warning}", highlight=False)
+    entries = sum(d.entries for d in export.datasets)
+    holes = sum(d.exclusions for d in export.datasets)
+    console.print(
+        f"wrote {len(paths)} rbldnsd datasets for {export.zone}: {entries} entries,"
+        f" {holes} exclusions",
+        highlight=False,
+    )
+    typer.echo("load them with:")
+    typer.echo(
+        "  rbldnsd -b 127.0.0.1/5300 -u rbldns " + " ".join(rbldnsd_export.zone_specs(export, base))
+    )

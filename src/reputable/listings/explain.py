@@ -1,0 +1,219 @@
+"""`reputable explain`: listed or not, since when and until when, why, and how to get off."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from reputable.config import Config
+from reputable.core.address import Domain, format_subject, parse_subject
+from reputable.core.cause import Cause
+from reputable.core.clock import format_instant
+from reputable.evidence.model import EvidenceRecord, scoring_target
+from reputable.listings.model import AuditEntry, DelistRequest, Listing
+from reputable.listings.policy import network_of
+from reputable.listings.remediation import remediation
+from reputable.reputation.scoring import accumulate, reputation
+
+
+class ExplainStore(Protocol):
+    """What explain reads."""
+
+    def listings_where(
+        self,
+        *,
+        subjects: Collection[str] | None = None,
+        like: str | None = None,
+        family: int | None = None,
+        source_prefix: str | None = None,
+        active_at: datetime | None = None,
+    ) -> list[Listing]:
+        """Return listings."""
+        ...
+
+    def evidence_rows(self, targets: Collection[str] | None = None) -> Any:
+        """Yield evidence rows of targets."""
+        ...
+
+    def evidence_records(self, subjects: Sequence[str], limit: int = 200) -> list[EvidenceRecord]:
+        """Return the newest evidence about subjects."""
+        ...
+
+    def domains_on(self, ips: Collection[str]) -> dict[str, set[str]]:
+        """Return domains hosted per IP."""
+        ...
+
+    def history(self, subjects: Sequence[str], limit: int = 100) -> list[AuditEntry]:
+        """Return audit history."""
+        ...
+
+    def delist_requests(
+        self, *, subject: str | None = None, status: str | None = None
+    ) -> list[DelistRequest]:
+        """Return removal requests."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Everything `explain` says about one subject."""
+
+    subject: str
+    listed: bool
+    listings: list[dict[str, Any]]
+    score: int
+    bucket: str
+    evidence: dict[str, Any]
+    network: dict[str, Any] | None
+    collateral: list[str]
+    remediation: list[str]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the documented JSON shape (docs/policy.md)."""
+        return {
+            "subject": self.subject,
+            "listed": self.listed,
+            "listings": self.listings,
+            "score": self.score,
+            "bucket": self.bucket,
+            "evidence": self.evidence,
+            "network": self.network,
+            "collateral": self.collateral,
+            "remediation": self.remediation,
+            "history": self.history,
+        }
+
+
+def _code(config: Config, listing: Listing) -> str:
+    zone = config.domain_zone if isinstance(listing.subject, Domain) else config.ip_zone
+    return str(zone.codes[listing.cause])
+
+
+def explain(store: ExplainStore, config: Config, subject_text: str, now: datetime) -> Explanation:
+    """Return the explanation of *subject_text* at *now*."""
+    subject = parse_subject(subject_text)
+    canonical = format_subject(subject)
+    names = [canonical]
+    is_host = not isinstance(subject, Domain) and subject.prefixlen == subject.max_prefixlen
+    if is_host:
+        target = scoring_target(subject.network_address, None)  # type: ignore[union-attr]
+        if target != canonical:
+            names.append(target)
+    # Listings that cover the subject: its own, its /64, its escalated network, its parent domains.
+    covering = [item for item in store.listings_where(subjects=names, active_at=now)]
+    net = network_of(names[-1]) if not isinstance(subject, Domain) else None
+    if net is not None and is_host:
+        for item in store.listings_where(source_prefix=f"policy:network:{net}", active_at=now):
+            if subject.subnet_of(item.subject):  # type: ignore[arg-type, union-attr]
+                covering.append(item)
+    if isinstance(subject, Domain):
+        parents = [p.name for p in subject.parents()[1:]]
+        covering.extend(store.listings_where(subjects=parents, active_at=now))
+    listings: list[dict[str, Any]] = [
+        {
+            "cause": item.cause.value,
+            "code": _code(config, item),
+            "since": format_instant(item.listed_at),
+            "until": format_instant(item.expires_at),
+            "reason": item.reason,
+            "source": item.source,
+            "subject": item.subject_text,
+        }
+        for item in covering
+    ]
+    scores = accumulate(store.evidence_rows(names), config.reputation, now.timestamp()).get(
+        names[-1], {}
+    )
+    if len(names) > 1:
+        scores = {
+            **accumulate(store.evidence_rows(names[:1]), config.reputation, now.timestamp()).get(
+                names[0], {}
+            ),
+            **scores,
+        }
+    score, bucket = reputation(scores, config.policy.list_thresholds())
+    records = store.evidence_records(names)
+    by_cause = {
+        cause.value: {
+            "count": s.count,
+            "score": round(s.value, 2),
+            "first": format_instant(datetime.fromtimestamp(s.first_at, now.tzinfo)),
+            "last": format_instant(datetime.fromtimestamp(s.last_at, now.tzinfo)),
+        }
+        for cause, s in scores.items()
+    }
+    sources = Counter(r.source for r in records)
+    evidence = {
+        "total": sum(s.count for s in scores.values()),
+        "by_cause": by_cause,
+        "sources": dict(sources.most_common()),
+        "recent": [
+            {
+                "at": format_instant(r.observed_at),
+                "cause": r.cause.value,
+                "source": r.source,
+                "weight": r.weight,
+                "domain": r.domain,
+                "detail": r.detail,
+            }
+            for r in records[:10]
+        ],
+        "attributed_to_domains": sorted({r.domain for r in records if r.domain}),
+    }
+    network = None
+    if net is not None:
+        members = [
+            item.subject_text
+            for item in store.listings_where(
+                like=net.rsplit(".", 1)[0] + ".%" if ":" not in net else None,
+                family=4 if ":" not in net else 6,
+                active_at=now,
+            )
+            if item.cause in config.policy.escalate_causes
+        ]
+        network = {
+            "network": net,
+            "listed_members": len(set(members)),
+            "threshold": config.policy.escalate_v4 if ":" not in net else config.policy.escalate_v6,
+            "escalated": any(item["source"].startswith("policy:network") for item in listings),
+        }
+    collateral: list[str] = []
+    if is_host:
+        collateral = sorted(store.domains_on([canonical]).get(canonical, set()))
+    history = [
+        {
+            "at": format_instant(h.at),
+            "actor": h.actor,
+            "action": h.action,
+            "cause": h.cause,
+            "detail": h.detail,
+        }
+        for h in store.history(names)
+    ]
+    history += [
+        {
+            "at": format_instant(r.created_at),
+            "actor": r.contact,
+            "action": f"removal request #{r.id}",
+            "cause": None,
+            "detail": f"{r.status}: {r.note}" + (f" ({r.why})" if r.why else ""),
+        }
+        for r in store.delist_requests(subject=canonical)
+    ]
+    causes = list(dict.fromkeys(Cause(item["cause"]) for item in listings))
+    return Explanation(
+        subject=canonical,
+        listed=bool(listings),
+        listings=listings,
+        score=score,
+        bucket=bucket.value,
+        evidence=evidence,
+        network=network,
+        collateral=collateral,
+        remediation=remediation(causes),
+        history=history,
+    )

@@ -1,0 +1,408 @@
+"""rbldnsd data files (ip4set, ip4trie, ip4tset, ip6trie, ip6tset, dnset) into one Batch (pure).
+
+The syntax follows rbldnsd(8) and its parser (ip4parse.c, rbldnsd_util.c) as shipped in the
+Debian package; docs/rbldnsd.md lists every form and where our model differs. Nothing here is
+lenient where rbldnsd would skip a line with a warning: a line rbldnsd ignores is an error
+naming ``file:line``, so an import is applied completely or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from ipaddress import (
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    summarize_address_range,
+)
+from typing import Final
+
+from reputable.core.address import Domain, IPNetwork, format_subject, parse_domain, parse_network
+from reputable.core.cause import Cause
+from reputable.core.errors import DataFileError, InputError, ReputableError
+from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.listings.rules import Limits, new_listing
+
+NAME: Final = "rbldnsd"
+KINDS: Final = ("auto", "ip4set", "ip4trie", "ip4tset", "ip6trie", "ip6tset", "dnset")
+DEFAULT_A: Final = IPv4Address("127.0.0.2")  # rbldnsd's A value when a file names none
+EXCLUSION_NOTE: Final = "rbldnsd exclusion"
+
+_TIME: Final = re.compile(r"^(?:(\d+)([smhdw]?))+$", re.IGNORECASE)
+_TIME_PART: Final = re.compile(r"(\d+)([smhdw]?)", re.IGNORECASE)
+_UNIT: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_HEX4: Final = re.compile(r"^[0-9a-fA-F]{1,4}$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportSpec:
+    """What an import needs besides the text: the file, its zone and how to read it."""
+
+    path: str  # shown in messages and recorded as source "rbldnsd:PATH"
+    kind: str  # one of KINDS; "auto" reads IPv4 and IPv6 lines (IP zone) or domains
+    zone: str
+    domain: bool  # True for the domain (RHSBL) zone
+    codes: Mapping[Cause, IPv4Address]  # the zone's return codes
+    lookup_url: str  # the zone's TXT URL template; stripped from TXT where our export put it
+    now: datetime
+    limits: Limits
+    ttl: timedelta | None = None
+    cause: Cause | None = None  # force this cause for every entry, whatever its A value
+    force: bool = False  # allow ranges broader than the configured maximum
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Imported:
+    """The parsed file: one batch, the file's $TTL, and remarks where our model differs."""
+
+    batch: Batch
+    ttl: int | None
+    notes: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _State:
+    """Per-file parser state: defaults and $-specials seen so far."""
+
+    default_a: IPv4Address = DEFAULT_A
+    default_txt: str | None = None
+    ttl: int | None = None
+    max_range4: int | None = None
+    base: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def parse(text: str, spec: ImportSpec) -> Imported:
+    """Return the listings and exclusions in rbldnsd *text*; a bad line raises DataFileError."""
+    if spec.kind not in KINDS:
+        raise InputError(
+            f"unknown rbldnsd dataset type {spec.kind!r}; use one of {', '.join(KINDS)}"
+        )
+    if spec.domain != (spec.kind in ("auto", "dnset")) and spec.kind != "auto":
+        want = "dnset" if spec.domain else "an ip4*/ip6* type"
+        raise InputError(f"zone {spec.zone} takes {want}, not {spec.kind}")
+    by_code: dict[IPv4Address, list[Cause]] = {}
+    for cause, code in spec.codes.items():
+        by_code.setdefault(code, []).append(cause)
+    state = _State()
+    listings: list[Listing] = []
+    allows: list[AllowEntry] = []
+    notes: list[str] = []
+    for lineno, line in _lines(text):
+        try:
+            if line.startswith("$") or (line[:1] in ("#", ":") and line[1:2] == "$"):
+                _special(line[1:] if line[0] == "$" else line[2:], state, strict=line[0] == "$")
+            elif line.startswith("#") or line.startswith(";"):
+                continue
+            elif line.startswith(":") and not line.startswith("::"):
+                state.default_a, state.default_txt = _value(line, state)
+            else:
+                _entry(line, lineno, spec, state, by_code, listings, allows, notes)
+        except DataFileError:
+            raise
+        except (ReputableError, ValueError) as exc:
+            raise DataFileError(spec.path, lineno, str(exc)) from exc
+    return Imported(
+        batch=Batch(listings=tuple(listings), allows=tuple(allows)),
+        ttl=state.ttl,
+        notes=tuple(notes),
+    )
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """Yield (line number, stripped line) for every non-empty line."""
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip(" \t\r\f\v")
+        if line:
+            yield lineno, line
+
+
+def _special(body: str, state: _State, *, strict: bool) -> None:
+    """Apply one ``$`` special (TTL, MAXRANGE4, variables, base template; SOA/NS are ignored)."""
+    keyword, _, rest = body.partition(" ")
+    keyword, rest = keyword.strip(), rest.strip()
+    if "\t" in keyword:
+        keyword, _, tail = keyword.partition("\t")
+        rest = (tail + " " + rest).strip()
+    upper = keyword.upper()
+    if upper == "TTL":
+        state.ttl = parse_time(rest)
+    elif upper == "MAXRANGE4":
+        size = int(rest[1:]) if rest.startswith("/") else None
+        if size is not None and not 0 <= size <= 32:
+            raise ValueError(f"$MAXRANGE4 {rest}: a prefix length must be /0-/32")
+        limit = 1 << (32 - size) if size is not None else int(rest)
+        state.max_range4 = limit if state.max_range4 is None else min(state.max_range4, limit)
+    elif len(keyword) == 1 and keyword.isdigit():
+        if not rest:
+            raise ValueError(f"${keyword} needs a text")
+        state.variables.setdefault(keyword, rest)  # rbldnsd ignores a second assignment
+    elif keyword == "=":
+        state.base = rest
+    elif upper in ("SOA", "NS", "TIMESTAMP"):
+        return  # zone metadata: our SOA/NS come from the configuration
+    elif strict:
+        raise ValueError(
+            f"unknown special entry ${keyword}; rbldnsd knows $TTL, $SOA, $NS,"
+            " $TIMESTAMP, $MAXRANGE4, $0-$9 and $="
+        )
+
+
+def parse_time(text: str) -> int:
+    """Return rbldnsd time units (``3600``, ``1h``, ``1h30m``, ``2w``) as seconds."""
+    if not _TIME.match(text.strip()):
+        raise ValueError(f"bad time {text!r}: use seconds or units s, m, h, d, w (e.g. 1h30m)")
+    return sum(int(n) * _UNIT[u.lower()] for n, u in _TIME_PART.findall(text))
+
+
+def _value(text: str, state: _State) -> tuple[IPv4Address, str | None]:
+    """Return (A, TXT template) of ``:A:TXT``, ``:A`` or a bare TXT; None means no TXT."""
+    text = text.lstrip(" \t")
+    if not text.startswith(":"):
+        return state.default_a, text
+    head, colon, tail = text[1:].partition(":")
+    token = head.strip()
+    comment = re.search(r"[#;]", token)
+    if comment and not colon:
+        token = token[: comment.start()].strip()
+    address = parse_a(token)
+    if colon:
+        txt = tail.lstrip(" \t")
+        return address, txt or None
+    return address, state.default_txt
+
+
+def parse_a(token: str) -> IPv4Address:
+    """Return an rbldnsd A value: ``2`` is 127.0.0.2, ``127.2`` is 127.0.0.2 (inet_aton style)."""
+    parts = token.split(".")
+    if not token or len(parts) > 4 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+        raise ValueError(f"bad A value {token!r}: use 127.0.0.N or N")
+    n = [int(p) for p in parts]
+    octets = [127, 0, 0, *n] if len(n) == 1 else [*n[:-1], *[0] * (4 - len(n)), n[-1]]
+    address = IPv4Address(".".join(map(str, octets)))
+    if int(address) == 0:
+        raise ValueError("A value 0.0.0.0 is not allowed")
+    return address
+
+
+def _entry(
+    line: str,
+    lineno: int,
+    spec: ImportSpec,
+    state: _State,
+    by_code: dict[IPv4Address, list[Cause]],
+    listings: list[Listing],
+    allows: list[AllowEntry],
+    notes: list[str],
+) -> None:
+    """Parse one data line into listings or allowlist entries."""
+    excluded = line.startswith("!")
+    body = line[1:].lstrip(" \t") if excluded else line
+    token, rest = _split_token(body, ip6=spec.domain is False and _looks_ip6(body))
+    subjects: list[IPNetwork | Domain]
+    if spec.domain or spec.kind == "dnset":
+        domain, widened = _domain(token)
+        subjects = [domain]
+        if widened and not excluded:
+            notes.append(f"{spec.path}:{lineno}: {widened}")
+    elif _looks_ip6(token):
+        if spec.kind.startswith("ip4"):
+            raise ValueError(f"IPv6 entry {token!r} in an {spec.kind} file")
+        net6 = parse_ip6(token)
+        if spec.kind == "ip6tset" and not excluded and net6.prefixlen != 64:
+            raise ValueError(f"{token!r}: ip6tset entries are /64 prefixes written as four words")
+        subjects = [parse_network(str(net6))]
+    else:
+        if spec.kind.startswith("ip6"):
+            raise ValueError(f"IPv4 entry {token!r} in an {spec.kind} file")
+        lo, hi = parse_ip4_range(token)
+        if state.max_range4 is not None and hi - lo + 1 > state.max_range4 and not excluded:
+            raise ValueError(f"{token!r} covers {hi - lo + 1} addresses, more than $MAXRANGE4")
+        subjects = list(summarize_address_range(IPv4Address(lo), IPv4Address(hi)))
+    if excluded:
+        allows.extend(
+            AllowEntry(
+                subject=s,
+                note=EXCLUSION_NOTE,
+                source=f"rbldnsd:{spec.path}",
+                created_at=spec.now,
+                expires_at=None if spec.ttl is None else spec.now + spec.ttl,
+            )
+            for s in subjects
+        )
+        return
+    rest = rest.lstrip(" \t")
+    if not rest or rest[0] in "#;":
+        address, txt = state.default_a, state.default_txt
+    else:
+        address, txt = _value(rest, state)
+    cause = spec.cause or _cause_of(address, by_code, spec)
+    for subject in subjects:
+        reason = reason_of(txt, format_subject(subject), state, spec.lookup_url)
+        listings.append(
+            new_listing(
+                subject,
+                cause,
+                reason=reason,
+                source=f"rbldnsd:{spec.path}",
+                now=spec.now,
+                ttl=spec.ttl,
+                limits=spec.limits,
+                force=spec.force,
+            )
+        )
+
+
+def _looks_ip6(text: str) -> bool:
+    """True when the address at the start of *text* is IPv6 (it has a colon before any blank)."""
+    head = re.split(r"[ \t#;]", text, maxsplit=1)[0]
+    return ":" in head
+
+
+def _split_token(body: str, *, ip6: bool) -> tuple[str, str]:
+    """Split a data line into its key and the rest (value, comment)."""
+    stops = " \t#;" if ip6 else " \t#;:"
+    for i, ch in enumerate(body):
+        if ch in stops:
+            return body[:i], body[i:]
+    return body, ""
+
+
+def _cause_of(
+    address: IPv4Address, by_code: dict[IPv4Address, list[Cause]], spec: ImportSpec
+) -> Cause:
+    """Return the cause whose configured code is *address*, or say how to fix the file."""
+    causes = by_code.get(address, [])
+    if len(causes) == 1:
+        return causes[0]
+    codes = ", ".join(f"{c.value}={a}" for c, a in spec.codes.items())
+    if not causes:
+        raise ValueError(
+            f"A value {address} maps to no cause of zone {spec.zone} ({codes});"
+            " fix the value or use --cause C to import the whole file as one cause"
+        )
+    names = ", ".join(c.value for c in causes)
+    raise ValueError(f"A value {address} is the code of several causes ({names}); use --cause C")
+
+
+def reason_of(txt: str | None, subject: str, state: _State | None, lookup_url: str) -> str:
+    """Return our reason for an rbldnsd TXT template (``$`` becomes *subject*, ``$$`` a dollar)."""
+    if txt is None:
+        return ""
+    base = state.base if state else None
+    if txt.startswith("="):
+        txt = txt[1:]
+    elif base is not None:
+        txt = base.replace("$=", txt)
+    if lookup_url:
+        if txt == lookup_url:
+            txt = ""
+        elif txt.endswith(" " + lookup_url):
+            txt = txt[: -len(lookup_url) - 1]
+    variables = state.variables if state else {}
+    out: list[str] = []
+    i = 0
+    while i < len(txt):
+        ch = txt[i]
+        if ch != "$":
+            out.append(ch)
+            i += 1
+            continue
+        nxt = txt[i + 1 : i + 2]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt.isdigit() and nxt.isascii():
+            out.append(variables.get(nxt, "$" + nxt))
+            i += 2
+        else:
+            out.append(subject)
+            i += 1
+    return "".join(out).strip()
+
+
+def _prefix4(text: str) -> tuple[int, int]:
+    """Return (value, bits) of an IPv4 prefix of 1-4 octets (``10`` is 10.0.0.0 with 8 bits)."""
+    parts = text.split(".")
+    if len(parts) > 4 or not all(p.isdigit() and p.isascii() and int(p) <= 255 for p in parts):
+        raise ValueError(f"bad IPv4 address or prefix {text!r}")
+    value = 0
+    for i, part in enumerate(parts):
+        value |= int(part) << (24 - 8 * i)
+    return value, 8 * len(parts)
+
+
+def _mask(bits: int) -> int:
+    return (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF if bits else 0
+
+
+def parse_ip4_range(token: str) -> tuple[int, int]:
+    """Return (first, last) of an rbldnsd IPv4 key: address, prefix, CIDR or range (ip4parse.c)."""
+    if "-" in token:
+        first, _, last = token.partition("-")
+        a, bits = _prefix4(first)
+        b, bbits = _prefix4(last)
+        if bbits == 8:  # 127.0.0.1-2 means 127.0.0.1-127.0.0.2: the suffix is the last octet
+            b = (b >> (bits - 8)) | (a & _mask(bits - 8))
+            bbits = bits
+        elif bbits != bits:
+            raise ValueError(f"bad range {token!r}: both ends need the same number of octets")
+        b |= ~_mask(bbits) & 0xFFFFFFFF
+        if a > b:
+            raise ValueError(f"bad range {token!r}: the first address is after the last")
+        return a, b
+    if "/" in token:
+        first, _, size = token.partition("/")
+        a, _ = _prefix4(first)
+        if not size.isdigit() or not size.isascii() or int(size) > 32:
+            raise ValueError(f"bad CIDR {token!r}: prefix must be 0-32")
+        bits = int(size)
+        if a & ~_mask(bits) & 0xFFFFFFFF:
+            net = IPv4Network((a, bits), strict=False)
+            raise ValueError(f"bad CIDR {token!r}: host bits set; did you mean {net}?")
+        return a, a | (~_mask(bits) & 0xFFFFFFFF)
+    a, bits = _prefix4(token)
+    if bits == 8:
+        raise ValueError(f"bare number {token!r}: write {token}/8 or {token}.0.0.0/8")
+    return a, a | (~_mask(bits) & 0xFFFFFFFF)
+
+
+def parse_ip6(token: str) -> IPv6Network:
+    """Return an rbldnsd IPv6 key: ``a:b:c:d`` is a /64, ``a::b`` a /128, or ``addr/len``."""
+    text, slash, size = token.partition("/")
+    if "::" in text:
+        try:
+            address = IPv6Address(text)
+        except ValueError as exc:
+            raise ValueError(f"bad IPv6 address {text!r}: {exc}") from exc
+        bits = 128
+    else:
+        groups = text.split(":")
+        if not 1 <= len(groups) <= 8 or not all(_HEX4.match(g) for g in groups):
+            raise ValueError(f"bad IPv6 address {text!r}")
+        address = IPv6Address(":".join(groups + ["0"] * (8 - len(groups))))
+        bits = 16 * len(groups)
+    if slash:
+        if not size.isdigit() or not size.isascii() or int(size) > 128:
+            raise ValueError(f"bad CIDR {token!r}: prefix must be 0-128")
+        bits = int(size)
+    try:
+        return IPv6Network((address, bits), strict=True)
+    except ValueError as exc:
+        net = IPv6Network((address, bits), strict=False)
+        raise ValueError(f"bad CIDR {token!r}: host bits set; did you mean {net}?") from exc
+
+
+def _domain(token: str) -> tuple[Domain, str]:
+    """Return (domain, remark) of a dnset key; the remark says how our model widens it."""
+    if token.startswith("*."):
+        name = parse_domain(token[2:])
+        return name, f"*.{name} lists only subdomains in rbldnsd; imported as {name} and below"
+    if token.startswith("."):
+        return parse_domain(token[1:]), ""
+    name = parse_domain(token)
+    return name, f"{name} lists only that name in rbldnsd; imported as {name} and below"

@@ -1,0 +1,247 @@
+"""Listing policy (pure): thresholds with hysteresis, minimum time, recidivism, escalation, hosting.
+
+All times are epoch seconds; every function takes *now*. The engine (listings/engine.py)
+gathers the inputs from the store and applies the decisions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from reputable.core.cause import Cause
+from reputable.listings.model import Listing
+from reputable.reputation.scoring import CauseScore, crossing_time
+
+DAY: Final = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class CauseRule:
+    """When one cause lists and delists: list at *list_at*, delist below *delist_at*."""
+
+    list_at: float
+    delist_at: float
+    min_listing: timedelta
+
+
+DEFAULT_RULES: Final[dict[Cause, CauseRule]] = {
+    Cause.SPAM: CauseRule(2.5, 1.0, timedelta(hours=24)),
+    Cause.HARVEST: CauseRule(2.5, 1.0, timedelta(hours=24)),
+    Cause.COMPROMISED: CauseRule(2.5, 1.0, timedelta(hours=24)),
+    Cause.OPEN_RELAY: CauseRule(1.0, 0.5, timedelta(days=2)),
+    Cause.OPEN_PROXY: CauseRule(1.0, 0.5, timedelta(days=2)),
+    Cause.MALWARE_HOST: CauseRule(1.0, 0.5, timedelta(hours=24)),
+    Cause.RDNS: CauseRule(1.0, 0.5, timedelta(days=7)),
+    Cause.MANUAL: CauseRule(1.0, 0.5, timedelta(days=7)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyParams:
+    """Every threshold of the listing policy (documented in docs/policy.md)."""
+
+    rules: Mapping[Cause, CauseRule] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    recidivism_window: timedelta = timedelta(days=90)
+    max_listing: timedelta = timedelta(days=180)
+    escalate_v4: int = 8  # listed addresses in one IPv4 /24
+    escalate_v6: int = 8  # listed /64s in one IPv6 /48
+    escalate_causes: frozenset[Cause] = frozenset({Cause.SPAM, Cause.COMPROMISED})
+    hosting_domains: int = 2  # listed domains on one IP before the IP is listed
+    quiet_period: timedelta = timedelta(days=7)
+    self_removals: int = 3
+    self_removal_window: timedelta = timedelta(days=30)
+    interval: timedelta = timedelta(seconds=5)
+
+    def list_thresholds(self) -> dict[Cause, float]:
+        """Return the listing threshold of every cause that can list."""
+        return {c: r.list_at for c, r in self.rules.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One listing period the policy made (for hysteresis, minimum time and recidivism)."""
+
+    listed_at: float
+    min_until: float
+    ends_at: float
+    ended_by: str | None = None  # None while open
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """List *target* for *cause* from *listed_at* until *expires_at*, with a reason."""
+
+    target: str
+    cause: Cause
+    listed_at: float
+    min_until: float
+    expires_at: float
+    reason: str
+
+
+def required_duration(
+    rule: CauseRule, history: Sequence[Period], params: PolicyParams, now: float
+) -> float:
+    """Return the minimum length of a new listing: doubled for each recent one, capped."""
+    base = rule.min_listing.total_seconds()
+    window = params.recidivism_window.total_seconds()
+    ended = [p for p in history if p.ended_by is not None or p.ends_at <= now]
+    recent = [p for p in ended if p.ends_at >= now - window]
+    if not recent:
+        return base
+    last = max(recent, key=lambda p: p.listed_at)
+    return min(max(base, 2 * (last.ends_at - last.listed_at)), params.max_listing.total_seconds())
+
+
+def decide(
+    target: str,
+    cause: Cause,
+    score: CauseScore,
+    *,
+    half_life: float,
+    rule: CauseRule,
+    current: Period | None,
+    history: Sequence[Period],
+    relist_after: float | None,
+    params: PolicyParams,
+    now: float,
+) -> Decision | None:
+    """Return the listing *target* should have for *cause* at *now*, or None.
+
+    Listed when the score reaches ``list_at``; once listed, it stays until the score decays
+    below ``delist_at`` (hysteresis) and at least until ``min_until``. After a removal on
+    request (*relist_after*), only evidence newer than the removal can list it again.
+    """
+    last = (
+        datetime.fromtimestamp(score.last_at, UTC).strftime("%Y-%m-%dT%H:%MZ")
+        if score.count
+        else "-"
+    )
+    reason = f"{cause.value}: {score.count} piece(s) of evidence, last seen {last}"
+    if current is not None and current.ended_by is None and current.ends_at > now:
+        until = max(crossing_time(score.value, rule.delist_at, half_life, now), current.min_until)
+        if until <= now:
+            return None
+        return Decision(target, cause, current.listed_at, current.min_until, until, reason)
+    if score.value < rule.list_at:
+        return None
+    if relist_after is not None and score.last_at <= relist_after:
+        return None
+    min_until = now + required_duration(rule, history, params, now)
+    until = max(crossing_time(score.value, rule.delist_at, half_life, now), min_until)
+    return Decision(target, cause, now, min_until, until, reason)
+
+
+def network_of(target: str) -> str | None:
+    """Return the escalation network of an address target: its IPv4 /24 or IPv6 /48."""
+    try:
+        net = ipaddress.ip_network(target, strict=False)
+    except ValueError:
+        return None
+    prefix = 24 if net.version == 4 else 48
+    if net.prefixlen < prefix:
+        return None
+    return str(net.supernet(new_prefix=prefix))
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """A network listed because too many of its members are: the CIDRs left after carve-outs."""
+
+    network: str
+    cidrs: tuple[str, ...]
+    members: tuple[str, ...]
+    carved: tuple[str, ...]
+    expires_at: float
+    reason: str
+
+
+def escalate(
+    network: str,
+    members: Mapping[str, float],
+    carve_out: Sequence[str],
+    *,
+    threshold: int,
+    now: float,
+) -> Escalation | None:
+    """Return the escalation of *network* when at least *threshold* members are listed.
+
+    *members* maps each listed member (address or /64) to its listing's expiry. Members with
+    good reputation (*carve_out*) are cut out of the network listing like rbldnsd ``!``
+    exclusions. The escalation lasts until fewer than *threshold* members remain listed.
+    """
+    live = {m: t for m, t in members.items() if t > now}
+    if len(live) < threshold:
+        return None
+    net = ipaddress.ip_network(network)
+    holes = sorted(
+        {ipaddress.ip_network(c, strict=False) for c in carve_out},
+        key=lambda n: int(n.network_address),
+    )
+    cidrs: list[str] = []
+    remaining = [net]
+    for hole in holes:
+        nxt: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for block in remaining:
+            if hole.version == block.version and hole.subnet_of(block):  # type: ignore[arg-type]
+                nxt.extend(block.address_exclude(hole))  # type: ignore[arg-type]
+            else:
+                nxt.append(block)
+        remaining = nxt
+    cidrs = [str(b) for b in sorted(remaining, key=lambda n: int(n.network_address))]
+    expiry = sorted(live.values(), reverse=True)[threshold - 1]
+    shown = ", ".join(sorted(live)[:10]) + (" ..." if len(live) > 10 else "")
+    unit = "addresses" if net.version == 4 else "/64s"
+    reason = f"{len(live)} listed {unit} in {network} (threshold {threshold}): {shown}"
+    if holes:
+        reason += f"; spared for good reputation: {', '.join(str(h) for h in holes)}"
+    return Escalation(
+        network, tuple(cidrs), tuple(sorted(live)), tuple(str(h) for h in holes), expiry, reason
+    )
+
+
+def hosting_decision(
+    ip: str,
+    listed_domains: Mapping[str, tuple[Cause, float]],
+    *,
+    threshold: int,
+    now: float,
+) -> Decision | None:
+    """List a shared-hosting IP when at least *threshold* distinct domains on it are listed.
+
+    *listed_domains* maps each listed domain on the IP to (cause, expiry). The IP takes the
+    most common cause among them and stays listed until fewer than *threshold* remain.
+    """
+    live = {d: v for d, v in listed_domains.items() if v[1] > now}
+    if len(live) < threshold:
+        return None
+    cause = Counter(c for c, _ in live.values()).most_common(1)[0][0]
+    expiry = sorted((t for _, t in live.values()), reverse=True)[threshold - 1]
+    names = ", ".join(sorted(live))
+    reason = (
+        f"{len(live)} domains hosted on this address are listed (threshold {threshold}): {names}"
+    )
+    return Decision(ip, cause, now, now, expiry, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChanges:
+    """What one evaluation changes in the store, applied in one transaction."""
+
+    upserts: tuple[Listing, ...] = ()
+    ends: tuple[tuple[str, Cause, str], ...] = ()  # (subject, cause, source) to expire now
+    drops: tuple[tuple[str | None, str], ...] = ()  # (subject or any, source) rows to delete
+    new_periods: tuple[tuple[str, Cause, Period], ...] = ()
+    period_updates: tuple[tuple[str, Cause, float, float, str | None], ...] = ()
+    # (target, cause, listed_at of the period, new ends_at, ended_by or None)
+
+    def empty(self) -> bool:
+        """True when nothing changes."""
+        return not (
+            self.upserts or self.ends or self.drops or self.new_periods or self.period_updates
+        )

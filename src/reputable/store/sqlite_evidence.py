@@ -1,0 +1,408 @@
+"""SQLite tables of stages 1-3 beyond listings: evidence, hosting map, policy periods, requests."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+
+from reputable.core.cause import Cause
+from reputable.core.errors import StoreError
+from reputable.evidence.model import Evidence, EvidenceRecord
+from reputable.listings.model import AuditEntry, DelistRequest
+from reputable.listings.policy import Period, PolicyChanges
+
+#: SQLite's default limit on host parameters is 32766; stay well under it.
+_CHUNK = 5000
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class EvidenceTables:
+    """Mixin for SQLiteStore: expects ``_db``, ``_bump``, ``_audit`` and ``path``."""
+
+    _db: sqlite3.Connection
+    path: str
+
+    def _bump(self) -> None: ...  # provided by SQLiteStore
+
+    def _audit(
+        self, actor: str, action: str, subject: str, cause: str | None, detail: str
+    ) -> None: ...
+
+    # -- evidence ---------------------------------------------------------------------------
+    def add_evidence(self, items: Iterable[Evidence]) -> int:
+        """Store *items* (a repeated idempotency key is ignored); return how many were new."""
+        rows = (
+            (
+                e.key,
+                str(e.subject),
+                e.target,
+                e.cause.value,
+                e.source,
+                e.observed_at.timestamp(),
+                e.weight,
+                e.related_domain.name if e.related_domain else None,
+                json.dumps(e.detail, sort_keys=True, default=str),
+            )
+            for e in items
+        )
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO evidence (key, subject, target, cause, source,"
+                    " observed_at, weight, domain, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                added = db.total_changes - before
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write evidence to {self.path}: {exc}") from exc
+        return added
+
+    def evidence_rows(
+        self, targets: Collection[str] | None = None
+    ) -> Iterator[tuple[str, str, float, float]]:
+        """Yield (target, cause, observed_at, weight) of all evidence, or of *targets* only."""
+        sql = "SELECT target, cause, observed_at, weight FROM evidence"
+        if targets is None:
+            yield from self._db.execute(sql)
+            return
+        for chunk in _chunks(sorted(targets)):
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(f"{sql} WHERE target IN ({marks})", chunk)
+
+    def evidence_targets_since(self, after_id: int) -> tuple[set[str], int]:
+        """Return the targets of evidence stored after id *after_id*, and the newest id."""
+        rows = self._db.execute(
+            "SELECT id, target FROM evidence WHERE id > ?", (after_id,)
+        ).fetchall()
+        if not rows:
+            return set(), after_id
+        return {t for _, t in rows}, max(i for i, _ in rows)
+
+    def all_targets(self) -> set[str]:
+        """Return every target that has evidence."""
+        return {t for (t,) in self._db.execute("SELECT DISTINCT target FROM evidence")}
+
+    def evidence_records(self, subjects: Sequence[str], limit: int = 200) -> list[EvidenceRecord]:
+        """Return the newest evidence whose subject or target is one of *subjects*."""
+        marks = ",".join("?" * len(subjects))
+        rows = self._db.execute(
+            "SELECT id, subject, target, cause, source, observed_at, weight, domain, detail"
+            f" FROM evidence WHERE subject IN ({marks}) OR target IN ({marks})"
+            " ORDER BY observed_at DESC LIMIT ?",
+            [*subjects, *subjects, limit],
+        ).fetchall()
+        return [
+            EvidenceRecord(
+                i, s, t, Cause(c), src, datetime.fromtimestamp(at, UTC), w, d, json.loads(det)
+            )
+            for i, s, t, c, src, at, w, d, det in rows
+        ]
+
+    def clean_targets(self) -> set[str]:
+        """Return the targets that have positive (clean) evidence."""
+        return {
+            t
+            for (t,) in self._db.execute(
+                "SELECT DISTINCT target FROM evidence WHERE cause = 'clean'"
+            )
+        }
+
+    # -- shared hosting -------------------------------------------------------------------------
+    def add_hosting(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Record (ip, domain) pairs of the shared-hosting map; return how many were new."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO hosting (ip, domain) VALUES (?, ?)", pairs)
+            added = db.total_changes - before
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"cannot write hosting map to {self.path}: {exc}") from exc
+        return added
+
+    def domains_on(self, ips: Collection[str]) -> dict[str, set[str]]:
+        """Return, per IP, the domains it hosts: the hosting map and domains seen in its evidence."""
+        out: dict[str, set[str]] = {ip: set() for ip in ips}
+        for chunk in _chunks(sorted(ips)):
+            marks = ",".join("?" * len(chunk))
+            for ip, domain in self._db.execute(
+                f"SELECT ip, domain FROM hosting WHERE ip IN ({marks}) UNION SELECT subject, domain"
+                f" FROM evidence WHERE domain IS NOT NULL AND subject IN ({marks})",
+                [*chunk, *chunk],
+            ):
+                out[ip].add(domain)
+        return out
+
+    def ips_of(self, domains: Collection[str]) -> set[str]:
+        """Return the IPs hosting any of *domains* (hosting map and evidence)."""
+        found: set[str] = set()
+        for chunk in _chunks(sorted(domains)):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                ip
+                for (ip,) in self._db.execute(
+                    f"SELECT ip FROM hosting WHERE domain IN ({marks}) UNION SELECT subject FROM"
+                    f" evidence WHERE domain IN ({marks})",
+                    [*chunk, *chunk],
+                )
+            )
+        return found
+
+    # -- policy periods and cursors -------------------------------------------------------------
+    def periods(self, targets: Collection[str]) -> dict[tuple[str, Cause], list[Period]]:
+        """Return the policy's listing periods per (target, cause), oldest first."""
+        out: dict[tuple[str, Cause], list[Period]] = {}
+        for chunk in _chunks(sorted(targets)):
+            marks = ",".join("?" * len(chunk))
+            for subject, cause, listed_at, ends_at, ended_by, min_until in self._db.execute(
+                "SELECT subject, cause, listed_at, ends_at, ended_by, min_until FROM policy_periods"
+                f" WHERE subject IN ({marks}) ORDER BY listed_at",
+                chunk,
+            ):
+                out.setdefault((subject, Cause(cause)), []).append(
+                    Period(listed_at, min_until, ends_at, ended_by)
+                )
+        return out
+
+    def granted_removals(self) -> dict[str, float]:
+        """Return, per subject, when its latest granted removal request was decided."""
+        return _granted(self._db)
+
+    def cursor(self, name: str) -> int:
+        """Return the saved position *name* (0 when never saved)."""
+        row = self._db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- delisting requests and history ---------------------------------------------------------
+    def delist_requests(
+        self, *, subject: str | None = None, status: str | None = None
+    ) -> list[DelistRequest]:
+        """Return removal requests, newest first, optionally for one subject or status."""
+        sql = "SELECT id, subject, contact, note, created_at, status, decided_at, decided_by, why FROM delist_requests"
+        where, args = [], []
+        if subject is not None:
+            where.append("subject = ?")
+            args.append(subject)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [
+            DelistRequest(
+                i,
+                s,
+                c,
+                n,
+                datetime.fromtimestamp(at, UTC),
+                st,
+                datetime.fromtimestamp(d, UTC) if d is not None else None,
+                by,
+                why,
+            )
+            for i, s, c, n, at, st, d, by, why in self._db.execute(sql + " ORDER BY id DESC", args)
+        ]
+
+    def history(self, subjects: Sequence[str], limit: int = 100) -> list[AuditEntry]:
+        """Return the audit history of *subjects*, newest first."""
+        marks = ",".join("?" * len(subjects))
+        return [
+            AuditEntry(datetime.fromtimestamp(at, UTC), actor, action, subject, cause, detail)
+            for at, actor, action, subject, cause, detail in self._db.execute(
+                f"SELECT at, actor, action, subject, cause, detail FROM audit WHERE subject IN ({marks})"
+                " ORDER BY id DESC LIMIT ?",
+                [*subjects, limit],
+            )
+        ]
+
+
+class PolicyWrites:
+    """Mixin for SQLiteStore: the policy engine's transactional writes."""
+
+    _db: sqlite3.Connection
+    path: str
+
+    def _bump(self) -> None: ...  # provided by SQLiteStore
+
+    def _audit(
+        self, actor: str, action: str, subject: str, cause: str | None, detail: str
+    ) -> None: ...
+
+    def set_cursor(self, name: str, value: int) -> None:
+        """Save position *name*."""
+        self._db.execute(
+            "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def apply_policy(self, changes: PolicyChanges, *, actor: str, now: float) -> None:
+        """Apply one evaluation's changes atomically and move the serial once."""
+        if changes.empty():
+            return
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for subject, source in changes.drops:
+                    if subject is None:
+                        db.execute("DELETE FROM listings WHERE source = ?", (source,))
+                    else:
+                        db.execute(
+                            "DELETE FROM listings WHERE subject = ? AND source = ?",
+                            (subject, source),
+                        )
+                for subject, cause, source in changes.ends:
+                    db.execute(
+                        "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
+                        " AND (expires_at IS NULL OR expires_at > ?)",
+                        (now, subject, cause.value, source, now),
+                    )
+                    self._audit(
+                        actor,
+                        "delist",
+                        subject,
+                        cause.value,
+                        "score fell below the delisting threshold",
+                    )
+                for listing in changes.upserts:
+                    db.execute(
+                        "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
+                        " VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source) DO UPDATE SET"
+                        " reason = excluded.reason, expires_at = excluded.expires_at, listed_at = excluded.listed_at",
+                        (
+                            listing.subject_text,
+                            _family_of(listing.subject_text),
+                            listing.cause.value,
+                            listing.reason,
+                            listing.source,
+                            listing.listed_at.timestamp(),
+                            listing.expires_at.timestamp() if listing.expires_at else None,
+                        ),
+                    )
+                for target, cause, period in changes.new_periods:
+                    db.execute(
+                        "INSERT INTO policy_periods (subject, cause, listed_at, min_until, ends_at, ended_by)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (
+                            target,
+                            cause.value,
+                            period.listed_at,
+                            period.min_until,
+                            period.ends_at,
+                            period.ended_by,
+                        ),
+                    )
+                    self._audit(actor, "list", target, cause.value, "policy listing")
+                for target, cause, listed_at, ends_at, ended_by in changes.period_updates:
+                    db.execute(
+                        "UPDATE policy_periods SET ends_at = ?, ended_by = ? WHERE subject = ? AND cause = ?"
+                        " AND listed_at = ?",
+                        (ends_at, ended_by, target, cause.value, listed_at),
+                    )
+                self._bump()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot apply policy to {self.path}: {exc}") from exc
+
+
+def _family_of(subject: str) -> int:
+    if ":" in subject:
+        return 6
+    if subject.replace(".", "").replace("/", "").isdigit():
+        return 4
+    return 0
+
+
+def _granted(db: sqlite3.Connection) -> dict[str, float]:
+    return {
+        s: float(t)
+        for s, t in db.execute(
+            "SELECT subject, MAX(decided_at) FROM delist_requests WHERE status = 'granted' GROUP BY subject"
+        )
+    }
+
+
+class RequestTables:
+    """Mixin for SQLiteStore: removal requests and ending listings early."""
+
+    _db: sqlite3.Connection
+    path: str
+
+    def _bump(self) -> None: ...  # provided by SQLiteStore
+
+    def _audit(
+        self, actor: str, action: str, subject: str, cause: str | None, detail: str
+    ) -> None: ...
+
+    def last_evidence_at(self, subjects: Sequence[str]) -> float | None:
+        """Return when the newest evidence about any of *subjects* was observed."""
+        marks = ",".join("?" * len(subjects))
+        row = self._db.execute(
+            f"SELECT MAX(observed_at) FROM evidence WHERE subject IN ({marks}) OR target IN ({marks})",
+            [*subjects, *subjects],
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def add_delist_request(self, subject: str, contact: str, note: str, now: float) -> int:
+        """Record a pending removal request; return its id."""
+        cur = self._db.execute(
+            "INSERT INTO delist_requests (subject, contact, note, created_at, status) VALUES (?,?,?,?,'pending')",
+            (subject, contact, note, now),
+        )
+        self._audit(contact, "delist_request", subject, None, note)
+        return int(cur.lastrowid or 0)
+
+    def decide_delist(self, request_id: int, *, status: str, by: str, why: str, now: float) -> None:
+        """Mark request *request_id* granted or denied."""
+        self._db.execute(
+            "UPDATE delist_requests SET status = ?, decided_at = ?, decided_by = ?, why = ? WHERE id = ?",
+            (status, now, by, why, request_id),
+        )
+        row = self._db.execute(
+            "SELECT subject FROM delist_requests WHERE id = ?", (request_id,)
+        ).fetchone()
+        self._audit(by, f"delist_{status}", row[0] if row else "?", None, why)
+
+    def end_listings(self, subject: str, *, now: float, actor: str, why: str) -> int:
+        """Expire every active listing of *subject* now and close its policy periods; return how many."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                count = db.execute(
+                    "UPDATE listings SET expires_at = ? WHERE subject = ? AND (expires_at IS NULL OR expires_at > ?)",
+                    (now, subject, now),
+                ).rowcount
+                db.execute(
+                    "UPDATE policy_periods SET ends_at = ?, ended_by = 'request' WHERE subject = ?"
+                    " AND ended_by IS NULL AND ends_at > ?",
+                    (now, subject, now),
+                )
+                if count:
+                    self._audit(actor, "delist", subject, None, why)
+                    self._bump()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        return int(count)

@@ -1,0 +1,86 @@
+"""The shipped zone catalogue, user zone files and zone selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reputable.checker.catalogue import SubjectKind, builtin_zones, load_zone_file, merge, select
+from reputable.checker.settings import parse_settings
+from reputable.core.cause import Cause
+from reputable.core.errors import ConfigError
+
+
+def test_builtin_catalogue_has_forty_documented_lists() -> None:
+    """At least 40 active zones ship, each with operator, and blocklists with a removal URL."""
+    zones = builtin_zones()
+    active = [z for z in zones if not z.closed]
+    assert len(active) >= 40
+    assert len({z.name for z in zones}) == len(zones)
+    assert all(z.operator for z in zones)
+    assert all(z.removal_url for z in active if not z.allow)
+    kinds = {(z.kind, z.allow) for z in active}
+    assert kinds >= {(SubjectKind.IP, False), (SubjectKind.DOMAIN, False), (SubjectKind.IP, True)}
+
+
+def test_spamhaus_refusal_codes_and_meanings() -> None:
+    """Spamhaus zones know their refusal answers and map XBL to compromised, PBL to rdns."""
+    zen = next(z for z in builtin_zones() if z.name == "zen.spamhaus.org")
+    assert {"127.255.255.252", "127.255.255.254", "127.255.255.255"} <= zen.refused
+    assert zen.code("127.0.0.4") is not None and zen.code("127.0.0.4").cause is Cause.COMPROMISED
+    assert zen.code("127.0.0.10") is not None and zen.code("127.0.0.10").cause is Cause.RDNS
+
+
+def test_sorbs_is_closed_and_skipped_unless_named() -> None:
+    """SORBS is marked shut down (2024) and only queried when asked for by name."""
+    zones = builtin_zones()
+    sorbs = [z for z in zones if "sorbs" in z.name]
+    assert sorbs and all("2024" in z.closed for z in sorbs)
+    assert not [z for z in select(zones) if "sorbs" in z.name]
+    assert [z.name for z in select(zones, names=["dnsbl.sorbs.net"])] == ["dnsbl.sorbs.net"]
+
+
+def test_user_zone_overrides_builtin_and_adds_own(tmp_path: Path) -> None:
+    """A user file adds its zones and replaces a shipped zone of the same name."""
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        '[[zone]]\nname = "bl.reputable.test"\nnameserver = "127.0.0.1:5300"\n'
+        '[[zone]]\nname = "zen.spamhaus.org"\noperator = "mirror"\n'
+    )
+    zones = {z.name: z for z in merge(builtin_zones(), load_zone_file(path))}
+    assert zones["bl.reputable.test"].nameserver == "127.0.0.1:5300"
+    assert zones["zen.spamhaus.org"].operator == "mirror"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[zone]]\nname = "x.test"\nkind = "url"\n', "kind must be 'ip' or 'domain'"),
+        ('[[zone]]\nname = "x.test"\npolicy = "maybe"\n', "policy must be 'block' or 'allow'"),
+        ('[[zone]]\nname = "x.test"\ncause = "evil"\n', "unknown cause 'evil'"),
+        ('[[zone]]\nname = "x.test"\ncodes = { "127.0.0.2" = 5 }\n', "code '127.0.0.2'"),
+        ("[[zone]]\nkind = 'ip'\n", "needs at least name"),
+        ("zone = [", "not valid TOML"),
+    ],
+)
+def test_bad_zone_file_names_file_and_problem(tmp_path: Path, text: str, message: str) -> None:
+    """Every malformed zone file is rejected with the file name and what to fix."""
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_zone_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_checker_config_table(tmp_path: Path) -> None:
+    """The [checker] table sets nameserver, limits and inline zones."""
+    settings = parse_settings(
+        {"nameserver": "127.0.0.1:5300", "timeout": 1, "retries": 2, "concurrency": 50,
+         "zone": [{"name": "bl.reputable.test"}]},
+        tmp_path,
+    )  # fmt: skip
+    assert (settings.nameserver, settings.timeout, settings.retries) == ("127.0.0.1:5300", 1.0, 2)
+    assert [z.name for z in settings.zones] == ["bl.reputable.test"]
+    with pytest.raises(ConfigError, match="retries must be"):
+        parse_settings({"retries": -1}, tmp_path)

@@ -1,0 +1,128 @@
+"""``reputable check`` end to end through Typer, against the loopback fixture only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from reputable.cli.check import register
+from tests.checker.conftest import GENERIC_IP, LISTED_IP
+from tests.checker.dnsfixture import DnsFixture
+
+
+def app() -> typer.Typer:
+    """Return a Typer app with the checker commands registered, as the main CLI does."""
+    main = typer.Typer()
+
+    @main.callback()
+    def root() -> None:
+        """Test root."""
+
+    register(main)
+    return main
+
+
+def run(world: DnsFixture, zone_file: Path, *args: str) -> tuple[int, str]:
+    """Invoke ``check`` with the fixture as nameserver and only the test catalogue."""
+    base = ["check", "--nameserver", world.nameserver, "--timeout", "0.2", "--no-builtin",
+            "--zone-file", str(zone_file)]  # fmt: skip
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(app(), [*base, *args])
+    return result.exit_code, result.output
+
+
+def test_json_contract_of_a_listed_ip(world: DnsFixture, zone_file: Path) -> None:
+    """--json prints the documented document, and a listed IP exits 1."""
+    code, out = run(world, zone_file, LISTED_IP, "--domain", "example.net", "--json")
+    doc = json.loads(out)
+    assert code == 1
+    assert doc["subject"] == LISTED_IP and doc["verdict"] == "listed"
+    entry = next(e for e in doc["listings"] if e["zone"] == "listed.test")
+    assert set(entry) >= {"zone", "status", "codes", "meaning", "txt", "removal_url"}
+    assert entry["status"] == "listed" and entry["codes"] == ["127.0.0.2", "127.0.0.4"]
+    statuses = {e["zone"]: e["status"] for e in doc["listings"]}
+    assert statuses["slow.test"] == "timeout" and statuses["quota.test"] == "refused"
+    for finding in doc["findings"]:
+        assert set(finding) >= {"cause", "severity", "message", "remediation"}
+    assert {f["cause"] for f in doc["findings"]} == {"rdns", "mail_auth"}
+
+
+def test_clean_ip_exits_zero(world: DnsFixture, zone_file: Path) -> None:
+    """An IP clean on every list that answered exits 0."""
+    code, out = run(world, zone_file, GENERIC_IP, "--zone", "clean.test", "--zone", "listed.test",
+                    "--json")  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out)["verdict"] == "clean"
+
+
+def test_no_answer_is_incomplete_not_clean(world: DnsFixture, zone_file: Path) -> None:
+    """Clean where answered but a list timed out exits 3 (incomplete), never 0."""
+    code, out = run(world, zone_file, GENERIC_IP, "--zone", "clean.test", "--zone", "slow.test",
+                    "--json")  # fmt: skip
+    assert code == 3
+    assert json.loads(out)["verdict"] == "incomplete"
+
+
+def test_only_refusals_is_an_error(world: DnsFixture, zone_file: Path) -> None:
+    """When no list gives a usable answer the verdict is error (exit 2)."""
+    code, out = run(world, zone_file, GENERIC_IP, "--zone", "quota.test", "--json")
+    assert code == 2 and json.loads(out)["verdict"] == "error"
+
+
+def test_bad_subject_is_a_message_not_a_traceback(world: DnsFixture, zone_file: Path) -> None:
+    """A subject that is neither IP nor domain exits 2 with a message naming it."""
+    code, out = run(world, zone_file, "300.1.2.3")
+    assert code == 2
+    assert "300.1.2.3" in out and "Traceback" not in out
+
+
+def test_bad_nameserver_names_the_fix(world: DnsFixture, zone_file: Path) -> None:
+    """A host name as nameserver is rejected with the numeric form to use."""
+    result = CliRunner().invoke(app(), ["check", LISTED_IP, "--nameserver", "dns.example"])
+    assert result.exit_code == 2
+    assert "numeric address like 127.0.0.1:53" in result.output
+
+
+def test_unknown_zone_is_rejected(world: DnsFixture, zone_file: Path) -> None:
+    """--zone with a name not in the catalogue exits 2 and says how to add it."""
+    code, out = run(world, zone_file, LISTED_IP, "--zone", "nope.test")
+    assert code == 2 and "nope.test" in out
+
+
+def test_terminal_report_shows_verdict_listing_and_fix(world: DnsFixture, zone_file: Path) -> None:
+    """The Rich report starts with the verdict line and shows listings and rDNS findings."""
+    code, out = run(world, zone_file, GENERIC_IP, "--helo", "mail.example.net")
+    assert code == 1  # world.test lists everything
+    assert out.startswith(f"{GENERIC_IP}: ")
+    assert "problems found" in out
+    assert "does not resolve back" in out
+
+
+def test_domain_check_covers_rhsbl_mx_ips_and_mail_auth(world: DnsFixture, zone_file: Path) -> None:
+    """A domain is checked on domain lists, its MX host's IP on IP lists, plus SPF/DMARC/DKIM."""
+    code, out = run(world, zone_file, "example.net", "--json")
+    doc = json.loads(out)
+    mx_entries = [e for e in doc["listings"] if e["subject"] == LISTED_IP]
+    assert any(e["zone"] == "listed.test" and e["status"] == "listed" for e in mx_entries)
+    assert {f["check"] for f in doc["findings"]} >= {"mx", "spf", "dmarc", "dkim"}
+    assert code == 1 and doc["verdict"] == "listed"  # the MX host's address is listed
+
+
+def test_html_report_is_self_contained(world: DnsFixture, zone_file: Path, tmp_path: Path) -> None:
+    """--html writes one page with inline CSS, no scripts or external resources."""
+    page = tmp_path / "r.html"
+    run(world, zone_file, LISTED_IP, "--html", str(page), "--zone", "listed.test")
+    text = page.read_text()
+    assert "<style>" in text and "<script" not in text and "<link" not in text
+    assert "listed.test" in text and "https://listed.test/remove" in text
+
+
+def test_list_zones_shows_builtin_catalogue() -> None:
+    """--list-zones prints the shipped catalogue, closed lists marked, without any query."""
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app(), ["check", "--list-zones", "--nameserver", "127.0.0.1:9"]
+    )
+    assert result.exit_code == 0
+    assert "zen.spamhaus.org" in result.output and "closed" in result.output
