@@ -36,6 +36,7 @@ app.add_typer(snapshot_app, name="snapshot")
 #: Optional command groups registered by their own modules: (module, function).
 PLUGINS = (
     ("reputable.cli.policy", "register"),
+    ("reputable.cli.ingest", "register"),
     ("reputable.cli.transfer", "register"),
     ("reputable.cli.check", "register"),
 )
