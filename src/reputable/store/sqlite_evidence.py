@@ -17,6 +17,31 @@ from reputable.listings.policy import Period, PolicyChanges
 _CHUNK = 5000
 
 
+def insert_evidence(db: sqlite3.Connection, items: Iterable[Evidence]) -> int:
+    """Insert *items* inside the caller's transaction (repeated keys ignored); return how many were new."""
+    rows = (
+        (
+            e.key,
+            str(e.subject),
+            e.target,
+            e.cause.value,
+            e.source,
+            e.observed_at.timestamp(),
+            e.weight,
+            e.related_domain.name if e.related_domain else None,
+            json.dumps(e.detail, sort_keys=True, default=str),
+        )
+        for e in items
+    )
+    before = db.total_changes
+    db.executemany(
+        "INSERT OR IGNORE INTO evidence (key, subject, target, cause, source,"
+        " observed_at, weight, domain, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    return db.total_changes - before
+
+
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
@@ -37,31 +62,11 @@ class EvidenceTables:
     # -- evidence ---------------------------------------------------------------------------
     def add_evidence(self, items: Iterable[Evidence]) -> int:
         """Store *items* (a repeated idempotency key is ignored); return how many were new."""
-        rows = (
-            (
-                e.key,
-                str(e.subject),
-                e.target,
-                e.cause.value,
-                e.source,
-                e.observed_at.timestamp(),
-                e.weight,
-                e.related_domain.name if e.related_domain else None,
-                json.dumps(e.detail, sort_keys=True, default=str),
-            )
-            for e in items
-        )
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                before = db.total_changes
-                db.executemany(
-                    "INSERT OR IGNORE INTO evidence (key, subject, target, cause, source,"
-                    " observed_at, weight, domain, detail) VALUES (?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-                added = db.total_changes - before
+                added = insert_evidence(db, items)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
