@@ -1,0 +1,38 @@
+"""`reputable serve` turns new evidence into DNS answers by itself, within seconds."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+
+from reputable.testing import RunningServer, cli, free_port, write_config
+
+
+def a_codes(port: int, name: str) -> set[str]:
+    """Return the A codes the server on *port* answers for *name*."""
+    reply = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=3)
+    return {r.address for rrset in reply.answer for r in rrset}
+
+
+def test_evidence_reaches_dns_and_explain(tmp_path: Path) -> None:
+    """Spam evidence added with the CLI lists the IP on the running server, and explain says why."""
+    port = free_port()
+    config = write_config(tmp_path, dns_port=port)
+    config.write_text(config.read_text().replace('interval = "5s"', 'interval = "1s"'))
+    name = "7.100.51.198.bl.reputable.test"
+    with RunningServer(config) as running:
+        assert a_codes(port, name) == set()
+        for i in range(3):
+            cli(config, "evidence", "add", "198.51.100.7", "--cause", "spam", "--source", "traps",
+                "--detail", f'{{"trap": "t{i}@example.net"}}')
+        deadline = time.monotonic() + 10
+        while a_codes(port, name) != {"127.0.0.2"}:
+            assert time.monotonic() < deadline, running.log()
+            time.sleep(0.2)
+        assert "policy_evaluated" in running.log()
+    explained = cli(config, "explain", "198.51.100.7", "--json").stdout
+    assert '"listed": true' in explained and '"traps": 3' in explained
