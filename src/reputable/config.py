@@ -67,6 +67,7 @@ class Config:
     max_prefix_v4: int
     max_prefix_v6: int
     policy: PolicyParams = field(default_factory=PolicyParams)
+    pfx2as: Path | None = None  # CAIDA prefix-to-AS table for per-ASN accounting
     reputation: ReputationParams = field(default_factory=ReputationParams)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -124,6 +125,7 @@ hosting_domains = 2              # listed domains on one IP that list the IP
 quiet_period = "7d"              # removal requests are granted at once after this long quiet
 self_removals = 3                # self-service removals per subject ...
 self_removal_window = "30d"      # ... within this window
+# pfx2as = "routeviews.pfx2as"   # CAIDA prefix-to-AS file: explain counts listings per ASN
 # Per cause: list at / delist below a decayed score, minimum listing time, half-life.
 # [policy.causes.spam]
 # list = 2.5
@@ -303,6 +305,9 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         max_prefix_v6=max_v6,
         policy=policy,
         reputation=reputation,
+        pfx2as=(base / str(raw["policy"]["pfx2as"])).resolve()
+        if isinstance(raw.get("policy"), dict) and raw["policy"].get("pfx2as")
+        else None,
         extra={
             k: v
             for k, v in raw.items()

@@ -16,6 +16,7 @@ from reputable.evidence.model import EvidenceRecord, scoring_target
 from reputable.listings.model import AuditEntry, DelistRequest, Listing
 from reputable.listings.policy import network_of
 from reputable.listings.remediation import remediation
+from reputable.reputation.aggregate import count_by_origin, load_pfx2as
 from reputable.reputation.scoring import accumulate, reputation
 
 
@@ -181,6 +182,8 @@ def explain(store: ExplainStore, config: Config, subject_text: str, now: datetim
             "threshold": config.policy.escalate_v4 if ":" not in net else config.policy.escalate_v6,
             "escalated": any(item["source"].startswith("policy:network") for item in listings),
         }
+    if config.pfx2as is not None and not isinstance(subject, Domain):
+        network = {**(network or {}), **_origin(store, config, subject, now)}
     collateral: list[str] = []
     if is_host:
         collateral = sorted(store.domains_on([canonical]).get(canonical, set()))
@@ -217,3 +220,22 @@ def explain(store: ExplainStore, config: Config, subject_text: str, now: datetim
         remediation=remediation(causes),
         history=history,
     )
+
+
+def _origin(store: ExplainStore, config: Config, subject: Any, now: datetime) -> dict[str, Any]:
+    """Return the announced prefix and ASN of *subject* and how many listings each holds."""
+    if config.pfx2as is None:
+        return {}
+    table = load_pfx2as(config.pfx2as)
+    found = table.lookup(subject)
+    if found is None:
+        return {"announced_prefix": None, "asn": None}
+    family = subject.version
+    listed = [item.subject for item in store.listings_where(family=family, active_at=now)]
+    by_prefix, by_asn = count_by_origin(table, listed)  # type: ignore[arg-type]
+    return {
+        "announced_prefix": str(found.prefix),
+        "asn": list(found.asns),
+        "listed_in_prefix": by_prefix.get(str(found.prefix), 0),
+        "listed_in_asn": {str(a): by_asn.get(a, 0) for a in found.asns},
+    }
