@@ -57,6 +57,7 @@ def loopback_only() -> Iterator[None]:
     saved = {name: getattr(cls, name) for name in ("connect", "connect_ex", "sendto", "sendmsg")}
     cls.connect = _wrap(saved["connect"], 0)  # type: ignore[method-assign]  # test-only patch
     cls.connect_ex = _wrap(saved["connect_ex"], 0)  # type: ignore[method-assign]  # same
+
     # sendto(data, address) or sendto(data, flags, address): the address is the last argument.
     def sendto(self: socket.socket, *args: Any) -> Any:
         if len(args) >= 2:

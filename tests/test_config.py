@@ -27,7 +27,7 @@ def test_defaults_match_design(tmp_path: Path) -> None:
 
 def test_code_override(tmp_path: Path) -> None:
     """A zone's codes can be overridden per cause."""
-    text = DEFAULT_TOML.replace('[zones.ip]\n', '[zones.ip]\ncodes = { spam = "127.0.0.20" }\n')
+    text = DEFAULT_TOML.replace("[zones.ip]\n", '[zones.ip]\ncodes = { spam = "127.0.0.20" }\n')
     config = parse_config(text, tmp_path / "r.toml")
     assert config.ip_zone.codes[Cause.SPAM] == IPv4Address("127.0.0.20")
     assert config.ip_zone.codes[Cause.HARVEST] == IPv4Address("127.0.0.3")
@@ -35,8 +35,8 @@ def test_code_override(tmp_path: Path) -> None:
 
 def test_code_outside_loopback_is_refused(tmp_path: Path) -> None:
     """Return codes outside 127/8, or 127.0.0.1, are configuration errors."""
-    text = DEFAULT_TOML.replace('[zones.ip]\n', '[zones.ip]\ncodes = { spam = "10.0.0.2" }\n')
-    with pytest.raises(ConfigError, match=r"codes.spam = 10.0.0.2"):
+    text = DEFAULT_TOML.replace("[zones.ip]\n", '[zones.ip]\ncodes = { spam = "10.0.0.2" }\n')
+    with pytest.raises(ConfigError, match=r"codes\.spam = 10\.0\.0\.2"):
         parse_config(text, tmp_path / "r.toml")
 
 
@@ -44,7 +44,7 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     """A syntax error names the file."""
     path = tmp_path / "reputable.toml"
     path.write_text("[dns\n")
-    with pytest.raises(ConfigError, match="reputable.toml"):
+    with pytest.raises(ConfigError, match=r"reputable\.toml"):
         load_config(path)
 
 
@@ -56,6 +56,8 @@ def test_missing_explicit_config(tmp_path: Path) -> None:
 
 def test_bad_access_action(tmp_path: Path) -> None:
     """Access rules accept only answer, refuse or ignore."""
-    text = DEFAULT_TOML.replace('action = "answer" },\n  { network = "::/0"', 'action = "drop" },\n  { network = "::/0"')
+    text = DEFAULT_TOML.replace(
+        'action = "answer" },\n  { network = "::/0"', 'action = "drop" },\n  { network = "::/0"'
+    )
     with pytest.raises(ConfigError, match="answer, refuse or ignore"):
         parse_config(text, tmp_path / "r.toml")

@@ -17,21 +17,28 @@ def test_guard_refuses_public_udp() -> None:
 
 def test_guard_refuses_private_tcp() -> None:
     """A TCP connect to a private-range address is stopped."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, pytest.raises(NetworkGuardError):
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock,
+        pytest.raises(NetworkGuardError),
+    ):
         sock.connect(("10.1.2.3", 25))
 
 
 def test_guard_refuses_host_names() -> None:
     """A host name is refused: resolving it would query the machine's resolver."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock, pytest.raises(NetworkGuardError):
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock,
+        pytest.raises(NetworkGuardError),
+    ):
         sock.connect(("localhost", 25))
 
 
 def test_guard_allows_loopback() -> None:
     """Loopback UDP passes the guard."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(
-        socket.AF_INET, socket.SOCK_DGRAM
-    ) as tx:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx,
+    ):
         rx.bind(("127.0.0.1", 0))
         tx.sendto(b"ping", rx.getsockname())
         assert rx.recv(16) == b"ping"

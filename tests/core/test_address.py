@@ -63,7 +63,11 @@ def test_bad_domains_are_refused(text: str) -> None:
 
 def test_parents_longest_first() -> None:
     """A domain's parents run from itself to its last label."""
-    assert [d.name for d in Domain("a.b.example").parents()] == ["a.b.example", "b.example", "example"]
+    assert [d.name for d in Domain("a.b.example").parents()] == [
+        "a.b.example",
+        "b.example",
+        "example",
+    ]
 
 
 def test_ipv4_qname_reverses_octets() -> None:

@@ -12,8 +12,13 @@ from reputable.core.errors import InputError
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90", timedelta(seconds=90)), ("7d", timedelta(days=7)), ("1d12h", timedelta(hours=36)),
-     ("15m", timedelta(minutes=15)), ("2w", timedelta(weeks=2))],
+    [
+        ("90", timedelta(seconds=90)),
+        ("7d", timedelta(days=7)),
+        ("1d12h", timedelta(hours=36)),
+        ("15m", timedelta(minutes=15)),
+        ("2w", timedelta(weeks=2)),
+    ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
     """Durations with units parse to the right length."""

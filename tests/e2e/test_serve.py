@@ -21,7 +21,9 @@ from reputable.testing import RunningServer, cli, free_port, write_config
 NAME = "7.100.51.198.bl.reputable.test"
 
 
-def query(port: int, name: str, rdtype: str = "A", *, tcp: bool = False, source: str | None = None) -> dns.message.Message:
+def query(
+    port: int, name: str, rdtype: str = "A", *, tcp: bool = False, source: str | None = None
+) -> dns.message.Message:
     """Ask the server on 127.0.0.1:*port* one question."""
     q = dns.message.make_query(name, rdtype)
     if tcp:
@@ -49,7 +51,18 @@ def server(tmp_path: Path) -> Iterator[tuple[Path, int, RunningServer]]:
     """A running server with a few listings, on free loopback ports."""
     port = free_port()
     config = write_config(tmp_path, dns_port=port)
-    cli(config, "list", "add", "198.51.100.7", "--cause", "spam", "--reason", "spam trap hits", "--ttl", "7d")
+    cli(
+        config,
+        "list",
+        "add",
+        "198.51.100.7",
+        "--cause",
+        "spam",
+        "--reason",
+        "spam trap hits",
+        "--ttl",
+        "7d",
+    )
     cli(config, "list", "add", "198.51.100.0/24", "--cause", "compromised")
     cli(config, "list", "add", "evil.example", "--cause", "malware_host")
     with RunningServer(config) as running:
@@ -65,20 +78,32 @@ def test_answers_over_udp_and_tcp(server: tuple[Path, int, RunningServer]) -> No
     assert query(port, "www.example.com").rcode() == dns.rcode.REFUSED
 
 
-@pytest.mark.skipif(shutil.which("dig") is None, reason="dig (Debian package dnsutils/bind9-dnsutils) not installed")
+@pytest.mark.skipif(
+    shutil.which("dig") is None, reason="dig (Debian package dnsutils/bind9-dnsutils) not installed"
+)
 def test_dig_sees_the_issue_examples(server: tuple[Path, int, RunningServer]) -> None:
     """dig, an independent client, reads the answers the issue promises."""
     _, port, _ = server
 
     def dig(*args: str) -> str:
-        return subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=2", "+tries=1", *args],
-                              capture_output=True, text=True, check=True, timeout=10).stdout
+        return subprocess.run(
+            ["dig", "@127.0.0.1", "-p", str(port), "+short", "+time=2", "+tries=1", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
 
     assert dig(NAME, "A").split() == ["127.0.0.2", "127.0.0.4"]
     assert "spam trap hits http://127.0.0.1:8080/lookup/198.51.100.7" in dig(NAME, "TXT")
     assert dig("www.evil.example.dbl.reputable.test", "A").strip() == "127.0.1.7"
-    full = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tcp", "9.9.9.9.bl.reputable.test"],
-                          capture_output=True, text=True, check=True, timeout=10).stdout
+    full = subprocess.run(
+        ["dig", "@127.0.0.1", "-p", str(port), "+tcp", "9.9.9.9.bl.reputable.test"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    ).stdout
     assert "status: NXDOMAIN" in full and "SOA" in full
 
 
@@ -137,15 +162,36 @@ def test_malformed_packets_keep_the_server_running(server: tuple[Path, int, Runn
     _, port, running = server
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2)
-        for junk in (b"", b"\x00", b"\x12\x34" + b"\xff" * 40, b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 6 + b"\x40"):
+        for junk in (
+            b"",
+            b"\x00",
+            b"\x12\x34" + b"\xff" * 40,
+            b"\x12\x34\x01\x00\x00\x01" + b"\x00" * 6 + b"\x40",
+        ):
             sock.sendto(junk, ("127.0.0.1", port))
-        sock.sendto(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01", ("127.0.0.1", port))
+        sock.sendto(
+            b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01",
+            ("127.0.0.1", port),
+        )
         reply = dns.message.from_wire(sock.recvfrom(4096)[0])
         assert reply.rcode() == dns.rcode.FORMERR
     assert codes(query(port, NAME)) == {"127.0.0.2", "127.0.0.4"}
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=5).read().decode()
-    wait_for(lambda: 'zone="-",result="error"} 0' not in
-             urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=5).read().decode(), 5)
+    metrics = (
+        urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=5)
+        .read()
+        .decode()
+    )
+    wait_for(
+        lambda: (
+            'zone="-",result="error"} 0'
+            not in urllib.request.urlopen(
+                f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=5
+            )
+            .read()
+            .decode()
+        ),
+        5,
+    )
     assert "# TYPE reputable_dns_queries_total counter" in metrics
 
 
@@ -156,9 +202,15 @@ def test_metrics_count_hits(server: tuple[Path, int, RunningServer]) -> None:
         query(port, NAME)
 
     def hits() -> int:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=5).read().decode()
+        text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{running.metrics_port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
         for line in text.splitlines():
-            if line.startswith('reputable_dns_queries_total{zone="bl.reputable.test",result="hit"}'):
+            if line.startswith(
+                'reputable_dns_queries_total{zone="bl.reputable.test",result="hit"}'
+            ):
                 return int(line.split()[-1])
         return 0
 
@@ -183,7 +235,13 @@ def test_access_control(tmp_path: Path) -> None:
         assert codes(query(port, NAME)) == {"127.0.0.2"}
         assert query(port, NAME, source="127.0.0.66").rcode() == dns.rcode.REFUSED
         with pytest.raises(dns.exception.Timeout):
-            dns.query.udp(dns.message.make_query(NAME, "A"), "127.0.0.1", port=port, timeout=1, source="127.0.0.77")
+            dns.query.udp(
+                dns.message.make_query(NAME, "A"),
+                "127.0.0.1",
+                port=port,
+                timeout=1,
+                source="127.0.0.77",
+            )
 
 
 def test_several_workers_share_the_port(tmp_path: Path) -> None:
@@ -205,7 +263,10 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", port))
         result = subprocess.run(
             ["python", "-m", "reputable", "--config", str(config), "serve", "--metrics", ""],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

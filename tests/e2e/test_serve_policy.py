@@ -27,8 +27,18 @@ def test_evidence_reaches_dns_and_explain(tmp_path: Path) -> None:
     with RunningServer(config) as running:
         assert a_codes(port, name) == set()
         for i in range(3):
-            cli(config, "evidence", "add", "198.51.100.7", "--cause", "spam", "--source", "traps",
-                "--detail", f'{{"trap": "t{i}@example.net"}}')
+            cli(
+                config,
+                "evidence",
+                "add",
+                "198.51.100.7",
+                "--cause",
+                "spam",
+                "--source",
+                "traps",
+                "--detail",
+                f'{{"trap": "t{i}@example.net"}}',
+            )
         deadline = time.monotonic() + 10
         while a_codes(port, name) != {"127.0.0.2"}:
             assert time.monotonic() < deadline, running.log()

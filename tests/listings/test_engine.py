@@ -36,13 +36,28 @@ def store(tmp_path: Path) -> SQLiteStore:
     return SQLiteStore(tmp_path / "r.db")
 
 
-def add(store: SQLiteStore, subject: str, cause: Cause, n: int = 1, *, at: datetime = T0,
-        domain: str | None = None, source: str = "test") -> None:
+def add(
+    store: SQLiteStore,
+    subject: str,
+    cause: Cause,
+    n: int = 1,
+    *,
+    at: datetime = T0,
+    domain: str | None = None,
+    source: str = "test",
+) -> None:
     """Store *n* distinct pieces of evidence about *subject*."""
     store.add_evidence(
-        Evidence(subject=parse_address(subject) if subject[0].isdigit() or ":" in subject else Domain(subject),
-                 cause=cause, source=source, observed_at=at + timedelta(seconds=i),
-                 related_domain=Domain(domain) if domain else None, detail={"i": i})
+        Evidence(
+            subject=parse_address(subject)
+            if subject[0].isdigit() or ":" in subject
+            else Domain(subject),
+            cause=cause,
+            source=source,
+            observed_at=at + timedelta(seconds=i),
+            related_domain=Domain(domain) if domain else None,
+            detail={"i": i},
+        )
         for i in range(n)
     )
 
@@ -91,7 +106,10 @@ def test_incremental_only_touches_new_targets(store: SQLiteStore, config: Config
     add(store, "198.51.100.8", Cause.COMPROMISED, 4, at=T0 + timedelta(minutes=6))
     outcome = evaluate_new(store, config.policy, config.reputation, T0 + timedelta(minutes=7))
     assert outcome.targets == 1
-    assert active(store, T0 + timedelta(minutes=7)) == {"198.51.100.7": {"spam"}, "198.51.100.8": {"compromised"}}
+    assert active(store, T0 + timedelta(minutes=7)) == {
+        "198.51.100.7": {"spam"},
+        "198.51.100.8": {"compromised"},
+    }
 
 
 def test_recidivist_listed_twice_as_long(store: SQLiteStore, config: Config) -> None:
@@ -143,8 +161,13 @@ def test_ipv6_hosts_aggregate_per_64_and_escalate_48(store: SQLiteStore, config:
 
 def test_shared_hosting_lists_domain_first(store: SQLiteStore, config: Config) -> None:
     """Evidence naming a domain lists the domain; the IP only when two of its domains are listed."""
-    store.add_hosting([("203.0.113.5", "good.example"), ("203.0.113.5", "bad1.example"),
-                       ("203.0.113.5", "bad2.example")])
+    store.add_hosting(
+        [
+            ("203.0.113.5", "good.example"),
+            ("203.0.113.5", "bad1.example"),
+            ("203.0.113.5", "bad2.example"),
+        ]
+    )
     add(store, "203.0.113.5", Cause.MALWARE_HOST, 2, domain="bad1.example")
     at = T0 + timedelta(minutes=5)
     run(store, config, at)
@@ -163,8 +186,20 @@ def test_shared_hosting_lists_domain_first(store: SQLiteStore, config: Config) -
 
 def test_allowlist_always_wins(store: SQLiteStore, config: Config) -> None:
     """An allowlisted address is never listed, whatever its evidence."""
-    store.apply(Batch(allows=(AllowEntry(subject=parse_subject("192.0.2.10"), note="partner MX",
-                                         source="t", created_at=T0),)), actor="t", action="allow")
+    store.apply(
+        Batch(
+            allows=(
+                AllowEntry(
+                    subject=parse_subject("192.0.2.10"),
+                    note="partner MX",
+                    source="t",
+                    created_at=T0,
+                ),
+            )
+        ),
+        actor="t",
+        action="allow",
+    )
     add(store, "192.0.2.10", Cause.SPAM, 50)
     run(store, config, T0 + timedelta(minutes=1))
     assert active(store, T0 + timedelta(minutes=1)) == {}
@@ -178,12 +213,14 @@ def test_removal_request_quiet_granted_busy_pending(store: SQLiteStore, config: 
     add(store, "198.51.100.9", Cause.OPEN_RELAY, 10, at=T0 + timedelta(days=7))
     at = T0 + timedelta(days=8)
     run(store, config, at)
-    quiet = request_removal(store, "198.51.100.7", contact="a@example.net", note="fixed",
-                            params=config.policy, now=at)
+    quiet = request_removal(
+        store, "198.51.100.7", contact="a@example.net", note="fixed", params=config.policy, now=at
+    )
     assert quiet.status == "granted"
     assert "198.51.100.7" not in active(store, at + timedelta(seconds=1))
-    busy = request_removal(store, "198.51.100.9", contact="b@example.net", note="fixed?",
-                           params=config.policy, now=at)
+    busy = request_removal(
+        store, "198.51.100.9", contact="b@example.net", note="fixed?", params=config.policy, now=at
+    )
     assert busy.status == "pending"
     decide_request(store, busy.request_id, grant=True, by="op", why="checked", now=at)
     assert active(store, at + timedelta(seconds=1)) == {}
@@ -199,28 +236,71 @@ def test_removal_requests_are_rate_limited(store: SQLiteStore, config: Config) -
     add(store, "198.51.100.7", Cause.MANUAL, 5)
     run(store, config, T0)
     for i in range(3):
-        request_removal(store, "198.51.100.7", contact="a@example.net", note=str(i), params=config.policy,
-                        now=T0 + timedelta(minutes=i))
+        request_removal(
+            store,
+            "198.51.100.7",
+            contact="a@example.net",
+            note=str(i),
+            params=config.policy,
+            now=T0 + timedelta(minutes=i),
+        )
         run(store, config, T0 + timedelta(minutes=i, seconds=30))
     with pytest.raises(ListingRefused, match="limit"):
-        request_removal(store, "198.51.100.7", contact="a@example.net", note="again", params=config.policy,
-                        now=T0 + timedelta(minutes=5))
+        request_removal(
+            store,
+            "198.51.100.7",
+            contact="a@example.net",
+            note="again",
+            params=config.policy,
+            now=T0 + timedelta(minutes=5),
+        )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.integers(1, 12), st.sampled_from([Cause.SPAM, Cause.COMPROMISED, Cause.CLEAN]),
-                          st.integers(1, 6), st.integers(0, 72)), max_size=20),
-       st.sets(st.integers(1, 12), max_size=3))
-def test_properties_allowlist_and_idempotence(tmp_path_factory: pytest.TempPathFactory,
-                                              events: list[tuple[int, Cause, int, int]], allowed: set[int]) -> None:
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 12),
+            st.sampled_from([Cause.SPAM, Cause.COMPROMISED, Cause.CLEAN]),
+            st.integers(1, 6),
+            st.integers(0, 72),
+        ),
+        max_size=20,
+    ),
+    st.sets(st.integers(1, 12), max_size=3),
+)
+def test_properties_allowlist_and_idempotence(
+    tmp_path_factory: pytest.TempPathFactory,
+    events: list[tuple[int, Cause, int, int]],
+    allowed: set[int],
+) -> None:
     """For any evidence: allowlisted addresses are never listed and a second evaluation changes nothing."""
     folder = tmp_path_factory.mktemp("prop")
     store = SQLiteStore(folder / "r.db")
     config = parse_config(DEFAULT_TOML, folder / "reputable.toml")
-    store.apply(Batch(allows=tuple(AllowEntry(subject=parse_subject(f"198.51.100.{a}"), note="n", source="t",
-                                              created_at=T0) for a in allowed)), actor="t", action="t")
+    store.apply(
+        Batch(
+            allows=tuple(
+                AllowEntry(
+                    subject=parse_subject(f"198.51.100.{a}"), note="n", source="t", created_at=T0
+                )
+                for a in allowed
+            )
+        ),
+        actor="t",
+        action="t",
+    )
     for host, cause, n, hours in events:
-        add(store, f"198.51.100.{host}", cause, n, at=T0 + timedelta(hours=hours), source=f"s{hours}")
+        add(
+            store,
+            f"198.51.100.{host}",
+            cause,
+            n,
+            at=T0 + timedelta(hours=hours),
+            source=f"s{hours}",
+        )
     at = T0 + timedelta(hours=80)
     evaluate(store, config.policy, config.reputation, at)
     again = evaluate(store, config.policy, config.reputation, at)

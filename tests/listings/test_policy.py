@@ -30,11 +30,28 @@ def score(value: float, last: float = 0.0) -> CauseScore:
     return CauseScore(value=value, count=int(value) or 1, first_at=0.0, last_at=last)
 
 
-def run(value: float, *, current: Period | None = None, history: list[Period] | None = None,
-        now: float = 0.0, relist_after: float | None = None, last: float = 0.0) -> object:
+def run(
+    value: float,
+    *,
+    current: Period | None = None,
+    history: list[Period] | None = None,
+    now: float = 0.0,
+    relist_after: float | None = None,
+    last: float = 0.0,
+) -> object:
     """Call decide with the test rule."""
-    return decide("198.51.100.7", Cause.SPAM, score(value, last), half_life=HALF, rule=RULE,
-                  current=current, history=history or [], relist_after=relist_after, params=PARAMS, now=now)
+    return decide(
+        "198.51.100.7",
+        Cause.SPAM,
+        score(value, last),
+        half_life=HALF,
+        rule=RULE,
+        current=current,
+        history=history or [],
+        relist_after=relist_after,
+        params=PARAMS,
+        now=now,
+    )
 
 
 def test_lists_at_threshold_not_below() -> None:

@@ -16,11 +16,20 @@ NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
 def make(subject: str, **kw: object) -> object:
     """Return new_listing for *subject* with defaults."""
-    args: dict[str, object] = {"reason": "", "source": "t", "now": NOW, "ttl": None, "limits": Limits(), **kw}
+    args: dict[str, object] = {
+        "reason": "",
+        "source": "t",
+        "now": NOW,
+        "ttl": None,
+        "limits": Limits(),
+        **kw,
+    }
     return new_listing(parse_subject(subject), Cause.SPAM, **args)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("subject", ["127.0.0.1", "127.0.0.0/24", "127.0.0.0/16", "::ffff:127.0.0.1"])
+@pytest.mark.parametrize(
+    "subject", ["127.0.0.1", "127.0.0.0/24", "127.0.0.0/16", "::ffff:127.0.0.1"]
+)
 def test_never_list_localhost(subject: str) -> None:
     """127.0.0.1 and any range holding it are refused (RFC 5782 §5)."""
     with pytest.raises(ListingRefused, match="never list"):
@@ -53,7 +62,15 @@ def test_ttl_sets_expiry() -> None:
 def test_clean_never_lists() -> None:
     """The clean cause cannot make a listing."""
     with pytest.raises(ListingRefused, match="clean"):
-        new_listing(parse_subject("198.51.100.7"), Cause.CLEAN, reason="", source="t", now=NOW, ttl=None, limits=Limits())
+        new_listing(
+            parse_subject("198.51.100.7"),
+            Cause.CLEAN,
+            reason="",
+            source="t",
+            now=NOW,
+            ttl=None,
+            limits=Limits(),
+        )
 
 
 @pytest.mark.parametrize("subject", ["127.0.0.2", "test", "::ffff:7f00:2"])

@@ -42,7 +42,12 @@ def test_counts_by_origin() -> None:
     """Listings are counted per announced prefix and per ASN."""
     table = PrefixTable(parse_pfx2as(PFX2AS.splitlines()))
     by_prefix, by_asn = count_by_origin(
-        table, [ip_network("198.51.100.7/32"), ip_network("198.51.101.1/32"), ip_network("198.51.100.8/32")]
+        table,
+        [
+            ip_network("198.51.100.7/32"),
+            ip_network("198.51.101.1/32"),
+            ip_network("198.51.100.8/32"),
+        ],
     )
     assert by_prefix == {"198.51.100.0/24": 2, "198.51.100.0/22": 1}
     assert by_asn == {64501: 2, 64500: 1}
@@ -58,14 +63,20 @@ def test_explain_reports_asn(tmp_path: Path) -> None:
     """With a pfx2as table configured, explain reports the ASN and its listed addresses."""
     (tmp_path / "routes.pfx2as").write_text(PFX2AS)
     config = parse_config(
-        DEFAULT_TOML.replace('# pfx2as = "routeviews.pfx2as"', 'pfx2as = "routes.pfx2as"'), tmp_path / "reputable.toml"
+        DEFAULT_TOML.replace('# pfx2as = "routeviews.pfx2as"', 'pfx2as = "routes.pfx2as"'),
+        tmp_path / "reputable.toml",
     )
     store = SQLiteStore(tmp_path / "r.db")
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     for host in (7, 8):
         store.add_evidence(
-            Evidence(subject=parse_address(f"198.51.100.{host}"), cause=Cause.SPAM, source="t",
-                     observed_at=t0 + timedelta(seconds=i), detail={"i": i})
+            Evidence(
+                subject=parse_address(f"198.51.100.{host}"),
+                cause=Cause.SPAM,
+                source="t",
+                observed_at=t0 + timedelta(seconds=i),
+                detail={"i": i},
+            )
             for i in range(3)
         )
     evaluate(store, config.policy, config.reputation, t0 + timedelta(minutes=1))

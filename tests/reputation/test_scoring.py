@@ -47,7 +47,9 @@ def test_crossing_time_inverts_decay() -> None:
     st.lists(st.tuples(st.floats(0, 10 * DAY), st.floats(0.1, 10)), min_size=1, max_size=20),
     st.floats(0, 30 * DAY),
 )
-def test_score_never_rises_without_new_evidence(events: list[tuple[float, float]], wait: float) -> None:
+def test_score_never_rises_without_new_evidence(
+    events: list[tuple[float, float]], wait: float
+) -> None:
     """Without new evidence a score only decays."""
     rows = [("a", "spam", t, w) for t, w in events]
     now = 10 * DAY
@@ -60,7 +62,9 @@ def test_buckets() -> None:
     """No history is unknown; positive evidence earns good; bad evidence poor or bad."""
     assert reputation({}, THRESHOLDS) == (50, Bucket.UNKNOWN)
     assert reputation({Cause.CLEAN: CauseScore(value=5.0, count=5)}, THRESHOLDS)[1] is Bucket.GOOD
-    assert reputation({Cause.CLEAN: CauseScore(value=0.2, count=1)}, THRESHOLDS)[1] is Bucket.NEUTRAL
+    assert (
+        reputation({Cause.CLEAN: CauseScore(value=0.2, count=1)}, THRESHOLDS)[1] is Bucket.NEUTRAL
+    )
     assert reputation({Cause.SPAM: CauseScore(value=2.0, count=2)}, THRESHOLDS)[1] is Bucket.POOR
     assert reputation({Cause.SPAM: CauseScore(value=6.0, count=6)}, THRESHOLDS)[1] is Bucket.BAD
 
@@ -68,7 +72,10 @@ def test_buckets() -> None:
 def test_list_server_with_some_unknown_recipients_is_poor_not_bad() -> None:
     """A fifth of a threshold of harvest evidence lowers reputation without making it bad."""
     score, bucket = reputation(
-        {Cause.HARVEST: CauseScore(value=1.0, count=3), Cause.CLEAN: CauseScore(value=3.0, count=30)},
+        {
+            Cause.HARVEST: CauseScore(value=1.0, count=3),
+            Cause.CLEAN: CauseScore(value=3.0, count=30),
+        },
         THRESHOLDS,
     )
     assert 50 <= score <= 80 and bucket is Bucket.NEUTRAL

@@ -57,9 +57,13 @@ def test_upsert_and_serial(tmp_path: Path) -> None:
     """Re-adding a listing updates it in place and every change moves the serial."""
     store = SQLiteStore(tmp_path / "r.db")
     s0 = store.serial()
-    store.apply(Batch(listings=(listing("198.51.100.7", reason="first"),)), actor="t", action="list")
+    store.apply(
+        Batch(listings=(listing("198.51.100.7", reason="first"),)), actor="t", action="list"
+    )
     s1 = store.serial()
-    store.apply(Batch(listings=(listing("198.51.100.7", reason="second"),)), actor="t", action="list")
+    store.apply(
+        Batch(listings=(listing("198.51.100.7", reason="second"),)), actor="t", action="list"
+    )
     rows = list(store.listings())
     assert s0 < s1 < store.serial()
     assert [r.reason for r in rows] == ["second"]
@@ -70,11 +74,14 @@ def test_expired_filtered(tmp_path: Path) -> None:
     """Only listings active at the given time are returned when asked."""
     store = SQLiteStore(tmp_path / "r.db")
     store.apply(
-        Batch(listings=(
-            listing("198.51.100.7", expires_at=NOW + timedelta(hours=1)),
-            listing("198.51.100.8"),
-        )),
-        actor="t", action="list",
+        Batch(
+            listings=(
+                listing("198.51.100.7", expires_at=NOW + timedelta(hours=1)),
+                listing("198.51.100.8"),
+            )
+        ),
+        actor="t",
+        action="list",
     )
     later = NOW + timedelta(hours=2)
     assert {r.subject_text for r in store.listings(active_at=later)} == {"198.51.100.8"}
@@ -87,12 +94,23 @@ def test_remove_by_cause(tmp_path: Path) -> None:
     """Removing with a cause leaves the subject's other causes listed."""
     store = SQLiteStore(tmp_path / "r.db")
     store.apply(
-        Batch(listings=(listing("2001:db8::/48", Cause.SPAM), listing("2001:db8::/48", Cause.MANUAL))),
-        actor="t", action="list",
+        Batch(
+            listings=(listing("2001:db8::/48", Cause.SPAM), listing("2001:db8::/48", Cause.MANUAL))
+        ),
+        actor="t",
+        action="list",
     )
-    assert store.remove_listings(parse_subject("2001:db8::/48"), cause=Cause.SPAM, source=None, actor="t") == 1
+    assert (
+        store.remove_listings(
+            parse_subject("2001:db8::/48"), cause=Cause.SPAM, source=None, actor="t"
+        )
+        == 1
+    )
     assert [r.cause for r in store.listings()] == [Cause.MANUAL]
-    assert store.remove_listings(parse_subject("2001:db8::/48"), cause=None, source=None, actor="t") == 1
+    assert (
+        store.remove_listings(parse_subject("2001:db8::/48"), cause=None, source=None, actor="t")
+        == 1
+    )
     assert list(store.listings()) == []
     store.close()
 

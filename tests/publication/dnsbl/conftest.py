@@ -22,16 +22,30 @@ LONG_REASON = "x" * 300 + " end"
 
 
 def _listing(subject: str, cause: Cause, reason: str) -> Listing:
-    return Listing(subject=parse_subject(subject), cause=cause, reason=reason, source="t", listed_at=NOW)
+    return Listing(
+        subject=parse_subject(subject), cause=cause, reason=reason, source="t", listed_at=NOW
+    )
 
 
 def make_responder(directory: Path) -> Responder:
     """Return a responder over the standard test listings."""
     config = parse_config(DEFAULT_TOML, directory / "reputable.toml")
     store = MemoryStore()
-    many = tuple(_listing(f"192.0.2.{i}", c, f"cause {c.value} on $") for i in (50,) for c in
-                 (Cause.SPAM, Cause.HARVEST, Cause.COMPROMISED, Cause.OPEN_RELAY, Cause.OPEN_PROXY,
-                  Cause.MALWARE_HOST, Cause.RDNS, Cause.NETWORK, Cause.MANUAL))
+    many = tuple(
+        _listing(f"192.0.2.{i}", c, f"cause {c.value} on $")
+        for i in (50,)
+        for c in (
+            Cause.SPAM,
+            Cause.HARVEST,
+            Cause.COMPROMISED,
+            Cause.OPEN_RELAY,
+            Cause.OPEN_PROXY,
+            Cause.MALWARE_HOST,
+            Cause.RDNS,
+            Cause.NETWORK,
+            Cause.MANUAL,
+        )
+    )
     store.apply(
         Batch(
             listings=(
@@ -42,15 +56,27 @@ def make_responder(directory: Path) -> Responder:
                 _listing("203.0.113.9", Cause.SPAM, LONG_REASON),
                 *many,
             ),
-            allows=(AllowEntry(subject=parse_subject("198.51.100.9"), note="partner MX", source="t",
-                               created_at=NOW),),
+            allows=(
+                AllowEntry(
+                    subject=parse_subject("198.51.100.9"),
+                    note="partner MX",
+                    source="t",
+                    created_at=NOW,
+                ),
+            ),
         ),
-        actor="t", action="t",
+        actor="t",
+        action="t",
     )
     publish(store, config, NOW)
     dns = config.dns
-    return Responder(Snapshot(config.snapshot_path), zone_specs(config), nameservers=dns.nameservers,
-                     hostmaster=dns.hostmaster, negative_ttl=dns.negative_ttl)
+    return Responder(
+        Snapshot(config.snapshot_path),
+        zone_specs(config),
+        nameservers=dns.nameservers,
+        hostmaster=dns.hostmaster,
+        negative_ttl=dns.negative_ttl,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import struct
+import tempfile
+from pathlib import Path
 
 import dns.edns
 import dns.flags
@@ -10,16 +13,23 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reputable.publication.dnsbl.wire import Responder, expand, txt_rdata
 
-from .conftest import LONG_REASON
+from .conftest import LONG_REASON, make_responder
 
 
-def ask(responder: Responder, name: str, rdtype: str = "A", *, tcp: bool = False, **kw: object) -> dns.message.Message:
+@functools.cache
+def fuzz_responder() -> Responder:
+    """One responder for the Hypothesis tests (function-scoped fixtures do not mix with @given)."""
+    return make_responder(Path(tempfile.mkdtemp()))
+
+
+def ask(
+    responder: Responder, name: str, rdtype: str = "A", *, tcp: bool = False, **kw: object
+) -> dns.message.Message:
     """Send one query through the responder and parse the reply with dnspython."""
     query = dns.message.make_query(name, rdtype, **kw)  # type: ignore[arg-type]
     wire = responder.respond(query.to_wire(), None if tcp else 512)
@@ -36,7 +46,12 @@ def a_values(reply: dns.message.Message) -> set[str]:
 
 def txt_values(reply: dns.message.Message) -> list[str]:
     """Return the TXT strings (joined per record) in the answer section."""
-    return [b"".join(r.strings).decode() for rrset in reply.answer if rrset.rdtype == dns.rdatatype.TXT for r in rrset]
+    return [
+        b"".join(r.strings).decode()
+        for rrset in reply.answer
+        if rrset.rdtype == dns.rdatatype.TXT
+        for r in rrset
+    ]
 
 
 def test_listed_host_gets_all_matching_codes(responder: Responder) -> None:
@@ -85,7 +100,11 @@ def test_nxdomain_has_soa(responder: Responder) -> None:
 
 def test_empty_non_terminal_is_nodata(responder: Responder) -> None:
     """Partial reversed names (QNAME minimisation) answer NOERROR with no data."""
-    for name in ("100.51.198.bl.reputable.test", "198.bl.reputable.test", "8.b.d.0.1.0.0.2.bl.reputable.test"):
+    for name in (
+        "100.51.198.bl.reputable.test",
+        "198.bl.reputable.test",
+        "8.b.d.0.1.0.0.2.bl.reputable.test",
+    ):
         reply = ask(responder, name)
         assert reply.rcode() == dns.rcode.NOERROR, name
         assert reply.answer == [] and reply.authority[0].rdtype == dns.rdatatype.SOA
@@ -106,7 +125,10 @@ def test_rfc5782_test_points(responder: Responder) -> None:
     assert a_values(ask(responder, mapped)) == {"127.0.0.2"}
     assert ask(responder, "test.dbl.reputable.test").rcode() == dns.rcode.NOERROR
     assert ask(responder, "1.0.0.127.bl.reputable.test").rcode() == dns.rcode.NXDOMAIN
-    assert ask(responder, mapped.replace("2.0.0.0.0.0.f.7", "1.0.0.0.0.0.f.7", 1)).rcode() == dns.rcode.NXDOMAIN
+    assert (
+        ask(responder, mapped.replace("2.0.0.0.0.0.f.7", "1.0.0.0.0.0.f.7", 1)).rcode()
+        == dns.rcode.NXDOMAIN
+    )
     assert ask(responder, "invalid.dbl.reputable.test").rcode() == dns.rcode.NXDOMAIN
 
 
@@ -223,37 +245,22 @@ def test_expand_dollar_rules() -> None:
 @given(st.binary(max_size=600))
 def test_never_crashes_on_junk(data: bytes) -> None:
     """Any datagram gets a well-formed reply or silence, never an exception."""
-    from .conftest import make_responder
-    import tempfile
-    from pathlib import Path
-
-    global _FUZZ_RESPONDER
-    if _FUZZ_RESPONDER is None:
-        _FUZZ_RESPONDER = make_responder(Path(tempfile.mkdtemp()))
-    reply = _FUZZ_RESPONDER.respond(data, 512)
+    reply = fuzz_responder().respond(data, 512)
     if reply is not None:
         assert len(reply) >= 12 and reply[2] & 0x80
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet="0123456789abcdefxyz-", min_size=1, max_size=4), max_size=34),
-       st.sampled_from(["A", "TXT", "ANY", "AAAA", "SOA", "NS", "MX"]))
+@given(
+    st.lists(st.text(alphabet="0123456789abcdefxyz-", min_size=1, max_size=4), max_size=34),
+    st.sampled_from(["A", "TXT", "ANY", "AAAA", "SOA", "NS", "MX"]),
+)
 def test_any_name_parses_back(labels: list[str], rdtype: str) -> None:
     """Every query name under the zone gets a reply dnspython parses, echoing the question."""
-    from .conftest import make_responder
-    import tempfile
-    from pathlib import Path
-
-    global _FUZZ_RESPONDER
-    if _FUZZ_RESPONDER is None:
-        _FUZZ_RESPONDER = make_responder(Path(tempfile.mkdtemp()))
     name = ".".join([*labels, "bl.reputable.test"])
-    reply = ask(_FUZZ_RESPONDER, name, rdtype)
+    reply = ask(fuzz_responder(), name, rdtype)
     assert reply.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN)
     assert str(reply.question[0].name).rstrip(".") == name
-
-
-_FUZZ_RESPONDER: Responder | None = None
 
 
 def test_dollar_digit_stays_literal() -> None:

@@ -41,7 +41,9 @@ def answers(snap: Snapshot, atoms: tuple[int, ...]) -> dict[int, bytes]:
     return {int(snap.atom_code[a]): snap.template(a) for a in atoms}
 
 
-def expected(config: Config, listings: list[Listing], allows: list[AllowEntry], subject: object) -> dict[int, bytes]:
+def expected(
+    config: Config, listings: list[Listing], allows: list[AllowEntry], subject: object
+) -> dict[int, bytes]:
     """Brute force: per code, the most specific, then most recent, then largest-TXT listing."""
     if any(subject in a.subject for a in allows):  # type: ignore[operator]
         return {}
@@ -59,22 +61,41 @@ def expected(config: Config, listings: list[Listing], allows: list[AllowEntry], 
 
 def v4_listings() -> st.SearchStrategy[list[Listing]]:
     """Overlapping IPv4 listings inside 10.0.0.0/24."""
+
     def make(host: int, plen: int, cause: Cause, reason: str, minute: int) -> Listing:
         net = ip_network(f"10.0.0.{host}/{plen}", strict=False)
-        return Listing(subject=net, cause=cause, reason=reason, source=f"s{minute % 2}",
-                       listed_at=NOW - timedelta(minutes=minute))
+        return Listing(
+            subject=net,
+            cause=cause,
+            reason=reason,
+            source=f"s{minute % 2}",
+            listed_at=NOW - timedelta(minutes=minute),
+        )
+
     return st.lists(
-        st.builds(make, st.integers(0, 255), st.integers(24, 32), st.sampled_from(CAUSES),
-                  st.sampled_from(REASONS), st.integers(0, 3)),
+        st.builds(
+            make,
+            st.integers(0, 255),
+            st.integers(24, 32),
+            st.sampled_from(CAUSES),
+            st.sampled_from(REASONS),
+            st.integers(0, 3),
+        ),
         max_size=25,
     )
 
 
 def v4_allows() -> st.SearchStrategy[list[AllowEntry]]:
     """Allowlist entries inside 10.0.0.0/24."""
+
     def make(host: int, plen: int) -> AllowEntry:
-        return AllowEntry(subject=ip_network(f"10.0.0.{host}/{plen}", strict=False), note="ok",
-                          source="t", created_at=NOW)
+        return AllowEntry(
+            subject=ip_network(f"10.0.0.{host}/{plen}", strict=False),
+            note="ok",
+            source="t",
+            created_at=NOW,
+        )
+
     return st.lists(st.builds(make, st.integers(0, 255), st.integers(28, 32)), max_size=4)
 
 
@@ -96,16 +117,32 @@ def test_ipv4_lookup_matches_brute_force(listings: list[Listing], allows: list[A
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 255), st.integers(120, 128), st.sampled_from(CAUSES)), max_size=15),
-       st.lists(st.integers(0, 255), max_size=3))
-def test_ipv6_lookup_matches_brute_force(specs: list[tuple[int, int, Cause]], holes: list[int]) -> None:
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 255), st.integers(120, 128), st.sampled_from(CAUSES)), max_size=15
+    ),
+    st.lists(st.integers(0, 255), max_size=3),
+)
+def test_ipv6_lookup_matches_brute_force(
+    specs: list[tuple[int, int, Cause]], holes: list[int]
+) -> None:
     """IPv6 prefixes and exclusions behave like IPv4 ranges."""
     listings = [
-        Listing(subject=ip_network(f"2001:db8::{h:x}/{p}", strict=False), cause=c, reason=c.value,
-                source="t", listed_at=NOW)
+        Listing(
+            subject=ip_network(f"2001:db8::{h:x}/{p}", strict=False),
+            cause=c,
+            reason=c.value,
+            source="t",
+            listed_at=NOW,
+        )
         for h, p, c in specs
     ]
-    allows = [AllowEntry(subject=ip_network(f"2001:db8::{h:x}/128"), note="ok", source="t", created_at=NOW) for h in holes]
+    allows = [
+        AllowEntry(
+            subject=ip_network(f"2001:db8::{h:x}/128"), note="ok", source="t", created_at=NOW
+        )
+        for h in holes
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         store = MemoryStore()
         store.apply(Batch(listings=tuple(listings), allows=tuple(allows)), actor="t", action="t")
@@ -122,9 +159,19 @@ def test_test_points_and_never_listed(tmp_path: Path) -> None:
     """127.0.0.2 is listed and 127.0.0.1 is not, even inside a listed range."""
     store = MemoryStore()
     store.apply(
-        Batch(listings=(Listing(subject=ip_network("127.0.0.0/30"), cause=Cause.MANUAL, reason="x",
-                                source="t", listed_at=NOW),)),
-        actor="t", action="t",
+        Batch(
+            listings=(
+                Listing(
+                    subject=ip_network("127.0.0.0/30"),
+                    cause=Cause.MANUAL,
+                    reason="x",
+                    source="t",
+                    listed_at=NOW,
+                ),
+            )
+        ),
+        actor="t",
+        action="t",
     )
     snap = snapshot_of(store, tmp_path)
     assert snap.atoms(snap.v4_value(0x7F000001)) == ()
@@ -136,17 +183,27 @@ def test_test_points_and_never_listed(tmp_path: Path) -> None:
 
 def test_domains_cover_subdomains_and_allow_wins(tmp_path: Path) -> None:
     """A listed domain covers its subdomains; an allowlisted subdomain or parent is never listed."""
+
     def listing(name: str, cause: Cause) -> Listing:
-        return Listing(subject=parse_subject(name), cause=cause, reason=name, source="t", listed_at=NOW)
+        return Listing(
+            subject=parse_subject(name), cause=cause, reason=name, source="t", listed_at=NOW
+        )
+
     store = MemoryStore()
     store.apply(
         Batch(
-            listings=(listing("evil.example", Cause.MALWARE_HOST), listing("spam.evil.example", Cause.SPAM),
-                      listing("bad.good.test2", Cause.SPAM)),
-            allows=(AllowEntry(subject=Domain("ok.evil.example"), note="n", source="t", created_at=NOW),
-                    AllowEntry(subject=Domain("good.test2"), note="n", source="t", created_at=NOW)),
+            listings=(
+                listing("evil.example", Cause.MALWARE_HOST),
+                listing("spam.evil.example", Cause.SPAM),
+                listing("bad.good.test2", Cause.SPAM),
+            ),
+            allows=(
+                AllowEntry(subject=Domain("ok.evil.example"), note="n", source="t", created_at=NOW),
+                AllowEntry(subject=Domain("good.test2"), note="n", source="t", created_at=NOW),
+            ),
         ),
-        actor="t", action="t",
+        actor="t",
+        action="t",
     )
     snap = snapshot_of(store, tmp_path)
     codes = lambda name: {int(snap.atom_code[a]) for a in snap.domain_atoms(name)}  # noqa: E731
@@ -163,9 +220,20 @@ def test_expiry_marks_snapshot_stale(tmp_path: Path) -> None:
     """An expired listing drops out and the snapshot knows when to rebuild."""
     store = MemoryStore()
     store.apply(
-        Batch(listings=(Listing(subject=parse_subject("198.51.100.7"), cause=Cause.SPAM, reason="x",
-                                source="t", listed_at=NOW, expires_at=NOW + timedelta(hours=1)),)),
-        actor="t", action="t",
+        Batch(
+            listings=(
+                Listing(
+                    subject=parse_subject("198.51.100.7"),
+                    cause=Cause.SPAM,
+                    reason="x",
+                    source="t",
+                    listed_at=NOW,
+                    expires_at=NOW + timedelta(hours=1),
+                ),
+            )
+        ),
+        actor="t",
+        action="t",
     )
     config = config_in(tmp_path)
     publish(store, config, NOW)
@@ -173,6 +241,7 @@ def test_expiry_marks_snapshot_stale(tmp_path: Path) -> None:
     assert snap.atoms(snap.v4_value(int(IPv4Address("198.51.100.7"))))
     assert snap.next_expiry == (NOW + timedelta(hours=1)).timestamp()
     from reputable.publication.snapshot.publish import fingerprint
+
     digest = fingerprint(config)
     assert not stale(config.snapshot_path, serial=store.serial(), digest=digest, now=NOW)
     later = NOW + timedelta(hours=2)
@@ -186,12 +255,24 @@ def test_all_causes_have_distinct_codes(tmp_path: Path) -> None:
     """Each listing cause answers its own default code on the IP zone."""
     store = MemoryStore()
     store.apply(
-        Batch(listings=tuple(
-            Listing(subject=parse_subject("198.51.100.7"), cause=c, reason=c.value, source="t", listed_at=NOW)
-            for c in LISTING_CAUSES
-        )),
-        actor="t", action="t",
+        Batch(
+            listings=tuple(
+                Listing(
+                    subject=parse_subject("198.51.100.7"),
+                    cause=c,
+                    reason=c.value,
+                    source="t",
+                    listed_at=NOW,
+                )
+                for c in LISTING_CAUSES
+            )
+        ),
+        actor="t",
+        action="t",
     )
     snap = snapshot_of(store, tmp_path)
-    codes = sorted(int(snap.atom_code[a]) & 0xFF for a in snap.atoms(snap.v4_value(int(IPv4Address("198.51.100.7")))))
+    codes = sorted(
+        int(snap.atom_code[a]) & 0xFF
+        for a in snap.atoms(snap.v4_value(int(IPv4Address("198.51.100.7"))))
+    )
     assert codes == list(range(2, 11))
