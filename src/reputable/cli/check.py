@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from reputable.app import open_store
 from reputable.checker import catalogue as cat
 from reputable.checker.alert import AlertError
 from reputable.checker.batch import Sink, check_many, load_subjects, output_format
@@ -35,7 +36,10 @@ from reputable.checker.selftest import Health, ZoneHealth, selftest
 from reputable.checker.service import Request
 from reputable.checker.settings import Settings, catalogue, parse_settings
 from reputable.checker.watch import load_watch
+from reputable.cli.common import state
+from reputable.config import load_config
 from reputable.core.errors import ConfigError, ReputableError
+from reputable.listings.explain import explain
 
 DEFAULT_CONFIG: Final = Path("reputable.toml")
 ERROR_EXIT: Final = EXIT_CODE[Verdict.ERROR]
@@ -158,7 +162,39 @@ async def _stream(
 Opt = typer.Option
 
 
+def local_verdict(config_path: Path | None, subject: str) -> dict[str, Any] | None:
+    """Return this machine's own listing explanation of *subject*, when a local store exists."""
+    path = config_path if config_path is not None else DEFAULT_CONFIG
+    if not path.exists():
+        return None
+    local = load_config(path)
+    db = Path(local.store_dsn.removeprefix("sqlite:///"))
+    if local.store_dsn.startswith("sqlite:///") and not db.exists():
+        return None
+    store = open_store(local)
+    try:
+        return explain(store, local, subject, datetime.now(UTC)).to_json()
+    finally:
+        store.close()
+
+
+def print_local(console: Console, local: dict[str, Any]) -> None:
+    """Print the local lists' verdict under the public report."""
+    if local["listed"]:
+        console.print(f"[bold red]local list:[/] {local['subject']} is LISTED here")
+        for item in local["listings"]:
+            console.print(
+                f"  {item['cause']} ({item['code']}) until {item['until'] or 'removed'}: {item['reason']}",
+                highlight=False,
+            )
+    else:
+        console.print(
+            f"local list: {local['subject']} is not listed here (reputation {local['score']}/100, {local['bucket']})"
+        )
+
+
 def check_command(
+    ctx: typer.Context,
     subject: Annotated[str | None, typer.Argument(help="IP address or domain to check.")] = None,
     domain: Annotated[
         str | None, Opt(help="Sending domain: also check its SPF/DMARC/DKIM.")
@@ -212,10 +248,16 @@ def check_command(
         if not subject:
             raise ConfigError("give an IP address or domain to check (or --file, --list-zones)")
         report = asyncio.run(check_one(request, settings, chosen))
+        local = local_verdict(config or state(ctx).config_path, subject)
         if as_json:
-            sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
+            document = report_json(report)
+            if local is not None:
+                document["local"] = local
+            sys.stdout.write(json.dumps(document, indent=2) + "\n")
         else:
             print_report(console, report, all_zones=all_zones)
+            if local is not None:
+                print_local(console, local)
         if html is not None:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             html.write_text(html_page([report], generated=stamp), "utf-8")
