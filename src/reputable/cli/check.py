@@ -226,8 +226,13 @@ def check_command(
 
     def body() -> int:
         console = Console()
+        config_path = config or state(ctx).config_path
         settings = load_settings(
-            config, nameserver=nameserver, timeout=timeout, retries=retries, concurrency=concurrency
+            config_path,
+            nameserver=nameserver,
+            timeout=timeout,
+            retries=retries,
+            concurrency=concurrency,
         )
         zones = catalogue(settings, zone_file or (), builtin=not no_builtin)
         if list_zones_:
@@ -248,7 +253,7 @@ def check_command(
         if not subject:
             raise ConfigError("give an IP address or domain to check (or --file, --list-zones)")
         report = asyncio.run(check_one(request, settings, chosen))
-        local = local_verdict(config or state(ctx).config_path, subject)
+        local = local_verdict(config_path, subject)
         if as_json:
             document = report_json(report)
             if local is not None:
