@@ -26,7 +26,7 @@ from reputable.core.errors import ConfigError, ReputableError
 from reputable.listings.engine import evaluate_new
 from reputable.listings.ports import ListingStore
 from reputable.listings.rules import Limits
-from reputable.publication.dnsbl.worker import metrics_path
+from reputable.publication.dnsbl.worker import Worker, metrics_path
 from reputable.publication.metrics import read_worker_files, render
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.store.sqlite import SQLiteStore
@@ -81,6 +81,7 @@ class Supervisor:
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * config.dns.workers
         self.digest = fingerprint(config)
         self.stopping = asyncio.Event()
+        self.local_worker: Worker | None = None
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -160,7 +161,17 @@ class Supervisor:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE)
 
     async def start_workers(self) -> None:
-        """Start every DNS worker and wait until each has bound its sockets."""
+        """Start the DNS workers and wait until each has bound its sockets.
+
+        With one worker, DNS runs in this process (threads; the compiled loop releases the
+        GIL), which saves a whole interpreter's memory and start-up; with several, each is
+        its own process sharing the port with SO_REUSEPORT.
+        """
+        if len(self.workers) == 1:
+            self.local_worker = Worker(self.config, 0)
+            await asyncio.to_thread(self.local_worker.start)
+            log.info("dns_ready", workers=1, listen=self.config.dns.listen, mode="in-process")
+            return
         for index in range(len(self.workers)):
             self.workers[index] = self._spawn(index)
         for index, proc in enumerate(self.workers):
@@ -185,6 +196,9 @@ class Supervisor:
 
     def stop_workers(self) -> None:
         """Terminate the DNS workers and wait for them."""
+        if self.local_worker is not None:
+            self.local_worker.stop()
+            self.local_worker = None
         for proc in self.workers:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
@@ -231,7 +245,6 @@ class Supervisor:
     async def run(self) -> None:
         """Evaluate, publish, start workers, then supervise until stopped."""
         started = time.perf_counter()
-        await self.full_evaluation()
         await self.rebuild_if_stale()
         if not self.config.snapshot_path.exists():
             raise ReputableError(
@@ -244,6 +257,8 @@ class Supervisor:
                 "serve_ready", seconds=round(time.perf_counter() - started, 3), pid=os.getpid()
             )
             async with asyncio.TaskGroup() as group:
+                # DNS answers from the existing snapshot first; the full evaluation follows.
+                group.create_task(self.full_evaluation())
                 group.create_task(self.publisher())
                 group.create_task(self.watchdog())
                 group.create_task(self.policy_loop())

@@ -13,6 +13,8 @@ from reputable.core.errors import StoreError
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
+from reputable.store.sqlite_feeds import FeedTables
+from reputable.store.sqlite_sources import SourceTables
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -29,7 +31,7 @@ def _family(subject: Subject) -> int:
     return subject.version
 
 
-class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables):
+class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 
     def __init__(self, path: Path | str) -> None:

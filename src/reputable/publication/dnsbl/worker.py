@@ -289,28 +289,39 @@ class Worker:
         tmp.write_text(json.dumps(data))
         os.replace(tmp, path)
 
-    def run(self) -> None:
-        """Bind, announce readiness on stdout, and serve until SIGTERM/SIGINT."""
+    def start(self) -> None:
+        """Bind and start the UDP threads and the TCP/reload thread; return at once."""
         self.bind()
-        threads = [
+        self._threads = [
             threading.Thread(target=self.udp_loop, args=(s,), daemon=True, name="udp")
             for s in self.udp
         ]
-        for thread in threads:
-            thread.start()
-        loop_thread = threading.Thread(
-            target=lambda: asyncio.run(self.housekeeping()), daemon=True, name="housekeeping"
+        self._threads.append(
+            threading.Thread(
+                target=lambda: asyncio.run(self.housekeeping()), daemon=True, name="housekeeping"
+            )
         )
-        loop_thread.start()
-        print("ready", flush=True)
+        for thread in self._threads:
+            thread.start()
         log.info(
             "dns_worker_ready", worker=self.index, listen=self.config.dns.listen, pid=os.getpid()
         )
-        self.stopping.wait()
-        for thread in threads:
+
+    def stop(self) -> None:
+        """Stop serving, join the threads and publish the last counters."""
+        self.stopping.set()
+        for thread in getattr(self, "_threads", []):
             thread.join(timeout=2)
-        loop_thread.join(timeout=2)
+        for sock in (*self.udp, *self.tcp):
+            sock.close()
         self.flush_counters()
+
+    def run(self) -> None:
+        """Start, announce readiness on stdout, and serve until SIGTERM/SIGINT."""
+        self.start()
+        print("ready", flush=True)
+        self.stopping.wait()
+        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

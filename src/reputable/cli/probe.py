@@ -1,0 +1,115 @@
+"""`reputable probe relay|proxy|rdns TARGET`: active probes of allow-listed addresses only.
+
+Exit status: 0 when the probe ran (whatever it found), 1 when it failed (error), 2 when the
+target was refused (outside the allow-list, or over a rate limit) and nothing was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from reputable.app import open_store
+from reputable.cli.common import console, err_console, print_json, state
+from reputable.core.errors import SubjectError
+from reputable.evidence.parsers.feed_net import feed_network
+from reputable.evidence.sources.probes.model import ERROR, REFUSED, ProbeResult
+from reputable.evidence.sources.probes.runner import run_probe
+from reputable.evidence.sources.settings import parse_settings
+
+probe_app = typer.Typer(
+    help="Active probes (open relay, open proxy, reverse DNS) of allow-listed addresses.",
+    no_args_is_help=True,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+AllowOpt = Annotated[
+    list[str] | None,
+    typer.Option("--allow", help="Also allow this CIDR for this run (repeatable)."),
+]
+
+
+def _run(
+    ctx: typer.Context, kind: str, target: str, as_json: bool, allow: list[str] | None
+) -> None:
+    config = state(ctx).config
+    settings = parse_settings(config.extra)
+    try:
+        extra = [feed_network(text) for text in allow or []]
+    except SubjectError as exc:
+        raise SubjectError(f"--allow: {exc}") from exc
+    store = open_store(config)
+    try:
+        result = asyncio.run(
+            run_probe(
+                kind,
+                target,
+                settings=settings,
+                store=store,
+                now=datetime.now(UTC),
+                allow=extra,
+            )
+        )
+    finally:
+        store.close()
+    _show(result, as_json)
+    if result.result == REFUSED:
+        raise typer.Exit(2)
+    if result.result == ERROR:
+        raise typer.Exit(1)
+
+
+def _show(result: ProbeResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result.as_json())
+        return
+    if result.result == REFUSED:
+        err_console.print(f"[red]refused:[/red] {result.reason}", highlight=False)
+        return
+    for line in result.transcript:
+        console.print(f"  {line}", highlight=False, markup=False)
+    console.print(
+        f"{result.kind} {result.target}: [bold]{result.result}[/bold] - {result.reason}",
+        highlight=False,
+    )
+
+
+@probe_app.command("relay")
+def probe_relay(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="IP[:port] of an SMTP server (port 25).")],
+    as_json: JsonOpt = False,
+    allow: AllowOpt = None,
+) -> None:
+    """Test TARGET for an open relay: EHLO, MAIL FROM, RCPT TO outside, RSET, QUIT; never DATA."""
+    _run(ctx, "relay", target, as_json, allow)
+
+
+@probe_app.command("proxy")
+def probe_proxy(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="IP:PORT of a suspected proxy.")],
+    as_json: JsonOpt = False,
+    allow: AllowOpt = None,
+) -> None:
+    """Test TARGET for an open HTTP CONNECT, SOCKS4 or SOCKS5 proxy to [probes] proxy_canary."""
+    _run(ctx, "proxy", target, as_json, allow)
+
+
+@probe_app.command("rdns")
+def probe_rdns(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="IP address.")],
+    as_json: JsonOpt = False,
+    allow: AllowOpt = None,
+) -> None:
+    """Check TARGET's reverse DNS: PTR present, forward-confirmed, not generic/dynamic."""
+    _run(ctx, "rdns", target, as_json, allow)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `reputable probe` to *app*."""
+    app.add_typer(probe_app, name="probe")
