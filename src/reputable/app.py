@@ -24,7 +24,6 @@ from reputable.config import Config
 from reputable.core import log
 from reputable.core.errors import ConfigError, ReputableError
 from reputable.listings.engine import evaluate_new
-from reputable.listings.ports import ListingStore
 from reputable.listings.rules import Limits
 from reputable.publication.dnsbl.worker import Worker, metrics_path
 from reputable.publication.metrics import read_worker_files, render
@@ -74,7 +73,7 @@ def _config_args(config: Config) -> list[str]:
 class Supervisor:
     """Runs `reputable serve`: publisher, DNS workers and the metrics endpoint."""
 
-    def __init__(self, config: Config, store: ListingStore, *, metrics_listen: str | None) -> None:
+    def __init__(self, config: Config, store: SQLiteStore, *, metrics_listen: str | None) -> None:
         self.config = config
         self.store = store
         self.metrics_listen = metrics_listen
@@ -147,6 +146,26 @@ class Supervisor:
                     await asyncio.wait_for(self.stopping.wait(), interval)
         finally:
             store.close()
+
+    # -- sources --------------------------------------------------------------------------
+    async def feeds(self) -> None:
+        """Refresh the configured feeds (imported only once there are feeds: httpx is heavy)."""
+        while not self.store.feeds():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 10)
+            if self.stopping.is_set():
+                return
+        from reputable.evidence.sources.feeds import refresh_feeds
+
+        await refresh_feeds(self.config, lambda: open_store(self.config), self.stopping)
+
+    async def probes(self) -> None:
+        """Probe new senders' reverse DNS when ``[probes] auto_rdns`` is on."""
+        if not self.config.extra.get("probes", {}).get("auto_rdns"):
+            return
+        from reputable.evidence.sources.probes.auto import probe_new_senders
+
+        await probe_new_senders(self.config, lambda: open_store(self.config), self.stopping)
 
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
@@ -262,6 +281,8 @@ class Supervisor:
                 group.create_task(self.publisher())
                 group.create_task(self.watchdog())
                 group.create_task(self.policy_loop())
+                group.create_task(self.feeds())
+                group.create_task(self.probes())
         finally:
             self.stopping.set()
             self.stop_workers()
