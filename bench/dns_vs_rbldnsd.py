@@ -194,14 +194,17 @@ def memory(pid: int) -> tuple[float, float, list[str]]:
     lines = []
     for p in tree(pid):
         one = {}
-        with open(f"/proc/{p}/smaps_rollup") as fh:
-            for line in fh:
-                key, _, rest = line.partition(":")
-                if key in ("Rss", "Pss", "Shared_Clean", "Private_Dirty"):
-                    one[key] = int(rest.split()[0])
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    key, _, rest = line.partition(":")
+                    if key in ("Rss", "Pss", "Shared_Clean", "Private_Dirty"):
+                        one[key] = int(rest.split()[0])
+            command = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except FileNotFoundError:  # exited meanwhile
+            continue
         rss += one["Rss"]
         pss += one["Pss"]
-        command = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         lines.append(
             f"{one['Rss'] / 1024:6.1f} MB RSS ({one['Private_Dirty'] / 1024:.1f} private"
             f" dirty, {one['Shared_Clean'] / 1024:.1f} shared clean)  {command[-70:]}"
@@ -213,7 +216,10 @@ def cpu_seconds(pids: list[int]) -> tuple[float, float]:
     """Return the (user, system) CPU seconds the processes *pids* have used so far."""
     user = system = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a short-lived child (snapshot build, policy run) has exited
+            continue
         user += int(fields[11])
         system += int(fields[12])
     tick = os.sysconf("SC_CLK_TCK")

@@ -1,5 +1,5 @@
 """``python -m reputable`` runs the CLI."""
 
-from reputable.cli.main import main
+from reputable.cli.launch import main
 
 main()

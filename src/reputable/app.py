@@ -73,14 +73,21 @@ def _config_args(config: Config) -> list[str]:
 class Supervisor:
     """Runs `reputable serve`: publisher, DNS workers and the metrics endpoint."""
 
-    def __init__(self, config: Config, store: SQLiteStore, *, metrics_listen: str | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: SQLiteStore,
+        *,
+        metrics_listen: str | None,
+        worker: Worker | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.metrics_listen = metrics_listen
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * config.dns.workers
         self.digest = fingerprint(config)
         self.stopping = asyncio.Event()
-        self.local_worker: Worker | None = None
+        self.local_worker: Worker | None = worker
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -159,6 +166,14 @@ class Supervisor:
 
         await refresh_feeds(self.config, lambda: open_store(self.config), self.stopping)
 
+    async def netlogs(self) -> None:
+        """Follow the ``[[sources.netlog]]`` files, if any are configured."""
+        if not self.config.extra.get("sources", {}).get("netlog"):
+            return
+        from reputable.evidence.sources.netlog import follow_netlogs
+
+        await follow_netlogs(self.config, lambda: open_store(self.config), self.stopping)
+
     async def probes(self) -> None:
         """Probe new senders' reverse DNS when ``[probes] auto_rdns`` is on."""
         if not self.config.extra.get("probes", {}).get("auto_rdns"):
@@ -187,6 +202,9 @@ class Supervisor:
         its own process sharing the port with SO_REUSEPORT.
         """
         if len(self.workers) == 1:
+            if self.local_worker is not None:  # started by the launcher before the imports
+                log.info("dns_ready", workers=1, listen=self.config.dns.listen, mode="in-process")
+                return
             self.local_worker = Worker(self.config, 0)
             await asyncio.to_thread(self.local_worker.start)
             log.info("dns_ready", workers=1, listen=self.config.dns.listen, mode="in-process")
@@ -264,7 +282,10 @@ class Supervisor:
     async def run(self) -> None:
         """Evaluate, publish, start workers, then supervise until stopped."""
         started = time.perf_counter()
-        await self.rebuild_if_stale()
+        # Answer from the last snapshot at once; the publisher swaps in a fresh one if the
+        # store moved while we were down. Only a missing snapshot must be built first.
+        if not self.config.snapshot_path.exists():
+            await self.rebuild_if_stale()
         if not self.config.snapshot_path.exists():
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"
@@ -283,6 +304,7 @@ class Supervisor:
                 group.create_task(self.policy_loop())
                 group.create_task(self.feeds())
                 group.create_task(self.probes())
+                group.create_task(self.netlogs())
         finally:
             self.stopping.set()
             self.stop_workers()
@@ -290,10 +312,10 @@ class Supervisor:
                 server.shutdown()
 
 
-def serve(config: Config, *, metrics_listen: str | None) -> None:
-    """Run the blocklist server until SIGINT/SIGTERM."""
+def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None = None) -> None:
+    """Run the blocklist server until SIGINT/SIGTERM (*worker*: DNS already answering)."""
     store = open_store(config)
-    supervisor = Supervisor(config, store, metrics_listen=metrics_listen)
+    supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

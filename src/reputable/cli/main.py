@@ -12,6 +12,7 @@ import typer
 from reputable import __version__
 from reputable.app import open_store, publish_now, serve
 from reputable.cli.common import State, console, err_console, state
+from reputable.cli.launch import command_word
 from reputable.cli.listing import allow_app, list_app
 from reputable.config import DEFAULT_TOML
 from reputable.core import log
@@ -33,15 +34,17 @@ app.add_typer(list_app, name="list")
 app.add_typer(allow_app, name="allow")
 app.add_typer(snapshot_app, name="snapshot")
 
-#: Optional command groups registered by their own modules: (module, function).
-PLUGINS = (
-    ("reputable.cli.policy", "register"),
-    ("reputable.cli.ingest", "register"),
-    ("reputable.cli.transfer", "register"),
-    ("reputable.cli.check", "register"),
-    ("reputable.cli.feeds", "register"),
-    ("reputable.cli.probe", "register"),
-)
+#: Command groups registered by their own modules: module -> the top-level words it adds.
+#: Only the module owning the command being run is imported (the checker's libraries
+#: alone cost ~0.3 s); `--help` and unknown words import them all.
+PLUGINS: dict[str, frozenset[str]] = {
+    "reputable.cli.policy": frozenset({"evidence", "policy", "delist", "hosting", "explain"}),
+    "reputable.cli.ingest": frozenset({"ingest", "report"}),
+    "reputable.cli.transfer": frozenset({"import", "export"}),
+    "reputable.cli.check": frozenset({"check", "watch"}),
+    "reputable.cli.feeds": frozenset({"feed"}),
+    "reputable.cli.probe": frozenset({"probe"}),
+}
 
 
 @app.callback()
@@ -83,7 +86,7 @@ def serve_command(
         str, typer.Option("--metrics", help="HOST:PORT for Prometheus /metrics; empty to disable.")
     ] = "127.0.0.1:9153",
 ) -> None:
-    """Run the DNSBL server (DNS on [dns] listen, UDP+TCP) until Ctrl-C."""
+    """Run the DNSBL server (DNS on the dns.listen addresses, UDP+TCP) until Ctrl-C."""
     serve(state(ctx).config, metrics_listen=metrics or None)
 
 
@@ -109,45 +112,30 @@ def stats(ctx: typer.Context) -> None:
         store.close()
 
 
-#: Commands defined in this module: running one of them skips importing the plug-ins, which
-#: keeps `reputable serve` lean (the checker's libraries alone cost ~0.3 s and ~35 MB).
+#: Commands defined in this module: running one of them skips importing the plug-ins (the
+#: checker's libraries alone cost ~0.3 s and ~35 MB).
 CORE_COMMANDS = frozenset({"serve", "snapshot", "list", "allow", "init", "version", "stats"})
-_GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--config", "--log-level"})
 
 
-def _command_word(argv: list[str]) -> str | None:
-    """Return the sub-command named on *argv*, skipping global options and their values."""
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        if arg in _GLOBAL_OPTIONS_WITH_VALUE:
-            skip = True
-            continue
-        if arg.startswith("-"):
-            continue
-        return arg
-    return None
-
-
-def _register_plugins() -> None:
-    for module_name, function in PLUGINS:
+def _register_plugins(word: str | None) -> None:
+    """Import the plug-in modules that own *word* (all of them when none does)."""
+    owners = [m for m, words in PLUGINS.items() if word in words]
+    for module_name in owners or list(PLUGINS):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
                 continue
             raise
-        getattr(module, function)(app)
-
+        module.register(app)
 
 
 def main() -> None:
     """Run the CLI; user errors print one line and exit 2, never a traceback."""
     try:
-        if _command_word(sys.argv[1:]) not in CORE_COMMANDS:
-            _register_plugins()
+        word = command_word(sys.argv[1:])
+        if word not in CORE_COMMANDS:
+            _register_plugins(word)
         app()
     except ReputableError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False)

@@ -1,0 +1,122 @@
+"""`reputable ingest netlog FILE --format sshd|nginx|apache|netfilter|flows`: network logs into evidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reputable.app import open_store
+from reputable.cli.common import now_option, state
+from reputable.evidence.detectors.netconfig import net_settings
+from reputable.evidence.model import Evidence
+from reputable.evidence.parsers.net import NET_PARSERS
+from reputable.evidence.parsers.netbase import NetEvent, NetLine
+from reputable.evidence.sources.netlog import NetlogSummary, check_format, ingest_netlog
+
+
+def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:
+    """Add `ingest netlog` to the ingest group."""
+    del app
+    ingest_app.command("netlog")(netlog_command)
+
+
+def netlog_command(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The log file.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(NET_PARSERS)}.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Store nothing; show what would be stored.")
+    ] = False,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl", help="Print one JSON object per understood line (summary on stderr)."
+        ),
+    ] = False,
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Reference time (ISO-8601) for syslog dates without a year."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Evidence source name (default netlog:FORMAT:PATH)."),
+    ] = None,
+) -> None:
+    """Run the network detectors (brute force, probing, floods, scans, sinkholes) over a log."""
+    check_format(fmt)
+    config = state(ctx).config
+    settings = net_settings(config.extra)
+    reference = now_option(now)
+    pending: list[Evidence] = []
+
+    def show(item: NetEvent | NetLine, tags: tuple[str, ...]) -> None:
+        if isinstance(item, NetEvent):
+            record = item.to_json()
+            if tags != (item.event,):
+                record["tags"] = list(tags)
+            typer.echo(json.dumps(record, ensure_ascii=False))
+
+    def keep(items: list[Evidence]) -> int:
+        pending.extend(items)
+        return 0
+
+    if dry_run:
+        summary = ingest_netlog(
+            path,
+            fmt,
+            settings,
+            now=reference,
+            sink=keep,
+            source=source,
+            on_item=show if jsonl else None,
+        )
+    else:
+        store = open_store(config)
+        try:
+            summary = ingest_netlog(
+                path,
+                fmt,
+                settings,
+                now=reference,
+                sink=store.add_evidence,
+                source=source,
+                on_item=show if jsonl else None,
+            )
+        finally:
+            store.close()
+    _print_summary(summary, pending, dry_run=dry_run, to_stderr=jsonl)
+
+
+def _print_summary(
+    summary: NetlogSummary, pending: list[Evidence], *, dry_run: bool, to_stderr: bool
+) -> None:
+    def out(text: str) -> None:
+        typer.echo(text, err=to_stderr)
+
+    rate = summary.lines / summary.seconds if summary.seconds > 0 else 0.0
+    out(
+        f"{summary.path} ({summary.format}): {summary.lines} lines in {summary.seconds:.2f} s"
+        f" ({rate:,.0f} lines/s); {summary.understood} understood, {summary.other} from other"
+        f" programs or blank, {summary.unknown} not understood"
+    )
+    for lineno, text in summary.examples:
+        out(f"  not understood: {summary.path}:{lineno}: {text}")
+    if summary.events:
+        out("events: " + ", ".join(f"{k} {v}" for k, v in summary.events))
+    total = sum(n for _, n in summary.evidence)
+    verb = "would store" if dry_run else f"stored {summary.stored} new of"
+    detail = ", ".join(f"{k} {v}" for k, v in summary.evidence)
+    out(f"evidence: {verb} {total} compromised" + (f" ({detail})" if detail else ""))
+    if summary.top_ips:
+        out("top IPs: " + ", ".join(f"{ip} {n}" for ip, n in summary.top_ips))
+    for item in pending[:20]:
+        out(
+            f"  {item.subject} {item.cause.value} {item.detail.get('scenario')}:"
+            f" {item.detail.get('events')} events {item.detail.get('first_seen')}"
+            f" .. {item.detail.get('last_seen')}"
+        )
+    if len(pending) > 20:
+        out(f"  ... and {len(pending) - 20} more")

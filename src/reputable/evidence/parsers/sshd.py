@@ -1,0 +1,199 @@
+"""OpenSSH server lines in a syslog auth log (``sshd[PID]:`` and OpenSSH 9.8's ``sshd-session[PID]:``).
+
+Every message form sshd logs about a client is listed once in ``MESSAGES``; both readers are
+built from that table, so they agree on what is understood:
+
+- ``parse`` reads line by line and attributes lines without an address (``session opened``,
+  ``check pass; user unknown``) to the client of the same PID (a multi-line session);
+- ``scan`` is the fast path of ``ingest``: one compiled pattern over a large block of lines
+  returns only the authentication attempts (the lines detectors count) and the lines it does
+  not understand; understood lines that matter to no detector cost no Python work at all.
+
+User names are attacker-chosen text: every address is anchored at the end of its line, so a
+name such as ``x from 6.6.6.6`` cannot move the blame (the classic fail2ban injection).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Final
+
+from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine
+from reputable.evidence.parsers.syslog_time import TimeParser
+
+NAME: Final = "sshd"
+
+#: The events that are one authentication attempt each (what the brute-force detectors count).
+ATTEMPTS: Final = frozenset({"auth_failed", "invalid_user"})
+
+_IP: Final = r"(?P<ip>[0-9A-Fa-f:.]*[0-9A-Fa-f])"
+_PORT: Final = r" port \d+"
+_END: Final = r"(?: \[preauth\])?[ \t\r]*$"
+_TS: Final = (
+    r"(?P<ts>[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+)
+_PREFIX: Final = _TS + r" \S+ sshd(?:-session)?\[(?P<pid>\d+)\]: (?:(?:error|fatal): )?"
+_SYSLOG_ANY: Final = re.compile(_TS + r" \S+ [^\s\[:]+(?:\[\d+\])?: ")
+
+#: (event, message pattern after ``sshd[PID]: ``); the line must end where the pattern does.
+MESSAGES: Final[tuple[tuple[str, str], ...]] = (
+    (
+        "auth_failed",
+        r"Failed (?!publickey )(?P<method>\S+) for (?P<invalid>invalid user )?(?P<user>.*?) from "
+        + _IP
+        + _PORT
+        + r"(?: ssh\d)?",
+    ),
+    ("invalid_user", r"(?:Invalid|Illegal) user (?P<user>.*?) from " + _IP + r"(?: port \d+)?"),
+    (
+        "pam_auth_failure",
+        r"(?:PAM \d+ more authentication failures?|pam_\w+\(sshd:auth\): authentication failure);"
+        r"(?: \w+=\S*)*? rhost=" + _IP + r"(?:\s+user=(?P<user>\S*))?",
+    ),
+    ("pam_check_pass", r"pam_\w+\(sshd:auth\): check pass; user unknown"),
+    (
+        "disconnected",
+        r"Disconnected from (?:(?:invalid |authenticating )?user (?P<user>.*?) )?" + _IP + _PORT,
+    ),
+    ("received_disconnect", r"Received disconnect from " + _IP + r"(?: port \d+)?:\s*\d+: .*?"),
+    (
+        "connection_closed",
+        r"Connection (?:closed|reset) by (?:(?:invalid |authenticating )?user (?P<user>.*?) )?"
+        + _IP
+        + _PORT,
+    ),
+    (
+        "accepted",
+        r"Accepted (?P<method>\S+) for (?P<user>\S+) from " + _IP + _PORT + r"(?: ssh\d)?(?:: .*)?",
+    ),
+    (
+        "publickey_failed",
+        r"Failed publickey for (?:invalid user )?(?P<user>.*?) from "
+        + _IP
+        + _PORT
+        + r"(?: ssh\d)?(?:: .*)?",
+    ),
+    (
+        "session_opened",
+        r"pam_\w+\(sshd:session\): session opened for user (?P<user>[^\s(]+)(?:\(uid=\d+\))? by .*",
+    ),
+    ("session_closed", r"pam_\w+\(sshd:session\): session closed for user (?P<user>\S+)"),
+    ("connection", r"Connection from " + _IP + _PORT + r" on \S+ port \d+(?: rdomain \S*)?"),
+    ("no_ident", r"Did not receive identification string from " + _IP + r"(?: port \d+)?"),
+    ("bad_banner", r"banner exchange: Connection from " + _IP + _PORT + r": invalid format"),
+    ("bad_banner", r"kex_exchange_identification: .*"),
+    ("negotiation_failed", r"Unable to negotiate with " + _IP + _PORT + r": no matching .*"),
+    (
+        "max_auth_exceeded",
+        r"maximum authentication attempts exceeded for (?:invalid user )?(?P<user>.*?) from "
+        + _IP
+        + _PORT
+        + r"(?: ssh\d)?",
+    ),
+    (
+        "too_many_failures",
+        r"Disconnecting(?: (?:invalid |authenticating )?user (?P<user>\S+) " + _IP + _PORT + r")?"
+        r": Too many authentication failures.*?",
+    ),
+    ("timeout", r"Timeout before authentication for " + _IP + _PORT),
+    ("userauth_invalid_user", r"input_userauth_request: invalid user (?P<user>.*?)"),
+    (
+        "postponed",
+        r"Postponed \S+ for (?:invalid user )?(?P<user>\S+) from " + _IP + _PORT + r"(?: ssh\d)?",
+    ),
+    ("user_not_allowed", r"User (?P<user>\S+) from " + _IP + r" not allowed because .*?"),
+    (
+        "server",
+        r"(?:Server listening on .*|Received signal \d+; terminating\.|Received SIGHUP; restarting\.)",
+    ),
+)
+
+_COMPILED: Final = tuple((event, re.compile(pattern + _END)) for event, pattern in MESSAGES)
+_LINE_PREFIX: Final = re.compile(_PREFIX)
+_PID_LIMIT: Final = 65_536
+
+
+def _groups(pattern: str, keep: frozenset[str] = frozenset()) -> str:
+    """Return *pattern* with named groups in *keep* made plain capturing, the others non-capturing."""
+    return re.sub(r"\(\?P<(\w+)>", lambda m: "(" if m[1] in keep else "(?:", pattern)
+
+
+def _scan_pattern() -> re.Pattern[bytes]:
+    """Return the block pattern: an attempt line (with groups), or a line not understood."""
+    table = dict(MESSAGES)
+    capture = frozenset({"ts", "user", "ip"})
+    attempt = (
+        r"\n"
+        + _groups(_PREFIX, capture)
+        + "(?:"
+        + _groups(table["auth_failed"], capture)
+        + "|"
+        + _groups(table["invalid_user"], capture)
+        + ")"
+        + _END
+    )
+    known = _groups(_PREFIX) + "(?:" + "|".join(_groups(p) for _, p in MESSAGES) + ")" + _END
+    return re.compile((attempt + r"|\n(?!" + known + r")([^\n]*)").encode(), re.MULTILINE)
+
+
+#: Groups: 1 timestamp, 2-3 user and address of ``Failed``, 4-5 of ``Invalid user``, 6 a line not understood.
+SCAN: Final = _scan_pattern()
+
+
+def classify(text: str) -> str:
+    """Return OTHER for a blank line or another program's syslog line, else UNKNOWN."""
+    if not text.strip() or (_SYSLOG_ANY.match(text) and not _LINE_PREFIX.match(text)):
+        return OTHER
+    return UNKNOWN
+
+
+def parse(
+    lines: Iterable[str], *, now: datetime, first_line: int = 1
+) -> Iterator[NetEvent | NetLine]:
+    """Yield an event for every understood line (PID-attributed when it names no client), else a NetLine."""
+    clock = TimeParser(now)
+    pids: dict[str, str] = {}
+    for lineno, raw in enumerate(lines, first_line):
+        text = raw.rstrip("\r\n")
+        head = _LINE_PREFIX.match(text)
+        found = None
+        event = ""
+        if head is not None:
+            rest = text[head.end() :]
+            for name, pattern in _COMPILED:
+                found = pattern.match(rest)
+                if found is not None:
+                    event = name
+                    break
+        ts = clock(head["ts"]) if head is not None else None
+        if head is None or found is None or ts is None:
+            yield NetLine(lineno, classify(text), text)
+            continue
+        fields = found.groupdict()
+        pid = head["pid"]
+        ip = fields.get("ip") or ""
+        via = False
+        if ip:
+            pids.pop(pid, None)
+            pids[pid] = ip
+            if len(pids) > _PID_LIMIT:
+                del pids[next(iter(pids))]
+        else:
+            ip = pids.get(pid, "")
+            via = bool(ip)
+        if event == "session_closed":
+            pids.pop(pid, None)
+        yield NetEvent(
+            line=lineno,
+            ts=ts,
+            ip=ip,
+            event=event,
+            text=text,
+            user=fields.get("user") or "",
+            pid=int(pid),
+            via_pid=via,
+            method=fields.get("method") or "",
+        )

@@ -1,0 +1,323 @@
+"""Reading network logs (sshd, web, netfilter, flows) into the detectors: the I/O edge of ingest.
+
+Memory is flat in the size of the log: files are read in blocks, only detector state (per
+active address) is kept, and evidence is handed to the sink after every block. The sshd
+format takes the fast path (``sshd.SCAN``), every other one the line parsers.
+
+``follow_netlogs`` is the hook `serve` runs: it follows every ``[[sources.netlog]]`` entry
+(``path`` and ``format``) with the generic follower (sources/follow.py), committing the
+evidence of each batch together with the file position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+from reputable.core import log
+from reputable.core.errors import ConfigError, InputError, ReputableError
+from reputable.evidence.detectors.net import NetDetector
+from reputable.evidence.detectors.netconfig import NetSettings, net_settings
+from reputable.evidence.model import Evidence
+from reputable.evidence.parsers import sshd
+from reputable.evidence.parsers.net import NET_PARSERS, parse_lines
+from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine
+from reputable.evidence.parsers.syslog_time import SKEW, TimeParser
+from reputable.evidence.sources.follow import Follower, PositionStore
+
+BLOCK: Final = 8 << 20  # bytes read at a time
+EXAMPLES: Final = 5  # lines not understood shown in the summary
+
+Sink = Callable[[list[Evidence]], int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetlogSummary:
+    """What one ingest did: lines read and understood, events, evidence and the busiest addresses."""
+
+    path: str
+    format: str
+    lines: int
+    understood: int
+    other: int
+    unknown: int
+    examples: tuple[tuple[int, str], ...]
+    events: tuple[tuple[str, int], ...]
+    evidence: tuple[tuple[str, int], ...]
+    stored: int
+    top_ips: tuple[tuple[str, int], ...]
+    seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        """Return the summary as a JSON object."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            "lines": self.lines,
+            "understood": self.understood,
+            "other_programs_or_blank": self.other,
+            "not_understood": self.unknown,
+            "examples": [{"line": n, "text": t} for n, t in self.examples],
+            "events": dict(self.events),
+            "evidence": {"compromised": dict(self.evidence)},
+            "stored": self.stored,
+            "top_ips": [{"ip": ip, "events": n} for ip, n in self.top_ips],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class _Tally:
+    """Counts of lines that produced no event, with the first few not understood."""
+
+    __slots__ = ("examples", "other", "unknown")
+
+    def __init__(self) -> None:
+        self.other = 0
+        self.unknown = 0
+        self.examples: list[tuple[int, str]] = []
+
+    def add(self, item: NetLine) -> None:
+        if item.kind == OTHER:
+            self.other += 1
+            return
+        self.unknown += 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append((item.line, item.text[:300]))
+
+
+def check_format(name: str) -> None:
+    """Raise InputError unless *name* is a known network-log format."""
+    if name not in NET_PARSERS:
+        raise InputError(f"unknown log format {name!r}; expected one of: {', '.join(NET_PARSERS)}")
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _blocks(stream: BinaryIO) -> Iterator[bytes]:
+    """Yield ``\\n`` + whole lines (without the last newline), BLOCK bytes at a time."""
+    leftover = b""
+    while True:
+        data = stream.read(BLOCK)
+        if not data:
+            if leftover:
+                yield b"\n" + leftover
+            return
+        buf = leftover + data if leftover else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            leftover = buf
+            continue
+        leftover = buf[cut + 1 :]
+        yield b"\n" + buf[:cut]
+
+
+def scan_sshd(
+    stream: BinaryIO, detector: NetDetector, clock: TimeParser, tally: _Tally, sink: Sink | None
+) -> tuple[int, int]:
+    """Run the sshd fast path over *stream*; return (lines read, evidence stored).
+
+    The hot loop of the benchmark (bench/netlog_vs_fail2ban.py), optimised by measurement:
+    one regex pass per block, Python work only for attempts and lines not understood, line
+    numbers counted only for sample lines, syslog times computed from a per-day base.
+    """
+    finditer = sshd.SCAN.finditer
+    attempt = detector.attempt
+    limit = (clock.now + SKEW).timestamp()
+    days: dict[bytes, float] = {}
+    base = 0
+    stored = 0
+    for block in _blocks(stream):
+        count = block.count
+        seen = 0
+        last = 0
+        stamp = b""
+        ts: float | None = None
+        for found in finditer(block):
+            raw_ts, f_user, f_ip, i_user, i_ip, bad = found.groups()
+            if bad is not None:
+                pos = found.start()
+                seen += count(b"\n", last, pos + 1)
+                last = pos + 1
+                text = bad.decode("utf-8", "replace")
+                tally.add(NetLine(base + seen, sshd.classify(text), text))
+                continue
+            if raw_ts != stamp:
+                stamp = raw_ts
+                ts = _syslog_seconds(raw_ts, days, limit, clock)
+            if ts is None:
+                pos = found.start()
+                seen += count(b"\n", last, pos + 1)
+                last = pos + 1
+                tally.add(NetLine(base + seen, UNKNOWN, found[0][1:].decode("utf-8", "replace")))
+                continue
+            if f_ip is not None:
+                entry = attempt("auth_failed", ts, f_ip, f_user)
+            else:
+                entry = attempt("invalid_user", ts, i_ip, i_user)
+            if entry is not None:
+                pos = found.start()
+                seen += count(b"\n", last, pos + 1)
+                last = pos + 1
+                entry[0] = base + seen
+                entry[1] = found[0]
+        base += count(b"\n")
+        if sink is not None and detector.found:
+            stored += sink(detector.take())
+    return base, stored
+
+
+def _syslog_seconds(
+    raw: bytes, days: dict[bytes, float], limit: float, clock: TimeParser
+) -> float | None:
+    """Return a timestamp from *raw* bytes; ``Mmm dd HH:MM:SS`` from a cached day start."""
+    day = days.get(raw[:6]) if len(raw) == 15 else None
+    if day is not None:
+        return day + int(raw[7:9]) * 3600 + int(raw[10:12]) * 60 + int(raw[13:15])
+    ts = clock(raw.decode("ascii", "replace"))
+    if ts is not None and len(raw) == 15 and raw[:1].isalpha():
+        start = ts - (int(raw[7:9]) * 3600 + int(raw[10:12]) * 60 + int(raw[13:15]))
+        if start + 86400 <= limit:  # the whole day is before the year boundary of TimeParser
+            days[raw[:6]] = start
+    return ts
+
+
+def ingest_netlog(
+    path: Path,
+    fmt: str,
+    settings: NetSettings,
+    *,
+    now: datetime,
+    sink: Sink | None,
+    source: str | None = None,
+    on_item: Callable[[NetEvent | NetLine, tuple[str, ...]], None] | None = None,
+) -> NetlogSummary:
+    """Read *path* as *fmt* through the detectors; hand evidence to *sink* (None: dry run)."""
+    check_format(fmt)
+    started = time.perf_counter()
+    detector = NetDetector(settings, source=source or f"netlog:{fmt}:{path}")
+    tally = _Tally()
+    stored = 0
+    with _open(path) as stream:
+        if fmt == "sshd" and on_item is None:
+            lines, stored = scan_sshd(stream, detector, TimeParser(now), tally, sink)
+        else:
+            lines = 0
+            text = (raw.decode("utf-8", "replace") for raw in stream)
+            for item in parse_lines(fmt, text, now=now):
+                lines = item.line
+                if isinstance(item, NetLine):
+                    tally.add(item)
+                    tags: tuple[str, ...] = ()
+                else:
+                    tags = detector.observe(item)
+                if on_item is not None:
+                    on_item(item, tags)
+                if sink is not None and len(detector.found) >= 1000:
+                    stored += sink(detector.take())
+    found = detector.take()
+    if sink is not None and found:
+        stored += sink(found)
+    by_scenario = Counter(detector.by_scenario)
+    return NetlogSummary(
+        path=str(path),
+        format=fmt,
+        lines=lines,
+        understood=lines - tally.other - tally.unknown,
+        other=tally.other,
+        unknown=tally.unknown,
+        examples=tuple(tally.examples),
+        events=tuple(sorted(detector.events.items())),
+        evidence=tuple(sorted(by_scenario.items())),
+        stored=stored,
+        top_ips=tuple(detector.top_ips(10)),
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedLog:
+    """One ``[[sources.netlog]]`` entry: a file `serve` follows, and its format."""
+
+    path: Path
+    format: str
+
+
+def followed_logs(extra: dict[str, Any], base: Path) -> tuple[FollowedLog, ...]:
+    """Return the ``[[sources.netlog]]`` entries of config.extra (paths relative to *base*)."""
+    sources = extra.get("sources", {})
+    raw = sources.get("netlog", []) if isinstance(sources, dict) else None
+    hint = '[[sources.netlog]] entries need path and format, e.g. path = "/var/log/auth.log", format = "sshd"'
+    if not isinstance(raw, list):
+        raise ConfigError(hint)
+    out = []
+    for entry in raw:
+        if not isinstance(entry, dict) or set(entry) != {"path", "format"}:
+            raise ConfigError(f"{hint}; got {entry!r}")
+        fmt = str(entry["format"])
+        if fmt not in NET_PARSERS:
+            raise ConfigError(
+                f"[[sources.netlog]] format {fmt!r}: expected one of {', '.join(NET_PARSERS)}"
+            )
+        out.append(FollowedLog(base / str(entry["path"]), fmt))
+    return tuple(out)
+
+
+def _follow_once(follower: Follower, detector: NetDetector, fmt: str, now: datetime) -> int:
+    """Read what is new in one followed file; commit each batch with its evidence."""
+    added = 0
+    for batch in follower.batches():
+        lines = batch.text.splitlines()
+        for item in parse_lines(fmt, lines, now=now, first_line=batch.first_line):
+            if isinstance(item, NetEvent):
+                detector.observe(item)
+        added += follower.commit(batch, detector.take(), state=None)
+    return added
+
+
+async def follow_netlogs(
+    config: Any, store_factory: Callable[[], PositionStore], stop: asyncio.Event
+) -> None:
+    """Follow every ``[[sources.netlog]]`` file until *stop* is set (the `serve` hook)."""
+    logs = followed_logs(config.extra, config.path.parent if config.path else Path.cwd())
+    if not logs:
+        return
+    settings = net_settings(config.extra)
+    store = store_factory()
+    try:
+        followers = [
+            (
+                Follower(entry.path, store, f"netlog:{entry.format}:{entry.path}"),
+                NetDetector(settings, source=f"netlog:{entry.format}:{entry.path}"),
+                entry.format,
+            )
+            for entry in logs
+        ]
+        log.info("netlog_following", paths=[str(e.path) for e in logs])
+        while not stop.is_set():
+            for follower, detector, fmt in followers:
+                try:
+                    added = await asyncio.to_thread(
+                        _follow_once, follower, detector, fmt, datetime.now(UTC)
+                    )
+                    if added:
+                        log.info("netlog_evidence", path=str(follower.path), added=added)
+                except ReputableError as exc:
+                    log.error("netlog_follow_failed", path=str(follower.path), error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,219 @@
+"""Network-log ingest: the sshd fast path, timestamps, junk input and the `ingest netlog` command."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reputable.evidence.detectors.netconfig import NetSettings
+from reputable.evidence.model import Evidence
+from reputable.evidence.parsers import sshd
+from reputable.evidence.parsers.net import NET_PARSERS, parse_lines
+from reputable.evidence.parsers.netbase import NetEvent, NetLine
+from reputable.evidence.sources.netlog import NetlogSummary, ingest_netlog
+from reputable.testing import cli
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+SAMPLES = Path(__file__).parents[1] / "samples"
+
+
+def auth_log(path: Path, seed: int = 1) -> None:
+    """Write a small auth log mixing attackers, users, scanners, noise and junk."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(3000):
+        ts = f"Nov 29 {8 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
+        ip = (
+            f"203.0.113.{rng.randint(1, 12)}"
+            if rng.random() < 0.7
+            else f"192.0.2.{rng.randint(1, 50)}"
+        )
+        pid = 5000 + i
+        user = rng.choice(["root", "admin", "oracle", "x from 6.6.6.6 port 1 ssh2"])
+        out.append(
+            rng.choice(
+                [
+                    f"{ts} h sshd[{pid}]: Invalid user {user} from {ip} port 4{i % 1000:03d}",
+                    f"{ts} h sshd[{pid}]: Failed password for invalid user {user} from {ip} port 22 ssh2",
+                    f"{ts} h sshd[{pid}]: Failed password for root from {ip} port 22 ssh2",
+                    f"{ts} h sshd[{pid}]: pam_unix(sshd:auth): check pass; user unknown",
+                    f"{ts} h sshd[{pid}]: Accepted password for bob from {ip} port 22 ssh2",
+                    f"{ts} h CRON[{pid}]: pam_unix(cron:session): session closed for user root",
+                    f"{ts} h sshd[{pid}]: some message nobody knows",
+                    "",
+                    "garbage \xff line",
+                ]
+            )
+        )
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def collect(path: Path, *, generic: bool) -> tuple[list[Evidence], NetlogSummary]:
+    """Ingest *path* by the fast path or the line parser; return evidence and summary."""
+    found: list[Evidence] = []
+
+    def sink(items: list[Evidence]) -> int:
+        found.extend(items)
+        return len(items)
+
+    summary = ingest_netlog(
+        path,
+        "sshd",
+        NetSettings(),
+        now=NOW,
+        sink=sink,
+        on_item=(lambda item, tags: None) if generic else None,
+    )
+    return found, summary
+
+
+def test_fast_path_finds_exactly_what_the_line_parser_finds(tmp_path: Path) -> None:
+    """The block scanner and the line parser agree on counts, events and evidence."""
+    log = tmp_path / "auth.log"
+    auth_log(log)
+    fast, fast_summary = collect(log, generic=False)
+    slow, slow_summary = collect(log, generic=True)
+    assert fast, "the generated log must contain attacks"
+    assert [e.key for e in fast] == [e.key for e in slow]
+    for name in (
+        "lines",
+        "understood",
+        "other",
+        "unknown",
+        "examples",
+        "events",
+        "evidence",
+        "top_ips",
+    ):
+        assert getattr(fast_summary, name) == getattr(slow_summary, name), name
+
+
+def test_fast_path_handles_a_last_line_without_newline_and_blocks(tmp_path: Path) -> None:
+    """Line numbers stay right across block boundaries and an unterminated last line."""
+    log = tmp_path / "auth.log"
+    auth_log(log, seed=2)
+    text = log.read_text(encoding="utf-8").rstrip("\n")
+    log.write_text(text, encoding="utf-8")
+    fast, fast_summary = collect(log, generic=False)
+    slow, slow_summary = collect(log, generic=True)
+    assert fast_summary.lines == slow_summary.lines == text.count("\n") + 1
+    assert [e.detail["samples"] for e in fast] == [e.detail["samples"] for e in slow]
+
+
+def test_syslog_dates_roll_over_from_december_to_january() -> None:
+    """Read on 2 January, 31 December is last year and 1 January this year."""
+    lines = [
+        "Dec 31 23:59:59 h sshd[7]: Invalid user a from 192.0.2.1 port 1",
+        "Jan  1 00:00:01 h sshd[7]: Invalid user b from 192.0.2.1 port 1",
+    ]
+    now = datetime(2027, 1, 2, tzinfo=UTC)
+    events = [e for e in sshd.parse(lines, now=now) if isinstance(e, NetEvent)]
+    years = [datetime.fromtimestamp(e.ts, UTC).year for e in events]
+    assert years == [2026, 2027]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(max_size=200), max_size=8), st.sampled_from(sorted(NET_PARSERS)))
+def test_parsers_never_crash_on_junk(lines: list[str], fmt: str) -> None:
+    """Any text gives one event or NetLine per line, never an exception."""
+    results = list(parse_lines(fmt, lines, now=NOW))
+    assert len(results) == len(lines)
+    assert all(isinstance(r, NetEvent | NetLine) for r in results)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=400))
+def test_block_scanner_never_crashes_on_junk(data: bytes) -> None:
+    """The sshd block pattern matches any bytes without error and each match is one line."""
+    for found in sshd.SCAN.finditer(b"\n" + data):
+        assert b"\n" not in found[0][1:]
+
+
+def test_cli_dry_run_jsonl_prints_file_line_numbers_and_stores_nothing(tmp_path: Path) -> None:
+    """`--dry-run --jsonl` prints line/ip/event per understood line with PID attribution."""
+    config = tmp_path / "reputable.toml"
+    config.write_text('data_dir = "."\n', encoding="utf-8")
+    sample = SAMPLES / "sshd.log"
+    result = cli(
+        config, "ingest", "netlog", str(sample), "--format", "sshd", "--dry-run", "--jsonl",
+        "--now", "2026-11-29T12:00:00Z",
+    )  # fmt: skip
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = sample.read_text(encoding="utf-8").splitlines()
+    assert records and all({"line", "ip", "event"} <= r.keys() for r in records)
+    for record in records:
+        if record["ip"] is not None and record.get("via") != "pid":
+            assert record["ip"] in lines[record["line"] - 1]
+    attributed = [r for r in records if r.get("via") == "pid"]
+    assert {r["event"] for r in attributed} >= {"pam_check_pass", "session_opened"}
+    assert "not understood" in result.stderr
+    assert not list(tmp_path.rglob("*.db"))
+
+
+def test_cli_ingest_stores_evidence_and_rejects_an_unknown_format(tmp_path: Path) -> None:
+    """`ingest netlog` stores compromised evidence and says which formats exist."""
+    config = tmp_path / "reputable.toml"
+    config.write_text('data_dir = "."\n', encoding="utf-8")
+    log = tmp_path / "auth.log"
+    auth_log(log)
+    result = cli(
+        config, "ingest", "netlog", str(log), "--format", "sshd", "--now", "2026-11-29T12:00:00Z"
+    )
+    assert "understood" in result.stdout and "ssh_slow_bruteforce" in result.stdout
+    db = next(tmp_path.rglob("*.db"))
+    with sqlite3.connect(db) as conn:
+        causes = {row[0] for row in conn.execute("SELECT DISTINCT cause FROM evidence")}
+    assert causes == {"compromised"}
+    again = cli(
+        config, "ingest", "netlog", str(log), "--format", "sshd", "--now", "2026-11-29T12:00:00Z"
+    )
+    assert "stored 0 new" in again.stdout
+    bad = cli(config, "ingest", "netlog", str(log), "--format", "syslog", check=False)
+    assert bad.returncode == 2 and "sshd" in bad.stderr
+
+
+def test_serve_hook_follows_a_configured_log_and_commits_evidence(tmp_path: Path) -> None:
+    """follow_netlogs reads a [[sources.netlog]] file and stores its evidence with the position."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from reputable.evidence.sources.netlog import follow_netlogs
+    from reputable.store.sqlite import SQLiteStore
+
+    log = tmp_path / "auth.log"
+    at = datetime.now(UTC)
+    stamp = f"{at:%b} {at.day:2d} {at:%H:%M:%S}"
+    lines = [
+        f"{stamp} h sshd[{i}]: Failed password for root from 203.0.113.99 port 22 ssh2"
+        for i in range(8)
+    ]
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = SimpleNamespace(
+        path=tmp_path / "reputable.toml",
+        extra={"sources": {"netlog": [{"path": "auth.log", "format": "sshd"}]}},
+    )
+    db = tmp_path / "store.db"
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(follow_netlogs(config, lambda: SQLiteStore(db), stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    store = SQLiteStore(db)
+    try:
+        position = store.source_position(f"netlog:sshd:{log}")
+    finally:
+        store.close()
+    assert position is not None and position.lines == 8
+    with sqlite3.connect(db) as conn:
+        subjects = {row[0] for row in conn.execute("SELECT subject FROM evidence")}
+    assert subjects == {"203.0.113.99"}
