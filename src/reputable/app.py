@@ -166,6 +166,14 @@ class Supervisor:
 
         await refresh_feeds(self.config, lambda: open_store(self.config), self.stopping)
 
+    async def maillogs(self) -> None:
+        """Follow the ``[sources.maillog]`` files, if any are configured."""
+        if not self.config.extra.get("sources", {}).get("maillog"):
+            return
+        from reputable.evidence.sources.maillog import follow_maillogs
+
+        await follow_maillogs(self.config, lambda: open_store(self.config), self.stopping)
+
     async def netlogs(self) -> None:
         """Follow the ``[[sources.netlog]]`` files, if any are configured."""
         if not self.config.extra.get("sources", {}).get("netlog"):
@@ -305,6 +313,7 @@ class Supervisor:
                 group.create_task(self.feeds())
                 group.create_task(self.probes())
                 group.create_task(self.netlogs())
+                group.create_task(self.maillogs())
         finally:
             self.stopping.set()
             self.stop_workers()

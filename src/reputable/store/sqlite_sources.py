@@ -58,5 +58,7 @@ class SourceTables:
                 db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot save position of {position.name} in {self.path}: {exc}") from exc
+            raise StoreError(
+                f"cannot save position of {position.name} in {self.path}: {exc}"
+            ) from exc
         return added

@@ -9,8 +9,6 @@ thread. A reload swaps one reference between two packets, so no query is dropped
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
 import json
 import os
@@ -22,7 +20,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reputable.config import Config, load_config
 from reputable.core import log
@@ -31,6 +29,9 @@ from reputable.publication.dnsbl import fastpath
 from reputable.publication.dnsbl.access import Access
 from reputable.publication.dnsbl.wire import Responder, ZoneSpec, refusal
 from reputable.publication.snapshot.view import Snapshot
+
+if TYPE_CHECKING:  # asyncio is imported when TCP starts, after UDP answers (~20 ms)
+    import asyncio
 
 TCP_IDLE_SECONDS = 10.0
 TCP_MAX_CLIENTS = 256
@@ -231,6 +232,8 @@ class Worker:
 
     # -- TCP and housekeeping ---------------------------------------------------------------
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+
         peer = writer.get_extra_info("peername")
         action = "answer" if self.access.open else self.access.action(peer[0])
         try:
@@ -256,6 +259,8 @@ class Worker:
 
     async def housekeeping(self) -> None:
         """Serve TCP, reload changed snapshots and publish counters until stopped."""
+        import asyncio
+
         limit = asyncio.Semaphore(TCP_MAX_CLIENTS)
 
         async def limited(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -297,15 +302,18 @@ class Worker:
             for s in self.udp
         ]
         self._threads.append(
-            threading.Thread(
-                target=lambda: asyncio.run(self.housekeeping()), daemon=True, name="housekeeping"
-            )
+            threading.Thread(target=self._run_housekeeping, daemon=True, name="housekeeping")
         )
         for thread in self._threads:
             thread.start()
         log.info(
             "dns_worker_ready", worker=self.index, listen=self.config.dns.listen, pid=os.getpid()
         )
+
+    def _run_housekeeping(self) -> None:
+        import asyncio
+
+        asyncio.run(self.housekeeping())
 
     def stop(self) -> None:
         """Stop serving, join the threads and publish the last counters."""
@@ -326,6 +334,8 @@ class Worker:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m reputable.publication.dnsbl.worker``."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         description="reputable DNS worker (started by `reputable serve`)"
     )

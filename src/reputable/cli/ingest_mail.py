@@ -1,0 +1,245 @@
+"""`reputable ingest maillog|arf` and `reputable report outbound`: mail-server evidence."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from reputable.app import open_store
+from reputable.cli.common import console, now_option, print_json, state
+from reputable.core.errors import InputError
+from reputable.evidence.detectors.mail_config import mail_params
+from reputable.evidence.mailreport import OutboundReport, outbound_report
+from reputable.evidence.model import Evidence
+from reputable.evidence.parsers.mailevent import ALL_EVENTS
+from reputable.evidence.parsers.maillog import PARSERS
+from reputable.evidence.parsers.syslog_time import TimeParser
+from reputable.evidence.sources.arf import ArfRun, ingest_reports
+from reputable.evidence.sources.follow import Follower
+from reputable.evidence.sources.maillog import (
+    SOURCE,
+    MailRun,
+    _follow_once,
+    ingest_files,
+    maillog_settings,
+    read_chunks,
+)
+
+report_app = typer.Typer(help="Reports about your own mail traffic.", no_args_is_help=True)
+
+NowOpt = Annotated[
+    str | None, typer.Option("--now", help="Reference time for year-less timestamps (ISO-8601).")
+]
+TOP = 10
+
+
+def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:
+    """Add `ingest maillog`, `ingest arf` and `report outbound`."""
+    ingest_app.command("maillog")(ingest_maillog)
+    ingest_app.command("arf")(ingest_arf)
+    report_app.command("outbound")(report_outbound)
+    app.add_typer(report_app, name="report")
+
+
+def ingest_maillog(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path], typer.Argument(help="Postfix or Exim logs; .gz rotated files too.")
+    ],
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep reading as the log grows.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Store nothing.")] = False,
+    jsonl: Annotated[
+        bool, typer.Option("--jsonl", help="With --dry-run: one JSON object per understood line.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", help="auto, postfix or exim.")] = "auto",
+    source: Annotated[str, typer.Option("--source", help="Source name of the evidence.")] = SOURCE,
+    now: NowOpt = None,
+) -> None:
+    """Read mail logs into evidence: harvest, spam traps, pregreet, brute force (summary at the end)."""
+    if fmt != "auto" and fmt not in PARSERS:
+        raise InputError(f"--format {fmt!r}: use auto, {', '.join(PARSERS)}")
+    if jsonl and not dry_run:
+        raise InputError("--jsonl prints what each line means and needs --dry-run")
+    config = state(ctx).config
+    settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
+    times = TimeParser(now_option(now), settings.timezone)
+    run = MailRun(mail_params(config.extra), times, source, fmt)
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+    started = time.perf_counter()
+    if dry_run and jsonl:
+        run.wanted = ALL_EVENTS
+        for path in paths:
+            line = 1
+            kind = ""
+            for chunk in read_chunks(path):
+                kind = kind or run.format_of(chunk)
+                for ev in run.events(chunk, str(path), line, kind):
+                    typer.echo(json.dumps(ev.to_json(), ensure_ascii=False))
+                line += chunk.count("\n")
+        return
+    if follow:
+        _follow(ctx, run, paths, dry_run)
+        return
+    store = None if dry_run else open_store(config)
+    kept: list[Evidence] = []
+
+    def sink(items: list[Evidence]) -> int:
+        if store is None:
+            kept.extend(items)
+            return 0
+        return store.add_evidence(items)
+
+    try:
+        stored = ingest_files(run, paths, sink)
+    finally:
+        if store is not None:
+            store.close()
+    _summary(run, stored, time.perf_counter() - started, dry_run)
+
+
+def _follow(ctx: typer.Context, run: MailRun, paths: list[Path], dry_run: bool) -> None:
+    if dry_run:
+        raise InputError(
+            "--follow stores evidence as it goes; it cannot be combined with --dry-run"
+        )
+    store = open_store(state(ctx).config)
+    followers = [Follower(p.resolve(), store, f"{run.source}:{p.resolve()}") for p in paths]
+    fmts = ["" if run.fmt == "auto" else run.fmt for _ in paths]
+    console.print(f"following {len(paths)} file(s); Ctrl-C to stop")
+    try:
+        while True:
+            for i, follower in enumerate(followers):
+                idle = time.time() - run.params.harvest.window.total_seconds()
+                added, fmts[i] = _follow_once(follower, run, fmts[i], idle_until=idle)
+                if added:
+                    console.print(f"{follower.path}: {added} new evidence")
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+
+
+def _summary(run: MailRun, stored: int, seconds: float, dry_run: bool) -> None:
+    t = run.tally
+    rate = t.read / seconds if seconds > 0 else 0.0
+    console.print(
+        f"{t.read} lines read in {seconds:.2f} s ({rate:,.0f} lines/s): {t.understood} understood,"
+        f" {t.not_understood} not understood",
+        highlight=False,
+    )
+    for example in t.examples:
+        console.print(f"  not understood: {example}", highlight=False, markup=False)
+    if t.events:
+        console.print(
+            "events: " + ", ".join(f"{k} {v}" for k, v in t.events.most_common()), highlight=False
+        )
+    total = sum(run.by_cause.values())
+    what = "would be stored (dry run)" if dry_run else f"{stored} new stored"
+    console.print(
+        f"evidence: {total} ({what})"
+        + (
+            "; by cause: " + ", ".join(f"{k} {v}" for k, v in run.by_cause.most_common())
+            if total
+            else ""
+        ),
+        highlight=False,
+    )
+    if run.by_ip:
+        console.print(
+            "top IPs: " + ", ".join(f"{ip} ({n})" for ip, n in run.by_ip.most_common(TOP)),
+            highlight=False,
+        )
+
+
+def ingest_arf(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path], typer.Argument(help="ARF messages: .eml files, mbox files, Maildir folders.")
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Store nothing.")] = False,
+    source: Annotated[str, typer.Option("--source", help="Source name of the evidence.")] = "arf",
+    now: NowOpt = None,
+) -> None:
+    """Read feedback-loop complaints (RFC 5965) into spam evidence; malformed reports are counted."""
+    run = ArfRun(source=source, now=now_option(now))
+    store = None if dry_run else open_store(state(ctx).config)
+    try:
+        items = ingest_reports(run, paths)
+        stored = store.add_evidence(items) if store is not None else 0
+    finally:
+        if store is not None:
+            store.close()
+    console.print(
+        f"{run.reports} reports read: {len(items)} evidence"
+        f" ({'dry run' if dry_run else f'{stored} new stored'}), {run.duplicates} duplicates,"
+        f" {len(run.malformed)} malformed",
+        highlight=False,
+    )
+    for where, why in run.malformed[:20]:
+        console.print(f"  malformed: {where}: {why}", highlight=False, markup=False)
+    if run.by_ip:
+        console.print(
+            "top IPs: " + ", ".join(f"{ip} ({n})" for ip, n in run.by_ip.most_common(TOP)),
+            highlight=False,
+        )
+
+
+def report_outbound(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Your own server's Postfix or Exim logs.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="auto, postfix or exim.")] = "auto",
+    domains: Annotated[
+        int, typer.Option("--domains", help="Destination domains to show per IP.")
+    ] = 10,
+    now: NowOpt = None,
+) -> None:
+    """Per sending IP: accepted, bounced, deferred, unknown-recipient bounces and rates by destination."""
+    config = state(ctx).config
+    settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
+    times = TimeParser(now_option(now), settings.timezone)
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+    report = outbound_report(_chunks(paths), times=times, fmt=fmt)
+    if as_json:
+        print_json(report.to_json(domains))
+        return
+    _print_outbound(report, domains)
+
+
+def _chunks(paths: Iterable[Path]) -> Iterable[tuple[str, str]]:
+    for path in paths:
+        for chunk in read_chunks(path):
+            yield str(path), chunk
+
+
+def _print_outbound(report: OutboundReport, domains: int) -> None:
+    if not report.senders:
+        console.print("no outbound deliveries found")
+        return
+    for sender in report.senders:
+        console.print(
+            f"{sender.ip}: {sender.total} recipients: {sender.delivered} delivered, {sender.bounced} bounced"
+            f" ({sender.bounce_rate:.1%}), {sender.deferred} deferred; unknown recipient (5.1.1)"
+            f" {sender.unknown} ({sender.unknown_rate:.1%})",
+            highlight=False,
+        )
+        for d in sender.domains[:domains]:
+            console.print(
+                f"  {d.domain}: {d.total} recipients, bounced {d.bounced} ({d.bounce_rate:.1%}),"
+                f" unknown {d.unknown} ({d.unknown_rate:.1%}), deferred {d.deferred}",
+                highlight=False,
+            )
+        for warning in sender.warnings:
+            console.print(f"  [yellow]warning[/yellow]: {warning}", highlight=False)

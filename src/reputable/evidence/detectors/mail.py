@@ -1,0 +1,341 @@
+"""Mail detectors (pure, stateful): harvest share, spam traps, pregreet/pipelining/RBL, volume
+spikes, SASL brute force, lost-connection-after-AUTH storms — all over per-IP windows.
+
+Time comes only from the events; nothing here reads a clock or a file. The state is plain
+data (``state()``/``restore()``) so a follower can store it with its file offset and resume
+after a crash with the same windows it had.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from ipaddress import ip_address
+from typing import Any, Final
+
+from reputable.core.cause import Cause
+from reputable.evidence.detectors.mail_config import Burst, MailParams
+from reputable.evidence.model import Evidence
+from reputable.evidence.parsers.mailevent import Event, MailEvent, domain_of
+
+NAME: Final = "mail"
+SAMPLES: Final = 3
+_SWEEP_EVERY: Final = 20_000
+_MAX_TRACKED: Final = 200_000
+_ALPHA: Final = 0.1  # weight of the newest hour in the volume baseline (EWMA)
+_DAY: Final = 86400
+_BURSTS: Final = {
+    Event.PREGREET: ("pregreet", Cause.SPAM),
+    Event.PIPELINING: ("pipelining", Cause.SPAM),
+    Event.RBL_REJECT: ("rbl_reject", Cause.SPAM),
+    Event.LOST_CONNECTION: ("lost_auth", Cause.COMPROMISED),
+}
+_REJECTS: Final = frozenset({Event.UNKNOWN_RECIPIENT, Event.REJECTED, Event.RELAY_DENIED, Event.RBL_REJECT})  # fmt: skip
+
+
+# Enum members bound once: attribute access on an Enum class costs a descriptor call (measured).
+_QUEUED: Final = Event.QUEUED
+_DISCONNECT: Final = Event.DISCONNECT
+_UNKNOWN: Final = Event.UNKNOWN_RECIPIENT
+_AUTH_FAILURE: Final = Event.AUTH_FAILURE
+_DELIVERED: Final = Event.DELIVERED
+_LOST: Final = Event.LOST_CONNECTION
+
+
+class _Episode:
+    """Recipient attempts of one IP from *start* for one harvest window."""
+
+    __slots__ = ("messages", "samples", "start", "stats", "unknown")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.unknown = 0
+        self.stats = 0  # recipient attempts from Postfix disconnect statistics (rcpt=a/b)
+        self.messages = 0  # accepted messages (lower bound of accepted recipients)
+        self.samples: list[str] = []
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MailDetector:
+    """Turns a time-ordered stream of mail events into evidence."""
+
+    def __init__(self, params: MailParams, source: str) -> None:
+        self.params = params
+        self.source = source
+        self.now = 0.0
+        self._episodes: dict[str, _Episode] = {}
+        self._auth: dict[str, tuple[deque[tuple[float, str, str]], deque[float]]] = {}
+        self._bursts: dict[str, dict[str, deque[tuple[float, str]]]] = {k: {} for k, _ in _BURSTS.values()}  # fmt: skip
+        self._quiet: dict[str, dict[str, float]] = {k: {} for k, _ in _BURSTS.values()}
+        self._volume: dict[str, list[float]] = {}  # ip -> [hour, count, baseline, hours, fired]
+        self._queue: dict[str, str] = {}  # queue id -> client IP (for trap hits on accepted mail)
+        self._context: dict[str, tuple[str, str]] = {}  # ip -> (helo, sender domain)
+        self._dirty: dict[str, float] = {}  # ip -> day of its last dirty-list evidence
+        self._seen = 0
+        self.out: list[Evidence] = []
+
+    # -- the stream -----------------------------------------------------------------------
+    def feed(self, events: Iterable[MailEvent]) -> list[Evidence]:
+        """Consume *events* (in time order); return the evidence they completed."""
+        p = self.params
+        harvest_window = p.harvest.window.total_seconds()
+        traps = p.traps.addresses or p.traps.domains
+        episodes = self._episodes
+        for ev in events:
+            kind = ev.event
+            ip = ev.ip
+            t = ev.at
+            self.now = max(self.now, t)
+            if ip is None:
+                if kind is _DELIVERED and traps:
+                    self._trap(self._queue.get(ev.queue_id), ev)
+                continue
+            if kind is _QUEUED or kind is _DISCONNECT or kind is _UNKNOWN:
+                ep = episodes.get(ip)
+                if ep is not None and t >= ep.start + harvest_window:
+                    self._close(ip, ep)
+                    ep = None
+                if ep is None:
+                    ep = episodes[ip] = _Episode(t)
+                if kind is _QUEUED:
+                    ep.messages += 1
+                    self._spike(ip, t, ev)
+                    if ev.user:
+                        self._login(ip, t, None, ev)
+                    if traps:
+                        self._queue[ev.queue_id] = ip
+                        if len(self._queue) > _MAX_TRACKED:
+                            self._trim(self._queue)
+                elif kind is _DISCONNECT:
+                    i = ev.detail.find("rcpt=")
+                    if i >= 0:
+                        counts = ev.detail[i + 5 :].split(" ", 1)[0]
+                        ep.stats += int(counts.rpartition("/")[2] or 0)
+                else:
+                    ep.unknown += 1
+                    if len(ep.samples) < SAMPLES:
+                        ep.samples.append(ev.text)
+                    if ev.helo or ev.sender:
+                        self._context[ip] = (ev.helo, domain_of(ev.sender))
+            elif kind is _AUTH_FAILURE:
+                self._login(ip, t, ev.user or "?", ev)
+            elif kind in _BURSTS and (kind is not _LOST or ev.detail == "AUTH"):
+                self._burst(kind, ip, t, ev.text)
+            if traps and kind in _REJECTS:
+                self._trap(ip, ev)
+            self._seen += 1
+            if self._seen % _SWEEP_EVERY == 0:
+                self._sweep()
+        out, self.out = self.out, []
+        return out
+
+    def flush(self, until: float | None = None) -> list[Evidence]:
+        """Close the harvest windows that ended by *until* (all of them when None); return evidence."""
+        self._close_until(until)
+        out, self.out = self.out, []
+        return out
+
+    def _close_until(self, until: float | None) -> None:
+        window = self.params.harvest.window.total_seconds()
+        for ip, ep in list(self._episodes.items()):
+            if until is None or ep.start + window <= until:
+                self._close(ip, ep)
+                del self._episodes[ip]
+
+    # -- detectors ------------------------------------------------------------------------
+    def _close(self, ip: str, ep: _Episode) -> None:
+        p = self.params.harvest
+        attempts = max(ep.stats, ep.unknown + ep.messages)
+        if attempts < p.min_attempts or not ep.unknown:
+            return
+        share = ep.unknown / attempts
+        detail: dict[str, Any] = {
+            "detector": "harvest",
+            "window_start": _iso(ep.start),
+            "attempts": attempts,
+            "unknown": ep.unknown,
+            "share": round(share, 3),
+        }
+        if share >= p.share:
+            weight = min(p.max_weight, ep.unknown / p.unit)
+            key = f"{self.source}:harvest:{ip}:{ep.start:.0f}"
+        elif share >= p.dirty_share and self._dirty.get(ip) != ep.start // _DAY:
+            # A dirty list, not a harvester: weak evidence, one per IP per day, so its decayed
+            # sum stays under the listing threshold (docs/evidence-mail.md shows the arithmetic).
+            weight = min(p.dirty_max_weight, share)
+            detail["detector"] = "dirty_list"
+            self._dirty[ip] = ep.start // _DAY
+            key = f"{self.source}:dirty_list:{ip}:{int(ep.start // _DAY)}"
+        else:
+            return
+        self._emit(ip, Cause.HARVEST, weight, ep.start, detail, ep.samples, key)
+
+    def _login(self, ip: str, t: float, user: str | None, ev: MailEvent) -> None:
+        p = self.params.brute_force
+        window = p.window.total_seconds()
+        entry = self._auth.get(ip)
+        if entry is None:
+            entry = self._auth[ip] = (deque(), deque())
+        fails, wins = entry
+        if user is None:
+            wins.append(t)
+            while wins and wins[0] < t - window:
+                wins.popleft()
+            return
+        fails.append((t, user, ev.text))
+        while fails and fails[0][0] < t - window:
+            fails.popleft()
+        while wins and wins[0] < t - window:
+            wins.popleft()
+        n = len(fails)
+        if n < p.min_failures or n < p.fail_share * (n + len(wins)):
+            return
+        users = {u for _, u, _ in fails if u != "?"}
+        spread = len(users) >= p.spread_users
+        detail = {
+            "detector": "brute_force",
+            "failures": n,
+            "logins": len(wins),
+            "users": sorted(users)[:10],
+            "spread": spread,
+            "service": ev.detail,
+        }
+        start = fails[0][0]
+        samples = [text for _, _, text in list(fails)[:SAMPLES]]
+        fails.clear()
+        self._emit(
+            ip, Cause.COMPROMISED, p.spread_weight if spread else p.weight, start, detail, samples,
+            f"{self.source}:brute_force:{ip}:{start:.0f}",
+        )  # fmt: skip
+
+    def _burst(self, kind: Event, ip: str, t: float, text: str) -> None:
+        name, cause = _BURSTS[kind]
+        rule: Burst = getattr(self.params, name)
+        window = rule.window.total_seconds()
+        table = self._bursts[name]
+        dq = table.get(ip)
+        if dq is None:
+            dq = table[ip] = deque()
+        dq.append((t, text))
+        while dq[0][0] < t - window:
+            dq.popleft()
+        if len(dq) < rule.min or t < self._quiet[name].get(ip, 0.0):
+            return
+        start = dq[0][0]
+        detail = {"detector": name, "events": len(dq), "window": str(rule.window)}
+        samples = [s for _, s in list(dq)[:SAMPLES]]
+        dq.clear()
+        self._quiet[name][ip] = t + window
+        self._emit(ip, cause, rule.weight, start, detail, samples, f"{self.source}:{name}:{ip}:{start:.0f}")  # fmt: skip
+
+    def _spike(self, ip: str, t: float, ev: MailEvent) -> None:
+        p = self.params.spike
+        hour = t // 3600
+        v = self._volume.get(ip)
+        if v is None:
+            v = self._volume[ip] = [hour, 0.0, 0.0, 0.0, 0.0]
+            if len(self._volume) > _MAX_TRACKED:
+                self._trim(self._volume)
+        elif hour > v[0]:
+            gap = min(hour - v[0], 48.0)
+            v[2] = (v[2] * (1 - _ALPHA) + v[1] * _ALPHA) * (1 - _ALPHA) ** (gap - 1)
+            v[3] += gap
+            v[0], v[1], v[4] = hour, 0.0, 0.0
+        v[1] += 1
+        if v[4] or v[3] < p.min_history_hours or v[1] < max(p.min_messages, p.factor * v[2]):
+            return
+        v[4] = 1.0
+        detail = {"detector": "volume_spike", "messages_this_hour": int(v[1]), "baseline_per_hour": round(v[2], 1)}  # fmt: skip
+        self._emit(ip, Cause.SPAM, p.weight, hour * 3600, detail, [ev.text], f"{self.source}:spike:{ip}:{hour:.0f}")  # fmt: skip
+
+    def _trap(self, ip: str | None, ev: MailEvent) -> None:
+        if ip is None or not self.params.traps.hit(ev.recipient):
+            return
+        detail = {"detector": "spam_trap", "trap": ev.recipient.lower(), "event": ev.event.value}
+        self._emit(
+            ip, Cause.SPAM, self.params.traps.weight, ev.at, detail, [ev.text],
+            f"{self.source}:trap:{ip}:{ev.recipient.lower()}:{ev.at:.0f}",
+        )  # fmt: skip
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _emit(
+        self, ip: str, cause: Cause, weight: float, start: float, detail: dict[str, Any],
+        samples: list[str], key: str,
+    ) -> None:  # fmt: skip
+        helo, sender_domain = self._context.get(ip, ("", ""))
+        if helo:
+            detail["helo"] = helo
+        if sender_domain:
+            detail["sender_domain"] = sender_domain
+        detail["window_start"] = detail.get("window_start", _iso(start))
+        detail["samples"] = samples
+        self.out.append(
+            Evidence(
+                subject=ip_address(ip),
+                cause=cause,
+                source=self.source,
+                observed_at=datetime.fromtimestamp(max(self.now, start), UTC),
+                weight=round(weight, 3),
+                detail=detail,
+                key=key,
+            )
+        )
+
+    @staticmethod
+    def _trim(table: dict[str, Any]) -> None:
+        for key in list(table)[: len(table) // 2]:
+            del table[key]
+
+    def _sweep(self) -> None:
+        """Close harvest windows and forget idle IPs so memory stays flat."""
+        now = self.now
+        self._close_until(now)
+        for ip in [ip for ip, day in self._dirty.items() if day < now // _DAY - 1]:
+            del self._dirty[ip]
+        auth_window = self.params.brute_force.window.total_seconds()
+        for ip in [ip for ip, (f, w) in self._auth.items() if (f[-1][0] if f else w[-1] if w else 0) < now - auth_window]:  # fmt: skip
+            del self._auth[ip]
+        for name, table in self._bursts.items():
+            window = getattr(self.params, name).window.total_seconds()
+            for ip in [ip for ip, dq in table.items() if not dq or dq[-1][0] < now - window]:
+                del table[ip]
+            quiet = self._quiet[name]
+            for ip in [ip for ip, until in quiet.items() if until < now]:
+                del quiet[ip]
+        if len(self._context) > _MAX_TRACKED:
+            self._trim(self._context)
+
+    # -- persistence ----------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Return the detector's windows as JSON-ready data (stored with the file offset)."""
+        return {
+            "now": self.now,
+            "episodes": {ip: [e.start, e.unknown, e.stats, e.messages, e.samples] for ip, e in self._episodes.items()},
+            "auth": {ip: [list(f), list(w)] for ip, (f, w) in self._auth.items()},
+            "bursts": {n: {ip: list(dq) for ip, dq in t.items()} for n, t in self._bursts.items()},
+            "quiet": self._quiet,
+            "volume": self._volume,
+            "queue": self._queue,
+            "context": self._context,
+            "dirty": self._dirty,
+        }  # fmt: skip
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load windows saved by :meth:`state`."""
+        self.now = float(data.get("now", 0.0))
+        for ip, (start, unknown, stats, messages, samples) in data.get("episodes", {}).items():
+            ep = self._episodes[ip] = _Episode(start)
+            ep.unknown, ep.stats, ep.messages, ep.samples = unknown, stats, messages, samples
+        for ip, (fails, wins) in data.get("auth", {}).items():
+            self._auth[ip] = (deque(tuple(f) for f in fails), deque(wins))
+        for name, table in data.get("bursts", {}).items():
+            self._bursts[name] = {ip: deque(tuple(x) for x in dq) for ip, dq in table.items()}
+        self._quiet.update(data.get("quiet", {}))
+        self._volume.update(data.get("volume", {}))
+        self._queue.update(data.get("queue", {}))
+        self._dirty.update(data.get("dirty", {}))
+        self._context.update({ip: (h, d) for ip, (h, d) in data.get("context", {}).items()})

@@ -1,0 +1,93 @@
+"""Log timestamps: syslog ``Mmm dd HH:MM:SS`` (no year), RFC 3339, and Exim's ``YYYY-MM-DD HH:MM:SS``.
+
+A syslog timestamp has no year: it is placed in the year that makes it fall no later than
+one day after the reference time (``--now`` when replaying old logs), so a log spanning
+December and January read in January puts December in the previous year.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Final
+
+_MONTHS: Final = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+#: A syslog time may be this far after the reference time (clock skew) before it counts as last year.
+SKEW: Final = timedelta(days=1)
+_CACHE_LIMIT: Final = 200_000
+
+
+class TimeParser:
+    """Turns timestamp text into epoch seconds relative to a reference time, with a cache."""
+
+    __slots__ = ("_cache", "_days", "_limit", "now", "tz")
+
+    def __init__(self, now: datetime, tz: tzinfo = UTC) -> None:
+        self.now = now
+        self.tz = tz
+        self._limit = now + SKEW
+        self._cache: dict[str, float | None] = {}
+        self._days: dict[str, float | None] = {}
+
+    def __call__(self, text: str) -> float | None:
+        """Return *text* (a syslog, RFC 3339 or Exim timestamp) as epoch seconds, or None."""
+        cache = self._cache
+        value = cache.get(text, -1.0)
+        if value != -1.0:
+            return value
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+        value = cache[text] = self._parse(text)
+        return value
+
+    def _parse(self, text: str) -> float | None:
+        if text[:1].isdigit():
+            return self._iso(text)
+        return self._syslog(text)
+
+    def _syslog(self, text: str) -> float | None:
+        # Fast path for the common shape "Mmm dd HH:MM:SS": one datetime per day, not per second.
+        if len(text) == 15 and text[9] == ":" and text[12] == ":":
+            day = self._days.get(text[:6], -1.0)
+            if day == -1.0:
+                day = self._days[text[:6]] = self._syslog_slow(text[:6] + " 00:00:00")
+            if (
+                day is not None
+                and text[7:9].isdigit()
+                and text[10:12].isdigit()
+                and text[13:].isdigit()
+            ):
+                return day + int(text[7:9]) * 3600 + int(text[10:12]) * 60 + int(text[13:])
+        return self._syslog_slow(text)
+
+    def _syslog_slow(self, text: str) -> float | None:
+        parts = text.split()
+        if len(parts) != 3 or parts[0] not in _MONTHS:
+            return None
+        try:
+            day = int(parts[1])
+            hh, mm, ss = (int(p) for p in parts[2].split(".")[0].split(":"))
+            year = self.now.year
+            at = datetime(year, _MONTHS[parts[0]], day, hh, mm, ss, tzinfo=self.tz)
+            if at > self._limit:
+                at = at.replace(year=year - 1)
+        except ValueError:  # 29 Feb in a non-leap year, 25:00:00, ...
+            return None
+        return at.timestamp()
+
+    def _iso(self, text: str) -> float | None:
+        raw = text.replace(" ", "T", 1) if "T" not in text else text
+        raw = raw.replace(" ", "")
+        if raw.endswith(("Z", "z")):
+            raw = raw[:-1] + "+00:00"
+        try:
+            at = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=self.tz)
+        return at.timestamp()
