@@ -44,7 +44,7 @@ def state(ctx: typer.Context) -> State:
 
 def now_option(text: str | None) -> datetime:
     """Return ``--now`` as an aware UTC time, or the current time."""
-    return parse_instant(text) if text else datetime.now(UTC).replace(microsecond=0)
+    return parse_instant(text) if text else datetime.now(UTC)
 
 
 def print_json(data: Any) -> None:

@@ -8,6 +8,7 @@ after a crash with the same windows it had.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -258,7 +259,9 @@ class MailDetector:
         detail = {"detector": "spam_trap", "trap": ev.recipient.lower(), "event": ev.event.value}
         self._emit(
             ip, Cause.SPAM, self.params.traps.weight, ev.at, detail, [ev.text],
-            f"{self.source}:trap:{ip}:{ev.recipient.lower()}:{ev.at:.0f}",
+            # One key per log line: the same line ingested twice counts once, while several
+            # hits on one trap within a second (different lines) each count.
+            f"{self.source}:trap:{ip}:{ev.recipient.lower()}:{ev.at:.0f}:{_line_id(ev.text)}",
         )  # fmt: skip
 
     # -- plumbing -------------------------------------------------------------------------
@@ -339,3 +342,8 @@ class MailDetector:
         self._queue.update(data.get("queue", {}))
         self._dirty.update(data.get("dirty", {}))
         self._context.update({ip: (h, d) for ip, (h, d) in data.get("context", {}).items()})
+
+
+def _line_id(text: str) -> str:
+    """Return a short digest of one log line (part of an idempotency key)."""
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=6).hexdigest()
