@@ -4,19 +4,31 @@
 ones touched by new evidence for an incremental one), then the shared-hosting IPs and the
 escalation networks those targets belong to, diffs the result against the store and
 applies the difference in one transaction. Running it twice changes nothing the second time.
+
+Speed (bench/policy_scale.py, docs/benchmarks.md): the store is read a bounded number of
+times per evaluation, never once per target or per network, and the per-network inputs
+(listed members, carve-out candidates, old escalations) are grouped in one pass each.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
-from reputable.core.address import Domain, format_subject, parse_subject
+from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
-from reputable.listings.model import AllowEntry, Listing
+from reputable.listings.allowlist import Allowlist
+from reputable.listings.escalation import (
+    carve_outs,
+    escalation_threshold,
+    is_ip,
+    members,
+    network_key,
+)
+from reputable.listings.model import Listing
 from reputable.listings.policy import (
     Decision,
     Escalation,
@@ -26,21 +38,24 @@ from reputable.listings.policy import (
     decide,
     escalate,
     hosting_decision,
-    network_of,
 )
 from reputable.listings.ports import PolicyStore
 from reputable.reputation.scoring import (
-    Bucket,
     CauseScore,
     ReputationParams,
     accumulate,
-    reputation,
 )
 
 SOURCE = "policy"
 NETWORK_SOURCE = "policy:network"
 HOSTING_SOURCE = "policy:hosting"
 CURSOR = "policy_evidence"
+
+#: Subjects per ``listings_where(subjects=...)`` call: well under SQLite's 32766 parameters.
+_CHUNK: Final = 5000
+
+Decided = dict[tuple[str, Cause], Decision]
+PeriodUpdate = tuple[str, Cause, float, float, str | None]
 
 
 @dataclass(slots=True)
@@ -59,29 +74,6 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(round(ts), UTC)
 
 
-class Allowlist:
-    """Fast membership tests against the active allowlist (allowlist always wins)."""
-
-    def __init__(self, entries: Iterable[AllowEntry]) -> None:
-        self.domains: set[str] = set()
-        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for entry in entries:
-            if isinstance(entry.subject, Domain):
-                self.domains.add(entry.subject.name)
-            else:
-                self.networks.append(entry.subject)
-
-    def covers(self, target: str) -> bool:
-        """True when *target* (address, network or domain) is allowlisted."""
-        subject = parse_subject(target)
-        if isinstance(subject, Domain):
-            return any(p.name in self.domains for p in subject.parents())
-        return any(
-            subject.version == n.version and subject.subnet_of(n)  # type: ignore[arg-type]
-            for n in self.networks
-        )
-
-
 def _listing(
     target: str, cause: Cause, reason: str, source: str, listed_at: float, until: float
 ) -> Listing:
@@ -93,6 +85,26 @@ def _listing(
         listed_at=_dt(listed_at),
         expires_at=_dt(until),
     )
+
+
+def _chunks(items: Collection[str]) -> Iterator[list[str]]:
+    ordered = sorted(items)
+    for i in range(0, len(ordered), _CHUNK):
+        yield ordered[i : i + _CHUNK]
+
+
+def _listings_of(
+    store: PolicyStore,
+    subjects: Collection[str],
+    *,
+    source_prefix: str | None = None,
+    active_at: datetime | None = None,
+) -> Iterator[Listing]:
+    """Yield ``listings_where(subjects=...)`` for any number of subjects, a chunk per query."""
+    for chunk in _chunks(subjects):
+        yield from store.listings_where(
+            subjects=chunk, source_prefix=source_prefix, active_at=active_at
+        )
 
 
 def evaluate(
@@ -111,69 +123,24 @@ def evaluate(
     chosen = store.all_targets() if targets is None else set(targets)
     scores = accumulate(store.evidence_rows(None if full else chosen), rep, now)
     allow = Allowlist(store.allows(active_at=now_dt))
-    periods = store.periods(chosen)
-    removals = store.granted_removals()
     outcome = Outcome(targets=len(chosen))
 
     # 1. Individual decisions.
-    decided: dict[tuple[str, Cause], Decision] = {}
-    new_periods: list[tuple[str, Cause, Period]] = []
-    period_updates: list[tuple[str, Cause, float, float, str | None]] = []
-    for target in chosen:
-        by_cause = scores.get(target, {})
-        causes = {c for c in by_cause if c in policy.rules} | {
-            c for (t, c) in periods if t == target and c in policy.rules
-        }
-        for cause in causes:
-            history = periods.get((target, cause), [])
-            current = next(
-                (p for p in reversed(history) if p.ended_by is None and p.ends_at > now), None
-            )
-            decision = None
-            if not allow.covers(target):
-                decision = decide(
-                    target,
-                    cause,
-                    by_cause.get(cause, CauseScore()),
-                    half_life=rep.seconds(cause),
-                    rule=policy.rules[cause],
-                    current=current,
-                    history=history,
-                    relist_after=removals.get(target),
-                    params=policy,
-                    now=now,
-                )
-            if decision is not None:
-                decided[(target, cause)] = decision
-                if current is None:
-                    new_periods.append(
-                        (
-                            target,
-                            cause,
-                            Period(decision.listed_at, decision.min_until, decision.expires_at),
-                        )
-                    )
-                elif abs(current.ends_at - decision.expires_at) >= 1:
-                    period_updates.append(
-                        (target, cause, current.listed_at, decision.expires_at, None)
-                    )
-            elif current is not None:
-                period_updates.append(
-                    (
-                        target,
-                        cause,
-                        current.listed_at,
-                        now,
-                        "allowlist" if allow.covers(target) else "decay",
-                    )
-                )
+    decided, new_periods, period_updates = _individual(
+        chosen,
+        scores,
+        store.periods(chosen),
+        allow,
+        store.granted_removals(),
+        policy,
+        rep,
+        now,
+    )
     outcome.decisions = list(decided.values())
 
     existing = {
         (item.subject_text, item.cause): item
-        for item in store.listings_where(
-            subjects=sorted(chosen), source_prefix=SOURCE, active_at=now_dt
-        )
+        for item in _listings_of(store, chosen, source_prefix=SOURCE, active_at=now_dt)
         if item.source == SOURCE
     }
     upserts = [
@@ -185,84 +152,30 @@ def evaluate(
     drops: list[tuple[str | None, str]] = []
 
     # 2. Shared hosting: IPs whose listed domains may have changed.
-    domains = {t for t in chosen if not _is_ip(t)}
-    hosting_ips = store.ips_of(domains) if domains else set()
-    if full:
-        hosting_ips |= {
-            item.subject_text for item in store.listings_where(source_prefix=HOSTING_SOURCE)
-        }
-    if hosting_ips:
-        on = store.domains_on(hosting_ips)
-        all_domains = {d for ds in on.values() for d in ds}
-        listed = _listed_domains(store, all_domains, decided, chosen, now_dt)
-        for ip in sorted(hosting_ips):
-            mine = {d: listed[d] for d in on.get(ip, ()) if d in listed}
-            decision = (
-                None
-                if allow.covers(ip)
-                else hosting_decision(ip, mine, threshold=policy.hosting_domains, now=now)
-            )
-            outcome.hosting[ip] = decision
-            old = store.listings_where(
-                subjects=[ip], source_prefix=HOSTING_SOURCE, active_at=now_dt
-            )
-            if decision is None:
-                if old:
-                    drops.append((ip, HOSTING_SOURCE))
-            elif not old or old[0].cause is not decision.cause or _differs(old[0], decision):
-                drops.append((ip, HOSTING_SOURCE))
-                upserts.append(
-                    _listing(
-                        ip,
-                        decision.cause,
-                        decision.reason,
-                        HOSTING_SOURCE,
-                        old[0].listed_at.timestamp() if old else now,
-                        decision.expires_at,
-                    )
-                )
+    _hosting(store, policy, allow, decided, chosen, now_dt, full, outcome, upserts, drops)
 
     # 3. Network escalation of the /24s and /48s the targets live in.
-    networks = {n for t in chosen if _is_ip(t) and (n := network_of(t))}
+    networks = {n for t in chosen if is_ip(t) and (n := network_key(t))}
     if full:
         networks |= {
             item.source.split(":", 2)[2]
             for item in store.listings_where(source_prefix=NETWORK_SOURCE)
         }
     if networks:
-        clean = store.clean_targets()
-        for network in sorted(networks):
-            members = _members(store, network, policy, decided, chosen, now_dt)
-            threshold = policy.escalate_v4 if ":" not in network else policy.escalate_v6
-            carve = _carve_outs(store, network, clean, policy, rep, now)
-            result = (
-                None
-                if allow.covers(network)
-                else escalate(network, members, carve, threshold=threshold, now=now)
-            )
-            outcome.escalations[network] = result
-            source = f"{NETWORK_SOURCE}:{network}"
-            old = store.listings_where(source_prefix=source, active_at=now_dt)
-            if result is None:
-                if old:
-                    drops.append((None, source))
-                continue
-            unchanged = (
-                {item.subject_text for item in old} == set(result.cidrs)
-                and all(
-                    abs(item.expires_at.timestamp() - result.expires_at) < 1
-                    for item in old
-                    if item.expires_at
-                )
-                and all(item.reason == result.reason for item in old)
-            )
-            if not unchanged:
-                since = min((item.listed_at.timestamp() for item in old), default=now)
-                drops.append((None, source))
-                upserts.extend(
-                    _listing(cidr, Cause.NETWORK, result.reason, source, since, result.expires_at)
-                    for cidr in result.cidrs
-                )
+        _escalations(
+            store,
+            networks,
+            policy,
+            rep,
+            scores,
+            allow,
+            decided,
+            chosen,
+            now_dt,
+            outcome,
+            upserts,
+            drops,
+        )
 
     outcome.changes = PolicyChanges(
         upserts=tuple(upserts),
@@ -277,6 +190,192 @@ def evaluate(
     return outcome
 
 
+def _individual(
+    chosen: Collection[str],
+    scores: dict[str, dict[Cause, CauseScore]],
+    periods: dict[tuple[str, Cause], list[Period]],
+    allow: Allowlist,
+    removals: dict[str, float],
+    policy: PolicyParams,
+    rep: ReputationParams,
+    now: float,
+) -> tuple[Decided, list[tuple[str, Cause, Period]], list[PeriodUpdate]]:
+    """Decide every (target, cause) that has a score or a listing period."""
+    rules = policy.rules
+    period_causes: dict[str, list[Cause]] = {}
+    for target, cause in periods:
+        if cause in rules:
+            period_causes.setdefault(target, []).append(cause)
+    decided: Decided = {}
+    new_periods: list[tuple[str, Cause, Period]] = []
+    period_updates: list[PeriodUpdate] = []
+    no_scores: dict[Cause, CauseScore] = {}
+    for target in chosen:
+        by_cause = scores.get(target, no_scores)
+        causes = {c for c in by_cause if c in rules}
+        causes.update(period_causes.get(target, ()))
+        if not causes:
+            continue
+        covered = allow.covers(target)
+        for cause in causes:
+            history = periods.get((target, cause), [])
+            current = next(
+                (p for p in reversed(history) if p.ended_by is None and p.ends_at > now), None
+            )
+            score = by_cause.get(cause)
+            # Below list_at and not listed, decide() returns None: skip building its reason.
+            quiet = current is None and (score.value if score else 0.0) < rules[cause].list_at
+            decision = None
+            if not covered and not quiet:
+                decision = decide(
+                    target,
+                    cause,
+                    score or CauseScore(),
+                    half_life=rep.seconds(cause),
+                    rule=rules[cause],
+                    current=current,
+                    history=history,
+                    relist_after=removals.get(target),
+                    params=policy,
+                    now=now,
+                )
+            if decision is not None:
+                decided[(target, cause)] = decision
+                if current is None:
+                    period = Period(decision.listed_at, decision.min_until, decision.expires_at)
+                    new_periods.append((target, cause, period))
+                elif abs(current.ends_at - decision.expires_at) >= 1:
+                    period_updates.append(
+                        (target, cause, current.listed_at, decision.expires_at, None)
+                    )
+            elif current is not None:
+                ended_by = "allowlist" if covered else "decay"
+                period_updates.append((target, cause, current.listed_at, now, ended_by))
+    return decided, new_periods, period_updates
+
+
+def _hosting(
+    store: PolicyStore,
+    policy: PolicyParams,
+    allow: Allowlist,
+    decided: Decided,
+    chosen: Collection[str],
+    now_dt: datetime,
+    full: bool,
+    outcome: Outcome,
+    upserts: list[Listing],
+    drops: list[tuple[str | None, str]],
+) -> None:
+    """Re-decide the shared-hosting IPs whose domains are among *chosen* (all of them if *full*)."""
+    now = now_dt.timestamp()
+    domains = {t for t in chosen if not is_ip(t)}
+    hosting_ips = store.ips_of(domains) if domains else set()
+    if full:
+        hosting_ips |= {
+            item.subject_text for item in store.listings_where(source_prefix=HOSTING_SOURCE)
+        }
+    if not hosting_ips:
+        return
+    on = store.domains_on(hosting_ips)
+    all_domains = {d for ds in on.values() for d in ds}
+    listed = _listed_domains(store, all_domains, decided, chosen, now_dt)
+    olds: dict[str, list[Listing]] = {}
+    for item in _listings_of(store, hosting_ips, source_prefix=HOSTING_SOURCE, active_at=now_dt):
+        olds.setdefault(item.subject_text, []).append(item)
+    for ip in sorted(hosting_ips):
+        mine = {d: listed[d] for d in on.get(ip, ()) if d in listed}
+        decision = (
+            None
+            if allow.covers(ip)
+            else hosting_decision(ip, mine, threshold=policy.hosting_domains, now=now)
+        )
+        outcome.hosting[ip] = decision
+        # The order one query per IP returned them in: its (subject, cause, source) index.
+        old = sorted(olds.get(ip, ()), key=lambda item: (item.cause.value, item.source))
+        if decision is None:
+            if old:
+                drops.append((ip, HOSTING_SOURCE))
+        elif not old or old[0].cause is not decision.cause or _differs(old[0], decision):
+            drops.append((ip, HOSTING_SOURCE))
+            upserts.append(
+                _listing(
+                    ip,
+                    decision.cause,
+                    decision.reason,
+                    HOSTING_SOURCE,
+                    old[0].listed_at.timestamp() if old else now,
+                    decision.expires_at,
+                )
+            )
+
+
+def _escalations(
+    store: PolicyStore,
+    networks: set[str],
+    policy: PolicyParams,
+    rep: ReputationParams,
+    scores: dict[str, dict[Cause, CauseScore]],
+    allow: Allowlist,
+    decided: Decided,
+    chosen: Collection[str],
+    now_dt: datetime,
+    outcome: Outcome,
+    upserts: list[Listing],
+    drops: list[tuple[str | None, str]],
+) -> None:
+    """Re-decide the escalation of every network in *networks*."""
+    now = now_dt.timestamp()
+    listed = members(store, networks, policy, decided, chosen, now_dt, source=SOURCE)
+    # escalate() lists nothing below its threshold of live members, carve-outs or not: look
+    # for carve-outs only in the networks that reach it.
+    reaching = {
+        network
+        for network, mine in listed.items()
+        if sum(1 for until in mine.values() if until > now) >= escalation_threshold(policy, network)
+    }
+    carve = carve_outs(store, reaching, policy, rep, scores, now) if reaching else {}
+    olds: dict[str, list[Listing]] = {}
+    for item in store.listings_where(source_prefix=NETWORK_SOURCE, active_at=now_dt):
+        olds.setdefault(item.source.lower(), []).append(item)  # LIKE ignores ASCII case
+    for network in sorted(networks):
+        threshold = escalation_threshold(policy, network)
+        result = (
+            None
+            if network not in reaching or allow.covers(network)
+            else escalate(
+                network,
+                listed.get(network, {}),
+                carve.get(network, []),
+                threshold=threshold,
+                now=now,
+            )
+        )
+        outcome.escalations[network] = result
+        source = f"{NETWORK_SOURCE}:{network}"
+        old = olds.get(source.lower(), [])
+        if result is None:
+            if old:
+                drops.append((None, source))
+            continue
+        # Stored subjects are canonical (a /32 is a bare address): compare like with like.
+        unchanged = (
+            {item.subject_text for item in old} == {_canonical(cidr) for cidr in result.cidrs}
+            and all(
+                abs(item.expires_at.timestamp() - result.expires_at) < 1
+                for item in old
+                if item.expires_at
+            )
+            and all(item.reason == result.reason for item in old)
+        )
+        if not unchanged:
+            since = min((item.listed_at.timestamp() for item in old), default=now)
+            drops.append((None, source))
+            upserts.extend(
+                _listing(cidr, Cause.NETWORK, result.reason, source, since, result.expires_at)
+                for cidr in result.cidrs
+            )
+
+
 def evaluate_new(
     store: PolicyStore, policy: PolicyParams, rep: ReputationParams, now: datetime
 ) -> Outcome:
@@ -288,8 +387,9 @@ def evaluate_new(
     return outcome
 
 
-def _is_ip(target: str) -> bool:
-    return ":" in target or target.replace(".", "").replace("/", "").isdigit()
+def _canonical(cidr: str) -> str:
+    """Return a CIDR as the store writes its subject: a single address without /32 or /128."""
+    return cidr.removesuffix("/128" if ":" in cidr else "/32")
 
 
 def _differs(old: Listing, new: Decision) -> bool:
@@ -300,13 +400,13 @@ def _differs(old: Listing, new: Decision) -> bool:
 def _listed_domains(
     store: PolicyStore,
     domains: set[str],
-    decided: dict[tuple[str, Cause], Decision],
+    decided: Decided,
     chosen: Collection[str],
     now_dt: datetime,
 ) -> dict[str, tuple[Cause, float]]:
     """Return listed domains -> (cause, expiry), this round's decisions overriding the store."""
     out: dict[str, tuple[Cause, float]] = {}
-    for listing in store.listings_where(subjects=sorted(domains), active_at=now_dt):
+    for listing in _listings_of(store, domains, active_at=now_dt):
         if listing.source == SOURCE and listing.subject_text in chosen:
             continue  # re-decided this round
         until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
@@ -315,63 +415,3 @@ def _listed_domains(
         if target in domains:
             out[target] = (cause, decision.expires_at)
     return out
-
-
-def _members(
-    store: PolicyStore,
-    network: str,
-    policy: PolicyParams,
-    decided: dict[tuple[str, Cause], Decision],
-    chosen: Collection[str],
-    now_dt: datetime,
-) -> dict[str, float]:
-    """Return the listed members (address or /64) of *network* -> latest expiry."""
-    net = ipaddress.ip_network(network)
-    host_len = 32 if net.version == 4 else 64
-    if net.version == 4:
-        candidates = store.listings_where(
-            like=network.rsplit(".", 1)[0] + ".%", family=4, active_at=now_dt
-        )
-    else:
-        candidates = store.listings_where(family=6, active_at=now_dt)
-    members: dict[str, float] = {}
-    for listing in candidates:
-        subject = listing.subject
-        if listing.cause not in policy.escalate_causes or isinstance(subject, Domain):
-            continue
-        if subject.prefixlen != host_len or not subject.subnet_of(net):  # type: ignore[arg-type]
-            continue
-        if listing.source == SOURCE and listing.subject_text in chosen:
-            continue
-        until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
-        members[listing.subject_text] = max(members.get(listing.subject_text, 0.0), until)
-    for (target, cause), decision in decided.items():
-        if cause in policy.escalate_causes and _is_ip(target):
-            sub = parse_subject(target)
-            if not isinstance(sub, Domain) and sub.prefixlen == host_len and sub.subnet_of(net):  # type: ignore[arg-type]
-                members[format_subject(sub)] = max(members.get(target, 0.0), decision.expires_at)
-    return members
-
-
-def _carve_outs(
-    store: PolicyStore,
-    network: str,
-    clean: set[str],
-    policy: PolicyParams,
-    rep: ReputationParams,
-    now: float,
-) -> list[str]:
-    """Return the members of *network* whose reputation is good: they are spared."""
-    net = ipaddress.ip_network(network)
-    inside = []
-    for target in clean:
-        if not _is_ip(target):
-            continue
-        sub = ipaddress.ip_network(target, strict=False)
-        if sub.version == net.version and sub.subnet_of(net):  # type: ignore[arg-type]
-            inside.append(target)
-    if not inside:
-        return []
-    scores = accumulate(store.evidence_rows(inside), rep, now)
-    thresholds = policy.list_thresholds()
-    return [t for t in inside if reputation(scores.get(t, {}), thresholds)[1] is Bucket.GOOD]

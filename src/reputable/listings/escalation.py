@@ -1,0 +1,155 @@
+"""Network escalation inputs, gathered in one pass per evaluation (the I/O for policy.escalate).
+
+For every network the engine re-decides: its listed members (address or IPv6 /64 -> latest
+expiry, from the store and from this round's decisions) and its clean members whose good
+reputation carves them out. One query per escalating cause and one for the clean targets,
+grouped here, instead of a LIKE scan of the listings per network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Final
+
+from reputable.core.address import Domain, format_subject, parse_subject
+from reputable.core.cause import Cause
+from reputable.listings.allowlist import IPV4_TEXT
+from reputable.listings.policy import Decision, PolicyParams, network_of
+from reputable.listings.ports import PolicyStore
+from reputable.reputation.scoring import (
+    Bucket,
+    CauseScore,
+    ReputationParams,
+    accumulate,
+    reputation,
+)
+
+#: The first three groups of an IPv6 address written without "::" among them.
+_HEAD48: Final = re.compile(r"([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,4}):([0-9a-fA-F]{1,4}):")
+#: The prefix length of one escalation member: an IPv4 address, an IPv6 /64.
+_HOST_LEN: Final = {4: 32, 6: 64}
+
+
+def is_ip(target: str) -> bool:
+    """True when *target* is written as an address or network rather than a domain."""
+    return ":" in target or target.replace(".", "").replace("/", "").isdigit()
+
+
+def network_key(target: str) -> str | None:
+    """Return :func:`~reputable.listings.policy.network_of` *target*, without ipaddress for a plain IPv4 address."""
+    if IPV4_TEXT.fullmatch(target):
+        return target[: target.rfind(".")] + ".0/24"
+    return network_of(target)
+
+
+def escalation_threshold(policy: PolicyParams, network: str) -> int:
+    """Return how many listed members escalate *network* (/24 or /48)."""
+    return policy.escalate_v4 if ":" not in network else policy.escalate_v6
+
+
+def members(
+    store: PolicyStore,
+    networks: Collection[str],
+    policy: PolicyParams,
+    decided: Mapping[tuple[str, Cause], Decision],
+    chosen: Collection[str],
+    now_dt: datetime,
+    *,
+    source: str,
+) -> dict[str, dict[str, float]]:
+    """Return, per network in *networks*, its listed members (address or /64) -> latest expiry.
+
+    Listings made by *source* for targets in *chosen* give way to this round's *decided*.
+    """
+    members: dict[str, dict[str, float]] = {}
+    # The escalation networks as (version, address >> host bits): a cheap test per listing.
+    wanted = {(net.version, int(net.network_address) >> (net.max_prefixlen - net.prefixlen))
+              for net in map(ipaddress.ip_network, networks)}  # fmt: skip
+    for cause in sorted(policy.escalate_causes):
+        for listing in store.listings(cause=cause, active_at=now_dt):
+            subject = listing.subject
+            if isinstance(subject, Domain) or subject.prefixlen != _HOST_LEN[subject.version]:
+                continue
+            shift = 8 if subject.version == 4 else 80  # its /24 or /48
+            if (subject.version, int(subject.network_address) >> shift) not in wanted:
+                continue
+            text = listing.subject_text
+            if listing.source == source and text in chosen:
+                continue  # re-decided this round
+            network = network_key(text)
+            if network is None or network not in networks:
+                continue
+            mine = members.setdefault(network, {})
+            until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
+            mine[text] = max(mine.get(text, 0.0), until)
+    for (target, cause), decision in decided.items():
+        if cause not in policy.escalate_causes or not is_ip(target):
+            continue
+        if IPV4_TEXT.fullmatch(target):
+            text, network = target, target[: target.rfind(".")] + ".0/24"
+        else:
+            sub = parse_subject(target)
+            if isinstance(sub, Domain) or sub.prefixlen != _HOST_LEN[sub.version]:
+                continue
+            text, network = format_subject(sub), network_of(target)
+        if network is None or network not in networks:
+            continue
+        mine = members.setdefault(network, {})
+        mine[text] = max(mine.get(target, 0.0), decision.expires_at)
+    return members
+
+
+def carve_outs(
+    store: PolicyStore,
+    networks: Collection[str],
+    policy: PolicyParams,
+    rep: ReputationParams,
+    scores: dict[str, dict[Cause, CauseScore]],
+    now: float,
+) -> dict[str, list[str]]:
+    """Return, per network, its members whose reputation is good: they are spared."""
+    v6 = {int(net.network_address) >> 80: n for n in networks if ":" in n for net in [_net(n)]}
+    v4 = len(v6) < len(networks)
+    inside: dict[str, list[str]] = {}
+    for target in store.clean_targets():
+        if ":" in target:
+            network = v6.get(_prefix48(target), "") if v6 else ""
+        elif v4 and is_ip(target):
+            network = network_key(target) or ""
+        else:
+            continue
+        if network in networks:
+            inside.setdefault(network, []).append(target)
+    if not inside:
+        return {}
+    missing = [t for ts in inside.values() for t in ts if t not in scores]
+    known = accumulate(store.evidence_rows(missing), rep, now) if missing else {}
+    thresholds = policy.list_thresholds()
+
+    def good(target: str) -> bool:
+        by_cause = scores[target] if target in scores else known.get(target, {})
+        return reputation(by_cause, thresholds)[1] is Bucket.GOOD
+
+    return {network: [t for t in ts if good(t)] for network, ts in inside.items()}
+
+
+def _net(network: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(network)
+
+
+def _prefix48(target: str) -> int:
+    """Return the top 48 bits of an IPv6 target (address or network of /48 or longer), or -1."""
+    address, _, length = target.partition("/")
+    if length and not (length.isascii() and length.isdigit() and 48 <= int(length) <= 128):
+        return -1
+    head = _HEAD48.match(address)
+    if head:  # three leading groups written out (no "::" among them): they are the /48
+        a, b, c = head.groups()
+        return (int(a, 16) << 32) | (int(b, 16) << 16) | int(c, 16)
+    try:
+        return int(ipaddress.IPv6Address(address)) >> 80
+    except ValueError:
+        return -1
