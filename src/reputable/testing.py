@@ -40,8 +40,7 @@ def write_config(directory: Path, *, dns_port: int, extra: str = "", **dns: str)
     for key, value in dns.items():
         pattern = re.compile(rf"^{re.escape(key)} = .*$", re.MULTILINE)
         if pattern.search(text):
-            line = f"{key} = {value}"
-            text = pattern.sub(lambda _m, line=line: line, text, count=1)
+            text = pattern.sub(f"{key} = {value}".replace("\\", "\\\\"), text, count=1)
         else:
             text = text.replace("[dns]\n", f"[dns]\n{key} = {value}\n", 1)
     path = directory / "reputable.toml"
