@@ -308,3 +308,14 @@ def test_properties_allowlist_and_idempotence(
     for item in store.listings(active_at=at):
         assert not any(parse_subject(f"198.51.100.{a}").subnet_of(item.subject) for a in allowed)  # type: ignore[arg-type]
     store.close()
+
+
+def test_evidence_from_a_clock_ahead_is_evaluated_when_due(store: SQLiteStore, config: Config) -> None:
+    """Evidence stamped after the evaluation time is not lost: it lists once its time comes."""
+    at = T0 + timedelta(minutes=10)
+    add(store, "198.51.100.7", Cause.SPAM, 3, at=at + timedelta(seconds=30))  # the sender's clock is ahead
+    evaluate_new(store, config.policy, config.reputation, at)
+    assert active(store, at) == {}
+    later = at + timedelta(minutes=1)
+    evaluate_new(store, config.policy, config.reputation, later)
+    assert active(store, later) == {"198.51.100.7": {"spam"}}

@@ -134,8 +134,9 @@ def policy_run(ctx: typer.Context, now: NowOpt = None) -> None:
     config = state(ctx).config
     store = open_store(config)
     try:
-        _, newest = store.evidence_targets_since(store.cursor(CURSOR))
-        outcome = evaluate(store, config.policy, config.reputation, now_option(now))
+        at = now_option(now)
+        _, newest = store.evidence_targets_since(store.cursor(CURSOR), observed_by=at.timestamp())
+        outcome = evaluate(store, config.policy, config.reputation, at)
         store.set_cursor(CURSOR, newest)
     finally:
         store.close()

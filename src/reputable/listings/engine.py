@@ -381,7 +381,7 @@ def evaluate_new(
 ) -> Outcome:
     """Evaluate only the targets touched by evidence stored since the last call (incremental)."""
     after = store.cursor(CURSOR)
-    targets, newest = store.evidence_targets_since(after)
+    targets, newest = store.evidence_targets_since(after, observed_by=now.timestamp())
     outcome = evaluate(store, policy, rep, now, targets)
     store.set_cursor(CURSOR, newest)
     return outcome

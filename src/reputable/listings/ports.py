@@ -73,8 +73,10 @@ class PolicyStore(ListingStore, Protocol):
         """Return every target that has evidence."""
         ...
 
-    def evidence_targets_since(self, after_id: int) -> tuple[set[str], int]:
-        """Return targets of evidence stored after *after_id* and the newest id."""
+    def evidence_targets_since(
+        self, after_id: int, *, observed_by: float | None = None
+    ) -> tuple[set[str], int]:
+        """Return targets of evidence stored after *after_id* and the cursor to save."""
         ...
 
     def clean_targets(self) -> set[str]:

@@ -118,14 +118,23 @@ class EvidenceTables:
             marks = ",".join("?" * len(chunk))
             yield from self._db.execute(f"{sql} WHERE target IN ({marks})", chunk)
 
-    def evidence_targets_since(self, after_id: int) -> tuple[set[str], int]:
-        """Return the targets of evidence stored after id *after_id*, and the newest id."""
+    def evidence_targets_since(
+        self, after_id: int, *, observed_by: float | None = None
+    ) -> tuple[set[str], int]:
+        """Return the targets of evidence stored after id *after_id*, and the new cursor.
+
+        The cursor is the newest id, except that evidence observed after *observed_by* (a
+        sender whose clock runs ahead, a replay) keeps it below itself: such evidence does not
+        count yet, so its targets must come round again once it does.
+        """
         rows = self._db.execute(
-            "SELECT id, target FROM evidence WHERE id > ?", (after_id,)
+            "SELECT id, target, observed_at FROM evidence WHERE id > ?", (after_id,)
         ).fetchall()
         if not rows:
             return set(), after_id
-        return {t for _, t in rows}, max(i for i, _ in rows)
+        ahead = [i for i, _, at in rows if observed_by is not None and at > observed_by]
+        cursor = min(ahead) - 1 if ahead else max(i for i, _, _ in rows)
+        return {t for _, t, _ in rows}, cursor
 
     def all_targets(self) -> set[str]:
         """Return every target that has evidence."""
