@@ -14,7 +14,7 @@ from rich.console import Console
 from reputable.config import Config, load_config
 from reputable.core.clock import parse_instant
 
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 

@@ -65,26 +65,26 @@ def members(
     Listings made by *source* for targets in *chosen* give way to this round's *decided*.
     """
     members: dict[str, dict[str, float]] = {}
-    # The escalation networks as (version, address >> host bits): a cheap test per listing.
-    wanted = {(net.version, int(net.network_address) >> (net.max_prefixlen - net.prefixlen))
-              for net in map(ipaddress.ip_network, networks)}  # fmt: skip
-    for cause in sorted(policy.escalate_causes):
-        for listing in store.listings(cause=cause, active_at=now_dt):
-            subject = listing.subject
-            if isinstance(subject, Domain) or subject.prefixlen != _HOST_LEN[subject.version]:
-                continue
-            shift = 8 if subject.version == 4 else 80  # its /24 or /48
-            if (subject.version, int(subject.network_address) >> shift) not in wanted:
-                continue
-            text = listing.subject_text
-            if listing.source == source and text in chosen:
-                continue  # re-decided this round
-            network = network_key(text)
-            if network is None or network not in networks:
-                continue
-            mine = members.setdefault(network, {})
-            until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
-            mine[text] = max(mine.get(text, 0.0), until)
+    wanted = set(networks)
+    causes = sorted(c.value for c in policy.escalate_causes)
+    # Plain rows, no Listing objects: an incremental run touching thousands of networks
+    # reads every escalating listing once (bench/policy_scale.py).
+    for text, family, listing_source, expires_at in store.escalation_rows(causes, active_at=now_dt):
+        if family == 4:
+            if "/" in text:
+                continue  # a range, not a host
+            network: str | None = text[: text.rfind(".")] + ".0/24"
+        elif family == 6 and text.endswith("/64"):
+            network = network_of(text)
+        else:
+            continue
+        if network not in wanted:
+            continue
+        if listing_source == source and text in chosen:
+            continue  # re-decided this round
+        mine = members.setdefault(network, {})
+        until = expires_at if expires_at is not None else float("inf")
+        mine[text] = max(mine.get(text, 0.0), until)
     for (target, cause), decision in decided.items():
         if cause not in policy.escalate_causes or not is_ip(target):
             continue

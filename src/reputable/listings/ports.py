@@ -63,6 +63,12 @@ class PolicyStore(ListingStore, Protocol):
         """Return listings filtered by subjects, a LIKE pattern, family and source."""
         ...
 
+    def escalation_rows(
+        self, causes: Collection[str], *, active_at: datetime
+    ) -> Iterator[tuple[str, int, str, float | None]]:
+        """Yield (subject, family, source, expires_at) of active listings of *causes*."""
+        ...
+
     def evidence_rows(
         self, targets: Collection[str] | None = None
     ) -> Iterator[tuple[str, str, float, float]]:

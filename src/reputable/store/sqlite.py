@@ -270,6 +270,17 @@ class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, Sourc
             )
         ]
 
+    def escalation_rows(
+        self, causes: Collection[str], *, active_at: datetime
+    ) -> Iterator[tuple[str, int, str, float | None]]:
+        """Yield (subject, family, source, expires_at) of active listings of *causes*, cheaply."""
+        marks = ",".join("?" * len(causes))
+        yield from self._db.execute(
+            "SELECT subject, family, source, expires_at FROM listings"
+            f" WHERE cause IN ({marks}) AND (expires_at IS NULL OR expires_at > ?)",
+            [*causes, active_at.timestamp()],
+        )
+
     def listing_rows(
         self, *, active_at: datetime
     ) -> Iterator[tuple[str, int, str, str, float, float | None]]:

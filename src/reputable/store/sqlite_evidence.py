@@ -30,7 +30,7 @@ _CACHE_KIB: Final = -65536
 _DETAIL_JSON: Final = json_encoder(", ", ": ")
 
 
-def _evidence_rows(items: Iterable[Evidence]) -> Iterator[tuple[object, ...]]:
+def evidence_table_rows(items: Iterable[Evidence]) -> Iterator[tuple[object, ...]]:
     """Yield the evidence table's row of each item (subject texts computed once per subject)."""
     texts: dict[EvidenceSubject, tuple[str, str]] = {}
     for e in items:
@@ -68,7 +68,7 @@ def insert_evidence(db: sqlite3.Connection, items: Iterable[Evidence]) -> int:
     db.executemany(
         "INSERT OR IGNORE INTO evidence (key, subject, target, cause, source,"
         " observed_at, weight, domain, detail) VALUES (?,?,?,?,?,?,?,?,?)",
-        _evidence_rows(items),
+        evidence_table_rows(items),
     )
     return db.total_changes - before
 
@@ -91,6 +91,29 @@ class EvidenceTables:
     ) -> None: ...
 
     # -- evidence ---------------------------------------------------------------------------
+    def add_evidence_rows(self, rows: Iterable[tuple[object, ...]]) -> int:
+        """Store rows made by :func:`evidence_table_rows` (e.g. in another process); return how many were new."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if _CACHE_KIB < db.execute("PRAGMA cache_size").fetchone()[0] < 0:
+                    db.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO evidence (key, subject, target, cause, source,"
+                    " observed_at, weight, domain, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                added = db.total_changes - before
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write evidence to {self.path}: {exc}") from exc
+        return added
+
     def add_evidence(self, items: Iterable[Evidence]) -> int:
         """Store *items* (a repeated idempotency key is ignored); return how many were new."""
         db = self._db
