@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reputable.core.cause import Cause
 from reputable.listings.policy import (
     CauseRule,
     Period,
     PolicyParams,
+    _cut,
     decide,
     escalate,
     hosting_decision,
@@ -134,3 +138,32 @@ def test_hosting_needs_n_domains() -> None:
     assert decision is not None and decision.cause is Cause.MALWARE_HOST
     assert decision.expires_at == 3 * DAY
     assert "a.example, b.example" in decision.reason
+
+
+@given(
+    st.integers(0, 2**24 - 1),
+    st.lists(st.tuples(st.integers(0, 255), st.sampled_from([32, 31, 30, 28, 26])), max_size=5),
+)
+def test_cut_matches_address_exclude(base: int, specs: list[tuple[int, int]]) -> None:
+    """Cutting holes out of a /24 gives exactly what ipaddress's address_exclude gives."""
+    net = ipaddress.ip_network((base << 8, 24))
+    holes = sorted(
+        {
+            ipaddress.ip_network((int(net.network_address) + host, plen), strict=False)
+            for host, plen in specs
+        },
+        key=lambda n: int(n.network_address),
+    )
+    remaining = [net]
+    for hole in holes:
+        remaining = [
+            part
+            for block in remaining
+            for part in (
+                block.address_exclude(hole)
+                if hole.subnet_of(block)
+                else ([] if block.subnet_of(hole) else [block])
+            )
+        ]
+    expected = [str(b) for b in sorted(remaining, key=lambda n: int(n.network_address))]
+    assert _cut(net, holes) == expected

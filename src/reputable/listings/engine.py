@@ -334,9 +334,14 @@ def _escalations(
         if sum(1 for until in mine.values() if until > now) >= escalation_threshold(policy, network)
     }
     carve = carve_outs(store, reaching, policy, rep, scores, now) if reaching else {}
-    olds: dict[str, list[Listing]] = {}
-    for item in store.listings_where(source_prefix=NETWORK_SOURCE, active_at=now_dt):
-        olds.setdefault(item.source.lower(), []).append(item)  # LIKE ignores ASCII case
+    # (subject, reason, listed_at, expires_at) of the stored escalation CIDRs, per source.
+    olds: dict[str, list[tuple[str, str, float, float | None]]] = {}
+    for subject, src, why, listed_at, expires_at in store.source_rows(
+        NETWORK_SOURCE, active_at=now_dt
+    ):
+        olds.setdefault(src.lower(), []).append(
+            (subject, why, listed_at, expires_at)
+        )  # LIKE ignores ASCII case
     for network in sorted(networks):
         threshold = escalation_threshold(policy, network)
         result = (
@@ -359,16 +364,14 @@ def _escalations(
             continue
         # Stored subjects are canonical (a /32 is a bare address): compare like with like.
         unchanged = (
-            {item.subject_text for item in old} == {_canonical(cidr) for cidr in result.cidrs}
+            {subject for subject, _, _, _ in old} == {_canonical(cidr) for cidr in result.cidrs}
             and all(
-                abs(item.expires_at.timestamp() - result.expires_at) < 1
-                for item in old
-                if item.expires_at
+                abs(until - result.expires_at) < 1 for _, _, _, until in old if until is not None
             )
-            and all(item.reason == result.reason for item in old)
+            and all(why == result.reason for _, why, _, _ in old)
         )
         if not unchanged:
-            since = min((item.listed_at.timestamp() for item in old), default=now)
+            since = min((listed_at for _, _, listed_at, _ in old), default=now)
             drops.append((None, source))
             upserts.extend(
                 _listing(cidr, Cause.NETWORK, result.reason, source, since, result.expires_at)

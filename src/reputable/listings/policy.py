@@ -183,17 +183,7 @@ def escalate(
         {ipaddress.ip_network(c, strict=False) for c in carve_out},
         key=lambda n: int(n.network_address),
     )
-    cidrs: list[str] = []
-    remaining = [net]
-    for hole in holes:
-        nxt: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for block in remaining:
-            if hole.version == block.version and hole.subnet_of(block):  # type: ignore[arg-type]
-                nxt.extend(block.address_exclude(hole))  # type: ignore[arg-type]
-            else:
-                nxt.append(block)
-        remaining = nxt
-    cidrs = [str(b) for b in sorted(remaining, key=lambda n: int(n.network_address))]
+    cidrs = _cut(net, [h for h in holes if h.version == net.version and h.subnet_of(net)])  # type: ignore[arg-type]
     expiry = sorted(live.values(), reverse=True)[threshold - 1]
     shown = ", ".join(sorted(live)[:10]) + (" ..." if len(live) > 10 else "")
     unit = "addresses" if net.version == 4 else "/64s"
@@ -203,6 +193,41 @@ def escalate(
     return Escalation(
         network, tuple(cidrs), tuple(sorted(live)), tuple(str(h) for h in holes), expiry, reason
     )
+
+
+def _cut(
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    holes: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+) -> list[str]:
+    """Return *net* minus *holes* as the fewest aligned CIDRs, in address order.
+
+    Integer arithmetic instead of ``address_exclude``: escalations are re-decided for every
+    touched network on each incremental run (bench/policy_scale.py).
+    """
+    bits = net.max_prefixlen
+    cls = ipaddress.IPv4Network if net.version == 4 else ipaddress.IPv6Network
+    start = int(net.network_address)
+    end = start + net.num_addresses  # exclusive
+    gaps: list[tuple[int, int]] = []
+    cursor = start
+    for hole in holes:
+        lo = int(hole.network_address)
+        hi = lo + hole.num_addresses
+        if lo > cursor:
+            gaps.append((cursor, lo))
+        cursor = max(cursor, hi)
+    if cursor < end:
+        gaps.append((cursor, end))
+    out: list[str] = []
+    for lo, hi in gaps:
+        pos = lo
+        while pos < hi:
+            size = (pos & -pos).bit_length() - 1 if pos else bits  # alignment of pos
+            while (1 << size) > hi - pos:
+                size -= 1
+            out.append(str(cls((pos, bits - size))))
+            pos += 1 << size
+    return out
 
 
 def hosting_decision(

@@ -63,6 +63,12 @@ class PolicyStore(ListingStore, Protocol):
         """Return listings filtered by subjects, a LIKE pattern, family and source."""
         ...
 
+    def source_rows(
+        self, source_prefix: str, *, active_at: datetime
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, source, reason, listed_at, expires_at) of active listings by source."""
+        ...
+
     def escalation_rows(
         self, causes: Collection[str], *, active_at: datetime
     ) -> Iterator[tuple[str, int, str, float | None]]:

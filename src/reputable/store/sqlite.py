@@ -270,6 +270,16 @@ class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, Sourc
             )
         ]
 
+    def source_rows(
+        self, source_prefix: str, *, active_at: datetime
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, source, reason, listed_at, expires_at) of active listings by source."""
+        yield from self._db.execute(
+            "SELECT subject, source, reason, listed_at, expires_at FROM listings"
+            " WHERE (source = ? OR source LIKE ?) AND (expires_at IS NULL OR expires_at > ?)",
+            (source_prefix, source_prefix + ":%", active_at.timestamp()),
+        )
+
     def escalation_rows(
         self, causes: Collection[str], *, active_at: datetime
     ) -> Iterator[tuple[str, int, str, float | None]]:
