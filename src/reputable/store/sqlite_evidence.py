@@ -168,7 +168,7 @@ class EvidenceTables:
         marks = ",".join("?" * len(subjects))
         rows = self._db.execute(
             "SELECT id, subject, target, cause, source, observed_at, weight, domain, detail"
-            f" FROM evidence WHERE subject IN ({marks}) OR target IN ({marks})"
+            f" FROM evidence WHERE target IN ({marks}) OR (subject != target AND subject IN ({marks}))"
             " ORDER BY observed_at DESC LIMIT ?",
             [*subjects, *subjects, limit],
         ).fetchall()
@@ -210,7 +210,7 @@ class EvidenceTables:
             marks = ",".join("?" * len(chunk))
             for ip, domain in self._db.execute(
                 f"SELECT ip, domain FROM hosting WHERE ip IN ({marks}) UNION SELECT subject, domain"
-                f" FROM evidence WHERE domain IS NOT NULL AND subject IN ({marks})",
+                f" FROM evidence WHERE domain IS NOT NULL AND subject != target AND subject IN ({marks})",
                 [*chunk, *chunk],
             ):
                 out[ip].add(domain)
@@ -424,7 +424,8 @@ class RequestTables:
         """Return when the newest evidence about any of *subjects* was observed."""
         marks = ",".join("?" * len(subjects))
         row = self._db.execute(
-            f"SELECT MAX(observed_at) FROM evidence WHERE subject IN ({marks}) OR target IN ({marks})",
+            f"SELECT MAX(observed_at) FROM evidence WHERE target IN ({marks})"
+            f" OR (subject != target AND subject IN ({marks}))",
             [*subjects, *subjects],
         ).fetchone()
         return None if row[0] is None else float(row[0])
