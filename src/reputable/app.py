@@ -28,6 +28,7 @@ from reputable.listings.rules import Limits
 from reputable.publication.dnsbl.worker import Worker, metrics_path
 from reputable.publication.metrics import read_worker_files, render
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
+from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
 
 WORKER_RESTART_DELAY = 1.0
@@ -64,6 +65,13 @@ def publish_now(config: Config, now: datetime | None = None) -> Published:
         path=result.path,
     )
     return result
+
+
+def prefix_table(config: Config) -> PrefixTable | None:
+    """Return the pfx2as table when prefix escalation is switched on, else None."""
+    if config.pfx2as is None or config.policy.escalate_prefix <= 0:
+        return None
+    return load_pfx2as(config.pfx2as)
 
 
 def _config_args(config: Config) -> list[str]:
@@ -128,6 +136,7 @@ class Supervisor:
         """Evaluate the subjects touched by new evidence every policy interval."""
         store = open_store(self.config)  # its own connection: runs in a worker thread
         interval = self.config.policy.interval.total_seconds()
+        prefixes = await asyncio.to_thread(prefix_table, self.config)
         try:
             while not self.stopping.is_set():
                 try:
@@ -137,6 +146,7 @@ class Supervisor:
                         self.config.policy,
                         self.config.reputation,
                         datetime.now(UTC),
+                        prefixes=prefixes,
                     )
                     if not outcome.changes.empty():
                         log.info(

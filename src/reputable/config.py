@@ -126,6 +126,7 @@ quiet_period = "7d"              # removal requests are granted at once after th
 self_removals = 3                # self-service removals per subject ...
 self_removal_window = "30d"      # ... within this window
 # pfx2as = "routeviews.pfx2as"   # CAIDA prefix-to-AS file: explain counts listings per ASN
+# escalate_prefix = 0            # opt-in (needs pfx2as): list an announced prefix with this many listed addresses
 # Per cause: list at / delist below a decayed score, minimum listing time, half-life.
 # [policy.causes.spam]
 # list = 2.5
@@ -233,6 +234,7 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
             escalate_v4=int(section.get("escalate_v4", defaults.escalate_v4)),
             escalate_v6=int(section.get("escalate_v6", defaults.escalate_v6)),
             hosting_domains=int(section.get("hosting_domains", defaults.hosting_domains)),
+            escalate_prefix=int(section.get("escalate_prefix", defaults.escalate_prefix)),
             quiet_period=duration("quiet_period", defaults.quiet_period),
             self_removals=int(section.get("self_removals", defaults.self_removals)),
             self_removal_window=duration("self_removal_window", defaults.self_removal_window),
@@ -244,6 +246,10 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
         raise ConfigError(
             f"{where}: [policy] escalate_v4, escalate_v6, hosting_domains must be >= 1"
         )
+    if policy.escalate_prefix < 0:
+        raise ConfigError(f"{where}: [policy] escalate_prefix must be 0 (off) or a positive count")
+    if policy.escalate_prefix and not section.get("pfx2as"):
+        raise ConfigError(f"{where}: [policy] escalate_prefix needs pfx2as = FILE (a CAIDA prefix-to-AS table)")
     return policy, ReputationParams(half_life=halves)
 
 

@@ -85,3 +85,52 @@ def test_explain_reports_asn(tmp_path: Path) -> None:
     assert result.network["asn"] == [64501]
     assert result.network["listed_in_prefix"] == 2
     assert result.network["listed_in_asn"] == {"64501": 2}
+
+
+def test_opt_in_prefix_escalation(tmp_path: Path) -> None:
+    """With escalate_prefix on, enough listed hosts in one announced prefix list the prefix."""
+    (tmp_path / "routes.pfx2as").write_text(PFX2AS)
+    text = DEFAULT_TOML.replace('# pfx2as = "routeviews.pfx2as"', 'pfx2as = "routes.pfx2as"')
+    off = parse_config(text, tmp_path / "reputable.toml")
+    on = parse_config(
+        text.replace("# escalate_prefix = 0", "escalate_prefix = 3"), tmp_path / "reputable.toml"
+    )
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    store = SQLiteStore(tmp_path / "r.db")
+    for host in ("198.51.101.1", "198.51.102.1", "198.51.103.1"):  # three /24s of AS64500's /22
+        store.add_evidence(
+            Evidence(
+                subject=parse_address(host),
+                cause=Cause.SPAM,
+                source="t",
+                observed_at=t0 + timedelta(seconds=i),
+                detail={"i": i},
+            )
+            for i in range(3)
+        )
+    at = t0 + timedelta(minutes=1)
+    evaluate(store, off.policy, off.reputation, at, prefixes=None)
+    assert not any(item.source.startswith("policy:prefix") for item in store.listings(active_at=at))
+    from reputable.app import prefix_table
+
+    evaluate(store, on.policy, on.reputation, at, prefixes=prefix_table(on))
+    (prefix,) = [
+        item for item in store.listings(active_at=at) if item.source.startswith("policy:prefix")
+    ]
+    assert prefix.subject_text == "198.51.100.0/22" and prefix.cause is Cause.NETWORK
+    assert "AS64500" in prefix.reason
+    why = explain(store, on, "198.51.102.200", at)
+    assert any(item["source"] == "policy:prefix:198.51.100.0/22" for item in why.listings)
+    again = evaluate(store, on.policy, on.reputation, at, prefixes=prefix_table(on))
+    assert again.changes.empty()
+
+
+def test_prefix_escalation_needs_a_table(tmp_path: Path) -> None:
+    """Switching prefix escalation on without pfx2as is a configuration error."""
+    from reputable.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs pfx2as"):
+        parse_config(
+            DEFAULT_TOML.replace("# escalate_prefix = 0", "escalate_prefix = 3"),
+            tmp_path / "r.toml",
+        )

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from reputable.app import open_store
+from reputable.app import open_store, prefix_table
 from reputable.cli.common import console, now_option, print_json, state
 from reputable.config import load_config
 from reputable.core.address import looks_like_ip, parse_address, parse_domain
@@ -173,7 +173,9 @@ def policy_run(ctx: typer.Context, now: NowOpt = None) -> None:
     try:
         at = now_option(now)
         _, newest = store.evidence_targets_since(store.cursor(CURSOR), observed_by=at.timestamp())
-        outcome = evaluate(store, config.policy, config.reputation, at)
+        outcome = evaluate(
+            store, config.policy, config.reputation, at, prefixes=prefix_table(config)
+        )
         store.set_cursor(CURSOR, newest)
     finally:
         store.close()
@@ -201,8 +203,22 @@ def policy_simulate(
     at = now_option(now)
     store = open_store(live_config)
     try:
-        live = evaluate(store, live_config.policy, live_config.reputation, at, apply=False)
-        cand = evaluate(store, cand_config.policy, cand_config.reputation, at, apply=False)
+        live = evaluate(
+            store,
+            live_config.policy,
+            live_config.reputation,
+            at,
+            apply=False,
+            prefixes=prefix_table(live_config),
+        )
+        cand = evaluate(
+            store,
+            cand_config.policy,
+            cand_config.reputation,
+            at,
+            apply=False,
+            prefixes=prefix_table(cand_config),
+        )
     finally:
         store.close()
 

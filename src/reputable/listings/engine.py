@@ -40,6 +40,8 @@ from reputable.listings.policy import (
     hosting_decision,
 )
 from reputable.listings.ports import PolicyStore
+from reputable.listings.prefixes import prefix_changes, prefix_escalations
+from reputable.reputation.aggregate import PrefixTable
 from reputable.reputation.scoring import (
     CauseScore,
     ReputationParams,
@@ -115,6 +117,7 @@ def evaluate(
     targets: Collection[str] | None = None,
     *,
     apply: bool = True,
+    prefixes: PrefixTable | None = None,
 ) -> Outcome:
     """Evaluate *targets* (None: every target with evidence) at *now_dt*; apply unless told not to."""
     started = time.perf_counter()
@@ -176,6 +179,16 @@ def evaluate(
             upserts,
             drops,
         )
+
+    # 4. Opt-in: whole announced prefixes (pfx2as) with too many listed addresses.
+    if prefixes is not None and policy.escalate_prefix > 0:
+        results, stored = prefix_escalations(
+            store, prefixes, policy, allow, decided, chosen, now_dt, full=full, own_source=SOURCE
+        )
+        outcome.escalations.update(results)
+        more, dropped = prefix_changes(results, stored, now, _listing)
+        upserts.extend(more)
+        drops.extend(dropped)
 
     outcome.changes = PolicyChanges(
         upserts=tuple(upserts),
@@ -380,12 +393,17 @@ def _escalations(
 
 
 def evaluate_new(
-    store: PolicyStore, policy: PolicyParams, rep: ReputationParams, now: datetime
+    store: PolicyStore,
+    policy: PolicyParams,
+    rep: ReputationParams,
+    now: datetime,
+    *,
+    prefixes: PrefixTable | None = None,
 ) -> Outcome:
     """Evaluate only the targets touched by evidence stored since the last call (incremental)."""
     after = store.cursor(CURSOR)
     targets, newest = store.evidence_targets_since(after, observed_by=now.timestamp())
-    outcome = evaluate(store, policy, rep, now, targets)
+    outcome = evaluate(store, policy, rep, now, targets, prefixes=prefixes)
     store.set_cursor(CURSOR, newest)
     return outcome
 

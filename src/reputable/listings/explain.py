@@ -111,6 +111,13 @@ def explain(store: ExplainStore, config: Config, subject_text: str, now: datetim
         for item in store.listings_where(source_prefix=f"policy:network:{net}", active_at=now):
             if subject.subnet_of(item.subject):  # type: ignore[arg-type, union-attr]
                 covering.append(item)
+    if not isinstance(subject, Domain):
+        for item in store.listings_where(source_prefix="policy:prefix", active_at=now):
+            inside = (
+                not isinstance(item.subject, Domain) and item.subject.version == subject.version
+            )
+            if inside and subject.subnet_of(item.subject) and item not in covering:  # type: ignore[arg-type]
+                covering.append(item)
     if isinstance(subject, Domain):
         parents = [p.name for p in subject.parents()[1:]]
         covering.extend(store.listings_where(subjects=parents, active_at=now))
