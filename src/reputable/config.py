@@ -249,7 +249,9 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
     if policy.escalate_prefix < 0:
         raise ConfigError(f"{where}: [policy] escalate_prefix must be 0 (off) or a positive count")
     if policy.escalate_prefix and not section.get("pfx2as"):
-        raise ConfigError(f"{where}: [policy] escalate_prefix needs pfx2as = FILE (a CAIDA prefix-to-AS table)")
+        raise ConfigError(
+            f"{where}: [policy] escalate_prefix needs pfx2as = FILE (a CAIDA prefix-to-AS table)"
+        )
     return policy, ReputationParams(half_life=halves)
 
 

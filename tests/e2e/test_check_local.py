@@ -22,7 +22,15 @@ def test_check_reports_public_style_and_local_verdict(tmp_path: Path) -> None:
     config = write_config(tmp_path, dns_port=port, extra=extra)
     cli(config, "list", "add", "198.51.100.7", "--cause", "spam", "--reason", "trap hits")
     with RunningServer(config):
-        result = cli(config, "check", "198.51.100.7", "--no-builtin", "--no-diagnostics", "--json", check=False)
+        result = cli(
+            config,
+            "check",
+            "198.51.100.7",
+            "--no-builtin",
+            "--no-diagnostics",
+            "--json",
+            check=False,
+        )
     assert result.returncode == 1, result.stderr  # exit 1: listed
     document = json.loads(result.stdout)
     (ours,) = [z for z in document["listings"] if z["zone"] == "bl.reputable.test"]

@@ -20,7 +20,12 @@ def test_big_import_reports_bad_lines_and_keeps_good_ones(tmp_path: Path) -> Non
                 fh.write('{"subject": "not an ip", "cause": "spam", "source": "t"\n')
                 continue
             host = f"10.{n // 65536}.{(n // 256) % 256}.{n % 256}"
-            fh.write(json.dumps({"subject": host, "cause": "spam", "source": "t", "at": "2026-11-01T00:00:00Z"}) + "\n")
+            fh.write(
+                json.dumps(
+                    {"subject": host, "cause": "spam", "source": "t", "at": "2026-11-01T00:00:00Z"}
+                )
+                + "\n"
+            )
     result = cli(config, "evidence", "import", str(path), check=False)
     assert result.returncode == 1
     assert "60000 lines, 59997 new evidence stored, 3 bad lines" in result.stdout
@@ -28,5 +33,9 @@ def test_big_import_reports_bad_lines_and_keeps_good_ones(tmp_path: Path) -> Non
         assert f"evidence.jsonl:{n}:" in result.stdout
     again = cli(config, "evidence", "import", str(path), check=False)
     assert "0 new evidence stored" in again.stdout
-    count = sqlite3.connect(tmp_path / "reputable.db").execute("SELECT COUNT(*) FROM evidence").fetchone()[0]
+    count = (
+        sqlite3.connect(tmp_path / "reputable.db")
+        .execute("SELECT COUNT(*) FROM evidence")
+        .fetchone()[0]
+    )
     assert count == 59_997

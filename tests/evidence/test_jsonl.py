@@ -46,8 +46,15 @@ def test_good_lines_land_with_every_field() -> None:
     """A complete line gives one Evidence with subject, cause, time, weight, domain and detail."""
     good, bad = jsonl.parse(
         [
-            line(subject="198.51.100.7", cause="spam", source="traps", at="2026-11-29T07:00:00Z",
-                 weight=2, domain="Shop.Example.", detail={"trap": "t1@example.net"}),
+            line(
+                subject="198.51.100.7",
+                cause="spam",
+                source="traps",
+                at="2026-11-29T07:00:00Z",
+                weight=2,
+                domain="Shop.Example.",
+                detail={"trap": "t1@example.net"},
+            ),
             line(subject="2001:db8::1", cause="COMPROMISED", source="sshd"),
             line(subject="evil.example", cause="malware_host", source="urlfeed"),
         ],
@@ -153,7 +160,9 @@ def test_keys_are_the_ones_earlier_releases_stored() -> None:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -194,7 +203,9 @@ _junk_line = st.one_of(
     st.text(max_size=40),
     _json.map(json.dumps),
     st.dictionaries(
-        st.sampled_from(["subject", "cause", "source", "at", "weight", "domain", "detail", "id", "x"]),
+        st.sampled_from(
+            ["subject", "cause", "source", "at", "weight", "domain", "detail", "id", "x"]
+        ),
         _json | st.sampled_from(["192.0.2.1", "spam", "2026-11-29T08:00:00Z", "a.example", "::1"]),
         max_size=8,
     ).map(json.dumps),
@@ -207,9 +218,7 @@ def test_property_junk_never_crashes(lines: list[str]) -> None:
     """Any lines give evidence or a numbered error each, and never an exception."""
     good, bad = jsonl.parse(lines, now=NOW)
     counted = [
-        n
-        for n, text in enumerate(lines, 1)
-        if text.strip() and not text.strip().startswith("#")
+        n for n, text in enumerate(lines, 1) if text.strip() and not text.strip().startswith("#")
     ]
     assert len(good) + len(bad) == len(counted)
     assert all(e.lineno in counted and e.message for e in bad)

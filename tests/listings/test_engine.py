@@ -310,10 +310,14 @@ def test_properties_allowlist_and_idempotence(
     store.close()
 
 
-def test_evidence_from_a_clock_ahead_is_evaluated_when_due(store: SQLiteStore, config: Config) -> None:
+def test_evidence_from_a_clock_ahead_is_evaluated_when_due(
+    store: SQLiteStore, config: Config
+) -> None:
     """Evidence stamped after the evaluation time is not lost: it lists once its time comes."""
     at = T0 + timedelta(minutes=10)
-    add(store, "198.51.100.7", Cause.SPAM, 3, at=at + timedelta(seconds=30))  # the sender's clock is ahead
+    add(
+        store, "198.51.100.7", Cause.SPAM, 3, at=at + timedelta(seconds=30)
+    )  # the sender's clock is ahead
     evaluate_new(store, config.policy, config.reputation, at)
     assert active(store, at) == {}
     later = at + timedelta(minutes=1)

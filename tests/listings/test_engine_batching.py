@@ -37,8 +37,13 @@ def store(tmp_path: Path) -> SQLiteStore:
 def add(store: SQLiteStore, subject: str, cause: Cause, n: int, at: datetime = T0) -> None:
     """Store *n* distinct pieces of evidence about *subject*."""
     store.add_evidence(
-        Evidence(subject=parse_address(subject), cause=cause, source="test",
-                 observed_at=at + timedelta(seconds=i), detail={"i": i})
+        Evidence(
+            subject=parse_address(subject),
+            cause=cause,
+            source="test",
+            observed_at=at + timedelta(seconds=i),
+            detail={"i": i},
+        )
         for i in range(n)
     )
 
@@ -69,8 +74,20 @@ def test_escalation_with_carve_out_is_idempotent(store: SQLiteStore, config: Con
 
 def test_many_networks_in_one_evaluation(store: SQLiteStore, config: Config) -> None:
     """Each /24 and /48 is judged on its own members, the allowlist and its own clean hosts."""
-    store.apply(Batch(allows=(AllowEntry(subject=parse_subject("203.0.113.0/24"), note="partner",
-                                         source="t", created_at=T0),)), actor="t", action="allow")
+    store.apply(
+        Batch(
+            allows=(
+                AllowEntry(
+                    subject=parse_subject("203.0.113.0/24"),
+                    note="partner",
+                    source="t",
+                    created_at=T0,
+                ),
+            )
+        ),
+        actor="t",
+        action="allow",
+    )
     for i in range(1, 9):
         add(store, f"192.0.2.{i}", Cause.SPAM, 3)  # K: escalates
         add(store, f"203.0.113.{i}", Cause.COMPROMISED, 3)  # K, but allowlisted
@@ -126,10 +143,16 @@ def test_incremental_counts_members_listed_earlier(store: SQLiteStore, config: C
 
 
 _nets = st.one_of(
-    st.builds(lambda a, n: IPv4Network((a, n), strict=False), st.integers(0, 2**32 - 1),
-              st.integers(0, 32)),
-    st.builds(lambda a, n: IPv6Network((a, n), strict=False), st.integers(0, 2**128 - 1),
-              st.integers(0, 128)),
+    st.builds(
+        lambda a, n: IPv4Network((a, n), strict=False),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 32),
+    ),
+    st.builds(
+        lambda a, n: IPv6Network((a, n), strict=False),
+        st.integers(0, 2**128 - 1),
+        st.integers(0, 128),
+    ),
 )
 _targets = st.one_of(
     st.integers(0, 2**32 - 1).map(lambda a: str(ip_network(a))).map(lambda s: s.split("/")[0]),
@@ -139,8 +162,11 @@ _targets = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(_nets, max_size=6), st.sets(st.sampled_from(["a.example", "c.example"])),
-       st.lists(_targets, min_size=1, max_size=10))
+@given(
+    st.lists(_nets, max_size=6),
+    st.sets(st.sampled_from(["a.example", "c.example"])),
+    st.lists(_targets, min_size=1, max_size=10),
+)
 def test_property_allowlist_covers_like_subnet_of(
     networks: list[IPv4Network | IPv6Network], domains: set[str], targets: list[str]
 ) -> None:

@@ -20,22 +20,45 @@ def test_rows_hold_subject_target_and_sorted_detail(tmp_path: Path) -> None:
     """Each row keeps the subject text, its scored target and the detail as sorted JSON."""
     store = SQLiteStore(tmp_path / "r.db")
     items = [
-        Evidence(subject=ip_address("2001:db8::1"), cause=Cause.SPAM, source="t", observed_at=NOW,
-                 detail={"z": 1, "a": [1, "é"], "when": NOW}),
+        Evidence(
+            subject=ip_address("2001:db8::1"),
+            cause=Cause.SPAM,
+            source="t",
+            observed_at=NOW,
+            detail={"z": 1, "a": [1, "é"], "when": NOW},
+        ),
         Evidence(subject=ip_address("2001:db8::2"), cause=Cause.SPAM, source="t", observed_at=NOW),
-        Evidence(subject=ip_address("203.0.113.5"), cause=Cause.MALWARE_HOST, source="t",
-                 observed_at=NOW, weight=2.5, related_domain=Domain("shop.example")),
+        Evidence(
+            subject=ip_address("203.0.113.5"),
+            cause=Cause.MALWARE_HOST,
+            source="t",
+            observed_at=NOW,
+            weight=2.5,
+            related_domain=Domain("shop.example"),
+        ),
     ]
     assert store.add_evidence(items) == 3
     assert store.add_evidence(items) == 0
-    rows = sqlite3.connect(tmp_path / "r.db").execute(
-        "SELECT key, subject, target, cause, source, observed_at, weight, domain, detail"
-        " FROM evidence ORDER BY id"
-    ).fetchall()
+    rows = (
+        sqlite3.connect(tmp_path / "r.db")
+        .execute(
+            "SELECT key, subject, target, cause, source, observed_at, weight, domain, detail"
+            " FROM evidence ORDER BY id"
+        )
+        .fetchall()
+    )
     assert rows == [
-        (e.key, str(e.subject), e.target, e.cause.value, e.source, NOW.timestamp(), e.weight,
-         e.related_domain.name if e.related_domain else None,
-         json.dumps(e.detail, sort_keys=True, default=str))
+        (
+            e.key,
+            str(e.subject),
+            e.target,
+            e.cause.value,
+            e.source,
+            NOW.timestamp(),
+            e.weight,
+            e.related_domain.name if e.related_domain else None,
+            json.dumps(e.detail, sort_keys=True, default=str),
+        )
         for e in items
     ]
     assert sorted(store.evidence_rows()) == sorted(

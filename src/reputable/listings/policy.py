@@ -52,7 +52,9 @@ class PolicyParams:
     escalate_v6: int = 8  # listed /64s in one IPv6 /48
     escalate_causes: frozenset[Cause] = frozenset({Cause.SPAM, Cause.COMPROMISED})
     hosting_domains: int = 2  # listed domains on one IP before the IP is listed
-    escalate_prefix: int = 0  # opt-in: listed addresses in one announced prefix (pfx2as) that list it
+    escalate_prefix: int = (
+        0  # opt-in: listed addresses in one announced prefix (pfx2as) that list it
+    )
     quiet_period: timedelta = timedelta(days=7)
     self_removals: int = 3
     self_removal_window: timedelta = timedelta(days=30)
