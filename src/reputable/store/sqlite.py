@@ -15,6 +15,7 @@ from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 from reputable.store.sqlite_feeds import FeedTables
 from reputable.store.sqlite_sources import SourceTables
+from reputable.store.sqlite_tx import transaction
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -63,17 +64,10 @@ class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, Sourc
         for migration in known:
             if migration.version <= current:
                 continue
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(db, f"migration {migration.name} failed on {self.path}"):
                 for statement in split_statements(migration.sql):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
-                db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                db.execute("ROLLBACK")
-                raise StoreError(
-                    f"migration {migration.name} failed on {self.path}: {exc}"
-                ) from exc
 
     def schema_version(self) -> int:
         """Return the applied schema version."""
@@ -91,66 +85,57 @@ class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, Sourc
 
     def apply(self, batch: Batch, *, actor: str, action: str) -> None:
         """Insert or replace every listing and allow entry of *batch* in one transaction."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "INSERT INTO listings (subject, family, cause, reason, source, listed_at,"
-                    " expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source)"
-                    " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at,"
-                    " listed_at = excluded.listed_at",
+        with transaction(self._db, f"cannot write to {self.path}") as db:
+            db.executemany(
+                "INSERT INTO listings (subject, family, cause, reason, source, listed_at,"
+                " expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source)"
+                " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at,"
+                " listed_at = excluded.listed_at",
+                (
                     (
-                        (
-                            item.subject_text,
-                            _family(item.subject),
-                            item.cause.value,
-                            item.reason,
-                            item.source,
-                            _ts(item.listed_at),
-                            _ts(item.expires_at),
-                        )
-                        for item in batch.listings
-                    ),
-                )
-                db.executemany(
-                    "INSERT INTO allow (subject, family, note, source, created_at, expires_at)"
-                    " VALUES (?,?,?,?,?,?) ON CONFLICT (subject, source)"
-                    " DO UPDATE SET note = excluded.note, expires_at = excluded.expires_at",
-                    (
-                        (
-                            item.subject_text,
-                            _family(item.subject),
-                            item.note,
-                            item.source,
-                            _ts(item.created_at),
-                            _ts(item.expires_at),
-                        )
-                        for item in batch.allows
-                    ),
-                )
-                if len(batch.listings) + len(batch.allows) <= 100:
-                    for listing in batch.listings:
-                        self._audit(
-                            actor, action, listing.subject_text, listing.cause.value, listing.reason
-                        )
-                    for allow in batch.allows:
-                        self._audit(actor, "allow", allow.subject_text, None, allow.note)
-                else:
-                    self._audit(
-                        actor,
-                        action,
-                        "*",
-                        None,
-                        f"{len(batch.listings)} listings, {len(batch.allows)} allowlist entries",
+                        item.subject_text,
+                        _family(item.subject),
+                        item.cause.value,
+                        item.reason,
+                        item.source,
+                        _ts(item.listed_at),
+                        _ts(item.expires_at),
                     )
-                self._bump()
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+                    for item in batch.listings
+                ),
+            )
+            db.executemany(
+                "INSERT INTO allow (subject, family, note, source, created_at, expires_at)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT (subject, source)"
+                " DO UPDATE SET note = excluded.note, expires_at = excluded.expires_at",
+                (
+                    (
+                        item.subject_text,
+                        _family(item.subject),
+                        item.note,
+                        item.source,
+                        _ts(item.created_at),
+                        _ts(item.expires_at),
+                    )
+                    for item in batch.allows
+                ),
+            )
+            if len(batch.listings) + len(batch.allows) <= 100:
+                for listing in batch.listings:
+                    self._audit(
+                        actor, action, listing.subject_text, listing.cause.value, listing.reason
+                    )
+                for allow in batch.allows:
+                    self._audit(actor, "allow", allow.subject_text, None, allow.note)
+            else:
+                self._audit(
+                    actor,
+                    action,
+                    "*",
+                    None,
+                    f"{len(batch.listings)} listings, {len(batch.allows)} allowlist entries",
+                )
+            self._bump()
 
     def remove_listings(
         self, subject: Subject, *, cause: Cause | None, source: str | None, actor: str
@@ -177,22 +162,11 @@ class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, Sourc
     def _delete(
         self, sql: str, args: list[str], actor: str, action: str, text: str, cause: Cause | None
     ) -> int:
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                count = db.execute(sql, args).rowcount
-                if count:
-                    self._audit(
-                        actor, action, text, cause.value if cause else None, f"{count} rows"
-                    )
-                    self._bump()
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        with transaction(self._db, f"cannot write to {self.path}") as db:
+            count = db.execute(sql, args).rowcount
+            if count:
+                self._audit(actor, action, text, cause.value if cause else None, f"{count} rows")
+                self._bump()
         return int(count)
 
     # -- reads --------------------------------------------------------------------------------

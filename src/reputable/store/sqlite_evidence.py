@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Final
 
 from reputable.core.cause import Cause
-from reputable.core.errors import StoreError
 from reputable.evidence.model import (
     Evidence,
     EvidenceRecord,
@@ -19,6 +18,7 @@ from reputable.evidence.model import (
 )
 from reputable.listings.model import AuditEntry, DelistRequest
 from reputable.listings.policy import Period, PolicyChanges
+from reputable.store.sqlite_tx import transaction
 
 #: SQLite's default limit on host parameters is 32766; stay well under it.
 _CHUNK = 5000
@@ -93,40 +93,22 @@ class EvidenceTables:
     # -- evidence ---------------------------------------------------------------------------
     def add_evidence_rows(self, rows: Iterable[tuple[object, ...]]) -> int:
         """Store rows made by :func:`evidence_table_rows` (e.g. in another process); return how many were new."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if _CACHE_KIB < db.execute("PRAGMA cache_size").fetchone()[0] < 0:
-                    db.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
-                before = db.total_changes
-                db.executemany(
-                    "INSERT OR IGNORE INTO evidence (key, subject, target, cause, source,"
-                    " observed_at, weight, domain, detail) VALUES (?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-                added = db.total_changes - before
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write evidence to {self.path}: {exc}") from exc
+        with transaction(self._db, f"cannot write evidence to {self.path}") as db:
+            if _CACHE_KIB < db.execute("PRAGMA cache_size").fetchone()[0] < 0:
+                db.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO evidence (key, subject, target, cause, source,"
+                " observed_at, weight, domain, detail) VALUES (?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            added = db.total_changes - before
         return added
 
     def add_evidence(self, items: Iterable[Evidence]) -> int:
         """Store *items* (a repeated idempotency key is ignored); return how many were new."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                added = insert_evidence(db, items)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write evidence to {self.path}: {exc}") from exc
+        with transaction(self._db, f"cannot write evidence to {self.path}") as db:
+            added = insert_evidence(db, items)
         return added
 
     def evidence_rows(
@@ -191,16 +173,10 @@ class EvidenceTables:
     # -- shared hosting -------------------------------------------------------------------------
     def add_hosting(self, pairs: Iterable[tuple[str, str]]) -> int:
         """Record (ip, domain) pairs of the shared-hosting map; return how many were new."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with transaction(self._db, f"cannot write hosting map to {self.path}") as db:
             before = db.total_changes
             db.executemany("INSERT OR IGNORE INTO hosting (ip, domain) VALUES (?, ?)", pairs)
             added = db.total_changes - before
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise StoreError(f"cannot write hosting map to {self.path}: {exc}") from exc
         return added
 
     def domains_on(self, ips: Collection[str]) -> dict[str, set[str]]:
@@ -322,73 +298,64 @@ class PolicyWrites:
         """Apply one evaluation's changes atomically and move the serial once."""
         if changes.empty():
             return
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for subject, source in changes.drops:
-                    if subject is None:
-                        db.execute("DELETE FROM listings WHERE source = ?", (source,))
-                    else:
-                        db.execute(
-                            "DELETE FROM listings WHERE subject = ? AND source = ?",
-                            (subject, source),
-                        )
-                for subject, cause, source in changes.ends:
+        with transaction(self._db, f"cannot apply policy to {self.path}") as db:
+            for subject, source in changes.drops:
+                if subject is None:
+                    db.execute("DELETE FROM listings WHERE source = ?", (source,))
+                else:
                     db.execute(
-                        "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
-                        " AND (expires_at IS NULL OR expires_at > ?)",
-                        (now, subject, cause.value, source, now),
+                        "DELETE FROM listings WHERE subject = ? AND source = ?",
+                        (subject, source),
                     )
-                    self._audit(
-                        actor,
-                        "delist",
-                        subject,
+            for subject, cause, source in changes.ends:
+                db.execute(
+                    "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
+                    " AND (expires_at IS NULL OR expires_at > ?)",
+                    (now, subject, cause.value, source, now),
+                )
+                self._audit(
+                    actor,
+                    "delist",
+                    subject,
+                    cause.value,
+                    "score fell below the delisting threshold",
+                )
+            for listing in changes.upserts:
+                db.execute(
+                    "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
+                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source) DO UPDATE SET"
+                    " reason = excluded.reason, expires_at = excluded.expires_at, listed_at = excluded.listed_at",
+                    (
+                        listing.subject_text,
+                        _family_of(listing.subject_text),
+                        listing.cause.value,
+                        listing.reason,
+                        listing.source,
+                        listing.listed_at.timestamp(),
+                        listing.expires_at.timestamp() if listing.expires_at else None,
+                    ),
+                )
+            for target, cause, period in changes.new_periods:
+                db.execute(
+                    "INSERT INTO policy_periods (subject, cause, listed_at, min_until, ends_at, ended_by)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (
+                        target,
                         cause.value,
-                        "score fell below the delisting threshold",
-                    )
-                for listing in changes.upserts:
-                    db.execute(
-                        "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
-                        " VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source) DO UPDATE SET"
-                        " reason = excluded.reason, expires_at = excluded.expires_at, listed_at = excluded.listed_at",
-                        (
-                            listing.subject_text,
-                            _family_of(listing.subject_text),
-                            listing.cause.value,
-                            listing.reason,
-                            listing.source,
-                            listing.listed_at.timestamp(),
-                            listing.expires_at.timestamp() if listing.expires_at else None,
-                        ),
-                    )
-                for target, cause, period in changes.new_periods:
-                    db.execute(
-                        "INSERT INTO policy_periods (subject, cause, listed_at, min_until, ends_at, ended_by)"
-                        " VALUES (?,?,?,?,?,?)",
-                        (
-                            target,
-                            cause.value,
-                            period.listed_at,
-                            period.min_until,
-                            period.ends_at,
-                            period.ended_by,
-                        ),
-                    )
-                    self._audit(actor, "list", target, cause.value, "policy listing")
-                for target, cause, listed_at, ends_at, ended_by in changes.period_updates:
-                    db.execute(
-                        "UPDATE policy_periods SET ends_at = ?, ended_by = ? WHERE subject = ? AND cause = ?"
-                        " AND listed_at = ?",
-                        (ends_at, ended_by, target, cause.value, listed_at),
-                    )
-                self._bump()
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot apply policy to {self.path}: {exc}") from exc
+                        period.listed_at,
+                        period.min_until,
+                        period.ends_at,
+                        period.ended_by,
+                    ),
+                )
+                self._audit(actor, "list", target, cause.value, "policy listing")
+            for target, cause, listed_at, ends_at, ended_by in changes.period_updates:
+                db.execute(
+                    "UPDATE policy_periods SET ends_at = ?, ended_by = ? WHERE subject = ? AND cause = ?"
+                    " AND listed_at = ?",
+                    (ends_at, ended_by, target, cause.value, listed_at),
+                )
+            self._bump()
 
 
 def _family_of(subject: str) -> int:
@@ -452,26 +419,17 @@ class RequestTables:
 
     def end_listings(self, subject: str, *, now: float, actor: str, why: str) -> int:
         """Expire every active listing of *subject* now and close its policy periods; return how many."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                count = db.execute(
-                    "UPDATE listings SET expires_at = ? WHERE subject = ? AND (expires_at IS NULL OR expires_at > ?)",
-                    (now, subject, now),
-                ).rowcount
-                db.execute(
-                    "UPDATE policy_periods SET ends_at = ?, ended_by = 'request' WHERE subject = ?"
-                    " AND ended_by IS NULL AND ends_at > ?",
-                    (now, subject, now),
-                )
-                if count:
-                    self._audit(actor, "delist", subject, None, why)
-                    self._bump()
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to {self.path}: {exc}") from exc
+        with transaction(self._db, f"cannot write to {self.path}") as db:
+            count = db.execute(
+                "UPDATE listings SET expires_at = ? WHERE subject = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (now, subject, now),
+            ).rowcount
+            db.execute(
+                "UPDATE policy_periods SET ends_at = ?, ended_by = 'request' WHERE subject = ?"
+                " AND ended_by IS NULL AND ends_at > ?",
+                (now, subject, now),
+            )
+            if count:
+                self._audit(actor, "delist", subject, None, why)
+                self._bump()
         return int(count)

@@ -17,6 +17,7 @@ from reputable.evidence.parsers.feed_model import (
     FeedState,
 )
 from reputable.listings.model import Listing
+from reputable.store.sqlite_tx import transaction
 
 _COLUMNS = (
     "name, url, kind, refresh, options, etag, last_modified, content_hash,"
@@ -123,53 +124,44 @@ class FeedTables:
 
         Entries already listed keep their ``listed_at``; every addition and removal is audited.
         """
-        db = self._db
         wanted = {(item.subject_text, item.cause.value): item for item in listings}
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                have = {
-                    (s, c): r
-                    for s, c, r in db.execute(
-                        "SELECT subject, cause, reason FROM listings WHERE source = ?", (source,)
-                    )
-                }
-                gone = [key for key in have if key not in wanted]
-                fresh = [item for key, item in wanted.items() if have.get(key) != item.reason]
-                for subject, cause in gone:
-                    db.execute(
-                        "DELETE FROM listings WHERE subject = ? AND cause = ? AND source = ?",
-                        (subject, cause, source),
-                    )
-                    self._audit(actor, "delist", subject, cause, f"left {source}")
-                db.executemany(
-                    "INSERT INTO listings (subject, family, cause, reason, source, listed_at,"
-                    " expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source)"
-                    " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at",
-                    (
-                        (
-                            item.subject_text,
-                            0 if isinstance(item.subject, Domain) else item.subject.version,
-                            item.cause.value,
-                            item.reason,
-                            source,
-                            _ts(item.listed_at),
-                            _ts(item.expires_at),
-                        )
-                        for item in fresh
-                    ),
+        with transaction(self._db, f"cannot write feed listings to {self.path}") as db:
+            have = {
+                (s, c): r
+                for s, c, r in db.execute(
+                    "SELECT subject, cause, reason FROM listings WHERE source = ?", (source,)
                 )
-                added = [i for i in fresh if (i.subject_text, i.cause.value) not in have]
-                for item in added:
-                    self._audit(actor, "list", item.subject_text, item.cause.value, item.reason)
-                if gone or fresh:
-                    self._bump()
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write feed listings to {self.path}: {exc}") from exc
+            }
+            gone = [key for key in have if key not in wanted]
+            fresh = [item for key, item in wanted.items() if have.get(key) != item.reason]
+            for subject, cause in gone:
+                db.execute(
+                    "DELETE FROM listings WHERE subject = ? AND cause = ? AND source = ?",
+                    (subject, cause, source),
+                )
+                self._audit(actor, "delist", subject, cause, f"left {source}")
+            db.executemany(
+                "INSERT INTO listings (subject, family, cause, reason, source, listed_at,"
+                " expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source)"
+                " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at",
+                (
+                    (
+                        item.subject_text,
+                        0 if isinstance(item.subject, Domain) else item.subject.version,
+                        item.cause.value,
+                        item.reason,
+                        source,
+                        _ts(item.listed_at),
+                        _ts(item.expires_at),
+                    )
+                    for item in fresh
+                ),
+            )
+            added = [i for i in fresh if (i.subject_text, i.cause.value) not in have]
+            for item in added:
+                self._audit(actor, "list", item.subject_text, item.cause.value, item.reason)
+            if gone or fresh:
+                self._bump()
         return len(added), len(gone)
 
     def remove_feed(self, name: str, *, actor: str) -> int:

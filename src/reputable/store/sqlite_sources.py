@@ -6,10 +6,10 @@ import sqlite3
 import time
 from collections.abc import Iterable
 
-from reputable.core.errors import StoreError
 from reputable.evidence.model import Evidence
 from reputable.evidence.sources.follow import Position
 from reputable.store.sqlite_evidence import insert_evidence
+from reputable.store.sqlite_tx import transaction
 
 
 class SourceTables:
@@ -31,34 +31,23 @@ class SourceTables:
 
     def commit_source(self, position: Position, evidence: Iterable[Evidence]) -> int:
         """Store *evidence* and *position* in one transaction; return how many evidence were new."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                added = insert_evidence(db, evidence)
-                db.execute(
-                    "INSERT INTO source_positions (name, device, inode, head, offset, lines, state,"
-                    " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE SET"
-                    " device = excluded.device, inode = excluded.inode, head = excluded.head,"
-                    " offset = excluded.offset, lines = excluded.lines, state = excluded.state,"
-                    " updated_at = excluded.updated_at",
-                    (
-                        position.name,
-                        position.device,
-                        position.inode,
-                        position.head,
-                        position.offset,
-                        position.lines,
-                        position.state,
-                        time.time(),
-                    ),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"cannot save position of {position.name} in {self.path}: {exc}"
-            ) from exc
+        with transaction(self._db, f"cannot save position of {position.name} in {self.path}") as db:
+            added = insert_evidence(db, evidence)
+            db.execute(
+                "INSERT INTO source_positions (name, device, inode, head, offset, lines, state,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE SET"
+                " device = excluded.device, inode = excluded.inode, head = excluded.head,"
+                " offset = excluded.offset, lines = excluded.lines, state = excluded.state,"
+                " updated_at = excluded.updated_at",
+                (
+                    position.name,
+                    position.device,
+                    position.inode,
+                    position.head,
+                    position.offset,
+                    position.lines,
+                    position.state,
+                    time.time(),
+                ),
+            )
         return added
