@@ -172,7 +172,7 @@ class Supervisor:
                 await asyncio.wait_for(self.stopping.wait(), 10)
             if self.stopping.is_set():
                 return
-        from reputable.evidence.sources.feeds import refresh_feeds
+        from reputable.listings.feeds import refresh_feeds
 
         await refresh_feeds(self.config, lambda: open_store(self.config), self.stopping)
 

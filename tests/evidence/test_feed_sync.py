@@ -12,8 +12,8 @@ import pytest
 from reputable.config import DEFAULT_TOML, Config, parse_config
 from reputable.core.cause import Cause
 from reputable.evidence.parsers.feed_model import CsvMapping, FeedDefinition
-from reputable.evidence.sources.feeds import SyncReport, refresh_feeds, sync_feeds
 from reputable.listings.engine import evaluate
+from reputable.listings.feeds import SyncReport, refresh_feeds, sync_feeds
 from reputable.store.sqlite import SQLiteStore
 from tests.checker.dnsfixture import DnsFixture, ZoneData
 from tests.evidence.feed_http import FeedServer, Route

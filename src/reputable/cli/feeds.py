@@ -16,7 +16,7 @@ from reputable.core.errors import InputError
 from reputable.evidence.parsers.feed_kinds import FEED_PARSERS
 from reputable.evidence.parsers.feed_model import CsvMapping, FeedDefinition, check_name
 from reputable.evidence.sources.feed_fetch import check_url
-from reputable.evidence.sources.feeds import SyncReport, sync_feeds
+from reputable.listings.feeds import SyncReport, sync_feeds
 
 feed_app = typer.Typer(
     help="Imported feeds: IP/CIDR lists and malware/phishing URL lists.", no_args_is_help=True
