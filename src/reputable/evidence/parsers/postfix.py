@@ -121,6 +121,8 @@ def scan(
     lineno = first_line
     last_ls = 0
     at: float | None = None
+    last_stamp = ""
+    last_at: float | None = None
     header_ok = False
     for pos, code, m in hits:
         ls = buf.rfind("\n", 0, pos) + 1
@@ -133,7 +135,11 @@ def scan(
             if not header_ok:
                 continue
             te = buf.find(" ", ls + 10) if buf[ls].isdigit() else ls + 15
-            at = times(buf[ls:te])
+            stamp = buf[ls:te]
+            if stamp != last_stamp:  # busy logs repeat a second many times: skip the call
+                last_stamp = stamp
+                last_at = times(stamp)
+            at = last_at
         if not header_ok or at is None:
             continue
         le = buf.find("\n", pos)

@@ -200,8 +200,9 @@ def ingest_files(run: MailRun, paths: list[Path], sink: Callable[[list[Evidence]
         fmt = ""
         for chunk in read_chunks(path):
             fmt = fmt or run.format_of(chunk)
+            before = run.tally.read
             stored += sink(run.detect(chunk, str(path), line, fmt))
-            line += chunk.count("\n")
+            line += run.tally.read - before  # the tally counted the chunk's lines already
     return stored + sink(run.finish())
 
 
