@@ -61,3 +61,27 @@ def test_bad_access_action(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="answer, refuse or ignore"):
         parse_config(text, tmp_path / "r.toml")
+
+
+def test_init_is_idempotent(tmp_path: Path) -> None:
+    """`reputable init` writes the defaults once and leaves an existing file alone."""
+    import subprocess
+    import sys
+
+    def init(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reputable", "init", *extra],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    assert init().returncode == 0
+    (tmp_path / "reputable.toml").write_text(DEFAULT_TOML + "\n# mine\n")
+    again = init()
+    assert again.returncode == 0 and "left as it is" in again.stdout
+    assert (tmp_path / "reputable.toml").read_text().endswith("# mine\n")
+    assert init("--force").returncode == 0
+    assert (tmp_path / "reputable.toml").read_text() == DEFAULT_TOML

@@ -16,7 +16,7 @@ from reputable.cli.launch import command_word
 from reputable.cli.listing import allow_app, list_app
 from reputable.config import DEFAULT_TOML
 from reputable.core import log
-from reputable.core.errors import ConfigError, ReputableError
+from reputable.core.errors import ReputableError
 from reputable.publication.dnsbl.worker import metrics_path
 from reputable.publication.metrics import read_worker_files, render
 
@@ -74,7 +74,8 @@ def init(
 ) -> None:
     """Write a reputable.toml with the defaults: embedded SQLite, default zones and ports."""
     if path.exists() and not force:
-        raise ConfigError(f"{path} exists; use --force to overwrite it")
+        console.print(f"{path} exists; left as it is (--force writes the defaults over it)")
+        return
     path.write_text(DEFAULT_TOML, encoding="utf-8")
     console.print(f"wrote {path}; next: `reputable serve`")
 
