@@ -74,15 +74,6 @@ class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, Sourc
         return int(self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
 
     # -- writes -------------------------------------------------------------------------------
-    def _bump(self) -> None:
-        self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'")
-
-    def _audit(self, actor: str, action: str, subject: str, cause: str | None, detail: str) -> None:
-        self._db.execute(
-            "INSERT INTO audit (at, actor, action, subject, cause, detail) VALUES (?,?,?,?,?,?)",
-            (datetime.now(UTC).timestamp(), actor, action, subject, cause, detail),
-        )
-
     def apply(self, batch: Batch, *, actor: str, action: str) -> None:
         """Insert or replace every listing and allow entry of *batch* in one transaction."""
         with transaction(self._db, f"cannot write to {self.path}") as db:

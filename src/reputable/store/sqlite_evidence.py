@@ -18,7 +18,7 @@ from reputable.evidence.model import (
 )
 from reputable.listings.model import AuditEntry, DelistRequest
 from reputable.listings.policy import Period, PolicyChanges
-from reputable.store.sqlite_tx import transaction
+from reputable.store.sqlite_tx import SQLiteTables, transaction
 
 #: SQLite's default limit on host parameters is 32766; stay well under it.
 _CHUNK = 5000
@@ -78,17 +78,8 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[i : i + _CHUNK]
 
 
-class EvidenceTables:
-    """Mixin for SQLiteStore: expects ``_db``, ``_bump``, ``_audit`` and ``path``."""
-
-    _db: sqlite3.Connection
-    path: str
-
-    def _bump(self) -> None: ...  # provided by SQLiteStore
-
-    def _audit(
-        self, actor: str, action: str, subject: str, cause: str | None, detail: str
-    ) -> None: ...
+class EvidenceTables(SQLiteTables):
+    """Mixin for SQLiteStore."""
 
     # -- evidence ---------------------------------------------------------------------------
     def add_evidence_rows(self, rows: Iterable[tuple[object, ...]]) -> int:
@@ -275,17 +266,8 @@ class EvidenceTables:
         ]
 
 
-class PolicyWrites:
+class PolicyWrites(SQLiteTables):
     """Mixin for SQLiteStore: the policy engine's transactional writes."""
-
-    _db: sqlite3.Connection
-    path: str
-
-    def _bump(self) -> None: ...  # provided by SQLiteStore
-
-    def _audit(
-        self, actor: str, action: str, subject: str, cause: str | None, detail: str
-    ) -> None: ...
 
     def set_cursor(self, name: str, value: int) -> None:
         """Save position *name*."""
@@ -375,17 +357,8 @@ def _granted(db: sqlite3.Connection) -> dict[str, float]:
     }
 
 
-class RequestTables:
+class RequestTables(SQLiteTables):
     """Mixin for SQLiteStore: removal requests and ending listings early."""
-
-    _db: sqlite3.Connection
-    path: str
-
-    def _bump(self) -> None: ...  # provided by SQLiteStore
-
-    def _audit(
-        self, actor: str, action: str, subject: str, cause: str | None, detail: str
-    ) -> None: ...
 
     def last_evidence_at(self, subjects: Sequence[str]) -> float | None:
         """Return when the newest evidence about any of *subjects* was observed."""

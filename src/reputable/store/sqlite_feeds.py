@@ -17,7 +17,7 @@ from reputable.evidence.parsers.feed_model import (
     FeedState,
 )
 from reputable.listings.model import Listing
-from reputable.store.sqlite_tx import transaction
+from reputable.store.sqlite_tx import SQLiteTables, transaction
 
 _COLUMNS = (
     "name, url, kind, refresh, options, etag, last_modified, content_hash,"
@@ -56,17 +56,8 @@ def _record(row: tuple[object, ...]) -> FeedRecord:
     return FeedRecord(definition=definition, state=state)
 
 
-class FeedTables:
-    """Mixin for SQLiteStore: expects ``_db``, ``_bump``, ``_audit`` and ``path``."""
-
-    _db: sqlite3.Connection
-    path: str
-
-    def _bump(self) -> None: ...  # provided by SQLiteStore
-
-    def _audit(
-        self, actor: str, action: str, subject: str, cause: str | None, detail: str
-    ) -> None: ...
+class FeedTables(SQLiteTables):
+    """Mixin for SQLiteStore."""
 
     def _write(self, sql: str, args: Sequence[object]) -> int:
         try:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable
 
 from reputable.evidence.model import Evidence
 from reputable.evidence.sources.follow import Position
 from reputable.store.sqlite_evidence import insert_evidence
-from reputable.store.sqlite_tx import transaction
+from reputable.store.sqlite_tx import SQLiteTables, transaction
 
 
-class SourceTables:
+class SourceTables(SQLiteTables):
     """Mixin for SQLiteStore: expects ``_db`` and ``path``."""
-
-    _db: sqlite3.Connection
-    path: str
 
     def source_position(self, name: str) -> Position | None:
         """Return where follower *name* stopped, or None when it never committed."""
