@@ -21,10 +21,8 @@ from reputable.app import open_store, prefix_table
 from reputable.cli.common import console, now_option, print_json, state
 from reputable.config import load_config
 from reputable.core.address import looks_like_ip, parse_address, parse_domain
-from reputable.core.cause import parse_cause
-from reputable.core.clock import format_instant, parse_instant
+from reputable.core.clock import format_instant
 from reputable.core.errors import DataFileError, InputError, SubjectError
-from reputable.evidence.model import Evidence
 from reputable.evidence.parsers import jsonl
 from reputable.listings.delisting import decide_request, request_removal
 from reputable.listings.engine import CURSOR, Outcome, evaluate
@@ -435,4 +433,3 @@ def hosting_import(
         raise typer.Exit(1)
 
 
-_ = (parse_cause, parse_instant, Evidence)  # re-exported for plug-ins that extend evidence add

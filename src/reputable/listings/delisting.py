@@ -54,7 +54,8 @@ class RequestResult:
     message: str
 
 
-def _subjects(text: str) -> list[str]:
+def subject_names(text: str) -> list[str]:
+    """Return the canonical text of a subject, then its scored target when that differs (an IPv6 /64)."""
     subject = parse_subject(text)
     canonical = format_subject(subject)
     names = [canonical]
@@ -77,7 +78,7 @@ def request_removal(
     """File a removal request for *subject_text*; grant it at once when the evidence is quiet."""
     if "@" not in contact:
         raise InputError(f"--contact {contact!r}: give an email address we can answer")
-    subjects = _subjects(subject_text)
+    subjects = subject_names(subject_text)
     listed = store.listings_where(subjects=subjects, active_at=now)
     if not listed:
         raise InputError(f"{subject_text} is not listed; nothing to remove")
@@ -124,6 +125,6 @@ def decide_request(
     ts = now.timestamp()
     store.decide_delist(request_id, status="granted" if grant else "denied", by=by, why=why, now=ts)
     if grant:
-        for name in _subjects(subject):
+        for name in subject_names(subject):
             store.end_listings(name, now=ts, actor=by, why=f"removal request #{request_id}: {why}")
     return subject

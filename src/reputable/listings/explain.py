@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from reputable.config import Config
-from reputable.core.address import Domain, format_subject, parse_subject
+from reputable.core.address import Domain, parse_subject
 from reputable.core.cause import Cause
 from reputable.core.clock import format_instant
-from reputable.evidence.model import EvidenceRecord, scoring_target
+from reputable.evidence.model import EvidenceRecord
+from reputable.listings.delisting import subject_names
 from reputable.listings.model import AuditEntry, DelistRequest, Listing
 from reputable.listings.policy import network_of
 from reputable.listings.remediation import remediation
@@ -97,13 +98,9 @@ def _code(config: Config, listing: Listing) -> str:
 def explain(store: ExplainStore, config: Config, subject_text: str, now: datetime) -> Explanation:
     """Return the explanation of *subject_text* at *now*."""
     subject = parse_subject(subject_text)
-    canonical = format_subject(subject)
-    names = [canonical]
+    names = subject_names(subject_text)
+    canonical = names[0]
     is_host = not isinstance(subject, Domain) and subject.prefixlen == subject.max_prefixlen
-    if is_host:
-        target = scoring_target(subject.network_address, None)  # type: ignore[union-attr]
-        if target != canonical:
-            names.append(target)
     # Listings that cover the subject: its own, its /64, its escalated network, its parent domains.
     covering = [item for item in store.listings_where(subjects=names, active_at=now)]
     net = network_of(names[-1]) if not isinstance(subject, Domain) else None
