@@ -431,5 +431,3 @@ def hosting_import(
         console.print(f"  {error}", highlight=False)
     if errors:
         raise typer.Exit(1)
-
-
