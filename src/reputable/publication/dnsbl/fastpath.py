@@ -5,21 +5,42 @@ hands every other packet back to Python, which answers it with ``Responder.respo
 built by ``pip install`` when a C compiler is present (setup.py, optional); without it, or
 with ``REPUTABLE_NO_FASTPATH=1`` or ``[dns] fast_path = false``, the worker runs its
 pure-Python loop and answers the same bytes.
+
+It also starts ``reputable serve`` early (:func:`early_start`): before the configuration and
+the rest of the server are imported (~0.05 s of imports here, as much again as the
+interpreter itself), the launcher binds the sockets and runs the C loop over the last
+snapshot, with the engine arguments the previous start recorded next to the snapshot (a
+"serve plan", valid only for the very same configuration text). Packets the C engine leaves
+to Python wait until the worker takes over (:meth:`Worker.start`), which first checks that
+the plan still matches what the configuration says. This module therefore imports nothing
+heavier than the snapshot layout.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import struct
+import threading
+from pathlib import Path
 from types import ModuleType
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from reputable.core import log
-from reputable.publication.dnsbl.wire import HIT, MISS, Responder
+from reputable.core.errors import SnapshotError
+from reputable.publication.snapshot.layout import MappedFile
+
+if TYPE_CHECKING:
+    from reputable.publication.dnsbl.wire import Responder
 
 #: Set to a non-empty value other than "0" to force the pure-Python loop (tests, debugging).
 DISABLE_ENV: Final = "REPUTABLE_NO_FASTPATH"
 #: Packets received per system call.
 BATCH: Final = 64
+#: Poll timeout of the early loop: how soon it sees the worker take over (ms).
+EARLY_POLL_MS: Final = 5
+#: Packets left for Python that the early loop keeps until the worker takes over.
+EARLY_PENDING: Final = 65536
 #: The snapshot sections the C engine reads, in the order it expects them.
 SECTIONS: Final = (
     "v4_host_addr",
@@ -63,32 +84,60 @@ def extension() -> ModuleType | None:
     return module
 
 
-def engine_for(responder: Responder, module: ModuleType | None = None) -> Engine | None:
-    """Return a C engine answering *responder*'s IPv4 zone, or None if it cannot.
+def engine_args(responder: Responder) -> dict[str, Any] | None:
+    """Return the arguments of the C engine for *responder*'s IP zone (JSON-able), or None.
 
-    The C loop counts into the first zone's HIT and MISS slots, so it needs the IP zone
-    first (``worker.zone_specs`` order); any other layout leaves every packet to Python.
+    The C loop counts into the first zone's HIT and MISS slots (0 and 1), so it needs the IP
+    zone first (``worker.zone_specs`` order); any other layout leaves every packet to Python.
+    The SOA serial (the first of the five 32-bit fields that end SOA RDATA, RFC 1035 3.3.13)
+    is left out: it is the snapshot's and filled in from it.
     """
-    module = module or extension()
     zones = responder.zones
-    if module is None or not zones or zones[0].spec.kind != "ip" or (HIT, MISS) != (0, 1):
+    if not zones or zones[0].spec.kind != "ip":
         return None
     zone = zones[0]
-    snapshot = responder.snapshot
-    try:
-        sections = [snapshot.file.section(name) for name in SECTIONS]
-        engine: Engine = module.Engine(
-            sections,
-            zone.wire,
-            [other.wire for other in zones[1:]],
-            zone.ttl,
-            zone.negative_ttl,
-            zone.soa_rdata,
-        )
-    except (ValueError, TypeError) as exc:
-        log.warning("fast_path_unavailable", serial=snapshot.serial, error=str(exc))
-        return None
+    return {
+        "zone": zone.wire.hex(),
+        "others": [other.wire.hex() for other in zones[1:]],
+        "ttl": zone.ttl,
+        "negative_ttl": zone.negative_ttl,
+        "soa_names": zone.soa_rdata[:-20].hex(),
+        "soa_times": zone.soa_rdata[-16:].hex(),
+        "counters": len(responder.counters),
+    }
+
+
+def _engine(module: ModuleType, snapshot: MappedFile, args: dict[str, Any]) -> Engine:
+    serial = int(snapshot.header["serial"]) & 0xFFFFFFFF
+    soa = (
+        bytes.fromhex(args["soa_names"])
+        + struct.pack(">I", serial)
+        + bytes.fromhex(args["soa_times"])
+    )
+    engine: Engine = module.Engine(
+        [snapshot.section(name) for name in SECTIONS],
+        bytes.fromhex(args["zone"]),
+        [bytes.fromhex(other) for other in args["others"]],
+        args["ttl"],
+        args["negative_ttl"],
+        soa,
+    )
     return engine
+
+
+def engine_for(responder: Responder, module: ModuleType | None = None) -> Engine | None:
+    """Return a C engine answering *responder*'s IPv4 zone, or None if it cannot."""
+    module = module or extension()
+    args = engine_args(responder)
+    if module is None or args is None:
+        return None
+    try:
+        return _engine(module, responder.snapshot.file, args)
+    except (ValueError, TypeError, SnapshotError) as exc:
+        from reputable.core import log
+
+        log.warning("fast_path_unavailable", serial=responder.snapshot.serial, error=str(exc))
+        return None
 
 
 def loop_for(fileno: int, module: ModuleType | None = None) -> Loop | None:
@@ -98,3 +147,137 @@ def loop_for(fileno: int, module: ModuleType | None = None) -> Loop | None:
         return None
     loop: Loop = module.Loop(fileno, BATCH)
     return loop
+
+
+# -- early start ---------------------------------------------------------------------------------
+def plan_path(snapshot_path: Path) -> Path:
+    """Return where the serve plan for the snapshot at *snapshot_path* is kept."""
+    return snapshot_path.with_name(snapshot_path.name + ".plan.json")
+
+
+def write_plan(snapshot_path: Path, plan: dict[str, Any]) -> None:
+    """Record *plan* for the next start (atomic replace; left alone when it is unchanged)."""
+    path = plan_path(snapshot_path)
+    text = json.dumps(plan, sort_keys=True)
+    try:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            return
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only data dir costs the early start, nothing else
+        return
+
+
+def _snapshot_path(config_path: Path, text: str) -> Path | None:
+    """Return the snapshot path *text* names, by the rules of ``config.parse_config``."""
+    import tomllib
+
+    raw = tomllib.loads(text)
+    base = config_path.parent.resolve()
+    data_dir = (base / str(raw.get("data_dir", "."))).resolve()
+    dns = raw.get("dns", {})
+    snapshot = Path(str(dns.get("snapshot", "reputable.snapshot")))
+    return snapshot if snapshot.is_absolute() else data_dir / snapshot
+
+
+class EarlyStart:
+    """UDP answered by the C loop from the last snapshot while the rest of serve starts."""
+
+    def __init__(self, plan: dict[str, Any], snapshot: MappedFile, engine: Engine) -> None:
+        self.plan = plan
+        self.snapshot = snapshot  # keeps the mapping alive for the engine
+        self.engine = engine
+        self.counters = [0] * int(plan["engine"]["counters"])
+        self.pending: list[tuple[socket.socket, bytes, Any]] = []
+        self.overflow = 0
+        self.udp: list[socket.socket] = []
+        self.tcp: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def bind(self) -> None:
+        """Bind every listen address the way ``Worker.bind`` does (one worker: no REUSEPORT)."""
+        for host, port in self.plan["listen"]:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            udp = socket.socket(family, socket.SOCK_DGRAM)
+            tcp = socket.socket(family, socket.SOCK_STREAM)
+            self.udp.append(udp)
+            self.tcp.append(tcp)
+            for sock in (udp, tcp):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((host, port))
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            udp.settimeout(0.5)
+            tcp.listen(128)  # connections wait in the backlog until the worker serves TCP
+            tcp.setblocking(False)
+
+    def start(self, module: ModuleType) -> None:
+        """Run one C loop per UDP socket in a thread."""
+        for sock in self.udp:
+            loop: Loop = module.Loop(sock.fileno(), BATCH)
+            thread = threading.Thread(
+                target=self._run, args=(sock, loop), daemon=True, name="udp-early"
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self, sock: socket.socket, loop: Loop) -> None:
+        pending = self.pending
+        while not self._stop.is_set():
+            try:
+                rest = loop.run(self.engine, self.counters, EARLY_POLL_MS, True)
+            except OSError:
+                continue
+            for packet, client in rest:
+                if len(pending) < EARLY_PENDING:
+                    pending.append((sock, packet, client))
+                else:
+                    self.overflow += 1
+
+    def handover(
+        self,
+    ) -> tuple[list[socket.socket], list[socket.socket], list[tuple[socket.socket, bytes, Any]]]:
+        """Stop the early loops; return the sockets and the packets left for Python."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        return self.udp, self.tcp, self.pending
+
+    def close(self) -> None:
+        """Stop and close everything (the plan no longer matches the configuration)."""
+        self.handover()
+        for sock in (*self.udp, *self.tcp):
+            sock.close()
+
+
+def early_start(config_path: Path) -> EarlyStart | None:
+    """Answer from the last snapshot now if the last start left a plan for this very config.
+
+    Returns None (and the caller starts the normal way) when the extension is missing or
+    disabled, there is no plan, the configuration text changed since it was written, or
+    anything about the snapshot or the sockets is off: the normal start reports those.
+    """
+    module = extension()
+    if module is None:
+        return None
+    early: EarlyStart | None = None
+    try:
+        text = config_path.read_text(encoding="utf-8")
+        snapshot_path = _snapshot_path(config_path, text)
+        if snapshot_path is None:
+            return None
+        plan = json.loads(plan_path(snapshot_path).read_text(encoding="utf-8"))
+        if plan.get("config") != text or plan.get("snapshot") != str(snapshot_path):
+            return None
+        snapshot = MappedFile(snapshot_path)
+        early = EarlyStart(plan, snapshot, _engine(module, snapshot, plan["engine"]))
+        early.bind()
+        early.start(module)
+    except (OSError, ValueError, KeyError, TypeError, SnapshotError):
+        if early is not None:
+            early.close()
+        return None
+    return early

@@ -54,9 +54,12 @@ def metrics_path(config: Config, index: int) -> Path:
 class Worker:
     """One DNS server process's state: the current responder and its sockets."""
 
-    def __init__(self, config: Config, index: int) -> None:
+    def __init__(
+        self, config: Config, index: int, early: fastpath.EarlyStart | None = None
+    ) -> None:
         self.config = config
         self.index = index
+        self.early = early
         self.zones = zone_specs(config)
         self.counters = [0] * (4 * (len(self.zones) + 1))
         self.access = Access(config.dns.access)
@@ -294,9 +297,66 @@ class Worker:
         tmp.write_text(json.dumps(data))
         os.replace(tmp, path)
 
+    def plan(self) -> dict[str, Any] | None:
+        """Return what the next start needs to answer before the imports (see fastpath).
+
+        None when an early start could not serve this configuration as the worker would:
+        several workers, the compiled loop off, or per-client access rules (the early loop
+        answers everyone).
+        """
+        dns = self.config.dns
+        args = fastpath.engine_args(self.responder)
+        if dns.workers != 1 or not dns.fast_path or not self.access.open or args is None:
+            return None
+        if self.config.path is None:
+            return None
+        try:
+            text = self.config.path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        return {
+            "config": text,
+            "snapshot": str(self.config.snapshot_path),
+            "listen": [list(endpoint) for endpoint in dns.listen],
+            "engine": args,
+        }
+
+    def _adopt_early(self, plan: dict[str, Any] | None) -> list[tuple[socket.socket, bytes, Any]]:
+        """Take the early start's sockets if it served what this worker serves; else bind."""
+        early, self.early = self.early, None
+        if early is None:
+            self.bind()
+            return []
+        same = plan is not None and {k: v for k, v in plan.items() if k != "config"} == {
+            k: v for k, v in early.plan.items() if k != "config"
+        }
+        if not same:
+            early.close()
+            log.warning("early_start_discarded", reason="the configuration changed")
+            self.bind()
+            return []
+        self.udp, self.tcp, pending = early.handover()
+        for slot, count in enumerate(early.counters):
+            self.counters[slot] += count
+        log.info(
+            "early_start_adopted",
+            answered=early.counters[0] + early.counters[1],
+            left_for_python=len(pending),
+            overflow=early.overflow,
+        )
+        return pending
+
     def start(self) -> None:
         """Bind and start the UDP threads and the TCP/reload thread; return at once."""
-        self.bind()
+        plan = self.plan()
+        pending = self._adopt_early(plan)
+        for sock, packet, client in pending:
+            self._answer(sock, packet, client)
+        if plan is not None:
+            fastpath.write_plan(self.config.snapshot_path, plan)
+        elif self.index == 0:
+            with contextlib.suppress(OSError):
+                fastpath.plan_path(self.config.snapshot_path).unlink(missing_ok=True)
         self._threads = [
             threading.Thread(target=self.udp_loop, args=(s,), daemon=True, name="udp")
             for s in self.udp

@@ -19,9 +19,8 @@ from typing import Final, TypeAlias
 
 from reputable.config import ZoneConfig
 from reputable.core.cause import Cause
+from reputable.publication.snapshot.layout import EXCLUDED, NONE
 
-NONE: Final = 0  # value id of "not listed"
-EXCLUDED: Final = 0xFFFFFFFF  # domain table marker: allowlisted, never listed
 TEST_REASON: Final = "RFC 5782 test point: always listed"
 
 #: (subject, family, cause, reason, listed_at, expires_at) as the store yields them.

@@ -16,7 +16,6 @@ import mmap
 import os
 import struct
 import sys
-import tempfile
 from array import array
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +24,8 @@ from reputable.core.errors import SnapshotError
 
 MAGIC: Final = b"RPSNAP01"
 VERSION: Final = 1
+NONE: Final = 0  # value id of "not listed"
+EXCLUDED: Final = 0xFFFFFFFF  # domain table marker: allowlisted, never listed
 
 
 def write_snapshot(
@@ -50,6 +51,8 @@ def write_snapshot(
         layout[name][0] = offset
         offset = _align(offset + len(blob))
     head = json.dumps(full, sort_keys=True).encode().ljust(head_len)
+    import tempfile  # only writers need it (~4 ms of the DNS start-up)
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:

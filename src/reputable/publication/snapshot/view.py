@@ -7,8 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
-from reputable.publication.snapshot.build import EXCLUDED, NONE
-from reputable.publication.snapshot.layout import MappedFile
+from reputable.publication.snapshot.layout import EXCLUDED, NONE, MappedFile
 
 NO_ATOMS: Final[tuple[int, ...]] = ()
 
