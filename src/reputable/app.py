@@ -22,10 +22,10 @@ from threading import Thread
 
 from reputable.config import Config
 from reputable.core import log
-from reputable.core.errors import ConfigError, ReputableError
+from reputable.core.errors import ConfigError, ReputableError, SnapshotError
 from reputable.listings.engine import evaluate_new
 from reputable.listings.rules import Limits
-from reputable.publication.dnsbl.worker import Worker, metrics_path
+from reputable.publication.dnsbl.worker import Worker, metrics_path, record_plan
 from reputable.publication.metrics import read_worker_files, render
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
@@ -64,6 +64,10 @@ def publish_now(config: Config, now: datetime | None = None) -> Published:
         ms=round(result.seconds * 1000, 1),
         path=result.path,
     )
+    try:
+        record_plan(config)
+    except SnapshotError as exc:  # the snapshot just written cannot be mapped: say so
+        log.warning("serve_plan_not_written", error=str(exc))
     return result
 
 

@@ -70,14 +70,12 @@ def _log_event(log: str, event: str) -> dict[str, str]:
 
 
 def test_second_start_answers_before_the_imports(tmp_path: Path) -> None:
-    """The first start records a plan; the next answers from it, then the worker takes over.
+    """`snapshot build` records a plan; serve answers from it, then the worker takes over.
 
     A domain query asked during the early phase is left for Python by the C loop; it must be
     answered once the worker takes over, not dropped.
     """
     config, port = _listed(tmp_path)
-    with RunningServer(config):
-        pass
     plan = json.loads(_plan(config).read_text())
     assert plan["config"] == config.read_text()
     assert plan["listen"] == [["127.0.0.1", port]]
@@ -103,8 +101,6 @@ def test_second_start_answers_before_the_imports(tmp_path: Path) -> None:
 def test_a_plan_that_disagrees_with_the_config_is_discarded(tmp_path: Path) -> None:
     """Same config text, different engine arguments (a tampered plan): the config wins."""
     config, port = _listed(tmp_path)
-    with RunningServer(config):
-        pass
     plan = json.loads(_plan(config).read_text())
     plan["engine"]["ttl"] = 7
     _plan(config).write_text(json.dumps(plan))
@@ -118,8 +114,6 @@ def test_a_plan_that_disagrees_with_the_config_is_discarded(tmp_path: Path) -> N
 def test_an_edited_config_is_not_started_early(tmp_path: Path) -> None:
     """Any change to the config text makes the plan unusable: the normal start serves it."""
     config, port = _listed(tmp_path)
-    with RunningServer(config):
-        pass
     config.write_text(config.read_text().replace("ttl = 900", "ttl = 60", 1))
     with RunningServer(config) as running:
         reply = dns.query.udp(dns.message.make_query(IP_NAME, "A"), "127.0.0.1", port=port)
@@ -130,8 +124,6 @@ def test_an_edited_config_is_not_started_early(tmp_path: Path) -> None:
 def test_no_plan_when_access_rules_restrict_clients(tmp_path: Path) -> None:
     """The early loop answers everyone, so restricted servers never leave a plan."""
     config, _ = _listed(tmp_path)
-    with RunningServer(config):
-        pass
     assert _plan(config).exists()
     text = config.read_text()
     start = text.index("access = [")

@@ -51,6 +51,49 @@ def metrics_path(config: Config, index: int) -> Path:
     return config.snapshot_path.with_name(f"{config.snapshot_path.name}.worker{index}.json")
 
 
+def serve_plan(config: Config, responder: Responder) -> dict[str, Any] | None:
+    """Return what a start needs to answer before its imports (``fastpath.early_start``).
+
+    None when an early start could not serve *config* as the worker would: several workers,
+    the compiled loop off, or per-client access rules (the early loop answers everyone).
+    """
+    dns = config.dns
+    args = fastpath.engine_args(responder)
+    if dns.workers != 1 or not dns.fast_path or not Access(dns.access).open or args is None:
+        return None
+    if config.path is None:
+        return None
+    try:
+        text = config.path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return {
+        "config": text,
+        "snapshot": str(config.snapshot_path),
+        "listen": [list(endpoint) for endpoint in dns.listen],
+        "engine": args,
+    }
+
+
+def record_plan(config: Config) -> None:
+    """Write (or remove) the serve plan after a snapshot build, so the next start is early."""
+    specs = zone_specs(config)
+    responder = Responder(
+        Snapshot(config.snapshot_path),
+        specs,
+        nameservers=config.dns.nameservers,
+        hostmaster=config.dns.hostmaster,
+        negative_ttl=config.dns.negative_ttl,
+        counters=[0] * (4 * (len(specs) + 1)),
+    )
+    plan = serve_plan(config, responder)
+    if plan is not None:
+        fastpath.write_plan(config.snapshot_path, plan)
+    else:
+        with contextlib.suppress(OSError):
+            fastpath.plan_path(config.snapshot_path).unlink(missing_ok=True)
+
+
 class Worker:
     """One DNS server process's state: the current responder and its sockets."""
 
@@ -298,28 +341,8 @@ class Worker:
         os.replace(tmp, path)
 
     def plan(self) -> dict[str, Any] | None:
-        """Return what the next start needs to answer before the imports (see fastpath).
-
-        None when an early start could not serve this configuration as the worker would:
-        several workers, the compiled loop off, or per-client access rules (the early loop
-        answers everyone).
-        """
-        dns = self.config.dns
-        args = fastpath.engine_args(self.responder)
-        if dns.workers != 1 or not dns.fast_path or not self.access.open or args is None:
-            return None
-        if self.config.path is None:
-            return None
-        try:
-            text = self.config.path.read_text(encoding="utf-8")
-        except OSError:
-            return None
-        return {
-            "config": text,
-            "snapshot": str(self.config.snapshot_path),
-            "listen": [list(endpoint) for endpoint in dns.listen],
-            "engine": args,
-        }
+        """Return the serve plan of this worker's configuration (see :func:`serve_plan`)."""
+        return serve_plan(self.config, self.responder)
 
     def _adopt_early(self, plan: dict[str, Any] | None) -> list[tuple[socket.socket, bytes, Any]]:
         """Take the early start's sockets if it served what this worker serves; else bind."""
