@@ -181,6 +181,33 @@ def _snapshot_path(config_path: Path, text: str) -> Path | None:
     return snapshot if snapshot.is_absolute() else data_dir / snapshot
 
 
+def bind_pair(host: str, port: int, *, shared: bool) -> tuple[socket.socket, socket.socket]:
+    """Return a bound UDP socket and a listening TCP socket on *host*:*port*.
+
+    *shared*: SO_REUSEPORT, so several worker processes share the port. Raises OSError.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    udp = socket.socket(family, socket.SOCK_DGRAM)
+    tcp = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for sock in (udp, tcp):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if shared:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((host, port))
+        udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        udp.settimeout(0.5)
+        tcp.listen(128)  # connections wait in the backlog until TCP is served
+        tcp.setblocking(False)
+    except OSError:
+        udp.close()
+        tcp.close()
+        raise
+    return udp, tcp
+
+
 class EarlyStart:
     """UDP answered by the C loop from the last snapshot while the rest of serve starts."""
 
@@ -197,22 +224,11 @@ class EarlyStart:
         self._threads: list[threading.Thread] = []
 
     def bind(self) -> None:
-        """Bind every listen address the way ``Worker.bind`` does (one worker: no REUSEPORT)."""
+        """Bind every listen address the way the worker does (one worker: no SO_REUSEPORT)."""
         for host, port in self.plan["listen"]:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            udp = socket.socket(family, socket.SOCK_DGRAM)
-            tcp = socket.socket(family, socket.SOCK_STREAM)
+            udp, tcp = bind_pair(host, port, shared=False)
             self.udp.append(udp)
             self.tcp.append(tcp)
-            for sock in (udp, tcp):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind((host, port))
-            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            udp.settimeout(0.5)
-            tcp.listen(128)  # connections wait in the backlog until the worker serves TCP
-            tcp.setblocking(False)
 
     def start(self, module: ModuleType) -> None:
         """Run one C loop per UDP socket in a thread."""

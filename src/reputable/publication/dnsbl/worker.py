@@ -157,27 +157,13 @@ class Worker:
     def bind(self) -> None:
         """Open UDP and TCP sockets on every listen address (SO_REUSEPORT: workers share)."""
         for host, port in self.config.dns.listen:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            udp = socket.socket(family, socket.SOCK_DGRAM)
-            tcp = socket.socket(family, socket.SOCK_STREAM)
-            for sock in (udp, tcp):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if self.config.dns.workers > 1:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
-                udp.bind((host, port))
-                tcp.bind((host, port))
+                udp, tcp = fastpath.bind_pair(host, port, shared=self.config.dns.workers > 1)
             except OSError as exc:
                 raise ReputableError(
                     f"cannot listen on {host}:{port}: {exc.strerror}; is another DNS server"
                     " running there? change [dns] listen in reputable.toml"
                 ) from exc
-            udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            udp.settimeout(0.5)
-            tcp.listen(128)
-            tcp.setblocking(False)
             self.udp.append(udp)
             self.tcp.append(tcp)
 
