@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from ipaddress import ip_address
+from ipaddress import IPv6Address, ip_address
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reputable.checker.catalogue import Zone, load_zone_file
-from reputable.checker.dnsbl import check_zones, classify, query_name
+from reputable.checker.dnsbl import check_zones, classify, query_name, query_names
 from reputable.checker.model import Status, ZoneResult
-from reputable.checker.transport import DnsClient, Lookup, Outcome, parse_nameserver
-from reputable.core.address import parse_domain
+from reputable.checker.transport import DnsClient, Lookup, Nameserver, Outcome, parse_nameserver
+from reputable.core.address import Domain, IPAddress, parse_domain
 from reputable.core.cause import Cause
-from tests.checker.conftest import LISTED_IP, V6, V6_NIBBLES
+from tests.checker.conftest import LISTED_IP, V6, V6_NIBBLES, ZONE_FILE
 from tests.checker.dnsfixture import DnsFixture
 
 
@@ -96,6 +98,55 @@ def test_query_names_follow_rfc5782(zone_file: Path) -> None:
     assert query_name(ip_address("::ffff:192.0.2.1"), zone) == "1.2.0.192.v4only.test"
     assert query_name(ip_address("2001:db8::1"), zone) is None
     assert query_name(parse_domain("example.com"), zone) is None
+
+
+SUBJECTS = st.one_of(
+    st.ip_addresses(v=4),
+    st.ip_addresses(v=6),
+    st.ip_addresses(v=4).map(lambda a: IPv6Address(f"::ffff:{a}")),
+    st.lists(st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True), min_size=2, max_size=4).map(
+        lambda labels: parse_domain(".".join(labels))
+    ),
+)
+
+
+@given(subject=SUBJECTS)
+def test_query_names_agree_with_query_name(subject: IPAddress | Domain) -> None:
+    """The bulk helper asks the same zones the same names as query_name, in catalogue order."""
+    catalogue = load_zone_file(ZONE_FILE)
+    expected = [(z, n) for z in catalogue if (n := query_name(subject, z)) is not None]
+    assert query_names(subject, catalogue) == expected
+
+
+def test_check_zones_works_with_a_plain_resolver(zone_file: Path) -> None:
+    """A Resolver with only lookup() (a fake) gets the same A-then-TXT questions, in order."""
+
+    class Fake:
+        def __init__(self) -> None:
+            self.asked: list[tuple[str, str]] = []
+
+        async def lookup(self, name: str, rdtype: str, server: Nameserver | None = None) -> Lookup:
+            self.asked.append((name, rdtype))
+            if name.endswith(".listed.test"):
+                if rdtype == "TXT":
+                    return Lookup(Outcome.ANSWER, ("why",))
+                return Lookup(Outcome.ANSWER, ("127.0.0.2",))
+            return Lookup(Outcome.NXDOMAIN)
+
+    fake = Fake()
+    chosen = [zones(zone_file)[n] for n in ("clean.test", "listed.test", "v4only.test")]
+    results = asyncio.run(check_zones(ip_address("192.0.2.1"), chosen, fake))
+    assert [(r.zone, r.status, r.txt) for r in results] == [
+        ("clean.test", Status.CLEAN, ""),
+        ("listed.test", Status.LISTED, "why"),
+        ("v4only.test", Status.CLEAN, ""),
+    ]
+    assert fake.asked == [
+        ("1.2.0.192.clean.test", "A"),
+        ("1.2.0.192.listed.test", "A"),
+        ("1.2.0.192.v4only.test", "A"),
+        ("1.2.0.192.listed.test", "TXT"),
+    ]
 
 
 @pytest.mark.parametrize(

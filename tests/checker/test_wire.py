@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import dns.exception
 import dns.message
 import dns.rcode
 import dns.rrset
@@ -84,3 +85,20 @@ def test_overlong_label_is_refused() -> None:
     """A label over 63 octets cannot be encoded."""
     with pytest.raises(wire.WireError, match="1-63"):
         wire.encode_question("a" * 64 + ".test", wire.TYPE_A)
+
+
+@pytest.mark.parametrize("name", ["a..test", ".a.test", "a" * 64 + ".test"])
+def test_empty_or_overlong_labels_are_refused_like_dnspython(name: str) -> None:
+    """Names dnspython refuses for an empty or overlong label are refused here too."""
+    with pytest.raises(dns.exception.DNSException):
+        dns.message.make_query(name, "A")
+    with pytest.raises(wire.WireError, match="1-63"):
+        wire.encode_question(name, wire.TYPE_A)
+
+
+@pytest.mark.parametrize("name", ["a.test.", "a.test", "A.Test"])
+def test_trailing_dot_and_case_are_kept_as_dnspython_does(name: str) -> None:
+    """A final dot changes nothing; letters keep their case on the wire."""
+    theirs = dns.message.make_query(name, "TXT", use_edns=False)
+    theirs.id = 9
+    assert wire.encode_query(9, wire.encode_question(name, wire.TYPE_TXT)) == theirs.to_wire()

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import replace as _replace
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Protocol, runtime_checkable
 
 from reputable.checker.catalogue import Code, SubjectKind, Zone
 from reputable.checker.model import Status, ZoneResult
@@ -28,6 +29,21 @@ def query_name(subject: IPAddress | Domain, zone: Zone) -> str | None:
             return address_qname(mapped, zone.name)
         return address_qname(subject, zone.name) if zone.ipv6 else None
     return address_qname(subject, zone.name)
+
+
+def query_names(subject: IPAddress | Domain, zones: Sequence[Zone]) -> list[tuple[Zone, str]]:
+    """Return each zone of *zones* that covers *subject* with the name to ask it, in order.
+
+    The same names as :func:`query_name`, with the reversed address built once per subject.
+    """
+    if isinstance(subject, Domain):
+        return [(z, f"{subject.name}.{z.name}") for z in zones if z.kind is SubjectKind.DOMAIN]
+    v4 = subject if isinstance(subject, IPv4Address) else subject.ipv4_mapped
+    if v4 is not None:
+        stem = address_qname(v4, "")  # "d.c.b.a."
+        return [(z, stem + z.name) for z in zones if z.kind is SubjectKind.IP]
+    stem = address_qname(subject, "")
+    return [(z, stem + z.name) for z in zones if z.kind is SubjectKind.IP and z.ipv6]
 
 
 def refusal(zone: Zone, answers: Sequence[str]) -> str:
@@ -61,6 +77,10 @@ def meanings(zone: Zone, answers: Sequence[str]) -> list[Code]:
 
 def classify(zone: Zone, lookup: Lookup) -> ZoneResult:
     """Return what *lookup* in *zone* means: listed, clean, refused, timeout or error."""
+    if lookup.outcome is Outcome.NXDOMAIN or lookup.outcome is Outcome.NODATA:
+        # The commonest answer by far: built directly, without dataclasses.replace.
+        return ZoneResult(zone=zone.name, allow=zone.allow, status=Status.CLEAN,
+                          removal_url=zone.removal_url, operator=zone.operator)  # fmt: skip
     base = ZoneResult(
         zone=zone.name,
         allow=zone.allow,
@@ -68,8 +88,6 @@ def classify(zone: Zone, lookup: Lookup) -> ZoneResult:
         removal_url=zone.removal_url,
         operator=zone.operator,
     )
-    if lookup.outcome in (Outcome.NXDOMAIN, Outcome.NODATA):
-        return _replace(base, status=Status.CLEAN)
     if lookup.outcome is Outcome.TIMEOUT:
         return _replace(base, status=Status.TIMEOUT, meaning=f"no answer: {lookup.detail}")
     if lookup.outcome is Outcome.REFUSED:
@@ -110,6 +128,30 @@ def _sort_key(text: str) -> tuple[int, str]:
         return (-1, text)
 
 
+@runtime_checkable
+class BulkResolver(Resolver, Protocol):
+    """A Resolver that also asks many questions at once (DnsClient.lookup_all)."""
+
+    async def lookup_all(self, asks: Sequence[tuple[str, str, Nameserver | None]]) -> list[Lookup]:
+        """Return the Lookup of every (name, type, server) in *asks*, in order."""
+        ...
+
+
+async def lookup_all(
+    resolver: Resolver, asks: Sequence[tuple[str, str, Nameserver | None]]
+) -> list[Lookup]:
+    """Return the Lookups of every (name, type, server) in *asks*, all asked concurrently."""
+    if isinstance(resolver, BulkResolver):
+        # One future for all, not a Task per query: 18 instead of 39 µs of CPU per query
+        # (bench/check_bulk.py set-up, concurrency 500, measured 2026-11-29).
+        return await resolver.lookup_all(asks)
+    return await asyncio.gather(*(resolver.lookup(n, t, s) for n, t, s in asks))
+
+
+def _server(zone: Zone) -> Nameserver | None:
+    return parse_nameserver(zone.nameserver) if zone.nameserver else None
+
+
 async def check_zone(
     subject: IPAddress | Domain, zone: Zone, resolver: Resolver, *, txt: bool = True
 ) -> ZoneResult | None:
@@ -117,7 +159,7 @@ async def check_zone(
     name = query_name(subject, zone)
     if name is None:
         return None
-    server: Nameserver | None = parse_nameserver(zone.nameserver) if zone.nameserver else None
+    server = _server(zone)
     result = classify(zone, await resolver.lookup(name, "A", server))
     if txt and result.status is Status.LISTED:
         text = await resolver.lookup(name, "TXT", server)
@@ -129,6 +171,17 @@ async def check_zone(
 async def check_zones(
     subject: IPAddress | Domain, zones: Sequence[Zone], resolver: Resolver, *, txt: bool = True
 ) -> tuple[ZoneResult, ...]:
-    """Return every covering zone's answer about *subject*, queried concurrently, in zone order."""
-    results = await asyncio.gather(*(check_zone(subject, z, resolver, txt=txt) for z in zones))
-    return tuple(r for r in results if r is not None)
+    """Return every covering zone's answer about *subject*, queried concurrently, in zone order.
+
+    All A queries go out at once; then the TXT of every listing, also at once.
+    """
+    asks = [(zone, name, _server(zone)) for zone, name in query_names(subject, zones)]
+    answers = await lookup_all(resolver, [(name, "A", server) for _, name, server in asks])
+    results = [classify(zone, answer) for (zone, _, _), answer in zip(asks, answers, strict=True)]
+    listed = [i for i, result in enumerate(results) if result.status is Status.LISTED]
+    if txt and listed:
+        texts = await lookup_all(resolver, [(asks[i][1], "TXT", asks[i][2]) for i in listed])
+        for i, text in zip(listed, texts, strict=True):
+            if text.outcome is Outcome.ANSWER:
+                results[i] = _replace(results[i], txt=" ".join(text.records))
+    return tuple(results)

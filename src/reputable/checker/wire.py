@@ -19,6 +19,8 @@ _RR: Final = struct.Struct("!HHIH")
 _FLAG_QR: Final = 0x8000
 _FLAG_TC: Final = 0x0200
 _FLAG_RD: Final = 0x0100
+#: The length octet of each valid label length (1-63).
+_LENGTH: Final = {n: bytes((n,)) for n in range(1, 64)}
 
 
 class WireError(ValueError):
@@ -27,18 +29,15 @@ class WireError(ValueError):
 
 def encode_question(name: str, rdtype: int) -> bytes:
     """Return the question section for *name* (ASCII) and *rdtype*, class IN."""
-    labels = name.rstrip(".").split(".") if name not in ("", ".") else []
-    out = bytearray()
-    for label in labels:
-        raw = label.encode("ascii")
-        if not 0 < len(raw) < 64:
-            raise WireError(f"bad label {label!r} in {name!r}: must be 1-63 characters")
-        out.append(len(raw))
-        out += raw
-    out.append(0)
+    labels = name.encode("ascii").rstrip(b".").split(b".") if name not in ("", ".") else []
+    try:
+        out = b"".join([_LENGTH[len(label)] + label for label in labels]) + b"\x00"
+    except KeyError as exc:
+        bad = next(label for label in labels if len(label) not in _LENGTH).decode()
+        raise WireError(f"bad label {bad!r} in {name!r}: must be 1-63 characters") from exc
     if len(out) > 255:
         raise WireError(f"name {name!r} is longer than 255 octets")
-    return bytes(out) + struct.pack("!HH", rdtype, 1)
+    return out + struct.pack("!HH", rdtype, 1)
 
 
 def encode_query(qid: int, question: bytes) -> bytes:

@@ -203,7 +203,7 @@ def check_command(
     nameserver: Annotated[str | None, Opt(help="DNS server HOST:PORT, or 'system'.")] = None,
     timeout: Annotated[float | None, Opt(help="Seconds per DNS query attempt.")] = None,
     retries: Annotated[int | None, Opt(help="Retries after a timeout (default 1).")] = None,
-    concurrency: Annotated[int | None, Opt(help="DNS queries in flight at most.")] = None,
+    concurrency: Annotated[int | None, Opt(help="Max DNS queries in flight (500).")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the documented JSON document.")] = False,
     html: Annotated[Path | None, Opt(help="Also write a self-contained HTML report.")] = None,
     zone_file: Annotated[list[Path] | None, Opt(help="Extra zones (catalogue format).")] = None,
