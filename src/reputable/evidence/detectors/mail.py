@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from ipaddress import ip_address
+from operator import itemgetter
 from typing import Any, Final
 
 from reputable.core.cause import Cause
@@ -25,6 +26,7 @@ SAMPLES: Final = 3
 _SWEEP_EVERY: Final = 20_000
 _MAX_TRACKED: Final = 200_000
 _ALPHA: Final = 0.1  # weight of the newest hour in the volume baseline (EWMA)
+_KEEP: Final = 1 - _ALPHA
 _DAY: Final = 86400
 _BURSTS: Final = {
     Event.PREGREET: ("pregreet", Cause.SPAM),
@@ -54,7 +56,7 @@ class _Episode:
         self.unknown = 0
         self.stats = 0  # recipient attempts from Postfix disconnect statistics (rcpt=a/b)
         self.messages = 0  # accepted messages (lower bound of accepted recipients)
-        self.samples: list[str] = []
+        self.samples: list[str] | None = None  # made at the first unknown recipient (most never)
 
 
 def _iso(ts: float) -> str:
@@ -69,6 +71,15 @@ class MailDetector:
         self.source = source
         self.now = 0.0
         self._episodes: dict[str, _Episode] = {}
+        # When each episode's window ends and whose it is, in the order they were opened.
+        # Log time only moves forward, so this is soonest first and a sweep pops the ended
+        # ones instead of looking at every open episode (measured: ordinary senders' open
+        # episodes outnumber the ended ones many times over). When time went back, the next
+        # sweep sorts it first. Two deques of atoms, not one of tuples: nothing for the cyclic
+        # garbage collector to track (measured).
+        self._ends: deque[float] = deque()
+        self._end_ips: deque[str] = deque()
+        self._ends_sorted = True
         self._auth: dict[str, tuple[deque[tuple[float, str, str]], deque[float]]] = {}
         self._bursts: dict[str, dict[str, deque[tuple[float, str]]]] = {k: {} for k, _ in _BURSTS.values()}  # fmt: skip
         self._quiet: dict[str, dict[str, float]] = {k: {} for k, _ in _BURSTS.values()}
@@ -82,18 +93,28 @@ class MailDetector:
     # -- the stream -----------------------------------------------------------------------
     def feed(self, events: Iterable[MailEvent]) -> list[Evidence]:
         """Consume *events* (in time order); return the evidence they completed."""
+        # The hot loop of `ingest maillog`: one pass per understood line, so the common events
+        # (accepted messages and disconnects of ordinary senders) are handled inline with
+        # local names; the rare ones call the detectors below (docs/benchmarks.md, Mail logs).
         p = self.params
         harvest_window = p.harvest.window.total_seconds()
+        spike = p.spike
+        min_history, min_messages = spike.min_history_hours, spike.min_messages
+        factor = spike.factor
         traps = p.traps.addresses or p.traps.domains
         episodes = self._episodes
+        ends = self._ends
+        end_ips = self._end_ips
+        volume = self._volume
+        now = self.now
+        seen = self._seen
         for ev in events:
-            kind = ev.event
-            ip = ev.ip
-            t = ev.at
-            self.now = max(self.now, t)
+            _, t, kind, ip, text, _, helo, sender, _, user, queue_id, _, detail = ev
+            if t > now:
+                now = self.now = t
             if ip is None:
                 if kind is _DELIVERED and traps:
-                    self._trap(self._queue.get(ev.queue_id), ev)
+                    self._trap(self._queue.get(queue_id), ev)
                 continue
             if kind is _QUEUED or kind is _DISCONNECT or kind is _UNKNOWN:
                 ep = episodes.get(ip)
@@ -102,35 +123,58 @@ class MailDetector:
                     ep = None
                 if ep is None:
                     ep = episodes[ip] = _Episode(t)
+                    end = t + harvest_window
+                    if ends and end < ends[-1]:
+                        self._ends_sorted = False
+                    ends.append(end)
+                    end_ips.append(ip)
                 if kind is _QUEUED:
                     ep.messages += 1
-                    self._spike(ip, t, ev)
-                    if ev.user:
+                    hour = t // 3600
+                    v = volume.get(ip)
+                    if v is None:
+                        v = self._baseline(ip, hour)
+                    elif hour > v[0]:  # a new hour: fold the last one into the baseline
+                        gap = min(hour - v[0], 48.0)
+                        v[2] = (v[2] * _KEEP + v[1] * _ALPHA) * _KEEP ** (gap - 1)
+                        v[3] += gap
+                        v[0], v[1], v[4] = hour, 0.0, 0.0
+                    v[1] += 1
+                    if not (
+                        v[4] or v[3] < min_history or v[1] < min_messages or v[1] < factor * v[2]
+                    ):
+                        self._spike(ip, hour, v, ev)
+                    if user:
                         self._login(ip, t, None, ev)
                     if traps:
-                        self._queue[ev.queue_id] = ip
+                        self._queue[queue_id] = ip
                         if len(self._queue) > _MAX_TRACKED:
                             self._trim(self._queue)
                 elif kind is _DISCONNECT:
-                    i = ev.detail.find("rcpt=")
-                    if i >= 0:
-                        counts = ev.detail[i + 5 :].split(" ", 1)[0]
-                        ep.stats += int(counts.rpartition("/")[2] or 0)
+                    i = detail.find("rcpt=")
+                    if i >= 0:  # "rcpt=1/3 ...": the 3 attempted
+                        j = detail.find(" ", i)
+                        counts = detail[i + 5 : j] if j >= 0 else detail[i + 5 :]
+                        ep.stats += int(counts[counts.rfind("/") + 1 :] or 0)
                 else:
                     ep.unknown += 1
-                    if len(ep.samples) < SAMPLES:
-                        ep.samples.append(ev.text)
-                    if ev.helo or ev.sender:
-                        self._context[ip] = (ev.helo, domain_of(ev.sender))
+                    if ep.samples is None:
+                        ep.samples = [text]
+                    elif len(ep.samples) < SAMPLES:
+                        ep.samples.append(text)
+                    if helo or sender:
+                        self._context[ip] = (helo, domain_of(sender))
             elif kind is _AUTH_FAILURE:
-                self._login(ip, t, ev.user or "?", ev)
-            elif kind in _BURSTS and (kind is not _LOST or ev.detail == "AUTH"):
-                self._burst(kind, ip, t, ev.text)
+                self._login(ip, t, user or "?", ev)
+            elif kind in _BURSTS and (kind is not _LOST or detail == "AUTH"):
+                self._burst(kind, ip, t, text)
             if traps and kind in _REJECTS:
                 self._trap(ip, ev)
-            self._seen += 1
-            if self._seen % _SWEEP_EVERY == 0:
+            seen += 1
+            if seen % _SWEEP_EVERY == 0:
+                self._seen = seen
                 self._sweep()
+        self._seen = seen
         out, self.out = self.out, []
         return out
 
@@ -141,11 +185,33 @@ class MailDetector:
         return out
 
     def _close_until(self, until: float | None) -> None:
+        episodes = self._episodes
+        if until is None:
+            for ip, open_ep in episodes.items():
+                if open_ep.unknown:  # an episode without unknown recipients is never evidence
+                    self._close(ip, open_ep)
+            episodes.clear()
+            self._ends.clear()
+            self._end_ips.clear()
+            return
+        ends, end_ips = self._ends, self._end_ips
+        if not self._ends_sorted:
+            in_order = sorted(zip(ends, end_ips, strict=True), key=itemgetter(0))
+            ends.clear()
+            end_ips.clear()
+            ends.extend(end for end, _ in in_order)
+            end_ips.extend(ip for _, ip in in_order)
+            self._ends_sorted = True
         window = self.params.harvest.window.total_seconds()
-        for ip, ep in list(self._episodes.items()):
-            if until is None or ep.start + window <= until:
-                self._close(ip, ep)
-                del self._episodes[ip]
+        while ends and ends[0] <= until:
+            ends.popleft()
+            ip = end_ips.popleft()
+            ep = episodes.get(ip)
+            # The IP's episode may be a later one (its entry is further on) or gone already.
+            if ep is not None and ep.start + window <= until:
+                if ep.unknown:
+                    self._close(ip, ep)
+                del episodes[ip]
 
     # -- detectors ------------------------------------------------------------------------
     def _close(self, ip: str, ep: _Episode) -> None:
@@ -173,7 +239,7 @@ class MailDetector:
             key = f"{self.source}:dirty_list:{ip}:{int(ep.start // _DAY)}"
         else:
             return
-        self._emit(ip, Cause.HARVEST, weight, ep.start, detail, ep.samples, key)
+        self._emit(ip, Cause.HARVEST, weight, ep.start, detail, ep.samples or [], key)
 
     def _login(self, ip: str, t: float, user: str | None, ev: MailEvent) -> None:
         p = self.params.brute_force
@@ -233,25 +299,21 @@ class MailDetector:
         self._quiet[name][ip] = t + window
         self._emit(ip, cause, rule.weight, start, detail, samples, f"{self.source}:{name}:{ip}:{start:.0f}")  # fmt: skip
 
-    def _spike(self, ip: str, t: float, ev: MailEvent) -> None:
-        p = self.params.spike
-        hour = t // 3600
-        v = self._volume.get(ip)
-        if v is None:
-            v = self._volume[ip] = [hour, 0.0, 0.0, 0.0, 0.0]
-            if len(self._volume) > _MAX_TRACKED:
-                self._trim(self._volume)
-        elif hour > v[0]:
-            gap = min(hour - v[0], 48.0)
-            v[2] = (v[2] * (1 - _ALPHA) + v[1] * _ALPHA) * (1 - _ALPHA) ** (gap - 1)
-            v[3] += gap
-            v[0], v[1], v[4] = hour, 0.0, 0.0
-        v[1] += 1
-        if v[4] or v[3] < p.min_history_hours or v[1] < max(p.min_messages, p.factor * v[2]):
-            return
+    def _baseline(self, ip: str, hour: float) -> list[float]:
+        """Start the hourly volume of *ip*: [hour, count, baseline, hours seen, fired]."""
+        v = self._volume[ip] = [hour, 0.0, 0.0, 0.0, 0.0]
+        if len(self._volume) > _MAX_TRACKED:
+            self._trim(self._volume)
+        return v
+
+    def _spike(self, ip: str, hour: float, v: list[float], ev: MailEvent) -> None:
+        """Emit a volume spike: *v* (see :meth:`_baseline`) is far above its baseline this hour.
+
+        :meth:`feed` keeps the counts (an exponentially weighted hourly baseline per IP).
+        """
         v[4] = 1.0
         detail = {"detector": "volume_spike", "messages_this_hour": int(v[1]), "baseline_per_hour": round(v[2], 1)}  # fmt: skip
-        self._emit(ip, Cause.SPAM, p.weight, hour * 3600, detail, [ev.text], f"{self.source}:spike:{ip}:{hour:.0f}")  # fmt: skip
+        self._emit(ip, Cause.SPAM, self.params.spike.weight, hour * 3600, detail, [ev.text], f"{self.source}:spike:{ip}:{hour:.0f}")  # fmt: skip
 
     def _trap(self, ip: str | None, ev: MailEvent) -> None:
         if ip is None or not self.params.traps.hit(ev.recipient):
@@ -317,7 +379,7 @@ class MailDetector:
         """Return the detector's windows as JSON-ready data (stored with the file offset)."""
         return {
             "now": self.now,
-            "episodes": {ip: [e.start, e.unknown, e.stats, e.messages, e.samples] for ip, e in self._episodes.items()},
+            "episodes": {ip: [e.start, e.unknown, e.stats, e.messages, e.samples or []] for ip, e in self._episodes.items()},
             "auth": {ip: [list(f), list(w)] for ip, (f, w) in self._auth.items()},
             "bursts": {n: {ip: list(dq) for ip, dq in t.items()} for n, t in self._bursts.items()},
             "quiet": self._quiet,
@@ -333,6 +395,9 @@ class MailDetector:
         for ip, (start, unknown, stats, messages, samples) in data.get("episodes", {}).items():
             ep = self._episodes[ip] = _Episode(start)
             ep.unknown, ep.stats, ep.messages, ep.samples = unknown, stats, messages, samples
+            self._ends.append(start + self.params.harvest.window.total_seconds())
+            self._end_ips.append(ip)
+        self._ends_sorted = False
         for ip, (fails, wins) in data.get("auth", {}).items():
             self._auth[ip] = (deque(tuple(f) for f in fails), deque(wins))
         for name, table in data.get("bursts", {}).items():

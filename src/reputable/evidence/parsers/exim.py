@@ -1,7 +1,8 @@
 """Exim main log (``mainlog``): accepted messages, rejected RCPT, authenticator failures, deliveries — pure.
 
-Same technique as the Postfix parser: one literal-led regular expression per kind of line,
-searched over a whole buffer, hits merged by position.
+One literal-led regular expression per kind of line, searched over a whole buffer, hits
+merged by position. (Exim messages have no common anchor like Postfix's ``": "``, so the
+Postfix parser's single pass does not apply here.)
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ _CACHE_LIMIT: Final = 200_000
 class TimeParser:
     """Turns timestamp text into epoch seconds relative to a reference time, with a cache."""
 
-    __slots__ = ("_cache", "_days", "_limit", "now", "tz")
+    __slots__ = ("_cache", "_days", "_limit", "_minutes", "now", "tz")
 
     def __init__(self, now: datetime, tz: tzinfo = UTC) -> None:
         self.now = now
@@ -32,9 +32,17 @@ class TimeParser:
         self._limit = now + SKEW
         self._cache: dict[str, float | None] = {}
         self._days: dict[str, float | None] = {}
+        self._minutes: dict[str, float | None] = {}
 
     def __call__(self, text: str) -> float | None:
         """Return *text* (a syslog, RFC 3339 or Exim timestamp) as epoch seconds, or None."""
+        if len(text) == 15 and text[12] == ":":
+            # "Mmm dd HH:MM:SS": each second of a log is new, so cache its minute, not it.
+            minute = self._minutes.get(text[:12], -1.0)
+            if minute == -1.0:
+                minute = self._minute(text[:12])
+            if minute is not None and text[13:].isdigit():
+                return minute + int(text[13:])
         cache = self._cache
         value = cache.get(text, -1.0)
         if value != -1.0:
@@ -42,6 +50,21 @@ class TimeParser:
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
         value = cache[text] = self._parse(text)
+        return value
+
+    def _minute(self, head: str) -> float | None:
+        """Return the start of the minute ``Mmm dd HH:MM`` (None when not of that shape)."""
+        minutes = self._minutes
+        if len(minutes) > _CACHE_LIMIT:
+            minutes.clear()
+        value = None
+        if head[9] == ":" and head[7:9].isdigit() and head[10:12].isdigit():
+            day = self._days.get(head[:6], -1.0)
+            if day == -1.0:
+                day = self._days[head[:6]] = self._syslog_slow(head[:6] + " 00:00:00")
+            if day is not None:
+                value = day + int(head[7:9]) * 3600 + int(head[10:12]) * 60
+        minutes[head] = value
         return value
 
     def _parse(self, text: str) -> float | None:
