@@ -128,7 +128,9 @@ def test_no_plan_when_access_rules_restrict_clients(tmp_path: Path) -> None:
     text = config.read_text()
     start = text.index("access = [")
     end = text.index("]\n", start) + 2
-    rules = '[{ network = "127.0.0.0/8", action = "answer" }, { network = "::/0", action = "refuse" }]'
+    rules = (
+        '[{ network = "127.0.0.0/8", action = "answer" }, { network = "::/0", action = "refuse" }]'
+    )
     config.write_text(text[:start] + f"access = {rules}\n" + text[end:])
     with RunningServer(config) as running:
         assert "early_start" not in running.log()
