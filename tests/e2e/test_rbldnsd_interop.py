@@ -125,9 +125,11 @@ class Data:
         yield IPv4Address("127.0.0.1")
 
 
-def _start_rbldnsd(root: Path, port: int, command: str, log: Path) -> subprocess.Popen[bytes]:
+def _start_rbldnsd(
+    root: Path, port: int, command: str, log: Path, zone: str = ZONE
+) -> subprocess.Popen[bytes]:
     """Start rbldnsd chrooted in *root* with the zone specs our export printed."""
-    specs = [a.replace(f"{root}/", "") for a in shlex.split(command) if a.startswith(f"{ZONE}:")]
+    specs = [a.replace(f"{root}/", "") for a in shlex.split(command) if a.startswith(f"{zone}:")]
     argv = ["rbldnsd", "-n", "-u", "rbldns", "-r", str(root), "-w", "/"]
     argv += ["-b", f"127.0.0.1/{port}", "-p", str(root.parent / "rbldnsd.pid"), *specs]
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
@@ -188,3 +190,59 @@ def test_rbldnsd_and_reputable_serve_answer_alike(tmp_path: Path) -> None:
         rbldnsd.wait(timeout=10)
     assert mismatches == []
     assert listed > 300 and len(probes) - listed > 150  # both kinds of answer were compared
+
+
+def test_domain_zone_answers_alike(tmp_path: Path) -> None:
+    """A dnset with nested listings of several codes and exclusions: rbldnsd answers as we do.
+
+    Nested names of different codes need the combined dnset (rbldnsd answers only the longest
+    wildcard); ``$`` in the TXT is the listed name in both servers.
+    """
+    rng = random.Random(20261129)
+    codes = ["127.0.1.2", "127.0.1.3", "127.0.1.7", "127.0.1.9"]
+    lines: list[str] = []
+    names: list[str] = []
+    for i in range(300):
+        base = f"d{i}.example"
+        lines.append(f".{base} :{rng.choice(codes)}:listed {i} see $")
+        names += [base, f"www.{base}", f"a.b.{base}"]
+        if i % 3 == 0:
+            lines.append(f".sub.{base} :{rng.choice(codes)}:nested {i}")
+            names += [f"sub.{base}", f"x.sub.{base}"]
+        if i % 7 == 0:
+            lines.append(f"!.ok.{base}")
+            names += [f"ok.{base}", f"y.ok.{base}"]
+    names += [f"unlisted{i}.example" for i in range(50)] + ["test", "invalid"]
+    zone = "dbl.reputable.test"
+    config = write_config(tmp_path, dns_port=(our_port := free_port()))
+    data = tmp_path / "domains.dnset"
+    data.write_text("\n".join(lines) + "\n")
+    cli(config, "import", "rbldnsd", str(data), "--zone", zone)
+    root = tmp_path / "rbl"
+    root.mkdir(mode=0o755)
+    os.chmod(root, 0o755)
+    exported = cli(config, "export", "rbldnsd", "--zone", zone, "-o", str(root / "dbl"))
+    command = exported.stdout.strip().splitlines()[-1]
+    assert f"{zone}:dnset:{root / 'dbl'}" in command  # `-o FILE` is the dnset itself
+    rb_port = free_port()
+    rbldnsd = _start_rbldnsd(root, rb_port, command, tmp_path / "rbldnsd.log", zone)
+    try:
+        with RunningServer(config):
+            mismatches: list[str] = []
+            listed = 0
+            for name in names:
+                for rdtype in ("A", "TXT"):
+                    ours = _ask(our_port, f"{name}.{zone}", rdtype)
+                    theirs = _ask(rb_port, f"{name}.{zone}", rdtype)
+                    if ours != theirs:
+                        mismatches.append(f"{name} {rdtype}: ours {ours} rbldnsd {theirs}")
+                listed += ours[0] == "NOERROR" and bool(ours[1])
+            # The one intended difference: an empty non-terminal is NOERROR/no data for us
+            # (RFC 8020, for QNAME-minimising resolvers), NXDOMAIN for rbldnsd.
+            assert _ask(our_port, f"example.{zone}", "A") == ("NOERROR", ())
+            assert _ask(rb_port, f"example.{zone}", "A") == ("NXDOMAIN", ())
+    finally:
+        rbldnsd.terminate()
+        rbldnsd.wait(timeout=10)
+    assert mismatches == []
+    assert listed > 800 and len(names) - listed > 80

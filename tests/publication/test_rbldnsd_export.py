@@ -1,4 +1,4 @@
-"""The rbldnsd export: per-code datasets that answer like our server, atomic files, round trip."""
+"""The rbldnsd export: datasets that answer like our server, atomic files, round trip."""
 
 from __future__ import annotations
 
@@ -136,20 +136,31 @@ def test_allowlist_inside_a_range_is_an_exclusion_and_covers_inner_listings() ->
         listing("198.51.100.5", Cause.SPAM, "h"),
     ]
     export = render(rows, [allow("198.51.100.0/28")], zone=ZONE, domain=False, header=HEADER)
-    assert data_lines(dataset(export, "network.ip4set")) == [
+    assert data_lines(dataset(export, "")) == [
+        f"127.0.0.2 :127.0.0.2:{TEST_REASON}",
         f"198.51.100.0/24 :127.0.0.9:net {URL}",
         "!198.51.100.0/28",
     ]
-    assert "198.51.100.5" not in dataset(export, "spam.ip4set").text
 
 
-def test_test_point_is_always_in_the_spam_dataset() -> None:
+def test_test_point_is_always_in_the_ipv4_dataset() -> None:
     """127.0.0.2 answers with the RFC 5782 test reason and no URL, exactly like our server."""
     export = render([], [], zone=ZONE, domain=False, header=HEADER)
-    spam = dataset(export, "spam.ip4set")
-    assert data_lines(spam) == [f"127.0.0.2 :127.0.0.2:{TEST_REASON}"]
-    assert "$SOA 900 ns1.reputable.test h.test 7 3600 600 604800 300" in spam.text
-    assert len(export.datasets) == 18  # 9 causes x (ip4set, ip6trie): a stable rbldnsd command line
+    combined = dataset(export, "")
+    assert combined.kind == "ip4set"
+    assert data_lines(combined) == [f"127.0.0.2 :127.0.0.2:{TEST_REASON}"]
+    assert "$SOA 900 ns1.reputable.test h.test 7 3600 600 604800 300" in combined.text
+    # one ip4set, then one ip6trie per cause: a stable rbldnsd command line
+    assert [d.kind for d in export.datasets] == ["ip4set"] + ["ip6trie"] * 9
+
+
+def test_an_allowlisted_test_point_keeps_only_the_test_answer() -> None:
+    """127.0.0.2 inside an allowlisted range listed for another cause answers the test only."""
+    rows = [listing("127.0.0.0/30", Cause.MANUAL, "odd")]
+    export = render(rows, [allow("127.0.0.0/30")], zone=ZONE, domain=False, header=HEADER)
+    sets = [dataset(export, "")]
+    assert ip4set_answer(sets, int(IPv4Address("127.0.0.2"))) == {("127.0.0.2", TEST_REASON)}
+    assert ip4set_answer(sets, int(IPv4Address("127.0.0.1"))) == set()
 
 
 def test_txt_escaping_for_rbldnsd() -> None:
@@ -171,12 +182,12 @@ def test_domains_use_wildcard_entries_and_allowlisted_subtrees() -> None:
         listing("x.good.evil.example", Cause.MALWARE_HOST, "under allow"),
     ]
     export = render(rows, [allow("good.evil.example")], zone=dzone, domain=True, header=HEADER)
-    malware = dataset(export, "malware_host.dnset")
-    assert data_lines(malware) == [
+    assert data_lines(dataset(export, "")) == [
         f".evil.example :127.0.1.7:bad {dzone.lookup_url}",
+        f".test :127.0.1.2:{TEST_REASON}",
         "!.good.evil.example",
     ]
-    assert data_lines(dataset(export, "spam.dnset")) == [f".test :127.0.1.2:{TEST_REASON}"]
+    assert len(export.datasets) == 1
 
 
 def test_write_is_atomic_and_world_readable(tmp_path: Path) -> None:
@@ -186,13 +197,15 @@ def test_write_is_atomic_and_world_readable(tmp_path: Path) -> None:
     )
     base = tmp_path / "out" / "bl"
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "bl.spam.ip4set").write_text("old")
+    base.write_text("old")
     paths = write(export, base)
-    assert len(paths) == 18
+    assert len(paths) == 10
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths)
-    assert "192.0.2.1 :127.0.0.2:x" in (tmp_path / "out" / "bl.spam.ip4set").read_text()
+    assert "192.0.2.1 :127.0.0.2:x" in base.read_text()
     assert stat.S_IMODE(os.stat(paths[0]).st_mode) == 0o644
-    assert zone_specs(export, base)[0] == f"bl.reputable.test:ip4set:{base}.spam.ip4set"
+    # the issue's contract: `-o FILE` is an ip4set rbldnsd loads as zone:ip4set:FILE
+    assert zone_specs(export, base)[0] == f"bl.reputable.test:ip4set:{base}"
+    assert zone_specs(export, base)[1] == f"bl.reputable.test:ip6trie:{base}.spam.ip6trie"
 
 
 _cause = st.sampled_from([Cause.SPAM, Cause.COMPROMISED, Cause.NETWORK])
@@ -280,3 +293,61 @@ def test_disjoint_listings_round_trip_exactly() -> None:
         ("198.51.100.0/24", Cause.COMPROMISED, "=bots"),
         ("2001:db8::/48", Cause.MANUAL, "v6 feed"),
     ]
+
+
+def dnset_answer(ds: Dataset, name: str) -> set[tuple[str, str]]:
+    """Return what rbldnsd's dnset answers for *name*: every line of the longest match.
+
+    A model of rbldnsd_dnset.c with wildcard entries only (``.name`` matches the name and
+    everything below it); an exclusion on the longest match hides everything.
+    """
+    entries: dict[str, list[tuple[str, str] | None]] = {}
+    for line in data_lines(ds):
+        key, _, value = line.partition(" ")
+        code, _, txt = value[1:].partition(":")
+        entry = None if key.startswith("!") else (code, txt)
+        entries.setdefault(key.lstrip("!").lstrip("."), []).append(entry)
+    labels = name.split(".")
+    for i in range(len(labels)):
+        hit = entries.get(".".join(labels[i:]))
+        if hit is not None:
+            return set() if None in hit else {h for h in hit if h is not None}
+    return set()
+
+
+_dcause = st.sampled_from([Cause.SPAM, Cause.MALWARE_HOST, Cause.MANUAL])
+_dname = st.sampled_from(["a.example", "b.a.example", "c.b.a.example", "d.example", "b.d.example"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.builds(listing, _dname, _dcause, _reason, st.integers(min_value=0, max_value=3)),
+        max_size=12,
+    ),
+    allowed=st.lists(_dname, max_size=2),
+)
+def test_dnset_model_answers_like_our_server(rows: list[Listing], allowed: list[str]) -> None:
+    """Per code, the most specific listed self-or-parent answers, as our server does."""
+    dzone = CONFIG.domain_zone
+    allows = [allow(n) for n in allowed]
+    export = render(rows, allows, zone=dzone, domain=True, header=HEADER)
+    for query in ["x.c.b.a.example", "c.b.a.example", "b.a.example", "z.a.example", "b.d.example"]:
+        chain = [p.name for p in Domain(query).parents()]
+        expected: set[tuple[str, str]] = set()
+        if not set(chain) & set(allowed):
+            best: dict[str, tuple[int, float, str]] = {}
+            for x in rows:
+                assert isinstance(x.subject, Domain)
+                if x.subject.name in chain:
+                    code = str(dzone.codes[x.cause])
+                    template = txt_template(x.reason, dzone.lookup_url)
+                    rank = (-chain.index(x.subject.name), x.listed_at.timestamp(), template)
+                    if code not in best or rank > best[code]:
+                        best[code] = rank
+            expected = {(code, value[2]) for code, value in best.items()}
+        got = {
+            (c, t[1:] if t.startswith("=") else t)
+            for c, t in dnset_answer(export.datasets[0], query)
+        }
+        assert got == expected, query

@@ -120,12 +120,15 @@ def export_rbldnsd(
     output: Annotated[
         Path,
         typer.Option(
-            "--output", "-o", help="Base name: writes BASE.<cause>.ip4set, .ip6trie or .dnset."
+            "--output",
+            "-o",
+            help="FILE: the zone's ip4set (IP zone) or dnset (domain zone);"
+            " IPv6 goes to FILE.<cause>.ip6trie.",
         ),
     ],
     now: NowOpt = None,
 ) -> None:
-    """Write the zone as rbldnsd datasets (one per cause) and print the rbldnsd arguments."""
+    """Write the zone as rbldnsd data files and print the rbldnsd arguments that load them."""
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
     at = now_option(now).astimezone(UTC)

@@ -282,9 +282,9 @@ class Responder:
         except UnicodeDecodeError:
             return None
         allow = kind == "allow"
-        atoms = snap.wl_domain_atoms(name) if allow else snap.domain_atoms(name)
+        atoms, listed = snap.domain_match(name, allow=allow)
         if atoms:
-            return atoms, name.encode()
+            return atoms, listed.encode()
         if snap.domain_has_children(name, allow=allow):
             return (), b""
         return None

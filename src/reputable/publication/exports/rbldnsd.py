@@ -1,13 +1,17 @@
-"""rbldnsd data files of one zone: ip4set, ip6trie and dnset, one dataset per return code (pure).
+"""rbldnsd data files of one zone: one combined ip4set or dnset, ip6trie per code (pure).
 
 Our server answers every code that matches a name, and within one code the most specific
 subject wins, then the most recent listing (publication/snapshot/build.py). rbldnsd answers
-every *dataset* that matches, and inside one ip4set the most specific octet level wins
-(rbldnsd_ip4set.c), inside ip6trie the longest prefix, inside dnset the exact name, then the
-longest wildcard. So each code gets its own dataset, flattened here into disjoint ranges with
-one TXT each; an allowlist entry inside a listed range becomes a ``!`` line strictly inside
-it (so it wins in every dataset type), and listings inside an allowlisted range are dropped.
-Only ``write`` touches the file system: a temporary file in the same folder, then os.replace.
+every *dataset* that matches; inside one ip4set the most specific octet level wins and every
+entry on that level is answered (rbldnsd_ip4set.c), inside dnset the exact name, then the
+longest wildcard, again with every entry of that name; ip6trie keeps one entry per prefix.
+So the IPv4 listings of all codes go into one ip4set, flattened into disjoint ranges that
+each carry one line per code (the file the issue's ``bl.reputable.test:ip4set:FILE`` loads);
+domains go into one dnset where each listed name also carries the codes of its listed
+parents; IPv6 gets one ip6trie per code. An allowlist entry inside a listed range becomes a
+``!`` line strictly inside it (so it wins in every dataset type), and listings inside an
+allowlisted range are dropped. Only ``write`` touches the file system: a temporary file in
+the same folder, then os.replace.
 """
 
 from __future__ import annotations
@@ -81,23 +85,21 @@ def render(
     domain: bool,
     header: Header,
 ) -> ZoneExport:
-    """Return the rbldnsd datasets answering like our server for the active *listings*."""
+    """Return the rbldnsd datasets answering like our server for the active *listings*.
+
+    The first dataset is the combined one written to the output path itself (ip4set for the
+    IP zone, dnset for the domain zone); the IP zone's ip6trie datasets, one per code, follow.
+    """
     groups = _code_groups(zone)
     warnings: dict[str, str] = {}
     wanted = [x for x in listings if isinstance(x.subject, Domain) == domain]
     allowed = [a for a in allows if isinstance(a.subject, Domain) == domain]
-    datasets: list[Dataset] = []
     if domain:
-        for code, causes in groups:
-            datasets.append(_domain_dataset(wanted, allowed, zone, code, causes, header, warnings))
+        datasets = [_domain_dataset(wanted, allowed, zone, groups, header, warnings)]
     else:
-        for version, kind in ((4, "ip4set"), (6, "ip6trie")):
-            for code, causes in groups:
-                datasets.append(
-                    _ip_dataset(
-                        wanted, allowed, zone, version, kind, code, causes, header, warnings
-                    )
-                )
+        datasets = [_ip4_dataset(wanted, allowed, zone, groups, header, warnings)]
+        for code, causes in groups:
+            datasets.append(_ip6_dataset(wanted, allowed, zone, code, causes, header, warnings))
     return ZoneExport(zone=zone.name, datasets=tuple(datasets), warnings=tuple(warnings.values()))
 
 
@@ -153,18 +155,13 @@ def _lone_dollars(text: str) -> list[int]:
 # -- IP datasets ----------------------------------------------------------------------------
 
 
-def _ip_dataset(
-    listings: Sequence[Listing],
-    allows: Sequence[AllowEntry],
-    zone: ZoneConfig,
-    version: int,
-    kind: str,
-    code: IPv4Address,
-    causes: tuple[Cause, ...],
-    header: Header,
-    warnings: dict[str, str],
-) -> Dataset:
-    """Return one ip4set/ip6trie dataset: the listings of *causes*, flattened, with holes."""
+Segment = tuple[int, int, tuple[tuple[IPv4Address, str], ...]]  # (first, last, (code, TXT)...)
+
+
+def _spans(
+    listings: Sequence[Listing], zone: ZoneConfig, version: int, causes: tuple[Cause, ...]
+) -> list[Span]:
+    """Return the listings of *causes* of IP *version* as ranked spans."""
     spans: list[Span] = []
     for item in listings:
         net = item.subject
@@ -174,6 +171,14 @@ def _ip_dataset(
         lo = int(net.network_address)
         rank = (net.prefixlen, item.listed_at.timestamp(), template)
         spans.append((lo, lo + net.num_addresses - 1, rank, template))
+    if version == 4 and Cause.SPAM in causes:
+        # RFC 5782 §5 test point: always listed, host listings of it still win.
+        spans.append((TEST_V4, TEST_V4, (32, float("-inf"), TEST_REASON), TEST_REASON))
+    return spans
+
+
+def _holes(allows: Sequence[AllowEntry], version: int) -> list[tuple[int, int]]:
+    """Return the allowlisted ranges of IP *version*, 127.0.0.1 included, merged."""
     never = NEVER_V4 if version == 4 else NEVER_V6
     holes = [(never, never)]
     for entry in allows:
@@ -181,37 +186,123 @@ def _ip_dataset(
         if not isinstance(net, Domain) and net.version == version:
             lo = int(net.network_address)
             holes.append((lo, lo + net.num_addresses - 1))
-    spam_code = version == 4 and Cause.SPAM in causes
-    if spam_code:  # RFC 5782 §5 test point: always listed, host listings of it still win
-        spans.append((TEST_V4, TEST_V4, (32, float("-inf"), TEST_REASON), TEST_REASON))
-    merged = _merge(holes)
-    if spam_code:
-        merged = _merge([h for lo, hi in merged for h in _cut((lo, hi), TEST_V4)])
-    lines = _header(zone, header, f"{'+'.join(c.value for c in causes)} ({code}), IPv{version}")
-    entries = exclusions = 0
-    starts = [lo for lo, _ in merged]
-    for lo, hi, template in _flatten(spans):
-        value = f":{code}:{txt_value(template, _addr_text(version, lo), warnings)}"
-        for net in _cidrs(version, lo, hi):
-            n_lo = int(net.network_address)
-            n_hi = n_lo + net.num_addresses - 1
-            pieces = _clip(merged, starts, n_lo, n_hi)
-            if pieces and pieces[0] == (n_lo, n_hi):
-                continue  # wholly allowlisted
-            lines.append(f"{format_subject(net)} {value}")
-            entries += 1
-            for p_lo, p_hi in pieces:
-                for hole in _cidrs(version, p_lo, p_hi):
-                    lines.append(f"!{format_subject(hole)}")
-                    exclusions += 1
-    suffix = f"{'+'.join(c.value for c in causes)}.{kind}"
+    return _merge(holes)
+
+
+def _ip4_dataset(
+    listings: Sequence[Listing],
+    allows: Sequence[AllowEntry],
+    zone: ZoneConfig,
+    groups: list[tuple[IPv4Address, tuple[Cause, ...]]],
+    header: Header,
+    warnings: dict[str, str],
+) -> Dataset:
+    """Return the one ip4set of every code: disjoint ranges, one line per code on each."""
+    holes = _holes(allows, 4)
+    test_allowed = bool(_clip(holes, [lo for lo, _ in holes], TEST_V4, TEST_V4))
+    starts = [lo for lo, _ in holes]
+    layers: list[tuple[IPv4Address, list[tuple[int, int, str]]]] = []
+    for code, causes in groups:
+        flat = [  # ranges wholly allowlisted answer nothing: they must not split the others
+            (lo, hi, t)
+            for lo, hi, t in _flatten(_spans(listings, zone, 4, causes))
+            if _clip(holes, starts, lo, hi) != [(lo, hi)] or lo == hi == TEST_V4
+        ]
+        if test_allowed and Cause.SPAM not in causes:  # only the test point answers there
+            flat = [(a, b, t) for lo, hi, t in flat for a, b in _cut((lo, hi), TEST_V4)]
+        layers.append((code, flat))
+    holes = _merge([h for lo, hi in holes for h in _cut((lo, hi), TEST_V4)])
+    lines = _header(zone, header, "every code, IPv4")
+    entries, exclusions = _ip_lines(4, _overlay(layers), holes, lines, warnings)
     return Dataset(
-        kind=kind,
-        suffix=suffix,
+        kind="ip4set",
+        suffix="",
         text="\n".join(lines) + "\n",
         entries=entries,
         exclusions=exclusions,
     )
+
+
+def _ip6_dataset(
+    listings: Sequence[Listing],
+    allows: Sequence[AllowEntry],
+    zone: ZoneConfig,
+    code: IPv4Address,
+    causes: tuple[Cause, ...],
+    header: Header,
+    warnings: dict[str, str],
+) -> Dataset:
+    """Return one ip6trie of *causes* (ip6trie keeps one entry per prefix: one file per code)."""
+    segments: list[Segment] = [
+        (lo, hi, ((code, template),))
+        for lo, hi, template in _flatten(_spans(listings, zone, 6, causes))
+    ]
+    lines = _header(zone, header, f"{'+'.join(c.value for c in causes)} ({code}), IPv6")
+    entries, exclusions = _ip_lines(6, segments, _holes(allows, 6), lines, warnings)
+    return Dataset(
+        kind="ip6trie",
+        suffix=f"{'+'.join(c.value for c in causes)}.ip6trie",
+        text="\n".join(lines) + "\n",
+        entries=entries,
+        exclusions=exclusions,
+    )
+
+
+def _ip_lines(
+    version: int,
+    segments: Iterable[Segment],
+    holes: list[tuple[int, int]],
+    lines: list[str],
+    warnings: dict[str, str],
+) -> tuple[int, int]:
+    """Append each segment as CIDR lines (one per code) with ``!`` holes; return the counts."""
+    entries = exclusions = 0
+    starts = [lo for lo, _ in holes]
+    for lo, hi, values in segments:
+        subject = _addr_text(version, lo)
+        texts = [f":{code}:{txt_value(template, subject, warnings)}" for code, template in values]
+        for net in _cidrs(version, lo, hi):
+            n_lo = int(net.network_address)
+            n_hi = n_lo + net.num_addresses - 1
+            pieces = _clip(holes, starts, n_lo, n_hi)
+            if pieces and pieces[0] == (n_lo, n_hi):
+                continue  # wholly allowlisted
+            key = format_subject(net)
+            lines.extend(f"{key} {text}" for text in texts)
+            entries += len(texts)
+            for p_lo, p_hi in pieces:
+                for hole in _cidrs(version, p_lo, p_hi):
+                    lines.append(f"!{format_subject(hole)}")
+                    exclusions += 1
+    return entries, exclusions
+
+
+def _overlay(layers: list[tuple[IPv4Address, list[tuple[int, int, str]]]]) -> list[Segment]:
+    """Return disjoint ranges with the (code, TXT) of every layer covering each, in layer order.
+
+    Each layer is one code's disjoint, sorted ranges. A sweep over their end (0) and start (1)
+    points, merged in order; at one point, ends come before starts.
+    """
+    streams = [
+        [ev for lo, hi, template in ranges for ev in ((lo, 1, k, template), (hi + 1, 0, k, ""))]
+        for k, (_, ranges) in enumerate(layers)
+    ]
+    active: dict[int, str] = {}
+    out: list[Segment] = []
+    previous = -1
+    for point, kind, k, template in heapq.merge(*streams):
+        if point > previous and active:
+            values = tuple((layers[j][0], active[j]) for j in sorted(active))
+            if out and out[-1][1] == previous - 1 and out[-1][2] == values:
+                out[-1] = (out[-1][0], point - 1, values)
+            else:
+                out.append((previous, point - 1, values))
+        if kind:
+            active[k] = template
+        else:
+            del active[k]
+        previous = point
+    return out
 
 
 def _cidrs(version: int, lo: int, hi: int) -> Iterator[IPv4Network | IPv6Network]:
@@ -293,37 +384,49 @@ def _domain_dataset(
     listings: Sequence[Listing],
     allows: Sequence[AllowEntry],
     zone: ZoneConfig,
-    code: IPv4Address,
-    causes: tuple[Cause, ...],
+    groups: list[tuple[IPv4Address, tuple[Cause, ...]]],
     header: Header,
     warnings: dict[str, str],
 ) -> Dataset:
-    """Return one dnset: ``.name`` per listed domain, ``!.name`` for allowlisted names below."""
+    """Return the one dnset: ``.name`` lines per listed domain, ``!.name`` for allowlisted names.
+
+    dnset answers the longest matching wildcard only, with every line of that name, so each
+    listed name carries, per code, the TXT of its most specific listed self-or-parent.
+    """
     allowed = {a.subject.name for a in allows if isinstance(a.subject, Domain)} | {"invalid"}
     allowed.discard("test")  # RFC 5782 §5: always listed, even when allowlisted
-    best: dict[str, tuple[float, str]] = {}
-    for item in listings:
-        if item.cause not in causes or not isinstance(item.subject, Domain):
-            continue
-        name = item.subject.name
-        if name == "test" or any(p.name in allowed for p in item.subject.parents()):
-            continue
-        candidate = (item.listed_at.timestamp(), txt_template(item.reason, zone.lookup_url))
-        if name not in best or candidate > best[name]:
-            best[name] = candidate
-    if Cause.SPAM in causes:
-        best["test"] = (0.0, TEST_REASON)
-    lines = _header(zone, header, f"{'+'.join(c.value for c in causes)} ({code}), domains")
-    for name in sorted(best, key=lambda n: n.split(".")[::-1]):
-        lines.append(f".{name} :{code}:{txt_value(best[name][1], name, warnings)}")
-    holes = sorted(a for a in allowed if any(p.name in best for p in Domain(a).parents()[1:]))
+    per_code: list[tuple[IPv4Address, dict[str, tuple[float, str]]]] = []
+    for code, causes in groups:
+        best: dict[str, tuple[float, str]] = {}
+        for item in listings:
+            if item.cause not in causes or not isinstance(item.subject, Domain):
+                continue
+            name = item.subject.name
+            if name == "test" or any(p.name in allowed for p in item.subject.parents()):
+                continue
+            candidate = (item.listed_at.timestamp(), txt_template(item.reason, zone.lookup_url))
+            if name not in best or candidate > best[name]:
+                best[name] = candidate
+        if Cause.SPAM in causes:
+            best["test"] = (0.0, TEST_REASON)
+        per_code.append((code, best))
+    names = {name for _, best in per_code for name in best}
+    lines = _header(zone, header, "every code, domains")
+    entries = 0
+    for name in sorted(names, key=lambda n: n.split(".")[::-1]):
+        chain = [p.name for p in Domain(name).parents()]  # the name first, then its parents
+        for code, best in per_code:
+            found = next((best[n] for n in chain if n in best), None)
+            if found is not None:
+                lines.append(f".{name} :{code}:{txt_value(found[1], name, warnings)}")
+                entries += 1
+    holes = sorted(a for a in allowed if any(p.name in names for p in Domain(a).parents()[1:]))
     lines.extend(f"!.{name}" for name in holes)
-    suffix = f"{'+'.join(c.value for c in causes)}.dnset"
     return Dataset(
         kind="dnset",
-        suffix=suffix,
+        suffix="",
         text="\n".join(lines) + "\n",
-        entries=len(best),
+        entries=entries,
         exclusions=len(holes),
     )
 
@@ -332,8 +435,8 @@ def _domain_dataset(
 
 
 def dataset_path(base: Path, dataset: Dataset) -> Path:
-    """Return the file of *dataset* for the base name *base* (``BASE.spam.ip4set``)."""
-    return base.with_name(f"{base.name}.{dataset.suffix}")
+    """Return the file of *dataset* for the output *base*: itself, or ``BASE.spam.ip6trie``."""
+    return base.with_name(f"{base.name}.{dataset.suffix}") if dataset.suffix else base
 
 
 def zone_specs(export: ZoneExport, base: Path) -> list[str]:

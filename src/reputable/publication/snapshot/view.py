@@ -107,7 +107,14 @@ class Snapshot:
 
     def domain_atoms(self, name: str) -> tuple[int, ...]:
         """Return the atoms for *name* and its parents (most specific wins per code)."""
-        return self._domain_atoms(self._dom, name)
+        return self._domain_atoms(self._dom, name)[0]
+
+    def domain_match(self, name: str, *, allow: bool = False) -> tuple[tuple[int, ...], str]:
+        """Return the atoms for *name* and the most specific listed name among it and its parents.
+
+        That name is what ``$`` stands for in a domain zone's TXT, as in rbldnsd's dnset.
+        """
+        return self._domain_atoms(self._wldom if allow else self._dom, name)
 
     # -- allow zone -------------------------------------------------------------------------
     def wl_v4_value(self, address: int) -> int:
@@ -120,14 +127,17 @@ class Snapshot:
 
     def wl_domain_atoms(self, name: str) -> tuple[int, ...]:
         """Return the allowlist atoms for *name* and its parents."""
-        return self._domain_atoms(self._wldom, name)
+        return self._domain_atoms(self._wldom, name)[0]
 
-    def _domain_atoms(self, table: tuple[_Names, memoryview], name: str) -> tuple[int, ...]:
+    def _domain_atoms(
+        self, table: tuple[_Names, memoryview], name: str
+    ) -> tuple[tuple[int, ...], str]:
         names, vals = table
         found: list[int] = []
         codes: set[int] = set()
         labels = name.split(".")
         key = ""
+        listed = ""
         matched: list[int] = []
         for label in reversed(labels):
             key = f"{key}.{label}" if key else label
@@ -136,15 +146,16 @@ class Snapshot:
             if i < len(names) and names[i] == raw:
                 value = int(vals[i])
                 if value == EXCLUDED:
-                    return NO_ATOMS
+                    return NO_ATOMS, ""
                 matched.append(value)
+                listed = key
         for value in reversed(matched):  # most specific first: it wins within its code
             for atom in self.atoms(value):
                 code = int(self.atom_code[atom])
                 if code not in codes:
                     codes.add(code)
                     found.append(atom)
-        return tuple(found)
+        return tuple(found), ".".join(reversed(listed.split(".")))
 
     def domain_has_children(self, name: str, *, allow: bool = False) -> bool:
         """True when some entry lies strictly below *name* (so *name* is an empty non-terminal)."""
