@@ -181,6 +181,29 @@ def test_test_points_and_never_listed(tmp_path: Path) -> None:
     assert snap.domain_atoms("invalid") == ()
 
 
+def test_allowlist_zone_never_answers_127_0_0_1(tmp_path: Path) -> None:
+    """The allowlist zone is a DNSxL too: 127.0.0.2 listed, 127.0.0.1 never, even allowlisted."""
+    store = MemoryStore()
+    store.apply(
+        Batch(
+            allows=(
+                AllowEntry(subject=ip_network("127.0.0.0/8"), note="", source="t", created_at=NOW),
+                AllowEntry(
+                    subject=ip_network("::ffff:127.0.0.0/104"), note="", source="t", created_at=NOW
+                ),
+            )
+        ),
+        actor="t",
+        action="t",
+    )
+    snap = snapshot_of(store, tmp_path)
+    assert snap.atoms(snap.wl_v4_value(0x7F000001)) == ()
+    assert snap.atoms(snap.wl_v4_value(0x7F000002)) != ()
+    assert snap.atoms(snap.wl_v4_value(0x7F000003)) != ()
+    never6 = int(IPv6Address("::ffff:127.0.0.1")).to_bytes(16, "big")
+    assert snap.atoms(snap.wl_v6_value(never6)) == ()
+
+
 def test_domains_cover_subdomains_and_allow_wins(tmp_path: Path) -> None:
     """A listed domain covers its subdomains; an allowlisted subdomain or parent is never listed."""
 

@@ -246,11 +246,11 @@ def build(
     sections["v6_range_start"] = b"".join(s.to_bytes(16, "big") for s in starts6)
     sections["v6_range_val"] = array("I", vals6)
     _domain_sections(sections, "dom", domains, allow_domains, table, test_domain_atom)
-    a_starts, a_vals, _ = _sweep(
-        [*allow_v4, _Span(0x7F000002, 0x7F000002, (32, 0.0, ""), allow_code, test_allow_atom)],
-        table,
-        0xFFFFFFFF,
-    )
+    # The allowlist zone is a DNSxL too: test point listed, 127.0.0.1 never (RFC 5782 §5).
+    allow_v4.append(_Span(0x7F000002, 0x7F000002, (32, 0.0, ""), allow_code, test_allow_atom))
+    allow_v4.append(_Span(never4, never4, (32, 0.0, ""), -1, 0))
+    allow_v6.append(_Span(never6, never6, (128, 0.0, ""), -1, 0))
+    a_starts, a_vals, _ = _sweep(allow_v4, table, 0xFFFFFFFF)
     sections["wl4_range_start"] = array("I", a_starts)
     sections["wl4_range_val"] = array("I", a_vals)
     a6_starts, a6_vals, _ = _sweep(allow_v6, table, (1 << 128) - 1)
