@@ -16,6 +16,8 @@ ZONE_FILE = Path(__file__).parent / "data" / "zones.toml"
 LISTED_IP = "198.51.100.25"
 GENERIC_IP = "198.51.100.26"
 NO_PTR_IP = "198.51.100.27"
+SILENT_IP = "203.0.113.9"  # its reverse zone never answers
+SILENT_REVERSE = "113.0.203.in-addr.arpa"
 V6 = "2001:db8::25"
 V6_NIBBLES = "5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
 
@@ -57,6 +59,7 @@ def world_data() -> ZoneData:
         ("default._domainkey.example.net", "TXT"): [f'"v=DKIM1; k=rsa; p={dkim_key()}"'],
         ("bad.example", "TXT"): ['"v=spf1 +all"'],
         ("bad.example", "A"): ["192.0.2.10"],
+        ("two.example", "TXT"): ['"v=spf1 -all"', '"v=spf1 ip4:192.0.2.1 -all"'],
     }
     return ZoneData(
         records=records,
@@ -82,7 +85,7 @@ def world_data() -> ZoneData:
             "isp.example",
         ),
         refuse=("rcode.test",),
-        silent=("slow.test",),
+        silent=("slow.test", SILENT_REVERSE),
     )
 
 

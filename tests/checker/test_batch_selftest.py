@@ -84,3 +84,18 @@ def test_judge_prefers_refusal_over_dead() -> None:
     zone = load_zone_file(Path(__file__).parent / "data" / "zones.toml")[0]
     refused = ZoneResult(zone=zone.name, allow=False, status=Status.REFUSED, meaning="quota")
     assert judge(zone, refused, None).health is Health.REFUSED
+
+
+def test_batch_rejects_lines_that_are_no_subject(
+    world: DnsFixture, zone_file: Path, tmp_path: Path
+) -> None:
+    """ "not_an ip" and a one-label name are error rows, not the clean domain "not_an"."""
+    subjects = tmp_path / "ips.txt"
+    subjects.write_text(f"{LISTED_IP}\nnot_an ip\nlocalhost\n")
+    out = tmp_path / "results.csv"
+    invoke(world, zone_file, "--file", str(subjects), "--out", str(out), "--zone", "listed.test",
+           "--zone", "dbl.test")  # fmt: skip
+    rows = {r["subject"]: r for r in csv.DictReader(out.read_text().splitlines())}
+    assert set(rows) == {LISTED_IP, "not_an ip", "localhost"}
+    assert rows["not_an ip"]["verdict"] == "error" and rows["localhost"]["verdict"] == "error"
+    assert "fully qualified" in rows["localhost"]["error"]

@@ -84,3 +84,20 @@ def test_checker_config_table(tmp_path: Path) -> None:
     assert [z.name for z in settings.zones] == ["bl.reputable.test"]
     with pytest.raises(ConfigError, match="retries must be"):
         parse_settings({"retries": -1}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("zone", "code", "words"),
+    [
+        ("zrd.spamhaus.org", "127.0.2.2", "first seen 0-2 hours ago"),
+        ("zrd.spamhaus.org", "127.0.2.24", "first seen 23-24 hours ago"),
+        ("dwl.dnswl.org", "127.0.3.2", "email service providers, trust medium"),
+        ("list.dnswl.org", "127.0.15.0", "email marketing providers, trust none"),
+        ("iadb.isipp.com", "127.0.1.255", "vouched listing"),
+        ("iadb.isipp.com", "127.3.100.10", "confirmed (double) opt-in"),
+    ],
+)
+def test_documented_return_codes_have_meanings(zone: str, code: str, words: str) -> None:
+    """Zones whose operators document their codes carry those meanings."""
+    found = {z.name: z for z in builtin_zones()}[zone].code(code)
+    assert found is not None and words in found.meaning

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -126,3 +127,123 @@ def test_list_zones_shows_builtin_catalogue() -> None:
     )
     assert result.exit_code == 0
     assert "zen.spamhaus.org" in result.output and "closed" in result.output
+
+
+def test_html_into_missing_folder_is_exit_2_before_any_query(
+    world: DnsFixture, zone_file: Path, tmp_path: Path
+) -> None:
+    """An unwritable --html path is an error message and exit 2, found before checking."""
+    before = world.count("25.100.51.198.listed.test")
+    code, out = run(world, zone_file, LISTED_IP, "--html", str(tmp_path / "nope" / "x.html"))
+    assert code == 2, out
+    assert "error: --html" in out and "does not exist" in out and "Traceback" not in out
+    assert world.count("25.100.51.198.listed.test") == before
+
+
+def test_batch_out_into_missing_folder_is_exit_2(
+    world: DnsFixture, zone_file: Path, tmp_path: Path
+) -> None:
+    """An unwritable --out path is an error message and exit 2, not a traceback and exit 1."""
+    subjects = tmp_path / "ips.txt"
+    subjects.write_text(f"{LISTED_IP}\n")
+    code, out = run(world, zone_file, "--file", str(subjects), "--out",
+                    str(tmp_path / "nope" / "x.csv"))  # fmt: skip
+    assert code == 2, out
+    assert "error: --out" in out and "Traceback" not in out
+
+
+def test_unknown_format_is_rejected_before_the_output_is_truncated(
+    world: DnsFixture, zone_file: Path, tmp_path: Path
+) -> None:
+    """--format xml exits 2 and leaves an existing output file as it was."""
+    subjects = tmp_path / "ips.txt"
+    subjects.write_text(f"{LISTED_IP}\n")
+    out = tmp_path / "keep.csv"
+    out.write_text("precious\n")
+    code, text = run(world, zone_file, "--file", str(subjects), "--out", str(out),
+                     "--format", "xml")  # fmt: skip
+    assert code == 2 and "use csv or jsonl" in text
+    assert out.read_text() == "precious\n"
+
+
+def test_no_list_covering_the_subject_is_an_error(world: DnsFixture, zone_file: Path) -> None:
+    """An IPv6 address with only IPv4-only lists selected is exit 2, not "clean on 0 lists"."""
+    code, out = run(world, zone_file, "2001:db8::25", "--zone", "v4only.test", "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["verdict"] == "error"
+    assert "nothing was checked" in doc["error"] and "ipv6 = true" in doc["error"]
+
+
+def test_empty_catalogue_is_an_error_saying_why(world: DnsFixture) -> None:
+    """--no-builtin without any zone file leaves nothing to query: exit 2 with the reason."""
+    result = CliRunner().invoke(
+        app(), ["check", LISTED_IP, "--nameserver", world.nameserver, "--no-builtin"]
+    )
+    assert result.exit_code == 2
+    assert "no lists to query" in result.output and "catalogue is empty" in result.output
+
+
+def test_error_messages_keep_their_brackets(world: DnsFixture, tmp_path: Path) -> None:
+    """Brackets in a message are text, not Rich markup: "([[zone]])" stays visible."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("zone = 3\n")
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app(), ["check", LISTED_IP, "--nameserver", world.nameserver, "--zone-file", str(bad)]
+    )
+    assert result.exit_code == 2
+    assert "([[zone]])" in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["198.51.100.26"], "SUBJECT"),
+        (["--html", "r.html"], "--html with --file"),
+        (["--smtp"], "--smtp with --file"),
+    ],
+)
+def test_file_rejects_options_it_would_ignore(
+    world: DnsFixture, zone_file: Path, tmp_path: Path, extra: list[str], needle: str
+) -> None:
+    """--file with a positional subject, --html or --smtp is an error, not silently ignored."""
+    subjects = tmp_path / "ips.txt"
+    subjects.write_text(f"{LISTED_IP}\n")
+    code, out = run(world, zone_file, "--file", str(subjects), *extra)
+    assert code == 2 and needle in out
+
+
+def test_out_without_file_is_rejected(world: DnsFixture, zone_file: Path, tmp_path: Path) -> None:
+    """--out only means something with --file."""
+    code, out = run(world, zone_file, LISTED_IP, "--out", str(tmp_path / "x.csv"))
+    assert code == 2 and "use them with --file" in out
+
+
+def test_smtp_with_a_domain_says_it_probes_nothing(world: DnsFixture, zone_file: Path) -> None:
+    """--smtp on a domain is an error explaining to probe the MX addresses instead."""
+    code, out = run(world, zone_file, "example.net", "--smtp")
+    assert code == 2 and "--smtp probes one IP address" in out
+
+
+def test_ipv4_mapped_address_is_shown_as_ipv4(world: DnsFixture, zone_file: Path) -> None:
+    """::ffff:198.51.100.25 is queried and displayed as 198.51.100.25."""
+    code, out = run(world, zone_file, f"::ffff:{LISTED_IP}", "--zone", "listed.test", "--json")
+    doc = json.loads(out)
+    assert doc["subject"] == LISTED_IP and code == 1
+
+
+def test_domain_summary_counts_lists_per_subject(world: DnsFixture, zone_file: Path) -> None:
+    """The domain's own lists and each MX host's lists are counted apart."""
+    _, out = run(world, zone_file, "example.net", "--json", "--zone", "dbl.test",
+                 "--zone", "bits.test", "--zone", "listed.test", "--zone", "clean.test")  # fmt: skip
+    summary = json.loads(out)["summary"]
+    assert summary.startswith("not listed on any of 2 domain lists; ")
+    assert f"MX host {LISTED_IP} listed on 1 of 2 lists" in summary
+
+
+def test_report_tables_show_brackets_literally(world: DnsFixture, zone_file: Path) -> None:
+    """Findings quoting config keys ("[checker]") keep them in the terminal table."""
+    code, out = run(world, zone_file, LISTED_IP, "--domain", "x.slow.test", "--zone",
+                    "listed.test", "--dkim-selector", "default")  # fmt: skip
+    assert code == 1
+    assert "could not check SPF of x.slow.test" in out
+    assert "nameserver in [checker]" in " ".join(out.split()).replace("│", "")

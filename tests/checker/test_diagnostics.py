@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from ipaddress import ip_address
 from typing import TypeVar
@@ -14,7 +15,7 @@ from reputable.checker import libdns, mailauth, rdns
 from reputable.checker.model import Finding, Severity
 from reputable.checker.transport import DnsClient, parse_nameserver
 from reputable.core.cause import Cause
-from tests.checker.conftest import GENERIC_IP, LISTED_IP, NO_PTR_IP
+from tests.checker.conftest import GENERIC_IP, LISTED_IP, NO_PTR_IP, SILENT_IP
 from tests.checker.dnsfixture import DnsFixture
 
 T = TypeVar("T")
@@ -146,3 +147,115 @@ def test_mx_hosts_are_returned_in_preference_order(world: DnsFixture) -> None:
     _, none = with_client(world, lambda c: mailauth.mx_findings(c, "bad.example"))
     assert none == []
     assert findings[0].severity is Severity.OK
+
+
+def test_silent_domain_is_inconclusive_not_missing_and_checked_at_once(
+    world: DnsFixture,
+) -> None:
+    """SPF, DMARC and DKIM of a domain whose nameserver never answers are "could not check",
+    never broken/missing, and cost about one timeout and retry, not one per lookup."""
+    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
+
+    async def go() -> tuple[list[Finding], float]:
+        async with DnsClient(parse_nameserver(world.nameserver), timeout=0.2) as client:
+            started = time.monotonic()
+            found = await mailauth.mail_auth(client, resolver, "x.slow.test", ip_address(LISTED_IP))
+            return found, time.monotonic() - started
+
+    findings, elapsed = asyncio.run(go())
+    assert {f.check for f in findings} == {"spf", "dmarc", "dkim"}
+    assert all(f.inconclusive and not f.is_problem for f in findings), findings
+    assert any(
+        f.message == "could not check SPF of x.slow.test: no answer from the nameserver (timeout)"
+        for f in findings
+    )
+    text = " ".join(f.message + f.remediation for f in findings)
+    for wrong in ("broken", "no valid", "no DKIM key found", "Fix the record", "Publish"):
+        assert wrong not in text
+    assert all("resolver" in f.remediation for f in findings)
+    assert elapsed < 1.5, elapsed  # 18 selectors one after another alone took 18 x 0.4 s
+
+
+def test_refusing_nameserver_is_inconclusive(world: DnsFixture) -> None:
+    """REFUSED from the nameserver says nothing about the records either."""
+    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
+    findings = mailauth.spf_dmarc("x.rcode.test", None, "", resolver)
+    assert [f.inconclusive for f in findings] == [True, True]
+    assert "refused the query" in findings[0].message
+
+
+def test_silent_mx_is_inconclusive(world: DnsFixture) -> None:
+    """An MX lookup without answer is not "no MX record: publish one"."""
+    findings, hosts = with_client(world, lambda c: mailauth.mx_findings(c, "x.slow.test"))
+    assert hosts == [] and len(findings) == 1
+    assert findings[0].inconclusive and "could not check MX" in findings[0].message
+    assert "Publish" not in findings[0].remediation
+
+
+def test_silent_reverse_zone_is_inconclusive(world: DnsFixture) -> None:
+    """A PTR lookup that times out is a "could not check", not a missing PTR."""
+    findings = with_client(world, lambda c: rdns.diagnose(c, ip_address(SILENT_IP)))
+    assert len(findings) == 1 and findings[0].inconclusive
+    assert "could not check the PTR" in findings[0].message
+
+
+def test_dkim_selectors_are_asked_concurrently(world: DnsFixture) -> None:
+    """All common selectors of a silent domain time out together, not one after another."""
+    started = time.monotonic()
+    findings = with_client(world, lambda c: mailauth.dkim_findings(c, "y.slow.test"))
+    assert time.monotonic() - started < 2.0  # sequential: 18 selectors x (0.5 s + retry)
+    assert len(findings) == 1 and findings[0].inconclusive
+
+
+def test_pyspf_temperror_is_inconclusive() -> None:
+    """pyspf's temperror (a DNS failure) is not "fix your SPF record"."""
+    finding = mailauth.spf_eval_finding("example.net", ip_address(LISTED_IP), "temperror", "DNS")
+    assert finding.inconclusive and "resolver" in finding.remediation
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ("The resolution lifetime expired after 0.600 seconds: Server Do53:127.0.0.1@53"
+         " answered The DNS operation timed out.", "timeout"),
+        ("All nameservers failed to answer the query x. IN TXT: Server Do53:127.0.0.1@53"
+         " answered SERVFAIL", "SERVFAIL"),
+        ("All nameservers failed to answer the query x. IN TXT: Server Do53:127.0.0.1@53"
+         " answered REFUSED", "REFUSED"),
+        ("The domain has multiple SPF TXT records", ""),
+        ("The domain x.example does not exist.", ""),
+    ],
+)  # fmt: skip
+def test_library_dns_errors_are_told_apart_from_record_errors(error: str, expected: str) -> None:
+    """checkdmarc's texts for timeouts and SERVFAIL/REFUSED map to a reason; others do not."""
+    reason = mailauth.dns_failure(error)
+    assert (expected in reason) if expected else reason == ""
+
+
+def test_multiple_spf_records_get_specific_remediation(world: DnsFixture) -> None:
+    """Two v=spf1 records: the fix says to merge them, not a generic "Fix the record"."""
+    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    (spf_finding,) = [f for f in mailauth.spf_blocking("two.example", None, "", resolver)]
+    assert spf_finding.severity is Severity.ERROR
+    assert "Merge the SPF records into one" in spf_finding.remediation
+
+
+def test_checkdmarc_warnings_carry_remediation() -> None:
+    """Warnings passed through from checkdmarc get something to do, never an empty string."""
+    result = {
+        "valid": True,
+        "record": "v=spf1 ptr -all",
+        "dns_lookups": 1,
+        "parsed": {"all": "fail"},
+        "warnings": ["The ptr mechanism should not be used (RFC 7208 § 5.5)", "Something new"],
+    }
+    warnings = [f for f in mailauth.spf_record_findings("x.example", result)
+                if f.severity is Severity.WARNING]  # fmt: skip
+    assert len(warnings) == 2 and all(f.remediation for f in warnings)
+    assert "ip4:" in warnings[0].remediation
+    no_rua = "rua tag (destination for aggregate reports) not found."
+    tags = {"p": {"value": "reject"}}
+    dmarc = mailauth.dmarc_findings(
+        "x.example", {"valid": True, "tags": tags, "warnings": [no_rua]}
+    )
+    assert all(f.remediation for f in dmarc if f.severity is Severity.WARNING)

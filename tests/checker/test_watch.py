@@ -190,3 +190,58 @@ def test_ranges_are_expanded_or_sampled() -> None:
     assert len(range_targets(ip_network("192.0.2.0/30"), 256, 16)) == 4
     sample = range_targets(ip_network("10.0.0.0/16"), 256, 16)
     assert len(sample) == 16 and sample[1] == "10.0.16.0"
+
+
+def run_watch(path: Path, *extra: str) -> tuple[int, str]:
+    """Run one round of ``watch`` on *path* (no DNS fixture: errors come first)."""
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app(), ["watch", str(path), "--once", "--nameserver", "127.0.0.1:9", *extra]
+    )
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('ips = ["198.51.100.25"]\nmax_range = "big"\n', "max_range must be a whole number"),
+        ('ips = ["198.51.100.25"]\nsample = 0\n', "sample must be a whole number"),
+        ('ips = ["198.51.100.25"]\nstate = "missing/dir/state.json"\n', "does not exist"),
+        ('ips = ["198.51.100.25"]\n[webhook]\nurl = "file:///etc/passwd"\n', "http:// or https://"),
+        ('ips = ["198.51.100.25"]\n[webhook]\nurl = "ftp://127.0.0.1/x"\n', "http:// or https://"),
+        ('ips = ["999.1.1.1"]\n', "ips: "),
+        ('domains = ["localhost"]\n', "not a fully qualified"),
+        ('ips = ["198.51.100.25"]\n[email]\nserver = "127.0.0.1:x"\nfrom = "a@b.c"\n'
+         'to = ["d@e.f"]\n', "HOST:PORT"),
+    ],
+)  # fmt: skip
+def test_bad_watch_values_are_load_time_errors(tmp_path: Path, text: str, needle: str) -> None:
+    """Each bad value is exit 2 with a message naming the watch file, before any round."""
+    path = tmp_path / "watch.toml"
+    path.write_text(text)
+    code, out = run_watch(path)
+    assert code == 2, out
+    assert str(path) in out.replace("\n", "") and needle in out and "Traceback" not in out
+    assert not (tmp_path / "watch-state.json").exists()
+
+
+def test_checker_error_in_watch_file_names_the_watch_file(tmp_path: Path) -> None:
+    """A bad [checker] value of a watch file names that file, not "defaults"."""
+    path = tmp_path / "watch.toml"
+    path.write_text('ips = ["198.51.100.25"]\n[checker]\ntimeout = -1\n')
+    code, out = run_watch(path)
+    assert code == 2
+    assert f"{path} [checker]" in out.replace("\n", "") and "defaults" not in out
+
+
+def test_inconclusive_check_keeps_the_old_problem_without_alerting() -> None:
+    """A DNS timeout of a check is neither a new problem nor the resolution of an old one."""
+    broken = Finding(check="spf", cause="mail_auth", severity=Severity.ERROR, message="broken")
+    unknown = Finding(check="spf", cause="mail_auth", severity=Severity.WARNING,
+                      message="could not check SPF", inconclusive=True)  # fmt: skip
+    state, first = next_state({}, [Report(subject="x", findings=(broken,))], NOW)
+    state, second = next_state(state, [Report(subject="x", findings=(unknown,))], NOW)
+    assert [c.kind for c in first] == [ChangeKind.PROBLEM] and second == []
+    assert state["subjects"]["x"]["problems"] == ["spf: broken"]
+    assert state["subjects"]["x"]["inconclusive"] == ["spf: could not check SPF"]
+    _, fresh = next_state({}, [Report(subject="y", findings=(unknown,))], NOW)
+    assert fresh == []

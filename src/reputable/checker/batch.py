@@ -16,20 +16,24 @@ from reputable.checker.model import Report, Status
 from reputable.checker.report import blocklists, problems, report_json, summary, verdict
 from reputable.checker.service import Request, check
 from reputable.checker.transport import Resolver
-from reputable.core.errors import ConfigError
+from reputable.core.errors import ConfigError, InputError
 
 CSV_FIELDS: Final = ("subject", "verdict", "listed_on", "no_answer", "problems", "summary", "error")
+FORMATS: Final = ("csv", "jsonl")
 #: Subjects checked at once; each already runs its zone queries concurrently.
 PARALLEL_SUBJECTS: Final = 32
 
 
 def read_subjects(lines: Iterable[str]) -> list[str]:
-    """Return the subjects of a list file: one per line, ``#`` comments and blank lines ignored."""
+    """Return the subjects of a list file: one per line, ``#`` comments and blank lines ignored.
+
+    A line is one subject; a line with spaces in it is kept whole, so it becomes an error row.
+    """
     out = []
     for line in lines:
         text = line.split("#", 1)[0].strip()
         if text:
-            out.append(text.split()[0])
+            out.append(text)  # "not_an ip" stays whole and becomes an error row
     return out
 
 
@@ -64,8 +68,7 @@ class Sink:
     """Writes reports as they arrive: CSV with a header, or one JSON document per line."""
 
     def __init__(self, handle: TextIO, fmt: str) -> None:
-        if fmt not in ("csv", "jsonl"):
-            raise ConfigError(f"unknown output format {fmt!r}: use csv or jsonl")
+        check_format(fmt)
         self.handle = handle
         self.fmt = fmt
         self._csv = csv.DictWriter(handle, CSV_FIELDS) if fmt == "csv" else None
@@ -79,6 +82,12 @@ class Sink:
         else:
             self.handle.write(json.dumps(report_json(report)) + "\n")
         self.handle.flush()
+
+
+def check_format(fmt: str) -> None:
+    """Raise InputError unless *fmt* is a batch output format (csv or jsonl)."""
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt}: unknown output format: use csv or jsonl")
 
 
 def output_format(path: Path, explicit: str | None) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 from reputable.core.cause import Cause
 
@@ -80,6 +81,25 @@ class Finding:
     severity: Severity
     message: str
     remediation: str = ""
+    #: True when the check could not be made (resolver timeout, SERVFAIL, REFUSED): the finding
+    #: says nothing about the record itself, so it is not a problem and watch keeps the old state.
+    inconclusive: bool = False
+
+    @property
+    def is_problem(self) -> bool:
+        """True for warnings and errors about the mail setup (not for inconclusive checks)."""
+        return self.severity.is_problem and not self.inconclusive
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalVerdict:
+    """The local reputable store's verdict on the subject (when a local store exists)."""
+
+    subject: str
+    listed: bool
+    summary: str
+    details: tuple[str, ...] = ()
+    document: Mapping[str, Any] = field(default_factory=dict)  # the explain JSON, for --json
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from ipaddress import IPv4Address, ip_address
 from typing import Final
 
 import dns.reversename
 
 from reputable.checker.model import Finding, Severity
-from reputable.checker.transport import Outcome, Resolver
+from reputable.checker.transport import Lookup, Outcome, Resolver
 from reputable.core.address import IPAddress
 from reputable.core.cause import Cause
 
@@ -134,32 +136,69 @@ def _helo_finding(
     )
 
 
+def _failure(lookup: Lookup) -> str:
+    if lookup.outcome in (Outcome.ANSWER, Outcome.NXDOMAIN, Outcome.NODATA):
+        return ""
+    return f"{lookup.outcome} {lookup.detail}".rstrip()
+
+
+async def resolve(resolver: Resolver, name: str) -> tuple[tuple[str, ...], str]:
+    """Return the IPv4 and IPv6 addresses of *name* (both asked at once) and why a lookup failed.
+
+    The reason is "" when both lookups were answered (records, NXDOMAIN or NODATA).
+    """
+    lookups = await asyncio.gather(resolver.lookup(name, "A"), resolver.lookup(name, "AAAA"))
+    found = [str(ip_address(r)) for x in lookups if x.outcome is Outcome.ANSWER for r in x.records]
+    failures = [_failure(x) for x in lookups if _failure(x)]
+    return tuple(found), "; ".join(failures) if not found else ""
+
+
 async def addresses(resolver: Resolver, name: str) -> tuple[str, ...]:
     """Return the IPv4 and IPv6 addresses of *name*, normalised."""
-    found: list[str] = []
-    for rdtype in ("A", "AAAA"):
-        lookup = await resolver.lookup(name, rdtype)
-        if lookup.outcome is Outcome.ANSWER:
-            found.extend(str(ip_address(r)) for r in lookup.records)
-    return tuple(found)
+    found, _ = await resolve(resolver, name)
+    return found
+
+
+def _inconclusive(message: str) -> Finding:
+    return Finding(
+        check=CHECK,
+        cause=Cause.RDNS,
+        severity=Severity.WARNING,
+        message=message,
+        remediation="Nothing is known to be wrong with the PTR: the nameserver gave no usable"
+        " answer. Check that --nameserver answers reverse and forward lookups, then check again.",
+        inconclusive=True,
+    )
 
 
 async def diagnose(resolver: Resolver, address: IPAddress, helo: str = "") -> list[Finding]:
-    """Look up PTR, its forward addresses and the HELO name, and assess them."""
+    """Look up PTR, its forward addresses and the HELO name (at once), and assess them."""
     ptr = await resolver.lookup(dns.reversename.from_address(str(address)).to_text(), "PTR")
-    if ptr.outcome not in (Outcome.ANSWER, Outcome.NXDOMAIN, Outcome.NODATA):
+    if _failure(ptr):
+        return [_inconclusive(f"could not check the PTR of {address}: {_failure(ptr)}")]
+    names = [r.rstrip(".").lower() for r in ptr.records]
+    helo_name = helo.rstrip(".").lower()
+    asked = list(dict.fromkeys([*names, *([helo_name] if helo_name else [])]))
+    answers = await asyncio.gather(*(resolve(resolver, n) for n in asked))
+    forward = {n: found for n, (found, _) in zip(asked, answers, strict=True)}
+    failed = {n: why for n, (_, why) in zip(asked, answers, strict=True) if why}
+    confirmed = any(str(address) in forward[n] for n in names)
+    if names and not confirmed and any(n in failed for n in names):
+        name = next(n for n in names if n in failed)
         return [
-            Finding(
-                check=CHECK,
-                cause=Cause.RDNS,
-                severity=Severity.INFO,
-                message=f"could not look up the PTR of {address}: {ptr.outcome}"
-                f" {ptr.detail}".rstrip(),
-                remediation="Check that --nameserver answers reverse lookups.",
+            _inconclusive(
+                f"could not check whether PTR {name} resolves back to {address}: {failed[name]}"
             )
         ]
-    names = [r.rstrip(".").lower() for r in ptr.records]
-    forward = {n: await addresses(resolver, n) for n in names}
-    if helo and helo.rstrip(".").lower() not in forward:
-        forward[helo.rstrip(".").lower()] = await addresses(resolver, helo.rstrip("."))
-    return assess(address, names, forward, helo)
+    findings = assess(address, names, forward, helo)
+    if helo_name in failed and helo_name not in names:
+        findings = [
+            f
+            if f.check != "helo" or f.severity is not Severity.WARNING
+            else replace(
+                _inconclusive(f"could not check HELO {helo_name}: {failed[helo_name]}"),
+                check="helo",
+            )
+            for f in findings
+        ]
+    return findings

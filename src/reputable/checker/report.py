@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from reputable.checker.model import (
@@ -26,7 +27,12 @@ def blocklists(report: Report) -> tuple[ZoneResult, ...]:
 
 def problems(report: Report) -> tuple[Finding, ...]:
     """Return the findings that count as problems (warnings and errors)."""
-    return tuple(f for f in report.findings if f.severity.is_problem)
+    return tuple(f for f in report.findings if f.is_problem)
+
+
+def inconclusive(report: Report) -> tuple[Finding, ...]:
+    """Return the findings of checks that could not be made (the nameserver gave no answer)."""
+    return tuple(f for f in report.findings if f.inconclusive)
 
 
 def verdict(report: Report) -> Verdict:
@@ -48,25 +54,52 @@ def exit_code(report: Report) -> int:
     return EXIT_CODE[verdict(report)]
 
 
+def _listed_on(results: Sequence[ZoneResult], lists: str) -> str:
+    listed = sum(r.status is Status.LISTED for r in results)
+    if listed:
+        return f"listed on {listed} of {len(results)} {lists}"
+    return f"not listed on any of {len(results)} {lists}"
+
+
 def summary(report: Report) -> str:
-    """Return the verdict line, e.g. "listed on 3 of 42 lists; 2 problems found"."""
+    """Return the verdict line, e.g. "listed on 3 of 42 lists; 2 problems found".
+
+    A domain check counts the domain's own lists and each MX host's lists separately:
+    "not listed on any of 2 domain lists; MX host 192.0.2.1 listed on 1 of 40 lists; ...".
+    """
     if report.error:
         return f"check failed: {report.error}"
     blocks = blocklists(report)
-    listed = sum(r.status is Status.LISTED for r in blocks)
+    by_subject: dict[str, list[ZoneResult]] = {}
+    for result in blocks:
+        by_subject.setdefault(result.subject, []).append(result)
+    own = by_subject.pop("", [])
+    if not by_subject:
+        parts = [_listed_on(own, "lists")]
+    else:
+        parts = [_listed_on(own, "domain lists")]
+        clean_hosts: dict[int, list[str]] = {}  # by number of lists asked (IPv6: fewer)
+        for host, results in by_subject.items():
+            if any(r.status is Status.LISTED for r in results):
+                parts.append(f"MX host {host} {_listed_on(results, 'lists')}")
+            else:
+                clean_hosts.setdefault(len(results), []).append(host)
+        for size, hosts in clean_hosts.items():
+            noun = "MX host" if len(hosts) == 1 else "MX hosts"
+            parts.append(f"{noun} {', '.join(hosts)} not listed on any of {size} lists")
     unanswered = sum(r.status in (Status.TIMEOUT, Status.ERROR, Status.REFUSED) for r in blocks)
     allowed = [r.zone for r in report.listings if r.allow and r.status is Status.LISTED]
     count = len(problems(report))
-    parts = [
-        f"listed on {listed} of {len(blocks)} lists"
-        if listed
-        else f"not listed on any of {len(blocks)} lists"
-    ]
     if unanswered:
         parts.append(f"{unanswered} gave no usable answer")
     if allowed:
         parts.append(f"allowlisted on {len(allowed)}")
     parts.append(f"{count} problem{'s' if count != 1 else ''} found")
+    unchecked = len(inconclusive(report))
+    if unchecked:
+        parts.append(
+            f"{unchecked} check{'s' if unchecked != 1 else ''} inconclusive (no DNS answer)"
+        )
     return "; ".join(parts)
 
 
@@ -93,6 +126,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "severity": finding.severity.value,
         "message": finding.message,
         "remediation": finding.remediation,
+        "inconclusive": finding.inconclusive,
     }
 
 
@@ -132,6 +166,7 @@ def report_from_json(data: dict[str, Any]) -> Report:
             severity=Severity(e["severity"]),
             message=e.get("message", ""),
             remediation=e.get("remediation", ""),
+            inconclusive=bool(e.get("inconclusive", False)),
         )
         for e in data.get("findings", ())
     )

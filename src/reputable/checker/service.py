@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address, ip_network
 
@@ -15,7 +15,7 @@ from reputable.checker.dnsbl import check_zones
 from reputable.checker.model import Finding, Report, ZoneResult
 from reputable.checker.transport import Resolver
 from reputable.core.address import Domain, IPAddress, looks_like_ip, parse_address, parse_domain
-from reputable.core.errors import ReputableError
+from reputable.core.errors import ReputableError, SubjectError
 
 #: MX hosts whose addresses a domain check also runs through the IP lists.
 MAX_MX_ADDRESSES = 4
@@ -35,16 +35,32 @@ class Request:
 
 
 def parse_target(text: str) -> IPAddress | Domain:
-    """Return *text* as an address or domain; raises SubjectError with the fix."""
-    return parse_address(text) if looks_like_ip(text) else parse_domain(text)
+    """Return *text* as an address or domain; raises SubjectError with the fix.
+
+    An IPv4-mapped IPv6 address (``::ffff:198.51.100.25``) is the IPv4 address it carries: it is
+    queried, reverse-looked-up and shown as such. A domain needs at least two labels.
+    """
+    raw = text.strip()
+    if looks_like_ip(raw):
+        address = parse_address(raw)
+        if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        return address
+    if not raw or any(c.isspace() for c in raw):
+        raise SubjectError(f"bad subject {text!r}: give one IP address or domain name")
+    domain = parse_domain(raw)
+    if "." not in domain.name:
+        raise SubjectError(
+            f"bad subject {text!r}: neither an IP address nor a fully qualified domain name"
+            " (a domain needs at least two labels, like example.net)"
+        )
+    return domain
 
 
-async def _mail_auth(
-    domain: str, address: IPAddress | None, helo: str, sync: dns.resolver.Resolver | None
-) -> list[Finding]:
-    if sync is None:
-        return []
-    return await asyncio.to_thread(mailauth.spf_dmarc, domain, address, helo, sync)
+async def _together(parts: Sequence[Awaitable[list[Finding]]]) -> list[Finding]:
+    """Return the findings of all *parts*, run at once, in the order of *parts*."""
+    results = await asyncio.gather(*parts)
+    return [finding for part in results for finding in part]
 
 
 async def check_ip(
@@ -54,22 +70,42 @@ async def check_ip(
     resolver: Resolver,
     sync: dns.resolver.Resolver | None,
 ) -> Report:
-    """Return the report on one sending IP: lists, rDNS/HELO and, with a domain, SPF/DMARC/DKIM."""
-    listings = asyncio.create_task(check_zones(address, zones, resolver))
-    findings: list[Finding] = []
+    """Return the report on one sending IP: lists, rDNS/HELO and, with a domain, SPF/DMARC/DKIM.
+
+    The lists, the rDNS checks, the mail-auth checks and the SMTP probe all run at once.
+    """
+    domain = parse_domain(request.domain).name if request.domain else ""
+    parts: list[Awaitable[list[Finding]]] = []  # created only once nothing can raise any more
     if request.diagnostics:
-        findings += await rdns.diagnose(resolver, address, request.helo)
-        if request.domain:
-            domain = parse_domain(request.domain).name
-            findings += await _mail_auth(domain, address, request.helo, sync)
-            findings += await mailauth.dkim_findings(resolver, domain, request.dkim_selectors)
+        parts.append(rdns.diagnose(resolver, address, request.helo))
+        if domain:
+            parts.append(
+                mailauth.mail_auth(
+                    resolver, sync, domain, address, request.helo, request.dkim_selectors
+                )
+            )
     if request.smtp_port:
         # The probe may reach the checked address and nothing else.
-        allowed = (ip_network(address),)
-        findings += await smtp.probe(
-            address, allowed=allowed, port=request.smtp_port, helo=_PROBE_HELO
+        parts.append(
+            smtp.probe(
+                address, allowed=(ip_network(address),), port=request.smtp_port, helo=_PROBE_HELO
+            )
         )
-    return Report(subject=str(address), listings=await listings, findings=tuple(findings))
+    listings, findings = await asyncio.gather(
+        check_zones(address, zones, resolver), _together(parts)
+    )
+    return Report(subject=str(address), listings=listings, findings=tuple(findings))
+
+
+async def _mx_part(
+    domain: Domain, zones: Sequence[Zone], resolver: Resolver
+) -> tuple[list[Finding], list[ZoneResult]]:
+    findings, hosts = await mailauth.mx_findings(resolver, domain.name)
+    found = await asyncio.gather(*(rdns.addresses(resolver, host) for host in hosts))
+    seen = list(dict.fromkeys(a for addresses in found for a in addresses))[:MAX_MX_ADDRESSES]
+    results = await asyncio.gather(*(check_zones(parse_address(a), zones, resolver) for a in seen))
+    listings = [replace(r, subject=a) for a, rs in zip(seen, results, strict=True) for r in rs]
+    return findings, listings
 
 
 async def check_domain(
@@ -79,22 +115,32 @@ async def check_domain(
     resolver: Resolver,
     sync: dns.resolver.Resolver | None,
 ) -> Report:
-    """Return the report on a domain: RHSBLs, MX, SPF, DMARC, DKIM, and the MX hosts' IPs."""
-    listings = list(await check_zones(domain, zones, resolver))
-    findings: list[Finding] = []
-    if request.diagnostics:
-        mx, hosts = await mailauth.mx_findings(resolver, domain.name)
-        findings += mx
-        findings += await _mail_auth(domain.name, None, "", sync)
-        findings += await mailauth.dkim_findings(resolver, domain.name, request.dkim_selectors)
-        seen: list[str] = []
-        for host in hosts:
-            seen += [a for a in await rdns.addresses(resolver, host) if a not in seen]
-        for text in seen[:MAX_MX_ADDRESSES]:
-            address = parse_address(text)
-            results = await check_zones(address, zones, resolver)
-            listings += [replace(r, subject=text) for r in results]
-    return Report(subject=domain.name, listings=tuple(listings), findings=tuple(findings))
+    """Return the report on a domain: RHSBLs, MX, SPF, DMARC, DKIM, and the MX hosts' IPs.
+
+    The domain lists, the MX part and the mail-auth checks run at once.
+    """
+    if not request.diagnostics:
+        return Report(subject=domain.name, listings=await check_zones(domain, zones, resolver))
+    own, (mx, mx_listings), auth = await asyncio.gather(
+        check_zones(domain, zones, resolver),
+        _mx_part(domain, zones, resolver),
+        mailauth.mail_auth(resolver, sync, domain.name, None, "", request.dkim_selectors),
+    )
+    return Report(subject=domain.name, listings=(*own, *mx_listings), findings=(*mx, *auth))
+
+
+def _nothing_checked(target: IPAddress | Domain, zones: Sequence[Zone]) -> str:
+    what = "domains" if isinstance(target, Domain) else f"IPv{target.version} addresses"
+    need = {
+        "domains": 'add a zone with kind = "domain"',
+        "IPv6 addresses": "add a zone with ipv6 = true",
+        "IPv4 addresses": 'add a zone with kind = "ip"',
+    }[what]
+    blocks = [z for z in zones if not z.allow]
+    return (
+        f"nothing was checked: none of the {len(blocks)} selected blocklists covers {what}"
+        f" ({need}, or choose others with --zone / --no-builtin)"
+    )
 
 
 async def check(
@@ -103,14 +149,22 @@ async def check(
     resolver: Resolver,
     sync: dns.resolver.Resolver | None = None,
 ) -> Report:
-    """Return the report on *request*; a bad subject or failure becomes a Report with an error."""
+    """Return the report on *request*; a bad subject or failure becomes a Report with an error.
+
+    A subject that no selected blocklist covers is an error too: "not listed on any of 0 lists"
+    would read as clean while nothing was checked.
+    """
     try:
         target = parse_target(request.subject)
         if isinstance(target, IPv4Address | IPv6Address):
-            return await check_ip(target, request, zones, resolver, sync)
-        return await check_domain(target, request, zones, resolver, sync)
+            report = await check_ip(target, request, zones, resolver, sync)
+        else:
+            report = await check_domain(target, request, zones, resolver, sync)
     except ReputableError as exc:
         return Report(subject=request.subject.strip(), error=str(exc))
+    if not any(not r.allow for r in report.listings):
+        return replace(report, error=_nothing_checked(target, zones))
+    return report
 
 
 def mx_listing(result: ZoneResult) -> bool:

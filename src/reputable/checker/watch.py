@@ -14,12 +14,13 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from ipaddress import ip_network
+from ipaddress import IPv6Address, ip_network
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from reputable.checker.model import Report, Status
-from reputable.core.address import IPNetwork
+from reputable.core.address import IPNetwork, parse_address, parse_domain
 from reputable.core.clock import format_instant, parse_duration
 from reputable.core.errors import ConfigError, InputError
 
@@ -70,30 +71,118 @@ def _strings(table: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _count(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: {key} must be a whole number of at least 1, got {value!r}")
+    return value
+
+
+def _ips(table: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    out = []
+    for text in _strings(table, "ips", where):
+        try:
+            address = parse_address(text)
+        except InputError as exc:
+            raise ConfigError(f"{where}: ips: {exc}") from exc
+        if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        out.append(str(address))
+    return tuple(out)
+
+
+def _domains(table: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    out = []
+    for text in _strings(table, "domains", where):
+        try:
+            name = parse_domain(text).name
+        except InputError as exc:
+            raise ConfigError(f"{where}: domains: {exc}") from exc
+        if "." not in name:
+            raise ConfigError(f"{where}: domains: {text!r} is not a fully qualified domain name")
+        out.append(name)
+    return tuple(out)
+
+
+def _state(table: Mapping[str, Any], base: Path, where: str) -> Path:
+    value = table.get("state", "watch-state.json")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: state must be the path of a file, got {value!r}")
+    path = base / value
+    if path.is_dir():
+        raise ConfigError(f"{where}: state = {value!r} is a folder: name a file inside it")
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"{where}: state = {value!r}: folder {path.parent} does not exist; create it or"
+            " choose another path (relative paths are relative to the watch file)"
+        )
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"{where}: state = {value!r}: folder {path.parent} is not writable")
+    return path
+
+
+def _webhook_url(webhook: Mapping[str, Any], where: str) -> str:
+    url = webhook.get("url", "")
+    if not isinstance(url, str):
+        raise ConfigError(f"{where} [webhook]: url must be a string, got {url!r}")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{where} [webhook]: url = {url!r}: give an http:// or https:// URL with a host"
+        )
+    return url
+
+
+def _email_server(email: Mapping[str, Any], where: str) -> str:
+    server = email.get("server", "")
+    if not isinstance(server, str):
+        raise ConfigError(f"{where} [email]: server must be a string, got {server!r}")
+    host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "25")
+    if server and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise ConfigError(
+            f'{where} [email]: server = {server!r}: give "HOST" or "HOST:PORT" (port 1-65535)'
+        )
+    return server
+
+
 def parse_watch(table: Mapping[str, Any], base: Path, where: str) -> WatchConfig:
-    """Return the watch configuration in *table*; relative paths are under *base*."""
+    """Return the watch configuration in *table*; relative paths are under *base*.
+
+    Every value is checked here, at load time, so that a bad key is reported before any round
+    (and before any alert) with the file and key named.
+    """
     try:
         interval = parse_duration(str(table.get("interval", "1h")))
-        ranges = tuple(ip_network(r, strict=True) for r in _strings(table, "ranges", where))
     except (InputError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+        raise ConfigError(f"{where}: interval: {exc}") from exc
+    try:
+        ranges = tuple(ip_network(r, strict=True) for r in _strings(table, "ranges", where))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: ranges: {exc}") from exc
     webhook = table.get("webhook", {})
     email = table.get("email", {})
     if not isinstance(webhook, Mapping) or not isinstance(email, Mapping):
         raise ConfigError(f"{where}: [webhook] and [email] must be tables")
+    checker = table.get("checker", {})
+    if not isinstance(checker, Mapping):
+        raise ConfigError(f"{where}: [checker] must be a table")
+    if not isinstance(email.get("from", ""), str):
+        raise ConfigError(f"{where} [email]: from must be a string")
     config = WatchConfig(
         interval=interval,
-        state=base / str(table.get("state", "watch-state.json")),
-        ips=_strings(table, "ips", where),
+        state=_state(table, base, where),
+        ips=_ips(table, where),
         ranges=ranges,
-        domains=_strings(table, "domains", where),
-        max_range=int(table.get("max_range", DEFAULT_MAX_RANGE)),
-        sample=int(table.get("sample", DEFAULT_SAMPLE)),
-        webhook_url=str(webhook.get("url", "")),
-        email_server=str(email.get("server", "")),
+        domains=_domains(table, where),
+        max_range=_count(table, "max_range", DEFAULT_MAX_RANGE, where),
+        sample=_count(table, "sample", DEFAULT_SAMPLE, where),
+        webhook_url=_webhook_url(webhook, where),
+        email_server=_email_server(email, where),
         email_from=str(email.get("from", "")),
         email_to=_strings(email, "to", f"{where} [email]"),
-        checker=table.get("checker", {}),
+        checker=checker,
     )
     if not (config.ips or config.ranges or config.domains):
         raise ConfigError(f"{where}: nothing to watch: set ips, ranges or domains")
@@ -118,7 +207,7 @@ def range_targets(network: IPNetwork, max_range: int, sample: int) -> list[str]:
     size = network.num_addresses
     if size <= max_range:
         return [str(network.network_address + i) for i in range(size)]
-    step = size // sample
+    step = size // sample  # sample >= 1 (checked at load) and size > max_range >= 1
     return [str(network.network_address + i * step) for i in range(sample)]
 
 
@@ -142,8 +231,18 @@ def fingerprint(report: Report, previous: Mapping[str, Any] | None) -> dict[str,
         unanswered = result.status is not Status.CLEAN and name in old_listed
         if result.status is Status.LISTED or unanswered:
             listed.add(name)
-    problems = sorted({f"{f.check}: {f.message}" for f in report.findings if f.severity.is_problem})
-    return {"listed": sorted(listed), "problems": problems, "error": report.error}
+    problems = {f"{f.check}: {f.message}" for f in report.findings if f.is_problem}
+    # A check the nameserver did not answer keeps the problems it had: an outage is not a fix.
+    unchecked = {f.check for f in report.findings if f.inconclusive}
+    old_problems = previous.get("problems", ()) if previous else ()
+    problems |= {p for p in old_problems if p.split(": ", 1)[0] in unchecked}
+    inconclusive = sorted({f"{f.check}: {f.message}" for f in report.findings if f.inconclusive})
+    return {
+        "listed": sorted(listed),
+        "problems": sorted(problems),
+        "inconclusive": inconclusive,
+        "error": report.error,
+    }
 
 
 def diff(subject: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[Change]:
@@ -176,13 +275,20 @@ def read_state(path: Path) -> dict[str, Any]:
 
 
 def write_state(path: Path, state: Mapping[str, Any]) -> None:
-    """Write the state atomically (temporary file, fsync, rename)."""
+    """Write the state atomically (temporary file, fsync, rename); creates a missing folder."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(state, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot write the watch state: {exc.strerror or exc}; the alerts of this"
+            " round were sent and will be sent again next round"
+        ) from exc
 
 
 def next_state(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TextIO
 
 import typer
 from rich.console import Console
@@ -23,30 +24,36 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from reputable.app import open_store
 from reputable.checker import catalogue as cat
 from reputable.checker.alert import AlertError
-from reputable.checker.batch import Sink, check_many, load_subjects, output_format
-from reputable.checker.model import EXIT_CODE, Verdict
-from reputable.checker.render import html_page, print_report
+from reputable.checker.batch import Sink, check_format, check_many, load_subjects, output_format
+from reputable.checker.model import EXIT_CODE, LocalVerdict, Verdict
+from reputable.checker.render import html_page, print_local, print_report
 from reputable.checker.report import exit_code, report_json, verdict
 from reputable.checker.runner import check_one, clients, watch_round
 from reputable.checker.selftest import Health, ZoneHealth, selftest
-from reputable.checker.service import Request
+from reputable.checker.service import Request, parse_target
 from reputable.checker.settings import Settings, catalogue, parse_settings
 from reputable.checker.watch import load_watch
 from reputable.cli.common import state
 from reputable.config import load_config
-from reputable.core.errors import ConfigError, ReputableError
+from reputable.core.address import Domain
+from reputable.core.errors import ConfigError, InputError, ReputableError
 from reputable.listings.explain import explain
 
 DEFAULT_CONFIG: Final = Path("reputable.toml")
 ERROR_EXIT: Final = EXIT_CODE[Verdict.ERROR]
 
 
-def load_settings(config: Path | None, **overrides: Any) -> Settings:
-    """Return the ``[checker]`` settings of *config* (or ./reputable.toml) with CLI overrides."""
+def load_settings(config: Path | None, origin: str = "", **overrides: Any) -> Settings:
+    """Return the ``[checker]`` settings of *config* (or ./reputable.toml) with *overrides*.
+
+    *origin* names where the overrides come from (a watch file's ``[checker]`` table) so that
+    error messages point at the right file.
+    """
     table: dict[str, Any] = {}
     path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     if path is not None:
@@ -58,13 +65,37 @@ def load_settings(config: Path | None, **overrides: Any) -> Settings:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     table = {**table, **{k: v for k, v in overrides.items() if v is not None}}
     base = path.parent if path is not None else Path.cwd()
-    return parse_settings(table, base, f"{path or 'defaults'} [checker]")
+    where = " + ".join(w for w in (f"{path} [checker]" if path else "", origin) if w)
+    return parse_settings(table, base, where or "command-line options")
 
 
 def fail(console: Console, message: str) -> typer.Exit:
-    """Print *message* as an error and return the Exit to raise (exit code 2)."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print *message* as an error and return the Exit to raise (exit code 2).
+
+    The message is printed as plain text: brackets in it ("[[zone]]") are not Rich markup.
+    """
+    console.print(Text("error:", style="bold red") + Text(f" {message}"), highlight=False)
     return typer.Exit(ERROR_EXIT)
+
+
+def writable(path: Path, option: str) -> None:
+    """Raise InputError unless a file can be created (or replaced) at *path*."""
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a folder; give the path of a file")
+    parent = path.parent
+    if not parent.is_dir():
+        raise InputError(f"{option} {path}: folder {parent} does not exist")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise InputError(f"{option} {path}: permission denied")
+
+
+def open_output(path: Path, option: str) -> TextIO:
+    """Open *path* for writing, or raise InputError naming the option and the reason."""
+    writable(path, option)
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot write: {exc.strerror or exc}") from exc
 
 
 def guarded(body: Callable[[], int]) -> None:
@@ -127,10 +158,12 @@ def run_batch(
     zones: tuple[cat.Zone, ...],
 ) -> int:
     """Check every subject of *file*, streaming results to *out* (or stdout) with progress."""
+    chosen_format = output_format(out, fmt) if out is not None else fmt or "jsonl"
+    check_format(chosen_format)  # before the output file is created or truncated
     subjects = load_subjects(file)
-    handle = out.open("w", encoding="utf-8", newline="") if out is not None else sys.stdout
+    handle = open_output(out, "--out") if out is not None else sys.stdout
     try:
-        sink = Sink(handle, output_format(out, fmt) if out is not None else fmt or "jsonl")
+        sink = Sink(handle, chosen_format)
         verdicts = asyncio.run(_stream(subjects, template, settings, zones, sink))
     finally:
         if out is not None:
@@ -162,8 +195,8 @@ async def _stream(
 Opt = typer.Option
 
 
-def local_verdict(config_path: Path | None, subject: str) -> dict[str, Any] | None:
-    """Return this machine's own listing explanation of *subject*, when a local store exists."""
+def local_verdict(config_path: Path | None, subject: str) -> LocalVerdict | None:
+    """Return this machine's own listing verdict on *subject*, when a local store exists."""
     path = config_path if config_path is not None else DEFAULT_CONFIG
     if not path.exists():
         return None
@@ -173,24 +206,44 @@ def local_verdict(config_path: Path | None, subject: str) -> dict[str, Any] | No
         return None
     store = open_store(local)
     try:
-        return explain(store, local, subject, datetime.now(UTC)).to_json()
+        data = explain(store, local, subject, datetime.now(UTC)).to_json()
     finally:
         store.close()
+    return LocalVerdict(
+        subject=data["subject"],
+        listed=bool(data["listed"]),
+        summary=f"{data['subject']} is LISTED here"
+        if data["listed"]
+        else f"{data['subject']} is not listed here"
+        f" (reputation {data['score']}/100, {data['bucket']})",
+        details=tuple(
+            f"{item['cause']} ({item['code']}) until {item['until'] or 'removed'}: {item['reason']}"
+            for item in data["listings"]
+        ),
+        document=data,
+    )
 
 
-def print_local(console: Console, local: dict[str, Any]) -> None:
-    """Print the local lists' verdict under the public report."""
-    if local["listed"]:
-        console.print(f"[bold red]local list:[/] {local['subject']} is LISTED here")
-        for item in local["listings"]:
-            console.print(
-                f"  {item['cause']} ({item['code']}) until {item['until'] or 'removed'}: {item['reason']}",
-                highlight=False,
-            )
-    else:
-        console.print(
-            f"local list: {local['subject']} is not listed here (reputation {local['score']}/100, {local['bucket']})"
-        )
+def batch_conflicts(subject: str | None, html: Path | None, smtp: bool) -> list[str]:
+    """Return the options that make no sense with --file, each with what to do instead."""
+    wrong = []
+    if subject:
+        wrong.append(f"a SUBJECT ({subject!r}) and --file: put it in the file, or drop --file")
+    if html is not None:
+        wrong.append("--html with --file: batch results go to --out (.csv or JSON lines)")
+    if smtp:
+        wrong.append("--smtp with --file: the SMTP probe checks one address at a time")
+    return wrong
+
+
+def no_zones_reason(zones: tuple[cat.Zone, ...]) -> str:
+    """Return why no zone is left to query from *zones* (called when the selection is empty)."""
+    if not zones:
+        return "the catalogue is empty (--no-builtin without --zone-file or [[checker.zone]])"
+    return (
+        f"all {len(zones)} zones of the catalogue are marked closed"
+        " (name one with --zone, or pass --include-closed)"
+    )
 
 
 def check_command(
@@ -238,6 +291,8 @@ def check_command(
         if list_zones_:
             return list_zones(console, zones)
         chosen = cat.select(zones, names=zone or (), include_closed=include_closed)
+        if not chosen:
+            raise InputError(f"no lists to query: {no_zones_reason(zones)}")
         if selftest:
             return run_selftest(console, settings, chosen)
         request = Request(
@@ -249,15 +304,28 @@ def check_command(
             smtp_port=smtp_port if smtp else 0,
         )
         if file is not None:
+            wrong = batch_conflicts(subject, html, smtp)
+            if wrong:
+                raise InputError("cannot combine " + "; ".join(wrong))
             return run_batch(file, out, fmt, request, settings, chosen)
+        if out is not None or fmt is not None:
+            raise InputError("--out and --format write batch results: use them with --file")
         if not subject:
-            raise ConfigError("give an IP address or domain to check (or --file, --list-zones)")
+            raise InputError("give an IP address or domain to check (or --file, --list-zones)")
+        if smtp and isinstance(parse_target(subject), Domain):
+            raise InputError(
+                f"--smtp probes one IP address, and {subject} is a domain: check each MX"
+                f" host's address with --smtp (their addresses are listed by `reputable check"
+                f" {subject}`)"
+            )
+        if html is not None:
+            writable(html, "--html")  # fail before the work, not after it
         report = asyncio.run(check_one(request, settings, chosen))
         local = local_verdict(config_path, subject)
         if as_json:
             document = report_json(report)
             if local is not None:
-                document["local"] = local
+                document["local"] = dict(local.document)
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
         else:
             print_report(console, report, all_zones=all_zones)
@@ -265,7 +333,13 @@ def check_command(
                 print_local(console, local)
         if html is not None:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
-            html.write_text(html_page([report], generated=stamp), "utf-8")
+            page = html_page([report], generated=stamp, local=() if local is None else (local,))
+            try:
+                html.write_text(page, "utf-8")
+            except OSError as exc:
+                raise InputError(f"--html {html}: cannot write: {exc.strerror or exc}") from exc
+        if local is not None and local.listed:
+            return EXIT_CODE[Verdict.LISTED]  # listed here is as listed as listed anywhere
         return exit_code(report)
 
     guarded(body)
@@ -285,21 +359,32 @@ def watch_command(
     def body() -> int:
         console = Console(stderr=True)
         watch = load_watch(watch_file)
-        settings = load_settings(config, **{**watch.checker, "nameserver": nameserver})
+        origin = f"{watch_file} [checker]" if watch.checker else ""
+        settings = load_settings(config, origin, **{**watch.checker, "nameserver": nameserver})
         zones = catalogue(settings, zone_file or (), builtin=not no_builtin)
         chosen = cat.select(zones, names=zone or ())
+        if not chosen:
+            raise InputError(f"no lists to query: {no_zones_reason(zones)}")
         while True:
             now = datetime.now(UTC)
             try:
                 changes = asyncio.run(watch_round(watch, settings, chosen, now))
             except AlertError as exc:
-                console.print(f"[bold red]alert failed[/] (will retry next round): {exc}")
+                console.print(
+                    Text("alert failed", style="bold red")
+                    + Text(f" (will retry next round): {exc}"),
+                    highlight=False,
+                )
                 if once:
                     return ERROR_EXIT
             else:
                 console.print(f"{now:%Y-%m-%d %H:%M:%SZ}: {len(changes)} change(s)")
                 for change in changes:
-                    console.print(f"  {change.subject}: {change.kind.value}: {change.detail}")
+                    console.print(
+                        f"  {change.subject}: {change.kind.value}: {change.detail}",
+                        markup=False,
+                        highlight=False,
+                    )
             if once:
                 return 0
             time.sleep(watch.interval.total_seconds())
