@@ -17,7 +17,12 @@ from reputable.evidence.detectors.mail_config import MailParams
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers.syslog_time import TimeParser
 from reputable.evidence.sources.follow import Follower, Position
-from reputable.evidence.sources.maillog import MailRun, _follow_once, ingest_files
+from reputable.evidence.sources.maillog import (
+    FollowedLog,
+    MaillogSettings,
+    MailRun,
+    ingest_files,
+)
 from reputable.store.sqlite import SQLiteStore
 from tests.evidence.maillog_gen import generate
 
@@ -140,24 +145,21 @@ def test_mail_follow_with_crashes_gives_the_batch_evidence(tmp_path: Path) -> No
     generate(text, 30_000, seed=5)
     log = tmp_path / "mail.log"
     log.write_text(text.getvalue(), encoding="utf-8")
-    times = TimeParser(datetime(2026, 3, 20, tzinfo=UTC))
+    now = datetime(2026, 3, 20, tzinfo=UTC)
     batch_store = SQLiteStore(tmp_path / "batch.sqlite")
-    ingest_files(MailRun(MailParams(), times), [log], batch_store.add_evidence)
+    ingest_files(MailRun(MailParams(), TimeParser(now)), [log], batch_store.add_evidence)
     want = _stored(batch_store)
+    settings = MaillogSettings(paths=(log,))
     for crash_at in (3, 7):
         store = CrashingStore(tmp_path / "follow.sqlite", crash_at)
-        follower = Follower(log, store, "maillog:mail.log", chunk_bytes=64 * 1024)
-        run = MailRun(MailParams(), times)
-        if follower.position is not None and follower.position.state:
-            run.detector.restore(json.loads(follower.position.state))
+        followed = FollowedLog(log, store, settings, MailParams(), now, chunk_bytes=64 * 1024)
         with pytest.raises(Crash):
-            _follow_once(follower, run, "")
+            followed.poll(now)
         store.close()
     store = CrashingStore(tmp_path / "follow.sqlite", 0)
-    follower = Follower(log, store, "maillog:mail.log", chunk_bytes=64 * 1024)
-    run = MailRun(MailParams(), times)
-    assert follower.position is not None and follower.position.state
-    run.detector.restore(json.loads(follower.position.state))
-    _follow_once(follower, run, "")
-    store.add_evidence(run.finish())  # end of the log: close what is still open
+    followed = FollowedLog(log, store, settings, MailParams(), now, chunk_bytes=64 * 1024)
+    position = followed.follower.position
+    assert position is not None and position.state and json.loads(position.state)["format"]
+    followed.poll(now)  # the rest of the log
+    followed.poll(now)  # nothing new: every window ended long before *now* closes
     assert _stored(store) == want and len(want) > 5

@@ -5,7 +5,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from reputable.testing import cli
@@ -114,8 +118,9 @@ def test_report_outbound_gives_rates_per_destination_domain(tmp_path: Path) -> N
     ).stdout
     (sender,) = json.loads(out)["senders"]
     assert sender["sender"] == "mx postfix/smtp"
+    # one delivery is logged the pre-2.3 way (no delays=, no dsn=)
     assert (sender["delivered"], sender["bounced"], sender["unknown"], sender["deferred"]) == (
-        1,
+        2,
         1,
         1,
         1,
@@ -130,3 +135,120 @@ def test_report_outbound_gives_rates_per_destination_domain(tmp_path: Path) -> N
         config, "report", "outbound", str(SAMPLES / "exim.log"), "--now", "2026-03-05T00:00:00Z"
     ).stdout
     assert "1 delivered, 1 bounced" in human and "remote2.example" in human
+
+
+DOVECOT = "Jan  1 00:00:{s:02d} mx dovecot: imap-login: Login: user=<u{i}@example.org>, method=PLAIN, rip=192.0.2.{r}\n"
+SASL = (
+    "Jan  2 10:00:{s:02d} mx postfix/submission/smtpd[1]: warning: unknown[198.51.100.9]:"
+    " SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=u{i}\n"
+)
+
+
+def _dovecot(n: int) -> str:
+    return "".join(DOVECOT.format(s=i % 60, i=i, r=i % 250 + 1) for i in range(n))
+
+
+def _sasl(start: int, n: int) -> str:
+    return "".join(SASL.format(s=i, i=i) for i in range(start, start + n))
+
+
+def test_format_is_found_after_many_foreign_lines_and_foreign_files_do_not_stop_the_batch(
+    tmp_path: Path,
+) -> None:
+    """250 dovecot lines before the Postfix ones, and a dovecot-only file in the batch, are counted, not fatal."""
+    config = _config(tmp_path)
+    late = tmp_path / "late.log"
+    late.write_text(_dovecot(250) + _sasl(0, 11), encoding="utf-8")
+    foreign = tmp_path / "dovecot.log"
+    foreign.write_text(_dovecot(30), encoding="utf-8")
+    args = ("ingest", "maillog", str(late), str(foreign), "--now", "2026-01-03T00:00:00Z")
+    out = cli(config, *args).stdout
+    assert "291 lines read" in out and "11 understood" in out and "280 not understood" in out
+    assert f"no Postfix or Exim line in {foreign} (30 lines)" in out
+    assert "compromised 1" in out and _evidence(tmp_path) == 1
+    only = cli(config, "ingest", "maillog", str(foreign), check=False)
+    assert only.returncode == 1 and "no Postfix or Exim line in any file" in only.stdout
+
+
+def test_dry_run_summary_counts_the_lines_jsonl_prints(tmp_path: Path) -> None:
+    """--dry-run's understood equals the JSON objects of --dry-run --jsonl; the rest is split honestly."""
+    config = _config(tmp_path)
+    log = tmp_path / "mail.log"
+    log.write_text(
+        (SAMPLES / "postfix.log").read_text(encoding="utf-8") + _dovecot(3), encoding="utf-8"
+    )
+    now = ("--now", "2026-01-03T12:00:00Z")
+    rows = cli(config, "ingest", "maillog", str(log), "--dry-run", "--jsonl", *now).stdout
+    printed = len(rows.splitlines())
+    summary = cli(config, "ingest", "maillog", str(log), "--dry-run", *now).stdout
+    read = len(log.read_text(encoding="utf-8").splitlines())
+    comments = sum(
+        1 for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("#")
+    )
+    assert f"{read} lines read" in summary and f"{printed} understood" in summary
+    assert f"{comments + 3 + 1} not understood" in summary  # comments, dovecot, the sample's own
+    assert f"{read - printed - comments - 4} recognised without an event" in summary
+
+
+def _position_lines(db: Path) -> int:
+    """Lines the follower committed (0 before its first commit)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            row = conn.execute("SELECT MAX(lines) FROM source_positions").fetchone()
+    except sqlite3.OperationalError:  # not migrated yet, or busy
+        return 0
+    return int(row[0] or 0)
+
+
+def _follow_until(config: Path, log: Path, lines: int) -> subprocess.Popen[str]:
+    """Start `ingest maillog --follow` and return it once *lines* lines are committed."""
+    output = config.parent / "follow.out"
+    with output.open("a") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reputable", "--config", str(config), "ingest", "maillog",
+             "--follow", str(log), "--now", "2026-01-03T00:00:00Z"],
+            stdout=out, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while _position_lines(config.parent / "reputable.db") < lines:
+        assert proc.poll() is None, output.read_text()
+        assert time.monotonic() < deadline, "the follower did not commit in time"
+        time.sleep(0.1)
+    return proc
+
+
+def test_follow_killed_mid_episode_resumes_its_windows(tmp_path: Path) -> None:
+    """SIGKILL after 6 of 11 SASL failures, 5 more, follow again: the brute force is found, once."""
+    config = _config(tmp_path)
+    log = tmp_path / "mail.log"
+    log.write_text(_dovecot(5) + _sasl(0, 6), encoding="utf-8")
+    first = _follow_until(config, log, 11)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert _evidence(tmp_path) == 0  # 6 failures: below the threshold of 10
+    with log.open("a", encoding="utf-8") as f:
+        f.write(_sasl(6, 5))
+    second = _follow_until(config, log, 16)
+    try:
+        deadline = time.monotonic() + 10
+        while _evidence(tmp_path) < 1:
+            assert time.monotonic() < deadline, "no evidence after the restart"
+            time.sleep(0.1)
+        time.sleep(1.5)  # another poll or two: nothing is read again
+    finally:
+        second.send_signal(signal.SIGKILL)
+        second.wait(10)
+    assert _position_lines(tmp_path / "reputable.db") == 16
+    with sqlite3.connect(tmp_path / "reputable.db") as conn:
+        rows = conn.execute("SELECT subject, cause, detail FROM evidence").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("198.51.100.9", "compromised")]
+    assert json.loads(rows[0][2])["failures"] == 10
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    cli(_config(batch), "ingest", "maillog", str(log), "--now", "2026-01-03T00:00:00Z")
+    with sqlite3.connect(batch / "reputable.db") as conn:
+        want = conn.execute("SELECT key FROM evidence").fetchall()
+    with sqlite3.connect(tmp_path / "reputable.db") as conn:
+        assert conn.execute("SELECT key FROM evidence").fetchall() == want

@@ -241,3 +241,28 @@ def test_config_sections_have_defaults_and_clear_errors() -> None:
         mail_params({"detectors": {"mail": {"harvest": {"window": "soon"}}}})
     with pytest.raises(ConfigError, match="not a mail address"):
         mail_params({"traps": {"addresses": ["nobody"]}})
+
+
+def test_trap_hit_on_accepted_mail_carries_sender_domain_and_helo() -> None:
+    """A delivered trap hit names the message's sender domain (qmgr from=<>) and the client's HELO."""
+    from reputable.evidence.sources.maillog import MailRun
+
+    text = (
+        "Jan  5 10:00:02 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from bad.example[203.0.113.102]: 554 5.7.1 <x@elsewhere.example>: Relay access denied; from=<s@spamdom.example> to=<x@elsewhere.example> proto=ESMTP helo=<bad-helo.example>\n"
+        "Jan  5 10:00:03 mx postfix/smtpd[1]: 4AAA1: client=bad.example[203.0.113.102]\n"
+        "Jan  5 10:00:04 mx postfix/qmgr[2]: 4AAA1: from=<s2@spamdom2.example>, size=10, nrcpt=1 (queue active)\n"
+        "Jan  5 10:00:05 mx postfix/local[3]: 4AAA1: to=<a@traps.example>, relay=local, delay=0.1, delays=0.01/0/0/0.09, dsn=2.0.0, status=sent (delivered to mailbox)\n"
+        "Jan  5 10:00:06 mx postfix/smtpd[1]: 4AAA2: client=bad2.example[203.0.113.103]\n"
+        "Jan  5 10:00:07 mx postfix/qmgr[2]: 4AAA2: from=<s3@spamdom3.example>, size=10, nrcpt=1 (queue active)\n"
+        "Jan  5 10:00:08 mx postfix/local[3]: 4AAA2: to=<b@traps.example>, relay=local, delay=0.1, delays=0.01/0/0/0.09, dsn=2.0.0, status=sent (delivered to mailbox)\n"
+    )
+    params = MailParams(traps=Traps(frozenset(), frozenset({"traps.example"})))
+    run = MailRun(params, TimeParser(datetime(2026, 1, 10, tzinfo=UTC)))
+    found = {
+        str(e.subject): (e.detail.get("sender_domain"), e.detail.get("helo"))
+        for e in run.detect(text, "mail.log", 1, "postfix") + run.finish()
+    }
+    assert found == {
+        "203.0.113.102": ("spamdom2.example", "bad-helo.example"),
+        "203.0.113.103": ("spamdom3.example", None),
+    }

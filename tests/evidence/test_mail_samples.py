@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -95,3 +95,51 @@ def test_timestamps_in_other_shapes() -> None:
     assert times("Feb 30 00:00:00") is None
     assert times("Foo  1 00:00:00") is None
     assert times("2026-13-01T00:00:00Z") is None
+
+
+def test_february_29_goes_to_the_nearest_leap_year() -> None:
+    """29 Feb read in a non-leap year is the last leap year's, not an unreadable time."""
+    assert _iso(TimeParser(datetime(2027, 3, 10, tzinfo=UTC))("Feb 29 10:00:00") or 0) == (
+        "2024-02-29T10:00:00Z"
+    )
+    assert _iso(TimeParser(datetime(2028, 3, 1, tzinfo=UTC))("Feb 29 10:00:00") or 0) == (
+        "2028-02-29T10:00:00Z"
+    )
+    assert _iso(TimeParser(datetime(2028, 2, 1, tzinfo=UTC))("Feb 29 10:00:00") or 0) == (
+        "2024-02-29T10:00:00Z"
+    )
+    line = "Feb 29 10:00:00 mx postfix/smtpd[1]: connect from unknown[192.0.2.1]\n"
+    times = TimeParser(datetime(2027, 1, 5, tzinfo=UTC))
+    assert [
+        ev.ip for ev in PARSERS["postfix"](line, first_line=1, times=times, wanted=ALL_EVENTS)
+    ] == ["192.0.2.1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    now=st.datetimes(
+        min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    when=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2000, 12, 31, 23, 59, 59)),
+)
+def test_syslog_time_is_the_latest_existing_date_within_a_day_of_now(
+    now: datetime, when: datetime
+) -> None:
+    """Every real month/day (29 Feb too) is read, in the latest year where it exists and its
+    day begins no later than now + 1 day (one rule for the per-day cache and the slow path)."""
+    text = f"{when:%b} {when.day:2d} {when:%H:%M:%S}"
+    got = TimeParser(now)(text)
+    assert got is not None, text
+    at = datetime.fromtimestamp(got, UTC)
+    limit = now + timedelta(days=1)
+    assert (at.month, at.day, at.hour, at.minute, at.second) == (
+        when.month, when.day, when.hour, when.minute, when.second,
+    )  # fmt: skip
+    midnight = at.replace(hour=0, minute=0, second=0)
+    assert midnight <= limit
+    for later in range(at.year + 1, limit.year + 1):  # no later year would have done
+        try:
+            candidate = midnight.replace(year=later)
+        except ValueError:
+            continue
+        assert candidate > limit

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -177,3 +178,55 @@ def test_a_window_reopened_by_its_ip_is_not_closed_by_the_old_ones_end(
 
     fast, full = run(MailDetector(MailParams(), "m")), run(_FullSweep(MailParams(), "m"))
     assert fast == full and len(fast) == 4  # four hour-long windows, each its own evidence
+
+
+JUNK = [
+    "Jan  1 00:00:09 mx dovecot: imap-login: Login: user=<a@example.org>, rip=192.0.2.9",
+    "",
+    "Jan  1 00:00:09 mx postfix/smtpd[1]: connect from unknown[unknown]",
+    "Foo 99 00:00:09 mx postfix/smtpd[1]: connect from unknown[192.0.2.9]",
+]
+
+
+@settings(max_examples=80, deadline=None)
+@given(picks=st.lists(st.sampled_from(LINES + JUNK), min_size=1, max_size=40))
+def test_understood_is_the_lines_with_an_event_of_any_kind(picks: list[str]) -> None:
+    """A dry run's understood count (every event parsed) equals what --dry-run --jsonl prints.
+
+    A real ingest parses only the detectors' events and counts the others by their text, so
+    it also counts the junk lines that carry such a text (the last two of JUNK).
+    """
+    from reputable.evidence.detectors.mail_config import MailParams
+    from reputable.evidence.parsers.mailevent import ALL_EVENTS
+    from reputable.evidence.sources.maillog import MailRun
+
+    buf = "".join(line + "\n" for line in picks)
+    printed = _scan(buf)  # what --dry-run --jsonl prints: every event
+    dry = MailRun(MailParams(), TimeParser(NOW))
+    dry.wanted = ALL_EVENTS  # as `ingest maillog --dry-run` does
+    dry.detect(buf, "mail.log", 1, "postfix")
+    t = dry.tally
+    assert t.understood == len(printed) == len({ev.line for ev in printed})
+    assert t.understood + t.no_event + t.not_understood == t.read == len(picks)
+    assert t.not_understood == sum(
+        1 for line in picks if line.strip() and postfix.MARKER not in line
+    )
+    real = MailRun(MailParams(), TimeParser(NOW))
+    real.detect(buf, "mail.log", 1, "postfix")
+    assert real.tally.understood == len(printed) + sum(line in JUNK[2:] for line in picks)
+    assert real.tally.events - t.events == Counter(
+        {Event.CONNECT: sum(line in JUNK[2:] for line in picks)}
+    ) or not any(line in JUNK[2:] for line in picks)
+
+
+def test_milter_reject_queue_id_is_the_queue_id() -> None:
+    """``QUEUEID: milter-reject: ...`` gives the queue ID, not "milter-"."""
+    line = (
+        "Jan  5 10:00:02 mx postfix/cleanup[22]: 4BxYz2: milter-reject: END-OF-MESSAGE from"
+        " unknown[203.0.113.91]: 5.7.1 Spam message rejected; from=<a@spam.example>"
+        " to=<b@example.org> proto=ESMTP helo=<spamhelo>\n"
+    )
+    (ev,) = _scan(line)
+    assert (ev.event, ev.queue_id, ev.ip, ev.helo) == (
+        Event.REJECTED, "4BxYz2", "203.0.113.91", "spamhelo",
+    )  # fmt: skip

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,11 +23,11 @@ from reputable.evidence.parsers.mailevent import ALL_EVENTS
 from reputable.evidence.parsers.maillog import PARSERS
 from reputable.evidence.parsers.syslog_time import TimeParser
 from reputable.evidence.sources.arf import ArfRun, ingest_reports
-from reputable.evidence.sources.follow import Follower
 from reputable.evidence.sources.maillog import (
     SOURCE,
+    MaillogSettings,
     MailRun,
-    _follow_once,
+    follow_logs,
     ingest_files,
     maillog_settings,
     read_chunks,
@@ -69,14 +72,18 @@ def ingest_maillog(
         raise InputError("--jsonl prints what each line means and needs --dry-run")
     config = state(ctx).config
     settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
-    times = TimeParser(now_option(now), settings.timezone)
+    reference = now_option(now)
+    times = TimeParser(reference, settings.timezone)
     run = MailRun(mail_params(config.extra), times, source, fmt)
     for path in paths:
         if not path.exists():
             raise InputError(f"{path}: no such file")
     started = time.perf_counter()
-    if dry_run and jsonl:
+    if dry_run:
+        # A dry run parses every event, so its summary's "understood" is exactly the lines
+        # --jsonl prints; a real ingest counts the events no detector uses by their text.
         run.wanted = ALL_EVENTS
+    if dry_run and jsonl:
         for path in paths:
             line = 1
             kind = ""
@@ -87,7 +94,14 @@ def ingest_maillog(
                 line += chunk.count("\n")
         return
     if follow:
-        _follow(ctx, run, paths, dry_run)
+        if dry_run:
+            raise InputError(
+                "--follow stores evidence as it goes; it cannot be combined with --dry-run"
+            )
+        followed = dataclasses.replace(
+            settings, paths=tuple(p.resolve() for p in paths), format=fmt, source=source
+        )
+        _follow(ctx, followed, run, None if now is None else reference)
         return
     store = None if dry_run else open_store(config)
     kept: list[Evidence] = []
@@ -104,25 +118,31 @@ def ingest_maillog(
         if store is not None:
             store.close()
     _summary(run, stored, time.perf_counter() - started, dry_run)
-
-
-def _follow(ctx: typer.Context, run: MailRun, paths: list[Path], dry_run: bool) -> None:
-    if dry_run:
-        raise InputError(
-            "--follow stores evidence as it goes; it cannot be combined with --dry-run"
+    if run.tally.read and not run.tally.recognised:
+        console.print(
+            "[red]no Postfix or Exim line in any file[/red]: is this a mail log?"
+            " (--format postfix|exim when the program tag is unusual)",
+            highlight=False,
         )
+        raise typer.Exit(1)
+
+
+def _follow(
+    ctx: typer.Context, settings: MaillogSettings, run: MailRun, fixed: datetime | None
+) -> None:
+    """Follow *settings.paths* through the one follow path `serve` uses (Ctrl-C stops)."""
     store = open_store(state(ctx).config)
-    followers = [Follower(p.resolve(), store, f"{run.source}:{p.resolve()}") for p in paths]
-    fmts = ["" if run.fmt == "auto" else run.fmt for _ in paths]
-    console.print(f"following {len(paths)} file(s); Ctrl-C to stop")
+    stop = asyncio.Event()
+
+    def clock() -> datetime:
+        return fixed if fixed is not None else datetime.now(UTC)
+
+    def report(path: Path, added: int) -> None:
+        console.print(f"{path}: {added} new evidence", highlight=False)
+
+    console.print(f"following {len(settings.paths)} file(s); Ctrl-C to stop")
     try:
-        while True:
-            for i, follower in enumerate(followers):
-                idle = time.time() - run.params.harvest.window.total_seconds()
-                added, fmts[i] = _follow_once(follower, run, fmts[i], idle_until=idle)
-                if added:
-                    console.print(f"{follower.path}: {added} new evidence")
-            time.sleep(1.0)
+        asyncio.run(follow_logs(settings, run.params, store, stop, clock=clock, on_evidence=report))
     except KeyboardInterrupt:
         pass
     finally:
@@ -134,14 +154,19 @@ def _summary(run: MailRun, stored: int, seconds: float, dry_run: bool) -> None:
     rate = t.read / seconds if seconds > 0 else 0.0
     console.print(
         f"{t.read} lines read in {seconds:.2f} s ({rate:,.0f} lines/s): {t.understood} understood,"
-        f" {t.not_understood} not understood",
+        f" {t.no_event} recognised without an event, {t.not_understood} not understood",
         highlight=False,
     )
     for example in t.examples:
         console.print(f"  not understood: {example}", highlight=False, markup=False)
+    for where, lines in t.unrecognised():
+        console.print(
+            f"  no Postfix or Exim line in {where} ({lines} lines)", highlight=False, markup=False
+        )
     if t.events:
         console.print(
-            "events: " + ", ".join(f"{k} {v}" for k, v in t.events.most_common()), highlight=False
+            "events: " + ", ".join(f"{k.value} {v}" for k, v in t.events.most_common()),
+            highlight=False,
         )
     total = sum(run.by_cause.values())
     what = "would be stored (dry run)" if dry_run else f"{stored} new stored"

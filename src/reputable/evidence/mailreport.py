@@ -166,6 +166,8 @@ def outbound_report(
         kinds[where] = kind
         first = lines.get(where, 1)
         lines[where] = first + text.count("\n")
+        if not kind:
+            continue  # no Postfix or Exim line yet: nothing outbound in this piece
         for ev in PARSERS[kind](text, first_line=first, times=times, wanted=_WANTED):
             sender = sender_of(ev)
             if not _remote(ev, sender):

@@ -44,6 +44,7 @@ _UNKNOWN: Final = Event.UNKNOWN_RECIPIENT
 _AUTH_FAILURE: Final = Event.AUTH_FAILURE
 _DELIVERED: Final = Event.DELIVERED
 _LOST: Final = Event.LOST_CONNECTION
+_MESSAGE: Final = Event.MESSAGE
 
 
 class _Episode:
@@ -85,6 +86,7 @@ class MailDetector:
         self._quiet: dict[str, dict[str, float]] = {k: {} for k, _ in _BURSTS.values()}
         self._volume: dict[str, list[float]] = {}  # ip -> [hour, count, baseline, hours, fired]
         self._queue: dict[str, str] = {}  # queue id -> client IP (for trap hits on accepted mail)
+        self._senders: dict[str, str] = {}  # queue id -> envelope sender domain (the same)
         self._context: dict[str, tuple[str, str]] = {}  # ip -> (helo, sender domain)
         self._dirty: dict[str, float] = {}  # ip -> day of its last dirty-list evidence
         self._seen = 0
@@ -113,8 +115,11 @@ class MailDetector:
             if t > now:
                 now = self.now = t
             if ip is None:
-                if kind is _DELIVERED and traps:
-                    self._trap(self._queue.get(queue_id), ev)
+                if traps:
+                    if kind is _DELIVERED:
+                        self._trap(self._queue.get(queue_id), ev, self._senders.get(queue_id))
+                    elif kind is _MESSAGE and queue_id in self._queue:  # qmgr: from=<sender>
+                        self._sender(queue_id, sender)
                 continue
             if kind is _QUEUED or kind is _DISCONNECT or kind is _UNKNOWN:
                 ep = episodes.get(ip)
@@ -150,6 +155,10 @@ class MailDetector:
                         self._queue[queue_id] = ip
                         if len(self._queue) > _MAX_TRACKED:
                             self._trim(self._queue)
+                        if sender:  # Exim's <= line names sender and HELO
+                            self._sender(queue_id, sender)
+                        if helo:
+                            self._context[ip] = (helo, self._context.get(ip, ("", ""))[1])
                 elif kind is _DISCONNECT:
                     i = detail.find("rcpt=")
                     if i >= 0:  # "rcpt=1/3 ...": the 3 attempted
@@ -169,6 +178,8 @@ class MailDetector:
             elif kind in _BURSTS and (kind is not _LOST or detail == "AUTH"):
                 self._burst(kind, ip, t, text)
             if traps and kind in _REJECTS:
+                if helo or sender:
+                    self._context[ip] = (helo, domain_of(sender))
                 self._trap(ip, ev)
             seen += 1
             if seen % _SWEEP_EVERY == 0:
@@ -315,23 +326,33 @@ class MailDetector:
         detail = {"detector": "volume_spike", "messages_this_hour": int(v[1]), "baseline_per_hour": round(v[2], 1)}  # fmt: skip
         self._emit(ip, Cause.SPAM, self.params.spike.weight, hour * 3600, detail, [ev.text], f"{self.source}:spike:{ip}:{hour:.0f}")  # fmt: skip
 
-    def _trap(self, ip: str | None, ev: MailEvent) -> None:
+    def _sender(self, queue_id: str, sender: str) -> None:
+        self._senders[queue_id] = domain_of(sender)
+        if len(self._senders) > _MAX_TRACKED:
+            self._trim(self._senders)
+
+    def _trap(self, ip: str | None, ev: MailEvent, sender_domain: str | None = None) -> None:
+        """Emit a trap hit of *ip*; *sender_domain* is the message's (accepted mail: by queue ID)."""
         if ip is None or not self.params.traps.hit(ev.recipient):
             return
         detail = {"detector": "spam_trap", "trap": ev.recipient.lower(), "event": ev.event.value}
+        helo, domain = self._context.get(ip, ("", ""))
+        context = (ev.helo or helo, domain_of(ev.sender) if ev.sender else sender_domain or domain)
         self._emit(
             ip, Cause.SPAM, self.params.traps.weight, ev.at, detail, [ev.text],
             # One key per log line: the same line ingested twice counts once, while several
             # hits on one trap within a second (different lines) each count.
             f"{self.source}:trap:{ip}:{ev.recipient.lower()}:{ev.at:.0f}:{_line_id(ev.text)}",
+            context,
         )  # fmt: skip
 
     # -- plumbing -------------------------------------------------------------------------
     def _emit(
         self, ip: str, cause: Cause, weight: float, start: float, detail: dict[str, Any],
-        samples: list[str], key: str,
+        samples: list[str], key: str, context: tuple[str, str] | None = None,
     ) -> None:  # fmt: skip
-        helo, sender_domain = self._context.get(ip, ("", ""))
+        """Add one evidence; *context* (HELO, sender domain) defaults to the IP's last known."""
+        helo, sender_domain = context or self._context.get(ip, ("", ""))
         if helo:
             detail["helo"] = helo
         if sender_domain:
@@ -385,6 +406,7 @@ class MailDetector:
             "quiet": self._quiet,
             "volume": self._volume,
             "queue": self._queue,
+            "senders": self._senders,
             "context": self._context,
             "dirty": self._dirty,
         }  # fmt: skip
@@ -405,6 +427,7 @@ class MailDetector:
         self._quiet.update(data.get("quiet", {}))
         self._volume.update(data.get("volume", {}))
         self._queue.update(data.get("queue", {}))
+        self._senders.update(data.get("senders", {}))
         self._dirty.update(data.get("dirty", {}))
         self._context.update({ip: (h, d) for ip, (h, d) in data.get("context", {}).items()})
 

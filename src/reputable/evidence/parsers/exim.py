@@ -8,6 +8,7 @@ Postfix parser's single pass does not apply here.)
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from operator import itemgetter
 from typing import Final
@@ -94,19 +95,23 @@ def scan(
     times: TimeParser,
     wanted: frozenset[Event],
     number: bool = True,
+    counts: Counter[Event] | None = None,
 ) -> Iterator[MailEvent]:
     """Yield the wanted events of the complete lines in *buf*, in line order (pure).
 
-    Without *number*, every event's ``line`` is *first_line* (saves counting newlines).
+    Without *number*, every event's ``line`` is *first_line* (saves counting newlines). A line
+    gives at most one event, its first; each line that gives one, wanted or not, is added to
+    *counts* under its event (the "understood" of the summary).
     """
     hits: list[tuple[int, int, re.Match[str]]] = []
     for code, pattern, produces in _PASSES:
-        if produces & wanted:
+        if counts is not None or produces & wanted:
             hits.extend([(m.start(), code, m) for m in pattern.finditer(buf)])
     hits.sort(key=itemgetter(0))
     lineno = first_line
     last_ls = 0
     at: float | None = None
+    done = -1  # start of the last line that gave its event
     for pos, code, m in hits:
         ls = buf.rfind("\n", 0, pos) + 1
         if ls != last_ls or at is None:
@@ -114,7 +119,7 @@ def scan(
                 lineno += buf.count("\n", last_ls, ls)
             last_ls = ls
             at = _time(buf, ls, times) if LINE.match(buf, ls) else None
-        if at is None:
+        if at is None or ls == done:
             continue
         le = buf.find("\n", pos)
         text = buf[ls : le if le >= 0 else len(buf)]
@@ -132,7 +137,7 @@ def scan(
             what, rcpt, reason = m.groups("")
             h = _HOST.search(buf, ls, pos)
             kind = classify_reject(what, reason)
-            if h is not None and kind in wanted:
+            if h is not None:
                 f = text.partition(" F=<")[2].split(">", 1)[0]
                 event = MailEvent(
                     lineno, at, kind, h.group(3), text, h.group(1) or "", h.group(2) or "", f, rcpt,
@@ -150,7 +155,7 @@ def scan(
         elif code == 3:
             kind = Event.PREGREET if "greeting" in m.group(1) else Event.PIPELINING
             h = _HOST.search(text)
-            if h is not None and kind in wanted:
+            if h is not None:
                 event = MailEvent(lineno, at, kind, h.group(3), text, h.group(1) or "", h.group(2) or "", detail=m.group(1))  # fmt: skip
         elif code == 4:
             host, helo, ip, rest = m.groups("")
@@ -160,9 +165,8 @@ def scan(
                 kind = Event.CONNECT
             else:
                 kind = Event.DISCONNECT
-            if kind in wanted:
-                stage = "AUTH" if "AUTH" in rest else rest.strip()
-                event = MailEvent(lineno, at, kind, ip, text, host, helo, detail=stage)
+            stage = "AUTH" if "AUTH" in rest else rest.strip()
+            event = MailEvent(lineno, at, kind, ip, text, host, helo, detail=stage)
         elif code in (5, 6):
             host, helo, ip = m.group(1) or "", m.group(2) or "", m.group(3)
             stage = "AUTH" if "AUTH" in text else "SMTP command"
@@ -171,7 +175,7 @@ def scan(
             arrow, rcpt, orig, rest = m.groups("")
             kind = _DELIVERY_KIND[arrow]
             msgid = _message_id(buf, ls, pos)
-            if msgid and kind in wanted:
+            if msgid:
                 h = _HOST.search(rest)
                 reason = rest.partition(": ")[2]
                 event = MailEvent(
@@ -181,4 +185,8 @@ def scan(
                     detail=reason if kind is not Event.DELIVERED else "",
                 )  # fmt: skip
         if event is not None:
-            yield event
+            done = ls
+            if counts is not None:
+                counts[event.event] += 1
+            if event.event in wanted:
+                yield event

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from typing import NamedTuple
 
 
 class Event(enum.StrEnum):
     """The kind of one understood mail-log line."""
 
-    CONNECT = "connect"
+    CONNECT = "connect"  # smtpd "connect from", postscreen "CONNECT from [ip]:port to ..."
     DISCONNECT = "disconnect"
     QUEUED = "queued"  # a message accepted from a client (Postfix client=, Exim <=)
     MESSAGE = "message"  # the queue manager took a message: sender and recipient count
@@ -25,6 +26,8 @@ class Event(enum.StrEnum):
     BOUNCED = "bounced"
     DEFERRED = "deferred"
     RDNS_MISMATCH = "rdns_mismatch"
+    RATE_LIMITED = "rate_limited"  # smtpd refused a client over an anvil limit
+    ANVIL_STATS = "anvil_stats"  # anvil's periodic "statistics: max ..." peak per client
 
 
 class MailEvent(NamedTuple):
@@ -56,6 +59,17 @@ class MailEvent(NamedTuple):
 
 #: Every event, for callers that want all of them (--dry-run).
 ALL_EVENTS: frozenset[Event] = frozenset(Event)
+#: Every event in a fixed order: a scanner counts by position in it (``EVENT_INDEX``).
+EVENTS: tuple[Event, ...] = tuple(Event)
+EVENT_INDEX: dict[Event, int] = {ev: i for i, ev in enumerate(EVENTS)}
+
+
+def add_counts(counts: Counter[Event] | None, by_index: list[int]) -> None:
+    """Add a scanner's per-event line counts (indexed as ``EVENTS``) to *counts*."""
+    if counts is not None:
+        for i, n in enumerate(by_index):
+            if n:
+                counts[EVENTS[i]] += n
 
 
 def domain_of(address: str) -> str:

@@ -11,16 +11,27 @@ rejects the other messages on their first character, and the hits come out in li
 Only then does Python touch them (``Match.lastindex`` tells which branch matched: each
 branch is one outer group). Measured on the benchmark log: one such pass takes a third of
 the time of one pass per literal merged by position (docs/benchmarks.md, Mail logs).
+
+With ``counts`` every branch is in the one pattern whatever the caller wants, so a line means
+the same event in every mode: the events not wanted are only counted (lines with an event, by
+event — the "understood" of the summary, equal to what ``--dry-run --jsonl`` prints).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Final
 
-from reputable.evidence.parsers.mailevent import Event, MailEvent
+from reputable.evidence.parsers.mailevent import (
+    EVENT_INDEX,
+    EVENTS,
+    Event,
+    MailEvent,
+    add_counts,
+)
 from reputable.evidence.parsers.syslog_time import TimeParser
 
 NAME: Final = "postfix"
@@ -33,6 +44,7 @@ _TAIL: Final = re.compile(
     r"from=<([^>]*)>,? to=<([^>]*)>,?(?: proto=[^\s,]+,?)?(?: helo=<([^>]*)>)?"
 )
 _RELAY_IP: Final = re.compile(r"\[([0-9A-Fa-f:.]+)\]")
+_ENHANCED: Final = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 _REJECTED: Final = Event.REJECTED
 _STATUS: Final = {"sent": Event.DELIVERED, "bounced": Event.BOUNCED, "deferred": Event.DEFERRED}
 _REJECT: Final = (
@@ -61,9 +73,10 @@ _BRANCHES: Final = (
     (0, _REJECTS, "", _REJECT),
     (0, _REJECTS, "milter-", _REJECT),
     (10, frozenset({_E.MESSAGE}), "", r"from=<([^>]*)>, size=\d+, nrcpt=(\d+)"),
+    # delays= and dsn= since Postfix 2.3; older servers log neither
     (9, frozenset({_E.DELIVERED, _E.BOUNCED, _E.DEFERRED}), "",
      r"to=<([^>]*)>,(?: orig_to=<[^>]*>,)? relay=([^,\s]*),(?: conn_use=\d+,)? delay=[^,]*,"
-     r" delays=[^,]*, dsn=(\d\.\d{1,3}\.\d{1,3}), status=(\w+)(?: \(([^\n]*)\))?"),
+     r"(?: delays=[^,]*,)?(?: dsn=(\d\.\d{1,3}\.\d{1,3}),)? status=(\w+)(?: \(([^\n]*)\))?"),
     (3, frozenset({_E.AUTH_FAILURE}), "", r"SASL ([\w-]+) authentication failed(?:: ([^\n]*))?"),
     (4, frozenset({_E.LOST_CONNECTION}), "", r"lost connection after (\w+) from " + _CLIENT),
     (5, frozenset({_E.PREGREET}), "", r"PREGREET (\d+) after \S+ from " + _IP + r":\d+(?:: ([^\n]*))?"),
@@ -72,20 +85,84 @@ _BRANCHES: Final = (
     (8, frozenset({_E.RBL_REJECT}), "", r"DNSBL rank (\d+) for " + _IP),
     (11, frozenset({_E.RDNS_MISMATCH}), "",
      r"warning: hostname (\S+) does not resolve to address ([0-9A-Fa-f:.]*[0-9A-Fa-f])"),
+    (13, frozenset({_E.CONNECT}), "",
+     r"CONNECT from \[([0-9A-Fa-f:.]+)\]:\d+ to \[([0-9A-Fa-f:.]+)\]:(\d+)"),
+    (14, frozenset({_E.ANVIL_STATS}), "",
+     r"statistics: max (connection rate|connection count|message rate|recipient rate"
+     r"|newtls rate|auth rate|cache size) (\S+)(?: for \(([^:)\s]+):([0-9A-Fa-f:.]+)\))?"),
+    (15, frozenset({_E.RATE_LIMITED}), "",
+     r"warning: ([A-Za-z ]+?) limit exceeded: (\d+) from " + _CLIENT + r" for service ([^\s,]+)"),
+    # cleanup header_checks/body_checks REJECT; the client is "local" for local submissions
+    (16, frozenset({_E.REJECTED}), "",
+     r"reject: (header|body|mime-header|nested-header) ([^\n]*) from ([^\s\[;]*)"
+     r"(?:\[([0-9A-Fa-f:.]+)\](?::\d+)?)?; from=<([^>]*)>(?: to=<([^>]*)>)?(?: proto=[^\s:]+)?"
+     r"(?: helo=<([^>]*)>)?(?:: (?:(\d{3}) )?(?:(\d\.\d{1,3}\.\d{1,3}) )?([^\n]*))?"),
 )  # fmt: skip
+#: By branch code, the EVENT_INDEX its lines count under when no condition applies, else -1.
+#: (Plain ints: hashing an Enum member runs Python code, too slow for every line.)
+_COUNT_AS: Final = tuple(
+    next(
+        (
+            EVENT_INDEX[next(iter(produces))]
+            for c, produces, _, _ in _BRANCHES
+            if c == code and len(produces) == 1 and c != 3
+        ),
+        -1,
+    )
+    for code in range(17)
+)
+_STATUS_INDEX: Final = {status: EVENT_INDEX[kind] for status, kind in _STATUS.items()}
+_I_AUTH: Final = EVENT_INDEX[Event.AUTH_FAILURE]
 
 
-@lru_cache(maxsize=16)  # a pure function of a frozenset: a few wanted sets per process
-def _plan(wanted: frozenset[Event]) -> tuple[re.Pattern[str], tuple[int, ...]]:
-    """Return the one-pass pattern for *wanted* and, by outer group number, each branch's code."""
+#: Every event some branch gives.
+_PRODUCED: Final = frozenset(e for _, produces, _, _ in _BRANCHES for e in produces)
+#: Events a batch ingest does not parse but counts for its summary by the text that starts
+#: them. Parsing them costs the full pattern, which halves a batch ingest's speed (2.1M-line
+#: bench: ~420,000 against ~820,000 lines/s, docs/benchmarks.md); ``str.count`` costs
+#: ~0.09 s per text there. A malformed line that carries the text counts as understood, where
+#: ``--dry-run`` (which parses every event) gives it none.
+_LITERALS: Final[dict[Event, tuple[str, ...]]] = {
+    _E.CONNECT: (": connect from ", ": CONNECT from ["),
+    _E.MESSAGE: (", nrcpt=",),  # qmgr: "from=<...>, size=N, nrcpt=N (queue active)"
+    _E.DELIVERED: (", status=sent",),
+    _E.BOUNCED: (", status=bounced",),
+    _E.DEFERRED: (", status=deferred",),
+    _E.ANVIL_STATS: (": statistics: max ",),
+    _E.RATE_LIMITED: (" limit exceeded: ",),
+    _E.RDNS_MISMATCH: (" does not resolve to address ",),
+}
+
+
+def _literal_counts(wanted: frozenset[Event]) -> tuple[tuple[int, tuple[str, ...]], ...] | None:
+    """Return (EVENT_INDEX, texts) for each event not *wanted*, or None if one has no text."""
+    unwanted = _PRODUCED - wanted
+    if not unwanted <= _LITERALS.keys():
+        return None
+    return tuple((EVENT_INDEX[e], _LITERALS[e]) for e in sorted(unwanted, key=lambda e: EVENT_INDEX[e]))
+
+
+@lru_cache(maxsize=32)  # a pure function of a frozenset: a few wanted sets per process
+def _plan(
+    wanted: frozenset[Event], every: bool
+) -> tuple[re.Pattern[str], tuple[int, ...], tuple[bool, ...]]:
+    """Return the one-pass pattern and, by outer group number, each branch's code and wantedness.
+
+    With *every*, the pattern has every branch (the unwanted ones are only counted), else only
+    the branches that can give a wanted event.
+    """
     branches: list[str] = []
     code_of = [-1]
+    want_of = [False]
     for code, produces, lead, text in _BRANCHES:
-        if produces & wanted:
+        if every or produces & wanted:
             branches.append(f"{lead}{text[0]}({text[1:]})[^\\n]*")  # to the line's end
-            code_of += [code] + [-1] * re.compile(text).groups
+            extra = re.compile(text).groups
+            code_of += [code] + [-1] * extra
+            want_of += [bool(produces & wanted)] + [False] * extra
     # Nothing wanted: a pattern that never matches (scan does not search with it).
-    return re.compile(": (?:" + ("|".join(branches) or "(?!)") + ")"), tuple(code_of)
+    pattern = re.compile(": (?:" + ("|".join(branches) or "(?!)") + ")")
+    return pattern, tuple(code_of), tuple(want_of)
 
 
 def classify_reject(command: str, dsn: str, reason: str) -> Event:
@@ -101,9 +178,9 @@ def classify_reject(command: str, dsn: str, reason: str) -> Event:
     return Event.REJECTED
 
 
-def _queue_id(buf: str, ls: int, pos: int) -> str:
-    """Return the queue ID that ends just before ``": "`` at *pos*."""
-    end = pos - 2 if buf[pos - 2 : pos] == ": " else pos
+def _queue_id(buf: str, ls: int, anchor: int) -> str:
+    """Return the queue ID that ends just before the ``": "`` that ends at *anchor*."""
+    end = anchor - 2 if buf[anchor - 2 : anchor] == ": " else anchor
     start = buf.rfind(" ", ls, end) + 1
     return buf[start:end]
 
@@ -115,114 +192,192 @@ def scan(
     times: TimeParser,
     wanted: frozenset[Event],
     number: bool = True,
+    counts: Counter[Event] | None = None,
 ) -> Iterator[MailEvent]:
     """Yield the wanted events of the complete lines in *buf*, in line order (pure).
 
-    Without *number*, every event's ``line`` is *first_line* (saves counting newlines).
+    Without *number*, every event's ``line`` is *first_line* (saves counting newlines). Each
+    line that gives an event, wanted or not, is added to *counts* under its event.
     """
-    pattern, code_of = _plan(wanted)
-    if len(code_of) == 1:
+    if not wanted and counts is None:
         return
+    # Counting every line's event costs the full pattern (measured: bench/, docs/benchmarks.md),
+    # so callers that show no summary (following) pass no counts and get the wanted branches only.
+    literal = _literal_counts(wanted) if counts is not None else None
+    pattern, code_of, want_of = _plan(wanted, counts is not None and literal is None)
+    n = [0] * len(EVENTS)  # lines with an event, by EVENT_INDEX (added to counts at the end)
+    for index, texts in literal or ():
+        n[index] += sum(buf.count(text) for text in texts)
+    i_queued, i_disconnect = EVENT_INDEX[Event.QUEUED], EVENT_INDEX[Event.DISCONNECT]
     lineno = first_line
     last_ls = 0
     at: float | None = None
     last_stamp = ""
     last_at: float | None = None
     header_ok = False
-    for m in pattern.finditer(buf):
-        g: int = m.lastindex  # type: ignore[assignment]  # every branch is a group
-        code = code_of[g]
-        pos = m.start(g) - 1  # where the branch's literal starts
-        ls = buf.rfind("\n", 0, pos) + 1
-        if ls != last_ls or at is None:
-            if number:
-                lineno += buf.count("\n", last_ls, ls)
-            last_ls = ls
-            header_ok = MARKER in buf[ls:pos]
-            if not header_ok:
+    try:
+        for m in pattern.finditer(buf):
+            g: int = m.lastindex  # type: ignore[assignment]  # every branch is a group
+            code = code_of[g]
+            pos = m.start(g) - 1  # where the branch's literal starts
+            ls = buf.rfind("\n", 0, pos) + 1
+            if ls != last_ls or at is None:
+                if number:
+                    lineno += buf.count("\n", last_ls, ls)
+                last_ls = ls
+                header_ok = buf.find(MARKER, ls, pos) >= 0
+                if not header_ok:
+                    continue
+                te = buf.find(" ", ls + 10) if buf[ls].isdigit() else ls + 15
+                stamp = buf[ls:te]
+                if stamp != last_stamp:  # busy logs repeat a second many times: skip the call
+                    last_stamp = stamp
+                    last_at = times(stamp)
+                at = last_at
+            if not header_ok or at is None:
                 continue
-            te = buf.find(" ", ls + 10) if buf[ls].isdigit() else ls + 15
-            stamp = buf[ls:te]
-            if stamp != last_stamp:  # busy logs repeat a second many times: skip the call
-                last_stamp = stamp
-                last_at = times(stamp)
-            at = last_at
-        if not header_ok or at is None:
-            continue
-        text = buf[ls : m.end()]
-        if code == 2:
-            host, ip, user = m.group(g + 1, g + 2, g + 3)
-            end = pos - 2  # the queue ID ends before the ": " that anchors the match
-            yield _NEW(MailEvent, (
-                lineno, at, Event.QUEUED, ip, text, host, "", "", "", user or "",
-                buf[buf.rfind(" ", ls, end) + 1 : end], "", "",
-            ))  # fmt: skip
-        elif code == 12:
-            host, ip, rest = m.group(g + 1, g + 2, g + 3)
-            yield _NEW(MailEvent, (
-                lineno, at, Event.DISCONNECT, ip, text, host, "", "", "", "", "", "", rest.strip(),
-            ))  # fmt: skip
-        elif code == 1:
-            host, ip, rest = m.group(g + 1, g + 2, g + 3)
-            yield _NEW(MailEvent, (
-                lineno, at, Event.CONNECT, ip, text, host, "", "", "", "", "", "", rest.strip(),
-            ))  # fmt: skip
-        elif code == 0:
-            command, host, ip, reply, dsn, rest = m.group(g + 1, g + 2, g + 3, g + 4, g + 5, g + 6)
-            reason = rest.split("; from=<", 1)[0].split(", from=<", 1)[0]
-            kind = classify_reject(command, dsn or "", reason)
-            if kind in wanted:
-                tail = _TAIL.search(rest)
-                sender, rcpt, helo = tail.groups("") if tail else ("", "", "")
-                yield MailEvent(
-                    lineno, at, kind, ip, text, host, helo, sender, rcpt, "",
-                    "" if buf[pos - 9 : pos] == "NOQUEUE: " else _queue_id(buf, ls, pos),
-                    dsn or reply or "", f"{command}: {reason}" if kind is _REJECTED else command,
-                )  # fmt: skip
-        elif code == 3:
-            j = buf.rfind("]", ls, pos)
-            k = buf.rfind("[", ls, j)
-            if j > 0 and k > 0 and buf.find("warning: ", ls, k) > 0:
-                method, tail_text = m.group(g + 1, g + 2)
-                user = (tail_text or "").partition("sasl_username=")[2].split(",", 1)[0].strip()
-                host = buf[buf.rfind(" ", ls, k) + 1 : k]
-                mark = buf.find(MARKER, ls, pos)
-                service = buf[mark + 1 : buf.find("[", mark, pos)]
-                yield MailEvent(
-                    lineno, at, Event.AUTH_FAILURE, buf[k + 1 : j], text, host,
-                    user=user, code=method, detail=service,
-                )  # fmt: skip
-        elif code == 4:
-            stage, host, ip = m.group(g + 1, g + 2, g + 3)
-            yield MailEvent(lineno, at, Event.LOST_CONNECTION, ip, text, host, detail=stage)
-        elif code == 5:
-            count, ip, greeting = m.group(g + 1, g + 2, g + 3)
-            yield MailEvent(lineno, at, Event.PREGREET, ip, text, code=count, detail=greeting or "")
-        elif code == 6:
-            ip, stage = m.group(g + 1, g + 2)
-            yield MailEvent(lineno, at, Event.PIPELINING, ip, text, detail=stage)
-        elif code == 7:
-            stage, host, ip = m.group(g + 1, g + 2, g + 3)
-            yield MailEvent(lineno, at, Event.PIPELINING, ip, text, host, detail=stage)
-        elif code == 8:
-            rank, ip = m.group(g + 1, g + 2)
-            yield MailEvent(lineno, at, Event.RBL_REJECT, ip, text, code=rank, detail="DNSBL")
-        elif code == 9:
-            rcpt, relay, dsn, status, reply = m.group(g + 1, g + 2, g + 3, g + 4, g + 5)
-            kind_or_none = _STATUS.get(status)
-            if kind_or_none is not None and kind_or_none in wanted:
-                found = _RELAY_IP.search(relay)
-                yield MailEvent(
-                    lineno, at, kind_or_none, found.group(1) if found else None, text,
-                    relay.split("[", 1)[0], recipient=rcpt,
-                    queue_id=_queue_id(buf, ls, pos), code=dsn, detail=reply or "",
-                )  # fmt: skip
-        elif code == 10:
-            sender, nrcpt = m.group(g + 1, g + 2)
-            yield MailEvent(
-                lineno, at, Event.MESSAGE, None, text, sender=sender,
-                queue_id=_queue_id(buf, ls, pos), code=nrcpt,
-            )  # fmt: skip
-        elif code == 11:
-            name, ip = m.group(g + 1, g + 2)
-            yield MailEvent(lineno, at, Event.RDNS_MISMATCH, ip, text, name)
+            if not want_of[g]:  # only counted: as little work as telling whether it is an event
+                i = _COUNT_AS[code]
+                if i >= 0:
+                    n[i] += 1
+                elif code == 9:
+                    i = _STATUS_INDEX.get(m.group(g + 4), -1)
+                    if i >= 0:
+                        n[i] += 1
+                elif code == 0:
+                    command, dsn, rest = m.group(g + 1, g + 5, g + 6)
+                    n[EVENT_INDEX[classify_reject(command, dsn or "", rest)]] += 1
+                elif _sasl_client(buf, ls, pos) is not None:  # code 3
+                    n[_I_AUTH] += 1
+                continue
+            text = buf[ls : m.end()]
+            if code == 2:
+                host, ip, user = m.group(g + 1, g + 2, g + 3)
+                end = pos - 2  # the queue ID ends before the ": " that anchors the match
+                n[i_queued] += 1
+                yield _NEW(MailEvent, (
+                    lineno, at, Event.QUEUED, ip, text, host, "", "", "", user or "",
+                    buf[buf.rfind(" ", ls, end) + 1 : end], "", "",
+                ))  # fmt: skip
+            elif code == 12:
+                host, ip, rest = m.group(g + 1, g + 2, g + 3)
+                n[i_disconnect] += 1
+                yield _NEW(MailEvent, (
+                    lineno, at, Event.DISCONNECT, ip, text, host, "", "", "", "", "", "", rest.strip(),
+                ))  # fmt: skip
+            else:
+                ev = _event(m, g, code, buf, ls, pos, lineno, at, text)
+                if ev is not None:
+                    n[EVENT_INDEX[ev.event]] += 1
+                    if ev.event in wanted:
+                        yield ev
+    finally:
+        add_counts(counts, n)
+
+
+def _sasl_client(buf: str, ls: int, pos: int) -> tuple[int, int] | None:
+    """Return where the ``[ip]`` of ``warning: host[ip]: SASL ...`` is, or None when it is not that."""
+    j = buf.rfind("]", ls, pos)
+    k = buf.rfind("[", ls, j)
+    if j > 0 and k > 0 and buf.find("warning: ", ls, k) > 0:
+        return k, j
+    return None
+
+
+def _event(
+    m: re.Match[str], g: int, code: int, buf: str, ls: int, pos: int, lineno: int, at: float,
+    text: str,
+) -> MailEvent | None:  # fmt: skip
+    """Return the event of one matched line other than the two commonest (queued, disconnect)."""
+    if code == 1:
+        host, ip, rest = m.group(g + 1, g + 2, g + 3)
+        return MailEvent(lineno, at, Event.CONNECT, ip, text, host, detail=rest.strip())
+    if code == 0:
+        command, host, ip, reply, dsn, rest = m.group(g + 1, g + 2, g + 3, g + 4, g + 5, g + 6)
+        reason = rest.split("; from=<", 1)[0].split(", from=<", 1)[0]
+        kind = classify_reject(command, dsn or "", reason)
+        tail = _TAIL.search(rest)
+        sender, rcpt, helo = tail.groups("") if tail else ("", "", "")
+        anchor = m.start() + 2  # just after the ": " before "reject:" or "milter-reject:"
+        return MailEvent(
+            lineno, at, kind, ip, text, host, helo, sender, rcpt, "",
+            "" if buf[anchor - 9 : anchor] == "NOQUEUE: " else _queue_id(buf, ls, anchor),
+            dsn or reply or "", f"{command}: {reason}" if kind is _REJECTED else command,
+        )  # fmt: skip
+    if code == 16:
+        what, content, host, ip, sender, rcpt, helo, reply, dsn, reason = m.group(
+            *range(g + 1, g + 11)
+        )
+        return MailEvent(
+            lineno, at, Event.REJECTED, ip, text, host or "", helo or "", sender, rcpt or "", "",
+            _queue_id(buf, ls, m.start() + 2), dsn or reply or "",
+            f"{what} {content}" + (f": {reason}" if reason else ""),
+        )  # fmt: skip
+    if code == 3:
+        where = _sasl_client(buf, ls, pos)
+        if where is None:
+            return None
+        k, j = where
+        method, tail_text = m.group(g + 1, g + 2)
+        user = (tail_text or "").partition("sasl_username=")[2].split(",", 1)[0].strip()
+        host = buf[buf.rfind(" ", ls, k) + 1 : k]
+        mark = buf.find(MARKER, ls, pos)
+        service = buf[mark + 1 : buf.find("[", mark, pos)]
+        return MailEvent(
+            lineno, at, Event.AUTH_FAILURE, buf[k + 1 : j], text, host,
+            user=user, code=method, detail=service,
+        )  # fmt: skip
+    if code == 4:
+        stage, host, ip = m.group(g + 1, g + 2, g + 3)
+        return MailEvent(lineno, at, Event.LOST_CONNECTION, ip, text, host, detail=stage)
+    if code == 5:
+        count, ip, greeting = m.group(g + 1, g + 2, g + 3)
+        return MailEvent(lineno, at, Event.PREGREET, ip, text, code=count, detail=greeting or "")
+    if code == 6:
+        ip, stage = m.group(g + 1, g + 2)
+        return MailEvent(lineno, at, Event.PIPELINING, ip, text, detail=stage)
+    if code == 7:
+        stage, host, ip = m.group(g + 1, g + 2, g + 3)
+        return MailEvent(lineno, at, Event.PIPELINING, ip, text, host, detail=stage)
+    if code == 8:
+        rank, ip = m.group(g + 1, g + 2)
+        return MailEvent(lineno, at, Event.RBL_REJECT, ip, text, code=rank, detail="DNSBL")
+    if code == 9:
+        rcpt, relay, dsn, status, reply = m.group(g + 1, g + 2, g + 3, g + 4, g + 5)
+        outcome = _STATUS.get(status)
+        if outcome is None:
+            return None
+        if not dsn:  # before Postfix 2.3: the enhanced code only in the reply, if at all
+            found_code = _ENHANCED.search(reply or "")
+            dsn = found_code.group(0) if found_code else ""
+        found = _RELAY_IP.search(relay)
+        return MailEvent(
+            lineno, at, outcome, found.group(1) if found else None, text,
+            relay.split("[", 1)[0], recipient=rcpt,
+            queue_id=_queue_id(buf, ls, pos), code=dsn, detail=reply or "",
+        )  # fmt: skip
+    if code == 10:
+        sender, nrcpt = m.group(g + 1, g + 2)
+        return MailEvent(
+            lineno, at, Event.MESSAGE, None, text, sender=sender,
+            queue_id=_queue_id(buf, ls, pos), code=nrcpt,
+        )  # fmt: skip
+    if code == 11:
+        name, ip = m.group(g + 1, g + 2)
+        return MailEvent(lineno, at, Event.RDNS_MISMATCH, ip, text, name)
+    if code == 13:
+        ip, local, port = m.group(g + 1, g + 2, g + 3)
+        return MailEvent(
+            lineno, at, Event.CONNECT, ip, text, detail=f"postscreen to [{local}]:{port}"
+        )
+    if code == 14:
+        metric, value, service, ip = m.group(g + 1, g + 2, g + 3, g + 4)
+        detail = f"max {metric}" + (f" ({service})" if service else "")
+        return MailEvent(lineno, at, Event.ANVIL_STATS, ip, text, code=value, detail=detail)
+    if code == 15:
+        what, count, host, ip, service = m.group(g + 1, g + 2, g + 3, g + 4, g + 5)
+        return MailEvent(
+            lineno, at, Event.RATE_LIMITED, ip, text, host, code=count,
+            detail=f"{what} limit, service {service}",
+        )  # fmt: skip
+    return None

@@ -1,8 +1,9 @@
 """Log timestamps: syslog ``Mmm dd HH:MM:SS`` (no year), RFC 3339, and Exim's ``YYYY-MM-DD HH:MM:SS``.
 
-A syslog timestamp has no year: it is placed in the year that makes it fall no later than
-one day after the reference time (``--now`` when replaying old logs), so a log spanning
-December and January read in January puts December in the previous year.
+A syslog timestamp has no year: it is placed in the latest year that makes it fall no later
+than one day after the reference time (``--now`` when replaying old logs), so a log spanning
+December and January read in January puts December in the previous year, and ``Feb 29`` goes
+to the nearest leap year not after that.
 """
 
 from __future__ import annotations
@@ -94,13 +95,20 @@ class TimeParser:
         try:
             day = int(parts[1])
             hh, mm, ss = (int(p) for p in parts[2].split(".")[0].split(":"))
-            year = self.now.year
-            at = datetime(year, _MONTHS[parts[0]], day, hh, mm, ss, tzinfo=self.tz)
-            if at > self._limit:
-                at = at.replace(year=year - 1)
-        except ValueError:  # 29 Feb in a non-leap year, 25:00:00, ...
+        except ValueError:
             return None
-        return at.timestamp()
+        month = _MONTHS[parts[0]]
+        # The latest year in which the date exists and its day begins no later than the limit
+        # (the rule of the per-day cache above): this year or the last for most dates; for
+        # 29 Feb the nearest leap year (at most 8 years back).
+        for year in range(self._limit.year, self._limit.year - 9, -1):
+            try:
+                at = datetime(year, month, day, hh, mm, ss, tzinfo=self.tz)
+            except ValueError:  # 29 Feb in a non-leap year, 30 Feb, 25:00:00, ...
+                continue
+            if at.replace(hour=0, minute=0, second=0) <= self._limit:
+                return at.timestamp()
+        return None
 
     def _iso(self, text: str) -> float | None:
         raw = text.replace(" ", "T", 1) if "T" not in text else text

@@ -1,7 +1,8 @@
 """Mail logs in: batch files (plain or .gz) and followed files, through the parsers and detectors.
 
-``follow_maillogs`` is the hook `serve` runs: it follows every path of ``[sources.maillog]``
-and commits evidence with the file position (see sources/follow.py).
+``follow_logs`` is the one follow path: `serve` runs it through ``follow_maillogs`` for the
+paths of ``[sources.maillog]``, `ingest maillog --follow` for its arguments. It commits evidence
+with the file position and the detectors' windows, and resumes from both (see sources/follow.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import contextlib
 import gzip
 import json
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from reputable.evidence.model import Evidence
 from reputable.evidence.parsers.mailevent import Event, MailEvent
 from reputable.evidence.parsers.maillog import PARSERS, Tally, sniff
 from reputable.evidence.parsers.syslog_time import TimeParser
+from reputable.evidence.sources.follow import CHUNK_BYTES as FOLLOW_CHUNK_BYTES
 from reputable.evidence.sources.follow import Follower, PositionStore
 
 CHUNK_BYTES: Final = 4 << 20
@@ -46,7 +47,8 @@ DETECT_EVENTS: Final = frozenset(
         Event.PIPELINING,
     }
 )
-TRAP_EVENTS: Final = DETECT_EVENTS | {Event.DELIVERED}
+#: With spam traps: deliveries (trap hits on accepted mail) and their senders (qmgr from=<>).
+TRAP_EVENTS: Final = DETECT_EVENTS | {Event.DELIVERED, Event.MESSAGE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,9 @@ class MailRun:
     source: str = SOURCE
     fmt: str = "auto"
     wanted: frozenset[Event] = DETECT_EVENTS
+    #: Count every line's event for the summary (``understood``); following shows no summary
+    #: and skips it (it costs the full pattern: docs/benchmarks.md, Mail logs).
+    account: bool = True
     tally: Tally = field(default_factory=Tally)
     by_cause: Counter[str] = field(default_factory=Counter)
     by_ip: Counter[str] = field(default_factory=Counter)
@@ -173,19 +178,23 @@ class MailRun:
             self.wanted = self.wanted | TRAP_EVENTS
 
     def events(self, text: str, where: str, first_line: int, fmt: str) -> Iterator[MailEvent]:
-        """Yield the wanted events of *text* and count its lines and events."""
+        """Yield the wanted events of *text* (format *fmt*, "" when not known) and count its lines."""
         self.tally.count_lines(text, fmt, where, first_line)
-        events = self.tally.events
-        for ev in PARSERS[fmt](text, first_line=first_line, times=self.times, wanted=self.wanted):
-            events[ev.event.value] += 1
-            yield ev
+        if fmt:
+            yield from PARSERS[fmt](
+                text, first_line=first_line, times=self.times, wanted=self.wanted,
+                counts=self.tally.events,
+            )  # fmt: skip
 
     def detect(self, text: str, where: str, first_line: int, fmt: str) -> list[Evidence]:
-        """Return the evidence completed by the lines of *text* (events are not tallied here)."""
+        """Return the evidence completed by the lines of *text* (format *fmt*, "" when not known)."""
         self.tally.count_lines(text, fmt, where, first_line)
+        if not fmt:
+            return []
         events = PARSERS[fmt](
-            text, first_line=first_line, times=self.times, wanted=self.wanted, number=False
-        )
+            text, first_line=first_line, times=self.times, wanted=self.wanted, number=False,
+            counts=self.tally.events if self.account else None,
+        )  # fmt: skip
         return self._count(self.detector.feed(events))
 
     def finish(self, until: float | None = None) -> list[Evidence]:
@@ -198,9 +207,9 @@ class MailRun:
             self.by_ip[str(item.subject)] += 1
         return items
 
-    def format_of(self, first_chunk: str) -> str:
-        """Return the configured format, or the one sniffed from *first_chunk*."""
-        return self.fmt if self.fmt != "auto" else sniff(first_chunk)
+    def format_of(self, text: str) -> str:
+        """Return the configured format, or the one sniffed from *text* ("" when it has no line of one)."""
+        return self.fmt if self.fmt != "auto" else sniff(text)
 
 
 def ingest_files(run: MailRun, paths: list[Path], sink: Callable[[list[Evidence]], int]) -> int:
@@ -218,29 +227,99 @@ def ingest_files(run: MailRun, paths: list[Path], sink: Callable[[list[Evidence]
     return stored + sink(run.finish())
 
 
-def _follow_once(
-    follower: Follower, run: MailRun, fmt: str, *, idle_until: float | None = None
-) -> tuple[int, str]:
-    """Read what is new in one followed file; commit each batch with its evidence and state.
+class FollowedLog:
+    """One followed mail log: its follower, a run whose windows are those saved with its position,
+    and its format ("" until the first Postfix or Exim line arrives).
 
-    Windows close by the log's own time while lines arrive; when nothing new came, the ones
-    that ended before *idle_until* (wall-clock time minus the window, in `serve`) close too.
+    The one follow path of `serve` and `ingest maillog --follow` (:func:`follow_logs`).
     """
-    detector = run.detector
-    added = 0
-    window = run.params.harvest.window.total_seconds()
-    read = False
-    for batch in follower.batches():
-        read = True
-        fmt = fmt or run.format_of(batch.text)
-        evidence = run.detect(batch.text, str(batch.path), batch.first_line, fmt)
-        evidence += run.finish(until=detector.now - window)
-        added += follower.commit(batch, evidence, state=json.dumps(detector.state()))
-    if not read and idle_until is not None:
-        evidence = run.finish(until=idle_until)
-        if evidence:
-            added += follower.save(evidence, state=json.dumps(detector.state()))
-    return added, fmt
+
+    def __init__(
+        self, path: Path, store: PositionStore, settings: MaillogSettings, params: MailParams,
+        now: datetime, *, chunk_bytes: int = FOLLOW_CHUNK_BYTES,
+    ) -> None:  # fmt: skip
+        self.follower = Follower(path, store, f"{settings.source}:{path}", chunk_bytes=chunk_bytes)
+        self.settings = settings
+        self.run = MailRun(
+            params, TimeParser(now, settings.timezone), settings.source, settings.format,
+            account=False,
+        )  # fmt: skip
+        self.fmt = "" if settings.format == "auto" else settings.format
+        saved = self.follower.position.state if self.follower.position is not None else None
+        if saved:
+            data = json.loads(saved)
+            if isinstance(data, dict):
+                fmt = data.pop("format", "")
+                if not self.fmt and fmt in PARSERS:
+                    self.fmt = fmt
+                self.run.detector.restore(data)
+
+    @property
+    def path(self) -> Path:
+        """The followed file."""
+        return self.follower.path
+
+    def _state(self) -> str:
+        return json.dumps({**self.run.detector.state(), "format": self.fmt})
+
+    def poll(self, now: datetime) -> int:
+        """Read what is new; commit each batch with its evidence and state; return evidence added.
+
+        Windows close by the log's own time while lines arrive; when nothing new came, the ones
+        that ended a window before *now* close too.
+        """
+        run = self.run
+        run.times = TimeParser(now, self.settings.timezone)
+        detector = run.detector
+        window = run.params.harvest.window.total_seconds()
+        added = 0
+        read = False
+        for batch in self.follower.batches():
+            read = True
+            self.fmt = self.fmt or run.format_of(batch.text)
+            evidence = run.detect(batch.text, str(batch.path), batch.first_line, self.fmt)
+            evidence += run.finish(until=detector.now - window)
+            added += self.follower.commit(batch, evidence, state=self._state())
+        if not read:
+            evidence = run.finish(until=now.timestamp() - window)
+            if evidence:
+                added += self.follower.save(evidence, state=self._state())
+        return added
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def follow_logs(
+    settings: MaillogSettings,
+    params: MailParams,
+    store: PositionStore,
+    stop: asyncio.Event,
+    *,
+    clock: Callable[[], datetime] = _utcnow,
+    on_evidence: Callable[[Path, int], None] | None = None,
+) -> None:
+    """Follow every path of *settings* until *stop* is set, resuming where the store says.
+
+    A failing file (unreadable, say) is logged and tried again at the next poll; a file with no
+    Postfix or Exim line yet is followed on (its lines are not understood) until one arrives.
+    """
+    logs = [FollowedLog(path, store, settings, params, clock()) for path in settings.paths]
+    log.info("maillog_following", paths=[str(p) for p in settings.paths])
+    while not stop.is_set():
+        for followed in logs:
+            try:
+                added = await asyncio.to_thread(followed.poll, clock())
+            except ReputableError as exc:
+                log.error("maillog_follow_failed", path=str(followed.path), error=str(exc))
+                continue
+            if added:
+                log.info("maillog_evidence", path=str(followed.path), added=added)
+                if on_evidence is not None:
+                    on_evidence(followed.path, added)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.poll)
 
 
 async def follow_maillogs(
@@ -250,42 +329,9 @@ async def follow_maillogs(
     settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
     if not settings.paths:
         return
-    params = mail_params(config.extra)
     store = store_factory()
     try:
-        followers = []
-        for path in settings.paths:
-            name = f"{settings.source}:{path}"
-            follower = Follower(path, store, name)
-            run = MailRun(
-                params,
-                TimeParser(datetime.now(UTC), settings.timezone),
-                settings.source,
-                settings.format,
-            )
-            if (
-                follower.position is not None
-                and follower.position.state
-                and run.detector is not None
-            ):
-                run.detector.restore(json.loads(follower.position.state))
-            followers.append((follower, run, "" if settings.format == "auto" else settings.format))
-        log.info("maillog_following", paths=[str(p) for p in settings.paths])
-        while not stop.is_set():
-            for i, (follower, run, known) in enumerate(followers):
-                run.times = TimeParser(datetime.now(UTC), settings.timezone)
-                try:
-                    idle = time.time() - params.harvest.window.total_seconds()
-                    added, fmt = await asyncio.to_thread(
-                        _follow_once, follower, run, known, idle_until=idle
-                    )
-                    followers[i] = (follower, run, fmt)
-                    if added:
-                        log.info("maillog_evidence", path=str(follower.path), added=added)
-                except ReputableError as exc:
-                    log.error("maillog_follow_failed", path=str(follower.path), error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.poll)
+        await follow_logs(settings, mail_params(config.extra), store, stop)
     finally:
         close = getattr(store, "close", None)
         if close is not None:
