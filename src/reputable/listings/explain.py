@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -16,36 +16,17 @@ from reputable.evidence.model import EvidenceRecord
 from reputable.listings.delisting import subject_names
 from reputable.listings.model import AuditEntry, DelistRequest, Listing
 from reputable.listings.policy import network_of
+from reputable.listings.ports import ListingReads
 from reputable.listings.remediation import remediation
 from reputable.reputation.aggregate import count_by_origin, load_pfx2as
 from reputable.reputation.scoring import accumulate, reputation
 
 
-class ExplainStore(Protocol):
+class ExplainStore(ListingReads, Protocol):
     """What explain reads."""
-
-    def listings_where(
-        self,
-        *,
-        subjects: Collection[str] | None = None,
-        like: str | None = None,
-        family: int | None = None,
-        source_prefix: str | None = None,
-        active_at: datetime | None = None,
-    ) -> list[Listing]:
-        """Return listings."""
-        ...
-
-    def evidence_rows(self, targets: Collection[str] | None = None) -> Any:
-        """Yield evidence rows of targets."""
-        ...
 
     def evidence_records(self, subjects: Sequence[str], limit: int = 200) -> list[EvidenceRecord]:
         """Return the newest evidence about subjects."""
-        ...
-
-    def domains_on(self, ips: Collection[str]) -> dict[str, set[str]]:
-        """Return domains hosted per IP."""
         ...
 
     def history(self, subjects: Sequence[str], limit: int = 100) -> list[AuditEntry]:

@@ -48,8 +48,8 @@ class ListingStore(Protocol):
         ...
 
 
-class PolicyStore(ListingStore, Protocol):
-    """What the policy engine reads and writes."""
+class ListingReads(Protocol):
+    """The reads that policy and explain share."""
 
     def listings_where(
         self,
@@ -63,6 +63,20 @@ class PolicyStore(ListingStore, Protocol):
         """Return listings filtered by subjects, a LIKE pattern, family and source."""
         ...
 
+    def evidence_rows(
+        self, targets: Collection[str] | None = None
+    ) -> Iterator[tuple[str, str, float, float]]:
+        """Yield (target, cause, observed_at, weight) of all evidence or of *targets*."""
+        ...
+
+    def domains_on(self, ips: Collection[str]) -> dict[str, set[str]]:
+        """Return the domains each IP hosts."""
+        ...
+
+
+class PolicyStore(ListingStore, ListingReads, Protocol):
+    """What the policy engine reads and writes."""
+
     def source_rows(
         self, source_prefix: str, *, active_at: datetime
     ) -> Iterator[tuple[str, str, str, float, float | None]]:
@@ -73,12 +87,6 @@ class PolicyStore(ListingStore, Protocol):
         self, causes: Collection[str], *, active_at: datetime
     ) -> Iterator[tuple[str, int, str, float | None]]:
         """Yield (subject, family, source, expires_at) of active listings of *causes*."""
-        ...
-
-    def evidence_rows(
-        self, targets: Collection[str] | None = None
-    ) -> Iterator[tuple[str, str, float, float]]:
-        """Yield (target, cause, observed_at, weight) of all evidence or of *targets*."""
         ...
 
     def all_targets(self) -> set[str]:
@@ -93,10 +101,6 @@ class PolicyStore(ListingStore, Protocol):
 
     def clean_targets(self) -> set[str]:
         """Return targets with positive evidence."""
-        ...
-
-    def domains_on(self, ips: Collection[str]) -> dict[str, set[str]]:
-        """Return the domains each IP hosts."""
         ...
 
     def ips_of(self, domains: Collection[str]) -> set[str]:

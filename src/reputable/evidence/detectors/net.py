@@ -37,6 +37,13 @@ class _Bucket:
         self.samples: list[list[Any]] = []  # [line, text]: the fast path fills the line later
         self.seen: set[object] = set()
 
+    def restart(self, ts: float) -> None:
+        """Begin a new episode at *ts* (the bucket had drained): forget the old one."""
+        self.count = 0
+        self.first = ts
+        self.samples = []
+        self.seen = set()
+
 
 def _text(value: object) -> str:
     """Return *value* as text (the fast path keeps addresses and names as bytes)."""
@@ -140,10 +147,7 @@ class NetDetector:
                 level -= (ts - bucket.last) / scenario.leakspeed
             if level <= 0:
                 level = 0.0
-                bucket.count = 0
-                bucket.first = ts
-                bucket.samples = []
-                bucket.seen = set()
+                bucket.restart(ts)
             bucket.last = ts
             if distinct:
                 if user in bucket.seen:
@@ -160,10 +164,6 @@ class NetDetector:
             if level > scenario.capacity:
                 self._overflow(scenario, ip, bucket, ts)
                 level = 0.0
-                bucket.count = 0
-                bucket.samples = []
-                bucket.seen = set()
-                bucket.until = ts + self.settings.blackout
             bucket.level = level
         return entry
 
@@ -204,10 +204,7 @@ class NetDetector:
             level -= (ts - bucket.last) / scenario.leakspeed
         if level <= 0:
             level = 0.0
-            bucket.count = 0
-            bucket.first = ts
-            bucket.samples = []
-            bucket.seen = set()
+            bucket.restart(ts)
         bucket.last = ts
         if key is not None:
             if key in bucket.seen:
@@ -222,13 +219,17 @@ class NetDetector:
         if level > scenario.capacity:
             self._overflow(scenario, ip, bucket, ts)
             level = 0.0
-            bucket.count = 0
-            bucket.samples = []
-            bucket.seen = set()
-            bucket.until = ts + self.settings.blackout
         bucket.level = level
 
     def _overflow(self, scenario: Scenario, ip: str | bytes, bucket: _Bucket, ts: float) -> None:
+        """Report the overflowing bucket's episode, then empty it for the blackout."""
+        self._report(scenario, ip, bucket, ts)
+        bucket.count = 0
+        bucket.samples = []
+        bucket.seen = set()
+        bucket.until = ts + self.settings.blackout
+
+    def _report(self, scenario: Scenario, ip: str | bytes, bucket: _Bucket, ts: float) -> None:
         subject = client_address(_text(ip))
         if subject is None:
             return
