@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,9 +180,13 @@ def _summary(run: MailRun, stored: int, seconds: float, dry_run: bool) -> None:
         ),
         highlight=False,
     )
-    if run.by_ip:
+    _print_top(run.by_ip)
+
+
+def _print_top(by_ip: Counter[str]) -> None:
+    if by_ip:
         console.print(
-            "top IPs: " + ", ".join(f"{ip} ({n})" for ip, n in run.by_ip.most_common(TOP)),
+            "top IPs: " + ", ".join(f"{ip} ({n})" for ip, n in by_ip.most_common(TOP)),
             highlight=False,
         )
 
@@ -212,11 +217,7 @@ def ingest_arf(
     )
     for where, why in run.malformed[:20]:
         console.print(f"  malformed: {where}: {why}", highlight=False, markup=False)
-    if run.by_ip:
-        console.print(
-            "top IPs: " + ", ".join(f"{ip} ({n})" for ip, n in run.by_ip.most_common(TOP)),
-            highlight=False,
-        )
+    _print_top(run.by_ip)
 
 
 def report_outbound(

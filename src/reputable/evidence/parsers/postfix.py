@@ -134,6 +134,7 @@ _LITERALS: Final[dict[Event, tuple[str, ...]]] = {
 }
 
 
+@lru_cache(maxsize=32)  # called per buffer with one of a few wanted sets
 def _literal_counts(wanted: frozenset[Event]) -> tuple[tuple[int, tuple[str, ...]], ...] | None:
     """Return (EVENT_INDEX, texts) for each event not *wanted*, or None if one has no text."""
     unwanted = _PRODUCED - wanted

@@ -199,8 +199,8 @@ def _ip4_dataset(
 ) -> Dataset:
     """Return the one ip4set of every code: disjoint ranges, one line per code on each."""
     holes = _holes(allows, 4)
-    test_allowed = bool(_clip(holes, [lo for lo, _ in holes], TEST_V4, TEST_V4))
     starts = [lo for lo, _ in holes]
+    test_allowed = bool(_clip(holes, starts, TEST_V4, TEST_V4))
     layers: list[tuple[IPv4Address, list[tuple[int, int, str]]]] = []
     for code, causes in groups:
         flat = [  # ranges wholly allowlisted answer nothing: they must not split the others
