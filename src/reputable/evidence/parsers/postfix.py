@@ -140,7 +140,9 @@ def _literal_counts(wanted: frozenset[Event]) -> tuple[tuple[int, tuple[str, ...
     unwanted = _PRODUCED - wanted
     if not unwanted <= _LITERALS.keys():
         return None
-    return tuple((EVENT_INDEX[e], _LITERALS[e]) for e in sorted(unwanted, key=lambda e: EVENT_INDEX[e]))
+    return tuple(
+        (EVENT_INDEX[e], _LITERALS[e]) for e in sorted(unwanted, key=lambda e: EVENT_INDEX[e])
+    )
 
 
 @lru_cache(maxsize=32)  # a pure function of a frozenset: a few wanted sets per process
