@@ -65,21 +65,6 @@ def test_missing_ptr_is_an_error_with_remediation(world: DnsFixture) -> None:
     assert "hosting provider" in findings[0].remediation
 
 
-@pytest.mark.parametrize(
-    ("name", "generic"),
-    [
-        ("198-51-100-7.dyn.example.net", True),
-        ("host7.pool.example.net", True),
-        ("c-198-51-100-7.hsd1.ca.comcast.example", True),
-        ("mail.example.net", False),
-        ("mx1.mailhost.example", False),
-    ],
-)
-def test_generic_name_heuristic(name: str, generic: bool) -> None:
-    """Pool names with the address or dynamic keywords are generic, chosen server names are not."""
-    assert rdns.looks_generic(name, ip_address("198.51.100.7")) is generic
-
-
 def test_spf_dmarc_of_good_domain_pass_for_its_ip(world: DnsFixture) -> None:
     """A domain whose SPF lists the IP and has p=reject yields no problem through the libraries."""
     resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)

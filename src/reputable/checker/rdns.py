@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from ipaddress import IPv4Address, ip_address
+from ipaddress import ip_address
 from typing import Final
 
 import dns.reversename
@@ -15,26 +14,9 @@ from reputable.checker.model import Finding, Severity
 from reputable.checker.transport import Lookup, Outcome, Resolver
 from reputable.core.address import IPAddress
 from reputable.core.cause import Cause
+from reputable.core.ptrname import looks_generic
 
 CHECK: Final = "rdns"
-
-#: Host names that look assigned by a provider to an address pool rather than chosen for a server.
-_GENERIC: Final = re.compile(
-    r"(\d{1,3}[-.x]\d{1,3}[-.x]\d{1,3}[-.x]\d{1,3})"
-    r"|([0-9a-f]{8,})"
-    r"|\b(dyn|dynamic|dhcp|dial|dialup|ppp|pppoe|dsl|adsl|vdsl|cable|pool|client|customer|"
-    r"cust|user|broadband|static-ip|host-\d|ip-\d|unknown|nat|fibre|fiber|ftth|mobile)\b",
-    re.IGNORECASE,
-)
-
-
-def looks_generic(name: str, address: IPAddress) -> bool:
-    """True when *name* looks like a provider's generic pool name for *address*."""
-    first = name.split(".", 1)[0]
-    octets = str(address).split(".") if isinstance(address, IPv4Address) else []
-    if octets and sum(o in re.split(r"[-.x]", first) for o in octets) >= 3:
-        return True
-    return bool(_GENERIC.search(first) or _GENERIC.search(name.replace(".", " ")))
 
 
 def assess(
