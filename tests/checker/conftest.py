@@ -59,6 +59,9 @@ def world_data() -> ZoneData:
         ("default._domainkey.example.net", "TXT"): [f'"v=DKIM1; k=rsa; p={dkim_key()}"'],
         ("bad.example", "TXT"): ['"v=spf1 +all"'],
         ("bad.example", "A"): ["192.0.2.10"],
+        ("helo27.example.net", "A"): [NO_PTR_IP],
+        ("none.example", "TXT"): ['"v=spf1 ip4:192.0.2.10 -all"'],
+        ("_dmarc.none.example", "TXT"): ['"v=DMARC1; p=none; rua=mailto:dmarc@none.example"'],
         ("two.example", "TXT"): ['"v=spf1 -all"', '"v=spf1 ip4:192.0.2.1 -all"'],
     }
     return ZoneData(

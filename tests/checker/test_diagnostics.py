@@ -65,6 +65,55 @@ def test_missing_ptr_is_an_error_with_remediation(world: DnsFixture) -> None:
     assert "hosting provider" in findings[0].remediation
 
 
+@pytest.mark.parametrize(
+    ("helo", "severity", "words"),
+    [
+        ("mail.example.net", Severity.WARNING, "resolves to 198.51.100.25, not to 198.51.100.27"),
+        ("nothing-here.example.net", Severity.WARNING, "does not resolve"),
+        ("helo27.example.net", Severity.OK, "resolves to 198.51.100.27"),
+        ("localhost", Severity.WARNING, "not a fully qualified"),
+    ],
+)
+def test_helo_is_checked_without_a_ptr(
+    world: DnsFixture, helo: str, severity: Severity, words: str
+) -> None:
+    """Regression: with no PTR the HELO name is still judged, and one that does not resolve is a finding."""
+    findings = with_client(world, lambda c: rdns.diagnose(c, ip_address(NO_PTR_IP), helo))
+    helo_findings = [f for f in findings if f.check == "helo"]
+    assert len(helo_findings) == 1, findings
+    assert helo_findings[0].severity is severity
+    assert words in helo_findings[0].message
+    assert any("no reverse DNS" in f.message for f in findings)
+
+
+def test_unresolvable_helo_is_a_finding_next_to_a_ptr(world: DnsFixture) -> None:
+    """Regression: a HELO name without A/AAAA record is reported as such, not as a PTR mismatch."""
+    findings = with_client(
+        world, lambda c: rdns.diagnose(c, ip_address(LISTED_IP), "gone.example.net")
+    )
+    helo = [f for f in findings if f.check == "helo"]
+    assert [f.message for f in helo] == [
+        "HELO gone.example.net does not resolve (no A/AAAA record)"
+    ]
+    assert (
+        helo[0].is_problem
+        and "A/AAAA record gone.example.net -> 198.51.100.25" in helo[0].remediation
+    )
+
+
+def test_dmarc_p_none_is_reported_once(world: DnsFixture) -> None:
+    """Regression: p=none is one warning (checkdmarc's own p=none warning is not added again)."""
+    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    findings = mailauth.dmarc_blocking("none.example", resolver)
+    about_none = [
+        f
+        for f in findings
+        if f.is_problem and ("p=none" in f.message or "value of none" in f.message)
+    ]
+    assert len(about_none) == 1, [f.message for f in findings]
+    assert "p=quarantine" in about_none[0].remediation
+
+
 def test_spf_dmarc_of_good_domain_pass_for_its_ip(world: DnsFixture) -> None:
     """A domain whose SPF lists the IP and has p=reject yields no problem through the libraries."""
     resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)

@@ -324,8 +324,13 @@ def dmarc_findings(domain: str, result: Mapping[str, Any]) -> list[Finding]:
     findings.extend(
         _f("dmarc", Severity.WARNING, f"DMARC of {domain}: {w}", warning_fix("dmarc", str(w)))
         for w in result.get("warnings", ())
+        if not _SAID_ALREADY.search(str(w))
     )
     return findings
+
+
+#: checkdmarc's warnings that repeat the policy finding above (p=none was counted twice).
+_SAID_ALREADY: Final = re.compile(r"\bp tag value of none", re.IGNORECASE)
 
 
 def dkim_key_finding(domain: str, selector: str, record: str) -> Finding:
