@@ -11,10 +11,10 @@ from typing import TypeVar
 import pytest
 import spf
 
-from reputable.checker import libdns, mailauth, rdns
+from reputable.checker import mailauth, rdns
 from reputable.checker.model import Finding, Severity
-from reputable.checker.transport import DnsClient, parse_nameserver
 from reputable.core.cause import Cause
+from reputable.core.dnsclient import DnsClient, parse_nameserver, sync_resolver
 from tests.checker.conftest import GENERIC_IP, LISTED_IP, NO_PTR_IP, SILENT_IP
 from tests.checker.dnsfixture import DnsFixture
 
@@ -103,7 +103,7 @@ def test_unresolvable_helo_is_a_finding_next_to_a_ptr(world: DnsFixture) -> None
 
 def test_dmarc_p_none_is_reported_once(world: DnsFixture) -> None:
     """Regression: p=none is one warning (checkdmarc's own p=none warning is not added again)."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     findings = mailauth.dmarc_blocking("none.example", resolver)
     about_none = [
         f
@@ -116,7 +116,7 @@ def test_dmarc_p_none_is_reported_once(world: DnsFixture) -> None:
 
 def test_spf_dmarc_of_good_domain_pass_for_its_ip(world: DnsFixture) -> None:
     """A domain whose SPF lists the IP and has p=reject yields no problem through the libraries."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     findings = mailauth.spf_dmarc("example.net", ip_address(LISTED_IP), "", resolver)
     assert not [f for f in findings if f.severity.is_problem], findings
     assert any("authorises 198.51.100.25" in m for m in by_severity(findings, Severity.OK))
@@ -125,7 +125,7 @@ def test_spf_dmarc_of_good_domain_pass_for_its_ip(world: DnsFixture) -> None:
 
 def test_spf_plus_all_and_missing_dmarc_are_reported(world: DnsFixture) -> None:
     """+all is an error and a missing DMARC record a warning, both cause mail_auth."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     findings = mailauth.spf_dmarc("bad.example", ip_address(GENERIC_IP), "", resolver)
     assert any("+all" in m for m in by_severity(findings, Severity.ERROR))
     assert any("no valid DMARC" in m for m in by_severity(findings, Severity.WARNING))
@@ -134,7 +134,7 @@ def test_spf_plus_all_and_missing_dmarc_are_reported(world: DnsFixture) -> None:
 
 def test_spf_not_authorising_ip_is_an_error(world: DnsFixture) -> None:
     """pyspf's fail for an unlisted IP becomes an error naming the IP."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     findings = mailauth.spf_dmarc("example.net", ip_address(GENERIC_IP), "", resolver)
     assert any(
         "does not authorise 198.51.100.26" in m for m in by_severity(findings, Severity.ERROR)
@@ -188,7 +188,7 @@ def test_silent_domain_is_inconclusive_not_missing_and_checked_at_once(
 ) -> None:
     """SPF, DMARC and DKIM of a domain whose nameserver never answers are "could not check",
     never broken/missing, and cost about one timeout and retry, not one per lookup."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
 
     async def go() -> tuple[list[Finding], float]:
         async with DnsClient(parse_nameserver(world.nameserver), timeout=0.2) as client:
@@ -212,7 +212,7 @@ def test_silent_domain_is_inconclusive_not_missing_and_checked_at_once(
 
 def test_refusing_nameserver_is_inconclusive(world: DnsFixture) -> None:
     """REFUSED from the nameserver says nothing about the records either."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
     findings = mailauth.spf_dmarc("x.rcode.test", None, "", resolver)
     assert [f.inconclusive for f in findings] == [True, True]
     assert "refused the query" in findings[0].message
@@ -268,7 +268,7 @@ def test_library_dns_errors_are_told_apart_from_record_errors(error: str, expect
 
 def test_multiple_spf_records_get_specific_remediation(world: DnsFixture) -> None:
     """Two v=spf1 records: the fix says to merge them, not a generic "Fix the record"."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     (spf_finding,) = [f for f in mailauth.spf_blocking("two.example", None, "", resolver)]
     assert spf_finding.severity is Severity.ERROR
     assert "Merge the SPF records into one" in spf_finding.remediation

@@ -10,9 +10,9 @@ from typing import Protocol, runtime_checkable
 
 from reputable.checker.catalogue import Code, SubjectKind, Zone
 from reputable.checker.model import Status, ZoneResult
-from reputable.checker.transport import Lookup, Nameserver, Outcome, Resolver, parse_nameserver
 from reputable.core.address import Domain, IPAddress, address_qname
 from reputable.core.cause import Cause
+from reputable.core.dnsclient import Lookup, Nameserver, Outcome, Resolver, parse_nameserver
 
 _LOOPBACK_NET = 127
 

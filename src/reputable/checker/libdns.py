@@ -1,6 +1,7 @@
 """Blocking DNS for the SPF/DMARC libraries, pinned to the configured nameserver.
 
-checkdmarc takes a ``resolver=`` object: we hand it one that knows only our nameserver.
+checkdmarc takes a ``resolver=`` object: we hand it one that knows only our nameserver
+(:func:`reputable.core.dnsclient.sync_resolver`).
 pyspf looks names up through its module-level ``spf.DNSLookup``, which by default asks the
 machine's resolver; we replace it once with a function that asks the resolver bound to the
 current thread by :func:`bound`, and fails (TempError) when none is bound, so pyspf can never
@@ -18,19 +19,7 @@ import dns.exception
 import dns.resolver
 import spf  # type: ignore[import-untyped]  # the library ships no type hints
 
-from reputable.checker.transport import Nameserver
-
 _bound = threading.local()
-
-
-def sync_resolver(server: Nameserver, timeout: float, retries: int) -> dns.resolver.Resolver:
-    """Return a blocking dnspython resolver that asks only *server*."""
-    resolver = dns.resolver.Resolver(configure=False)
-    resolver.nameservers = [str(server.host)]
-    resolver.port = server.port
-    resolver.timeout = timeout
-    resolver.lifetime = timeout * (retries + 1)
-    return resolver
 
 
 def _pyspf_lookup(name: str, qtype: str, strict: Any = True, timeout: float = 20) -> list[Any]:

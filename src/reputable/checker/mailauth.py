@@ -32,8 +32,8 @@ import spf  # type: ignore[import-untyped]  # the library ships no type hints
 
 from reputable.checker import libdns
 from reputable.checker.model import MAIL_AUTH, Finding, Severity
-from reputable.checker.transport import Lookup, Outcome, Resolver
 from reputable.core.address import IPAddress
+from reputable.core.dnsclient import Lookup, Outcome, Resolver
 
 #: Selectors tried when the user names none: the defaults of common providers and MTAs.
 COMMON_SELECTORS: Final = (

@@ -11,9 +11,9 @@ from typing import Final
 import dns.reversename
 
 from reputable.checker.model import Finding, Severity
-from reputable.checker.transport import Lookup, Outcome, Resolver
 from reputable.core.address import IPAddress
 from reputable.core.cause import Cause
+from reputable.core.dnsclient import Lookup, Outcome, Resolver
 from reputable.core.ptrname import looks_generic
 
 CHECK: Final = "rdns"

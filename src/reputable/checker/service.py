@@ -13,8 +13,8 @@ from reputable.checker import mailauth, rdns, smtp
 from reputable.checker.catalogue import Zone
 from reputable.checker.dnsbl import check_zones
 from reputable.checker.model import Finding, Report, ZoneResult
-from reputable.checker.transport import Resolver
 from reputable.core.address import Domain, IPAddress, looks_like_ip, parse_address, parse_domain
+from reputable.core.dnsclient import Resolver
 from reputable.core.errors import ReputableError, SubjectError
 
 #: MX hosts whose addresses a domain check also runs through the IP lists.

@@ -13,7 +13,7 @@ import dns.message
 import dns.rcode
 import dns.rrset
 
-from reputable.checker.transport import DnsClient, Lookup, Nameserver, Outcome
+from reputable.core.dnsclient import DnsClient, Lookup, Nameserver, Outcome
 
 Answer = Callable[[dns.message.Message], dns.message.Message | None]
 
