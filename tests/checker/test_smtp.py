@@ -217,3 +217,17 @@ def test_starttls_without_ca_tests_tls_only(tls_server: tuple[Recorder, int, Tes
     findings = run_probe(port)
     tls = next(f for f in findings if f.check == "starttls")
     assert tls.severity is Severity.OK and "verified" not in tls.message
+
+
+def test_unreadable_ca_file_is_a_message(
+    world: DnsFixture, zone_file: Path, tmp_path: Path
+) -> None:
+    """A --smtp-ca that is not a CA file ends the check with a message naming it, no traceback."""
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n", encoding="utf-8")
+    code, output = check_smtp(
+        world, zone_file, free_port(), "--allow", "127.0.0.1/32", "--smtp-ca", str(bad)
+    )
+    assert code == 2
+    assert f"--smtp-ca {bad}: cannot load CA certificates" in " ".join(output.split())
+    assert "Traceback" not in output

@@ -32,6 +32,7 @@ class Request:
     dkim_selectors: tuple[str, ...] = ()
     diagnostics: bool = True
     smtp_port: int = 0  # 0: no SMTP probe; else probe the checked IP (and only it) on this port
+    smtp_cafile: str = ""  # CA file to verify the STARTTLS certificate chain with ("": TLS only)
 
 
 def parse_target(text: str) -> IPAddress | Domain:
@@ -85,10 +86,15 @@ async def check_ip(
                 )
             )
     if request.smtp_port:
-        # The probe may reach the checked address and nothing else.
+        # The probe may reach the checked address and nothing else (the CLI has already applied
+        # the [probes] allow-list and rate limits: see cli/check.py).
         parts.append(
             smtp.probe(
-                address, allowed=(ip_network(address),), port=request.smtp_port, helo=_PROBE_HELO
+                address,
+                allowed=(ip_network(address),),
+                port=request.smtp_port,
+                helo=_PROBE_HELO,
+                cafile=request.smtp_cafile or None,
             )
         )
     listings, findings = await asyncio.gather(

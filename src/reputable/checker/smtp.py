@@ -41,7 +41,13 @@ def tls_context(cafile: str | None = None) -> ssl.SSLContext:
     The checked server is known by address only, so the host name is never matched.
     """
     if cafile:
-        context = ssl.create_default_context(cafile=cafile)
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise InputError(
+                f"--smtp-ca {cafile}: cannot load CA certificates ({exc.strerror or exc});"
+                " give a PEM file of CA certificates"
+            ) from exc
         context.check_hostname = False
         return context
     context = ssl.create_default_context()

@@ -30,6 +30,7 @@ from reputable.app import open_store
 from reputable.checker import catalogue as cat
 from reputable.checker.alert import AlertError
 from reputable.checker.batch import Sink, check_format, check_many, load_subjects, output_format
+from reputable.checker.extra import require
 from reputable.checker.model import EXIT_CODE, Finding, LocalVerdict, Report, Verdict
 from reputable.checker.render import html_page, print_local, print_report
 from reputable.checker.report import exit_code, report_json, verdict
@@ -389,6 +390,9 @@ def check_command(
     allow: Annotated[
         list[str] | None, Opt(help="With --smtp: also allow probing this CIDR (repeatable).")
     ] = None,
+    smtp_ca: Annotated[
+        Path | None, Opt(help="With --smtp: verify the STARTTLS certificate with this CA file.")
+    ] = None,
     selftest: Annotated[bool, Opt(help="Test each zone with its RFC 5782 test points.")] = False,
 ) -> None:
     """Check an IP or domain against public DNS lists and mail-setup diagnostics."""
@@ -411,6 +415,8 @@ def check_command(
             raise InputError(f"no lists to query: {no_zones_reason(zones)}")
         if selftest:
             return run_selftest(console, settings, chosen)
+        if not no_diagnostics:
+            require()  # SPF/DMARC/DKIM need the checker extra; the lists alone do not
         request = Request(
             subject=subject or "",
             domain=domain or "",
@@ -418,6 +424,7 @@ def check_command(
             dkim_selectors=tuple(dkim_selector or ()) or settings.dkim_selectors,
             diagnostics=not no_diagnostics,
             smtp_port=smtp_port if smtp else 0,
+            smtp_cafile=str(smtp_ca) if smtp_ca is not None else "",
         )
         if file is not None:
             wrong = batch_conflicts(subject, html, smtp)
@@ -469,6 +476,7 @@ def watch_command(
     def body() -> int:
         console = Console(stderr=True)
         watch = load_watch(watch_file)
+        require("reputable watch")
         origin = f"{watch_file} [checker]" if watch.checker else ""
         settings = load_settings(config, origin, **{**watch.checker, "nameserver": nameserver})
         zones = catalogue(settings, zone_file or (), builtin=not no_builtin)
