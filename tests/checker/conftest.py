@@ -69,6 +69,7 @@ def world_data() -> ZoneData:
         wildcards={
             ("quota.test", "A"): ["127.255.255.254"],
             ("world.test", "A"): ["127.0.0.2"],
+            ("expire.test", "A"): ["127.0.0.2"],
         },
         zones=(
             "listed.test",
@@ -80,6 +81,7 @@ def world_data() -> ZoneData:
             "dbl.test",
             "bits.test",
             "world.test",
+            "expire.test",
             "gone.test",
             "in-addr.arpa",
             "ip6.arpa",
