@@ -22,9 +22,18 @@ V6 = "2001:db8::25"
 V6_NIBBLES = "5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
 
 
+#: The signing key of example.net's DKIM selector "default" (sample messages are signed with it).
+DKIM_KEY = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+DKIM_PRIVATE_PEM = DKIM_KEY.private_bytes(
+    serialization.Encoding.PEM,
+    serialization.PrivateFormat.TraditionalOpenSSL,
+    serialization.NoEncryption(),
+)
+
+
 def dkim_key() -> str:
-    """Return the base64 DER public key of a fresh RSA key, as published in a DKIM record."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    """Return the base64 DER public key of DKIM_KEY, as published in a DKIM record."""
+    key = DKIM_KEY
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

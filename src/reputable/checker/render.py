@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from reputable.checker.bulk import State, readiness
 from reputable.checker.model import (
     Delisting,
     Finding,
@@ -44,6 +45,8 @@ _SEVERITY_STYLE: Final = {
     Severity.WARNING: "yellow",
     Severity.ERROR: "bold red",
 }
+_STATE_STYLE: Final = {State.PASS: "green", State.FAIL: "bold red", State.UNKNOWN: "yellow"}
+_STATE_CLASS: Final = {State.PASS: "ok", State.FAIL: "error", State.UNKNOWN: "warning"}
 _VERDICT_STYLE: Final = {
     Verdict.CLEAN: "bold green",
     Verdict.LISTED: "bold red",
@@ -118,6 +121,17 @@ def print_report(console: Console, report: Report, *, all_zones: bool = False) -
         console.print(Text("\nWhat to do, in order", style="bold"))
         for number, step in enumerate(steps, 1):
             console.print(Text(f" {number}. {step.text}"), highlight=False)
+    ready = readiness(report)
+    if ready is not None:
+        style = "bold green" if ready.verdict == "ready" else "bold red"
+        style = "bold yellow" if ready.verdict == "cannot tell yet" else style
+        console.print(Text("\nBulk-sender readiness: ", style="bold") + Text(ready.summary, style))
+        for req in ready.requirements:
+            console.print(
+                Text(f"  {req.state.value:<11} ", style=_STATE_STYLE[req.state])
+                + Text(f"{req.name}: {req.why}"),
+                highlight=False,
+            )
     by_status = groups(report)
     listed = by_status[Status.LISTED]
     if listed:
@@ -222,6 +236,15 @@ def _html_report(report: Report) -> list[str]:
         parts.append("<h2>What to do, in order</h2><ol class=steps>")
         parts += [f"<li>{_e(step.text)}</li>" for step in steps]
         parts.append("</ol>")
+    ready = readiness(report)
+    if ready is not None:
+        parts.append(f"<h2>Bulk-sender readiness: {_e(ready.summary)}</h2><ul class=cards>")
+        parts += [
+            f"<li><span class={_STATE_CLASS[req.state]}>{_e(req.state.value)}</span>"
+            f" {_e(req.name)}<div class=meta>{_e(req.why)}</div></li>"
+            for req in ready.requirements
+        ]
+        parts.append("</ul>")
     by_status = groups(report)
     if by_status[Status.LISTED]:
         parts += _html_listed(by_status[Status.LISTED])

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from reputable.checker.bulk import readiness
 from reputable.checker.model import (
     EXIT_CODE,
     Delisting,
@@ -123,6 +124,20 @@ def listing_json(result: ZoneResult) -> dict[str, Any]:
     }
 
 
+def readiness_json(report: Report) -> dict[str, Any] | None:
+    """Return the bulk-sender readiness: verdict, summary, one entry per requirement (or null)."""
+    ready = readiness(report)
+    if ready is None:
+        return None
+    return {
+        "verdict": ready.verdict,
+        "summary": ready.summary,
+        "requirements": [
+            {"name": r.name, "state": r.state.value, "why": r.why} for r in ready.requirements
+        ],
+    }
+
+
 def delisting_json(delisting: Delisting | None) -> dict[str, Any] | None:
     """Return how a list removes an entry: method, expiry in seconds (or null), paid express."""
     if delisting is None:
@@ -171,6 +186,7 @@ def report_json(report: Report) -> dict[str, Any]:
             {"kind": st.kind.value, "text": st.text, "zones": list(st.zones), "url": st.url}
             for st in next_steps(report)
         ],
+        "readiness": readiness_json(report),
         "listings": [listing_json(r) for r in report.listings],
         "findings": [finding_json(f) for f in report.findings],
     }

@@ -9,7 +9,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_network
 
 import dns.resolver
 
-from reputable.checker import mailauth, rdns, smtp
+from reputable.checker import mailauth, message, rdns, smtp
 from reputable.checker.catalogue import Zone
 from reputable.checker.dnsbl import check_zones
 from reputable.checker.model import Finding, Report, ZoneResult
@@ -33,6 +33,7 @@ class Request:
     diagnostics: bool = True
     smtp_port: int = 0  # 0: no SMTP probe; else probe the checked IP (and only it) on this port
     smtp_cafile: str = ""  # CA file to verify the STARTTLS certificate chain with ("": TLS only)
+    message: bytes = b""  # a sample message as sent (--message FILE.eml): DKIM, alignment, RFC 8058
 
 
 def parse_target(text: str) -> IPAddress | Domain:
@@ -76,7 +77,11 @@ async def check_ip(
     The lists, the rDNS checks, the mail-auth checks and the SMTP probe all run at once.
     """
     domain = parse_domain(request.domain).name if request.domain else ""
+    if not domain and request.message:
+        domain = message.from_domain(request.message)  # the sample's From names the domain
     parts: list[Awaitable[list[Finding]]] = []  # created only once nothing can raise any more
+    if request.message and sync is not None:
+        parts.append(asyncio.to_thread(message.assess, request.message, sync))
     if request.diagnostics:
         parts.append(rdns.diagnose(resolver, address, request.helo))
         if domain:
@@ -127,12 +132,22 @@ async def check_domain(
     """
     if not request.diagnostics:
         return Report(subject=domain.name, listings=await check_zones(domain, zones, resolver))
-    own, (mx, mx_listings), auth = await asyncio.gather(
+    sample: Awaitable[list[Finding]] = (
+        asyncio.to_thread(message.assess, request.message, sync)
+        if request.message and sync is not None
+        else _together(())
+    )
+    own, (mx, mx_listings), auth, sampled = await asyncio.gather(
         check_zones(domain, zones, resolver),
         _mx_part(domain, zones, resolver),
         mailauth.mail_auth(resolver, sync, domain.name, None, "", request.dkim_selectors),
+        sample,
     )
-    return Report(subject=domain.name, listings=(*own, *mx_listings), findings=(*mx, *auth))
+    return Report(
+        subject=domain.name,
+        listings=(*own, *mx_listings),
+        findings=(*mx, *auth, *sampled),
+    )
 
 
 def _nothing_checked(target: IPAddress | Domain, zones: Sequence[Zone]) -> str:

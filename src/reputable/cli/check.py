@@ -31,6 +31,7 @@ from reputable.checker import catalogue as cat
 from reputable.checker.alert import AlertError
 from reputable.checker.batch import Sink, check_format, check_many, load_subjects, output_format
 from reputable.checker.extra import require
+from reputable.checker.message import MAX_BYTES as MAX_MESSAGE
 from reputable.checker.model import EXIT_CODE, Finding, LocalVerdict, Report, Verdict
 from reputable.checker.render import html_page, print_local, print_report
 from reputable.checker.report import exit_code, report_json, verdict
@@ -234,6 +235,29 @@ def local_verdict(config_path: Path | None, subject: str) -> LocalVerdict | None
     )
 
 
+def read_message(path: Path) -> bytes:
+    """Return the bytes of the sample message at *path*, or raise InputError saying why not."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_MESSAGE:
+            raise InputError(
+                f"--message {path}: {size} bytes is more than {MAX_MESSAGE} bytes; give one"
+                " message as sent (headers and body, e.g. saved with 'show original')"
+            )
+        raw = path.read_bytes()
+    except IsADirectoryError as exc:
+        raise InputError(f"--message {path}: is a folder; give the path of one .eml file") from exc
+    except OSError as exc:
+        raise InputError(f"--message {path}: cannot read: {exc.strerror or exc}") from exc
+    head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    if b"from:" not in head.lower():
+        raise InputError(
+            f"--message {path}: no From header in the message head; give one message as sent"
+            " (headers and body, e.g. saved with 'show original'), not a body or a mailbox"
+        )
+    return raw
+
+
 def existing_store(config_path: Path | None) -> SQLiteStore | None:
     """Open the local store when a config and its SQLite file exist (never create one)."""
     path = config_path if config_path is not None else DEFAULT_CONFIG
@@ -390,6 +414,10 @@ def check_command(
     allow: Annotated[
         list[str] | None, Opt(help="With --smtp: also allow probing this CIDR (repeatable).")
     ] = None,
+    message: Annotated[
+        Path | None,
+        Opt(help="A sample message as sent (.eml): DKIM, alignment, one-click unsubscribe."),
+    ] = None,
     smtp_ca: Annotated[
         Path | None, Opt(help="With --smtp: verify the STARTTLS certificate with this CA file.")
     ] = None,
@@ -425,6 +453,7 @@ def check_command(
             diagnostics=not no_diagnostics,
             smtp_port=smtp_port if smtp else 0,
             smtp_cafile=str(smtp_ca) if smtp_ca is not None else "",
+            message=read_message(message) if message is not None else b"",
         )
         if file is not None:
             wrong = batch_conflicts(subject, html, smtp)

@@ -41,6 +41,15 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+def registrable_name(name: str) -> str:
+    """Return the registrable (organizational) domain of *name*, or *name* if it has none.
+
+    The same public-suffix rule gives DMARC's organizational domain (RFC 7489 §3.2).
+    """
+    name = name.lower().rstrip(".")
+    return _psl().privatesuffix(name) or name
+
+
 def host_part(name: str) -> str:
     """Return *name* without its registrable domain (``a.b.example.net`` -> ``a.b``)."""
     name = name.lower().rstrip(".")
