@@ -71,6 +71,13 @@ def world_data() -> ZoneData:
         ("helo27.example.net", "A"): [NO_PTR_IP],
         ("none.example", "TXT"): ['"v=spf1 ip4:192.0.2.10 -all"'],
         ("_dmarc.none.example", "TXT"): ['"v=DMARC1; p=none; rua=mailto:dmarc@none.example"'],
+        ("_mta-sts.example.net", "TXT"): ['"v=STSv1; id=20261205"'],
+        ("_smtp._tls.example.net", "TXT"): ['"v=TLSRPTv1; rua=mailto:tls@example.net"'],
+        ("default._bimi.example.net", "TXT"): ['"v=BIMI1; l=https://example.net/logo.svg; a="'],
+        ("policy.example", "MX"): ["10 mx.policy.example."],
+        ("_mta-sts.policy.example", "TXT"): ['"v=STSv1; id=1"'],
+        ("_smtp._tls.policy.example", "TXT"): ['"v=TLSRPTv1; rua=ftp://policy.example/"'],
+        ("default._bimi.policy.example", "TXT"): ['"v=BIMI1; l=http://policy.example/logo.png"'],
         ("two.example", "TXT"): ['"v=spf1 -all"', '"v=spf1 ip4:192.0.2.1 -all"'],
     }
     return ZoneData(
@@ -100,6 +107,7 @@ def world_data() -> ZoneData:
         ),
         refuse=("rcode.test",),
         silent=("slow.test", SILENT_REVERSE),
+        validated=("example.net",),
     )
 
 

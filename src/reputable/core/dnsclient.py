@@ -384,6 +384,37 @@ class DnsClient:
         """Return the records of type *rdtype* at *name* from *server* (default: the client's)."""
         return (await self.submit_all(((name, rdtype, server),)))[0]
 
+    async def authenticated(
+        self, name: str, rdtype: str, server: Nameserver | None = None
+    ) -> tuple[Lookup, bool]:
+        """Return the lookup of *name* and whether the resolver marked it validated (AD bit).
+
+        The query sets the AD bit (RFC 6840 §5.7), so a validating resolver says whether the
+        answer was DNSSEC-validated without this client validating anything itself. Rare (one
+        per domain check): plain dnspython queries, same timeout and retries, TCP on truncation.
+        """
+        target = server or self.server
+        query = dns.message.make_query(dns.name.from_text(name), rdtype)
+        query.flags |= dns.flags.AD
+        last = Lookup(Outcome.TIMEOUT, detail=f"no answer from {target} within {self.timeout:g}s")
+        for _ in range(1 + self.retries):
+            try:
+                async with asyncio.timeout(self.timeout):
+                    response = await dns.asyncquery.udp(
+                        query, str(target.host), port=target.port, timeout=self.timeout
+                    )
+                    if response.flags & dns.flags.TC:
+                        response = await dns.asyncquery.tcp(
+                            query, str(target.host), port=target.port, timeout=self.timeout
+                        )
+            except (TimeoutError, dns.exception.Timeout):
+                continue
+            except (OSError, dns.exception.DNSException, EOFError) as exc:
+                last = Lookup(Outcome.ERROR, detail=f"{target}: {exc or type(exc).__name__}")
+                continue
+            return outcome_of(response, rdtype), bool(response.flags & dns.flags.AD)
+        return last, False
+
     def _question(self, name: str, rdtype: str) -> bytes | None:
         code = wire.FAST_TYPES.get(rdtype)
         if code is None or not name.isascii():
