@@ -231,3 +231,50 @@ def test_unreadable_ca_file_is_a_message(
     assert code == 2
     assert f"--smtp-ca {bad}: cannot load CA certificates" in " ".join(output.split())
     assert "Traceback" not in output
+
+
+def test_silent_listener_is_unreachable_and_stalled_dialogue_a_warning() -> None:
+    """No greeting at all reads as no SMTP server; a greeting then silence as a stalled dialogue."""
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Greet, then say nothing more until the client leaves."""
+        writer.write(b"220 slow.test ESMTP\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    async def go() -> tuple[list[Finding], list[Finding]]:
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            quiet = await probe(
+                ip_address("127.0.0.1"), allowed=LOOPBACK, port=silent.getsockname()[1],
+                timeout=0.3,
+            )  # fmt: skip
+        server = await asyncio.start_server(stall, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        stalled = await probe(ip_address("127.0.0.1"), allowed=LOOPBACK, port=port, timeout=0.3)
+        server.close()
+        await server.wait_closed()
+        return quiet, stalled
+
+    quiet, stalled = asyncio.run(go())
+    assert [(f.severity, f.check) for f in quiet] == [(Severity.INFO, "smtp")]
+    assert "no SMTP server reachable" in quiet[0].message and "no greeting" in quiet[0].message
+    assert [f.severity for f in stalled] == [Severity.WARNING]
+    assert "stopped: no reply within 0.3s" in stalled[0].message
+
+
+def test_message_with_file_is_rejected(world: DnsFixture, zone_file: Path, tmp_path: Path) -> None:
+    """--message goes with one subject; with --file it is refused, saying why."""
+    subjects = tmp_path / "ips.txt"
+    subjects.write_text("127.0.0.1\n", encoding="utf-8")
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"From: a@example.net\r\n\r\nbody\r\n")
+    result = CliRunner().invoke(
+        app(),
+        ["check", "--nameserver", world.nameserver, "--no-builtin", "--zone-file",
+         str(zone_file), "--file", str(subjects), "--message", str(eml)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--message with --file" in " ".join(result.output.split())

@@ -139,6 +139,7 @@ async def probe(
     if not permitted(address, allowed):
         raise InputError(f"refusing to probe {address}: the SMTP probe may only reach "
                          f"{', '.join(map(str, allowed)) or 'nothing'}")  # fmt: skip
+    heard: list[str] = []  # lines the server sent: none means it was never reached
     try:
         dialogue = await converse(
             address,
@@ -148,10 +149,23 @@ async def probe(
             recipient=RELAY_TO,
             timeout=timeout,
             tls=tls_context(cafile),
+            log=lambda side, line: heard.append(line) if side == "S" else None,
         )
     except (ConnectionRefusedError, socket.gaierror) as exc:
         return [_unreachable(address, port, str(exc))]
-    except (SmtpError, OSError, TimeoutError) as exc:
+    except TimeoutError:
+        if not heard:
+            return [_unreachable(address, port, f"no greeting within {timeout:g}s")]
+        return [
+            _f(
+                "smtp",
+                MAIL_AUTH,
+                Severity.WARNING,
+                f"SMTP dialogue with {address} stopped: no reply within {timeout:g}s",
+                "Check the server's logs for this connection (slow DNS checks or tarpitting).",
+            )
+        ]
+    except (SmtpError, OSError) as exc:
         if str(exc).startswith("TLS handshake failed"):
             return [
                 _f(
@@ -170,7 +184,7 @@ async def probe(
                 "smtp",
                 MAIL_AUTH,
                 Severity.WARNING,
-                f"SMTP dialogue with {address} failed: {exc or 'timeout'}",
+                f"SMTP dialogue with {address} failed: {exc}",
                 "Check the server's logs for this connection.",
             )
         ]

@@ -224,9 +224,13 @@ def local_verdict(config_path: Path | None, subject: str) -> LocalVerdict | None
     )
 
 
-def batch_conflicts(subject: str | None, html: Path | None, smtp: bool) -> list[str]:
+def batch_conflicts(
+    subject: str | None, html: Path | None, smtp: bool, message: Path | None = None
+) -> list[str]:
     """Return the options that make no sense with --file, each with what to do instead."""
     wrong = []
+    if message is not None:
+        wrong.append("--message with --file: check a sample message with its one sending IP")
     if subject:
         wrong.append(f"a SUBJECT ({subject!r}) and --file: put it in the file, or drop --file")
     if html is not None:
@@ -318,7 +322,7 @@ def check_command(
             message=read_message(message) if message is not None else b"",
         )
         if file is not None:
-            wrong = batch_conflicts(subject, html, smtp)
+            wrong = batch_conflicts(subject, html, smtp, message)
             if wrong:
                 raise InputError("cannot combine " + "; ".join(wrong))
             return run_batch(file, out, fmt, request, settings, chosen)
