@@ -135,6 +135,7 @@ def print_report(console: Console, report: Report, *, all_zones: bool = False) -
     by_status = groups(report)
     listed = by_status[Status.LISTED]
     if listed:
+        console.print()
         table = Table(title=f"Listed on {len(listed)}", title_justify="left", expand=False)
         for column in ("list", "codes", "meaning", "removal"):
             table.add_column(column, overflow="fold")
@@ -164,6 +165,7 @@ def print_report(console: Console, report: Report, *, all_zones: bool = False) -
     for r in allowed:
         console.print(Text(f"allowlist {_name(r)}: {r.status.value} {r.meaning}".rstrip()))
     if report.findings:
+        console.print()
         table = Table(title="Diagnostics", title_justify="left", expand=False)
         for column in ("check", "severity", "finding", "what to do"):
             table.add_column(column, overflow="fold")
