@@ -255,6 +255,8 @@ def test_dmarc_p_none_counts_as_one_problem(world: DnsFixture, zone_file: Path) 
                  "--zone", "clean.test", "--dkim-selector", "default")  # fmt: skip
     doc = json.loads(out)
     problems = [f for f in doc["findings"] if f["severity"] in ("warning", "error")]
-    about_none = [f for f in problems if "p=none" in f["message"] or "of none" in f["message"]]
+    about_none = [
+        f for f in problems if "p=none" in f["message"] or "value of none" in f["message"]
+    ]
     assert len(about_none) == 1, about_none
     assert f"{len(problems)} problem" in doc["summary"]
