@@ -23,6 +23,7 @@ from reputable.core import log
 from reputable.core.address import Domain, IPAddress
 from reputable.core.cause import Cause
 from reputable.core.errors import ListingRefused, ReputableError
+from reputable.core.limits import clip_reason
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers.feed_kinds import FEED_PARSERS
 from reputable.evidence.parsers.feed_model import (
@@ -154,7 +155,9 @@ def network_listings(
         listing = Listing(
             subject=net,
             cause=Cause.MANUAL,
-            reason=f"feed {feed.name}: {entry.reason}" if entry.reason else f"feed {feed.name}",
+            reason=clip_reason(
+                f"feed {feed.name}: {entry.reason}" if entry.reason else f"feed {feed.name}"
+            ),
             source=feed.source,
             listed_at=now,
         )
@@ -180,7 +183,7 @@ def domain_listings(
         listings[entry.domain.name] = Listing(
             subject=entry.domain,
             cause=Cause.MALWARE_HOST,
-            reason=f"feed {feed.name}: {why}: {entry.url}",
+            reason=clip_reason(f"feed {feed.name}: {why}: {entry.url}"),
             source=feed.source,
             listed_at=now,
         )

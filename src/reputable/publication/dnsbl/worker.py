@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from reputable.config import Config, load_config
 from reputable.core import log
 from reputable.core.errors import ReputableError, SnapshotError
-from reputable.publication.dnsbl import fastpath
+from reputable.publication.dnsbl import fastpath, rrl
 from reputable.publication.dnsbl.access import Access
 from reputable.publication.dnsbl.wire import Responder, ZoneSpec, refusal
 from reputable.publication.snapshot.view import Snapshot
@@ -44,6 +44,14 @@ def zone_specs(config: Config) -> list[ZoneSpec]:
         ZoneSpec(config.domain_zone.name, "domain", config.domain_zone.ttl),
         ZoneSpec(config.allow_zone.name, "allow", config.allow_zone.ttl),
     ]
+
+
+def limiter_of(config: Config, module: Any) -> rrl.Limiter | None:
+    """Return the response rate limiter *config* asks for (compiled with *module*), or None."""
+    limits = config.dns.rrl
+    overrides = [(r.network, r.rrl) for r in config.dns.access if r.rrl is not None]
+    rules = rrl.rules_for(limits.responses_per_second, limits.exempt, overrides)
+    return rrl.limiter_for(limits.responses_per_second, limits.slip, rules, module)
 
 
 def metrics_path(config: Config, index: int) -> Path:
@@ -85,6 +93,8 @@ def record_plan(config: Config) -> None:
         hostmaster=config.dns.hostmaster,
         negative_ttl=config.dns.negative_ttl,
         counters=[0] * (4 * (len(specs) + 1)),
+        max_udp=config.dns.max_udp_answer,
+        amplification=config.dns.max_amplification,
     )
     plan = serve_plan(config, responder)
     if plan is not None:
@@ -106,6 +116,7 @@ class Worker:
         self.zones = zone_specs(config)
         self.counters = [0] * (4 * (len(self.zones) + 1))
         self.access = Access(config.dns.access)
+        self.limiter = limiter_of(config, fastpath.extension() if config.dns.fast_path else None)
         self.stopping = threading.Event()
         self.snapshot_id: tuple[int, int] | None = None
         self.responder = self._load()
@@ -127,6 +138,8 @@ class Worker:
             hostmaster=dns.hostmaster,
             negative_ttl=dns.negative_ttl,
             counters=self.counters,
+            max_udp=dns.max_udp_answer,
+            amplification=dns.max_amplification,
         )
         log.info(
             "snapshot_loaded",
@@ -186,13 +199,14 @@ class Worker:
         stopping = self.stopping
         run = loop.run
         answer = self._answer
+        limiter = self.limiter if isinstance(self.limiter, fastpath.compiled_limiter()) else None
         while not stopping.is_set():
             current = self.responder
             if current is not responder:
                 responder = current
                 engine = fastpath.engine_for(current)
             try:
-                rest = run(engine, counters, 500, self.access.open)
+                rest = run(engine, counters, 500, self.access.open, limiter)
             except OSError:
                 if stopping.is_set():
                     return
@@ -209,6 +223,7 @@ class Worker:
         sendto = sock.sendto
         answer = self._answer
         access = self.access
+        limiter = self.limiter
         is_set = self.stopping.is_set
         waiter = select.poll()
         waiter.register(sock, select.POLLIN)
@@ -222,7 +237,7 @@ class Worker:
                 if is_set():
                     return
                 continue
-            if not access.open:
+            if not access.open or limiter is not None:
                 answer(sock, packet, client)
                 continue
             try:
@@ -238,7 +253,7 @@ class Worker:
                     pass
 
     def _answer(self, sock: socket.socket, packet: bytes, client: Any) -> None:
-        """Answer one UDP packet in Python (access control, Responder.respond, sendto)."""
+        """Answer one UDP packet in Python (access control, Responder.respond, RRL, sendto)."""
         if not self.access.open:
             action = self.access.action(client[0])
             if action != "answer":
@@ -250,6 +265,12 @@ class Worker:
             self.counters[-1] += 1
             log.error("query_failed", worker=self.index, error=repr(exc))
             return
+        if reply is not None and self.limiter is not None:
+            verdict = self.limiter.check(client[0], reply, int(time.monotonic()))
+            if verdict == rrl.DROP:
+                return
+            if verdict == rrl.SLIP:
+                reply = rrl.slipped(reply)
         if reply is not None:
             with contextlib.suppress(OSError):
                 sock.sendto(reply, client)
@@ -321,6 +342,7 @@ class Worker:
             "counters": self.counters,
             "serial": self.responder.snapshot.serial,
             "reloads": self.reloads,
+            "rrl": list(self.limiter.counts()) if self.limiter is not None else [0, 0],
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
