@@ -15,7 +15,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -31,10 +30,10 @@ from reputable.publication.dnsbl.wire import Responder, ZoneSpec, refusal
 from reputable.publication.snapshot.view import Snapshot
 
 if TYPE_CHECKING:  # asyncio is imported when TCP starts, after UDP answers (~20 ms)
-    import asyncio
+    from reputable.publication.dnsbl.tcp import TcpService
 
-TCP_IDLE_SECONDS = 10.0
-TCP_MAX_CLIENTS = 256
+#: How often the housekeeping thread looks at the stop flag (shutdown stays well under 2 s).
+STOP_POLL_SECONDS = 0.1
 
 
 def zone_specs(config: Config) -> list[ZoneSpec]:
@@ -123,6 +122,7 @@ class Worker:
         self.reloads = 0
         self.udp: list[socket.socket] = []
         self.tcp: list[socket.socket] = []
+        self.tcp_service: TcpService | None = None
 
     # -- snapshot ---------------------------------------------------------------------------
     def _load(self) -> Responder:
@@ -284,52 +284,49 @@ class Worker:
                     sock.sendto(reply, client)
 
     # -- TCP and housekeeping ---------------------------------------------------------------
-    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        import asyncio
-
-        peer = writer.get_extra_info("peername")
-        action = "answer" if self.access.open else self.access.action(peer[0])
+    def _tcp_answer(self, packet: bytes, host: str) -> bytes | None:
+        """Answer one query received over TCP (None closes the connection)."""
+        action = "answer" if self.access.open else self.access.action(host)
+        if action == "ignore":
+            return None
+        if action == "refuse":
+            self.counters[-2] += 1
+            return refusal(packet)
         try:
-            while action != "ignore":
-                async with asyncio.timeout(TCP_IDLE_SECONDS):
-                    head = await reader.readexactly(2)
-                    (length,) = struct.unpack(">H", head)
-                    packet = await reader.readexactly(length)
-                if action == "refuse":
-                    reply = refusal(packet)
-                else:
-                    reply = self.responder.respond(packet, None)
-                if reply is None:
-                    break
-                writer.write(struct.pack(">H", len(reply)) + reply)
-                await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+            return self.responder.respond(packet, None)
+        except Exception as exc:  # supervisor boundary: one bad query never stops TCP
+            self.counters[-1] += 1
+            log.error("query_failed", worker=self.index, error=repr(exc), transport="tcp")
+            return None
 
     async def housekeeping(self) -> None:
         """Serve TCP, reload changed snapshots and publish counters until stopped."""
         import asyncio
 
-        limit = asyncio.Semaphore(TCP_MAX_CLIENTS)
+        from reputable.publication.dnsbl.tcp import TcpLimits, TcpService
 
-        async def limited(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            async with limit:
-                await self._tcp_client(reader, writer)
-
-        servers = [await asyncio.start_server(limited, sock=sock) for sock in self.tcp]
-        interval = self.config.dns.reload_interval.total_seconds()
+        dns = self.config.dns
+        self.tcp_service = TcpService(
+            self._tcp_answer,
+            TcpLimits(
+                idle_timeout=dns.tcp_idle_timeout,
+                write_timeout=dns.tcp_write_timeout,
+                max_clients=dns.tcp_max_clients,
+                max_per_client=dns.tcp_max_per_client,
+            ),
+        )
+        await self.tcp_service.start(self.tcp)
+        interval = dns.reload_interval.total_seconds()
         try:
+            next_check = 0.0
             while not self.stopping.is_set():
-                self.reload_if_changed()
-                self.flush_counters()
-                await asyncio.sleep(interval)
+                if time.monotonic() >= next_check:
+                    self.reload_if_changed()
+                    self.flush_counters()
+                    next_check = time.monotonic() + interval
+                await asyncio.sleep(min(interval, STOP_POLL_SECONDS))
         finally:
-            for server in servers:
-                server.close()
+            await self.tcp_service.close()
 
     def flush_counters(self) -> None:
         """Write this worker's counters where the supervisor reads them (atomic replace)."""
