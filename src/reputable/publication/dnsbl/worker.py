@@ -406,8 +406,9 @@ class Worker:
     def stop(self) -> None:
         """Stop serving, join the threads and publish the last counters."""
         self.stopping.set()
+        deadline = time.monotonic() + 1.5
         for thread in getattr(self, "_threads", []):
-            thread.join(timeout=2)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for sock in (*self.udp, *self.tcp):
             sock.close()
         self.flush_counters()
@@ -429,13 +430,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--index", type=int, default=0)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     args = parser.parse_args(argv)
     log.setup(os.environ.get("REPUTABLE_LOG_LEVEL", "INFO"))
     try:
         worker = Worker(load_config(args.config), args.index)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: worker.stopping.set())
-        worker.run()
+        worker.stopping = stop
+        if not stop.is_set():
+            worker.run()
     except ReputableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
