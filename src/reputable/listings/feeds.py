@@ -288,6 +288,10 @@ async def sync_feed(
         evidence, unresolved = await url_evidence(feed, content.urls, resolver, settings, now)
     else:
         listings, skipped = network_listings(feed, content, limits, settings, now)
+    # Unreadable lines (by number, with why) are reported; the good ones are stored.
+    skipped = [f"unreadable {sample}" for sample in content.samples] + skipped
+    if content.invalid > len(content.samples):
+        skipped.insert(len(content.samples), f"... {content.invalid} unreadable lines in all")
     added, removed = store.replace_feed_listings(feed.source, listings, actor=ACTOR)
     new_evidence = store.add_evidence(evidence) if evidence else 0
     store.record_feed_state(
