@@ -355,3 +355,49 @@ def test_rrl_in_the_worker_loops(limited_worker: Worker) -> None:
     assert limited_worker.limiter is not None
     assert limited_worker.limiter.counts() == (145, 145)
     assert struct.unpack(">H", wire[:2])[0] == 4242
+
+
+def test_cli_refuses_a_long_reason_with_a_clear_message(tmp_path: Path) -> None:
+    """`list add` with a 40,000-byte reason exits 2 naming the limit; nothing is listed."""
+    from reputable.testing import cli
+
+    config = write_config(tmp_path, dns_port=5300)
+    result = cli(
+        config, "list", "add", "192.0.2.77", "--cause", "spam", "--reason", "S" * 40000,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "40000 bytes, the limit is 1024" in result.stderr and "Traceback" not in result.stderr
+    assert "192.0.2.77" not in cli(config, "list", "show").stdout
+
+
+def test_rrl_and_size_settings_are_checked(tmp_path: Path) -> None:
+    """Bad [dns]/[rrl] values stop with a message naming the key; good ones are read."""
+    from reputable.core.errors import ConfigError
+
+    good = parse_config(
+        DEFAULT_TOML.replace("max_udp_answer = 1232", "max_udp_answer = 4096"), tmp_path / "r.toml"
+    )
+    assert good.dns.max_udp_answer == 4096 and good.dns.rrl.responses_per_second == 20
+    for old, new, key in (
+        ("max_udp_answer = 1232", "max_udp_answer = 100", "max_udp_answer"),
+        ("responses_per_second = 20", "responses_per_second = -1", "responses_per_second"),
+        ('exempt = ["127.0.0.0/8", "::1/128"]', 'exempt = ["nonsense"]', "rrl"),
+        ('{ network = "::/0", action = "answer" }', '{ network = "::/0", action = "answer", rrl = "x" }', "rrl"),
+        ('tcp_idle_timeout = "10s"', 'tcp_idle_timeout = "0s"', "tcp_idle_timeout"),
+    ):  # fmt: skip
+        with pytest.raises(ConfigError, match=key):
+            parse_config(DEFAULT_TOML.replace(old, new), tmp_path / "r.toml")
+
+
+def test_metrics_show_rrl_counts() -> None:
+    """/metrics sums the workers' dropped and slipped answers."""
+    from reputable.publication.metrics import render
+
+    records = [
+        {"worker": 0, "zones": ["z", "-"], "counters": [0] * 8, "rrl": [5, 2]},
+        {"worker": 1, "zones": ["z", "-"], "counters": [0] * 8, "rrl": [1, 1]},
+    ]
+    text = render(records)
+    assert 'reputable_dns_rrl_total{action="dropped"} 6' in text
+    assert 'reputable_dns_rrl_total{action="slipped"} 3' in text
