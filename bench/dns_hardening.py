@@ -94,7 +94,7 @@ def rrl(folder: Path, port: int, rate: int, slip: int, qps: int, seconds: int) -
     with RunningServer(config, metrics_port=metrics_port):
         out = subprocess.run(
             ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data), "-Q", str(qps),
-             "-l", str(seconds), "-q", "60000", "-t", "1", "-c", "1"],
+             "-l", str(seconds), "-q", "60000", "-t", "1", "-c", "4", "-T", "2"],
             capture_output=True, text=True, timeout=seconds + 30, check=False,
         ).stdout  # fmt: skip
         time.sleep(1.2)  # the worker flushes its counters every reload interval

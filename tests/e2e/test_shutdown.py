@@ -115,3 +115,27 @@ def test_signals_at_random_moments_of_startup(config: Path) -> None:
         sig = signal.SIGINT if trial % 2 else signal.SIGTERM
         times.append(_stop_and_check(proc, sig, config))
     assert max(times) < 2.0
+
+
+def test_sigterm_with_300_open_tcp_connections(config: Path) -> None:
+    """SIGTERM with 300 idle TCP clients connected exits within 2 s and logs no traceback."""
+    import socket
+
+    port = int(config.read_text().split('listen = ["127.0.0.1:', 1)[1].split('"', 1)[0])
+    proc = _serve(config)
+    log = config.parent / "serve.log"
+    deadline = time.monotonic() + 30
+    while "serve_ready" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    clients = []
+    try:
+        for i in range(300):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((f"127.0.5.{1 + i // 10}", 0))
+            sock.connect(("127.0.0.1", port))
+            clients.append(sock)
+        time.sleep(0.5)
+        _stop_and_check(proc, signal.SIGTERM, config)
+    finally:
+        for sock in clients:
+            sock.close()
