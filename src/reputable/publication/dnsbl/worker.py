@@ -265,6 +265,10 @@ class Worker:
             self.counters[-1] += 1
             log.error("query_failed", worker=self.index, error=repr(exc))
             return
+        self._send(sock, reply, client)
+
+    def _send(self, sock: socket.socket, reply: bytes | None, client: Any) -> None:
+        """Send *reply* to *client* as response rate limiting allows (drop, TC, or as is)."""
         if reply is not None and self.limiter is not None:
             verdict = self.limiter.check(client[0], reply, int(time.monotonic()))
             if verdict == rrl.DROP:
@@ -278,10 +282,7 @@ class Worker:
     def _deny(self, sock: socket.socket, packet: bytes, client: Any, action: str) -> None:
         self.counters[-2] += 1  # refused, outside any zone's counters
         if action == "refuse":
-            reply = refusal(packet)
-            if reply is not None:
-                with contextlib.suppress(OSError):
-                    sock.sendto(reply, client)
+            self._send(sock, refusal(packet), client)
 
     # -- TCP and housekeeping ---------------------------------------------------------------
     def _tcp_answer(self, packet: bytes, host: str) -> bytes | None:
