@@ -46,6 +46,13 @@ def stop_before_supervision(signum: int, frame: FrameType | None) -> None:
     os._exit(0)
 
 
+def guard_startup(argv: list[str]) -> None:
+    """Make SIGTERM/SIGINT end a starting `serve` quietly (no-op for every other command)."""
+    if command_word(argv) == "serve" and not {"--help", "-h"} & set(argv):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop_before_supervision)
+
+
 def _serve(argv: list[str]) -> int:
     import argparse
 
@@ -98,8 +105,7 @@ def main() -> None:
     """Run `reputable`."""
     argv = sys.argv[1:]
     if command_word(argv) == "serve" and not {"--help", "-h"} & set(argv):
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, stop_before_supervision)
+        guard_startup(argv)  # again: main() may be called without the package's early guard
         sys.exit(_serve(argv))
     from reputable.cli.main import main as cli_main
 
