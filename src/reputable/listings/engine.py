@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
 
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.allowlist import Allowlist
+from reputable.listings.delisting import subject_names
 from reputable.listings.escalation import (
     carve_outs,
     escalation_threshold,
@@ -28,19 +29,25 @@ from reputable.listings.escalation import (
     members,
     network_key,
 )
+from reputable.listings.individual import (
+    Individual,
+    candidates,
+    decide_individual,
+    replay_all,
+    with_reasons,
+)
 from reputable.listings.model import Listing
 from reputable.listings.policy import (
     Decision,
     Escalation,
-    Period,
     PolicyChanges,
     PolicyParams,
-    decide,
     escalate,
     hosting_decision,
 )
 from reputable.listings.ports import PolicyStore
 from reputable.listings.prefixes import prefix_changes, prefix_escalations
+from reputable.listings.timeline import Span, Stop
 from reputable.reputation.aggregate import PrefixTable
 from reputable.reputation.scoring import (
     CauseScore,
@@ -124,34 +131,44 @@ def evaluate(
     now = now_dt.timestamp()
     full = targets is None
     chosen = store.all_targets() if targets is None else set(targets)
-    scores = accumulate(store.evidence_rows(None if full else chosen), rep, now)
+    rows = list(store.evidence_rows(None if full else chosen))
+    scores = accumulate(rows, rep, now)
     allow = Allowlist(store.allows(active_at=now_dt))
     outcome = Outcome(targets=len(chosen))
 
-    # 1. Individual decisions.
-    decided, new_periods, period_updates = _individual(
-        chosen,
-        scores,
-        store.periods(chosen),
-        allow,
-        store.granted_removals(),
-        policy,
-        rep,
-        now,
-    )
-    outcome.decisions = list(decided.values())
-
+    # 1. Individual decisions, in event time (listings/timeline.py).
+    ind = _individual(store, chosen, rows, scores, allow, policy, rep, now, full=full)
+    decided = ind.decided
     existing = {
         (item.subject_text, item.cause): item
         for item in _listings_of(store, chosen, source_prefix=SOURCE, active_at=now_dt)
         if item.source == SOURCE
     }
+    # Reasons only for listings that are new or moved: an unchanged one keeps its words.
+    moved = {
+        key: d
+        for key, d in decided.items()
+        if key not in existing
+        or abs(existing[key].listed_at.timestamp() - round(d.listed_at)) >= 1
+        or _differs(existing[key], replace(d, reason=existing[key].reason))
+    }
+    if moved:
+        labels = store.evidence_labels({t for t, _ in moved})
+        decided.update(with_reasons(moved, ind.spans, labels))
+    for key, d in decided.items():
+        if key not in moved:
+            decided[key] = replace(d, reason=existing[key].reason)
+    outcome.decisions = list(decided.values())
     upserts = [
         _listing(d.target, d.cause, d.reason, SOURCE, d.listed_at, d.expires_at)
-        for key, d in decided.items()
-        if key not in existing or _differs(existing[key], d)
+        for d in (decided[key] for key in moved)
     ]
-    ends = [(t, c, SOURCE) for (t, c) in existing if (t, c) not in decided]
+    ends = [
+        (t, c, SOURCE, *_ending(ind.spans.get((t, c), []), allow.covers(t), now))
+        for (t, c) in existing
+        if (t, c) not in decided
+    ]
+    new_periods, period_updates = ind.new_periods, ind.period_updates
     drops: list[tuple[str | None, str]] = []
 
     # 2. Shared hosting: IPs whose listed domains may have changed.
@@ -204,67 +221,48 @@ def evaluate(
 
 
 def _individual(
+    store: PolicyStore,
     chosen: Collection[str],
+    rows: list[tuple[str, str, float, float]],
     scores: dict[str, dict[Cause, CauseScore]],
-    periods: dict[tuple[str, Cause], list[Period]],
     allow: Allowlist,
-    removals: dict[str, float],
     policy: PolicyParams,
     rep: ReputationParams,
     now: float,
-) -> tuple[Decided, list[tuple[str, Cause, Period]], list[PeriodUpdate]]:
-    """Decide every (target, cause) that has a score or a listing period."""
-    rules = policy.rules
-    period_causes: dict[str, list[Cause]] = {}
-    for target, cause in periods:
-        if cause in rules:
-            period_causes.setdefault(target, []).append(cause)
-    decided: Decided = {}
-    new_periods: list[tuple[str, Cause, Period]] = []
-    period_updates: list[PeriodUpdate] = []
-    no_scores: dict[Cause, CauseScore] = {}
-    for target in chosen:
-        by_cause = scores.get(target, no_scores)
-        causes = {c for c in by_cause if c in rules}
-        causes.update(period_causes.get(target, ()))
-        if not causes:
-            continue
-        covered = allow.covers(target)
-        for cause in causes:
-            history = periods.get((target, cause), [])
-            current = next(
-                (p for p in reversed(history) if p.ended_by is None and p.ends_at > now), None
+    *,
+    full: bool,
+) -> Individual:
+    """Replay the evidence of every (target, cause) that could list; decide from the periods."""
+    stops: dict[str, list[Stop]] = {}
+    for subject, grants in store.removal_stops().items():
+        for name in subject_names(subject):
+            stops.setdefault(name, []).extend(
+                Stop(decided, created, "request") for created, decided in grants
             )
-            score = by_cause.get(cause)
-            # Below list_at and not listed, decide() returns None: skip building its reason.
-            quiet = current is None and (score.value if score else 0.0) < rules[cause].list_at
-            decision = None
-            if not covered and not quiet:
-                decision = decide(
-                    target,
-                    cause,
-                    score or CauseScore(),
-                    half_life=rep.seconds(cause),
-                    rule=rules[cause],
-                    current=current,
-                    history=history,
-                    relist_after=removals.get(target),
-                    params=policy,
-                    now=now,
-                )
-            if decision is not None:
-                decided[(target, cause)] = decision
-                if current is None:
-                    period = Period(decision.listed_at, decision.min_until, decision.expires_at)
-                    new_periods.append((target, cause, period))
-                elif abs(current.ends_at - decision.expires_at) >= 1:
-                    period_updates.append(
-                        (target, cause, current.listed_at, decision.expires_at, None)
-                    )
-            elif current is not None:
-                ended_by = "allowlist" if covered else "decay"
-                period_updates.append((target, cause, current.listed_at, now, ended_by))
-    return decided, new_periods, period_updates
+    closures = store.probe_closures(None if full else chosen)
+    spans = replay_all(rows, candidates(scores, policy), stops, closures, policy, rep, now)
+    return decide_individual(chosen, spans, store.periods(chosen), allow, now)
+
+
+def _ending(spans: list[Span], covered: bool, now: float) -> tuple[float, str]:
+    """Return when and why a stored listing with no decision any more ended."""
+    if covered:
+        return now, "allowlisted"
+    if spans and not spans[-1].open:
+        last = spans[-1]
+        return min(last.until, now), _ENDED.get(
+            last.ended_by, "score fell below the delisting threshold"
+        )
+    return now, "no evidence supports it any more"
+
+
+_ENDED: Final = {
+    "decay": "score fell below the delisting threshold",
+    "quiet": "nothing new was seen for the maximum quiet time",
+    "minimum": "minimum listing time over and the score has decayed",
+    "request": "removal request granted",
+    "probe": "a re-probe found it closed",
+}
 
 
 def _hosting(
@@ -415,7 +413,11 @@ def _canonical(cidr: str) -> str:
 
 def _differs(old: Listing, new: Decision) -> bool:
     old_until = old.expires_at.timestamp() if old.expires_at else float("inf")
-    return abs(old_until - new.expires_at) >= 1 or old.reason != new.reason
+    return (
+        abs(old_until - new.expires_at) >= 1
+        or old.reason != new.reason
+        or abs(old.listed_at.timestamp() - round(new.listed_at)) >= 1
+    )
 
 
 def _listed_domains(

@@ -41,6 +41,21 @@ DEFAULT_RULES: Final[dict[Cause, CauseRule]] = {
 }
 
 
+#: How long a listing outlives its last evidence at most (None: until its score decays).
+#: Spam-like causes follow the public lists (UCEPROTECT level 1: 7 days; SpamCop: 24 hours);
+#: relays and proxies end sooner when a re-probe finds them closed.
+DEFAULT_MAX_QUIET: Final[dict[Cause, timedelta | None]] = {
+    Cause.SPAM: timedelta(days=7),
+    Cause.HARVEST: timedelta(days=7),
+    Cause.COMPROMISED: timedelta(days=7),
+    Cause.OPEN_RELAY: timedelta(days=30),
+    Cause.OPEN_PROXY: timedelta(days=30),
+    Cause.MALWARE_HOST: timedelta(days=3),
+    Cause.RDNS: timedelta(days=30),
+    Cause.MANUAL: None,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyParams:
     """Every threshold of the listing policy (documented in docs/policy.md)."""
@@ -59,6 +74,12 @@ class PolicyParams:
     self_removals: int = 3
     self_removal_window: timedelta = timedelta(days=30)
     interval: timedelta = timedelta(seconds=5)
+    max_quiet: Mapping[Cause, timedelta | None] = field(
+        default_factory=lambda: dict(DEFAULT_MAX_QUIET)
+    )
+    domain_senders: int = 3  # distinct listed IPs sending spam for one domain that list it
+    contact: str = ""  # how a listed party reaches the list operator (refusals quote it)
+    reprobe_every: timedelta = timedelta(days=1)  # serve re-probes probe-made listings
 
     def list_thresholds(self) -> dict[Cause, float]:
         """Return the listing threshold of every cause that can list."""
@@ -262,7 +283,8 @@ class PolicyChanges:
     """What one evaluation changes in the store, applied in one transaction."""
 
     upserts: tuple[Listing, ...] = ()
-    ends: tuple[tuple[str, Cause, str], ...] = ()  # (subject, cause, source) to expire now
+    ends: tuple[tuple[str, Cause, str, float, str], ...] = ()
+    # (subject, cause, source, when it ended, why) of listings to expire
     drops: tuple[tuple[str | None, str], ...] = ()  # (subject or any, source) rows to delete
     new_periods: tuple[tuple[str, Cause, Period], ...] = ()
     period_updates: tuple[tuple[str, Cause, float, float, str | None], ...] = ()

@@ -115,6 +115,24 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Return, per subject, when its latest granted removal request was decided."""
         ...
 
+    def removal_stops(self) -> dict[str, list[tuple[float, float]]]:
+        """Return, per subject, (created_at, decided_at) of its granted removal requests."""
+        ...
+
+    def carve_out_grants(self) -> dict[str, float]:
+        """Return, per address, when its latest carve-out from an escalated network was granted."""
+        ...
+
+    def probe_closures(
+        self, targets: Collection[str] | None = None
+    ) -> dict[str, list[tuple[float, str]]]:
+        """Return, per target, (observed_at, probe kind) of probes that found a relay/proxy closed."""
+        ...
+
+    def evidence_labels(self, targets: Collection[str]) -> Iterator[tuple[str, str, float, str]]:
+        """Yield (target, cause, observed_at, detector or source) of the evidence of *targets*."""
+        ...
+
     def cursor(self, name: str) -> int:
         """Return a saved position."""
         ...

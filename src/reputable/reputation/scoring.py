@@ -57,6 +57,7 @@ class CauseScore:
     count: int = 0
     first_at: float = math.inf
     last_at: float = -math.inf
+    total: float = 0.0  # undecayed sum of the weights: no replay can score higher
 
 
 def decayed(weight: float, age: timedelta, half_life: timedelta) -> float:
@@ -83,10 +84,11 @@ def accumulate(
         value = weight * 0.5 ** ((now - observed_at) / half)
         score = by_cause.get(cause)
         if score is None:
-            by_cause[cause] = CauseScore(0.0 + value, 1, observed_at, observed_at)
+            by_cause[cause] = CauseScore(0.0 + value, 1, observed_at, observed_at, weight)
             continue
         score.value += value
         score.count += 1
+        score.total += weight
         if observed_at < score.first_at:  # noqa: PLR1730  # cheaper than min() in this loop
             score.first_at = observed_at
         if observed_at > score.last_at:  # noqa: PLR1730  # cheaper than max() in this loop

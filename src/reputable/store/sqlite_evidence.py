@@ -214,6 +214,57 @@ class EvidenceTables(SQLiteTables):
                 )
         return out
 
+    def removal_stops(self) -> dict[str, list[tuple[float, float]]]:
+        """Return, per subject, (created_at, decided_at) of its granted removal requests."""
+        out: dict[str, list[tuple[float, float]]] = {}
+        for subject, created, decided in self._db.execute(
+            "SELECT subject, created_at, decided_at FROM delist_requests"
+            " WHERE status = 'granted' AND kind = 'removal' AND decided_at IS NOT NULL"
+        ):
+            out.setdefault(subject, []).append((float(created), float(decided)))
+        return out
+
+    def carve_out_grants(self) -> dict[str, float]:
+        """Return, per address, when its latest carve-out from an escalated network was granted."""
+        return {
+            s: float(t)
+            for s, t in self._db.execute(
+                "SELECT subject, MAX(decided_at) FROM delist_requests WHERE status = 'granted'"
+                " AND kind = 'carve_out' GROUP BY subject"
+            )
+        }
+
+    def probe_closures(
+        self, targets: Collection[str] | None = None
+    ) -> dict[str, list[tuple[float, str]]]:
+        """Return, per target, (observed_at, probe kind) of probes that found a relay/proxy closed."""
+        sql = (
+            "SELECT target, observed_at, source FROM evidence WHERE cause = 'clean'"
+            " AND source IN ('probe:relay', 'probe:proxy')"
+        )
+        out: dict[str, list[tuple[float, str]]] = {}
+        if targets is None:
+            batches: Iterable[tuple[str, Sequence[str]]] = [(sql, ())]
+        else:
+            batches = (
+                (f"{sql} AND target IN ({','.join('?' * len(chunk))})", chunk)
+                for chunk in _chunks(sorted(targets))
+            )
+        for query, args in batches:
+            for target, at, source in self._db.execute(query, args):
+                out.setdefault(target, []).append((float(at), source.split(":", 1)[1]))
+        return out
+
+    def evidence_labels(self, targets: Collection[str]) -> Iterator[tuple[str, str, float, str]]:
+        """Yield (target, cause, observed_at, detector or source) of the evidence of *targets*."""
+        sql = (
+            "SELECT target, cause, observed_at, COALESCE(json_extract(detail, '$.detector'),"
+            " source) FROM evidence"
+        )
+        for chunk in _chunks(sorted(targets)):
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(f"{sql} WHERE target IN ({marks})", chunk)
+
     def granted_removals(self) -> dict[str, float]:
         """Return, per subject, when its latest granted removal request was decided."""
         return _granted(self._db)
@@ -289,19 +340,13 @@ class PolicyWrites(SQLiteTables):
                         "DELETE FROM listings WHERE subject = ? AND source = ?",
                         (subject, source),
                     )
-            for subject, cause, source in changes.ends:
+            for subject, cause, source, ended_at, why in changes.ends:
                 db.execute(
                     "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
                     " AND (expires_at IS NULL OR expires_at > ?)",
-                    (now, subject, cause.value, source, now),
+                    (min(ended_at, now), subject, cause.value, source, now),
                 )
-                self._audit(
-                    actor,
-                    "delist",
-                    subject,
-                    cause.value,
-                    "score fell below the delisting threshold",
-                )
+                self._audit(actor, "delist", subject, cause.value, why)
             for listing in changes.upserts:
                 db.execute(
                     "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
