@@ -24,7 +24,7 @@ from reputable.core.address import looks_like_ip, parse_address, parse_domain
 from reputable.core.clock import format_instant
 from reputable.core.errors import DataFileError, InputError, SubjectError
 from reputable.evidence.parsers import jsonl
-from reputable.listings.delisting import decide_request, request_removal
+from reputable.listings.delisting import decide_request, request_removal, settle_requests
 from reputable.listings.engine import CURSOR, Outcome, evaluate
 from reputable.listings.explain import explain
 from reputable.store.sqlite_evidence import evidence_table_rows
@@ -266,11 +266,13 @@ def explain_command(
         print_json(result.to_json())
         return
     verdict = "[red]LISTED[/red]" if result.listed else "[green]not listed[/green]"
+    if result.allowlisted:
+        verdict += " (allowlisted: DNS does not answer for it)"
     console.print(f"{result.subject}: {verdict}; reputation {result.score}/100 ({result.bucket})")
     for item in result.listings:
         console.print(
             f"  {item['cause']} ({item['code']}) since {item['since']} until {item['until'] or 'removed'}:"
-            f" {item['reason']} [{item['source']}]",
+            f" {item['reason']} [{item['source']}]; {item['ends']}",
             highlight=False,
         )
     ev = result.evidence
@@ -320,13 +322,14 @@ def delist_request(
 def delist_list(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option("--status", help="pending, granted or denied.")
+        str | None, typer.Option("--status", help="pending, granted, denied or ended.")
     ] = "pending",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List removal requests (pending ones by default; --status '' for all)."""
     store = open_store(state(ctx).config)
     try:
+        settle_requests(store, now_option(None))
         rows = store.delist_requests(status=status or None)
     finally:
         store.close()

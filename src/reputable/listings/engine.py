@@ -21,7 +21,7 @@ from typing import Final
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.allowlist import Allowlist
-from reputable.listings.delisting import subject_names
+from reputable.listings.delisting import settle_requests, subject_names
 from reputable.listings.escalation import (
     carve_outs,
     escalation_threshold,
@@ -59,6 +59,7 @@ SOURCE = "policy"
 NETWORK_SOURCE = "policy:network"
 HOSTING_SOURCE = "policy:hosting"
 CURSOR = "policy_evidence"
+REQUEST_CURSOR = "policy_requests"
 
 #: Subjects per ``listings_where(subjects=...)`` call: well under SQLite's 32766 parameters.
 _CHUNK: Final = 5000
@@ -401,8 +402,14 @@ def evaluate_new(
     """Evaluate only the targets touched by evidence stored since the last call (incremental)."""
     after = store.cursor(CURSOR)
     targets, newest = store.evidence_targets_since(after, observed_by=now.timestamp())
+    # Decided removal and carve-out requests re-decide their subjects (and networks) too.
+    decided, latest = store.requests_decided_since(store.cursor(REQUEST_CURSOR))
+    for subject in decided:
+        targets.update(subject_names(subject))
     outcome = evaluate(store, policy, rep, now, targets, prefixes=prefixes)
     store.set_cursor(CURSOR, newest)
+    store.set_cursor(REQUEST_CURSOR, int(latest))
+    settle_requests(store, now)
     return outcome
 
 

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from reputable.core.address import Subject
 from reputable.core.cause import Cause
-from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.listings.model import AllowEntry, Batch, DelistRequest, Listing
 from reputable.listings.policy import Period, PolicyChanges
 
 
@@ -121,6 +121,20 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
 
     def carve_out_grants(self) -> dict[str, float]:
         """Return, per address, when its latest carve-out from an escalated network was granted."""
+        ...
+
+    def delist_requests(
+        self, *, subject: str | None = None, status: str | None = None
+    ) -> list[DelistRequest]:
+        """Return removal requests, newest first."""
+        ...
+
+    def decide_delist(self, request_id: int, *, status: str, by: str, why: str, now: float) -> None:
+        """Decide a request."""
+        ...
+
+    def requests_decided_since(self, after: float) -> tuple[set[str], float]:
+        """Return the subjects of requests decided after *after*, and the newest decision time."""
         ...
 
     def probe_closures(
