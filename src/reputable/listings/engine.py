@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
@@ -140,29 +140,23 @@ def evaluate(
     # 1. Individual decisions, in event time (listings/timeline.py).
     ind = _individual(store, chosen, rows, scores, allow, policy, rep, now, full=full)
     decided = ind.decided
+    # Plain rows, not Listing objects: incremental runs read thousands (bench/policy_scale.py).
     existing = {
-        (item.subject_text, item.cause): item
-        for item in _listings_of(store, chosen, source_prefix=SOURCE, active_at=now_dt)
-        if item.source == SOURCE
+        (subject, Cause(cause)): (reason, listed_at, until)
+        for subject, cause, reason, listed_at, until in store.own_rows(
+            chosen, source=SOURCE, active_at=now
+        )
     }
-    # Reasons only for listings that are new or moved: an unchanged one keeps its words.
-    moved = {
-        key: d
-        for key, d in decided.items()
-        if key not in existing
-        or abs(existing[key].listed_at.timestamp() - round(d.listed_at)) >= 1
-        or _differs(existing[key], replace(d, reason=existing[key].reason))
-    }
-    if moved:
-        labels = store.evidence_labels({t for t, _ in moved})
-        decided.update(with_reasons(moved, ind.spans, labels))
-    for key, d in decided.items():
-        if key not in moved:
-            decided[key] = replace(d, reason=existing[key].reason)
+    # Reasons count the evidence of each period: recomputed for every decision (an unchanged
+    # period may have gained evidence), written only where the listing changed.
+    if decided:
+        labels = store.evidence_labels({t for t, _ in decided})
+        decided.update(with_reasons(decided, ind.spans, labels))
     outcome.decisions = list(decided.values())
     upserts = [
         _listing(d.target, d.cause, d.reason, SOURCE, d.listed_at, d.expires_at)
-        for d in (decided[key] for key in moved)
+        for key, d in decided.items()
+        if key not in existing or _moved(existing[key], d)
     ]
     ends = [
         (t, c, SOURCE, *_ending(ind.spans.get((t, c), []), allow.covers(t), now))
@@ -307,7 +301,9 @@ def _hosting(
         if decision is None:
             if old:
                 drops.append((ip, HOSTING_SOURCE))
-        elif not old or old[0].cause is not decision.cause or _differs(old[0], decision):
+        elif (
+            not old or old[0].cause is not decision.cause or _differs(old[0], decision, since=False)
+        ):
             drops.append((ip, HOSTING_SOURCE))
             upserts.append(
                 _listing(
@@ -418,12 +414,23 @@ def _canonical(cidr: str) -> str:
     return cidr.removesuffix("/128" if ":" in cidr else "/32")
 
 
-def _differs(old: Listing, new: Decision) -> bool:
+def _moved(old: tuple[str, float, float | None], new: Decision) -> bool:
+    """True when *new* changes a stored (reason, listed_at, expires_at) row."""
+    reason, listed_at, until = old
+    return (
+        abs((until if until is not None else float("inf")) - new.expires_at) >= 1
+        or reason != new.reason
+        or abs(listed_at - round(new.listed_at)) >= 1
+    )
+
+
+def _differs(old: Listing, new: Decision, *, since: bool = True) -> bool:
+    """True when *new* changes the stored listing (its start too, unless *since* is False)."""
     old_until = old.expires_at.timestamp() if old.expires_at else float("inf")
     return (
         abs(old_until - new.expires_at) >= 1
         or old.reason != new.reason
-        or abs(old.listed_at.timestamp() - round(new.listed_at)) >= 1
+        or (since and abs(old.listed_at.timestamp() - round(new.listed_at)) >= 1)
     )
 
 

@@ -166,14 +166,22 @@ def with_reasons(
     labels: Iterable[tuple[str, str, float, str]],
 ) -> dict[Key, Decision]:
     """Return *decided* with reasons counting the evidence of each period by detector or source."""
-    windows = {key: (spans[key][-1].first_at, spans[key][-1].last_at) for key in decided}
-    counts: dict[Key, Counter[str]] = {key: Counter() for key in decided}
-    for target, cause_text, at, label in labels:
-        key = (target, Cause(cause_text))
-        window = windows.get(key)
-        if window is not None and window[0] <= at <= window[1]:
-            counts[key][label] += 1
-    return {
-        key: replace(d, reason=evidence_reason(d.cause, counts[key], *windows[key]))
-        for key, d in decided.items()
+    # Keyed by the cause's text as the store yields it: no enum lookup per evidence row.
+    windows = {
+        (target, cause.value): (
+            spans[(target, cause)][-1].first_at,
+            spans[(target, cause)][-1].last_at,
+            Counter[str](),
+        )
+        for target, cause in decided
     }
+    get = windows.get
+    for target, cause_text, at, label in labels:
+        window = get((target, cause_text))
+        if window is not None and window[0] <= at <= window[1]:
+            window[2][label] += 1
+    out: dict[Key, Decision] = {}
+    for key, d in decided.items():
+        first, last, counts = windows[(key[0], key[1].value)]
+        out[key] = replace(d, reason=evidence_reason(d.cause, counts, first, last))
+    return out

@@ -133,6 +133,12 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Decide a request."""
         ...
 
+    def own_rows(
+        self, subjects: Collection[str], *, source: str, active_at: float
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*."""
+        ...
+
     def requests_decided_since(self, after: float) -> tuple[set[str], float]:
         """Return the subjects of requests decided after *after*, and the newest decision time."""
         ...

@@ -28,6 +28,11 @@ DEFAULT_HALF_LIFE: Final[dict[Cause, timedelta]] = {
 }
 
 
+#: Badness (:func:`badness`) from which bad evidence counts as still in its window: 1 % of a
+#: listing threshold, e.g. one complaint (1.0 of spam's 2.5) for about 2 weeks at 2 days' half-life.
+BAD_FLOOR: Final = 0.01
+
+
 class Bucket(enum.StrEnum):
     """A reputation in one word; an address with no history is unknown, never good."""
 
@@ -119,13 +124,17 @@ def reputation(
 
     ``score = 100 * (1 + good) / (1 + good + 3 * bad)`` where *bad* is :func:`badness` and
     *good* the decayed weight of ``clean`` evidence. No evidence at all is 50/unknown; good
-    needs positive evidence, so silence alone never earns it.
+    needs positive evidence, so silence alone never earns it. Bad evidence still in its
+    window (*bad* of at least :data:`BAD_FLOOR`) keeps the score below unknown's 50, whatever
+    clean evidence says: unknown stays below clean, bad below unknown.
     """
     if not scores:
         return 50, Bucket.UNKNOWN
     bad = badness(scores, list_at)
     good = scores[Cause.CLEAN].value if Cause.CLEAN in scores else 0.0
     value = round(100 * (1 + good) / (1 + good + 3 * bad))
+    if bad >= BAD_FLOOR:
+        value = min(value, 49)
     if value < 25:
         return value, Bucket.BAD
     if value < 50:

@@ -330,6 +330,19 @@ class EvidenceTables(SQLiteTables):
 class PolicyWrites(SQLiteTables):
     """Mixin for SQLiteStore: the policy engine's transactional writes."""
 
+    def own_rows(
+        self, subjects: Collection[str], *, source: str, active_at: float
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*."""
+        for chunk in _chunks(sorted(subjects)):
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(
+                "SELECT subject, cause, reason, listed_at, expires_at FROM listings"
+                f" WHERE subject IN ({marks}) AND source = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                [*chunk, source, active_at],
+            )
+
     def set_cursor(self, name: str, value: int) -> None:
         """Save position *name*."""
         self._db.execute(
