@@ -47,6 +47,8 @@ from reputable.listings.policy import (
 )
 from reputable.listings.ports import PolicyStore
 from reputable.listings.prefixes import prefix_changes, prefix_escalations
+from reputable.listings.senders import SOURCE as SENDERS
+from reputable.listings.senders import decide_senders, spam_listings
 from reputable.listings.timeline import Span, Stop
 from reputable.reputation.aggregate import PrefixTable
 from reputable.reputation.scoring import (
@@ -168,6 +170,9 @@ def evaluate(
 
     # 2. Shared hosting: IPs whose listed domains may have changed.
     _hosting(store, policy, allow, decided, chosen, now_dt, full, outcome, upserts, drops)
+
+    # 2b. Domains that send spam from enough listed IPs.
+    _senders(store, policy, allow, decided, chosen, now, full, upserts, drops)
 
     # 3. Network escalation of the /24s and /48s the targets live in.
     networks = {n for t in chosen if is_ip(t) and (n := network_key(t))}
@@ -314,6 +319,53 @@ def _hosting(
                     old[0].listed_at.timestamp() if old else now,
                     decision.expires_at,
                 )
+            )
+
+
+def _senders(
+    store: PolicyStore,
+    policy: PolicyParams,
+    allow: Allowlist,
+    decided: Decided,
+    chosen: Collection[str],
+    now: float,
+    full: bool,
+    upserts: list[Listing],
+    drops: list[tuple[str | None, str]],
+) -> None:
+    """Re-decide the domains named in the spam of *chosen* (all of them if *full*)."""
+    senders = store.spam_senders(None if full else chosen)
+    domains = set(senders)
+    if full:
+        domains |= {item.subject_text for item in store.listings_where(source_prefix=SENDERS)}
+    if not domains:
+        return
+    ips = {ip for found in senders.values() for ip in found}
+    listed = spam_listings(decided, list(store.own_rows(ips, source=SOURCE, active_at=now)), chosen)
+    olds = {
+        subject: (reason, listed_at, until)
+        for subject, _, reason, listed_at, until in store.own_rows(
+            domains, source=SENDERS, active_at=now
+        )
+    }
+    for domain in sorted(domains):
+        found = senders.get(domain, set())
+        result = (
+            None
+            if allow.covers(domain)
+            else decide_senders(domain, found, listed, threshold=policy.domain_senders, now=now)
+        )
+        old = olds.get(domain)
+        if result is None:
+            if old is not None:
+                drops.append((domain, SENDERS))
+            continue
+        as_decision = Decision(
+            domain, Cause.SPAM, result.since, result.since, result.until, result.reason
+        )
+        if old is None or _moved(old, as_decision):
+            upserts.append(
+                _listing(domain, Cause.SPAM, result.reason, SENDERS, result.since, result.until)
             )
 
 

@@ -139,6 +139,10 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*."""
         ...
 
+    def spam_senders(self, targets: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Return, per domain named in spam evidence, the targets that sent it."""
+        ...
+
     def requests_decided_since(self, after: float) -> tuple[set[str], float]:
         """Return the subjects of requests decided after *after*, and the newest decision time."""
         ...

@@ -10,6 +10,7 @@ from typing import Final
 
 from reputable.core.cause import Cause
 from reputable.evidence.model import (
+    HOSTED_CAUSES,
     Evidence,
     EvidenceRecord,
     EvidenceSubject,
@@ -43,7 +44,7 @@ def evidence_table_rows(items: Iterable[Evidence]) -> Iterator[tuple[object, ...
         yield (
             e.key,
             known[0],
-            domain.name if domain else known[1],  # = e.target
+            domain.name if domain and e.cause in HOSTED_CAUSES else known[1],  # = e.target
             e.cause.value,
             e.source,
             e.observed_at.timestamp(),
@@ -233,6 +234,39 @@ class EvidenceTables(SQLiteTables):
                 " AND kind = 'carve_out' GROUP BY subject"
             )
         }
+
+    def spam_senders(self, targets: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Return, per domain named in spam evidence, the targets (IPs, /64s) that sent it.
+
+        With *targets*, only the domains named in those targets' spam, with all their senders.
+        """
+        domains: set[str] | None = None
+        if targets is not None:
+            domains = set()
+            for chunk in _chunks(sorted(targets)):
+                marks = ",".join("?" * len(chunk))
+                domains.update(
+                    d
+                    for (d,) in self._db.execute(
+                        "SELECT DISTINCT domain FROM evidence WHERE cause = 'spam'"
+                        f" AND domain IS NOT NULL AND target IN ({marks})",
+                        chunk,
+                    )
+                )
+        sql = "SELECT domain, target FROM evidence WHERE domain IS NOT NULL AND cause = 'spam'"
+        out: dict[str, set[str]] = {}
+        if domains is None:
+            batches: Iterable[tuple[str, Sequence[str]]] = [(sql, ())]
+        else:
+            batches = (
+                (f"{sql} AND domain IN ({','.join('?' * len(chunk))})", chunk)
+                for chunk in _chunks(sorted(domains))
+            )
+        for query, args in batches:
+            for domain, target in self._db.execute(query, args):
+                if domain != target:
+                    out.setdefault(domain, set()).add(target)
+        return out
 
     def requests_decided_since(self, after: float) -> tuple[set[str], float]:
         """Return the subjects of requests decided after *after*, and the newest decision time."""
