@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from reputable.core.address import Domain, Subject, format_subject, parse_subject
 from reputable.core.cause import Cause
@@ -13,6 +13,9 @@ from reputable.core.errors import InputError, ListingRefused
 from reputable.evidence.model import scoring_target
 from reputable.listings.model import DelistRequest, Listing
 from reputable.listings.policy import PolicyParams
+
+#: Causes a re-probe can clear (listings/reprobe.py): a request for them triggers one.
+REPROBED: Final = frozenset({Cause.OPEN_RELAY, Cause.OPEN_PROXY})
 
 
 class SettleStore(Protocol):
@@ -224,6 +227,11 @@ def request_removal(
         )
     if not self_service:
         why = "an operator or a feed made this listing, so an operator reviews the request"
+    elif any(item.cause in REPROBED for item in listed):
+        why = (
+            "the relay/proxy is probed again within minutes; if it is closed the listing ends"
+            " at once, otherwise an operator reviews the request"
+        )
     else:
         why = f"evidence was still seen at {seen}; an operator reviews the request"
     return RequestResult(request_id, subjects[0], "pending", f"pending: {why}")

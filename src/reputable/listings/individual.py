@@ -90,12 +90,13 @@ def replay_all(
         rule = rules.get(cause)
         if rule is None:
             rule = rules[cause] = rule_of(cause, policy, rep)
-        mine = list(stops.get(target, ()))
-        mine += [
+        # A fix found by a probe comes first: at the same instant it is the better reason.
+        mine = [
             Stop(at, at, "probe")
             for at, kind in closures.get(target, ())
             if PROBE_ENDS.get(kind) is cause
         ]
+        mine += stops.get(target, ())
         spans = replay(items, rule, now, mine)
         if spans:
             out[(target, cause)] = spans
