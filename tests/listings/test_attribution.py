@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reputable.config import DEFAULT_TOML, Config, parse_config
 from reputable.core.address import Domain, parse_address
@@ -14,7 +16,7 @@ from reputable.core.cause import Cause
 from reputable.evidence.model import Evidence
 from reputable.listings.engine import evaluate
 from reputable.listings.explain import explain
-from reputable.listings.reason import MAX_REASON, evidence_reason
+from reputable.listings.reason import MAX_REASON, evidence_reason, reason_count
 from reputable.store.sqlite import SQLiteStore
 from tests.listings.test_engine import active
 
@@ -121,3 +123,18 @@ def test_reasons_stay_short() -> None:
     labels = Counter({f"feed:{'x' * 60}{i}": i + 1 for i in range(50)})
     text = evidence_reason(Cause.COMPROMISED, labels, T0.timestamp(), T0.timestamp() + 86400 * 400)
     assert len(text.encode()) <= MAX_REASON
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["spam_trap", "arf:x", "feed:urlhaus", "probe:relay", "traps", "weird:source"]
+        ),
+        st.integers(1, 500),
+        min_size=1,
+    )
+)
+def test_reason_count_reads_back_the_total(labels: dict[str, int]) -> None:
+    """The count written into a reason reads back as the number of pieces of evidence."""
+    text = evidence_reason(Cause.SPAM, Counter(labels), T0.timestamp(), T0.timestamp() + 86400)
+    assert reason_count(text) == sum(labels.values())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -31,7 +31,6 @@ from reputable.listings.escalation import (
 )
 from reputable.listings.individual import (
     Individual,
-    candidates,
     decide_individual,
     replay_all,
     with_reasons,
@@ -47,6 +46,7 @@ from reputable.listings.policy import (
 )
 from reputable.listings.ports import PolicyStore
 from reputable.listings.prefixes import prefix_changes, prefix_escalations
+from reputable.listings.reason import reason_count
 from reputable.listings.senders import SOURCE as SENDERS
 from reputable.listings.senders import decide_senders, spam_listings
 from reputable.listings.timeline import Span, Stop
@@ -54,7 +54,7 @@ from reputable.reputation.aggregate import PrefixTable
 from reputable.reputation.scoring import (
     CauseScore,
     ReputationParams,
-    accumulate,
+    accumulate_events,
 )
 
 SOURCE = "policy"
@@ -134,13 +134,12 @@ def evaluate(
     now = now_dt.timestamp()
     full = targets is None
     chosen = store.all_targets() if targets is None else set(targets)
-    rows = list(store.evidence_rows(None if full else chosen))
-    scores = accumulate(rows, rep, now)
+    scores = accumulate_events(store.evidence_rows(None if full else chosen), rep, now)
     allow = Allowlist(store.allows(active_at=now_dt))
     outcome = Outcome(targets=len(chosen))
 
     # 1. Individual decisions, in event time (listings/timeline.py).
-    ind = _individual(store, chosen, rows, scores, allow, policy, rep, now, full=full)
+    ind = _individual(store, chosen, scores, allow, policy, rep, now, full=full)
     decided = ind.decided
     # Plain rows, not Listing objects: incremental runs read thousands (bench/policy_scale.py).
     existing = {
@@ -149,11 +148,21 @@ def evaluate(
             chosen, source=SOURCE, active_at=now
         )
     }
-    # Reasons count the evidence of each period: recomputed for every decision (an unchanged
-    # period may have gained evidence), written only where the listing changed.
-    if decided:
-        labels = store.evidence_labels({t for t, _ in decided})
-        decided.update(with_reasons(decided, ind.spans, labels))
+    # Reasons count the evidence of each period. A stored listing with the same start, end
+    # and count keeps its words (its evidence is the same); others are counted again.
+    stale = {
+        key: d
+        for key, d in decided.items()
+        if key not in existing
+        or _moved(existing[key], replace(d, reason=existing[key][0]))
+        or reason_count(existing[key][0]) != ind.spans[key][-1].count
+    }
+    if stale:
+        labels = store.evidence_labels({t for t, _ in stale})
+        decided.update(with_reasons(stale, ind.spans, labels))
+    for key, d in decided.items():
+        if key not in stale:
+            decided[key] = replace(d, reason=existing[key][0])
     outcome.decisions = list(decided.values())
     upserts = [
         _listing(d.target, d.cause, d.reason, SOURCE, d.listed_at, d.expires_at)
@@ -223,7 +232,6 @@ def evaluate(
 def _individual(
     store: PolicyStore,
     chosen: Collection[str],
-    rows: list[tuple[str, str, float, float]],
     scores: dict[str, dict[Cause, CauseScore]],
     allow: Allowlist,
     policy: PolicyParams,
@@ -240,7 +248,7 @@ def _individual(
                 Stop(decided, created, "request") for created, decided in grants
             )
     closures = store.probe_closures(None if full else chosen)
-    spans = replay_all(rows, candidates(scores, policy), stops, closures, policy, rep, now)
+    spans = replay_all(scores, stops, closures, policy, rep, now)
     return decide_individual(chosen, spans, store.periods(chosen), allow, now)
 
 

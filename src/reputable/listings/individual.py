@@ -41,19 +41,6 @@ def rule_of(cause: Cause, policy: PolicyParams, rep: ReputationParams) -> Rule:
     )
 
 
-def candidates(
-    scores: Mapping[str, Mapping[Cause, CauseScore]], policy: PolicyParams
-) -> set[tuple[str, str]]:
-    """Return the (target, cause text) whose undecayed total could ever reach ``list_at``."""
-    rules = policy.rules
-    return {
-        (target, cause.value)
-        for target, by_cause in scores.items()
-        for cause, score in by_cause.items()
-        if cause in rules and score.total >= rules[cause].list_at * (1 - 1e-9)
-    }
-
-
 @dataclass(slots=True)
 class Individual:
     """The outcome of the individual decisions of one evaluation."""
@@ -65,41 +52,37 @@ class Individual:
 
 
 def replay_all(
-    rows: Iterable[Row],
-    wanted: set[tuple[str, str]],
+    scores: Mapping[str, Mapping[Cause, CauseScore]],
     stops: Mapping[str, Sequence[Stop]],
     closures: Mapping[str, Sequence[tuple[float, str]]],
     policy: PolicyParams,
     rep: ReputationParams,
     now: float,
 ) -> dict[Key, list[Span]]:
-    """Replay every wanted (target, cause) over its evidence rows; return its periods."""
-    events: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for target, cause, at, weight in rows:
-        key = (target, cause)
-        if key in wanted:
-            found = events.get(key)
-            if found is None:
-                events[key] = [(at, weight)]
-            else:
-                found.append((at, weight))
+    """Replay every (target, cause) whose undecayed total could reach ``list_at``.
+
+    *scores* come from :func:`~reputable.reputation.scoring.accumulate_events` (events kept).
+    """
     rules: dict[Cause, Rule] = {}
+    thresholds = {c: r.list_at * (1 - 1e-9) for c, r in policy.rules.items()}
     out: dict[Key, list[Span]] = {}
-    for (target, cause_text), items in events.items():
-        cause = Cause(cause_text)
-        rule = rules.get(cause)
-        if rule is None:
-            rule = rules[cause] = rule_of(cause, policy, rep)
-        # A fix found by a probe comes first: at the same instant it is the better reason.
-        mine = [
-            Stop(at, at, "probe")
-            for at, kind in closures.get(target, ())
-            if PROBE_ENDS.get(kind) is cause
-        ]
-        mine += stops.get(target, ())
-        spans = replay(items, rule, now, mine)
-        if spans:
-            out[(target, cause)] = spans
+    for target, by_cause in scores.items():
+        for cause, score in by_cause.items():
+            if cause not in thresholds or score.total < thresholds[cause] or not score.events:
+                continue
+            rule = rules.get(cause)
+            if rule is None:
+                rule = rules[cause] = rule_of(cause, policy, rep)
+            # A fix found by a probe comes first: at the same instant it is the better reason.
+            mine = [
+                Stop(at, at, "probe")
+                for at, kind in closures.get(target, ())
+                if PROBE_ENDS.get(kind) is cause
+            ]
+            mine += stops.get(target, ())
+            spans = replay(score.events, rule, now, mine)
+            if spans:
+                out[(target, cause)] = spans
     return out
 
 

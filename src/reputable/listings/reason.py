@@ -91,3 +91,13 @@ def evidence_reason(cause: Cause, labels: Counter[str], first: float, last: floa
     text = head + ", ".join(shown) + ", " + _span(first, last)
     text = text.encode("ascii", "replace").decode("ascii")
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
+
+
+def reason_count(reason: str) -> int | None:
+    """Return how many pieces of evidence a reason made by :func:`evidence_reason` counts."""
+    _, _, body = reason.partition(": ")
+    parts = body.split(", ")[:-1]  # the last part is the dates
+    try:
+        return sum(int(part.split(" ", 1)[0]) for part in parts) if parts else None
+    except ValueError:
+        return None

@@ -63,6 +63,7 @@ class CauseScore:
     first_at: float = math.inf
     last_at: float = -math.inf
     total: float = 0.0  # undecayed sum of the weights: no replay can score higher
+    events: list[tuple[float, float]] | None = None  # (observed_at, weight), when kept
 
 
 def decayed(weight: float, age: timedelta, half_life: timedelta) -> float:
@@ -94,6 +95,42 @@ def accumulate(
         score.value += value
         score.count += 1
         score.total += weight
+        if observed_at < score.first_at:  # noqa: PLR1730  # cheaper than min() in this loop
+            score.first_at = observed_at
+        if observed_at > score.last_at:  # noqa: PLR1730  # cheaper than max() in this loop
+            score.last_at = observed_at
+    return out
+
+
+def accumulate_events(
+    rows: Iterable[EvidenceRow], params: ReputationParams, now: float
+) -> dict[str, dict[Cause, CauseScore]]:
+    """Return :func:`accumulate` with each score's (observed_at, weight) events kept.
+
+    The policy engine replays the events of the (target, cause) pairs that may list
+    (listings/timeline.py); keeping them here spares a second pass over every row.
+    """
+    halves = {c.value: (c, params.seconds(c)) for c in Cause}
+    out: dict[str, dict[Cause, CauseScore]] = {}
+    get_target = out.get
+    for target, cause_text, observed_at, weight in rows:
+        if observed_at > now:
+            continue
+        cause, half = halves[cause_text]
+        by_cause = get_target(target)
+        if by_cause is None:
+            by_cause = out[target] = {}
+        value = weight * 0.5 ** ((now - observed_at) / half)
+        score = by_cause.get(cause)
+        if score is None:
+            by_cause[cause] = CauseScore(
+                0.0 + value, 1, observed_at, observed_at, weight, [(observed_at, weight)]
+            )
+            continue
+        score.value += value
+        score.count += 1
+        score.total += weight
+        score.events.append((observed_at, weight))  # type: ignore[union-attr]  # always set here
         if observed_at < score.first_at:  # noqa: PLR1730  # cheaper than min() in this loop
             score.first_at = observed_at
         if observed_at > score.last_at:  # noqa: PLR1730  # cheaper than max() in this loop
