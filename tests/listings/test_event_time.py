@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reputable.config import DEFAULT_TOML, Config, parse_config
-from reputable.core.address import parse_address
+from reputable.core.address import Domain, parse_address
 from reputable.core.cause import Cause
 from reputable.evidence.model import Evidence
 from reputable.listings.engine import evaluate, evaluate_new
@@ -27,7 +28,7 @@ Event = tuple[int, Cause, float, int, int]
 
 events_strategy = st.lists(
     st.tuples(
-        st.integers(1, 5),
+        st.integers(1, 8),
         st.sampled_from([Cause.SPAM, Cause.COMPROMISED, Cause.OPEN_RELAY, Cause.MALWARE_HOST]),
         st.sampled_from([0.5, 1.0, 2.0]),
         st.integers(0, 24 * 40),
@@ -37,14 +38,31 @@ events_strategy = st.lists(
 )
 
 
+#: Denser streams over ten days: enough listed neighbours for escalations, enough bad sites
+#: for a shared-hosting listing.
+dense_strategy = st.lists(
+    st.tuples(
+        st.integers(1, 8),
+        st.sampled_from([Cause.SPAM, Cause.COMPROMISED, Cause.MALWARE_HOST]),
+        st.sampled_from([1.0, 2.0, 3.0]),
+        st.integers(0, 24 * 10),
+        st.integers(0, 48),
+    ),
+    min_size=10,
+    max_size=40,
+)
+
+
 def _evidence(index: int, event: Event) -> Evidence:
     host, cause, weight, hour, _ = event
+    site = f"site{host % 3}.example" if cause is Cause.MALWARE_HOST and host > 4 else None
     return Evidence(
-        subject=parse_address(f"198.51.100.{host}"),
+        subject=parse_address(f"198.51.100.{50 if site else host}"),
         cause=cause,
         source="traps" if cause is Cause.SPAM else "test",
         observed_at=T0 + timedelta(hours=hour, seconds=index),
         weight=weight,
+        related_domain=Domain(site) if site else None,
         detail={"i": index},
     )
 
@@ -67,26 +85,16 @@ def _listings(store: SQLiteStore, at: datetime) -> set[tuple[str, str, str, floa
     }
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    events_strategy,
-    st.lists(st.integers(0, 24 * 50), max_size=8),
-    st.integers(24 * 20, 24 * 55),
-    st.randoms(use_true_random=False),
-)
-def test_listings_at_t_equal_one_evaluation_at_t(
-    tmp_path_factory: pytest.TempPathFactory,
-    events: list[Event],
-    schedule: list[int],
-    final: int,
-    rnd: random.Random,
+def _compare(
+    folder: Path, events: list[Event], schedule: list[int], final: int, rnd: random.Random
 ) -> None:
-    """For any evidence stream and evaluation schedule, the listings at T equal one evaluation at T."""
-    folder = tmp_path_factory.mktemp("event")
+    """Assert that stepping through *schedule* gives the listings of one evaluation at *final*."""
     config = parse_config(DEFAULT_TOML, folder / "reputable.toml")
+    # Small thresholds so that network escalations and shared-hosting listings happen too.
+    config = replace(config, policy=replace(config.policy, escalate_v4=3, hosting_domains=2))
     stepped, once = SQLiteStore(folder / "a.db"), SQLiteStore(folder / "b.db")
+    for store in (stepped, once):
+        store.add_hosting([("198.51.100.50", f"site{k}.example") for k in range(3)])
     items = [(_arrival(e), _evidence(i, e)) for i, e in enumerate(events)]
     stored: set[int] = set()
     for hour in sorted(h for h in schedule if h <= final):
@@ -108,6 +116,46 @@ def test_listings_at_t_equal_one_evaluation_at_t(
     assert _listings(stepped, end) == _listings(once, end)
     stepped.close()
     once.close()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    events_strategy,
+    st.lists(st.integers(0, 24 * 50), max_size=8),
+    st.integers(24 * 20, 24 * 55),
+    st.randoms(use_true_random=False),
+)
+def test_listings_at_t_equal_one_evaluation_at_t(
+    tmp_path_factory: pytest.TempPathFactory,
+    events: list[Event],
+    schedule: list[int],
+    final: int,
+    rnd: random.Random,
+) -> None:
+    """For any evidence stream and evaluation schedule, the listings at T equal one evaluation at T."""
+    _compare(tmp_path_factory.mktemp("event"), events, schedule, final, rnd)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    dense_strategy,
+    st.lists(st.integers(0, 24 * 12), max_size=10),
+    st.integers(24 * 2, 24 * 14),
+    st.randoms(use_true_random=False),
+)
+def test_escalations_and_hosting_follow_event_time(
+    tmp_path_factory: pytest.TempPathFactory,
+    events: list[Event],
+    schedule: list[int],
+    final: int,
+    rnd: random.Random,
+) -> None:
+    """Network escalations and shared-hosting listings, too, do not depend on the schedule."""
+    _compare(tmp_path_factory.mktemp("dense"), events, schedule, final, rnd)
 
 
 def _rule(**kw: float | None) -> Rule:

@@ -297,7 +297,7 @@ def _hosting(
         return
     on = store.domains_on(hosting_ips)
     all_domains = {d for ds in on.values() for d in ds}
-    listed = _listed_domains(store, all_domains, decided, chosen, now_dt)
+    listed, starts = _listed_domains(store, all_domains, decided, chosen, now_dt)
     olds: dict[str, list[Listing]] = {}
     for item in _listings_of(store, hosting_ips, source_prefix=HOSTING_SOURCE, active_at=now_dt):
         olds.setdefault(item.subject_text, []).append(item)
@@ -306,7 +306,9 @@ def _hosting(
         decision = (
             None
             if allow.covers(ip)
-            else hosting_decision(ip, mine, threshold=policy.hosting_domains, now=now)
+            else hosting_decision(
+                ip, mine, threshold=policy.hosting_domains, now=now, starts=starts
+            )
         )
         outcome.hosting[ip] = decision
         # The order one query per IP returned them in: its (subject, cause, source) index.
@@ -314,9 +316,7 @@ def _hosting(
         if decision is None:
             if old:
                 drops.append((ip, HOSTING_SOURCE))
-        elif (
-            not old or old[0].cause is not decision.cause or _differs(old[0], decision, since=False)
-        ):
+        elif not old or old[0].cause is not decision.cause or _differs(old[0], decision):
             drops.append((ip, HOSTING_SOURCE))
             upserts.append(
                 _listing(
@@ -324,7 +324,7 @@ def _hosting(
                     decision.cause,
                     decision.reason,
                     HOSTING_SOURCE,
-                    old[0].listed_at.timestamp() if old else now,
+                    decision.listed_at,
                     decision.expires_at,
                 )
             )
@@ -402,6 +402,14 @@ def _escalations(
         if sum(1 for until in mine.values() if until > now) >= escalation_threshold(policy, network)
     }
     carve = carve_outs(store, reaching, policy, rep, scores, now) if reaching else {}
+    # When each member's listing began (event time): the stored one, this round's decision.
+    starts: dict[str, float] = {}
+    if reaching:
+        causes = sorted(c.value for c in policy.escalate_causes)
+        starts = store.listing_starts(causes, active_at=now)
+        for (target, cause), decision in decided.items():
+            if cause in policy.escalate_causes:
+                starts[target] = decision.listed_at
     # (subject, reason, listed_at, expires_at) of the stored escalation CIDRs, per source.
     olds: dict[str, list[tuple[str, str, float, float | None]]] = {}
     for subject, src, why, listed_at, expires_at in store.source_rows(
@@ -421,6 +429,7 @@ def _escalations(
                 carve.get(network, []),
                 threshold=threshold,
                 now=now,
+                starts=starts,
             )
         )
         outcome.escalations[network] = result
@@ -437,12 +446,14 @@ def _escalations(
                 abs(until - result.expires_at) < 1 for _, _, _, until in old if until is not None
             )
             and all(why == result.reason for _, why, _, _ in old)
+            and all(abs(listed_at - round(result.since)) < 1 for _, _, listed_at, _ in old)
         )
         if not unchanged:
-            since = min((listed_at for _, _, listed_at, _ in old), default=now)
             drops.append((None, source))
             upserts.extend(
-                _listing(cidr, Cause.NETWORK, result.reason, source, since, result.expires_at)
+                _listing(
+                    cidr, Cause.NETWORK, result.reason, source, result.since, result.expires_at
+                )
                 for cidr in result.cidrs
             )
 
@@ -500,15 +511,18 @@ def _listed_domains(
     decided: Decided,
     chosen: Collection[str],
     now_dt: datetime,
-) -> dict[str, tuple[Cause, float]]:
-    """Return listed domains -> (cause, expiry), this round's decisions overriding the store."""
+) -> tuple[dict[str, tuple[Cause, float]], dict[str, float]]:
+    """Return listed domains -> (cause, expiry) and -> since, this round's decisions first."""
     out: dict[str, tuple[Cause, float]] = {}
+    starts: dict[str, float] = {}
     for listing in _listings_of(store, domains, active_at=now_dt):
         if listing.source == SOURCE and listing.subject_text in chosen:
             continue  # re-decided this round
         until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
         out[listing.subject_text] = (listing.cause, until)
+        starts[listing.subject_text] = listing.listed_at.timestamp()
     for (target, cause), decision in decided.items():
         if target in domains:
             out[target] = (cause, decision.expires_at)
-    return out
+            starts[target] = decision.listed_at
+    return out, starts

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -183,6 +183,7 @@ class Escalation:
     carved: tuple[str, ...]
     expires_at: float
     reason: str
+    since: float = 0.0  # when the threshold-th of the live members' listings began
 
 
 def escalate(
@@ -192,12 +193,15 @@ def escalate(
     *,
     threshold: int,
     now: float,
+    starts: Mapping[str, float] | None = None,
 ) -> Escalation | None:
     """Return the escalation of *network* when at least *threshold* members are listed.
 
     *members* maps each listed member (address or /64) to its listing's expiry. Members with
     good reputation (*carve_out*) are cut out of the network listing like rbldnsd ``!``
-    exclusions. The escalation lasts until fewer than *threshold* members remain listed.
+    exclusions. The escalation lasts until fewer than *threshold* members remain listed and
+    began when the *threshold*-th of the live members' listings did (*starts*: member -> since;
+    without it, *now*).
     """
     live = {m: t for m, t in members.items() if t > now}
     if len(live) < threshold:
@@ -214,9 +218,26 @@ def escalate(
     reason = f"{len(live)} listed {unit} in {network} (threshold {threshold}): {shown}"
     if holes:
         reason += f"; spared for good reputation: {', '.join(str(h) for h in holes)}"
+    since = _kth_start(live, starts, threshold, now)
     return Escalation(
-        network, tuple(cidrs), tuple(sorted(live)), tuple(str(h) for h in holes), expiry, reason
+        network,
+        tuple(cidrs),
+        tuple(sorted(live)),
+        tuple(str(h) for h in holes),
+        expiry,
+        reason,
+        since,
     )
+
+
+def _kth_start(
+    live: Collection[str], starts: Mapping[str, float] | None, threshold: int, now: float
+) -> float:
+    """Return when the *threshold*-th of *live*'s listings began (event time), else *now*."""
+    if starts is None:
+        return now
+    began = sorted(starts.get(m, now) for m in live)
+    return began[threshold - 1] if len(began) >= threshold else now
 
 
 def _cut(
@@ -260,6 +281,7 @@ def hosting_decision(
     *,
     threshold: int,
     now: float,
+    starts: Mapping[str, float] | None = None,
 ) -> Decision | None:
     """List a shared-hosting IP when at least *threshold* distinct domains on it are listed.
 
@@ -275,7 +297,8 @@ def hosting_decision(
     reason = (
         f"{len(live)} domains hosted on this address are listed (threshold {threshold}): {names}"
     )
-    return Decision(ip, cause, now, now, expiry, reason)
+    since = _kth_start(live, starts, threshold, now)
+    return Decision(ip, cause, since, since, expiry, reason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,10 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Return, per domain named in spam evidence, the targets that sent it."""
         ...
 
+    def listing_starts(self, causes: Collection[str], *, active_at: float) -> dict[str, float]:
+        """Return, per subject with an active listing of *causes*, when its listing began."""
+        ...
+
     def requests_decided_since(self, after: float) -> tuple[set[str], float]:
         """Return the subjects of requests decided after *after*, and the newest decision time."""
         ...

@@ -377,6 +377,19 @@ class PolicyWrites(SQLiteTables):
                 [*chunk, source, active_at],
             )
 
+    def listing_starts(self, causes: Collection[str], *, active_at: float) -> dict[str, float]:
+        """Return, per subject with an active listing of *causes*, when its listing began."""
+        marks = ",".join("?" * len(causes))
+        out: dict[str, float] = {}
+        for subject, listed_at in self._db.execute(
+            f"SELECT subject, listed_at FROM listings WHERE cause IN ({marks})"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            [*causes, active_at],
+        ):
+            if subject not in out or listed_at < out[subject]:
+                out[subject] = float(listed_at)
+        return out
+
     def set_cursor(self, name: str, value: int) -> None:
         """Save position *name*."""
         self._db.execute(
