@@ -62,6 +62,7 @@ NETWORK_SOURCE = "policy:network"
 HOSTING_SOURCE = "policy:hosting"
 CURSOR = "policy_evidence"
 REQUEST_CURSOR = "policy_requests"
+TIME_CURSOR = "policy_time"  # when the last evaluation ran (epoch seconds)
 
 #: Subjects per ``listings_where(subjects=...)`` call: well under SQLite's 32766 parameters.
 _CHUNK: Final = 5000
@@ -225,6 +226,8 @@ def evaluate(
     )
     if apply:
         store.apply_policy(outcome.changes, actor="policy", now=now)
+        if full:  # everything was re-decided: the next incremental run starts from here
+            store.set_cursor(TIME_CURSOR, int(now))
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -473,9 +476,15 @@ def evaluate_new(
     decided, latest = store.requests_decided_since(store.cursor(REQUEST_CURSOR))
     for subject in decided:
         targets.update(subject_names(subject))
+    # Listings that expired since the last run re-decide the networks and shared-hosting IPs
+    # they counted towards: an escalation at T names the members live at T, whatever ran.
+    ts = now.timestamp()
+    last_run = store.cursor(TIME_CURSOR) or int(ts - 86400)
+    targets.update(store.expired_between(last_run, ts))
     outcome = evaluate(store, policy, rep, now, targets, prefixes=prefixes)
     store.set_cursor(CURSOR, newest)
     store.set_cursor(REQUEST_CURSOR, int(latest))
+    store.set_cursor(TIME_CURSOR, int(ts))
     settle_requests(store, now)
     return outcome
 

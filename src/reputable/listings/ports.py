@@ -147,6 +147,10 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Return, per subject with an active listing of *causes*, when its listing began."""
         ...
 
+    def expired_between(self, after: float, until: float) -> set[str]:
+        """Return the subjects of listings that expired after *after* and by *until*."""
+        ...
+
     def requests_decided_since(self, after: float) -> tuple[set[str], float]:
         """Return the subjects of requests decided after *after*, and the newest decision time."""
         ...

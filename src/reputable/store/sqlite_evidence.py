@@ -390,6 +390,16 @@ class PolicyWrites(SQLiteTables):
                 out[subject] = float(listed_at)
         return out
 
+    def expired_between(self, after: float, until: float) -> set[str]:
+        """Return the subjects of listings that expired after *after* and by *until*."""
+        return {
+            subject
+            for (subject,) in self._db.execute(
+                "SELECT DISTINCT subject FROM listings WHERE expires_at > ? AND expires_at <= ?",
+                (after, until),
+            )
+        }
+
     def set_cursor(self, name: str, value: int) -> None:
         """Save position *name*."""
         self._db.execute(
