@@ -409,10 +409,12 @@ def _escalations(
     starts: dict[str, float] = {}
     if reaching:
         causes = sorted(c.value for c in policy.escalate_causes)
-        starts = store.listing_starts(causes, active_at=now)
+        for subject, src, listed_at in store.listing_starts(causes, active_at=now):
+            if not (src == SOURCE and subject in chosen):  # re-decided this round
+                starts[subject] = min(starts.get(subject, listed_at), listed_at)
         for (target, cause), decision in decided.items():
             if cause in policy.escalate_causes:
-                starts[target] = decision.listed_at
+                starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
     # (subject, reason, listed_at, expires_at) of the stored escalation CIDRs, per source.
     olds: dict[str, list[tuple[str, str, float, float | None]]] = {}
     for subject, src, why, listed_at, expires_at in store.source_rows(
@@ -530,8 +532,8 @@ def _listed_domains(
         until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
         out[listing.subject_text] = (listing.cause, until)
         starts[listing.subject_text] = listing.listed_at.timestamp()
-    for (target, cause), decision in decided.items():
-        if target in domains:
+    for (target, cause), decision in sorted(decided.items(), key=lambda kv: kv[1].expires_at):
+        if target in domains:  # the latest-ending listing of a domain counts (any order)
             out[target] = (cause, decision.expires_at)
-            starts[target] = decision.listed_at
+            starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
     return out, starts

@@ -143,8 +143,10 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Return, per domain named in spam evidence, the targets that sent it."""
         ...
 
-    def listing_starts(self, causes: Collection[str], *, active_at: float) -> dict[str, float]:
-        """Return, per subject with an active listing of *causes*, when its listing began."""
+    def listing_starts(
+        self, causes: Collection[str], *, active_at: float
+    ) -> Iterator[tuple[str, str, float]]:
+        """Yield (subject, source, listed_at) of the active listings of *causes*."""
         ...
 
     def expired_between(self, after: float, until: float) -> set[str]:

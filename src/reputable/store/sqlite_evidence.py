@@ -377,18 +377,16 @@ class PolicyWrites(SQLiteTables):
                 [*chunk, source, active_at],
             )
 
-    def listing_starts(self, causes: Collection[str], *, active_at: float) -> dict[str, float]:
-        """Return, per subject with an active listing of *causes*, when its listing began."""
+    def listing_starts(
+        self, causes: Collection[str], *, active_at: float
+    ) -> Iterator[tuple[str, str, float]]:
+        """Yield (subject, source, listed_at) of the active listings of *causes*."""
         marks = ",".join("?" * len(causes))
-        out: dict[str, float] = {}
-        for subject, listed_at in self._db.execute(
-            f"SELECT subject, listed_at FROM listings WHERE cause IN ({marks})"
+        yield from self._db.execute(
+            f"SELECT subject, source, listed_at FROM listings WHERE cause IN ({marks})"
             " AND (expires_at IS NULL OR expires_at > ?)",
             [*causes, active_at],
-        ):
-            if subject not in out or listed_at < out[subject]:
-                out[subject] = float(listed_at)
-        return out
+        )
 
     def expired_between(self, after: float, until: float) -> set[str]:
         """Return the subjects of listings that expired after *after* and by *until*."""
