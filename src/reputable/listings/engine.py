@@ -182,7 +182,8 @@ def evaluate(
     _hosting(store, policy, allow, decided, chosen, now_dt, full, outcome, upserts, drops)
 
     # 2b. Domains that send spam from enough listed IPs.
-    _senders(store, policy, allow, decided, chosen, now, full, upserts, drops)
+    spammers = None if full else {t for t in chosen if Cause.SPAM in scores.get(t, {})}
+    _senders(store, policy, allow, decided, spammers, chosen, now, upserts, drops)
 
     # 3. Network escalation of the /24s and /48s the targets live in.
     networks = {n for t in chosen if is_ip(t) and (n := network_key(t))}
@@ -250,7 +251,9 @@ def _individual(
             stops.setdefault(name, []).extend(
                 Stop(decided, created, "request") for created, decided in grants
             )
-    closures = store.probe_closures(None if full else chosen)
+    # Only targets with relay/proxy evidence can have a listing a re-probe ends.
+    probed = {t for t, by in scores.items() if Cause.OPEN_RELAY in by or Cause.OPEN_PROXY in by}
+    closures = store.probe_closures(probed) if probed else {}
     spans = replay_all(scores, stops, closures, policy, rep, now)
     return decide_individual(chosen, spans, store.periods(chosen), allow, now)
 
@@ -338,14 +341,17 @@ def _senders(
     policy: PolicyParams,
     allow: Allowlist,
     decided: Decided,
+    spammers: Collection[str] | None,
     chosen: Collection[str],
     now: float,
-    full: bool,
     upserts: list[Listing],
     drops: list[tuple[str | None, str]],
 ) -> None:
-    """Re-decide the domains named in the spam of *chosen* (all of them if *full*)."""
-    senders = store.spam_senders(None if full else chosen)
+    """Re-decide the domains named in the spam of *spammers* (None: all of them, a full run)."""
+    full = spammers is None
+    if spammers is not None and not spammers:
+        return
+    senders = store.spam_senders(spammers)
     domains = set(senders)
     if full:
         domains |= {item.subject_text for item in store.listings_where(source_prefix=SENDERS)}
