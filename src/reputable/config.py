@@ -219,7 +219,12 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
                 halves[cause] = parse_duration(str(spec["half_life"]))
             if "max_quiet" in spec:
                 text = str(spec["max_quiet"]).strip().lower()
-                quiet[cause] = None if text == "never" else parse_duration(text)
+                try:
+                    quiet[cause] = None if text == "never" else parse_duration(text)
+                except InputError as exc:
+                    raise ValueError(
+                        f'policy.causes.{cause_text}.max_quiet: {exc}, or "never"'
+                    ) from exc
             if cause in rules:
                 old = rules[cause]
                 rules[cause] = CauseRule(
