@@ -13,12 +13,11 @@ times per evaluation, never once per target or per network, and the per-network 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
-from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.allowlist import Allowlist
 from reputable.listings.delisting import settle_requests, subject_names
@@ -29,6 +28,7 @@ from reputable.listings.escalation import (
     members,
     network_key,
 )
+from reputable.listings.hosted import decide_hosting, decide_sending_domains
 from reputable.listings.individual import (
     Individual,
     decide_individual,
@@ -42,13 +42,11 @@ from reputable.listings.policy import (
     PolicyChanges,
     PolicyParams,
     escalate,
-    hosting_decision,
 )
 from reputable.listings.ports import PolicyStore
 from reputable.listings.prefixes import prefix_changes, prefix_escalations
 from reputable.listings.reason import reason_count
-from reputable.listings.senders import SOURCE as SENDERS
-from reputable.listings.senders import decide_senders, spam_listings
+from reputable.listings.rows import listing_row, moved
 from reputable.listings.timeline import Span, Stop
 from reputable.reputation.aggregate import PrefixTable
 from reputable.reputation.scoring import (
@@ -59,13 +57,9 @@ from reputable.reputation.scoring import (
 
 SOURCE = "policy"
 NETWORK_SOURCE = "policy:network"
-HOSTING_SOURCE = "policy:hosting"
 CURSOR = "policy_evidence"
 REQUEST_CURSOR = "policy_requests"
 TIME_CURSOR = "policy_time"  # when the last evaluation ran (epoch seconds)
-
-#: Subjects per ``listings_where(subjects=...)`` call: well under SQLite's 32766 parameters.
-_CHUNK: Final = 5000
 
 Decided = dict[tuple[str, Cause], Decision]
 PeriodUpdate = tuple[str, Cause, float, float, str | None]
@@ -81,43 +75,6 @@ class Outcome:
     hosting: dict[str, Decision | None] = field(default_factory=dict)
     changes: PolicyChanges = field(default_factory=PolicyChanges)
     seconds: float = 0.0
-
-
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(round(ts), UTC)
-
-
-def _listing(
-    target: str, cause: Cause, reason: str, source: str, listed_at: float, until: float
-) -> Listing:
-    return Listing(
-        subject=parse_subject(target),
-        cause=cause,
-        reason=reason,
-        source=source,
-        listed_at=_dt(listed_at),
-        expires_at=_dt(until),
-    )
-
-
-def _chunks(items: Collection[str]) -> Iterator[list[str]]:
-    ordered = sorted(items)
-    for i in range(0, len(ordered), _CHUNK):
-        yield ordered[i : i + _CHUNK]
-
-
-def _listings_of(
-    store: PolicyStore,
-    subjects: Collection[str],
-    *,
-    source_prefix: str | None = None,
-    active_at: datetime | None = None,
-) -> Iterator[Listing]:
-    """Yield ``listings_where(subjects=...)`` for any number of subjects, a chunk per query."""
-    for chunk in _chunks(subjects):
-        yield from store.listings_where(
-            subjects=chunk, source_prefix=source_prefix, active_at=active_at
-        )
 
 
 def evaluate(
@@ -155,7 +112,7 @@ def evaluate(
         key: d
         for key, d in decided.items()
         if key not in existing
-        or _moved(existing[key], replace(d, reason=existing[key][0]))
+        or moved(existing[key], replace(d, reason=existing[key][0]))
         or reason_count(existing[key][0]) != ind.spans[key][-1].count
     }
     if stale:
@@ -166,9 +123,9 @@ def evaluate(
             decided[key] = replace(d, reason=existing[key][0])
     outcome.decisions = list(decided.values())
     upserts = [
-        _listing(d.target, d.cause, d.reason, SOURCE, d.listed_at, d.expires_at)
+        listing_row(d.target, d.cause, d.reason, SOURCE, d.listed_at, d.expires_at)
         for key, d in decided.items()
-        if key not in existing or _moved(existing[key], d)
+        if key not in existing or moved(existing[key], d)
     ]
     ends = [
         (t, c, SOURCE, *_ending(ind.spans.get((t, c), []), allow.covers(t), now))
@@ -179,11 +136,13 @@ def evaluate(
     drops: list[tuple[str | None, str]] = []
 
     # 2. Shared hosting: IPs whose listed domains may have changed.
-    _hosting(store, policy, allow, decided, chosen, now_dt, full, outcome, upserts, drops)
+    decide_hosting(
+        store, policy, allow, decided, chosen, now_dt, full, outcome.hosting, upserts, drops
+    )
 
     # 2b. Domains that send spam from enough listed IPs.
     spammers = None if full else {t for t in chosen if Cause.SPAM in scores.get(t, {})}
-    _senders(store, policy, allow, decided, spammers, chosen, now, upserts, drops)
+    decide_sending_domains(store, policy, allow, decided, spammers, chosen, now, upserts, drops)
 
     # 3. Network escalation of the /24s and /48s the targets live in.
     networks = {n for t in chosen if is_ip(t) and (n := network_key(t))}
@@ -214,7 +173,7 @@ def evaluate(
             store, prefixes, policy, allow, decided, chosen, now_dt, full=full, own_source=SOURCE
         )
         outcome.escalations.update(results)
-        more, dropped = prefix_changes(results, stored, now, _listing)
+        more, dropped = prefix_changes(results, stored, now, listing_row)
         upserts.extend(more)
         drops.extend(dropped)
 
@@ -277,113 +236,6 @@ _ENDED: Final = {
     "request": "removal request granted",
     "probe": "a re-probe found it closed",
 }
-
-
-def _hosting(
-    store: PolicyStore,
-    policy: PolicyParams,
-    allow: Allowlist,
-    decided: Decided,
-    chosen: Collection[str],
-    now_dt: datetime,
-    full: bool,
-    outcome: Outcome,
-    upserts: list[Listing],
-    drops: list[tuple[str | None, str]],
-) -> None:
-    """Re-decide the shared-hosting IPs whose domains are among *chosen* (all of them if *full*)."""
-    now = now_dt.timestamp()
-    domains = {t for t in chosen if not is_ip(t)}
-    hosting_ips = store.ips_of(domains) if domains else set()
-    if full:
-        hosting_ips |= {
-            item.subject_text for item in store.listings_where(source_prefix=HOSTING_SOURCE)
-        }
-    if not hosting_ips:
-        return
-    on = store.domains_on(hosting_ips)
-    all_domains = {d for ds in on.values() for d in ds}
-    listed, starts = _listed_domains(store, all_domains, decided, chosen, now_dt)
-    olds: dict[str, list[Listing]] = {}
-    for item in _listings_of(store, hosting_ips, source_prefix=HOSTING_SOURCE, active_at=now_dt):
-        olds.setdefault(item.subject_text, []).append(item)
-    for ip in sorted(hosting_ips):
-        mine = {d: listed[d] for d in on.get(ip, ()) if d in listed}
-        decision = (
-            None
-            if allow.covers(ip)
-            else hosting_decision(
-                ip, mine, threshold=policy.hosting_domains, now=now, starts=starts
-            )
-        )
-        outcome.hosting[ip] = decision
-        # The order one query per IP returned them in: its (subject, cause, source) index.
-        old = sorted(olds.get(ip, ()), key=lambda item: (item.cause.value, item.source))
-        if decision is None:
-            if old:
-                drops.append((ip, HOSTING_SOURCE))
-        elif not old or old[0].cause is not decision.cause or _differs(old[0], decision):
-            drops.append((ip, HOSTING_SOURCE))
-            upserts.append(
-                _listing(
-                    ip,
-                    decision.cause,
-                    decision.reason,
-                    HOSTING_SOURCE,
-                    decision.listed_at,
-                    decision.expires_at,
-                )
-            )
-
-
-def _senders(
-    store: PolicyStore,
-    policy: PolicyParams,
-    allow: Allowlist,
-    decided: Decided,
-    spammers: Collection[str] | None,
-    chosen: Collection[str],
-    now: float,
-    upserts: list[Listing],
-    drops: list[tuple[str | None, str]],
-) -> None:
-    """Re-decide the domains named in the spam of *spammers* (None: all of them, a full run)."""
-    full = spammers is None
-    if spammers is not None and not spammers:
-        return
-    senders = store.spam_senders(spammers)
-    domains = set(senders)
-    if full:
-        domains |= {item.subject_text for item in store.listings_where(source_prefix=SENDERS)}
-    if not domains:
-        return
-    ips = {ip for found in senders.values() for ip in found}
-    listed = spam_listings(decided, list(store.own_rows(ips, source=SOURCE, active_at=now)), chosen)
-    olds = {
-        subject: (reason, listed_at, until)
-        for subject, _, reason, listed_at, until in store.own_rows(
-            domains, source=SENDERS, active_at=now
-        )
-    }
-    for domain in sorted(domains):
-        found = senders.get(domain, set())
-        result = (
-            None
-            if allow.covers(domain)
-            else decide_senders(domain, found, listed, threshold=policy.domain_senders, now=now)
-        )
-        old = olds.get(domain)
-        if result is None:
-            if old is not None:
-                drops.append((domain, SENDERS))
-            continue
-        as_decision = Decision(
-            domain, Cause.SPAM, result.since, result.since, result.until, result.reason
-        )
-        if old is None or _moved(old, as_decision):
-            upserts.append(
-                _listing(domain, Cause.SPAM, result.reason, SENDERS, result.since, result.until)
-            )
 
 
 def _escalations(
@@ -462,7 +314,7 @@ def _escalations(
         if not unchanged:
             drops.append((None, source))
             upserts.extend(
-                _listing(
+                listing_row(
                     cidr, Cause.NETWORK, result.reason, source, result.since, result.expires_at
                 )
                 for cidr in result.cidrs
@@ -500,46 +352,3 @@ def evaluate_new(
 def _canonical(cidr: str) -> str:
     """Return a CIDR as the store writes its subject: a single address without /32 or /128."""
     return cidr.removesuffix("/128" if ":" in cidr else "/32")
-
-
-def _moved(old: tuple[str, float, float | None], new: Decision) -> bool:
-    """True when *new* changes a stored (reason, listed_at, expires_at) row."""
-    reason, listed_at, until = old
-    return (
-        abs((until if until is not None else float("inf")) - new.expires_at) >= 1
-        or reason != new.reason
-        or abs(listed_at - round(new.listed_at)) >= 1
-    )
-
-
-def _differs(old: Listing, new: Decision, *, since: bool = True) -> bool:
-    """True when *new* changes the stored listing (its start too, unless *since* is False)."""
-    old_until = old.expires_at.timestamp() if old.expires_at else float("inf")
-    return (
-        abs(old_until - new.expires_at) >= 1
-        or old.reason != new.reason
-        or (since and abs(old.listed_at.timestamp() - round(new.listed_at)) >= 1)
-    )
-
-
-def _listed_domains(
-    store: PolicyStore,
-    domains: set[str],
-    decided: Decided,
-    chosen: Collection[str],
-    now_dt: datetime,
-) -> tuple[dict[str, tuple[Cause, float]], dict[str, float]]:
-    """Return listed domains -> (cause, expiry) and -> since, this round's decisions first."""
-    out: dict[str, tuple[Cause, float]] = {}
-    starts: dict[str, float] = {}
-    for listing in _listings_of(store, domains, active_at=now_dt):
-        if listing.source == SOURCE and listing.subject_text in chosen:
-            continue  # re-decided this round
-        until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
-        out[listing.subject_text] = (listing.cause, until)
-        starts[listing.subject_text] = listing.listed_at.timestamp()
-    for (target, cause), decision in sorted(decided.items(), key=lambda kv: kv[1].expires_at):
-        if target in domains:  # the latest-ending listing of a domain counts (any order)
-            out[target] = (cause, decision.expires_at)
-            starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
-    return out, starts
