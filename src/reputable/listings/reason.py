@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -49,6 +50,7 @@ _CAUSE_WORDS: Final[Mapping[Cause, str]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def label_words(label: str) -> str:
     """Return the plural noun for evidence *label* (detector name or source)."""
     if label in _WORDS:
@@ -61,11 +63,12 @@ def label_words(label: str) -> str:
     return f"reports from {kind[:24]}"
 
 
+#: Plural -> singular of the known labels' words.
+_ONE: Final[Mapping[str, str]] = {many: one for one, many in _WORDS.values()}
+
+
 def _counted(words: str, n: int) -> str:
-    for one, many in _WORDS.values():
-        if many == words:
-            return f"{n} {one if n == 1 else many}"
-    return f"{n} {words}"
+    return f"{n} {_ONE.get(words, words) if n == 1 else words}"
 
 
 def _span(first: float, last: float) -> str:
