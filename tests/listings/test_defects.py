@@ -207,3 +207,17 @@ def test_refusal_says_how_to_reach_the_operator(store: SQLiteStore, config: Conf
         request_removal(
             store, "198.51.100.23", contact="a@example.net", note="n", params=params, now=T0
         )
+
+
+def test_address_in_operator_range_gets_a_reviewed_request(
+    store: SQLiteStore, config: Config
+) -> None:
+    """An address listed only through an operator's range is not told "not listed"."""
+    operator_listing(store, "203.0.113.0/24", Cause.COMPROMISED)
+    result = request_removal(
+        store, "203.0.113.5", contact="a@example.net", note="n", params=config.policy, now=T0
+    )
+    assert result.status == "pending" and "203.0.113.0/24" in result.message
+    assert "allow add 203.0.113.5" in result.message
+    evaluate_new(store, config.policy, config.reputation, T0 + timedelta(minutes=1))
+    assert [r.status for r in store.delist_requests()] == ["pending"]

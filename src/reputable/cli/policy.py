@@ -281,6 +281,7 @@ def explain_command(
             f"  {item['cause']} ({item['code']}) since {item['since']} until {item['until'] or 'removed'}:"
             f" {item['reason']} [{item['source']}]; {item['ends']}",
             highlight=False,
+            markup=False,
         )
     ev = result.evidence
     if ev["total"]:

@@ -25,10 +25,12 @@ class SettleStore(Protocol):
         self,
         *,
         subjects: list[str] | None = None,
+        like: str | None = None,
+        family: int | None = None,
         source_prefix: str | None = None,
         active_at: datetime,
     ) -> list[Listing]:
-        """Return active listings of exactly *subjects*, or by source prefix."""
+        """Return active listings of exactly *subjects*, or by pattern, family, source prefix."""
         ...
 
     def delist_requests(
@@ -49,10 +51,12 @@ class RequestStore(Protocol):
         self,
         *,
         subjects: list[str] | None = None,
+        like: str | None = None,
+        family: int | None = None,
         source_prefix: str | None = None,
         active_at: datetime,
     ) -> list[Listing]:
-        """Return active listings of exactly *subjects*, or by source prefix."""
+        """Return active listings of exactly *subjects*, or by pattern, family, source prefix."""
         ...
 
     def delist_requests(
@@ -117,17 +121,17 @@ def _refusal_contact(params: PolicyParams) -> str:
     return "write to the list operator (their address is on the lookup page)"
 
 
-def _covering_escalation(store: SettleStore, subject: Subject, now: datetime) -> Listing | None:
-    """Return the active policy network/prefix listing that covers host *subject*, if any."""
+def _covering_range(store: SettleStore, subject: Subject, now: datetime) -> Listing | None:
+    """Return an active range listing that covers host *subject* (a policy escalation first)."""
     if isinstance(subject, Domain) or subject.prefixlen != subject.max_prefixlen:
         return None
-    for item in store.listings_where(source_prefix="policy", active_at=now):
+    found: list[Listing] = []
+    for item in store.listings_where(like="%/%", family=subject.version, active_at=now):
         whole = item.subject
-        if item.cause is not Cause.NETWORK or isinstance(whole, Domain):
-            continue
-        if whole.version == subject.version and subject.subnet_of(whole):  # type: ignore[arg-type]
-            return item
-    return None
+        if not isinstance(whole, Domain) and subject.subnet_of(whole):  # type: ignore[arg-type]
+            found.append(item)
+    found.sort(key=lambda item: (not item.source.startswith("policy"), item.subject_text))
+    return found[0] if found else None
 
 
 def settle_requests(store: SettleStore, now: datetime) -> int:
@@ -138,8 +142,7 @@ def settle_requests(store: SettleStore, now: datetime) -> int:
         names = subject_names(request.subject)
         if store.listings_where(subjects=names, active_at=now):
             continue
-        subject = parse_subject(request.subject)
-        if request.kind == "carve_out" and _covering_escalation(store, subject, now) is not None:
+        if _covering_range(store, parse_subject(request.subject), now) is not None:
             continue
         store.decide_delist(
             request.id,
@@ -172,9 +175,10 @@ def request_removal(
     subjects = subject_names(subject_text)
     settle_requests(store, now)
     listed = store.listings_where(subjects=subjects, active_at=now)
-    escalation = None if listed else _covering_escalation(store, parse_subject(subjects[0]), now)
-    if not listed and escalation is None:
+    covering = None if listed else _covering_range(store, parse_subject(subjects[0]), now)
+    if not listed and covering is None:
         raise InputError(f"{subject_text} is not listed; nothing to remove")
+    escalation = covering if covering and covering.source.startswith("policy") else None
     since = now - params.self_removal_window
     granted = [
         r
@@ -211,6 +215,15 @@ def request_removal(
             f" about it was seen at {seen}, so an operator reviews the carve-out",
         )
     request_id = store.add_delist_request(subjects[0], contact, note, ts)
+    if covering is not None:  # inside an operator's or a feed's range
+        return RequestResult(
+            request_id,
+            subjects[0],
+            "pending",
+            f"pending: {subjects[0]} is listed as part of {covering.subject_text}"
+            f" ({covering.source}); an operator reviews the request (a carve-out is"
+            f" `reputable allow add {subjects[0]}`)",
+        )
     self_service = all(item.source.startswith("policy") for item in listed)
     if quiet and self_service:
         store.decide_delist(

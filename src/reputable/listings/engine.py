@@ -12,6 +12,7 @@ times per evaluation, never once per target or per network, and the per-network 
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
@@ -289,7 +290,7 @@ def _escalations(
             else escalate(
                 network,
                 listed.get(network, {}),
-                carve.get(network, []),
+                carve.get(network, []) + _allowed_in(allow, network),
                 threshold=threshold,
                 now=now,
                 starts=starts,
@@ -319,6 +320,18 @@ def _escalations(
                 )
                 for cidr in result.cidrs
             )
+
+
+def _allowed_in(allow: Allowlist, network: str) -> list[str]:
+    """Return the allowlisted networks inside *network*: cut out of its escalation as well."""
+    if not allow.networks:
+        return []
+    net = ipaddress.ip_network(network)
+    return [
+        str(n)
+        for n in allow.networks
+        if n.version == net.version and n.subnet_of(net)  # type: ignore[arg-type]
+    ]
 
 
 def evaluate_new(

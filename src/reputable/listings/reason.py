@@ -58,7 +58,7 @@ def label_words(label: str) -> str:
     kind = label.split(":", 1)[0]
     if kind in _WORDS:
         return _WORDS[kind][1]
-    if ":" in label and label.startswith("probe:"):
+    if kind == "probe":
         return "probe findings"
     return f"reports from {kind[:24]}"
 
@@ -68,7 +68,11 @@ _ONE: Final[Mapping[str, str]] = {many: one for one, many in _WORDS.values()}
 
 
 def _counted(words: str, n: int) -> str:
-    return f"{n} {_ONE.get(words, words) if n == 1 else words}"
+    if n == 1:
+        words = _ONE.get(words) or words.replace("reports from", "report from").replace(
+            "probe findings", "probe finding"
+        )
+    return f"{n} {words}"
 
 
 def _span(first: float, last: float) -> str:
