@@ -65,7 +65,12 @@ def test_one_definitive_finding_lists(store: SQLiteStore, config: Config, cause:
     later = T0 + timedelta(seconds=1)
     run(store, config, later)
     assert active(store, later) == {"198.51.100.11": {cause.value}}
-    assert explain(store, config, "198.51.100.11", later).listed
+    why = explain(store, config, "198.51.100.11", later)
+    assert why.listed
+    # It ends after one half-life (1.0 decays to the delisting threshold 0.5), in words.
+    days = {Cause.OPEN_RELAY: 7, Cause.OPEN_PROXY: 7, Cause.MALWARE_HOST: 3}[cause]
+    assert why.listings[0]["ends"].endswith("if nothing new is seen")
+    assert f"(in {days - 1} d 23 h)" in why.listings[0]["ends"]
 
 
 def test_incremental_run_lists_one_finding(store: SQLiteStore, config: Config) -> None:
