@@ -226,6 +226,30 @@ class Supervisor:
 
         await probe_new_senders(self.config, lambda: open_store(self.config), self.stopping)
 
+    async def reprobes(self) -> None:
+        """Re-probe relay/proxy listings made by probes: daily, and at once on a removal request."""
+        from reputable.evidence.sources.probes.guard import RateLimiter
+        from reputable.evidence.sources.settings import parse_settings
+        from reputable.listings.reprobe import ROUND_SECONDS, reprobe_round
+
+        settings = parse_settings(self.config.extra)
+        limiter = RateLimiter(settings.probes.per_target, settings.probes.per_minute)
+        every = self.config.policy.reprobe_every.total_seconds()
+        store = open_store(self.config)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    for result in await reprobe_round(
+                        store, settings, every, datetime.now(UTC), limiter=limiter
+                    ):
+                        log.info("reprobed", target=result.target, result=result.result)
+                except ReputableError as exc:
+                    log.error("reprobe_failed", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), ROUND_SECONDS)
+        finally:
+            store.close()
+
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         cmd = [
@@ -349,6 +373,7 @@ class Supervisor:
                 group.create_task(self.policy_loop())
                 group.create_task(self.feeds())
                 group.create_task(self.probes())
+                group.create_task(self.reprobes())
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
         finally:

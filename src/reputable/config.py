@@ -12,7 +12,7 @@ from typing import Any, Final, Literal, TypeAlias
 from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, Cause, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import ConfigError, InputError
-from reputable.listings.policy import DEFAULT_RULES, CauseRule, PolicyParams
+from reputable.listings.policy import DEFAULT_MAX_QUIET, DEFAULT_RULES, CauseRule, PolicyParams
 from reputable.reputation.scoring import DEFAULT_HALF_LIFE, ReputationParams
 
 DEFAULT_PATH: Final = Path("reputable.toml")
@@ -160,12 +160,17 @@ self_removals = 3                # self-service removals per subject ...
 self_removal_window = "30d"      # ... within this window
 # pfx2as = "routeviews.pfx2as"   # CAIDA prefix-to-AS file: explain counts listings per ASN
 # escalate_prefix = 0            # opt-in (needs pfx2as): list an announced prefix with this many listed addresses
-# Per cause: list at / delist below a decayed score, minimum listing time, half-life.
+# contact = "abuse@example.net"  # how listed parties reach you; refused removal requests quote it
+# domain_senders = 3             # a domain sending spam from this many listed IPs is listed too
+# reprobe_every = "1d"           # serve re-probes relay/proxy listings this often
+# Per cause: list at / delist below a decayed score, minimum listing time, half-life, and the
+# longest a listing outlives its last evidence ("never": only the decay ends it).
 # [policy.causes.spam]
 # list = 2.5
 # delist = 1.0
 # min_listing = "24h"
 # half_life = "2d"
+# max_quiet = "7d"
 """
 
 
@@ -281,11 +286,20 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
         raise ConfigError(f"{where}: [policy] must be a table")
     rules = dict(DEFAULT_RULES)
     halves = dict(DEFAULT_HALF_LIFE)
+    quiet = dict(DEFAULT_MAX_QUIET)
     try:
         for cause_text, spec in dict(section.get("causes", {})).items():
             cause = parse_cause(cause_text)
             if "half_life" in spec:
                 halves[cause] = parse_duration(str(spec["half_life"]))
+            if "max_quiet" in spec:
+                text = str(spec["max_quiet"]).strip().lower()
+                try:
+                    quiet[cause] = None if text == "never" else parse_duration(text)
+                except InputError as exc:
+                    raise ValueError(
+                        f'policy.causes.{cause_text}.max_quiet: {exc}, or "never"'
+                    ) from exc
             if cause in rules:
                 old = rules[cause]
                 rules[cause] = CauseRule(
@@ -314,6 +328,10 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
             self_removals=int(section.get("self_removals", defaults.self_removals)),
             self_removal_window=duration("self_removal_window", defaults.self_removal_window),
             interval=duration("interval", defaults.interval),
+            max_quiet=quiet,
+            domain_senders=int(section.get("domain_senders", defaults.domain_senders)),
+            contact=str(section.get("contact", defaults.contact)),
+            reprobe_every=duration("reprobe_every", defaults.reprobe_every),
         )
     except (ValueError, TypeError, InputError) as exc:
         raise ConfigError(f"{where}: [policy] {exc}") from exc
@@ -321,6 +339,8 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
         raise ConfigError(
             f"{where}: [policy] escalate_v4, escalate_v6, hosting_domains must be >= 1"
         )
+    if policy.domain_senders < 1:
+        raise ConfigError(f"{where}: [policy] domain_senders must be >= 1")
     if policy.escalate_prefix < 0:
         raise ConfigError(f"{where}: [policy] escalate_prefix must be 0 (off) or a positive count")
     if policy.escalate_prefix and not section.get("pfx2as"):

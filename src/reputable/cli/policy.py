@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -20,15 +21,21 @@ from rich.table import Table
 
 from reputable.app import open_store, prefix_table
 from reputable.cli.common import console, now_option, print_json, state
-from reputable.config import load_config
+from reputable.config import Config, load_config
 from reputable.core.address import looks_like_ip, parse_address, parse_domain
 from reputable.core.clock import format_instant
 from reputable.core.errors import DataFileError, InputError, SubjectError
 from reputable.core.limits import MAX_LINE_BYTES, bounded_lines
 from reputable.evidence.parsers import jsonl
-from reputable.listings.delisting import decide_request, request_removal
+from reputable.listings.delisting import (
+    decide_request,
+    request_removal,
+    settle_requests,
+    subject_names,
+)
 from reputable.listings.engine import CURSOR, Outcome, evaluate
 from reputable.listings.explain import explain
+from reputable.store.sqlite import SQLiteStore
 from reputable.store.sqlite_evidence import evidence_table_rows
 
 evidence_app = typer.Typer(
@@ -268,12 +275,15 @@ def explain_command(
         print_json(result.to_json())
         return
     verdict = "[red]LISTED[/red]" if result.listed else "[green]not listed[/green]"
+    if result.allowlisted:
+        verdict += " (allowlisted: DNS does not answer for it)"
     console.print(f"{result.subject}: {verdict}; reputation {result.score}/100 ({result.bucket})")
     for item in result.listings:
         console.print(
             f"  {item['cause']} ({item['code']}) since {item['since']} until {item['until'] or 'removed'}:"
-            f" {item['reason']} [{item['source']}]",
+            f" {item['reason']} [{item['source']}]; {item['ends']}",
             highlight=False,
+            markup=False,
         )
     ev = result.evidence
     if ev["total"]:
@@ -309,26 +319,47 @@ def delist_request(
     """Ask for SUBJECT's removal; granted at once if nothing new was seen for the quiet period."""
     config = state(ctx).config
     store = open_store(config)
+    at = now_option(now)
     try:
         result = request_removal(
-            store, subject, contact=contact, note=note, params=config.policy, now=now_option(now)
+            store, subject, contact=contact, note=note, params=config.policy, now=at
         )
+        console.print(f"request #{result.request_id} for {result.subject}: {result.message}")
+        if result.status == "pending":
+            _reprobe_now(store, config, result.subject, at)
     finally:
         store.close()
-    console.print(f"request #{result.request_id} for {result.subject}: {result.message}")
+
+
+def _reprobe_now(store: SQLiteStore, config: Config, subject: str, at: datetime) -> None:
+    """Re-probe a probe-made listing a request waits on; end it at once if the fix holds."""
+    # Imported here: the probes pull in the resolver and SMTP code no other command needs.
+    from reputable.evidence.sources.settings import parse_settings
+    from reputable.listings.reprobe import reprobe_round
+
+    settings = parse_settings(config.extra)
+    every = config.policy.reprobe_every.total_seconds()
+    results = asyncio.run(reprobe_round(store, settings, every, at, subjects=[subject]))
+    for probe in results:
+        console.print(f"re-probe {probe.kind} {probe.target}: {probe.result} - {probe.reason}")
+    if results:
+        evaluate(store, config.policy, config.reputation, at, targets=subject_names(subject))
+        if not store.listings_where(subjects=subject_names(subject), active_at=at):
+            console.print(f"{subject} is no longer listed")
 
 
 @delist_app.command("list")
 def delist_list(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option("--status", help="pending, granted or denied.")
+        str | None, typer.Option("--status", help="pending, granted, denied or ended.")
     ] = "pending",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List removal requests (pending ones by default; --status '' for all)."""
     store = open_store(state(ctx).config)
     try:
+        settle_requests(store, now_option(None))
         rows = store.delist_requests(status=status or None)
     finally:
         store.close()

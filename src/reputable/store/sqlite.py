@@ -14,6 +14,7 @@ from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 from reputable.store.sqlite_feeds import FeedTables
+from reputable.store.sqlite_policy import PolicyReads
 from reputable.store.sqlite_sources import SourceTables
 from reputable.store.sqlite_tx import transaction
 
@@ -32,7 +33,9 @@ def _family(subject: Subject) -> int:
     return subject.version
 
 
-class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables):
+class SQLiteStore(
+    EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables, PolicyReads
+):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 
     def __init__(self, path: Path | str) -> None:
