@@ -9,6 +9,7 @@ calls :func:`require` first, so a missing library is a message naming what to in
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Final
 
 from reputable.core.errors import ReputableError
@@ -27,7 +28,11 @@ def missing() -> list[str]:
     gone: list[str] = []
     for module, package in LIBRARIES.items():
         try:
-            importlib.import_module(module)
+            with warnings.catch_warnings():
+                # cryptography >= 51 warns that DSA is deprecated when dnspython's DNSSEC module
+                # (imported by checkdmarc) is loaded: noise about a library, not for our users
+                warnings.filterwarnings("ignore", message="DSA is deprecated")
+                importlib.import_module(module)
         except ImportError:
             gone.append(package)
     return gone
