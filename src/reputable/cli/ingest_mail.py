@@ -17,7 +17,6 @@ import typer
 from reputable.app import open_store
 from reputable.cli.common import console, now_option, print_json, state
 from reputable.core.errors import InputError
-from reputable.evidence.detectors.mail_config import mail_params
 from reputable.evidence.mailreport import OutboundReport, outbound_report
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers.mailevent import ALL_EVENTS
@@ -28,6 +27,7 @@ from reputable.evidence.sources.maillog import (
     SOURCE,
     MaillogSettings,
     MailRun,
+    config_params,
     follow_logs,
     ingest_files,
     maillog_settings,
@@ -75,7 +75,7 @@ def ingest_maillog(
     settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
     reference = now_option(now)
     times = TimeParser(reference, settings.timezone)
-    run = MailRun(mail_params(config.extra), times, source, fmt)
+    run = MailRun(config_params(config), times, source, fmt)
     for path in paths:
         if not path.exists():
             raise InputError(f"{path}: no such file")

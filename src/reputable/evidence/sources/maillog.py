@@ -99,6 +99,20 @@ def maillog_settings(extra: dict[str, Any], base: Path) -> MaillogSettings:
     )
 
 
+def config_params(config: Any) -> MailParams:
+    """Return the mail-detector parameters of *config*, its own DNSBL zones named (never evidence)."""
+    own = (
+        zone.name
+        for zone in (
+            getattr(config, "ip_zone", None),
+            getattr(config, "domain_zone", None),
+            getattr(config, "allow_zone", None),
+        )
+        if zone is not None
+    )
+    return mail_params(config.extra, own)
+
+
 def read_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
     """Yield the text of *path* (``.gz`` too) in pieces of about *chunk_bytes* that end at line ends.
 
@@ -331,7 +345,7 @@ async def follow_maillogs(
         return
     store = store_factory()
     try:
-        await follow_logs(settings, mail_params(config.extra), store, stop)
+        await follow_logs(settings, config_params(config), store, stop)
     finally:
         close = getattr(store, "close", None)
         if close is not None:
