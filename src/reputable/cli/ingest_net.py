@@ -25,7 +25,7 @@ def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:
 
 def netlog_command(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="The log file.")],
+    path: Annotated[Path, typer.Argument(help="The log file (.gz too); - for standard input.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(NET_PARSERS)}.")],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Store nothing; show what would be stored.")

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 from reputable.core import log
 from reputable.core.errors import ConfigError, InputError, ReputableError
@@ -31,6 +32,7 @@ from reputable.evidence.parsers.net import NET_PARSERS, parse_lines
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine
 from reputable.evidence.parsers.syslog_time import SKEW, TimeParser
 from reputable.evidence.sources.follow import Follower, PositionStore
+from reputable.evidence.sources.inputs import MAX_LINE, label, open_binary
 
 BLOCK: Final = 8 << 20  # bytes read at a time
 EXAMPLES: Final = 5  # lines not understood shown in the summary
@@ -98,33 +100,44 @@ def check_format(name: str) -> None:
         raise InputError(f"unknown log format {name!r}; expected one of: {', '.join(NET_PARSERS)}")
 
 
-def _open(path: Path) -> BinaryIO:
-    try:
-        return path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+def _blocks(stream: io.BufferedIOBase) -> Iterator[bytes]:
+    """Yield ``\\n`` + whole lines (without the last newline), up to BLOCK bytes at a time.
 
-
-def _blocks(stream: BinaryIO) -> Iterator[bytes]:
-    """Yield ``\\n`` + whole lines (without the last newline), BLOCK bytes at a time."""
+    ``read1`` returns what a pipe has (``tail -F | ... -``) instead of waiting for a full
+    block. A line longer than MAX_LINE is cut there, the rest of it dropped (bounded memory).
+    """
+    read = stream.read1
     leftover = b""
+    skipping = False
     while True:
-        data = stream.read(BLOCK)
+        data = read(BLOCK)
         if not data:
             if leftover:
                 yield b"\n" + leftover
             return
+        if skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                continue
+            data, skipping = data[nl + 1 :], False
         buf = leftover + data if leftover else data
         cut = buf.rfind(b"\n")
         if cut < 0:
             leftover = buf
-            continue
-        leftover = buf[cut + 1 :]
-        yield b"\n" + buf[:cut]
+        else:
+            leftover = buf[cut + 1 :]
+            yield b"\n" + buf[:cut]
+        if len(leftover) >= MAX_LINE:
+            yield b"\n" + leftover[:MAX_LINE]
+            leftover, skipping = b"", True
 
 
 def scan_sshd(
-    stream: BinaryIO, detector: NetDetector, clock: TimeParser, tally: _Tally, sink: Sink | None
+    stream: io.BufferedIOBase,
+    detector: NetDetector,
+    clock: TimeParser,
+    tally: _Tally,
+    sink: Sink | None,
 ) -> tuple[int, int]:
     """Run the sshd fast path over *stream*; return (lines read, evidence stored).
 
@@ -206,15 +219,19 @@ def ingest_netlog(
     """Read *path* as *fmt* through the detectors; hand evidence to *sink* (None: dry run)."""
     check_format(fmt)
     started = time.perf_counter()
-    detector = NetDetector(settings, source=source or f"netlog:{fmt}:{path}")
+    detector = NetDetector(settings, source=source or f"netlog:{fmt}:{label(path)}")
     tally = _Tally()
     stored = 0
-    with _open(path) as stream:
+    with open_binary(path) as stream:
         if fmt == "sshd" and on_item is None:
             lines, stored = scan_sshd(stream, detector, TimeParser(now), tally, sink)
         else:
             lines = 0
-            text = (raw.decode("utf-8", "replace") for raw in stream)
+            text = (
+                line.decode("utf-8", "replace")
+                for block in _blocks(stream)
+                for line in block[1:].split(b"\n")
+            )
             for item in parse_lines(fmt, text, now=now):
                 lines = item.line
                 if isinstance(item, NetLine):
@@ -231,7 +248,7 @@ def ingest_netlog(
         stored += sink(found)
     by_scenario = Counter(detector.by_scenario)
     return NetlogSummary(
-        path=str(path),
+        path=label(path),
         format=fmt,
         lines=lines,
         understood=lines - tally.other - tally.unknown,
