@@ -52,7 +52,7 @@ def test_dry_run_jsonl_prints_each_understood_line_and_stores_nothing(tmp_path: 
     assert len(rows) >= 25
     for row in rows:
         assert {"line", "ip", "event"} <= set(row)
-        assert lines[row["line"] - 1].startswith(("Dec", "Jan", "2026")), row
+        assert lines[row["line"] - 1].startswith(("Dec", "Jan", "2026", "<22>")), row
     assert {
         "unknown_recipient",
         "auth_failure",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Final, Protocol
 
 from reputable.evidence.parsers import flows, netfilter, sshd, weblog
@@ -14,9 +14,9 @@ class NetParser(Protocol):
     """A network-log parser: lines in, one event or NetLine per line out (pure)."""
 
     def __call__(
-        self, lines: Iterable[str], *, now: datetime, first_line: int = 1
+        self, lines: Iterable[str], *, now: datetime, first_line: int = 1, tz: tzinfo = UTC
     ) -> Iterator[NetEvent | NetLine]:
-        """Parse *lines*, numbering them from *first_line*."""
+        """Parse *lines*, numbering them from *first_line*; times without a zone are in *tz*."""
         ...
 
 
@@ -31,7 +31,7 @@ NET_PARSERS: Final[Mapping[str, NetParser]] = {
 
 
 def parse_lines(
-    name: str, lines: Iterable[str], *, now: datetime, first_line: int = 1
+    name: str, lines: Iterable[str], *, now: datetime, first_line: int = 1, tz: tzinfo = UTC
 ) -> Iterator[NetEvent | NetLine]:
     """Run the parser called *name* over *lines* (KeyError for an unknown name)."""
-    return NET_PARSERS[name](lines, now=now, first_line=first_line)
+    return NET_PARSERS[name](lines, now=now, first_line=first_line, tz=tz)

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Final
 
+from reputable.evidence.parsers.envelope import normalize
 from reputable.evidence.parsers.mailevent import (
     EVENT_INDEX,
     EVENTS,
@@ -204,6 +205,7 @@ def scan(
     """
     if not wanted and counts is None:
         return
+    buf = normalize(buf)  # RFC 5424, <PRI>, unpadded days, no host, Solaris IDs: one shape
     # Counting every line's event costs the full pattern (measured: bench/, docs/benchmarks.md),
     # so callers that show no summary (following) pass no counts and get the wanted branches only.
     literal = _literal_counts(wanted) if counts is not None else None

@@ -16,10 +16,12 @@ import io
 import stat
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from reputable.core.errors import InputError
+from reputable.core.errors import ConfigError, InputError, ReputableError
 
 #: The path that means standard input.
 STDIN: Final = "-"
@@ -42,6 +44,18 @@ def is_stream(path: Path) -> bool:
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def zone_named(name: str, where: str, error: type[ReputableError] = ConfigError) -> tzinfo:
+    """Return the IANA time zone *name* ("UTC" too), or raise *error* naming *where* and the fix."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise error(
+            f"{where} {name!r}: not a time zone; use an IANA name like Europe/Berlin, or UTC"
+        ) from exc
 
 
 def check_inputs(paths: Iterable[Path], what: str = "file") -> None:
