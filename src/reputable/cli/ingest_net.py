@@ -1,4 +1,4 @@
-"""`reputable ingest netlog FILE --format sshd|nginx|apache|netfilter|flows`: network logs into evidence."""
+"""`reputable ingest netlog FILE [--format auto|sshd|dovecot|nginx|apache|netfilter|flows]`: network logs into evidence."""
 
 from __future__ import annotations
 
@@ -28,7 +28,14 @@ def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:
 def netlog_command(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="The log file (.gz too); - for standard input.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(NET_PARSERS)}.")],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help=f"auto (from the first lines) or one of: {', '.join(NET_PARSERS)}.",
+        ),
+    ] = "auto",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Store nothing; show what would be stored.")
     ] = False,

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Final, Protocol
 
-from reputable.evidence.parsers import flows, netfilter, sshd, weblog
+from reputable.evidence.parsers import dovecot, flows, netfilter, sshd, weblog
 from reputable.evidence.parsers.netbase import NetEvent, NetLine
 
 
@@ -23,6 +23,7 @@ class NetParser(Protocol):
 #: nginx and Apache share the combined log format (weblog also reads Apache's vhost_combined).
 NET_PARSERS: Final[Mapping[str, NetParser]] = {
     "sshd": sshd.parse,
+    "dovecot": dovecot.parse,
     "nginx": weblog.parse,
     "apache": weblog.parse,
     "netfilter": netfilter.parse,

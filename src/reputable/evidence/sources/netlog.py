@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -95,10 +96,33 @@ class _Tally:
             self.examples.append((item.line, item.text[:300]))
 
 
+#: Lines of the first block that vote on the format of ``--format auto``.
+VOTERS: Final = 200
+
+
+def sniff(first: bytes, now: datetime) -> str:
+    """Return the format most of the first lines of a log are understood as ("" when none).
+
+    Every parser reads the first VOTERS non-blank lines; the one that makes the most events
+    wins (a tie goes to the earlier in NET_PARSERS).
+    """
+    lines = [x for x in first.decode("utf-8", "replace").split("\n") if x.strip()][:VOTERS]
+    best, most = "", 0
+    for name in NET_PARSERS:
+        if name == "apache":  # the same parser as nginx
+            continue
+        events = sum(isinstance(i, NetEvent) for i in parse_lines(name, lines, now=now))
+        if events > most:
+            best, most = name, events
+    return best
+
+
 def check_format(name: str) -> None:
-    """Raise InputError unless *name* is a known network-log format."""
-    if name not in NET_PARSERS:
-        raise InputError(f"unknown log format {name!r}; expected one of: {', '.join(NET_PARSERS)}")
+    """Raise InputError unless *name* is a known network-log format (or auto)."""
+    if name != "auto" and name not in NET_PARSERS:
+        raise InputError(
+            f"unknown log format {name!r}; expected auto or one of: {', '.join(NET_PARSERS)}"
+        )
 
 
 def _blocks(stream: io.BufferedIOBase) -> Iterator[bytes]:
@@ -134,13 +158,13 @@ def _blocks(stream: io.BufferedIOBase) -> Iterator[bytes]:
 
 
 def scan_sshd(
-    stream: io.BufferedIOBase,
+    blocks: Iterable[bytes],
     detector: NetDetector,
     clock: TimeParser,
     tally: _Tally,
     sink: Sink | None,
 ) -> tuple[int, int]:
-    """Run the sshd fast path over *stream*; return (lines read, evidence stored).
+    """Run the sshd fast path over *blocks* (of ``_blocks``); return (lines read, evidence stored).
 
     The hot loop of the benchmark (bench/netlog_vs_fail2ban.py), optimised by measurement:
     one regex pass per block, Python work only for attempts and lines not understood, line
@@ -153,7 +177,7 @@ def scan_sshd(
     hours: dict[bytes, float] = {}
     base = 0
     stored = 0
-    for raw_block in _blocks(stream):
+    for raw_block in blocks:
         block = normalize_bytes(raw_block)
         count = block.count
         seen = 0
@@ -228,17 +252,27 @@ def ingest_netlog(
     """
     check_format(fmt)
     started = time.perf_counter()
-    detector = NetDetector(settings, source=source or f"netlog:{fmt}:{label(path)}")
     tally = _Tally()
     stored = 0
     with open_binary(path) as stream:
+        blocks = _blocks(stream)
+        first = next(blocks, b"")  # read once: kept, then the rest follows it
+        if fmt == "auto":
+            fmt = sniff(first, now)
+            if not fmt:
+                raise InputError(
+                    f"{label(path)}: no line of a known format ({', '.join(NET_PARSERS)})"
+                    " among the first lines; give --format"
+                )
+        detector = NetDetector(settings, source=source or f"netlog:{fmt}:{label(path)}")
+        every = itertools.chain((first,) if first else (), blocks)
         if fmt == "sshd" and on_item is None:
-            lines, stored = scan_sshd(stream, detector, TimeParser(now, tz), tally, sink)
+            lines, stored = scan_sshd(every, detector, TimeParser(now, tz), tally, sink)
         else:
             lines = 0
             text = (
                 line.decode("utf-8", "replace")
-                for block in _blocks(stream)
+                for block in every
                 for line in block[1:].split(b"\n")
             )
             for item in parse_lines(fmt, text, now=now, tz=tz):
