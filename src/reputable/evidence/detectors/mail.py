@@ -33,7 +33,11 @@ _BURSTS: Final = {
     Event.PIPELINING: ("pipelining", Cause.SPAM),
     Event.RBL_REJECT: ("rbl_reject", Cause.SPAM),
     Event.LOST_CONNECTION: ("lost_auth", Cause.COMPROMISED),
+    Event.PROTOCOL_VIOLATION: ("protocol", Cause.SPAM),
+    Event.RDNS_MISMATCH: ("rdns", Cause.RDNS),
 }
+#: A forward lookup that failed for now says nothing about the client's DNS.
+_TRANSIENT: Final = ("Temporary failure", "timed out", "try again", "SERVFAIL")
 _REJECTS: Final = frozenset({Event.UNKNOWN_RECIPIENT, Event.REJECTED, Event.RELAY_DENIED, Event.RBL_REJECT})  # fmt: skip
 
 
@@ -46,6 +50,7 @@ _DELIVERED: Final = Event.DELIVERED
 _LOST: Final = Event.LOST_CONNECTION
 _MESSAGE: Final = Event.MESSAGE
 _RBL: Final = Event.RBL_REJECT
+_RDNS_MISMATCH: Final = Event.RDNS_MISMATCH
 
 
 class _Episode:
@@ -182,6 +187,9 @@ class MailDetector:
                 weight = p.rbl_zones.weight(rbl_zone(text))
                 if weight is not None:
                     self._burst(kind, ip, t, text, weight)
+            elif kind is _RDNS_MISMATCH:
+                if not any(t in detail for t in _TRANSIENT):
+                    self._burst(kind, ip, t, text)
             elif kind in _BURSTS and (kind is not _LOST or detail == "AUTH"):
                 self._burst(kind, ip, t, text)
             # a trap hit rejected by our own zone is no evidence either

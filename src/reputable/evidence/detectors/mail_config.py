@@ -127,12 +127,14 @@ class MailParams:
     pregreet: Burst = field(default_factory=lambda: Burst(timedelta(hours=1), 1, 1.0))
     pipelining: Burst = field(default_factory=lambda: Burst(timedelta(hours=1), 3, 0.5))
     rbl_reject: Burst = field(default_factory=lambda: Burst(timedelta(hours=1), 3, 0.5))
+    protocol: Burst = field(default_factory=lambda: Burst(timedelta(hours=1), 3, 0.5))
+    rdns: Burst = field(default_factory=lambda: Burst(timedelta(days=1), 1, 0.4))
     spike: Spike = field(default_factory=Spike)
     traps: Traps = field(default_factory=Traps)
     rbl_zones: RblZones = field(default_factory=RblZones)
 
 
-_SECTIONS: Final = ("harvest", "brute_force", "lost_auth", "pregreet", "pipelining", "rbl_reject", "spike")  # fmt: skip
+_SECTIONS: Final = ("harvest", "brute_force", "lost_auth", "pregreet", "pipelining", "rbl_reject", "protocol", "rdns", "spike")  # fmt: skip
 
 
 def _section(cls: type[Any], default: Any, raw: Any, where: str) -> Any:

@@ -29,6 +29,11 @@ class Event(enum.StrEnum):
     RDNS_MISMATCH = "rdns_mismatch"
     RATE_LIMITED = "rate_limited"  # smtpd refused a client over an anvil limit
     ANVIL_STATS = "anvil_stats"  # anvil's periodic "statistics: max ..." peak per client
+    # a client breaking SMTP: postscreen NON-SMTP COMMAND, BARE NEWLINE, COMMAND ... LIMIT;
+    # smtpd "too many errors", "Illegal address syntax" (detail says which)
+    PROTOCOL_VIOLATION = "protocol_violation"
+    HANGUP = "hangup"  # postscreen: the client hung up during the tests before SMTP
+    BLOCKED = "blocked"  # postscreen's own access list (BLACKLISTED/DENYLISTED): never evidence
 
 
 class MailEvent(NamedTuple):

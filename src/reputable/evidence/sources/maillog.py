@@ -45,6 +45,8 @@ DETECT_EVENTS: Final = frozenset(
         Event.LOST_CONNECTION,
         Event.PREGREET,
         Event.PIPELINING,
+        Event.PROTOCOL_VIOLATION,
+        Event.RDNS_MISMATCH,
     }
 )
 #: With spam traps: deliveries (trap hits on accepted mail) and their senders (qmgr from=<>).
