@@ -131,6 +131,9 @@ class Tally:
         if fmt == "postfix" and buf.count(postfix.MARKER) >= lines:
             per_file[1] += lines
             return
+        if fmt == "exim" and len(_EXIM_LINE.findall(buf)) >= lines:  # every line dated: C speed
+            per_file[1] += lines
+            return
         known = 0
         for offset, line in enumerate(buf.split("\n")[:lines]):
             if fmt and recognised(line, fmt):

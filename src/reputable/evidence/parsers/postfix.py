@@ -154,8 +154,6 @@ _LITERALS: Final[dict[Event, tuple[str, ...]]] = {
         " verification failed",
         ": address not listed for hostname ",
     ),
-    _E.HANGUP: (": HANGUP after ",),
-    _E.BLOCKED: (": BLACKLISTED [", ": DENYLISTED ["),
 }
 
 

@@ -47,6 +47,10 @@ DETECT_EVENTS: Final = frozenset(
         Event.PIPELINING,
         Event.PROTOCOL_VIOLATION,
         Event.RDNS_MISMATCH,
+        # no detector's, but rare: parsing them costs less than counting them by their text
+        # over every buffer (a batch ingest counts the others, see postfix._LITERALS)
+        Event.HANGUP,
+        Event.BLOCKED,
     }
 )
 #: With spam traps: deliveries (trap hits on accepted mail) and their senders (qmgr from=<>).
