@@ -97,12 +97,19 @@ def _event(service: str, rest: str) -> tuple[str, dict[str, str], int] | None:
 
 
 def parse(
-    lines: Iterable[str], *, now: datetime, first_line: int = 1, tz: tzinfo = UTC
+    lines: Iterable[str],
+    *,
+    now: datetime,
+    first_line: int = 1,
+    tz: tzinfo = UTC,
+    envelope: bool = True,
 ) -> Iterator[NetEvent | NetLine]:
     """Yield an event per understood login/auth line, else a NetLine (OTHER: another program)."""
     clock = TimeParser(now, tz)
     for lineno, raw in enumerate(lines, first_line):
-        text = normalize(raw.rstrip("\r\n"))
+        text = raw.rstrip("\r\n")
+        if envelope:  # False: the caller built canonical lines (the journal)
+            text = normalize(text)
         head = _PREFIX.match(text)
         found = _event(head["service"], text[head.end() :]) if head is not None else None
         ts = clock(head["ts"]) if head is not None else None

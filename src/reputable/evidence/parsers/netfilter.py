@@ -30,12 +30,19 @@ _TCP_FLAGS: Final = frozenset({"SYN", "ACK", "FIN", "RST", "PSH", "URG", "CWR", 
 
 
 def parse(
-    lines: Iterable[str], *, now: datetime, first_line: int = 1, tz: tzinfo = UTC
+    lines: Iterable[str],
+    *,
+    now: datetime,
+    first_line: int = 1,
+    tz: tzinfo = UTC,
+    envelope: bool = True,
 ) -> Iterator[NetEvent | NetLine]:
     """Yield a ``syn`` or ``packet`` event per LOG line, a NetLine for anything else."""
     clock = TimeParser(now, tz)
     for lineno, raw in enumerate(lines, first_line):
-        text = normalize(raw.rstrip("\r\n"))
+        text = raw.rstrip("\r\n")
+        if envelope:  # False: the caller built canonical lines (the journal)
+            text = normalize(text)
         found = _LINE.match(text)
         fields: dict[str, str] = {}
         flags: list[str] = []

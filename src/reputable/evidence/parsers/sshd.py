@@ -183,13 +183,20 @@ def classify(text: str) -> str:
 
 
 def parse(
-    lines: Iterable[str], *, now: datetime, first_line: int = 1, tz: tzinfo = UTC
+    lines: Iterable[str],
+    *,
+    now: datetime,
+    first_line: int = 1,
+    tz: tzinfo = UTC,
+    envelope: bool = True,
 ) -> Iterator[NetEvent | NetLine]:
     """Yield an event for every understood line (PID-attributed when it names no client), else a NetLine."""
     clock = TimeParser(now, tz)
     pids: dict[str, str] = {}
     for lineno, raw in enumerate(lines, first_line):
-        text = normalize(raw.rstrip("\r\n"))
+        text = raw.rstrip("\r\n")
+        if envelope:  # False: the caller built canonical lines (the journal)
+            text = normalize(text)
         head = _LINE_PREFIX.match(text)
         found = None
         event = ""
