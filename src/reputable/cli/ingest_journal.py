@@ -58,7 +58,7 @@ def journal_command(
     """Read sshd, Postfix, Dovecot, Exim and netfilter entries of the journal into evidence.
 
     Resumes after the cursor saved by the last run (with the same units), exactly, after a
-    crash too; [sources.journal] in the config gives the defaults (serve follows it).
+    crash too; the config's sources.journal section gives the defaults (serve follows it).
     """
     config = state(ctx).config
     base = config.path.parent if config.path else Path.cwd()

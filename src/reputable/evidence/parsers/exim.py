@@ -72,7 +72,9 @@ _BRANCHES: Final = (
     ("delivery", r"(=>|->|\*\*|==) (\S+)(?: <([^>\n]*)>)?([^\n]*)"),
     ("connect", r"SMTP connection from " + _HOST_TOKEN[2:] + r"(?: I=\[[^\]\n]*\](?::\d+)?)?"
      r" \(TCP/IP connection count = (\d+)\)[^\n]*"),
-    ("host", r"(?:H|U)=([^\n]*)"),
+    # "H=... [U=ident] [I=iface] [F=<sender>] rejected ..." (acl.c): the sender in the pattern
+    ("host", r"(?:U=\S+ )?" + _HOST_TOKEN + r"(?: U=\S+)?(?: I=\[[^\]\n]*\](?::\d+)?)?"
+     r"(?: F=<([^>\n]*)>)?([^\n]*)"),
     ("smtp", r"SMTP ([^\n]*)"),
     ("unexpected", r"unexpected disconnection while reading SMTP command from ([^\n]*)"),
     ("no_host", r"no (?:host name found for IP address (" + _IP + r")|IP address found for host"
@@ -244,9 +246,9 @@ def _event(
             code=code or _enhanced(reason) or ("2.0.0" if kind is _E.DELIVERED else ""),
             detail=reason,
         )  # fmt: skip
-    body = m.group(g)
     if branch == "host":
-        return _host_line(body, line, lineno, at, msgid)
+        host, helo, ip, sender, tail = m.group(g + 1, g + 2, g + 3, g + 4, g + 5)
+        return _host_line(host or "", helo or "", ip, sender or "", tail, line, lineno, at, msgid)
     if branch == "smtp":
         return _smtp_line(rest, line, lineno, at)
     if branch == "unexpected":
@@ -288,14 +290,17 @@ def _event(
     )  # fmt: skip
 
 
-def _host_line(body: str, line: str, lineno: int, at: float, msgid: str) -> MailEvent | None:
-    """Return the event of a line that starts with the client (``H=...``): rejects and warnings."""
-    h = _host(body)
-    if h is None:
-        return None
-    host, helo, ip = h
-    sender = _SENDER.search(body)
-    f = sender.group(1) if sender else ""
+def _host_line(
+    host: str, helo: str, ip: str, f: str, body: str, line: str, lineno: int, at: float,
+    msgid: str,
+) -> MailEvent | None:  # fmt: skip
+    """Return the event of a line that starts with the client (``H=...``): rejects and warnings.
+
+    *f* is the ``F=<sender>`` that followed the client (if any), *body* the rest of the line.
+    """
+    if not f:
+        sender = _SENDER.search(body)
+        f = sender.group(1) if sender else ""
     rejected = _REJECT.search(body)
     if rejected is not None:
         temporary, what, rcpt, reason = rejected.group(1, 2, 3, 4)
