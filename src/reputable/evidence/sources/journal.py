@@ -145,6 +145,7 @@ class JournalRun:
     _mail: dict[str, MailRun] = field(default_factory=dict)
     _net: dict[str, NetDetector] = field(default_factory=dict)
     _stamps: dict[int, tuple[str, str]] = field(default_factory=dict)
+    _routes: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for fmt in MAIL:
@@ -163,16 +164,29 @@ class JournalRun:
             self.bad += 1
             return
         self.entries += 1
-        self.cursor = str(entry.get("__CURSOR", self.cursor))
-        message = _text(entry.get("MESSAGE"))
-        ident = _text(entry.get("SYSLOG_IDENTIFIER"))
-        fmt = route(ident, _text(entry.get("_SYSTEMD_UNIT")), message)
+        # The hot loop of `ingest journal` (bench/journal_ingest.py): text fields are str
+        # unless journalctl had to give bytes; routes are cached per (identifier, unit).
+        get = entry.get
+        self.cursor = get("__CURSOR") or self.cursor
+        value = get("MESSAGE")
+        message = value if type(value) is str else _text(value)
+        value = get("SYSLOG_IDENTIFIER")
+        ident = value if type(value) is str else _text(value)
+        value = get("_SYSTEMD_UNIT")
+        unit = value if type(value) is str else _text(value)
+        fmt = self._routes.get((ident, unit))
+        if fmt is None:
+            fmt = route(ident, unit)
+            if len(self._routes) < 10_000:
+                self._routes[(ident, unit)] = fmt
+        if fmt == "" and ident == "kernel":
+            fmt = route(ident, unit, message)
         if not fmt:
             self.unrouted += 1
             return
         self.routed[fmt] += 1
         try:
-            usec = int(entry.get("__REALTIME_TIMESTAMP", 0))
+            usec = int(get("__REALTIME_TIMESTAMP", 0))
         except (TypeError, ValueError):
             self.bad += 1
             return
@@ -186,12 +200,13 @@ class JournalRun:
                 at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 at.strftime("%Y-%m-%d %H:%M:%S +0000"),
             )
-        message = message.replace("\n", " ")
+        if "\n" in message:
+            message = message.replace("\n", " ")
         if fmt == "exim":
             line = f"{stamps[1]} {message}"
         else:
-            pid = _text(entry.get("SYSLOG_PID") or entry.get("_PID"))
-            host = _text(entry.get("_HOSTNAME")) or "-"
+            pid = _text(get("SYSLOG_PID") or get("_PID"))
+            host = _text(get("_HOSTNAME")) or "-"
             tag = f"{ident or fmt}[{pid}]" if pid else (ident or fmt)
             line = f"{stamps[0]} {host} {tag}: {message}"
         self._pending.setdefault(fmt, []).append(line)
