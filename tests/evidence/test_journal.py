@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reputable.core.errors import ConfigError
 from reputable.evidence.detectors.mail_config import MailParams
@@ -20,6 +22,7 @@ from reputable.evidence.sources.journal import (
     JournalRun,
     JournalSettings,
     command,
+    export_entries,
     ingest_journal,
     journal_settings,
     route,
@@ -66,9 +69,9 @@ def test_route_by_identifier_then_unit() -> None:
 
 
 def test_command_resumes_after_the_cursor_and_follows_from_there() -> None:
-    """The journalctl command asks for JSON with only the fields used, the units, after the cursor."""
+    """The journalctl command asks for the export format with only the fields used, the units, after the cursor."""
     argv = command(JournalSettings(units=("ssh.service",), files=(Path("/j/a.journal"),)), "s=1;i=2", follow=True)  # fmt: skip
-    assert argv[:2] == ["journalctl", "--output=json"]
+    assert argv[:2] == ["journalctl", "--output=export"]
     assert "--unit=ssh.service" in argv and "--file=/j/a.journal" in argv
     assert "--after-cursor=s=1;i=2" in argv and "--follow" in argv and "--no-tail" in argv
 
@@ -206,3 +209,34 @@ def test_serve_follows_sources_journal_and_stops_cleanly(tmp_path: Path) -> None
         log = running.log()
     assert "Traceback" not in log and "journal_following" in log
     assert any(s == "203.0.113.77" for s, _ in _evidence(db))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(0, 400), max_size=8))
+def test_export_format_is_read_the_same_however_it_arrives(cuts: list[int]) -> None:
+    """Entries with text and binary fields (newlines, any bytes) come out whole at any read boundaries."""
+    data = (
+        b"__CURSOR=s=1;i=1\nMESSAGE=Failed password for root from 192.0.2.1 port 22 ssh2\n\n"
+        b"__CURSOR=s=1;i=2\nMESSAGE\n" + (10).to_bytes(8, "little") + b"two\nlines\xff\nA=b=c\n\n"
+        b"__CURSOR=s=1;i=3\nMESSAGE=\n\n"
+    )
+    points = sorted({min(c, len(data)) for c in cuts})
+    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    got = [e for e in export_entries(pieces) if e is not None]
+    assert got == [
+        {
+            b"__CURSOR": b"s=1;i=1",
+            b"MESSAGE": b"Failed password for root from 192.0.2.1 port 22 ssh2",
+        },
+        {b"__CURSOR": b"s=1;i=2", b"MESSAGE": b"two\nlines\xff", b"A": b"b=c"},
+        {b"__CURSOR": b"s=1;i=3", b"MESSAGE": b""},
+    ]
+
+
+def test_a_multi_line_message_in_a_real_journal_is_one_entry(tmp_path: Path) -> None:
+    """A MESSAGE with a newline (stored as a binary field) is read as one entry of its unit."""
+    need_journal_tools()
+    journal = tmp_path / "test.journal"
+    write_journal(journal, [entry(T0, "sshd", "Invalid user a\nb from 192.0.2.40 port 1", unit="ssh.service")])  # fmt: skip
+    out = cli(_config(tmp_path), "ingest", "journal", "--file", str(journal), "--dry-run", "--now", NOW).stdout  # fmt: skip
+    assert out.startswith("1 journal entries read") and "sshd 1" in out

@@ -1,8 +1,9 @@
-"""systemd's journal in: ``journalctl -o json`` read once, entries routed to the parsers, resumed by cursor.
+"""systemd's journal in: ``journalctl --output=export`` read once, entries routed to the parsers, resumed by cursor.
 
 Modern Debian and Ubuntu servers keep sshd, Postfix, Dovecot and Exim logs in the journal.
-``journalctl`` (the only supported reader of journal files) is run with ``-o json`` and only
-the fields used (``--output-fields``); each entry is routed by ``SYSLOG_IDENTIFIER`` (else
+``journalctl`` (the only supported reader of journal files) is run with ``--output=export``
+(systemd's Journal Export Format: measured a third of the CPU journalctl needs for ``-o json``)
+and only the fields used (``--output-fields``); each entry is routed by ``SYSLOG_IDENTIFIER`` (else
 ``_SYSTEMD_UNIT``) to a parser, rebuilt as the syslog line that daemon would have written
 (``2026-12-05T17:40:00Z host sshd[123]: message``; Exim's own ``2026-12-05 17:40:00 +0000
 message``), and fed in batches to the same parsers and detectors as log files.
@@ -21,7 +22,7 @@ import os
 import select
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,7 +104,7 @@ def journal_settings(extra: dict[str, Any], base: Path) -> JournalSettings | Non
 
 def command(settings: JournalSettings, cursor: str | None, *, follow: bool) -> list[str]:
     """Return the ``journalctl`` command line that reads the entries after *cursor*."""
-    argv = [settings.journalctl, "--output=json", f"--output-fields={FIELDS}", "--no-pager"]
+    argv = [settings.journalctl, "--output=export", f"--output-fields={FIELDS}", "--no-pager"]
     for path in settings.files:
         argv.append(f"--file={path}")
     if settings.directory is not None:
@@ -115,15 +116,6 @@ def command(settings: JournalSettings, cursor: str | None, *, follow: bool) -> l
     if follow:
         argv += ["--follow", "--no-tail"]
     return argv
-
-
-def _text(value: object) -> str:
-    """Return a journal field as text (journalctl gives non-UTF-8 values as byte arrays)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return bytes(v for v in value if isinstance(v, int) and 0 <= v < 256).decode("utf-8", "replace")  # fmt: skip
-    return "" if value is None else str(value)
 
 
 @dataclass(slots=True)
@@ -153,27 +145,16 @@ class JournalRun:
         for fmt in NET:
             self._net[fmt] = NetDetector(self.net, source=f"{self.source}:{fmt}")
 
-    def add(self, raw: bytes) -> None:
-        """Take one ``journalctl -o json`` line."""
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            self.bad += 1
-            return
-        if not isinstance(entry, dict):
-            self.bad += 1
-            return
+    def add(self, entry: dict[bytes, bytes]) -> None:
+        """Take one entry of ``journalctl --output=export`` (field name to raw value)."""
         self.entries += 1
-        # The hot loop of `ingest journal` (bench/journal_ingest.py): text fields are str
-        # unless journalctl had to give bytes; routes are cached per (identifier, unit).
+        # The hot loop of `ingest journal` (bench/journal_ingest.py); routes are cached per
+        # (identifier, unit).
         get = entry.get
-        self.cursor = get("__CURSOR") or self.cursor
-        value = get("MESSAGE")
-        message = value if type(value) is str else _text(value)
-        value = get("SYSLOG_IDENTIFIER")
-        ident = value if type(value) is str else _text(value)
-        value = get("_SYSTEMD_UNIT")
-        unit = value if type(value) is str else _text(value)
+        self.cursor = get(b"__CURSOR", b"").decode("ascii", "replace") or self.cursor
+        message = get(b"MESSAGE", b"").decode("utf-8", "replace")
+        ident = get(b"SYSLOG_IDENTIFIER", b"").decode("utf-8", "replace")
+        unit = get(b"_SYSTEMD_UNIT", b"").decode("utf-8", "replace")
         fmt = self._routes.get((ident, unit))
         if fmt is None:
             fmt = route(ident, unit)
@@ -186,7 +167,7 @@ class JournalRun:
             return
         self.routed[fmt] += 1
         try:
-            usec = int(get("__REALTIME_TIMESTAMP", 0))
+            usec = int(get(b"__REALTIME_TIMESTAMP", b"0"))
         except (TypeError, ValueError):
             self.bad += 1
             return
@@ -205,8 +186,8 @@ class JournalRun:
         if fmt == "exim":
             line = f"{stamps[1]} {message}"
         else:
-            pid = _text(get("SYSLOG_PID") or get("_PID"))
-            host = _text(get("_HOSTNAME")) or "-"
+            pid = (get(b"SYSLOG_PID") or get(b"_PID") or b"").decode("ascii", "replace")
+            host = get(b"_HOSTNAME", b"-").decode("utf-8", "replace")
             tag = f"{ident or fmt}[{pid}]" if pid else (ident or fmt)
             line = f"{stamps[0]} {host} {tag}: {message}"
         self._pending.setdefault(fmt, []).append(line)
@@ -284,11 +265,10 @@ class JournalRun:
         return total
 
 
-def _lines(proc: subprocess.Popen[bytes], idle: float) -> Iterator[bytes | None]:
-    """Yield journalctl's output lines; None after *idle* seconds without one (following)."""
+def _chunks(proc: subprocess.Popen[bytes], idle: float) -> Iterator[bytes | None]:
+    """Yield journalctl's output as it comes; None after *idle* seconds without any (following)."""
     assert proc.stdout is not None  # Popen(stdout=PIPE) always has it
     fd = proc.stdout.fileno()
-    rest = b""
     while True:
         ready, _, _ = select.select([fd], [], [], idle)
         if not ready:
@@ -296,12 +276,51 @@ def _lines(proc: subprocess.Popen[bytes], idle: float) -> Iterator[bytes | None]
             continue
         data = os.read(fd, 1 << 20)
         if not data:
-            if rest.strip():
-                yield rest
             return
-        parts = (rest + data).split(b"\n")
-        rest = parts.pop()
-        yield from parts
+        yield data
+
+
+def export_entries(chunks: Iterable[bytes | None]) -> Iterator[dict[bytes, bytes] | None]:
+    """Yield the entries of the journal export format read in *chunks* (None passed through).
+
+    systemd's Journal Export Format: ``NAME=value`` lines, or for a value that is not
+    printable text ``NAME``, a newline, its size as 64-bit little-endian, the bytes and a
+    newline; a blank line ends an entry.
+    """
+    buf = b""
+    entry: dict[bytes, bytes] = {}
+    for data in chunks:
+        if data is None:
+            yield None
+            continue
+        buf += data
+        pos = 0
+        size = len(buf)
+        while True:
+            nl = buf.find(b"\n", pos)
+            if nl < 0:
+                break
+            if nl == pos:  # a blank line ends the entry
+                if entry:
+                    yield entry
+                    entry = {}
+                pos = nl + 1
+                continue
+            eq = buf.find(b"=", pos, nl)
+            if eq >= 0:
+                entry[buf[pos:eq]] = buf[eq + 1 : nl]
+                pos = nl + 1
+                continue
+            if nl + 9 > size:  # a binary field whose size has not arrived yet
+                break
+            end = nl + 9 + int.from_bytes(buf[nl + 1 : nl + 9], "little")
+            if end + 1 > size:
+                break
+            entry[buf[pos:nl]] = buf[nl + 9 : end]
+            pos = end + 1
+        buf = buf[pos:]
+    if entry:
+        yield entry
 
 
 def ingest_journal(
@@ -353,16 +372,14 @@ def ingest_journal(
         committed = run.entries
 
     try:
-        for raw in _lines(proc, idle):
-            if raw is None:
+        for item in export_entries(_chunks(proc, idle)):
+            if item is None:
                 if run.entries != committed:
                     commit(False)
                 if should_stop():
                     break
                 continue
-            if not raw:
-                continue
-            run.add(raw)
+            run.add(item)
             since += 1
             if since >= batch:
                 commit(False)
