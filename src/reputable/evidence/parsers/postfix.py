@@ -95,10 +95,15 @@ _BRANCHES: Final = (
     # postscreen (postscreen_early.c, postscreen_smtpd.c, postscreen_dnsbl.c)
     (19, frozenset({_E.HANGUP}), "",
      r"HANGUP after \S+ from " + _IP + r":\d+ in (tests (?:before|after) SMTP handshake)"),
+    # each branch led by its own literal (a branch led by a group costs every ": " of a log)
     (20, frozenset({_E.PROTOCOL_VIOLATION}), "",
-     r"(COMMAND (?:TIME|COUNT|LENGTH) LIMIT|NON-SMTP COMMAND|BARE NEWLINE) from " + _IP
-     + r":\d+ after (\w+)(?:: ([^\n]*))?"),
-    (21, frozenset({_E.BLOCKED}), "", r"(BLACKLISTED|DENYLISTED) " + _IP + r":\d+"),
+     r"COMMAND ((?:TIME|COUNT|LENGTH) LIMIT) from " + _IP + r":\d+ after (\w+)(?:: ([^\n]*))?"),
+    (24, frozenset({_E.PROTOCOL_VIOLATION}), "",
+     r"NON-SMTP COMMAND from " + _IP + r":\d+ after (\w+)(?:: ([^\n]*))?"),
+    (25, frozenset({_E.PROTOCOL_VIOLATION}), "",
+     r"BARE NEWLINE from " + _IP + r":\d+ after (\w+)(?:: ([^\n]*))?"),
+    (21, frozenset({_E.BLOCKED}), "", r"BLACKLISTED " + _IP + r":\d+"),
+    (26, frozenset({_E.BLOCKED}), "", r"DENYLISTED " + _IP + r":\d+"),
     # smtpd.c: "too many errors after CMD from host[ip]"; "warning: Illegal address syntax
     # from host[ip] in CMD command: <addr>"
     (22, frozenset({_E.PROTOCOL_VIOLATION}), "", r"too many errors after (\w+) from " + _CLIENT),
@@ -128,7 +133,7 @@ _COUNT_AS: Final = tuple(
         ),
         -1,
     )
-    for code in range(24)
+    for code in range(27)
 )
 _STATUS_INDEX: Final = {status: EVENT_INDEX[kind] for status, kind in _STATUS.items()}
 _I_AUTH: Final = EVENT_INDEX[Event.AUTH_FAILURE]
@@ -402,13 +407,18 @@ def _event(
     if code == 19:
         ip, stage = m.group(g + 1, g + 2)
         return MailEvent(lineno, at, Event.HANGUP, ip, text, detail=stage)
-    if code == 20:
-        what, ip, stage, rest = m.group(g + 1, g + 2, g + 3, g + 4)
+    if code in (20, 24, 25):
+        if code == 20:
+            limit, ip, stage, rest = m.group(g + 1, g + 2, g + 3, g + 4)
+            what = f"COMMAND {limit}"
+        else:
+            ip, stage, rest = m.group(g + 1, g + 2, g + 3)
+            what = "NON-SMTP COMMAND" if code == 24 else "BARE NEWLINE"
         detail = f"{what} after {stage}" + (f": {rest}" if rest else "")
         return MailEvent(lineno, at, Event.PROTOCOL_VIOLATION, ip, text, detail=detail)
-    if code == 21:
-        what, ip = m.group(g + 1, g + 2)
-        return MailEvent(lineno, at, Event.BLOCKED, ip, text, detail=what)
+    if code in (21, 26):
+        what = "BLACKLISTED" if code == 21 else "DENYLISTED"
+        return MailEvent(lineno, at, Event.BLOCKED, m.group(g + 1), text, detail=what)
     if code == 22:
         stage, host, ip = m.group(g + 1, g + 2, g + 3)
         return MailEvent(
