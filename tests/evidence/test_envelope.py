@@ -136,3 +136,16 @@ def test_cli_timezone_option_is_checked(tmp_path: Path) -> None:
     bad = cli(config, "ingest", "netlog", str(log), "-f", "sshd", "--timezone", "Mars/Olympus", check=False)  # fmt: skip
     assert bad.returncode != 0 and "IANA name" in bad.stderr + bad.stdout
     assert "Traceback" not in bad.stderr
+
+
+def test_rotated_files_in_rfc_5424_are_ordered_by_their_first_time() -> None:
+    """The first time of a file whose lines are RFC 5424 is found (rotated files are read oldest first)."""
+    from reputable.evidence.sources.maillog import first_time
+
+    times = TimeParser(datetime(2026, 1, 3, tzinfo=UTC))
+    text = (
+        "<22>1 2026-01-02T07:40:16.954-05:00 mx postfix/smtpd 9002 - - connect from x[192.0.2.1]\n"
+    )
+    assert (
+        first_time(text, times) == datetime(2026, 1, 2, 12, 40, 16, 954000, tzinfo=UTC).timestamp()
+    )

@@ -24,6 +24,7 @@ from reputable.core.errors import ConfigError, ReputableError
 from reputable.evidence.detectors.mail import MailDetector
 from reputable.evidence.detectors.mail_config import MailParams, mail_params
 from reputable.evidence.model import Evidence
+from reputable.evidence.parsers.envelope import normalize
 from reputable.evidence.parsers.mailevent import Event, MailEvent
 from reputable.evidence.parsers.maillog import PARSERS, Tally, sniff
 from reputable.evidence.parsers.syslog_time import TimeParser
@@ -121,7 +122,7 @@ def config_params(config: Any) -> MailParams:
 
 def first_time(text: str, times: TimeParser) -> float:
     """Return the time of the first dated line of *text* (for ordering rotated files), else +inf."""
-    for line in text[: 1 << 16].splitlines()[:50]:
+    for line in normalize(text[: 1 << 16]).splitlines()[:50]:
         head = (
             line[:15]
             if not line[:1].isdigit()
