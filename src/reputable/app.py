@@ -218,6 +218,14 @@ class Supervisor:
 
         await follow_netlogs(self.config, lambda: open_store(self.config), self.stopping)
 
+    async def journal(self) -> None:
+        """Follow systemd's journal when ``[sources.journal]`` is configured."""
+        if "journal" not in self.config.extra.get("sources", {}):
+            return
+        from reputable.evidence.sources.journal import follow_journal
+
+        await follow_journal(self.config, lambda: open_store(self.config), self.stopping)
+
     async def probes(self) -> None:
         """Probe new senders' reverse DNS when ``[probes] auto_rdns`` is on."""
         if not self.config.extra.get("probes", {}).get("auto_rdns"):
@@ -376,6 +384,7 @@ class Supervisor:
                 group.create_task(self.reprobes())
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
+                group.create_task(self.journal())
         finally:
             self.stopping.set()
             self.stop_workers()

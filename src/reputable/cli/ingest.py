@@ -9,7 +9,11 @@ import typer
 ingest_app = typer.Typer(help="Read logs, reports and feeds into evidence.", no_args_is_help=True)
 
 #: Modules that add commands to `reputable ingest`, each with ``register_ingest(ingest_app)``.
-INGEST_MODULES = ("reputable.cli.ingest_mail", "reputable.cli.ingest_net")
+INGEST_MODULES = (
+    "reputable.cli.ingest_mail",
+    "reputable.cli.ingest_net",
+    "reputable.cli.ingest_journal",
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,21 +17,21 @@ import typer
 from reputable.app import open_store
 from reputable.cli.common import console, now_option, print_json, state
 from reputable.core.errors import InputError
-from reputable.evidence.detectors.mail_config import mail_params
 from reputable.evidence.mailreport import OutboundReport, outbound_report
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers.mailevent import ALL_EVENTS
 from reputable.evidence.parsers.maillog import PARSERS
 from reputable.evidence.parsers.syslog_time import TimeParser
 from reputable.evidence.sources.arf import ArfRun, ingest_reports
+from reputable.evidence.sources.inputs import check_inputs, is_stream, label, read_chunks
 from reputable.evidence.sources.maillog import (
     SOURCE,
     MaillogSettings,
     MailRun,
+    config_params,
     follow_logs,
     ingest_files,
     maillog_settings,
-    read_chunks,
 )
 
 report_app = typer.Typer(help="Reports about your own mail traffic.", no_args_is_help=True)
@@ -53,7 +53,8 @@ def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:
 def ingest_maillog(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path], typer.Argument(help="Postfix or Exim logs; .gz rotated files too.")
+        list[Path],
+        typer.Argument(help="Postfix or Exim logs; .gz rotated files too; - for standard input."),
     ],
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep reading as the log grows.")
@@ -75,10 +76,13 @@ def ingest_maillog(
     settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
     reference = now_option(now)
     times = TimeParser(reference, settings.timezone)
-    run = MailRun(mail_params(config.extra), times, source, fmt)
-    for path in paths:
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
+    run = MailRun(config_params(config), times, source, fmt)
+    check_inputs(paths)
+    if follow and any(is_stream(p) for p in paths):
+        raise InputError(
+            "--follow follows growing files; a pipe or - is read as it comes without it"
+            " (tail -F mail.log | reputable ingest maillog -)"
+        )
     started = time.perf_counter()
     if dry_run:
         # A dry run parses every event, so its summary's "understood" is exactly the lines
@@ -90,7 +94,7 @@ def ingest_maillog(
             kind = ""
             for chunk in read_chunks(path):
                 kind = kind or run.format_of(chunk)
-                for ev in run.events(chunk, str(path), line, kind):
+                for ev in run.events(chunk, label(path), line, kind):
                     typer.echo(json.dumps(ev.to_json(), ensure_ascii=False))
                 line += chunk.count("\n")
         return
@@ -194,7 +198,8 @@ def _print_top(by_ip: Counter[str]) -> None:
 def ingest_arf(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path], typer.Argument(help="ARF messages: .eml files, mbox files, Maildir folders.")
+        list[Path],
+        typer.Argument(help="ARF messages: .eml files, mbox files, Maildir folders; - for stdin."),
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Store nothing.")] = False,
     source: Annotated[str, typer.Option("--source", help="Source name of the evidence.")] = "arf",
@@ -234,9 +239,7 @@ def report_outbound(
     config = state(ctx).config
     settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
     times = TimeParser(now_option(now), settings.timezone)
-    for path in paths:
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
+    check_inputs(paths)
     report = outbound_report(_chunks(paths), times=times, fmt=fmt)
     if as_json:
         print_json(report.to_json(domains))
@@ -247,7 +250,7 @@ def report_outbound(
 def _chunks(paths: Iterable[Path]) -> Iterable[tuple[str, str]]:
     for path in paths:
         for chunk in read_chunks(path):
-            yield str(path), chunk
+            yield label(path), chunk
 
 
 def _print_outbound(report: OutboundReport, domains: int) -> None:

@@ -1,4 +1,4 @@
-"""`reputable ingest netlog FILE --format sshd|nginx|apache|netfilter|flows`: network logs into evidence."""
+"""`reputable ingest netlog FILE [--format auto|sshd|dovecot|nginx|apache|netfilter|flows]`: network logs into evidence."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import typer
 
 from reputable.app import open_store
 from reputable.cli.common import now_option, state
+from reputable.core.errors import InputError
 from reputable.evidence.detectors.netconfig import net_settings
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers.net import NET_PARSERS
 from reputable.evidence.parsers.netbase import NetEvent, NetLine
+from reputable.evidence.sources.inputs import zone_named
 from reputable.evidence.sources.netlog import NetlogSummary, check_format, ingest_netlog
 
 
@@ -25,8 +27,15 @@ def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:
 
 def netlog_command(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="The log file.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of: {', '.join(NET_PARSERS)}.")],
+    path: Annotated[Path, typer.Argument(help="The log file (.gz too); - for standard input.")],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help=f"auto (from the first lines) or one of: {', '.join(NET_PARSERS)}.",
+        ),
+    ] = "auto",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Store nothing; show what would be stored.")
     ] = False,
@@ -44,9 +53,14 @@ def netlog_command(
         str | None,
         typer.Option("--source", help="Evidence source name (default netlog:FORMAT:PATH)."),
     ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option("--timezone", help="Zone of timestamps that carry none (IANA name)."),
+    ] = "UTC",
 ) -> None:
     """Run the network detectors (brute force, probing, floods, scans, sinkholes) over a log."""
     check_format(fmt)
+    tz = zone_named(timezone, "--timezone", InputError)
     config = state(ctx).config
     settings = net_settings(config.extra)
     reference = now_option(now)
@@ -72,6 +86,7 @@ def netlog_command(
             sink=keep,
             source=source,
             on_item=show if jsonl else None,
+            tz=tz,
         )
     else:
         store = open_store(config)
@@ -84,6 +99,7 @@ def netlog_command(
                 sink=store.add_evidence,
                 source=source,
                 on_item=show if jsonl else None,
+                tz=tz,
             )
         finally:
             store.close()

@@ -14,6 +14,8 @@ from ipaddress import (
 )
 from typing import Final, TypeAlias
 
+import idna
+
 from reputable.core.errors import SubjectError
 
 _LABEL: Final = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -45,7 +47,13 @@ def parse_domain(text: str) -> Domain:
     if not raw:
         raise SubjectError(f"empty domain name in {text!r}")
     try:
-        ascii_name = raw.encode("idna").decode("ascii") if not raw.isascii() else raw
+        # IDNA2008 with UTS #46 non-transitional mapping: faß.example is xn--fa-hia.example,
+        # not fass.example (Python's "idna" codec is IDNA2003, transitional)
+        ascii_name = (
+            idna.encode(raw, uts46=True, transitional=False).decode("ascii")
+            if not raw.isascii()
+            else raw
+        )
     except UnicodeError as exc:
         raise SubjectError(f"bad domain name {text!r}: {exc}") from exc
     name = ascii_name.lower()

@@ -19,7 +19,7 @@ from typing import Any, Final
 from reputable.core.cause import Cause
 from reputable.evidence.detectors.mail_config import Burst, MailParams
 from reputable.evidence.model import Evidence
-from reputable.evidence.parsers.mailevent import Event, MailEvent, domain_of
+from reputable.evidence.parsers.mailevent import Event, MailEvent, domain_of, rbl_zone
 
 NAME: Final = "mail"
 SAMPLES: Final = 3
@@ -33,7 +33,11 @@ _BURSTS: Final = {
     Event.PIPELINING: ("pipelining", Cause.SPAM),
     Event.RBL_REJECT: ("rbl_reject", Cause.SPAM),
     Event.LOST_CONNECTION: ("lost_auth", Cause.COMPROMISED),
+    Event.PROTOCOL_VIOLATION: ("protocol", Cause.SPAM),
+    Event.RDNS_MISMATCH: ("rdns", Cause.RDNS),
 }
+#: A forward lookup that failed for now says nothing about the client's DNS.
+_TRANSIENT: Final = ("Temporary failure", "timed out", "try again", "SERVFAIL")
 _REJECTS: Final = frozenset({Event.UNKNOWN_RECIPIENT, Event.REJECTED, Event.RELAY_DENIED, Event.RBL_REJECT})  # fmt: skip
 
 
@@ -45,6 +49,8 @@ _AUTH_FAILURE: Final = Event.AUTH_FAILURE
 _DELIVERED: Final = Event.DELIVERED
 _LOST: Final = Event.LOST_CONNECTION
 _MESSAGE: Final = Event.MESSAGE
+_RBL: Final = Event.RBL_REJECT
+_RDNS_MISMATCH: Final = Event.RDNS_MISMATCH
 
 
 class _Episode:
@@ -181,9 +187,23 @@ class MailDetector:
                     ep.context = self._context.get(ip)
             elif kind is _AUTH_FAILURE:
                 self._login(ip, t, user or "?", ev)
+            elif kind is _RBL:
+                # Never evidence when our own zone rejected it (issue 18, defect 3); another
+                # list's zone only when the operator opted in, with that zone's weight.
+                weight = p.rbl_zones.weight(rbl_zone(text))
+                if weight is not None:
+                    self._burst(kind, ip, t, text, weight)
+            elif kind is _RDNS_MISMATCH:
+                if not any(t in detail for t in _TRANSIENT):
+                    self._burst(kind, ip, t, text)
             elif kind in _BURSTS and (kind is not _LOST or detail == "AUTH"):
                 self._burst(kind, ip, t, text)
-            if traps and kind in _REJECTS:
+            # a trap hit rejected by our own zone is no evidence either
+            if (
+                traps
+                and kind in _REJECTS
+                and not (kind is _RBL and p.rbl_zones.is_own(rbl_zone(text)))
+            ):
                 if helo or sender:
                     self._context[ip] = (helo, domain_of(sender))
                 self._trap(ip, ev)
@@ -299,7 +319,13 @@ class MailDetector:
             f"{self.source}:brute_force:{ip}:{start:.0f}",
         )  # fmt: skip
 
-    def _burst(self, kind: Event, ip: str, t: float, text: str) -> None:
+    def _burst(
+        self, kind: Event, ip: str, t: float, text: str, weight: float | None = None
+    ) -> None:
+        """Count one event of a burst detector; emit when enough came in its window.
+
+        *weight* overrides the rule's weight (an opted-in DNSBL zone's own weight).
+        """
         name, cause = _BURSTS[kind]
         rule: Burst = getattr(self.params, name)
         window = rule.window.total_seconds()
@@ -317,7 +343,9 @@ class MailDetector:
         samples = [s for _, s in list(dq)[:SAMPLES]]
         dq.clear()
         self._quiet[name][ip] = t + window
-        self._emit(ip, cause, rule.weight, start, detail, samples, f"{self.source}:{name}:{ip}:{start:.0f}")  # fmt: skip
+        if weight is not None:
+            detail["zone"] = rbl_zone(text)
+        self._emit(ip, cause, rule.weight if weight is None else weight, start, detail, samples, f"{self.source}:{name}:{ip}:{start:.0f}")  # fmt: skip
 
     def _baseline(self, ip: str, hour: float) -> list[float]:
         """Start the hourly volume of *ip*: [hour, count, baseline, hours seen, fired]."""

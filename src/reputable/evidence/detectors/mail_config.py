@@ -6,6 +6,7 @@ naming the key and what it should be.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Final
@@ -74,6 +75,48 @@ class Traps:
         return low in self.addresses or low.rpartition("@")[2] in self.domains
 
 
+def _zone_name(text: str) -> str:
+    """Return a DNS zone name as compared: lower case, no trailing dot."""
+    return text.strip().lower().rstrip(".")
+
+
+def _in_zone(name: str, zone: str) -> bool:
+    return name == zone or name.endswith("." + zone)
+
+
+@dataclass(frozen=True, slots=True)
+class RblZones:
+    """Which DNSBL zones named in reject lines make evidence, and how much.
+
+    Rejections by our own zones (every ``[zones.*]`` name, plus ``own_zones``) are never
+    evidence: the listed client retrying would renew its own listing. Other lists' zones count
+    only when the operator names them in ``zones`` with a weight; ``"*"`` stands for any other
+    zone (and for reject lines that name none); ``"postscreen"`` for postscreen's
+    ``DNSBL rank`` lines, which name no zone.
+    """
+
+    own: frozenset[str] = frozenset()
+    weights: tuple[tuple[str, float], ...] = ()
+
+    def is_own(self, zone: str) -> bool:
+        """True when *zone* (as logged) is one of ours or below one of ours."""
+        name = _zone_name(zone)
+        return bool(name) and any(_in_zone(name, own) for own in self.own)
+
+    def weight(self, zone: str) -> float | None:
+        """Return the evidence weight of a rejection by *zone* ("" when unnamed), or None for none."""
+        name = _zone_name(zone)
+        if self.is_own(name):
+            return None
+        default = None
+        for listed, weight in self.weights:
+            if listed == "*":
+                default = weight
+            elif name and _in_zone(name, listed):
+                return weight or None
+        return default or None
+
+
 @dataclass(frozen=True, slots=True)
 class MailParams:
     """Every threshold of the mail detectors."""
@@ -84,11 +127,14 @@ class MailParams:
     pregreet: Burst = field(default_factory=lambda: Burst(timedelta(hours=1), 1, 1.0))
     pipelining: Burst = field(default_factory=lambda: Burst(timedelta(hours=1), 3, 0.5))
     rbl_reject: Burst = field(default_factory=lambda: Burst(timedelta(hours=1), 3, 0.5))
+    protocol: Burst = field(default_factory=lambda: Burst(timedelta(hours=1), 3, 0.5))
+    rdns: Burst = field(default_factory=lambda: Burst(timedelta(days=1), 1, 0.4))
     spike: Spike = field(default_factory=Spike)
     traps: Traps = field(default_factory=Traps)
+    rbl_zones: RblZones = field(default_factory=RblZones)
 
 
-_SECTIONS: Final = ("harvest", "brute_force", "lost_auth", "pregreet", "pipelining", "rbl_reject", "spike")  # fmt: skip
+_SECTIONS: Final = ("harvest", "brute_force", "lost_auth", "pregreet", "pipelining", "rbl_reject", "protocol", "rdns", "spike")  # fmt: skip
 
 
 def _section(cls: type[Any], default: Any, raw: Any, where: str) -> Any:
@@ -114,8 +160,12 @@ def _section(cls: type[Any], default: Any, raw: Any, where: str) -> Any:
     return type(default)(**{name: values.get(name, getattr(default, name)) for name in known})
 
 
-def mail_params(extra: dict[str, Any]) -> MailParams:
-    """Return the mail-detector parameters from the config's extra sections (defaults if absent)."""
+def mail_params(extra: dict[str, Any], own_zones: Iterable[str] = ()) -> MailParams:
+    """Return the mail-detector parameters from the config's extra sections (defaults if absent).
+
+    *own_zones* are the zone names this server publishes (the config's ``[zones.*]``): reject
+    lines naming them are never evidence.
+    """
     base = MailParams()
     section = extra.get("detectors", {})
     mail = section.get("mail", {}) if isinstance(section, dict) else None
@@ -126,15 +176,58 @@ def mail_params(extra: dict[str, Any]) -> MailParams:
         raise ConfigError(
             f"[detectors.mail] unknown section(s) {sorted(unknown)}; known: {', '.join(_SECTIONS)}"
         )
+    raw_rbl = mail.get("rbl_reject", {})
+    if not isinstance(raw_rbl, dict):
+        raise ConfigError("[detectors.mail.rbl_reject] must be a table")
+    rbl_zones = _rbl_zones(raw_rbl, own_zones)
+    sections = {
+        **mail,
+        "rbl_reject": {k: v for k, v in raw_rbl.items() if k not in ("zones", "own_zones")},
+    }
     parts = {
-        name: _section(type(getattr(base, name)), getattr(base, name), mail.get(name, {}),
+        name: _section(type(getattr(base, name)), getattr(base, name), sections.get(name, {}),
                        f"detectors.mail.{name}")
         for name in _SECTIONS
     }  # fmt: skip
     harvest = parts["harvest"]
     if not 0 < harvest.share <= 1 or not 0 <= harvest.dirty_share <= harvest.share:
         raise ConfigError("[detectors.mail.harvest] need 0 <= dirty_share <= share <= 1")
-    return MailParams(**parts, traps=_traps(extra.get("traps", {})))
+    return MailParams(**parts, traps=_traps(extra.get("traps", {})), rbl_zones=rbl_zones)
+
+
+def _rbl_zones(raw: dict[str, Any], own_zones: Iterable[str]) -> RblZones:
+    """Return ``zones`` (opt-in weights) and ``own_zones`` of ``[detectors.mail.rbl_reject]``."""
+    where = "[detectors.mail.rbl_reject]"
+    zones = raw.get("zones", {})
+    if not isinstance(zones, dict):
+        raise ConfigError(
+            f'{where} zones must be a table of zone = weight, e.g. zones = {{ "zen.spamhaus.org" = 0.5 }}'
+        )
+    weights = []
+    for zone, value in zones.items():
+        try:
+            weight = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{where} zones.{zone} = {value!r}: the weight must be a number"
+            ) from exc
+        if weight < 0:
+            raise ConfigError(f"{where} zones.{zone} = {value!r}: must not be negative")
+        weights.append((_zone_name(str(zone)) or "*", weight))
+    own = raw.get("own_zones", [])
+    if not isinstance(own, list) or not all(isinstance(z, str) and z.strip() for z in own):
+        raise ConfigError(
+            f'{where} own_zones must be a list of zone names, e.g. ["bl.example.net"]'
+        )
+    names = frozenset(_zone_name(z) for z in (*own_zones, *own) if _zone_name(z))
+    clash = sorted(z for z, _ in weights if z in names)
+    if clash:
+        raise ConfigError(
+            f"{where} zones: {clash[0]} is one of our own zones; its rejections are never evidence"
+        )
+    # the most specific name first, "*" last
+    ordered = sorted(weights, key=lambda zw: (zw[0] == "*", -zw[0].count("."), zw[0]))
+    return RblZones(names, tuple(ordered))
 
 
 def _traps(raw: Any) -> Traps:

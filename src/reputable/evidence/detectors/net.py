@@ -257,6 +257,26 @@ class NetDetector:
             )
         )
 
+    def state(self) -> list[dict[str, list[Any]]]:
+        """Return every scenario's buckets as JSON-ready data (saved with a journal cursor)."""
+        return [
+            {
+                _text(ip): [b.level, b.last, b.first, b.count, b.until,
+                            [[n, _text(t)] for n, t in b.samples], sorted(_text(v) for v in b.seen)]
+                for ip, b in table.items()
+            }
+            for table in self._tables
+        ]  # fmt: skip
+
+    def restore(self, data: list[dict[str, list[Any]]]) -> None:
+        """Load buckets saved by :meth:`state` (scenarios matched by position)."""
+        for table, saved in zip(self._tables, data, strict=False):
+            for ip, (level, last, first, count, until, samples, seen) in saved.items():
+                bucket = table[ip] = _Bucket(float(first))
+                bucket.level, bucket.last, bucket.count, bucket.until = level, last, count, until
+                bucket.samples = [list(x) for x in samples]
+                bucket.seen = set(seen)
+
     def take(self) -> list[Evidence]:
         """Return the evidence found since the last call, and forget it."""
         found, self.found = self.found, []

@@ -43,6 +43,11 @@ DEFAULT_SCENARIOS: Final[tuple[Scenario, ...]] = (
     _s("ssh_bruteforce", "auth_failed invalid_user", 5, 10.0),
     _s("ssh_slow_bruteforce", "auth_failed invalid_user", 15, 1800.0),
     _s("ssh_user_enum", "auth_failed invalid_user", 5, 7200.0, distinct="user"),
+    # clients that leave before authenticating (parsers/sshd.py SCANS): scanners, weak evidence
+    _s("ssh_scan", "preauth_closed no_ident bad_banner negotiation_failed", 10, 600.0, weight=0.3),
+    # Dovecot: one line per client with its failed attempts (auth failed, N attempts)
+    _s("mail_login_bruteforce", "login_failed", 10, 60.0, amount="attempts"),
+    _s("mail_login_slow_bruteforce", "login_failed", 20, 1800.0, amount="attempts"),
     _s("http_exploit_probe", "http_exploit", 4, 60.0),
     _s("http_4xx_storm", "http_4xx", 20, 10.0, distinct="path"),
     _s("http_auth_bruteforce", "http_auth_failed", 10, 30.0),

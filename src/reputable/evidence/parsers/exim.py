@@ -1,8 +1,20 @@
-"""Exim main log (``mainlog``): accepted messages, rejected RCPT, authenticator failures, deliveries — pure.
+"""Exim main and reject logs (``mainlog``, ``rejectlog``): one pass over a buffer — pure.
 
-One literal-led regular expression per kind of line, searched over a whole buffer, hits
-merged by position. (Exim messages have no common anchor like Postfix's ``": "``, so the
-Postfix parser's single pass does not apply here.)
+Every Exim log line starts with its time (``2026-03-02 07:47:48``, optionally ``.123``
+milliseconds, a ``+0200`` zone with ``log_timezone``, a ``[PID]`` with ``log_selector = +pid``),
+then, for lines about a message, its ID (``1rXyZa-000123-AB``; 4.97+ ``1rXyZa-00000000123-ABCD``).
+What follows starts with a few literals (``<=``, ``=>``, ``H=``, ``SMTP ``, ``no host name``,
+...): like the Postfix parser, one regular expression (a newline, the time, the optional
+parts, then an alternation of those literals) is searched over the whole buffer with
+``finditer``, so the regex engine skips every other line at C speed and hands Python only
+the lines that mean something (measured: bench/exim_scan.py, docs/benchmarks.md).
+
+Fields come from their own tokens, as Exim writes them (log.c, smtp_in.c, acl.c,
+deliver.c): the client is the ``H=`` token (``H=name (helo) [ip]:port``, ``H=(helo) [ip]``,
+``H=[ip]``), the sender ``F=<...>``, the recipient the ``<...>`` after ``rejected RCPT``, an
+SMTP reply code only where Exim puts one (``C="250 ..."``, ``SMTP error ...: 550 5.1.1 ...``),
+an enhanced status code only as a token of its own — never read out of an address
+(``1.2.3.4``) or a port (``port 587``).
 """
 
 from __future__ import annotations
@@ -10,51 +22,98 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from operator import itemgetter
 from typing import Final
 
 from reputable.evidence.parsers.mailevent import Event, MailEvent
 from reputable.evidence.parsers.syslog_time import TimeParser
 
 NAME: Final = "exim"
-#: An Exim main-log line starts with its local time, e.g. ``2026-03-02 07:47:48``.
+#: An Exim log line starts with its local time, e.g. ``2026-03-02 07:47:48``.
 LINE: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
-_HOST: Final = re.compile(r"H=(?:([^\s(\[]\S*) )?(?:\(([^)]*)\) )?\[([0-9A-Fa-f:.]+)\]")
-_ACCEPT: Final = re.compile(r" <= (\S+) ")
-_REJECT: Final = re.compile(r" rejected (RCPT <([^>]*)>|EHLO or HELO|MAIL <[^>]*>|after DATA|connection)[^:\n]*(?:: ([^\n]*))?")  # fmt: skip
-_AUTH: Final = re.compile(r"(\S+) authenticator failed for ([^\n]*?): 535[^\n]*?(?:\(set_id=([^)]*)\))?$", re.M)  # fmt: skip
-_SYNC: Final = re.compile(r"SMTP protocol synchronization error \(([^)]*)\)")
-_CONN: Final = re.compile(
-    r"SMTP connection from (?:([^\s(\[]\S*) )?(?:\(([^)]*)\) )?\[([0-9A-Fa-f:.]+)\](?::\d+)?(?: I=\S+)?( [^\n]*)?"
+_E = Event
+_IP: Final = r"[0-9A-Fa-f:.]*[0-9A-Fa-f]"
+#: ``H=name (helo) [ip]:port`` as a token (at the start or after a space).
+_HOST: Final = re.compile(
+    r"(?:^|(?<= ))H=(?:([^\s(\[]\S*) )?(?:\(([^)\n]*)\) )?\[(" + _IP + r")\](?::\d+)?"
 )
-_UNEXPECTED: Final = re.compile(
-    r"unexpected disconnection while reading SMTP command from (?:([^\s(\[]\S*) )?(?:\(([^)]*)\) )?\[([0-9A-Fa-f:.]+)\]"
+_SENDER: Final = re.compile(r"(?:^|(?<= ))F=<([^>\n]*)>")
+_REJECT: Final = re.compile(
+    r"(?:^|(?<= ))(temporarily )?rejected (RCPT <([^>\n]*)>|MAIL <[^>\n]*>|EHLO or HELO \S*?"
+    r"|(?:EHLO|HELO) \S*?|after DATA|connection in \"\w+\" ACL|by local_scan\(\)|VRFY|EXPN|ETRN"
+    r"|AUTH|\w+)(?:: ([^\n]*))?$"
 )
-_DROPPED: Final = re.compile(
-    r"SMTP call from (?:([^\s(\[]\S*) )?(?:\(([^)]*)\) )?\[([0-9A-Fa-f:.]+)\](?::\d+)?(?: I=\S+)? dropped: ([^\n]*)"
+_ENHANCED: Final = re.compile(r"(?<![\w.])([245]\.\d{1,3}\.\d{1,3})(?![\w.])")
+#: Where Exim writes a remote server's reply: after ``SMTP error ... :`` or inside ``C="..."``.
+_REPLY: Final = re.compile(r'(?:: |C=")([245]\d\d)[ -](?:([245]\.\d{1,3}\.\d{1,3}) )?')
+#: sa-exim: "SA: Action: permanently rejected message: hits=... From <s> (host=name [ip]) for r".
+_SA_HOST: Final = re.compile(r"\(host=(\S*) \[(" + _IP + r")\]\)")
+_SA_FROM: Final = re.compile(r"From <([^>\n]*)>")
+_RBL: Final = re.compile(
+    r"blocked using|is listed (?:in|at|on|by)|found in \S+\.|in an? (?:RBL|DNSBL|black ?list)"
+    r"|\bRBL\b|DNSBL",
+    re.I,
 )
-_DELIVERY: Final = re.compile(r" (=>|->|\*\*|==) (\S+)(?: <([^>]*)>)?([^\n]*)")
-_ENHANCED: Final = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
-_REPLY: Final = re.compile(r"(?<![\d.])[245]\d\d(?![\d.])")
-_RBL: Final = re.compile(r"RBL|black ?list|blocked using|is listed (?:in|at)|DNSBL", re.I)
 _UNKNOWN: Final = re.compile(
-    r"unknown user|user unknown|no such user|unrouteable address|5\.1\.1|mailbox unavailable", re.I
+    r"unknown user|user unknown|no such user|unrouteable address|mailbox unavailable"
+    r"|(?<![\w.])5\.1\.1(?![\w.])",
+    re.I,
 )
 _RELAY: Final = re.compile(r"relay not permitted|relaying denied|relay access denied", re.I)
 
-_E = Event
-_PASSES: Final = (
-    (0, _ACCEPT, frozenset({_E.QUEUED})),
-    (1, _REJECT, frozenset({_E.UNKNOWN_RECIPIENT, _E.RELAY_DENIED, _E.RBL_REJECT, _E.REJECTED})),
-    (2, _AUTH, frozenset({_E.AUTH_FAILURE})),
-    (3, _SYNC, frozenset({_E.PREGREET, _E.PIPELINING})),
-    (4, _CONN, frozenset({_E.CONNECT, _E.LOST_CONNECTION, _E.DISCONNECT})),
-    (5, _UNEXPECTED, frozenset({_E.LOST_CONNECTION})),
-    (6, _DROPPED, frozenset({_E.LOST_CONNECTION})),
-    (7, _DELIVERY, frozenset({_E.DELIVERED, _E.BOUNCED, _E.DEFERRED})),
+# What can follow the time, PID and message ID; each branch is one outer group and runs to
+# the line's end. The first character of each is a literal, so the engine rejects a branch
+# on it (as in the Postfix scan).
+_HOST_TOKEN: Final = r"H=(?:([^\s(\[]\S*) )?(?:\(([^)\n]*)\) )?\[(" + _IP + r")\](?::\d+)?"
+_BRANCHES: Final = (
+    # the commonest lines carry their fields in the pattern: no Python search for them
+    # "<= sender [R=ref] H=... [U=...] [I=...] P=... [A=auth:user] ..." (deliver.c field order)
+    ("queued", r"<= (\S+) (?:R=\S+ )?" + _HOST_TOKEN + r"[^\n]*"),
+    ("delivery", r"(=>|->|\*\*|==) (\S+)(?: <([^>\n]*)>)?([^\n]*)"),
+    ("connect", r"SMTP connection from " + _HOST_TOKEN[2:] + r"(?: I=\[[^\]\n]*\](?::\d+)?)?"
+     r" \(TCP/IP connection count = (\d+)\)[^\n]*"),
+    # "H=... [U=ident] [I=iface] [F=<sender>] rejected ..." (acl.c): the sender in the pattern
+    ("host", r"(?:U=\S+ )?" + _HOST_TOKEN + r"(?: U=\S+)?(?: I=\[[^\]\n]*\](?::\d+)?)?"
+     r"(?: F=<([^>\n]*)>)?([^\n]*)"),
+    ("smtp", r"SMTP ([^\n]*)"),
+    ("unexpected", r"unexpected disconnection while reading SMTP command from ([^\n]*)"),
+    ("no_host", r"no (?:host name found for IP address (" + _IP + r")|IP address found for host"
+     r" (\S+) \(during SMTP connection from \[(" + _IP + r")\]\))[^\n]*"),
+    ("refused", r"Connection from \[(" + _IP + r")\](?::\d+)? refused: ([^\n]*)"),
+    ("sa", r"SA: Action: ([^\n]*)"),
+    ("authenticator", r"([\w-]+) authenticator failed for ([^\n]*)"),
+)  # fmt: skip
+_SCAN: Final = re.compile(
+    r"\n(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?)(?: ([+-]\d{4}))?(?: \[\d+(?::\d+)?\])?"
+    r"(?: ([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}))? (?:"
+    + "|".join(f"({p})" for _, p in _BRANCHES)
+    + ")"
 )
-_DELIVERY_KIND: Final = {"=>": _E.DELIVERED, "->": _E.DELIVERED, "**": _E.BOUNCED, "==": _E.DEFERRED}  # fmt: skip
+
+
+def _branch_groups() -> tuple[dict[int, str], tuple[int, ...]]:
+    """Return each branch's name by its outer group, and for every group number its outer group."""
+    names: dict[int, str] = {}
+    outer = [0, 0, 0, 0]  # the whole match, time, zone, message ID
+    group = 3
+    for name, pattern in _BRANCHES:
+        group += 1
+        names[group] = name
+        inner = re.compile(pattern).groups
+        outer += [group] * (inner + 1)
+        group += inner
+    return names, tuple(outer)
+
+
+_GROUP_OF, _OUTER = _branch_groups()
+_QUEUED_GROUP: Final = next(g for g, n in _GROUP_OF.items() if n == "queued")
+_DELIVERY_GROUP: Final = next(g for g, n in _GROUP_OF.items() if n == "delivery")
+_CONNECT_GROUP: Final = next(g for g, n in _GROUP_OF.items() if n == "connect")
+_DELIVERY_KIND: Final = {"=>": _E.DELIVERED, "->": _E.DELIVERED, "**": _E.BOUNCED, "==": _E.DEFERRED, "*>": None}  # fmt: skip
+_CONNECTION: Final = re.compile(
+    r"(connection from|call from) (?:([^\s(\[]\S*) )?(?:\(([^)\n]*)\) )?\[(" + _IP + r")\](?::\d+)?"
+    r"(?: I=\[[^\]]*\](?::\d+)?)?(.*)$"
+)
 
 
 def classify_reject(what: str, reason: str) -> Event:
@@ -68,24 +127,15 @@ def classify_reject(what: str, reason: str) -> Event:
     return Event.REJECTED
 
 
-def _code(reason: str) -> str:
-    """Return the enhanced status code (5.1.1) in *reason*, else its SMTP reply code, else ""."""
-    found = _ENHANCED.search(reason) or _REPLY.search(reason)
-    return found.group(0) if found else ""
+def _enhanced(text: str) -> str:
+    found = _ENHANCED.search(text)
+    return found.group(1) if found else ""
 
 
-def _time(buf: str, ls: int, times: TimeParser) -> float | None:
-    end = buf.find(" ", ls + 11)
-    text = buf[ls:end]
-    if buf[end + 1 : end + 2] in ("+", "-") and buf[end + 2 : end + 6].isdigit():
-        text += buf[end + 1 : end + 6]  # log_timezone: "+0200"
-    return times(text)
-
-
-def _message_id(buf: str, ls: int, pos: int) -> str:
-    start = buf.rfind(" ", ls, pos - 1) + 1
-    word = buf[start:pos]
-    return word if word.count("-") == 2 else ""
+def _host(text: str) -> tuple[str, str, str] | None:
+    """Return (host name, HELO, IP) of the ``H=`` token of *text*, or None."""
+    found = _HOST.search(text)
+    return (found.group(1) or "", found.group(2) or "", found.group(3)) if found else None
 
 
 def scan(
@@ -99,94 +149,216 @@ def scan(
 ) -> Iterator[MailEvent]:
     """Yield the wanted events of the complete lines in *buf*, in line order (pure).
 
-    Without *number*, every event's ``line`` is *first_line* (saves counting newlines). A line
-    gives at most one event, its first; each line that gives one, wanted or not, is added to
-    *counts* under its event (the "understood" of the summary).
+    Without *number*, every event's ``line`` is *first_line* (saves counting newlines). Each
+    line that gives an event, wanted or not, is added to *counts* under its event.
     """
-    hits: list[tuple[int, int, re.Match[str]]] = []
-    for code, pattern, produces in _PASSES:
-        if counts is not None or produces & wanted:
-            hits.extend([(m.start(), code, m) for m in pattern.finditer(buf)])
-    hits.sort(key=itemgetter(0))
-    lineno = first_line
-    last_ls = 0
+    if not wanted and counts is None:
+        return
+    text = "\n" + buf  # every line, the first too, starts after a newline
+    lineno = first_line - 1
+    last = 0
+    stamp = ""
     at: float | None = None
-    done = -1  # start of the last line that gave its event
-    for pos, code, m in hits:
-        ls = buf.rfind("\n", 0, pos) + 1
-        if ls != last_ls or at is None:
+    queued_wanted = _E.QUEUED in wanted
+    connect_wanted = _E.CONNECT in wanted
+    n_queued = n_connect = 0
+    n_delivery: Counter[Event] = Counter()
+    outer_of, name_of = _OUTER, _GROUP_OF
+    try:
+        for m in _SCAN.finditer(text):
             if number:
-                lineno += buf.count("\n", last_ls, ls)
-            last_ls = ls
-            at = _time(buf, ls, times) if LINE.match(buf, ls) else None
-        if at is None or ls == done:
-            continue
-        le = buf.find("\n", pos)
-        text = buf[ls : le if le >= 0 else len(buf)]
-        event: MailEvent | None = None
-        if code == 0:
-            h = _HOST.search(text)
-            if h is not None:
-                auth = text.partition(" A=")[2].split(" ", 1)[0]
-                event = MailEvent(
-                    lineno, at, Event.QUEUED, h.group(3), text, h.group(1) or "", h.group(2) or "",
-                    m.group(1), user=auth.partition(":")[2],
-                    queue_id=_message_id(buf, ls, pos),
+                ls = m.start() + 1
+                lineno += text.count("\n", last, ls)
+                last = ls
+            raw, zone, msgid = m.group(1, 2, 3)
+            key = raw if zone is None else raw + zone
+            if key != stamp:
+                stamp = key
+                at = times(raw if zone is None else f"{raw} {zone}")
+            if at is None:
+                continue
+            g = outer_of[m.lastindex]  # type: ignore[index]  # every branch is a group
+            line_no = lineno if number else first_line
+            # The commonest lines: counted without an event when not wanted (as the Postfix scan).
+            if g == _QUEUED_GROUP:
+                if not queued_wanted:
+                    n_queued += 1
+                    continue
+                sender, host, helo, ip = m.group(g + 1, g + 2, g + 3, g + 4)
+                line = m.group(0)[1:]
+                a = line.find(" A=")  # an authenticated submission: A=authenticator:user
+                user = line[a + 3 :].split(" ", 1)[0].partition(":")[2] if a >= 0 else ""
+                n_queued += 1
+                yield MailEvent(
+                    line_no, at, _E.QUEUED, ip, line, host or "", helo or "", sender,
+                    user=user, queue_id=msgid or "",
                 )  # fmt: skip
-        elif code == 1:
-            what, rcpt, reason = m.groups("")
-            h = _HOST.search(buf, ls, pos)
-            kind = classify_reject(what, reason)
-            if h is not None:
-                f = text.partition(" F=<")[2].split(">", 1)[0]
-                event = MailEvent(
-                    lineno, at, kind, h.group(3), text, h.group(1) or "", h.group(2) or "", f, rcpt,
-                    code=_code(reason) or "550",
-                    detail=what if kind is not Event.REJECTED else f"{what}: {reason}",
+                continue
+            if g == _DELIVERY_GROUP:
+                kind = _DELIVERY_KIND[m.group(g + 1)]
+                if kind is None or not msgid:
+                    continue
+                if kind not in wanted:
+                    n_delivery[kind] += 1
+                    continue
+            elif g == _CONNECT_GROUP:
+                n_connect += 1
+                if not connect_wanted:
+                    continue
+                host, helo, ip, count = m.group(g + 1, g + 2, g + 3, g + 4)
+                yield MailEvent(
+                    line_no, at, _E.CONNECT, ip, m.group(0)[1:], host or "", helo or "",
+                    detail=f"(TCP/IP connection count = {count})",
                 )  # fmt: skip
-        elif code == 2:
-            authenticator, peer, user = m.groups("")
-            h = _HOST.search("H=" + peer)
-            if h is not None:
-                event = MailEvent(
-                    lineno, at, Event.AUTH_FAILURE, h.group(3), text, h.group(1) or "",
-                    h.group(2) or "", user=user, code="535", detail=authenticator,
-                )  # fmt: skip
-        elif code == 3:
-            kind = Event.PREGREET if "greeting" in m.group(1) else Event.PIPELINING
-            h = _HOST.search(text)
-            if h is not None:
-                event = MailEvent(lineno, at, kind, h.group(3), text, h.group(1) or "", h.group(2) or "", detail=m.group(1))  # fmt: skip
-        elif code == 4:
-            host, helo, ip, rest = m.groups("")
-            if rest.startswith(" lost"):
-                kind = Event.LOST_CONNECTION
-            elif "connection count" in rest:
-                kind = Event.CONNECT
-            else:
-                kind = Event.DISCONNECT
-            stage = "AUTH" if "AUTH" in rest else rest.strip()
-            event = MailEvent(lineno, at, kind, ip, text, host, helo, detail=stage)
-        elif code in (5, 6):
-            host, helo, ip = m.group(1) or "", m.group(2) or "", m.group(3)
-            stage = "AUTH" if "AUTH" in text else "SMTP command"
-            event = MailEvent(lineno, at, Event.LOST_CONNECTION, ip, text, host, helo, detail=stage)
-        elif code == 7:
-            arrow, rcpt, orig, rest = m.groups("")
-            kind = _DELIVERY_KIND[arrow]
-            msgid = _message_id(buf, ls, pos)
-            if msgid:
-                h = _HOST.search(rest)
-                reason = rest.partition(": ")[2]
-                event = MailEvent(
-                    lineno, at, kind, h.group(3) if h else None, text, h.group(1) or "" if h else "",
-                    recipient=orig or rcpt, queue_id=msgid,
-                    code=_code(reason) or ("2.0.0" if kind is Event.DELIVERED else ""),
-                    detail=reason if kind is not Event.DELIVERED else "",
-                )  # fmt: skip
-        if event is not None:
-            done = ls
+                continue
+            event = _event(name_of[g], m, g, m.group(0)[1:], line_no, at)
+            if event is None:
+                continue
             if counts is not None:
                 counts[event.event] += 1
             if event.event in wanted:
                 yield event
+    finally:
+        if counts is not None:
+            counts[_E.QUEUED] += n_queued
+            counts[_E.CONNECT] += n_connect
+            counts.update(n_delivery)
+
+
+def _event(
+    branch: str, m: re.Match[str], g: int, line: str, lineno: int, at: float
+) -> MailEvent | None:
+    """Return the event of one matched line (None when it is not one after all)."""
+    msgid = m.group(3) or ""
+    rest = m.group(g + 1)
+    if branch == "delivery":
+        kind = _DELIVERY_KIND[rest]
+        if kind is None:
+            return None
+        rcpt, orig, tail = m.group(g + 2, g + 3, g + 4)
+        h = _host(tail)
+        reply = _REPLY.search(tail)
+        code = (reply.group(2) or reply.group(1)) if reply else ""
+        reason = tail.partition(": ")[2] if kind is not _E.DELIVERED else ""
+        return MailEvent(
+            lineno, at, kind, h[2] if h else None, line, h[0] if h else "",
+            recipient=orig or rcpt, queue_id=msgid,
+            code=code or _enhanced(reason) or ("2.0.0" if kind is _E.DELIVERED else ""),
+            detail=reason,
+        )  # fmt: skip
+    if branch == "host":
+        host, helo, ip, sender, tail = m.group(g + 1, g + 2, g + 3, g + 4, g + 5)
+        return _host_line(host or "", helo or "", ip, sender or "", tail, line, lineno, at, msgid)
+    if branch == "smtp":
+        return _smtp_line(rest, line, lineno, at)
+    if branch == "unexpected":
+        h = _host("H=" + rest)
+        if h is None:
+            return None
+        stage = "AUTH" if "AUTH" in rest else "SMTP command"
+        return MailEvent(lineno, at, _E.LOST_CONNECTION, h[2], line, h[0], h[1], detail=stage)
+    if branch == "no_host":
+        ip, name, ip2 = m.group(g + 1, g + 2, g + 3)
+        if ip:
+            return MailEvent(lineno, at, _E.RDNS_MISMATCH, ip, line, detail="no host name found")
+        return MailEvent(
+            lineno, at, _E.RDNS_MISMATCH, ip2, line, name, detail="no IP address found for host"
+        )
+    if branch == "refused":
+        ip, why = m.group(g + 1, g + 2)
+        return MailEvent(lineno, at, _E.RATE_LIMITED, ip, line, detail=why)
+    if branch == "sa":
+        client = _SA_HOST.search(rest)
+        if client is None or "reject" not in rest:
+            return None
+        sender = _SA_FROM.search(rest)
+        return MailEvent(
+            lineno, at, _E.REJECTED, client.group(2), line, client.group(1),
+            sender=sender.group(1) if sender else "", queue_id=msgid, code="550",
+            detail=f"SpamAssassin: {rest.split(' (scanned', 1)[0]}",
+        )  # fmt: skip
+    # authenticator failed for H=(helo) [ip]:port ... : 535 ... (set_id=user)
+    name, peer = m.group(g + 1, g + 2)
+    h = _host(peer if peer.startswith("H=") else "H=" + peer)
+    if h is None:
+        return None
+    user = peer.rpartition("(set_id=")[2].rstrip(")") if "(set_id=" in peer else ""
+    reply = re.search(r": (5\d\d|4\d\d) ", peer)
+    return MailEvent(
+        lineno, at, _E.AUTH_FAILURE, h[2], line, h[0], h[1], user=user,
+        code=reply.group(1) if reply else "535", detail=name,
+    )  # fmt: skip
+
+
+def _host_line(
+    host: str, helo: str, ip: str, f: str, body: str, line: str, lineno: int, at: float,
+    msgid: str,
+) -> MailEvent | None:  # fmt: skip
+    """Return the event of a line that starts with the client (``H=...``): rejects and warnings.
+
+    *f* is the ``F=<sender>`` that followed the client (if any), *body* the rest of the line.
+    """
+    if not f:
+        sender = _SENDER.search(body)
+        f = sender.group(1) if sender else ""
+    rejected = _REJECT.search(body)
+    if rejected is not None:
+        temporary, what, rcpt, reason = rejected.group(1, 2, 3, 4)
+        reason = reason or ""
+        kind = classify_reject(what, reason)
+        code = _enhanced(reason) or ("451" if temporary else "550")
+        detail = what.split(" <", 1)[0] if kind is not _E.REJECTED else f"{what}: {reason}"
+        return MailEvent(
+            lineno, at, kind, ip, line, host, helo, f, rcpt or "", queue_id=msgid, code=code,
+            detail=detail,
+        )  # fmt: skip
+    if " sender verify fail for <" in body:
+        reason = body.partition(">: ")[2]
+        return MailEvent(
+            lineno, at, _E.REJECTED, ip, line, host, helo, f, code="550",
+            detail=f"sender verify fail: {reason}",
+        )  # fmt: skip
+    if " AUTH command used when not advertised" in body:
+        return MailEvent(
+            lineno, at, _E.PROTOCOL_VIOLATION, ip, line, host, helo,
+            detail="AUTH command used when not advertised",
+        )  # fmt: skip
+    return None
+
+
+def _smtp_line(rest: str, line: str, lineno: int, at: float) -> MailEvent | None:
+    """Return the event of an ``SMTP ...`` line: connections, sync and protocol errors."""
+    if rest.startswith("protocol synchronization error ("):
+        why = rest[len("protocol synchronization error (") :].split(")", 1)[0]
+        kind = _E.PREGREET if "greeting" in why else _E.PIPELINING
+        h = _host(rest)
+        if h is None:
+            return None
+        return MailEvent(lineno, at, kind, h[2], line, h[0], h[1], detail=why)
+    if rest.startswith("protocol error in "):
+        h = _host(rest)
+        if h is None:
+            return None
+        tail = rest[rest.find("]", rest.find("H=")) + 1 :]
+        why = re.sub(r"^(?::\d+)?(?: I=\[[^\]]*\](?::\d+)?)? ?", "", tail)
+        return MailEvent(lineno, at, _E.PROTOCOL_VIOLATION, h[2], line, h[0], h[1], detail=why)
+    if rest.startswith(("command timeout on connection from ", "data timeout on connection from ")):
+        h = _host("H=" + rest.split(" from ", 1)[1])
+        if h is None:
+            return None
+        return MailEvent(lineno, at, _E.LOST_CONNECTION, h[2], line, h[0], h[1], detail="timeout")
+    found = _CONNECTION.match(rest)
+    if found is None:
+        return None
+    kind_text, host, helo, ip, tail = found.groups("")
+    if kind_text == "call from":
+        if " dropped: " not in tail:
+            return None
+        stage = "AUTH" if "AUTH" in tail else "SMTP command"
+        return MailEvent(lineno, at, _E.LOST_CONNECTION, ip, line, host, helo, detail=stage)
+    if tail.startswith(" lost"):
+        stage = "AUTH" if "AUTH" in tail else tail.strip()
+        return MailEvent(lineno, at, _E.LOST_CONNECTION, ip, line, host, helo, detail=stage)
+    if "connection count" in tail:
+        return MailEvent(lineno, at, _E.CONNECT, ip, line, host, helo, detail=tail.strip())
+    return MailEvent(lineno, at, _E.DISCONNECT, ip, line, host, helo, detail=tail.strip())

@@ -7,7 +7,7 @@ icmp) or an IP protocol number. A header line, blank lines and ``#`` comments ar
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Final
 
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine, client_address
@@ -24,10 +24,10 @@ def _number(text: str) -> int | None:
 
 
 def parse(
-    lines: Iterable[str], *, now: datetime, first_line: int = 1
+    lines: Iterable[str], *, now: datetime, first_line: int = 1, tz: tzinfo = UTC
 ) -> Iterator[NetEvent | NetLine]:
     """Yield a ``flow`` event per record, a NetLine for headers, comments and bad records."""
-    clock = TimeParser(now)
+    clock = TimeParser(now, tz)
     for lineno, raw in enumerate(lines, first_line):
         text = raw.rstrip("\r\n")
         cells = text.split(",")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections import Counter
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 
 class Event(enum.StrEnum):
@@ -28,6 +29,11 @@ class Event(enum.StrEnum):
     RDNS_MISMATCH = "rdns_mismatch"
     RATE_LIMITED = "rate_limited"  # smtpd refused a client over an anvil limit
     ANVIL_STATS = "anvil_stats"  # anvil's periodic "statistics: max ..." peak per client
+    # a client breaking SMTP: postscreen NON-SMTP COMMAND, BARE NEWLINE, COMMAND ... LIMIT;
+    # smtpd "too many errors", "Illegal address syntax" (detail says which)
+    PROTOCOL_VIOLATION = "protocol_violation"
+    HANGUP = "hangup"  # postscreen: the client hung up during the tests before SMTP
+    BLOCKED = "blocked"  # postscreen's own access list (BLACKLISTED/DENYLISTED): never evidence
 
 
 class MailEvent(NamedTuple):
@@ -76,3 +82,21 @@ def domain_of(address: str) -> str:
     """Return the lower-case domain of a mail address, or "" when it has none."""
     at = address.rfind("@")
     return address[at + 1 :].lower() if at >= 0 else ""
+
+
+#: Where a reject names the DNSBL zone that caused it: Postfix ``blocked using ZONE``, Exim ACL
+#: messages ``is listed at ZONE``, ``found in ZONE``, ``in an RBL: ZONE`` ($dnslist_domain).
+_RBL_ZONE: Final = re.compile(
+    r"(?:blocked using|listed (?:in|at|on|by)|found in|in an? (?:RBL|DNSBL|black ?list)(?: at|:)?)"
+    r" \(?([A-Za-z0-9_](?:[A-Za-z0-9_-]*\.)+[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*)\.?",
+    re.I,
+)
+
+
+def rbl_zone(text: str) -> str:
+    """Return the DNSBL zone a reject line names (lower case), "postscreen" for postscreen's
+    ``DNSBL rank`` (which names none), or "" when it names none."""
+    found = _RBL_ZONE.search(text)
+    if found is not None:
+        return found.group(1).lower()
+    return "postscreen" if "DNSBL rank " in text else ""

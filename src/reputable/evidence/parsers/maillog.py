@@ -36,6 +36,8 @@ PARSERS: Final[Mapping[str, Scanner]] = {m.NAME: m.scan for m in (postfix, exim)
 #: How many recognisable lines, from the first one, vote on the format.
 VOTERS: Final = 200
 _EXIM_LINE: Final = re.compile(r"^" + exim.LINE.pattern, re.MULTILINE)
+#: A line that is not an Exim line: a newline not followed by a date (nor by the buffer's end).
+_UNDATED: Final = re.compile(r"\n(?!" + exim.LINE.pattern + r"|\Z)")
 
 
 def recognised(line: str, fmt: str) -> bool:
@@ -130,6 +132,9 @@ class Tally:
         per_file[0] += lines
         if fmt == "postfix" and buf.count(postfix.MARKER) >= lines:
             per_file[1] += lines
+            return
+        if fmt == "exim" and buf[:1].isdigit() and _UNDATED.search(buf) is None:
+            per_file[1] += lines  # every line dated (one search at C speed, nothing allocated)
             return
         known = 0
         for offset, line in enumerate(buf.split("\n")[:lines]):

@@ -33,6 +33,8 @@ class NetEvent:
     packets: int = 0
     size: int = 0
     flags: str = ""
+    service: str = ""  # the daemon's process that logged it (Dovecot: imap-login, auth-worker)
+    attempts: int = 0  # authentication attempts the line stands for (Dovecot: auth failed, N)
 
     def to_json(self) -> dict[str, object]:
         """Return the documented ``--jsonl`` object: line, ip, event, at and the non-empty particulars."""
@@ -42,7 +44,10 @@ class NetEvent:
             "event": self.event,
             "at": datetime.fromtimestamp(self.ts, UTC).isoformat().replace("+00:00", "Z"),
         }
-        for name in ("user", "pid", "method", "path", "status", "dst", "dport", "proto"):
+        for name in (
+            "user", "pid", "method", "path", "status", "dst", "dport", "proto", "service",
+            "attempts",
+        ):  # fmt: skip
             value = getattr(self, name)
             if value:
                 out[name] = value

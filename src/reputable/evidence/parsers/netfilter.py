@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Final
 
+from reputable.evidence.parsers.envelope import normalize
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine, client_address
 from reputable.evidence.parsers.syslog_time import TimeParser
 
@@ -29,12 +30,19 @@ _TCP_FLAGS: Final = frozenset({"SYN", "ACK", "FIN", "RST", "PSH", "URG", "CWR", 
 
 
 def parse(
-    lines: Iterable[str], *, now: datetime, first_line: int = 1
+    lines: Iterable[str],
+    *,
+    now: datetime,
+    first_line: int = 1,
+    tz: tzinfo = UTC,
+    envelope: bool = True,
 ) -> Iterator[NetEvent | NetLine]:
     """Yield a ``syn`` or ``packet`` event per LOG line, a NetLine for anything else."""
-    clock = TimeParser(now)
+    clock = TimeParser(now, tz)
     for lineno, raw in enumerate(lines, first_line):
         text = raw.rstrip("\r\n")
+        if envelope:  # False: the caller built canonical lines (the journal)
+            text = normalize(text)
         found = _LINE.match(text)
         fields: dict[str, str] = {}
         flags: list[str] = []

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Final
 
+from reputable.evidence.parsers.envelope import normalize
 from reputable.evidence.parsers.mailevent import (
     EVENT_INDEX,
     EVENTS,
@@ -44,6 +45,7 @@ _TAIL: Final = re.compile(
     r"from=<([^>]*)>,? to=<([^>]*)>,?(?: proto=[^\s,]+,?)?(?: helo=<([^>]*)>)?"
 )
 _RELAY_IP: Final = re.compile(r"\[([0-9A-Fa-f:.]+)\]")
+_ADDRESS: Final = re.compile(r"[0-9A-Fa-f:.]*[0-9A-Fa-f]")
 _ENHANCED: Final = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 _REJECTED: Final = Event.REJECTED
 _STATUS: Final = {"sent": Event.DELIVERED, "bounced": Event.BOUNCED, "deferred": Event.DEFERRED}
@@ -84,7 +86,29 @@ _BRANCHES: Final = (
     (7, frozenset({_E.PIPELINING}), "", r"improper command pipelining after (\w+) from " + _CLIENT),
     (8, frozenset({_E.RBL_REJECT}), "", r"DNSBL rank (\d+) for " + _IP),
     (11, frozenset({_E.RDNS_MISMATCH}), "",
-     r"warning: hostname (\S+) does not resolve to address ([0-9A-Fa-f:.]*[0-9A-Fa-f])"),
+     r"warning: hostname (\S+) does not resolve to address ([0-9A-Fa-f:.]*[0-9A-Fa-f])"
+     r"(?:: ([^\n]*))?"),
+    # smtpd_peer.c: "warning: IP: hostname NAME verification failed: why",
+    # "warning: IP: address not listed for hostname NAME" (the IP is before the anchor)
+    (17, frozenset({_E.RDNS_MISMATCH}), "", r"hostname (\S+) verification failed(?:: ([^\n]*))?"),
+    (18, frozenset({_E.RDNS_MISMATCH}), "", r"address not listed for hostname (\S+)"),
+    # postscreen (postscreen_early.c, postscreen_smtpd.c, postscreen_dnsbl.c)
+    (19, frozenset({_E.HANGUP}), "",
+     r"HANGUP after \S+ from " + _IP + r":\d+ in (tests (?:before|after) SMTP handshake)"),
+    # each branch led by its own literal (a branch led by a group costs every ": " of a log)
+    (20, frozenset({_E.PROTOCOL_VIOLATION}), "",
+     r"COMMAND ((?:TIME|COUNT|LENGTH) LIMIT) from " + _IP + r":\d+ after (\w+)(?:: ([^\n]*))?"),
+    (24, frozenset({_E.PROTOCOL_VIOLATION}), "",
+     r"NON-SMTP COMMAND from " + _IP + r":\d+ after (\w+)(?:: ([^\n]*))?"),
+    (25, frozenset({_E.PROTOCOL_VIOLATION}), "",
+     r"BARE NEWLINE from " + _IP + r":\d+ after (\w+)(?:: ([^\n]*))?"),
+    (21, frozenset({_E.BLOCKED}), "", r"BLACKLISTED " + _IP + r":\d+"),
+    (26, frozenset({_E.BLOCKED}), "", r"DENYLISTED " + _IP + r":\d+"),
+    # smtpd.c: "too many errors after CMD from host[ip]"; "warning: Illegal address syntax
+    # from host[ip] in CMD command: <addr>"
+    (22, frozenset({_E.PROTOCOL_VIOLATION}), "", r"too many errors after (\w+) from " + _CLIENT),
+    (23, frozenset({_E.PROTOCOL_VIOLATION}), "",
+     r"warning: Illegal address syntax from " + _CLIENT + r" in (\w+) command"),
     (13, frozenset({_E.CONNECT}), "",
      r"CONNECT from \[([0-9A-Fa-f:.]+)\]:\d+ to \[([0-9A-Fa-f:.]+)\]:(\d+)"),
     (14, frozenset({_E.ANVIL_STATS}), "",
@@ -109,7 +133,7 @@ _COUNT_AS: Final = tuple(
         ),
         -1,
     )
-    for code in range(17)
+    for code in range(27)
 )
 _STATUS_INDEX: Final = {status: EVENT_INDEX[kind] for status, kind in _STATUS.items()}
 _I_AUTH: Final = EVENT_INDEX[Event.AUTH_FAILURE]
@@ -130,7 +154,11 @@ _LITERALS: Final[dict[Event, tuple[str, ...]]] = {
     _E.DEFERRED: (", status=deferred",),
     _E.ANVIL_STATS: (": statistics: max ",),
     _E.RATE_LIMITED: (" limit exceeded: ",),
-    _E.RDNS_MISMATCH: (" does not resolve to address ",),
+    _E.RDNS_MISMATCH: (
+        " does not resolve to address ",
+        " verification failed",
+        ": address not listed for hostname ",
+    ),
 }
 
 
@@ -204,6 +232,7 @@ def scan(
     """
     if not wanted and counts is None:
         return
+    buf = normalize(buf)  # RFC 5424, <PRI>, unpadded days, no host, Solaris IDs: one shape
     # Counting every line's event costs the full pattern (measured: bench/, docs/benchmarks.md),
     # so callers that show no summary (following) pass no counts and get the wanted branches only.
     literal = _literal_counts(wanted) if counts is not None else None
@@ -366,8 +395,47 @@ def _event(
             queue_id=_queue_id(buf, ls, pos), code=nrcpt,
         )  # fmt: skip
     if code == 11:
-        name, ip = m.group(g + 1, g + 2)
-        return MailEvent(lineno, at, Event.RDNS_MISMATCH, ip, text, name)
+        name, ip, why = m.group(g + 1, g + 2, g + 3)
+        return MailEvent(lineno, at, Event.RDNS_MISMATCH, ip, text, name, detail=why or "")
+    if code in (17, 18):
+        name, why = m.group(g + 1, g + 2) if code == 17 else (m.group(g + 1), "")
+        w = buf.rfind("warning: ", ls, pos)
+        ip = buf[w + 9 : pos - 2] if w >= 0 else ""
+        if not ip or not _ADDRESS.fullmatch(ip):
+            return None
+        return MailEvent(lineno, at, Event.RDNS_MISMATCH, ip, text, name, detail=why or "")
+    if code == 19:
+        ip, stage = m.group(g + 1, g + 2)
+        return MailEvent(lineno, at, Event.HANGUP, ip, text, detail=stage)
+    if code in (20, 24, 25):
+        if code == 20:
+            limit, ip, stage, rest = m.group(g + 1, g + 2, g + 3, g + 4)
+            what = f"COMMAND {limit}"
+        else:
+            ip, stage, rest = m.group(g + 1, g + 2, g + 3)
+            what = "NON-SMTP COMMAND" if code == 24 else "BARE NEWLINE"
+        detail = f"{what} after {stage}" + (f": {rest}" if rest else "")
+        return MailEvent(lineno, at, Event.PROTOCOL_VIOLATION, ip, text, detail=detail)
+    if code in (21, 26):
+        what = "BLACKLISTED" if code == 21 else "DENYLISTED"
+        return MailEvent(lineno, at, Event.BLOCKED, m.group(g + 1), text, detail=what)
+    if code == 22:
+        stage, host, ip = m.group(g + 1, g + 2, g + 3)
+        return MailEvent(
+            lineno,
+            at,
+            Event.PROTOCOL_VIOLATION,
+            ip,
+            text,
+            host,
+            detail=f"too many errors after {stage}",
+        )
+    if code == 23:
+        host, ip, command = m.group(g + 1, g + 2, g + 3)
+        return MailEvent(
+            lineno, at, Event.PROTOCOL_VIOLATION, ip, text, host,
+            detail=f"Illegal address syntax in {command} command",
+        )  # fmt: skip
     if code == 13:
         ip, local, port = m.group(g + 1, g + 2, g + 3)
         return MailEvent(

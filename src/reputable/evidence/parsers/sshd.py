@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Final
 
+from reputable.evidence.parsers.envelope import normalize
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine
 from reputable.evidence.parsers.syslog_time import TimeParser
 
@@ -35,17 +36,17 @@ _TS: Final = (
     r"(?P<ts>[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d"
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
 )
-_PREFIX: Final = _TS + r" \S+ sshd(?:-session)?\[(?P<pid>\d+)\]: (?:(?:error|fatal): )?"
+_PREFIX: Final = _TS + r" \S+ sshd(?:-session)?(?:\[(?P<pid>\d+)\])?: (?:(?:error|fatal): )?"
 _SYSLOG_ANY: Final = re.compile(_TS + r" \S+ [^\s\[:]+(?:\[\d+\])?: ")
 
 #: (event, message pattern after ``sshd[PID]: ``); the line must end where the pattern does.
+#: Written from OpenSSH's own log strings (auth.c, auth2.c, sshd.c, kex.c, packet.c,
+#: auth-pam.c of OpenSSH 6.x-9.x) and Linux-PAM's pam_unix; the first that matches wins.
 MESSAGES: Final[tuple[tuple[str, str], ...]] = (
     (
         "auth_failed",
-        r"Failed (?!publickey )(?P<method>\S+) for (?P<invalid>invalid user )?(?P<user>.*?) from "
-        + _IP
-        + _PORT
-        + r"(?: ssh\d)?",
+        r"Failed (?!publickey )(?P<method>\S+) for (?P<invalid>(?:invalid|illegal) user )?(?P<user>.*?)"
+        r" from " + _IP + r"(?: port \d+)?(?: ssh\d?)?",
     ),
     ("invalid_user", r"(?:Invalid|Illegal) user (?P<user>.*?) from " + _IP + r"(?: port \d+)?"),
     (
@@ -53,17 +54,24 @@ MESSAGES: Final[tuple[tuple[str, str], ...]] = (
         r"(?:PAM \d+ more authentication failures?|pam_\w+\(sshd:auth\): authentication failure);"
         r"(?: \w+=\S*)*? rhost=" + _IP + r"(?:\s+user=(?P<user>\S*))?",
     ),
+    (
+        "pam_error",
+        r"PAM: (?:Authentication failure|User not known to the underlying authentication module)"
+        r" for (?:(?:illegal|invalid) user )?(?P<user>.*?) from " + _IP + r"(?: port \d+)?",
+    ),
     ("pam_check_pass", r"pam_\w+\(sshd:auth\): check pass; user unknown"),
     (
         "disconnected",
         r"Disconnected from (?:(?:invalid |authenticating )?user (?P<user>.*?) )?" + _IP + _PORT,
     ),
     ("received_disconnect", r"Received disconnect from " + _IP + r"(?: port \d+)?:\s*\d+: .*?"),
+    # a client that left before any authentication: a scanner's mark (weak evidence)
+    ("preauth_closed", r"Connection (?:closed|reset) by " + _IP + _PORT + r" \[preauth\]"),
     (
         "connection_closed",
         r"Connection (?:closed|reset) by (?:(?:invalid |authenticating )?user (?P<user>.*?) )?"
         + _IP
-        + _PORT,
+        + r"(?: port \d+)?",
     ),
     (
         "accepted",
@@ -83,9 +91,17 @@ MESSAGES: Final[tuple[tuple[str, str], ...]] = (
     ("session_closed", r"pam_\w+\(sshd:session\): session closed for user (?P<user>\S+)"),
     ("connection", r"Connection from " + _IP + _PORT + r" on \S+ port \d+(?: rdomain \S*)?"),
     ("no_ident", r"Did not receive identification string from " + _IP + r"(?: port \d+)?"),
-    ("bad_banner", r"banner exchange: Connection from " + _IP + _PORT + r": invalid format"),
-    ("bad_banner", r"kex_exchange_identification: .*"),
-    ("negotiation_failed", r"Unable to negotiate with " + _IP + _PORT + r": no matching .*"),
+    ("bad_banner", r"banner exchange: Connection from " + _IP + _PORT + r": .*?"),
+    (
+        "bad_banner",
+        r"Bad protocol version identification '.*' from " + _IP + r"(?: port \d+)?",
+    ),
+    ("kex_ident", r"kex_exchange_identification: .*"),
+    (
+        "negotiation_failed",
+        r"Unable to negotiate with " + _IP + r"(?: port \d+)?: no matching .*",
+    ),
+    ("no_matching", r"(?:Unable to negotiate a \S+|no matching (?:\S+ )+found)\b.*"),
     (
         "max_auth_exceeded",
         r"maximum authentication attempts exceeded for (?:invalid user )?(?P<user>.*?) from "
@@ -98,18 +114,22 @@ MESSAGES: Final[tuple[tuple[str, str], ...]] = (
         r"Disconnecting(?: (?:invalid |authenticating )?user (?P<user>\S+) " + _IP + _PORT + r")?"
         r": Too many authentication failures.*?",
     ),
-    ("timeout", r"Timeout before authentication for " + _IP + _PORT),
+    ("timeout", r"Timeout before authentication for " + _IP + r"(?: port \d+)?"),
     ("userauth_invalid_user", r"input_userauth_request: invalid user (?P<user>.*?)"),
     (
         "postponed",
         r"Postponed \S+ for (?:invalid user )?(?P<user>\S+) from " + _IP + _PORT + r"(?: ssh\d)?",
     ),
     ("user_not_allowed", r"User (?P<user>\S+) from " + _IP + r" not allowed because .*?"),
+    ("root_refused", r"ROOT LOGIN REFUSED FROM " + _IP + r"(?: port \d+)?"),
     (
         "server",
         r"(?:Server listening on .*|Received signal \d+; terminating\.|Received SIGHUP; restarting\.)",
     ),
 )
+
+#: Events that mark a client leaving or failing before it authenticated: a scanner (weak).
+SCANS: Final = frozenset({"preauth_closed", "no_ident", "bad_banner", "negotiation_failed"})
 
 _COMPILED: Final = tuple((event, re.compile(pattern + _END)) for event, pattern in MESSAGES)
 _LINE_PREFIX: Final = re.compile(_PREFIX)
@@ -121,26 +141,38 @@ def _groups(pattern: str, keep: frozenset[str] = frozenset()) -> str:
     return re.sub(r"\(\?P<(\w+)>", lambda m: "(" if m[1] in keep else "(?:", pattern)
 
 
-def _scan_pattern() -> re.Pattern[bytes]:
-    """Return the block pattern: an attempt line (with groups), or a line not understood."""
-    table = dict(MESSAGES)
+def _scan_pattern() -> tuple[re.Pattern[bytes], dict[int, tuple[str, int]], int]:
+    """Return the block pattern, what each branch's last group means, and the not-understood group.
+
+    A line is an attempt (``Failed``, ``Invalid user``: user and address captured), a scanner's
+    mark (``SCANS``: address captured), or not understood; the branch shows in
+    ``Match.lastindex``, mapped to (event, user group or 0).
+    """
     capture = frozenset({"ts", "user", "ip"})
-    attempt = (
-        r"\n"
-        + _groups(_PREFIX, capture)
-        + "(?:"
-        + _groups(table["auth_failed"], capture)
-        + "|"
-        + _groups(table["invalid_user"], capture)
-        + ")"
-        + _END
-    )
+    branches = [p for e, p in MESSAGES if e in ("auth_failed", "invalid_user")]
+    events = ["auth_failed", "invalid_user"]
+    for event, text in MESSAGES:
+        if event in SCANS:
+            branches.append(_groups(text, frozenset({"ip"})))
+            events.append(event)
+    meaning: dict[int, tuple[str, int]] = {}
+    group = 1  # the timestamp
+    parts = []
+    for event, branch in zip(events, branches, strict=True):
+        body = _groups(branch, capture)
+        n = re.compile(body).groups
+        group += n
+        meaning[group] = (event, group - 1 if n == 2 else 0)
+        parts.append(body)
+    attempt = r"\n" + _groups(_PREFIX, capture) + "(?:" + "|".join(parts) + ")" + _END
     known = _groups(_PREFIX) + "(?:" + "|".join(_groups(p) for _, p in MESSAGES) + ")" + _END
-    return re.compile((attempt + r"|\n(?!" + known + r")([^\n]*)").encode(), re.MULTILINE)
+    pattern = re.compile((attempt + r"|\n(?!" + known + r")([^\n]*)").encode(), re.MULTILINE)
+    return pattern, meaning, group + 1
 
 
-#: Groups: 1 timestamp, 2-3 user and address of ``Failed``, 4-5 of ``Invalid user``, 6 a line not understood.
-SCAN: Final = _scan_pattern()
+#: Group 1 the timestamp; ``SCAN_EVENTS[m.lastindex]`` is (event, user group or 0) with the
+#: address in group ``m.lastindex``; group ``SCAN_UNKNOWN`` a line not understood.
+SCAN, SCAN_EVENTS, SCAN_UNKNOWN = _scan_pattern()
 
 
 def classify(text: str) -> str:
@@ -151,13 +183,20 @@ def classify(text: str) -> str:
 
 
 def parse(
-    lines: Iterable[str], *, now: datetime, first_line: int = 1
+    lines: Iterable[str],
+    *,
+    now: datetime,
+    first_line: int = 1,
+    tz: tzinfo = UTC,
+    envelope: bool = True,
 ) -> Iterator[NetEvent | NetLine]:
     """Yield an event for every understood line (PID-attributed when it names no client), else a NetLine."""
-    clock = TimeParser(now)
+    clock = TimeParser(now, tz)
     pids: dict[str, str] = {}
     for lineno, raw in enumerate(lines, first_line):
         text = raw.rstrip("\r\n")
+        if envelope:  # False: the caller built canonical lines (the journal)
+            text = normalize(text)
         head = _LINE_PREFIX.match(text)
         found = None
         event = ""
@@ -173,10 +212,12 @@ def parse(
             yield NetLine(lineno, classify(text), text)
             continue
         fields = found.groupdict()
-        pid = head["pid"]
+        pid = head["pid"] or ""  # "" when the tag has no PID: nothing to attribute by
         ip = fields.get("ip") or ""
         via = False
-        if ip:
+        if not pid:
+            pass
+        elif ip:
             pids.pop(pid, None)
             pids[pid] = ip
             if len(pids) > _PID_LIMIT:
@@ -184,7 +225,7 @@ def parse(
         else:
             ip = pids.get(pid, "")
             via = bool(ip)
-        if event == "session_closed":
+        if event == "session_closed" and pid:
             pids.pop(pid, None)
         yield NetEvent(
             line=lineno,
@@ -193,7 +234,7 @@ def parse(
             event=event,
             text=text,
             user=fields.get("user") or "",
-            pid=int(pid),
+            pid=int(pid or 0),
             via_pid=via,
             method=fields.get("method") or "",
         )

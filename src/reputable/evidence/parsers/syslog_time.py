@@ -3,7 +3,9 @@
 A syslog timestamp has no year: it is placed in the latest year that makes it fall no later
 than one day after the reference time (``--now`` when replaying old logs), so a log spanning
 December and January read in January puts December in the previous year, and ``Feb 29`` goes
-to the nearest leap year not after that.
+to the nearest leap year not after that. It is read in the configured time zone, each hour with
+its own UTC offset (the days a zone changes to or from summer time included); in the hour a
+zone repeats when it goes back, the first of the two is taken (syslog does not say which).
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ _CACHE_LIMIT: Final = 200_000
 class TimeParser:
     """Turns timestamp text into epoch seconds relative to a reference time, with a cache."""
 
-    __slots__ = ("_cache", "_days", "_limit", "_minutes", "now", "tz")
+    __slots__ = ("_cache", "_hours", "_limit", "_minutes", "now", "tz")
 
     def __init__(self, now: datetime, tz: tzinfo = UTC) -> None:
         self.now = now
         self.tz = tz
         self._limit = now + SKEW
         self._cache: dict[str, float | None] = {}
-        self._days: dict[str, float | None] = {}
+        self._hours: dict[str, float | None] = {}
         self._minutes: dict[str, float | None] = {}
 
     def __call__(self, text: str) -> float | None:
@@ -60,12 +62,24 @@ class TimeParser:
             minutes.clear()
         value = None
         if head[9] == ":" and head[7:9].isdigit() and head[10:12].isdigit():
-            day = self._days.get(head[:6], -1.0)
-            if day == -1.0:
-                day = self._days[head[:6]] = self._syslog_slow(head[:6] + " 00:00:00")
-            if day is not None:
-                value = day + int(head[7:9]) * 3600 + int(head[10:12]) * 60
+            hour = self._hour(head[:9])
+            if hour is not None:
+                value = hour + int(head[10:12]) * 60
         minutes[head] = value
+        return value
+
+    def _hour(self, head: str) -> float | None:
+        """Return the start of the hour ``Mmm dd HH`` in the time zone, from a cache.
+
+        An hour, not a day: a day start plus hours is an hour off on the days the zone changes
+        its offset (Europe/Berlin on 29 March 2026 from 02:00).
+        """
+        hours = self._hours
+        value = hours.get(head, -1.0)
+        if value == -1.0:
+            if len(hours) > _CACHE_LIMIT:
+                hours.clear()
+            value = hours[head] = self._syslog_slow(head + ":00:00")
         return value
 
     def _parse(self, text: str) -> float | None:
@@ -74,18 +88,11 @@ class TimeParser:
         return self._syslog(text)
 
     def _syslog(self, text: str) -> float | None:
-        # Fast path for the common shape "Mmm dd HH:MM:SS": one datetime per day, not per second.
+        # Fast path for the common shape "Mmm dd HH:MM:SS": one datetime per hour, not per second.
         if len(text) == 15 and text[9] == ":" and text[12] == ":":
-            day = self._days.get(text[:6], -1.0)
-            if day == -1.0:
-                day = self._days[text[:6]] = self._syslog_slow(text[:6] + " 00:00:00")
-            if (
-                day is not None
-                and text[7:9].isdigit()
-                and text[10:12].isdigit()
-                and text[13:].isdigit()
-            ):
-                return day + int(text[7:9]) * 3600 + int(text[10:12]) * 60 + int(text[13:])
+            hour = self._hour(text[:9])
+            if hour is not None and text[10:12].isdigit() and text[13:].isdigit():
+                return hour + int(text[10:12]) * 60 + int(text[13:])
         return self._syslog_slow(text)
 
     def _syslog_slow(self, text: str) -> float | None:
@@ -101,7 +108,7 @@ class TimeParser:
         # The latest year in which the date exists and its day begins no later than the limit
         # (the rule of the per-day cache above): this year or the last for most dates; for
         # 29 Feb the nearest leap year (at most 8 years back).
-        for year in range(self._limit.year, self._limit.year - 9, -1):
+        for year in range(self._limit.year + 1, self._limit.year - 9, -1):
             try:
                 at = datetime(year, month, day, hh, mm, ss, tzinfo=self.tz)
             except ValueError:  # 29 Feb in a non-leap year, 30 Feb, 25:00:00, ...

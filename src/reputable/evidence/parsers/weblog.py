@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Final
 
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine, client_address
@@ -51,10 +51,10 @@ def web_time(text: str) -> float | None:
 
 
 def parse(
-    lines: Iterable[str], *, now: datetime, first_line: int = 1
+    lines: Iterable[str], *, now: datetime, first_line: int = 1, tz: tzinfo = UTC
 ) -> Iterator[NetEvent | NetLine]:
     """Yield an ``http_request`` event per access-log line, a NetLine for anything else."""
-    del now  # access logs carry their year and zone
+    del now, tz  # access logs carry their year and zone
     cache: dict[str, float | None] = {}
     for lineno, raw in enumerate(lines, first_line):
         text = raw.rstrip("\r\n")

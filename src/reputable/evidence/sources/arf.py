@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import mailbox
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from reputable.core.cause import Cause
 from reputable.core.clock import format_instant
 from reputable.core.errors import InputError
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers import arf
+from reputable.evidence.sources.inputs import check_inputs, is_stdin, label, open_binary
 
 
 @dataclass(slots=True)
@@ -68,10 +71,19 @@ class ArfRun:
         )
 
 
+#: The most one report input may hold (an mbox of complaints is far smaller).
+MAX_INPUT: Final = 256 << 20
+_FROM_LINE: Final = re.compile(rb"^From [^\n]*\n", re.MULTILINE)
+
+
 def messages(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Yield (where, raw message) from an .eml file, an mbox file or a Maildir folder."""
+    """Yield (where, raw message) from an .eml file, an mbox file, a Maildir folder or ``-``.
+
+    A file or stream is read exactly once (pipes, FIFOs and ``-`` too): an mbox (its first
+    line starts with ``From ``) is split at its ``From`` lines.
+    """
     try:
-        if path.is_dir():
+        if not is_stdin(path) and path.is_dir():
             if (path / "cur").is_dir() or (path / "new").is_dir():
                 box = mailbox.Maildir(path, create=False)
                 for key in sorted(box.iterkeys()):
@@ -81,27 +93,31 @@ def messages(path: Path) -> Iterator[tuple[str, bytes]]:
                     if child.is_file():
                         yield from messages(child)
             return
-        with path.open("rb") as f:
-            start = f.read(5)
-        if start == b"From ":
-            mbox = mailbox.mbox(path, create=False)
-            try:
-                for i, key in enumerate(mbox.iterkeys(), 1):
-                    yield f"{path}#{i}", mbox.get_bytes(key)
-            finally:
-                mbox.close()
-            return
-        yield str(path), path.read_bytes()
+        with open_binary(path) as f:
+            data = f.read(MAX_INPUT + 1)
     except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise InputError(f"cannot read {label(path)}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_INPUT:
+        raise InputError(
+            f"{label(path)}: more than {MAX_INPUT >> 20} MiB; split it (one report per file,"
+            " or a Maildir folder)"
+        )
+    where = label(path)
+    if not data.startswith(b"From "):
+        yield where, data
+        return
+    found = list(_FROM_LINE.finditer(data))
+    ends = [m.start() for m in found[1:]]
+    ends.append(len(data))
+    for i, (start, end) in enumerate(zip((m.end() for m in found), ends, strict=True), 1):
+        yield f"{where}#{i}", data[start:end]
 
 
 def ingest_reports(run: ArfRun, paths: list[Path]) -> list[Evidence]:
     """Return the evidence of every complaint in *paths*; malformed ones are recorded in *run*."""
+    check_inputs(paths, "file or folder")
     out: list[Evidence] = []
     for path in paths:
-        if not path.exists():
-            raise InputError(f"{path}: no such file or folder")
         for where, data in messages(path):
             item = run.add(where, data)
             if item is not None:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 from reputable.core import log
 from reputable.core.errors import ConfigError, InputError, ReputableError
@@ -27,10 +29,12 @@ from reputable.evidence.detectors.net import NetDetector
 from reputable.evidence.detectors.netconfig import NetSettings, net_settings
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers import sshd
+from reputable.evidence.parsers.envelope import normalize_bytes
 from reputable.evidence.parsers.net import NET_PARSERS, parse_lines
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine
 from reputable.evidence.parsers.syslog_time import SKEW, TimeParser
 from reputable.evidence.sources.follow import Follower, PositionStore
+from reputable.evidence.sources.inputs import MAX_LINE, label, open_binary, zone_named
 
 BLOCK: Final = 8 << 20  # bytes read at a time
 EXAMPLES: Final = 5  # lines not understood shown in the summary
@@ -92,80 +96,115 @@ class _Tally:
             self.examples.append((item.line, item.text[:300]))
 
 
+#: Lines of the first block that vote on the format of ``--format auto``.
+VOTERS: Final = 200
+
+
+def sniff(first: bytes, now: datetime) -> str:
+    """Return the format most of the first lines of a log are understood as ("" when none).
+
+    Every parser reads the first VOTERS non-blank lines; the one that makes the most events
+    wins (a tie goes to the earlier in NET_PARSERS).
+    """
+    lines = [x for x in first.decode("utf-8", "replace").split("\n") if x.strip()][:VOTERS]
+    best, most = "", 0
+    for name in NET_PARSERS:
+        if name == "apache":  # the same parser as nginx
+            continue
+        events = sum(isinstance(i, NetEvent) for i in parse_lines(name, lines, now=now))
+        if events > most:
+            best, most = name, events
+    return best
+
+
 def check_format(name: str) -> None:
-    """Raise InputError unless *name* is a known network-log format."""
-    if name not in NET_PARSERS:
-        raise InputError(f"unknown log format {name!r}; expected one of: {', '.join(NET_PARSERS)}")
+    """Raise InputError unless *name* is a known network-log format (or auto)."""
+    if name != "auto" and name not in NET_PARSERS:
+        raise InputError(
+            f"unknown log format {name!r}; expected auto or one of: {', '.join(NET_PARSERS)}"
+        )
 
 
-def _open(path: Path) -> BinaryIO:
-    try:
-        return path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+def _blocks(stream: io.BufferedIOBase) -> Iterator[bytes]:
+    """Yield ``\\n`` + whole lines (without the last newline), up to BLOCK bytes at a time.
 
-
-def _blocks(stream: BinaryIO) -> Iterator[bytes]:
-    """Yield ``\\n`` + whole lines (without the last newline), BLOCK bytes at a time."""
+    ``read1`` returns what a pipe has (``tail -F | ... -``) instead of waiting for a full
+    block. A line longer than MAX_LINE is cut there, the rest of it dropped (bounded memory).
+    """
+    read = stream.read1
     leftover = b""
+    skipping = False
     while True:
-        data = stream.read(BLOCK)
+        data = read(BLOCK)
         if not data:
             if leftover:
                 yield b"\n" + leftover
             return
+        if skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                continue
+            data, skipping = data[nl + 1 :], False
         buf = leftover + data if leftover else data
         cut = buf.rfind(b"\n")
         if cut < 0:
             leftover = buf
-            continue
-        leftover = buf[cut + 1 :]
-        yield b"\n" + buf[:cut]
+        else:
+            leftover = buf[cut + 1 :]
+            yield b"\n" + buf[:cut]
+        if len(leftover) >= MAX_LINE:
+            yield b"\n" + leftover[:MAX_LINE]
+            leftover, skipping = b"", True
 
 
 def scan_sshd(
-    stream: BinaryIO, detector: NetDetector, clock: TimeParser, tally: _Tally, sink: Sink | None
+    blocks: Iterable[bytes],
+    detector: NetDetector,
+    clock: TimeParser,
+    tally: _Tally,
+    sink: Sink | None,
 ) -> tuple[int, int]:
-    """Run the sshd fast path over *stream*; return (lines read, evidence stored).
+    """Run the sshd fast path over *blocks* (of ``_blocks``); return (lines read, evidence stored).
 
     The hot loop of the benchmark (bench/netlog_vs_fail2ban.py), optimised by measurement:
     one regex pass per block, Python work only for attempts and lines not understood, line
-    numbers counted only for sample lines, syslog times computed from a per-day base.
+    numbers counted only for sample lines, syslog times computed from a per-hour base.
     """
     finditer = sshd.SCAN.finditer
+    meaning, unknown = sshd.SCAN_EVENTS, sshd.SCAN_UNKNOWN
     attempt = detector.attempt
     limit = (clock.now + SKEW).timestamp()
-    days: dict[bytes, float] = {}
+    hours: dict[bytes, float] = {}
     base = 0
     stored = 0
-    for block in _blocks(stream):
+    for raw_block in blocks:
+        block = normalize_bytes(raw_block)
         count = block.count
         seen = 0
         last = 0
         stamp = b""
         ts: float | None = None
         for found in finditer(block):
-            raw_ts, f_user, f_ip, i_user, i_ip, bad = found.groups()
-            if bad is not None:
+            g: int = found.lastindex  # type: ignore[assignment]  # every branch ends with a group
+            if g == unknown:
                 pos = found.start()
                 seen += count(b"\n", last, pos + 1)
                 last = pos + 1
-                text = bad.decode("utf-8", "replace")
+                text = found[g].decode("utf-8", "replace")
                 tally.add(NetLine(base + seen, sshd.classify(text), text))
                 continue
+            raw_ts = found[1]
             if raw_ts != stamp:
                 stamp = raw_ts
-                ts = _syslog_seconds(raw_ts, days, limit, clock)
+                ts = _syslog_seconds(raw_ts, hours, limit, clock)
             if ts is None:
                 pos = found.start()
                 seen += count(b"\n", last, pos + 1)
                 last = pos + 1
                 tally.add(NetLine(base + seen, UNKNOWN, found[0][1:].decode("utf-8", "replace")))
                 continue
-            if f_ip is not None:
-                entry = attempt("auth_failed", ts, f_ip, f_user)
-            else:
-                entry = attempt("invalid_user", ts, i_ip, i_user)
+            event, user_group = meaning[g]
+            entry = attempt(event, ts, found[g], found[user_group] if user_group else b"")
             if entry is not None:
                 pos = found.start()
                 seen += count(b"\n", last, pos + 1)
@@ -179,17 +218,20 @@ def scan_sshd(
 
 
 def _syslog_seconds(
-    raw: bytes, days: dict[bytes, float], limit: float, clock: TimeParser
+    raw: bytes, hours: dict[bytes, float], limit: float, clock: TimeParser
 ) -> float | None:
-    """Return a timestamp from *raw* bytes; ``Mmm dd HH:MM:SS`` from a cached day start."""
-    day = days.get(raw[:6]) if len(raw) == 15 else None
-    if day is not None:
-        return day + int(raw[7:9]) * 3600 + int(raw[10:12]) * 60 + int(raw[13:15])
+    """Return a timestamp from *raw* bytes; ``Mmm dd HH:MM:SS`` from a cached hour start.
+
+    An hour, not a day: a zone's offset changes inside a day (summer time).
+    """
+    hour = hours.get(raw[:9]) if len(raw) == 15 else None
+    if hour is not None:
+        return hour + int(raw[10:12]) * 60 + int(raw[13:15])
     ts = clock(raw.decode("ascii", "replace"))
     if ts is not None and len(raw) == 15 and raw[:1].isalpha():
-        start = ts - (int(raw[7:9]) * 3600 + int(raw[10:12]) * 60 + int(raw[13:15]))
-        if start + 86400 <= limit:  # the whole day is before the year boundary of TimeParser
-            days[raw[:6]] = start
+        start = ts - (int(raw[10:12]) * 60 + int(raw[13:15]))
+        if start + 3600 <= limit:  # the whole hour is before the year boundary of TimeParser
+            hours[raw[:9]] = start
     return ts
 
 
@@ -202,20 +244,38 @@ def ingest_netlog(
     sink: Sink | None,
     source: str | None = None,
     on_item: Callable[[NetEvent | NetLine, tuple[str, ...]], None] | None = None,
+    tz: tzinfo = UTC,
 ) -> NetlogSummary:
-    """Read *path* as *fmt* through the detectors; hand evidence to *sink* (None: dry run)."""
+    """Read *path* as *fmt* through the detectors; hand evidence to *sink* (None: dry run).
+
+    Timestamps without a zone (syslog) are read in *tz*.
+    """
     check_format(fmt)
     started = time.perf_counter()
-    detector = NetDetector(settings, source=source or f"netlog:{fmt}:{path}")
     tally = _Tally()
     stored = 0
-    with _open(path) as stream:
+    with open_binary(path) as stream:
+        blocks = _blocks(stream)
+        first = next(blocks, b"")  # read once: kept, then the rest follows it
+        if fmt == "auto":
+            fmt = sniff(first, now)
+            if not fmt:
+                raise InputError(
+                    f"{label(path)}: no line of a known format ({', '.join(NET_PARSERS)})"
+                    " among the first lines; give --format"
+                )
+        detector = NetDetector(settings, source=source or f"netlog:{fmt}:{label(path)}")
+        every = itertools.chain((first,) if first else (), blocks)
         if fmt == "sshd" and on_item is None:
-            lines, stored = scan_sshd(stream, detector, TimeParser(now), tally, sink)
+            lines, stored = scan_sshd(every, detector, TimeParser(now, tz), tally, sink)
         else:
             lines = 0
-            text = (raw.decode("utf-8", "replace") for raw in stream)
-            for item in parse_lines(fmt, text, now=now):
+            text = (
+                line.decode("utf-8", "replace")
+                for block in every
+                for line in block[1:].split(b"\n")
+            )
+            for item in parse_lines(fmt, text, now=now, tz=tz):
                 lines = item.line
                 if isinstance(item, NetLine):
                     tally.add(item)
@@ -231,7 +291,7 @@ def ingest_netlog(
         stored += sink(found)
     by_scenario = Counter(detector.by_scenario)
     return NetlogSummary(
-        path=str(path),
+        path=label(path),
         format=fmt,
         lines=lines,
         understood=lines - tally.other - tally.unknown,
@@ -252,6 +312,7 @@ class FollowedLog:
 
     path: Path
     format: str
+    timezone: tzinfo = UTC
 
 
 def followed_logs(extra: dict[str, Any], base: Path) -> tuple[FollowedLog, ...]:
@@ -263,23 +324,30 @@ def followed_logs(extra: dict[str, Any], base: Path) -> tuple[FollowedLog, ...]:
         raise ConfigError(hint)
     out = []
     for entry in raw:
-        if not isinstance(entry, dict) or set(entry) != {"path", "format"}:
-            raise ConfigError(f"{hint}; got {entry!r}")
+        if not isinstance(entry, dict) or not {"path", "format"} <= set(entry) <= {
+            "path",
+            "format",
+            "timezone",
+        }:
+            raise ConfigError(f"{hint} (and optionally timezone); got {entry!r}")
         fmt = str(entry["format"])
         if fmt not in NET_PARSERS:
             raise ConfigError(
                 f"[[sources.netlog]] format {fmt!r}: expected one of {', '.join(NET_PARSERS)}"
             )
-        out.append(FollowedLog(base / str(entry["path"]), fmt))
+        zone = zone_named(str(entry.get("timezone", "UTC")), "[[sources.netlog]] timezone")
+        out.append(FollowedLog(base / str(entry["path"]), fmt, zone))
     return tuple(out)
 
 
-def _follow_once(follower: Follower, detector: NetDetector, fmt: str, now: datetime) -> int:
+def _follow_once(
+    follower: Follower, detector: NetDetector, fmt: str, now: datetime, tz: tzinfo = UTC
+) -> int:
     """Read what is new in one followed file; commit each batch with its evidence."""
     added = 0
     for batch in follower.batches():
         lines = batch.text.splitlines()
-        for item in parse_lines(fmt, lines, now=now, first_line=batch.first_line):
+        for item in parse_lines(fmt, lines, now=now, first_line=batch.first_line, tz=tz):
             if isinstance(item, NetEvent):
                 detector.observe(item)
         added += follower.commit(batch, detector.take(), state=None)
@@ -301,15 +369,16 @@ async def follow_netlogs(
                 Follower(entry.path, store, f"netlog:{entry.format}:{entry.path}"),
                 NetDetector(settings, source=f"netlog:{entry.format}:{entry.path}"),
                 entry.format,
+                entry.timezone,
             )
             for entry in logs
         ]
         log.info("netlog_following", paths=[str(e.path) for e in logs])
         while not stop.is_set():
-            for follower, detector, fmt in followers:
+            for follower, detector, fmt, tz in followers:
                 try:
                     added = await asyncio.to_thread(
-                        _follow_once, follower, detector, fmt, datetime.now(UTC)
+                        _follow_once, follower, detector, fmt, datetime.now(UTC), tz
                     )
                     if added:
                         log.info("netlog_evidence", path=str(follower.path), added=added)

@@ -1,0 +1,109 @@
+"""journald benchmark: `reputable ingest journal` over a real journal file, and journalctl alone.
+
+    python bench/journal_ingest.py [--entries 500000] [--workdir /tmp/journal-bench]
+
+Writes a journal file with systemd-journal-remote from generated export-format entries (sshd
+brute force and logins, Postfix connects/rejects/deliveries, Dovecot logins, CRON noise), then
+times, one after the other:
+
+1. ``journalctl --directory D --output=export --output-fields=...`` to /dev/null (the reader
+   alone, as `ingest journal` runs it), then the same with ``--output=json`` for comparison;
+2. ``reputable ingest journal --file F --dry-run`` (journalctl + routing + parsers + detectors),
+   its own reported entries/s and the wall time of the whole command.
+
+Prints the load average: the machine is shared, read the figures with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.evidence.journal_gen import REMOTE, entry, export  # noqa: E402
+
+from reputable.evidence.sources.journal import FIELDS  # noqa: E402
+
+T0 = 1_764_900_000
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text(encoding="ascii").strip()
+
+
+def entries(n: int, seed: int) -> list[dict[str, str]]:
+    """Return *n* generated journal entries."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        at = T0 + i // 20
+        roll = rng.random()
+        if roll < 0.4:
+            ip = f"203.0.113.{rng.randint(1, 250)}"
+            out.append(entry(at, "sshd", f"Failed password for invalid user u{i % 97} from {ip} port {i % 60000} ssh2", pid=i % 32768, unit="ssh.service"))  # fmt: skip
+        elif roll < 0.5:
+            out.append(entry(at, "sshd", f"Accepted publickey for alice from 192.0.2.{i % 200} port {i % 60000} ssh2: ED25519 SHA256:x", pid=i % 32768, unit="ssh.service"))  # fmt: skip
+        elif roll < 0.65:
+            out.append(entry(at, "postfix/smtpd", f"connect from mail{i % 300}.example[198.51.100.{i % 250}]", pid=900 + i % 50, unit="postfix@-.service"))  # fmt: skip
+        elif roll < 0.75:
+            out.append(entry(at, "postfix/smtpd", f"NOQUEUE: reject: RCPT from unknown[198.51.100.{i % 250}]: 550 5.1.1 <u{i}@example.org>: Recipient address rejected: User unknown in local recipient table; from=<a@b.example> to=<u{i}@example.org> proto=ESMTP helo=<b.example>", pid=900 + i % 50, unit="postfix@-.service"))  # fmt: skip
+        elif roll < 0.85:
+            out.append(entry(at, "postfix/smtp", f"4B{i:08X}: to=<r{i}@remote.example>, relay=mx.remote.example[192.0.2.{i % 250}]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok)", pid=950, unit="postfix@-.service"))  # fmt: skip
+        elif roll < 0.93:
+            out.append(entry(at, "dovecot", f"imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<u{i % 50}>, method=PLAIN, rip=203.0.113.{i % 250}, lip=192.0.2.10, session=<s{i}>", unit="dovecot.service"))  # fmt: skip
+        else:
+            out.append(entry(at, "CRON", "pam_unix(cron:session): session closed for user root", pid=i % 32768, unit="cron.service"))  # fmt: skip
+    return out
+
+
+def main() -> None:
+    """Generate, time, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=500_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/journal-bench"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    for old in args.workdir.glob("*.journal"):
+        old.unlink()
+    journal = args.workdir / "bench.journal"  # systemd-journal-remote rotates: read the folder
+    data = export(entries(args.entries, 7))
+    subprocess.run([str(REMOTE), f"--output={journal}", "-"], input=data, check=True, capture_output=True)  # fmt: skip
+    size = sum(p.stat().st_size for p in args.workdir.glob("*.journal"))
+    print(f"journal: {args.entries:,} entries, {size / 1e6:.0f} MB; load average {_load()}")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for output in ("export", "json"):
+        started = time.perf_counter()
+        subprocess.run(
+            ["journalctl", f"--directory={args.workdir}", f"--output={output}", f"--output-fields={FIELDS}", "--no-pager"],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        alone = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        print(f"journalctl --output={output} alone: {alone:.2f} s = {args.entries / alone:,.0f} entries/s (CPU {cpu:.2f} s = {args.entries / cpu:,.0f} entries/s)")  # fmt: skip
+        before = after
+    config = args.workdir / "reputable.toml"
+    config.write_text('data_dir = "."\n', encoding="utf-8")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "reputable", "--config", str(config), "ingest", "journal",
+         "--directory", str(args.workdir), "--dry-run", "--now", "2025-12-06T00:00:00Z"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    print(f"reputable ingest journal --dry-run: {wall:.2f} s wall = {args.entries / wall:,.0f} entries/s (start-up included; CPU of it and its journalctl {cpu:.2f} s)")  # fmt: skip
+    print("  reported: " + done.stdout.strip().replace("\n", "\n  "))
+    print(f"load average at the end: {_load()}")
+
+
+if __name__ == "__main__":
+    main()
