@@ -203,7 +203,10 @@ def _arf() -> tuple[Check, list[bytes]]:
     def check(data: bytes) -> None:
         arf.parse(data)
 
-    return check, [_read(p) for p in sorted((SAMPLES / "arf").glob("*.eml"))]
+    saved = ROOT / "tests" / "evidence" / "fuzz_regressions"
+    return check, [
+        _read(p) for p in sorted([*(SAMPLES / "arf").glob("*.eml"), *saved.glob("arf-*")])
+    ]
 
 
 def _feed(kind: str, sample: str) -> Callable[[], tuple[Check, list[bytes]]]:

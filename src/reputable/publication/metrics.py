@@ -21,6 +21,10 @@ def read_worker_files(paths: Iterable[Path]) -> list[dict[str, Any]]:
     return records
 
 
+def _tcp(records: list[dict[str, Any]], index: int) -> int:
+    return sum(int(r.get("tcp", [0, 0, 0])[index]) for r in records)
+
+
 def render(records: list[dict[str, Any]], *, serial: int | None = None) -> str:
     """Return Prometheus text for the summed counters of *records*."""
     totals: dict[tuple[str, str], int] = {}
@@ -52,6 +56,13 @@ def render(records: list[dict[str, Any]], *, serial: int | None = None) -> str:
         "# TYPE reputable_dns_rrl_total counter",
         f'reputable_dns_rrl_total{{action="dropped"}} {dropped}',
         f'reputable_dns_rrl_total{{action="slipped"}} {slipped}',
+        "# HELP reputable_dns_tcp_connections Open DNS-over-TCP connections.",
+        "# TYPE reputable_dns_tcp_connections gauge",
+        f"reputable_dns_tcp_connections {sum(int(r.get('tcp', [0])[0]) for r in records)}",
+        "# HELP reputable_dns_tcp_closed_total TCP connections closed by the limits (docs/dns.md).",
+        "# TYPE reputable_dns_tcp_closed_total counter",
+        f'reputable_dns_tcp_closed_total{{why="evicted"}} {_tcp(records, 1)}',
+        f'reputable_dns_tcp_closed_total{{why="refused"}} {_tcp(records, 2)}',
     ]
     if serial is not None:
         lines += [

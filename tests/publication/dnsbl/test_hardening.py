@@ -396,13 +396,15 @@ def test_rrl_and_size_settings_are_checked(tmp_path: Path) -> None:
 
 
 def test_metrics_show_rrl_counts() -> None:
-    """/metrics sums the workers' dropped and slipped answers."""
+    """/metrics sums the workers' dropped and slipped answers and TCP connections closed."""
     from reputable.publication.metrics import render
 
     records = [
-        {"worker": 0, "zones": ["z", "-"], "counters": [0] * 8, "rrl": [5, 2]},
+        {"worker": 0, "zones": ["z", "-"], "counters": [0] * 8, "rrl": [5, 2], "tcp": [3, 7, 1]},
         {"worker": 1, "zones": ["z", "-"], "counters": [0] * 8, "rrl": [1, 1]},
     ]
     text = render(records)
+    assert "reputable_dns_tcp_connections 3" in text
+    assert 'reputable_dns_tcp_closed_total{why="evicted"} 7' in text
     assert 'reputable_dns_rrl_total{action="dropped"} 6' in text
     assert 'reputable_dns_rrl_total{action="slipped"} 3' in text

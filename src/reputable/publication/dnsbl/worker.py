@@ -333,6 +333,7 @@ class Worker:
         """Write this worker's counters where the supervisor reads them (atomic replace)."""
         path = metrics_path(self.config, self.index)
         zones = [z.name for z in self.zones] + ["-"]
+        tcp = self.tcp_service
         data = {
             "worker": self.index,
             "pid": os.getpid(),
@@ -341,6 +342,7 @@ class Worker:
             "serial": self.responder.snapshot.serial,
             "reloads": self.reloads,
             "rrl": list(self.limiter.counts()) if self.limiter is not None else [0, 0],
+            "tcp": [tcp.connections, tcp.evicted, tcp.refused] if tcp is not None else [0, 0, 0],
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
