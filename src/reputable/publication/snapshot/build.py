@@ -61,7 +61,8 @@ class ValueTable:
     subject_off: array[int] = field(default_factory=lambda: array("I", [0]))
     subjects: bytearray = field(default_factory=bytearray)
     values: dict[tuple[int, ...], int] = field(default_factory=lambda: {(): NONE})
-    value_list: list[tuple[int, ...]] = field(default_factory=lambda: [()])
+    val_index: array[int] = field(default_factory=lambda: array("I", [0, 0]))
+    val_atoms: array[int] = field(default_factory=lambda: array("I"))
 
     def atom(
         self,
@@ -96,17 +97,30 @@ class ValueTable:
         key = tuple(sorted(set(atom_ids), key=lambda a: (*self.key(a), a)))
         found = self.values.get(key)
         if found is None:
-            found = self.values[key] = len(self.value_list)
-            self.value_list.append(key)
+            found = self.values[key] = self.fresh_value(key)
         return found
+
+    def fresh_value(self, atom_ids: Iterable[int]) -> int:
+        """Return the id of a new value made of *atom_ids*, which no other value holds.
+
+        A host listing's atoms are its own, so its value needs no interning: skipping the
+        dict saves one tuple and one entry per listed host.
+        """
+        self.val_atoms.extend(sorted(set(atom_ids), key=lambda a: (*self.key(a), a)))
+        self.val_index.append(len(self.val_atoms))
+        return len(self.val_index) - 2
+
+    def atoms_of(self, value: int) -> array[int]:
+        """Return the atom ids of *value*."""
+        return self.val_atoms[self.val_index[value] : self.val_index[value + 1]]
+
+    @property
+    def value_count(self) -> int:
+        """The number of values so far."""
+        return len(self.val_index) - 1
 
     def sections(self) -> dict[str, bytes | array[Any]]:
         """Return the value and atom tables as flat arrays and string blobs."""
-        val_index = array("I", [0])
-        val_atoms = array("I")
-        for atoms in self.value_list:
-            val_atoms.extend(atoms)
-            val_index.append(len(val_atoms))
         offsets: list[int] = []
         lengths: list[int] = []
         blob = bytearray()
@@ -117,8 +131,8 @@ class ValueTable:
             blob += raw
         ids = self.template_ids
         return {
-            "val_index": val_index,
-            "val_atoms": val_atoms,
+            "val_index": self.val_index,
+            "val_atoms": self.val_atoms,
             "atom_code": self.codes,
             "atom_txt_off": array("I", (offsets[t] for t in ids)),
             "atom_txt_len": array("I", (lengths[t] for t in ids)),
@@ -316,7 +330,7 @@ def build(
         "next_expiry": next_expiry,
         "listings": count,
         "allows": allow_count,
-        "values": len(table.value_list),
+        "values": table.value_count,
         "atoms": len(table.codes),
     }
     return Built(header, sections)
@@ -338,7 +352,6 @@ def _hosts(
     hint = 0
     i = 0
     n = len(hosts)
-    value_list = table.value_list
     key = table.key
     while i < n:
         address = hosts[i] >> 96
@@ -362,12 +375,10 @@ def _hosts(
         atoms = [entry[2] for entry in best.values()]
         range_val = vals[hint]
         if range_val != NONE:
-            atoms.extend(a for a in value_list[range_val] if key(a)[0] not in best)
-        value = table.value(atoms)
-        if value == range_val:
-            continue
+            atoms.extend(a for a in table.atoms_of(range_val) if key(a)[0] not in best)
+        # The group's own atoms belong to no other value: no interning needed.
         addrs.append(address)
-        host_vals.append(value)
+        host_vals.append(table.fresh_value(atoms))
     return {"v4_host_addr": addrs, "v4_host_val": host_vals}
 
 
