@@ -15,6 +15,7 @@ from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 from reputable.store.sqlite_feeds import FeedTables
 from reputable.store.sqlite_sources import SourceTables
+from reputable.store.sqlite_tokens import TokenTables
 from reputable.store.sqlite_tx import transaction
 
 
@@ -32,7 +33,9 @@ def _family(subject: Subject) -> int:
     return subject.version
 
 
-class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables):
+class SQLiteStore(
+    EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables, TokenTables
+):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 
     def __init__(self, path: Path | str) -> None:
