@@ -16,7 +16,6 @@ import pytest
 from reputable.testing import RunningServer, cli, free_port, write_config
 
 
-
 @dataclass
 class Api:
     """One running server: its config, DNS port and an HTTP client on its API."""
@@ -49,11 +48,14 @@ def wait_for(predicate: object, seconds: float) -> float:
     raise AssertionError(f"condition not met within {seconds} s")
 
 
-def start_api(directory: Path, extra: str = "", **dns: str) -> Iterator[Api]:
-    """Run `reputable serve` in *directory* and yield its Api once HTTP answers."""
+def start_api(directory: Path, extra: str = "", http: str = "", **dns: str) -> Iterator[Api]:
+    """Run `reputable serve` in *directory* (*http*: lines for [http]); yield its Api."""
     dns_port = free_port()
     # The policy runs every second (default 5 s), so listings follow evidence quickly.
     config = write_config(directory, dns_port=dns_port, extra=extra, interval='"1s"', **dns)
+    if http:
+        text = config.read_text(encoding="utf-8").replace("[http]\n", f"[http]\n{http}\n", 1)
+        config.write_text(text, encoding="utf-8")
     with RunningServer(config) as server:
         found: list[str] = []
 

@@ -93,9 +93,7 @@ class _Refs(HTMLParser):
 def test_openapi_and_docs_load_nothing_from_outside(api: Api) -> None:
     """The docs page and its assets all come from this server; the OpenAPI document lists the routes."""
     spec = api.client.get("/api/v1/openapi.json").json()
-    assert {"/api/v1/lookup/{subject}", "/api/v1/lookup", "/api/v1/evidence"} <= set(
-        spec["paths"]
-    )
+    assert {"/api/v1/lookup/{subject}", "/api/v1/lookup", "/api/v1/evidence"} <= set(spec["paths"])
     page = api.client.get("/api/v1/docs")
     assert page.status_code == 200
     parser = _Refs()
