@@ -18,6 +18,7 @@ from reputable.core.errors import SnapshotError
 from reputable.publication.lookup import Zones
 from reputable.publication.snapshot.view import Snapshot
 from reputable.store.sqlite import SQLiteStore
+from reputable.web.crowdsec import BouncerStreams
 from reputable.web.limits import RateLimiter
 from reputable.web.metrics import HttpMetrics
 from reputable.web.settings import HttpSettings
@@ -120,6 +121,7 @@ class Context:
     clock: Callable[[], datetime] = _now
     on_evidence: Callable[[], None] = lambda: None  # wakes the policy loop in `serve`
     delist_limiter: RateLimiter = field(default_factory=RateLimiter)
+    bouncers: BouncerStreams = field(default_factory=BouncerStreams)
 
     @classmethod
     def create(

@@ -35,7 +35,7 @@ class HttpSettings:
     delist_per_client: int = 5  # removal requests per client address per window
     delist_per_subject: int = 3  # removal requests per subject per window
     delist_window: float = 3600.0  # seconds
-    bouncer_duration: float = 86400.0  # duration told to bouncers for listings without an end
+    bouncer_duration: float = 365 * 86400.0  # told to bouncers for listings without an end
 
 
 def _size(value: Any, key: str) -> int:
@@ -92,7 +92,7 @@ def http_settings(config: Config) -> HttpSettings:
             cors_origins=tuple(origins),
             delist_window=parse_duration(str(raw.get("delist_window", "1h"))).total_seconds(),
             bouncer_duration=parse_duration(
-                str(raw.get("bouncer_duration", "24h"))
+                str(raw.get("bouncer_duration", "365d"))
             ).total_seconds(),
             **counts,
         )
