@@ -16,7 +16,7 @@ from reputable.web import errors
 from reputable.web.context import Context
 from reputable.web.limits import LimitMiddleware
 from reputable.web.metrics import MetricsMiddleware
-from reputable.web.routes import admin, crowdsec, delist, evidence, health, lookup
+from reputable.web.routes import admin, crowdsec, delist, evidence, export, health, lookup
 
 OPENAPI_URL = "/api/v1/openapi.json"
 DOCS_URL = "/api/v1/docs"
@@ -44,7 +44,7 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (lookup, evidence, delist, admin, crowdsec, health):
+    for module in (lookup, evidence, delist, admin, export, crowdsec, health):
         app.include_router(module.router)
     _docs(app)
     if ctx.settings.cors_origins:

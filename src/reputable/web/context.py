@@ -84,6 +84,10 @@ class Stores:
                 self._opened.append(store)
         return store
 
+    def open(self) -> SQLiteStore:
+        """Return a connection of the caller's own (e.g. for a streamed export); close it."""
+        return self._opener()
+
     async def read(self, work: Callable[[SQLiteStore], T]) -> T:
         """Return ``work(store)`` run in a reader thread."""
         loop = asyncio.get_running_loop()

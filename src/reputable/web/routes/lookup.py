@@ -8,12 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from reputable.core.address import parse_subject
-from reputable.core.errors import SubjectError
+from reputable.core.errors import InputError, SubjectError
 from reputable.listings.explain import explain
 from reputable.publication.lookup import lookup
-from reputable.web.deps import context, lookup_json, score_names, scores
+from reputable.web.deps import answer_json, context, lookup_json, score_names, scores
 from reputable.web.errors import ApiError
-from reputable.web.schemas import BatchIn, BatchOut, ErrorOut, LookupOut
+from reputable.web.schemas import BatchIn, BatchOut, ErrorOut, LookupOut, UrlsIn, UrlsOut
+from reputable.web.urls import canonical
 
 router = APIRouter(prefix="/api/v1", tags=["lookup"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -76,3 +77,33 @@ async def explain_one(subject: str, request: Request) -> dict[str, Any]:
     now = ctx.clock()
     found = await ctx.stores.read(lambda store: explain(store, ctx.config, subject, now))
     return found.to_json()
+
+
+@router.post(
+    "/urls:find",
+    response_model=UrlsOut,
+    responses=ERRORS,
+    summary="Which URLs point at a listed host, registered domain or IP (Safe-Browsing-style)",
+)
+async def urls_find(body: UrlsIn, request: Request) -> JSONResponse:
+    """Canonicalise each URL as Safe Browsing does and return those whose host is listed."""
+    ctx = context(request)
+    snapshot = ctx.snapshots.current()
+    matches: list[dict[str, Any]] = []
+    for index, url in enumerate(body.urls):
+        try:
+            found = canonical(url)
+        except InputError as exc:
+            raise ApiError(400, "bad_url", f"urls[{index}]: {exc}") from exc
+        subject = parse_subject(found.host)
+        result = lookup(snapshot, subject, ctx.zones)
+        if result.listed:
+            matches.append(
+                {
+                    "url": url,
+                    "canonical": found.text,
+                    "matched": result.listings[0].listed_subject,
+                    "listings": [answer_json(a) for a in result.listings],
+                }
+            )
+    return JSONResponse({"matches": matches})
