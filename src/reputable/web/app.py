@@ -5,6 +5,8 @@ Pages for people (a later issue) are one more router over the same Context.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -47,6 +49,7 @@ def create_app(ctx: Context) -> FastAPI:
     for module in (lookup, evidence, delist, admin, export, crowdsec, health):
         app.include_router(module.router)
     _docs(app)
+    _document_errors(app)
     if ctx.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -59,6 +62,35 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Document what the API really answers: 400 with the error document, never FastAPI's 422."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            error = {
+                "description": "Invalid request: bad JSON, unknown field, bad parameter.",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+                },
+            }
+            for item in spec.get("paths", {}).values():
+                for operation in item.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None or operation.get("parameters"):
+                        responses.setdefault("400", error)
+            schemas = spec.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 def _docs(app: FastAPI) -> None:
