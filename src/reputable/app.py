@@ -30,7 +30,7 @@ from reputable.publication.metrics import read_worker_files, render
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
-from reputable.web.settings import http_settings
+from reputable.web.settings import check_bind, http_settings
 
 WORKER_RESTART_DELAY = 1.0
 
@@ -331,6 +331,8 @@ class Supervisor:
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"
             )
+        if self.http.listen is not None:
+            check_bind(*self.http.listen)  # a taken port is one clear line, before anything runs
         server = self.start_metrics_server()
         try:
             await self.start_workers()

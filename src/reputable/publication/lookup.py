@@ -90,10 +90,6 @@ def lookup(
     snapshot: Snapshot, subject: Subject, zones: Zones, *, max_listings: int = MAX_LISTINGS
 ) -> Lookup:
     """Return what each zone answers for *subject* in *snapshot*."""
-    if not snapshot.has_facts:
-        raise SnapshotError(
-            f"{snapshot.file.path} predates per-listing facts; run `reputable snapshot build`"
-        )
     if isinstance(subject, Domain):
         atoms, listed = snapshot.domain_match(subject.name)
         allow_atoms, allow_listed = snapshot.domain_match(subject.name, allow=True)
@@ -107,6 +103,11 @@ def lookup(
     if subject.prefixlen == subject.max_prefixlen:
         return _address(snapshot, subject.network_address, zones, text)
     return _network(snapshot, subject, zones, text, max_listings)
+
+
+def lookup_address(snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones) -> Lookup:
+    """Return what each zone answers for one *address* (the hot path of HTTP lookups)."""
+    return _address(snapshot, address, zones, str(address))
 
 
 def _address(
@@ -181,12 +182,18 @@ def _answers(
     snapshot: Snapshot, atoms: tuple[int, ...], zone: ZoneConfig, kind: ZoneKind, shown: str
 ) -> tuple[Answer, ...]:
     """Return the answers of *atoms* in code order, with ``$`` expanded to *shown*."""
+    if not atoms:
+        return ()
     ordered = sorted(atoms, key=lambda a: int(snapshot.atom_code[a]))
     return tuple(_answer(snapshot, atom, zone, kind, shown) for atom in ordered)
 
 
 def _answer(snapshot: Snapshot, atom: int, zone: ZoneConfig, kind: ZoneKind, shown: str) -> Answer:
     """Return one atom as an answer; ``$`` in its TXT stands for *shown*, as in DNS."""
+    if not snapshot.has_facts:
+        raise SnapshotError(
+            f"{snapshot.file.path} predates per-listing facts; run `reputable snapshot build`"
+        )
     template = snapshot.template(atom)
     return Answer(
         zone=zone.name,

@@ -17,7 +17,6 @@ from reputable import __version__
 from reputable.web import errors
 from reputable.web.context import Context
 from reputable.web.limits import LimitMiddleware
-from reputable.web.metrics import MetricsMiddleware
 from reputable.web.routes import admin, crowdsec, delist, evidence, export, health, lookup
 
 OPENAPI_URL = "/api/v1/openapi.json"
@@ -58,9 +57,11 @@ def create_app(ctx: Context) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(
-        LimitMiddleware, max_body=ctx.settings.max_body, timeout=ctx.settings.request_timeout
+        LimitMiddleware,
+        max_body=ctx.settings.max_body,
+        timeout=ctx.settings.request_timeout,
+        metrics=ctx.metrics,
     )
-    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     return app
 
 

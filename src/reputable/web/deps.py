@@ -21,6 +21,7 @@ from reputable.web.errors import ApiError
 from reputable.web.tokens import Scope, authenticate
 
 BEARER = "bearer "
+NO_EVIDENCE = reputation({}, {})  # (50, unknown): what no evidence at all scores
 
 
 def context(request: Request) -> Context:
@@ -87,7 +88,10 @@ def scores(
 ) -> list[tuple[int, str]]:
     """Return (score, bucket) for each group of names, from one read of their evidence."""
     wanted = {name for group in groups for name in group}
-    found = accumulate(store.evidence_rows(wanted), config.reputation, now.timestamp())
+    rows = list(store.evidence_rows(wanted))
+    if not rows:  # most lookups: no evidence at all, nothing to decay
+        return [(NO_EVIDENCE[0], NO_EVIDENCE[1].value)] * len(groups)
+    found = accumulate(rows, config.reputation, now.timestamp())
     thresholds = config.policy.list_thresholds()
     out: list[tuple[int, str]] = []
     for group in groups:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -22,17 +21,6 @@ class _Server(uvicorn.Server):
         yield
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Return a listening TCP socket on *host*:*port* (port 0: any free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
 async def run_http(
     ctx: Context, stopping: asyncio.Event, on_ready: Callable[[str], None] | None = None
 ) -> None:
@@ -40,11 +28,10 @@ async def run_http(
     listen = ctx.settings.listen
     if listen is None:
         return
-    sock = bind(*listen)
-    host, port = sock.getsockname()[:2]
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     config = uvicorn.Config(
         create_app(ctx),
+        host=listen[0],
+        port=listen[1],
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -59,15 +46,16 @@ async def run_http(
 
     watcher = asyncio.create_task(stopper())
     try:
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
+            host, port = server.servers[0].sockets[0].getsockname()[:2]
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             log.info("http_ready", listen=address)
             if on_ready is not None:
                 on_ready(address)
         await serving
     finally:
         watcher.cancel()
-        sock.close()
         await asyncio.to_thread(ctx.stores.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,3 +99,20 @@ def http_settings(config: Config) -> HttpSettings:
         )
     except (TypeError, ValueError, InputError) as exc:
         raise ConfigError(f"[http]: {exc}") from exc
+
+
+def check_bind(host: str, port: int) -> None:
+    """Raise ConfigError naming http.listen when *host*:*port* cannot be bound.
+
+    uvicorn exits the process on a bind error without a word that reaches our log.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"http.listen {host}:{port}: {exc.strerror}; pick a free address in [http]"
+                ' listen, or listen = "" to switch HTTP off'
+            ) from exc

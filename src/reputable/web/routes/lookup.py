@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,13 +11,25 @@ from fastapi.responses import JSONResponse
 from reputable.core.address import parse_subject
 from reputable.core.errors import InputError, SubjectError
 from reputable.listings.explain import explain
-from reputable.publication.lookup import lookup
+from reputable.publication.lookup import lookup, lookup_address
 from reputable.web.deps import answer_json, context, lookup_json, score_names, scores
 from reputable.web.errors import ApiError
 from reputable.web.schemas import BatchIn, BatchOut, ErrorOut, LookupOut, UrlsIn, UrlsOut
 from reputable.web.urls import canonical
 
 router = APIRouter(prefix="/api/v1", tags=["lookup"])
+
+
+def quick_ipv4(text: str) -> IPv4Address | None:
+    """Return *text* as an IPv4 address when it plainly is one (else None: parse it fully)."""
+    if text.count(".") == 3 and text.replace(".", "").isdigit():
+        try:
+            return IPv4Address(text)
+        except ValueError:
+            return None
+    return None
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Not an IP, CIDR or domain."},
     503: {"model": ErrorOut, "description": "No snapshot or store yet."},
@@ -32,11 +45,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def lookup_one(subject: str, request: Request) -> JSONResponse:
     """Return the listings, allowlist entries, score and bucket of *subject*."""
     ctx = context(request)
-    parsed = parse_subject(subject)
-    found = lookup(ctx.snapshots.current(), parsed, ctx.zones)
-    names = score_names(parsed)
+    address = quick_ipv4(subject)
+    if address is not None:  # the common case, without building a network object
+        found = lookup_address(ctx.snapshots.current(), address, ctx.zones)
+        names = [found.subject]
+    else:
+        parsed = parse_subject(subject)
+        found = lookup(ctx.snapshots.current(), parsed, ctx.zones)
+        names = score_names(parsed)
     now = ctx.clock()
-    (score,) = await ctx.stores.read(lambda store: scores(store, ctx.config, [names], now))
+    (score,) = ctx.stores.read_now(lambda store: scores(store, ctx.config, [names], now))
     return JSONResponse(lookup_json(found, score))
 
 
@@ -59,7 +77,7 @@ async def lookup_batch(body: BatchIn, request: Request) -> JSONResponse:
     found = [lookup(snapshot, subject, ctx.zones) for subject in parsed]
     groups = [score_names(subject) for subject in parsed]
     now = ctx.clock()
-    results = await ctx.stores.read(lambda store: scores(store, ctx.config, groups, now))
+    results = ctx.stores.read_now(lambda store: scores(store, ctx.config, groups, now))
     return JSONResponse(
         {"results": [lookup_json(f, s) for f, s in zip(found, results, strict=True)]}
     )
