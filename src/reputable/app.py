@@ -2,8 +2,8 @@
 
 ``reputable serve`` is one supervisor process running one TaskGroup: it keeps the snapshot
 in step with the store (rebuilding in a child process, so the supervisor's memory stays
-flat whatever the list size), keeps the DNS worker processes running, and exposes their
-counters to Prometheus.
+flat whatever the list size), keeps the DNS worker processes running, serves the HTTP API
+(``web/``, on ``http.listen``), and exposes their counters to Prometheus.
 """
 
 from __future__ import annotations
