@@ -105,18 +105,21 @@ def lookup(
     return _network(snapshot, subject, zones, text, max_listings)
 
 
-def lookup_address(snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones) -> Lookup:
-    """Return what each zone answers for one *address* (the hot path of HTTP lookups)."""
-    return _address(snapshot, address, zones, str(address))
+def lookup_address(
+    snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones, text: str = ""
+) -> Lookup:
+    """Return what each zone answers for one *address* (*text*: its canonical text, if known)."""
+    return _address(snapshot, address, zones, text or str(address))
 
 
 def _address(
     snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones, text: str
 ) -> Lookup:
     """Return the lookup of one address, as the responder answers its query name."""
+    shown = text
     if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:a.b.c.d answers as a.b.c.d, as in DNS
-    shown = str(address)
+        shown = str(address)
     if isinstance(address, IPv4Address):
         value = snapshot.v4_value(int(address))
         allow_value = snapshot.wl_v4_value(int(address))

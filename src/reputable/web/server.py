@@ -58,4 +58,4 @@ async def run_http(
         await serving
     finally:
         watcher.cancel()
-        await asyncio.to_thread(ctx.stores.close)
+        await asyncio.to_thread(ctx.close)
