@@ -150,11 +150,15 @@ class Context:
             self._parsers = parser_pool()
         return self._parsers
 
+    def reset_parsers(self) -> None:
+        """Stop the parser process (a new one starts at the next large body)."""
+        if self._parsers is not None:
+            self._parsers.shutdown(wait=False, cancel_futures=True)
+            self._parsers = None
+
     def close(self) -> None:
         """Stop the parser process and close the store connections."""
-        if self._parsers is not None:
-            self._parsers.shutdown(cancel_futures=True)
-            self._parsers = None
+        self.reset_parsers()
         self.stores.close()
 
     @classmethod

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures.process import BrokenProcessPool
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from reputable.core import log
 from reputable.core.errors import InputError
 from reputable.web.deps import context, require
 from reputable.web.errors import ApiError
@@ -66,10 +68,14 @@ async def post_evidence(request: Request) -> JSONResponse:
     content_type = request.headers.get("content-type", "")
     try:
         if len(body) >= PROCESS_AT:
-            loop = asyncio.get_running_loop()
-            rows, bad, received = await loop.run_in_executor(
-                ctx.parsers(), parse_rows, body, content_type, now
-            )
+            try:
+                rows, bad, received = await asyncio.get_running_loop().run_in_executor(
+                    ctx.parsers(), parse_rows, body, content_type, now
+                )
+            except BrokenProcessPool as exc:  # the parser died: a new one next time, this one here
+                log.error("evidence_parser_died", error=str(exc))
+                ctx.reset_parsers()
+                rows, bad, received = await asyncio.to_thread(parse_rows, body, content_type, now)
         else:
             rows, bad, received = await asyncio.to_thread(parse_rows, body, content_type, now)
     except InputError as exc:
