@@ -39,6 +39,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import httpx
+from dns_vs_rbldnsd import cpu_seconds, tree
 
 from reputable.core.cause import Cause
 from reputable.listings.model import Batch, Listing
@@ -78,6 +79,11 @@ WRK_SCRIPT = textwrap.dedent(
     end
     """
 )
+
+
+def server_cpu(pid: int) -> float:
+    """Return the CPU seconds (user + system) *pid* and its live children have used so far."""
+    return sum(cpu_seconds(tree(pid)))
 
 
 def loadavg() -> str:
@@ -298,14 +304,20 @@ def main() -> int:
                 f"single lookup: {api_rps:.0f} req/s = {api_rps / floor_rps:.2f}x the floor"
                 f" ({floor_rps:.0f} req/s); p99 {api_p99:.2f} ms"
             )
+            before = server_cpu(serve.pid)
             p50, p99 = batch_latency(http_port, hosts, args.repeats)
+            cpu_ms = (server_cpu(serve.pid) - before) / args.repeats * 1000
             print(
-                f"batch of 1,000 subjects: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({args.repeats} batches)"
+                f"batch of 1,000 subjects: p50 {p50:.1f} ms, p99 {p99:.1f} ms wall;"
+                f" server CPU {cpu_ms:.1f} ms per batch ({args.repeats} batches)"
             )
+            before = server_cpu(serve.pid)
             rate = intake(http_port, token, args.intake_batches, 10_000, args.intake_clients)
+            cpu_us = (server_cpu(serve.pid) - before) / (args.intake_batches * 10_000) * 1e6
             print(
                 f"evidence intake: {rate:,.0f} records/s ({args.intake_batches} x 10,000-record"
-                f" JSON-lines posts, {args.intake_clients} clients)"
+                f" JSON-lines posts, {args.intake_clients} clients); server CPU {cpu_us:.1f} us"
+                " per record (policy evaluation and parser processes included)"
             )
         finally:
             for proc in (floor, serve):

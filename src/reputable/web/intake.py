@@ -26,8 +26,12 @@ Rows = list[tuple[object, ...]]
 
 
 def parser_pool() -> ProcessPoolExecutor:
-    """Return a one-process pool for parsing (spawned: the server has threads, never fork it)."""
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    """Return the parser processes (spawned: the server has threads, never fork it).
+
+    Two, as `evidence import` uses: concurrent posts parse side by side while this process
+    writes SQLite.
+    """
+    return ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _lines(body: bytes) -> list[str]:
