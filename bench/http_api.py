@@ -67,6 +67,26 @@ FLOOR_APP = textwrap.dedent(
                 access_log=False, server_header=False, lifespan="off")
     """
 )
+HTTP_ALONE = textwrap.dedent(
+    """
+    import asyncio, signal, sys
+    from pathlib import Path
+    from reputable.app import open_store
+    from reputable.config import load_config
+    from reputable.web.context import Context
+    from reputable.web.server import run_http
+    from reputable.web.settings import http_settings
+
+    async def main(config):
+        ctx = Context.create(config, http_settings(config), lambda: open_store(config))
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await run_http(ctx, stop)
+
+    if __name__ == "__main__":
+        asyncio.run(main(load_config(Path(sys.argv[1]))))
+    """
+)
 WRK_SCRIPT = textwrap.dedent(
     """
     local paths = {}
@@ -203,7 +223,7 @@ def batch_latency(port: int, hosts: list[int], repeats: int) -> tuple[float, flo
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
-def intake(port: int, token: str, batches: int, size: int, clients: int) -> float:
+def intake(port: int, token: str, batches: int, size: int, clients: int, tag: str = "") -> float:
     """Return evidence records/s over *batches* JSON-lines posts of *size* records (*clients* at once)."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
     bodies = []
@@ -211,7 +231,7 @@ def intake(port: int, token: str, batches: int, size: int, clients: int) -> floa
         lines = [
             json.dumps(
                 {"subject": f"10.{b % 256}.{(n >> 8) & 255}.{n & 255}", "cause": "spam",
-                 "source": "bench", "weight": 0.1, "id": f"{b}-{n}"}
+                 "source": "bench", "weight": 0.1, "id": f"{tag}{b}-{n}"}
             )
             for n in range(size)
         ]  # fmt: skip
@@ -327,6 +347,21 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
             log.close()
+        # The same intake against the HTTP app alone: what intake costs without the policy
+        # evaluation that `serve` runs on the new evidence in the same process.
+        alone = subprocess.Popen([sys.executable, "-c", HTTP_ALONE, str(config)])
+        try:
+            wait_http(http_port, "/healthz")
+            before = server_cpu(alone.pid)
+            rate = intake(http_port, token, args.intake_batches, 10_000, args.intake_clients, "a")
+            cpu_us = (server_cpu(alone.pid) - before) / (args.intake_batches * 10_000) * 1e6
+            print(
+                f"evidence intake, HTTP app alone (no policy loop): {rate:,.0f} records/s;"
+                f" CPU {cpu_us:.1f} us per record (parser processes included)"
+            )
+        finally:
+            alone.terminate()
+            alone.wait(timeout=15)
     print(f"loadavg after: {loadavg()}")
     return 0
 

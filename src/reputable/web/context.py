@@ -157,8 +157,10 @@ class Context:
             self._parsers = None
 
     def close(self) -> None:
-        """Stop the parser process and close the store connections."""
-        self.reset_parsers()
+        """Stop the parser processes (waiting for them) and close the store connections."""
+        if self._parsers is not None:
+            self._parsers.shutdown(wait=True, cancel_futures=True)
+            self._parsers = None
         self.stores.close()
 
     @classmethod

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any, Final
@@ -21,6 +24,7 @@ from reputable.store.sqlite_evidence import evidence_table_rows
 
 #: Bodies with at least this many bytes are parsed in the parser process.
 PROCESS_AT: Final = 256 * 1024
+PARENT_CHECK: Final = 1.0  # seconds between a parser's looks at whether the server lives
 
 Rows = list[tuple[object, ...]]
 
@@ -29,9 +33,25 @@ def parser_pool() -> ProcessPoolExecutor:
     """Return the parser processes (spawned: the server has threads, never fork it).
 
     Two, as `evidence import` uses: concurrent posts parse side by side while this process
-    writes SQLite.
+    writes SQLite. Each exits by itself if the server dies without shutting the pool down.
     """
-    return ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=2,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_follow_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def _follow_parent(parent: int) -> None:
+    """Exit this parser process soon after *parent* (the server) is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _lines(body: bytes) -> list[str]:
