@@ -307,19 +307,31 @@ def main() -> int:
                 http_port, paths, script, argparse.Namespace(**{**vars(args), "seconds": 2})
             )  # warm-up
             floors, apis = [], []
+            floor_cpu, api_cpu = [], []  # server CPU microseconds per request answered
             for _ in range(args.rounds):
-                floors.append(wrk(floor_port, paths, script, args))
-                apis.append(wrk(http_port, paths, script, args))
+                for port, pid, runs, cpus in (
+                    (floor_port, floor.pid, floors, floor_cpu),
+                    (http_port, serve.pid, apis, api_cpu),
+                ):
+                    before = server_cpu(pid)
+                    runs.append(wrk(port, paths, script, args))
+                    used = server_cpu(pid) - before
+                    cpus.append(used / (runs[-1][0] * args.seconds) * 1e6)
             floor_rps = statistics.median(r for r, _ in floors)
             api_rps = statistics.median(r for r, _ in apis)
             api_p99 = max(p for _, p in apis)
             print(
                 f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {args.rounds} rounds each"
             )
-            for (fr, fp), (ar, ap) in zip(floors, apis, strict=True):
+            for (fr, fp), (ar, ap), fc, ac in zip(floors, apis, floor_cpu, api_cpu, strict=True):
                 print(
-                    f"  floor {fr:8.0f} req/s p99 {fp:6.2f} ms | lookup {ar:8.0f} req/s p99 {ap:6.2f} ms"
+                    f"  floor {fr:8.0f} req/s p99 {fp:6.2f} ms {fc:5.0f} us CPU/req"
+                    f" | lookup {ar:8.0f} req/s p99 {ap:6.2f} ms {ac:5.0f} us CPU/req"
                 )
+            ratio = statistics.median(floor_cpu) / statistics.median(api_cpu)
+            print(
+                f"CPU per request: the floor's is {ratio:.2f}x the lookup's (load-independent ratio)"
+            )
             print(
                 f"single lookup: {api_rps:.0f} req/s = {api_rps / floor_rps:.2f}x the floor"
                 f" ({floor_rps:.0f} req/s); p99 {api_p99:.2f} ms"
