@@ -16,7 +16,6 @@ from datetime import datetime
 from ipaddress import ip_network
 from typing import Any, Final
 
-from reputable.core.cause import Cause
 from reputable.publication.lookup import Lookup
 
 ORIGIN: Final = "reputable"
@@ -89,7 +88,7 @@ def decisions_for(found: Lookup, now: datetime, open_duration: float) -> list[di
         decision = Decision(
             str(net.network_address) if host else str(net),
             "Ip" if host else "Range",
-            answer.cause.value if isinstance(answer.cause, Cause) else str(answer.cause),
+            answer.cause.value,
             answer.until.timestamp() if answer.until else None,
         )
         out.append(decision_json(decision, index, now.timestamp(), open_duration))
