@@ -204,6 +204,14 @@ class Supervisor:
 
         await probe_new_senders(self.config, lambda: open_store(self.config), self.stopping)
 
+    async def sinks(self) -> None:
+        """Keep the ``[[sinks]]`` (nftables, ipset, rpz files) current after each snapshot."""
+        if not self.config.extra.get("sinks"):
+            return
+        from reputable.publication.sinks import follow_sinks
+
+        await follow_sinks(self.config, lambda: open_store(self.config), self.stopping)
+
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         cmd = [
@@ -328,6 +336,7 @@ class Supervisor:
                 group.create_task(self.probes())
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
+                group.create_task(self.sinks())
         finally:
             self.stopping.set()
             self.stop_workers()
@@ -337,6 +346,10 @@ class Supervisor:
 
 def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None = None) -> None:
     """Run the blocklist server until SIGINT/SIGTERM (*worker*: DNS already answering)."""
+    if config.extra.get("sinks"):  # a bad [[sinks]] entry stops serve before it starts
+        from reputable.publication.sinks import sinks_of
+
+        sinks_of(config)
     store = open_store(config)
     supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 

@@ -9,18 +9,20 @@ the next snapshot, it never stops serving DNS.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 from reputable.core import log
 from reputable.core.cause import Cause, parse_cause
-from reputable.core.errors import ConfigError, InputError
+from reputable.core.errors import ConfigError, InputError, ReputableError
 from reputable.listings.model import AllowEntry, Listing
 from reputable.publication.exports import ipset, nftables, rpz
 from reputable.publication.exports.ranges import listed_space
@@ -175,3 +177,46 @@ def _run(sink: Sink) -> bool:
         return False
     log.info("sink_loaded", kind=sink.kind, path=str(sink.path), command=argv[0])
     return True
+
+
+def sinks_of(config: Any) -> tuple[Sink, ...]:
+    """Return the ``[[sinks]]`` of *config* (a reputable Config), checked."""
+    base = config.path.parent if config.path else Path.cwd()
+    return parse_sinks(config.extra.get("sinks"), base)
+
+
+def _snapshot_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+async def follow_sinks(
+    config: Any, store_factory: Callable[[], SinkStore], stop: asyncio.Event
+) -> None:
+    """Refresh every sink whenever a new snapshot file appears, until *stop* (serve's hook)."""
+    sinks = sinks_of(config)
+    if not sinks:
+        return
+    interval = max(0.1, config.dns.reload_interval.total_seconds())
+    store = store_factory()
+    seen: tuple[int, int, int] | None = None
+    try:
+        while not stop.is_set():
+            key = _snapshot_key(config.snapshot_path)
+            if key is not None and key != seen:
+                try:
+                    results = await asyncio.to_thread(refresh, sinks, store, datetime.now(UTC))
+                except (ReputableError, OSError) as exc:
+                    log.error("sinks_failed", error=str(exc))
+                    results = {}
+                # A failed load is tried again at the next snapshot or after one interval.
+                seen = key if results and all(results.values()) else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
