@@ -212,6 +212,14 @@ class Supervisor:
 
         await follow_sinks(self.config, lambda: open_store(self.config), self.stopping)
 
+    async def webhooks(self) -> None:
+        """Queue listing events and deliver them to the ``[[webhooks]]`` endpoints."""
+        if not self.config.extra.get("webhooks"):
+            return
+        from reputable.publication.webhooks.deliver import run_webhooks
+
+        await run_webhooks(self.config, lambda: open_store(self.config), self.stopping)
+
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         cmd = [
@@ -337,6 +345,7 @@ class Supervisor:
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
                 group.create_task(self.sinks())
+                group.create_task(self.webhooks())
         finally:
             self.stopping.set()
             self.stop_workers()
@@ -350,6 +359,10 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
         from reputable.publication.sinks import sinks_of
 
         sinks_of(config)
+    if config.extra.get("webhooks"):  # so does a bad [[webhooks]] entry
+        from reputable.publication.webhooks.settings import parse_webhooks
+
+        parse_webhooks(config.extra["webhooks"])
     store = open_store(config)
     supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 

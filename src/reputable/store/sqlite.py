@@ -16,6 +16,7 @@ from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, Reques
 from reputable.store.sqlite_feeds import FeedTables
 from reputable.store.sqlite_sources import SourceTables
 from reputable.store.sqlite_tx import transaction
+from reputable.store.sqlite_webhooks import WebhookTables
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -32,7 +33,9 @@ def _family(subject: Subject) -> int:
     return subject.version
 
 
-class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables):
+class SQLiteStore(
+    EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables, WebhookTables
+):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 
     def __init__(self, path: Path | str) -> None:
