@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from reputable.core.address import Domain, IPAddress, IPNetwork
+from reputable.core.cause import Cause
 from reputable.core.errors import InputError, ReputableError
 
 #: Feed names become listing sources ``feed:NAME``: no ``:``, nothing a shell must quote.
 FEED_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 #: Feed kinds whose entries are URLs (malware/phishing) rather than IP addresses and networks.
 URL_KINDS: Final = frozenset({"urlhaus", "phishtank", "openphish"})
+#: Feed kinds whose entries are evidence (what a defence tool saw), never listings by themselves.
+EVIDENCE_KINDS: Final = frozenset({"crowdsec", "fail2ban"})
 
 
 class FeedError(ReputableError):
@@ -94,11 +97,26 @@ class UrlEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EventEntry:
+    """One thing a defence tool saw an address do (a CrowdSec decision, a fail2ban ban).
+
+    Such feeds give evidence, not listings: the policy engine weighs it like our own logs.
+    *observed_at* is None when the format carries no time (the sync uses its UTC day).
+    """
+
+    address: IPAddress
+    cause: Cause
+    observed_at: datetime | None
+    detail: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedContent:
     """What a parser made of one download: entries, and how many lines it could not read."""
 
     networks: tuple[NetworkEntry, ...] = ()
     urls: tuple[UrlEntry, ...] = ()
+    events: tuple[EventEntry, ...] = ()
     lines: int = 0  # data lines seen (comments and blanks excluded)
     invalid: int = 0
     samples: tuple[str, ...] = ()  # the first few unreadable lines, for the error message
@@ -106,7 +124,7 @@ class FeedContent:
     @property
     def entries(self) -> int:
         """How many entries the feed yielded."""
-        return len(self.networks) + len(self.urls)
+        return len(self.networks) + len(self.urls) + len(self.events)
 
 
 def check_name(name: str) -> str:
@@ -133,12 +151,16 @@ class Tally:
             self.samples.append(f"line {lineno}: {text[:80]!r}: {why}")
 
     def content(
-        self, networks: list[NetworkEntry] | None = None, urls: list[UrlEntry] | None = None
+        self,
+        networks: list[NetworkEntry] | None = None,
+        urls: list[UrlEntry] | None = None,
+        events: list[EventEntry] | None = None,
     ) -> FeedContent:
         """Return the parse result with these counts."""
         return FeedContent(
             networks=tuple(networks or ()),
             urls=tuple(urls or ()),
+            events=tuple(events or ()),
             lines=self.lines,
             invalid=self.invalid,
             samples=tuple(self.samples),
