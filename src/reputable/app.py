@@ -30,6 +30,7 @@ from reputable.publication.metrics import read_worker_files, render
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
+from reputable.web.settings import http_settings
 
 WORKER_RESTART_DELAY = 1.0
 
@@ -100,6 +101,9 @@ class Supervisor:
         self.digest = fingerprint(config)
         self.stopping = asyncio.Event()
         self.local_worker: Worker | None = worker
+        self.http = http_settings(config)  # a bad [http] section fails before anything starts
+        self.evidence_arrived = asyncio.Event()  # set by the HTTP API: evaluate at once
+        self.http_metrics: Callable[[], str] | None = None
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -164,7 +168,8 @@ class Supervisor:
                 except ReputableError as exc:
                     log.error("policy_failed", error=str(exc))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), interval)
+                    await asyncio.wait_for(self.evidence_arrived.wait(), interval)
+                self.evidence_arrived.clear()
         finally:
             store.close()
 
@@ -288,7 +293,21 @@ class Supervisor:
     def metrics_text(self) -> str:
         """Return the Prometheus exposition of all workers' counters."""
         paths = [metrics_path(self.config, i) for i in range(len(self.workers))]
-        return render(read_worker_files(paths), serial=self.store.serial())
+        text = render(read_worker_files(paths), serial=self.store.serial())
+        return text + (self.http_metrics() if self.http_metrics is not None else "")
+
+    # -- http -------------------------------------------------------------------------------
+    async def http_api(self) -> None:
+        """Serve the HTTP API on ``http.listen`` (imported only when it is switched on)."""
+        if self.http.listen is None:
+            return
+        from reputable.web.context import Context
+        from reputable.web.server import run_http
+
+        ctx = Context.create(self.config, self.http, lambda: open_store(self.config))
+        ctx.on_evidence = self.evidence_arrived.set
+        self.http_metrics = ctx.metrics.render
+        await run_http(ctx, self.stopping)
 
     def start_metrics_server(self) -> ThreadingHTTPServer | None:
         """Serve GET /metrics on ``metrics_listen`` in a thread (None when disabled)."""
@@ -346,6 +365,7 @@ class Supervisor:
                 group.create_task(self.maillogs())
                 group.create_task(self.sinks())
                 group.create_task(self.webhooks())
+                group.create_task(self.http_api())
         finally:
             self.stopping.set()
             self.stop_workers()

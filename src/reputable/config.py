@@ -99,6 +99,11 @@ access = [
   { network = "::/0", action = "answer" },
 ]
 
+[http]
+listen = "127.0.0.1:8080"        # the HTTP API (docs/api.md); "" switches it off
+# max_body = "10MB"              # larger request bodies get 413
+# cors_origins = []              # no CORS headers unless origins are named
+
 [zones.ip]
 name = "bl.reputable.test"
 ttl = 900

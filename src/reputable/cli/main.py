@@ -45,6 +45,7 @@ PLUGINS: dict[str, frozenset[str]] = {
     "reputable.cli.feeds": frozenset({"feed"}),
     "reputable.cli.probe": frozenset({"probe"}),
     "reputable.cli.integrate": frozenset({"integrate"}),
+    "reputable.cli.token": frozenset({"token"}),
 }
 
 

@@ -15,6 +15,7 @@ from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 from reputable.store.sqlite_feeds import FeedTables
 from reputable.store.sqlite_sources import SourceTables
+from reputable.store.sqlite_tokens import TokenTables
 from reputable.store.sqlite_tx import transaction
 from reputable.store.sqlite_webhooks import WebhookTables
 
@@ -34,7 +35,13 @@ def _family(subject: Subject) -> int:
 
 
 class SQLiteStore(
-    EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables, WebhookTables
+    EvidenceTables,
+    PolicyWrites,
+    RequestTables,
+    FeedTables,
+    SourceTables,
+    TokenTables,
+    WebhookTables,
 ):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 

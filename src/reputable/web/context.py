@@ -1,0 +1,135 @@
+"""What every route reads: config, the current snapshot, the store (in threads), limits, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from reputable.config import Config
+from reputable.core.errors import SnapshotError
+from reputable.publication.lookup import Zones
+from reputable.publication.snapshot.view import Snapshot
+from reputable.store.sqlite import SQLiteStore
+from reputable.web.limits import RateLimiter
+from reputable.web.metrics import HttpMetrics
+from reputable.web.settings import HttpSettings
+
+T = TypeVar("T")
+RECHECK = 0.2  # seconds between looks for a replaced snapshot file
+
+
+class SnapshotHolder:
+    """The snapshot DNS answers from, swapped when the publisher replaces the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._snapshot: Snapshot | None = None
+        self._identity: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def current(self) -> Snapshot:
+        """Return the newest snapshot (stat at most every RECHECK seconds); raise SnapshotError."""
+        now = time.monotonic()
+        snapshot = self._snapshot
+        if snapshot is not None and now - self._checked < RECHECK:
+            return snapshot
+        with self._lock:
+            self._checked = now
+            try:
+                st = os.stat(self.path)
+            except OSError as exc:
+                if self._snapshot is not None:
+                    return self._snapshot
+                raise SnapshotError(f"no snapshot at {self.path} yet: {exc.strerror}") from exc
+            identity = (st.st_ino, st.st_mtime_ns)
+            if self._snapshot is None or identity != self._identity:
+                self._snapshot = Snapshot(self.path)
+                self._identity = identity
+            return self._snapshot
+
+    def age(self) -> float | None:
+        """Return seconds since the current snapshot was built (None when there is none)."""
+        try:
+            return max(0.0, time.time() - self.current().built_at)
+        except SnapshotError:
+            return None
+
+
+class Stores:
+    """The store, used from worker threads only: one writer, a few readers (SQLite WAL)."""
+
+    def __init__(self, opener: Callable[[], SQLiteStore], readers: int = 2) -> None:
+        self._opener = opener
+        self._local = threading.local()
+        self._opened: list[SQLiteStore] = []
+        self._opened_lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="http-store-write")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="http-store-read")
+
+    def _store(self) -> SQLiteStore:
+        store: SQLiteStore | None = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = self._opener()
+            with self._opened_lock:
+                self._opened.append(store)
+        return store
+
+    async def read(self, work: Callable[[SQLiteStore], T]) -> T:
+        """Return ``work(store)`` run in a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: work(self._store()))
+
+    async def write(self, work: Callable[[SQLiteStore], T]) -> T:
+        """Return ``work(store)`` run in the one writer thread (writes never interleave)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, lambda: work(self._store()))
+
+    def close(self) -> None:
+        """Stop the threads and close every connection they opened."""
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._opened_lock:
+            for store in self._opened:
+                store.close()
+            self._opened.clear()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True, kw_only=True)
+class Context:
+    """The state the routes share (one per running app)."""
+
+    config: Config
+    settings: HttpSettings
+    stores: Stores
+    snapshots: SnapshotHolder
+    zones: Zones
+    metrics: HttpMetrics = field(default_factory=HttpMetrics)
+    clock: Callable[[], datetime] = _now
+    on_evidence: Callable[[], None] = lambda: None  # wakes the policy loop in `serve`
+    delist_limiter: RateLimiter = field(default_factory=RateLimiter)
+
+    @classmethod
+    def create(
+        cls, config: Config, settings: HttpSettings, opener: Callable[[], SQLiteStore]
+    ) -> Context:
+        """Return the context of *config* with stores made by *opener*."""
+        return cls(
+            config=config,
+            settings=settings,
+            stores=Stores(opener),
+            snapshots=SnapshotHolder(config.snapshot_path),
+            zones=Zones.of(config),
+        )
