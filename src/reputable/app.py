@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
+from typing import Any
 
 from reputable.config import Config
 from reputable.core import log
@@ -104,6 +105,7 @@ class Supervisor:
         self.http = http_settings(config)  # a bad [http] section fails before anything starts
         self.evidence_arrived = asyncio.Event()  # set by the HTTP API: evaluate at once
         self.http_metrics: Callable[[], str] | None = None
+        self.policy_metrics: Callable[[], str] | None = None
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -225,6 +227,23 @@ class Supervisor:
 
         await run_webhooks(self.config, lambda: open_store(self.config), self.stopping)
 
+    async def policy_service(self) -> None:
+        """Answer Postfix policy requests on ``policy_service.listen`` from the snapshot."""
+        if not self.config.extra.get("policy_service"):
+            return
+        from reputable.policyd.server import run_policy_service
+
+        def ready(service: Any) -> None:
+            self.policy_metrics = service.metrics
+
+        await run_policy_service(
+            self.config,
+            lambda: open_store(self.config),
+            self.stopping,
+            on_evidence=self.evidence_arrived.set,
+            service_ready=ready,
+        )
+
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         cmd = [
@@ -294,7 +313,8 @@ class Supervisor:
         """Return the Prometheus exposition of all workers' counters."""
         paths = [metrics_path(self.config, i) for i in range(len(self.workers))]
         text = render(read_worker_files(paths), serial=self.store.serial())
-        return text + (self.http_metrics() if self.http_metrics is not None else "")
+        text += self.http_metrics() if self.http_metrics is not None else ""
+        return text + (self.policy_metrics() if self.policy_metrics is not None else "")
 
     # -- http -------------------------------------------------------------------------------
     async def http_api(self) -> None:
@@ -365,6 +385,7 @@ class Supervisor:
                 group.create_task(self.maillogs())
                 group.create_task(self.sinks())
                 group.create_task(self.webhooks())
+                group.create_task(self.policy_service())
                 group.create_task(self.http_api())
         finally:
             self.stopping.set()
@@ -383,6 +404,10 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
         from reputable.publication.webhooks.settings import parse_webhooks
 
         parse_webhooks(config.extra["webhooks"])
+    if config.extra.get("policy_service"):  # and a bad [policy_service]
+        from reputable.policyd.settings import parse_policy
+
+        parse_policy(config.extra["policy_service"])
     store = open_store(config)
     supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 
