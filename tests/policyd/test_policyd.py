@@ -203,7 +203,8 @@ def test_socket_many_requests_many_connections(built: tuple[Config, Snapshot]) -
     svc = service(built)
 
     async def run() -> list[list[bytes]]:
-        server = await asyncio.start_server(svc.handle, "127.0.0.1", 0)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(svc.connection, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         async with server:
             blocks = [

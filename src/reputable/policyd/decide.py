@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 
 from reputable.core.address import Subject, parse_domain
 from reputable.core.errors import SubjectError
@@ -54,18 +54,15 @@ def subjects(request: Request) -> list[tuple[str, Subject]]:
     address = request.get("client_address")
     if address:
         with contextlib.suppress(ValueError):  # not an address: nothing to look up
-            found.append(("client_address", ip_network(ip_address(address))))
+            found.append(("client_address", ip_network(address)))  # a bare address: /32, /128
     for role in ("client_name", "helo_name", "sender"):
         value = request.get(role).strip()
         if role == "sender":
             value = value.rpartition("@")[2] if "@" in value else ""
         if not value or value == "unknown" or value.startswith("[") or "." not in value:
             continue  # "unknown" client name, address literal HELO, null sender
-        try:
-            ip_address(value)
+        if ":" in value or value.replace(".", "").isdigit():
             continue  # an address given as a name: the client address check covers it
-        except ValueError:
-            pass
         try:
             found.append((role, parse_domain(value)))
         except SubjectError:

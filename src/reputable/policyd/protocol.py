@@ -31,20 +31,32 @@ class Request:
 
 def parse_request(block: bytes) -> Request:
     """Return the request in *block* (its lines, without the ending empty line)."""
+    text = block.decode("utf-8", "replace").replace("\r\n", "\n")
+    try:  # the common case in one pass; a line without "=" falls through to the slow path
+        attrs = dict(line.split("=", 1) for line in text.split("\n") if line)
+    except ValueError:
+        return _malformed(text)
+    if "" in attrs:
+        return _malformed(text)
+    if attrs.get("request") != REQUEST_KIND:
+        return Request(
+            attrs, f"request={attrs.get('request', '')!r}: only {REQUEST_KIND} is served"
+        )
+    return Request(attrs)
+
+
+def _malformed(text: str) -> Request:
+    """Return the request of *text* with the first line that is not ``name=value`` named."""
     attrs: dict[str, str] = {}
     error: str | None = None
-    text = block.decode("utf-8", "replace")
-    for number, raw in enumerate(text.split("\n"), 1):
-        line = raw.removesuffix("\r")
+    for number, line in enumerate(text.split("\n"), 1):
+        name, sep, value = line.partition("=")
         if not line:
             continue
-        name, sep, value = line.partition("=")
         if not sep or not name:
             error = error or f"line {number} {line[:60]!r} is not name=value"
             continue
         attrs[name] = value
-    if error is None and attrs.get("request") != REQUEST_KIND:
-        error = f"request={attrs.get('request', '')!r}: only {REQUEST_KIND} is served"
     return Request(attrs, error)
 
 
