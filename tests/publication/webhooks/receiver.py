@@ -22,7 +22,8 @@ class Receiver:
     port: int = 0
     posts: list[tuple[str, dict[str, object], bool]] = field(default_factory=list)
     fail_first: int = 0  # answer 503 to this many POSTs first
-    hold_first: float = 0.0  # keep the first POST open this long before answering
+    hold_first: bool = False  # keep the first POST open until `release` is set
+    release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -59,7 +60,7 @@ def receiving(receiver: Receiver) -> Iterator[Receiver]:
                 receiver.posts.append((self.headers[DELIVERY_HEADER], json.loads(payload), valid))
                 number = len(receiver.posts)
             if number == 1 and receiver.hold_first:
-                time.sleep(receiver.hold_first)
+                receiver.release.wait(60)
             status = 503 if number <= receiver.fail_first else 200
             self.send_response(status)
             self.send_header("Content-Length", "0")
