@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from reputable.config import DEFAULT_TOML, parse_config
+from reputable.core.address import Domain
+from reputable.core.cause import Cause
+from reputable.listings.model import Listing
 from reputable.publication.exports import rpz
 from reputable.publication.integrations import TARGETS
 from reputable.publication.integrations.context import context_of
@@ -144,9 +150,14 @@ def test_exim_acl_passes_exim_bv(tmp_path: Path) -> None:
 def test_spamassassin_rules_pass_lint(tmp_path: Path) -> None:
     """The rules pass `spamassassin --lint` with them as the only site config."""
     tool = need("spamassassin", "spamassassin")
-    (tmp_path / "reputable.cf").write_text(snippet("spamassassin", tmp_path))
-    checked = run([tool, "--lint", "--siteconfigpath", str(tmp_path)])
+    site = tmp_path / "site"
+    site.mkdir()
+    for pre in Path("/etc/spamassassin").glob("*.pre"):  # the plugin loads (URIDNSBL, DNSEval)
+        shutil.copy(pre, site)
+    (site / "reputable.cf").write_text(snippet("spamassassin", tmp_path))
+    checked = run([tool, "--lint", "-D", "config", "--siteconfigpath", str(site)])
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "reputable.cf" in checked.stderr  # the file was read, not skipped
 
 
 def test_rspamd_config_passes_configtest(tmp_path: Path) -> None:
@@ -155,8 +166,11 @@ def test_rspamd_config_passes_configtest(tmp_path: Path) -> None:
     local = tmp_path / "local.d"
     local.mkdir()
     (local / "rbl.conf").write_text(snippet("rspamd", tmp_path))
-    checked = run([tool, "configtest", "-c", "/etc/rspamd/rspamd.conf"], cwd=tmp_path)
+    argv = [tool, f"--var=LOCAL_CONFDIR={tmp_path}", "configtest", "-c", "/etc/rspamd/rspamd.conf"]
+    checked = run(argv)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    (local / "rbl.conf").write_text("rbls { broken {{{")  # the check reads our file: it fails
+    assert run(argv).returncode != 0
 
 
 def test_integrate_cli_refuses_unknown_targets(tmp_path: Path) -> None:
@@ -167,3 +181,81 @@ def test_integrate_cli_refuses_unknown_targets(tmp_path: Path) -> None:
     assert "use one of postfix, postscreen" in done.stderr
     shown = cli(config, "integrate", "postfix").stdout
     assert "reject_rbl_client bl.reputable.test=127.0.0.[2;3;4;5;6;7;9;10]" in shown
+
+
+@pytest.mark.slow
+@pytest.mark.netns
+def test_knot_resolver_enforces_the_rpz_in_a_namespace(tmp_path: Path) -> None:
+    """kresd with the `integrate knot-resolver` lines: listed name NXDOMAIN, unlisted resolves.
+
+    kresd runs inside a network namespace with only loopback and its outgoing queries bound
+    to 127.0.0.1, its trust-anchor and time-skew modules off: nothing can leave the test.
+    """
+    need("kresd", "knot-resolver")
+    need("nsd", "nsd")
+    need("dig", "bind9-dnsutils")
+    from tests.publication.exports.netns import namespace, run_in
+    from tests.publication.exports.resolvers import ZONE
+
+    (tmp_path / "bl.rpz").write_text(rpz.render([_malware("bad.example.test")], []).text)
+    (tmp_path / "example.test.zone").write_text(ZONE)
+    (tmp_path / "nsd.conf").write_text(
+        f'server:\n  ip-address: 127.0.0.1@5354\n  port: 5354\n  zonesdir: "{tmp_path}"\n'
+        f'  pidfile: "{tmp_path}/nsd.pid"\n  database: ""\n  zonelistfile: "{tmp_path}/zl"\n'
+        f'  xfrdfile: "{tmp_path}/xfrd"\n  xfrdir: "{tmp_path}"\n  logfile: "{tmp_path}/nsd.log"\n'
+        '  username: ""\n  chroot: ""\n  server-count: 1\nremote-control:\n  control-enable: no\n'
+        f'zone:\n  name: example.test\n  zonefile: "{tmp_path}/example.test.zone"\n'
+    )
+    (tmp_path / "kresd.conf").write_text(
+        "net.listen('127.0.0.1', 53, { kind = 'dns' })\n"
+        "net.outgoing_v4('127.0.0.1')\n"
+        f"cache.open(10 * MB, 'lmdb://{tmp_path}/cache')\n"
+        "trust_anchors.remove('.')\n"
+        "for _, m in ipairs({'ta_update', 'ta_signal_query', 'detect_time_skew', 'priming'}) do\n"
+        "  pcall(modules.unload, m)\n"
+        "end\n"
+        + snippet("knot-resolver", tmp_path)  # first: kresd applies the first matching rule
+        + "policy.add(policy.suffix(policy.STUB({'127.0.0.1@5354'}),"
+        " policy.todnames({'example.test'})))\n"
+    )
+    with namespace() as ns, contextlib.ExitStack() as stack:
+        daemons = []
+        for argv in (
+            ["nsd", "-d", "-c", str(tmp_path / "nsd.conf")],
+            ["kresd", "-n", "-c", str(tmp_path / "kresd.conf"), str(tmp_path)],
+        ):
+            err = stack.enter_context((tmp_path / f"{argv[0]}.err").open("w"))
+            daemons.append(
+                subprocess.Popen(
+                    ["ip", "netns", "exec", ns, *argv], stdout=subprocess.DEVNULL, stderr=err
+                )
+            )
+        try:
+            dig = ["dig", "+tries=1", "+time=2", "@127.0.0.1", "-p", "53"]
+            good = ""
+            for _ in range(50):
+                good = run_in(ns, [*dig, "good.example.test", "A"]).stdout
+                if "status: NOERROR" in good:
+                    break
+                time.sleep(0.2)
+            bad = run_in(ns, [*dig, "bad.example.test", "A"]).stdout
+            sub = run_in(ns, [*dig, "www.bad.example.test", "A"]).stdout
+        finally:
+            for proc in daemons:
+                proc.terminate()
+                proc.wait(timeout=10)
+    errors = (tmp_path / "kresd.err").read_text()
+    assert "status: NOERROR" in good and "192.0.2.80" in good, good + errors
+    assert "status: NXDOMAIN" in bad, bad
+    assert "status: NXDOMAIN" in sub, sub
+
+
+def _malware(name: str) -> Listing:
+    """Return a malware_host listing of domain *name*."""
+    return Listing(
+        subject=Domain(name),
+        cause=Cause.MALWARE_HOST,
+        reason="r",
+        source="t",
+        listed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import ip_network
 
-from reputable.core.address import Subject, parse_domain
+from reputable.core.address import Domain, Subject, parse_domain
 from reputable.core.errors import SubjectError
 from reputable.policyd.protocol import Request
 from reputable.policyd.settings import DEFER, DUNNO, PREPEND, REJECT, STRENGTH, PolicySettings
@@ -48,8 +48,14 @@ class Decision:
     allowlisted: bool = False
 
 
-def subjects(request: Request) -> list[tuple[str, Subject]]:
-    """Return (role, subject) to look up, client address first; unusable values are skipped."""
+def subjects(
+    request: Request, names: dict[str, Domain | None] | None = None
+) -> list[tuple[str, Subject]]:
+    """Return (role, subject) to look up, client address first; unusable values are skipped.
+
+    *names* memoises the parsing of names (HELO names and sender domains repeat); None
+    parses every time.
+    """
     found: list[tuple[str, Subject]] = []
     address = request.get("client_address")
     if address:
@@ -61,13 +67,25 @@ def subjects(request: Request) -> list[tuple[str, Subject]]:
             value = value.rpartition("@")[2] if "@" in value else ""
         if not value or value == "unknown" or value.startswith("[") or "." not in value:
             continue  # "unknown" client name, address literal HELO, null sender
-        if ":" in value or value.replace(".", "").isdigit():
-            continue  # an address given as a name: the client address check covers it
-        try:
-            found.append((role, parse_domain(value)))
-        except SubjectError:
-            continue
+        if names is not None and value in names:
+            domain = names[value]
+        else:
+            domain = _domain(value)
+            if names is not None:
+                names[value] = domain
+        if domain is not None:
+            found.append((role, domain))
     return found
+
+
+def _domain(value: str) -> Domain | None:
+    """Return *value* as a domain, or None for an address written as a name or junk."""
+    if ":" in value or value.replace(".", "").isdigit():
+        return None  # an address given as a name: the client address check covers it
+    try:
+        return parse_domain(value)
+    except SubjectError:
+        return None
 
 
 def decide(
@@ -75,11 +93,12 @@ def decide(
     look: Callable[[Subject], Lookup],
     settings: PolicySettings,
     zones: Zones,
+    names: dict[str, Domain | None] | None = None,
 ) -> Decision:
     """Return the action for *request*, looking each of its subjects up with *look*."""
     hits: list[Hit] = []
     seen: set[Subject] = set()
-    for role, subject in subjects(request):
+    for role, subject in subjects(request, names):
         if subject in seen:
             continue
         seen.add(subject)

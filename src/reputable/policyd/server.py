@@ -91,6 +91,7 @@ class NameCache:
         self.size = size
         self.snapshot: Snapshot | None = None
         self.entries: dict[Subject, Lookup] = {}
+        self.parsed: dict[str, Domain | None] = {}  # name text -> domain (no snapshot needed)
 
     def lookup(self, snapshot: Snapshot, subject: Subject, zones: Zones) -> Lookup:
         """Return the lookup of *subject* in *snapshot*, from the cache for a domain."""
@@ -99,6 +100,8 @@ class NameCache:
         if snapshot is not self.snapshot or len(self.entries) >= self.size:
             self.entries.clear()
             self.snapshot = snapshot
+        if len(self.parsed) >= self.size:
+            self.parsed.clear()
         found = self.entries.get(subject)
         if found is None:
             found = self.entries[subject] = lookup(snapshot, subject, zones)
@@ -140,7 +143,7 @@ class PolicyService:
             def look(subject: Subject) -> Lookup:
                 return self.names.lookup(snapshot, subject, self.zones)
 
-            decision = decide(request, look, self.settings, self.zones)
+            decision = decide(request, look, self.settings, self.zones, self.names.parsed)
         except ReputableError as exc:  # no snapshot yet: let mail through, say so
             self.counts["errors"] += 1
             log.error("policy_lookup_failed", error=str(exc))

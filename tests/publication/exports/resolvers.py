@@ -115,6 +115,7 @@ def unbound(folder: Path, rpz_file: Path, origin: str, upstream: int) -> Iterato
   interface: 127.0.0.1@{port}
   port: {port}
   do-not-query-localhost: no
+  outgoing-interface: 127.0.0.1
   username: ""
   chroot: ""
   directory: "{folder}"

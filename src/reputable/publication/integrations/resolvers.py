@@ -61,8 +61,9 @@ def knot_resolver(ctx: Context) -> str:
     """Return kresd.conf Lua: the RPZ as a deny policy, our zones stubbed to our DNS."""
     names = ", ".join(f"'{z}'" for z in _zones(ctx))
     return f"""\
--- reputable: /etc/knot-resolver/kresd.conf additions
--- listed domains and addresses in the RPZ answer NXDOMAIN; the file is watched for changes
+-- reputable: /etc/knot-resolver/kresd.conf additions, BEFORE your own FORWARD/STUB rules
+-- (kresd applies the first policy rule that matches). Listed domains in the RPZ answer
+-- NXDOMAIN; the file is watched for changes (needs the lua-cqueues package).
 policy.add(policy.rpz(policy.DENY, '{ctx.rpz_file}', true))
 -- our DNSBL zones go straight to `reputable serve`
 policy.add(policy.suffix(policy.STUB({{'{ctx.dns_host}@{ctx.dns_port}'}}), policy.todnames({{{names}}})))
