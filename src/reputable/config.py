@@ -138,6 +138,10 @@ self_removal_window = "30d"      # ... within this window
 # delist = 1.0
 # min_listing = "24h"
 # half_life = "2d"
+
+# Enforcement (docs/enforcement.md): uncomment to answer Postfix's check_policy_service
+# [policy_service]
+# listen = "127.0.0.1:10040"
 """
 
 
