@@ -20,6 +20,7 @@ from reputable.policyd.server import PolicyService
 from reputable.policyd.settings import PolicySettings, parse_policy
 from reputable.publication.lookup import Lookup, Zones, lookup
 from reputable.publication.snapshot.view import Snapshot
+from tests.policyd.conftest import build
 
 
 def request(**attrs: str) -> bytes:
@@ -105,6 +106,7 @@ def test_domains_are_checked_and_allowlist_comes_first(built: tuple[Config, Snap
     # an allowlisted client address clears everything, even a listed sender domain
     assert answer(svc, client_address="198.51.100.10", sender="x@spammy.example") == "DUNNO"
     assert answer(svc, helo_name="[192.0.2.66]", sender="") == "DUNNO"  # literals skipped
+    assert answer(svc, client_address="198.51.100.0/24") == "DUNNO"  # never a network lookup
 
 
 def test_soft_mode_prepends_a_header(built: tuple[Config, Snapshot]) -> None:
@@ -177,6 +179,29 @@ class _NoSnapshot:
 DUMMY = PolicyService(
     PolicySettings(), Zones.of(parse_config(DEFAULT_TOML)), _NoSnapshot(), mail_params({}).traps
 )
+
+
+@pytest.fixture(scope="module")
+def module_built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Snapshot]:
+    """One built snapshot shared by the property below (Hypothesis reruns the function)."""
+    return build(tmp_path_factory.mktemp("policy"))
+
+
+names = st.text(alphabet=st.sampled_from("ab.-_[]:/@0123456789xn\u00e9 "), max_size=40)
+
+
+@given(client=names, helo=names, sender=names, client_name=names)
+@settings(max_examples=300, deadline=None)
+def test_any_attribute_values_get_an_answer(
+    module_built: tuple[Config, Snapshot], client: str, helo: str, sender: str, client_name: str
+) -> None:
+    """Junk in every looked-up attribute still gets one action and no error count."""
+    svc = service(module_built)
+    text = answer(
+        svc, client_address=client, helo_name=helo, sender=sender, client_name=client_name
+    )
+    assert text.split(" ", 1)[0] in ("DUNNO", "REJECT", "DEFER_IF_PERMIT", "PREPEND")
+    assert svc.counts["errors"] == 0
 
 
 def test_missing_snapshot_answers_dunno_and_counts() -> None:

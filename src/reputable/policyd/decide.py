@@ -58,7 +58,7 @@ def subjects(
     """
     found: list[tuple[str, Subject]] = []
     address = request.get("client_address")
-    if address:
+    if address and "/" not in address:  # an address, never a network
         with contextlib.suppress(ValueError):  # not an address: nothing to look up
             found.append(("client_address", ip_network(address)))  # a bare address: /32, /128
     for role in ("client_name", "helo_name", "sender"):

@@ -251,11 +251,20 @@ class PolicyConnection(asyncio.Protocol):
             blocks = [b"request=oversized"]  # answered as malformed, buffer dropped
             buffer.clear()
         if blocks and self.transport is not None:
-            self.transport.write(b"".join(self.service.answer(b) for b in blocks))
+            self.transport.write(b"".join(self._answer(b) for b in blocks))
         if self.idle is not None and self.idle.when() - asyncio.get_running_loop().time() < (
             self.service.settings.timeout - 1
         ):
             self._rearm()  # at most once a second: timers are not free
+
+    def _answer(self, block: bytes) -> bytes:
+        """Answer one request; a bug answers DUNNO (counted) rather than drop the connection."""
+        try:
+            return self.service.answer(block)
+        except Exception as exc:  # the connection's supervisor: Postfix must get an answer
+            self.service.counts["errors"] += 1
+            log.error("policy_request_failed", error=f"{type(exc).__name__}: {exc}")
+            return response(DUNNO)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop the idle timer."""
