@@ -193,8 +193,8 @@ def _enforcement(
     try:
         text = render_sink(
             sink,
-            list(store.listings(active_at=at)),
-            list(store.allows(active_at=at)),
+            list(store.listing_rows(active_at=at)),
+            list(store.allow_rows(active_at=at)),
             serial=store.serial(),
         )
     finally:

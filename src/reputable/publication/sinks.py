@@ -23,25 +23,22 @@ from typing import Any, Final, Protocol
 from reputable.core import log
 from reputable.core.cause import Cause, parse_cause
 from reputable.core.errors import ConfigError, InputError, ReputableError
-from reputable.listings.model import AllowEntry, Listing
 from reputable.publication.exports import ipset, nftables, rpz
-from reputable.publication.exports.ranges import listed_space
+from reputable.publication.exports.ranges import Row, listed_space_rows
 
 KINDS: Final = (nftables.NAME, ipset.NAME, rpz.NAME)
 COMMAND_TIMEOUT: Final = 60.0
 
 
 class SinkStore(Protocol):
-    """What a sink reads: the active listings and allowlist, and the change serial."""
+    """What a sink reads: the active listings and allowlist as plain rows, and the serial."""
 
-    def listings(
-        self, *, cause: Cause | None = None, active_at: datetime | None = None
-    ) -> Iterable[Listing]:
-        """Yield listings active at *active_at*."""
+    def listing_rows(self, *, active_at: datetime) -> Iterable[Row]:
+        """Yield (subject, family, cause, reason, listed_at, expires_at) of active listings."""
         ...
 
-    def allows(self, *, active_at: datetime | None = None) -> Iterable[AllowEntry]:
-        """Yield allowlist entries active at *active_at*."""
+    def allow_rows(self, *, active_at: datetime) -> Iterable[Row]:
+        """Yield (subject, family, note, expires_at) of active allowlist entries."""
         ...
 
     def serial(self) -> int:
@@ -107,14 +104,12 @@ def parse_sinks(raw: Any, base: Path) -> tuple[Sink, ...]:
     return tuple(sinks)
 
 
-def render(
-    sink: Sink, listings: Iterable[Listing], allows: Iterable[AllowEntry], *, serial: int
-) -> str:
-    """Return the text of *sink* for the active *listings* and *allows* (pure)."""
+def render(sink: Sink, rows: Sequence[Row], allow_rows: Sequence[Row], *, serial: int) -> str:
+    """Return the text of *sink* for ``listing_rows`` *rows* and ``allow_rows`` (pure)."""
     if sink.kind == rpz.NAME:
         header = rpz.RpzHeader(origin=sink.origin, serial=serial)
-        return rpz.render(listings, allows, header=header, causes=sink.causes).text
-    space = listed_space(listings, allows, causes=sink.causes)
+        return rpz.render_rows(rows, allow_rows, header=header, causes=sink.causes).text
+    space = listed_space_rows(rows, allow_rows, causes=sink.causes)
     if sink.kind == nftables.NAME:
         options = nftables.NftOptions(table=sink.name, hooks=sink.hooks, comment=f"serial {serial}")
         return nftables.render(space, options)
@@ -144,12 +139,12 @@ def refresh(sinks: Sequence[Sink], store: SinkStore, now: datetime) -> Mapping[P
     """Write every sink for the listings active at *now* and run its command; path -> ok."""
     if not sinks:
         return {}
-    listings = list(store.listings(active_at=now))
-    allows = list(store.allows(active_at=now))
+    rows = list(store.listing_rows(active_at=now))
+    allow_rows = list(store.allow_rows(active_at=now))
     serial = store.serial()
     results: dict[Path, bool] = {}
     for sink in sinks:
-        write_atomic(sink.path, render(sink, listings, allows, serial=serial))
+        write_atomic(sink.path, render(sink, rows, allow_rows, serial=serial))
         results[sink.path] = _run(sink)
     return results
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime
-from ipaddress import ip_address, ip_network
+from ipaddress import IPv4Address, ip_address, ip_network, summarize_address_range
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,14 @@ from reputable.core.cause import Cause
 from reputable.core.errors import InputError
 from reputable.listings.model import AllowEntry, Listing
 from reputable.publication.exports import ipset, nftables
-from reputable.publication.exports.ranges import ListedSpace, listed_space, networks
+from reputable.publication.exports.ranges import (
+    ListedSpace,
+    listed_space,
+    listed_space_rows,
+    networks,
+    parse_span,
+    range_text,
+)
 from tests.publication.exports.netns import namespace, reachable, run_in
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -69,7 +76,7 @@ def test_ranges_cover_exactly_the_listed_minus_allowed(
     assert covered == expected
     assert all(b + 1 < c for (_, b), (c, _) in zip(space.v4, space.v4[1:], strict=False))
     nets = list(networks(space.v4, 4))
-    assert {int(a) for n in nets for a in n} == expected
+    assert {int(a) for n in nets for a in ip_network(n)} == expected
 
 
 def test_nft_script_replaces_the_table_in_one_file() -> None:
@@ -161,10 +168,51 @@ def test_ipset_in_a_namespace_drops_listed_and_swaps_updates(tmp_path: Path) -> 
     assert sorted(names) == ["reputable", "reputable6"]
 
 
+@given(st.integers(0, 2**32 - 1), st.integers(0, 5000))
+@settings(max_examples=300, deadline=None)
+def test_cidr_cover_is_exact_and_texts_match_ipaddress(first: int, length: int) -> None:
+    """Integer CIDR splitting equals ipaddress's, and the range text is the same network."""
+    last = min(first + length, 2**32 - 1)
+    expected = [str(n) for n in summarize_address_range(IPv4Address(first), IPv4Address(last))]
+    assert list(networks([(first, last)], 4)) == expected
+    text = range_text(first, last, 4)
+    if len(expected) == 1:
+        assert text == (str(IPv4Address(first)) if first == last else expected[0])
+    else:
+        assert text == f"{IPv4Address(first)}-{IPv4Address(last)}"
+
+
+def test_parse_span_reads_canonical_subjects() -> None:
+    """Store subject text becomes (first, last, prefix) for both families."""
+    host = int(ip_address("192.0.2.7"))
+    assert parse_span("192.0.2.7", 4) == (host, host, 32)
+    assert parse_span("192.0.2.0/24", 4)[:2] == (host - 7, host + 248)
+    low = int(ip_address("2001:db8::"))
+    assert parse_span("2001:db8::/126", 6) == (low, low + 3, 126)
+
+
 def test_networks_are_exact_for_ipv6() -> None:
     """A range of IPv6 addresses becomes the CIDRs that cover it exactly."""
     low = int(ip_address("2001:db8::"))
-    assert list(networks([(low, low + 2)], 6)) == [
-        ip_network("2001:db8::/127"),
-        ip_network("2001:db8::2/128"),
-    ]
+    assert list(networks([(low, low + 2)], 6)) == ["2001:db8::/127", "2001:db8::2/128"]
+
+
+nets = st.sampled_from(
+    ["192.0.2.0/24", "192.0.2.7", "192.0.2.128/25", "198.51.100.9", "2001:db8::/48",
+     "2001:db8::5", "127.0.0.0/30", "10.0.0.0/8", "x.example"]
+)  # fmt: skip
+
+
+@given(st.lists(nets, max_size=8), st.lists(nets, max_size=3))
+@settings(max_examples=200, deadline=None)
+def test_rows_and_objects_give_the_same_space(listed: list[str], allowed: list[str]) -> None:
+    """The store-row path (used by export and sinks) equals the Listing path (property)."""
+    listings = [listing(s) for s in listed]
+    allows = [allow(s) for s in allowed]
+
+    def family(text: str) -> int:
+        return 0 if text.endswith(".example") else (6 if ":" in text else 4)
+
+    rows = [(x.subject_text, family(x.subject_text), x.cause.value) for x in listings]
+    allow_rows = [(a.subject_text, family(a.subject_text)) for a in allows]
+    assert listed_space_rows(rows, allow_rows) == listed_space(listings, allows)
