@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import httpx
 
@@ -30,6 +30,9 @@ from reputable.publication.webhooks.events import (
     sign,
 )
 from reputable.publication.webhooks.settings import Endpoint, parse_webhooks
+
+#: Seconds between two comparisons of the active listings with the last view.
+DIFF_EVERY: Final = 5.0
 
 
 class WebhookStore(Protocol):
@@ -217,23 +220,28 @@ async def run_webhooks(
     store = store_factory()
     urls = (config.ip_zone.lookup_url, config.domain_zone.lookup_url)
     seen: tuple[int, tuple[int, int] | None] | None = None
+    last_diff = -DIFF_EVERY
     interval = 1.0
     try:
         async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
             while not stop.is_set():
                 try:
                     mark = (store.serial(), _snapshot_key(config.snapshot_path))
+                    # The listing comparison reads every active listing: at most every
+                    # DIFF_EVERY seconds (1M listings: seconds of work), removals every round.
+                    moved = mark != seen and time.monotonic() - last_diff >= DIFF_EVERY
                     queued = await asyncio.to_thread(
                         detect,
                         store,
                         endpoints,
                         now=datetime.now(UTC),
                         lookup_urls=urls,
-                        listings_moved=mark != seen,
+                        listings_moved=moved,
                     )
                     if seen is None:
                         log.info("webhooks_ready", endpoints=len(endpoints))
-                    seen = mark
+                    if moved or seen is None:
+                        seen, last_diff = mark, time.monotonic()
                     if queued:
                         log.info("webhooks_queued", deliveries=queued)
                     await deliver_due(store, endpoints, client)
