@@ -18,6 +18,31 @@ class WebhookTables(SQLiteTables):
         """Return the (subject, cause) pairs the detector saw active last time."""
         return {(s, c) for s, c in self._db.execute("SELECT subject, cause FROM webhook_known")}
 
+    def webhook_changes(
+        self, now: float
+    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+        """Return listings active at *now* and not seen last time (subject, cause, reason), and
+        the (subject, cause) seen last time and no longer active.
+
+        Both sides are anti-joins on the (subject, cause) prefix of the listings' unique index
+        and the primary key of webhook_known: the comparison stays inside SQLite.
+        """
+        active = "(l.expires_at IS NULL OR l.expires_at > ?)"
+        added = self._db.execute(
+            f"SELECT l.subject, l.cause, MAX(l.reason) FROM listings l WHERE {active}"
+            " AND NOT EXISTS (SELECT 1 FROM webhook_known k"
+            " WHERE k.subject = l.subject AND k.cause = l.cause)"
+            " GROUP BY l.subject, l.cause ORDER BY l.subject, l.cause",
+            (now,),
+        ).fetchall()
+        removed = self._db.execute(
+            "SELECT k.subject, k.cause FROM webhook_known k WHERE NOT EXISTS"
+            f" (SELECT 1 FROM listings l WHERE l.subject = k.subject AND l.cause = k.cause"
+            f" AND {active}) ORDER BY k.subject, k.cause",
+            (now,),
+        ).fetchall()
+        return added, removed
+
     def webhook_baselined(self) -> bool:
         """True once the detector has recorded its first view (no events for what was there)."""
         row = self._db.execute(
@@ -53,9 +78,19 @@ class WebhookTables(SQLiteTables):
         deliveries: Iterable[tuple[str, str, str]],
         audit_cursor: int,
         now: float,
+        baseline: bool = False,
     ) -> int:
-        """Move the bookmarks and queue (endpoint, event, body) rows in one transaction."""
+        """Move the bookmarks and queue (endpoint, event, body) rows in one transaction.
+
+        *baseline*: first run; every listing active at *now* becomes known, without events.
+        """
         with transaction(self._db, f"cannot queue webhooks in {self.path}") as db:
+            if baseline:
+                db.execute(
+                    "INSERT OR IGNORE INTO webhook_known SELECT DISTINCT subject, cause"
+                    " FROM listings WHERE expires_at IS NULL OR expires_at > ?",
+                    (now,),
+                )
             db.executemany("INSERT OR IGNORE INTO webhook_known VALUES (?, ?)", added)
             db.executemany("DELETE FROM webhook_known WHERE subject = ? AND cause = ?", removed)
             cur = db.executemany(

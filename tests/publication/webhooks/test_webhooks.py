@@ -65,14 +65,33 @@ def test_filters_by_event_cause_and_network() -> None:
     assert not matches(endpoint, Event(kind="listed", subject="x.example", cause="spam", at=T0))
 
 
-def test_listing_events_are_the_difference() -> None:
-    """New keys are listed events, vanished keys delisted events, the rest nothing."""
-    events, added, removed = listing_events(
-        {("a", "spam"), ("b", "spam")}, {("b", "spam"): "r", ("c", "rdns"): "r2"}, T0
-    )
-    assert [(e.kind, e.subject) for e in events] == [("listed", "c"), ("delisted", "a")]
-    assert added == [("c", "rdns")]
-    assert removed == [("a", "spam")]
+def test_listing_events_name_what_changed() -> None:
+    """New listings are listed events with their reason, ended ones delisted events."""
+    events = listing_events([("c", "rdns", "no PTR")], [("a", "spam")], T0)
+    assert [(e.kind, e.subject, e.cause, e.detail) for e in events] == [
+        ("listed", "c", "rdns", "no PTR"),
+        ("delisted", "a", "spam", ""),
+    ]
+
+
+def test_store_changes_are_an_anti_join(tmp_path: Path) -> None:
+    """webhook_changes finds new (subject, cause) pairs once, and ended ones, in SQLite."""
+    store = SQLiteStore(tmp_path / "r.db")
+    store.apply(Batch(listings=(_listing("192.0.2.1"),)), actor="t", action="list")
+    store.webhook_commit(added=[], removed=[], deliveries=[], audit_cursor=0, now=0, baseline=True)
+    assert store.webhook_changes(T0.timestamp()) == ([], [])
+    twice = (
+        _listing("192.0.2.2"),
+        Listing(subject=parse_subject("192.0.2.2"), cause=Cause.SPAM, reason="again",
+                source="other", listed_at=T0),
+    )  # fmt: skip
+    store.apply(Batch(listings=twice), actor="t", action="list")
+    added, removed = store.webhook_changes(T0.timestamp())
+    assert [(s, c) for s, c, _ in added] == [("192.0.2.2", "spam")]  # one per subject+cause
+    assert removed == []
+    store.remove_listings(parse_subject("192.0.2.1"), cause=None, source=None, actor="t")
+    assert store.webhook_changes(T0.timestamp())[1] == [("192.0.2.1", "spam")]
+    store.close()
 
 
 @pytest.mark.parametrize(

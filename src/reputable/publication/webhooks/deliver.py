@@ -42,12 +42,10 @@ class WebhookStore(Protocol):
         """Return the change counter."""
         ...
 
-    def listing_rows(self, *, active_at: datetime) -> Any:
-        """Yield (subject, family, cause, reason, listed_at, expires_at) of active listings."""
-        ...
-
-    def webhook_known(self) -> set[tuple[str, str]]:
-        """Return the listings seen last time."""
+    def webhook_changes(
+        self, now: float
+    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+        """Return (new listings, ended ones) since the last view."""
         ...
 
     def webhook_baselined(self) -> bool:
@@ -70,6 +68,7 @@ class WebhookStore(Protocol):
         deliveries: Any,
         audit_cursor: int,
         now: float,
+        baseline: bool = False,
     ) -> int:
         """Queue deliveries and move the bookmarks in one transaction."""
         ...
@@ -108,12 +107,11 @@ def detect(
     events: list[Event] = []
     added: list[tuple[str, str]] = []
     removed: list[tuple[str, str]] = []
-    if listings_moved or not store.webhook_baselined():
-        current = {(s, c): reason for s, _, c, reason, _, _ in store.listing_rows(active_at=now)}
-        if store.webhook_baselined():
-            events, added, removed = listing_events(store.webhook_known(), current, now)
-        else:  # first run: what is listed now is the baseline, not news
-            added = list(current)
+    baseline = not store.webhook_baselined()  # first run: what is listed now is no news
+    if listings_moved and not baseline:
+        new, removed = store.webhook_changes(now.timestamp())
+        events = listing_events(new, removed, now)
+        added = [(s, c) for s, c, _ in new]
     cursor = store.webhook_audit_cursor()
     rows = store.removal_audit(cursor)
     events += removal_events(rows)
@@ -131,7 +129,7 @@ def detect(
         for endpoint in endpoints
         if matches(endpoint, event)
     ]
-    if not (added or removed or rows or deliveries) and store.webhook_baselined():
+    if not (added or removed or rows or deliveries or baseline):
         return 0
     return store.webhook_commit(
         added=added,
@@ -139,6 +137,7 @@ def detect(
         deliveries=deliveries,
         audit_cursor=rows[-1][0] if rows else cursor,
         now=now.timestamp(),
+        baseline=baseline,
     )
 
 

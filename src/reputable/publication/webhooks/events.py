@@ -21,9 +21,6 @@ REPLAY_WINDOW: Final = timedelta(minutes=5)
 FIRST_RETRY: Final = timedelta(seconds=1)
 MAX_RETRY: Final = timedelta(hours=1)
 
-#: (subject, cause) of an active listing: what the detector compares between runs.
-Key = tuple[str, str]
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
@@ -41,19 +38,12 @@ class Event:
 
 
 def listing_events(
-    known: set[Key], current: dict[Key, str], at: datetime
-) -> tuple[list[Event], list[Key], list[Key]]:
-    """Return (events, added keys, removed keys) between the *known* and *current* listings.
-
-    *current* maps each active (subject, cause) to its reason.
-    """
-    added = sorted(set(current) - known)
-    removed = sorted(known - set(current))
-    events = [
-        Event(kind="listed", subject=s, cause=c, at=at, detail=current[s, c]) for s, c in added
-    ]
+    added: Iterable[tuple[str, str, str]], removed: Iterable[tuple[str, str]], at: datetime
+) -> list[Event]:
+    """Return ``listed`` events for *added* (subject, cause, reason), ``delisted`` for *removed*."""
+    events = [Event(kind="listed", subject=s, cause=c, at=at, detail=r) for s, c, r in added]
     events += [Event(kind="delisted", subject=s, cause=c, at=at) for s, c in removed]
-    return events, added, removed
+    return events
 
 
 def removal_events(rows: Iterable[tuple[int, float, str, str, str]]) -> Iterator[Event]:
