@@ -18,30 +18,34 @@ class WebhookTables(SQLiteTables):
         """Return the (subject, cause) pairs the detector saw active last time."""
         return {(s, c) for s, c in self._db.execute("SELECT subject, cause FROM webhook_known")}
 
-    def webhook_changes(
-        self, now: float
-    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
-        """Return listings active at *now* and not seen last time (subject, cause, reason), and
-        the (subject, cause) seen last time and no longer active.
+    def webhook_active(self, now: float) -> set[tuple[str, str]]:
+        """Return the (subject, cause) pairs of the listings active at *now*."""
+        return {
+            (s, c)
+            for s, c in self._db.execute(
+                "SELECT subject, cause FROM listings WHERE expires_at IS NULL OR expires_at > ?",
+                (now,),
+            )
+        }
 
-        Both sides are anti-joins on the (subject, cause) prefix of the listings' unique index
-        and the primary key of webhook_known: the comparison stays inside SQLite.
-        """
-        active = "(l.expires_at IS NULL OR l.expires_at > ?)"
-        added = self._db.execute(
-            f"SELECT l.subject, l.cause, MAX(l.reason) FROM listings l WHERE {active}"
-            " AND NOT EXISTS (SELECT 1 FROM webhook_known k"
-            " WHERE k.subject = l.subject AND k.cause = l.cause)"
-            " GROUP BY l.subject, l.cause ORDER BY l.subject, l.cause",
-            (now,),
-        ).fetchall()
-        removed = self._db.execute(
-            "SELECT k.subject, k.cause FROM webhook_known k WHERE NOT EXISTS"
-            f" (SELECT 1 FROM listings l WHERE l.subject = k.subject AND l.cause = k.cause"
-            f" AND {active}) ORDER BY k.subject, k.cause",
-            (now,),
-        ).fetchall()
-        return added, removed
+    def webhook_reasons(
+        self, keys: list[tuple[str, str]], now: float
+    ) -> dict[tuple[str, str], str]:
+        """Return the reason of each active (subject, cause) in *keys*."""
+        found: dict[tuple[str, str], str] = {}
+        wanted = set(keys)
+        subjects = sorted({s for s, _ in keys})
+        for i in range(0, len(subjects), 500):
+            chunk = subjects[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for subject, cause, reason in self._db.execute(
+                "SELECT subject, cause, reason FROM listings WHERE subject IN"
+                f" ({marks}) AND (expires_at IS NULL OR expires_at > ?) ORDER BY listed_at",
+                (*chunk, now),
+            ):
+                if (subject, cause) in wanted:
+                    found[subject, cause] = reason
+        return found
 
     def webhook_baselined(self) -> bool:
         """True once the detector has recorded its first view (no events for what was there)."""

@@ -74,23 +74,26 @@ def test_listing_events_name_what_changed() -> None:
     ]
 
 
-def test_store_changes_are_an_anti_join(tmp_path: Path) -> None:
-    """webhook_changes finds new (subject, cause) pairs once, and ended ones, in SQLite."""
+def test_detect_with_a_kept_view_matches_the_stored_one(tmp_path: Path) -> None:
+    """The loop's in-memory view stays equal to the stored one; reasons come with new listings."""
     store = SQLiteStore(tmp_path / "r.db")
+    endpoint = Endpoint(name="e", url="http://127.0.0.1/", secret=SECRET)
     store.apply(Batch(listings=(_listing("192.0.2.1"),)), actor="t", action="list")
-    store.webhook_commit(added=[], removed=[], deliveries=[], audit_cursor=0, now=0, baseline=True)
-    assert store.webhook_changes(T0.timestamp()) == ([], [])
+    known: set[tuple[str, str]] = set()
+    detect(store, [endpoint], now=T0, lookup_urls=URLS, listings_moved=True, known=known)
+    assert known == store.webhook_known() == {("192.0.2.1", "spam")}
     twice = (
         _listing("192.0.2.2"),
-        Listing(subject=parse_subject("192.0.2.2"), cause=Cause.SPAM, reason="again",
+        Listing(subject=parse_subject("192.0.2.2"), cause=Cause.SPAM, reason="trap hits",
                 source="other", listed_at=T0),
     )  # fmt: skip
     store.apply(Batch(listings=twice), actor="t", action="list")
-    added, removed = store.webhook_changes(T0.timestamp())
-    assert [(s, c) for s, c, _ in added] == [("192.0.2.2", "spam")]  # one per subject+cause
-    assert removed == []
     store.remove_listings(parse_subject("192.0.2.1"), cause=None, source=None, actor="t")
-    assert store.webhook_changes(T0.timestamp())[1] == [("192.0.2.1", "spam")]
+    queued = detect(store, [endpoint], now=T0, lookup_urls=URLS, listings_moved=True, known=known)
+    assert queued == 2  # one listed (once per subject and cause), one delisted
+    assert known == store.webhook_known() == {("192.0.2.2", "spam")}
+    bodies = [row for row in store.webhook_rows()]
+    assert [b[2] for b in bodies] == ["listed", "delisted"]
     store.close()
 
 

@@ -31,7 +31,7 @@ from reputable.publication.webhooks.events import (
 )
 from reputable.publication.webhooks.settings import Endpoint, parse_webhooks
 
-#: Seconds between two comparisons of the active listings with the last view.
+#: Least seconds between two comparisons of the active listings with the last view.
 DIFF_EVERY: Final = 5.0
 
 
@@ -42,10 +42,18 @@ class WebhookStore(Protocol):
         """Return the change counter."""
         ...
 
-    def webhook_changes(
-        self, now: float
-    ) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
-        """Return (new listings, ended ones) since the last view."""
+    def webhook_known(self) -> set[tuple[str, str]]:
+        """Return the (subject, cause) pairs seen last time."""
+        ...
+
+    def webhook_active(self, now: float) -> set[tuple[str, str]]:
+        """Return the (subject, cause) pairs active at *now*."""
+        ...
+
+    def webhook_reasons(
+        self, keys: list[tuple[str, str]], now: float
+    ) -> dict[tuple[str, str], str]:
+        """Return the reason of each active (subject, cause) in *keys*."""
         ...
 
     def webhook_baselined(self) -> bool:
@@ -102,16 +110,26 @@ def detect(
     now: datetime,
     lookup_urls: tuple[str, str],
     listings_moved: bool,
+    known: set[tuple[str, str]] | None = None,
 ) -> int:
-    """Queue a delivery per new event and matching endpoint; return how many were queued."""
+    """Queue a delivery per new event and matching endpoint; return how many were queued.
+
+    *known* is the caller's copy of the last view (read from the store when None), kept in
+    step here once the queue transaction has committed: the loop in ``serve`` reads the
+    store's table once, then only the active listings per comparison.
+    """
     events: list[Event] = []
     added: list[tuple[str, str]] = []
     removed: list[tuple[str, str]] = []
     baseline = not store.webhook_baselined()  # first run: what is listed now is no news
     if listings_moved and not baseline:
-        new, removed = store.webhook_changes(now.timestamp())
+        last = store.webhook_known() if known is None else known
+        active = store.webhook_active(now.timestamp())
+        added = sorted(active - last)
+        removed = sorted(last - active)
+        reasons = store.webhook_reasons(added, now.timestamp()) if added else {}
+        new = [(s, c, reasons.get((s, c), "")) for s, c in added]
         events = listing_events(new, removed, now)
-        added = [(s, c) for s, c, _ in new]
     cursor = store.webhook_audit_cursor()
     rows = store.removal_audit(cursor)
     events += removal_events(rows)
@@ -131,7 +149,7 @@ def detect(
     ]
     if not (added or removed or rows or deliveries or baseline):
         return 0
-    return store.webhook_commit(
+    queued = store.webhook_commit(
         added=added,
         removed=removed,
         deliveries=deliveries,
@@ -139,6 +157,12 @@ def detect(
         now=now.timestamp(),
         baseline=baseline,
     )
+    if known is not None:
+        if baseline:
+            known |= store.webhook_known()
+        known.difference_update(removed)
+        known.update(added)
+    return queued
 
 
 async def deliver_due(
@@ -220,7 +244,9 @@ async def run_webhooks(
     urls = (config.ip_zone.lookup_url, config.domain_zone.lookup_url)
     seen: tuple[int, tuple[int, int] | None] | None = None
     last_diff = -DIFF_EVERY
+    wait = DIFF_EVERY
     interval = 1.0
+    known: set[tuple[str, str]] | None = None
     try:
         async with httpx.AsyncClient(trust_env=False, follow_redirects=False) as client:
             while not stop.is_set():
@@ -228,7 +254,10 @@ async def run_webhooks(
                     mark = (store.serial(), _snapshot_key(config.snapshot_path))
                     # The listing comparison reads every active listing: at most every
                     # DIFF_EVERY seconds (1M listings: seconds of work), removals every round.
-                    moved = mark != seen and time.monotonic() - last_diff >= DIFF_EVERY
+                    moved = mark != seen and time.monotonic() - last_diff >= wait
+                    if known is None and store.webhook_baselined():
+                        known = await asyncio.to_thread(store.webhook_known)
+                    started = time.monotonic()
                     queued = await asyncio.to_thread(
                         detect,
                         store,
@@ -236,11 +265,14 @@ async def run_webhooks(
                         now=datetime.now(UTC),
                         lookup_urls=urls,
                         listings_moved=moved,
+                        known=known,
                     )
                     if seen is None:
                         log.info("webhooks_ready", endpoints=len(endpoints))
                     if moved or seen is None:
                         seen, last_diff = mark, time.monotonic()
+                        # a comparison may take at most a fifth of the time (1M listings: s)
+                        wait = max(DIFF_EVERY, 4 * (last_diff - started))
                     if queued:
                         log.info("webhooks_queued", deliveries=queued)
                     await deliver_due(store, endpoints, client)
