@@ -8,6 +8,7 @@ in its private mount namespace) points at our DNS, so ``reject_rbl_client`` asks
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -37,12 +38,16 @@ weight = 3.0
 def resolv_conf(ns: str) -> Iterator[None]:
     """Point the namespace's resolver at 127.0.0.1:53 for the block (ip netns exec mounts it)."""
     folder = Path("/etc/netns") / ns
+    made_parent = not folder.parent.exists()
     folder.mkdir(parents=True)
     try:
         (folder / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
         yield
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        if made_parent:  # leave /etc as it was
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
 
 
 @contextmanager
