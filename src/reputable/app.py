@@ -2,8 +2,8 @@
 
 ``reputable serve`` is one supervisor process running one TaskGroup: it keeps the snapshot
 in step with the store (rebuilding in a child process, so the supervisor's memory stays
-flat whatever the list size), keeps the DNS worker processes running, and exposes their
-counters to Prometheus.
+flat whatever the list size), keeps the DNS worker processes running, serves the HTTP API
+(``web/``, on ``http.listen``), and exposes their counters to Prometheus.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from reputable.publication.metrics import read_worker_files, render
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
-from reputable.web.settings import http_settings
+from reputable.web.settings import check_bind, http_settings
 
 WORKER_RESTART_DELAY = 1.0
+EVIDENCE_GATHER = 1.0  # seconds the policy waits after the API reports new evidence
 
 
 def open_store(config: Config) -> SQLiteStore:
@@ -171,7 +172,11 @@ class Supervisor:
                     log.error("policy_failed", error=str(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.evidence_arrived.wait(), interval)
-                self.evidence_arrived.clear()
+                if self.evidence_arrived.is_set():
+                    # Woken by the API: gather what else arrives for a moment, so a stream
+                    # of posts costs one evaluation per second, not one per post.
+                    await asyncio.sleep(EVIDENCE_GATHER)
+                    self.evidence_arrived.clear()
         finally:
             store.close()
 
@@ -367,6 +372,8 @@ class Supervisor:
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"
             )
+        if self.http.listen is not None:
+            check_bind(*self.http.listen)  # a taken port is one clear line, before anything runs
         server = self.start_metrics_server()
         try:
             await self.start_workers()

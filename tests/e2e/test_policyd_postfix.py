@@ -103,7 +103,9 @@ def test_postfix_rejects_listed_clients_and_traps_list_within_5s(tmp_path: Path)
     need_postfix()
     if shutil.which("dig") is None:
         pytest.skip("needs dig (Debian package bind9-dnsutils)")
-    config = write_config(tmp_path, dns_port=53, extra=EXTRA)
+    # reload_interval 0.5 s (default 1 s): how often the publisher and the DNS worker look
+    # for changes, twice on the path from trap evidence to a DNS answer
+    config = write_config(tmp_path, dns_port=53, extra=EXTRA, reload_interval='"0.5s"')
     cli(config, "list", "add", "127.0.0.66", "--cause", "spam", "--reason", "trap hits")
     restrictions = cli(config, "integrate", "postfix").stdout
     assert f"inet:127.0.0.1:{POLICY_PORT}" in restrictions

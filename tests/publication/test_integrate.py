@@ -122,6 +122,8 @@ def test_crowdsec_bouncer_yaml_passes_its_config_test(tmp_path: Path) -> None:
     checked = run([tool, "-t", "-c", str(path)])
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "config is valid" in checked.stdout + checked.stderr
+    custom = DEFAULT_TOML.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:8181"')
+    assert "api_url: http://127.0.0.1:8181/" in snippet("crowdsec-bouncer", tmp_path, custom)
 
 
 def test_bind_snippet_passes_named_checkconf(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any, Final, Literal
 
@@ -90,10 +91,6 @@ def lookup(
     snapshot: Snapshot, subject: Subject, zones: Zones, *, max_listings: int = MAX_LISTINGS
 ) -> Lookup:
     """Return what each zone answers for *subject* in *snapshot*."""
-    if not snapshot.has_facts:
-        raise SnapshotError(
-            f"{snapshot.file.path} predates per-listing facts; run `reputable snapshot build`"
-        )
     if isinstance(subject, Domain):
         atoms, listed = snapshot.domain_match(subject.name)
         allow_atoms, allow_listed = snapshot.domain_match(subject.name, allow=True)
@@ -109,13 +106,21 @@ def lookup(
     return _network(snapshot, subject, zones, text, max_listings)
 
 
+def lookup_address(
+    snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones, text: str = ""
+) -> Lookup:
+    """Return what each zone answers for one *address* (*text*: its canonical text, if known)."""
+    return _address(snapshot, address, zones, text or str(address))
+
+
 def _address(
     snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones, text: str
 ) -> Lookup:
     """Return the lookup of one address, as the responder answers its query name."""
+    shown = text
     if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:a.b.c.d answers as a.b.c.d, as in DNS
-    shown = str(address)
+        shown = str(address)
     if isinstance(address, IPv4Address):
         value = snapshot.v4_value(int(address))
         allow_value = snapshot.wl_v4_value(int(address))
@@ -181,24 +186,38 @@ def _answers(
     snapshot: Snapshot, atoms: tuple[int, ...], zone: ZoneConfig, kind: ZoneKind, shown: str
 ) -> tuple[Answer, ...]:
     """Return the answers of *atoms* in code order, with ``$`` expanded to *shown*."""
+    if not atoms:
+        return ()
+    if len(atoms) == 1:
+        return (_answer(snapshot, atoms[0], zone, kind, shown),)
     ordered = sorted(atoms, key=lambda a: int(snapshot.atom_code[a]))
     return tuple(_answer(snapshot, atom, zone, kind, shown) for atom in ordered)
 
 
 def _answer(snapshot: Snapshot, atom: int, zone: ZoneConfig, kind: ZoneKind, shown: str) -> Answer:
     """Return one atom as an answer; ``$`` in its TXT stands for *shown*, as in DNS."""
+    if not snapshot.has_facts:
+        raise SnapshotError(
+            f"{snapshot.file.path} predates per-listing facts; run `reputable snapshot build`"
+        )
     template = snapshot.template(atom)
     return Answer(
         zone=zone.name,
         kind=kind,
         cause=CAUSES[snapshot.atom_cause[atom]],
-        code=IPv4Address(int(snapshot.atom_code[atom])),
+        code=_code(int(snapshot.atom_code[atom])),
         since=_time(snapshot.atom_since[atom]),
         until=_time(snapshot.atom_until[atom]),
         reason=reason_of(template.decode("utf-8", "replace"), zone.lookup_url),
         txt=expand(template, shown.encode()).decode("utf-8", "replace"),
         listed_subject=snapshot.subject(atom),
     )
+
+
+@lru_cache(maxsize=256)
+def _code(value: int) -> IPv4Address:
+    """Return return code *value* as an address (a handful of codes, built once each)."""
+    return IPv4Address(value)
 
 
 def reason_of(template: str, lookup_url: str) -> str:

@@ -5,6 +5,8 @@ Pages for people (a later issue) are one more router over the same Context.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -15,8 +17,7 @@ from reputable import __version__
 from reputable.web import errors
 from reputable.web.context import Context
 from reputable.web.limits import LimitMiddleware
-from reputable.web.metrics import MetricsMiddleware
-from reputable.web.routes import evidence, health, lookup
+from reputable.web.routes import admin, crowdsec, delist, evidence, export, health, lookup
 
 OPENAPI_URL = "/api/v1/openapi.json"
 DOCS_URL = "/api/v1/docs"
@@ -44,9 +45,11 @@ def create_app(ctx: Context) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (lookup, evidence, health):
+    for module in (lookup, evidence, delist, admin, export, crowdsec, health):
         app.include_router(module.router)
+    app.router.routes[:0] = lookup.FAST_ROUTES  # answer before their documented twins
     _docs(app)
+    _document_errors(app)
     if ctx.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -55,10 +58,41 @@ def create_app(ctx: Context) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(
-        LimitMiddleware, max_body=ctx.settings.max_body, timeout=ctx.settings.request_timeout
+        LimitMiddleware,
+        max_body=ctx.settings.max_body,
+        timeout=ctx.settings.request_timeout,
+        metrics=ctx.metrics,
     )
-    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Document what the API really answers: 400 with the error document, never FastAPI's 422."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            error = {
+                "description": "Invalid request: bad JSON, unknown field, bad parameter.",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}
+                },
+            }
+            for item in spec.get("paths", {}).values():
+                for operation in item.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None or operation.get("parameters"):
+                        responses.setdefault("400", error)
+            schemas = spec.get("components", {}).get("schemas", {})
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 def _docs(app: FastAPI) -> None:

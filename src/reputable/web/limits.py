@@ -11,6 +11,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reputable.web.metrics import HttpMetrics
+
 
 class RateLimiter:
     """At most *n* events per key in a sliding window; tells how long to wait when full."""
@@ -51,20 +53,37 @@ class BodyTooLarge(Exception):
 
 
 class LimitMiddleware:
-    """413 for bodies over *max_body* bytes (declared or streamed); 503 after *timeout* seconds."""
+    """413 for bodies over *max_body* bytes (declared or streamed); 503 after *timeout* seconds;
+    every request timed into *metrics* under its route template (one layer for both: each
+    ASGI layer costs on every request).
+    """
 
-    def __init__(self, app: ASGIApp, *, max_body: int, timeout: float) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body: int, timeout: float, metrics: HttpMetrics
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.timeout = timeout
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        began = time.perf_counter()
+        status = [500]
+        try:
+            await self._limited(scope, receive, send, status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.record(path, scope["method"], status[0], time.perf_counter() - began)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, status: list[int]) -> None:
         limit = self.max_body
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
+                status[0] = 413
                 await self._reject(send, 413, "body_too_large", self._too_large())
                 return
         seen = 0
@@ -83,6 +102,7 @@ class LimitMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                status[0] = int(message["status"])
             await send(message)
 
         try:
@@ -90,9 +110,11 @@ class LimitMiddleware:
                 await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
+                status[0] = 413
                 await self._reject(send, 413, "body_too_large", self._too_large())
         except TimeoutError:
             if not started:
+                status[0] = 503
                 await self._reject(
                     send, 503, "timeout", f"request took over {self.timeout:g} s; try a smaller one"
                 )

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 from bisect import bisect_left
 from typing import Final
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -66,31 +63,3 @@ class HttpMetrics:
             )
             lines.append(f"reputable_http_request_seconds_count{{{labels}}} {running}")
         return "\n".join(lines) + "\n"
-
-
-class MetricsMiddleware:
-    """Times every HTTP request and records it under its route template (not the raw path)."""
-
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            self.metrics.record(path, scope["method"], status, time.perf_counter() - started)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
+import gc
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -22,17 +22,6 @@ class _Server(uvicorn.Server):
         yield
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Return a listening TCP socket on *host*:*port* (port 0: any free one)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
 async def run_http(
     ctx: Context, stopping: asyncio.Event, on_ready: Callable[[str], None] | None = None
 ) -> None:
@@ -40,11 +29,10 @@ async def run_http(
     listen = ctx.settings.listen
     if listen is None:
         return
-    sock = bind(*listen)
-    host, port = sock.getsockname()[:2]
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     config = uvicorn.Config(
         create_app(ctx),
+        host=listen[0],
+        port=listen[1],
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -59,15 +47,20 @@ async def run_http(
 
     watcher = asyncio.create_task(stopper())
     try:
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
+            # Everything built so far (app, routes, schemas, modules) lives as long as the
+            # server: keep it out of the cyclic collector's full passes, which otherwise
+            # walk it every few thousand allocations (the batch lookup allocates a lot).
+            gc.freeze()
+            host, port = server.servers[0].sockets[0].getsockname()[:2]
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             log.info("http_ready", listen=address)
             if on_ready is not None:
                 on_ready(address)
         await serving
     finally:
         watcher.cancel()
-        sock.close()
-        await asyncio.to_thread(ctx.stores.close)
+        await asyncio.to_thread(ctx.close)

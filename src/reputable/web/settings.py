@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,7 @@ class HttpSettings:
     delist_per_client: int = 5  # removal requests per client address per window
     delist_per_subject: int = 3  # removal requests per subject per window
     delist_window: float = 3600.0  # seconds
-    bouncer_duration: float = 86400.0  # duration told to bouncers for listings without an end
+    bouncer_duration: float = 365 * 86400.0  # told to bouncers for listings without an end
 
 
 def _size(value: Any, key: str) -> int:
@@ -92,9 +93,26 @@ def http_settings(config: Config) -> HttpSettings:
             cors_origins=tuple(origins),
             delist_window=parse_duration(str(raw.get("delist_window", "1h"))).total_seconds(),
             bouncer_duration=parse_duration(
-                str(raw.get("bouncer_duration", "24h"))
+                str(raw.get("bouncer_duration", "365d"))
             ).total_seconds(),
             **counts,
         )
     except (TypeError, ValueError, InputError) as exc:
         raise ConfigError(f"[http]: {exc}") from exc
+
+
+def check_bind(host: str, port: int) -> None:
+    """Raise ConfigError naming http.listen when *host*:*port* cannot be bound.
+
+    uvicorn exits the process on a bind error without a word that reaches our log.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"http.listen {host}:{port}: {exc.strerror}; pick a free address in [http]"
+                ' listen, or listen = "" to switch HTTP off'
+            ) from exc

@@ -58,6 +58,7 @@ class Context:
     rpz_origin: str
     rpz_file: Path
     nft_file: Path
+    http_url: str = "http://127.0.0.1:8080/"  # the HTTP API (CrowdSec bouncers poll it)
 
 
 def context_of(
@@ -80,7 +81,20 @@ def context_of(
         rpz_origin="rpz.reputable.test",
         rpz_file=rpz_file or config.data_dir / "bl.rpz",
         nft_file=nft_file or config.data_dir / "bl.nft",
+        http_url=_http_url(config.extra.get("http")),
     )
+
+
+def _http_url(section: Any) -> str:
+    """Return the base URL of ``http.listen`` (the default when unset or switched off)."""
+    listen = str(section.get("listen", "")) if isinstance(section, dict) else ""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        return "http://127.0.0.1:8080/"
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def octet_list(codes: list[IPv4Address]) -> str | None:

@@ -22,13 +22,14 @@ def nftables(ctx: Context) -> str:
 
 
 def crowdsec_bouncer(ctx: Context) -> str:
-    """Return a crowdsec-firewall-bouncer.yaml in nftables mode beside our own table."""
-    return """\
+    """Return a crowdsec-firewall-bouncer.yaml polling our HTTP API's decision stream."""
+    return f"""\
 # reputable: /etc/crowdsec/bouncers/crowdsec-firewall-bouncer.yaml
-# The bouncer keeps CrowdSec's decisions in its own nftables tables (crowdsec, crowdsec6);
-# our listings live in table inet reputable (`reputable integrate nftables`), so both drop
-# without touching each other. CrowdSec's decisions flow into reputable as evidence through
-# a feed of kind "crowdsec" (docs/enforcement.md), not through this file.
+# `reputable serve` answers the CrowdSec Local API decision stream on its HTTP API
+# (docs/api.md), so the stock firewall bouncer drops our listed addresses. Make its key with
+#   reputable token add fw-1 --scope bouncer
+# The bouncer keeps its own nftables tables (crowdsec, crowdsec6); our [[sinks]] table
+# (`reputable integrate nftables`) is another way to the same result: use one of them.
 mode: nftables
 pid_dir: /var/run/
 update_frequency: 10s
@@ -36,8 +37,8 @@ daemonize: true
 log_mode: file
 log_dir: /var/log/
 log_level: info
-api_url: http://127.0.0.1:8080/
-api_key: REPLACE_WITH_cscli_bouncers_add_KEY
+api_url: {ctx.http_url}
+api_key: REPLACE_WITH_THE_BOUNCER_TOKEN
 disable_ipv6: false
 deny_action: DROP
 deny_log: false
