@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
+from typing import Any
 
 from reputable.config import Config
 from reputable.core import log
@@ -128,6 +129,7 @@ class Supervisor:
         self.http = http_settings(config)  # a bad [http] section fails before anything starts
         self.evidence_arrived = asyncio.Event()  # set by the HTTP API: evaluate at once
         self.http_metrics: Callable[[], str] | None = None
+        self.policy_metrics: Callable[[], str] | None = None
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -268,6 +270,39 @@ class Supervisor:
         finally:
             store.close()
 
+    async def sinks(self) -> None:
+        """Keep the ``[[sinks]]`` (nftables, ipset, rpz files) current after each snapshot."""
+        if not self.config.extra.get("sinks"):
+            return
+        from reputable.publication.sinks import follow_sinks
+
+        await follow_sinks(self.config, lambda: open_store(self.config), self.stopping)
+
+    async def webhooks(self) -> None:
+        """Queue listing events and deliver them to the ``[[webhooks]]`` endpoints."""
+        if not self.config.extra.get("webhooks"):
+            return
+        from reputable.publication.webhooks.deliver import run_webhooks
+
+        await run_webhooks(self.config, lambda: open_store(self.config), self.stopping)
+
+    async def policy_service(self) -> None:
+        """Answer Postfix policy requests on ``policy_service.listen`` from the snapshot."""
+        if not self.config.extra.get("policy_service"):
+            return
+        from reputable.policyd.server import run_policy_service
+
+        def ready(service: Any) -> None:
+            self.policy_metrics = service.metrics
+
+        await run_policy_service(
+            self.config,
+            lambda: open_store(self.config),
+            self.stopping,
+            on_evidence=self.evidence_arrived.set,
+            service_ready=ready,
+        )
+
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         cmd = [
@@ -338,7 +373,8 @@ class Supervisor:
         """Return the Prometheus exposition of all workers' counters."""
         paths = [metrics_path(self.config, i) for i in range(len(self.workers))]
         text = render(read_worker_files(paths), serial=self.store.serial())
-        return text + (self.http_metrics() if self.http_metrics is not None else "")
+        text += self.http_metrics() if self.http_metrics is not None else ""
+        return text + (self.policy_metrics() if self.policy_metrics is not None else "")
 
     # -- http -------------------------------------------------------------------------------
     async def http_api(self) -> None:
@@ -411,6 +447,9 @@ class Supervisor:
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
                 group.create_task(self.journal())
+                group.create_task(self.sinks())
+                group.create_task(self.webhooks())
+                group.create_task(self.policy_service())
                 group.create_task(self.http_api())
         finally:
             self.stopping.set()
@@ -421,6 +460,18 @@ class Supervisor:
 
 def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None = None) -> None:
     """Run the blocklist server until SIGINT/SIGTERM (*worker*: DNS already answering)."""
+    if config.extra.get("sinks"):  # a bad [[sinks]] entry stops serve before it starts
+        from reputable.publication.sinks import sinks_of
+
+        sinks_of(config)
+    if config.extra.get("webhooks"):  # so does a bad [[webhooks]] entry
+        from reputable.publication.webhooks.settings import parse_webhooks
+
+        parse_webhooks(config.extra["webhooks"])
+    if config.extra.get("policy_service"):  # and a bad [policy_service]
+        from reputable.policyd.settings import parse_policy
+
+        parse_policy(config.extra["policy_service"])
     store = open_store(config)
     supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 

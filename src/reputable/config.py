@@ -176,6 +176,10 @@ self_removal_window = "30d"      # ... within this window
 # min_listing = "24h"
 # half_life = "2d"
 # max_quiet = "7d"
+
+# Enforcement (docs/enforcement.md): uncomment to answer Postfix's check_policy_service
+# [policy_service]
+# listen = "127.0.0.1:10040"
 """
 
 

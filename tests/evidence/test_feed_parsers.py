@@ -23,7 +23,10 @@ def parse(kind: str, sample: str, mapping: CsvMapping | None = None) -> FeedCont
 
 def test_table_names_every_documented_kind() -> None:
     """The FEED_PARSERS table offers exactly the kinds `feed add --kind` documents."""
-    assert set(FEED_PARSERS) == {"plain", "drop", "urlhaus", "phishtank", "openphish", "csv"}
+    assert set(FEED_PARSERS) == {
+        *("plain", "drop", "urlhaus", "phishtank", "openphish", "csv"),
+        *("crowdsec", "fail2ban"),
+    }
 
 
 def test_plain_list_reads_addresses_networks_and_reasons() -> None:

@@ -43,7 +43,10 @@ def feed_add(
     name: Annotated[str, typer.Argument(help="Short name; listings get source feed:NAME.")],
     url: Annotated[str, typer.Argument(help="file:///path, http://... or https://...")],
     kind: Annotated[
-        str, typer.Option("--kind", help="drop, plain, urlhaus, phishtank, openphish or csv.")
+        str,
+        typer.Option(
+            "--kind", help="drop, plain, urlhaus, phishtank, openphish, csv, crowdsec or fail2ban."
+        ),
     ],
     refresh: Annotated[str, typer.Option("--refresh", help="Sync interval, e.g. 1h.")] = "1h",
     broad: Annotated[

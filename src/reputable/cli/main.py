@@ -44,6 +44,7 @@ PLUGINS: dict[str, frozenset[str]] = {
     "reputable.cli.check": frozenset({"check", "watch"}),
     "reputable.cli.feeds": frozenset({"feed"}),
     "reputable.cli.probe": frozenset({"probe"}),
+    "reputable.cli.integrate": frozenset({"integrate"}),
     "reputable.cli.token": frozenset({"token"}),
 }
 

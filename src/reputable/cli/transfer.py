@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,8 @@ from reputable.core.clock import parse_duration
 from reputable.core.errors import DataFileError, InputError
 from reputable.listings.imports import rbldnsd as rbldnsd_import
 from reputable.publication.exports import rbldnsd as rbldnsd_export
+from reputable.publication.sinks import Sink, write_atomic
+from reputable.publication.sinks import render as render_sink
 
 import_app = typer.Typer(help="Read listings from other blocklist software.", no_args_is_help=True)
 export_app = typer.Typer(
@@ -164,3 +167,94 @@ def export_rbldnsd(
     typer.echo(
         "  rbldnsd -b 127.0.0.1/5300 -u rbldns " + " ".join(rbldnsd_export.zone_specs(export, base))
     )
+
+
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write here (atomically); stdout if absent.")
+]
+CausesOpt = Annotated[
+    list[str] | None,
+    typer.Option("--cause", "-c", help="Only listings of this cause (repeatable); all if absent."),
+]
+
+
+def _enforcement(
+    ctx: typer.Context, sink: Sink, output: Path | None, causes: list[str] | None, now: str | None
+) -> None:
+    """Render *sink* from the store at *now*; write it to *output* or print it."""
+    config = state(ctx).config
+    try:
+        wanted = frozenset(parse_cause(c) for c in causes) if causes else None
+    except ValueError as exc:
+        raise InputError(f"--cause: {exc}") from exc
+    sink = replace(sink, causes=wanted)
+    at = now_option(now).astimezone(UTC)
+    store = open_store(config)
+    try:
+        text = render_sink(
+            sink,
+            list(store.listing_rows(active_at=at)),
+            list(store.allow_rows(active_at=at)),
+            serial=store.serial(),
+        )
+    finally:
+        store.close()
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    write_atomic(output, text)
+    err_console.print(f"wrote {output}", highlight=False)
+
+
+@export_app.command("nftables")
+def export_nftables(
+    ctx: typer.Context,
+    output: OutputOpt = None,
+    cause: CausesOpt = None,
+    table: Annotated[str, typer.Option("--table", help="Our nftables table (inet).")] = "reputable",
+    hook: Annotated[
+        list[str] | None, typer.Option("--hook", help="input and/or forward [input].")
+    ] = None,
+    now: NowOpt = None,
+) -> None:
+    """Write an nft script: table inet TABLE with interval sets bl4/bl6 and drop chains.
+
+    Load it with `nft -f FILE`: the table is replaced in one transaction.
+    """
+    sink = Sink(kind="nftables", path=Path("-"), name=table, hooks=tuple(hook or ["input"]))
+    _enforcement(ctx, sink, output, cause, now)
+
+
+@export_app.command("ipset")
+def export_ipset(
+    ctx: typer.Context,
+    output: OutputOpt = None,
+    cause: CausesOpt = None,
+    name: Annotated[
+        str, typer.Option("--name", help="Set name (IPv4; IPv6 is NAME6).")
+    ] = "reputable",
+    now: NowOpt = None,
+) -> None:
+    """Write an `ipset restore` file: hash:net sets NAME and NAME6, filled fresh and swapped.
+
+    Use them with `iptables -I INPUT -m set --match-set NAME src -j DROP`.
+    """
+    _enforcement(ctx, Sink(kind="ipset", path=Path("-"), name=name), output, cause, now)
+
+
+@export_app.command("rpz")
+def export_rpz(
+    ctx: typer.Context,
+    output: OutputOpt = None,
+    cause: CausesOpt = None,
+    origin: Annotated[
+        str, typer.Option("--origin", help="The policy zone's name.")
+    ] = "rpz.reputable.test",
+    now: NowOpt = None,
+) -> None:
+    """Write a Response Policy Zone: listed domains and addresses answer NXDOMAIN.
+
+    Load it as an RPZ in Unbound, BIND or Knot Resolver (`reputable integrate unbound`).
+    """
+    sink = Sink(kind="rpz", path=Path("-"), origin=origin.strip("."))
+    _enforcement(ctx, sink, output, cause, now)

@@ -25,8 +25,9 @@ from reputable.core.cause import Cause
 from reputable.core.errors import ListingRefused, ReputableError
 from reputable.core.limits import clip_reason
 from reputable.evidence.model import Evidence
-from reputable.evidence.parsers.feed_kinds import FEED_PARSERS
+from reputable.evidence.parsers.feed_kinds import FEED_PARSERS, RAW_PARSERS
 from reputable.evidence.parsers.feed_model import (
+    EVIDENCE_KINDS,
     FeedContent,
     FeedDefinition,
     FeedError,
@@ -190,6 +191,26 @@ def domain_listings(
     return list(listings.values()), skipped
 
 
+def event_evidence(feed: FeedDefinition, content: FeedContent, now: datetime) -> list[Evidence]:
+    """Return the evidence of a CrowdSec or fail2ban feed: one piece per decision or ban.
+
+    An entry without its own time counts on the sync's UTC day, so repeated syncs of the
+    same bans on one day add nothing.
+    """
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return [
+        Evidence(
+            subject=entry.address,
+            cause=entry.cause,
+            source=feed.source,
+            observed_at=entry.observed_at or day,
+            detail={"feed": feed.name, **entry.detail},
+        )
+        for entry in content.events
+        if _usable(entry.address)
+    ]
+
+
 def _usable(address: IPAddress) -> bool:
     # Sinkholed names resolve to 0.0.0.0 or 127.0.0.1; those are no one's hosting.
     return not (
@@ -273,17 +294,25 @@ async def sync_feed(
             )
             return SyncReport(name=feed.name, status="unchanged", entries=state.entries)
         digest = hashlib.sha256(fetched.body).hexdigest()
-        parser = FEED_PARSERS[feed.kind]
-        text = fetched.body.decode("utf-8", errors="replace")
-        content = await asyncio.to_thread(parser, text, feed.csv)
-        guard(content, state.entries, settings, force=force)
+        if feed.kind in RAW_PARSERS:
+            content = await asyncio.to_thread(RAW_PARSERS[feed.kind], fetched.body, feed.csv)
+        else:
+            parser = FEED_PARSERS[feed.kind]
+            text = fetched.body.decode("utf-8", errors="replace")
+            content = await asyncio.to_thread(parser, text, feed.csv)
+        # Evidence feeds shrink when bans end; what was seen stays seen, so no shrink guard.
+        guard(content, state.entries, settings, force=force or feed.kind in EVIDENCE_KINDS)
     except (ReputableError, ValueError, csv.Error) as exc:  # ValueError covers UnicodeError
         log.warning("feed_sync_failed", feed=feed.name, error=str(exc))
         store.record_feed_state(feed.name, replace(state, last_attempt=now, last_error=str(exc)))
         return SyncReport(name=feed.name, status="error", entries=state.entries, error=str(exc))
     evidence: list[Evidence] = []
     unresolved = 0
-    if feed.holds_urls:
+    listings: list[Listing]
+    skipped: list[str]
+    if feed.kind in EVIDENCE_KINDS:
+        listings, skipped, evidence = [], [], event_evidence(feed, content, now)
+    elif feed.holds_urls:
         listings, skipped = domain_listings(feed, content, limits, now)
         evidence, unresolved = await url_evidence(feed, content.urls, resolver, settings, now)
     else:

@@ -19,6 +19,7 @@ from reputable.store.sqlite_policy import PolicyReads
 from reputable.store.sqlite_sources import SourceTables
 from reputable.store.sqlite_tokens import TokenTables
 from reputable.store.sqlite_tx import transaction
+from reputable.store.sqlite_webhooks import WebhookTables
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -42,6 +43,7 @@ class SQLiteStore(
     FeedTables,
     SourceTables,
     TokenTables,
+    WebhookTables,
     ExportReads,
     PolicyReads,
 ):

@@ -6,9 +6,10 @@ import csv
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from reputable.core.address import Domain, IPAddress, IPNetwork
+from reputable.core.cause import Cause
 from reputable.core.errors import InputError, ReputableError
 from reputable.core.limits import MAX_LINE_BYTES
 
@@ -16,6 +17,8 @@ from reputable.core.limits import MAX_LINE_BYTES
 FEED_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 #: Feed kinds whose entries are URLs (malware/phishing) rather than IP addresses and networks.
 URL_KINDS: Final = frozenset({"urlhaus", "phishtank", "openphish"})
+#: Feed kinds whose entries are evidence (what a defence tool saw), never listings by themselves.
+EVIDENCE_KINDS: Final = frozenset({"crowdsec", "fail2ban"})
 
 
 class FeedError(ReputableError):
@@ -96,11 +99,26 @@ class UrlEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EventEntry:
+    """One thing a defence tool saw an address do (a CrowdSec decision, a fail2ban ban).
+
+    Such feeds give evidence, not listings: the policy engine weighs it like our own logs.
+    *observed_at* is None when the format carries no time (the sync uses its UTC day).
+    """
+
+    address: IPAddress
+    cause: Cause
+    observed_at: datetime | None
+    detail: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedContent:
     """What a parser made of one download: entries, and how many lines it could not read."""
 
     networks: tuple[NetworkEntry, ...] = ()
     urls: tuple[UrlEntry, ...] = ()
+    events: tuple[EventEntry, ...] = ()
     lines: int = 0  # data lines seen (comments and blanks excluded)
     invalid: int = 0
     samples: tuple[str, ...] = ()  # the first few unreadable lines, for the error message
@@ -108,7 +126,7 @@ class FeedContent:
     @property
     def entries(self) -> int:
         """How many entries the feed yielded."""
-        return len(self.networks) + len(self.urls)
+        return len(self.networks) + len(self.urls) + len(self.events)
 
 
 def check_name(name: str) -> str:
@@ -146,12 +164,16 @@ class Tally:
             return None
 
     def content(
-        self, networks: list[NetworkEntry] | None = None, urls: list[UrlEntry] | None = None
+        self,
+        networks: list[NetworkEntry] | None = None,
+        urls: list[UrlEntry] | None = None,
+        events: list[EventEntry] | None = None,
     ) -> FeedContent:
         """Return the parse result with these counts."""
         return FeedContent(
             networks=tuple(networks or ()),
             urls=tuple(urls or ()),
+            events=tuple(events or ()),
             lines=self.lines,
             invalid=self.invalid,
             samples=tuple(self.samples),

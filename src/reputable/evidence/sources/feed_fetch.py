@@ -51,6 +51,9 @@ async def _http(url: str, state: FeedState, settings: FeedSettings) -> Fetched:
         headers["If-None-Match"] = state.etag
     if state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
+    for prefix, key in settings.api_keys:  # e.g. a CrowdSec Local API's bouncer key
+        if url.startswith(prefix):
+            headers["X-Api-Key"] = key
     # trust_env=False: no proxy or netrc from the environment; the URL says where to go.
     async with (
         httpx.AsyncClient(trust_env=False, follow_redirects=True, max_redirects=5) as client,

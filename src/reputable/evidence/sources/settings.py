@@ -15,6 +15,7 @@
     max_resolve = 5000             # URL hosts resolved per sync
     floor_v4 = 8                   # no feed entry broader than this, even for broad feeds
     floor_v6 = 16
+    api_keys = {}                  # URL prefix -> X-Api-Key (CrowdSec LAPI bouncer key)
 
     [probes]
     allow = []                     # networks always probe-able (CIDRs)
@@ -64,6 +65,7 @@ class FeedSettings:
     max_resolve: int = 5000
     floor_v4: int = 8
     floor_v6: int = 16
+    api_keys: tuple[tuple[str, str], ...] = ()  # (URL prefix, X-Api-Key value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,15 @@ def _number(section: dict[str, Any], key: str, default: Any, where: str) -> Any:
     return value
 
 
+def _api_keys(raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigError(
+            'feeds.api_keys: use a table of URL prefix = key, e.g. { "http://127.0.0.1:8080/"'
+            ' = "KEY from cscli bouncers add" }'
+        )
+    return tuple(sorted(raw.items()))
+
+
 def parse_settings(extra: dict[str, Any]) -> SourceSettings:
     """Return the ``[resolver]``, ``[feeds]`` and ``[probes]`` settings in *extra*."""
     res, fee, pro = (_section(extra, n) for n in ("resolver", "feeds", "probes"))
@@ -158,6 +169,7 @@ def parse_settings(extra: dict[str, Any]) -> SourceSettings:
         max_resolve=_number(fee, "max_resolve", d.max_resolve, "feeds"),
         floor_v4=_number(fee, "floor_v4", d.floor_v4, "feeds"),
         floor_v6=_number(fee, "floor_v6", d.floor_v6, "feeds"),
+        api_keys=_api_keys(fee.get("api_keys", {})),
     )
     if not (0 <= feeds.max_invalid <= 1 and 0 <= feeds.max_shrink <= 1):
         raise ConfigError("feeds.max_invalid and feeds.max_shrink are shares between 0 and 1")
