@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -21,12 +22,12 @@ from pathlib import Path
 from threading import Thread
 
 from reputable.config import Config
-from reputable.core import log
+from reputable.core import log, sdnotify
 from reputable.core.errors import ConfigError, ReputableError, SnapshotError
 from reputable.listings.engine import evaluate_new
 from reputable.listings.rules import Limits
 from reputable.publication.dnsbl.worker import Worker, metrics_path, record_plan
-from reputable.publication.metrics import read_worker_files, render
+from reputable.publication.metrics import read_worker_files, render, render_server
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
@@ -65,6 +66,15 @@ def open_store(config: Config) -> SQLiteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteStore(path)
     raise ConfigError(f"store.dsn {dsn!r}: this build supports sqlite:///FILE only")
+
+
+def store_path(config: Config) -> Path:
+    """Return the SQLite file named by ``store.dsn``."""
+    if not config.store_dsn.startswith("sqlite:///"):
+        raise ConfigError(
+            f"store.dsn {config.store_dsn!r}: this build supports sqlite:///FILE only"
+        )
+    return Path(config.store_dsn.removeprefix("sqlite:///"))
 
 
 def limits(config: Config) -> Limits:
@@ -123,6 +133,7 @@ class Supervisor:
         self.digest = fingerprint(config)
         self.stopping = asyncio.Event()
         self.local_worker: Worker | None = worker
+        self.started = time.time()
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -319,7 +330,56 @@ class Supervisor:
     def metrics_text(self) -> str:
         """Return the Prometheus exposition of all workers' counters."""
         paths = [metrics_path(self.config, i) for i in range(len(self.workers))]
-        return render(read_worker_files(paths), serial=self.store.serial())
+        return render(read_worker_files(paths), serial=self.store.serial()) + self.server_text()
+
+    def server_text(self) -> str:
+        """Return the supervisor's gauges (build info, snapshot age, listings by zone/cause)."""
+        from reputable import __version__
+        from reputable.store.maintenance import listing_counts
+
+        now = time.time()
+        try:
+            mtime: float | None = self.config.snapshot_path.stat().st_mtime
+        except OSError:
+            mtime = None
+        zones = {4: self.config.ip_zone.name, 6: self.config.ip_zone.name}
+        listings: dict[tuple[str, str], int] = {}
+        path = store_path(self.config)
+        for (family, cause), count in listing_counts(path, datetime.now(UTC)).items():
+            key = (zones.get(family, self.config.domain_zone.name), cause)
+            listings[key] = listings.get(key, 0) + count
+        return render_server(
+            version=__version__,
+            python=sys.version.split()[0],
+            started=self.started,
+            now=now,
+            snapshot_mtime=mtime,
+            listings=listings,
+        )
+
+    def health(self) -> tuple[int, dict[str, object]]:
+        """Ask our own DNS listener for the IP zone's SOA: (200, ...) if it answered, else 503."""
+        import dns.exception
+        import dns.message
+        import dns.query
+        import dns.rcode
+
+        host, port = self.config.dns.listen[0]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        zone = self.config.ip_zone.name
+        try:
+            query = dns.message.make_query(zone, "SOA", use_edns=0)
+            reply, _ = dns.query.udp_with_fallback(query, host, port=port, timeout=1)
+        except (OSError, dns.exception.DNSException) as exc:
+            return 503, {"status": "failing", "dns": f"{host}:{port} did not answer: {exc}"}
+        if reply.rcode() != dns.rcode.NOERROR or not reply.answer:
+            rcode = dns.rcode.to_text(reply.rcode())
+            return 503, {
+                "status": "failing",
+                "dns": f"{host}:{port} answered {rcode} for {zone} SOA",
+            }
+        serial = reply.answer[0][0].serial
+        return 200, {"status": "ok", "dns": f"{host}:{port}", "zone": zone, "serial": serial}
 
     def start_metrics_server(self) -> ThreadingHTTPServer | None:
         """Serve GET /metrics on ``metrics_listen`` in a thread (None when disabled)."""
@@ -327,11 +387,22 @@ class Supervisor:
             return None
         host, _, port = self.metrics_listen.rpartition(":")
         text: Callable[[], str] = self.metrics_text
+        health: Callable[[], tuple[int, dict[str, object]]] = self.health
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # the stdlib's name
-                if self.path.split("?", 1)[0] != "/metrics":
-                    self.send_error(404, "only /metrics lives here")
+                path = self.path.split("?", 1)[0]
+                if path == "/health":
+                    code, report = health()
+                    body = (json.dumps(report) + "\n").encode()
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if path != "/metrics":
+                    self.send_error(404, "only /metrics and /health live here")
                     return
                 body = text().encode()
                 self.send_response(200)
@@ -365,6 +436,7 @@ class Supervisor:
             log.info(
                 "serve_ready", seconds=round(time.perf_counter() - started, 3), pid=os.getpid()
             )
+            sdnotify.notify(f"READY=1\nSTATUS=answering DNS\nMAINPID={os.getpid()}")
             async with asyncio.TaskGroup() as group:
                 # DNS answers from the existing snapshot first; the full evaluation follows.
                 group.create_task(self.full_evaluation())
@@ -377,6 +449,7 @@ class Supervisor:
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
         finally:
+            sdnotify.notify("STOPPING=1")
             self.stopping.set()
             self.stop_workers()
             if server is not None:

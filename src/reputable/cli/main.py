@@ -44,7 +44,14 @@ PLUGINS: dict[str, frozenset[str]] = {
     "reputable.cli.check": frozenset({"check", "watch"}),
     "reputable.cli.feeds": frozenset({"feed"}),
     "reputable.cli.probe": frozenset({"probe"}),
+    "reputable.cli.store": frozenset({"store"}),
 }
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
 
 
 @app.callback()
@@ -55,6 +62,12 @@ def root(
         typer.Option("--config", envvar="REPUTABLE_CONFIG", help="Config file [./reputable.toml]."),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING.")] = "INFO",
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """reputable: evidence in, explained listings out, published as a standards-compliant DNSBL."""
     ctx.obj = State(config_path=config)

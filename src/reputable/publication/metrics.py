@@ -21,6 +21,39 @@ def read_worker_files(paths: Iterable[Path]) -> list[dict[str, Any]]:
     return records
 
 
+def render_server(
+    *,
+    version: str,
+    python: str,
+    started: float,
+    now: float,
+    snapshot_mtime: float | None,
+    listings: dict[tuple[str, str], int],
+) -> str:
+    """Return the supervisor's own gauges: build info, uptime, snapshot age, listings."""
+    lines = [
+        "# HELP reputable_build_info The running reputable's version (value always 1).",
+        "# TYPE reputable_build_info gauge",
+        f'reputable_build_info{{version="{version}",python="{python}"}} 1',
+        "# HELP reputable_start_time_seconds When serve started, seconds since the epoch.",
+        "# TYPE reputable_start_time_seconds gauge",
+        f"reputable_start_time_seconds {started:.3f}",
+    ]
+    if snapshot_mtime is not None:
+        lines += [
+            "# HELP reputable_snapshot_age_seconds Seconds since the snapshot file was written.",
+            "# TYPE reputable_snapshot_age_seconds gauge",
+            f"reputable_snapshot_age_seconds {max(0.0, now - snapshot_mtime):.3f}",
+        ]
+    lines += [
+        "# HELP reputable_listings Active listings in the store, by zone and cause.",
+        "# TYPE reputable_listings gauge",
+    ]
+    for (zone, cause), count in sorted(listings.items()):
+        lines.append(f'reputable_listings{{zone="{zone}",cause="{cause}"}} {count}')
+    return "\n".join(lines) + "\n"
+
+
 def render(records: list[dict[str, Any]], *, serial: int | None = None) -> str:
     """Return Prometheus text for the summed counters of *records*."""
     totals: dict[tuple[str, str], int] = {}

@@ -1,0 +1,117 @@
+"""Operating a running server: readiness, JSON logs, health, metrics, backups, --version."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reputable.testing import RunningServer, cli, free_port, write_config
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Path, RunningServer, socket.socket]]:
+    """A server with JSON logs and two listings, started with $NOTIFY_SOCKET set."""
+    config = write_config(tmp_path, dns_port=free_port(), extra='[log]\nformat = "json"\n')
+    cli(config, "list", "add", "198.51.100.7", "--cause", "spam")
+    cli(config, "list", "add", "evil.example", "--cause", "malware_host")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(10)
+    try:
+        with RunningServer(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify")}) as server:
+            yield config, server, notify
+    finally:
+        notify.close()
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_serve_notifies_systemd_when_ready(
+    running: tuple[Path, RunningServer, socket.socket],
+) -> None:
+    """serve sends READY=1 with its MAINPID on $NOTIFY_SOCKET once DNS answers."""
+    _, server, notify = running
+    message = notify.recv(4096).decode()
+    assert server.proc is not None
+    assert message.startswith("READY=1\n")
+    assert f"MAINPID={server.proc.pid}" in message
+
+
+def test_json_logs_are_one_object_a_line(
+    running: tuple[Path, RunningServer, socket.socket],
+) -> None:
+    """Every serve log line parses as JSON with a UTC timestamp and plain HOST:PORT values."""
+    _, server, _ = running
+    lines = [json.loads(line) for line in server.log().splitlines() if line.strip()]
+    events = {entry["event"]: entry for entry in lines}
+    assert "serve_ready" in events
+    assert all(entry["ts"].endswith("Z") for entry in lines)
+    listen = events["dns_ready"]["listen"]
+    assert listen.startswith("127.0.0.1:") and "(" not in listen
+
+
+def test_health_answers_from_dns(running: tuple[Path, RunningServer, socket.socket]) -> None:
+    """GET /health asks the DNS listener for the zone SOA and reports its serial."""
+    _, server, _ = running
+    status, body = _get(server.metrics_port, "/health")
+    report = json.loads(body)
+    assert status == 200, body
+    assert report["status"] == "ok" and report["zone"] == "bl.reputable.test"
+    assert isinstance(report["serial"], int)
+
+
+def test_metrics_show_build_info_listings_and_snapshot_age(
+    running: tuple[Path, RunningServer, socket.socket],
+) -> None:
+    """/metrics carries build info, listings by zone and cause, and the snapshot's age."""
+    _, server, _ = running
+    status, text = _get(server.metrics_port, "/metrics")
+    assert status == 200
+    from reputable import __version__
+
+    assert f'reputable_build_info{{version="{__version__}"' in text
+    assert 'reputable_listings{zone="bl.reputable.test",cause="spam"} 1' in text
+    assert 'reputable_listings{zone="dbl.reputable.test",cause="malware_host"} 1' in text
+    age = next(x for x in text.splitlines() if x.startswith("reputable_snapshot_age_seconds "))
+    assert 0 <= float(age.split()[1]) < 3600
+
+
+def test_backup_of_a_live_store_is_complete(
+    running: tuple[Path, RunningServer, socket.socket], tmp_path: Path
+) -> None:
+    """`store backup` copies the store while serve runs; the copy holds the listings."""
+    config, _, _ = running
+    target = tmp_path / "backup.db"
+    out = cli(config, "store", "backup", str(target), "--json")
+    report = json.loads(out.stdout)
+    assert report["target"] == str(target) and report["bytes"] > 0
+    with sqlite3.connect(target) as db:
+        subjects = {row[0] for row in db.execute("SELECT subject FROM listings")}
+    assert subjects == {"198.51.100.7", "evil.example"}
+    again = cli(config, "store", "backup", str(target), check=False)
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_version_option_prints_the_version() -> None:
+    """`reputable --version` prints the package version and exits 0."""
+    from reputable import __version__
+
+    done = subprocess.run(
+        [sys.executable, "-m", "reputable", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == __version__
