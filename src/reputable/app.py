@@ -58,11 +58,22 @@ async def run_child(cmd: list[str]) -> int:
                 await proc.wait()
 
 
-def open_store(config: Config) -> SQLiteStore:
-    """Open the store named by ``store.dsn`` (SQLite by default), migrating it if needed."""
+def open_store(config: Config, *, read_only: bool = False) -> SQLiteStore:
+    """Open the store named by ``store.dsn`` (SQLite by default), migrating it if needed.
+
+    *read_only* callers (commands that only show things) never create the file or its folder:
+    a missing store is shown as an empty one (in memory), with a warning that names it.
+    """
     dsn = config.store_dsn
     if dsn.startswith("sqlite:///"):
         path = Path(dsn.removeprefix("sqlite:///"))
+        if read_only and not path.is_file():
+            log.warning(
+                "store_missing",
+                path=path,
+                hint="nothing recorded yet, showing an empty store; check --config or data_dir",
+            )
+            return SQLiteStore(":memory:")
         path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteStore(path)
     raise ConfigError(f"store.dsn {dsn!r}: this build supports sqlite:///FILE only")

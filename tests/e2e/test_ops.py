@@ -115,3 +115,43 @@ def test_version_option_prints_the_version() -> None:
         [sys.executable, "-m", "reputable", "--version"], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == __version__
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list", "show"),
+        ("allow", "show"),
+        ("stats",),
+        ("explain", "198.51.100.7"),
+        ("feed", "list"),
+    ],
+)
+def test_read_only_commands_create_no_files(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """A read-only command in an empty folder creates nothing and warns of the missing store."""
+    done = subprocess.run(
+        [sys.executable, "-m", "reputable", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert done.returncode in {0, 1}, done.stderr
+    assert "store_missing" in done.stderr and "reputable.db" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_no_shipped_text_cites_the_unshipped_design_notes() -> None:
+    """Product code, docs and README cite docs/ files, not the team's DESIGN.md or STYLE.md."""
+    root = Path(__file__).resolve().parents[2]
+    texts = [*root.glob("src/**/*.py"), *root.glob("docs/**/*.md"), root / "README.md"]
+    offenders = [
+        str(p.relative_to(root))
+        for p in texts
+        if "DESIGN.md" in p.read_text(encoding="utf-8")
+        or "STYLE.md" in p.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
+    assert (root / "docs" / "causes.md").is_file()

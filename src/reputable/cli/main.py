@@ -118,7 +118,7 @@ def snapshot_build(ctx: typer.Context) -> None:
 def stats(ctx: typer.Context) -> None:
     """Print the DNS counters of the running server in Prometheus text format."""
     config = state(ctx).config
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         paths = [metrics_path(config, i) for i in range(config.dns.workers)]
         typer.echo(render(read_worker_files(paths), serial=store.serial()), nl=False)
