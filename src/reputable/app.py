@@ -346,7 +346,7 @@ class Supervisor:
     def server_text(self) -> str:
         """Return the supervisor's gauges (build info, snapshot age, listings by zone/cause)."""
         from reputable import __version__
-        from reputable.store.maintenance import listing_counts
+        from reputable.store.maintenance import store_gauges
 
         now = time.time()
         try:
@@ -355,8 +355,8 @@ class Supervisor:
             mtime = None
         zones = {4: self.config.ip_zone.name, 6: self.config.ip_zone.name}
         listings: dict[tuple[str, str], int] = {}
-        path = store_path(self.config)
-        for (family, cause), count in listing_counts(path, datetime.now(UTC)).items():
+        gauges = store_gauges(store_path(self.config), datetime.now(UTC))
+        for (family, cause), count in gauges.listings.items():
             key = (zones.get(family, self.config.domain_zone.name), cause)
             listings[key] = listings.get(key, 0) + count
         return render_server(
@@ -366,6 +366,9 @@ class Supervisor:
             now=now,
             snapshot_mtime=mtime,
             listings=listings,
+            evidence=gauges.evidence,
+            feeds=gauges.feeds,
+            followers=gauges.followers,
         )
 
     def health(self) -> tuple[int, dict[str, object]]:

@@ -29,6 +29,9 @@ def render_server(
     now: float,
     snapshot_mtime: float | None,
     listings: dict[tuple[str, str], int],
+    evidence: dict[str, int] | None = None,
+    feeds: dict[str, tuple[float | None, str | None]] | None = None,
+    followers: dict[str, tuple[int, float]] | None = None,
 ) -> str:
     """Return the supervisor's own gauges: build info, uptime, snapshot age, listings."""
     lines = [
@@ -51,7 +54,43 @@ def render_server(
     ]
     for (zone, cause), count in sorted(listings.items()):
         lines.append(f'reputable_listings{{zone="{zone}",cause="{cause}"}} {count}')
+    lines += [
+        "# HELP reputable_evidence Evidence rows kept in the store, by source.",
+        "# TYPE reputable_evidence gauge",
+    ]
+    for source, count in sorted((evidence or {}).items()):
+        lines.append(f'reputable_evidence{{source="{_label(source)}"}} {count}')
+    lines += [
+        "# HELP reputable_feed_up 1 if the feed's last sync succeeded, 0 if it failed.",
+        "# TYPE reputable_feed_up gauge",
+    ]
+    ages: list[str] = []
+    for name, (success, error) in sorted((feeds or {}).items()):
+        lines.append(f'reputable_feed_up{{feed="{_label(name)}"}} {0 if error else 1}')
+        if success is not None:
+            ages.append(f'reputable_feed_age_seconds{{feed="{_label(name)}"}} {now - success:.3f}')
+    lines += [
+        "# HELP reputable_feed_age_seconds Seconds since the feed's last good sync.",
+        "# TYPE reputable_feed_age_seconds gauge",
+        *ages,
+        "# HELP reputable_follower_lag_bytes Bytes of a followed log file not read yet.",
+        "# TYPE reputable_follower_lag_bytes gauge",
+    ]
+    seconds: list[str] = []
+    for name, (behind, waited) in sorted((followers or {}).items()):
+        lines.append(f'reputable_follower_lag_bytes{{source="{_label(name)}"}} {behind}')
+        seconds.append(f'reputable_follower_lag_seconds{{source="{_label(name)}"}} {waited:.3f}')
+    lines += [
+        "# HELP reputable_follower_lag_seconds How long the unread bytes have waited.",
+        "# TYPE reputable_follower_lag_seconds gauge",
+        *seconds,
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    """Return *value* escaped for a Prometheus label value."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def render(records: list[dict[str, Any]], *, serial: int | None = None) -> str:

@@ -7,7 +7,7 @@ the path, not an empty ``reputable.db`` in the current folder.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -67,19 +67,64 @@ def backup(source: Path, target: Path, *, pages_per_step: int = 1024) -> BackupR
     return BackupResult(source, target, pages, target.stat().st_size)
 
 
-def listing_counts(path: Path, now: datetime) -> dict[tuple[int, str], int]:
-    """Return the active listings of the store at *path* by (family, cause); {} if absent."""
+@dataclass(frozen=True)
+class StoreGauges:
+    """What /metrics reports from the store: listings, evidence, feeds, log followers."""
+
+    listings: dict[tuple[int, str], int] = field(default_factory=dict)
+    evidence: dict[str, int] = field(default_factory=dict)
+    #: feed name -> (last success or None, last error or None)
+    feeds: dict[str, tuple[float | None, str | None]] = field(default_factory=dict)
+    #: follower name -> (bytes not yet read, seconds the unread bytes have waited)
+    followers: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+
+def _follower_lag(name: str, offset: int, updated_at: float) -> tuple[int, float] | None:
+    """Return (bytes, seconds) behind for the follower of the file in *name* (KIND:PATH)."""
+    _, sep, path = name.partition(":")
+    if not sep:
+        return None
+    try:
+        info = Path(path).stat()
+    except OSError:
+        return None
+    behind = max(0, info.st_size - offset)
+    return behind, (max(0.0, info.st_mtime - updated_at) if behind else 0.0)
+
+
+def store_gauges(path: Path, now: datetime) -> StoreGauges:
+    """Return the store's gauges, read-only; empty when the store does not exist yet."""
     if not path.is_file():
-        return {}
+        return StoreGauges()
     db = open_read_only(path)
     try:
-        rows = db.execute(
-            "SELECT family, cause, COUNT(*) FROM listings"
-            " WHERE expires_at IS NULL OR expires_at > ? GROUP BY family, cause",
-            (now.timestamp(),),
-        ).fetchall()
+        listings = {
+            (int(family), str(cause)): int(count)
+            for family, cause, count in db.execute(
+                "SELECT family, cause, COUNT(*) FROM listings"
+                " WHERE expires_at IS NULL OR expires_at > ? GROUP BY family, cause",
+                (now.timestamp(),),
+            )
+        }
+        evidence = {
+            str(source): int(count)
+            for source, count in db.execute("SELECT source, COUNT(*) FROM evidence GROUP BY source")
+        }
+        feeds = {
+            str(name): (success, error)
+            for name, success, error in db.execute(
+                "SELECT name, last_success, last_error FROM feeds"
+            )
+        }
+        followers: dict[str, tuple[int, float]] = {}
+        for name, offset, updated_at in db.execute(
+            "SELECT name, offset, updated_at FROM source_positions"
+        ):
+            lag = _follower_lag(str(name), int(offset), float(updated_at))
+            if lag is not None:
+                followers[str(name)] = lag
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot count listings in {path}: {exc}") from exc
+        raise StoreError(f"cannot read the gauges of store {path}: {exc}") from exc
     finally:
         db.close()
-    return {(int(family), str(cause)): int(count) for family, cause, count in rows}
+    return StoreGauges(listings, evidence, feeds, followers)
