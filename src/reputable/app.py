@@ -22,7 +22,7 @@ from pathlib import Path
 from threading import Thread
 
 from reputable.config import Config
-from reputable.core import log, sdnotify
+from reputable.core import log, privileges, sdnotify
 from reputable.core.errors import ConfigError, ReputableError, SnapshotError
 from reputable.listings.engine import evaluate_new
 from reputable.listings.rules import Limits
@@ -433,6 +433,22 @@ class Supervisor:
         log.info("metrics_ready", listen=self.metrics_listen)
         return server
 
+    def drop_privileges(self) -> None:
+        """Become ``user`` now that every socket is bound; its data_dir must be writable."""
+        account = privileges.lookup(self.config.extra.get("user"))
+        if account is None:
+            return
+        db = store_path(self.config)
+        wal = [db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm")]
+        privileges.give_files(account, [*wal, self.config.snapshot_path])
+        if privileges.drop(account):
+            log.info("privileges_dropped", user=account.name, uid=account.uid)
+        if not os.access(self.config.data_dir, os.W_OK):
+            raise ConfigError(
+                f"user = {account.name!r} cannot write data_dir {self.config.data_dir}:"
+                f" chown -R {account.name} {self.config.data_dir}"
+            )
+
     async def run(self) -> None:
         """Evaluate, publish, start workers, then supervise until stopped."""
         started = time.perf_counter()
@@ -447,6 +463,7 @@ class Supervisor:
         server = self.start_metrics_server()
         try:
             await self.start_workers()
+            self.drop_privileges()
             log.info(
                 "serve_ready", seconds=round(time.perf_counter() - started, 3), pid=os.getpid()
             )
@@ -472,6 +489,7 @@ class Supervisor:
 
 def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None = None) -> None:
     """Run the blocklist server until SIGINT/SIGTERM (*worker*: DNS already answering)."""
+    privileges.lookup(config.extra.get("user"))  # an unknown user fails before anything else
     store = open_store(config)
     supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 

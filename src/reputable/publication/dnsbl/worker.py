@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reputable.config import Config, load_config
-from reputable.core import log
+from reputable.core import log, privileges
 from reputable.core.errors import ReputableError, SnapshotError
 from reputable.publication.dnsbl import fastpath, rrl
 from reputable.publication.dnsbl.access import Access
@@ -417,6 +417,7 @@ class Worker:
     def run(self) -> None:
         """Start, announce readiness on stdout, and serve until SIGTERM/SIGINT."""
         self.start()
+        privileges.drop(privileges.lookup(self.config.extra.get("user")))  # bound: root no more
         print("ready", flush=True)
         self.stopping.wait()
         self.stop()
