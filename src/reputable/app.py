@@ -35,6 +35,8 @@ from reputable.store.sqlite import SQLiteStore
 WORKER_RESTART_DELAY = 1.0
 #: How long a child (snapshot build, policy run, DNS worker) gets to end after SIGTERM.
 CHILD_STOP_SECONDS = 0.8
+#: Seconds between two evidence retention rounds.
+RETENTION_EVERY = 600.0
 
 
 async def run_child(cmd: list[str]) -> int:
@@ -272,6 +274,47 @@ class Supervisor:
         finally:
             store.close()
 
+    async def retention(self) -> None:
+        """Prune evidence older than ``[retention] evidence`` every 10 minutes, in small batches."""
+        import sqlite3
+
+        from reputable.store.maintenance import evidence_retention, prune_evidence
+
+        policy = self.config.policy
+        keep = evidence_retention(
+            self.config.extra.get("retention"), policy.recidivism_window + policy.max_listing
+        )
+        if keep is None:
+            return
+        # Its own connection, used by this task only (from worker threads, one call at a time).
+        db = sqlite3.connect(
+            str(store_path(self.config)),
+            timeout=30.0,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            while not self.stopping.is_set():
+                before, after_id, total = datetime.now(UTC) - keep, 0, 0
+                while not self.stopping.is_set():
+                    try:
+                        deleted, after_id = await asyncio.to_thread(
+                            prune_evidence, db, before, after_id=after_id
+                        )
+                    except sqlite3.Error as exc:
+                        log.error("retention_failed", error=str(exc))
+                        break
+                    total += deleted
+                    if deleted == 0:
+                        break
+                    await asyncio.sleep(0.05)  # let writers in between batches
+                if total:
+                    log.info("evidence_pruned", rows=total, before=before)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), RETENTION_EVERY)
+        finally:
+            db.close()
+
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         cmd = [
@@ -479,6 +522,7 @@ class Supervisor:
                 group.create_task(self.reprobes())
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
+                group.create_task(self.retention())
         finally:
             sdnotify.notify("STOPPING=1")
             self.stopping.set()
@@ -490,6 +534,11 @@ class Supervisor:
 def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None = None) -> None:
     """Run the blocklist server until SIGINT/SIGTERM (*worker*: DNS already answering)."""
     privileges.lookup(config.extra.get("user"))  # an unknown user fails before anything else
+    from reputable.store.maintenance import evidence_retention
+
+    evidence_retention(  # so does a bad [retention]
+        config.extra.get("retention"), config.policy.recidivism_window + config.policy.max_listing
+    )
     store = open_store(config)
     supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 

@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -155,3 +156,34 @@ def test_no_shipped_text_cites_the_unshipped_design_notes() -> None:
     ]
     assert offenders == []
     assert (root / "docs" / "causes.md").is_file()
+
+
+def test_serve_prunes_old_evidence_and_vacuum_shrinks(tmp_path: Path) -> None:
+    """serve deletes evidence past the retention in the background; `store vacuum` then runs."""
+    config = write_config(tmp_path, dns_port=free_port(), extra='[retention]\nevidence = "300d"\n')
+    cli(config, "list", "add", "198.51.100.7", "--cause", "spam")
+    store = tmp_path / "reputable.db"
+    with sqlite3.connect(store) as db:
+        db.executemany(
+            "INSERT INTO evidence (key, subject, target, cause, source, observed_at, weight,"
+            " detail) VALUES (?, '198.51.100.9', '198.51.100.9', 'spam', 'old', ?, 1, '{}')",
+            [(f"k{i}", 946_684_800.0 + i) for i in range(2500)],  # January 2000
+        )
+    with RunningServer(config) as server:
+        for _ in range(100):
+            if "evidence_pruned" in server.log():
+                break
+            time.sleep(0.1)
+        assert "evidence_pruned" in server.log(), server.log()
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT COUNT(*) FROM evidence WHERE source = 'old'").fetchone() == (0,)
+    done = cli(config, "store", "vacuum")
+    assert done.stdout.startswith(f"vacuumed {store}")
+
+
+def test_bad_retention_stops_serve_before_binding(tmp_path: Path) -> None:
+    """A retention shorter than the policy's look-back is refused with exit 2 and the fix."""
+    config = write_config(tmp_path, dns_port=free_port(), extra='[retention]\nevidence = "7d"\n')
+    done = cli(config, "serve", "--metrics", "", check=False, timeout=30)
+    assert done.returncode == 2
+    assert "retention.evidence" in done.stderr and "Traceback" not in done.stderr

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from reputable.core.errors import StoreError
+from reputable.core.errors import ConfigError, StoreError
 from reputable.publication.metrics import render_server
-from reputable.store.maintenance import backup, store_gauges
+from reputable.store.maintenance import (
+    backup,
+    evidence_retention,
+    prune_evidence,
+    store_gauges,
+)
 from reputable.store.sqlite import SQLiteStore
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -85,3 +90,48 @@ def test_backup_refuses_to_overwrite_or_invent_folders(store_file: Path, tmp_pat
     with pytest.raises(StoreError, match=r"does not exist: check store\.dsn"):
         backup(tmp_path / "absent.db", tmp_path / "copy.db")
     assert not (tmp_path / "absent.db").exists()
+
+
+def _evidence(db: sqlite3.Connection, n: int, observed_at: float, prefix: str) -> None:
+    db.executemany(
+        "INSERT INTO evidence (key, subject, target, cause, source, observed_at, weight, detail)"
+        " VALUES (?, '198.51.100.9', '198.51.100.9', 'spam', 'test', ?, 1, '{}')",
+        [(f"{prefix}:{i}", observed_at) for i in range(n)],
+    )
+
+
+def test_prune_walks_old_evidence_in_batches_and_keeps_the_rest(tmp_path: Path) -> None:
+    """Old rows go in batches of the given size; rows newer than the cut-off all stay."""
+    path = tmp_path / "reputable.db"
+    SQLiteStore(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    old, new = NOW - timedelta(days=500), NOW - timedelta(days=10)
+    _evidence(db, 25, old.timestamp(), "old")
+    _evidence(db, 7, new.timestamp(), "new")
+    _evidence(db, 5, old.timestamp(), "old2")
+    cut = NOW - timedelta(days=400)
+    rounds, after, total = [], 0, 0
+    while True:
+        deleted, after = prune_evidence(db, cut, after_id=after, batch=10)
+        if not deleted:
+            break
+        rounds.append(deleted)
+        total += deleted
+    assert rounds == [10, 10, 10]
+    assert total == 30
+    left = db.execute("SELECT COUNT(*), MIN(observed_at) FROM evidence").fetchone()
+    assert left == (7, new.timestamp())
+    db.close()
+
+
+def test_retention_default_and_limits() -> None:
+    """Unset keeps 400 days (or what the policy needs); too short or garbage names the fix."""
+    need = timedelta(days=270)
+    assert evidence_retention(None, need) == timedelta(days=400)
+    assert evidence_retention({}, timedelta(days=500)) == timedelta(days=500)
+    assert evidence_retention({"evidence": "forever"}, need) is None
+    assert evidence_retention({"evidence": "365d"}, need) == timedelta(days=365)
+    with pytest.raises(ConfigError, match=r"shorter than the 270 days .* raise it"):
+        evidence_retention({"evidence": "30d"}, need)
+    with pytest.raises(ConfigError, match=r"retention\.evidence = 'soon'"):
+        evidence_retention({"evidence": "soon"}, need)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from reputable.core.errors import StoreError
+from reputable.core.clock import parse_duration
+from reputable.core.errors import ConfigError, InputError, StoreError
 
 
 @dataclass(frozen=True)
@@ -128,3 +130,59 @@ def store_gauges(path: Path, now: datetime) -> StoreGauges:
     finally:
         db.close()
     return StoreGauges(listings, evidence, feeds, followers)
+
+
+#: Evidence kept when ``[retention] evidence`` is not set.
+DEFAULT_EVIDENCE_RETENTION = timedelta(days=400)
+
+
+def evidence_retention(section: Any, minimum: timedelta) -> timedelta | None:
+    """Return how long evidence is kept, from ``[retention]`` (None: "forever").
+
+    *minimum* is what the policy needs to look back (recidivism window plus the longest
+    listing); a shorter value would change decisions, so it is refused with the minimum named.
+    """
+    raw = section.get("evidence") if isinstance(section, dict) else None
+    if raw is None:
+        return max(DEFAULT_EVIDENCE_RETENTION, minimum)
+    if str(raw).strip().lower() == "forever":
+        return None
+    try:
+        keep = parse_duration(str(raw))
+    except (ValueError, InputError) as exc:
+        raise ConfigError(f'retention.evidence = {raw!r}: {exc}; e.g. "400d" or "forever"') from exc
+    if keep < minimum:
+        raise ConfigError(
+            f"retention.evidence = {raw!r} is shorter than the {minimum.days} days the policy"
+            " looks back (policy.recidivism_window + policy.max_listing); raise it or use"
+            ' "forever"'
+        )
+    return keep
+
+
+def prune_evidence(
+    db: sqlite3.Connection, before: datetime, *, after_id: int = 0, batch: int = 1000
+) -> tuple[int, int]:
+    """Delete up to *batch* evidence rows observed before *before*, walking ids upwards.
+
+    *db* must be in autocommit mode (``isolation_level=None``). Returns (rows deleted, last id
+    looked at): call again with ``after_id`` set to it until nothing is deleted. Each call is
+    one short transaction, so writers wait milliseconds at most.
+    """
+    ids = [
+        int(row[0])
+        for row in db.execute(
+            "SELECT id FROM evidence WHERE id > ? AND observed_at < ? ORDER BY id LIMIT ?",
+            (after_id, before.timestamp(), batch),
+        )
+    ]
+    if not ids:
+        return 0, after_id
+    db.execute("BEGIN IMMEDIATE")  # *db* is in autocommit mode: one transaction a batch
+    try:
+        db.executemany("DELETE FROM evidence WHERE id = ?", [(i,) for i in ids])
+    except sqlite3.Error:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return len(ids), ids[-1]
