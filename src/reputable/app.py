@@ -90,6 +90,11 @@ def store_path(config: Config) -> Path:
     return Path(config.store_dsn.removeprefix("sqlite:///"))
 
 
+def pid_path(config: Config) -> Path:
+    """Return the file where serve writes its process id (``reputable reload`` reads it)."""
+    return config.data_dir / "reputable.pid"
+
+
 def limits(config: Config) -> Limits:
     """Return the listing breadth limits of *config*."""
     return Limits(max_prefix_v4=config.max_prefix_v4, max_prefix_v6=config.max_prefix_v6)
@@ -147,6 +152,8 @@ class Supervisor:
         self.stopping = asyncio.Event()
         self.local_worker: Worker | None = worker
         self.started = time.time()
+        self._queries: tuple[float, int] | None = None  # (time, total) at the last /status
+        self.reloads = 0
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -414,6 +421,79 @@ class Supervisor:
             followers=gauges.followers,
         )
 
+    def status(self) -> dict[str, object]:
+        """Return what `reputable status` shows: uptime, snapshot, listings, queries/s, sources."""
+        from reputable import __version__
+        from reputable.publication.snapshot.layout import MappedFile
+        from reputable.store.maintenance import store_gauges
+
+        now = time.time()
+        records = read_worker_files(
+            [metrics_path(self.config, i) for i in range(len(self.workers))]
+        )
+        total = sum(int(c) for r in records for c in r["counters"])
+        previous, self._queries = self._queries, (now, total)
+        if previous is not None and now - previous[0] >= 0.5:
+            rate = (total - previous[1]) / (now - previous[0])
+        else:
+            rate = total / max(now - self.started, 1e-3)
+        snapshot: dict[str, object] = {"path": str(self.config.snapshot_path)}
+        with contextlib.suppress(OSError, ReputableError):
+            snapshot["age_seconds"] = round(now - self.config.snapshot_path.stat().st_mtime, 3)
+            snapshot["serial"] = MappedFile(self.config.snapshot_path).header.get("serial")
+        gauges = store_gauges(store_path(self.config), datetime.now(UTC))
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_seconds": round(now - self.started, 3),
+            "reloads": self.reloads,
+            "serial": self.store.serial(),
+            "snapshot": snapshot,
+            "listings": sum(gauges.listings.values()),
+            "dns_workers": len(records),
+            "queries_total": total,
+            "queries_per_second": round(rate, 3),
+            "feeds": [
+                {"name": name, "ok": error is None, "error": error, "last_success": success}
+                for name, (success, error) in sorted(gauges.feeds.items())
+            ],
+            "followers": [
+                {"name": name, "lag_bytes": behind, "lag_seconds": round(waited, 3)}
+                for name, (behind, waited) in sorted(gauges.followers.items())
+            ],
+        }
+
+    def reload(self) -> None:
+        """Re-read the config file (SIGHUP, `reputable reload`); keep the old one if it is bad.
+
+        Policy, zone codes and TXT URLs take effect at once (the publisher rebuilds the
+        snapshot and the DNS workers swap it in without dropping a query); listen addresses,
+        workers and sources' files need a restart, which the log line says.
+        """
+        from reputable.config import load_config
+
+        sdnotify.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            fresh = load_config(self.config.path)
+            log.format_from(fresh.extra.get("log"))
+        except ReputableError as exc:
+            log.error("reload_failed", error=str(exc), kept="the running config")
+        else:
+            restart = [
+                key
+                for key, old, new in (
+                    ("dns", self.config.dns, fresh.dns),
+                    ("sources", self.config.extra.get("sources"), fresh.extra.get("sources")),
+                    ("store", self.config.store_dsn, fresh.store_dsn),
+                )
+                if old != new
+            ]
+            self.config = fresh
+            self.digest = fingerprint(fresh)
+            self.reloads += 1
+            log.info("config_reloaded", path=fresh.path, restart_needed=restart or "none")
+        sdnotify.notify("READY=1")
+
     def health(self) -> tuple[int, dict[str, object]]:
         """Ask our own DNS listener for the IP zone's SOA: (200, ...) if it answered, else 503."""
         import dns.exception
@@ -445,12 +525,13 @@ class Supervisor:
         host, _, port = self.metrics_listen.rpartition(":")
         text: Callable[[], str] = self.metrics_text
         health: Callable[[], tuple[int, dict[str, object]]] = self.health
+        status: Callable[[], dict[str, object]] = self.status
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # the stdlib's name
                 path = self.path.split("?", 1)[0]
-                if path == "/health":
-                    code, report = health()
+                if path in {"/health", "/status"}:
+                    code, report = health() if path == "/health" else (200, status())
                     body = (json.dumps(report) + "\n").encode()
                     self.send_response(code)
                     self.send_header("Content-Type", "application/json")
@@ -459,7 +540,7 @@ class Supervisor:
                     self.wfile.write(body)
                     return
                 if path != "/metrics":
-                    self.send_error(404, "only /metrics and /health live here")
+                    self.send_error(404, "only /metrics, /health and /status live here")
                     return
                 body = text().encode()
                 self.send_response(200)
@@ -555,6 +636,9 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
         # KeyboardInterrupt (or end us by SIGTERM) halfway through stopping the children.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, stop)
+        signal.signal(signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(supervisor.reload))
+        pid_file = pid_path(config)
+        pid_file.write_text(f"{os.getpid()}\n")
         runner = asyncio.create_task(supervisor.run())
         stopper = asyncio.create_task(supervisor.stopping.wait())
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -568,7 +652,9 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
 
     import signal
 
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         asyncio.run(main())
     finally:
@@ -576,5 +662,7 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
             signal.signal(sig, signal.SIG_IGN)
         supervisor.stop_workers()
         store.close()
+        with contextlib.suppress(OSError):
+            pid_path(config).unlink()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -187,3 +188,63 @@ def test_bad_retention_stops_serve_before_binding(tmp_path: Path) -> None:
     done = cli(config, "serve", "--metrics", "", check=False, timeout=30)
     assert done.returncode == 2
     assert "retention.evidence" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_status_reports_the_running_server(
+    running: tuple[Path, RunningServer, socket.socket],
+) -> None:
+    """`reputable status --json` shows uptime, serials, listings and queries/s over HTTP."""
+    config, server, _ = running
+    listen = f"127.0.0.1:{server.metrics_port}"
+    data = json.loads(cli(config, "status", "--metrics", listen, "--json").stdout)
+    assert server.proc is not None and data["pid"] == server.proc.pid
+    assert data["listings"] == 2 and data["dns_workers"] == 1
+    assert data["snapshot"]["serial"] == data["serial"]
+    assert data["uptime_seconds"] > 0 and data["queries_per_second"] >= 0
+    text = cli(config, "status", "--metrics", listen).stdout
+    assert "listings 2" in text and "queries/s" in text
+    down = cli(config, "status", "--metrics", f"127.0.0.1:{free_port()}", check=False)
+    assert down.returncode == 2 and "is serve running" in down.stderr
+
+
+def test_reload_applies_new_codes_without_dropping_queries(tmp_path: Path) -> None:
+    """`reputable reload` swaps in a new return code while every query keeps being answered."""
+    import dns.message
+    import dns.query
+
+    port = free_port()
+    config = write_config(tmp_path, dns_port=port)
+    cli(config, "list", "add", "198.51.100.7", "--cause", "spam")
+    name = "7.100.51.198.bl.reputable.test"
+    with RunningServer(config) as server:
+        answers: list[set[str]] = []
+        failures: list[str] = []
+
+        def ask() -> set[str]:
+            reply = dns.query.udp(
+                dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=2
+            )
+            return {r.address for rrset in reply.answer for r in rrset}
+
+        assert ask() == {"127.0.0.2"}
+        config.write_text(config.read_text() + '\n[zones.ip.codes]\nspam = "127.0.0.20"\n')
+        assert "asked serve" in cli(config, "reload").stdout
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                answers.append(ask())
+            except Exception as exc:  # a dropped query is what this test looks for
+                failures.append(repr(exc))
+            if answers and answers[-1] == {"127.0.0.20"}:
+                break
+        assert failures == []
+        assert answers[-1] == {"127.0.0.20"}
+        assert "config_reloaded" in server.log()
+        config.write_text(config.read_text() + "\n[dns]\nworkers = 'many'\n")
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGHUP)  # SIGHUP does the same as `reputable reload`
+        for _ in range(100):
+            if "reload_failed" in server.log():
+                break
+            time.sleep(0.1)
+        assert "reload_failed" in server.log() and ask() == {"127.0.0.20"}

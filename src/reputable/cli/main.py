@@ -45,6 +45,7 @@ PLUGINS: dict[str, frozenset[str]] = {
     "reputable.cli.feeds": frozenset({"feed"}),
     "reputable.cli.probe": frozenset({"probe"}),
     "reputable.cli.store": frozenset({"store"}),
+    "reputable.cli.ops": frozenset({"status", "reload"}),
 }
 
 
