@@ -27,7 +27,13 @@ from reputable.core.errors import ConfigError, ReputableError, SnapshotError
 from reputable.listings.engine import evaluate_new
 from reputable.listings.rules import Limits
 from reputable.publication.dnsbl.worker import Worker, metrics_path, record_plan
-from reputable.publication.metrics import read_worker_files, render, render_server
+from reputable.publication.metrics import (
+    Activity,
+    read_worker_files,
+    render,
+    render_activity,
+    render_server,
+)
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
@@ -154,6 +160,8 @@ class Supervisor:
         self.started = time.time()
         self._queries: tuple[float, int] | None = None  # (time, total) at the last /status
         self.reloads = 0
+        #: Counters of this process for /metrics (see publication/metrics.render_activity).
+        self.activity = Activity()
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -164,7 +172,10 @@ class Supervisor:
         ):
             return False
         cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "snapshot", "build"]
+        began = time.perf_counter()
         code = await run_child(cmd)
+        self.activity.snapshot_build_seconds = time.perf_counter() - began
+        self.activity.snapshot_builds[code == 0] += 1
         if code != 0:
             log.error("snapshot_build_failed", exit_code=code)
             return False
@@ -205,6 +216,11 @@ class Supervisor:
                         datetime.now(UTC),
                         prefixes=prefixes,
                     )
+                    self.activity.policy_runs += 1
+                    self.activity.policy_seconds_total += outcome.seconds
+                    self.activity.policy_last_seconds = outcome.seconds
+                    self.activity.policy_written += len(outcome.changes.upserts)
+                    self.activity.policy_delisted += len(outcome.changes.ends)
                     if not outcome.changes.empty():
                         log.info(
                             "policy_evaluated",
@@ -274,6 +290,8 @@ class Supervisor:
                         store, settings, every, datetime.now(UTC), limiter=limiter
                     ):
                         log.info("reprobed", target=result.target, result=result.result)
+                        key = str(result.result)
+                        self.activity.probes[key] = self.activity.probes.get(key, 0) + 1
                 except ReputableError as exc:
                     log.error("reprobe_failed", error=str(exc))
                 with contextlib.suppress(TimeoutError):
@@ -391,7 +409,11 @@ class Supervisor:
     def metrics_text(self) -> str:
         """Return the Prometheus exposition of all workers' counters."""
         paths = [metrics_path(self.config, i) for i in range(len(self.workers))]
-        return render(read_worker_files(paths), serial=self.store.serial()) + self.server_text()
+        return (
+            render(read_worker_files(paths), serial=self.store.serial())
+            + self.server_text()
+            + render_activity(self.activity)
+        )
 
     def server_text(self) -> str:
         """Return the supervisor's gauges (build info, snapshot age, listings by zone/cause)."""

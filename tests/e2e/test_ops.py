@@ -91,6 +91,17 @@ def test_metrics_show_build_info_listings_and_snapshot_age(
     assert 'reputable_listings{zone="dbl.reputable.test",cause="malware_host"} 1' in text
     age = next(x for x in text.splitlines() if x.startswith("reputable_snapshot_age_seconds "))
     assert 0 <= float(age.split()[1]) < 3600
+    for _ in range(50):  # the policy loop runs every policy.interval (5 s by default)
+        runs = next(
+            x for x in text.splitlines() if x.startswith("reputable_policy_evaluations_total ")
+        )
+        if int(runs.split()[1]) >= 1:
+            break
+        time.sleep(0.2)
+        text = _get(server.metrics_port, "/metrics")[1]
+    assert int(runs.split()[1]) >= 1
+    assert 'reputable_policy_changes_total{change="written"}' in text
+    assert 'reputable_snapshot_builds_total{result="failed"} 0' in text
 
 
 def test_backup_of_a_live_store_is_complete(

@@ -88,13 +88,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each line (test runners swap it per command)."""
+
+    @property
+    def stream(self) -> Any:
+        """The current standard error."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        return
+
+
 def setup(level: str = "INFO", fmt: str = "text") -> None:
     """Send reputable's log lines to stderr at *level* in *fmt* (text or json); idempotent."""
     if fmt not in FORMATS:
         raise ValueError(f"log format {fmt!r}: use one of {', '.join(FORMATS)}")
     formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     if not _LOGGER.handlers:
-        _LOGGER.addHandler(logging.StreamHandler(sys.stderr))
+        _LOGGER.addHandler(_StderrHandler())
         _LOGGER.propagate = False
     for handler in _LOGGER.handlers:
         handler.setFormatter(formatter)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,56 @@ def read_worker_files(paths: Iterable[Path]) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
     return records
+
+
+@dataclass
+class Activity:
+    """Counters the supervisor keeps in memory (reset when serve restarts)."""
+
+    policy_runs: int = 0
+    policy_seconds_total: float = 0.0
+    policy_last_seconds: float = 0.0
+    policy_written: int = 0
+    policy_delisted: int = 0
+    snapshot_build_seconds: float | None = None
+    #: rebuilds by success: {True: n, False: n}
+    snapshot_builds: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
+    #: re-probe results by outcome
+    probes: dict[str, int] = field(default_factory=dict)
+
+
+def render_activity(activity: Activity) -> str:
+    """Return the Prometheus text of the supervisor's own counters."""
+    lines = [
+        "# HELP reputable_policy_evaluations_total Incremental policy evaluations run by serve.",
+        "# TYPE reputable_policy_evaluations_total counter",
+        f"reputable_policy_evaluations_total {activity.policy_runs}",
+        "# HELP reputable_policy_evaluation_seconds_total Time spent in policy evaluations.",
+        "# TYPE reputable_policy_evaluation_seconds_total counter",
+        f"reputable_policy_evaluation_seconds_total {activity.policy_seconds_total:.6f}",
+        "# HELP reputable_policy_last_evaluation_seconds Duration of the last evaluation.",
+        "# TYPE reputable_policy_last_evaluation_seconds gauge",
+        f"reputable_policy_last_evaluation_seconds {activity.policy_last_seconds:.6f}",
+        "# HELP reputable_policy_changes_total Listings the policy wrote or ended.",
+        "# TYPE reputable_policy_changes_total counter",
+        f'reputable_policy_changes_total{{change="written"}} {activity.policy_written}',
+        f'reputable_policy_changes_total{{change="ended"}} {activity.policy_delisted}',
+        "# HELP reputable_snapshot_builds_total Snapshot rebuilds by serve, by result.",
+        "# TYPE reputable_snapshot_builds_total counter",
+        f'reputable_snapshot_builds_total{{result="ok"}} {activity.snapshot_builds[True]}',
+        f'reputable_snapshot_builds_total{{result="failed"}} {activity.snapshot_builds[False]}',
+        "# HELP reputable_snapshot_build_seconds Wall time of the last rebuild (child process).",
+        "# TYPE reputable_snapshot_build_seconds gauge",
+    ]
+    if activity.snapshot_build_seconds is not None:
+        lines.append(f"reputable_snapshot_build_seconds {activity.snapshot_build_seconds:.6f}")
+    lines += [
+        "# HELP reputable_probe_results_total Re-probes of probe-made listings, by result.",
+        "# TYPE reputable_probe_results_total counter",
+    ]
+    for result, count in sorted(activity.probes.items()):
+        lines.append(f'reputable_probe_results_total{{result="{_label(result)}"}} {count}')
+    return "\n".join(lines) + "\n"
 
 
 def render_server(
