@@ -438,7 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log.setup(os.environ.get("REPUTABLE_LOG_LEVEL", "INFO"))
     try:
-        worker = Worker(load_config(args.config), args.index)
+        config = load_config(args.config)
+        log.set_format(log.format_from(config.extra.get("log")))  # [log] format, as serve's
+        worker = Worker(config, args.index)
         worker.stopping = stop
         if not stop.is_set():
             worker.run()
