@@ -96,6 +96,23 @@ def store_path(config: Config) -> Path:
     return Path(config.store_dsn.removeprefix("sqlite:///"))
 
 
+def _prune_batch(path: Path, before: datetime, after_id: int) -> tuple[int, int]:
+    """Prune one batch of old evidence on a connection of this thread's own.
+
+    The connection lives and dies inside the thread: a retention task cancelled while a batch
+    runs (serve stopping) cannot close it under SQLite's feet.
+    """
+    import sqlite3
+
+    from reputable.store.maintenance import prune_evidence
+
+    db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    try:
+        return prune_evidence(db, before, after_id=after_id)
+    finally:
+        db.close()
+
+
 def pid_path(config: Config) -> Path:
     """Return the file where serve writes its process id (``reputable reload`` reads it)."""
     return config.data_dir / "reputable.pid"
@@ -303,7 +320,7 @@ class Supervisor:
         """Prune evidence older than ``[retention] evidence`` every 10 minutes, in small batches."""
         import sqlite3
 
-        from reputable.store.maintenance import evidence_retention, prune_evidence
+        from reputable.store.maintenance import evidence_retention
 
         policy = self.config.policy
         keep = evidence_retention(
@@ -311,34 +328,25 @@ class Supervisor:
         )
         if keep is None:
             return
-        # Its own connection, used by this task only (from worker threads, one call at a time).
-        db = sqlite3.connect(
-            str(store_path(self.config)),
-            timeout=30.0,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        try:
+        path = store_path(self.config)
+        while not self.stopping.is_set():
+            before, after_id, total = datetime.now(UTC) - keep, 0, 0
             while not self.stopping.is_set():
-                before, after_id, total = datetime.now(UTC) - keep, 0, 0
-                while not self.stopping.is_set():
-                    try:
-                        deleted, after_id = await asyncio.to_thread(
-                            prune_evidence, db, before, after_id=after_id
-                        )
-                    except sqlite3.Error as exc:
-                        log.error("retention_failed", error=str(exc))
-                        break
-                    total += deleted
-                    if deleted == 0:
-                        break
-                    await asyncio.sleep(0.05)  # let writers in between batches
-                if total:
-                    log.info("evidence_pruned", rows=total, before=before)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), RETENTION_EVERY)
-        finally:
-            db.close()
+                try:
+                    deleted, after_id = await asyncio.to_thread(
+                        _prune_batch, path, before, after_id
+                    )
+                except sqlite3.Error as exc:
+                    log.error("retention_failed", error=str(exc))
+                    break
+                total += deleted
+                if deleted == 0:
+                    break
+                await asyncio.sleep(0.05)  # let writers in between batches
+            if total:
+                log.info("evidence_pruned", rows=total, before=before)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), RETENTION_EVERY)
 
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
