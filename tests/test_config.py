@@ -13,7 +13,7 @@ from reputable.core.errors import ConfigError
 
 
 def test_defaults_match_design(tmp_path: Path) -> None:
-    """The default file gives the zones, codes and ports DESIGN.md names."""
+    """The default file gives the zones, codes and ports docs/causes.md and README.md name."""
     config = parse_config(DEFAULT_TOML, tmp_path / "reputable.toml")
     assert config.ip_zone.name == "bl.reputable.test"
     assert config.domain_zone.name == "dbl.reputable.test"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -22,12 +23,18 @@ from threading import Thread
 from typing import Any
 
 from reputable.config import Config
-from reputable.core import log
+from reputable.core import log, privileges, sdnotify
 from reputable.core.errors import ConfigError, ReputableError, SnapshotError
 from reputable.listings.engine import evaluate_new
 from reputable.listings.rules import Limits
 from reputable.publication.dnsbl.worker import Worker, metrics_path, record_plan
-from reputable.publication.metrics import read_worker_files, render
+from reputable.publication.metrics import (
+    Activity,
+    read_worker_files,
+    render,
+    render_activity,
+    render_server,
+)
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
@@ -37,6 +44,8 @@ WORKER_RESTART_DELAY = 1.0
 EVIDENCE_GATHER = 1.0  # seconds the policy waits after the API reports new evidence
 #: How long a child (snapshot build, policy run, DNS worker) gets to end after SIGTERM.
 CHILD_STOP_SECONDS = 0.8
+#: Seconds between two evidence retention rounds.
+RETENTION_EVERY = 600.0
 
 
 async def run_child(cmd: list[str]) -> int:
@@ -60,14 +69,56 @@ async def run_child(cmd: list[str]) -> int:
                 await proc.wait()
 
 
-def open_store(config: Config) -> SQLiteStore:
-    """Open the store named by ``store.dsn`` (SQLite by default), migrating it if needed."""
+def open_store(config: Config, *, read_only: bool = False) -> SQLiteStore:
+    """Open the store named by ``store.dsn`` (SQLite by default), migrating it if needed.
+
+    *read_only* callers (commands that only show things) never create the file or its folder:
+    a missing store is shown as an empty one (in memory), with a warning that names it.
+    """
     dsn = config.store_dsn
     if dsn.startswith("sqlite:///"):
         path = Path(dsn.removeprefix("sqlite:///"))
+        if read_only and not path.is_file():
+            log.warning(
+                "store_missing",
+                path=path,
+                hint="nothing recorded yet, showing an empty store; check --config or data_dir",
+            )
+            return SQLiteStore(":memory:")
         path.parent.mkdir(parents=True, exist_ok=True)
         return SQLiteStore(path)
     raise ConfigError(f"store.dsn {dsn!r}: this build supports sqlite:///FILE only")
+
+
+def store_path(config: Config) -> Path:
+    """Return the SQLite file named by ``store.dsn``."""
+    if not config.store_dsn.startswith("sqlite:///"):
+        raise ConfigError(
+            f"store.dsn {config.store_dsn!r}: this build supports sqlite:///FILE only"
+        )
+    return Path(config.store_dsn.removeprefix("sqlite:///"))
+
+
+def _prune_batch(path: Path, before: datetime, after_id: int) -> tuple[int, int]:
+    """Prune one batch of old evidence on a connection of this thread's own.
+
+    The connection lives and dies inside the thread: a retention task cancelled while a batch
+    runs (serve stopping) cannot close it under SQLite's feet.
+    """
+    import sqlite3
+
+    from reputable.store.maintenance import prune_evidence
+
+    db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+    try:
+        return prune_evidence(db, before, after_id=after_id)
+    finally:
+        db.close()
+
+
+def pid_path(config: Config) -> Path:
+    """Return the file where serve writes its process id (``reputable reload`` reads it)."""
+    return config.data_dir / "reputable.pid"
 
 
 def limits(config: Config) -> Limits:
@@ -130,6 +181,11 @@ class Supervisor:
         self.evidence_arrived = asyncio.Event()  # set by the HTTP API: evaluate at once
         self.http_metrics: Callable[[], str] | None = None
         self.policy_metrics: Callable[[], str] | None = None
+        self.started = time.time()
+        self._queries: tuple[float, int] | None = None  # (time, total) at the last /status
+        self.reloads = 0
+        #: Counters of this process for /metrics (see publication/metrics.render_activity).
+        self.activity = Activity()
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -140,7 +196,10 @@ class Supervisor:
         ):
             return False
         cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "snapshot", "build"]
+        began = time.perf_counter()
         code = await run_child(cmd)
+        self.activity.snapshot_build_seconds = time.perf_counter() - began
+        self.activity.snapshot_builds[code == 0] += 1
         if code != 0:
             log.error("snapshot_build_failed", exit_code=code)
             return False
@@ -181,6 +240,11 @@ class Supervisor:
                         datetime.now(UTC),
                         prefixes=prefixes,
                     )
+                    self.activity.policy_runs += 1
+                    self.activity.policy_seconds_total += outcome.seconds
+                    self.activity.policy_last_seconds = outcome.seconds
+                    self.activity.policy_written += len(outcome.changes.upserts)
+                    self.activity.policy_delisted += len(outcome.changes.ends)
                     if not outcome.changes.empty():
                         log.info(
                             "policy_evaluated",
@@ -263,6 +327,8 @@ class Supervisor:
                         store, settings, every, datetime.now(UTC), limiter=limiter
                     ):
                         log.info("reprobed", target=result.target, result=result.result)
+                        key = str(result.result)
+                        self.activity.probes[key] = self.activity.probes.get(key, 0) + 1
                 except ReputableError as exc:
                     log.error("reprobe_failed", error=str(exc))
                 with contextlib.suppress(TimeoutError):
@@ -302,6 +368,38 @@ class Supervisor:
             on_evidence=self.evidence_arrived.set,
             service_ready=ready,
         )
+
+    async def retention(self) -> None:
+        """Prune evidence older than ``[retention] evidence`` every 10 minutes, in small batches."""
+        import sqlite3
+
+        from reputable.store.maintenance import evidence_retention
+
+        policy = self.config.policy
+        keep = evidence_retention(
+            self.config.extra.get("retention"), policy.recidivism_window + policy.max_listing
+        )
+        if keep is None:
+            return
+        path = store_path(self.config)
+        while not self.stopping.is_set():
+            before, after_id, total = datetime.now(UTC) - keep, 0, 0
+            while not self.stopping.is_set():
+                try:
+                    deleted, after_id = await asyncio.to_thread(
+                        _prune_batch, path, before, after_id
+                    )
+                except sqlite3.Error as exc:
+                    log.error("retention_failed", error=str(exc))
+                    break
+                total += deleted
+                if deleted == 0:
+                    break
+                await asyncio.sleep(0.05)  # let writers in between batches
+            if total:
+                log.info("evidence_pruned", rows=total, before=before)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), RETENTION_EVERY)
 
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
@@ -372,9 +470,138 @@ class Supervisor:
     def metrics_text(self) -> str:
         """Return the Prometheus exposition of all workers' counters."""
         paths = [metrics_path(self.config, i) for i in range(len(self.workers))]
-        text = render(read_worker_files(paths), serial=self.store.serial())
-        text += self.http_metrics() if self.http_metrics is not None else ""
-        return text + (self.policy_metrics() if self.policy_metrics is not None else "")
+        return (
+            render(read_worker_files(paths), serial=self.store.serial())
+            + (self.http_metrics() if self.http_metrics is not None else "")
+            + (self.policy_metrics() if self.policy_metrics is not None else "")
+            + self.server_text()
+            + render_activity(self.activity)
+        )
+
+    def server_text(self) -> str:
+        """Return the supervisor's gauges (build info, snapshot age, listings by zone/cause)."""
+        from reputable import __version__
+        from reputable.store.maintenance import store_gauges
+
+        now = time.time()
+        try:
+            mtime: float | None = self.config.snapshot_path.stat().st_mtime
+        except OSError:
+            mtime = None
+        zones = {4: self.config.ip_zone.name, 6: self.config.ip_zone.name}
+        listings: dict[tuple[str, str], int] = {}
+        gauges = store_gauges(store_path(self.config), datetime.now(UTC))
+        for (family, cause), count in gauges.listings.items():
+            key = (zones.get(family, self.config.domain_zone.name), cause)
+            listings[key] = listings.get(key, 0) + count
+        return render_server(
+            version=__version__,
+            python=sys.version.split()[0],
+            started=self.started,
+            now=now,
+            snapshot_mtime=mtime,
+            listings=listings,
+            evidence=gauges.evidence,
+            feeds=gauges.feeds,
+            followers=gauges.followers,
+        )
+
+    def status(self) -> dict[str, object]:
+        """Return what `reputable status` shows: uptime, snapshot, listings, queries/s, sources."""
+        from reputable import __version__
+        from reputable.publication.snapshot.layout import MappedFile
+        from reputable.store.maintenance import store_gauges
+
+        now = time.time()
+        records = read_worker_files(
+            [metrics_path(self.config, i) for i in range(len(self.workers))]
+        )
+        total = sum(int(c) for r in records for c in r["counters"])
+        previous, self._queries = self._queries, (now, total)
+        if previous is not None and now - previous[0] >= 0.5:
+            rate = (total - previous[1]) / (now - previous[0])
+        else:
+            rate = total / max(now - self.started, 1e-3)
+        snapshot: dict[str, object] = {"path": str(self.config.snapshot_path)}
+        with contextlib.suppress(OSError, ReputableError):
+            snapshot["age_seconds"] = round(now - self.config.snapshot_path.stat().st_mtime, 3)
+            snapshot["serial"] = MappedFile(self.config.snapshot_path).header.get("serial")
+        gauges = store_gauges(store_path(self.config), datetime.now(UTC))
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_seconds": round(now - self.started, 3),
+            "reloads": self.reloads,
+            "serial": self.store.serial(),
+            "snapshot": snapshot,
+            "listings": sum(gauges.listings.values()),
+            "dns_workers": len(records),
+            "queries_total": total,
+            "queries_per_second": round(rate, 3),
+            "feeds": [
+                {"name": name, "ok": error is None, "error": error, "last_success": success}
+                for name, (success, error) in sorted(gauges.feeds.items())
+            ],
+            "followers": [
+                {"name": name, "lag_bytes": behind, "lag_seconds": round(waited, 3)}
+                for name, (behind, waited) in sorted(gauges.followers.items())
+            ],
+        }
+
+    def reload(self) -> None:
+        """Re-read the config file (SIGHUP, `reputable reload`); keep the old one if it is bad.
+
+        Policy, zone codes and TXT URLs take effect at once (the publisher rebuilds the
+        snapshot and the DNS workers swap it in without dropping a query); listen addresses,
+        workers and sources' files need a restart, which the log line says.
+        """
+        from reputable.config import load_config
+
+        sdnotify.notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            fresh = load_config(self.config.path)
+            log.format_from(fresh.extra.get("log"))
+        except ReputableError as exc:
+            log.error("reload_failed", error=str(exc), kept="the running config")
+        else:
+            restart = [
+                key
+                for key, old, new in (
+                    ("dns", self.config.dns, fresh.dns),
+                    ("sources", self.config.extra.get("sources"), fresh.extra.get("sources")),
+                    ("store", self.config.store_dsn, fresh.store_dsn),
+                )
+                if old != new
+            ]
+            self.config = fresh
+            self.digest = fingerprint(fresh)
+            self.reloads += 1
+            log.info("config_reloaded", path=fresh.path, restart_needed=restart or "none")
+        sdnotify.notify("READY=1")
+
+    def health(self) -> tuple[int, dict[str, object]]:
+        """Ask our own DNS listener for the IP zone's SOA: (200, ...) if it answered, else 503."""
+        import dns.exception
+        import dns.message
+        import dns.query
+        import dns.rcode
+
+        host, port = self.config.dns.listen[0]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        zone = self.config.ip_zone.name
+        try:
+            query = dns.message.make_query(zone, "SOA", use_edns=0)
+            reply, _ = dns.query.udp_with_fallback(query, host, port=port, timeout=1)
+        except (OSError, dns.exception.DNSException) as exc:
+            return 503, {"status": "failing", "dns": f"{host}:{port} did not answer: {exc}"}
+        if reply.rcode() != dns.rcode.NOERROR or not reply.answer:
+            rcode = dns.rcode.to_text(reply.rcode())
+            return 503, {
+                "status": "failing",
+                "dns": f"{host}:{port} answered {rcode} for {zone} SOA",
+            }
+        serial = reply.answer[0][0].serial
+        return 200, {"status": "ok", "dns": f"{host}:{port}", "zone": zone, "serial": serial}
 
     # -- http -------------------------------------------------------------------------------
     async def http_api(self) -> None:
@@ -395,11 +622,23 @@ class Supervisor:
             return None
         host, _, port = self.metrics_listen.rpartition(":")
         text: Callable[[], str] = self.metrics_text
+        health: Callable[[], tuple[int, dict[str, object]]] = self.health
+        status: Callable[[], dict[str, object]] = self.status
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # the stdlib's name
-                if self.path.split("?", 1)[0] != "/metrics":
-                    self.send_error(404, "only /metrics lives here")
+                path = self.path.split("?", 1)[0]
+                if path in {"/health", "/status"}:
+                    code, report = health() if path == "/health" else (200, status())
+                    body = (json.dumps(report) + "\n").encode()
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if path != "/metrics":
+                    self.send_error(404, "only /metrics, /health and /status live here")
                     return
                 body = text().encode()
                 self.send_response(200)
@@ -415,6 +654,22 @@ class Supervisor:
         Thread(target=server.serve_forever, daemon=True, name="metrics").start()
         log.info("metrics_ready", listen=self.metrics_listen)
         return server
+
+    def drop_privileges(self) -> None:
+        """Become ``user`` now that every socket is bound; its data_dir must be writable."""
+        account = privileges.lookup(self.config.extra.get("user"))
+        if account is None:
+            return
+        db = store_path(self.config)
+        wal = [db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm")]
+        privileges.give_files(account, [*wal, self.config.snapshot_path])
+        if privileges.drop(account):
+            log.info("privileges_dropped", user=account.name, uid=account.uid)
+        if not os.access(self.config.data_dir, os.W_OK):
+            raise ConfigError(
+                f"user = {account.name!r} cannot write data_dir {self.config.data_dir}:"
+                f" chown -R {account.name} {self.config.data_dir}"
+            )
 
     async def run(self) -> None:
         """Evaluate, publish, start workers, then supervise until stopped."""
@@ -432,9 +687,11 @@ class Supervisor:
         server = self.start_metrics_server()
         try:
             await self.start_workers()
+            self.drop_privileges()
             log.info(
                 "serve_ready", seconds=round(time.perf_counter() - started, 3), pid=os.getpid()
             )
+            sdnotify.notify(f"READY=1\nSTATUS=answering DNS\nMAINPID={os.getpid()}")
             async with asyncio.TaskGroup() as group:
                 # DNS answers from the existing snapshot first; the full evaluation follows.
                 group.create_task(self.full_evaluation())
@@ -451,7 +708,9 @@ class Supervisor:
                 group.create_task(self.webhooks())
                 group.create_task(self.policy_service())
                 group.create_task(self.http_api())
+                group.create_task(self.retention())
         finally:
+            sdnotify.notify("STOPPING=1")
             self.stopping.set()
             self.stop_workers()
             if server is not None:
@@ -472,6 +731,12 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
         from reputable.policyd.settings import parse_policy
 
         parse_policy(config.extra["policy_service"])
+    privileges.lookup(config.extra.get("user"))  # an unknown user fails before anything else
+    from reputable.store.maintenance import evidence_retention
+
+    evidence_retention(  # so does a bad [retention]
+        config.extra.get("retention"), config.policy.recidivism_window + config.policy.max_listing
+    )
     store = open_store(config)
     supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 
@@ -488,6 +753,9 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
         # KeyboardInterrupt (or end us by SIGTERM) halfway through stopping the children.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, stop)
+        signal.signal(signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(supervisor.reload))
+        pid_file = pid_path(config)
+        pid_file.write_text(f"{os.getpid()}\n")
         runner = asyncio.create_task(supervisor.run())
         stopper = asyncio.create_task(supervisor.stopping.wait())
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -501,7 +769,9 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
 
     import signal
 
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         asyncio.run(main())
     finally:
@@ -509,5 +779,7 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
             signal.signal(sig, signal.SIG_IGN)
         supervisor.stop_workers()
         store.close()
+        with contextlib.suppress(OSError):
+            pid_path(config).unlink()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -111,7 +111,7 @@ def test_feed_commands_add_list_sync_remove(config: Path, tmp_path: Path) -> Non
     listing.write_text("<html>oops</html>\n", encoding="utf-8")
     broken = run.invoke(app(), [*base, "sync", "--json"])
     assert broken.exit_code == 1
-    assert json.loads(broken.output)[0]["status"] == "error"
+    assert json.loads(broken.stdout)[0]["status"] == "error"
     [row] = json.loads(run.invoke(app(), [*base, "list", "--json"]).output)
     assert (row["name"], row["kind"], row["entries"]) == ("local", "plain", 2)
     assert "unreadable" in row["last_error"]

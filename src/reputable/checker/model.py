@@ -10,7 +10,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 from reputable.core.cause import Cause
 
-#: The checker's findings use the causes of DESIGN.md plus ``mail_auth`` (SPF, DKIM, DMARC).
+#: The checker's findings use the causes of docs/causes.md plus ``mail_auth`` (SPF, DKIM, DMARC).
 MAIL_AUTH: Final = "mail_auth"
 FindingCause: TypeAlias = Cause | Literal["mail_auth"]
 

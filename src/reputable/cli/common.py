@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from reputable.config import Config, load_config
+from reputable.core import log
 from reputable.core.clock import parse_instant
 
 console = Console(soft_wrap=True)
@@ -30,6 +31,7 @@ class State:
         """The loaded configuration (read once)."""
         if self._config is None:
             self._config = load_config(self.config_path)
+            log.set_format(log.format_from(self._config.extra.get("log")))
         return self._config
 
 

@@ -153,7 +153,7 @@ def feed_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show the feeds with their last sync, entry count and last error."""
-    store = open_store(state(ctx).config)
+    store = open_store(state(ctx).config, read_only=True)
     try:
         records = store.feeds()
     finally:

@@ -77,6 +77,7 @@ def _serve(argv: list[str]) -> int:
     worker = None
     try:
         config = load_config(path)
+        log.set_format(log.format_from(config.extra.get("log")))
         if config.dns.workers == 1 and config.snapshot_path.exists():
             # Serve DNS before the rest of the server is imported (store, policy, asyncio:
             # ~0.08 s); the supervisor adopts this worker, the worker the early start.

@@ -101,7 +101,7 @@ def list_show(
 ) -> None:
     """Show listings (active ones unless --all)."""
     config = state(ctx).config
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         rows = list(
             store.listings(
@@ -198,7 +198,7 @@ def allow_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """Show the allowlist."""
-    store = open_store(state(ctx).config)
+    store = open_store(state(ctx).config, read_only=True)
     try:
         rows = list(store.allows())
     finally:

@@ -46,7 +46,15 @@ PLUGINS: dict[str, frozenset[str]] = {
     "reputable.cli.probe": frozenset({"probe"}),
     "reputable.cli.integrate": frozenset({"integrate"}),
     "reputable.cli.token": frozenset({"token"}),
+    "reputable.cli.store": frozenset({"store"}),
+    "reputable.cli.ops": frozenset({"status", "reload"}),
 }
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
 
 
 @app.callback()
@@ -57,6 +65,12 @@ def root(
         typer.Option("--config", envvar="REPUTABLE_CONFIG", help="Config file [./reputable.toml]."),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING.")] = "INFO",
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """reputable: evidence in, explained listings out, published as a standards-compliant DNSBL."""
     ctx.obj = State(config_path=config)
@@ -107,7 +121,7 @@ def snapshot_build(ctx: typer.Context) -> None:
 def stats(ctx: typer.Context) -> None:
     """Print the DNS counters of the running server in Prometheus text format."""
     config = state(ctx).config
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         paths = [metrics_path(config, i) for i in range(config.dns.workers)]
         typer.echo(render(read_worker_files(paths), serial=store.serial()), nl=False)

@@ -266,7 +266,7 @@ def explain_command(
 ) -> None:
     """Explain a subject: listed?, since/until, why, evidence, network, collateral, how to fix it."""
     config = state(ctx).config
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         result = explain(store, config, subject, now_option(now))
     finally:
@@ -357,7 +357,7 @@ def delist_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List removal requests (pending ones by default; --status '' for all)."""
-    store = open_store(state(ctx).config)
+    store = open_store(state(ctx).config, read_only=True)
     try:
         settle_requests(store, now_option(None))
         rows = store.delist_requests(status=status or None)

@@ -135,7 +135,7 @@ def export_rbldnsd(
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
     at = now_option(now).astimezone(UTC)
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         header = rbldnsd_export.Header(
             serial=store.serial(),

@@ -1,4 +1,4 @@
-"""Causes of listing and their DNS return codes (see DESIGN.md)."""
+"""Causes of listing and their DNS return codes (see docs/causes.md)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 Every lookup names its nameserver; nothing here ever falls back to the machine's resolver
 unless the user asked for it with ``system`` (see :func:`parse_nameserver`).
 
-It lives in ``core`` (with dnspython, which STYLE.md otherwise keeps in ``dnsbl/`` and
-``checker/``) because three parts ask DNS questions and must not each grow their own client:
-the checker (public lists, PTR, SPF/DMARC/DKIM), the probes and feed lookups in ``evidence``
+It lives in ``core`` (with dnspython, which the layer rules of tests/test_layers.py otherwise
+keep in ``dnsbl/`` and ``checker/``) because three parts ask DNS questions and must not each
+grow their own client: the checker (public lists, PTR, SPF/DMARC/DKIM), the probes and feed lookups in ``evidence``
 (:mod:`reputable.evidence.sources.resolver` wraps this client), and the libraries that need a
 blocking dnspython resolver (:func:`sync_resolver`). ``evidence`` may not import ``checker``, so
 ``core`` is the only place all of them may import.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,128 @@ def read_worker_files(paths: Iterable[Path]) -> list[dict[str, Any]]:
 
 def _tcp(records: list[dict[str, Any]], index: int) -> int:
     return sum(int(r.get("tcp", [0, 0, 0])[index]) for r in records)
+
+
+@dataclass
+class Activity:
+    """Counters the supervisor keeps in memory (reset when serve restarts)."""
+
+    policy_runs: int = 0
+    policy_seconds_total: float = 0.0
+    policy_last_seconds: float = 0.0
+    policy_written: int = 0
+    policy_delisted: int = 0
+    snapshot_build_seconds: float | None = None
+    #: rebuilds by success: {True: n, False: n}
+    snapshot_builds: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
+    #: re-probe results by outcome
+    probes: dict[str, int] = field(default_factory=dict)
+
+
+def render_activity(activity: Activity) -> str:
+    """Return the Prometheus text of the supervisor's own counters."""
+    lines = [
+        "# HELP reputable_policy_evaluations_total Incremental policy evaluations run by serve.",
+        "# TYPE reputable_policy_evaluations_total counter",
+        f"reputable_policy_evaluations_total {activity.policy_runs}",
+        "# HELP reputable_policy_evaluation_seconds_total Time spent in policy evaluations.",
+        "# TYPE reputable_policy_evaluation_seconds_total counter",
+        f"reputable_policy_evaluation_seconds_total {activity.policy_seconds_total:.6f}",
+        "# HELP reputable_policy_last_evaluation_seconds Duration of the last evaluation.",
+        "# TYPE reputable_policy_last_evaluation_seconds gauge",
+        f"reputable_policy_last_evaluation_seconds {activity.policy_last_seconds:.6f}",
+        "# HELP reputable_policy_changes_total Listings the policy wrote or ended.",
+        "# TYPE reputable_policy_changes_total counter",
+        f'reputable_policy_changes_total{{change="written"}} {activity.policy_written}',
+        f'reputable_policy_changes_total{{change="ended"}} {activity.policy_delisted}',
+        "# HELP reputable_snapshot_builds_total Snapshot rebuilds by serve, by result.",
+        "# TYPE reputable_snapshot_builds_total counter",
+        f'reputable_snapshot_builds_total{{result="ok"}} {activity.snapshot_builds[True]}',
+        f'reputable_snapshot_builds_total{{result="failed"}} {activity.snapshot_builds[False]}',
+        "# HELP reputable_snapshot_build_seconds Wall time of the last rebuild (child process).",
+        "# TYPE reputable_snapshot_build_seconds gauge",
+    ]
+    if activity.snapshot_build_seconds is not None:
+        lines.append(f"reputable_snapshot_build_seconds {activity.snapshot_build_seconds:.6f}")
+    lines += [
+        "# HELP reputable_probe_results_total Re-probes of probe-made listings, by result.",
+        "# TYPE reputable_probe_results_total counter",
+    ]
+    for result, count in sorted(activity.probes.items()):
+        lines.append(f'reputable_probe_results_total{{result="{_label(result)}"}} {count}')
+    return "\n".join(lines) + "\n"
+
+
+def render_server(
+    *,
+    version: str,
+    python: str,
+    started: float,
+    now: float,
+    snapshot_mtime: float | None,
+    listings: dict[tuple[str, str], int],
+    evidence: dict[str, int] | None = None,
+    feeds: dict[str, tuple[float | None, str | None]] | None = None,
+    followers: dict[str, tuple[int, float]] | None = None,
+) -> str:
+    """Return the supervisor's own gauges: build info, uptime, snapshot age, listings."""
+    lines = [
+        "# HELP reputable_build_info The running reputable's version (value always 1).",
+        "# TYPE reputable_build_info gauge",
+        f'reputable_build_info{{version="{version}",python="{python}"}} 1',
+        "# HELP reputable_start_time_seconds When serve started, seconds since the epoch.",
+        "# TYPE reputable_start_time_seconds gauge",
+        f"reputable_start_time_seconds {started:.3f}",
+    ]
+    if snapshot_mtime is not None:
+        lines += [
+            "# HELP reputable_snapshot_age_seconds Seconds since the snapshot file was written.",
+            "# TYPE reputable_snapshot_age_seconds gauge",
+            f"reputable_snapshot_age_seconds {max(0.0, now - snapshot_mtime):.3f}",
+        ]
+    lines += [
+        "# HELP reputable_listings Active listings in the store, by zone and cause.",
+        "# TYPE reputable_listings gauge",
+    ]
+    for (zone, cause), count in sorted(listings.items()):
+        lines.append(f'reputable_listings{{zone="{zone}",cause="{cause}"}} {count}')
+    lines += [
+        "# HELP reputable_evidence Evidence rows kept in the store, by source.",
+        "# TYPE reputable_evidence gauge",
+    ]
+    for source, count in sorted((evidence or {}).items()):
+        lines.append(f'reputable_evidence{{source="{_label(source)}"}} {count}')
+    lines += [
+        "# HELP reputable_feed_up 1 if the feed's last sync succeeded, 0 if it failed.",
+        "# TYPE reputable_feed_up gauge",
+    ]
+    ages: list[str] = []
+    for name, (success, error) in sorted((feeds or {}).items()):
+        lines.append(f'reputable_feed_up{{feed="{_label(name)}"}} {0 if error else 1}')
+        if success is not None:
+            ages.append(f'reputable_feed_age_seconds{{feed="{_label(name)}"}} {now - success:.3f}')
+    lines += [
+        "# HELP reputable_feed_age_seconds Seconds since the feed's last good sync.",
+        "# TYPE reputable_feed_age_seconds gauge",
+        *ages,
+        "# HELP reputable_follower_lag_bytes Bytes of a followed log file not read yet.",
+        "# TYPE reputable_follower_lag_bytes gauge",
+    ]
+    seconds: list[str] = []
+    for name, (behind, waited) in sorted((followers or {}).items()):
+        lines.append(f'reputable_follower_lag_bytes{{source="{_label(name)}"}} {behind}')
+        seconds.append(f'reputable_follower_lag_seconds{{source="{_label(name)}"}} {waited:.3f}')
+    lines += [
+        "# HELP reputable_follower_lag_seconds How long the unread bytes have waited.",
+        "# TYPE reputable_follower_lag_seconds gauge",
+        *seconds,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    """Return *value* escaped for a Prometheus label value."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def render(records: list[dict[str, Any]], *, serial: int | None = None) -> str:

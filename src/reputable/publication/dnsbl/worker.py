@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reputable.config import Config, load_config
-from reputable.core import log
+from reputable.core import log, privileges
 from reputable.core.errors import ReputableError, SnapshotError
 from reputable.publication.dnsbl import fastpath, rrl
 from reputable.publication.dnsbl.access import Access
@@ -419,6 +419,7 @@ class Worker:
     def run(self) -> None:
         """Start, announce readiness on stdout, and serve until SIGTERM/SIGINT."""
         self.start()
+        privileges.drop(privileges.lookup(self.config.extra.get("user")))  # bound: root no more
         print("ready", flush=True)
         self.stopping.wait()
         self.stop()
@@ -439,7 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log.setup(os.environ.get("REPUTABLE_LOG_LEVEL", "INFO"))
     try:
-        worker = Worker(load_config(args.config), args.index)
+        config = load_config(args.config)
+        log.set_format(log.format_from(config.extra.get("log")))  # [log] format, as serve's
+        worker = Worker(config, args.index)
         worker.stopping = stop
         if not stop.is_set():
             worker.run()
