@@ -199,6 +199,18 @@ class Month:
                 break
         self.active.setdefault(subject, []).append((start, at if at <= end else end))
 
+    def wanted(self, rng: random.Random, subject: str, weight: float, per_day: int = 1) -> None:
+        """Add *per_day* accepted mails from *subject* at random times on every day of the month."""
+        for d in range(self.days):
+            for _ in range(per_day):
+                self.fact(
+                    subject,
+                    Cause.CLEAN,
+                    self.start + timedelta(days=d, hours=rng.uniform(0, 24)),
+                    "maillog:accepted",
+                    weight=weight,
+                )
+
     def label(self, subject: str, kind: str, *, innocent: bool = False) -> None:
         """Record what *subject* is."""
         self.kinds[subject] = kind
@@ -251,26 +263,12 @@ def build_month(start: datetime, *, days: int = 30, seed: int = 18, clean: int =
             m.fact(
                 ip, Cause.SPAM, old + timedelta(hours=k), "traps", detail={"detector": "spam_trap"}
             )
-        for d in range(days):
-            m.fact(
-                ip,
-                Cause.CLEAN,
-                start + timedelta(days=d, hours=rng.uniform(0, 24)),
-                "maillog:accepted",
-                weight=0.5,
-            )
+        m.wanted(rng, ip, 0.5)
         m.label(ip, "recycled address, clean owner now", innocent=True)
     # Clean senders: wanted mail every day; one in twenty gets one stray complaint.
     for i in range(clean):
         ip = f"100.80.{i // 250}.{i % 250 + 1}"
-        for d in range(days):
-            m.fact(
-                ip,
-                Cause.CLEAN,
-                start + timedelta(days=d, hours=rng.uniform(0, 24)),
-                "maillog:accepted",
-                weight=0.3,
-            )
+        m.wanted(rng, ip, 0.3)
         if rng.random() < 0.05:
             m.fact(ip, Cause.SPAM, start + timedelta(days=rng.uniform(0, days)), "arf:fbl.example")
         m.label(ip, "clean sender", innocent=True)
@@ -291,15 +289,7 @@ def build_month(start: datetime, *, days: int = 30, seed: int = 18, clean: int =
         m.label(ip, "botnet host")
     for c in range(3):
         ip = f"198.18.5.{200 + c}"
-        for d in range(days):
-            for _ in range(3):
-                m.fact(
-                    ip,
-                    Cause.CLEAN,
-                    start + timedelta(days=d, hours=rng.uniform(0, 24)),
-                    "maillog:accepted",
-                    weight=0.5,
-                )
+        m.wanted(rng, ip, 0.5, per_day=3)
         m.label(ip, "clean mail server in the botnet /24", innocent=True)
     # Shared hosting: 40 sites per IP; one site hosts malware, or the IP itself spams.
     for h in range(10):
@@ -355,14 +345,7 @@ def build_month(start: datetime, *, days: int = 30, seed: int = 18, clean: int =
         m.spammers.add(ip)
         for n in range(1, 4):
             good = f"2001:db8:{0x100 + v:x}:{n}::25"
-            for d in range(days):
-                m.fact(
-                    good,
-                    Cause.CLEAN,
-                    start + timedelta(days=d, hours=rng.uniform(0, 24)),
-                    "maillog:accepted",
-                    weight=0.3,
-                )
+            m.wanted(rng, good, 0.3)
             m.label(good, "clean IPv6 /64 neighbour", innocent=True)
     m.evidence.sort(key=lambda e: e.observed_at)
     return m
