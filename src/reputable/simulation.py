@@ -199,6 +199,18 @@ class Month:
                 break
         self.active.setdefault(subject, []).append((start, at if at <= end else end))
 
+    def wanted(self, rng: random.Random, subject: str, weight: float, per_day: int = 1) -> None:
+        """Add *per_day* accepted mails from *subject* at random times on every day of the month."""
+        for d in range(self.days):
+            for _ in range(per_day):
+                self.fact(
+                    subject,
+                    Cause.CLEAN,
+                    self.start + timedelta(days=d, hours=rng.uniform(0, 24)),
+                    "maillog:accepted",
+                    weight=weight,
+                )
+
     def label(self, subject: str, kind: str, *, innocent: bool = False) -> None:
         """Record what *subject* is."""
         self.kinds[subject] = kind
@@ -218,32 +230,57 @@ def build_month(start: datetime, *, days: int = 30, seed: int = 18, clean: int =
     """Return a month of the situations that make lists unfair, labelled over time."""
     rng = random.Random(seed)
     m = Month(start=start, days=days)
+    # One generator in a fixed order: the same seed gives the same month.
+    _spammers(m, rng)
+    _recidivists(m, rng)
+    _recycled(m, rng)
+    _clean_senders(m, rng, clean)
+    _botnet(m, rng)
+    _shared_hosting(m, rng)
+    _open_relays(m, rng)
+    _ipv6(m, rng)
+    m.evidence.sort(key=lambda e: e.observed_at)
+    return m
 
-    def trap(ip: str, domain: str | None = None) -> _Emit:
-        def emit(at: datetime) -> None:
-            kind = "traps" if rng.random() < 0.9 else "arf:fbl.example"
-            detector = {"detector": "spam_trap"} if kind == "traps" else {}
-            m.fact(ip, Cause.SPAM, at, kind, domain=domain, detail=detector)
 
-        return emit
+def _trap(m: Month, rng: random.Random, ip: str, domain: str | None = None) -> _Emit:
+    """Return an emitter of spam-trap hits (one in ten an FBL complaint) from *ip*."""
 
-    # Spammers: one run of 1-6 days at 6-40 trap hits a day.
+    def emit(at: datetime) -> None:
+        kind = "traps" if rng.random() < 0.9 else "arf:fbl.example"
+        detector = {"detector": "spam_trap"} if kind == "traps" else {}
+        m.fact(ip, Cause.SPAM, at, kind, domain=domain, detail=detector)
+
+    return emit
+
+
+def _spammers(m: Month, rng: random.Random) -> None:
+    """Spammers: one run of 1-6 days at 6-40 trap hits a day."""
+    start, days = m.start, m.days
     for i in range(60):
         ip = f"100.64.{i // 200}.{i % 200 + 1}"
-        m.abuse(rng, ip, _window(rng, start, days, 1, 6), rng.uniform(6, 40), trap(ip))
+        m.abuse(rng, ip, _window(rng, start, days, 1, 6), rng.uniform(6, 40), _trap(m, rng, ip))
         m.label(ip, "spammer")
         m.spammers.add(ip)
-    # Recidivists: two or three runs separated by quiet weeks.
+
+
+def _recidivists(m: Month, rng: random.Random) -> None:
+    """Recidivists: two or three runs separated by quiet weeks."""
+    start, days = m.start, m.days
     for i in range(20):
         ip = f"100.65.0.{i + 1}"
         at = start + timedelta(days=rng.uniform(0.5, 4))
         while at < start + timedelta(days=days - 1):
             end = min(at + timedelta(days=rng.uniform(1, 3)), start + timedelta(days=days))
-            m.abuse(rng, ip, (at, end), rng.uniform(8, 30), trap(ip))
+            m.abuse(rng, ip, (at, end), rng.uniform(8, 30), _trap(m, rng, ip))
             at = end + timedelta(days=rng.uniform(5, 12))
         m.label(ip, "recidivist spammer")
         m.spammers.add(ip)
-    # Recycled addresses: a spammer two months ago, a clean sender now.
+
+
+def _recycled(m: Month, rng: random.Random) -> None:
+    """Recycled addresses: a spammer two months ago, a clean sender now."""
+    start = m.start
     for i in range(20):
         ip = f"100.66.0.{i + 1}"
         old = start - timedelta(days=60)
@@ -251,30 +288,24 @@ def build_month(start: datetime, *, days: int = 30, seed: int = 18, clean: int =
             m.fact(
                 ip, Cause.SPAM, old + timedelta(hours=k), "traps", detail={"detector": "spam_trap"}
             )
-        for d in range(days):
-            m.fact(
-                ip,
-                Cause.CLEAN,
-                start + timedelta(days=d, hours=rng.uniform(0, 24)),
-                "maillog:accepted",
-                weight=0.5,
-            )
+        m.wanted(rng, ip, 0.5)
         m.label(ip, "recycled address, clean owner now", innocent=True)
-    # Clean senders: wanted mail every day; one in twenty gets one stray complaint.
+
+
+def _clean_senders(m: Month, rng: random.Random, clean: int) -> None:
+    """Clean senders: wanted mail every day; one in twenty gets one stray complaint."""
+    start, days = m.start, m.days
     for i in range(clean):
         ip = f"100.80.{i // 250}.{i % 250 + 1}"
-        for d in range(days):
-            m.fact(
-                ip,
-                Cause.CLEAN,
-                start + timedelta(days=d, hours=rng.uniform(0, 24)),
-                "maillog:accepted",
-                weight=0.3,
-            )
+        m.wanted(rng, ip, 0.3)
         if rng.random() < 0.05:
             m.fact(ip, Cause.SPAM, start + timedelta(days=rng.uniform(0, days)), "arf:fbl.example")
         m.label(ip, "clean sender", innocent=True)
-    # A botnet /24: 30 infected hosts brute-forcing in overlapping runs, 3 clean mail servers.
+
+
+def _botnet(m: Month, rng: random.Random) -> None:
+    """A botnet /24: 30 infected hosts brute-forcing in overlapping runs, 3 clean mail servers."""
+    start, days = m.start, m.days
     for b in range(30):
         ip = f"198.18.5.{10 + b}"
 
@@ -291,17 +322,13 @@ def build_month(start: datetime, *, days: int = 30, seed: int = 18, clean: int =
         m.label(ip, "botnet host")
     for c in range(3):
         ip = f"198.18.5.{200 + c}"
-        for d in range(days):
-            for _ in range(3):
-                m.fact(
-                    ip,
-                    Cause.CLEAN,
-                    start + timedelta(days=d, hours=rng.uniform(0, 24)),
-                    "maillog:accepted",
-                    weight=0.5,
-                )
+        m.wanted(rng, ip, 0.5, per_day=3)
         m.label(ip, "clean mail server in the botnet /24", innocent=True)
-    # Shared hosting: 40 sites per IP; one site hosts malware, or the IP itself spams.
+
+
+def _shared_hosting(m: Month, rng: random.Random) -> None:
+    """Shared hosting: 40 sites per IP; one site hosts malware, or the IP itself spams."""
+    start, days = m.start, m.days
     for h in range(10):
         ip = f"203.0.113.{10 + h}"
         sites = [f"site{k}.host{h}.example" for k in range(40)]
@@ -319,14 +346,22 @@ def build_month(start: datetime, *, days: int = 30, seed: int = 18, clean: int =
                 m.label(s, "neighbour site of a malware site", innocent=True)
         else:
             m.abuse(
-                rng, ip, _window(rng, start, days, 1, 5), rng.uniform(8, 30), trap(ip, sites[3])
+                rng,
+                ip,
+                _window(rng, start, days, 1, 5),
+                rng.uniform(8, 30),
+                _trap(m, rng, ip, sites[3]),
             )
             m.label(ip, "shared IP that spams itself")
             m.spammers.add(ip)
             m.collateral[ip] = set(sites)
             for s in sites:
                 m.label(s, "site on a spamming shared IP", innocent=True)
-    # One-shot open relays: found by a probe, re-probed daily until the fix holds.
+
+
+def _open_relays(m: Month, rng: random.Random) -> None:
+    """One-shot open relays: found by a probe, re-probed daily until the fix holds."""
+    start, days = m.start, m.days
     for r in range(20):
         ip = f"100.67.0.{r + 1}"
         found, fixed = _window(rng, start, days, 1, 8)
@@ -347,22 +382,17 @@ def build_month(start: datetime, *, days: int = 30, seed: int = 18, clean: int =
             )
         m.active.setdefault(ip, []).append((found, min(at, fixed)))
         m.label(ip, "one-shot open relay")
-    # IPv6 spammers and clean /64 neighbours in the same /48.
+
+
+def _ipv6(m: Month, rng: random.Random) -> None:
+    """IPv6 spammers and clean /64 neighbours in the same /48."""
+    start, days = m.start, m.days
     for v in range(20):
         ip = f"2001:db8:{0x100 + v:x}::5"
-        m.abuse(rng, ip, _window(rng, start, days, 1, 5), rng.uniform(6, 30), trap(ip))
+        m.abuse(rng, ip, _window(rng, start, days, 1, 5), rng.uniform(6, 30), _trap(m, rng, ip))
         m.label(ip, "IPv6 spammer")
         m.spammers.add(ip)
         for n in range(1, 4):
             good = f"2001:db8:{0x100 + v:x}:{n}::25"
-            for d in range(days):
-                m.fact(
-                    good,
-                    Cause.CLEAN,
-                    start + timedelta(days=d, hours=rng.uniform(0, 24)),
-                    "maillog:accepted",
-                    weight=0.3,
-                )
+            m.wanted(rng, good, 0.3)
             m.label(good, "clean IPv6 /64 neighbour", innocent=True)
-    m.evidence.sort(key=lambda e: e.observed_at)
-    return m

@@ -72,6 +72,7 @@ def test_html_groups_clean_lists_in_details(
     assert "<table" not in text
 
 
+@pytest.mark.slow
 @pytest.mark.chromium
 def test_html_fits_375_and_1280_pixels(world: DnsFixture, zone_file: Path, tmp_path: Path) -> None:
     """Headless Chromium renders the page at 375 and 1,280 px without horizontal scrolling."""

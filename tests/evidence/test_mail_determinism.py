@@ -73,6 +73,7 @@ def _run(events: list[MailEvent], cuts: list[int]) -> list[str]:
     return _canonical(out)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,

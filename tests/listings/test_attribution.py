@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reputable.config import DEFAULT_TOML, Config, parse_config
+from reputable.config import Config
 from reputable.core.address import Domain, parse_address
 from reputable.core.cause import Cause
 from reputable.evidence.model import Evidence
@@ -21,18 +19,6 @@ from reputable.store.sqlite import SQLiteStore
 from tests.listings.test_engine import active
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    """The default configuration in a temporary folder."""
-    return parse_config(DEFAULT_TOML, tmp_path / "reputable.toml")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    """A fresh SQLite store."""
-    return SQLiteStore(tmp_path / "r.db")
 
 
 def seen(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from reputable.config import DEFAULT_TOML, Config, parse_config
+from reputable.config import Config
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.core.errors import ListingRefused
@@ -20,18 +19,6 @@ from reputable.store.sqlite import SQLiteStore
 from tests.listings.test_engine import active, add
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    """The default configuration in a temporary folder."""
-    return parse_config(DEFAULT_TOML, tmp_path / "reputable.toml")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    """A fresh SQLite store."""
-    return SQLiteStore(tmp_path / "r.db")
 
 
 def run(store: SQLiteStore, config: Config, at: datetime) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv6Address
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,18 +21,6 @@ from reputable.listings.model import AllowEntry, Batch
 from reputable.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    """The default configuration in a temporary folder."""
-    return parse_config(DEFAULT_TOML, tmp_path / "reputable.toml")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    """A fresh SQLite store."""
-    return SQLiteStore(tmp_path / "r.db")
 
 
 def add(

@@ -118,6 +118,7 @@ def _compare(
     once.close()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -138,6 +139,7 @@ def test_listings_at_t_equal_one_evaluation_at_t(
     _compare(tmp_path_factory.mktemp("event"), events, schedule, final, rnd)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -36,12 +36,6 @@ def config(tmp_path: Path) -> Config:
     return parse_config(text, tmp_path / "reputable.toml")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    """A fresh SQLite store."""
-    return SQLiteStore(tmp_path / "r.db")
-
-
 def scenario(
     store: SQLiteStore, config: Config, steps: list[tuple[str, datetime]]
 ) -> list[list[ProbeResult]]:

@@ -30,9 +30,7 @@ def assess(
     helo_findings = [_helo_finding(helo_name, ptr_names, forward, address)] if helo_name else []
     if not ptr_names:
         return [
-            Finding(
-                check=CHECK,
-                cause=Cause.RDNS,
+            _rdns(
                 severity=Severity.ERROR,
                 message=f"{address} has no reverse DNS (PTR) record",
                 remediation="Ask whoever owns the address block (your hosting provider or"
@@ -46,9 +44,7 @@ def assess(
     confirmed = [n for n in ptr_names if str(address) in forward.get(n, ())]
     if len(ptr_names) > 1:
         findings.append(
-            Finding(
-                check=CHECK,
-                cause=Cause.RDNS,
+            _rdns(
                 severity=Severity.WARNING,
                 message=f"{address} has {len(ptr_names)} PTR records: {', '.join(ptr_names)}",
                 remediation="Keep exactly one PTR record per sending address.",
@@ -56,18 +52,14 @@ def assess(
         )
     if confirmed:
         findings.append(
-            Finding(
-                check=CHECK,
-                cause=Cause.RDNS,
+            _rdns(
                 severity=Severity.OK,
                 message=f"PTR {confirmed[0]} resolves back to {address} (FCrDNS)",
             )
         )
     else:
         findings.append(
-            Finding(
-                check=CHECK,
-                cause=Cause.RDNS,
+            _rdns(
                 severity=Severity.ERROR,
                 message=f"PTR {ptr_names[0]} does not resolve back to {address}"
                 " (forward-confirmed reverse DNS fails)",
@@ -78,9 +70,7 @@ def assess(
     for name in ptr_names:
         if looks_generic(name, address):
             findings.append(
-                Finding(
-                    check=CHECK,
-                    cause=Cause.RDNS,
+                _rdns(
                     severity=Severity.WARNING,
                     message=f"PTR {name} looks generic (dynamic/pool naming);"
                     " many receivers treat such senders as end-user machines",
@@ -102,16 +92,14 @@ def _helo_finding(
     """
     fix_to = ptr_names[0] if ptr_names else "the server's mail host name"
     if helo in ptr_names:
-        return Finding(
+        return _rdns(
             check="helo",
-            cause=Cause.RDNS,
             severity=Severity.OK,
             message=f"HELO {helo} matches the PTR name",
         )
     if "." not in helo:
-        return Finding(
+        return _rdns(
             check="helo",
-            cause=Cause.RDNS,
             severity=Severity.WARNING,
             message=f"HELO {helo} is not a fully qualified domain name",
             remediation=f"Set the HELO name (Postfix: smtp_helo_name / myhostname) to {fix_to}"
@@ -119,9 +107,8 @@ def _helo_finding(
         )
     found = forward.get(helo, ())
     if not found:
-        return Finding(
+        return _rdns(
             check="helo",
-            cause=Cause.RDNS,
             severity=Severity.WARNING,
             message=f"HELO {helo} does not resolve (no A/AAAA record)",
             remediation=f"Publish an A/AAAA record {helo} -> {address}, or set the HELO name"
@@ -130,28 +117,44 @@ def _helo_finding(
         )
     if str(address) in found:
         if not ptr_names:
-            return Finding(
+            return _rdns(
                 check="helo",
-                cause=Cause.RDNS,
                 severity=Severity.OK,
                 message=f"HELO {helo} resolves to {address}",
             )
-        return Finding(
+        return _rdns(
             check="helo",
-            cause=Cause.RDNS,
             severity=Severity.INFO,
             message=f"HELO {helo} resolves to {address} but differs from the PTR {ptr_names[0]}",
             remediation="Use the PTR name as HELO/EHLO name for the cleanest result.",
         )
     elsewhere = f"resolves to {', '.join(found)}, not to {address}"
-    return Finding(
+    return _rdns(
         check="helo",
-        cause=Cause.RDNS,
         severity=Severity.WARNING,
         message=f"HELO {helo} {elsewhere}"
         + (f" and does not match the PTR {ptr_names[0]}" if ptr_names else ""),
         remediation=f"Set the mail server's HELO name (Postfix: smtp_helo_name /"
         f" myhostname) to {fix_to} or to a name whose A record is {address}.",
+    )
+
+
+def _rdns(
+    *,
+    check: str = CHECK,
+    severity: Severity,
+    message: str,
+    remediation: str = "",
+    inconclusive: bool = False,
+) -> Finding:
+    """Return a finding of this module (the PTR or HELO check: every one maps to Cause.RDNS)."""
+    return Finding(
+        check=check,
+        cause=Cause.RDNS,
+        severity=severity,
+        message=message,
+        remediation=remediation,
+        inconclusive=inconclusive,
     )
 
 
@@ -179,9 +182,7 @@ async def addresses(resolver: Resolver, name: str) -> tuple[str, ...]:
 
 
 def _inconclusive(message: str) -> Finding:
-    return Finding(
-        check=CHECK,
-        cause=Cause.RDNS,
+    return _rdns(
         severity=Severity.WARNING,
         message=message,
         remediation="Nothing is known to be wrong with the PTR: the nameserver gave no usable"

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from reputable.core.address import IPAddress
@@ -170,17 +170,7 @@ async def relay_test(
     )
     if mail.code != 250:
         return steps
-    rcpt = await session.command(f"RCPT TO:<{recipient}>")
-    return Dialogue(
-        banner=banner,
-        ehlo=ehlo,
-        esmtp=esmtp,
-        starttls_offered=offered,
-        starttls=starttls,
-        tls_version=version,
-        mail=mail,
-        rcpt=rcpt,
-    )
+    return replace(steps, rcpt=await session.command(f"RCPT TO:<{recipient}>"))
 
 
 async def converse(

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from reputable.config import DEFAULT_TOML, parse_config
+from reputable.config import DEFAULT_TOML, Config, parse_config
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.publication.dnsbl.wire import Responder
-from reputable.publication.dnsbl.worker import zone_specs
+from reputable.publication.dnsbl.worker import Worker, zone_specs
 from reputable.publication.snapshot.publish import publish
 from reputable.publication.snapshot.view import Snapshot
 from reputable.testing import MemoryStore
@@ -83,3 +87,21 @@ def make_responder(directory: Path) -> Responder:
 def responder(tmp_path_factory: pytest.TempPathFactory) -> Responder:
     """A responder over the standard test listings."""
     return make_responder(tmp_path_factory.mktemp("wire"))
+
+
+@contextmanager
+def udp_worker(config: Config) -> Iterator[Worker]:
+    """Run a Worker's UDP loop over *config*'s published snapshot on 127.0.0.1:0 from a thread."""
+    worker = Worker(config, 0)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.5)
+    thread = threading.Thread(target=worker.udp_loop, args=(sock,), daemon=True)
+    thread.start()
+    worker.udp.append(sock)
+    try:
+        yield worker
+    finally:
+        worker.stopping.set()
+        thread.join(timeout=5)
+        sock.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from reputable.publication.snapshot.publish import publish
 from reputable.publication.snapshot.view import Snapshot
 from reputable.testing import MemoryStore, write_config
 
-from .conftest import make_responder
+from .conftest import make_responder, udp_worker
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 MODULE = fastpath.extension()
@@ -412,19 +411,8 @@ def worker(
     path = write_config(tmp_path, dns_port=0)
     config = parse_config(path.read_text(), path)
     publish(_store(random.Random(5782)), config, NOW)
-    worker = Worker(config, 0)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.5)
-    thread = threading.Thread(target=worker.udp_loop, args=(sock,), daemon=True)
-    thread.start()
-    worker.udp.append(sock)
-    try:
+    with udp_worker(config) as worker:
         yield worker
-    finally:
-        worker.stopping.set()
-        thread.join(timeout=5)
-        sock.close()
 
 
 def test_worker_answers_like_the_responder(worker: Worker, tmp_path: Path) -> None:

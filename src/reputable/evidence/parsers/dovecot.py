@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Final
 
-from reputable.evidence.parsers.envelope import normalize
+from reputable.evidence.parsers.envelope import syslog_lines
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine
 from reputable.evidence.parsers.syslog_time import TimeParser
 
@@ -106,10 +106,7 @@ def parse(
 ) -> Iterator[NetEvent | NetLine]:
     """Yield an event per understood login/auth line, else a NetLine (OTHER: another program)."""
     clock = TimeParser(now, tz)
-    for lineno, raw in enumerate(lines, first_line):
-        text = raw.rstrip("\r\n")
-        if envelope:  # False: the caller built canonical lines (the journal)
-            text = normalize(text)
+    for lineno, text in syslog_lines(lines, first_line, envelope=envelope):
         head = _PREFIX.match(text)
         found = _event(head["service"], text[head.end() :]) if head is not None else None
         ts = clock(head["ts"]) if head is not None else None

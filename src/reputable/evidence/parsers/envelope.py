@@ -20,7 +20,7 @@ its first lines (a file is written by one syslog daemon).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import AnyStr, Final
 
 _TS: Final = (
@@ -139,6 +139,18 @@ def normalize(buf: str) -> str:
     if pattern is None:
         pattern = _STR_CACHE[kinds] = re.compile(_source(kinds))
     return pattern.sub(lambda m: _canonical(m.lastgroup, m.group), buf)
+
+
+def syslog_lines(
+    lines: Iterable[str], first_line: int, *, envelope: bool = True
+) -> Iterator[tuple[int, str]]:
+    """Yield (line number, text) per line, its end dropped and its envelope made canonical.
+
+    *envelope* False: the caller built canonical lines already (the journal).
+    """
+    for lineno, raw in enumerate(lines, first_line):
+        text = raw.rstrip("\r\n")
+        yield lineno, normalize(text) if envelope else text
 
 
 def normalize_bytes(buf: bytes) -> bytes:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Final
 
-from reputable.evidence.parsers.envelope import normalize
+from reputable.evidence.parsers.envelope import syslog_lines
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine, client_address
 from reputable.evidence.parsers.syslog_time import TimeParser
 
@@ -39,10 +39,7 @@ def parse(
 ) -> Iterator[NetEvent | NetLine]:
     """Yield a ``syn`` or ``packet`` event per LOG line, a NetLine for anything else."""
     clock = TimeParser(now, tz)
-    for lineno, raw in enumerate(lines, first_line):
-        text = raw.rstrip("\r\n")
-        if envelope:  # False: the caller built canonical lines (the journal)
-            text = normalize(text)
+    for lineno, text in syslog_lines(lines, first_line, envelope=envelope):
         found = _LINE.match(text)
         fields: dict[str, str] = {}
         flags: list[str] = []

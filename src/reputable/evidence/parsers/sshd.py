@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, tzinfo
 from typing import Final
 
-from reputable.evidence.parsers.envelope import normalize
+from reputable.evidence.parsers.envelope import syslog_lines
 from reputable.evidence.parsers.netbase import OTHER, UNKNOWN, NetEvent, NetLine
 from reputable.evidence.parsers.syslog_time import TimeParser
 
@@ -193,10 +193,7 @@ def parse(
     """Yield an event for every understood line (PID-attributed when it names no client), else a NetLine."""
     clock = TimeParser(now, tz)
     pids: dict[str, str] = {}
-    for lineno, raw in enumerate(lines, first_line):
-        text = raw.rstrip("\r\n")
-        if envelope:  # False: the caller built canonical lines (the journal)
-            text = normalize(text)
+    for lineno, text in syslog_lines(lines, first_line, envelope=envelope):
         head = _LINE_PREFIX.match(text)
         found = None
         event = ""
