@@ -32,6 +32,29 @@ from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
 
 WORKER_RESTART_DELAY = 1.0
+#: How long a child (snapshot build, policy run, DNS worker) gets to end after SIGTERM.
+CHILD_STOP_SECONDS = 0.8
+
+
+async def run_child(cmd: list[str]) -> int:
+    """Run *cmd* and return its exit code; if we are cancelled (stopping), end it first.
+
+    The child stays in our process group, and a cancelled wait terminates it, waits up to
+    CHILD_STOP_SECONDS and then kills it, so no child outlives ``serve``.
+    """
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL)
+    try:
+        return await proc.wait()
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), CHILD_STOP_SECONDS)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
 
 
 def open_store(config: Config) -> SQLiteStore:
@@ -110,8 +133,7 @@ class Supervisor:
         ):
             return False
         cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "snapshot", "build"]
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL)
-        code = await proc.wait()
+        code = await run_child(cmd)
         if code != 0:
             log.error("snapshot_build_failed", exit_code=code)
             return False
@@ -132,9 +154,9 @@ class Supervisor:
     async def full_evaluation(self) -> None:
         """Evaluate every subject once at start-up, in a child process (flat memory here)."""
         cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "policy", "run"]
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL)
-        if await proc.wait() != 0:
-            log.error("policy_run_failed", exit_code=proc.returncode)
+        code = await run_child(cmd)
+        if code != 0:
+            log.error("policy_run_failed", exit_code=code)
 
     async def policy_loop(self) -> None:
         """Evaluate the subjects touched by new evidence every policy interval."""
@@ -264,9 +286,10 @@ class Supervisor:
         for proc in self.workers:
             if proc is not None:
                 try:
-                    proc.wait(timeout=5)
+                    proc.wait(timeout=CHILD_STOP_SECONDS)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics_text(self) -> str:
@@ -344,8 +367,15 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
         loop = asyncio.get_running_loop()
         import signal
 
+        def stop(signum: int, frame: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop just closed: stopping anyway
+                loop.call_soon_threadsafe(supervisor.stopping.set)
+
+        # signal.signal, not loop.add_signal_handler: asyncio puts the defaults back when
+        # the loop closes, and a second signal during the cleanup below would then raise
+        # KeyboardInterrupt (or end us by SIGTERM) halfway through stopping the children.
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, supervisor.stopping.set)
+            signal.signal(sig, stop)
         runner = asyncio.create_task(supervisor.run())
         stopper = asyncio.create_task(supervisor.stopping.wait())
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -357,8 +387,15 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
             stopper.cancel()
             runner.result()
 
+    import signal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         asyncio.run(main())
     finally:
+        for sig in previous:  # already stopping: a second signal must not cut the cleanup
+            signal.signal(sig, signal.SIG_IGN)
         supervisor.stop_workers()
         store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import sys
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from itertools import islice
@@ -23,6 +24,7 @@ from reputable.config import load_config
 from reputable.core.address import looks_like_ip, parse_address, parse_domain
 from reputable.core.clock import format_instant
 from reputable.core.errors import DataFileError, InputError, SubjectError
+from reputable.core.limits import MAX_LINE_BYTES, bounded_lines
 from reputable.evidence.parsers import jsonl
 from reputable.listings.delisting import decide_request, request_removal
 from reputable.listings.engine import CURSOR, Outcome, evaluate
@@ -396,38 +398,69 @@ def delist_deny(
     console.print(f"request #{request_id} for {subject} denied: {why}")
 
 
-@hosting_app.command("import")
-def hosting_import(
-    ctx: typer.Context, path: Annotated[Path, typer.Argument(help='CSV lines "ip,domain".')]
-) -> None:
-    """Import the shared-hosting map; bad lines are reported, good ones land (exit 1 if any were bad)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+def _hosting_pairs(
+    lines: Iterable[tuple[int, str | None]], where: str
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Return the (ip, domain) pairs of "ip,domain" lines, and each bad line by number and why."""
     pairs: list[tuple[str, str]] = []
     errors: list[str] = []
-    for lineno, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or row[0].strip().startswith("#"):
+    for lineno, line in lines:
+        if line is None:
+            why = f"line longer than {MAX_LINE_BYTES} bytes"
+            errors.append(str(DataFileError(where, lineno, why)))
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            row = next(csv.reader([line]), [])
+        except csv.Error as exc:
+            errors.append(str(DataFileError(where, lineno, f"not a CSV line: {exc}")))
             continue
         if len(row) != 2:
             errors.append(
-                str(DataFileError(str(path), lineno, f"need 2 fields ip,domain, got {len(row)}"))
+                str(DataFileError(where, lineno, f"need 2 fields ip,domain, got {len(row)}"))
             )
             continue
         try:
             if not looks_like_ip(row[0]):
-                raise SubjectError(f"bad IP address {row[0].strip()!r}")
+                raise SubjectError(f"bad IP address {row[0].strip()[:80]!r}")
             pairs.append((str(parse_address(row[0])), parse_domain(row[1]).name))
         except SubjectError as exc:
-            errors.append(str(DataFileError(str(path), lineno, str(exc))))
-    store = open_store(state(ctx).config)
+            errors.append(str(DataFileError(where, lineno, str(exc))))
+    return pairs, errors
+
+
+@hosting_app.command("import")
+def hosting_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help='CSV lines "ip,domain"; - reads standard input.')],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Store nothing if any line is bad (all or nothing).")
+    ] = False,
+) -> None:
+    """Import the shared-hosting map; bad lines are reported, good ones land (exit 1 if any were bad)."""
+    where = "<stdin>" if str(path) == "-" else str(path)
     try:
-        added = store.add_hosting(pairs)
-    finally:
-        store.close()
-    console.print(f"{path}: {len(pairs)} pairs read, {added} new, {len(errors)} bad lines")
+        if str(path) == "-":
+            stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+            pairs, errors = _hosting_pairs(bounded_lines(stream), where)
+        else:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                pairs, errors = _hosting_pairs(bounded_lines(handle), where)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    added = 0
+    if not (strict and errors):
+        store = open_store(state(ctx).config)
+        try:
+            added = store.add_hosting(pairs)
+        finally:
+            store.close()
+    stored = "nothing stored (--strict)" if strict and errors else f"{added} new"
+    console.print(f"{where}: {len(pairs)} pairs read, {stored}, {len(errors)} bad lines")
     for error in errors[:20]:
         console.print(f"  {error}", highlight=False)
+    if len(errors) > 20:
+        console.print(f"  ... and {len(errors) - 20} more bad lines", highlight=False)
     if errors:
         raise typer.Exit(1)
