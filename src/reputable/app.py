@@ -2,8 +2,8 @@
 
 ``reputable serve`` is one supervisor process running one TaskGroup: it keeps the snapshot
 in step with the store (rebuilding in a child process, so the supervisor's memory stays
-flat whatever the list size), keeps the DNS worker processes running, and exposes their
-counters to Prometheus.
+flat whatever the list size), keeps the DNS worker processes running, serves the HTTP API
+(``web/``, on ``http.listen``), and exposes their counters to Prometheus.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ from reputable.publication.metrics import read_worker_files, render
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
+from reputable.web.settings import check_bind, http_settings
 
 WORKER_RESTART_DELAY = 1.0
+EVIDENCE_GATHER = 1.0  # seconds the policy waits after the API reports new evidence
 #: How long a child (snapshot build, policy run, DNS worker) gets to end after SIGTERM.
 CHILD_STOP_SECONDS = 0.8
 
@@ -123,6 +125,9 @@ class Supervisor:
         self.digest = fingerprint(config)
         self.stopping = asyncio.Event()
         self.local_worker: Worker | None = worker
+        self.http = http_settings(config)  # a bad [http] section fails before anything starts
+        self.evidence_arrived = asyncio.Event()  # set by the HTTP API: evaluate at once
+        self.http_metrics: Callable[[], str] | None = None
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -186,7 +191,12 @@ class Supervisor:
                 except ReputableError as exc:
                     log.error("policy_failed", error=str(exc))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), interval)
+                    await asyncio.wait_for(self.evidence_arrived.wait(), interval)
+                if self.evidence_arrived.is_set():
+                    # Woken by the API: gather what else arrives for a moment, so a stream
+                    # of posts costs one evaluation per second, not one per post.
+                    await asyncio.sleep(EVIDENCE_GATHER)
+                    self.evidence_arrived.clear()
         finally:
             store.close()
 
@@ -295,7 +305,21 @@ class Supervisor:
     def metrics_text(self) -> str:
         """Return the Prometheus exposition of all workers' counters."""
         paths = [metrics_path(self.config, i) for i in range(len(self.workers))]
-        return render(read_worker_files(paths), serial=self.store.serial())
+        text = render(read_worker_files(paths), serial=self.store.serial())
+        return text + (self.http_metrics() if self.http_metrics is not None else "")
+
+    # -- http -------------------------------------------------------------------------------
+    async def http_api(self) -> None:
+        """Serve the HTTP API on ``http.listen`` (imported only when it is switched on)."""
+        if self.http.listen is None:
+            return
+        from reputable.web.context import Context
+        from reputable.web.server import run_http
+
+        ctx = Context.create(self.config, self.http, lambda: open_store(self.config))
+        ctx.on_evidence = self.evidence_arrived.set
+        self.http_metrics = ctx.metrics.render
+        await run_http(ctx, self.stopping)
 
     def start_metrics_server(self) -> ThreadingHTTPServer | None:
         """Serve GET /metrics on ``metrics_listen`` in a thread (None when disabled)."""
@@ -335,6 +359,8 @@ class Supervisor:
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"
             )
+        if self.http.listen is not None:
+            check_bind(*self.http.listen)  # a taken port is one clear line, before anything runs
         server = self.start_metrics_server()
         try:
             await self.start_workers()
@@ -351,6 +377,7 @@ class Supervisor:
                 group.create_task(self.probes())
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
+                group.create_task(self.http_api())
         finally:
             self.stopping.set()
             self.stop_workers()

@@ -132,6 +132,11 @@ responses_per_second = 20        # 0 turns it off
 slip = 2                         # every 2nd dropped answer is sent truncated (TC -> TCP)
 exempt = ["127.0.0.0/8", "::1/128"]
 
+[http]
+listen = "127.0.0.1:8080"        # the HTTP API (docs/api.md); "" switches it off
+# max_body = "10MB"              # larger request bodies get 413
+# cors_origins = []              # no CORS headers unless origins are named
+
 [zones.ip]
 name = "bl.reputable.test"
 ttl = 900

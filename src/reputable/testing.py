@@ -34,9 +34,15 @@ def free_port() -> int:
     raise RuntimeError("no free UDP+TCP port on 127.0.0.1")
 
 
-def write_config(directory: Path, *, dns_port: int, extra: str = "", **dns: str) -> Path:
-    """Write a reputable.toml in *directory* serving DNS on 127.0.0.1:*dns_port*."""
+def write_config(
+    directory: Path, *, dns_port: int, extra: str = "", http_port: int = 0, **dns: str
+) -> Path:
+    """Write a reputable.toml in *directory* serving DNS on 127.0.0.1:*dns_port*.
+
+    HTTP listens on 127.0.0.1:*http_port* (0: any free port, never the default 8080).
+    """
     text = DEFAULT_TOML.replace('listen = ["127.0.0.1:5300"]', f'listen = ["127.0.0.1:{dns_port}"]')
+    text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{http_port}"')
     for key, value in dns.items():
         pattern = re.compile(rf"^{re.escape(key)} = .*$", re.MULTILINE)
         if pattern.search(text):

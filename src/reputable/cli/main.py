@@ -44,6 +44,7 @@ PLUGINS: dict[str, frozenset[str]] = {
     "reputable.cli.check": frozenset({"check", "watch"}),
     "reputable.cli.feeds": frozenset({"feed"}),
     "reputable.cli.probe": frozenset({"probe"}),
+    "reputable.cli.token": frozenset({"token"}),
 }
 
 
@@ -87,7 +88,7 @@ def serve_command(
         str, typer.Option("--metrics", help="HOST:PORT for Prometheus /metrics; empty to disable.")
     ] = "127.0.0.1:9153",
 ) -> None:
-    """Run the DNSBL server (DNS on the dns.listen addresses, UDP+TCP) until Ctrl-C."""
+    """Run the DNSBL server (DNS on dns.listen, UDP+TCP; HTTP API on http.listen) until Ctrl-C."""
     serve(state(ctx).config, metrics_listen=metrics or None)
 
 

@@ -13,8 +13,10 @@ from reputable.core.errors import StoreError
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
+from reputable.store.sqlite_exports import ExportReads
 from reputable.store.sqlite_feeds import FeedTables
 from reputable.store.sqlite_sources import SourceTables
+from reputable.store.sqlite_tokens import TokenTables
 from reputable.store.sqlite_tx import transaction
 
 
@@ -32,7 +34,15 @@ def _family(subject: Subject) -> int:
     return subject.version
 
 
-class SQLiteStore(EvidenceTables, PolicyWrites, RequestTables, FeedTables, SourceTables):
+class SQLiteStore(
+    EvidenceTables,
+    PolicyWrites,
+    RequestTables,
+    FeedTables,
+    SourceTables,
+    TokenTables,
+    ExportReads,
+):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 
     def __init__(self, path: Path | str) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from ipaddress import ip_network
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from reputable.config import ZoneConfig
 from reputable.core.cause import Cause
@@ -36,57 +36,112 @@ def txt_template(reason: str, lookup_url: str) -> str:
     return f"{text} {lookup_url}".strip() if lookup_url else text
 
 
+#: Cause of an atom as a small int (the index in this tuple), stored per atom.
+CAUSES: Final[tuple[Cause, ...]] = tuple(Cause)
+NO_TIME: Final = float("nan")  # atom_until of a listing that never expires
+
+
 @dataclass(slots=True)
 class ValueTable:
-    """Interning of atoms and values (sorted tuples of atom ids, one per code)."""
+    """Atoms (one per listing) and interned values (sorted tuples of atom ids, one per code).
 
-    atoms: dict[Atom, int] = field(default_factory=dict)
-    atom_list: list[Atom] = field(default_factory=list)
+    An atom is what DNS answers for one listing, a (code, TXT template) pair, plus what the
+    lookup API shows beside it: cause, since, until and the listed subject. Templates are
+    interned, so the TXT strings cost no more than before; the per-listing fields are flat
+    arrays (no Python object per listing).
+    """
+
+    templates: dict[str, int] = field(default_factory=dict)
+    template_list: list[str] = field(default_factory=list)
+    codes: array[int] = field(default_factory=lambda: array("I"))
+    template_ids: array[int] = field(default_factory=lambda: array("I"))
+    causes: array[int] = field(default_factory=lambda: array("I"))
+    since: array[float] = field(default_factory=lambda: array("d"))
+    until: array[float] = field(default_factory=lambda: array("d"))
+    subject_off: array[int] = field(default_factory=lambda: array("I", [0]))
+    subjects: bytearray = field(default_factory=bytearray)
     values: dict[tuple[int, ...], int] = field(default_factory=lambda: {(): NONE})
-    value_list: list[tuple[int, ...]] = field(default_factory=lambda: [()])
+    val_index: array[int] = field(default_factory=lambda: array("I", [0, 0]))
+    val_atoms: array[int] = field(default_factory=lambda: array("I"))
 
-    def atom(self, code: int, template: str) -> int:
-        """Return the id of atom (code, template)."""
-        key = (code, template)
-        found = self.atoms.get(key)
-        if found is None:
-            found = self.atoms[key] = len(self.atom_list)
-            self.atom_list.append(key)
-        return found
+    def atom(
+        self,
+        code: int,
+        template: str,
+        *,
+        cause: Cause = Cause.MANUAL,
+        since: float = NO_TIME,
+        until: float | None = None,
+        subject: str = "",
+    ) -> int:
+        """Return the id of a new atom: one listing's (code, template) and its facts."""
+        tid = self.templates.get(template)
+        if tid is None:
+            tid = self.templates[template] = len(self.template_list)
+            self.template_list.append(template)
+        self.codes.append(code)
+        self.template_ids.append(tid)
+        self.causes.append(CAUSES.index(cause))
+        self.since.append(since)
+        self.until.append(NO_TIME if until is None else until)
+        self.subjects += subject.encode("ascii", "replace")
+        self.subject_off.append(len(self.subjects))
+        return len(self.codes) - 1
+
+    def key(self, atom: int) -> tuple[int, str]:
+        """Return what DNS answers for *atom*: (code, TXT template)."""
+        return self.codes[atom], self.template_list[self.template_ids[atom]]
 
     def value(self, atom_ids: Iterable[int]) -> int:
         """Return the id of the value made of *atom_ids* (at most one per code is kept)."""
-        key = tuple(sorted(set(atom_ids), key=lambda a: self.atom_list[a]))
+        key = tuple(sorted(set(atom_ids), key=lambda a: (*self.key(a), a)))
         found = self.values.get(key)
         if found is None:
-            found = self.values[key] = len(self.value_list)
-            self.value_list.append(key)
+            found = self.values[key] = self.fresh_value(key)
         return found
 
-    def sections(self) -> dict[str, bytes | array[int]]:
-        """Return the value and atom tables as flat arrays and one string blob."""
-        val_index = array("I", [0])
-        val_atoms = array("I")
-        for atoms in self.value_list:
-            val_atoms.extend(atoms)
-            val_index.append(len(val_atoms))
-        codes = array("I")
-        txt_off = array("I")
-        txt_len = array("I")
+    def fresh_value(self, atom_ids: Iterable[int]) -> int:
+        """Return the id of a new value made of *atom_ids*, which no other value holds.
+
+        A host listing's atoms are its own, so its value needs no interning: skipping the
+        dict saves one tuple and one entry per listed host.
+        """
+        self.val_atoms.extend(sorted(set(atom_ids), key=lambda a: (*self.key(a), a)))
+        self.val_index.append(len(self.val_atoms))
+        return len(self.val_index) - 2
+
+    def atoms_of(self, value: int) -> array[int]:
+        """Return the atom ids of *value*."""
+        return self.val_atoms[self.val_index[value] : self.val_index[value + 1]]
+
+    @property
+    def value_count(self) -> int:
+        """The number of values so far."""
+        return len(self.val_index) - 1
+
+    def sections(self) -> dict[str, bytes | array[Any]]:
+        """Return the value and atom tables as flat arrays and string blobs."""
+        offsets: list[int] = []
+        lengths: list[int] = []
         blob = bytearray()
-        for code, template in self.atom_list:
+        for template in self.template_list:
             raw = template.encode("utf-8")
-            codes.append(code)
-            txt_off.append(len(blob))
-            txt_len.append(len(raw))
+            offsets.append(len(blob))
+            lengths.append(len(raw))
             blob += raw
+        ids = self.template_ids
         return {
-            "val_index": val_index,
-            "val_atoms": val_atoms,
-            "atom_code": codes,
-            "atom_txt_off": txt_off,
-            "atom_txt_len": txt_len,
+            "val_index": self.val_index,
+            "val_atoms": self.val_atoms,
+            "atom_code": self.codes,
+            "atom_txt_off": array("I", (offsets[t] for t in ids)),
+            "atom_txt_len": array("I", (lengths[t] for t in ids)),
             "strings": bytes(blob),
+            "atom_cause": self.causes,
+            "atom_since": self.since,
+            "atom_until": self.until,
+            "atom_subject_off": self.subject_off,
+            "atom_subjects": bytes(self.subjects),
         }
 
 
@@ -150,7 +205,7 @@ class Built:
     """The result of a build: header fields and sections for the snapshot file."""
 
     header: dict[str, object]
-    sections: dict[str, bytes | array[int]]
+    sections: dict[str, bytes | array[Any]]
 
 
 def _net_span(subject: str) -> tuple[int, int, int, int]:
@@ -180,10 +235,14 @@ def build(
     v4_spans: list[_Span] = []
     v6_spans: list[_Span] = []
     domains: dict[str, dict[int, tuple[float, int]]] = {}
-    test_atom = table.atom(int(ip_zone.codes[Cause.SPAM]), TEST_REASON)
-    test_domain_atom = table.atom(int(domain_zone.codes[Cause.SPAM]), TEST_REASON)
+    test_atom = table.atom(
+        int(ip_zone.codes[Cause.SPAM]), TEST_REASON, cause=Cause.SPAM, subject="127.0.0.2"
+    )
+    test_domain_atom = table.atom(
+        int(domain_zone.codes[Cause.SPAM]), TEST_REASON, cause=Cause.SPAM, subject="test"
+    )
     allow_code = int(allow_zone.codes[Cause.MANUAL])
-    test_allow_atom = table.atom(allow_code, TEST_REASON)
+    test_allow_atom = table.atom(allow_code, TEST_REASON, subject="127.0.0.2")
     never4, never6 = 0x7F000001, int(ip_network("::ffff:127.0.0.1").network_address)
     inet_aton = socket.inet_aton
     count = 0
@@ -196,23 +255,27 @@ def build(
         cause = Cause(cause_text)
         zone = domain_zone if family == 0 else ip_zone
         code = int(zone.codes[cause])
-        atom = table.atom(code, txt_template(reason, zone.lookup_url))
+        atom = table.atom(
+            code,
+            txt_template(reason, zone.lookup_url),
+            cause=cause,
+            since=listed_at,
+            until=expires_at,
+            subject=subject,
+        )
         if family == 4 and "/" not in subject:
             address = int.from_bytes(inet_aton(subject), "big")
             hosts.append((address << 96) | (int(listed_at * 1e6) << 32) | atom)
         elif family in (4, 6):
             _, lo, hi, plen = _net_span(subject)
             spans = v4_spans if family == 4 else v6_spans
-            spans.append(_Span(lo, hi, (plen, listed_at, table.atom_list[atom][1]), code, atom))
+            spans.append(_Span(lo, hi, (plen, listed_at, table.key(atom)[1]), code, atom))
         else:
             held = domains.setdefault(subject, {})
             if (
                 code not in held
                 or held[code][0] < listed_at
-                or (
-                    held[code][0] == listed_at
-                    and table.atom_list[held[code][1]][1] < table.atom_list[atom][1]
-                )
+                or (held[code][0] == listed_at and table.key(held[code][1])[1] < table.key(atom)[1])
             ):
                 held[code] = (listed_at, atom)
     allow_v4: list[_Span] = []
@@ -225,19 +288,20 @@ def build(
                 continue
             next_expiry = expires_at if next_expiry is None else min(next_expiry, expires_at)
         allow_count += 1
-        atom = table.atom(allow_code, txt_template(note or "allowlisted", allow_zone.lookup_url))
+        template = txt_template(note or "allowlisted", allow_zone.lookup_url)
+        atom = table.atom(allow_code, template, until=expires_at, subject=subject)
         if family == 0:
             allow_domains[subject] = atom
             continue
         fam, lo, hi, plen = _net_span(subject)
         (v4_spans if fam == 4 else v6_spans).append(_Span(lo, hi, (plen, 0.0, ""), -1, 0))
-        allow_rank = (plen, 0.0, table.atom_list[atom][1])
+        allow_rank = (plen, 0.0, template)
         (allow_v4 if fam == 4 else allow_v6).append(_Span(lo, hi, allow_rank, allow_code, atom))
     # RFC 5782 §5: 127.0.0.1 and ::ffff:127.0.0.1 are never listed, whatever covers them.
     v4_spans.append(_Span(never4, never4, (32, 0.0, ""), -1, 0))
     v6_spans.append(_Span(never6, never6, (128, 0.0, ""), -1, 0))
 
-    sections: dict[str, bytes | array[int]] = {}
+    sections: dict[str, bytes | array[Any]] = {}
     starts, vals, excl = _sweep(v4_spans, table, 0xFFFFFFFF)
     sections["v4_range_start"] = array("I", starts)
     sections["v4_range_val"] = array("I", vals)
@@ -257,7 +321,8 @@ def build(
     sections["wl6_range_start"] = b"".join(s.to_bytes(16, "big") for s in a6_starts)
     sections["wl6_range_val"] = array("I", a6_vals)
     wl_domains = {name: {allow_code: (0.0, atom)} for name, atom in allow_domains.items()}
-    _domain_sections(sections, "wldom", wl_domains, {}, table, test_allow_atom)
+    test_allow_domain = table.atom(allow_code, TEST_REASON, subject="test")
+    _domain_sections(sections, "wldom", wl_domains, {}, table, test_allow_domain)
     sections.update(table.sections())
     header: dict[str, object] = {
         "serial": serial,
@@ -265,8 +330,8 @@ def build(
         "next_expiry": next_expiry,
         "listings": count,
         "allows": allow_count,
-        "values": len(table.value_list),
-        "atoms": len(table.atom_list),
+        "values": table.value_count,
+        "atoms": len(table.codes),
     }
     return Built(header, sections)
 
@@ -278,7 +343,7 @@ def _hosts(
     excl: list[bool],
     table: ValueTable,
     test_atom: int,
-) -> dict[str, bytes | array[int]]:
+) -> dict[str, bytes | array[Any]]:
     """Merge host listings with the ranges around them; drop excluded and redundant hosts."""
     hosts.append((0x7F000002 << 96) | test_atom)
     hosts.sort()
@@ -287,8 +352,7 @@ def _hosts(
     hint = 0
     i = 0
     n = len(hosts)
-    value_list = table.value_list
-    atom_list = table.atom_list
+    key = table.key
     while i < n:
         address = hosts[i] >> 96
         group = [hosts[i]]
@@ -304,24 +368,22 @@ def _hosts(
         best: dict[int, tuple[int, str, int]] = {}
         for packed in group:
             atom = packed & 0xFFFFFFFF
-            code, template = atom_list[atom]
+            code, template = key(atom)
             candidate = ((packed >> 32) & 0xFFFFFFFFFFFFFFFF, template, atom)
             if code not in best or candidate > best[code]:
                 best[code] = candidate
         atoms = [entry[2] for entry in best.values()]
         range_val = vals[hint]
         if range_val != NONE:
-            atoms.extend(a for a in value_list[range_val] if atom_list[a][0] not in best)
-        value = table.value(atoms)
-        if value == range_val:
-            continue
+            atoms.extend(a for a in table.atoms_of(range_val) if key(a)[0] not in best)
+        # The group's own atoms belong to no other value: no interning needed.
         addrs.append(address)
-        host_vals.append(value)
+        host_vals.append(table.fresh_value(atoms))
     return {"v4_host_addr": addrs, "v4_host_val": host_vals}
 
 
 def _domain_sections(
-    sections: dict[str, bytes | array[int]],
+    sections: dict[str, bytes | array[Any]],
     prefix: str,
     domains: dict[str, dict[int, tuple[float, int]]],
     excluded: dict[str, int],

@@ -29,7 +29,7 @@ EXCLUDED: Final = 0xFFFFFFFF  # domain table marker: allowlisted, never listed
 
 
 def write_snapshot(
-    path: Path, header: dict[str, Any], sections: dict[str, bytes | array[int]]
+    path: Path, header: dict[str, Any], sections: dict[str, bytes | array[Any]]
 ) -> None:
     """Write a snapshot atomically (temporary file in the same folder, fsync, rename)."""
     layout: dict[str, list[int | str]] = {}

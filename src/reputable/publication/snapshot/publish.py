@@ -27,6 +27,9 @@ def fingerprint(config: Config) -> str:
             "ip": zone(config.ip_zone),
             "domain": zone(config.domain_zone),
             "allow": zone(config.allow_zone),
+            # Format of the per-listing facts (cause, since, until, subject) beside each
+            # answer: a snapshot written without them is stale, so serve rebuilds it.
+            "facts": 1,
         },
         sort_keys=True,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from reputable.publication.snapshot.layout import EXCLUDED, NONE, MappedFile
 
@@ -78,6 +78,28 @@ class Snapshot:
         self._txt_len = sec("atom_txt_len")
         self._strings = sec("strings")
         self.atoms = lru_cache(maxsize=65536)(self._atoms)
+        # Per-listing facts beside each answer (lookup API); absent from older snapshots.
+        names = header["sections"]
+        self.has_facts = "atom_since" in names and "atom_subject_off" in names
+        if self.has_facts:
+            self.atom_cause = sec("atom_cause")
+            self.atom_since = sec("atom_since")
+            self.atom_until = sec("atom_until")
+            self._subj_off = sec("atom_subject_off")
+            self._subjects = sec("atom_subjects")
+
+    def intervals(self, *, v6: bool, allow: bool = False) -> tuple[Any, memoryview]:
+        """Return (starts, value ids) of the flattened ranges of a block or allow zone."""
+        if v6:
+            return (self._wl6_start, self._wl6_val) if allow else (self._v6_start, self._v6_val)
+        if allow:
+            return self._wl4_start, self._wl4_val
+        return self.v4_range_start, self.v4_range_val
+
+    def subject(self, atom: int) -> str:
+        """Return the listed subject *atom* comes from (an IP, CIDR or domain)."""
+        off = self._subj_off
+        return bytes(self._subjects[off[atom] : off[atom + 1]]).decode("ascii", "replace")
 
     # -- values -----------------------------------------------------------------------------
     def _atoms(self, value: int) -> tuple[int, ...]:

@@ -1,0 +1,105 @@
+"""`reputable token add|list|revoke`: API tokens (the secret is shown once, stored hashed)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from reputable.app import open_store
+from reputable.cli.common import console, err_console, print_json, state
+from reputable.core.clock import format_instant
+from reputable.core.errors import InputError
+from reputable.web.tokens import check_name, digest, new_secret, parse_scopes
+
+token_app = typer.Typer(
+    help="API tokens for the HTTP API (scopes: evidence:write, admin, bouncer).",
+    no_args_is_help=True,
+)
+
+
+@token_app.command("add")
+def token_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name for the token (shown in the audit log).")],
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", "-s", help="evidence:write, admin or bouncer (repeatable)."),
+    ],
+) -> None:
+    """Create token NAME and print its secret once (only a digest is stored)."""
+    scopes = parse_scopes(scope)
+    check_name(name)
+    secret = new_secret()
+    store = open_store(state(ctx).config)
+    try:
+        store.add_token(name, digest(secret), frozenset(s.value for s in scopes), now=time.time())
+    finally:
+        store.close()
+    typer.echo(secret)
+    err_console.print(
+        f"token {name} ({' '.join(sorted(s.value for s in scopes))}): the secret above is shown"
+        " only now; keep it safe"
+    )
+
+
+@token_app.command("list")
+def token_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List tokens: name, scopes, created, revoked (never the secrets)."""
+    store = open_store(state(ctx).config)
+    try:
+        records = store.tokens()
+    finally:
+        store.close()
+    rows: list[dict[str, object]] = [
+        {
+            "name": r.name,
+            "scopes": sorted(r.scopes),
+            "created_at": format_instant_ts(r.created_at),
+            "revoked_at": format_instant_ts(r.revoked_at),
+        }
+        for r in records
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "scopes", "created", "revoked")
+    for r in records:
+        table.add_row(
+            r.name,
+            " ".join(sorted(r.scopes)),
+            format_instant_ts(r.created_at),
+            format_instant_ts(r.revoked_at) or "-",
+        )
+    console.print(table)
+
+
+def format_instant_ts(ts: float | None) -> str | None:
+    """Return a stored timestamp as ISO 8601 UTC (None stays None)."""
+    return None if ts is None else format_instant(datetime.fromtimestamp(ts, UTC))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The token to revoke.")]
+) -> None:
+    """Revoke token NAME: requests with it are refused from now on."""
+    store = open_store(state(ctx).config)
+    try:
+        done = store.revoke_token(name, now=time.time())
+    finally:
+        store.close()
+    if not done:
+        raise InputError(f"no valid token named {name!r}; see `reputable token list`")
+    console.print(f"revoked token {name}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `reputable token` to *app*."""
+    app.add_typer(token_app, name="token")
