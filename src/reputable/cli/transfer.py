@@ -101,7 +101,7 @@ def import_rbldnsd(
         err_console.print(f"note: {note}", highlight=False)
     if len(result.notes) > 20:
         err_console.print(f"note: ... and {len(result.notes) - 20} more", highlight=False)
-    counts = f"{len(result.batch.listings)} listing(s), {len(result.batch.allows)} exclusion(s)"
+    counts = f"{len(result.batch.listings)} listing(s)"  # exclusions are cut out of them
     if dry_run:
         console.print(f"{file}: {counts} would be imported into {zone_config.name}")
         return
