@@ -58,8 +58,11 @@ class _Connection:
 class TcpService:
     """Accepts and serves DNS over TCP on listening sockets until :meth:`close`."""
 
-    def __init__(self, answer: Callable[[bytes, str], bytes | None], limits: TcpLimits) -> None:
-        """*answer(packet, client host)* returns the reply, or None to close the connection."""
+    def __init__(
+        self, answer: Callable[[bytes, str], bytes | list[bytes] | None], limits: TcpLimits
+    ) -> None:
+        """*answer(packet, client host)* returns the reply (several messages for a zone
+        transfer), or None to close the connection."""
         self._answer = answer
         self.limits = limits
         self._open: dict[int, _Connection] = {}
@@ -143,10 +146,13 @@ class TcpService:
                 reply = self._answer(packet, host)
                 if reply is None:
                     break
-                writer.write(len(reply).to_bytes(2, "big") + reply)
-                conn.wait("write")
-                async with asyncio.timeout(limits.write_timeout):
-                    await writer.drain()
+                # A zone transfer is many messages: each must be taken within the write
+                # timeout, so a stalled secondary frees its slot like any other client.
+                for message in [reply] if isinstance(reply, bytes) else reply:
+                    writer.write(len(message).to_bytes(2, "big") + message)
+                    conn.wait("write")
+                    async with asyncio.timeout(limits.write_timeout):
+                        await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
             pass  # the client went away, stalled or idled: close
         except asyncio.CancelledError:
