@@ -200,3 +200,27 @@ def test_domain_exclusion_drops_the_same_name_and_notes_a_child_it_cannot_cut() 
     assert result.batch.allows == ()
     assert [x.subject_text for x in result.batch.listings] == ["evil.example"]
     assert any("good.evil.example" in n and "evil.example" in n for n in result.notes)
+
+
+_octet = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["007", "256", "1x", ""]))
+_host_line = st.tuples(_octet, _octet, _octet, _octet).map(".".join)
+_header = st.sampled_from(
+    ["", ":127.0.0.2:spam from $\n", ":3:bot $ here\n", ":127.0.0.2:\n", "$0 v\n:2:$0 $\n"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=_header, hosts=st.lists(st.one_of(_host_line, st.just("127.0.0.1")), max_size=8))
+def test_fast_path_for_bare_hosts_equals_the_full_path(header: str, hosts: list[str]) -> None:
+    """Bare IPv4 lines (the bulk path) give the same listings or the same error as the same
+    lines forced through the general parser by a trailing comment."""
+    fast_text = header + "".join(f"{h}\n" for h in hosts)
+    slow_text = header + "".join(f"{h} ;forced\n" for h in hosts)
+    try:
+        fast = parse(fast_text, spec())
+    except ReputableError as exc:
+        with pytest.raises(ReputableError) as caught:
+            parse(slow_text, spec())
+        assert str(caught.value) == str(exc)
+        return
+    assert parse(slow_text, spec()).batch == fast.batch

@@ -92,8 +92,23 @@ def parse(text: str, spec: ImportSpec) -> Imported:
     listings: list[Listing] = []
     excluded: list[IPNetwork | Domain] = []
     notes: list[str] = []
+    fast_ok = not spec.domain and not spec.kind.startswith("ip6")
+    quick: _Quick | None = None
     for lineno, line in _lines(text):
+        # Fast path for the bulk of big files: a bare IPv4 address taking the defaults. Any
+        # line it does not fully understand goes the general way below (which also words
+        # every error), so both give the same listing (tests/listings: the fast path).
+        if fast_ok and line[0].isdigit():
+            if quick is None:
+                quick = _quick(spec, state, by_code)
+            if quick.ok:
+                host = _fast_host(line)
+                if host is not None:
+                    listings.append(quick.listing(host, line))
+                    continue
         try:
+            if line[0] in "$#:;":
+                quick = None  # defaults, variables or the base template may change
             if line.startswith("$") or (line[:1] in ("#", ":") and line[1:2] == "$"):
                 _special(line[1:] if line[0] == "$" else line[2:], state, strict=line[0] == "$")
             elif line.startswith("#") or line.startswith(";"):
@@ -111,6 +126,80 @@ def parse(text: str, spec: ImportSpec) -> Imported:
         ttl=state.ttl,
         notes=tuple(notes),
     )
+
+
+@dataclass(slots=True)
+class _Quick:
+    """What every bare IPv4 line shares while the defaults stay: cause, reason, expiry."""
+
+    ok: bool
+    cause: Cause = Cause.MANUAL
+    head: str = ""
+    tail: str = ""
+    templated: bool = False
+    source: str = ""
+    now: datetime | None = None
+    expires: datetime | None = None
+
+    def listing(self, address: int, text: str) -> Listing:
+        """Return the listing of host *address* (written *text*) under these defaults."""
+        reason = f"{self.head}{text}{self.tail}" if self.templated else self.head
+        return Listing(
+            subject=IPv4Network(address),
+            cause=self.cause,
+            reason=reason,
+            source=self.source,
+            listed_at=self.now,  # type: ignore[arg-type]  # set whenever ok is True
+            expires_at=self.expires,
+        )
+
+
+def _quick(spec: ImportSpec, state: _State, by_code: dict[IPv4Address, list[Cause]]) -> _Quick:
+    """Return the shared facts of bare IPv4 lines, or ok=False when a line needs the full path."""
+    try:
+        cause = spec.cause or _cause_of(state.default_a, by_code, spec)
+        probe = new_listing(
+            IPv4Network("255.255.255.255"),
+            cause,
+            reason=reason_of(state.default_txt, "255.255.255.255", state, spec.lookup_url),
+            source=f"rbldnsd:{spec.path}",
+            now=spec.now,
+            ttl=spec.ttl,
+            limits=spec.limits,
+            force=spec.force,
+        )
+    except (ReputableError, ValueError):
+        return _Quick(ok=False)
+    template = reason_of(state.default_txt, "\0", state, spec.lookup_url)
+    head, mark, tail = template.partition("\0")
+    if "\0" in tail or not template.strip() or template != template.strip():
+        return _Quick(ok=False)  # several subjects, or a default reason: the full path words it
+    return _Quick(
+        ok=True,
+        cause=cause,
+        head=head,
+        tail=tail,
+        templated=bool(mark),
+        source=probe.source,
+        now=spec.now,
+        expires=probe.expires_at,
+    )
+
+
+def _fast_host(line: str) -> int | None:
+    """Return the address of a line that is exactly a dotted-quad IPv4 host, else None."""
+    parts = line.split(".")
+    if len(parts) != 4:
+        return None
+    address = 0
+    for part in parts:
+        if not (part.isdigit() and part.isascii() and len(part) <= 3) or part[:1] == "0" != part:
+            return None  # leading zeros: the full path (and the canonical text) decide
+        octet = int(part)
+        if octet > 255:
+            return None
+        address = (address << 8) | octet
+    return None if address == 0x7F000001 else address
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
