@@ -22,7 +22,7 @@ import asyncio
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,10 +59,12 @@ class TcpService:
     """Accepts and serves DNS over TCP on listening sockets until :meth:`close`."""
 
     def __init__(
-        self, answer: Callable[[bytes, str], bytes | list[bytes] | None], limits: TcpLimits
+        self,
+        answer: Callable[[bytes, str], bytes | Awaitable[list[bytes]] | None],
+        limits: TcpLimits,
     ) -> None:
-        """*answer(packet, client host)* returns the reply (several messages for a zone
-        transfer), or None to close the connection."""
+        """*answer(packet, client host)* returns the reply, an awaitable of several messages
+        (a zone transfer, rendered in a thread), or None to close the connection."""
         self._answer = answer
         self.limits = limits
         self._open: dict[int, _Connection] = {}
@@ -143,9 +145,10 @@ class TcpService:
                     head = await reader.readexactly(2)
                     conn.wait(None)
                     packet = await reader.readexactly(int.from_bytes(head, "big"))
-                reply = self._answer(packet, host)
-                if reply is None:
+                answered = self._answer(packet, host)
+                if answered is None:
                     break
+                reply = answered if isinstance(answered, bytes) else await answered
                 # A zone transfer is many messages: each must be taken within the write
                 # timeout, so a stalled secondary frees its slot like any other client.
                 for message in [reply] if isinstance(reply, bytes) else reply:

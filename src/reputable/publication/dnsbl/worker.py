@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -292,7 +293,9 @@ class Worker:
             self._send(sock, refusal(packet), client)
 
     # -- TCP and housekeeping ---------------------------------------------------------------
-    def _tcp_answer(self, packet: bytes, host: str) -> bytes | list[bytes] | None:
+    def _tcp_answer(
+        self, packet: bytes, host: str
+    ) -> bytes | Coroutine[Any, Any, list[bytes]] | None:
         """Answer one query received over TCP (None closes the connection)."""
         action = "answer" if self.access.open else self.access.action(host)
         if action == "ignore":
@@ -302,7 +305,10 @@ class Worker:
             return refusal(packet)
         try:
             if self.transfers is not None and self.transfers.wants(packet):
-                return self.transfers.answer(packet, host)
+                # A large zone takes seconds to render: a thread keeps TCP and reloads going.
+                import asyncio  # loaded by housekeeping already
+
+                return asyncio.to_thread(self.transfers.answer, packet, host)
             return self.responder.respond(packet, None)
         except Exception as exc:  # supervisor boundary: one bad query never stops TCP
             self.counters[-1] += 1
@@ -314,10 +320,12 @@ class Worker:
         import asyncio
 
         from reputable.publication.dnsbl.tcp import TcpLimits, TcpService
-        from reputable.publication.dnsbl.transfer import Transfers
 
-        self.transfers = Transfers(self.config)
-        self.transfers.remember(self.responder.snapshot)
+        if "transfer" in self.config.extra:  # else AXFR/IXFR stay REFUSED by the responder
+            from reputable.publication.dnsbl.transfer import Transfers
+
+            self.transfers = Transfers(self.config)
+            self.transfers.remember(self.responder.snapshot)
         dns = self.config.dns
         self.tcp_service = TcpService(
             self._tcp_answer,
@@ -337,7 +345,7 @@ class Worker:
                     self.reload_if_changed()
                     self.flush_counters()
                     next_check = time.monotonic() + interval
-                if self.notify_due and self.index == 0:
+                if self.notify_due and self.index == 0 and self.transfers is not None:
                     self.notify_due = False
                     self._notifying = asyncio.create_task(self._notify())
                 await asyncio.sleep(min(interval, STOP_POLL_SECONDS))
