@@ -175,27 +175,51 @@ def _tree(
     def label(part: int) -> str:
         return format(part, "x") if v6 else str(part)
 
-    def uniform(lo: int, size: int) -> int | None:
-        i = bisect_right(starts, lo) - 1
-        end = starts[i + 1] if i + 1 < len(starts) else 1 << width
-        return values[i] if end >= lo + size else None
+    def children(lo: int, size: int) -> list[tuple[int, int, int | None]]:
+        """Return runs (first child, end child, value) of the node at *lo*; None: mixed child.
+
+        Only the segments overlapping the node are visited, so a sparse node costs its
+        boundaries, not its 256 children.
+        """
+        hi = lo + size * fanout
+        j = bisect_right(starts, lo) - 1
+        runs: list[tuple[int, int, int | None]] = []
+        mixed: set[int] = set()
+        while j < len(starts) and starts[j] < hi:
+            seg_lo = max(starts[j], lo)
+            seg_hi = min(starts[j + 1] if j + 1 < len(starts) else 1 << width, hi)
+            first = -(-(seg_lo - lo) // size)  # children fully inside [seg_lo, seg_hi)
+            end = (seg_hi - lo) // size
+            if first < end:
+                runs.append((first, end, values[j]))
+            if (seg_lo - lo) % size:
+                mixed.add((seg_lo - lo) // size)
+            j += 1
+        runs.extend((c, c + 1, None) for c in mixed)
+        runs.sort(key=lambda run: run[0])
+        return runs
 
     def walk(lo: int, depth: int, owner: str) -> Iterator[Record]:
         size = 1 << (width - bits * (depth + 1))  # one child's block
-        kids: list[int | None] = [uniform(lo + c * size, size) for c in range(fanout)]
-        tally = Counter(key(v) for v in kids if v is not None)
+        runs = children(lo, size)
+        tally: Counter[Key] = Counter()
+        for first, end, value in runs:
+            if value is not None:
+                tally[key(value)] += end - first
         wild = tally.most_common(1)[0][0] if tally else ()
         suffix = f".{owner}" if owner else ""
         if wild:
-            rep = next(v for v in kids if v is not None and key(v) == wild)
+            rep = next(v for _, _, v in runs if v is not None and key(v) == wild)
             yield from _data(snapshot, f"*{suffix}", rep, None)
-        for c, value in enumerate(kids):
-            name = f"{label(c)}{suffix}"
-            child_lo = lo + c * size
-            if value is None:
-                yield from walk(child_lo, depth + 1, name)
-            elif key(value) != wild:
-                if not key(value):
+        for first, end, value in runs:
+            if value is not None and key(value) == wild:
+                continue
+            for c in range(first, end):
+                name = f"{label(c)}{suffix}"
+                child_lo = lo + c * size
+                if value is None:
+                    yield from walk(child_lo, depth + 1, name)
+                elif not key(value):
                     yield Record(name, f"TYPE{EXISTS_TYPE}", r"\# 0")
                 elif depth + 1 == levels:
                     text = str(IPv6Address(child_lo) if v6 else IPv4Address(child_lo))
