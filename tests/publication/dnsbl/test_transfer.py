@@ -15,6 +15,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
 import pytest
@@ -23,8 +24,10 @@ from reputable.config import Config, load_config
 from reputable.core.address import Domain, parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.model import Batch, Listing
+from reputable.publication.dnsbl.transfer import Transfers
 from reputable.publication.dnsbl.worker import Worker
 from reputable.publication.snapshot.publish import publish
+from reputable.publication.snapshot.view import Snapshot
 from reputable.testing import MemoryStore, free_port, write_config
 from tests.publication.test_lookup import NOW, qname, random_listings, sampled_subjects
 
@@ -249,3 +252,42 @@ def test_transfers_need_tsig_or_the_acl_and_never_go_over_udp(pair: Pair) -> Non
     ):
         names.update(str(r.name) for r in message.answer)
     assert any(n.startswith("*.") for n in names)  # ranges are wildcards
+
+
+def ixfr_query(zone: str, serial: int) -> bytes:
+    """Return an unsigned IXFR query for *zone* from *serial* (RFC 1995 §3)."""
+    query = dns.message.make_query(zone, dns.rdatatype.IXFR)
+    soa = dns.rrset.from_text(zone + ".", 0, "IN", "SOA", f"ns. host. {serial} 1 1 1 1")
+    query.authority.append(soa)
+    return query.to_wire()
+
+
+def test_ixfr_sends_the_difference_and_falls_back_to_axfr_when_history_is_gone(
+    tmp_path: Path,
+) -> None:
+    """IXFR from a kept serial is the difference; from a forgotten one, the whole zone."""
+    extra = '[transfer]\nallow = ["127.0.0.1"]\nhistory = 1\n'
+    config = load_config(write_config(tmp_path, dns_port=free_port(), extra=extra))
+    store = MemoryStore()
+    transfers = Transfers(config)
+    serials = []
+    for host in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        listing = Listing(
+            subject=parse_subject(host), cause=Cause.SPAM, reason="r", source="t", listed_at=NOW
+        )
+        store.apply(Batch(listings=(listing,)), actor="t", action="t")
+        publish(store, config, NOW)
+        transfers.remember(Snapshot(config.snapshot_path))
+        serials.append(store.serial())
+    zone = config.ip_zone.name
+    messages = transfers.answer(ixfr_query(zone, serials[1]), "127.0.0.1")
+    parsed = [dns.message.from_wire(m, one_rr_per_rrset=True) for m in messages]
+    records = [rr for m in parsed for rr in m.answer]
+    assert transfers.last[zone] == ("ixfr", 6)  # 4 SOAs, 192.0.2.3's A and TXT
+    assert [r.rdtype for r in records[:2]] == [dns.rdatatype.SOA, dns.rdatatype.SOA]
+    transfers.answer(ixfr_query(zone, serials[0]), "127.0.0.1")  # history holds only 1
+    kind, count = transfers.last[zone]
+    assert kind == "axfr" and count > 6
+    refused = transfers.answer(ixfr_query(zone, serials[0]), "192.0.2.99")
+    assert dns.message.from_wire(refused[0]).rcode() == dns.rcode.REFUSED  # outside the ACL
+    store.close()
