@@ -224,3 +224,12 @@ def test_fast_path_for_bare_hosts_equals_the_full_path(header: str, hosts: list[
         assert str(caught.value) == str(exc)
         return
     assert parse(slow_text, spec()).batch == fast.batch
+
+
+def test_progress_is_reported_every_100k_lines() -> None:
+    """A long file calls the progress hook with the line count, for the CLI's terminal line."""
+    seen: list[int] = []
+    text = "".join(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n" for i in range(250_001))
+    result = parse(text, spec(), seen.append)
+    assert seen == [100_000, 200_000]
+    assert len(result.batch.listings) == 250_001

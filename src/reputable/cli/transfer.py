@@ -101,7 +101,16 @@ def import_rbldnsd(
         cause=forced,
         force=force,
     )
-    result = rbldnsd_import.parse(text, spec)
+
+    def progress(lines: int) -> None:
+        err_console.print(f"\r{file}: {lines:,} lines read", end="", highlight=False)
+
+    terminal = err_console.is_terminal
+    result = rbldnsd_import.parse(text, spec, progress if terminal else None)
+    if terminal and text.count("\n") >= rbldnsd_import.PROGRESS_EVERY:
+        err_console.print(
+            f"\r{file}: checked, {len(result.batch.listings):,} listings", highlight=False
+        )
     for note in result.notes[:20]:
         err_console.print(f"note: {note}", highlight=False)
     if len(result.notes) > 20:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from ipaddress import (
@@ -30,6 +30,7 @@ from reputable.listings.rules import Limits, new_listing
 
 NAME: Final = "rbldnsd"
 KINDS: Final = ("auto", "ip4set", "ip4trie", "ip4tset", "ip6trie", "ip6tset", "dnset")
+PROGRESS_EVERY: Final = 100_000  # lines between two progress calls
 DEFAULT_A: Final = IPv4Address("127.0.0.2")  # rbldnsd's A value when a file names none
 
 _TIME: Final = re.compile(r"^(?:(\d+)([smhdw]?))+$", re.IGNORECASE)
@@ -76,8 +77,11 @@ class _State:
     variables: dict[str, str] = field(default_factory=dict)
 
 
-def parse(text: str, spec: ImportSpec) -> Imported:
-    """Return the listings and exclusions in rbldnsd *text*; a bad line raises DataFileError."""
+def parse(text: str, spec: ImportSpec, progress: Callable[[int], None] | None = None) -> Imported:
+    """Return the listings and exclusions in rbldnsd *text*; a bad line raises DataFileError.
+
+    *progress(lines read)* is called every PROGRESS_EVERY lines (the CLI's terminal line).
+    """
     if spec.kind not in KINDS:
         raise InputError(
             f"unknown rbldnsd dataset type {spec.kind!r}; use one of {', '.join(KINDS)}"
@@ -95,6 +99,8 @@ def parse(text: str, spec: ImportSpec) -> Imported:
     fast_ok = not spec.domain and not spec.kind.startswith("ip6")
     quick: _Quick | None = None
     for lineno, line in _lines(text):
+        if progress is not None and not lineno % PROGRESS_EVERY:
+            progress(lineno)
         # Fast path for the bulk of big files: a bare IPv4 address taking the defaults. Any
         # line it does not fully understand goes the general way below (which also words
         # every error), so both give the same listing (tests/listings: the fast path).
