@@ -248,4 +248,7 @@ def test_domain_zone_answers_alike(tmp_path: Path) -> None:
         rbldnsd.terminate()
         rbldnsd.wait(timeout=10)
     assert mismatches == []
-    assert listed > 800 and len(names) - listed > 80
+    # ``!.ok.dN`` below a listed name cannot be cut from our "name and below" model: the import
+    # notes it and the name stays listed (docs/rbldnsd.md), so the unlisted ones are the 50
+    # unlisted names and ``invalid``.
+    assert listed > 800 and len(names) - listed >= 51

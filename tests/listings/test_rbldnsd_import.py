@@ -40,18 +40,23 @@ def spec(path: str = "f.ip4set", *, domain: bool = False, **changes: object) -> 
     return replace(base, **changes)  # type: ignore[arg-type]  # test helper: typed by callers
 
 
-def expectations(text: str) -> tuple[list[tuple[str, str, str]], list[str]]:
-    """Return the listings and allows the ``# expect:`` lines of a sample announce, in order."""
+def expectations(text: str) -> list[tuple[str, str, str]]:
+    """Return the listings the ``# expect:`` lines of a sample announce, in order.
+
+    An exclusion's line says which listing it cuts (``from``) and the pieces left (``into``),
+    which replace that listing where it stood.
+    """
     listings: list[tuple[str, str, str]] = []
-    allows: list[str] = []
     for line in text.splitlines():
         if line.startswith("# expect:"):
             for item in json.loads(line.removeprefix("# expect:")) or []:
-                if "allow" in item:
-                    allows.append(item["allow"])
+                if "cut" in item:
+                    at = next(i for i, x in enumerate(listings) if x[0] == item["from"])
+                    _, cause, reason = listings[at]
+                    listings[at : at + 1] = [(p, cause, reason) for p in item["into"]]
                 else:
                     listings.append((item["subject"], item["cause"], item["reason"]))
-    return listings, allows
+    return listings
 
 
 @pytest.mark.parametrize(
@@ -62,11 +67,9 @@ def test_sample_lines_import_as_annotated(name: str, domain: bool) -> None:
     text = (SAMPLES / name).read_text()
     result = parse(text, spec(name, domain=domain))
     got = [(x.subject_text, x.cause.value, x.reason) for x in result.batch.listings]
-    want_listings, want_allows = expectations(text)
-    assert got == want_listings
-    assert [a.subject_text for a in result.batch.allows] == want_allows
+    assert got == expectations(text)
+    assert result.batch.allows == ()  # exclusions are cut out, never allowlisted
     assert all(x.source == f"rbldnsd:{name}" for x in result.batch.listings)
-    assert all(a.source == f"rbldnsd:{name}" for a in result.batch.allows)
 
 
 def test_ttl_special_is_reported_in_seconds() -> None:
@@ -79,7 +82,7 @@ def test_ttl_special_is_reported_in_seconds() -> None:
 def test_exact_and_wildcard_domains_are_noted_as_widened() -> None:
     """dnset entries our model cannot express exactly are imported wider, with a note per line."""
     result = parse((SAMPLES / "mixed.dnset").read_text(), spec("d", domain=True))
-    assert len(result.notes) == 2
+    assert len(result.notes) == 3  # the third: !.good.evil.example cannot be cut
     assert result.notes[0].startswith("d:7: *.phish.example lists only subdomains")
 
 
@@ -175,3 +178,58 @@ def test_junk_never_crashes(lines: list[str]) -> None:
         return
     never = ipaddress.ip_address("127.0.0.1")
     assert not any(never in x.subject for x in result.batch.listings)  # type: ignore[operator]  # IP subjects only here
+
+
+def test_exclusion_cuts_the_files_own_listings_and_allows_nothing() -> None:
+    """``!`` lines cut holes in the same file's listings and never become allowlist entries."""
+    text = "10.0.0.0/24 :2:bots\n!10.0.0.5\n10.0.1.7\n!10.0.1.7\n!10.9.9.9\n"
+    result = parse(text, spec())
+    assert result.batch.allows == ()
+    covered = set()
+    for x in result.batch.listings:
+        assert x.reason == "bots" and x.cause is Cause.SPAM
+        covered |= {str(a) for a in ipaddress.ip_network(str(x.subject))}
+    want = {str(a) for a in ipaddress.ip_network("10.0.0.0/24")} - {"10.0.0.5"}
+    assert covered == want  # 10.0.1.7 is cut whole; 10.9.9.9 cuts nothing
+
+
+def test_domain_exclusion_drops_the_same_name_and_notes_a_child_it_cannot_cut() -> None:
+    """A dnset ``!`` drops the same listed name; below a listed name it is noted, not allowed."""
+    text = ":127.0.1.2:x\n.evil.example\n!.good.evil.example\nspam.example\n!spam.example\n"
+    result = parse(text, spec("d", domain=True))
+    assert result.batch.allows == ()
+    assert [x.subject_text for x in result.batch.listings] == ["evil.example"]
+    assert any("good.evil.example" in n and "evil.example" in n for n in result.notes)
+
+
+_octet = st.one_of(st.integers(0, 255).map(str), st.sampled_from(["007", "256", "1x", ""]))
+_host_line = st.tuples(_octet, _octet, _octet, _octet).map(".".join)
+_header = st.sampled_from(
+    ["", ":127.0.0.2:spam from $\n", ":3:bot $ here\n", ":127.0.0.2:\n", "$0 v\n:2:$0 $\n"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=_header, hosts=st.lists(st.one_of(_host_line, st.just("127.0.0.1")), max_size=8))
+def test_fast_path_for_bare_hosts_equals_the_full_path(header: str, hosts: list[str]) -> None:
+    """Bare IPv4 lines (the bulk path) give the same listings or the same error as the same
+    lines forced through the general parser by a trailing comment."""
+    fast_text = header + "".join(f"{h}\n" for h in hosts)
+    slow_text = header + "".join(f"{h} ;forced\n" for h in hosts)
+    try:
+        fast = parse(fast_text, spec())
+    except ReputableError as exc:
+        with pytest.raises(ReputableError) as caught:
+            parse(slow_text, spec())
+        assert str(caught.value) == str(exc)
+        return
+    assert parse(slow_text, spec()).batch == fast.batch
+
+
+def test_progress_is_reported_every_100k_lines() -> None:
+    """A long file calls the progress hook with the line count, for the CLI's terminal line."""
+    seen: list[int] = []
+    text = "".join(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n" for i in range(250_001))
+    result = parse(text, spec(), seen.append)
+    assert seen == [100_000, 200_000]
+    assert len(result.batch.listings) == 250_001

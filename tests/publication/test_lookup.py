@@ -115,10 +115,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Config, Snapshot, int, random.Rando
 
 
 def dns_answer(port: int, qname: str) -> tuple[set[str], set[str]]:
-    """Return the (A, TXT) sets the server answers for *qname* (one query each; TCP when truncated).
-
-    Not ANY: the server answers ANY minimally (RFC 8482), with the A records only.
-    """
+    """Return the (A, TXT) sets the server answers for *qname* (A and TXT asked separately, since
+    ANY is minimal per RFC 8482; TCP when truncated)."""
     codes: set[str] = set()
     texts: set[str] = set()
     for rdtype in (dns.rdatatype.A, dns.rdatatype.TXT):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
@@ -17,8 +19,11 @@ from reputable.core.clock import parse_duration
 from reputable.core.errors import DataFileError, InputError
 from reputable.listings.imports import rbldnsd as rbldnsd_import
 from reputable.publication.exports import rbldnsd as rbldnsd_export
+from reputable.publication.exports import zone as zone_export
 from reputable.publication.sinks import Sink, write_atomic
 from reputable.publication.sinks import render as render_sink
+from reputable.publication.snapshot.publish import publish
+from reputable.publication.snapshot.view import Snapshot
 
 import_app = typer.Typer(help="Read listings from other blocklist software.", no_args_is_help=True)
 export_app = typer.Typer(
@@ -99,12 +104,21 @@ def import_rbldnsd(
         cause=forced,
         force=force,
     )
-    result = rbldnsd_import.parse(text, spec)
+
+    def progress(lines: int) -> None:
+        err_console.print(f"\r{file}: {lines:,} lines read", end="", highlight=False)
+
+    terminal = err_console.is_terminal
+    result = rbldnsd_import.parse(text, spec, progress if terminal else None)
+    if terminal and text.count("\n") >= rbldnsd_import.PROGRESS_EVERY:
+        err_console.print(
+            f"\r{file}: checked, {len(result.batch.listings):,} listings", highlight=False
+        )
     for note in result.notes[:20]:
         err_console.print(f"note: {note}", highlight=False)
     if len(result.notes) > 20:
         err_console.print(f"note: ... and {len(result.notes) - 20} more", highlight=False)
-    counts = f"{len(result.batch.listings)} listing(s), {len(result.batch.allows)} exclusion(s)"
+    counts = f"{len(result.batch.listings)} listing(s)"  # exclusions are cut out of them
     if dry_run:
         console.print(f"{file}: {counts} would be imported into {zone_config.name}")
         return
@@ -258,3 +272,56 @@ def export_rpz(
     """
     sink = Sink(kind="rpz", path=Path("-"), origin=origin.strip("."))
     _enforcement(ctx, sink, output, cause, now)
+
+
+@export_app.command("zone")
+def export_zone(
+    ctx: typer.Context,
+    zone: Annotated[
+        str, typer.Option("--zone", "-z", help="One of our zones: IP, domain or allowlist.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The master file to write ('-': stdout).")
+    ],
+    now: NowOpt = None,
+) -> None:
+    """Write a zone as an RFC 1035 master file: the records a secondary gets by AXFR."""
+    config = state(ctx).config
+    settings = {z.name: z for z in zone_export.zone_settings(config)}
+    wanted = zone.strip(".").lower()
+    if wanted not in settings:
+        raise InputError(
+            f"--zone {zone}: not a zone of this configuration; use {', '.join(settings)}"
+        )
+    at = now_option(now).astimezone(UTC)
+    store = open_store(config)
+    count = 0
+    try:
+        with tempfile.TemporaryDirectory(prefix="reputable-zone-") as folder:
+            private = dataclasses.replace(config, snapshot_path=Path(folder) / "zone.snapshot")
+            publish(store, private, at)
+            snapshot = Snapshot(private.snapshot_path)
+            lines = zone_export.master_file(
+                settings[wanted], zone_export.records(snapshot, settings[wanted])
+            )
+            if str(output) == "-":
+                for line in lines:
+                    typer.echo(line, nl=False)
+                    count += 1
+                return
+            tmp = output.with_name(output.name + ".tmp")
+            try:
+                with tmp.open("w", encoding="utf-8") as out:
+                    for line in lines:
+                        out.write(line)
+                        count += 1
+                tmp.replace(output)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                raise InputError(f"cannot write {output}: {exc.strerror}") from exc
+    finally:
+        store.close()
+    err_console.print(
+        f"wrote {output}: zone {wanted}, serial {snapshot.serial}, {count - 2} records",
+        highlight=False,
+    )

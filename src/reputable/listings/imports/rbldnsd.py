@@ -9,8 +9,9 @@ naming ``file:line``, so an import is applied completely or not at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from ipaddress import (
     IPv4Address,
@@ -24,13 +25,13 @@ from typing import Final
 from reputable.core.address import Domain, IPNetwork, format_subject, parse_domain, parse_network
 from reputable.core.cause import Cause
 from reputable.core.errors import DataFileError, InputError, ReputableError
-from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.listings.model import Batch, Listing
 from reputable.listings.rules import Limits, new_listing
 
 NAME: Final = "rbldnsd"
 KINDS: Final = ("auto", "ip4set", "ip4trie", "ip4tset", "ip6trie", "ip6tset", "dnset")
+PROGRESS_EVERY: Final = 100_000  # lines between two progress calls
 DEFAULT_A: Final = IPv4Address("127.0.0.2")  # rbldnsd's A value when a file names none
-EXCLUSION_NOTE: Final = "rbldnsd exclusion"
 
 _TIME: Final = re.compile(r"^(?:(\d+)([smhdw]?))+$", re.IGNORECASE)
 _TIME_PART: Final = re.compile(r"(\d+)([smhdw]?)", re.IGNORECASE)
@@ -76,8 +77,11 @@ class _State:
     variables: dict[str, str] = field(default_factory=dict)
 
 
-def parse(text: str, spec: ImportSpec) -> Imported:
-    """Return the listings and exclusions in rbldnsd *text*; a bad line raises DataFileError."""
+def parse(text: str, spec: ImportSpec, progress: Callable[[int], None] | None = None) -> Imported:
+    """Return the listings and exclusions in rbldnsd *text*; a bad line raises DataFileError.
+
+    *progress(lines read)* is called every PROGRESS_EVERY lines (the CLI's terminal line).
+    """
     if spec.kind not in KINDS:
         raise InputError(
             f"unknown rbldnsd dataset type {spec.kind!r}; use one of {', '.join(KINDS)}"
@@ -90,10 +94,27 @@ def parse(text: str, spec: ImportSpec) -> Imported:
         by_code.setdefault(code, []).append(cause)
     state = _State()
     listings: list[Listing] = []
-    allows: list[AllowEntry] = []
+    excluded: list[IPNetwork | Domain] = []
     notes: list[str] = []
+    fast_ok = not spec.domain and not spec.kind.startswith("ip6")
+    quick: _Quick | None = None
     for lineno, line in _lines(text):
+        if progress is not None and not lineno % PROGRESS_EVERY:
+            progress(lineno)
+        # Fast path for the bulk of big files: a bare IPv4 address taking the defaults. Any
+        # line it does not fully understand goes the general way below (which also words
+        # every error), so both give the same listing (tests/listings: the fast path).
+        if fast_ok and line[0].isdigit():
+            if quick is None:
+                quick = _quick(spec, state, by_code)
+            if quick.ok:
+                host = _fast_host(line)
+                if host is not None:
+                    listings.append(quick.listing(host, line))
+                    continue
         try:
+            if line[0] in "$#:;":
+                quick = None  # defaults, variables or the base template may change
             if line.startswith("$") or (line[:1] in ("#", ":") and line[1:2] == "$"):
                 _special(line[1:] if line[0] == "$" else line[2:], state, strict=line[0] == "$")
             elif line.startswith("#") or line.startswith(";"):
@@ -101,16 +122,90 @@ def parse(text: str, spec: ImportSpec) -> Imported:
             elif line.startswith(":") and not line.startswith("::"):
                 state.default_a, state.default_txt = _value(line, state)
             else:
-                _entry(line, lineno, spec, state, by_code, listings, allows, notes)
+                _entry(line, lineno, spec, state, by_code, listings, excluded, notes)
         except DataFileError:
             raise
         except (ReputableError, ValueError) as exc:
             raise DataFileError(spec.path, lineno, str(exc)) from exc
     return Imported(
-        batch=Batch(listings=tuple(listings), allows=tuple(allows)),
+        batch=Batch(listings=tuple(cut(listings, excluded, notes))),
         ttl=state.ttl,
         notes=tuple(notes),
     )
+
+
+@dataclass(slots=True)
+class _Quick:
+    """What every bare IPv4 line shares while the defaults stay: cause, reason, expiry."""
+
+    ok: bool
+    cause: Cause = Cause.MANUAL
+    head: str = ""
+    tail: str = ""
+    templated: bool = False
+    source: str = ""
+    now: datetime | None = None
+    expires: datetime | None = None
+
+    def listing(self, address: int, text: str) -> Listing:
+        """Return the listing of host *address* (written *text*) under these defaults."""
+        reason = f"{self.head}{text}{self.tail}" if self.templated else self.head
+        return Listing(
+            subject=IPv4Network(address),
+            cause=self.cause,
+            reason=reason,
+            source=self.source,
+            listed_at=self.now,  # type: ignore[arg-type]  # set whenever ok is True
+            expires_at=self.expires,
+        )
+
+
+def _quick(spec: ImportSpec, state: _State, by_code: dict[IPv4Address, list[Cause]]) -> _Quick:
+    """Return the shared facts of bare IPv4 lines, or ok=False when a line needs the full path."""
+    try:
+        cause = spec.cause or _cause_of(state.default_a, by_code, spec)
+        probe = new_listing(
+            IPv4Network("255.255.255.255"),
+            cause,
+            reason=reason_of(state.default_txt, "255.255.255.255", state, spec.lookup_url),
+            source=f"rbldnsd:{spec.path}",
+            now=spec.now,
+            ttl=spec.ttl,
+            limits=spec.limits,
+            force=spec.force,
+        )
+    except (ReputableError, ValueError):
+        return _Quick(ok=False)
+    template = reason_of(state.default_txt, "\0", state, spec.lookup_url)
+    head, mark, tail = template.partition("\0")
+    if "\0" in tail or not template.strip() or template != template.strip():
+        return _Quick(ok=False)  # several subjects, or a default reason: the full path words it
+    return _Quick(
+        ok=True,
+        cause=cause,
+        head=head,
+        tail=tail,
+        templated=bool(mark),
+        source=probe.source,
+        now=spec.now,
+        expires=probe.expires_at,
+    )
+
+
+def _fast_host(line: str) -> int | None:
+    """Return the address of a line that is exactly a dotted-quad IPv4 host, else None."""
+    parts = line.split(".")
+    if len(parts) != 4:
+        return None
+    address = 0
+    for part in parts:
+        if not (part.isdigit() and part.isascii() and len(part) <= 3) or part[:1] == "0" != part:
+            return None  # leading zeros: the full path (and the canonical text) decide
+        octet = int(part)
+        if octet > 255:
+            return None
+        address = (address << 8) | octet
+    return None if address == 0x7F000001 else address
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -196,44 +291,35 @@ def _entry(
     state: _State,
     by_code: dict[IPv4Address, list[Cause]],
     listings: list[Listing],
-    allows: list[AllowEntry],
+    excluded: list[IPNetwork | Domain],
     notes: list[str],
 ) -> None:
-    """Parse one data line into listings or allowlist entries."""
-    excluded = line.startswith("!")
-    body = line[1:].lstrip(" \t") if excluded else line
+    """Parse one data line into listings or exclusions (cut from this file's listings later)."""
+    is_exclusion = line.startswith("!")
+    body = line[1:].lstrip(" \t") if is_exclusion else line
     token, rest = _split_token(body, ip6=spec.domain is False and _looks_ip6(body))
     subjects: list[IPNetwork | Domain]
     if spec.domain or spec.kind == "dnset":
         domain, widened = _domain(token)
         subjects = [domain]
-        if widened and not excluded:
+        if widened and not is_exclusion:
             notes.append(f"{spec.path}:{lineno}: {widened}")
     elif _looks_ip6(token):
         if spec.kind.startswith("ip4"):
             raise ValueError(f"IPv6 entry {token!r} in an {spec.kind} file")
         net6 = parse_ip6(token)
-        if spec.kind == "ip6tset" and not excluded and net6.prefixlen != 64:
+        if spec.kind == "ip6tset" and not is_exclusion and net6.prefixlen != 64:
             raise ValueError(f"{token!r}: ip6tset entries are /64 prefixes written as four words")
         subjects = [parse_network(str(net6))]
     else:
         if spec.kind.startswith("ip6"):
             raise ValueError(f"IPv4 entry {token!r} in an {spec.kind} file")
         lo, hi = parse_ip4_range(token)
-        if state.max_range4 is not None and hi - lo + 1 > state.max_range4 and not excluded:
+        if state.max_range4 is not None and hi - lo + 1 > state.max_range4 and not is_exclusion:
             raise ValueError(f"{token!r} covers {hi - lo + 1} addresses, more than $MAXRANGE4")
         subjects = list(summarize_address_range(IPv4Address(lo), IPv4Address(hi)))
-    if excluded:
-        allows.extend(
-            AllowEntry(
-                subject=s,
-                note=EXCLUSION_NOTE,
-                source=f"rbldnsd:{spec.path}",
-                created_at=spec.now,
-                expires_at=None if spec.ttl is None else spec.now + spec.ttl,
-            )
-            for s in subjects
-        )
+    if line.startswith("!"):
+        excluded.extend(subjects)
         return
     rest = rest.lstrip(" \t")
     if not rest or rest[0] in "#;":
@@ -255,6 +341,80 @@ def _entry(
                 force=spec.force,
             )
         )
+
+
+def cut(
+    listings: list[Listing], excluded: list[IPNetwork | Domain], notes: list[str]
+) -> list[Listing]:
+    """Return *listings* with this file's exclusions cut out, as rbldnsd answers them.
+
+    An rbldnsd ``!`` line means "not listed by this dataset", not "vouched for": a listed range
+    loses the excluded addresses (the rest is re-expressed as CIDRs with the same cause and
+    reason), a listed name equal to an excluded one is dropped. A name below a listed name
+    cannot be cut from our "name and below" model: that is noted, never turned into an
+    allowlist entry.
+    """
+    if not excluded:
+        return listings
+    holes: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+    names: set[Domain] = set()
+    for subject in excluded:
+        if isinstance(subject, Domain):
+            names.add(subject)
+        else:
+            lo = int(subject.network_address)
+            holes[subject.version].append((lo, lo + subject.num_addresses - 1))
+    merged = {family: _merge(spans) for family, spans in holes.items()}
+    starts = {family: [lo for lo, _ in spans] for family, spans in merged.items()}
+    out: list[Listing] = []
+    for listing in listings:
+        subject = listing.subject
+        if isinstance(subject, Domain):
+            if subject not in names:
+                out.append(listing)
+            continue
+        lo = int(subject.network_address)
+        hi = lo + subject.num_addresses - 1
+        spans, firsts = merged[subject.version], starts[subject.version]
+        i = max(bisect_right(firsts, lo) - 1, 0)
+        pieces: list[tuple[int, int]] = []
+        at = lo
+        while i < len(spans) and spans[i][0] <= hi:
+            h_lo, h_hi = spans[i]
+            if h_hi >= at:
+                if h_lo > at:
+                    pieces.append((at, h_lo - 1))
+                at = max(at, h_hi + 1)
+            i += 1
+        if at == lo and not pieces:
+            out.append(listing)
+            continue
+        if at <= hi:
+            pieces.append((at, hi))
+        make = IPv4Address if subject.version == 4 else IPv6Address
+        for p_lo, p_hi in pieces:
+            for net in summarize_address_range(make(p_lo), make(p_hi)):
+                out.append(replace(listing, subject=net))
+    listed = {x.subject for x in listings if isinstance(x.subject, Domain)}
+    for name in sorted(names - listed, key=str):
+        parent = next((p for p in name.parents()[1:] if p in listed), None)
+        if parent is not None:
+            notes.append(
+                f"!{name}: rbldnsd would answer {name} as unlisted, but {parent} lists every"
+                f" name below it here; {name} stays listed (delist it by hand if it must not be)"
+            )
+    return out
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Return *spans* sorted with overlapping and adjacent ones joined."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def _looks_ip6(text: str) -> bool:

@@ -22,7 +22,7 @@ import asyncio
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,8 +58,13 @@ class _Connection:
 class TcpService:
     """Accepts and serves DNS over TCP on listening sockets until :meth:`close`."""
 
-    def __init__(self, answer: Callable[[bytes, str], bytes | None], limits: TcpLimits) -> None:
-        """*answer(packet, client host)* returns the reply, or None to close the connection."""
+    def __init__(
+        self,
+        answer: Callable[[bytes, str], bytes | Awaitable[list[bytes]] | None],
+        limits: TcpLimits,
+    ) -> None:
+        """*answer(packet, client host)* returns the reply, an awaitable of several messages
+        (a zone transfer, rendered in a thread), or None to close the connection."""
         self._answer = answer
         self.limits = limits
         self._open: dict[int, _Connection] = {}
@@ -140,13 +145,17 @@ class TcpService:
                     head = await reader.readexactly(2)
                     conn.wait(None)
                     packet = await reader.readexactly(int.from_bytes(head, "big"))
-                reply = self._answer(packet, host)
-                if reply is None:
+                answered = self._answer(packet, host)
+                if answered is None:
                     break
-                writer.write(len(reply).to_bytes(2, "big") + reply)
-                conn.wait("write")
-                async with asyncio.timeout(limits.write_timeout):
-                    await writer.drain()
+                reply = answered if isinstance(answered, bytes) else await answered
+                # A zone transfer is many messages: each must be taken within the write
+                # timeout, so a stalled secondary frees its slot like any other client.
+                for message in [reply] if isinstance(reply, bytes) else reply:
+                    writer.write(len(message).to_bytes(2, "big") + message)
+                    conn.wait("write")
+                    async with asyncio.timeout(limits.write_timeout):
+                        await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
             pass  # the client went away, stalled or idled: close
         except asyncio.CancelledError:

@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from reputable.publication.snapshot.view import Snapshot
 
 if TYPE_CHECKING:  # asyncio is imported when TCP starts, after UDP answers (~20 ms)
     from reputable.publication.dnsbl.tcp import TcpService
+    from reputable.publication.dnsbl.transfer import Transfers
 
 #: How often the housekeeping thread looks at the stop flag (shutdown stays well under 2 s).
 STOP_POLL_SECONDS = 0.1
@@ -118,6 +120,9 @@ class Worker:
         self.limiter = limiter_of(config, fastpath.extension() if config.dns.fast_path else None)
         self.stopping = threading.Event()
         self.snapshot_id: tuple[int, int] | None = None
+        self.transfers: Transfers | None = None  # zone transfers: set up with TCP
+        self.notify_due = True  # NOTIFY the secondaries (worker 0) at start and after reloads
+        self._notifying: object = None  # the running NOTIFY task (a reference keeps it alive)
         self.responder = self._load()
         self.reloads = 0
         self.udp: list[socket.socket] = []
@@ -141,6 +146,8 @@ class Worker:
             max_udp=dns.max_udp_answer,
             amplification=dns.max_amplification,
         )
+        if self.transfers is not None:
+            self.transfers.remember(snapshot)
         log.info(
             "snapshot_loaded",
             worker=self.index,
@@ -164,6 +171,7 @@ class Worker:
             log.warning("snapshot_rejected", worker=self.index, error=str(exc))
             return False
         self.reloads += 1
+        self.notify_due = True
         return True
 
     # -- sockets ----------------------------------------------------------------------------
@@ -285,7 +293,9 @@ class Worker:
             self._send(sock, refusal(packet), client)
 
     # -- TCP and housekeeping ---------------------------------------------------------------
-    def _tcp_answer(self, packet: bytes, host: str) -> bytes | None:
+    def _tcp_answer(
+        self, packet: bytes, host: str
+    ) -> bytes | Coroutine[Any, Any, list[bytes]] | None:
         """Answer one query received over TCP (None closes the connection)."""
         action = "answer" if self.access.open else self.access.action(host)
         if action == "ignore":
@@ -294,6 +304,11 @@ class Worker:
             self.counters[-2] += 1
             return refusal(packet)
         try:
+            if self.transfers is not None and self.transfers.wants(packet):
+                # A large zone takes seconds to render: a thread keeps TCP and reloads going.
+                import asyncio  # loaded by housekeeping already
+
+                return asyncio.to_thread(self.transfers.answer, packet, host)
             return self.responder.respond(packet, None)
         except Exception as exc:  # supervisor boundary: one bad query never stops TCP
             self.counters[-1] += 1
@@ -306,6 +321,11 @@ class Worker:
 
         from reputable.publication.dnsbl.tcp import TcpLimits, TcpService
 
+        if "transfer" in self.config.extra:  # else AXFR/IXFR stay REFUSED by the responder
+            from reputable.publication.dnsbl.transfer import Transfers
+
+            self.transfers = Transfers(self.config)
+            self.transfers.remember(self.responder.snapshot)
         dns = self.config.dns
         self.tcp_service = TcpService(
             self._tcp_answer,
@@ -325,9 +345,18 @@ class Worker:
                     self.reload_if_changed()
                     self.flush_counters()
                     next_check = time.monotonic() + interval
+                if self.notify_due and self.index == 0 and self.transfers is not None:
+                    self.notify_due = False
+                    self._notifying = asyncio.create_task(self._notify())
                 await asyncio.sleep(min(interval, STOP_POLL_SECONDS))
         finally:
             await self.tcp_service.close()
+
+    async def _notify(self) -> None:
+        """Send NOTIFY for every zone to each ``[transfer] notify`` secondary (RFC 1996)."""
+        from reputable.publication.dnsbl.transfer import send_notify
+
+        await send_notify(self.config, self.responder.snapshot.serial)
 
     def flush_counters(self) -> None:
         """Write this worker's counters where the supervisor reads them (atomic replace)."""

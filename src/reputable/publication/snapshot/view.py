@@ -179,6 +179,14 @@ class Snapshot:
                     found.append(atom)
         return tuple(found), ".".join(reversed(listed.split(".")))
 
+    def domain_names(self, *, allow: bool = False) -> list[str]:
+        """Return every name in the domain table of a block or allow zone (zone export)."""
+        names = (self._wldom if allow else self._dom)[0]
+        return [
+            ".".join(reversed(bytes(names[i]).decode("ascii").split(".")))
+            for i in range(len(names))
+        ]
+
     def domain_has_children(self, name: str, *, allow: bool = False) -> bool:
         """True when some entry lies strictly below *name* (so *name* is an empty non-terminal)."""
         names = (self._wldom if allow else self._dom)[0]

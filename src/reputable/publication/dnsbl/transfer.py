@@ -1,0 +1,383 @@
+"""Zone transfers to standard secondaries: AXFR (RFC 5936), IXFR (RFC 1995), NOTIFY (RFC 1996).
+
+Transfers go over TCP only (the UDP path answers REFUSED) and need a TSIG signature (RFC 8945,
+hmac-sha256) with a key of ``[transfer.keys]``, unless the client's address is in
+``[transfer] allow``. The records are those of ``publication/exports/zone.py``, so a secondary
+answers as we do (docs/transfer.md). Each worker keeps the last ``history`` snapshots it
+loaded; IXFR from one of their serials sends the difference, from any other serial the whole
+zone (RFC 1995 §4).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Any, Final
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.renderer
+import dns.rrset
+import dns.tsig
+
+from reputable.config import Config
+from reputable.core import log
+from reputable.core.errors import ConfigError
+from reputable.publication.exports.zone import (
+    Record,
+    ZoneSettings,
+    records,
+    soa_record,
+    zone_settings,
+)
+from reputable.publication.snapshot.view import Snapshot
+
+AXFR: Final = 252
+IXFR: Final = 251
+MESSAGE_BUDGET: Final = 16_000  # bytes of records per message (RFC 5936 §2.2: many per message)
+_KEYS: Final = {"allow", "notify", "history", "keys"}
+_RENDERER: Final[Any] = dns.renderer.Renderer  # untyped in dnspython 2.9: used through Any
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    """``[transfer]``: who may transfer, whom to notify, how much history IXFR keeps."""
+
+    keyring: dict[dns.name.Name, dns.tsig.Key]
+    allow: tuple[IPv4Network | IPv6Network, ...]
+    notify: tuple[tuple[str, int], ...]
+    history: int
+
+
+def transfer_settings(config: Config) -> TransferSettings:
+    """Return the ``[transfer]`` settings of *config*; a bad value names the key and the fix."""
+    raw = config.extra.get("transfer", {})
+    if not isinstance(raw, dict):
+        raise ConfigError("[transfer] must be a table")
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise ConfigError(f"[transfer]: unknown key(s) {sorted(unknown)}; known: {sorted(_KEYS)}")
+    keyring: dict[dns.name.Name, dns.tsig.Key] = {}
+    for name, secret in dict(raw.get("keys", {})).items():
+        try:
+            base64.b64decode(str(secret), validate=True)
+            key = dns.tsig.Key(name, str(secret), dns.tsig.HMAC_SHA256)
+        except (binascii.Error, ValueError, dns.exception.DNSException) as exc:
+            raise ConfigError(
+                f"transfer.keys.{name}: not a base64 secret ({exc}); make one with"
+                " `openssl rand -base64 32`"
+            ) from exc
+        keyring[key.name] = key
+    try:
+        allow = tuple(ip_network(str(a), strict=False) for a in raw.get("allow", []))
+    except ValueError as exc:
+        raise ConfigError(f"transfer.allow: {exc}; give addresses or CIDRs") from exc
+    notify: list[tuple[str, int]] = []
+    for target in raw.get("notify", []):
+        host, _, port = str(target).rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"transfer.notify: {target!r}: write HOST:PORT, e.g. 127.0.0.1:53")
+        notify.append((host.strip("[]"), int(port)))
+    history = raw.get("history", 8)
+    if not isinstance(history, int) or history < 1:
+        raise ConfigError(f"transfer.history: {history!r}: give a number of snapshots >= 1")
+    return TransferSettings(keyring, allow, tuple(notify), history)
+
+
+def is_transfer(packet: bytes) -> bool:
+    """True when *packet* is a query for AXFR or IXFR (a cheap look at the question)."""
+    pos = 12
+    try:
+        while packet[pos]:
+            pos += packet[pos] + 1
+        (qtype,) = struct.unpack_from(">H", packet, pos + 1)
+    except (IndexError, struct.error):
+        return False
+    return bool(qtype in (AXFR, IXFR))
+
+
+class Transfers:
+    """Answers AXFR and IXFR for one worker from its current and recent snapshots."""
+
+    def __init__(self, config: Config, settings: TransferSettings | None = None) -> None:
+        self.settings = settings or transfer_settings(config)
+        self.zones = {dns.name.from_text(z.name): z for z in zone_settings(config)}
+        self.history: deque[Snapshot] = deque(maxlen=self.settings.history + 1)
+        self.sent = 0  # transfers answered
+        self.refused = 0
+        #: Per zone: kind ("axfr", "ixfr") and record count of the last transfer sent.
+        self.last: dict[str, tuple[str, int]] = {}
+
+    wants = staticmethod(is_transfer)
+
+    def remember(self, snapshot: Snapshot) -> None:
+        """Keep *snapshot* as the newest (the oldest drops out of IXFR history)."""
+        if not self.history or self.history[-1].serial != snapshot.serial:
+            self.history.append(snapshot)
+        else:
+            self.history[-1] = snapshot
+
+    def answer(self, packet: bytes, host: str) -> list[bytes]:
+        """Return the messages answering the transfer query *packet* from *host*."""
+        try:
+            query = dns.message.from_wire(packet, keyring=self.settings.keyring)
+        except dns.message.UnknownTSIGKey:
+            return self._tsig_error(packet, dns.rcode.BADKEY, host)
+        except dns.tsig.BadTime:
+            return self._tsig_error(packet, dns.rcode.BADTIME, host)
+        except (dns.tsig.BadSignature, dns.tsig.PeerError):
+            return self._tsig_error(packet, dns.rcode.BADSIG, host)
+        except dns.exception.DNSException:
+            return self._error(packet, dns.rcode.FORMERR, "malformed", host)
+        question = query.question[0] if len(query.question) == 1 else None
+        zone = self.zones.get(question.name) if question is not None else None
+        if question is None or zone is None or not self.history:
+            return self._refuse(query, "not our zone", host)
+        if not query.had_tsig and not any(_inside(host, net) for net in self.settings.allow):
+            return self._refuse(query, "no TSIG and not in transfer.allow", host)
+        current = self.history[-1]
+        if question.rdtype == IXFR:
+            old = self._client_serial(query)
+            if old is not None:
+                return self._ixfr(query, zone, current, old, host)
+        return self._axfr(query, zone, current, host)
+
+    def _axfr(
+        self, query: dns.message.Message, zone: ZoneSettings, current: Snapshot, host: str
+    ) -> list[bytes]:
+        self.sent += 1
+        body = list(_axfr_body(current, zone))
+        self.last[zone.name] = ("axfr", len(body))
+        log.info("axfr", zone=zone.name, serial=current.serial, client=host, records=len(body))
+        return list(self._messages(query, zone, iter(body)))
+
+    # -- IXFR --------------------------------------------------------------------------------
+    def _client_serial(self, query: dns.message.Message) -> int | None:
+        for rrset in query.authority:
+            if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+                return int(rrset[0].serial)
+        return None
+
+    def _ixfr(
+        self,
+        query: dns.message.Message,
+        zone: ZoneSettings,
+        current: Snapshot,
+        old: int,
+        host: str,
+    ) -> list[bytes]:
+        new_soa = soa_record(zone, current.serial)
+        if old == current.serial & 0xFFFFFFFF:
+            self.sent += 1
+            self.last[zone.name] = ("ixfr", 1)
+            return list(self._messages(query, zone, iter([new_soa])))
+        base = next((s for s in self.history if s.serial & 0xFFFFFFFF == old), None)
+        if base is None:  # RFC 1995 §4: history gone, send the whole zone
+            log.info("ixfr_as_axfr", zone=zone.name, client_serial=old, serial=current.serial)
+            return self._axfr(query, zone, current, host)
+        self.sent += 1
+        before = {r for r in records(base, zone) if r.rtype != "SOA"}
+        after = {r for r in records(current, zone) if r.rtype != "SOA"}
+        deleted, added = sorted(before - after), sorted(after - before)
+        log.info(
+            "ixfr", zone=zone.name, serial=current.serial, deleted=len(deleted), added=len(added)
+        )
+        body = [new_soa, soa_record(zone, base.serial), *deleted, new_soa, *added, new_soa]
+        self.last[zone.name] = ("ixfr", len(body))
+        return list(self._messages(query, zone, iter(body)))
+
+    # -- messages ----------------------------------------------------------------------------
+    def _messages(
+        self, query: dns.message.Message, zone: ZoneSettings, body: Iterator[Record]
+    ) -> Iterator[bytes]:
+        """Yield signed (when the query was) messages carrying *body*, RRsets kept in order."""
+        origin = dns.name.from_text(zone.name)
+        ctx: Any = None
+        first = True
+        chunk: list[dns.rrset.RRset] = []
+        size = 0
+        for rrset in _rrsets(body, origin, zone.ttl):
+            chunk.append(rrset)
+            size += sum(len(r.to_text()) + 24 for r in rrset) + len(str(rrset.name))
+            if size >= MESSAGE_BUDGET:
+                wire, ctx = self._render(query, chunk, first, ctx)
+                yield wire
+                chunk, size, first = [], 0, False
+        if chunk or first:
+            wire, ctx = self._render(query, chunk, first, ctx)
+            yield wire
+
+    def _render(
+        self, query: dns.message.Message, rrsets: list[dns.rrset.RRset], first: bool, ctx: Any
+    ) -> tuple[bytes, Any]:
+        """Return one message of the transfer (and the TSIG context for the next one)."""
+        flags = dns.flags.QR | dns.flags.AA
+        renderer = _RENDERER(query.id, flags, 65535, None)
+        renderer.compress = _ShallowCompression(len(query.question[0].name))
+        if first:  # RFC 5936 §2.2.1: only the first message need repeat the question
+            for question in query.question:
+                renderer.add_question(question.name, question.rdtype, question.rdclass)
+        for rrset in rrsets:
+            renderer.add_rrset(dns.renderer.ANSWER, rrset)
+        renderer.write_header()
+        if query.had_tsig:
+            ctx = renderer.add_multi_tsig(
+                ctx,
+                query.keyname,
+                query.keyring,
+                300,
+                query.id,
+                0,
+                b"",
+                query.mac,
+                query.keyalgorithm,
+            )
+        return renderer.get_wire(), ctx
+
+    def _refuse(self, query: dns.message.Message, why: str, host: str) -> list[bytes]:
+        self.refused += 1
+        log.info("transfer_refused", client=host, reason=why)
+        response = dns.message.make_response(query)
+        response.set_rcode(dns.rcode.REFUSED)
+        return [response.to_wire()]
+
+    def _tsig_error(self, packet: bytes, error: dns.rcode.Rcode, host: str) -> list[bytes]:
+        """Answer NOTAUTH with a TSIG carrying *error* (RFC 8945 §5.2), as clients expect."""
+        self.refused += 1
+        log.info("transfer_refused", client=host, reason=f"TSIG {error.name}")
+        try:
+            query = dns.message.from_wire(packet, keyring=False)
+        except dns.exception.DNSException:
+            return self._error(packet, dns.rcode.NOTAUTH, "bad TSIG", host)
+        response = dns.message.make_response(query)
+        response.set_rcode(dns.rcode.NOTAUTH)
+        # The client's key is unknown or did not verify: the MAC cannot be ours to give, and
+        # the client reads the error before any MAC (dns.tsig.validate, BIND, NSD).
+        placeholder = dns.tsig.Key(str(query.keyname), b"\0" * 32, dns.tsig.HMAC_SHA256)
+        response.use_tsig(placeholder, tsig_error=int(error))
+        return [response.to_wire()]
+
+    def _error(self, packet: bytes, rcode: dns.rcode.Rcode, why: str, host: str) -> list[bytes]:
+        self.refused += 1
+        log.info("transfer_refused", client=host, reason=why)
+        qid = packet[:2] if len(packet) >= 2 else b"\0\0"
+        flags = 0x8000 | (int(rcode) & 0xF)
+        return [qid + struct.pack(">HHHHH", flags, 0, 0, 0, 0)]
+
+
+def _axfr_body(snapshot: Snapshot, zone: ZoneSettings) -> Iterator[Record]:
+    """Yield the AXFR sequence: SOA, every record, SOA again (RFC 5936 §2.2)."""
+    soa = soa_record(zone, snapshot.serial)
+    yield soa
+    for rec in records(snapshot, zone):
+        if rec.rtype != "SOA":
+            yield rec
+    yield soa
+
+
+def _rrsets(body: Iterable[Record], origin: dns.name.Name, ttl: int) -> Iterator[dns.rrset.RRset]:
+    """Group consecutive records of one owner and type into RRsets (SOAs stay single)."""
+    current: dns.rrset.RRset | None = None
+    for rec in body:
+        name = dns.name.from_text(rec.owner, origin) if rec.owner else origin
+        rdtype = dns.rdatatype.from_text(rec.rtype)
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, rec.rdata, origin=origin)
+        if (
+            current is not None
+            and rdtype != dns.rdatatype.SOA
+            and current.name == name
+            and current.rdtype == rdtype
+        ):
+            current.add(rdata)
+            continue
+        if current is not None:
+            yield current
+        current = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
+        current.update_ttl(ttl)
+        current.add(rdata)
+    if current is not None:
+        yield current
+
+
+class _ShallowCompression(dict[dns.name.Name, int]):
+    """A compression table that remembers only short names (at most 4 labels below the zone).
+
+    Deep names (32 nibbles) compressed against each other make pointer chains as long as
+    the tree is deep, and careful clients refuse chains over 16 hops (dnspython does); so
+    names point only at short suffixes, which point at most a few hops further.
+    """
+
+    def __init__(self, zone_labels: int) -> None:
+        super().__init__()
+        self.limit = max(zone_labels, 3) + 4
+
+    def __setitem__(self, name: dns.name.Name, offset: int) -> None:
+        if len(name) <= self.limit:
+            super().__setitem__(name, offset)
+
+
+def _inside(host: str, net: IPv4Network | IPv6Network) -> bool:
+    try:
+        return ip_network(host).subnet_of(net)  # type: ignore[arg-type]  # other family: False
+    except (ValueError, TypeError):
+        return False
+
+
+def notify_messages(config: Config, serial: int) -> list[dns.message.Message]:
+    """Return one NOTIFY per zone (RFC 1996 §3.7), TSIG-signed with the first key if any."""
+    settings = transfer_settings(config)
+    key = next(iter(settings.keyring.values()), None)
+    out: list[dns.message.Message] = []
+    for zone in zone_settings(config):
+        message = dns.message.make_query(zone.name, dns.rdatatype.SOA)
+        message.set_opcode(dns.opcode.NOTIFY)
+        message.flags = (message.flags & ~dns.flags.RD) | dns.flags.AA
+        origin = dns.name.from_text(zone.name)
+        soa = soa_record(zone, serial)
+        message.answer.append(dns.rrset.from_text(origin, zone.ttl, "IN", "SOA", soa.rdata))
+        if key is not None:
+            message.use_tsig(key)
+        out.append(message)
+    return out
+
+
+async def send_notify(config: Config, serial: int, *, tries: int = 3) -> int:
+    """NOTIFY every ``[transfer] notify`` secondary of *serial*; return the answers received.
+
+    RFC 1996 §3.6: retry until answered; here *tries* times, 2 s apart, then log and go on
+    (the secondary still polls at the SOA refresh interval).
+    """
+    import asyncio
+
+    import dns.asyncquery
+
+    targets = transfer_settings(config).notify
+    answered = 0
+    for host, port in targets:
+        for message in notify_messages(config, serial):
+            for attempt in range(tries):
+                try:
+                    await dns.asyncquery.udp(message, host, port=port, timeout=2)
+                    answered += 1
+                    break
+                except (TimeoutError, OSError, dns.exception.DNSException) as exc:
+                    if attempt + 1 == tries:
+                        log.warning(
+                            "notify_failed", target=f"{host}:{port}", serial=serial, error=str(exc)
+                        )
+                    await asyncio.sleep(0)
+    if targets:
+        log.info("notified", serial=serial, targets=len(targets), answered=answered)
+    return answered
