@@ -37,7 +37,7 @@ import dns.rcode
 from reputable.checker.catalogue import SubjectKind, builtin_zones
 from reputable.checker.dnsbl import check_zones
 from reputable.checker.model import Status
-from reputable.checker.transport import DEFAULT_CONCURRENCY, DnsClient, Nameserver
+from reputable.core.dnsclient import DEFAULT_CONCURRENCY, DnsClient, Nameserver
 
 _SO_TIMESTAMPNS = 35  # Linux; not exported by the socket module
 _TIMESPEC = struct.Struct("@qq")

@@ -22,9 +22,18 @@ V6 = "2001:db8::25"
 V6_NIBBLES = "5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
 
 
+#: The signing key of example.net's DKIM selector "default" (sample messages are signed with it).
+DKIM_KEY = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+DKIM_PRIVATE_PEM = DKIM_KEY.private_bytes(
+    serialization.Encoding.PEM,
+    serialization.PrivateFormat.TraditionalOpenSSL,
+    serialization.NoEncryption(),
+)
+
+
 def dkim_key() -> str:
-    """Return the base64 DER public key of a fresh RSA key, as published in a DKIM record."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    """Return the base64 DER public key of DKIM_KEY, as published in a DKIM record."""
+    key = DKIM_KEY
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -59,6 +68,16 @@ def world_data() -> ZoneData:
         ("default._domainkey.example.net", "TXT"): [f'"v=DKIM1; k=rsa; p={dkim_key()}"'],
         ("bad.example", "TXT"): ['"v=spf1 +all"'],
         ("bad.example", "A"): ["192.0.2.10"],
+        ("helo27.example.net", "A"): [NO_PTR_IP],
+        ("none.example", "TXT"): ['"v=spf1 ip4:192.0.2.10 -all"'],
+        ("_dmarc.none.example", "TXT"): ['"v=DMARC1; p=none; rua=mailto:dmarc@none.example"'],
+        ("_mta-sts.example.net", "TXT"): ['"v=STSv1; id=20261205"'],
+        ("_smtp._tls.example.net", "TXT"): ['"v=TLSRPTv1; rua=mailto:tls@example.net"'],
+        ("default._bimi.example.net", "TXT"): ['"v=BIMI1; l=https://example.net/logo.svg; a="'],
+        ("policy.example", "MX"): ["10 mx.policy.example."],
+        ("_mta-sts.policy.example", "TXT"): ['"v=STSv1; id=1"'],
+        ("_smtp._tls.policy.example", "TXT"): ['"v=TLSRPTv1; rua=ftp://policy.example/"'],
+        ("default._bimi.policy.example", "TXT"): ['"v=BIMI1; l=http://policy.example/logo.png"'],
         ("two.example", "TXT"): ['"v=spf1 -all"', '"v=spf1 ip4:192.0.2.1 -all"'],
     }
     return ZoneData(
@@ -66,6 +85,7 @@ def world_data() -> ZoneData:
         wildcards={
             ("quota.test", "A"): ["127.255.255.254"],
             ("world.test", "A"): ["127.0.0.2"],
+            ("expire.test", "A"): ["127.0.0.2"],
         },
         zones=(
             "listed.test",
@@ -77,6 +97,7 @@ def world_data() -> ZoneData:
             "dbl.test",
             "bits.test",
             "world.test",
+            "expire.test",
             "gone.test",
             "in-addr.arpa",
             "ip6.arpa",
@@ -86,6 +107,7 @@ def world_data() -> ZoneData:
         ),
         refuse=("rcode.test",),
         silent=("slow.test", SILENT_REVERSE),
+        validated=("example.net",),
     )
 
 

@@ -26,6 +26,8 @@ class ZoneData:
     refuse: Sequence[str] = ()
     silent: Sequence[str] = ()
     delay: float = 0.0
+    #: Answers under these suffixes carry the AD bit when asked for (a validating resolver).
+    validated: Sequence[str] = ()
 
 
 def _under(name: str, suffixes: Sequence[str]) -> bool:
@@ -41,6 +43,9 @@ def answer(data: ZoneData, query: dns.message.Message) -> dns.message.Message | 
         return None
     response = dns.message.make_response(query)
     response.flags |= dns.flags.AA
+    asks_ad = bool(query.flags & dns.flags.AD) or bool(query.ednsflags & dns.flags.DO)
+    if asks_ad and _under(name, data.validated):
+        response.flags |= dns.flags.AD
     if _under(name, data.refuse) or not _under(name, data.zones):
         response.set_rcode(dns.rcode.REFUSED)
         return response

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from reputable.checker.catalogue import SubjectKind, builtin_zones, load_zone_file, merge, select
+from reputable.checker.model import Delisting, Removal
 from reputable.checker.settings import parse_settings
 from reputable.core.cause import Cause
 from reputable.core.errors import ConfigError
@@ -101,3 +103,45 @@ def test_documented_return_codes_have_meanings(zone: str, code: str, words: str)
     """Zones whose operators document their codes carry those meanings."""
     found = {z.name: z for z in builtin_zones()}[zone].code(code)
     assert found is not None and words in found.meaning
+
+
+def test_builtin_removal_methods() -> None:
+    """The catalogue says how lists remove entries: expiry, network levels, paid express, per code."""
+    zones = {z.name: z for z in builtin_zones()}
+    spamcop = zones["bl.spamcop.net"].delisting
+    assert spamcop.method is Removal.EXPIRY and spamcop.expires == timedelta(hours=24)
+    level1 = zones["dnsbl-1.uceprotect.net"].delisting
+    assert level1.expires == timedelta(days=7) and level1.paid_express
+    for level in ("dnsbl-2.uceprotect.net", "dnsbl-3.uceprotect.net"):
+        assert zones[level].delisting.method is Removal.NETWORK
+    zen = zones["zen.spamhaus.org"]
+    assert zen.delisting.method is Removal.SELF_SERVICE
+    drop = zen.code("127.0.0.9")
+    assert drop is not None and zen.delisting_of([drop]).method is Removal.NETWORK
+    assert zones["torexit.dan.me.uk"].delisting.method is Removal.PERMANENT
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('removal = "beg"', "removal must be one of self_service, expiry"),
+        ('expires = "soon"', "expires: "),
+        ("paid_express = 1", "paid_express must be a bool"),
+        ('[zone.codes]\n"127.0.0.2" = { meaning = "x", removal = "never" }', "code '127.0.0.2'"),
+    ],
+)
+def test_bad_removal_keys_name_the_key(tmp_path: Path, entry: str, message: str) -> None:
+    """A wrong removal, expires or paid_express value is a ConfigError naming file, zone and key."""
+    path = tmp_path / "zones.toml"
+    path.write_text(f'[[zone]]\nname = "x.test"\n{entry}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"x\.test") as raised:
+        load_zone_file(path)
+    assert message in str(raised.value) and str(path) in str(raised.value)
+
+
+def test_expires_alone_means_expiry(tmp_path: Path) -> None:
+    """A zone with only expires = "48h" removes entries by expiry after 48 hours."""
+    path = tmp_path / "zones.toml"
+    path.write_text('[[zone]]\nname = "x.test"\nexpires = "48h"\n', encoding="utf-8")
+    (zone,) = load_zone_file(path)
+    assert zone.delisting == Delisting(method=Removal.EXPIRY, expires=timedelta(hours=48))

@@ -247,3 +247,16 @@ def test_report_tables_show_brackets_literally(world: DnsFixture, zone_file: Pat
     assert code == 1
     assert "could not check SPF of x.slow.test" in out
     assert "nameserver in [checker]" in " ".join(out.split()).replace("│", "")
+
+
+def test_dmarc_p_none_counts_as_one_problem(world: DnsFixture, zone_file: Path) -> None:
+    """Regression: a p=none policy is one problem in the JSON and in the summary's count."""
+    _, out = run(world, zone_file, LISTED_IP, "--domain", "none.example", "--json",
+                 "--zone", "clean.test", "--dkim-selector", "default")  # fmt: skip
+    doc = json.loads(out)
+    problems = [f for f in doc["findings"] if f["severity"] in ("warning", "error")]
+    about_none = [
+        f for f in problems if "p=none" in f["message"] or "value of none" in f["message"]
+    ]
+    assert len(about_none) == 1, about_none
+    assert f"{len(problems)} problem" in doc["summary"]

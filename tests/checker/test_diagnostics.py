@@ -11,10 +11,10 @@ from typing import TypeVar
 import pytest
 import spf
 
-from reputable.checker import libdns, mailauth, rdns
+from reputable.checker import mailauth, rdns
 from reputable.checker.model import Finding, Severity
-from reputable.checker.transport import DnsClient, parse_nameserver
 from reputable.core.cause import Cause
+from reputable.core.dnsclient import DnsClient, parse_nameserver, sync_resolver
 from tests.checker.conftest import GENERIC_IP, LISTED_IP, NO_PTR_IP, SILENT_IP
 from tests.checker.dnsfixture import DnsFixture
 
@@ -66,23 +66,57 @@ def test_missing_ptr_is_an_error_with_remediation(world: DnsFixture) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "generic"),
+    ("helo", "severity", "words"),
     [
-        ("198-51-100-7.dyn.example.net", True),
-        ("host7.pool.example.net", True),
-        ("c-198-51-100-7.hsd1.ca.comcast.example", True),
-        ("mail.example.net", False),
-        ("mx1.mailhost.example", False),
+        ("mail.example.net", Severity.WARNING, "resolves to 198.51.100.25, not to 198.51.100.27"),
+        ("nothing-here.example.net", Severity.WARNING, "does not resolve"),
+        ("helo27.example.net", Severity.OK, "resolves to 198.51.100.27"),
+        ("localhost", Severity.WARNING, "not a fully qualified"),
     ],
 )
-def test_generic_name_heuristic(name: str, generic: bool) -> None:
-    """Pool names with the address or dynamic keywords are generic, chosen server names are not."""
-    assert rdns.looks_generic(name, ip_address("198.51.100.7")) is generic
+def test_helo_is_checked_without_a_ptr(
+    world: DnsFixture, helo: str, severity: Severity, words: str
+) -> None:
+    """Regression: with no PTR the HELO name is still judged, and one that does not resolve is a finding."""
+    findings = with_client(world, lambda c: rdns.diagnose(c, ip_address(NO_PTR_IP), helo))
+    helo_findings = [f for f in findings if f.check == "helo"]
+    assert len(helo_findings) == 1, findings
+    assert helo_findings[0].severity is severity
+    assert words in helo_findings[0].message
+    assert any("no reverse DNS" in f.message for f in findings)
+
+
+def test_unresolvable_helo_is_a_finding_next_to_a_ptr(world: DnsFixture) -> None:
+    """Regression: a HELO name without A/AAAA record is reported as such, not as a PTR mismatch."""
+    findings = with_client(
+        world, lambda c: rdns.diagnose(c, ip_address(LISTED_IP), "gone.example.net")
+    )
+    helo = [f for f in findings if f.check == "helo"]
+    assert [f.message for f in helo] == [
+        "HELO gone.example.net does not resolve (no A/AAAA record)"
+    ]
+    assert (
+        helo[0].is_problem
+        and "A/AAAA record gone.example.net -> 198.51.100.25" in helo[0].remediation
+    )
+
+
+def test_dmarc_p_none_is_reported_once(world: DnsFixture) -> None:
+    """Regression: p=none is one warning (checkdmarc's own p=none warning is not added again)."""
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    findings = mailauth.dmarc_blocking("none.example", resolver)
+    about_none = [
+        f
+        for f in findings
+        if f.is_problem and ("p=none" in f.message or "value of none" in f.message)
+    ]
+    assert len(about_none) == 1, [f.message for f in findings]
+    assert "p=quarantine" in about_none[0].remediation
 
 
 def test_spf_dmarc_of_good_domain_pass_for_its_ip(world: DnsFixture) -> None:
     """A domain whose SPF lists the IP and has p=reject yields no problem through the libraries."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     findings = mailauth.spf_dmarc("example.net", ip_address(LISTED_IP), "", resolver)
     assert not [f for f in findings if f.severity.is_problem], findings
     assert any("authorises 198.51.100.25" in m for m in by_severity(findings, Severity.OK))
@@ -91,7 +125,7 @@ def test_spf_dmarc_of_good_domain_pass_for_its_ip(world: DnsFixture) -> None:
 
 def test_spf_plus_all_and_missing_dmarc_are_reported(world: DnsFixture) -> None:
     """+all is an error and a missing DMARC record a warning, both cause mail_auth."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     findings = mailauth.spf_dmarc("bad.example", ip_address(GENERIC_IP), "", resolver)
     assert any("+all" in m for m in by_severity(findings, Severity.ERROR))
     assert any("no valid DMARC" in m for m in by_severity(findings, Severity.WARNING))
@@ -100,7 +134,7 @@ def test_spf_plus_all_and_missing_dmarc_are_reported(world: DnsFixture) -> None:
 
 def test_spf_not_authorising_ip_is_an_error(world: DnsFixture) -> None:
     """pyspf's fail for an unlisted IP becomes an error naming the IP."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     findings = mailauth.spf_dmarc("example.net", ip_address(GENERIC_IP), "", resolver)
     assert any(
         "does not authorise 198.51.100.26" in m for m in by_severity(findings, Severity.ERROR)
@@ -154,7 +188,7 @@ def test_silent_domain_is_inconclusive_not_missing_and_checked_at_once(
 ) -> None:
     """SPF, DMARC and DKIM of a domain whose nameserver never answers are "could not check",
     never broken/missing, and cost about one timeout and retry, not one per lookup."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
 
     async def go() -> tuple[list[Finding], float]:
         async with DnsClient(parse_nameserver(world.nameserver), timeout=0.2) as client:
@@ -178,7 +212,7 @@ def test_silent_domain_is_inconclusive_not_missing_and_checked_at_once(
 
 def test_refusing_nameserver_is_inconclusive(world: DnsFixture) -> None:
     """REFUSED from the nameserver says nothing about the records either."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.2, 1)
     findings = mailauth.spf_dmarc("x.rcode.test", None, "", resolver)
     assert [f.inconclusive for f in findings] == [True, True]
     assert "refused the query" in findings[0].message
@@ -234,7 +268,7 @@ def test_library_dns_errors_are_told_apart_from_record_errors(error: str, expect
 
 def test_multiple_spf_records_get_specific_remediation(world: DnsFixture) -> None:
     """Two v=spf1 records: the fix says to merge them, not a generic "Fix the record"."""
-    resolver = libdns.sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
+    resolver = sync_resolver(parse_nameserver(world.nameserver), 0.5, 1)
     (spf_finding,) = [f for f in mailauth.spf_blocking("two.example", None, "", resolver)]
     assert spf_finding.severity is Severity.ERROR
     assert "Merge the SPF records into one" in spf_finding.remediation

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from reputable.checker.catalogue import Zone, load_zone_file
 from reputable.checker.dnsbl import check_zones, classify, query_name, query_names
 from reputable.checker.model import Status, ZoneResult
-from reputable.checker.transport import DnsClient, Lookup, Nameserver, Outcome, parse_nameserver
 from reputable.core.address import Domain, IPAddress, parse_domain
 from reputable.core.cause import Cause
+from reputable.core.dnsclient import DnsClient, Lookup, Nameserver, Outcome, parse_nameserver
 from tests.checker.conftest import LISTED_IP, V6, V6_NIBBLES, ZONE_FILE
 from tests.checker.dnsfixture import DnsFixture
 

@@ -17,7 +17,6 @@ from reputable.evidence.model import Evidence
 from reputable.evidence.sources.probes.auto import auto_rdns_round, probe_new_senders
 from reputable.evidence.sources.probes.guard import RateLimiter
 from reputable.evidence.sources.probes.model import ProbeResult
-from reputable.evidence.sources.probes.rdns import generic_reasons
 from reputable.evidence.sources.probes.runner import run_probe
 from reputable.evidence.sources.resolver import DnsResolver
 from reputable.evidence.sources.settings import parse_settings
@@ -118,24 +117,6 @@ def test_dead_nameserver_is_an_error_without_evidence(tmp_path: Path) -> None:
     )
     assert result.result == "error"
     assert store.evidence_records(["192.0.2.10"]) == []
-
-
-@pytest.mark.parametrize(
-    ("name", "ip", "generic"),
-    [
-        ("c-73-15-2-9.hsd1.ma.comcast.test", "73.15.2.9", True),
-        ("host49000207.example.test", "49.0.2.7", False),
-        ("ip-049-000-002-007.example.test", "49.0.2.7", True),
-        ("31000207.dyn.example.test", "49.0.2.7", True),
-        ("ppp-customer.example.test", "198.51.100.1", True),
-        ("mail.dynamics.test", "198.51.100.1", False),
-        ("mx1.example.test", "198.51.100.1", False),
-        ("smtp.cable-news.test", "198.51.100.1", False),
-    ],
-)
-def test_generic_name_rules(name: str, ip: str, generic: bool) -> None:
-    """Address digits or pool words in the host part are generic; the registrable domain is not judged."""
-    assert bool(generic_reasons(name, ip_address(ip))) is generic
 
 
 def test_auto_rdns_probes_new_mail_senders_once(world: DnsFixture, tmp_path: Path) -> None:

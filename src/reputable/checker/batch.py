@@ -15,7 +15,7 @@ from reputable.checker.catalogue import Zone
 from reputable.checker.model import Report, Status
 from reputable.checker.report import blocklists, problems, report_json, summary, verdict
 from reputable.checker.service import Request, check
-from reputable.checker.transport import Resolver
+from reputable.core.dnsclient import Resolver
 from reputable.core.errors import ConfigError, InputError
 
 CSV_FIELDS: Final = ("subject", "verdict", "listed_on", "no_answer", "problems", "summary", "error")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import enum
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Final
 
+from reputable.checker.model import Delisting, Removal
 from reputable.core.cause import Cause, parse_cause
-from reputable.core.errors import ConfigError
+from reputable.core.clock import parse_duration
+from reputable.core.errors import ConfigError, InputError
 
 BUILTIN: Final = "zones.toml"
 
@@ -30,6 +32,7 @@ class Code:
 
     meaning: str
     cause: Cause
+    removal: Removal | None = None  # this code's own removal method (e.g. a network listing)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +52,16 @@ class Zone:
     closed: str = ""
     nameserver: str = ""
     note: str = ""
+    delisting: Delisting = field(default_factory=Delisting)
+
+    def delisting_of(self, codes: Sequence[Code]) -> Delisting:
+        """Return how this list removes an entry answered with *codes* (a code may override)."""
+        own = [c.removal for c in codes if c.removal is not None]
+        if not own or own[0] is self.delisting.method:
+            return self.delisting
+        return Delisting(
+            method=own[0], expires=self.delisting.expires, paid_express=self.delisting.paid_express
+        )
 
     def code(self, answer: str) -> Code | None:
         """Return the documented meaning of return code *answer*, or None if undocumented."""
@@ -91,8 +104,36 @@ def _codes(raw: Any, default: Cause, where: str) -> tuple[tuple[str, Code], ...]
             cause = parse_cause(str(value.get("cause", default)))
         except ValueError as exc:
             raise ConfigError(f"{where}: code {text!r}: {exc}") from exc
-        out.append((text, Code(value["meaning"], cause)))
+        removal = _removal(value, f"{where}: code {text!r}") if "removal" in value else None
+        out.append((text, Code(value["meaning"], cause, removal)))
     return tuple(out)
+
+
+def _removal(entry: Mapping[str, Any], where: str) -> Removal:
+    text = entry.get("removal", Removal.UNKNOWN.value)
+    try:
+        return Removal(text)
+    except ValueError:
+        choices = ", ".join(m.value for m in Removal)
+        raise ConfigError(f"{where}: removal must be one of {choices}, got {text!r}") from None
+
+
+def _delisting(entry: Mapping[str, Any], where: str) -> Delisting:
+    expires = None
+    if "expires" in entry:
+        text = _field(entry, "expires", str, where, "")
+        try:
+            expires = parse_duration(text)
+        except (InputError, ValueError) as exc:
+            raise ConfigError(f'{where}: expires: {exc} (write e.g. "24h" or "7d")') from exc
+    method = _removal(entry, where)
+    if expires is not None and method is Removal.UNKNOWN:
+        method = Removal.EXPIRY
+    return Delisting(
+        method=method,
+        expires=expires,
+        paid_express=_field(entry, "paid_express", bool, where, False),
+    )
 
 
 def parse_zone(entry: Mapping[str, Any], where: str) -> Zone:
@@ -125,6 +166,7 @@ def parse_zone(entry: Mapping[str, Any], where: str) -> Zone:
         closed=_field(entry, "closed", str, where, ""),
         nameserver=_field(entry, "nameserver", str, where, ""),
         note=_field(entry, "note", str, where, ""),
+        delisting=_delisting(entry, where),
     )
 
 

@@ -10,9 +10,9 @@ from typing import Protocol, runtime_checkable
 
 from reputable.checker.catalogue import Code, SubjectKind, Zone
 from reputable.checker.model import Status, ZoneResult
-from reputable.checker.transport import Lookup, Nameserver, Outcome, Resolver, parse_nameserver
 from reputable.core.address import Domain, IPAddress, address_qname
 from reputable.core.cause import Cause
+from reputable.core.dnsclient import Lookup, Nameserver, Outcome, Resolver, parse_nameserver
 
 _LOOPBACK_NET = 127
 
@@ -118,7 +118,14 @@ def classify(zone: Zone, lookup: Lookup) -> ZoneResult:
     if found and not causes and not zone.allow:
         # Zones like Hostkarma answer "white" codes on their blocklist: not a listing.
         return _replace(base, status=Status.CLEAN, codes=codes, meaning=meaning)
-    return _replace(base, status=Status.LISTED, codes=codes, meaning=meaning, causes=causes)
+    return _replace(
+        base,
+        status=Status.LISTED,
+        codes=codes,
+        meaning=meaning,
+        causes=causes,
+        delisting=None if zone.allow else zone.delisting_of(found),
+    )
 
 
 def _sort_key(text: str) -> tuple[int, str]:

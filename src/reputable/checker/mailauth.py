@@ -1,8 +1,8 @@
 """SPF, DMARC, DKIM and MX diagnostics of a sending domain (cause ``mail_auth``).
 
 SPF syntax and lookup counting and DMARC parsing come from checkdmarc, SPF evaluation for the
-sending IP from pyspf, DKIM key parsing from dkimpy; all of them ask only the configured
-nameserver (see libdns.py). They block, so :func:`mail_auth` runs them in worker threads, next
+sending IP from pyspf, DKIM key parsing from dkimpy (the ``checker`` extra, imported when used:
+see extra.py); all of them ask only the configured nameserver (see libdns.py). They block, so :func:`mail_auth` runs them in worker threads, next
 to the DKIM lookups, all at once.
 
 A nameserver that gives no usable answer (timeout, SERVFAIL, REFUSED) says nothing about the
@@ -23,17 +23,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-import checkdmarc.dmarc  # type: ignore[import-untyped]  # the library ships no type hints
-import checkdmarc.spf  # type: ignore[import-untyped]  # the library ships no type hints
-import dkim.crypto  # type: ignore[import-untyped]  # the library ships no type hints
-import dkim.util  # type: ignore[import-untyped]  # the library ships no type hints
 import dns.resolver
-import spf  # type: ignore[import-untyped]  # the library ships no type hints
 
 from reputable.checker import libdns
 from reputable.checker.model import MAIL_AUTH, Finding, Severity
-from reputable.checker.transport import Lookup, Outcome, Resolver
 from reputable.core.address import IPAddress
+from reputable.core.dnsclient import Lookup, Outcome, Resolver
 
 #: Selectors tried when the user names none: the defaults of common providers and MTAs.
 COMMON_SELECTORS: Final = (
@@ -324,12 +319,21 @@ def dmarc_findings(domain: str, result: Mapping[str, Any]) -> list[Finding]:
     findings.extend(
         _f("dmarc", Severity.WARNING, f"DMARC of {domain}: {w}", warning_fix("dmarc", str(w)))
         for w in result.get("warnings", ())
+        if not _SAID_ALREADY.search(str(w))
     )
     return findings
 
 
+#: checkdmarc's warnings that repeat the policy finding above (p=none was counted twice).
+_SAID_ALREADY: Final = re.compile(r"\bp tag value of none", re.IGNORECASE)
+
+
 def dkim_key_finding(domain: str, selector: str, record: str) -> Finding:
     """Return the finding for the DKIM key record of *selector* (parsed with dkimpy)."""
+    # The checker extra's libraries are imported when used (extra.py): the CLI loads without them.
+    import dkim.crypto  # type: ignore[import-untyped]  # no type hints; see above
+    import dkim.util  # type: ignore[import-untyped]  # no type hints; see above
+
     where = f"{selector}._domainkey.{domain}"
     try:
         tags = dkim.util.parse_tag_value(record.encode())
@@ -452,6 +456,9 @@ def spf_blocking(
     domain: str, address: IPAddress | None, helo: str, resolver: dns.resolver.Resolver
 ) -> list[Finding]:
     """Run checkdmarc's SPF check and pyspf's evaluation for *address* (blocking: use a thread)."""
+    import checkdmarc.spf  # type: ignore[import-untyped]  # the extra; no hints
+    import spf  # type: ignore[import-untyped]  # the extra; no type hints
+
     findings = spf_record_findings(domain, checkdmarc.spf.check_spf(domain, resolver=resolver))
     if address is not None and findings[0].severity is Severity.OK:
         with libdns.bound(resolver):
@@ -467,6 +474,8 @@ def spf_blocking(
 
 def dmarc_blocking(domain: str, resolver: dns.resolver.Resolver) -> list[Finding]:
     """Run checkdmarc's DMARC check (blocking: use a thread)."""
+    import checkdmarc.dmarc  # type: ignore[import-untyped]  # the extra; no hints
+
     return dmarc_findings(domain, checkdmarc.dmarc.check_dmarc(domain, resolver=resolver))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Final, Literal, TypeAlias
 
 from reputable.core.cause import Cause
@@ -56,6 +57,29 @@ EXIT_CODE: Final[dict[Verdict, int]] = {
 }
 
 
+class Removal(enum.StrEnum):
+    """How a list removes an entry once its cause is fixed (the catalogue's ``removal`` key)."""
+
+    SELF_SERVICE = "self_service"  # the listed party asks at the list's removal page
+    EXPIRY = "expiry"  # entries expire by themselves after a quiet time; no request needed
+    NETWORK = "network"  # the listing is of the network (allocation, ASN): the provider must act
+    PERMANENT = "permanent"  # lists what the address is (a TOR exit, a country): not removable
+    UNKNOWN = "unknown"  # the catalogue does not say: read the list's own page
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delisting:
+    """How one list removes one entry: the method, its quiet time, and whether it sells speed.
+
+    ``paid_express`` is reported so the admin is not surprised by the offer; reputable never
+    recommends paying: the free path is always given first.
+    """
+
+    method: Removal = Removal.UNKNOWN
+    expires: timedelta | None = None  # quiet time after the last report, when documented
+    paid_express: bool = False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ZoneResult:
     """The answer of one DNSBL/RHSBL/DNSWL zone about one subject."""
@@ -70,6 +94,7 @@ class ZoneResult:
     removal_url: str = ""
     operator: str = ""
     subject: str = ""  # set when the result is about another address (a domain's MX host)
+    delisting: Delisting | None = None  # set on listings: how this list removes this entry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

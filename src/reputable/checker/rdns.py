@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from ipaddress import IPv4Address, ip_address
+from ipaddress import ip_address
 from typing import Final
 
 import dns.reversename
 
 from reputable.checker.model import Finding, Severity
-from reputable.checker.transport import Lookup, Outcome, Resolver
 from reputable.core.address import IPAddress
 from reputable.core.cause import Cause
+from reputable.core.dnsclient import Lookup, Outcome, Resolver
+from reputable.core.ptrname import looks_generic
 
 CHECK: Final = "rdns"
-
-#: Host names that look assigned by a provider to an address pool rather than chosen for a server.
-_GENERIC: Final = re.compile(
-    r"(\d{1,3}[-.x]\d{1,3}[-.x]\d{1,3}[-.x]\d{1,3})"
-    r"|([0-9a-f]{8,})"
-    r"|\b(dyn|dynamic|dhcp|dial|dialup|ppp|pppoe|dsl|adsl|vdsl|cable|pool|client|customer|"
-    r"cust|user|broadband|static-ip|host-\d|ip-\d|unknown|nat|fibre|fiber|ftth|mobile)\b",
-    re.IGNORECASE,
-)
-
-
-def looks_generic(name: str, address: IPAddress) -> bool:
-    """True when *name* looks like a provider's generic pool name for *address*."""
-    first = name.split(".", 1)[0]
-    octets = str(address).split(".") if isinstance(address, IPv4Address) else []
-    if octets and sum(o in re.split(r"[-.x]", first) for o in octets) >= 3:
-        return True
-    return bool(_GENERIC.search(first) or _GENERIC.search(name.replace(".", " ")))
 
 
 def assess(
@@ -44,6 +26,8 @@ def assess(
     helo: str = "",
 ) -> list[Finding]:
     """Return the rDNS findings for *address* given its PTR names and their forward addresses."""
+    helo_name = helo.rstrip(".").lower()
+    helo_findings = [_helo_finding(helo_name, ptr_names, forward, address)] if helo_name else []
     if not ptr_names:
         return [
             Finding(
@@ -55,7 +39,8 @@ def assess(
                 " ISP) to set a PTR record to the server's mail host name, e.g."
                 " mail.example.net, and give that name an A/AAAA record back to"
                 f" {address}.",
-            )
+            ),
+            *helo_findings,
         ]
     findings: list[Finding] = []
     confirmed = [n for n in ptr_names if str(address) in forward.get(n, ())]
@@ -103,14 +88,19 @@ def assess(
                     " mail.example.net) instead of the provider's default.",
                 )
             )
-    if helo:
-        findings.append(_helo_finding(helo.rstrip(".").lower(), ptr_names, forward, address))
-    return findings
+    return findings + helo_findings
 
 
 def _helo_finding(
     helo: str, ptr_names: Sequence[str], forward: Mapping[str, Sequence[str]], address: IPAddress
 ) -> Finding:
+    """Judge the HELO name against the PTR names and its own forward addresses.
+
+    Made with or without a PTR: receivers check HELO on its own (Postfix
+    reject_unknown_helo_hostname rejects a name without A/AAAA record, RFC 5321 §4.1.1.1 asks
+    for the client's fully qualified name).
+    """
+    fix_to = ptr_names[0] if ptr_names else "the server's mail host name"
     if helo in ptr_names:
         return Finding(
             check="helo",
@@ -118,7 +108,34 @@ def _helo_finding(
             severity=Severity.OK,
             message=f"HELO {helo} matches the PTR name",
         )
-    if str(address) in forward.get(helo, ()):
+    if "." not in helo:
+        return Finding(
+            check="helo",
+            cause=Cause.RDNS,
+            severity=Severity.WARNING,
+            message=f"HELO {helo} is not a fully qualified domain name",
+            remediation=f"Set the HELO name (Postfix: smtp_helo_name / myhostname) to {fix_to}"
+            f", a fully qualified name whose A/AAAA record is {address}.",
+        )
+    found = forward.get(helo, ())
+    if not found:
+        return Finding(
+            check="helo",
+            cause=Cause.RDNS,
+            severity=Severity.WARNING,
+            message=f"HELO {helo} does not resolve (no A/AAAA record)",
+            remediation=f"Publish an A/AAAA record {helo} -> {address}, or set the HELO name"
+            f" (Postfix: smtp_helo_name / myhostname) to {fix_to}; receivers reject HELO"
+            " names that do not resolve.",
+        )
+    if str(address) in found:
+        if not ptr_names:
+            return Finding(
+                check="helo",
+                cause=Cause.RDNS,
+                severity=Severity.OK,
+                message=f"HELO {helo} resolves to {address}",
+            )
         return Finding(
             check="helo",
             cause=Cause.RDNS,
@@ -126,13 +143,15 @@ def _helo_finding(
             message=f"HELO {helo} resolves to {address} but differs from the PTR {ptr_names[0]}",
             remediation="Use the PTR name as HELO/EHLO name for the cleanest result.",
         )
+    elsewhere = f"resolves to {', '.join(found)}, not to {address}"
     return Finding(
         check="helo",
         cause=Cause.RDNS,
         severity=Severity.WARNING,
-        message=f"HELO {helo} neither matches the PTR {ptr_names[0]} nor resolves to {address}",
+        message=f"HELO {helo} {elsewhere}"
+        + (f" and does not match the PTR {ptr_names[0]}" if ptr_names else ""),
         remediation=f"Set the mail server's HELO name (Postfix: smtp_helo_name /"
-        f" myhostname) to {ptr_names[0]} or to a name whose A record is {address}.",
+        f" myhostname) to {fix_to} or to a name whose A record is {address}.",
     )
 
 
@@ -178,7 +197,9 @@ async def diagnose(resolver: Resolver, address: IPAddress, helo: str = "") -> li
         return [_inconclusive(f"could not check the PTR of {address}: {_failure(ptr)}")]
     names = [r.rstrip(".").lower() for r in ptr.records]
     helo_name = helo.rstrip(".").lower()
-    asked = list(dict.fromkeys([*names, *([helo_name] if helo_name else [])]))
+    # A HELO name without a dot is judged as such; asking for it could reach a search domain.
+    helo_asked = [helo_name] if "." in helo_name else []
+    asked = list(dict.fromkeys([*names, *helo_asked]))
     answers = await asyncio.gather(*(resolve(resolver, n) for n in asked))
     forward = {n: found for n, (found, _) in zip(asked, answers, strict=True)}
     failed = {n: why for n, (_, why) in zip(asked, answers, strict=True) if why}

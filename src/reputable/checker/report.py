@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
+from reputable.checker.bulk import readiness
 from reputable.checker.model import (
     EXIT_CODE,
+    Delisting,
     Finding,
+    Removal,
     Report,
     Severity,
     Status,
     Verdict,
     ZoneResult,
 )
+from reputable.checker.steps import next_steps
 from reputable.core.cause import Cause
 
 #: Version of the ``--json`` document; bumped only on an incompatible change (docs/checker.md).
@@ -115,7 +120,46 @@ def listing_json(result: ZoneResult) -> dict[str, Any]:
         "txt": result.txt,
         "removal_url": result.removal_url,
         "subject": result.subject,
+        "delisting": delisting_json(result.delisting),
     }
+
+
+def readiness_json(report: Report) -> dict[str, Any] | None:
+    """Return the bulk-sender readiness: verdict, summary, one entry per requirement (or null)."""
+    ready = readiness(report)
+    if ready is None:
+        return None
+    return {
+        "verdict": ready.verdict,
+        "summary": ready.summary,
+        "requirements": [
+            {"name": r.name, "state": r.state.value, "why": r.why} for r in ready.requirements
+        ],
+    }
+
+
+def delisting_json(delisting: Delisting | None) -> dict[str, Any] | None:
+    """Return how a list removes an entry: method, expiry in seconds (or null), paid express."""
+    if delisting is None:
+        return None
+    expires = delisting.expires
+    return {
+        "method": delisting.method.value,
+        "expires_after_seconds": int(expires.total_seconds()) if expires is not None else None,
+        "paid_express": delisting.paid_express,
+    }
+
+
+def delisting_from_json(data: Mapping[str, Any] | None) -> Delisting | None:
+    """Return the Delisting a ``delisting`` entry describes (None stays None)."""
+    if not data:
+        return None
+    seconds = data.get("expires_after_seconds")
+    return Delisting(
+        method=Removal(data.get("method", Removal.UNKNOWN.value)),
+        expires=timedelta(seconds=seconds) if seconds is not None else None,
+        paid_express=bool(data.get("paid_express", False)),
+    )
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:
@@ -138,6 +182,11 @@ def report_json(report: Report) -> dict[str, Any]:
         "verdict": verdict(report).value,
         "summary": summary(report),
         "error": report.error,
+        "steps": [
+            {"kind": st.kind.value, "text": st.text, "zones": list(st.zones), "url": st.url}
+            for st in next_steps(report)
+        ],
+        "readiness": readiness_json(report),
         "listings": [listing_json(r) for r in report.listings],
         "findings": [finding_json(f) for f in report.findings],
     }
@@ -156,6 +205,7 @@ def report_from_json(data: dict[str, Any]) -> Report:
             txt=e.get("txt", ""),
             removal_url=e.get("removal_url", ""),
             subject=e.get("subject", ""),
+            delisting=delisting_from_json(e.get("delisting")),
         )
         for e in data.get("listings", ())
     )

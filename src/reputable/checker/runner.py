@@ -7,14 +7,12 @@ from datetime import datetime
 
 import dns.resolver
 
-from reputable.checker import libdns
 from reputable.checker.alert import send_alerts
 from reputable.checker.batch import check_many
 from reputable.checker.catalogue import Zone
 from reputable.checker.model import Report
 from reputable.checker.service import Request, check
 from reputable.checker.settings import Settings
-from reputable.checker.transport import DnsClient, parse_nameserver
 from reputable.checker.watch import (
     Change,
     WatchConfig,
@@ -23,6 +21,7 @@ from reputable.checker.watch import (
     targets,
     write_state,
 )
+from reputable.core.dnsclient import DnsClient, parse_nameserver, sync_resolver
 
 
 def clients(settings: Settings) -> tuple[DnsClient, dns.resolver.Resolver]:
@@ -34,7 +33,7 @@ def clients(settings: Settings) -> tuple[DnsClient, dns.resolver.Resolver]:
         retries=settings.retries,
         concurrency=settings.concurrency,
     )
-    return client, libdns.sync_resolver(server, settings.timeout, settings.retries)
+    return client, sync_resolver(server, settings.timeout, settings.retries)
 
 
 async def check_one(request: Request, settings: Settings, zones: Sequence[Zone]) -> Report:

@@ -11,8 +11,8 @@ from ipaddress import IPv4Address
 from reputable.checker.catalogue import SubjectKind, Zone
 from reputable.checker.dnsbl import check_zone
 from reputable.checker.model import Status, ZoneResult
-from reputable.checker.transport import Resolver
 from reputable.core.address import Domain
+from reputable.core.dnsclient import Resolver
 
 
 class Health(enum.StrEnum):

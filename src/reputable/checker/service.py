@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address, ip_network
 
 import dns.resolver
 
-from reputable.checker import mailauth, rdns, smtp
+from reputable.checker import domainpolicy, mailauth, message, rdns, smtp
 from reputable.checker.catalogue import Zone
 from reputable.checker.dnsbl import check_zones
 from reputable.checker.model import Finding, Report, ZoneResult
-from reputable.checker.transport import Resolver
 from reputable.core.address import Domain, IPAddress, looks_like_ip, parse_address, parse_domain
-from reputable.core.errors import ReputableError, SubjectError
+from reputable.core.dnsclient import Resolver
+from reputable.core.errors import InputError, ReputableError, SubjectError
 
 #: MX hosts whose addresses a domain check also runs through the IP lists.
 MAX_MX_ADDRESSES = 4
@@ -32,6 +33,12 @@ class Request:
     dkim_selectors: tuple[str, ...] = ()
     diagnostics: bool = True
     smtp_port: int = 0  # 0: no SMTP probe; else probe the checked IP (and only it) on this port
+    smtp_cafile: str = ""  # CA file to verify the STARTTLS certificate chain with ("": TLS only)
+    message: bytes = b""  # a sample message as sent (--message FILE.eml): DKIM, alignment, RFC 8058
+    #: MTA-STS policy fetch: CA file ("" = the system's CAs) and, in tests, (host, address, port)
+    #: entries used instead of the policy host's A/AAAA record.
+    https_cafile: str = ""
+    https_addresses: tuple[tuple[str, str, int], ...] = ()
 
 
 def parse_target(text: str) -> IPAddress | Domain:
@@ -75,7 +82,11 @@ async def check_ip(
     The lists, the rDNS checks, the mail-auth checks and the SMTP probe all run at once.
     """
     domain = parse_domain(request.domain).name if request.domain else ""
+    if not domain and request.message:
+        domain = message.from_domain(request.message)  # the sample's From names the domain
     parts: list[Awaitable[list[Finding]]] = []  # created only once nothing can raise any more
+    if request.message and sync is not None:
+        parts.append(asyncio.to_thread(message.assess, request.message, sync))
     if request.diagnostics:
         parts.append(rdns.diagnose(resolver, address, request.helo))
         if domain:
@@ -85,10 +96,15 @@ async def check_ip(
                 )
             )
     if request.smtp_port:
-        # The probe may reach the checked address and nothing else.
+        # The probe may reach the checked address and nothing else (the CLI has already applied
+        # the [probes] allow-list and rate limits: see cli/check.py).
         parts.append(
             smtp.probe(
-                address, allowed=(ip_network(address),), port=request.smtp_port, helo=_PROBE_HELO
+                address,
+                allowed=(ip_network(address),),
+                port=request.smtp_port,
+                helo=_PROBE_HELO,
+                cafile=request.smtp_cafile or None,
             )
         )
     listings, findings = await asyncio.gather(
@@ -97,15 +113,39 @@ async def check_ip(
     return Report(subject=str(address), listings=listings, findings=tuple(findings))
 
 
-async def _mx_part(
-    domain: Domain, zones: Sequence[Zone], resolver: Resolver
-) -> tuple[list[Finding], list[ZoneResult]]:
-    findings, hosts = await mailauth.mx_findings(resolver, domain.name)
+async def _mx_listings(
+    hosts: Sequence[str], zones: Sequence[Zone], resolver: Resolver
+) -> list[ZoneResult]:
     found = await asyncio.gather(*(rdns.addresses(resolver, host) for host in hosts))
     seen = list(dict.fromkeys(a for addresses in found for a in addresses))[:MAX_MX_ADDRESSES]
     results = await asyncio.gather(*(check_zones(parse_address(a), zones, resolver) for a in seen))
-    listings = [replace(r, subject=a) for a, rs in zip(seen, results, strict=True) for r in rs]
-    return findings, listings
+    return [replace(r, subject=a) for a, rs in zip(seen, results, strict=True) for r in rs]
+
+
+def _https_context(cafile: str) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=cafile or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"CA file {cafile}: cannot load it ({exc}); give a PEM file") from exc
+
+
+async def _mx_part(
+    domain: Domain, zones: Sequence[Zone], resolver: Resolver, request: Request
+) -> tuple[list[Finding], list[ZoneResult]]:
+    """Return the MX findings plus MTA-STS/TLS-RPT/BIMI/DNSSEC, and the MX hosts' listings."""
+    findings, hosts = await mailauth.mx_findings(resolver, domain.name)
+    addresses = {host: (address, port) for host, address, port in request.https_addresses}
+    listings, policies = await asyncio.gather(
+        _mx_listings(hosts, zones, resolver),
+        domainpolicy.domain_policies(
+            resolver,
+            domain.name,
+            hosts,
+            context=_https_context(request.https_cafile),
+            addresses=addresses or None,
+        ),
+    )
+    return [*findings, *policies], listings
 
 
 async def check_domain(
@@ -115,18 +155,29 @@ async def check_domain(
     resolver: Resolver,
     sync: dns.resolver.Resolver | None,
 ) -> Report:
-    """Return the report on a domain: RHSBLs, MX, SPF, DMARC, DKIM, and the MX hosts' IPs.
+    """Return the report on a domain: RHSBLs, MX, SPF, DMARC, DKIM, MTA-STS, TLS-RPT, BIMI,
+    DNSSEC, and the MX hosts' IPs on the IP lists.
 
     The domain lists, the MX part and the mail-auth checks run at once.
     """
     if not request.diagnostics:
         return Report(subject=domain.name, listings=await check_zones(domain, zones, resolver))
-    own, (mx, mx_listings), auth = await asyncio.gather(
-        check_zones(domain, zones, resolver),
-        _mx_part(domain, zones, resolver),
-        mailauth.mail_auth(resolver, sync, domain.name, None, "", request.dkim_selectors),
+    sample: Awaitable[list[Finding]] = (
+        asyncio.to_thread(message.assess, request.message, sync)
+        if request.message and sync is not None
+        else _together(())
     )
-    return Report(subject=domain.name, listings=(*own, *mx_listings), findings=(*mx, *auth))
+    own, (mx, mx_listings), auth, sampled = await asyncio.gather(
+        check_zones(domain, zones, resolver),
+        _mx_part(domain, zones, resolver, request),
+        mailauth.mail_auth(resolver, sync, domain.name, None, "", request.dkim_selectors),
+        sample,
+    )
+    return Report(
+        subject=domain.name,
+        listings=(*own, *mx_listings),
+        findings=(*mx, *auth, *sampled),
+    )
 
 
 def _nothing_checked(target: IPAddress | Domain, zones: Sequence[Zone]) -> str:

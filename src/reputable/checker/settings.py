@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reputable.checker.catalogue import Zone, builtin_zones, load_zone_file, merge, parse_catalogue
-from reputable.checker.transport import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
+from reputable.core.dnsclient import DEFAULT_CONCURRENCY, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 from reputable.core.errors import ConfigError
 
 

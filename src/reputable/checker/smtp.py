@@ -1,16 +1,17 @@
 """SMTP probe of the checked address: banner, EHLO, STARTTLS and an open-relay test without DATA.
 
-Banner, EHLO and STARTTLS problems use cause ``mail_auth`` (they hurt delivery, never list).
-The relay test asks the server to accept mail from one outside domain to another (both RFC 2606
-reserved names), then resets and quits: it never sends DATA, so no message can ever be relayed.
-Only the address being checked is probed, and callers pass an allow-list of networks the probe
-may reach (tests: loopback only).
+The conversation is the one shared SMTP dialogue of core/smtp.py (the open-relay probe holds the
+same one); this module turns what it showed into findings. Banner, EHLO and STARTTLS problems
+use cause ``mail_auth`` (they hurt delivery, never list). The relay test asks the server to
+accept mail from one outside domain to another (both RFC 2606 reserved names), then resets and
+quits: it never sends DATA, so no message can ever be relayed. Only the address being checked
+is probed, and callers pass an allow-list of networks the probe may reach (the CLI: the
+``[probes]`` allow-list and rate limits; tests: loopback only).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import socket
 import ssl
 from collections.abc import Sequence
 from typing import Final
@@ -19,13 +20,10 @@ from reputable.checker.model import MAIL_AUTH, Finding, FindingCause, Severity
 from reputable.core.address import IPAddress, IPNetwork
 from reputable.core.cause import Cause
 from reputable.core.errors import InputError
+from reputable.core.smtp import Dialogue, SmtpError, converse
 
 RELAY_FROM: Final = "relay-test@example.com"
 RELAY_TO: Final = "relay-test@example.org"
-
-
-class SmtpError(Exception):
-    """The server closed, timed out or spoke something that is not SMTP."""
 
 
 def _f(check: str, cause: FindingCause, severity: Severity, message: str, fix: str = "") -> Finding:
@@ -37,68 +35,65 @@ def permitted(address: IPAddress, allowed: Sequence[IPNetwork]) -> bool:
     return any(address.version == n.version and address in n for n in allowed)
 
 
-class _Session:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float):
-        self.reader, self.writer, self.timeout = reader, writer, timeout
+def tls_context(cafile: str | None = None) -> ssl.SSLContext:
+    """Return the client TLS context: chain checked against *cafile*, or only TLS itself tested.
 
-    async def reply(self) -> tuple[int, list[str]]:
-        lines: list[str] = []
-        async with asyncio.timeout(self.timeout):
-            while True:
-                raw = await self.reader.readline()
-                if not raw:
-                    raise SmtpError("the server closed the connection")
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if len(line) < 3 or not line[:3].isdigit():
-                    raise SmtpError(f"not an SMTP reply: {line[:60]!r}")
-                lines.append(line[4:])
-                if line[3:4] != "-":
-                    return int(line[:3]), lines
-
-    async def command(self, text: str) -> tuple[int, list[str]]:
-        self.writer.write(text.encode() + b"\r\n")
-        await self.writer.drain()
-        return await self.reply()
+    The checked server is known by address only, so the host name is never matched.
+    """
+    if cafile:
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise InputError(
+                f"--smtp-ca {cafile}: cannot load CA certificates ({exc.strerror or exc});"
+                " give a PEM file of CA certificates"
+            ) from exc
+        context.check_hostname = False
+        return context
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only whether TLS works is tested, not the certificate
+    return context
 
 
-async def _starttls(session: _Session, helo: str) -> Finding:
-    code, text = await session.command("STARTTLS")
-    if code != 220:
+def _tls_finding(dialogue: Dialogue, verified: bool) -> Finding:
+    if not dialogue.starttls_offered:
         return _f(
             "starttls",
             MAIL_AUTH,
             Severity.WARNING,
-            f"STARTTLS refused: {code} {text[0]}",
+            "STARTTLS is not offered",
+            "Enable STARTTLS (Postfix: smtpd_tls_security_level = may, with smtpd_tls_cert_file"
+            " and smtpd_tls_key_file); large mailbox providers require TLS from bulk senders.",
+        )
+    if dialogue.starttls is not None and dialogue.starttls.code != 220:
+        return _f(
+            "starttls",
+            MAIL_AUTH,
+            Severity.WARNING,
+            f"STARTTLS refused: {dialogue.starttls.code} {dialogue.starttls.text}",
             "Fix the TLS setup of the MTA (certificate and key paths).",
         )
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # only whether TLS works is tested here, not the cert
-    try:
-        async with asyncio.timeout(session.timeout):
-            await session.writer.start_tls(context)
-    except (ssl.SSLError, OSError, TimeoutError) as exc:
-        raise SmtpError(f"TLS handshake failed: {exc}") from exc
-    await session.command(f"EHLO {helo}")
-    version = session.writer.get_extra_info("ssl_object").version()
-    return _f("starttls", MAIL_AUTH, Severity.OK, f"STARTTLS works ({version})")
+    trust = ", certificate verified" if verified else ""
+    return _f("starttls", MAIL_AUTH, Severity.OK, f"STARTTLS works ({dialogue.tls_version}{trust})")
 
 
-async def _conversation(session: _Session, address: IPAddress, helo: str) -> list[Finding]:
-    code, text = await session.reply()
-    if code != 220:
+def findings_of(dialogue: Dialogue, address: IPAddress, *, verified: bool = False) -> list[Finding]:
+    """Return the findings of one SMTP dialogue with *address* (pure)."""
+    banner = dialogue.banner
+    if banner.code != 220:
         return [
             _f(
                 "smtp",
                 MAIL_AUTH,
                 Severity.ERROR,
-                f"banner is {code} {' '.join(text)}",
+                f"banner is {banner.code} {' '.join(banner.lines)}",
                 "The server should greet with 220; check its access rules.",
             )
         ]
-    findings = [_f("smtp", MAIL_AUTH, Severity.OK, f"banner: 220 {text[0]}")]
-    code, caps = await session.command(f"EHLO {helo}")
-    if code != 250:
+    findings = [_f("smtp", MAIL_AUTH, Severity.OK, f"banner: 220 {banner.text}")]
+    if not dialogue.esmtp:
+        code = dialogue.ehlo.code if dialogue.ehlo is not None else 0
         findings.append(
             _f(
                 "smtp",
@@ -108,22 +103,10 @@ async def _conversation(session: _Session, address: IPAddress, helo: str) -> lis
                 "Enable ESMTP (EHLO) on the server.",
             )
         )
-    elif any(c.upper().startswith("STARTTLS") for c in caps):
-        findings.append(await _starttls(session, helo))
-    else:
-        findings.append(
-            _f(
-                "starttls",
-                MAIL_AUTH,
-                Severity.WARNING,
-                "STARTTLS is not offered",
-                "Enable STARTTLS (Postfix: smtpd_tls_security_level = may).",
-            )
-        )
-    code, _ = await session.command(f"MAIL FROM:<{RELAY_FROM}>")
-    if code == 250:
-        code, text = await session.command(f"RCPT TO:<{RELAY_TO}>")
-    if code in (250, 251):
+    findings.append(_tls_finding(dialogue, verified))
+    if dialogue.mail is None:
+        return findings
+    if dialogue.relayed:
         findings.append(
             _f(
                 "relay",
@@ -136,11 +119,10 @@ async def _conversation(session: _Session, address: IPAddress, helo: str) -> lis
             )
         )
     else:
+        code = (dialogue.rcpt or dialogue.mail).code
         findings.append(
             _f("relay", Cause.OPEN_RELAY, Severity.OK, f"relaying to {RELAY_TO} refused ({code})")
         )
-    await session.command("RSET")
-    session.writer.write(b"QUIT\r\n")
     return findings
 
 
@@ -151,39 +133,70 @@ async def probe(
     port: int = 25,
     helo: str = "reputable-check.invalid",
     timeout: float = 10.0,
+    cafile: str | None = None,
 ) -> list[Finding]:
     """Probe the SMTP server at *address*; refuses any address outside *allowed*."""
     if not permitted(address, allowed):
         raise InputError(f"refusing to probe {address}: the SMTP probe may only reach "
                          f"{', '.join(map(str, allowed)) or 'nothing'}")  # fmt: skip
+    heard: list[str] = []  # lines the server sent: none means it was never reached
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(str(address), port)
-    except (OSError, TimeoutError) as exc:
-        return [
-            _f(
-                "smtp",
-                MAIL_AUTH,
-                Severity.INFO,
-                f"no SMTP server reachable on {address}:{port} ({exc or 'timeout'})",
-                "If this host sends mail only,"
-                " that is fine; a mail server must accept connections on port 25.",
-            )
-        ]
-    session = _Session(reader, writer, timeout)
-    try:
-        return await _conversation(session, address, helo)
-    except (SmtpError, OSError, TimeoutError) as exc:
+        dialogue = await converse(
+            address,
+            port,
+            helo=helo,
+            sender=RELAY_FROM,
+            recipient=RELAY_TO,
+            timeout=timeout,
+            tls=tls_context(cafile),
+            log=lambda side, line: heard.append(line) if side == "S" else None,
+        )
+    except (ConnectionRefusedError, socket.gaierror) as exc:
+        return [_unreachable(address, port, str(exc))]
+    except TimeoutError:
+        if not heard:
+            return [_unreachable(address, port, f"no greeting within {timeout:g}s")]
         return [
             _f(
                 "smtp",
                 MAIL_AUTH,
                 Severity.WARNING,
-                f"SMTP dialogue with {address} failed: {exc or 'timeout'}",
+                f"SMTP dialogue with {address} stopped: no reply within {timeout:g}s",
+                "Check the server's logs for this connection (slow DNS checks or tarpitting).",
+            )
+        ]
+    except (SmtpError, OSError) as exc:
+        if str(exc).startswith("TLS handshake failed"):
+            return [
+                _f(
+                    "starttls",
+                    MAIL_AUTH,
+                    Severity.WARNING,
+                    f"STARTTLS offered by {address} but {exc}",
+                    "Install a certificate chain your peers accept (and its key) in the MTA"
+                    " (Postfix: smtpd_tls_chain_files), then check again.",
+                )
+            ]
+        if isinstance(exc, OSError) and not isinstance(exc, SmtpError):
+            return [_unreachable(address, port, str(exc))]
+        return [
+            _f(
+                "smtp",
+                MAIL_AUTH,
+                Severity.WARNING,
+                f"SMTP dialogue with {address} failed: {exc}",
                 "Check the server's logs for this connection.",
             )
         ]
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError, ssl.SSLError):
-            await writer.wait_closed()
+    return findings_of(dialogue, address, verified=bool(cafile))
+
+
+def _unreachable(address: IPAddress, port: int, why: str) -> Finding:
+    return _f(
+        "smtp",
+        MAIL_AUTH,
+        Severity.INFO,
+        f"no SMTP server reachable on {address}:{port} ({why or 'timeout'})",
+        "If this host sends mail only, that is fine; a mail server must accept connections on"
+        " port 25.",
+    )

@@ -20,6 +20,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from reputable.checker.model import Report, Status
+from reputable.checker.render import removal_text
 from reputable.core.address import IPNetwork, parse_address, parse_domain
 from reputable.core.clock import format_instant, parse_duration
 from reputable.core.errors import ConfigError, InputError
@@ -302,9 +303,43 @@ def next_state(
         new = fingerprint(report, old)
         if report.error and old is not None:
             continue  # a failed check says nothing about the subject: keep its state
-        changes += diff(report.subject, old, new)
+        since = {k: v for k, v in (old or {}).get("since", {}).items() if k in new["listed"]}
+        since.update({z: format_instant(now) for z in new["listed"] if z not in since})
+        new["since"] = since
+        changes += explained(report, diff(report.subject, old, new), old, now)
         subjects[report.subject] = new
     return {"subjects": subjects, "checked_at": format_instant(now)}, changes
+
+
+def _for_humans(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours:.0f} hours" if hours < 48 else f"{hours / 24:.0f} days"
+
+
+def explained(
+    report: Report, changes: Sequence[Change], old: Mapping[str, Any] | None, now: datetime
+) -> list[Change]:
+    """Return *changes* with what each means: a new listing's meaning and removal path, or when
+    a listing was seen gone and how long it lasted (the first round that no longer saw it)."""
+    by_name = {
+        (f"{r.zone} ({r.subject})" if r.subject else r.zone): r
+        for r in report.listings
+        if not r.allow
+    }
+    since = (old or {}).get("since", {})
+    out: list[Change] = []
+    for change in changes:
+        detail = change.detail
+        if change.kind is ChangeKind.LISTED and detail in by_name:
+            result = by_name[detail]
+            detail = f"{detail} ({result.meaning}); removal: {removal_text(result)}"
+        elif change.kind is ChangeKind.DELISTED:
+            detail = f"{detail}: gone at {format_instant(now)}"
+            if change.detail in since:
+                start = datetime.fromisoformat(since[change.detail].replace("Z", "+00:00"))
+                detail += f" (listed since {since[change.detail]}, {_for_humans(now - start)})"
+        out.append(Change(change.subject, change.kind, detail))
+    return out
 
 
 def alert_json(changes: Sequence[Change], now: datetime) -> dict[str, Any]:

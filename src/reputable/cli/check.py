@@ -30,21 +30,21 @@ from reputable.app import open_store
 from reputable.checker import catalogue as cat
 from reputable.checker.alert import AlertError
 from reputable.checker.batch import Sink, check_format, check_many, load_subjects, output_format
+from reputable.checker.extra import require
 from reputable.checker.model import EXIT_CODE, LocalVerdict, Verdict
 from reputable.checker.render import html_page, print_local, print_report
 from reputable.checker.report import exit_code, report_json, verdict
-from reputable.checker.runner import check_one, clients, watch_round
+from reputable.checker.runner import clients, watch_round
 from reputable.checker.selftest import Health, ZoneHealth, selftest
-from reputable.checker.service import Request, parse_target
+from reputable.checker.service import Request
 from reputable.checker.settings import Settings, catalogue, parse_settings
 from reputable.checker.watch import load_watch
+from reputable.cli.check_smtp import DEFAULT_CONFIG, checked, read_message
 from reputable.cli.common import state
 from reputable.config import load_config
-from reputable.core.address import Domain
 from reputable.core.errors import ConfigError, InputError, ReputableError
 from reputable.listings.explain import explain
 
-DEFAULT_CONFIG: Final = Path("reputable.toml")
 ERROR_EXIT: Final = EXIT_CODE[Verdict.ERROR]
 
 
@@ -224,9 +224,13 @@ def local_verdict(config_path: Path | None, subject: str) -> LocalVerdict | None
     )
 
 
-def batch_conflicts(subject: str | None, html: Path | None, smtp: bool) -> list[str]:
+def batch_conflicts(
+    subject: str | None, html: Path | None, smtp: bool, message: Path | None = None
+) -> list[str]:
     """Return the options that make no sense with --file, each with what to do instead."""
     wrong = []
+    if message is not None:
+        wrong.append("--message with --file: check a sample message with its one sending IP")
     if subject:
         wrong.append(f"a SUBJECT ({subject!r}) and --file: put it in the file, or drop --file")
     if html is not None:
@@ -273,6 +277,16 @@ def check_command(
     fmt: Annotated[str | None, Opt("--format", help="Batch output: csv or jsonl.")] = None,
     smtp: Annotated[bool, Opt(help="Probe the IP's SMTP server (banner, TLS, relay).")] = False,
     smtp_port: Annotated[int, Opt(help="Port for --smtp.")] = 25,
+    allow: Annotated[
+        list[str] | None, Opt(help="With --smtp: also allow probing this CIDR (repeatable).")
+    ] = None,
+    message: Annotated[
+        Path | None,
+        Opt(help="A sample message as sent (.eml): DKIM, alignment, one-click unsubscribe."),
+    ] = None,
+    smtp_ca: Annotated[
+        Path | None, Opt(help="With --smtp: verify the STARTTLS certificate with this CA file.")
+    ] = None,
     selftest: Annotated[bool, Opt(help="Test each zone with its RFC 5782 test points.")] = False,
 ) -> None:
     """Check an IP or domain against public DNS lists and mail-setup diagnostics."""
@@ -295,6 +309,8 @@ def check_command(
             raise InputError(f"no lists to query: {no_zones_reason(zones)}")
         if selftest:
             return run_selftest(console, settings, chosen)
+        if not no_diagnostics:
+            require()  # SPF/DMARC/DKIM need the checker extra; the lists alone do not
         request = Request(
             subject=subject or "",
             domain=domain or "",
@@ -302,9 +318,11 @@ def check_command(
             dkim_selectors=tuple(dkim_selector or ()) or settings.dkim_selectors,
             diagnostics=not no_diagnostics,
             smtp_port=smtp_port if smtp else 0,
+            smtp_cafile=str(smtp_ca) if smtp_ca is not None else "",
+            message=read_message(message) if message is not None else b"",
         )
         if file is not None:
-            wrong = batch_conflicts(subject, html, smtp)
+            wrong = batch_conflicts(subject, html, smtp, message)
             if wrong:
                 raise InputError("cannot combine " + "; ".join(wrong))
             return run_batch(file, out, fmt, request, settings, chosen)
@@ -312,15 +330,9 @@ def check_command(
             raise InputError("--out and --format write batch results: use them with --file")
         if not subject:
             raise InputError("give an IP address or domain to check (or --file, --list-zones)")
-        if smtp and isinstance(parse_target(subject), Domain):
-            raise InputError(
-                f"--smtp probes one IP address, and {subject} is a domain: check each MX"
-                f" host's address with --smtp (their addresses are listed by `reputable check"
-                f" {subject}`)"
-            )
         if html is not None:
             writable(html, "--html")  # fail before the work, not after it
-        report = asyncio.run(check_one(request, settings, chosen))
+        report = checked(request, settings, chosen, config_path, (allow or []) if smtp else None)
         local = local_verdict(config_path, subject)
         if as_json:
             document = report_json(report)
@@ -359,6 +371,7 @@ def watch_command(
     def body() -> int:
         console = Console(stderr=True)
         watch = load_watch(watch_file)
+        require("reputable watch")
         origin = f"{watch_file} [checker]" if watch.checker else ""
         settings = load_settings(config, origin, **{**watch.checker, "nameserver": nameserver})
         zones = catalogue(settings, zone_file or (), builtin=not no_builtin)

@@ -1,56 +1,21 @@
 """The reverse-DNS probe: PTR present? forward-confirmed (FCrDNS)? generic/dynamic-looking?
 
-Lookups go only to the configured nameserver. A generic name is one a provider gives a pool of
-addresses: the address's own digits in the host part (``192-0-2-7``, ``c0000207``) or words
-such as dyn, dsl, pool, dhcp, cable, ppp, customer (the registrable domain is not judged).
+Lookups go only to the configured nameserver. Whether a name looks generic (a provider's pool
+name) is the one rule in core/ptrname.py, shared with the checker.
 """
 
 from __future__ import annotations
 
-import re
-from ipaddress import IPv4Address
 from typing import Final
 
-from reputable.core.address import Domain, IPAddress
-from reputable.evidence.parsers.feed_url import registrable
+from reputable.core.address import IPAddress
+from reputable.core.ptrname import generic_reasons
 from reputable.evidence.sources.probes.model import ERROR, FAIL, PASS, ProbeResult, Transcript
 from reputable.evidence.sources.resolver import ResolveError, Resolver
 
 KIND: Final = "rdns"
-_WORDS: Final = re.compile(
-    r"(?:^|[^a-z])(dyn|dynamic|dynamicip|dsl|adsl|vdsl|xdsl|pool|dhcp|cable|ppp|pppoe|customer|"
-    r"cust|dial|dialup|dialin|broadband|cpe|client|subscriber|residential|nat)(?=[^a-z]|$)"
-)
 #: rdns evidence weight per problem; the policy lists at 1.0 by default (docs/feeds-and-probes.md).
 WEIGHTS: Final = {"no_ptr": 1.0, "not_confirmed": 0.7, "generic": 0.5}
-
-
-def _host_part(name: str) -> str:
-    domain = registrable(Domain(name)) if name else None
-    if domain is None or domain.name == name:
-        return name
-    return name[: -len(domain.name) - 1]
-
-
-def generic_reasons(name: str, address: IPAddress) -> list[str]:
-    """Return why *name* looks like a generic pool name for *address* (empty: it does not)."""
-    host = _host_part(name.lower().rstrip("."))
-    reasons: list[str] = []
-    if isinstance(address, IPv4Address):
-        octets = str(address).split(".")
-        tokens = {str(int(t)) for t in re.split(r"[^0-9]+", host) if t and len(t) <= 3}
-        if len(tokens & set(octets)) >= min(3, len(set(octets))):
-            reasons.append("the address's digits are in the name")
-        elif address.packed.hex() in host or "".join(o.zfill(3) for o in octets) in host:
-            reasons.append("the address, in hex or zero-padded, is in the name")
-    else:
-        nibbles = address.exploded.replace(":", "")
-        if nibbles[-8:] in host.replace("-", "").replace(".", ""):
-            reasons.append("the address's last nibbles are in the name")
-    words = sorted({m.group(1) for m in _WORDS.finditer(host)})
-    if words:
-        reasons.append(f"dynamic-pool words: {', '.join(words)}")
-    return reasons
 
 
 async def probe_rdns(address: IPAddress, resolver: Resolver) -> ProbeResult:

@@ -1,18 +1,17 @@
 """The open-relay probe: EHLO, MAIL FROM an outside address, RCPT TO another, then RSET and QUIT.
 
-The probe never sends DATA (nor BDAT): no message can ever be relayed through it. The target
-is an open relay when it accepts the outside recipient (RFC 5321 §3.3: 250 or 251 to RCPT).
-Some relays accept RCPT and refuse later at DATA; the probe counts them open all the same,
-since accepting the recipient is already the relay decision.
+The conversation is the one shared SMTP dialogue of core/smtp.py (also used by ``reputable
+check --smtp``): it never sends DATA (nor BDAT), so no message can ever be relayed through it.
+The target is an open relay when it accepts the outside recipient (RFC 5321 §3.3: 250 or 251 to
+RCPT); relays that accept RCPT and would refuse at DATA count as open all the same.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Final
 
 from reputable.core.address import IPAddress
+from reputable.core.smtp import Dialogue, SmtpError, converse
 from reputable.evidence.sources.probes.model import (
     CLOSED,
     ERROR,
@@ -23,59 +22,21 @@ from reputable.evidence.sources.probes.model import (
 
 KIND: Final = "relay"
 DEFAULT_PORT: Final = 25
-_FORBIDDEN: Final = ("DATA", "BDAT")
-_GOODBYE_TIMEOUT: Final = 2.0
+#: Kept for callers that catch it: the shared dialogue's error (core/smtp.py).
+SmtpProbeError = SmtpError
 
 
-class SmtpProbeError(Exception):
-    """The target closed, timed out, or does not speak SMTP."""
-
-
-class _Smtp:
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: Transcript
-    ) -> None:
-        self.reader, self.writer, self.log = reader, writer, log
-
-    async def reply(self) -> int:
-        while True:
-            raw = await self.reader.readline()
-            if not raw:
-                raise SmtpProbeError("the server closed the connection")
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.log.received(line)
-            if len(line) < 3 or not line[:3].isdigit():
-                raise SmtpProbeError(f"not an SMTP reply: {line[:60]!r}")
-            if line[3:4] != "-":
-                return int(line[:3])
-
-    async def command(self, text: str) -> int:
-        if text.split(" ", 1)[0].upper() in _FORBIDDEN:
-            # Belt and braces: nothing in this module sends these, and nothing may.
-            raise SmtpProbeError(f"refusing to send {text!r}: the relay probe never sends mail")
-        self.log.sent(text)
-        self.writer.write(text.encode("ascii") + b"\r\n")
-        await self.writer.drain()
-        return await self.reply()
-
-    def goodbye(self) -> None:
-        for text in ("RSET", "QUIT"):
-            self.log.sent(text)
-            self.writer.write(text.encode("ascii") + b"\r\n")
-
-
-async def _conversation(smtp: _Smtp, helo: str, sender: str, recipient: str) -> tuple[str, str]:
-    banner = await smtp.reply()
-    if banner != 220:
-        return CLOSED, f"the server refuses service (banner {banner})"
-    if await smtp.command(f"EHLO {helo}") != 250 and await smtp.command(f"HELO {helo}") != 250:
+def verdict(dialogue: Dialogue, sender: str, recipient: str) -> tuple[str, str]:
+    """Return the probe result (open / closed) and its reason for *dialogue*."""
+    if dialogue.banner.code != 220:
+        return CLOSED, f"the server refuses service (banner {dialogue.banner.code})"
+    if dialogue.mail is None:
         return CLOSED, "the server refused EHLO and HELO"
-    code = await smtp.command(f"MAIL FROM:<{sender}>")
-    if code != 250:
-        return CLOSED, f"the server refused the outside sender ({code})"
-    code = await smtp.command(f"RCPT TO:<{recipient}>")
-    if code in (250, 251):
+    if dialogue.mail.code != 250:
+        return CLOSED, f"the server refused the outside sender ({dialogue.mail.code})"
+    if dialogue.relayed:
         return OPEN, f"the server accepted mail from {sender} to outside recipient {recipient}"
+    code = dialogue.rcpt.code if dialogue.rcpt is not None else 0
     return CLOSED, f"the server refused the outside recipient ({code})"
 
 
@@ -90,35 +51,25 @@ async def probe_relay(
 ) -> ProbeResult:
     """Probe *address*:*port* for an open relay within *timeout* seconds; never send DATA."""
     log = Transcript()
+    sides = {"C": log.sent, "S": log.received}
     result, reason = ERROR, ""
     connected = False
+
+    def line(side: str, text: str) -> None:
+        nonlocal connected
+        connected = True
+        sides[side](text)
+
     try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(str(address), port)
-            connected = True
-            smtp = _Smtp(reader, writer, log)
-            finished = False
-            try:
-                result, reason = await _conversation(smtp, helo, sender, recipient)
-                finished = True
-            finally:
-                # Always end the transaction before anything else could happen, then leave;
-                # after a failure, say so without waiting for answers that may never come.
-                with contextlib.suppress(OSError, SmtpProbeError, TimeoutError):
-                    if finished:
-                        async with asyncio.timeout(_GOODBYE_TIMEOUT):
-                            await smtp.command("RSET")
-                            await smtp.command("QUIT")
-                    else:
-                        smtp.goodbye()
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+        dialogue = await converse(
+            address, port, helo=helo, sender=sender, recipient=recipient, timeout=timeout, log=line
+        )
+        result, reason = verdict(dialogue, sender, recipient)
     except TimeoutError:
         result, reason = ERROR, f"no complete answer within {timeout:g}s"
     except ConnectionRefusedError:
         result, reason = CLOSED, f"nothing listens on port {port}"
-    except (OSError, SmtpProbeError, UnicodeError) as exc:
+    except (OSError, SmtpError, UnicodeError) as exc:
         result, reason = ERROR, str(exc) or type(exc).__name__
     log.note(f"{result}: {reason}")
     return ProbeResult(

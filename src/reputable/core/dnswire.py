@@ -3,7 +3,7 @@
 dnspython's Message/Name objects cost ~150 µs per query round trip, which made 40,000 DNSBL
 queries CPU-bound (bench/check_bulk.py); this module does the same job for the two types the
 lists use in ~15 µs. Anything unusual (non-ASCII names, other types) goes through dnspython, and
-tests/checker/test_wire.py checks both paths agree (RFC 1035 §4).
+tests/core/test_dnswire.py checks both paths agree (RFC 1035 §4).
 """
 
 from __future__ import annotations

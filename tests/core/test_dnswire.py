@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reputable.checker import wire
-from reputable.checker.transport import records_of
+from reputable.core import dnswire as wire
+from reputable.core.dnsclient import records_of
 
 LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=20)
 NAMES = st.lists(LABEL, min_size=1, max_size=6).map(".".join)

@@ -1,7 +1,14 @@
-"""DNS lookups to explicitly configured nameservers: many queries in flight, one socket each.
+"""The one DNS client of reputable: lookups to explicitly configured nameservers, many in flight.
 
 Every lookup names its nameserver; nothing here ever falls back to the machine's resolver
 unless the user asked for it with ``system`` (see :func:`parse_nameserver`).
+
+It lives in ``core`` (with dnspython, which STYLE.md otherwise keeps in ``dnsbl/`` and
+``checker/``) because three parts ask DNS questions and must not each grow their own client:
+the checker (public lists, PTR, SPF/DMARC/DKIM), the probes and feed lookups in ``evidence``
+(:mod:`reputable.evidence.sources.resolver` wraps this client), and the libraries that need a
+blocking dnspython resolver (:func:`sync_resolver`). ``evidence`` may not import ``checker``, so
+``core`` is the only place all of them may import.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.resolver
 
-from reputable.checker import wire
+from reputable.core import dnswire as wire
 from reputable.core.errors import InputError
 
 DEFAULT_TIMEOUT: Final = 3.0
@@ -184,7 +191,7 @@ class _Query:
         self.name = name
         self.rdtype = rdtype
         self.server = server
-        # The A/TXT question for the fast path (wire.py), or dnspython's query for the rest.
+        # The A/TXT question for the fast path (dnswire.py), or dnspython's query for the rest.
         self.question = question
         self.batch = batch  # whose result list gets this lookup's Lookup at *index*
         self.index = index
@@ -261,7 +268,7 @@ class DnsClient:
     asked together share one future, filled by the socket's reader callback, which drains every
     datagram waiting per wake-up and sends the next waiting query at once; the per-attempt
     timeout is one deadline queue swept by a single timer (attempts time out up to
-    ``min(timeout / 10, 50 ms)`` late); the A/TXT wire format is hand-written (wire.py). Now
+    ``min(timeout / 10, 50 ms)`` late); the A/TXT wire format is hand-written (dnswire.py). Now
     15-24 µs per query: 1.8 s at concurrency 500.
     """
 
@@ -376,6 +383,37 @@ class DnsClient:
     async def lookup(self, name: str, rdtype: str, server: Nameserver | None = None) -> Lookup:
         """Return the records of type *rdtype* at *name* from *server* (default: the client's)."""
         return (await self.submit_all(((name, rdtype, server),)))[0]
+
+    async def authenticated(
+        self, name: str, rdtype: str, server: Nameserver | None = None
+    ) -> tuple[Lookup, bool]:
+        """Return the lookup of *name* and whether the resolver marked it validated (AD bit).
+
+        The query sets the AD bit (RFC 6840 §5.7), so a validating resolver says whether the
+        answer was DNSSEC-validated without this client validating anything itself. Rare (one
+        per domain check): plain dnspython queries, same timeout and retries, TCP on truncation.
+        """
+        target = server or self.server
+        query = dns.message.make_query(dns.name.from_text(name), rdtype)
+        query.flags |= dns.flags.AD
+        last = Lookup(Outcome.TIMEOUT, detail=f"no answer from {target} within {self.timeout:g}s")
+        for _ in range(1 + self.retries):
+            try:
+                async with asyncio.timeout(self.timeout):
+                    response = await dns.asyncquery.udp(
+                        query, str(target.host), port=target.port, timeout=self.timeout
+                    )
+                    if response.flags & dns.flags.TC:
+                        response = await dns.asyncquery.tcp(
+                            query, str(target.host), port=target.port, timeout=self.timeout
+                        )
+            except (TimeoutError, dns.exception.Timeout):
+                continue
+            except (OSError, dns.exception.DNSException, EOFError) as exc:
+                last = Lookup(Outcome.ERROR, detail=f"{target}: {exc or type(exc).__name__}")
+                continue
+            return outcome_of(response, rdtype), bool(response.flags & dns.flags.AD)
+        return last, False
 
     def _question(self, name: str, rdtype: str) -> bytes | None:
         code = wire.FAST_TYPES.get(rdtype)
@@ -559,3 +597,13 @@ class DnsClient:
         self._timer = None
         if deadlines:
             self._timer = loop.call_at(max(deadlines[0][0], now + self._slack), self._expire)
+
+
+def sync_resolver(server: Nameserver, timeout: float, retries: int) -> dns.resolver.Resolver:
+    """Return a blocking dnspython resolver that asks only *server* (for checkdmarc and pyspf)."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [str(server.host)]
+    resolver.port = server.port
+    resolver.timeout = timeout
+    resolver.lifetime = timeout * (retries + 1)
+    return resolver

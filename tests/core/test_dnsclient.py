@@ -13,7 +13,7 @@ import dns.message
 import dns.rcode
 import dns.rrset
 
-from reputable.checker.transport import DnsClient, Lookup, Nameserver, Outcome
+from reputable.core.dnsclient import DnsClient, Lookup, Nameserver, Outcome
 
 Answer = Callable[[dns.message.Message], dns.message.Message | None]
 
@@ -84,6 +84,7 @@ def test_concurrency_limit_holds_and_queued_lookups_follow() -> None:
             server.release()
             lookups = await future
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return out_at_once, lookups, len(server.seen)
 
     out_at_once, lookups, seen = asyncio.run(go())
@@ -110,6 +111,7 @@ def test_thousands_queued_at_once_each_get_their_own_answer() -> None:
                 )
             )
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return [lookup for batch in batches for lookup in batch], len(server.seen)
 
     lookups, seen = asyncio.run(go())
@@ -129,6 +131,7 @@ def test_silence_is_a_timeout_after_one_retry_on_time() -> None:
             lookup = await client.lookup("2.0.0.127.bl.test", "A")
             elapsed = time.monotonic() - start
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return lookup, elapsed, len(server.seen)
 
     lookup, elapsed, seen = asyncio.run(go())
@@ -171,6 +174,7 @@ def test_answer_to_another_question_is_retried_then_an_error() -> None:
         async with DnsClient(address, timeout=1) as client:
             lookup = await client.lookup("2.0.0.127.bl.test", "A")
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return lookup, len(server.seen)
 
     lookup, seen = asyncio.run(go())
@@ -194,6 +198,7 @@ def test_cancelled_lookup_is_not_retried_and_frees_its_slot() -> None:
             server.release()
             (lookup,) = await second
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return lookup, [q.question[0].name.to_text() for q in server.seen]
 
     lookup, names = asyncio.run(go())
@@ -213,6 +218,7 @@ def test_closing_ends_waiting_and_pending_lookups_as_errors() -> None:
         await asyncio.sleep(0.05)
         await client.aclose()
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return [lookup for batch in await asyncio.gather(*futures) for lookup in batch]
 
     lookups = asyncio.run(go())
@@ -249,6 +255,7 @@ def test_truncated_answer_is_asked_again_over_tcp() -> None:
         listener.close()
         await listener.wait_closed()
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return lookup
 
     lookup = asyncio.run(go())
@@ -272,6 +279,7 @@ def test_other_types_use_dnspython_on_the_same_engine() -> None:
         async with DnsClient(address, timeout=2) as client:
             lookup = await client.lookup("2.0.0.127.in-addr.arpa", "PTR")
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return lookup
 
     lookup = asyncio.run(go())
@@ -291,6 +299,7 @@ def test_bad_names_fail_alone_and_an_empty_batch_is_done() -> None:
             )
             empty = await client.lookup_all([])
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return lookups, empty, len(server.seen)
 
     lookups, empty, seen = asyncio.run(go())
@@ -323,6 +332,7 @@ def test_answer_from_another_address_is_ignored() -> None:
             (lookup,) = await future
         forger.close()
         transport.close()
+        await asyncio.sleep(0)  # let the transport finish closing while the loop still runs
         return lookup, len(server.seen)
 
     lookup, seen = asyncio.run(go())
