@@ -15,6 +15,7 @@ from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 from reputable.store.sqlite_exports import ExportReads
 from reputable.store.sqlite_feeds import FeedTables
+from reputable.store.sqlite_pages import PageReads
 from reputable.store.sqlite_sources import SourceTables
 from reputable.store.sqlite_tokens import TokenTables
 from reputable.store.sqlite_tx import transaction
@@ -42,6 +43,7 @@ class SQLiteStore(
     SourceTables,
     TokenTables,
     ExportReads,
+    PageReads,
 ):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 

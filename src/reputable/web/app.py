@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from reputable import __version__
-from reputable.web import errors
+from reputable.web import errors, pages
 from reputable.web.context import Context
 from reputable.web.limits import LimitMiddleware
 from reputable.web.routes import admin, crowdsec, delist, evidence, export, health, lookup
@@ -47,6 +47,7 @@ def create_app(ctx: Context) -> FastAPI:
     errors.install(app)
     for module in (lookup, evidence, delist, admin, export, crowdsec, health):
         app.include_router(module.router)
+    pages.install(app, ctx)
     _docs(app)
     _document_errors(app)
     if ctx.settings.cors_origins:

@@ -21,6 +21,7 @@ from reputable.store.sqlite import SQLiteStore
 from reputable.web.crowdsec import BouncerStreams
 from reputable.web.limits import RateLimiter
 from reputable.web.metrics import HttpMetrics
+from reputable.web.notify import MailSettings, mail_settings
 from reputable.web.settings import HttpSettings
 
 T = TypeVar("T")
@@ -141,6 +142,7 @@ class Context:
     on_evidence: Callable[[], None] = lambda: None  # wakes the policy loop in `serve`
     delist_limiter: RateLimiter = field(default_factory=RateLimiter)
     bouncers: BouncerStreams = field(default_factory=BouncerStreams)
+    mail: MailSettings = field(default_factory=lambda: MailSettings(relay=None))  # [mail]
 
     @classmethod
     def create(
@@ -153,4 +155,5 @@ class Context:
             stores=Stores(opener),
             snapshots=SnapshotHolder(config.snapshot_path),
             zones=Zones.of(config),
+            mail=mail_settings(config),
         )
