@@ -73,6 +73,7 @@ class Aggregates:
                 counts: Counter[int] = Counter(
                     int(address) >> 8 for address in snapshot.v4_host_addr
                 )
+                counts.pop(0x7F0000, None)  # 127.0.0.0/24: the RFC 5782 test points
                 self.top24 = [
                     (f"{IPv4Address(net << 8)}/24", n) for net, n in counts.most_common(limit)
                 ]

@@ -67,7 +67,10 @@ def when(value: datetime | float | None, empty: str = "—") -> str:
 
 
 def table(head: Iterable[str], rows: Iterable[Iterable[str]], caption: str = "") -> str:
-    """Return a table; *rows* cells are HTML already (escape them first)."""
+    """Return a table; *rows* cells are HTML already (escape them first); "None." when empty."""
+    rows = list(rows)
+    if not rows:
+        return "<p class=muted>None.</p>"
     cap = f"<caption class=muted>{esc(caption)}</caption>" if caption else ""
     ths = "".join(f"<th scope=col>{esc(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
