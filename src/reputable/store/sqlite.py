@@ -219,12 +219,23 @@ class SQLiteStore(
             where.append(f"subject IN ({','.join('?' * len(subjects))})")
             args.extend(subjects)
         if like is not None:
+            head = like[:-1]
+            if like.endswith("%") and not any(c in head for c in "%_") and head:
+                # Subjects are stored canonical (lower-case), so a plain prefix is also an
+                # index range: without it LIKE scans every listing (~0.3 s at 1M).
+                where.append("subject >= ? AND subject < ?")
+                args.extend([head, head[:-1] + chr(ord(head[-1]) + 1)])
             where.append("subject LIKE ?")
             args.append(like)
         if family is not None:
             where.append("family = ?")
             args.append(family)
         if source_prefix is not None:
+            if source_prefix.startswith("policy") and source_prefix == source_prefix.lower():
+                # The policy's sources are written lower-case: an index range narrows the
+                # scan to them (the OR with LIKE below cannot use the index by itself).
+                where.append("source >= ? AND source < ?")
+                args.extend([source_prefix, source_prefix + ";"])  # ';' follows ':'
             where.append("(source = ? OR source LIKE ?)")
             args.extend([source_prefix, source_prefix + ":%"])
         if active_at is not None:
