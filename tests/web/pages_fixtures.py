@@ -51,10 +51,10 @@ def smtp_relay() -> Iterator[tuple[str, Inbox]]:
         controller.stop()
 
 
-def start_site(directory: Path, relay: str = "", web: str = "") -> Iterator[Api]:
+def start_site(directory: Path, relay: str = "", web: str = "", more: str = "") -> Iterator[Api]:
     """Run `reputable serve` whose TXT lookup URLs point at its own HTTP port; yield its Api."""
     dns_port, http_port = free_port(), free_port()
-    extra = ""
+    extra = more
     if relay:
         extra += f'[mail]\nrelay = "{relay}"\nfrom = "rbl@reputable.test"\nsite = "http://127.0.0.1:{http_port}"\n'
     if web:

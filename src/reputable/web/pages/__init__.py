@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from reputable.web.context import Context
-from reputable.web.pages import admin, public
+from reputable.web.pages import admin, check, public
 from reputable.web.pages.aggregate import Aggregates
 from reputable.web.pages.security import Sessions
 from reputable.web.pages.settings import page_settings
@@ -21,3 +21,4 @@ def install(app: FastAPI, ctx: Context) -> None:
     app.state.pages = PagesState(settings, Sessions(settings.session_ttl), Aggregates())
     app.include_router(public.router)
     app.include_router(admin.router)
+    app.include_router(check.router)

@@ -23,6 +23,7 @@ from reputable.listings.explain import Explanation, explain
 from reputable.publication.lookup import Answer, Lookup, lookup
 from reputable.web.deps import context
 from reputable.web.errors import ApiError
+from reputable.web.pages.check import check_form
 from reputable.web.pages.html import CSS, bullets, esc, hidden, page, table, when
 from reputable.web.pages.security import (
     CSRF_COOKIE,
@@ -275,6 +276,8 @@ async def lookup_page(subject: str, request: Request) -> HTMLResponse:
     is_domain = found.subject == getattr(parsed, "name", None)
     zone = ctx.zones.domain.name if is_domain else ctx.zones.ip.name
     state = "listed" if found.listed else "not listed"
+    single = is_domain or "/" not in found.subject
+    checking = pages_state(request).settings.check_setup and single
     css = "listed" if found.listed else "clean"
 
     def build(token: str) -> str:
@@ -290,6 +293,7 @@ async def lookup_page(subject: str, request: Request) -> HTMLResponse:
             + seen_section(explained)
             + advice_section(explained)
             + (removal_form(found.subject, token) if found.listed else "")
+            + (check_form(found.subject, is_domain) if checking else "")
             + f"<p class=muted>Answer from snapshot #{found.serial}; score {explained.score}/100 ({esc(explained.bucket)}).</p>"
             + _search()
         )
