@@ -188,6 +188,7 @@ def test_admin_needs_login_and_sessions_are_hashed_and_end(
         and "Most listed /24" in overview.text
     )
     assert session_secret not in overview.text
+    wait_for(lambda: "/admin/range?cidr=198." in site.client.get("/admin").text, 5)  # top /24s
     admin_csrf = csrf_of(overview.text)
     status, _ = _form_post(site, "/admin/logout", {"csrf": "wrong"})
     assert status == 403

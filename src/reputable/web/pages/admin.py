@@ -215,11 +215,12 @@ async def overview(request: Request) -> Response:
         + f"<figure><figcaption>Evidence per source per day</figcaption>{charts.stacked_bars('Evidence per source', labels, by_source)}</figure>"
         + "</div>"
         + "<h2>Most listed /24 networks</h2>"
+        + ("<p class=muted>Counting (refresh in a moment).</p>" if top is None else "")
         + table(
             ["Network", "Listed addresses"],
-            [[f'<a href="/admin/range?cidr={esc(n)}">{esc(n)}</a>', esc(c)] for n, c in top],
+            [[f'<a href="/admin/range?cidr={esc(n)}">{esc(n)}</a>', esc(c)] for n, c in top or []],
         )
-        + _asn_section(ctx, top)
+        + _asn_section(ctx, top or [])
         + "<h2>Log followers</h2>"
         + table(
             ["Source", "Bytes read", "Behind (bytes)", "Last progress"],

@@ -44,6 +44,7 @@ class Aggregates:
     listings: Counter[tuple[int, str]] = field(default_factory=Counter)  # (day, cause)
     top_serial: int = -1
     top24: list[tuple[str, int]] = field(default_factory=list)
+    top_running: int = -1  # serial being counted in a thread
     dns_reading: tuple[float, int, int] | None = None  # (time, total, hits)
     dns: DnsRate = field(default_factory=DnsRate)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,19 +67,26 @@ class Aggregates:
                 for day, cause, count in found:
                     self.listings[(day, cause)] += count
 
-    def top_networks(self, snapshot: Snapshot, limit: int = 10) -> list[tuple[str, int]]:
-        """Return the /24s with the most listed addresses (cached per snapshot serial)."""
+    def top_networks(self, snapshot: Snapshot, limit: int = 10) -> list[tuple[str, int]] | None:
+        """Return the /24s with the most listed addresses, computed once per snapshot serial.
+
+        Counting a million hosts takes about a second, so a new snapshot's count runs in a
+        thread and views show the previous one meanwhile (None before the first is ready).
+        """
         with self.lock:
-            if snapshot.serial != self.top_serial:
-                counts: Counter[int] = Counter(
-                    int(address) >> 8 for address in snapshot.v4_host_addr
-                )
-                counts.pop(0x7F0000, None)  # 127.0.0.0/24: the RFC 5782 test points
-                self.top24 = [
-                    (f"{IPv4Address(net << 8)}/24", n) for net, n in counts.most_common(limit)
-                ]
-                self.top_serial = snapshot.serial
-            return list(self.top24)
+            if snapshot.serial not in (self.top_serial, self.top_running):
+                self.top_running = snapshot.serial
+                threading.Thread(
+                    target=self._count_top, args=(snapshot, limit), daemon=True
+                ).start()
+            return list(self.top24) if self.top_serial >= 0 else None
+
+    def _count_top(self, snapshot: Snapshot, limit: int) -> None:
+        counts: Counter[int] = Counter(int(address) >> 8 for address in snapshot.v4_host_addr)
+        counts.pop(0x7F0000, None)  # 127.0.0.0/24: the RFC 5782 test points
+        top = [(f"{IPv4Address(net << 8)}/24", n) for net, n in counts.most_common(limit)]
+        with self.lock:
+            self.top24, self.top_serial = top, snapshot.serial
 
     def read_dns(self, config: Config) -> DnsRate:
         """Read the DNS workers' counters and return the rate since the previous reading."""
