@@ -34,6 +34,7 @@ from reputable.web.pages.settings import page_settings
 from reputable.web.settings import check_bind, http_settings
 
 WORKER_RESTART_DELAY = 1.0
+EVIDENCE_GATHER = 1.0  # seconds the policy waits after the API reports new evidence
 
 
 def open_store(config: Config) -> SQLiteStore:
@@ -171,7 +172,11 @@ class Supervisor:
                     log.error("policy_failed", error=str(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.evidence_arrived.wait(), interval)
-                self.evidence_arrived.clear()
+                if self.evidence_arrived.is_set():
+                    # Woken by the API: gather what else arrives for a moment, so a stream
+                    # of posts costs one evaluation per second, not one per post.
+                    await asyncio.sleep(EVIDENCE_GATHER)
+                    self.evidence_arrived.clear()
         finally:
             store.close()
 

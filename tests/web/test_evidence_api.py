@@ -141,3 +141,19 @@ def test_oversize_bodies_get_413(small_api: Api) -> None:
     streamed = small_api.client.post("/api/v1/evidence", content=chunks(), headers=auth)
     assert streamed.status_code == 413
     assert evidence_total(small_api, "192.0.2.20") == 0
+
+
+def test_large_bodies_are_parsed_in_the_parser_process(fresh_api: Api) -> None:
+    """A body over 256 KiB (parsed in a separate process) gives the same counts and line numbers."""
+    token = fresh_api.token("ingest-5", "evidence:write")
+    lines = [record(f"10.7.{n >> 8}.{n & 255}", n, detail={"pad": "x" * 60}) for n in range(3000)]
+    lines[1500] = "{broken"
+    body = "\n".join(lines)
+    assert len(body.encode()) > 256 * 1024
+    reply = fresh_api.client.post(
+        "/api/v1/evidence",
+        content=body,
+        headers={**NDJSON, "Authorization": f"Bearer {token}"},
+    ).json()
+    assert (reply["received"], reply["stored"], reply["rejected"]) == (3000, 2999, 1)
+    assert [e["line"] for e in reply["errors"]] == [1501]

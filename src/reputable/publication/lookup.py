@@ -16,6 +16,7 @@ import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any, Final, Literal
 
@@ -105,18 +106,21 @@ def lookup(
     return _network(snapshot, subject, zones, text, max_listings)
 
 
-def lookup_address(snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones) -> Lookup:
-    """Return what each zone answers for one *address* (the hot path of HTTP lookups)."""
-    return _address(snapshot, address, zones, str(address))
+def lookup_address(
+    snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones, text: str = ""
+) -> Lookup:
+    """Return what each zone answers for one *address* (*text*: its canonical text, if known)."""
+    return _address(snapshot, address, zones, text or str(address))
 
 
 def _address(
     snapshot: Snapshot, address: IPv4Address | IPv6Address, zones: Zones, text: str
 ) -> Lookup:
     """Return the lookup of one address, as the responder answers its query name."""
+    shown = text
     if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:a.b.c.d answers as a.b.c.d, as in DNS
-    shown = str(address)
+        shown = str(address)
     if isinstance(address, IPv4Address):
         value = snapshot.v4_value(int(address))
         allow_value = snapshot.wl_v4_value(int(address))
@@ -184,6 +188,8 @@ def _answers(
     """Return the answers of *atoms* in code order, with ``$`` expanded to *shown*."""
     if not atoms:
         return ()
+    if len(atoms) == 1:
+        return (_answer(snapshot, atoms[0], zone, kind, shown),)
     ordered = sorted(atoms, key=lambda a: int(snapshot.atom_code[a]))
     return tuple(_answer(snapshot, atom, zone, kind, shown) for atom in ordered)
 
@@ -199,13 +205,19 @@ def _answer(snapshot: Snapshot, atom: int, zone: ZoneConfig, kind: ZoneKind, sho
         zone=zone.name,
         kind=kind,
         cause=CAUSES[snapshot.atom_cause[atom]],
-        code=IPv4Address(int(snapshot.atom_code[atom])),
+        code=_code(int(snapshot.atom_code[atom])),
         since=_time(snapshot.atom_since[atom]),
         until=_time(snapshot.atom_until[atom]),
         reason=reason_of(template.decode("utf-8", "replace"), zone.lookup_url),
         txt=expand(template, shown.encode()).decode("utf-8", "replace"),
         listed_subject=snapshot.subject(atom),
     )
+
+
+@lru_cache(maxsize=256)
+def _code(value: int) -> IPv4Address:
+    """Return return code *value* as an address (a handful of codes, built once each)."""
+    return IPv4Address(value)
 
 
 def reason_of(template: str, lookup_url: str) -> str:

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from reputable.publication.lookup import Zones
 from reputable.publication.snapshot.view import Snapshot
 from reputable.store.sqlite import SQLiteStore
 from reputable.web.crowdsec import BouncerStreams
+from reputable.web.intake import parser_pool
 from reputable.web.limits import RateLimiter
 from reputable.web.metrics import HttpMetrics
 from reputable.web.notify import MailSettings, mail_settings
@@ -143,6 +144,24 @@ class Context:
     delist_limiter: RateLimiter = field(default_factory=RateLimiter)
     bouncers: BouncerStreams = field(default_factory=BouncerStreams)
     mail: MailSettings = field(default_factory=lambda: MailSettings(relay=None))  # [mail]
+    _parsers: ProcessPoolExecutor | None = None
+
+    def parsers(self) -> ProcessPoolExecutor:
+        """Return the evidence parser process (started at the first large body)."""
+        if self._parsers is None:
+            self._parsers = parser_pool()
+        return self._parsers
+
+    def reset_parsers(self) -> None:
+        """Stop the parser process (a new one starts at the next large body)."""
+        if self._parsers is not None:
+            self._parsers.shutdown(wait=False, cancel_futures=True)
+            self._parsers = None
+
+    def close(self) -> None:
+        """Stop the parser process and close the store connections."""
+        self.reset_parsers()
+        self.stores.close()
 
     @classmethod
     def create(

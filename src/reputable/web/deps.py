@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
+from ipaddress import IPv4Address
 from typing import Any
 
 from fastapi import Request
 
 from reputable.config import Config
 from reputable.core.address import Domain, Subject
-from reputable.core.clock import format_instant
 from reputable.evidence.model import scoring_target
 from reputable.publication.lookup import Answer, Lookup
 from reputable.reputation.scoring import accumulate, reputation
@@ -101,14 +102,24 @@ def scores(
     return out
 
 
+@lru_cache(maxsize=256)
+def _code_text(code: IPv4Address) -> str:
+    return str(code)
+
+
+def _instant(value: datetime | None) -> str | None:
+    """Return a UTC time as ISO 8601 with Z (the lookup's times are UTC already)."""
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
 def answer_json(answer: Answer) -> dict[str, Any]:
     """Return one zone answer as JSON."""
     return {
         "zone": answer.zone,
         "cause": answer.cause.value,
-        "code": str(answer.code),
-        "since": format_instant(answer.since) if answer.since else None,
-        "until": format_instant(answer.until) if answer.until else None,
+        "code": _code_text(answer.code),
+        "since": _instant(answer.since),
+        "until": _instant(answer.until),
         "reason": answer.reason,
         "txt": answer.txt,
         "listed_subject": answer.listed_subject,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -50,6 +51,10 @@ async def run_http(
         while not server.started and not serving.done():
             await asyncio.sleep(0.01)
         if server.started:
+            # Everything built so far (app, routes, schemas, modules) lives as long as the
+            # server: keep it out of the cyclic collector's full passes, which otherwise
+            # walk it every few thousand allocations (the batch lookup allocates a lot).
+            gc.freeze()
             host, port = server.servers[0].sockets[0].getsockname()[:2]
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             log.info("http_ready", listen=address)
@@ -58,4 +63,4 @@ async def run_http(
         await serving
     finally:
         watcher.cancel()
-        await asyncio.to_thread(ctx.stores.close)
+        await asyncio.to_thread(ctx.close)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import datetime
-from typing import Any
+from concurrent.futures.process import BrokenProcessPool
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from reputable.core.errors import InputError, ReputableError
-from reputable.evidence.model import Evidence
-from reputable.evidence.parsers import jsonl
+from reputable.core import log
+from reputable.core.errors import InputError
 from reputable.web.deps import context, require
 from reputable.web.errors import ApiError
+from reputable.web.intake import PROCESS_AT, parse_rows
 from reputable.web.schemas import ErrorOut, EvidenceOut
 from reputable.web.tokens import Scope
 
@@ -49,47 +47,6 @@ BODY = {
 }
 
 
-def _lines(body: bytes) -> list[str]:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "bad_encoding", f"body is not UTF-8 at byte {exc.start}") from exc
-    return text.splitlines()
-
-
-def parse_body(
-    body: bytes, content_type: str, now: datetime
-) -> tuple[list[Evidence], list[jsonl.LineError], int]:
-    """Return (evidence, rejected lines, records received) of a request body (pure)."""
-    lines = _lines(body)
-    stripped = [line.strip() for line in lines]
-    received = sum(1 for line in stripped if line and not line.startswith("#"))
-    single = content_type.split(";", 1)[0].strip().lower() == "application/json"
-    if single and received > 1:
-        # One JSON document over several lines (pretty-printed object or an array).
-        try:
-            document: Any = json.loads("\n".join(lines))
-        except json.JSONDecodeError:
-            pass  # JSON lines sent as application/json: read line by line below
-        else:
-            return _records(document if isinstance(document, list) else [document], now)
-    good, bad = jsonl.parse(lines, now=now)
-    return good, bad, received
-
-
-def _records(items: list[Any], now: datetime) -> tuple[list[Evidence], list[jsonl.LineError], int]:
-    good: list[Evidence] = []
-    bad: list[jsonl.LineError] = []
-    for index, item in enumerate(items, 1):
-        try:
-            if not isinstance(item, dict):
-                raise InputError("record is not a JSON object")
-            good.append(jsonl.evidence_from_fields(item, now=now))
-        except ReputableError as exc:
-            bad.append(jsonl.LineError(index, str(exc)))
-    return good, bad, len(items)
-
-
 @router.post(
     "/evidence",
     response_model=EvidenceOut,
@@ -109,15 +66,28 @@ async def post_evidence(request: Request) -> JSONResponse:
     body = await request.body()
     now = ctx.clock()
     content_type = request.headers.get("content-type", "")
-    good, bad, received = await asyncio.to_thread(parse_body, body, content_type, now)
-    stored = await ctx.stores.write(lambda store: store.add_evidence(good)) if good else 0
+    try:
+        if len(body) >= PROCESS_AT:
+            try:
+                rows, bad, received = await asyncio.get_running_loop().run_in_executor(
+                    ctx.parsers(), parse_rows, body, content_type, now
+                )
+            except BrokenProcessPool as exc:  # the parser died: a new one next time, this one here
+                log.error("evidence_parser_died", error=str(exc))
+                ctx.reset_parsers()
+                rows, bad, received = await asyncio.to_thread(parse_rows, body, content_type, now)
+        else:
+            rows, bad, received = await asyncio.to_thread(parse_rows, body, content_type, now)
+    except InputError as exc:
+        raise ApiError(400, "bad_encoding", str(exc)) from exc
+    stored = await ctx.stores.write(lambda store: store.add_evidence_rows(rows)) if rows else 0
     if stored:
         ctx.on_evidence()
     return JSONResponse(
         {
             "received": received,
             "stored": stored,
-            "duplicate": len(good) - stored,
+            "duplicate": len(rows) - stored,
             "rejected": len(bad),
             "errors": [{"line": e.lineno, "message": e.message} for e in bad[:MAX_ERRORS]],
         }

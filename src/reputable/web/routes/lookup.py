@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 from ipaddress import IPv4Address
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 
 from reputable.core.address import parse_subject
 from reputable.core.errors import InputError, SubjectError
 from reputable.listings.explain import explain
-from reputable.publication.lookup import lookup, lookup_address
+from reputable.publication.lookup import Lookup, lookup, lookup_address
+from reputable.web.context import Context
 from reputable.web.deps import answer_json, context, lookup_json, score_names, scores
 from reputable.web.errors import ApiError
 from reputable.web.schemas import BatchIn, BatchOut, ErrorOut, LookupOut, UrlsIn, UrlsOut
@@ -21,19 +24,36 @@ router = APIRouter(prefix="/api/v1", tags=["lookup"])
 
 
 def quick_ipv4(text: str) -> IPv4Address | None:
-    """Return *text* as an IPv4 address when it plainly is one (else None: parse it fully)."""
-    if text.count(".") == 3 and text.replace(".", "").isdigit():
-        try:
-            return IPv4Address(text)
-        except ValueError:
-            return None
-    return None
+    """Return *text* as an IPv4 address when it plainly is one (else None: parse it fully).
+
+    inet_pton is strict dotted-quad (no leading zeros, no short forms, like IPv4Address)
+    and ~10x faster than parsing the text in Python.
+    """
+    try:
+        return IPv4Address(int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"))
+    except OSError:
+        return None
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Not an IP, CIDR or domain."},
     503: {"model": ErrorOut, "description": "No snapshot or store yet."},
 }
+
+
+def lookup_document(ctx: Context, subject: str) -> dict[str, Any]:
+    """Return the LookupOut document of *subject* (raises SubjectError, SnapshotError)."""
+    address = quick_ipv4(subject)
+    if address is not None:  # the common case, without building a network object
+        found = lookup_address(ctx.snapshots.current(), address, ctx.zones, subject)
+        names = [subject]
+    else:
+        parsed = parse_subject(subject)
+        found = lookup(ctx.snapshots.current(), parsed, ctx.zones)
+        names = score_names(parsed)
+    now = ctx.clock()
+    (score,) = ctx.stores.read_now(lambda store: scores(store, ctx.config, [names], now))
+    return lookup_json(found, score)
 
 
 @router.get(
@@ -44,18 +64,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def lookup_one(subject: str, request: Request) -> JSONResponse:
     """Return the listings, allowlist entries, score and bucket of *subject*."""
-    ctx = context(request)
-    address = quick_ipv4(subject)
-    if address is not None:  # the common case, without building a network object
-        found = lookup_address(ctx.snapshots.current(), address, ctx.zones)
-        names = [found.subject]
-    else:
-        parsed = parse_subject(subject)
-        found = lookup(ctx.snapshots.current(), parsed, ctx.zones)
-        names = score_names(parsed)
-    now = ctx.clock()
-    (score,) = ctx.stores.read_now(lambda store: scores(store, ctx.config, [names], now))
-    return JSONResponse(lookup_json(found, score))
+    return JSONResponse(lookup_document(context(request), subject))
+
+
+async def lookup_fast(request: Request) -> JSONResponse:
+    """The same endpoint as :func:`lookup_one`, as a bare Starlette route.
+
+    Single lookups are the hottest path (every TXT's URL, every bouncer, every script): this
+    route skips FastAPI's per-request parameter solving, which measured ~60 us of the ~140 us
+    our lookup added over a bare FastAPI endpoint. ``lookup_one`` stays for the OpenAPI
+    document; this one is inserted before it, so it answers.
+    """
+    request.scope["route"] = FAST_ROUTES[0]  # the metrics label, as FastAPI routes set it
+    return JSONResponse(lookup_document(context(request), request.path_params["subject"]))
+
+
+FAST_ROUTES = [Route("/api/v1/lookup/{subject:path}", lookup_fast, methods=["GET"])]
 
 
 @router.post(
@@ -68,14 +92,21 @@ async def lookup_batch(body: BatchIn, request: Request) -> JSONResponse:
     """Return one lookup per subject; a bad subject fails the batch, naming its index."""
     ctx = context(request)
     snapshot = ctx.snapshots.current()
-    parsed = []
+    zones = ctx.zones
+    found: list[Lookup] = []
+    groups: list[list[str]] = []
     for index, text in enumerate(body.subjects):
+        address = quick_ipv4(text)
+        if address is not None:
+            found.append(lookup_address(snapshot, address, zones, text))
+            groups.append([text])
+            continue
         try:
-            parsed.append(parse_subject(text))
+            parsed = parse_subject(text)
         except SubjectError as exc:
             raise ApiError(400, "bad_subject", f"subjects[{index}]: {exc}") from exc
-    found = [lookup(snapshot, subject, ctx.zones) for subject in parsed]
-    groups = [score_names(subject) for subject in parsed]
+        found.append(lookup(snapshot, parsed, zones))
+        groups.append(score_names(parsed))
     now = ctx.clock()
     results = ctx.stores.read_now(lambda store: scores(store, ctx.config, groups, now))
     return JSONResponse(
