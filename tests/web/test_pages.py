@@ -246,7 +246,7 @@ def test_range_table_colours_listed_suspicious_and_clean(site: Api) -> None:
     html = site.client.get("/admin/range?cidr=203.0.113.0/24").text
     rows = dict(
         re.findall(
-            r'>(203\.0\.113\.\d+)</a></td><td><span class="status \w+" data-state="(\w+)"', html
+            r'>(203\.0\.113\.\d+)</a></td><td[^>]*><span class="status \w+" data-state="(\w+)"', html
         )
     )
     assert len(rows) == 256
@@ -300,3 +300,20 @@ def test_bad_mail_section_stops_serve_with_one_line(tmp_path: Path) -> None:
         and "mail.relay" in result.stderr
         and "Traceback" not in result.stderr
     )
+
+
+def test_removal_rate_limit_is_a_readable_page(site: Api) -> None:
+    """Past the API's per-subject limit the form answers 429 with Retry-After and a page saying when."""
+    list_now(site, "198.51.100.120")
+    site.client.cookies.clear()
+    token = csrf_of(site.client.get("/lookup/198.51.100.120").text)
+    form = {"subject": "198.51.100.120", "contact": "x@example.org", "note": "n", "csrf": token}
+    statuses = []
+    for _ in range(6):
+        reply = site.client.post("/delist", data=form)
+        statuses.append(reply.status_code)
+        if reply.status_code == 429:
+            break
+    assert statuses[-1] == 429, statuses
+    assert int(reply.headers["retry-after"]) > 0
+    assert "retry in" in reply.text and "<h1>Request not accepted</h1>" in reply.text

@@ -46,6 +46,12 @@ button.secondary{background:#fff;color:#0b3d91}
 figure{margin:0}figcaption{font-weight:600;margin-bottom:.25rem}
 svg{max-width:100%;height:auto}
 .inline{display:inline}
+@media (max-width:40rem){
+.stack thead{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}
+.stack tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}
+.stack td{display:block;border:0;padding:.1rem .25rem;overflow-wrap:break-word}
+.stack td::before{content:attr(data-label) ": ";font-weight:600}
+}
 footer{border-top:1px solid var(--line);margin-top:2rem;padding:1rem;color:var(--muted);font-size:.9rem}
 """
 
@@ -72,9 +78,15 @@ def table(head: Iterable[str], rows: Iterable[Iterable[str]], caption: str = "")
     if not rows:
         return "<p class=muted>None.</p>"
     cap = f"<caption class=muted>{esc(caption)}</caption>" if caption else ""
-    ths = "".join(f"<th scope=col>{esc(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<div class=scroll><table>{cap}<thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table></div>"
+    names = [esc(h) for h in head]
+    ths = "".join(f"<th scope=col>{h}</th>" for h in names)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td data-label="{h}">{c}</td>' for h, c in zip(names, row, strict=True))
+        + "</tr>"
+        for row in rows
+    )
+    return f"<div class=scroll><table class=stack>{cap}<thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def bullets(items: Iterable[str]) -> str:
