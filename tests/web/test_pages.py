@@ -246,7 +246,8 @@ def test_range_table_colours_listed_suspicious_and_clean(site: Api) -> None:
     html = site.client.get("/admin/range?cidr=203.0.113.0/24").text
     rows = dict(
         re.findall(
-            r'>(203\.0\.113\.\d+)</a></td><td[^>]*><span class="status \w+" data-state="(\w+)"', html
+            r'>(203\.0\.113\.\d+)</a></td><td[^>]*><span class="status \w+" data-state="(\w+)"',
+            html,
         )
     )
     assert len(rows) == 256
