@@ -35,6 +35,29 @@ from reputable.web.settings import check_bind, http_settings
 
 WORKER_RESTART_DELAY = 1.0
 EVIDENCE_GATHER = 1.0  # seconds the policy waits after the API reports new evidence
+#: How long a child (snapshot build, policy run, DNS worker) gets to end after SIGTERM.
+CHILD_STOP_SECONDS = 0.8
+
+
+async def run_child(cmd: list[str]) -> int:
+    """Run *cmd* and return its exit code; if we are cancelled (stopping), end it first.
+
+    The child stays in our process group, and a cancelled wait terminates it, waits up to
+    CHILD_STOP_SECONDS and then kills it, so no child outlives ``serve``.
+    """
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL)
+    try:
+        return await proc.wait()
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), CHILD_STOP_SECONDS)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
 
 
 def open_store(config: Config) -> SQLiteStore:
@@ -117,8 +140,7 @@ class Supervisor:
         ):
             return False
         cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "snapshot", "build"]
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL)
-        code = await proc.wait()
+        code = await run_child(cmd)
         if code != 0:
             log.error("snapshot_build_failed", exit_code=code)
             return False
@@ -139,9 +161,9 @@ class Supervisor:
     async def full_evaluation(self) -> None:
         """Evaluate every subject once at start-up, in a child process (flat memory here)."""
         cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "policy", "run"]
-        proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL)
-        if await proc.wait() != 0:
-            log.error("policy_run_failed", exit_code=proc.returncode)
+        code = await run_child(cmd)
+        if code != 0:
+            log.error("policy_run_failed", exit_code=code)
 
     async def policy_loop(self) -> None:
         """Evaluate the subjects touched by new evidence every policy interval."""
@@ -216,6 +238,30 @@ class Supervisor:
 
         await probe_new_senders(self.config, lambda: open_store(self.config), self.stopping)
 
+    async def reprobes(self) -> None:
+        """Re-probe relay/proxy listings made by probes: daily, and at once on a removal request."""
+        from reputable.evidence.sources.probes.guard import RateLimiter
+        from reputable.evidence.sources.settings import parse_settings
+        from reputable.listings.reprobe import ROUND_SECONDS, reprobe_round
+
+        settings = parse_settings(self.config.extra)
+        limiter = RateLimiter(settings.probes.per_target, settings.probes.per_minute)
+        every = self.config.policy.reprobe_every.total_seconds()
+        store = open_store(self.config)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    for result in await reprobe_round(
+                        store, settings, every, datetime.now(UTC), limiter=limiter
+                    ):
+                        log.info("reprobed", target=result.target, result=result.result)
+                except ReputableError as exc:
+                    log.error("reprobe_failed", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), ROUND_SECONDS)
+        finally:
+            store.close()
+
     # -- workers ----------------------------------------------------------------------------
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         cmd = [
@@ -276,9 +322,10 @@ class Supervisor:
         for proc in self.workers:
             if proc is not None:
                 try:
-                    proc.wait(timeout=5)
+                    proc.wait(timeout=CHILD_STOP_SECONDS)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics_text(self) -> str:
@@ -354,6 +401,7 @@ class Supervisor:
                 group.create_task(self.policy_loop())
                 group.create_task(self.feeds())
                 group.create_task(self.probes())
+                group.create_task(self.reprobes())
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
                 group.create_task(self.http_api())
@@ -373,8 +421,15 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
         loop = asyncio.get_running_loop()
         import signal
 
+        def stop(signum: int, frame: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop just closed: stopping anyway
+                loop.call_soon_threadsafe(supervisor.stopping.set)
+
+        # signal.signal, not loop.add_signal_handler: asyncio puts the defaults back when
+        # the loop closes, and a second signal during the cleanup below would then raise
+        # KeyboardInterrupt (or end us by SIGTERM) halfway through stopping the children.
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, supervisor.stopping.set)
+            signal.signal(sig, stop)
         runner = asyncio.create_task(supervisor.run())
         stopper = asyncio.create_task(supervisor.stopping.wait())
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -386,8 +441,15 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
             stopper.cancel()
             runner.result()
 
+    import signal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         asyncio.run(main())
     finally:
+        for sig in previous:  # already stopping: a second signal must not cut the cleanup
+            signal.signal(sig, signal.SIG_IGN)
         supervisor.stop_workers()
         store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -12,7 +12,7 @@ from typing import Any, Final, Literal, TypeAlias
 from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, Cause, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import ConfigError, InputError
-from reputable.listings.policy import DEFAULT_RULES, CauseRule, PolicyParams
+from reputable.listings.policy import DEFAULT_MAX_QUIET, DEFAULT_RULES, CauseRule, PolicyParams
 from reputable.reputation.scoring import DEFAULT_HALF_LIFE, ReputationParams
 
 DEFAULT_PATH: Final = Path("reputable.toml")
@@ -36,6 +36,19 @@ class AccessRule:
 
     network: IPv4Network | IPv6Network
     action: AccessAction
+    rrl: int | None = None  # responses/s for these clients (0: no rate limit); None: [rrl]'s
+
+
+@dataclass(frozen=True, slots=True)
+class RrlConfig:
+    """Response rate limiting (as BIND's RRL): per client /24 or /56, identical answers/s."""
+
+    responses_per_second: int = 20  # 0 turns it off
+    slip: int = 2  # every slip-th dropped answer goes out truncated (TC); 0: drop all
+    exempt: tuple[IPv4Network | IPv6Network, ...] = (
+        ip_network("127.0.0.0/8"),
+        ip_network("::1/128"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,13 @@ class DnsConfig:
     negative_ttl: int
     access: tuple[AccessRule, ...]
     fast_path: bool
+    max_udp_answer: int = 1232  # never a longer UDP answer, whatever EDNS offers (TC beyond)
+    max_amplification: int = 3  # UDP answer <= this x query for clients offering <= 512 bytes
+    tcp_idle_timeout: float = 10.0  # seconds a TCP client may wait before its next query
+    tcp_write_timeout: float = 5.0  # seconds an answer may take to be taken by the client
+    tcp_max_clients: int = 256  # open TCP connections per worker; the oldest idle one yields
+    tcp_max_per_client: int = 16  # open TCP connections per client address
+    rrl: RrlConfig = field(default_factory=RrlConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +113,24 @@ nameservers = ["ns1.reputable.test"]
 hostmaster = "hostmaster.reputable.test"
 negative_ttl = 300
 fast_path = true                 # use the compiled packet loop when it was built
-# Per-client access control, longest prefix wins: answer | refuse | ignore
+max_udp_answer = 1232            # longest UDP answer, whatever EDNS offers (TC beyond)
+max_amplification = 3            # UDP answer <= 3x its query for clients offering <= 512
+tcp_idle_timeout = "10s"         # TCP: wait for the next query at most this long
+tcp_write_timeout = "5s"         # TCP: an answer the client does not take closes it
+tcp_max_clients = 256            # TCP connections per worker; the oldest idle one yields
+tcp_max_per_client = 16          # TCP connections per client address
+# Per-client access control, longest prefix wins: answer | refuse | ignore;
+# rrl = N overrides [rrl] responses_per_second for the rule's clients (0: not limited)
 access = [
   { network = "0.0.0.0/0", action = "answer" },
   { network = "::/0", action = "answer" },
 ]
+
+[rrl]
+# Response rate limiting as BIND's RRL: identical answers per client /24 (IPv6 /56).
+responses_per_second = 20        # 0 turns it off
+slip = 2                         # every 2nd dropped answer is sent truncated (TC -> TCP)
+exempt = ["127.0.0.0/8", "::1/128"]
 
 [http]
 listen = "127.0.0.1:8080"        # the HTTP API (docs/api.md); "" switches it off
@@ -132,12 +165,17 @@ self_removals = 3                # self-service removals per subject ...
 self_removal_window = "30d"      # ... within this window
 # pfx2as = "routeviews.pfx2as"   # CAIDA prefix-to-AS file: explain counts listings per ASN
 # escalate_prefix = 0            # opt-in (needs pfx2as): list an announced prefix with this many listed addresses
-# Per cause: list at / delist below a decayed score, minimum listing time, half-life.
+# contact = "abuse@example.net"  # how listed parties reach you; refused removal requests quote it
+# domain_senders = 3             # a domain sending spam from this many listed IPs is listed too
+# reprobe_every = "1d"           # serve re-probes relay/proxy listings this often
+# Per cause: list at / delist below a decayed score, minimum listing time, half-life, and the
+# longest a listing outlives its last evidence ("never": only the decay ends it).
 # [policy.causes.spam]
 # list = 2.5
 # delist = 1.0
 # min_listing = "24h"
 # half_life = "2d"
+# max_quiet = "7d"
 """
 
 
@@ -201,8 +239,50 @@ def _access(items: Any) -> tuple[AccessRule, ...]:
             ) from exc
         if action not in ("answer", "refuse", "ignore"):
             raise ConfigError(f"dns.access[{i}].action {action!r}: use answer, refuse or ignore")
-        rules.append(AccessRule(network, action))  # type: ignore[arg-type]  # checked just above
+        rrl = item.get("rrl")
+        if rrl is not None and (isinstance(rrl, bool) or not isinstance(rrl, int) or rrl < 0):
+            raise ConfigError(
+                f"dns.access[{i}].rrl {rrl!r}: use responses per second, 0 for no rate limit"
+            )
+        rules.append(AccessRule(network, action, rrl))  # type: ignore[arg-type]  # checked above
     return tuple(rules)
+
+
+def _int_in(section: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{key} = {value!r}: use a whole number from {low} to {high}")
+    return value
+
+
+def _dns_limits(dns: dict[str, Any], rrl: Any, where: str) -> dict[str, Any]:
+    """Return the [dns] size, amplification and TCP limits and the [rrl] table, checked."""
+    if not isinstance(rrl, dict):
+        raise ConfigError(f"{where}: [rrl] must be a table")
+    try:
+        exempt = tuple(
+            ip_network(str(n), strict=False) for n in rrl.get("exempt", ["127.0.0.0/8", "::1/128"])
+        )
+        idle = parse_duration(str(dns.get("tcp_idle_timeout", "10s"))).total_seconds()
+        write = parse_duration(str(dns.get("tcp_write_timeout", "5s"))).total_seconds()
+        limits = {
+            "max_udp_answer": _int_in(dns, "max_udp_answer", 1232, 512, 4096),
+            "max_amplification": _int_in(dns, "max_amplification", 3, 0, 100),
+            "tcp_max_clients": _int_in(dns, "tcp_max_clients", 256, 1, 100_000),
+            "tcp_max_per_client": _int_in(dns, "tcp_max_per_client", 16, 1, 100_000),
+            "rrl": RrlConfig(
+                responses_per_second=_int_in(rrl, "responses_per_second", 20, 0, 1_000_000),
+                slip=_int_in(rrl, "slip", 2, 0, 10),
+                exempt=exempt,
+            ),
+        }
+    except (ValueError, TypeError, InputError) as exc:
+        raise ConfigError(f"{where}: [dns]/[rrl] {exc}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: [dns]/[rrl] {exc}") from exc
+    if idle <= 0 or write <= 0:
+        raise ConfigError(f"{where}: [dns] tcp_idle_timeout and tcp_write_timeout must be > 0")
+    return {**limits, "tcp_idle_timeout": idle, "tcp_write_timeout": write}
 
 
 def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationParams]:
@@ -211,11 +291,20 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
         raise ConfigError(f"{where}: [policy] must be a table")
     rules = dict(DEFAULT_RULES)
     halves = dict(DEFAULT_HALF_LIFE)
+    quiet = dict(DEFAULT_MAX_QUIET)
     try:
         for cause_text, spec in dict(section.get("causes", {})).items():
             cause = parse_cause(cause_text)
             if "half_life" in spec:
                 halves[cause] = parse_duration(str(spec["half_life"]))
+            if "max_quiet" in spec:
+                text = str(spec["max_quiet"]).strip().lower()
+                try:
+                    quiet[cause] = None if text == "never" else parse_duration(text)
+                except InputError as exc:
+                    raise ValueError(
+                        f'policy.causes.{cause_text}.max_quiet: {exc}, or "never"'
+                    ) from exc
             if cause in rules:
                 old = rules[cause]
                 rules[cause] = CauseRule(
@@ -244,6 +333,10 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
             self_removals=int(section.get("self_removals", defaults.self_removals)),
             self_removal_window=duration("self_removal_window", defaults.self_removal_window),
             interval=duration("interval", defaults.interval),
+            max_quiet=quiet,
+            domain_senders=int(section.get("domain_senders", defaults.domain_senders)),
+            contact=str(section.get("contact", defaults.contact)),
+            reprobe_every=duration("reprobe_every", defaults.reprobe_every),
         )
     except (ValueError, TypeError, InputError) as exc:
         raise ConfigError(f"{where}: [policy] {exc}") from exc
@@ -251,6 +344,8 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
         raise ConfigError(
             f"{where}: [policy] escalate_v4, escalate_v6, hosting_domains must be >= 1"
         )
+    if policy.domain_senders < 1:
+        raise ConfigError(f"{where}: [policy] domain_senders must be >= 1")
     if policy.escalate_prefix < 0:
         raise ConfigError(f"{where}: [policy] escalate_prefix must be 0 (off) or a positive count")
     if policy.escalate_prefix and not section.get("pfx2as"):
@@ -313,6 +408,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             negative_ttl=_seconds(dns.get("negative_ttl", 300), "dns.negative_ttl"),
             access=access,
             fast_path=bool(dns.get("fast_path", True)),
+            **_dns_limits(dns, raw.get("rrl", {}), where),
         ),
         max_prefix_v4=max_v4,
         max_prefix_v6=max_v6,
@@ -324,7 +420,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         extra={
             k: v
             for k, v in raw.items()
-            if k not in {"data_dir", "store", "dns", "zones", "listings", "policy"}
+            if k not in {"data_dir", "store", "dns", "zones", "listings", "policy", "rrl"}
         },
     )
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
@@ -33,6 +34,8 @@ def _ask(port: int, qname: str, rdtype: str) -> tuple[str, tuple[str, ...]]:
     """Return (rcode, sorted answer texts) for one UDP query to 127.0.0.1:*port*."""
     query = dns.message.make_query(qname, rdtype)
     reply = dns.query.udp(query, "127.0.0.1", port=port, timeout=3)
+    if reply.flags & dns.flags.TC:  # as a resolver does (ours: the 3x amplification bound)
+        reply = dns.query.tcp(query, "127.0.0.1", port=port, timeout=3)
     texts: list[str] = []
     for rrset in reply.answer:
         if rrset.rdtype == dns.rdatatype.A:

@@ -65,7 +65,9 @@ def test_good_lines_land_with_every_field() -> None:
     assert first.subject == IPv4Address("198.51.100.7") and first.cause is Cause.SPAM
     assert first.observed_at == NOW - timedelta(hours=1)
     assert first.weight == 2.0 and isinstance(first.weight, float)
-    assert first.related_domain == Domain("shop.example") and first.target == "shop.example"
+    assert (
+        first.related_domain == Domain("shop.example") and first.target == "198.51.100.7"
+    )  # sending spam belongs to the IP (issue 18)
     assert first.detail == {"trap": "t1@example.net"}
     assert second.subject == IPv6Address("2001:db8::1") and second.cause is Cause.COMPROMISED
     assert second.observed_at == NOW and second.weight == 1.0 and second.target == "2001:db8::/64"

@@ -25,6 +25,7 @@ def reference(
         score = out.setdefault(target, {}).setdefault(cause, CauseScore())
         score.value += weight * 0.5 ** ((now - observed_at) / params.seconds(cause))
         score.count += 1
+        score.total += weight
         score.first_at = min(score.first_at, observed_at)
         score.last_at = max(score.last_at, observed_at)
     return out

@@ -70,7 +70,7 @@ def test_buckets() -> None:
 
 
 def test_list_server_with_some_unknown_recipients_is_poor_not_bad() -> None:
-    """A fifth of a threshold of harvest evidence lowers reputation without making it bad."""
+    """A fifth of a threshold of harvest evidence puts a clean sender below unknown, not in bad."""
     score, bucket = reputation(
         {
             Cause.HARVEST: CauseScore(value=1.0, count=3),
@@ -78,4 +78,15 @@ def test_list_server_with_some_unknown_recipients_is_poor_not_bad() -> None:
         },
         THRESHOLDS,
     )
-    assert 50 <= score <= 80 and bucket is Bucket.NEUTRAL
+    assert 25 <= score < 50 and bucket is Bucket.POOR
+
+
+@given(
+    st.sampled_from([c for c in Cause if c.lists and c in THRESHOLDS]),
+    st.floats(min_value=0.05, max_value=100),
+    st.floats(min_value=0, max_value=1000),
+)
+def test_property_unknown_stays_below_clean(cause: Cause, bad: float, clean: float) -> None:
+    """Any bad evidence in its window scores below no evidence at all, whatever clean evidence says."""
+    scores = {cause: CauseScore(value=bad, count=1), Cause.CLEAN: CauseScore(value=clean, count=1)}
+    assert reputation(scores, THRESHOLDS)[0] < reputation({}, THRESHOLDS)[0]

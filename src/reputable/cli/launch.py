@@ -9,10 +9,11 @@ still goes through Typer.
 
 from __future__ import annotations
 
-import argparse
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--config", "--log-level"})
 DEFAULT_CONFIG = Path("reputable.toml")  # config.DEFAULT_PATH, without importing config
@@ -34,7 +35,27 @@ def command_word(argv: list[str]) -> str | None:
     return None
 
 
+def stop_before_supervision(signum: int, frame: FrameType | None) -> None:
+    """Exit at once, quietly, on SIGTERM/SIGINT while `serve` starts (no child exists yet).
+
+    Until the supervisor's event loop takes the signals over (app.serve), a stop request has
+    nothing to save: sockets and the memory map go with the process. ``os._exit`` skips the
+    interpreter's finalisation, which a signal can otherwise interrupt anywhere (a
+    ``KeyboardInterrupt`` traceback from an import, or a crash while daemon threads run).
+    """
+    os._exit(0)
+
+
+def guard_startup(argv: list[str]) -> None:
+    """Make SIGTERM/SIGINT end a starting `serve` quietly (no-op for every other command)."""
+    if command_word(argv) == "serve" and not {"--help", "-h"} & set(argv):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop_before_supervision)
+
+
 def _serve(argv: list[str]) -> int:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="reputable", add_help=False)
     parser.add_argument("--config", type=Path, default=os.environ.get("REPUTABLE_CONFIG"))
     parser.add_argument("--log-level", default="INFO")
@@ -84,6 +105,7 @@ def main() -> None:
     """Run `reputable`."""
     argv = sys.argv[1:]
     if command_word(argv) == "serve" and not {"--help", "-h"} & set(argv):
+        guard_startup(argv)  # again: main() may be called without the package's early guard
         sys.exit(_serve(argv))
     from reputable.cli.main import main as cli_main
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import multiprocessing
 import sys
 from collections import deque
+from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from itertools import islice
@@ -19,14 +21,21 @@ from rich.table import Table
 
 from reputable.app import open_store, prefix_table
 from reputable.cli.common import console, now_option, print_json, state
-from reputable.config import load_config
+from reputable.config import Config, load_config
 from reputable.core.address import looks_like_ip, parse_address, parse_domain
 from reputable.core.clock import format_instant
 from reputable.core.errors import DataFileError, InputError, SubjectError
+from reputable.core.limits import MAX_LINE_BYTES, bounded_lines
 from reputable.evidence.parsers import jsonl
-from reputable.listings.delisting import decide_request, request_removal
+from reputable.listings.delisting import (
+    decide_request,
+    request_removal,
+    settle_requests,
+    subject_names,
+)
 from reputable.listings.engine import CURSOR, Outcome, evaluate
 from reputable.listings.explain import explain
+from reputable.store.sqlite import SQLiteStore
 from reputable.store.sqlite_evidence import evidence_table_rows
 
 evidence_app = typer.Typer(
@@ -266,12 +275,15 @@ def explain_command(
         print_json(result.to_json())
         return
     verdict = "[red]LISTED[/red]" if result.listed else "[green]not listed[/green]"
+    if result.allowlisted:
+        verdict += " (allowlisted: DNS does not answer for it)"
     console.print(f"{result.subject}: {verdict}; reputation {result.score}/100 ({result.bucket})")
     for item in result.listings:
         console.print(
             f"  {item['cause']} ({item['code']}) since {item['since']} until {item['until'] or 'removed'}:"
-            f" {item['reason']} [{item['source']}]",
+            f" {item['reason']} [{item['source']}]; {item['ends']}",
             highlight=False,
+            markup=False,
         )
     ev = result.evidence
     if ev["total"]:
@@ -307,26 +319,47 @@ def delist_request(
     """Ask for SUBJECT's removal; granted at once if nothing new was seen for the quiet period."""
     config = state(ctx).config
     store = open_store(config)
+    at = now_option(now)
     try:
         result = request_removal(
-            store, subject, contact=contact, note=note, params=config.policy, now=now_option(now)
+            store, subject, contact=contact, note=note, params=config.policy, now=at
         )
+        console.print(f"request #{result.request_id} for {result.subject}: {result.message}")
+        if result.status == "pending":
+            _reprobe_now(store, config, result.subject, at)
     finally:
         store.close()
-    console.print(f"request #{result.request_id} for {result.subject}: {result.message}")
+
+
+def _reprobe_now(store: SQLiteStore, config: Config, subject: str, at: datetime) -> None:
+    """Re-probe a probe-made listing a request waits on; end it at once if the fix holds."""
+    # Imported here: the probes pull in the resolver and SMTP code no other command needs.
+    from reputable.evidence.sources.settings import parse_settings
+    from reputable.listings.reprobe import reprobe_round
+
+    settings = parse_settings(config.extra)
+    every = config.policy.reprobe_every.total_seconds()
+    results = asyncio.run(reprobe_round(store, settings, every, at, subjects=[subject]))
+    for probe in results:
+        console.print(f"re-probe {probe.kind} {probe.target}: {probe.result} - {probe.reason}")
+    if results:
+        evaluate(store, config.policy, config.reputation, at, targets=subject_names(subject))
+        if not store.listings_where(subjects=subject_names(subject), active_at=at):
+            console.print(f"{subject} is no longer listed")
 
 
 @delist_app.command("list")
 def delist_list(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option("--status", help="pending, granted or denied.")
+        str | None, typer.Option("--status", help="pending, granted, denied or ended.")
     ] = "pending",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List removal requests (pending ones by default; --status '' for all)."""
     store = open_store(state(ctx).config)
     try:
+        settle_requests(store, now_option(None))
         rows = store.delist_requests(status=status or None)
     finally:
         store.close()
@@ -396,38 +429,69 @@ def delist_deny(
     console.print(f"request #{request_id} for {subject} denied: {why}")
 
 
-@hosting_app.command("import")
-def hosting_import(
-    ctx: typer.Context, path: Annotated[Path, typer.Argument(help='CSV lines "ip,domain".')]
-) -> None:
-    """Import the shared-hosting map; bad lines are reported, good ones land (exit 1 if any were bad)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+def _hosting_pairs(
+    lines: Iterable[tuple[int, str | None]], where: str
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Return the (ip, domain) pairs of "ip,domain" lines, and each bad line by number and why."""
     pairs: list[tuple[str, str]] = []
     errors: list[str] = []
-    for lineno, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or row[0].strip().startswith("#"):
+    for lineno, line in lines:
+        if line is None:
+            why = f"line longer than {MAX_LINE_BYTES} bytes"
+            errors.append(str(DataFileError(where, lineno, why)))
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            row = next(csv.reader([line]), [])
+        except csv.Error as exc:
+            errors.append(str(DataFileError(where, lineno, f"not a CSV line: {exc}")))
             continue
         if len(row) != 2:
             errors.append(
-                str(DataFileError(str(path), lineno, f"need 2 fields ip,domain, got {len(row)}"))
+                str(DataFileError(where, lineno, f"need 2 fields ip,domain, got {len(row)}"))
             )
             continue
         try:
             if not looks_like_ip(row[0]):
-                raise SubjectError(f"bad IP address {row[0].strip()!r}")
+                raise SubjectError(f"bad IP address {row[0].strip()[:80]!r}")
             pairs.append((str(parse_address(row[0])), parse_domain(row[1]).name))
         except SubjectError as exc:
-            errors.append(str(DataFileError(str(path), lineno, str(exc))))
-    store = open_store(state(ctx).config)
+            errors.append(str(DataFileError(where, lineno, str(exc))))
+    return pairs, errors
+
+
+@hosting_app.command("import")
+def hosting_import(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help='CSV lines "ip,domain"; - reads standard input.')],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Store nothing if any line is bad (all or nothing).")
+    ] = False,
+) -> None:
+    """Import the shared-hosting map; bad lines are reported, good ones land (exit 1 if any were bad)."""
+    where = "<stdin>" if str(path) == "-" else str(path)
     try:
-        added = store.add_hosting(pairs)
-    finally:
-        store.close()
-    console.print(f"{path}: {len(pairs)} pairs read, {added} new, {len(errors)} bad lines")
+        if str(path) == "-":
+            stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+            pairs, errors = _hosting_pairs(bounded_lines(stream), where)
+        else:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                pairs, errors = _hosting_pairs(bounded_lines(handle), where)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    added = 0
+    if not (strict and errors):
+        store = open_store(state(ctx).config)
+        try:
+            added = store.add_hosting(pairs)
+        finally:
+            store.close()
+    stored = "nothing stored (--strict)" if strict and errors else f"{added} new"
+    console.print(f"{where}: {len(pairs)} pairs read, {stored}, {len(errors)} bad lines")
     for error in errors[:20]:
         console.print(f"  {error}", highlight=False)
+    if len(errors) > 20:
+        console.print(f"  ... and {len(errors) - 20} more bad lines", highlight=False)
     if errors:
         raise typer.Exit(1)

@@ -39,13 +39,21 @@ class Evidence:
 
     @property
     def target(self) -> str:
-        """What this evidence is scored against (shared hosting: the domain comes first)."""
-        return scoring_target(self.subject, self.related_domain)
+        """What this evidence is scored against (hosted content: the domain; behaviour: the IP)."""
+        return scoring_target(self.subject, self.related_domain, self.cause)
 
 
-def scoring_target(subject: EvidenceSubject, related_domain: Domain | None) -> str:
-    """Return the scored subject: the related domain, else the IPv6 /64, else the subject."""
-    if related_domain is not None:
+#: Causes that describe what a site hosts: they belong to the related domain. Everything else
+#: (sending spam, harvesting, brute force, relaying, proxying, PTR) belongs to the IP that did it.
+HOSTED_CAUSES: Final = frozenset({Cause.MALWARE_HOST})
+
+
+def scoring_target(
+    subject: EvidenceSubject, related_domain: Domain | None, cause: Cause | None = None
+) -> str:
+    """Return the scored subject: the related domain for hosted content (or an unknown cause),
+    else the IPv6 /64, else the subject."""
+    if related_domain is not None and (cause is None or cause in HOSTED_CAUSES):
         return related_domain.name
     if isinstance(subject, IPv6Address):
         return str(IPv6Network(f"{subject}/{IPV6_HOST_PREFIX}", strict=False))

@@ -12,15 +12,16 @@ times per evaluation, never once per target or per network, and the per-network 
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Final
 
-from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.allowlist import Allowlist
+from reputable.listings.delisting import settle_requests, subject_names
 from reputable.listings.escalation import (
     carve_outs,
     escalation_threshold,
@@ -28,33 +29,38 @@ from reputable.listings.escalation import (
     members,
     network_key,
 )
+from reputable.listings.hosted import decide_hosting, decide_sending_domains
+from reputable.listings.individual import (
+    Individual,
+    decide_individual,
+    replay_all,
+    with_reasons,
+)
 from reputable.listings.model import Listing
 from reputable.listings.policy import (
     Decision,
     Escalation,
-    Period,
     PolicyChanges,
     PolicyParams,
-    decide,
     escalate,
-    hosting_decision,
 )
 from reputable.listings.ports import PolicyStore
 from reputable.listings.prefixes import prefix_changes, prefix_escalations
+from reputable.listings.reason import reason_count
+from reputable.listings.rows import listing_row, moved
+from reputable.listings.timeline import Span, Stop
 from reputable.reputation.aggregate import PrefixTable
 from reputable.reputation.scoring import (
     CauseScore,
     ReputationParams,
-    accumulate,
+    accumulate_events,
 )
 
 SOURCE = "policy"
 NETWORK_SOURCE = "policy:network"
-HOSTING_SOURCE = "policy:hosting"
 CURSOR = "policy_evidence"
-
-#: Subjects per ``listings_where(subjects=...)`` call: well under SQLite's 32766 parameters.
-_CHUNK: Final = 5000
+REQUEST_CURSOR = "policy_requests"
+TIME_CURSOR = "policy_time"  # when the last evaluation ran (epoch seconds)
 
 Decided = dict[tuple[str, Cause], Decision]
 PeriodUpdate = tuple[str, Cause, float, float, str | None]
@@ -72,43 +78,6 @@ class Outcome:
     seconds: float = 0.0
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(round(ts), UTC)
-
-
-def _listing(
-    target: str, cause: Cause, reason: str, source: str, listed_at: float, until: float
-) -> Listing:
-    return Listing(
-        subject=parse_subject(target),
-        cause=cause,
-        reason=reason,
-        source=source,
-        listed_at=_dt(listed_at),
-        expires_at=_dt(until),
-    )
-
-
-def _chunks(items: Collection[str]) -> Iterator[list[str]]:
-    ordered = sorted(items)
-    for i in range(0, len(ordered), _CHUNK):
-        yield ordered[i : i + _CHUNK]
-
-
-def _listings_of(
-    store: PolicyStore,
-    subjects: Collection[str],
-    *,
-    source_prefix: str | None = None,
-    active_at: datetime | None = None,
-) -> Iterator[Listing]:
-    """Yield ``listings_where(subjects=...)`` for any number of subjects, a chunk per query."""
-    for chunk in _chunks(subjects):
-        yield from store.listings_where(
-            subjects=chunk, source_prefix=source_prefix, active_at=active_at
-        )
-
-
 def evaluate(
     store: PolicyStore,
     policy: PolicyParams,
@@ -124,38 +93,57 @@ def evaluate(
     now = now_dt.timestamp()
     full = targets is None
     chosen = store.all_targets() if targets is None else set(targets)
-    scores = accumulate(store.evidence_rows(None if full else chosen), rep, now)
+    scores = accumulate_events(store.evidence_rows(None if full else chosen), rep, now)
     allow = Allowlist(store.allows(active_at=now_dt))
     outcome = Outcome(targets=len(chosen))
 
-    # 1. Individual decisions.
-    decided, new_periods, period_updates = _individual(
-        chosen,
-        scores,
-        store.periods(chosen),
-        allow,
-        store.granted_removals(),
-        policy,
-        rep,
-        now,
-    )
-    outcome.decisions = list(decided.values())
-
+    # 1. Individual decisions, in event time (listings/timeline.py).
+    ind = _individual(store, chosen, scores, allow, policy, rep, now, full=full)
+    decided = ind.decided
+    # Plain rows, not Listing objects: incremental runs read thousands (bench/policy_scale.py).
     existing = {
-        (item.subject_text, item.cause): item
-        for item in _listings_of(store, chosen, source_prefix=SOURCE, active_at=now_dt)
-        if item.source == SOURCE
+        (subject, Cause(cause)): (reason, listed_at, until)
+        for subject, cause, reason, listed_at, until in store.own_rows(
+            chosen, source=SOURCE, active_at=now
+        )
     }
-    upserts = [
-        _listing(d.target, d.cause, d.reason, SOURCE, d.listed_at, d.expires_at)
+    # Reasons count the evidence of each period. A stored listing with the same start, end
+    # and count keeps its words (its evidence is the same); others are counted again.
+    stale = {
+        key: d
         for key, d in decided.items()
-        if key not in existing or _differs(existing[key], d)
+        if key not in existing
+        or moved(existing[key], replace(d, reason=existing[key][0]))
+        or reason_count(existing[key][0]) != ind.spans[key][-1].count
+    }
+    if stale:
+        labels = store.evidence_labels({t for t, _ in stale})
+        decided.update(with_reasons(stale, ind.spans, labels))
+    for key, d in decided.items():
+        if key not in stale:
+            decided[key] = replace(d, reason=existing[key][0])
+    outcome.decisions = list(decided.values())
+    upserts = [
+        listing_row(d.target, d.cause, d.reason, SOURCE, d.listed_at, d.expires_at)
+        for key, d in decided.items()
+        if key not in existing or moved(existing[key], d)
     ]
-    ends = [(t, c, SOURCE) for (t, c) in existing if (t, c) not in decided]
+    ends = [
+        (t, c, SOURCE, *_ending(ind.spans.get((t, c), []), allow.covers(t), now))
+        for (t, c) in existing
+        if (t, c) not in decided
+    ]
+    new_periods, period_updates = ind.new_periods, ind.period_updates
     drops: list[tuple[str | None, str]] = []
 
     # 2. Shared hosting: IPs whose listed domains may have changed.
-    _hosting(store, policy, allow, decided, chosen, now_dt, full, outcome, upserts, drops)
+    decide_hosting(
+        store, policy, allow, decided, chosen, now_dt, full, outcome.hosting, upserts, drops
+    )
+
+    # 2b. Domains that send spam from enough listed IPs.
+    spammers = None if full else {t for t in chosen if Cause.SPAM in scores.get(t, {})}
+    decide_sending_domains(store, policy, allow, decided, spammers, chosen, now, upserts, drops)
 
     # 3. Network escalation of the /24s and /48s the targets live in.
     networks = {n for t in chosen if is_ip(t) and (n := network_key(t))}
@@ -186,7 +174,7 @@ def evaluate(
             store, prefixes, policy, allow, decided, chosen, now_dt, full=full, own_source=SOURCE
         )
         outcome.escalations.update(results)
-        more, dropped = prefix_changes(results, stored, now, _listing)
+        more, dropped = prefix_changes(results, stored, now, listing_row)
         upserts.extend(more)
         drops.extend(dropped)
 
@@ -199,127 +187,56 @@ def evaluate(
     )
     if apply:
         store.apply_policy(outcome.changes, actor="policy", now=now)
+        if full:  # everything was re-decided: the next incremental run starts from here
+            store.set_cursor(TIME_CURSOR, int(now))
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
 def _individual(
+    store: PolicyStore,
     chosen: Collection[str],
     scores: dict[str, dict[Cause, CauseScore]],
-    periods: dict[tuple[str, Cause], list[Period]],
     allow: Allowlist,
-    removals: dict[str, float],
     policy: PolicyParams,
     rep: ReputationParams,
     now: float,
-) -> tuple[Decided, list[tuple[str, Cause, Period]], list[PeriodUpdate]]:
-    """Decide every (target, cause) that has a score or a listing period."""
-    rules = policy.rules
-    period_causes: dict[str, list[Cause]] = {}
-    for target, cause in periods:
-        if cause in rules:
-            period_causes.setdefault(target, []).append(cause)
-    decided: Decided = {}
-    new_periods: list[tuple[str, Cause, Period]] = []
-    period_updates: list[PeriodUpdate] = []
-    no_scores: dict[Cause, CauseScore] = {}
-    for target in chosen:
-        by_cause = scores.get(target, no_scores)
-        causes = {c for c in by_cause if c in rules}
-        causes.update(period_causes.get(target, ()))
-        if not causes:
-            continue
-        covered = allow.covers(target)
-        for cause in causes:
-            history = periods.get((target, cause), [])
-            current = next(
-                (p for p in reversed(history) if p.ended_by is None and p.ends_at > now), None
-            )
-            score = by_cause.get(cause)
-            # Below list_at and not listed, decide() returns None: skip building its reason.
-            quiet = current is None and (score.value if score else 0.0) < rules[cause].list_at
-            decision = None
-            if not covered and not quiet:
-                decision = decide(
-                    target,
-                    cause,
-                    score or CauseScore(),
-                    half_life=rep.seconds(cause),
-                    rule=rules[cause],
-                    current=current,
-                    history=history,
-                    relist_after=removals.get(target),
-                    params=policy,
-                    now=now,
-                )
-            if decision is not None:
-                decided[(target, cause)] = decision
-                if current is None:
-                    period = Period(decision.listed_at, decision.min_until, decision.expires_at)
-                    new_periods.append((target, cause, period))
-                elif abs(current.ends_at - decision.expires_at) >= 1:
-                    period_updates.append(
-                        (target, cause, current.listed_at, decision.expires_at, None)
-                    )
-            elif current is not None:
-                ended_by = "allowlist" if covered else "decay"
-                period_updates.append((target, cause, current.listed_at, now, ended_by))
-    return decided, new_periods, period_updates
-
-
-def _hosting(
-    store: PolicyStore,
-    policy: PolicyParams,
-    allow: Allowlist,
-    decided: Decided,
-    chosen: Collection[str],
-    now_dt: datetime,
+    *,
     full: bool,
-    outcome: Outcome,
-    upserts: list[Listing],
-    drops: list[tuple[str | None, str]],
-) -> None:
-    """Re-decide the shared-hosting IPs whose domains are among *chosen* (all of them if *full*)."""
-    now = now_dt.timestamp()
-    domains = {t for t in chosen if not is_ip(t)}
-    hosting_ips = store.ips_of(domains) if domains else set()
-    if full:
-        hosting_ips |= {
-            item.subject_text for item in store.listings_where(source_prefix=HOSTING_SOURCE)
-        }
-    if not hosting_ips:
-        return
-    on = store.domains_on(hosting_ips)
-    all_domains = {d for ds in on.values() for d in ds}
-    listed = _listed_domains(store, all_domains, decided, chosen, now_dt)
-    olds: dict[str, list[Listing]] = {}
-    for item in _listings_of(store, hosting_ips, source_prefix=HOSTING_SOURCE, active_at=now_dt):
-        olds.setdefault(item.subject_text, []).append(item)
-    for ip in sorted(hosting_ips):
-        mine = {d: listed[d] for d in on.get(ip, ()) if d in listed}
-        decision = (
-            None
-            if allow.covers(ip)
-            else hosting_decision(ip, mine, threshold=policy.hosting_domains, now=now)
-        )
-        outcome.hosting[ip] = decision
-        # The order one query per IP returned them in: its (subject, cause, source) index.
-        old = sorted(olds.get(ip, ()), key=lambda item: (item.cause.value, item.source))
-        if decision is None:
-            if old:
-                drops.append((ip, HOSTING_SOURCE))
-        elif not old or old[0].cause is not decision.cause or _differs(old[0], decision):
-            drops.append((ip, HOSTING_SOURCE))
-            upserts.append(
-                _listing(
-                    ip,
-                    decision.cause,
-                    decision.reason,
-                    HOSTING_SOURCE,
-                    old[0].listed_at.timestamp() if old else now,
-                    decision.expires_at,
-                )
+) -> Individual:
+    """Replay the evidence of every (target, cause) that could list; decide from the periods."""
+    stops: dict[str, list[Stop]] = {}
+    for subject, grants in store.removal_stops().items():
+        for name in subject_names(subject):
+            stops.setdefault(name, []).extend(
+                Stop(decided, created, "request") for created, decided in grants
             )
+    # Only targets with relay/proxy evidence can have a listing a re-probe ends.
+    probed = {t for t, by in scores.items() if Cause.OPEN_RELAY in by or Cause.OPEN_PROXY in by}
+    closures = store.probe_closures(probed) if probed else {}
+    spans = replay_all(scores, stops, closures, policy, rep, now)
+    return decide_individual(chosen, spans, store.periods(chosen), allow, now)
+
+
+def _ending(spans: list[Span], covered: bool, now: float) -> tuple[float, str]:
+    """Return when and why a stored listing with no decision any more ended."""
+    if covered:
+        return now, "allowlisted"
+    if spans and not spans[-1].open:
+        last = spans[-1]
+        return min(last.until, now), _ENDED.get(
+            last.ended_by, "score fell below the delisting threshold"
+        )
+    return now, "no evidence supports it any more"
+
+
+_ENDED: Final = {
+    "decay": "score fell below the delisting threshold",
+    "quiet": "nothing new was seen for the maximum quiet time",
+    "minimum": "minimum listing time over and the score has decayed",
+    "request": "removal request granted",
+    "probe": "a re-probe found it closed",
+}
 
 
 def _escalations(
@@ -347,6 +264,16 @@ def _escalations(
         if sum(1 for until in mine.values() if until > now) >= escalation_threshold(policy, network)
     }
     carve = carve_outs(store, reaching, policy, rep, scores, now) if reaching else {}
+    # When each member's listing began (event time): the stored one, this round's decision.
+    starts: dict[str, float] = {}
+    if reaching:
+        causes = sorted(c.value for c in policy.escalate_causes)
+        for subject, src, listed_at in store.listing_starts(causes, active_at=now):
+            if not (src == SOURCE and subject in chosen):  # re-decided this round
+                starts[subject] = min(starts.get(subject, listed_at), listed_at)
+        for (target, cause), decision in decided.items():
+            if cause in policy.escalate_causes:
+                starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
     # (subject, reason, listed_at, expires_at) of the stored escalation CIDRs, per source.
     olds: dict[str, list[tuple[str, str, float, float | None]]] = {}
     for subject, src, why, listed_at, expires_at in store.source_rows(
@@ -363,9 +290,10 @@ def _escalations(
             else escalate(
                 network,
                 listed.get(network, {}),
-                carve.get(network, []),
+                carve.get(network, []) + _allowed_in(allow, network),
                 threshold=threshold,
                 now=now,
+                starts=starts,
             )
         )
         outcome.escalations[network] = result
@@ -382,14 +310,28 @@ def _escalations(
                 abs(until - result.expires_at) < 1 for _, _, _, until in old if until is not None
             )
             and all(why == result.reason for _, why, _, _ in old)
+            and all(abs(listed_at - round(result.since)) < 1 for _, _, listed_at, _ in old)
         )
         if not unchanged:
-            since = min((listed_at for _, _, listed_at, _ in old), default=now)
             drops.append((None, source))
             upserts.extend(
-                _listing(cidr, Cause.NETWORK, result.reason, source, since, result.expires_at)
+                listing_row(
+                    cidr, Cause.NETWORK, result.reason, source, result.since, result.expires_at
+                )
                 for cidr in result.cidrs
             )
+
+
+def _allowed_in(allow: Allowlist, network: str) -> list[str]:
+    """Return the allowlisted networks inside *network*: cut out of its escalation as well."""
+    if not allow.networks:
+        return []
+    net = ipaddress.ip_network(network)
+    return [
+        str(n)
+        for n in allow.networks
+        if n.version == net.version and n.subnet_of(net)  # type: ignore[arg-type]
+    ]
 
 
 def evaluate_new(
@@ -403,36 +345,23 @@ def evaluate_new(
     """Evaluate only the targets touched by evidence stored since the last call (incremental)."""
     after = store.cursor(CURSOR)
     targets, newest = store.evidence_targets_since(after, observed_by=now.timestamp())
+    # Decided removal and carve-out requests re-decide their subjects (and networks) too.
+    decided, latest = store.requests_decided_since(store.cursor(REQUEST_CURSOR))
+    for subject in decided:
+        targets.update(subject_names(subject))
+    # Listings that expired since the last run re-decide the networks and shared-hosting IPs
+    # they counted towards: an escalation at T names the members live at T, whatever ran.
+    ts = now.timestamp()
+    last_run = store.cursor(TIME_CURSOR) or int(ts - 86400)
+    targets.update(store.expired_between(last_run, ts))
     outcome = evaluate(store, policy, rep, now, targets, prefixes=prefixes)
     store.set_cursor(CURSOR, newest)
+    store.set_cursor(REQUEST_CURSOR, int(latest))
+    store.set_cursor(TIME_CURSOR, int(ts))
+    settle_requests(store, now)
     return outcome
 
 
 def _canonical(cidr: str) -> str:
     """Return a CIDR as the store writes its subject: a single address without /32 or /128."""
     return cidr.removesuffix("/128" if ":" in cidr else "/32")
-
-
-def _differs(old: Listing, new: Decision) -> bool:
-    old_until = old.expires_at.timestamp() if old.expires_at else float("inf")
-    return abs(old_until - new.expires_at) >= 1 or old.reason != new.reason
-
-
-def _listed_domains(
-    store: PolicyStore,
-    domains: set[str],
-    decided: Decided,
-    chosen: Collection[str],
-    now_dt: datetime,
-) -> dict[str, tuple[Cause, float]]:
-    """Return listed domains -> (cause, expiry), this round's decisions overriding the store."""
-    out: dict[str, tuple[Cause, float]] = {}
-    for listing in _listings_of(store, domains, active_at=now_dt):
-        if listing.source == SOURCE and listing.subject_text in chosen:
-            continue  # re-decided this round
-        until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
-        out[listing.subject_text] = (listing.cause, until)
-    for (target, cause), decision in decided.items():
-        if target in domains:
-            out[target] = (cause, decision.expires_at)
-    return out

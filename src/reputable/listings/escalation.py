@@ -110,11 +110,15 @@ def carve_outs(
     scores: dict[str, dict[Cause, CauseScore]],
     now: float,
 ) -> dict[str, list[str]]:
-    """Return, per network, its members whose reputation is good: they are spared."""
+    """Return, per network, its members that are spared: good reputation or a granted carve-out.
+
+    A carve-out granted on request holds until new bad evidence about the address arrives.
+    """
     v6 = {int(net.network_address) >> 80: n for n in networks if ":" in n for net in [_net(n)]}
     v4 = len(v6) < len(networks)
     inside: dict[str, list[str]] = {}
-    for target in store.clean_targets():
+    granted = store.carve_out_grants()
+    for target in store.clean_targets() | set(granted):
         if ":" in target:
             network = v6.get(_prefix48(target), "") if v6 else ""
         elif v4 and is_ip(target):
@@ -131,6 +135,10 @@ def carve_outs(
 
     def good(target: str) -> bool:
         by_cause = scores[target] if target in scores else known.get(target, {})
+        if target in granted:
+            bad_since = max((s.last_at for c, s in by_cause.items() if c.lists), default=0.0)
+            if bad_since <= granted[target]:
+                return True
         return reputation(by_cause, thresholds)[1] is Bucket.GOOD
 
     return {network: [t for t in ts if good(t)] for network, ts in inside.items()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -13,8 +13,9 @@ from reputable.core.address import Domain, parse_subject
 from reputable.core.cause import Cause
 from reputable.core.clock import format_instant
 from reputable.evidence.model import EvidenceRecord
+from reputable.listings.allowlist import Allowlist
 from reputable.listings.delisting import subject_names
-from reputable.listings.model import AuditEntry, DelistRequest, Listing
+from reputable.listings.model import AllowEntry, AuditEntry, DelistRequest, Listing
 from reputable.listings.policy import network_of
 from reputable.listings.ports import ListingReads
 from reputable.listings.remediation import remediation
@@ -24,6 +25,10 @@ from reputable.reputation.scoring import accumulate, reputation
 
 class ExplainStore(ListingReads, Protocol):
     """What explain reads."""
+
+    def allows(self, *, active_at: datetime | None = None) -> Iterator[AllowEntry]:
+        """Yield allowlist entries active at *active_at*."""
+        ...
 
     def evidence_records(self, subjects: Sequence[str], limit: int = 200) -> list[EvidenceRecord]:
         """Return the newest evidence about subjects."""
@@ -54,6 +59,7 @@ class Explanation:
     collateral: list[str]
     remediation: list[str]
     history: list[dict[str, Any]] = field(default_factory=list)
+    allowlisted: bool = False  # DNS does not answer for it, whatever covers it
 
     def to_json(self) -> dict[str, Any]:
         """Return the documented JSON shape (docs/policy.md)."""
@@ -68,7 +74,19 @@ class Explanation:
             "collateral": self.collateral,
             "remediation": self.remediation,
             "history": self.history,
+            "allowlisted": self.allowlisted,
         }
+
+
+def ending_words(listing: Listing, now: datetime) -> str:
+    """Say in words when *listing* ends if nothing new is seen."""
+    if listing.expires_at is None:
+        return "does not end by itself: an operator removes it"
+    left = listing.expires_at - now
+    days, rest = divmod(int(left.total_seconds()), 86400)
+    hours = rest // 3600
+    span = f"{days} d {hours} h" if days else f"{hours} h {rest % 3600 // 60} min"
+    return f"ends {format_instant(listing.expires_at)} (in {span}) if nothing new is seen"
 
 
 def _code(config: Config, listing: Listing) -> str:
@@ -82,23 +100,20 @@ def explain(store: ExplainStore, config: Config, subject_text: str, now: datetim
     names = subject_names(subject_text)
     canonical = names[0]
     is_host = not isinstance(subject, Domain) and subject.prefixlen == subject.max_prefixlen
-    # Listings that cover the subject: its own, its /64, its escalated network, its parent domains.
+    # Listings that cover the subject as DNS answers for it: its own, its /64, every range
+    # that contains it (operator and feed ranges, escalations, prefixes), its parent domains.
     covering = [item for item in store.listings_where(subjects=names, active_at=now)]
     net = network_of(names[-1]) if not isinstance(subject, Domain) else None
-    if net is not None and is_host:
-        for item in store.listings_where(source_prefix=f"policy:network:{net}", active_at=now):
-            if subject.subnet_of(item.subject):  # type: ignore[arg-type, union-attr]
-                covering.append(item)
     if not isinstance(subject, Domain):
-        for item in store.listings_where(source_prefix="policy:prefix", active_at=now):
-            inside = (
-                not isinstance(item.subject, Domain) and item.subject.version == subject.version
-            )
-            if inside and subject.subnet_of(item.subject) and item not in covering:  # type: ignore[arg-type]
+        for item in store.listings_where(like="%/%", family=subject.version, active_at=now):
+            whole = item.subject
+            inside = not isinstance(whole, Domain) and whole.version == subject.version
+            if inside and subject.subnet_of(whole) and item not in covering:  # type: ignore[arg-type]
                 covering.append(item)
     if isinstance(subject, Domain):
         parents = [p.name for p in subject.parents()[1:]]
         covering.extend(store.listings_where(subjects=parents, active_at=now))
+    allowlisted = Allowlist(store.allows(active_at=now)).covers(canonical)
     listings: list[dict[str, Any]] = [
         {
             "cause": item.cause.value,
@@ -108,6 +123,7 @@ def explain(store: ExplainStore, config: Config, subject_text: str, now: datetim
             "reason": item.reason,
             "source": item.source,
             "subject": item.subject_text,
+            "ends": ending_words(item, now),
         }
         for item in covering
     ]
@@ -195,7 +211,8 @@ def explain(store: ExplainStore, config: Config, subject_text: str, now: datetim
     causes = list(dict.fromkeys(Cause(item["cause"]) for item in listings))
     return Explanation(
         subject=canonical,
-        listed=bool(listings),
+        listed=bool(listings) and not allowlisted,
+        allowlisted=allowlisted,
         listings=listings,
         score=score,
         bucket=bucket.value,

@@ -23,6 +23,7 @@ from reputable.core import log
 from reputable.core.address import Domain, IPAddress
 from reputable.core.cause import Cause
 from reputable.core.errors import ListingRefused, ReputableError
+from reputable.core.limits import clip_reason
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers.feed_kinds import FEED_PARSERS
 from reputable.evidence.parsers.feed_model import (
@@ -154,7 +155,9 @@ def network_listings(
         listing = Listing(
             subject=net,
             cause=Cause.MANUAL,
-            reason=f"feed {feed.name}: {entry.reason}" if entry.reason else f"feed {feed.name}",
+            reason=clip_reason(
+                f"feed {feed.name}: {entry.reason}" if entry.reason else f"feed {feed.name}"
+            ),
             source=feed.source,
             listed_at=now,
         )
@@ -180,7 +183,7 @@ def domain_listings(
         listings[entry.domain.name] = Listing(
             subject=entry.domain,
             cause=Cause.MALWARE_HOST,
-            reason=f"feed {feed.name}: {why}: {entry.url}",
+            reason=clip_reason(f"feed {feed.name}: {why}: {entry.url}"),
             source=feed.source,
             listed_at=now,
         )
@@ -285,6 +288,10 @@ async def sync_feed(
         evidence, unresolved = await url_evidence(feed, content.urls, resolver, settings, now)
     else:
         listings, skipped = network_listings(feed, content, limits, settings, now)
+    # Unreadable lines (by number, with why) are reported; the good ones are stored.
+    skipped = [f"unreadable {sample}" for sample in content.samples] + skipped
+    if content.invalid > len(content.samples):
+        skipped.insert(len(content.samples), f"... {content.invalid} unreadable lines in all")
     added, removed = store.replace_feed_listings(feed.source, listings, actor=ACTOR)
     new_evidence = store.add_evidence(evidence) if evidence else 0
     store.record_feed_state(

@@ -67,10 +67,11 @@ class DelistRequest:
     contact: str
     note: str
     created_at: datetime
-    status: str  # pending, granted, denied
+    status: str  # pending, granted, denied, ended (the listing ended before a decision)
     decided_at: datetime | None
     decided_by: str | None
     why: str | None
+    kind: str = "removal"  # or "carve_out": take one address out of an escalated network
 
 
 @dataclass(frozen=True, slots=True)

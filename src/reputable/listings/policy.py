@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -41,6 +41,21 @@ DEFAULT_RULES: Final[dict[Cause, CauseRule]] = {
 }
 
 
+#: How long a listing outlives its last evidence at most (None: until its score decays).
+#: Spam-like causes follow the public lists (UCEPROTECT level 1: 7 days; SpamCop: 24 hours);
+#: relays and proxies end sooner when a re-probe finds them closed.
+DEFAULT_MAX_QUIET: Final[dict[Cause, timedelta | None]] = {
+    Cause.SPAM: timedelta(days=7),
+    Cause.HARVEST: timedelta(days=7),
+    Cause.COMPROMISED: timedelta(days=7),
+    Cause.OPEN_RELAY: timedelta(days=30),
+    Cause.OPEN_PROXY: timedelta(days=30),
+    Cause.MALWARE_HOST: timedelta(days=3),
+    Cause.RDNS: timedelta(days=30),
+    Cause.MANUAL: None,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyParams:
     """Every threshold of the listing policy (documented in docs/policy.md)."""
@@ -59,6 +74,12 @@ class PolicyParams:
     self_removals: int = 3
     self_removal_window: timedelta = timedelta(days=30)
     interval: timedelta = timedelta(seconds=5)
+    max_quiet: Mapping[Cause, timedelta | None] = field(
+        default_factory=lambda: dict(DEFAULT_MAX_QUIET)
+    )
+    domain_senders: int = 3  # distinct listed IPs sending spam for one domain that list it
+    contact: str = ""  # how a listed party reaches the list operator (refusals quote it)
+    reprobe_every: timedelta = timedelta(days=1)  # serve re-probes probe-made listings
 
     def list_thresholds(self) -> dict[Cause, float]:
         """Return the listing threshold of every cause that can list."""
@@ -162,6 +183,7 @@ class Escalation:
     carved: tuple[str, ...]
     expires_at: float
     reason: str
+    since: float = 0.0  # when the threshold-th of the live members' listings began
 
 
 def escalate(
@@ -171,12 +193,15 @@ def escalate(
     *,
     threshold: int,
     now: float,
+    starts: Mapping[str, float] | None = None,
 ) -> Escalation | None:
     """Return the escalation of *network* when at least *threshold* members are listed.
 
     *members* maps each listed member (address or /64) to its listing's expiry. Members with
     good reputation (*carve_out*) are cut out of the network listing like rbldnsd ``!``
-    exclusions. The escalation lasts until fewer than *threshold* members remain listed.
+    exclusions. The escalation lasts until fewer than *threshold* members remain listed and
+    began when the *threshold*-th of the live members' listings did (*starts*: member -> since;
+    without it, *now*).
     """
     live = {m: t for m, t in members.items() if t > now}
     if len(live) < threshold:
@@ -193,9 +218,26 @@ def escalate(
     reason = f"{len(live)} listed {unit} in {network} (threshold {threshold}): {shown}"
     if holes:
         reason += f"; spared for good reputation: {', '.join(str(h) for h in holes)}"
+    since = _kth_start(live, starts, threshold, now)
     return Escalation(
-        network, tuple(cidrs), tuple(sorted(live)), tuple(str(h) for h in holes), expiry, reason
+        network,
+        tuple(cidrs),
+        tuple(sorted(live)),
+        tuple(str(h) for h in holes),
+        expiry,
+        reason,
+        since,
     )
+
+
+def _kth_start(
+    live: Collection[str], starts: Mapping[str, float] | None, threshold: int, now: float
+) -> float:
+    """Return when the *threshold*-th of *live*'s listings began (event time), else *now*."""
+    if starts is None:
+        return now
+    began = sorted(starts.get(m, now) for m in live)
+    return began[threshold - 1] if len(began) >= threshold else now
 
 
 def _cut(
@@ -239,6 +281,7 @@ def hosting_decision(
     *,
     threshold: int,
     now: float,
+    starts: Mapping[str, float] | None = None,
 ) -> Decision | None:
     """List a shared-hosting IP when at least *threshold* distinct domains on it are listed.
 
@@ -254,7 +297,8 @@ def hosting_decision(
     reason = (
         f"{len(live)} domains hosted on this address are listed (threshold {threshold}): {names}"
     )
-    return Decision(ip, cause, now, now, expiry, reason)
+    since = _kth_start(live, starts, threshold, now)
+    return Decision(ip, cause, since, since, expiry, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +306,8 @@ class PolicyChanges:
     """What one evaluation changes in the store, applied in one transaction."""
 
     upserts: tuple[Listing, ...] = ()
-    ends: tuple[tuple[str, Cause, str], ...] = ()  # (subject, cause, source) to expire now
+    ends: tuple[tuple[str, Cause, str, float, str], ...] = ()
+    # (subject, cause, source, when it ended, why) of listings to expire
     drops: tuple[tuple[str | None, str], ...] = ()  # (subject or any, source) rows to delete
     new_periods: tuple[tuple[str, Cause, Period], ...] = ()
     period_updates: tuple[tuple[str, Cause, float, float, str | None], ...] = ()

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from reputable.core.address import Subject
 from reputable.core.cause import Cause
-from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.listings.model import AllowEntry, Batch, DelistRequest, Listing
 from reputable.listings.policy import Period, PolicyChanges
 
 
@@ -113,6 +113,58 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
 
     def granted_removals(self) -> dict[str, float]:
         """Return, per subject, when its latest granted removal request was decided."""
+        ...
+
+    def removal_stops(self) -> dict[str, list[tuple[float, float]]]:
+        """Return, per subject, (created_at, decided_at) of its granted removal requests."""
+        ...
+
+    def carve_out_grants(self) -> dict[str, float]:
+        """Return, per address, when its latest carve-out from an escalated network was granted."""
+        ...
+
+    def delist_requests(
+        self, *, subject: str | None = None, status: str | None = None
+    ) -> list[DelistRequest]:
+        """Return removal requests, newest first."""
+        ...
+
+    def decide_delist(self, request_id: int, *, status: str, by: str, why: str, now: float) -> None:
+        """Decide a request."""
+        ...
+
+    def own_rows(
+        self, subjects: Collection[str], *, source: str, active_at: float
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*."""
+        ...
+
+    def spam_senders(self, targets: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Return, per domain named in spam evidence, the targets that sent it."""
+        ...
+
+    def listing_starts(
+        self, causes: Collection[str], *, active_at: float
+    ) -> Iterator[tuple[str, str, float]]:
+        """Yield (subject, source, listed_at) of the active listings of *causes*."""
+        ...
+
+    def expired_between(self, after: float, until: float) -> set[str]:
+        """Return the subjects of listings that expired after *after* and by *until*."""
+        ...
+
+    def requests_decided_since(self, after: float) -> tuple[set[str], float]:
+        """Return the subjects of requests decided after *after*, and the newest decision time."""
+        ...
+
+    def probe_closures(
+        self, targets: Collection[str] | None = None
+    ) -> dict[str, list[tuple[float, str]]]:
+        """Return, per target, (observed_at, probe kind) of probes that found a relay/proxy closed."""
+        ...
+
+    def evidence_labels(self, targets: Collection[str]) -> Iterator[tuple[str, str, float, str]]:
+        """Yield (target, cause, observed_at, detector or source) of the evidence of *targets*."""
         ...
 
     def cursor(self, name: str) -> int:

@@ -9,7 +9,8 @@ from typing import Final
 
 from reputable.core.address import Domain, Subject, format_subject
 from reputable.core.cause import Cause
-from reputable.core.errors import ListingRefused
+from reputable.core.errors import InputError, ListingRefused
+from reputable.core.limits import reason_problem
 from reputable.listings.model import Listing
 
 #: RFC 5782 §5: these are always listed and cannot be removed.
@@ -78,6 +79,9 @@ def new_listing(
     check_listable(subject, limits, force=force)
     if ttl is not None and ttl <= timedelta(0):
         raise ListingRefused(f"--ttl must be positive, got {ttl}")
+    problem = reason_problem(reason.strip())
+    if problem is not None:
+        raise InputError(f"{format_subject(subject)}: {problem}")
     return Listing(
         subject=subject,
         cause=cause,

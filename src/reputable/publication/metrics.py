@@ -45,6 +45,14 @@ def render(records: list[dict[str, Any]], *, serial: int | None = None) -> str:
         "# TYPE reputable_dns_snapshot_reloads_total counter",
         f"reputable_dns_snapshot_reloads_total {sum(int(r.get('reloads', 0)) for r in records)}",
     ]
+    dropped = sum(int(r.get("rrl", [0, 0])[0]) for r in records)
+    slipped = sum(int(r.get("rrl", [0, 0])[1]) for r in records)
+    lines += [
+        "# HELP reputable_dns_rrl_total UDP answers held back by response rate limiting.",
+        "# TYPE reputable_dns_rrl_total counter",
+        f'reputable_dns_rrl_total{{action="dropped"}} {dropped}',
+        f'reputable_dns_rrl_total{{action="slipped"}} {slipped}',
+    ]
     if serial is not None:
         lines += [
             "# HELP reputable_listings_serial Change serial of the store.",

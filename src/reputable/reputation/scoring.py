@@ -28,6 +28,11 @@ DEFAULT_HALF_LIFE: Final[dict[Cause, timedelta]] = {
 }
 
 
+#: Badness (:func:`badness`) from which bad evidence counts as still in its window: 1 % of a
+#: listing threshold, e.g. one complaint (1.0 of spam's 2.5) for about 2 weeks at 2 days' half-life.
+BAD_FLOOR: Final = 0.01
+
+
 class Bucket(enum.StrEnum):
     """A reputation in one word; an address with no history is unknown, never good."""
 
@@ -57,6 +62,8 @@ class CauseScore:
     count: int = 0
     first_at: float = math.inf
     last_at: float = -math.inf
+    total: float = 0.0  # undecayed sum of the weights: no replay can score higher
+    events: list[tuple[float, float]] | None = None  # (observed_at, weight), when kept
 
 
 def decayed(weight: float, age: timedelta, half_life: timedelta) -> float:
@@ -83,10 +90,47 @@ def accumulate(
         value = weight * 0.5 ** ((now - observed_at) / half)
         score = by_cause.get(cause)
         if score is None:
-            by_cause[cause] = CauseScore(0.0 + value, 1, observed_at, observed_at)
+            by_cause[cause] = CauseScore(0.0 + value, 1, observed_at, observed_at, weight)
             continue
         score.value += value
         score.count += 1
+        score.total += weight
+        if observed_at < score.first_at:  # noqa: PLR1730  # cheaper than min() in this loop
+            score.first_at = observed_at
+        if observed_at > score.last_at:  # noqa: PLR1730  # cheaper than max() in this loop
+            score.last_at = observed_at
+    return out
+
+
+def accumulate_events(
+    rows: Iterable[EvidenceRow], params: ReputationParams, now: float
+) -> dict[str, dict[Cause, CauseScore]]:
+    """Return :func:`accumulate` with each score's (observed_at, weight) events kept.
+
+    The policy engine replays the events of the (target, cause) pairs that may list
+    (listings/timeline.py); keeping them here spares a second pass over every row.
+    """
+    halves = {c.value: (c, params.seconds(c)) for c in Cause}
+    out: dict[str, dict[Cause, CauseScore]] = {}
+    get_target = out.get
+    for target, cause_text, observed_at, weight in rows:
+        if observed_at > now:
+            continue
+        cause, half = halves[cause_text]
+        by_cause = get_target(target)
+        if by_cause is None:
+            by_cause = out[target] = {}
+        value = weight * 0.5 ** ((now - observed_at) / half)
+        score = by_cause.get(cause)
+        if score is None:
+            by_cause[cause] = CauseScore(
+                0.0 + value, 1, observed_at, observed_at, weight, [(observed_at, weight)]
+            )
+            continue
+        score.value += value
+        score.count += 1
+        score.total += weight
+        score.events.append((observed_at, weight))  # type: ignore[union-attr]  # always set here
         if observed_at < score.first_at:  # noqa: PLR1730  # cheaper than min() in this loop
             score.first_at = observed_at
         if observed_at > score.last_at:  # noqa: PLR1730  # cheaper than max() in this loop
@@ -117,13 +161,17 @@ def reputation(
 
     ``score = 100 * (1 + good) / (1 + good + 3 * bad)`` where *bad* is :func:`badness` and
     *good* the decayed weight of ``clean`` evidence. No evidence at all is 50/unknown; good
-    needs positive evidence, so silence alone never earns it.
+    needs positive evidence, so silence alone never earns it. Bad evidence still in its
+    window (*bad* of at least :data:`BAD_FLOOR`) keeps the score below unknown's 50, whatever
+    clean evidence says: unknown stays below clean, bad below unknown.
     """
     if not scores:
         return 50, Bucket.UNKNOWN
     bad = badness(scores, list_at)
     good = scores[Cause.CLEAN].value if Cause.CLEAN in scores else 0.0
     value = round(100 * (1 + good) / (1 + good + 3 * bad))
+    if bad >= BAD_FLOOR:
+        value = min(value, 49)
     if value < 25:
         return value, Bucket.BAD
     if value < 50:

@@ -16,6 +16,7 @@ from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, Reques
 from reputable.store.sqlite_exports import ExportReads
 from reputable.store.sqlite_feeds import FeedTables
 from reputable.store.sqlite_pages import PageReads
+from reputable.store.sqlite_policy import PolicyReads
 from reputable.store.sqlite_sources import SourceTables
 from reputable.store.sqlite_tokens import TokenTables
 from reputable.store.sqlite_tx import transaction
@@ -44,6 +45,7 @@ class SQLiteStore(
     TokenTables,
     ExportReads,
     PageReads,
+    PolicyReads,
 ):
     """Listings in one SQLite file; every write is one transaction that bumps the serial."""
 

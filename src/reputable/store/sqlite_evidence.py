@@ -10,6 +10,7 @@ from typing import Final
 
 from reputable.core.cause import Cause
 from reputable.evidence.model import (
+    HOSTED_CAUSES,
     Evidence,
     EvidenceRecord,
     EvidenceSubject,
@@ -43,7 +44,7 @@ def evidence_table_rows(items: Iterable[Evidence]) -> Iterator[tuple[object, ...
         yield (
             e.key,
             known[0],
-            domain.name if domain else known[1],  # = e.target
+            domain.name if domain and e.cause in HOSTED_CAUSES else known[1],  # = e.target
             e.cause.value,
             e.source,
             e.observed_at.timestamp(),
@@ -228,7 +229,7 @@ class EvidenceTables(SQLiteTables):
         self, *, subject: str | None = None, status: str | None = None
     ) -> list[DelistRequest]:
         """Return removal requests, newest first, optionally for one subject or status."""
-        sql = "SELECT id, subject, contact, note, created_at, status, decided_at, decided_by, why FROM delist_requests"
+        sql = "SELECT id, subject, contact, note, created_at, status, decided_at, decided_by, why, kind FROM delist_requests"
         where, args = [], []
         if subject is not None:
             where.append("subject = ?")
@@ -249,8 +250,11 @@ class EvidenceTables(SQLiteTables):
                 datetime.fromtimestamp(d, UTC) if d is not None else None,
                 by,
                 why,
+                kind,
             )
-            for i, s, c, n, at, st, d, by, why in self._db.execute(sql + " ORDER BY id DESC", args)
+            for i, s, c, n, at, st, d, by, why, kind in self._db.execute(
+                sql + " ORDER BY id DESC", args
+            )
         ]
 
     def history(self, subjects: Sequence[str], limit: int = 100) -> list[AuditEntry]:
@@ -289,19 +293,13 @@ class PolicyWrites(SQLiteTables):
                         "DELETE FROM listings WHERE subject = ? AND source = ?",
                         (subject, source),
                     )
-            for subject, cause, source in changes.ends:
+            for subject, cause, source, ended_at, why in changes.ends:
                 db.execute(
                     "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
                     " AND (expires_at IS NULL OR expires_at > ?)",
-                    (now, subject, cause.value, source, now),
+                    (min(ended_at, now), subject, cause.value, source, now),
                 )
-                self._audit(
-                    actor,
-                    "delist",
-                    subject,
-                    cause.value,
-                    "score fell below the delisting threshold",
-                )
+                self._audit(actor, "delist", subject, cause.value, why)
             for listing in changes.upserts:
                 db.execute(
                     "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
@@ -352,7 +350,8 @@ def _granted(db: sqlite3.Connection) -> dict[str, float]:
     return {
         s: float(t)
         for s, t in db.execute(
-            "SELECT subject, MAX(decided_at) FROM delist_requests WHERE status = 'granted' GROUP BY subject"
+            "SELECT subject, MAX(decided_at) FROM delist_requests WHERE status = 'granted'"
+            " AND kind = 'removal' GROUP BY subject"
         )
     }
 
@@ -370,11 +369,14 @@ class RequestTables(SQLiteTables):
         ).fetchone()
         return None if row[0] is None else float(row[0])
 
-    def add_delist_request(self, subject: str, contact: str, note: str, now: float) -> int:
-        """Record a pending removal request; return its id."""
+    def add_delist_request(
+        self, subject: str, contact: str, note: str, now: float, *, kind: str = "removal"
+    ) -> int:
+        """Record a pending removal (or carve-out) request; return its id."""
         cur = self._db.execute(
-            "INSERT INTO delist_requests (subject, contact, note, created_at, status) VALUES (?,?,?,?,'pending')",
-            (subject, contact, note, now),
+            "INSERT INTO delist_requests (subject, contact, note, created_at, status, kind)"
+            " VALUES (?,?,?,?,'pending',?)",
+            (subject, contact, note, now, kind),
         )
         self._audit(contact, "delist_request", subject, None, note)
         return int(cur.lastrowid or 0)
@@ -390,17 +392,31 @@ class RequestTables(SQLiteTables):
         ).fetchone()
         self._audit(by, f"delist_{status}", row[0] if row else "?", None, why)
 
-    def end_listings(self, subject: str, *, now: float, actor: str, why: str) -> int:
-        """Expire every active listing of *subject* now and close its policy periods; return how many."""
+    def end_listings(
+        self,
+        subject: str,
+        *,
+        now: float,
+        actor: str,
+        why: str,
+        listed_before: float | None = None,
+    ) -> int:
+        """Expire the active listings of *subject* now and close its policy periods; return how many.
+
+        With *listed_before*, only listings that began at or before it end (a decision on a
+        removal request applies to the listings that existed when it was made).
+        """
+        before = now if listed_before is None else listed_before
         with transaction(self._db, f"cannot write to {self.path}") as db:
             count = db.execute(
-                "UPDATE listings SET expires_at = ? WHERE subject = ? AND (expires_at IS NULL OR expires_at > ?)",
-                (now, subject, now),
+                "UPDATE listings SET expires_at = ? WHERE subject = ? AND listed_at <= ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (now, subject, before, now),
             ).rowcount
             db.execute(
                 "UPDATE policy_periods SET ends_at = ?, ended_by = 'request' WHERE subject = ?"
-                " AND ended_by IS NULL AND ends_at > ?",
-                (now, subject, now),
+                " AND listed_at <= ? AND ended_by IS NULL AND ends_at > ?",
+                (now, subject, before, now),
             )
             if count:
                 self._audit(actor, "delist", subject, None, why)

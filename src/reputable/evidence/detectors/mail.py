@@ -50,10 +50,14 @@ _MESSAGE: Final = Event.MESSAGE
 class _Episode:
     """Recipient attempts of one IP from *start* for one harvest window."""
 
-    __slots__ = ("messages", "samples", "start", "stats", "unknown")
+    __slots__ = ("context", "last", "messages", "samples", "start", "stats", "unknown")
 
     def __init__(self, start: float) -> None:
         self.start = start
+        # The evidence an episode gives is stamped with its own last event and context, never
+        # with the moment a sweep happened to close it: the same log gives the same evidence.
+        self.last = start
+        self.context: tuple[str, str] | None = None
         self.unknown = 0
         self.stats = 0  # recipient attempts from Postfix disconnect statistics (rcpt=a/b)
         self.messages = 0  # accepted messages (lower bound of accepted recipients)
@@ -133,6 +137,7 @@ class MailDetector:
                         self._ends_sorted = False
                     ends.append(end)
                     end_ips.append(ip)
+                ep.last = t
                 if kind is _QUEUED:
                     ep.messages += 1
                     hour = t // 3600
@@ -173,6 +178,7 @@ class MailDetector:
                         ep.samples.append(text)
                     if helo or sender:
                         self._context[ip] = (helo, domain_of(sender))
+                    ep.context = self._context.get(ip)
             elif kind is _AUTH_FAILURE:
                 self._login(ip, t, user or "?", ev)
             elif kind in _BURSTS and (kind is not _LOST or detail == "AUTH"):
@@ -250,7 +256,10 @@ class MailDetector:
             key = f"{self.source}:dirty_list:{ip}:{int(ep.start // _DAY)}"
         else:
             return
-        self._emit(ip, Cause.HARVEST, weight, ep.start, detail, ep.samples or [], key)
+        self._emit(
+            ip, Cause.HARVEST, weight, ep.start, detail, ep.samples or [], key,
+            ep.context or ("", ""), at=ep.last,
+        )  # fmt: skip
 
     def _login(self, ip: str, t: float, user: str | None, ev: MailEvent) -> None:
         p = self.params.brute_force
@@ -350,8 +359,10 @@ class MailDetector:
     def _emit(
         self, ip: str, cause: Cause, weight: float, start: float, detail: dict[str, Any],
         samples: list[str], key: str, context: tuple[str, str] | None = None,
+        at: float | None = None,
     ) -> None:  # fmt: skip
-        """Add one evidence; *context* (HELO, sender domain) defaults to the IP's last known."""
+        """Add one evidence; *context* (HELO, sender domain) defaults to the IP's last known,
+        *at* (when it was observed) to the latest log time seen."""
         helo, sender_domain = context or self._context.get(ip, ("", ""))
         if helo:
             detail["helo"] = helo
@@ -364,7 +375,7 @@ class MailDetector:
                 subject=ip_address(ip),
                 cause=cause,
                 source=self.source,
-                observed_at=datetime.fromtimestamp(max(self.now, start), UTC),
+                observed_at=datetime.fromtimestamp(max(self.now, start) if at is None else at, UTC),
                 weight=round(weight, 3),
                 detail=detail,
                 key=key,
@@ -400,7 +411,7 @@ class MailDetector:
         """Return the detector's windows as JSON-ready data (stored with the file offset)."""
         return {
             "now": self.now,
-            "episodes": {ip: [e.start, e.unknown, e.stats, e.messages, e.samples or []] for ip, e in self._episodes.items()},
+            "episodes": {ip: [e.start, e.unknown, e.stats, e.messages, e.samples or [], e.last, e.context] for ip, e in self._episodes.items()},
             "auth": {ip: [list(f), list(w)] for ip, (f, w) in self._auth.items()},
             "bursts": {n: {ip: list(dq) for ip, dq in t.items()} for n, t in self._bursts.items()},
             "quiet": self._quiet,
@@ -414,9 +425,14 @@ class MailDetector:
     def restore(self, data: dict[str, Any]) -> None:
         """Load windows saved by :meth:`state`."""
         self.now = float(data.get("now", 0.0))
-        for ip, (start, unknown, stats, messages, samples) in data.get("episodes", {}).items():
+        for ip, (start, unknown, stats, messages, samples, *more) in data.get(
+            "episodes", {}
+        ).items():
             ep = self._episodes[ip] = _Episode(start)
             ep.unknown, ep.stats, ep.messages, ep.samples = unknown, stats, messages, samples
+            if more:  # states written before last/context were kept have five fields
+                ep.last = float(more[0])
+                ep.context = (str(more[1][0]), str(more[1][1])) if more[1] else None
             self._ends.append(start + self.params.harvest.window.total_seconds())
             self._end_ips.append(ip)
         self._ends_sorted = False

@@ -10,6 +10,7 @@ can be forged, so the evidence stays on the IP.
 from __future__ import annotations
 
 import email
+import email.errors
 import email.policy
 import hashlib
 import re
@@ -65,9 +66,20 @@ def _date(text: str | None) -> datetime | None:
         return None
     try:
         value = parsedate_to_datetime(text.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # Overflow: a 30-digit year
         return None
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class _TextHeaders(email.policy.Compat32):
+    """compat32, but a header with raw 8-bit bytes reads as text, not as an email Header
+    object that has no str methods (found by bench/fuzz.py)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:  # the email package's name
+        return str(super().header_fetch_parse(name, value))
+
+
+_POLICY: Final = _TextHeaders()
 
 
 def _parts(msg: Message) -> tuple[Message, Message | None]:
@@ -82,7 +94,7 @@ def _parts(msg: Message) -> tuple[Message, Message | None]:
             else:
                 raw = part.get_payload(decode=True)
                 text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
-            fields = HeaderParser().parsestr(text.lstrip())
+            fields = HeaderParser(policy=_POLICY).parsestr(text.lstrip())
         elif ctype in ("message/rfc822", "text/rfc822-headers") and original is None:
             payload = part.get_payload()
             if isinstance(payload, list) and payload and isinstance(payload[0], Message):
@@ -90,7 +102,7 @@ def _parts(msg: Message) -> tuple[Message, Message | None]:
             else:
                 raw = part.get_payload(decode=True)
                 text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(payload)
-                original = HeaderParser().parsestr(text)
+                original = HeaderParser(policy=_POLICY).parsestr(text)
     if fields is None:
         raise ArfError("no message/feedback-report part")
     return fields, original
@@ -130,12 +142,15 @@ def _dkim_domain(fields: Message, original: Message | None, reported: str) -> Do
 
 def parse(data: bytes) -> ArfReport:
     """Return the feedback report in one RFC 5322 message; raise ArfError saying what is wrong."""
-    msg = email.message_from_bytes(data, policy=email.policy.compat32)
+    msg = email.message_from_bytes(data, policy=_POLICY)
     if msg.get_content_type() != "multipart/report":
         raise ArfError(f"not a report: Content-Type is {msg.get_content_type()}")
     if (msg.get_param("report-type") or "").lower() != "feedback-report":  # type: ignore[union-attr]  # a str param
         raise ArfError("multipart/report without report-type=feedback-report")
-    fields, original = _parts(msg)
+    try:
+        fields, original = _parts(msg)
+    except (email.errors.MessageError, UnicodeError) as exc:  # found by bench/fuzz.py
+        raise ArfError(f"malformed report part: {exc}") from exc
     feedback_type = (fields.get("Feedback-Type") or "").strip().lower()
     if not feedback_type:
         raise ArfError("no Feedback-Type field")

@@ -6,7 +6,6 @@ optional. Lines starting with the comment prefix are skipped.
 
 from __future__ import annotations
 
-import csv
 from typing import Final
 
 from reputable.core.errors import SubjectError
@@ -42,18 +41,24 @@ def parse(text: str, mapping: CsvMapping) -> FeedContent:
     tally = Tally()
     nets: list[NetworkEntry] = []
     urls: list[UrlEntry] = []
-    lines = [
+    numbered = [
         (n, line)
         for n, line in enumerate(text.splitlines(), 1)
         if line.strip() and not (mapping.comment and line.lstrip().startswith(mapping.comment))
     ]
-    rows = csv.reader((line for _, line in lines), delimiter=mapping.delimiter)
-    numbered = list(zip((n for n, _ in lines), rows, strict=True))
-    header = numbered.pop(0)[1] if mapping.header and numbered else None
+    header: list[str] | None = None
+    if mapping.header and numbered:
+        first, line = numbered.pop(0)
+        header = tally.row(first, line, mapping.delimiter)
+        if header is None:
+            raise FeedError(f"line {first}: the header is no CSV line; {tally.samples[0]}")
     column = _index(mapping.column, header)
     reason_at = _index(mapping.reason_column, header)
-    for lineno, row in numbered:
+    for lineno, line in numbered:
         tally.lines += 1
+        row = tally.row(lineno, line, mapping.delimiter)
+        if row is None:
+            continue
         if column is None or column >= len(row):
             tally.bad(lineno, mapping.delimiter.join(row), f"no column {mapping.column}")
             continue

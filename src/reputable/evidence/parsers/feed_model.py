@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from typing import Final
 
 from reputable.core.address import Domain, IPAddress, IPNetwork
 from reputable.core.errors import InputError, ReputableError
+from reputable.core.limits import MAX_LINE_BYTES
 
 #: Feed names become listing sources ``feed:NAME``: no ``:``, nothing a shell must quote.
 FEED_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -131,6 +133,17 @@ class Tally:
         self.invalid += 1
         if len(self.samples) < 5:
             self.samples.append(f"line {lineno}: {text[:80]!r}: {why}")
+
+    def row(self, lineno: int, line: str, delimiter: str = ",") -> list[str] | None:
+        """Return the CSV fields of one line, or None after recording why it is unreadable."""
+        if len(line) > MAX_LINE_BYTES:
+            self.bad(lineno, line, f"line longer than {MAX_LINE_BYTES} bytes")
+            return None
+        try:
+            return next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error as exc:  # a NUL byte, an unclosed quote in strict mode, ...
+            self.bad(lineno, line, f"not a CSV line: {exc}")
+            return None
 
     def content(
         self, networks: list[NetworkEntry] | None = None, urls: list[UrlEntry] | None = None

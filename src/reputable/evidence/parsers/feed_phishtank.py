@@ -6,7 +6,6 @@ JSON: a list of objects with the same keys. Only verified phish still online are
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Any, Final
 
@@ -32,8 +31,18 @@ def _rows(text: str, tally: Tally) -> list[tuple[int, dict[str, Any]]]:
             tally.bad(exc.lineno, exc.doc[exc.pos : exc.pos + 40], f"bad JSON: {exc.msg}")
             return []
         return [(i, r if isinstance(r, dict) else {}) for i, r in enumerate(data, 1)]
-    reader = csv.DictReader(text.splitlines())
-    return [(n + 1, dict(r)) for n, r in enumerate(reader, 1)]
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if not lines:
+        return []
+    header = tally.row(*lines[0]) or []
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for lineno, line in lines[1:]:
+        row = tally.row(lineno, line)
+        if row is None:
+            tally.lines += 1  # counted here: parse() never sees it
+            continue
+        rows.append((lineno, dict(zip(header, row, strict=False))))
+    return rows
 
 
 def parse(text: str, mapping: CsvMapping) -> FeedContent:

@@ -6,7 +6,6 @@ Rows whose ``url_status`` is ``offline`` are skipped: the URL no longer serves m
 
 from __future__ import annotations
 
-import csv
 from typing import Final
 
 from reputable.core.errors import SubjectError
@@ -25,7 +24,9 @@ def parse(text: str, mapping: CsvMapping) -> FeedContent:
         if line.lstrip().startswith("#"):
             continue
         tally.lines += 1
-        row = next(csv.reader([line]), [])
+        row = tally.row(lineno, line)
+        if row is None:
+            continue
         if len(row) < 4 or not row[0].strip().isdigit():
             tally.bad(lineno, line, "not a URLhaus row (id,dateadded,url,url_status,...)")
             continue

@@ -45,7 +45,7 @@ def web_time(text: str) -> float | None:
             int(ss),
             tzinfo=timezone(offset) if offset else UTC,
         )
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OverflowError):  # OverflowError: a 40-digit second (fuzzing)
         return None
     return at.timestamp()
 

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define T_A 1
 #define T_SOA 6
@@ -41,7 +42,8 @@
 #define F_RD 0x0100
 #define RC_NXDOMAIN 3
 #define OUR_UDP_SIZE 1232
-#define MAX_REPLY 1232   /* the largest UDP reply wire.py ever sends untruncated */
+#define MAX_REPLY 4096   /* the largest dns.max_udp_answer the config accepts */
+#define MAX_TXT_TEXT 4096 /* wire.py MAX_TXT_TEXT: TXT text after $ expansion */
 #define RECV_SIZE 4096   /* as worker.py's recvfrom(4096) */
 #define MAX_BATCH 256
 #define MAX_ZONES 8
@@ -75,6 +77,8 @@ typedef struct {
     uint32_t ttl, negative_ttl;
     uint8_t soa[600];       /* SOA RDATA: two names of at most 255 bytes + 20 */
     int soa_len;
+    int max_udp;            /* dns.max_udp_answer */
+    int amplification;      /* dns.max_amplification (0: off) */
 } Engine;
 
 static void Engine_dealloc(Engine *self) {
@@ -96,12 +100,21 @@ static int copy_wire(PyObject *obj, uint8_t *dst, int *len, int cap, const char 
 }
 
 static int Engine_init(Engine *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"sections", "zone", "others", "ttl", "negative_ttl", "soa", NULL};
+    static char *names[] = {"sections", "zone",          "others", "ttl", "negative_ttl",
+                            "soa",      "max_udp",       "amplification", NULL};
     PyObject *sections, *zone, *others, *soa;
     unsigned long ttl, negative_ttl;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OSOkkS", names, &sections, &zone, &others,
-                                     &ttl, &negative_ttl, &soa))
+    int max_udp = 1232, amplification = 3;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OSOkkS|ii", names, &sections, &zone, &others,
+                                     &ttl, &negative_ttl, &soa, &max_udp, &amplification))
         return -1;
+    if (max_udp < 512 || max_udp > MAX_REPLY || amplification < 0) {
+        PyErr_Format(PyExc_ValueError, "max_udp must be 512-%d and amplification >= 0",
+                     MAX_REPLY);
+        return -1;
+    }
+    self->max_udp = max_udp;
+    self->amplification = amplification;
     if (self->nbuf) {
         PyErr_SetString(PyExc_RuntimeError, "Engine is immutable");
         return -1;
@@ -290,7 +303,7 @@ static inline void put_rr_head(Writer *w, uint16_t ptr, uint16_t type, uint32_t 
     put(w, h, 12);
 }
 
-/* Length of wire.py's expand(template, subject) (before the 65000-byte cut). */
+/* Length of wire.py's expand(template, subject) (before the MAX_TXT_TEXT cut). */
 static Py_ssize_t expanded_len(const uint8_t *t, Py_ssize_t n, int slen) {
     Py_ssize_t out = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -308,7 +321,7 @@ static void put_txt(Writer *w, const Engine *e, uint32_t atom, const uint8_t *su
     const uint8_t *t = e->strings + e->txt_off[atom];
     Py_ssize_t n = e->txt_len[atom];
     Py_ssize_t text = expanded_len(t, n, slen);
-    if (text > 65000) text = 65000;
+    if (text > MAX_TXT_TEXT) text = MAX_TXT_TEXT;
     Py_ssize_t rdlen = text ? text + (text + 254) / 255 : 1;
     if (w->over || w->len + 12 + rdlen > w->limit) {
         w->over = 1;
@@ -452,11 +465,12 @@ static int answer(const Engine *e, const uint8_t *p, int len, int max_size, uint
     int rcode = found ? 0 : RC_NXDOMAIN;
     *slot = (kind == 4 && found) ? SLOT_HIT : SLOT_MISS;
 
-    int limit = 512; /* wire.py: max_size only says "UDP"; the limit is 512 or EDNS's */
-    if (edns) {
-        limit = edns_size < OUR_UDP_SIZE ? edns_size : OUR_UDP_SIZE;
-        if (limit < 512) limit = 512;
-    }
+    /* wire.py _finish: max_size only says "UDP"; the client offers 512 or EDNS's size, we
+     * send at most max_udp, and to a client offering <= 512 at most amplification x query */
+    int offered = edns && edns_size > 512 ? edns_size : 512;
+    int limit = offered < e->max_udp ? offered : e->max_udp;
+    if (e->amplification && offered <= 512 && e->amplification * len < limit)
+        limit = e->amplification * len;
     if (limit > MAX_REPLY) limit = MAX_REPLY;
     int qlen = qend + 4 - 12;
     Writer w = {out, 12, limit, 0};
@@ -489,7 +503,7 @@ static int answer(const Engine *e, const uint8_t *p, int len, int max_size, uint
             }
             ancount += nc;
         }
-        if (qtype == T_TXT || qtype == T_ANY) {
+        if (qtype == T_TXT) { /* ANY: the A RRset alone (RFC 8482 4.2) */
             char subject[16];
             int slen = snprintf(subject, sizeof subject, "%u.%u.%u.%u", addr >> 24,
                                 (addr >> 16) & 255, (addr >> 8) & 255, addr & 255);
@@ -554,6 +568,233 @@ static PyTypeObject EngineType = {
     .tp_init = (initproc)Engine_init,
     .tp_dealloc = (destructor)Engine_dealloc,
     .tp_methods = Engine_methods,
+};
+
+
+/* ---------------------------------------------------------------------------------------- */
+/* Limiter: response rate limiting, as rrl.py's RateLimiter decides (see its docstring)       */
+
+#define RRL_SIZE 65536 /* direct-mapped buckets; a colliding bucket is restarted */
+#define RRL_RULES 64
+enum { RRL_SEND = 0, RRL_DROP = 1, RRL_SLIP = 2 };
+
+typedef struct {
+    uint64_t hash;
+    int64_t second;
+    uint32_t count;
+    uint32_t used;
+} RrlEntry;
+
+typedef struct {
+    int family, bits;
+    uint8_t net[16];
+    uint32_t rate;
+} RrlRule;
+
+typedef struct {
+    PyObject_HEAD
+    RrlEntry *table;
+    uint32_t rate, slip;
+    int nrules;
+    RrlRule rules[RRL_RULES];
+    long dropped, slipped; /* statistics only: updated by UDP threads without the GIL */
+} Limiter;
+
+static void Limiter_dealloc(Limiter *self) {
+    PyMem_RawFree(self->table);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Limiter_init(Limiter *self, PyObject *args, PyObject *kw) {
+    static char *names[] = {"rate", "slip", "rules", NULL};
+    unsigned int rate, slip;
+    PyObject *rules;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "IIO", names, &rate, &slip, &rules)) return -1;
+    if (self->table) {
+        PyErr_SetString(PyExc_RuntimeError, "Limiter is already initialised");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(rules, "rules must be a sequence of (net, bits, rate)");
+    if (seq == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > RRL_RULES) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "at most %d rate rules", RRL_RULES);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const char *net;
+        Py_ssize_t netlen;
+        int bits;
+        unsigned int r;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "y#iI", &net, &netlen, &bits,
+                              &r) ||
+            (netlen != 4 && netlen != 16) || bits < 0 || bits > netlen * 8) {
+            Py_DECREF(seq);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "rule: (4 or 16 network bytes, bits, rate)");
+            return -1;
+        }
+        self->rules[i].family = netlen == 4 ? 4 : 6;
+        self->rules[i].bits = bits;
+        memset(self->rules[i].net, 0, 16);
+        memcpy(self->rules[i].net, net, (size_t)netlen);
+        self->rules[i].rate = r;
+    }
+    Py_DECREF(seq);
+    self->nrules = (int)n;
+    self->rate = rate;
+    self->slip = slip;
+    self->table = PyMem_RawCalloc(RRL_SIZE, sizeof(RrlEntry));
+    if (self->table == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static inline uint64_t fnv(uint64_t h, const uint8_t *p, int n, int fold) {
+    for (int i = 0; i < n; i++) {
+        h ^= fold ? lower(p[i]) : p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static int prefix_match(const uint8_t *a, const uint8_t *net, int bits) {
+    int whole = bits / 8, rest = bits % 8;
+    if (memcmp(a, net, (size_t)whole)) return 0;
+    if (!rest) return 1;
+    uint8_t mask = (uint8_t)(0xFF << (8 - rest));
+    return (a[whole] & mask) == (net[whole] & mask);
+}
+
+/* SEND, DROP or SLIP for *reply* (len bytes) to the client *addr* (4 or 16 bytes). */
+static int rrl_decide(Limiter *l, int family, const uint8_t *addr, const uint8_t *r, int len,
+                      int64_t now) {
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (family == 6 && !memcmp(addr, mapped, 12)) {
+        family = 4;
+        addr += 12;
+    }
+    uint32_t rate = l->rate;
+    for (int i = 0; i < l->nrules; i++)
+        if (l->rules[i].family == family && prefix_match(addr, l->rules[i].net, l->rules[i].bits)) {
+            rate = l->rules[i].rate;
+            break;
+        }
+    if (!rate) return RRL_SEND;
+    uint8_t fam = (uint8_t)family;
+    uint64_t h = fnv(0xcbf29ce484222325ULL, &fam, 1, 0);
+    h = fnv(h, addr, family == 4 ? 3 : 7, 0);
+    static const uint8_t positive = 1, negative = 2, error = 3;
+    int rcode = len >= 12 ? (r[3] & 0xF) : -1;
+    int pos = 12;
+    if (len < 12 || rd16(r + 4) != 1 || (rcode != 0 && rcode != 3)) goto err;
+    while (pos < len && r[pos]) pos += r[pos] + 1;
+    int qend = pos + 5;
+    if (qend > len) goto err;
+    if ((r[2] << 8 & F_TC) || rd16(r + 6)) {
+        h = fnv(h, &positive, 1, 0);
+        h = fnv(h, r + 12, pos + 1 - 12, 1);
+        h = fnv(h, r + pos + 1, 4, 0);
+    } else {
+        h = fnv(h, &negative, 1, 0);
+        if (rd16(r + 8) && qend + 1 < len && (r[qend] & 0xC0) == 0xC0) {
+            int off = ((r[qend] & 0x3F) << 8) | r[qend + 1];
+            if (off >= 12 && off <= pos) h = fnv(h, r + off, pos + 1 - off, 1);
+        }
+    }
+    goto decide;
+err:
+    h = fnv(h, &error, 1, 0);
+decide:;
+    RrlEntry *e = &l->table[h & (RRL_SIZE - 1)];
+    if (!e->used || e->hash != h || e->second != now) {
+        e->used = 1;
+        e->hash = h;
+        e->second = now;
+        e->count = 0;
+    }
+    if (e->count < UINT32_MAX) e->count++;
+    if (e->count <= rate) return RRL_SEND;
+    uint32_t excess = e->count - rate;
+    if (l->slip && excess % l->slip == 0) {
+        l->slipped++;
+        return RRL_SLIP;
+    }
+    l->dropped++;
+    return RRL_DROP;
+}
+
+/* Rewrite the reply *r* of *len* bytes in place as rrl.py's slipped(); return its length. */
+static int rrl_slip(uint8_t *r, int len) {
+    int qd = rd16(r + 4), ar = rd16(r + 10);
+    int end = 12;
+    if (qd == 1) {
+        while (end < len && r[end]) end += r[end] + 1;
+        end += 5;
+    }
+    if (end > len) end = len;
+    uint8_t opt[11];
+    int optlen = ar && len >= 11 ? 11 : 0;
+    if (optlen) memcpy(opt, r + len - 11, 11);
+    r[2] |= F_TC >> 8;
+    wr16(r + 6, 0);
+    wr16(r + 8, 0);
+    wr16(r + 10, ar ? 1 : 0);
+    if (optlen) memcpy(r + end, opt, 11);
+    return end + optlen;
+}
+
+static int64_t monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static PyObject *Limiter_check(Limiter *self, PyObject *args) {
+    const char *host;
+    Py_buffer reply;
+    long long now;
+    if (!PyArg_ParseTuple(args, "sy*L", &host, &reply, &now)) return NULL;
+    char text[INET6_ADDRSTRLEN + 1];
+    size_t n = strcspn(host, "%");
+    uint8_t addr[16];
+    int family = 0;
+    if (n < sizeof text) {
+        memcpy(text, host, n);
+        text[n] = 0;
+        if (inet_pton(AF_INET, text, addr) == 1) family = 4;
+        else if (inet_pton(AF_INET6, text, addr) == 1) family = 6;
+    }
+    int verdict = RRL_SEND;
+    if (family && reply.len <= 65535)
+        verdict = rrl_decide(self, family, addr, reply.buf, (int)reply.len, (int64_t)now);
+    PyBuffer_Release(&reply);
+    return PyLong_FromLong(verdict);
+}
+
+static PyObject *Limiter_counts(Limiter *self, PyObject *Py_UNUSED(ignored)) {
+    return Py_BuildValue("(ll)", self->dropped, self->slipped);
+}
+
+static PyMethodDef Limiter_methods[] = {
+    {"check", (PyCFunction)Limiter_check, METH_VARARGS,
+     "check(host, reply, now) -> 0 send, 1 drop, 2 slip (rrl.RateLimiter.check)"},
+    {"counts", (PyCFunction)Limiter_counts, METH_NOARGS, "counts() -> (dropped, slipped)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LimiterType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "reputable.publication.dnsbl._fastdns.Limiter",
+    .tp_basicsize = sizeof(Limiter),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Response rate limiting buckets shared by the UDP loops of one worker.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Limiter_init,
+    .tp_dealloc = (destructor)Limiter_dealloc,
+    .tp_methods = Limiter_methods,
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -646,10 +887,18 @@ static PyObject *Loop_run(Loop *self, PyObject *args) {
     Engine *engine;
     PyObject *counters;
     int timeout_ms, handle;
-    PyObject *engine_obj;
-    if (!PyArg_ParseTuple(args, "OO!ip", &engine_obj, &PyList_Type, &counters, &timeout_ms,
-                          &handle))
+    PyObject *engine_obj, *limiter_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "OO!ip|O", &engine_obj, &PyList_Type, &counters, &timeout_ms,
+                          &handle, &limiter_obj))
         return NULL;
+    Limiter *limiter = NULL;
+    if (limiter_obj != Py_None) {
+        if (!PyObject_TypeCheck(limiter_obj, &LimiterType)) {
+            PyErr_SetString(PyExc_TypeError, "limiter must be a Limiter or None");
+            return NULL;
+        }
+        limiter = (Limiter *)limiter_obj;
+    }
     if (engine_obj == Py_None) {
         engine = NULL;
         handle = 0;
@@ -691,6 +940,7 @@ static PyObject *Loop_run(Loop *self, PyObject *args) {
             got = 0;
         }
     }
+    int64_t now = limiter ? monotonic_seconds() : 0;
     for (int i = 0; i < got; i++) {
         const uint8_t *pkt = self->in_iov[i].iov_base;
         int len = (int)self->in[i].msg_len;
@@ -701,6 +951,19 @@ static PyObject *Loop_run(Loop *self, PyObject *args) {
         if (n < 0) continue;
         if (slot == SLOT_HIT) hits++;
         else misses++;
+        if (limiter) {
+            const struct sockaddr_storage *ss = &self->addr[i];
+            int verdict = RRL_SEND;
+            if (ss->ss_family == AF_INET)
+                verdict = rrl_decide(limiter, 4,
+                                     (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr,
+                                     o, n, now);
+            else if (ss->ss_family == AF_INET6)
+                verdict = rrl_decide(
+                    limiter, 6, ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr, o, n, now);
+            if (verdict == RRL_DROP) continue;
+            if (verdict == RRL_SLIP) n = rrl_slip(o, n);
+        }
         self->out_iov[nout].iov_base = o;
         self->out_iov[nout].iov_len = (size_t)n;
         struct msghdr *h = &self->out[nout].msg_hdr;
@@ -761,7 +1024,8 @@ static PyObject *Loop_run(Loop *self, PyObject *args) {
 
 static PyMethodDef Loop_methods[] = {
     {"run", (PyCFunction)Loop_run, METH_VARARGS,
-     "run(engine | None, counters, timeout_ms, handle) -> [(packet, address)] for Python to answer"},
+     "run(engine | None, counters, timeout_ms, handle, limiter=None) -> [(packet, address)] for "
+     "Python to answer"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -781,13 +1045,17 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__fastdns(void) {
-    if (PyType_Ready(&EngineType) < 0 || PyType_Ready(&LoopType) < 0) return NULL;
+    if (PyType_Ready(&EngineType) < 0 || PyType_Ready(&LoopType) < 0 ||
+        PyType_Ready(&LimiterType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&EngineType);
     Py_INCREF(&LoopType);
+    Py_INCREF(&LimiterType);
     if (PyModule_AddObject(m, "Engine", (PyObject *)&EngineType) < 0 ||
-        PyModule_AddObject(m, "Loop", (PyObject *)&LoopType) < 0) {
+        PyModule_AddObject(m, "Loop", (PyObject *)&LoopType) < 0 ||
+        PyModule_AddObject(m, "Limiter", (PyObject *)&LimiterType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

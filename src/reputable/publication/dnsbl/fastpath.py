@@ -67,7 +67,12 @@ class Loop(Protocol):
     """Batched receive/answer/send on one UDP socket (``_fastdns.Loop``)."""
 
     def run(
-        self, engine: Engine | None, counters: list[int], timeout_ms: int, handle: bool
+        self,
+        engine: Engine | None,
+        counters: list[int],
+        timeout_ms: int,
+        handle: bool,
+        limiter: Any = None,
     ) -> list[tuple[bytes, Any]]:
         """Answer one batch; return the (packet, client address) pairs left for Python."""
 
@@ -104,6 +109,8 @@ def engine_args(responder: Responder) -> dict[str, Any] | None:
         "soa_names": zone.soa_rdata[:-20].hex(),
         "soa_times": zone.soa_rdata[-16:].hex(),
         "counters": len(responder.counters),
+        "max_udp": responder.max_udp,
+        "amplification": responder.amplification,
     }
 
 
@@ -121,6 +128,8 @@ def _engine(module: ModuleType, snapshot: MappedFile, args: dict[str, Any]) -> E
         args["ttl"],
         args["negative_ttl"],
         soa,
+        args["max_udp"],
+        args["amplification"],
     )
     return engine
 
@@ -138,6 +147,17 @@ def engine_for(responder: Responder, module: ModuleType | None = None) -> Engine
 
         log.warning("fast_path_unavailable", serial=responder.snapshot.serial, error=str(exc))
         return None
+
+
+def compiled_limiter() -> type:
+    """Return the compiled ``Limiter`` class (a class nothing is an instance of without it)."""
+    module = extension()
+    limiter: type = getattr(module, "Limiter", _NoLimiter)
+    return limiter
+
+
+class _NoLimiter:
+    """Stands for the compiled Limiter class when the extension is missing."""
 
 
 def loop_for(fileno: int, module: ModuleType | None = None) -> Loop | None:

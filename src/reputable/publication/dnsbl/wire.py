@@ -41,6 +41,16 @@ TC: Final = 0x0200
 RD: Final = 0x0100
 
 OUR_UDP_SIZE: Final = 1232  # DNS flag day 2020: no fragmentation on common paths
+#: Largest UDP answer by default (``dns.max_udp_answer``), even when EDNS offers more.
+MAX_UDP_ANSWER: Final = 1232
+#: UDP answers to clients that offer at most 512 bytes stay within this many times the
+#: query (``dns.max_amplification``; 0 turns it off); a longer one is TC and goes to TCP.
+MAX_AMPLIFICATION: Final = 3
+#: The longest TXT text we send (after ``$`` expansion): reasons are capped at input
+#: (core.limits.MAX_REASON_BYTES), this caps what a template with many ``$`` becomes.
+MAX_TXT_TEXT: Final = 4096
+#: The largest DNS message over TCP (the 2-byte length prefix, RFC 1035 4.2.2).
+MAX_TCP_MESSAGE: Final = 65535
 
 # Counter slots per zone (and one extra "zone" for queries outside every zone).
 HIT: Final = 0
@@ -82,7 +92,7 @@ def encode_name(name: str) -> bytes:
 
 def txt_rdata(text: bytes) -> bytes:
     """Return TXT RDATA for *text*, split into character-strings of at most 255 bytes."""
-    text = text[:65000]
+    text = text[:MAX_TXT_TEXT]
     if not text:
         return b"\0"
     return b"".join(
@@ -141,8 +151,12 @@ class Responder:
         hostmaster: str,
         negative_ttl: int,
         counters: list[int] | None = None,
+        max_udp: int = MAX_UDP_ANSWER,
+        amplification: int = MAX_AMPLIFICATION,
     ) -> None:
         self.snapshot = snapshot
+        self.max_udp = max_udp
+        self.amplification = amplification
         self.zones = [
             _Zone(z, snapshot.serial, nameservers, hostmaster, negative_ttl) for z in zones
         ]
@@ -177,19 +191,25 @@ class Responder:
         if edns is not None and edns[1] != 0:
             # RFC 6891 §6.1.3: unknown EDNS version -> BADVERS (extended RCODE 16).
             self.counters[other + ERROR] += 1
-            return self._finish(qid, QR | opcode | rd, question, [], [], edns, max_size, BADVERS)
+            return self._finish(
+                qid, QR | opcode | rd, question, [], [], edns, max_size, BADVERS, len(packet)
+            )
         if opcode:
             self.counters[other + ERROR] += 1
-            return self._finish(qid, QR | opcode | rd, question, [], [], edns, max_size, NOTIMP)
+            return self._finish(
+                qid, QR | opcode | rd, question, [], [], edns, max_size, NOTIMP, len(packet)
+            )
         lower = [label.lower() for label in labels]
         zone_index, zone = self._zone_of(lower)
         if zone is None or qclass not in (IN, ANY) or qtype in (AXFR, IXFR):
             slot = other if zone is None else SLOTS * zone_index
             self.counters[slot + REFUSED_COUNT] += 1
-            return self._finish(qid, QR | rd, question, [], [], edns, max_size, REFUSED)
+            return self._finish(
+                qid, QR | rd, question, [], [], edns, max_size, REFUSED, len(packet)
+            )
         prefix = lower[: len(lower) - zone.labels]
         return self._answer_in_zone(
-            qid, rd, question, zone_index, zone, prefix, qtype, edns, max_size
+            qid, rd, question, zone_index, zone, prefix, qtype, edns, (max_size, len(packet))
         )
 
     # -- zones ------------------------------------------------------------------------------
@@ -215,8 +235,9 @@ class Responder:
         prefix: list[bytes],
         qtype: int,
         edns: tuple[int, int] | None,
-        max_size: int | None,
+        transport: tuple[int | None, int],
     ) -> bytes:
+        max_size, qsize = transport
         flags = QR | AA | rd
         slot = SLOTS * zone_index
         apex_offset = 12 + sum(len(x) + 1 for x in prefix)
@@ -224,34 +245,43 @@ class Responder:
         if not prefix:
             self.counters[slot + HIT] += 1
             answers: list[bytes] = []
+            # RFC 8482 §4.2: ANY gets one RRset, here the SOA, never everything we have.
             if qtype in (SOA, ANY):
                 answers.append(self._soa_rr(zone, 12, negative=False))
-            if qtype in (NS, ANY):
+            if qtype == NS:
                 answers.extend(
                     _RR.pack(0xC00C, NS, IN, zone.ttl, len(r)) + r for r in zone.ns_rdatas
                 )
             return self._finish(
-                qid, flags, question, answers, [] if answers else soa, edns, max_size, NOERROR
+                qid,
+                flags,
+                question,
+                answers,
+                [] if answers else soa,
+                edns,
+                max_size,
+                NOERROR,
+                qsize,
             )
         found = self._lookup(zone, prefix)
         if found is None:
             self.counters[slot + MISS] += 1
-            return self._finish(qid, flags, question, [], soa, edns, max_size, NXDOMAIN)
+            return self._finish(qid, flags, question, [], soa, edns, max_size, NXDOMAIN, qsize)
         atoms, subject = found
         if not atoms:  # empty non-terminal: the name exists, holds no data
             self.counters[slot + MISS] += 1
-            return self._finish(qid, flags, question, [], soa, edns, max_size, NOERROR)
+            return self._finish(qid, flags, question, [], soa, edns, max_size, NOERROR, qsize)
         self.counters[slot + HIT] += 1
         answers = []
         if qtype in (A, ANY):
             answers.extend(self._a_records(zone, atoms))
-        if qtype in (TXT, ANY):
+        if qtype == TXT:  # ANY: the A RRset alone (RFC 8482 §4.2), the smallest we have
             snap = self.snapshot
             for atom in atoms:
                 rdata = txt_rdata(expand(snap.template(atom), subject))
                 answers.append(_RR.pack(0xC00C, TXT, IN, zone.ttl, len(rdata)) + rdata)
         return self._finish(
-            qid, flags, question, answers, [] if answers else soa, edns, max_size, NOERROR
+            qid, flags, question, answers, [] if answers else soa, edns, max_size, NOERROR, qsize
         )
 
     def _a_records(self, zone: _Zone, atoms: tuple[int, ...]) -> list[bytes]:
@@ -304,7 +334,9 @@ class Responder:
         edns: tuple[int, int] | None,
         max_size: int | None,
         rcode: int,
+        qsize: int,
     ) -> bytes:
+        """Assemble the reply; cut it to the transport's limit (TC) so it always fits."""
         opt = b""
         if edns is not None:
             # OPT: root name, our payload size, extended RCODE bits in the TTL field.
@@ -313,12 +345,38 @@ class Responder:
             qid, flags | (rcode & 0xF), 1, len(answers), len(authority), 1 if opt else 0
         )
         reply = b"".join((head, question, *answers, *authority, opt))
-        if max_size is not None:
-            limit = 512 if edns is None else max(512, min(edns[0], OUR_UDP_SIZE))
-            if len(reply) > limit:
-                head = _HEADER.pack(qid, flags | TC | (rcode & 0xF), 1, 0, 0, 1 if opt else 0)
-                reply = head + question + opt
+        if max_size is None:
+            if len(reply) > MAX_TCP_MESSAGE:
+                return self._fit_tcp(qid, flags, question, answers, opt, rcode)
+            return reply
+        offered = 512 if edns is None else max(512, edns[0])
+        limit = min(offered, self.max_udp)
+        if self.amplification and offered <= 512:
+            limit = min(limit, self.amplification * qsize)
+        if len(reply) > limit:
+            head = _HEADER.pack(qid, flags | TC | (rcode & 0xF), 1, 0, 0, 1 if opt else 0)
+            reply = head + question + opt
         return reply
+
+    @staticmethod
+    def _fit_tcp(
+        qid: int,
+        flags: int,
+        question: bytes,
+        answers: list[bytes],
+        opt: bytes,
+        rcode: int,
+    ) -> bytes:
+        """Return as many whole answers as fit one TCP message, with TC set (RFC 2181 §9)."""
+        room = MAX_TCP_MESSAGE - 12 - len(question) - len(opt)
+        kept: list[bytes] = []
+        for record in answers:
+            if len(record) > room:
+                break
+            kept.append(record)
+            room -= len(record)
+        head = _HEADER.pack(qid, flags | TC | (rcode & 0xF), 1, len(kept), 0, 1 if opt else 0)
+        return b"".join((head, question, *kept, opt))
 
 
 def refusal(packet: bytes) -> bytes | None:

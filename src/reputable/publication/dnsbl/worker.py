@@ -15,7 +15,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -25,16 +24,16 @@ from typing import TYPE_CHECKING, Any
 from reputable.config import Config, load_config
 from reputable.core import log
 from reputable.core.errors import ReputableError, SnapshotError
-from reputable.publication.dnsbl import fastpath
+from reputable.publication.dnsbl import fastpath, rrl
 from reputable.publication.dnsbl.access import Access
 from reputable.publication.dnsbl.wire import Responder, ZoneSpec, refusal
 from reputable.publication.snapshot.view import Snapshot
 
 if TYPE_CHECKING:  # asyncio is imported when TCP starts, after UDP answers (~20 ms)
-    import asyncio
+    from reputable.publication.dnsbl.tcp import TcpService
 
-TCP_IDLE_SECONDS = 10.0
-TCP_MAX_CLIENTS = 256
+#: How often the housekeeping thread looks at the stop flag (shutdown stays well under 2 s).
+STOP_POLL_SECONDS = 0.1
 
 
 def zone_specs(config: Config) -> list[ZoneSpec]:
@@ -44,6 +43,14 @@ def zone_specs(config: Config) -> list[ZoneSpec]:
         ZoneSpec(config.domain_zone.name, "domain", config.domain_zone.ttl),
         ZoneSpec(config.allow_zone.name, "allow", config.allow_zone.ttl),
     ]
+
+
+def limiter_of(config: Config, module: Any) -> rrl.Limiter | None:
+    """Return the response rate limiter *config* asks for (compiled with *module*), or None."""
+    limits = config.dns.rrl
+    overrides = [(r.network, r.rrl) for r in config.dns.access if r.rrl is not None]
+    rules = rrl.rules_for(limits.responses_per_second, limits.exempt, overrides)
+    return rrl.limiter_for(limits.responses_per_second, limits.slip, rules, module)
 
 
 def metrics_path(config: Config, index: int) -> Path:
@@ -85,6 +92,8 @@ def record_plan(config: Config) -> None:
         hostmaster=config.dns.hostmaster,
         negative_ttl=config.dns.negative_ttl,
         counters=[0] * (4 * (len(specs) + 1)),
+        max_udp=config.dns.max_udp_answer,
+        amplification=config.dns.max_amplification,
     )
     plan = serve_plan(config, responder)
     if plan is not None:
@@ -106,12 +115,14 @@ class Worker:
         self.zones = zone_specs(config)
         self.counters = [0] * (4 * (len(self.zones) + 1))
         self.access = Access(config.dns.access)
+        self.limiter = limiter_of(config, fastpath.extension() if config.dns.fast_path else None)
         self.stopping = threading.Event()
         self.snapshot_id: tuple[int, int] | None = None
         self.responder = self._load()
         self.reloads = 0
         self.udp: list[socket.socket] = []
         self.tcp: list[socket.socket] = []
+        self.tcp_service: TcpService | None = None
 
     # -- snapshot ---------------------------------------------------------------------------
     def _load(self) -> Responder:
@@ -127,6 +138,8 @@ class Worker:
             hostmaster=dns.hostmaster,
             negative_ttl=dns.negative_ttl,
             counters=self.counters,
+            max_udp=dns.max_udp_answer,
+            amplification=dns.max_amplification,
         )
         log.info(
             "snapshot_loaded",
@@ -186,13 +199,14 @@ class Worker:
         stopping = self.stopping
         run = loop.run
         answer = self._answer
+        limiter = self.limiter if isinstance(self.limiter, fastpath.compiled_limiter()) else None
         while not stopping.is_set():
             current = self.responder
             if current is not responder:
                 responder = current
                 engine = fastpath.engine_for(current)
             try:
-                rest = run(engine, counters, 500, self.access.open)
+                rest = run(engine, counters, 500, self.access.open, limiter)
             except OSError:
                 if stopping.is_set():
                     return
@@ -209,6 +223,7 @@ class Worker:
         sendto = sock.sendto
         answer = self._answer
         access = self.access
+        limiter = self.limiter
         is_set = self.stopping.is_set
         waiter = select.poll()
         waiter.register(sock, select.POLLIN)
@@ -222,7 +237,7 @@ class Worker:
                 if is_set():
                     return
                 continue
-            if not access.open:
+            if not access.open or limiter is not None:
                 answer(sock, packet, client)
                 continue
             try:
@@ -238,7 +253,7 @@ class Worker:
                     pass
 
     def _answer(self, sock: socket.socket, packet: bytes, client: Any) -> None:
-        """Answer one UDP packet in Python (access control, Responder.respond, sendto)."""
+        """Answer one UDP packet in Python (access control, Responder.respond, RRL, sendto)."""
         if not self.access.open:
             action = self.access.action(client[0])
             if action != "answer":
@@ -250,6 +265,16 @@ class Worker:
             self.counters[-1] += 1
             log.error("query_failed", worker=self.index, error=repr(exc))
             return
+        self._send(sock, reply, client)
+
+    def _send(self, sock: socket.socket, reply: bytes | None, client: Any) -> None:
+        """Send *reply* to *client* as response rate limiting allows (drop, TC, or as is)."""
+        if reply is not None and self.limiter is not None:
+            verdict = self.limiter.check(client[0], reply, int(time.monotonic()))
+            if verdict == rrl.DROP:
+                return
+            if verdict == rrl.SLIP:
+                reply = rrl.slipped(reply)
         if reply is not None:
             with contextlib.suppress(OSError):
                 sock.sendto(reply, client)
@@ -257,58 +282,52 @@ class Worker:
     def _deny(self, sock: socket.socket, packet: bytes, client: Any, action: str) -> None:
         self.counters[-2] += 1  # refused, outside any zone's counters
         if action == "refuse":
-            reply = refusal(packet)
-            if reply is not None:
-                with contextlib.suppress(OSError):
-                    sock.sendto(reply, client)
+            self._send(sock, refusal(packet), client)
 
     # -- TCP and housekeeping ---------------------------------------------------------------
-    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        import asyncio
-
-        peer = writer.get_extra_info("peername")
-        action = "answer" if self.access.open else self.access.action(peer[0])
+    def _tcp_answer(self, packet: bytes, host: str) -> bytes | None:
+        """Answer one query received over TCP (None closes the connection)."""
+        action = "answer" if self.access.open else self.access.action(host)
+        if action == "ignore":
+            return None
+        if action == "refuse":
+            self.counters[-2] += 1
+            return refusal(packet)
         try:
-            while action != "ignore":
-                async with asyncio.timeout(TCP_IDLE_SECONDS):
-                    head = await reader.readexactly(2)
-                    (length,) = struct.unpack(">H", head)
-                    packet = await reader.readexactly(length)
-                if action == "refuse":
-                    reply = refusal(packet)
-                else:
-                    reply = self.responder.respond(packet, None)
-                if reply is None:
-                    break
-                writer.write(struct.pack(">H", len(reply)) + reply)
-                await writer.drain()
-        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+            return self.responder.respond(packet, None)
+        except Exception as exc:  # supervisor boundary: one bad query never stops TCP
+            self.counters[-1] += 1
+            log.error("query_failed", worker=self.index, error=repr(exc), transport="tcp")
+            return None
 
     async def housekeeping(self) -> None:
         """Serve TCP, reload changed snapshots and publish counters until stopped."""
         import asyncio
 
-        limit = asyncio.Semaphore(TCP_MAX_CLIENTS)
+        from reputable.publication.dnsbl.tcp import TcpLimits, TcpService
 
-        async def limited(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            async with limit:
-                await self._tcp_client(reader, writer)
-
-        servers = [await asyncio.start_server(limited, sock=sock) for sock in self.tcp]
-        interval = self.config.dns.reload_interval.total_seconds()
+        dns = self.config.dns
+        self.tcp_service = TcpService(
+            self._tcp_answer,
+            TcpLimits(
+                idle_timeout=dns.tcp_idle_timeout,
+                write_timeout=dns.tcp_write_timeout,
+                max_clients=dns.tcp_max_clients,
+                max_per_client=dns.tcp_max_per_client,
+            ),
+        )
+        await self.tcp_service.start(self.tcp)
+        interval = dns.reload_interval.total_seconds()
         try:
+            next_check = 0.0
             while not self.stopping.is_set():
-                self.reload_if_changed()
-                self.flush_counters()
-                await asyncio.sleep(interval)
+                if time.monotonic() >= next_check:
+                    self.reload_if_changed()
+                    self.flush_counters()
+                    next_check = time.monotonic() + interval
+                await asyncio.sleep(min(interval, STOP_POLL_SECONDS))
         finally:
-            for server in servers:
-                server.close()
+            await self.tcp_service.close()
 
     def flush_counters(self) -> None:
         """Write this worker's counters where the supervisor reads them (atomic replace)."""
@@ -321,6 +340,7 @@ class Worker:
             "counters": self.counters,
             "serial": self.responder.snapshot.serial,
             "reloads": self.reloads,
+            "rrl": list(self.limiter.counts()) if self.limiter is not None else [0, 0],
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
@@ -387,8 +407,9 @@ class Worker:
     def stop(self) -> None:
         """Stop serving, join the threads and publish the last counters."""
         self.stopping.set()
+        deadline = time.monotonic() + 1.5
         for thread in getattr(self, "_threads", []):
-            thread.join(timeout=2)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for sock in (*self.udp, *self.tcp):
             sock.close()
         self.flush_counters()
@@ -410,13 +431,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--index", type=int, default=0)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     args = parser.parse_args(argv)
     log.setup(os.environ.get("REPUTABLE_LOG_LEVEL", "INFO"))
     try:
         worker = Worker(load_config(args.config), args.index)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: worker.stopping.set())
-        worker.run()
+        worker.stopping = stop
+        if not stop.is_set():
+            worker.run()
     except ReputableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,144 @@
+"""SQLite reads of the event-time policy (issue 18): stops, probe closures, labels, senders."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+
+from reputable.store.sqlite_tx import SQLiteTables
+
+#: SQLite's default limit on host parameters is 32766; stay well under it.
+_CHUNK = 5000
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class PolicyReads(SQLiteTables):
+    """Mixin for SQLiteStore: what the policy engine reads besides evidence rows and periods."""
+
+    def removal_stops(self) -> dict[str, list[tuple[float, float]]]:
+        """Return, per subject, (created_at, decided_at) of its granted removal requests."""
+        out: dict[str, list[tuple[float, float]]] = {}
+        for subject, created, decided in self._db.execute(
+            "SELECT subject, created_at, decided_at FROM delist_requests"
+            " WHERE status = 'granted' AND kind = 'removal' AND decided_at IS NOT NULL"
+        ):
+            out.setdefault(subject, []).append((float(created), float(decided)))
+        return out
+
+    def carve_out_grants(self) -> dict[str, float]:
+        """Return, per address, when its latest carve-out from an escalated network was granted."""
+        return {
+            s: float(t)
+            for s, t in self._db.execute(
+                "SELECT subject, MAX(decided_at) FROM delist_requests WHERE status = 'granted'"
+                " AND kind = 'carve_out' GROUP BY subject"
+            )
+        }
+
+    def spam_senders(self, targets: Collection[str] | None = None) -> dict[str, set[str]]:
+        """Return, per domain named in spam evidence, the targets (IPs, /64s) that sent it.
+
+        With *targets*, only the domains named in those targets' spam, with all their senders.
+        """
+        domains: set[str] | None = None
+        if targets is not None:
+            domains = set()
+            for chunk in _chunks(sorted(targets)):
+                marks = ",".join("?" * len(chunk))
+                domains.update(
+                    d
+                    for (d,) in self._db.execute(
+                        "SELECT DISTINCT domain FROM evidence WHERE cause = 'spam'"
+                        f" AND domain IS NOT NULL AND target IN ({marks})",
+                        chunk,
+                    )
+                )
+        sql = "SELECT domain, target FROM evidence WHERE domain IS NOT NULL AND cause = 'spam'"
+        out: dict[str, set[str]] = {}
+        if domains is None:
+            batches: Iterable[tuple[str, Sequence[str]]] = [(sql, ())]
+        else:
+            batches = (
+                (f"{sql} AND domain IN ({','.join('?' * len(chunk))})", chunk)
+                for chunk in _chunks(sorted(domains))
+            )
+        for query, args in batches:
+            for domain, target in self._db.execute(query, args):
+                if domain != target:
+                    out.setdefault(domain, set()).add(target)
+        return out
+
+    def requests_decided_since(self, after: float) -> tuple[set[str], float]:
+        """Return the subjects of requests decided after *after*, and the newest decision time."""
+        rows = self._db.execute(
+            "SELECT subject, decided_at FROM delist_requests WHERE decided_at > ?", (after,)
+        ).fetchall()
+        return {s for s, _ in rows}, max((float(t) for _, t in rows), default=after)
+
+    def probe_closures(
+        self, targets: Collection[str] | None = None
+    ) -> dict[str, list[tuple[float, str]]]:
+        """Return, per target, (observed_at, probe kind) of probes that found a relay/proxy closed."""
+        sql = (
+            "SELECT target, observed_at, source FROM evidence WHERE cause = 'clean'"
+            " AND source IN ('probe:relay', 'probe:proxy')"
+        )
+        out: dict[str, list[tuple[float, str]]] = {}
+        if targets is None:
+            batches: Iterable[tuple[str, Sequence[str]]] = [(sql, ())]
+        else:
+            batches = (
+                (f"{sql} AND target IN ({','.join('?' * len(chunk))})", chunk)
+                for chunk in _chunks(sorted(targets))
+            )
+        for query, args in batches:
+            for target, at, source in self._db.execute(query, args):
+                out.setdefault(target, []).append((float(at), source.split(":", 1)[1]))
+        return out
+
+    def evidence_labels(self, targets: Collection[str]) -> Iterator[tuple[str, str, float, str]]:
+        """Yield (target, cause, observed_at, detector or source) of the evidence of *targets*."""
+        sql = (
+            "SELECT target, cause, observed_at, COALESCE(json_extract(detail, '$.detector'),"
+            " source) FROM evidence"
+        )
+        for chunk in _chunks(sorted(targets)):
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(f"{sql} WHERE target IN ({marks})", chunk)
+
+    def own_rows(
+        self, subjects: Collection[str], *, source: str, active_at: float
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*."""
+        for chunk in _chunks(sorted(subjects)):
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(
+                "SELECT subject, cause, reason, listed_at, expires_at FROM listings"
+                f" WHERE subject IN ({marks}) AND source = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                [*chunk, source, active_at],
+            )
+
+    def listing_starts(
+        self, causes: Collection[str], *, active_at: float
+    ) -> Iterator[tuple[str, str, float]]:
+        """Yield (subject, source, listed_at) of the active listings of *causes*."""
+        marks = ",".join("?" * len(causes))
+        yield from self._db.execute(
+            f"SELECT subject, source, listed_at FROM listings WHERE cause IN ({marks})"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            [*causes, active_at],
+        )
+
+    def expired_between(self, after: float, until: float) -> set[str]:
+        """Return the subjects of listings that expired after *after* and by *until*."""
+        return {
+            subject
+            for (subject,) in self._db.execute(
+                "SELECT DISTINCT subject FROM listings WHERE expires_at > ? AND expires_at <= ?",
+                (after, until),
+            )
+        }
