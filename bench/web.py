@@ -62,6 +62,21 @@ def post_evidence(
         client.post("/api/v1/evidence", content=body, headers=headers).raise_for_status()
 
 
+def settle(client: httpx.Client, quiet: float = 3.0, limit: float = 300.0) -> float:
+    """Wait until the store serial and the snapshot serial stop moving for *quiet* seconds."""
+    started = last_change = time.monotonic()
+    seen = None
+    while time.monotonic() - started < limit:
+        health = client.get("/healthz").json()
+        now = (health.get("store_serial"), health.get("snapshot_serial"))
+        if now != seen:
+            seen, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise RuntimeError(f"store/snapshot still moving after {limit} s: {seen}")
+
+
 def timed(client: httpx.Client, path: str) -> float:
     """Return the milliseconds one GET of *path* takes (it must answer 200)."""
     started = time.perf_counter()
@@ -111,7 +126,8 @@ def main() -> int:
             ]
             with httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=60) as client:
                 post_evidence(client, ingest, chosen, 5, "seed")
-                time.sleep(5)  # let the policy loop take the new evidence in
+                settled = settle(client)
+                print(f"policy and snapshot settled after the seed evidence in {settled:.1f} s")
                 for subject in chosen[:20]:  # warm-up
                     timed(client, f"/lookup/{subject}")
                 lookups = [

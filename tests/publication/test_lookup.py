@@ -115,17 +115,21 @@ def served(tmp_path: Path) -> Iterator[tuple[Config, Snapshot, int, random.Rando
 
 
 def dns_answer(port: int, qname: str) -> tuple[set[str], set[str]]:
-    """Return the (A, TXT) sets the server answers for *qname* (type ANY; TCP when truncated)."""
-    query = dns.message.make_query(qname, dns.rdatatype.ANY, use_edns=0, payload=4096)
-    response, _ = dns.query.udp_with_fallback(query, "127.0.0.1", port=port, timeout=2)
+    """Return the (A, TXT) sets the server answers for *qname* (one query each; TCP when truncated).
+
+    Not one ANY query: the server answers ANY with the A RRset alone (RFC 8482 §4.2).
+    """
     codes: set[str] = set()
     texts: set[str] = set()
-    for rrset in response.answer:
-        for rdata in rrset:
-            if rrset.rdtype == dns.rdatatype.A:
-                codes.add(rdata.address)
-            elif rrset.rdtype == dns.rdatatype.TXT:
-                texts.add(b"".join(rdata.strings).decode("utf-8", "replace"))
+    for rdtype in (dns.rdatatype.A, dns.rdatatype.TXT):
+        query = dns.message.make_query(qname, rdtype, use_edns=0, payload=4096)
+        response, _ = dns.query.udp_with_fallback(query, "127.0.0.1", port=port, timeout=2)
+        for rrset in response.answer:
+            for rdata in rrset:
+                if rrset.rdtype == dns.rdatatype.A:
+                    codes.add(rdata.address)
+                elif rrset.rdtype == dns.rdatatype.TXT:
+                    texts.add(b"".join(rdata.strings).decode("utf-8", "replace"))
     return codes, texts
 
 
