@@ -7,15 +7,14 @@ a relay that fails is logged (``removal_mail_failed``) and the decision stands.
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from reputable.config import Config
 from reputable.core.errors import ConfigError
+
+if TYPE_CHECKING:  # smtplib, ssl and email load only when a decision is mailed (fast start-up)
+    from email.message import EmailMessage
 
 _KEYS: Final = frozenset({"relay", "from", "starttls", "username", "password", "timeout", "site"})
 
@@ -72,6 +71,9 @@ def decision_message(
     settings: MailSettings, *, to: str, request_id: int, subject: str, granted: bool, reason: str
 ) -> EmailMessage:
     """Return the e-mail telling *to* that request *request_id* was granted or denied, and why."""
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
     verdict = "granted: the listing is removed" if granted else "denied: the listing stays"
     message = EmailMessage()
     message["From"] = settings.sender
@@ -100,6 +102,9 @@ def send(settings: MailSettings, message: EmailMessage) -> None:
     """Send *message* through the relay (blocking; run it in a thread); raise OSError/SMTPException."""
     if settings.relay is None:
         return
+    import smtplib
+    import ssl
+
     host, port = settings.relay
     with smtplib.SMTP(host, port, timeout=settings.timeout) as smtp:
         if settings.starttls:

@@ -1,24 +1,5 @@
 """Pages for people: the public lookup and removal pages, and the operator's dashboard.
 
-One more set of routers on the API's app, over the same Context (docs/web.md).
+``site.install`` adds them to the API's app. This package's ``__init__`` stays empty of
+imports: `serve` reads ``pages.settings`` at start-up without loading the web framework.
 """
-
-from __future__ import annotations
-
-from fastapi import FastAPI
-
-from reputable.web.context import Context
-from reputable.web.pages import admin, check, public
-from reputable.web.pages.aggregate import Aggregates
-from reputable.web.pages.security import Sessions
-from reputable.web.pages.settings import page_settings
-from reputable.web.pages.state import PagesState
-
-
-def install(app: FastAPI, ctx: Context) -> None:
-    """Add the pages to *app*."""
-    settings = page_settings(ctx.config)
-    app.state.pages = PagesState(settings, Sessions(settings.session_ttl), Aggregates())
-    app.include_router(public.router)
-    app.include_router(admin.router)
-    app.include_router(check.router)
