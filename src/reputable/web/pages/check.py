@@ -9,27 +9,28 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
-from reputable.checker.extra import missing
-from reputable.checker.model import Finding, Severity
-from reputable.checker.settings import Settings, parse_settings
 from reputable.core.address import Domain, Subject, parse_subject
 from reputable.core.errors import ReputableError, SubjectError
 from reputable.web.deps import context
 from reputable.web.pages.html import esc, page
 from reputable.web.pages.state import error_page, pages_state
 
+if TYPE_CHECKING:  # the checker loads on the first check, not with the app (fast start-up)
+    from reputable.checker.model import Finding
+    from reputable.checker.settings import Settings
+
 router = APIRouter(include_in_schema=False)
 CHECKS_PER_MINUTE: Final = 6
 _WORDS: Final = {
-    Severity.OK: ("fine", "green"),
-    Severity.INFO: ("note", "green"),
-    Severity.WARNING: ("fix this", "yellow"),
-    Severity.ERROR: ("broken", "red"),
+    "ok": ("fine", "green"),
+    "info": ("note", "green"),
+    "warning": ("fix this", "yellow"),
+    "error": ("broken", "red"),
 }
 
 
@@ -50,7 +51,7 @@ def check_form(subject: str, is_domain: bool) -> str:
 
 
 def _finding(f: Finding) -> str:
-    words, css = _WORDS.get(f.severity, ("note", "green"))
+    words, css = _WORDS.get(f.severity.value, ("note", "green"))
     if f.inconclusive:
         words, css = "could not check", "yellow"
     fix = f"<br><strong>What to do:</strong> {esc(f.remediation)}" if f.remediation else ""
@@ -86,6 +87,8 @@ async def check_page(subject: str, request: Request, domain: str = "") -> HTMLRe
         return error_page(400, "One address, please", "Setup checks need one address, not a range.")
     config = ctx.config
     base = config.path.parent if config.path else Path.cwd()
+    from reputable.checker.settings import parse_settings
+
     try:
         settings = parse_settings(config.extra.get("checker", {}), base)
         findings = await _run(settings, target, sending if isinstance(sending, Domain) else None)
@@ -112,6 +115,7 @@ async def check_page(subject: str, request: Request, domain: str = "") -> HTMLRe
 
 async def _run(settings: Settings, target: Subject, sending: Domain | None) -> list[Finding]:
     """Return the findings for *target* (an address or domain) and the optional sending domain."""
+    from reputable.checker.extra import missing
     from reputable.checker.mailauth import mail_auth
     from reputable.checker.rdns import diagnose
     from reputable.checker.runner import clients
