@@ -38,6 +38,7 @@ from reputable.publication.metrics import (
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.sqlite import SQLiteStore
+from reputable.web.pages.settings import page_settings
 from reputable.web.settings import check_bind, http_settings
 
 WORKER_RESTART_DELAY = 1.0
@@ -178,6 +179,7 @@ class Supervisor:
         self.stopping = asyncio.Event()
         self.local_worker: Worker | None = worker
         self.http = http_settings(config)  # a bad [http] section fails before anything starts
+        page_settings(config)  # so does a bad [mail] or [web] section
         self.evidence_arrived = asyncio.Event()  # set by the HTTP API: evaluate at once
         self.http_metrics: Callable[[], str] | None = None
         self.policy_metrics: Callable[[], str] | None = None

@@ -17,6 +17,7 @@ from reputable import __version__
 from reputable.web import errors
 from reputable.web.context import Context
 from reputable.web.limits import LimitMiddleware
+from reputable.web.pages.site import install as install_pages
 from reputable.web.routes import admin, crowdsec, delist, evidence, export, health, lookup
 
 OPENAPI_URL = "/api/v1/openapi.json"
@@ -48,6 +49,7 @@ def create_app(ctx: Context) -> FastAPI:
     for module in (lookup, evidence, delist, admin, export, crowdsec, health):
         app.include_router(module.router)
     app.router.routes[:0] = lookup.FAST_ROUTES  # answer before their documented twins
+    install_pages(app, ctx)
     _docs(app)
     _document_errors(app)
     if ctx.settings.cors_origins:

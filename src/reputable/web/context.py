@@ -22,6 +22,7 @@ from reputable.web.crowdsec import BouncerStreams
 from reputable.web.intake import parser_pool
 from reputable.web.limits import RateLimiter
 from reputable.web.metrics import HttpMetrics
+from reputable.web.notify import MailSettings, mail_settings
 from reputable.web.settings import HttpSettings
 
 T = TypeVar("T")
@@ -142,6 +143,7 @@ class Context:
     on_evidence: Callable[[], None] = lambda: None  # wakes the policy loop in `serve`
     delist_limiter: RateLimiter = field(default_factory=RateLimiter)
     bouncers: BouncerStreams = field(default_factory=BouncerStreams)
+    mail: MailSettings = field(default_factory=lambda: MailSettings(relay=None))  # [mail]
     _parsers: ProcessPoolExecutor | None = None
 
     def parsers(self) -> ProcessPoolExecutor:
@@ -174,4 +176,5 @@ class Context:
             stores=Stores(opener),
             snapshots=SnapshotHolder(config.snapshot_path),
             zones=Zones.of(config),
+            mail=mail_settings(config),
         )

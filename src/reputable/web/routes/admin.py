@@ -20,6 +20,7 @@ from reputable.core.errors import ConfigError, InputError
 from reputable.listings.engine import Outcome, evaluate
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.listings.rules import Limits, new_listing
+from reputable.web.context import Context
 from reputable.web.deps import actor, context, require
 from reputable.web.errors import ApiError
 from reputable.web.routes.delist import request_json
@@ -83,6 +84,23 @@ def _reason(text: str) -> str:
     return text
 
 
+def checked_listing(
+    ctx: Context, subject: str, cause: str, reason: str, ttl: str | None, *, force: bool = False
+) -> Listing:
+    """Return an operator's listing (source ``api``) checked as the API checks it; raise ApiError."""
+    config = ctx.config
+    return new_listing(
+        parse_subject(subject),
+        _cause(cause),
+        reason=_reason(reason),
+        source="api",
+        now=ctx.clock(),
+        ttl=_ttl(ttl),
+        limits=Limits(max_prefix_v4=config.max_prefix_v4, max_prefix_v6=config.max_prefix_v6),
+        force=force,
+    )
+
+
 @router.get(
     "/admin/listings",
     response_model=ListingsOut,
@@ -135,15 +153,8 @@ async def add_listing(body: ListingIn, request: Request) -> JSONResponse:
     ctx = context(request)
     token = await require(request, Scope.ADMIN)
     config = ctx.config
-    listing = new_listing(
-        parse_subject(body.subject),
-        _cause(body.cause),
-        reason=_reason(body.reason),
-        source="api",
-        now=ctx.clock(),
-        ttl=_ttl(body.ttl),
-        limits=Limits(max_prefix_v4=config.max_prefix_v4, max_prefix_v6=config.max_prefix_v6),
-        force=body.force,
+    listing = checked_listing(
+        ctx, body.subject, body.cause, body.reason, body.ttl, force=body.force
     )
     await ctx.stores.write(
         lambda store: store.apply(Batch(listings=(listing,)), actor=actor(token), action="list")
@@ -263,9 +274,14 @@ async def simulate(body: SimulateIn, request: Request) -> JSONResponse:
     """Return what the candidate policy would list and delist; changes nothing."""
     ctx = context(request)
     await require(request, Scope.ADMIN)
+    return JSONResponse(await simulate_policy(ctx, body.policy))
+
+
+async def simulate_policy(ctx: Context, table: dict[str, Any]) -> dict[str, Any]:
+    """Compare the candidate ``[policy]`` *table* with the live one (SimulateOut); raise ApiError."""
     live = ctx.config
     try:
-        policy, reputation = _policy({"policy": body.policy}, "policy")
+        policy, reputation = _policy({"policy": table}, "policy")
     except (ConfigError, InputError) as exc:
         raise ApiError(400, "bad_policy", str(exc)) from exc
     except (TypeError, ValueError, AttributeError) as exc:
@@ -279,13 +295,11 @@ async def simulate(body: SimulateIn, request: Request) -> JSONResponse:
 
     current, candidate = await ctx.stores.read(compare)
     a, b = _listed(current), _listed(candidate)
-    return JSONResponse(
-        {
-            "would_list": [{"subject": s, "cause": c} for s, c in sorted(b - a)],
-            "would_delist": [{"subject": s, "cause": c} for s, c in sorted(a - b)],
-            "unchanged": len(a & b),
-        }
-    )
+    return {
+        "would_list": [{"subject": s, "cause": c} for s, c in sorted(b - a)],
+        "would_delist": [{"subject": s, "cause": c} for s, c in sorted(a - b)],
+        "unchanged": len(a & b),
+    }
 
 
 def _listed(outcome: Outcome) -> set[tuple[str, str]]:
