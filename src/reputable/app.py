@@ -16,7 +16,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
@@ -229,18 +231,26 @@ class Supervisor:
     async def policy_loop(self) -> None:
         """Evaluate the subjects touched by new evidence every policy interval."""
         store = open_store(self.config)  # its own connection: runs in a worker thread
+        # One thread uses and closes it: a cancel (SIGTERM) ends this task at once but not a
+        # running evaluate_new, and closing its connection under it crashed CPython's sqlite3
+        # (SIGSEGV in sqlite3_last_insert_rowid); the close queued behind it runs once it ends.
+        thread = ThreadPoolExecutor(1, thread_name_prefix="policy")
+        loop = asyncio.get_running_loop()
         interval = self.config.policy.interval.total_seconds()
         prefixes = await asyncio.to_thread(prefix_table, self.config)
         try:
             while not self.stopping.is_set():
                 try:
-                    outcome = await asyncio.to_thread(
-                        evaluate_new,
-                        store,
-                        self.config.policy,
-                        self.config.reputation,
-                        datetime.now(UTC),
-                        prefixes=prefixes,
+                    outcome = await loop.run_in_executor(
+                        thread,
+                        partial(
+                            evaluate_new,
+                            store,
+                            self.config.policy,
+                            self.config.reputation,
+                            datetime.now(UTC),
+                            prefixes=prefixes,
+                        ),
                     )
                     self.activity.policy_runs += 1
                     self.activity.policy_seconds_total += outcome.seconds
@@ -266,7 +276,8 @@ class Supervisor:
                     await asyncio.sleep(EVIDENCE_GATHER)
                     self.evidence_arrived.clear()
         finally:
-            store.close()
+            thread.submit(store.close)
+            thread.shutdown(wait=False)
 
     # -- sources --------------------------------------------------------------------------
     async def feeds(self) -> None:

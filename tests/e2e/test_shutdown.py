@@ -156,3 +156,60 @@ def test_sigterm_with_300_open_tcp_connections(config: Path) -> None:
     finally:
         for sock in clients:
             sock.close()
+
+
+def test_stop_mid_policy_evaluation_closes_its_store_only_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop during a policy evaluation closes its SQLite connection only after it ends.
+
+    Closing it under the running evaluation made serve exit with SIGSEGV (CPython's sqlite3
+    calls sqlite3_last_insert_rowid on the NULL handle close left); here the evaluation's
+    query after the cancel must still find the connection open.
+    """
+    import asyncio
+    import contextlib
+    import threading
+
+    from reputable import app
+    from reputable.config import load_config
+
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    entered, release, closed = threading.Event(), threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    def open_store(cfg: object) -> object:
+        store = app.SQLiteStore(tmp_path / "policy.db")
+        close = store.close
+
+        def tracked_close() -> None:
+            close()
+            closed.set()
+
+        store.close = tracked_close  # type: ignore[method-assign]
+        return store
+
+    def evaluate(store: app.SQLiteStore, *args: object, **kwargs: object) -> None:
+        entered.set()
+        release.wait(10)
+        seen.append(store._db.execute("SELECT 1").fetchone())
+
+    async def scenario() -> bool:
+        supervisor = app.Supervisor(
+            config, app.SQLiteStore(tmp_path / "main.db"), metrics_listen=None
+        )
+        monkeypatch.setattr(app, "open_store", open_store)
+        monkeypatch.setattr(app, "evaluate_new", evaluate)
+        task = asyncio.create_task(supervisor.policy_loop())
+        assert await asyncio.to_thread(entered.wait, 10)
+        task.cancel()  # what SIGTERM does to the supervisor's tasks
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        closed_early = closed.is_set()
+        release.set()
+        assert await asyncio.to_thread(closed.wait, 10)
+        supervisor.store.close()
+        return closed_early
+
+    assert asyncio.run(scenario()) is False
+    assert seen == [(1,)]
