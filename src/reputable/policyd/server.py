@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from ipaddress import ip_address
 from pathlib import Path
@@ -278,8 +279,13 @@ async def write_evidence(
     store: EvidenceStore,
     on_evidence: Callable[[], None] | None,
     stop: asyncio.Event,
+    thread: Executor | None = None,
 ) -> None:
-    """Store queued trap evidence in batches as it comes, then wake the policy loop."""
+    """Store queued trap evidence in batches as it comes, then wake the policy loop.
+
+    The writes run in *thread* (the store's own one-thread executor in ``serve``), so the
+    store is never closed under a write still running there.
+    """
     while not stop.is_set() or not queue.empty():
         try:
             async with asyncio.timeout(0.5):
@@ -290,7 +296,9 @@ async def write_evidence(
         while not queue.empty() and len(batch) < 1000:
             batch.append(queue.get_nowait())
         try:
-            added = await asyncio.to_thread(store.add_evidence, batch)
+            added = await asyncio.get_running_loop().run_in_executor(
+                thread, store.add_evidence, batch
+            )
         except ReputableError as exc:
             log.error("policy_trap_store_failed", error=str(exc), items=len(batch))
             continue
@@ -327,10 +335,14 @@ async def run_policy_service(
     if service_ready is not None:
         service_ready(service)
     store = store_factory()
+    # One thread owns the store: a cancelled write keeps running there, and the close queued
+    # behind it cannot pull the SQLite connection from under it (a SIGSEGV in CPython 3.11).
+    thread = ThreadPoolExecutor(1, thread_name_prefix="policyd-store")
     try:
         async with server, asyncio.TaskGroup() as group:
-            group.create_task(write_evidence(queue, store, on_evidence, stop))
+            group.create_task(write_evidence(queue, store, on_evidence, stop, thread))
             await stop.wait()
             server.close()
     finally:
-        store.close()
+        thread.submit(store.close)
+        thread.shutdown(wait=False)
