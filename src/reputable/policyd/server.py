@@ -9,31 +9,27 @@ in the store at once (a bounded queue, written in a thread) and wake the policy 
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from ipaddress import ip_address
-from pathlib import Path
 from typing import Any, Final, Protocol, cast
 
 from reputable.core import log
 from reputable.core.address import Domain, Subject
 from reputable.core.cause import Cause
-from reputable.core.errors import ReputableError, SnapshotError
+from reputable.core.errors import ReputableError
 from reputable.evidence.detectors.mail_config import Traps, mail_params
 from reputable.evidence.model import Evidence
 from reputable.policyd.decide import Decision, decide
 from reputable.policyd.protocol import MAX_REQUEST, parse_request, response, split_requests
 from reputable.policyd.settings import DUNNO, PolicySettings, parse_policy
 from reputable.publication.lookup import Lookup, Zones, lookup
+from reputable.publication.snapshot.holder import SnapshotHolder
 from reputable.publication.snapshot.view import Snapshot
 
 SOURCE: Final = "policyd:trap"
-RECHECK: Final = 0.2  # seconds between looks for a replaced snapshot file
 EVIDENCE_QUEUE: Final = 10_000
 
 
@@ -47,36 +43,6 @@ class EvidenceStore(Protocol):
     def close(self) -> None:
         """Release the store."""
         ...
-
-
-class Snapshots:
-    """The snapshot DNS answers from, re-opened when the publisher replaces the file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._snapshot: Snapshot | None = None
-        self._identity: tuple[int, int] | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
-
-    def current(self) -> Snapshot:
-        """Return the newest snapshot (stat at most every RECHECK seconds)."""
-        now = time.monotonic()
-        if self._snapshot is not None and now - self._checked < RECHECK:
-            return self._snapshot
-        with self._lock:
-            self._checked = now
-            try:
-                st = os.stat(self.path)
-            except OSError as exc:
-                if self._snapshot is not None:
-                    return self._snapshot
-                raise SnapshotError(f"no snapshot at {self.path}: {exc.strerror}") from exc
-            identity = (st.st_ino, st.st_mtime_ns)
-            if self._snapshot is None or identity != self._identity:
-                self._snapshot = Snapshot(self.path)
-                self._identity = identity
-            return self._snapshot
 
 
 class NameCache:
@@ -319,7 +285,7 @@ async def run_policy_service(
     settings = parse_policy(config.extra.get("policy_service"))
     if not settings.enabled:
         return
-    holder = Snapshots(config.snapshot_path)
+    holder = SnapshotHolder(config.snapshot_path)
     queue: asyncio.Queue[Evidence] = asyncio.Queue(EVIDENCE_QUEUE)
     service = PolicyService(
         settings,

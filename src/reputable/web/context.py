@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TypeVar
 
 from reputable.config import Config
-from reputable.core.errors import SnapshotError
 from reputable.publication.lookup import Zones
-from reputable.publication.snapshot.view import Snapshot
+from reputable.publication.snapshot.holder import SnapshotHolder
 from reputable.store.sqlite import SQLiteStore
 from reputable.web.crowdsec import BouncerStreams
 from reputable.web.intake import parser_pool
@@ -26,45 +22,6 @@ from reputable.web.notify import MailSettings, mail_settings
 from reputable.web.settings import HttpSettings
 
 T = TypeVar("T")
-RECHECK = 0.2  # seconds between looks for a replaced snapshot file
-
-
-class SnapshotHolder:
-    """The snapshot DNS answers from, swapped when the publisher replaces the file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._snapshot: Snapshot | None = None
-        self._identity: tuple[int, int] | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
-
-    def current(self) -> Snapshot:
-        """Return the newest snapshot (stat at most every RECHECK seconds); raise SnapshotError."""
-        now = time.monotonic()
-        snapshot = self._snapshot
-        if snapshot is not None and now - self._checked < RECHECK:
-            return snapshot
-        with self._lock:
-            self._checked = now
-            try:
-                st = os.stat(self.path)
-            except OSError as exc:
-                if self._snapshot is not None:
-                    return self._snapshot
-                raise SnapshotError(f"no snapshot at {self.path} yet: {exc.strerror}") from exc
-            identity = (st.st_ino, st.st_mtime_ns)
-            if self._snapshot is None or identity != self._identity:
-                self._snapshot = Snapshot(self.path)
-                self._identity = identity
-            return self._snapshot
-
-    def age(self) -> float | None:
-        """Return seconds since the current snapshot was built (None when there is none)."""
-        try:
-            return max(0.0, time.time() - self.current().built_at)
-        except SnapshotError:
-            return None
 
 
 class Stores:
