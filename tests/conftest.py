@@ -152,7 +152,10 @@ _PG_SCHEMAS: list[str] = []
 def pg_schema_dsn(database: str | None) -> Iterator[str]:
     """Yield the DSN of a new, empty schema in the session's database; drop it afterwards."""
     if database is None:
-        pytest.skip(f"no PostgreSQL server answers at {PG_DSN} (set REPUTABLE_TEST_PG_DSN to one)")
+        why = f"no PostgreSQL server answers at {PG_DSN} (set REPUTABLE_TEST_PG_DSN to one)"
+        if os.environ.get("REPUTABLE_TEST_REQUIRE_PG"):
+            pytest.fail(why + "; REPUTABLE_TEST_REQUIRE_PG is set (CI)")
+        pytest.skip(why)
     import psycopg
 
     from reputable.store.postgres import close_pool
