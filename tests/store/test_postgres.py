@@ -18,7 +18,7 @@ from reputable.core.errors import StoreError
 from reputable.evidence.model import Evidence
 from reputable.listings.model import Batch, Listing
 from reputable.store.dsn import open_dsn
-from reputable.store.postgres import redact
+from reputable.store.postgres import POOL_MAX, redact
 from reputable.testing import cli, free_port, write_config
 from tests.conftest import pg_schema_dsn
 
@@ -159,3 +159,34 @@ def test_cli_on_a_postgresql_store(pg_dsn: str, tmp_path: Path) -> None:
     assert "pg_dump" in backup.stderr + backup.stdout
     assert not (tmp_path / "b.db").exists()
     assert not (tmp_path / "reputable.db").exists()  # nothing fell back to SQLite
+
+
+def test_dropped_connections_fail_one_statement_clearly_then_recover(
+    pg_dsn: str, pg_database: str
+) -> None:
+    """The server ends our sessions (restart, failover): a statement on a dead connection is a
+    StoreError naming the server, never a driver traceback, and the pool then reconnects."""
+    import psycopg
+
+    store = open_dsn(pg_dsn)
+    try:
+        store.apply(Batch(listings=(Listing(subject=parse_subject("192.0.2.1"), cause=Cause.SPAM,
+                                            reason="r", source="t", listed_at=NOW),)),
+                    actor="t", action="list")  # fmt: skip
+        with psycopg.connect(pg_database, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        failures = 0
+        for _ in range(POOL_MAX + 2):  # at most one failure per pooled (dead) connection
+            try:
+                assert store.serial() >= 2
+                break
+            except StoreError as exc:
+                failures += 1
+                assert "PostgreSQL at" in str(exc) and "is the server up" in str(exc)
+        assert 1 <= failures <= POOL_MAX  # the dead connection was met, and then replaced
+        assert [x.subject_text for x in store.listings()] == ["192.0.2.1"]
+    finally:
+        store.close()

@@ -18,8 +18,12 @@ from typing import Any, Protocol
 from reputable.core.errors import StoreError
 
 
-class DriverError(Exception):
-    """A database error from a driver other than sqlite3 (the message is the driver's)."""
+class DriverError(StoreError):
+    """A database error from a driver other than sqlite3 (the message is the driver's).
+
+    A StoreError, so a failure outside a transaction (the server went away during a read)
+    is still one clear line for the CLI and a logged error for serve's loops.
+    """
 
 
 class DriverIntegrityError(DriverError):
