@@ -11,10 +11,9 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, NamedTuple
 
 from reputable.core.cause import Cause
-from reputable.listings.model import Listing
 from reputable.reputation.scoring import CauseScore, crossing_time
 
 DAY: Final = 86400.0
@@ -301,11 +300,27 @@ def hosting_decision(
     return Decision(ip, cause, since, since, expiry, reason)
 
 
+class ListingRow(NamedTuple):
+    """A listing the policy writes, as the store keeps it.
+
+    Plain values, not a :class:`~reputable.listings.model.Listing`: an evaluation writes
+    thousands of them and the store wants text anyway (parsing each subject into an
+    ``ipaddress`` object and formatting it back cost ~45 us a row, bench/policy_scale.py).
+    """
+
+    subject: str  # canonical text: bare address for a single host, else CIDR, or a domain
+    cause: Cause
+    reason: str
+    source: str
+    listed_at: float  # epoch seconds, whole
+    expires_at: float | None  # epoch seconds, whole; None: until removed
+
+
 @dataclass(frozen=True, slots=True)
 class PolicyChanges:
     """What one evaluation changes in the store, applied in one transaction."""
 
-    upserts: tuple[Listing, ...] = ()
+    upserts: tuple[ListingRow, ...] = ()
     ends: tuple[tuple[str, Cause, str, float, str], ...] = ()
     # (subject, cause, source, when it ended, why) of listings to expire
     drops: tuple[tuple[str | None, str], ...] = ()  # (subject or any, source) rows to delete

@@ -293,49 +293,62 @@ class PolicyWrites(SQLiteTables):
                         "DELETE FROM listings WHERE subject = ? AND source = ?",
                         (subject, source),
                     )
-            for subject, cause, source, ended_at, why in changes.ends:
-                db.execute(
-                    "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
-                    " AND (expires_at IS NULL OR expires_at > ?)",
-                    (min(ended_at, now), subject, cause.value, source, now),
-                )
-                self._audit(actor, "delist", subject, cause.value, why)
-            for listing in changes.upserts:
-                db.execute(
-                    "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
-                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source) DO UPDATE SET"
-                    " reason = excluded.reason, expires_at = excluded.expires_at, listed_at = excluded.listed_at",
-                    (
-                        listing.subject_text,
-                        _family_of(listing.subject_text),
-                        listing.cause.value,
-                        listing.reason,
-                        listing.source,
-                        listing.listed_at.timestamp(),
-                        listing.expires_at.timestamp() if listing.expires_at else None,
-                    ),
-                )
-            for target, cause, period in changes.new_periods:
-                db.execute(
-                    "INSERT INTO policy_periods (subject, cause, listed_at, min_until, ends_at, ended_by)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (
-                        target,
-                        cause.value,
-                        period.listed_at,
-                        period.min_until,
-                        period.ends_at,
-                        period.ended_by,
-                    ),
-                )
-                self._audit(actor, "list", target, cause.value, "policy listing")
-            for target, cause, listed_at, ends_at, ended_by in changes.period_updates:
-                db.execute(
-                    "UPDATE policy_periods SET ends_at = ?, ended_by = ? WHERE subject = ? AND cause = ?"
-                    " AND listed_at = ?",
-                    (ends_at, ended_by, target, cause.value, listed_at),
-                )
+            # executemany: one statement per kind of change, not per row (bench/policy_scale.py).
+            db.executemany(
+                "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                [
+                    (min(ended_at, now), subject, cause.value, source, now)
+                    for subject, cause, source, ended_at, _ in changes.ends
+                ],
+            )
+            _audits(db, actor, "delist", [(s, c.value, why) for s, c, _, _, why in changes.ends])
+            db.executemany(
+                "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source) DO UPDATE SET"
+                " reason = excluded.reason, expires_at = excluded.expires_at, listed_at = excluded.listed_at",
+                [
+                    (subject, _family_of(subject), cause.value, reason, source, listed, until)
+                    for subject, cause, reason, source, listed, until in changes.upserts
+                ],
+            )
+            db.executemany(
+                "INSERT INTO policy_periods (subject, cause, listed_at, min_until, ends_at, ended_by)"
+                " VALUES (?,?,?,?,?,?)",
+                [
+                    (target, cause.value, p.listed_at, p.min_until, p.ends_at, p.ended_by)
+                    for target, cause, p in changes.new_periods
+                ],
+            )
+            _audits(
+                db,
+                actor,
+                "list",
+                [
+                    (target, cause.value, "policy listing")
+                    for target, cause, _ in changes.new_periods
+                ],
+            )
+            db.executemany(
+                "UPDATE policy_periods SET ends_at = ?, ended_by = ? WHERE subject = ? AND cause = ?"
+                " AND listed_at = ?",
+                [
+                    (ends_at, ended_by, target, cause.value, listed_at)
+                    for target, cause, listed_at, ends_at, ended_by in changes.period_updates
+                ],
+            )
             self._bump()
+
+
+def _audits(
+    db: sqlite3.Connection, actor: str, action: str, items: list[tuple[str, str, str]]
+) -> None:
+    """Record (subject, cause, detail) audit entries of one *action* in one statement."""
+    at = datetime.now(UTC).timestamp()
+    db.executemany(
+        "INSERT INTO audit (at, actor, action, subject, cause, detail) VALUES (?,?,?,?,?,?)",
+        [(at, actor, action, subject, cause, detail) for subject, cause, detail in items],
+    )
 
 
 def _family_of(subject: str) -> int:
