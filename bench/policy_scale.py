@@ -313,10 +313,7 @@ def incremental(config_path: Path) -> tuple[float, int, int, float, int]:
         started = time.perf_counter()
         check = evaluate(store, config.policy, config.reputation, at, apply=False)
         check_s = time.perf_counter() - started
-        c = check.changes
-        left = (
-            len(c.upserts) + len(c.ends) + len(c.drops) + len(c.new_periods) + len(c.period_updates)
-        )
+        left = check.changes.count()
     finally:
         store.close()
     return seconds, outcome.targets, len(outcome.decisions), check_s, left

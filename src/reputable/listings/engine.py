@@ -172,6 +172,7 @@ def _evaluate(
     ]
     new_periods, period_updates = ind.new_periods, ind.period_updates
     drops: list[tuple[str | None, str]] = []
+    retimes: list[tuple[str, str, float, float]] = []
 
     # 2. Shared hosting: IPs whose listed domains may have changed.
     decide_hosting(
@@ -203,6 +204,7 @@ def _evaluate(
             outcome,
             upserts,
             drops,
+            retimes,
         )
 
     # 4. Opt-in: whole announced prefixes (pfx2as) with too many listed addresses.
@@ -221,6 +223,7 @@ def _evaluate(
         drops=tuple(drops),
         new_periods=tuple(new_periods),
         period_updates=tuple(period_updates),
+        retimes=tuple(retimes),
     )
     if apply:
         store.apply_policy(outcome.changes, actor="policy", now=now)
@@ -288,6 +291,7 @@ def _escalations(
     outcome: Outcome,
     upserts: list[ListingRow],
     drops: list[tuple[str | None, str]],
+    retimes: list[tuple[str, str, float, float]],
 ) -> None:
     """Re-decide the escalation of every network in *networks*."""
     now = now_dt.timestamp()
@@ -340,15 +344,7 @@ def _escalations(
                 drops.append((None, source))
             continue
         # Stored subjects are canonical (a /32 is a bare address): compare like with like.
-        unchanged = (
-            {subject for subject, _, _, _ in old} == {_canonical(cidr) for cidr in result.cidrs}
-            and all(
-                abs(until - result.expires_at) < 1 for _, _, _, until in old if until is not None
-            )
-            and all(why == result.reason for _, why, _, _ in old)
-            and all(abs(listed_at - round(result.since)) < 1 for _, _, listed_at, _ in old)
-        )
-        if not unchanged:
+        if {subject for subject, _, _, _ in old} != {_canonical(cidr) for cidr in result.cidrs}:
             drops.append((None, source))
             upserts.extend(
                 listing_row(
@@ -356,6 +352,12 @@ def _escalations(
                 )
                 for cidr in result.cidrs
             )
+        elif not (
+            all(abs(until - result.expires_at) < 1 for _, _, _, until in old if until is not None)
+            and all(why == result.reason for _, why, _, _ in old)
+            and all(abs(listed_at - round(result.since)) < 1 for _, _, listed_at, _ in old)
+        ):  # the same CIDRs, listed from or until another time or for other members
+            retimes.append((source, result.reason, round(result.since), round(result.expires_at)))
 
 
 def _allowed_in(allow: Allowlist, network: str) -> list[str]:

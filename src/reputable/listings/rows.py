@@ -29,8 +29,8 @@ def canonical(target: str) -> str:
     address, slash, length = target.partition("/")
     if slash and length.isascii() and length.isdigit() and IPV4_TEXT.fullmatch(address):
         bits = int(length)
-        if length == str(bits) and bits < 32 and not ipv4_int(address) & ((1 << (32 - bits)) - 1):
-            return target
+        if length == str(bits) and bits <= 32 and not ipv4_int(address) & ((1 << (32 - bits)) - 1):
+            return address if bits == 32 else target
     return format_subject(parse_subject(target))
 
 

@@ -295,6 +295,10 @@ class PolicyWrites(SQLiteTables):
                     )
             # executemany: one statement per kind of change, not per row (bench/policy_scale.py).
             db.executemany(
+                "UPDATE listings SET reason = ?, listed_at = ?, expires_at = ? WHERE source = ?",
+                [(why, listed, until, source) for source, why, listed, until in changes.retimes],
+            )
+            db.executemany(
                 "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
                 " AND (expires_at IS NULL OR expires_at > ?)",
                 [
