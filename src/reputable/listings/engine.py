@@ -138,11 +138,13 @@ def _evaluate(
     ind = _individual(store, chosen, scores, allow, policy, rep, now, full=full)
     decided = ind.decided
     # Plain rows, not Listing objects: incremental runs read thousands (bench/policy_scale.py).
+    causes = {c.value: c for c in Cause}
     existing = {
-        (subject, Cause(cause)): (reason, listed_at, until)
+        (subject, causes[cause]): (reason, listed_at, until)
         for subject, cause, reason, listed_at, until in store.own_rows(
-            chosen, source=SOURCE, active_at=now
+            None if full else chosen, source=SOURCE, active_at=now
         )
+        if subject in chosen
     }
     # Reasons count the evidence of each period. A stored listing with the same start, end
     # and count keeps its words (its evidence is the same); others are counted again.
@@ -254,7 +256,7 @@ def _individual(
     probed = {t for t, by in scores.items() if Cause.OPEN_RELAY in by or Cause.OPEN_PROXY in by}
     closures = store.probe_closures(probed) if probed else {}
     spans = replay_all(scores, stops, closures, policy, rep, now)
-    return decide_individual(chosen, spans, store.periods(chosen), allow, now)
+    return decide_individual(chosen, spans, store.periods(None if full else chosen), allow, now)
 
 
 def _ending(spans: list[Span], covered: bool, now: float) -> tuple[float, str]:

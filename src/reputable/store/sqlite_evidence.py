@@ -133,6 +133,20 @@ class EvidenceTables(SQLiteTables):
         cursor = min(ahead) - 1 if ahead else max(i for i, _, _ in rows)
         return {t for _, t, _ in rows}, cursor
 
+    def evidence_cursor(self, after_id: int, *, observed_by: float) -> int:
+        """Return the cursor :meth:`evidence_targets_since` would, without reading the rows.
+
+        A full evaluation re-decides every target, so it only needs the position: the newest
+        id, or the id before the first one observed after *observed_by*.
+        """
+        (ahead,) = self._db.execute(
+            "SELECT MIN(id) FROM evidence WHERE id > ? AND observed_at > ?", (after_id, observed_by)
+        ).fetchone()
+        if ahead is not None:
+            return int(ahead) - 1
+        (newest,) = self._db.execute("SELECT MAX(id) FROM evidence").fetchone()
+        return max(after_id, int(newest or 0))
+
     def all_targets(self) -> set[str]:
         """Return every target that has evidence."""
         return {t for (t,) in self._db.execute("SELECT DISTINCT target FROM evidence")}
@@ -200,17 +214,23 @@ class EvidenceTables(SQLiteTables):
         return found
 
     # -- policy periods and cursors -------------------------------------------------------------
-    def periods(self, targets: Collection[str]) -> dict[tuple[str, Cause], list[Period]]:
-        """Return the policy's listing periods per (target, cause), oldest first."""
+    def periods(self, targets: Collection[str] | None) -> dict[tuple[str, Cause], list[Period]]:
+        """Return the policy's listing periods per (target, cause), oldest first (None: all)."""
         out: dict[tuple[str, Cause], list[Period]] = {}
-        for chunk in _chunks(sorted(targets)):
-            marks = ",".join("?" * len(chunk))
+        sql = "SELECT subject, cause, listed_at, ends_at, ended_by, min_until FROM policy_periods"
+        if targets is None:  # a full evaluation: one pass, no parameter lists
+            batches: Iterable[tuple[str, Sequence[str]]] = [(f"{sql} ORDER BY listed_at", ())]
+        else:
+            batches = (
+                (f"{sql} WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY listed_at", chunk)
+                for chunk in _chunks(sorted(targets))
+            )
+        causes = {c.value: c for c in Cause}
+        for query, args in batches:
             for subject, cause, listed_at, ends_at, ended_by, min_until in self._db.execute(
-                "SELECT subject, cause, listed_at, ends_at, ended_by, min_until FROM policy_periods"
-                f" WHERE subject IN ({marks}) ORDER BY listed_at",
-                chunk,
+                query, args
             ):
-                out.setdefault((subject, Cause(cause)), []).append(
+                out.setdefault((subject, causes[cause]), []).append(
                     Period(listed_at, min_until, ends_at, ended_by)
                 )
         return out
