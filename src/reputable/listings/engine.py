@@ -17,7 +17,7 @@ import ipaddress
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
@@ -152,7 +152,7 @@ def _evaluate(
         key: d
         for key, d in decided.items()
         if key not in existing
-        or moved(existing[key], replace(d, reason=existing[key][0]))
+        or moved(existing[key], d, reason=False)
         or reason_count(existing[key][0]) != ind.spans[key][-1].count
     }
     if stale:
@@ -160,7 +160,9 @@ def _evaluate(
         decided.update(with_reasons(stale, ind.spans, labels))
     for key, d in decided.items():
         if key not in stale:
-            decided[key] = replace(d, reason=existing[key][0])
+            decided[key] = Decision(
+                d.target, d.cause, d.listed_at, d.min_until, d.expires_at, existing[key][0]
+            )
     outcome.decisions = list(decided.values())
     upserts = [
         listing_row(d.target, d.cause, d.reason, SOURCE, d.listed_at, d.expires_at)

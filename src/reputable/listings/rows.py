@@ -62,12 +62,13 @@ def listings_of(
         )
 
 
-def moved(old: tuple[str, float, float | None], new: Decision) -> bool:
-    """True when *new* changes a stored (reason, listed_at, expires_at) row."""
-    reason, listed_at, until = old
+def moved(old: tuple[str, float, float | None], new: Decision, *, reason: bool = True) -> bool:
+    """True when *new* changes a stored (reason, listed_at, expires_at) row (its reason too,
+    unless *reason* is False)."""
+    words, listed_at, until = old
     return (
         abs((until if until is not None else float("inf")) - new.expires_at) >= 1
-        or reason != new.reason
+        or (reason and words != new.reason)
         or abs(listed_at - round(new.listed_at)) >= 1
     )
 
