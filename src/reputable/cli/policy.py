@@ -179,7 +179,7 @@ def policy_run(ctx: typer.Context, now: NowOpt = None) -> None:
     store = open_store(config)
     try:
         at = now_option(now)
-        _, newest = store.evidence_targets_since(store.cursor(CURSOR), observed_by=at.timestamp())
+        newest = store.evidence_cursor(store.cursor(CURSOR), observed_by=at.timestamp())
         outcome = evaluate(
             store, config.policy, config.reputation, at, prefixes=prefix_table(config)
         )

@@ -10,7 +10,7 @@ from reputable.core.cause import Cause
 from reputable.listings.allowlist import Allowlist
 from reputable.listings.escalation import is_ip
 from reputable.listings.model import Listing
-from reputable.listings.policy import Decision, PolicyParams, hosting_decision
+from reputable.listings.policy import Decision, ListingRow, PolicyParams, hosting_decision
 from reputable.listings.ports import PolicyStore
 from reputable.listings.rows import differs, listing_row, listings_of, moved
 from reputable.listings.senders import SOURCE as SENDERS
@@ -31,7 +31,7 @@ def decide_hosting(
     now_dt: datetime,
     full: bool,
     results: dict[str, Decision | None],
-    upserts: list[Listing],
+    upserts: list[ListingRow],
     drops: list[tuple[str | None, str]],
 ) -> None:
     """Re-decide the shared-hosting IPs whose domains are among *chosen* (all of them if *full*)."""
@@ -87,7 +87,7 @@ def decide_sending_domains(
     spammers: Collection[str] | None,
     chosen: Collection[str],
     now: float,
-    upserts: list[Listing],
+    upserts: list[ListingRow],
     drops: list[tuple[str | None, str]],
 ) -> None:
     """Re-decide the domains named in the spam of *spammers* (None: all of them, a full run)."""

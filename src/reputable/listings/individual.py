@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from reputable.core.cause import Cause
 from reputable.listings.allowlist import Allowlist
@@ -167,5 +167,12 @@ def with_reasons(
     out: dict[Key, Decision] = {}
     for key, d in decided.items():
         first, last, counts = windows[(key[0], key[1].value)]
-        out[key] = replace(d, reason=evidence_reason(d.cause, counts, first, last))
+        out[key] = Decision(
+            d.target,
+            d.cause,
+            d.listed_at,
+            d.min_until,
+            d.expires_at,
+            evidence_reason(d.cause, counts, first, last),
+        )
     return out

@@ -99,6 +99,10 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Return targets of evidence stored after *after_id* and the cursor to save."""
         ...
 
+    def evidence_cursor(self, after_id: int, *, observed_by: float) -> int:
+        """Return the cursor :meth:`evidence_targets_since` would return, without the targets."""
+        ...
+
     def clean_targets(self) -> set[str]:
         """Return targets with positive evidence."""
         ...
@@ -107,8 +111,8 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Return the IPs hosting any of *domains*."""
         ...
 
-    def periods(self, targets: Collection[str]) -> dict[tuple[str, Cause], list[Period]]:
-        """Return listing periods per (target, cause)."""
+    def periods(self, targets: Collection[str] | None) -> dict[tuple[str, Cause], list[Period]]:
+        """Return listing periods per (target, cause) of *targets* (None: all)."""
         ...
 
     def granted_removals(self) -> dict[str, float]:
@@ -134,9 +138,9 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         ...
 
     def own_rows(
-        self, subjects: Collection[str], *, source: str, active_at: float
+        self, subjects: Collection[str] | None, *, source: str, active_at: float
     ) -> Iterator[tuple[str, str, str, float, float | None]]:
-        """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*."""
+        """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source* (subjects None: all)."""
         ...
 
     def spam_senders(self, targets: Collection[str] | None = None) -> dict[str, set[str]]:

@@ -15,8 +15,7 @@ from datetime import datetime
 from reputable.core.cause import Cause
 from reputable.listings.allowlist import Allowlist
 from reputable.listings.escalation import is_ip
-from reputable.listings.model import Listing
-from reputable.listings.policy import Decision, Escalation, PolicyParams, escalate
+from reputable.listings.policy import Decision, Escalation, ListingRow, PolicyParams, escalate
 from reputable.listings.ports import PolicyStore
 from reputable.reputation.aggregate import PrefixTable
 
@@ -104,13 +103,13 @@ def prefix_changes(
     results: dict[str, Escalation | None],
     stored: list[tuple[str, str, float, float | None, str]],
     now: float,
-    make: Callable[[str, Cause, str, str, float, float], Listing],
-) -> tuple[list[Listing], list[tuple[str | None, str]]]:
+    make: Callable[[str, Cause, str, str, float, float], ListingRow],
+) -> tuple[list[ListingRow], list[tuple[str | None, str]]]:
     """Return the listings to write and the sources to drop for *results* (unchanged ones stay)."""
     by_source: dict[str, list[tuple[str, str, float, float | None, str]]] = {}
     for row in stored:
         by_source.setdefault(row[4], []).append(row)
-    upserts: list[Listing] = []
+    upserts: list[ListingRow] = []
     drops: list[tuple[str | None, str]] = []
     for prefix, result in results.items():
         source = f"{PREFIX_SOURCE}:{prefix}"

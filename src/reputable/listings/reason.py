@@ -90,10 +90,12 @@ def evidence_reason(cause: Cause, labels: Counter[str], first: float, last: floa
     by_words: Counter[str] = Counter()
     for label, n in labels.items():
         by_words[label_words(label)] += n
-    parts = [_counted(words, n) for words, n in by_words.most_common()]
+    # Most first; equal counts in word order, so the text does not depend on row order.
+    ranked = sorted(by_words.items(), key=lambda item: (-item[1], item[0]))
+    parts = [_counted(words, n) for words, n in ranked]
     shown = parts[:3]
     if len(parts) > 3:
-        shown.append(f"{sum(n for _, n in by_words.most_common()[3:])} more")
+        shown.append(f"{sum(n for _, n in ranked[3:])} more")
     head = f"{_CAUSE_WORDS.get(cause, cause.value)}: "
     text = head + ", ".join(shown) + ", " + _span(first, last)
     text = text.encode("ascii", "replace").decode("ascii")

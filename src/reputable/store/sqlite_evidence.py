@@ -139,6 +139,20 @@ class EvidenceTables(SQLiteTables):
         cursor = min(ahead) - 1 if ahead else max(i for i, _, _ in rows)
         return {t for _, t, _ in rows}, cursor
 
+    def evidence_cursor(self, after_id: int, *, observed_by: float) -> int:
+        """Return the cursor :meth:`evidence_targets_since` would, without reading the rows.
+
+        A full evaluation re-decides every target, so it only needs the position: the newest
+        id, or the id before the first one observed after *observed_by*.
+        """
+        (ahead,) = self._db.execute(
+            "SELECT MIN(id) FROM evidence WHERE id > ? AND observed_at > ?", (after_id, observed_by)
+        ).fetchone()
+        if ahead is not None:
+            return int(ahead) - 1
+        (newest,) = self._db.execute("SELECT MAX(id) FROM evidence").fetchone()
+        return max(after_id, int(newest or 0))
+
     def all_targets(self) -> set[str]:
         """Return every target that has evidence."""
         return {t for (t,) in self._db.execute("SELECT DISTINCT target FROM evidence")}
@@ -206,17 +220,23 @@ class EvidenceTables(SQLiteTables):
         return found
 
     # -- policy periods and cursors -------------------------------------------------------------
-    def periods(self, targets: Collection[str]) -> dict[tuple[str, Cause], list[Period]]:
-        """Return the policy's listing periods per (target, cause), oldest first."""
+    def periods(self, targets: Collection[str] | None) -> dict[tuple[str, Cause], list[Period]]:
+        """Return the policy's listing periods per (target, cause), oldest first (None: all)."""
         out: dict[tuple[str, Cause], list[Period]] = {}
-        for chunk in _chunks(sorted(targets)):
-            marks = ",".join("?" * len(chunk))
+        sql = "SELECT subject, cause, listed_at, ends_at, ended_by, min_until FROM policy_periods"
+        if targets is None:  # a full evaluation: one pass, no parameter lists
+            batches: Iterable[tuple[str, Sequence[str]]] = [(f"{sql} ORDER BY listed_at", ())]
+        else:
+            batches = (
+                (f"{sql} WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY listed_at", chunk)
+                for chunk in _chunks(sorted(targets))
+            )
+        causes = {c.value: c for c in Cause}
+        for query, args in batches:
             for subject, cause, listed_at, ends_at, ended_by, min_until in self._db.execute(
-                "SELECT subject, cause, listed_at, ends_at, ended_by, min_until FROM policy_periods"
-                f" WHERE subject IN ({marks}) ORDER BY listed_at",
-                chunk,
+                query, args
             ):
-                out.setdefault((subject, Cause(cause)), []).append(
+                out.setdefault((subject, causes[cause]), []).append(
                     Period(listed_at, min_until, ends_at, ended_by)
                 )
         return out
@@ -299,49 +319,66 @@ class PolicyWrites(SQLiteTables):
                         "DELETE FROM listings WHERE subject = ? AND source = ?",
                         (subject, source),
                     )
-            for subject, cause, source, ended_at, why in changes.ends:
-                db.execute(
-                    "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
-                    " AND (expires_at IS NULL OR expires_at > ?)",
-                    (min(ended_at, now), subject, cause.value, source, now),
-                )
-                self._audit(actor, "delist", subject, cause.value, why)
-            for listing in changes.upserts:
-                db.execute(
-                    "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
-                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source) DO UPDATE SET"
-                    " reason = excluded.reason, expires_at = excluded.expires_at, listed_at = excluded.listed_at",
-                    (
-                        listing.subject_text,
-                        _family_of(listing.subject_text),
-                        listing.cause.value,
-                        listing.reason,
-                        listing.source,
-                        listing.listed_at.timestamp(),
-                        listing.expires_at.timestamp() if listing.expires_at else None,
-                    ),
-                )
-            for target, cause, period in changes.new_periods:
-                db.execute(
-                    "INSERT INTO policy_periods (subject, cause, listed_at, min_until, ends_at, ended_by)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (
-                        target,
-                        cause.value,
-                        period.listed_at,
-                        period.min_until,
-                        period.ends_at,
-                        period.ended_by,
-                    ),
-                )
-                self._audit(actor, "list", target, cause.value, "policy listing")
-            for target, cause, listed_at, ends_at, ended_by in changes.period_updates:
-                db.execute(
-                    "UPDATE policy_periods SET ends_at = ?, ended_by = ? WHERE subject = ? AND cause = ?"
-                    " AND listed_at = ?",
-                    (ends_at, ended_by, target, cause.value, listed_at),
-                )
+            # executemany: one statement per kind of change, not per row (bench/policy_scale.py).
+            db.executemany(
+                "UPDATE listings SET reason = ?, listed_at = ?, expires_at = ? WHERE source = ?",
+                [(why, listed, until, source) for source, why, listed, until in changes.retimes],
+            )
+            db.executemany(
+                "UPDATE listings SET expires_at = ? WHERE subject = ? AND cause = ? AND source = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                [
+                    (min(ended_at, now), subject, cause.value, source, now)
+                    for subject, cause, source, ended_at, _ in changes.ends
+                ],
+            )
+            _audits(db, actor, "delist", [(s, c.value, why) for s, c, _, _, why in changes.ends])
+            db.executemany(
+                "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source) DO UPDATE SET"
+                " reason = excluded.reason, expires_at = excluded.expires_at, listed_at = excluded.listed_at",
+                [
+                    (subject, _family_of(subject), cause.value, reason, source, listed, until)
+                    for subject, cause, reason, source, listed, until in changes.upserts
+                ],
+            )
+            db.executemany(
+                "INSERT INTO policy_periods (subject, cause, listed_at, min_until, ends_at, ended_by)"
+                " VALUES (?,?,?,?,?,?)",
+                [
+                    (target, cause.value, p.listed_at, p.min_until, p.ends_at, p.ended_by)
+                    for target, cause, p in changes.new_periods
+                ],
+            )
+            _audits(
+                db,
+                actor,
+                "list",
+                [
+                    (target, cause.value, "policy listing")
+                    for target, cause, _ in changes.new_periods
+                ],
+            )
+            db.executemany(
+                "UPDATE policy_periods SET ends_at = ?, ended_by = ? WHERE subject = ? AND cause = ?"
+                " AND listed_at = ?",
+                [
+                    (ends_at, ended_by, target, cause.value, listed_at)
+                    for target, cause, listed_at, ends_at, ended_by in changes.period_updates
+                ],
+            )
             self._bump()
+
+
+def _audits(
+    db: sqlite3.Connection, actor: str, action: str, items: list[tuple[str, str, str]]
+) -> None:
+    """Record (subject, cause, detail) audit entries of one *action* in one statement."""
+    at = datetime.now(UTC).timestamp()
+    db.executemany(
+        "INSERT INTO audit (at, actor, action, subject, cause, detail) VALUES (?,?,?,?,?,?)",
+        [(at, actor, action, subject, cause, detail) for subject, cause, detail in items],
+    )
 
 
 def _family_of(subject: str) -> int:

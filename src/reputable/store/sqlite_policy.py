@@ -110,9 +110,19 @@ class PolicyReads(SQLiteTables):
             yield from self._db.execute(f"{sql} WHERE target IN ({marks})", chunk)
 
     def own_rows(
-        self, subjects: Collection[str], *, source: str, active_at: float
+        self, subjects: Collection[str] | None, *, source: str, active_at: float
     ) -> Iterator[tuple[str, str, str, float, float | None]]:
-        """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*."""
+        """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*.
+
+        *subjects* None: of every subject (a full evaluation; one pass, no parameter lists).
+        """
+        if subjects is None:
+            yield from self._db.execute(
+                "SELECT subject, cause, reason, listed_at, expires_at FROM listings"
+                " WHERE source = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (source, active_at),
+            )
+            return
         for chunk in _chunks(sorted(subjects)):
             marks = ",".join("?" * len(chunk))
             yield from self._db.execute(

@@ -1,0 +1,189 @@
+"""The engine's fast paths give what the general ones gave (bench/policy_scale.py speed work).
+
+Each fast path replaced a general computation (ipaddress parsing, a scan, dataclass copies,
+delete-and-insert); these tests pin it to the general one.
+"""
+
+from __future__ import annotations
+
+import gc
+import ipaddress
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reputable.config import Config
+from reputable.core.address import format_subject, parse_address, parse_subject
+from reputable.core.cause import Cause
+from reputable.evidence.model import Evidence
+from reputable.listings.engine import evaluate, evaluate_new
+from reputable.listings.escalation import _clean_inside, network_key
+from reputable.listings.policy import _cut, network_of
+from reputable.listings.reason import evidence_reason
+from reputable.listings.rows import canonical
+from reputable.store.sqlite import SQLiteStore
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+v4_int = st.integers(min_value=0, max_value=(1 << 32) - 1)
+
+
+def add(store: SQLiteStore, subject: str, cause: Cause, n: int, at: datetime = T0) -> None:
+    """Store *n* distinct pieces of evidence about *subject*, a second apart."""
+    store.add_evidence(
+        Evidence(
+            subject=parse_address(subject),
+            cause=cause,
+            source="test",
+            observed_at=at + timedelta(seconds=i),
+            detail={"i": i},
+        )
+        for i in range(n)
+    )
+
+
+@given(v4_int, st.integers(min_value=0, max_value=32))
+def test_canonical_matches_the_parser_for_ipv4(value: int, length: int) -> None:
+    """An IPv4 address or CIDR is written as format_subject(parse_subject(...)) writes it."""
+    net = ipaddress.IPv4Network((value >> (32 - length) << (32 - length), length))
+    for text in (str(net), str(net.network_address)):
+        assert canonical(text) == format_subject(parse_subject(text))
+
+
+@given(st.sampled_from(["2001:db8::/64", "2001:DB8:0:1::/64", "Example.COM", "10.1.2.3/32"]))
+def test_canonical_falls_back_to_the_parser(text: str) -> None:
+    """Anything but plain IPv4 text goes through the parser."""
+    assert canonical(text) == format_subject(parse_subject(text))
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(["10.1.2.0/24", "2001:db8::/48", "2001:db8:5::/48"]),
+    st.lists(st.integers(min_value=0, max_value=255), max_size=6),
+)
+def test_cut_texts_are_ipaddress_texts(network: str, offsets: list[int]) -> None:
+    """The CIDRs of a cut network are written as ipaddress writes them, and cover it exactly."""
+    net = ipaddress.ip_network(network)
+    step = 1 if net.version == 4 else 1 << 64
+    size = 32 if net.version == 4 else 64
+    holes = sorted(
+        {
+            ipaddress.ip_network((int(net.network_address) + o * step, size))
+            for o in offsets  # type: ignore[arg-type]
+        },
+        key=lambda h: int(h.network_address),
+    )
+    cidrs = _cut(net, holes)  # type: ignore[arg-type]
+    nets = [ipaddress.ip_network(c) for c in cidrs]
+    assert cidrs == [str(n) for n in nets]
+    assert sum(n.num_addresses for n in nets) + sum(h.num_addresses for h in holes) == (
+        net.num_addresses
+    )
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(lambda c, d: f"10.1.{c}.{d}", st.integers(1, 3), st.integers(0, 255)),
+            st.builds(lambda c: f"10.1.{c}.0/25", st.integers(1, 3)),
+            st.builds(
+                lambda g, h: f"2001:db8:{g:x}:{h:x}::/64", st.integers(0, 2), st.integers(0, 9)
+            ),
+            st.just("10.1.2.example"),
+        ),
+        max_size=30,
+    )
+)
+def test_clean_members_found_by_bisection_are_those_of_the_mapping(clean: list[str]) -> None:
+    """Bisecting the sorted clean targets finds what mapping each to its network found."""
+    networks = ["10.1.1.0/24", "10.1.2.0/24", "2001:db8::/48", "2001:db8:1::/48"]
+    expected: dict[str, set[str]] = {}
+    for target in set(clean):
+        network = network_of(target) if ":" in target or target[-1].isdigit() else None
+        if network in networks:
+            expected.setdefault(network, set()).add(target)
+    found = _clean_inside(networks, set(clean))
+    assert {n: set(ts) for n, ts in found.items()} == expected
+
+
+@given(st.integers(min_value=0, max_value=(1 << 64) - 1), st.sampled_from([64, 128]))
+def test_network_key_of_ipv6_matches_network_of(top: int, length: int) -> None:
+    """The /48 read off an IPv6 target's text (as the store writes it) is ipaddress's."""
+    net = ipaddress.IPv6Network((top << 64, 64))
+    target = str(net) if length == 64 else str(net.network_address + 1)
+    assert network_key(target) == network_of(target)
+
+
+def test_reason_ranks_equal_counts_by_words() -> None:
+    """Equal counts come in the order of their words, whatever order the rows came in."""
+    from collections import Counter
+
+    a = evidence_reason(Cause.COMPROMISED, Counter({"sshd": 1, "fw": 1, "sinkhole": 1}), 0, 0)
+    b = evidence_reason(Cause.COMPROMISED, Counter({"fw": 1, "sinkhole": 1, "sshd": 1}), 0, 0)
+    assert a == b
+
+
+def test_evaluation_leaves_the_collector_as_it_found_it(store: SQLiteStore, config: Config) -> None:
+    """The collector is held off during an evaluation only."""
+    add(store, "198.51.100.1", Cause.SPAM, 3)
+    assert gc.isenabled()
+    evaluate(store, config.policy, config.reputation, T0 + timedelta(minutes=5))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        evaluate(store, config.policy, config.reputation, T0 + timedelta(minutes=6))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_evidence_cursor_is_the_cursor_of_targets_since(store: SQLiteStore) -> None:
+    """policy run's cheap cursor is the one evidence_targets_since returns."""
+    assert store.evidence_cursor(0, observed_by=T0.timestamp()) == 0
+    add(store, "198.51.100.1", Cause.SPAM, 3)
+    add(store, "198.51.100.2", Cause.SPAM, 2, at=T0 + timedelta(days=1))  # ahead of the clock
+    for by in (T0 - timedelta(days=1), T0 + timedelta(hours=1), T0 + timedelta(days=2)):
+        for after in (0, 1, 3, 5, 9):
+            _, cursor = store.evidence_targets_since(after, observed_by=by.timestamp())
+            assert store.evidence_cursor(after, observed_by=by.timestamp()) == cursor
+
+
+def test_whole_table_reads_match_the_listed_ones(store: SQLiteStore, config: Config) -> None:
+    """own_rows(None) and periods(None) are the rows of every subject."""
+    for i in range(1, 4):
+        add(store, f"198.51.100.{i}", Cause.SPAM, 3)
+    at = T0 + timedelta(minutes=5)
+    evaluate(store, config.policy, config.reputation, at)
+    subjects = store.all_targets()
+    assert sorted(store.own_rows(None, source="policy", active_at=at.timestamp())) == sorted(
+        store.own_rows(subjects, source="policy", active_at=at.timestamp())
+    )
+    assert store.periods(None) == store.periods(subjects)
+    assert len(store.periods(None)) == 3
+
+
+def test_moved_escalation_is_retimed_in_place(store: SQLiteStore, config: Config) -> None:
+    """An escalation whose CIDRs stay but whose members' listings move is updated, not rebuilt."""
+    for i in range(1, 9):
+        add(store, f"198.51.100.{i}", Cause.SPAM, 3)
+    add(store, "198.51.100.25", Cause.CLEAN, 20)
+    at = T0 + timedelta(minutes=5)
+    evaluate(store, config.policy, config.reputation, at)
+    evaluate_new(store, config.policy, config.reputation, at)  # sets the cursors
+    before = {item.subject_text: item for item in store.listings(cause=Cause.NETWORK, active_at=at)}
+    later = T0 + timedelta(hours=12)
+    for i in range(1, 9):  # every member seen again: each listing (and the /24's) lasts longer
+        add(store, f"198.51.100.{i}", Cause.SPAM, 3, at=later)
+    outcome = evaluate_new(store, config.policy, config.reputation, later + timedelta(minutes=1))
+    assert len(outcome.changes.retimes) == 1
+    assert not any(s.startswith("policy:network") for _, s in outcome.changes.drops)
+    after = {
+        item.subject_text: item for item in store.listings(cause=Cause.NETWORK, active_at=later)
+    }
+    assert set(after) == set(before)
+    for subject, item in after.items():
+        assert item.expires_at is not None and before[subject].expires_at is not None
+        assert item.expires_at > before[subject].expires_at
+    check = evaluate(store, config.policy, config.reputation, later + timedelta(minutes=1))
+    assert check.changes.empty()
