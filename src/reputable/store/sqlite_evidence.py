@@ -370,9 +370,7 @@ class PolicyWrites(SQLiteTables):
             self._bump()
 
 
-def _audits(
-    db: sqlite3.Connection, actor: str, action: str, items: list[tuple[str, str, str]]
-) -> None:
+def _audits(db: Connection, actor: str, action: str, items: list[tuple[str, str, str]]) -> None:
     """Record (subject, cause, detail) audit entries of one *action* in one statement."""
     at = datetime.now(UTC).timestamp()
     db.executemany(
