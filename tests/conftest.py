@@ -12,9 +12,15 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+from hypothesis import settings
 
 from reputable.store.dsn import open_dsn
 from reputable.store.sqlite import SQLStore
+
+# Property tests check what is generated, not how fast: Hypothesis' default 200 ms deadline per
+# example fails them on a loaded machine (seen at load 16) without saying anything about the code.
+settings.register_profile("reputable", deadline=None)
+settings.load_profile("reputable")
 
 
 class NetworkGuardError(AssertionError):

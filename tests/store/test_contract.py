@@ -22,7 +22,7 @@ from reputable.evidence.model import Evidence
 from reputable.evidence.parsers.feed_model import FeedDefinition, FeedState
 from reputable.evidence.sources.follow import Position
 from reputable.listings.model import AllowEntry, Batch, Listing
-from reputable.listings.policy import Period, PolicyChanges
+from reputable.listings.policy import ListingRow, Period, PolicyChanges
 from reputable.store.dsn import open_dsn
 from reputable.store.sqlite import SQLStore
 from reputable.store.sqlite_evidence import evidence_table_rows
@@ -129,7 +129,7 @@ def scenario(store: SQLStore, log: Path) -> dict[str, Any]:
     period = Period(T - 100, T + 100, T + 1000)
     store.apply_policy(
         PolicyChanges(
-            upserts=(_listing("192.0.2.50", Cause.SPAM, "policy"),),
+            upserts=(ListingRow("192.0.2.50", Cause.SPAM, "r 192.0.2.50", "policy", T, None),),
             new_periods=(("192.0.2.50", Cause.SPAM, period),),
             ends=(("192.0.2.7", Cause.SPAM, "cli", T + 50, "decayed"),),
             drops=((None, "policy:network:192.0.2.0/24"),),
