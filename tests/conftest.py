@@ -122,9 +122,8 @@ def _with_database(dsn: str, database: str, options: str = "") -> str:
 def pg_database() -> Iterator[str | None]:
     """DSN of a fresh database for this session on :data:`PG_DSN`, or None when no server answers.
 
-    The session holds a connection to it until the end, then drops it (WITH (FORCE)). A
-    database of this prefix that nobody is connected to was left by a killed session: it is
-    dropped first (a plain DROP, which fails harmlessly if a session connects meanwhile).
+    The session holds a connection to it until the end, then drops it (WITH (FORCE)); old
+    ones of the same prefix left by killed sessions are dropped first.
     """
     try:
         import psycopg
@@ -154,14 +153,24 @@ def pg_database() -> Iterator[str | None]:
 
 
 def _drop_abandoned(admin: Any) -> None:
-    """Drop the databases of :data:`PG_DB_PREFIX` no session is connected to (killed runs)."""
+    """Drop databases of :data:`PG_DB_PREFIX` older than 6 hours that nobody is connected to.
+
+    A suite takes minutes, so those were left by killed runs. Their age comes from the
+    directory's PG_VERSION file (superuser or pg_read_server_files); without that right the
+    clean-up is skipped.
+    """
     import psycopg
 
-    stale = admin.execute(
-        "SELECT datname FROM pg_database d WHERE datname LIKE %s AND NOT EXISTS"
-        " (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
-        (PG_DB_PREFIX.replace("_", r"\_") + "%",),
-    ).fetchall()
+    try:
+        stale = admin.execute(
+            "SELECT datname FROM pg_database d WHERE datname LIKE %s AND NOT EXISTS"
+            " (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"
+            " AND (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification"
+            " < now() - interval '6 hours'",
+            (PG_DB_PREFIX.replace("_", r"\_") + "%",),
+        ).fetchall()
+    except psycopg.Error:
+        return
     for (stale_name,) in stale:
         with contextlib.suppress(psycopg.Error):
             admin.execute(f'DROP DATABASE "{stale_name}"')
