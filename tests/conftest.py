@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import secrets
@@ -127,7 +128,8 @@ def _with_database(dsn: str, database: str, options: str = "") -> str:
 def pg_database() -> Iterator[str | None]:
     """DSN of a fresh database for this session on :data:`PG_DSN`, or None when no server answers.
 
-    Dropped (WITH (FORCE)) at the end of the session.
+    The session holds a connection to it until the end, then drops it (WITH (FORCE)); old
+    ones of the same prefix left by killed sessions are dropped first.
     """
     try:
         import psycopg
@@ -141,15 +143,43 @@ def pg_database() -> Iterator[str | None]:
         return
     name = f"{PG_DB_PREFIX}{secrets.token_hex(5)}"
     with admin:
+        _drop_abandoned(admin)
         admin.execute(f'CREATE DATABASE "{name}"')
+        dsn = _with_database(PG_DSN, name)
+        keeper = psycopg.connect(dsn, autocommit=True)  # marks the database as in use
         try:
-            yield _with_database(PG_DSN, name)
+            yield dsn
         finally:
             from reputable.store.postgres import close_pool
 
-            for dsn in list(_PG_SCHEMAS):
-                close_pool(dsn)
+            for schema_dsn in list(_PG_SCHEMAS):
+                close_pool(schema_dsn)
+            keeper.close()
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _drop_abandoned(admin: Any) -> None:
+    """Drop databases of :data:`PG_DB_PREFIX` older than 6 hours that nobody is connected to.
+
+    A suite takes minutes, so those were left by killed runs. Their age comes from the
+    directory's PG_VERSION file (superuser or pg_read_server_files); without that right the
+    clean-up is skipped.
+    """
+    import psycopg
+
+    try:
+        stale = admin.execute(
+            "SELECT datname FROM pg_database d WHERE datname LIKE %s AND NOT EXISTS"
+            " (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"
+            " AND (pg_stat_file('base/' || d.oid || '/PG_VERSION')).modification"
+            " < now() - interval '6 hours'",
+            (PG_DB_PREFIX.replace("_", r"\_") + "%",),
+        ).fetchall()
+    except psycopg.Error:
+        return
+    for (stale_name,) in stale:
+        with contextlib.suppress(psycopg.Error):
+            admin.execute(f'DROP DATABASE "{stale_name}"')
 
 
 _PG_SCHEMAS: list[str] = []

@@ -23,7 +23,7 @@ from reputable.store.sqlite_pages import PageReads
 from reputable.store.sqlite_policy import PolicyReads
 from reputable.store.sqlite_sources import SourceTables
 from reputable.store.sqlite_tokens import TokenTables
-from reputable.store.sqlite_tx import transaction
+from reputable.store.sqlite_tx import DB_ERRORS, transaction
 from reputable.store.sqlite_webhooks import WebhookTables
 
 RANGES = "%/%"  # the LIKE pattern of every CIDR listing (answered by _ranges)
@@ -71,15 +71,21 @@ class SQLStore(
         two processes opening a new database at once apply each migration once.
         """
         db = self._db
-        with transaction(db, f"cannot create the schema table in {self.path}"):
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            current = self._applied()
         known = migrations()
-        if known and current > known[-1].version:
+        latest = known[-1].version if known else 0
+        try:  # the usual case, an up-to-date schema, takes no write lock
+            current = self._applied()
+        except DB_ERRORS:  # no schema_version table yet
+            current = 0
+        if current > latest:
             raise StoreError(
                 f"database {self.path} has schema version {current}, newer than this"
-                f" reputable ({known[-1].version}); upgrade reputable"
+                f" reputable ({latest}); upgrade reputable"
             )
+        if current == latest:
+            return
+        with transaction(db, f"cannot create the schema table in {self.path}"):
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         for migration in known:
             if migration.version <= current:
                 continue
