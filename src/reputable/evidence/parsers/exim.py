@@ -19,11 +19,12 @@ an enhanced status code only as a token of its own — never read out of an addr
 Exim logging to syslog (``log_file_path = syslog``) writes the same lines behind a syslog
 envelope, ``Nov  2 15:40:14 host exim[123]: 2026-11-02 15:40:14 1rXyZa-... <= ...``: Exim's
 own time stays unless ``syslog_timestamp = false``, and a line longer than 870 bytes is sent
-in parts prefixed ``[1\\3]``, ``[2\\3]``, ... (log.c, write_syslog). A buffer that is not
-Exim's own file is first rewritten line for line: the envelope (any that
+in parts prefixed ``[1\\3]``, ``[2\\3]``, ... (log.c, write_syslog). A buffer with such
+lines is first rewritten line for line: the envelope (any that
 :mod:`~reputable.evidence.parsers.envelope` knows) is dropped from every ``exim`` line, and
 where Exim's time is missing the syslog time takes its place, in UTC with its ``+0000``
-zone; the rest of the scan is the same. A continuation part (``[2\\3] ...``) carries no
+zone; the rest of the scan is the same (a buffer without an ``exim`` tag is left alone,
+so Exim's own files cost two searches). A continuation part (``[2\\3] ...``) carries no
 event and stays as it is.
 """
 
@@ -176,8 +177,8 @@ def scan(
     """
     if not wanted and counts is None:
         return
-    if not (buf[:1].isdigit() and buf[10:11] == " ") and "exim" in buf:
-        buf = from_syslog(buf, times)  # not Exim's own file: its lines behind syslog envelopes
+    if "exim" in buf and TAG.search(buf) is not None:  # two searches at C speed
+        buf = from_syslog(buf, times)  # Exim lines behind syslog envelopes
     text = "\n" + buf  # every line, the first too, starts after a newline
     lineno = first_line - 1
     last = 0
