@@ -149,3 +149,22 @@ def test_rotated_files_in_rfc_5424_are_ordered_by_their_first_time() -> None:
     assert (
         first_time(text, times) == datetime(2026, 1, 2, 12, 40, 16, 954000, tzinfo=UTC).timestamp()
     )
+
+
+def test_exim_times_from_the_minute_cache_equal_the_full_parse_across_dst() -> None:
+    """Exim's ``YYYY-MM-DD HH:MM:SS`` from the per-minute cache equals parsing each second.
+
+    Every second of the two Berlin DST change days (and the nonexistent and repeated hours)
+    is read both ways; the first reading fills the cache, the second comes from it.
+    """
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    cached = TimeParser(now, berlin)
+    for day in ("2026-03-29", "2026-10-25"):
+        for second in range(0, 4 * 3600, 7):
+            text = f"{day} {second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}"
+            full = TimeParser(now, berlin)._iso(text)  # the slow path, no cache
+            assert cached(text) == full == cached(text), text
+    assert cached("2026-03-29 03:00:05") == datetime(2026, 3, 29, 1, 0, 5, tzinfo=UTC).timestamp()
+    assert cached("2026-03-29 01:59:59") == datetime(2026, 3, 29, 0, 59, 59, tzinfo=UTC).timestamp()
+    assert cached("2026-03-29 01:59:5x") is None

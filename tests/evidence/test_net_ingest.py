@@ -220,3 +220,89 @@ def test_serve_hook_follows_a_configured_log_and_commits_evidence(tmp_path: Path
     with sqlite3.connect(db) as conn:
         subjects = {row[0] for row in conn.execute("SELECT subject FROM evidence")}
     assert subjects == {"203.0.113.99"}
+
+
+def test_serve_hook_keeps_partial_counts_across_a_restart(tmp_path: Path) -> None:
+    """A restart mid-burst resumes the buckets saved with the position: 4 + 4 failures list.
+
+    ssh_bruteforce overflows above 5 attempts; each run alone sees 4 (none would list the
+    address), so the evidence after the second run proves the first run's counts came back.
+    """
+    import asyncio
+    from types import SimpleNamespace
+
+    from reputable.evidence.sources.netlog import follow_netlogs
+    from reputable.store.sqlite import SQLiteStore
+
+    log = tmp_path / "auth.log"
+    at = datetime.now(UTC)
+    stamp = f"{at:%b} {at.day:2d} {at:%H:%M:%S}"
+
+    def burst(first: int) -> str:
+        return "".join(
+            f"{stamp} h sshd[{first + i}]: Failed password for root from 203.0.113.77 port 22 ssh2\n"
+            for i in range(4)
+        )
+
+    config = SimpleNamespace(
+        path=tmp_path / "reputable.toml",
+        extra={"sources": {"netlog": [{"path": "auth.log", "format": "sshd"}]}},
+    )
+    db = tmp_path / "store.db"
+
+    def run_once() -> None:
+        async def main() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(follow_netlogs(config, lambda: SQLiteStore(db), stop))
+            await asyncio.sleep(0.4)
+            stop.set()
+            await task
+
+        asyncio.run(main())
+
+    def subjects() -> set[str]:
+        with sqlite3.connect(db) as conn:
+            return {row[0] for row in conn.execute("SELECT subject FROM evidence")}
+
+    log.write_text(burst(100), encoding="utf-8")
+    run_once()
+    assert subjects() == set()  # 4 attempts: below every threshold
+    store = SQLiteStore(db)
+    try:
+        position = store.source_position(f"netlog:sshd:{log}")
+    finally:
+        store.close()
+    assert position is not None and position.lines == 4 and position.state
+    assert "203.0.113.77" in position.state
+    with log.open("a", encoding="utf-8") as f:
+        f.write(burst(200))
+    run_once()  # a new process: a new detector, its buckets from the saved state
+    assert subjects() == {"203.0.113.77"}
+
+
+def test_serve_hook_without_saved_buckets_starts_empty(tmp_path: Path) -> None:
+    """The control for the test above: a state without buckets (an old position) counts afresh."""
+    from reputable.evidence.detectors.net import NetDetector
+    from reputable.evidence.sources.follow import Follower, Position
+    from reputable.evidence.sources.netlog import resume_detector
+
+    class Store:
+        def __init__(self, state: str | None) -> None:
+            self.state = state
+
+        def source_position(self, name: str) -> Position | None:
+            return Position(name, 0, 0, "0:x", 0, 0, self.state)
+
+        def commit_source(self, position: Position, evidence: object) -> int:
+            return 0
+
+    for state in (
+        None,
+        "not json",
+        '{"format": "sshd"}',
+        '{"buckets": [{"192.0.2.1": [1.0, 0, 0, 1, 0, [], []]}]}',
+    ):
+        detector = NetDetector(NetSettings(), source="t")
+        resume_detector(Follower(tmp_path / "x.log", Store(state), "n"), detector)
+        restored = detector.state()
+        assert bool(restored[0]) == (state is not None and "buckets" in state)

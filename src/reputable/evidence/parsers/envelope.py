@@ -27,6 +27,8 @@ _TS: Final = (
     r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
 )
+#: A syslog timestamp, traditional or RFC 3339 (for parsers that look for an envelope themselves).
+TIMESTAMP: Final = _TS
 #: RFC 5424 §6: PRI VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
 _RFC5424: Final = (
     r"<\d{1,3}>\d{1,2} (\S+) (\S+) (\S+) (\S+) \S+ (?:-|(?:\[(?:[^\]\\\n]|\\.)*\])+)"

@@ -15,6 +15,17 @@ deliver.c): the client is the ``H=`` token (``H=name (helo) [ip]:port``, ``H=(he
 SMTP reply code only where Exim puts one (``C="250 ..."``, ``SMTP error ...: 550 5.1.1 ...``),
 an enhanced status code only as a token of its own — never read out of an address
 (``1.2.3.4``) or a port (``port 587``).
+
+Exim logging to syslog (``log_file_path = syslog``) writes the same lines behind a syslog
+envelope, ``Nov  2 15:40:14 host exim[123]: 2026-11-02 15:40:14 1rXyZa-... <= ...``: Exim's
+own time stays unless ``syslog_timestamp = false``, and a line longer than 870 bytes is sent
+in parts prefixed ``[1\\3]``, ``[2\\3]``, ... (log.c, write_syslog). A buffer with such
+lines is first rewritten line for line: the envelope (any that
+:mod:`~reputable.evidence.parsers.envelope` knows) is dropped from every ``exim`` line, and
+where Exim's time is missing the syslog time takes its place, in UTC with its ``+0000``
+zone; the rest of the scan is the same (a buffer without an ``exim`` tag is left alone,
+so Exim's own files cost two searches). A continuation part (``[2\\3] ...``) carries no
+event and stays as it is.
 """
 
 from __future__ import annotations
@@ -22,14 +33,26 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Final
 
+from reputable.evidence.parsers.envelope import TIMESTAMP, normalize
 from reputable.evidence.parsers.mailevent import Event, MailEvent
 from reputable.evidence.parsers.syslog_time import TimeParser
 
 NAME: Final = "exim"
 #: An Exim log line starts with its local time, e.g. ``2026-03-02 07:47:48``.
 LINE: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+#: The program tag of an Exim line in a syslog file (``exim[123]:``, ``exim4:``), or in an
+#: RFC 5424 line (``exim 123 -``) before :func:`~reputable.evidence.parsers.envelope.normalize`.
+TAG: Final = re.compile(r" exim[\w-]*(?:\[\d+\]: |: | (?:\d+|-) )")
+_TIME: Final = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+#: The canonical syslog envelope of an Exim line, then the first part's ``[1\N]`` (if split).
+_SYSLOG: Final = re.compile(
+    r"^(" + TIMESTAMP + r") \S+ exim[\w-]*(?:\[\d+\])?: (?:\[1[\\/]\d+\] )?"
+    r"(?!\[\d+[\\/]\d+\] )(" + _TIME + r")?",
+    re.MULTILINE,
+)
 
 _E = Event
 _IP: Final = r"[0-9A-Fa-f:.]*[0-9A-Fa-f]"
@@ -154,6 +177,8 @@ def scan(
     """
     if not wanted and counts is None:
         return
+    if "exim" in buf and TAG.search(buf) is not None:  # two searches at C speed
+        buf = from_syslog(buf, times)  # Exim lines behind syslog envelopes
     text = "\n" + buf  # every line, the first too, starts after a newline
     lineno = first_line - 1
     last = 0
@@ -223,6 +248,31 @@ def scan(
             counts[_E.QUEUED] += n_queued
             counts[_E.CONNECT] += n_connect
             counts.update(n_delivery)
+
+
+def from_syslog(buf: str, times: TimeParser) -> str:
+    """Return *buf* with the syslog envelope of each Exim line dropped, line for line (pure).
+
+    Exim's own time is kept; a line without it (``syslog_timestamp = false``) gets the
+    syslog time, read by *times* and written in UTC with its zone. Other lines are left as
+    they are (no Exim time at their start: the scan passes over them).
+    """
+    buf = normalize(buf)
+    stamps: dict[str, str] = {}
+
+    def rewrite(m: re.Match[str]) -> str:
+        if m.group(2) is not None:
+            return m.group(2)
+        stamp = m.group(1)
+        native = stamps.get(stamp)
+        if native is None:
+            at = times(stamp)
+            if at is None:
+                return m.group(0)
+            native = stamps[stamp] = f"{datetime.fromtimestamp(at, UTC):%Y-%m-%d %H:%M:%S} +0000 "
+        return native
+
+    return _SYSLOG.sub(rewrite, buf)
 
 
 def _event(

@@ -41,8 +41,10 @@ _UNDATED: Final = re.compile(r"\n(?!" + exim.LINE.pattern + r"|\Z)")
 
 
 def recognised(line: str, fmt: str) -> bool:
-    """True when *line* is a line of *fmt* (a Postfix program tag, an Exim timestamp)."""
-    return postfix.MARKER in line if fmt == "postfix" else bool(exim.LINE.match(line))
+    """True when *line* is a line of *fmt* (a Postfix program tag; an Exim time or syslog tag)."""
+    if fmt == "postfix":
+        return postfix.MARKER in line
+    return exim.LINE.match(line) is not None or exim.TAG.search(line) is not None
 
 
 def sniff(text: str) -> str:
@@ -58,6 +60,9 @@ def sniff(text: str) -> str:
     found = _EXIM_LINE.search(text)
     if found is not None:
         starts.append(found.start())
+    tagged = exim.TAG.search(text)  # Exim logging to syslog
+    if tagged is not None:
+        starts.append(text.rfind("\n", 0, tagged.start()) + 1)
     if not starts:
         return ""
     first = min(starts)

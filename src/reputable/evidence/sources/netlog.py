@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import io
 import itertools
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -340,17 +341,41 @@ def followed_logs(extra: dict[str, Any], base: Path) -> tuple[FollowedLog, ...]:
     return tuple(out)
 
 
+def resume_detector(follower: Follower, detector: NetDetector) -> None:
+    """Load into *detector* the buckets saved with *follower*'s position (a restart goes on counting).
+
+    The state is what :func:`_follow_once` commits with each batch; a position saved by an
+    older version (no state) or a state not of that shape starts with empty buckets.
+    """
+    saved = follower.position.state if follower.position is not None else None
+    if not saved:
+        return
+    try:
+        data = json.loads(saved)
+    except ValueError:
+        log.warning("netlog_state_unreadable", name=follower.name)
+        return
+    if isinstance(data, dict) and isinstance(data.get("buckets"), list):
+        detector.restore(data["buckets"])
+
+
 def _follow_once(
     follower: Follower, detector: NetDetector, fmt: str, now: datetime, tz: tzinfo = UTC
 ) -> int:
-    """Read what is new in one followed file; commit each batch with its evidence."""
+    """Read what is new in one followed file; commit each batch with its evidence and buckets.
+
+    The detector's buckets are saved with the position in the same transaction, so a restart
+    (kill -9 included) resumes the counts of the lines it had read: an address halfway to a
+    threshold is listed when the rest of its burst arrives after the restart.
+    """
     added = 0
     for batch in follower.batches():
         lines = batch.text.splitlines()
         for item in parse_lines(fmt, lines, now=now, first_line=batch.first_line, tz=tz):
             if isinstance(item, NetEvent):
                 detector.observe(item)
-        added += follower.commit(batch, detector.take(), state=None)
+        state = json.dumps({"buckets": detector.state()}, separators=(",", ":"))
+        added += follower.commit(batch, detector.take(), state=state)
     return added
 
 
@@ -364,15 +389,13 @@ async def follow_netlogs(
     settings = net_settings(config.extra)
     store = store_factory()
     try:
-        followers = [
-            (
-                Follower(entry.path, store, f"netlog:{entry.format}:{entry.path}"),
-                NetDetector(settings, source=f"netlog:{entry.format}:{entry.path}"),
-                entry.format,
-                entry.timezone,
-            )
-            for entry in logs
-        ]
+        followers = []
+        for entry in logs:
+            name = f"netlog:{entry.format}:{entry.path}"
+            follower = Follower(entry.path, store, name)
+            detector = NetDetector(settings, source=name)
+            resume_detector(follower, detector)
+            followers.append((follower, detector, entry.format, entry.timezone))
         log.info("netlog_following", paths=[str(e.path) for e in logs])
         while not stop.is_set():
             for follower, detector, fmt, tz in followers:
