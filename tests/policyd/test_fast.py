@@ -197,3 +197,37 @@ def test_memos_never_answer_from_an_older_snapshot(tmp_path: Path) -> None:
     assert svc.answer(block).startswith(b"action=REJECT")
     current[0] = second
     assert svc.answer(block) == b"action=DUNNO\n\n"  # allowlisted in the new snapshot
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def close(self) -> None:
+        pass
+
+
+def test_crlf_split_between_reads_still_ends_the_request(rich: tuple[Config, Snapshot]) -> None:
+    """A CR at the end of one read and its LF in the next (found by bench/fuzz.py policy)."""
+    config, snapshot = rich
+    svc = PolicyService(SETTINGS[0], Zones.of(config), lambda: snapshot, mail_params({}).traps)
+    wire = b"request=smtpd_access_policy\r\nclient_address=192.0.2.66\r\n\r\n"
+
+    async def feed() -> bytes:
+        for cut in range(1, len(wire)):
+            connection = svc.connection()
+            transport = _Transport()
+            connection.connection_made(transport)  # type: ignore[arg-type]  # a stand-in
+            connection.data_received(wire[:cut])
+            connection.data_received(wire[cut:])
+            connection.connection_lost(None)
+            assert transport.out.startswith(b"action=REJECT 5.7.1 Client host 192.0.2.66"), cut
+            assert transport.out.count(b"\n\n") == 1, cut
+        return b""
+
+    import asyncio
+
+    asyncio.run(feed())
