@@ -231,3 +231,26 @@ def test_crlf_split_between_reads_still_ends_the_request(rich: tuple[Config, Sna
     import asyncio
 
     asyncio.run(feed())
+
+
+def test_a_lone_cr_before_crlf_is_not_normalised_twice(rich: tuple[Config, Snapshot]) -> None:
+    """CR CR LF is a CR then a line end, however the reads split it (bench/fuzz.py policy)."""
+    config, snapshot = rich
+    svc = PolicyService(SETTINGS[0], Zones.of(config), lambda: snapshot, mail_params({}).traps)
+    wire = b"request=smtpd_access_policy\r\nclient_address=192.0.2.66\r\n\r\r\nx=y\r\n\r\n"
+
+    async def feed(cut: int) -> bytes:
+        connection = svc.connection()
+        transport = _Transport()
+        connection.connection_made(transport)  # type: ignore[arg-type]  # a stand-in
+        connection.data_received(wire[:cut])
+        connection.data_received(wire[cut:])
+        connection.connection_lost(None)
+        return bytes(transport.out)
+
+    import asyncio
+
+    whole = asyncio.run(feed(len(wire)))
+    assert whole.count(b"\n\n") == 1  # "\r" alone on a line: one malformed request
+    for cut in range(len(wire)):
+        assert asyncio.run(feed(cut)) == whole, cut

@@ -246,9 +246,11 @@ class PolicyConnection(asyncio.Protocol):
         if not buffer and data.find(b"\n\n") == len(data) - 2 >= 0 and b"\r" not in data:
             blocks = [data[:-2]]  # the usual read: exactly one whole request
         else:
-            buffer += data
-            if b"\r" in buffer:  # CRLF (a person typing), also split across two reads
-                buffer[:] = buffer.replace(b"\r\n", b"\n")
+            # CRLF (a person typing) becomes LF once, also when split across two reads: the
+            # buffer is kept normalised, a CR at its end may still pair with this read's LF.
+            if buffer[-1:] == b"\r" and data[:1] == b"\n":
+                del buffer[-1]
+            buffer += data.replace(b"\r\n", b"\n") if b"\r" in data else data
             blocks = split_requests(buffer)
         if not blocks and len(buffer) > MAX_REQUEST:
             blocks = [b"request=oversized"]  # answered as malformed, buffer dropped
