@@ -2,10 +2,11 @@
 
 ``decide`` over ``parse_request`` is the specification; this module gives the same action
 for the same request and snapshot (tests/policyd/test_fast.py checks it on random requests)
-at a fraction of the cost. Measured on the 2-core sandbox with 1M listings
-(/tmp profile of ``PolicyConnection.data_received``): 95.6 us of CPU per request before,
-mostly building a ``Request``, an ``ip_network`` and a full ``Lookup`` (TXT expanded,
-timestamps converted) per subject, none of which a policy answer needs.
+at a fraction of the cost. Measured on the 2-core sandbox with 1M listings (cProfile over
+``PolicyConnection.data_received``): 95.6 us of CPU per request before, mostly building a
+``Request``, an ``ip_network`` and a full ``Lookup`` (TXT expanded, timestamps converted)
+per subject, none of which a policy answer needs; the whole server went from 108-132 to
+62-71 us per decision (bench/policy_service.py, docs/benchmarks.md).
 
 What is memoised, and why it cannot answer from an older snapshot:
 
