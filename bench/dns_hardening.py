@@ -1,6 +1,7 @@
 """Measure reflection safety of `reputable serve` on loopback: amplification and RRL.
 
 Run: python bench/dns_hardening.py [--port 6353] [--rate 10] [--qps 50000] [--seconds 5]
+     python bench/dns_hardening.py --overhead 3 [--seconds 10]   (RRL's cost: off vs on)
 
 1. Amplification: every query shape (listed host with nine 1,000-byte reasons, listed range,
    unlisted address, apex, empty non-terminal, domain zone, outside every zone) x every type
@@ -122,6 +123,119 @@ def rrl(folder: Path, port: int, rate: int, slip: int, qps: int, seconds: int) -
     )
 
 
+def _set_rrl(config: Path, rate: int, slip: int = 2) -> None:
+    """Rewrite [rrl] in *config*: *rate* responses/s (0: off), *slip*, loopback not exempt."""
+    text = config.read_text()
+    text = re.sub(r"^exempt = .*$", "exempt = []", text, flags=re.M)
+    text = re.sub(
+        r"^responses_per_second = .*$", f"responses_per_second = {rate}", text, flags=re.M
+    )
+    text = re.sub(r"^slip = .*$", f"slip = {slip}", text, flags=re.M)
+    config.write_text(text)
+
+
+def _flood_one(args: tuple[int, list[str], float, int]) -> tuple[int, int]:
+    """One client process: keep *window* queries outstanding for *seconds*; (sent, answered)."""
+    import select
+    import socket
+
+    port, names, seconds, window = args
+    wires = [dns.message.make_query(n.split()[0], n.split()[1]).to_wire() for n in names]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    sent = answered = outstanding = i = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        while outstanding < window:
+            sock.send(wires[i % len(wires)])
+            i += 1
+            sent += 1
+            outstanding += 1
+        ready, _, _ = select.select([sock], [], [], 0.2)
+        if not ready:
+            outstanding = 0  # lost: send a fresh window
+            continue
+        while True:
+            try:
+                sock.recv(4096)
+            except BlockingIOError:
+                break
+            answered += 1
+            outstanding -= 1
+    sock.close()
+    return sent, answered
+
+
+def _flood(port: int, names: list[str], seconds: float, procs: int = 2, window: int = 64) -> str:
+    """Send queries from *procs* processes; return a dnsperf-like summary to parse."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(procs) as pool:
+        found = pool.map(_flood_one, [(port, names, seconds, window)] * procs)
+    sent = sum(s for s, _ in found)
+    done = sum(a for _, a in found)
+    return (
+        f"Queries sent: {sent}\nQueries completed: {done}\nQueries lost: {sent - done}\n"
+        f"Queries per second: {done / seconds:.1f}\n"
+    )
+
+
+def overhead(folder: Path, port: int, seconds: int, rounds: int) -> None:
+    """Print q/s and server CPU per query with RRL off and on (a limit nothing reaches).
+
+    Two client processes (dnsperf when installed, else :func:`_flood`) send as fast as answers
+    come a mix of 1,000 names (the listed host, the listed range's addresses, unlisted
+    addresses): every reply is a full answer in both phases, so the difference is the
+    limiter's own accounting per response. Phases alternate.
+    """
+    from dns_vs_rbldnsd import cpu_seconds, tree
+
+    config = folder / "reputable.toml"
+    data = folder / "mix.txt"
+    names = [f"{HOST} A"] + [f"{i}.100.51.198.bl.reputable.test A" for i in range(1, 255)]
+    names += [f"{i % 250 + 1}.{i // 250}.0.10.bl.reputable.test A" for i in range(745)]
+    data.write_text("\n".join(names) + "\n")
+    results: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for phase, rate in (("off", 0), ("on", 1_000_000)):
+            _set_rrl(config, rate)
+            with RunningServer(config, metrics_port=port + 1) as server:
+                assert server.proc is not None
+                if shutil.which("dnsperf"):
+                    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data),
+                           "-q", "200", "-t", "2", "-c", "4", "-T", "1"]  # fmt: skip
+                    subprocess.run([*cmd, "-l", "1"], capture_output=True, timeout=40, check=False)
+                    before = sum(cpu_seconds(tree(server.proc.pid)))
+                    out = subprocess.run(
+                        [*cmd, "-l", str(seconds)], capture_output=True, text=True,
+                        timeout=seconds + 40, check=False,
+                    ).stdout  # fmt: skip
+                else:
+                    _flood(port, names, 1)
+                    before = sum(cpu_seconds(tree(server.proc.pid)))
+                    out = _flood(port, names, seconds)
+                used = sum(cpu_seconds(tree(server.proc.pid))) - before
+            qps = re.search(r"Queries per second:\s+([\d.]+)", out)
+            done = re.search(r"Queries completed:\s+(\d+)", out)
+            lost = re.search(r"Queries lost:\s+(\d+)", out)
+            if not (qps and done and lost):
+                print(out)
+                return
+            results[phase].append((float(qps.group(1)), used / max(1, int(done.group(1))) * 1e6))
+            print(
+                f"RRL {phase:3} (responses_per_second={rate}): {float(qps.group(1)):,.0f} q/s,"
+                f" {int(lost.group(1))} lost, server CPU {results[phase][-1][1]:.1f} us/query",
+                flush=True,
+            )
+    off_cpu = sorted(c for _, c in results["off"])[len(results["off"]) // 2]
+    on_cpu = sorted(c for _, c in results["on"])[len(results["on"]) // 2]
+    print(
+        f"RRL overhead: median server CPU {on_cpu:.1f} vs {off_cpu:.1f} us/query"
+        f" ({(on_cpu / off_cpu - 1) * 100:+.1f}%)"
+    )
+
+
 def main() -> int:
     """Run both measurements."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -129,12 +243,19 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=10)
     parser.add_argument("--qps", type=int, default=50000)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument(
+        "--overhead", type=int, metavar="ROUNDS", default=0,
+        help="instead: RRL off vs on (unreached limit), q/s and CPU/query, ROUNDS each",
+    )  # fmt: skip
     args = parser.parse_args()
     with open("/proc/loadavg") as f:
         print(f"loadavg {f.read().strip()}")
     folder = Path(tempfile.mkdtemp(prefix="reputable-hardening-"))
     try:
         _setup(folder, args.port)
+        if args.overhead:
+            overhead(folder, args.port, args.seconds, args.overhead)
+            return 0
         with RunningServer(folder / "reputable.toml", metrics_port=args.port + 1):
             amplification(args.port)
         if shutil.which("dnsperf") is None:

@@ -7,8 +7,12 @@ Run: python bench/fuzz.py [TARGET ...] [--runs N] [--engine atheris|mutate] [--s
 Targets (``--list``): the DNS wire path (the compiled loop and the Python one, differential:
 where C answers, its bytes must equal Python's; every reply within the size limits; the RRL
 limiters agree), each mail- and network-log parser, ARF reports, each feed format, rbldnsd
-data files, evidence JSON lines and the hosting-map CSV. The Postfix policy protocol and the
-HTTP API bodies join the table when those faces exist.
+data files, evidence JSON lines, the hosting-map CSV, the Postfix policy protocol (bytes in
+over a connection: one action line per complete request, and the memoised fast path's answer
+equal to decide() over parse_request()) and the HTTP API request bodies (evidence intake as
+JSON and JSON lines, the batch lookup, urls:find, delist: the real ASGI app called in-process,
+never a 5xx, every 4xx a JSON error document with a code and a message; the status codes are
+counted and printed).
 
 A crash is any exception other than reputable's own ``ReputableError`` (the clean "this input
 is bad because ..." answer), or a failed differential check. Each is printed with its traceback
@@ -288,6 +292,235 @@ def _hosting() -> tuple[Check, list[bytes]]:
     return check, [b"192.0.2.1,one.example\n# c\n2001:db8::1,two.example\n", b'"a,b\n']
 
 
+def _policy() -> tuple[Check, list[bytes]]:
+    """The Postfix policy service: bytes in, one answer per request out, fast path == spec."""
+    import asyncio
+
+    from reputable.config import DEFAULT_TOML, parse_config
+    from reputable.core.address import parse_subject
+    from reputable.core.cause import Cause
+    from reputable.evidence.detectors.mail_config import mail_params
+    from reputable.listings.model import AllowEntry, Batch, Listing
+    from reputable.policyd.decide import decide
+    from reputable.policyd.protocol import MAX_REQUEST, parse_request, response, split_requests
+    from reputable.policyd.server import PolicyService
+    from reputable.policyd.settings import parse_policy
+    from reputable.publication.lookup import Zones, lookup
+    from reputable.publication.snapshot.publish import publish
+    from reputable.publication.snapshot.view import Snapshot
+    from reputable.testing import MemoryStore
+
+    folder = Path(tempfile.mkdtemp(prefix="reputable-fuzz-policy-"))
+    config = parse_config(DEFAULT_TOML, folder / "reputable.toml")
+    store = MemoryStore()
+    listed = {"192.0.2.66": Cause.SPAM, "192.0.2.0/28": Cause.COMPROMISED,
+              "198.51.100.7": Cause.RDNS, "spammy.example": Cause.SPAM,
+              "2001:db8::66": Cause.OPEN_PROXY}  # fmt: skip
+    listings = tuple(
+        Listing(subject=parse_subject(s), cause=c, reason="fuzz $", source="f", listed_at=NOW)
+        for s, c in listed.items()
+    )
+    allow = AllowEntry(subject=parse_subject("192.0.2.5"), note="ok", source="f", created_at=NOW)
+    store.apply(Batch(listings=listings, allows=(allow,)), actor="f", action="f")
+    publish(store, config, NOW)
+    snapshot = Snapshot(config.snapshot_path)
+    zones = Zones.of(config)
+    policy = parse_policy({"listen": "127.0.0.1:0"})
+    traps = mail_params({"traps": {"addresses": ["trap@example.net"]}}).traps
+    service = PolicyService(policy, zones, lambda: snapshot, traps, evidence=asyncio.Queue(10))
+
+    class Transport:
+        def __init__(self) -> None:
+            self.out = bytearray()
+
+        def write(self, data: bytes) -> None:
+            self.out += data
+
+        def close(self) -> None:
+            pass
+
+    loop = asyncio.new_event_loop()
+    CLEANUPS.append(loop.close)
+
+    def expected(block: bytes) -> bytes:
+        request = parse_request(block)
+        if request.error is not None:
+            return response("DUNNO")
+        return response(decide(request, lambda s: lookup(snapshot, s, zones), policy, zones).action)
+
+    import logging
+
+    from reputable.core import log
+
+    logger = logging.getLogger(log._LOGGER.name)  # malformed requests are logged: not here
+
+    def check(data: bytes) -> None:
+        logger.disabled = True
+        try:
+            checked(data)
+        finally:
+            logger.disabled = False
+
+    def checked(data: bytes) -> None:
+        # Per block: the memoised path's answer equals decide() over parse_request().
+        for block in split_requests(bytearray(data.replace(b"\r\n", b"\n") + b"\n\n")):
+            if len(block) <= MAX_REQUEST and service.answer(block) != expected(block):
+                raise Mismatch(f"fast path and decide() differ on {block[:200]!r}")
+
+        # Over a connection, split at a data-chosen point: one answer per complete request.
+        async def feed() -> bytes:
+            connection = service.connection()
+            transport = Transport()
+            connection.connection_made(transport)  # type: ignore[arg-type]  # a stand-in
+            cut = data[0] % (len(data) + 1) if data else 0
+            connection.data_received(data[:cut])
+            connection.data_received(data[cut:])
+            connection.connection_lost(None)
+            return bytes(transport.out)
+
+        out = loop.run_until_complete(feed())
+        whole = data.replace(b"\r\n", b"\n")
+        blocks = whole.count(b"\n\n") if len(whole) <= MAX_REQUEST else None
+        answers = out.count(b"\n\n")
+        if not all(a.startswith(b"action=") for a in out.split(b"\n\n")[:-1]):
+            raise Mismatch(f"an answer is not an action line: {out[:200]!r}")
+        if blocks is not None and answers != _complete_requests(whole):
+            raise Mismatch(f"{answers} answers for {_complete_requests(whole)} requests")
+
+    seeds = [
+        b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.66\n"
+        b"helo_name=mx.spammy.example\nsender=a@spammy.example\nrecipient=trap@example.net\n\n",
+        b"request=smtpd_access_policy\nclient_address=2001:db8::66\nclient_name=unknown\n\n"
+        b"request=smtpd_access_policy\nclient_address=192.0.2.5\nhelo_name=[192.0.2.5]\n\n",
+        b"request=smtpd_access_policy\r\nclient_address=::ffff:192.0.2.66\r\n\r\n",
+        b"junk\n\nrequest=other\n\n=x\n\n",
+    ]
+    return check, seeds
+
+
+def _complete_requests(data: bytes) -> int:
+    """Return how many requests *data* holds (blocks split off at empty lines), as the server splits."""
+    from reputable.policyd.protocol import split_requests
+
+    return len(split_requests(bytearray(data)))
+
+
+#: What a target's setup opened (event loops, the app's stores), closed after its run.
+CLEANUPS: list[Callable[[], None]] = []
+#: Per HTTP target: answers by status code (printed after the run).
+STATUS: dict[str, Counter[int]] = {}
+
+
+def _http(name: str, path: str, kind: str) -> Callable[[], tuple[Check, list[bytes]]]:
+    """An HTTP API body target: the request goes through the real ASGI app (no socket)."""
+
+    def setup() -> tuple[Check, list[bytes]]:
+        import asyncio
+        import json
+
+        from reputable.app import open_store, publish_now
+        from reputable.config import load_config
+        from reputable.core.address import parse_subject
+        from reputable.core.cause import Cause
+        from reputable.listings.model import Batch, Listing
+        from reputable.testing import write_config
+        from reputable.web.app import create_app
+        from reputable.web.context import Context
+        from reputable.web.settings import http_settings
+        from reputable.web.tokens import digest, new_secret
+
+        folder = Path(tempfile.mkdtemp(prefix=f"reputable-fuzz-{name}-"))
+        config = load_config(write_config(folder, dns_port=1, http_port=1))
+        store = open_store(config)
+        secret = new_secret()
+        store.add_token("fuzz", digest(secret), frozenset({"evidence:write"}), now=NOW.timestamp())
+        rows = tuple(
+            Listing(subject=parse_subject(s), cause=Cause.SPAM, reason="fuzz", source="f",
+                    listed_at=NOW)
+            for s in ("192.0.2.66", "spammy.example", "198.51.100.0/24")
+        )  # fmt: skip
+        store.apply(Batch(listings=rows), actor="f", action="f")
+        store.close()
+        publish_now(config)
+        ctx = Context.create(config, http_settings(config), lambda: open_store(config))
+        app = create_app(ctx)
+        loop = asyncio.new_event_loop()
+        CLEANUPS.extend((ctx.close, loop.close))
+        counts = STATUS.setdefault(name, Counter())
+        clients = [0]
+
+        async def call(body: bytes, content_type: str) -> tuple[int, bytes]:
+            clients[0] += 1  # another client address each time: rate limits are per address
+            client = f"127.{clients[0] >> 16 & 255}.{clients[0] >> 8 & 255}.{clients[0] & 255}"
+            scope = {
+                "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+                "query_string": b"", "root_path": "", "client": (client, 40000),
+                "server": ("127.0.0.1", 8080),
+                "headers": [(b"host", b"127.0.0.1"), (b"content-type", content_type.encode()),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"authorization", f"Bearer {secret}".encode())],
+            }  # fmt: skip
+            parts: list[bytes] = []
+            status = [0]
+            delivered = [False]
+
+            async def receive() -> dict[str, object]:
+                if not delivered[0]:
+                    delivered[0] = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.disconnect"}
+
+            async def send(message: dict[str, object]) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = int(message["status"])  # type: ignore[call-overload]
+                elif message["type"] == "http.response.body":
+                    parts.append(bytes(message.get("body", b"")))  # type: ignore[arg-type]
+
+            await app(scope, receive, send)
+            return status[0], b"".join(parts)
+
+        def check(data: bytes) -> None:
+            content_type = "application/json"
+            if kind == "evidence" and len(data) % 2:
+                content_type = "application/x-ndjson"
+            status, body = loop.run_until_complete(call(data, content_type))
+            counts[status] += 1
+            if status >= 500 or status < 200:
+                raise Mismatch(f"{path} answered {status}: {body[:300]!r}")
+            document = json.loads(body)
+            if status >= 400:
+                error = document.get("error", {})
+                if not error.get("code") or not error.get("message"):
+                    raise Mismatch(f"{status} without a clear error document: {body[:300]!r}")
+            elif kind == "lookup" and len(document["results"]) != len(json.loads(data)["subjects"]):
+                raise Mismatch("a batch answer lost or added a result")
+
+        seeds = {
+            "evidence": [
+                b'{"subject": "192.0.2.1", "cause": "spam", "source": "x", "id": "a1"}\n'
+                b'{"subject": "evil.example", "cause": "malware_host", "source": "x", "weight": 2}',
+                b'[{"subject": "2001:db8::1", "cause": "compromised", "source": "y"}, 5]',
+                b'{"subject": "192.0.2.9", "cause": "spam", "source": "x", "at": "2026-01-01T00:00:00Z"}',
+            ],
+            "lookup": [
+                b'{"subjects": ["192.0.2.66", "spammy.example", "198.51.100.0/24", "::1"]}',
+                b'{"subjects": ["192.0.2.1"], "extra": 1}',
+            ],
+            "urls": [
+                b'{"urls": ["http://spammy.example/a/../b#x", "https://192.0.2.66:8443/", "x"]}',
+                b'{"urls": ["HTTP://WWW.SPAMMY.EXAMPLE./%41"]}',
+            ],
+            "delist": [
+                b'{"subject": "192.0.2.66", "contact": "a@example.net", "note": "fixed"}',
+                b'{"subject": "spammy.example", "contact": "x", "note": ""}',
+            ],
+        }[kind]
+        return check, seeds
+
+    return setup
+
+
 TARGETS: dict[str, Callable[[], tuple[Check, list[bytes]]]] = {
     "dns": _dns,
     "postfix": _maillog("postfix"),
@@ -300,6 +533,11 @@ TARGETS: dict[str, Callable[[], tuple[Check, list[bytes]]]] = {
     "rbldnsd": _rbldnsd,
     "jsonl": _jsonl,
     "hosting": _hosting,
+    "policy": _policy,
+    "http_evidence": _http("http_evidence", "/api/v1/evidence", "evidence"),
+    "http_lookup": _http("http_lookup", "/api/v1/lookup", "lookup"),
+    "http_urls": _http("http_urls", "/api/v1/urls:find", "urls"),
+    "http_delist": _http("http_delist", "/api/v1/delist", "delist"),
 }  # fmt: skip
 
 
@@ -358,14 +596,18 @@ def mutations(seeds: list[bytes], rng: random.Random) -> Callable[[], bytes]:
 def run_mutate(name: str, runs: int, seed: int) -> tuple[int, float]:
     """Run *runs* mutated inputs through target *name*; return (inputs, seconds)."""
     check, seeds = TARGETS[name]()
-    run = guarded(name, check)
-    for s in seeds:
-        run(s)
-    make = mutations(seeds, random.Random(f"{name}:{seed}"))
-    started = time.perf_counter()
-    for _ in range(runs):
-        run(make())
-    return runs, time.perf_counter() - started
+    try:
+        run = guarded(name, check)
+        for s in seeds:
+            run(s)
+        make = mutations(seeds, random.Random(f"{name}:{seed}"))
+        started = time.perf_counter()
+        for _ in range(runs):
+            run(make())
+        return runs, time.perf_counter() - started
+    finally:
+        while CLEANUPS:
+            CLEANUPS.pop()()
 
 
 def run_atheris(name: str, runs: int, seed: int) -> None:
@@ -443,8 +685,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # reported by guarded(); go on with the next target
             crashed += 1
             continue
+        statuses = " ".join(f"{k}:{v}" for k, v in sorted(STATUS.get(name, Counter()).items()))
         print(
             f"{name:16} {count:>10,} inputs {seconds:8.1f} s {count / seconds:>10,.0f} inputs/s  0 crashes"
+            + (f"  (HTTP status: {statuses})" if statuses else "")
         )
     return 1 if crashed else 0
 

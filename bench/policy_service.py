@@ -23,6 +23,7 @@ import asyncio
 import multiprocessing
 import os
 import random
+import re
 import resource
 import selectors
 import socket
@@ -223,6 +224,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8, help="per client process")
     parser.add_argument("--rate", type=float, default=10_000, help="paced phase, total req/s")
     parser.add_argument("--port", type=int, default=0, help="0: a free loopback port")
+    parser.add_argument(
+        "--folder", help="keep the store and snapshot here and reuse them in later runs"
+    )
     parser.add_argument("--serve-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_only:
@@ -230,9 +234,13 @@ def main() -> int:
         return 0
     port = args.port or free_port()
     with tempfile.TemporaryDirectory(prefix="policy_bench-") as tmp:
-        folder = Path(tmp)
+        folder = Path(args.folder or tmp)
         started = time.perf_counter()
-        config = make_store(folder, args.listings, args.ranges, args.domains, port)
+        if args.folder and (folder / "hosts.txt").exists():  # built by an earlier run
+            config = _relisten(folder / "reputable.toml", port)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            config = make_store(folder, args.listings, args.ranges, args.domains, port)
         print(
             f"store + snapshot: {time.perf_counter() - started:.1f} s for {args.listings} hosts,"
             f" {args.ranges} ranges, {args.domains} domains",
@@ -267,7 +275,7 @@ def main() -> int:
                 f"saturation ({args.procs}x{args.connections} connections): {rate:,.0f}"
                 f" decisions/s, p50 {pct(lat, 50):.2f} ms, p99 {pct(lat, 99):.2f} ms,"
                 f" p99.9 {pct(lat, 99.9):.2f} ms; server CPU {(cpu1 - cpu0) / args.seconds:.2f}"
-                " cores"
+                f" cores = {(cpu1 - cpu0) / max(1, len(lat)) * 1e6:.1f} us/decision"
             )
             phase = reqs[2 * third :] + reqs[: 2 * third]
             cpu0 = _cpu(server.pid)
@@ -277,7 +285,8 @@ def main() -> int:
                 f"paced at {args.rate:,.0f}/s: {rate:,.0f} decisions/s answered, p50"
                 f" {pct(lat, 50):.2f} ms, p99 {pct(lat, 99):.2f} ms, p99.9 {pct(lat, 99.9):.2f} ms,"
                 f" max {lat[-1] * 1000:.1f} ms ({len(lat)} requests); server CPU"
-                f" {(cpu1 - cpu0) / args.seconds:.2f} cores"
+                f" {(cpu1 - cpu0) / args.seconds:.2f} cores ="
+                f" {(cpu1 - cpu0) / max(1, len(lat)) * 1e6:.1f} us/decision"
             )
             print(f"loadavg after: {Path('/proc/loadavg').read_text().strip()}")
             print(f"server RSS: {_rss(server.pid):.0f} MiB; bench peak RSS"
@@ -286,6 +295,15 @@ def main() -> int:
             server.terminate()
             server.wait(timeout=10)
     return 0
+
+
+def _relisten(config: Path, port: int) -> Path:
+    """Point the kept config's [policy_service] at *port*; return its path."""
+    text = config.read_text()
+    config.write_text(
+        re.sub(r'(?m)^(\[policy_service\]\nlisten = "127\.0\.0\.1:)\d+', rf"\g<1>{port}", text)
+    )
+    return config
 
 
 def _cpu(pid: int) -> float:

@@ -167,6 +167,19 @@ def test_admin_needs_login_and_sessions_are_hashed_and_end(
     """Without a session /admin redirects to login; a wrong token is refused; logout ends it."""
     site.client.cookies.clear()
     assert site.client.get("/admin", follow_redirects=False).headers["location"] == "/admin/login"
+    for method, path in (  # every dashboard route has the one login guard (LoggedIn)
+        ("GET", "/admin/range?cidr=192.0.2.0/24"),
+        ("GET", "/admin/subject/192.0.2.1"),
+        ("POST", "/admin/subject/192.0.2.1"),
+        ("GET", "/admin/queue"),
+        ("POST", "/admin/queue/1"),
+        ("GET", "/admin/simulate"),
+        ("POST", "/admin/simulate"),
+        ("POST", "/admin/logout"),
+    ):
+        guarded = site.client.request(method, path, follow_redirects=False)
+        assert guarded.status_code == 303, (method, path, guarded.status_code)
+        assert guarded.headers["location"] == "/admin/login", (method, path)
     token = csrf_of(site.client.get("/admin/login").text)
     status, text = _form_post(site, "/admin/login", {"csrf": token, "token": "rpt_wrong"})
     assert status == 401 and "unknown or revoked token" in text

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ipaddress import ip_network
 
 from reputable.core.address import Domain, Subject, parse_domain
+from reputable.core.cause import Cause
 from reputable.core.errors import SubjectError
 from reputable.policyd.protocol import Request
 from reputable.policyd.settings import DEFER, DUNNO, PREPEND, REJECT, STRENGTH, PolicySettings
@@ -120,9 +121,24 @@ def decide(
 def _text(verb: str, hit: Hit, settings: PolicySettings, zones: Zones) -> str:
     """Return the action line for *verb* explaining *hit*."""
     answer = hit.answer
-    zone = zones.ip if answer.kind == "ip" else zones.domain
-    url = zone.lookup_url.replace("$", hit.subject) if zone.lookup_url else ""
-    why = f"{ROLE_TEXT[hit.role]} {hit.subject} is listed in {answer.zone} ({answer.cause.value})"
+    return action_text(verb, hit.role, hit.subject, answer.zone, answer.kind, answer.cause,
+                       settings, zones)  # fmt: skip
+
+
+def action_text(
+    verb: str,
+    role: str,
+    subject: str,
+    zone_name: str,
+    kind: str,
+    cause: Cause,
+    settings: PolicySettings,
+    zones: Zones,
+) -> str:
+    """Return the action line for *verb*: *subject* (in *role*) is listed in *zone_name*."""
+    zone = zones.ip if kind == "ip" else zones.domain
+    url = zone.lookup_url.replace("$", subject) if zone.lookup_url else ""
+    why = f"{ROLE_TEXT[role]} {subject} is listed in {zone_name} ({cause.value})"
     see = f"; see {url}" if url else ""
     if verb == REJECT:
         return f"REJECT 5.7.1 {why}{see}"
@@ -130,7 +146,7 @@ def _text(verb: str, hit: Hit, settings: PolicySettings, zones: Zones) -> str:
         return f"DEFER_IF_PERMIT 4.7.1 {why}{see}"
     if verb == PREPEND:
         return (
-            f"PREPEND {settings.header}: listed={answer.zone} cause={answer.cause.value}"
-            f" subject={hit.subject} role={hit.role}"
+            f"PREPEND {settings.header}: listed={zone_name} cause={cause.value}"
+            f" subject={subject} role={role}"
         )
     return DUNNO

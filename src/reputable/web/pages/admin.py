@@ -12,9 +12,9 @@ import tomllib
 from collections import Counter
 from datetime import timedelta
 from ipaddress import IPv4Address, IPv4Network, ip_network
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from reputable.core.address import Domain, parse_subject
@@ -64,14 +64,25 @@ class NeedLogin(Exception):
 
 
 def _session(request: Request) -> Session:
+    """Return the request's live session (the login guard of every dashboard route)."""
     found = pages_state(request).sessions.find(request.cookies.get(SESSION_COOKIE))
     if found is None:
         raise NeedLogin
     return found
 
 
+#: A route parameter that is the live session; without one the browser goes to the login form
+#: (``NeedLogin`` is answered by :func:`login_redirect`, installed by ``site.install``).
+LoggedIn = Annotated[Session, Depends(_session)]
+
+
 def _login_redirect() -> Response:
     return RedirectResponse("/admin/login", status_code=303)
+
+
+async def login_redirect(request: Request, exc: Exception) -> Response:
+    """The app's answer to ``NeedLogin``: the login form."""
+    return _login_redirect()
 
 
 def _admin_page(title: str, body: str, session: Session, status: int = 200) -> HTMLResponse:
@@ -151,13 +162,10 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/admin/logout", response_model=None)
-async def logout(request: Request) -> Response:
+async def logout(request: Request, session: LoggedIn) -> Response:
     """End the session."""
     try:
-        session = _session(request)
         check_admin(session, await read_form(request))
-    except NeedLogin:
-        return _login_redirect()
     except FormRefused as exc:
         return error_page(exc.status, exc.title, exc.message)
     pages_state(request).sessions.end(request.cookies.get(SESSION_COOKIE))
@@ -168,12 +176,8 @@ async def logout(request: Request) -> Response:
 
 # -- overview ---------------------------------------------------------------------------------
 @router.get("/admin", response_model=None)
-async def overview(request: Request) -> Response:
+async def overview(request: Request, session: LoggedIn) -> Response:
     """Return the overview: charts, DNS rates, top networks, snapshot, followers, feeds."""
-    try:
-        session = _session(request)
-    except NeedLogin:
-        return _login_redirect()
     ctx = context(request)
     agg = pages_state(request).aggregates
     now = ctx.clock()
@@ -286,12 +290,8 @@ def _search_form() -> str:
 
 # -- range table ------------------------------------------------------------------------------
 @router.get("/admin/range", response_model=None)
-async def range_table(request: Request, cidr: str = "") -> Response:
+async def range_table(request: Request, session: LoggedIn, cidr: str = "") -> Response:
     """Return one row per address (/24 or smaller) or per /24 (up to a /16), coloured by state."""
-    try:
-        session = _session(request)
-    except NeedLogin:
-        return _login_redirect()
     ctx = context(request)
     form = (
         '<form method=get action="/admin/range"><label for=cidr>IPv4 range (a /16 to a single address)</label>'
@@ -390,12 +390,8 @@ async def subject_search(subject: str = "") -> Response:
 
 
 @router.get("/admin/subject/{subject:path}", response_model=None)
-async def subject_page(subject: str, request: Request) -> Response:
+async def subject_page(subject: str, request: Request, session: LoggedIn) -> Response:
     """Return a subject's timeline, listings, explanation, history and actions."""
-    try:
-        session = _session(request)
-    except NeedLogin:
-        return _login_redirect()
     ctx = context(request)
     try:
         parsed = parse_subject(subject[:300])
@@ -466,12 +462,8 @@ async def subject_page(subject: str, request: Request) -> Response:
 
 
 @router.post("/admin/subject/{subject:path}", response_model=None)
-async def subject_action(subject: str, request: Request) -> Response:
+async def subject_action(subject: str, request: Request, session: LoggedIn) -> Response:
     """List, remove or allowlist a subject, with a reason (audited as token:NAME)."""
-    try:
-        session = _session(request)
-    except NeedLogin:
-        return _login_redirect()
     ctx = context(request)
     by = f"token:{session.token_name}"
     try:
@@ -528,12 +520,8 @@ async def subject_action(subject: str, request: Request) -> Response:
 
 # -- removal queue ----------------------------------------------------------------------------
 @router.get("/admin/queue", response_model=None)
-async def queue(request: Request) -> Response:
+async def queue(request: Request, session: LoggedIn) -> Response:
     """Return the pending removal requests with approve/deny forms."""
-    try:
-        session = _session(request)
-    except NeedLogin:
-        return _login_redirect()
     ctx = context(request)
     pending = await ctx.stores.read(lambda store: store.delist_requests(status="pending"))
     rows = []
@@ -558,12 +546,8 @@ async def queue(request: Request) -> Response:
 
 
 @router.post("/admin/queue/{request_id}", response_model=None)
-async def queue_decide(request_id: str, request: Request) -> Response:
+async def queue_decide(request_id: str, request: Request, session: LoggedIn) -> Response:
     """Approve or deny a request with a reason; the requester gets it by e-mail."""
-    try:
-        session = _session(request)
-    except NeedLogin:
-        return _login_redirect()
     ctx = context(request)
     try:
         form = await read_form(request)
@@ -627,22 +611,14 @@ def _simulate_body(
 
 
 @router.get("/admin/simulate", response_model=None)
-async def simulate_form(request: Request) -> Response:
+async def simulate_form(request: Request, session: LoggedIn) -> Response:
     """Return the policy simulation form."""
-    try:
-        session = _session(request)
-    except NeedLogin:
-        return _login_redirect()
     return _admin_page("Policy simulation", _simulate_body(session, "", None), session)
 
 
 @router.post("/admin/simulate", response_model=None)
-async def simulate_post(request: Request) -> Response:
+async def simulate_post(request: Request, session: LoggedIn) -> Response:
     """Compare a candidate policy with the live one and show the difference."""
-    try:
-        session = _session(request)
-    except NeedLogin:
-        return _login_redirect()
     try:
         form = await read_form(request)
         check_admin(session, form)

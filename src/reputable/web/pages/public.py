@@ -210,8 +210,19 @@ def _date(text: str | None) -> str:
     return when(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
-def advice_section(found: Explanation) -> str:
-    """Return the collateral, the neighbourhood and what to do."""
+def contact_line(contact: str) -> str:
+    """Return how to reach the operator (``policy.contact``), or "" when none is configured."""
+    if not contact:
+        return ""
+    link = f'<a href="mailto:{esc(contact)}">{esc(contact)}</a>' if "@" in contact else esc(contact)
+    return (
+        f"<p id=operator-contact>Questions, or a case this page does not cover: write to the"
+        f" list operator at {link}. Say which address or domain, and what you fixed.</p>"
+    )
+
+
+def advice_section(found: Explanation, contact: str = "") -> str:
+    """Return the collateral, the neighbourhood and what to do (with the operator's contact)."""
     out = []
     if found.collateral:
         sites = ", ".join(f"<code>{esc(d)}</code>" for d in found.collateral[:20])
@@ -234,7 +245,10 @@ def advice_section(found: Explanation) -> str:
             "<h2>What to do</h2><ol>"
             + "".join(f"<li>{esc(s)}</li>" for s in found.remediation)
             + "</ol>"
+            + contact_line(contact)
         )
+    elif contact and found.listed:
+        out.append("<h2>What to do</h2>" + contact_line(contact))
     return "".join(out)
 
 
@@ -291,7 +305,7 @@ async def lookup_page(subject: str, request: Request) -> HTMLResponse:
             )
             + zones_section(found, [zone], ctx.zones.allow.name)
             + seen_section(explained)
-            + advice_section(explained)
+            + advice_section(explained, ctx.config.policy.contact)
             + (removal_form(found.subject, token) if found.listed else "")
             + (check_form(found.subject, is_domain) if checking else "")
             + f"<p class=muted>Answer from snapshot #{found.serial}; score {explained.score}/100 ({esc(explained.bucket)}).</p>"

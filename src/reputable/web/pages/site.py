@@ -18,4 +18,5 @@ def install(app: FastAPI, ctx: Context) -> None:
     app.state.pages = PagesState(settings, Sessions(settings.session_ttl), Aggregates())
     app.include_router(public.router)
     app.include_router(admin.router)
+    app.add_exception_handler(admin.NeedLogin, admin.login_redirect)
     app.include_router(check.router)

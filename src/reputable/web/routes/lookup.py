@@ -13,9 +13,17 @@ from starlette.routing import Route
 from reputable.core.address import parse_subject
 from reputable.core.errors import InputError, SubjectError
 from reputable.listings.explain import explain
-from reputable.publication.lookup import Lookup, lookup, lookup_address
+from reputable.publication.lookup import Lookup, lookup
 from reputable.web.context import Context
-from reputable.web.deps import answer_json, context, lookup_json, score_names, scores
+from reputable.web.deps import (
+    FastJSON,
+    answer_json,
+    context,
+    ipv4_json,
+    lookup_json,
+    score_names,
+    scores,
+)
 from reputable.web.errors import ApiError
 from reputable.web.schemas import BatchIn, BatchOut, ErrorOut, LookupOut, UrlsIn, UrlsOut
 from reputable.web.urls import canonical
@@ -29,9 +37,15 @@ def quick_ipv4(text: str) -> IPv4Address | None:
     inet_pton is strict dotted-quad (no leading zeros, no short forms, like IPv4Address)
     and ~10x faster than parsing the text in Python.
     """
+    value = quick_ipv4_int(text)
+    return None if value is None else IPv4Address(value)
+
+
+def quick_ipv4_int(text: str) -> int | None:
+    """Return *text* as the integer of an IPv4 address when it plainly is one (else None)."""
     try:
-        return IPv4Address(int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big"))
-    except OSError:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError):  # ValueError: an embedded NUL
         return None
 
 
@@ -43,17 +57,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def lookup_document(ctx: Context, subject: str) -> dict[str, Any]:
     """Return the LookupOut document of *subject* (raises SubjectError, SnapshotError)."""
-    address = quick_ipv4(subject)
-    if address is not None:  # the common case, without building a network object
-        found = lookup_address(ctx.snapshots.current(), address, ctx.zones, subject)
-        names = [subject]
-    else:
-        parsed = parse_subject(subject)
-        found = lookup(ctx.snapshots.current(), parsed, ctx.zones)
-        names = score_names(parsed)
-    now = ctx.clock()
-    (score,) = ctx.stores.read_now(lambda store: scores(store, ctx.config, [names], now))
+    value = quick_ipv4_int(subject)
+    if value is not None:  # the common case, without building a network object
+        snapshot = ctx.snapshots.current()
+        (score,) = _scores(ctx, [[subject]])
+        return ipv4_json(snapshot, value, subject, ctx.zones, score)
+    parsed = parse_subject(subject)
+    found = lookup(ctx.snapshots.current(), parsed, ctx.zones)
+    (score,) = _scores(ctx, [score_names(parsed)])
     return lookup_json(found, score)
+
+
+def _scores(ctx: Context, groups: list[list[str]]) -> list[tuple[int, str]]:
+    """Return (score, bucket) per group of names, from one read of their evidence."""
+    now = ctx.clock()
+    return ctx.stores.read_now(lambda store: scores(store, ctx.config, groups, now))
 
 
 @router.get(
@@ -64,7 +82,7 @@ def lookup_document(ctx: Context, subject: str) -> dict[str, Any]:
 )
 async def lookup_one(subject: str, request: Request) -> JSONResponse:
     """Return the listings, allowlist entries, score and bucket of *subject*."""
-    return JSONResponse(lookup_document(context(request), subject))
+    return FastJSON(lookup_document(context(request), subject))
 
 
 async def lookup_fast(request: Request) -> JSONResponse:
@@ -76,7 +94,7 @@ async def lookup_fast(request: Request) -> JSONResponse:
     document; this one is inserted before it, so it answers.
     """
     request.scope["route"] = FAST_ROUTES[0]  # the metrics label, as FastAPI routes set it
-    return JSONResponse(lookup_document(context(request), request.path_params["subject"]))
+    return FastJSON(lookup_document(context(request), request.path_params["subject"]))
 
 
 FAST_ROUTES = [Route("/api/v1/lookup/{subject:path}", lookup_fast, methods=["GET"])]
@@ -93,12 +111,12 @@ async def lookup_batch(body: BatchIn, request: Request) -> JSONResponse:
     ctx = context(request)
     snapshot = ctx.snapshots.current()
     zones = ctx.zones
-    found: list[Lookup] = []
+    found: list[Lookup | int] = []  # an int: a plain IPv4 address, answered by ipv4_json
     groups: list[list[str]] = []
     for index, text in enumerate(body.subjects):
-        address = quick_ipv4(text)
-        if address is not None:
-            found.append(lookup_address(snapshot, address, zones, text))
+        value = quick_ipv4_int(text)
+        if value is not None:
+            found.append(value)
             groups.append([text])
             continue
         try:
@@ -107,10 +125,14 @@ async def lookup_batch(body: BatchIn, request: Request) -> JSONResponse:
             raise ApiError(400, "bad_subject", f"subjects[{index}]: {exc}") from exc
         found.append(lookup(snapshot, parsed, zones))
         groups.append(score_names(parsed))
-    now = ctx.clock()
-    results = ctx.stores.read_now(lambda store: scores(store, ctx.config, groups, now))
-    return JSONResponse(
-        {"results": [lookup_json(f, s) for f, s in zip(found, results, strict=True)]}
+    results = _scores(ctx, groups)
+    return FastJSON(
+        {
+            "results": [
+                ipv4_json(snapshot, f, g[0], zones, s) if isinstance(f, int) else lookup_json(f, s)
+                for f, g, s in zip(found, groups, results, strict=True)
+            ]
+        }
     )
 
 
