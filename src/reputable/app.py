@@ -419,7 +419,7 @@ class Supervisor:
         cmd = [
             sys.executable,
             "-m",
-            "reputable.publication.dnsbl.worker",
+            "reputable.dnsworker",
             *_config_args(self.config),
             "--index",
             str(index),

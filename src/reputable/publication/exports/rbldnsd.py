@@ -32,10 +32,10 @@ from ipaddress import (
 from pathlib import Path
 from typing import Final
 
-from reputable.config import ZoneConfig
 from reputable.core.address import Domain, format_subject
 from reputable.core.cause import LISTING_CAUSES, Cause
 from reputable.listings.model import AllowEntry, Listing
+from reputable.publication.settings import ZoneConfig
 from reputable.publication.snapshot.build import TEST_REASON, txt_template
 
 NAME: Final = "rbldnsd"
