@@ -67,20 +67,24 @@ def _positive_duration(value: Any) -> Any:
     return value
 
 
-def _hostport(value: str) -> str:
-    """Accept HOST:PORT ([IPv6]:PORT) with a port from 1 to 65535."""
+def _hostport(value: str, lowest: int = 1) -> str:
+    """Accept HOST:PORT ([IPv6]:PORT) with a port from *lowest* to 65535."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ValueError("use HOST:PORT, e.g. 127.0.0.1:5300 or [::1]:5300")
-    if not 1 <= int(port) <= 65535:
-        raise ValueError(f"port {port} is out of range: use 1-65535")
+    if not lowest <= int(port) <= 65535:
+        raise ValueError(f"port {port} is out of range: use {lowest}-65535")
     if host.startswith("[") != host.endswith("]"):
         raise ValueError("write an IPv6 address in brackets: [::1]:5300")
     return value
 
 
 def _listen_or_off(value: str) -> str:
-    return value if value == "" else _hostport(value)
+    return value if value == "" else _hostport(value, 0)  # 0: a free port (tests)
+
+
+def _any_port(value: str) -> str:
+    return _hostport(value, 0)
 
 
 def _cidr(value: str) -> str:
@@ -281,7 +285,7 @@ class Policy(Section):
 
 class PolicyService(Section):
     enabled: bool = True
-    listen: HostPort = "127.0.0.1:10040"
+    listen: Annotated[str, AfterValidator(_any_port)] = "127.0.0.1:10040"
     actions: dict[str, str] = {}
     soft: bool = False
     header: str = "X-Reputable"
@@ -670,7 +674,8 @@ def problems_of(error: ValidationError) -> list[Problem]:
         elif kind == "value_error":
             message = str(item["msg"]).removeprefix("Value error, ")
         elif kind == "literal_error":
-            message = f"use one of {item.get('ctx', {}).get('expected', '')}"
+            expected = str(item.get("ctx", {}).get("expected", "")).replace("'", "")
+            message = f"use one of {expected}"
         elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
             ctx = item.get("ctx", {})
             bound = {"greater_than_equal": ">= {ge}", "less_than_equal": "<= {le}",
