@@ -65,11 +65,10 @@ class Config:
 class ConfigProblems(ConfigError):
     """The file breaks the schema; :attr:`problems` lists every broken key at once."""
 
-    def __init__(self, where: str, problems: list[Problem], raw: dict[str, Any]) -> None:
+    def __init__(self, where: str, problems: list[Problem]) -> None:
         self.where = where
         self.problems = problems
-        self.raw = raw
-        lines = [p.text(raw) for p in problems]
+        lines = [p.text() for p in problems]
         if len(lines) == 1:
             text = f"{where}: {lines[0]}"
         else:
@@ -361,7 +360,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     try:
         Schema.model_validate(raw)  # every key and type at once, before any value is used
     except ValidationError as exc:
-        raise ConfigProblems(where, problems_of(exc), raw) from None
+        raise ConfigProblems(where, problems_of(exc)) from None
     base = path.parent.resolve() if path else Path.cwd()
     data_dir = (base / str(raw.get("data_dir", "."))).resolve()
     store = raw.get("store", {})

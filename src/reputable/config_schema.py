@@ -27,7 +27,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from reputable.core.clock import parse_duration
 from reputable.core.errors import InputError
 from reputable.evidence.detectors.mail_config import _SECTIONS, MailParams, Traps
-from reputable.evidence.detectors.netconfig import DEFAULT_SCENARIOS
+from reputable.evidence.detectors.netconfig import (
+    DEFAULT_EXPLOIT_PATHS,
+    DEFAULT_LOGIN_PATHS,
+    DEFAULT_SCENARIOS,
+)
 
 TTL_MAX = 2**31 - 1  # RFC 2181 §8: a TTL is an unsigned 31-bit number
 
@@ -386,15 +390,23 @@ DetectorsMail: type[Section] = create_model(
     "DetectorsMail",
     __base__=Section,
     **{  # type: ignore[call-overload]  # built from the stage's table of sections
-        name: (_mail_section(name, getattr(_MAIL_DEFAULTS, name)), None) for name in _SECTIONS
+        name: (model, model())
+        for name in _SECTIONS
+        for model in [_mail_section(name, getattr(_MAIL_DEFAULTS, name))]
     },
 )
 
 
-class Scenario(Section):
-    capacity: Annotated[float, Field(gt=0)] | None = None
-    leakspeed: PositiveDuration | None = None
-    weight: NonNegative | None = None
+def _scenario_model(scenario: Any) -> type[Section]:
+    """Build the model of ``[detectors.net.NAME]`` with that scenario's own defaults."""
+    model: type[Section] = create_model(
+        f"Scenario_{scenario.name}",
+        __base__=Section,
+        capacity=(NonNegative, float(scenario.capacity)),
+        leakspeed=(PositiveDuration, f"{scenario.leakspeed:g}s"),
+        weight=(Annotated[float, Field(gt=0, le=1000)], float(scenario.weight)),
+    )
+    return model
 
 
 DetectorsNet: type[Section] = create_model(
@@ -403,15 +415,15 @@ DetectorsNet: type[Section] = create_model(
     blackout=(Duration, 3600),
     samples=(Count, 3),
     sinkholes=(list[Cidr], []),
-    exploit_paths=(list[str] | None, None),
-    login_paths=(list[str] | None, None),
-    **{s.name: (Scenario | None, None) for s in DEFAULT_SCENARIOS},  # type: ignore[call-overload]  # one key per scenario
+    exploit_paths=(list[str], list(DEFAULT_EXPLOIT_PATHS)),
+    login_paths=(list[str], list(DEFAULT_LOGIN_PATHS)),
+    **{s.name: (m, m()) for s in DEFAULT_SCENARIOS for m in [_scenario_model(s)]},  # type: ignore[call-overload]  # one key per scenario
 )
 
 
 class Detectors(Section):
-    mail: DetectorsMail | None = None  # type: ignore[valid-type]  # built above
-    net: DetectorsNet | None = None  # type: ignore[valid-type]  # built above
+    mail: DetectorsMail = DetectorsMail()  # type: ignore[valid-type]  # built above
+    net: DetectorsNet = DetectorsNet()  # type: ignore[valid-type]  # built above
 
 
 class TrapsTable(Section):
@@ -499,9 +511,9 @@ class Problem:
     value: Any
     message: str
 
-    def text(self, raw: Mapping[str, Any] | None = None) -> str:
+    def text(self) -> str:
         """Return the problem as one plain line, e.g. ``[dns] workrs = 2: unknown key; ...``."""
-        where = display_path(self.path, raw or {})
+        where = display_path(self.path)
         if self.value is _NO_VALUE:
             return f"{where}: {self.message}"
         return f"{where} = {_toml_value(self.value)}: {self.message}"
@@ -553,35 +565,47 @@ def _key(name: str) -> str:
     return name if name and set(name) <= _BARE_KEY else json.dumps(name)
 
 
-def display_path(path: str, raw: Mapping[str, Any]) -> str:
+def display_path(path: str) -> str:
     """Return *path* as it reads in the file: ``[detectors.mail.harvest] share``, ``user``."""
     parts = _split(path)
     table: list[str] = []
-    node: Any = raw
+    array = ""  # "[[sinks]] #2" inside the second [[sinks]] table
+    model: Any = Schema
     i = 0
-    while i < len(parts) - 1 and isinstance(node, Mapping):
-        part = parts[i]
-        child = node.get(part) if isinstance(part, str) else None
-        if isinstance(child, Mapping):
-            table.append(_key(part))  # type: ignore[arg-type]  # a str: checked above
-            node = child
-            i += 1
-        elif isinstance(child, list) and i + 2 < len(parts) and isinstance(parts[i + 1], int):
-            index = int(parts[i + 1])
-            name = ".".join([*table, _key(str(part))])
-            node = child[index] if index < len(child) else None
-            table = [f"[{name}]] #{index + 1}"]  # the index-th [[name]] table, counted from 1
+    while i < len(parts) - 1 and isinstance(parts[i], str):
+        info = model.model_fields.get(parts[i]) if _is_model(model) else None
+        if info is None:
+            break
+        inner, is_dict = _inner_model(info.annotation)
+        if inner is None:
+            break
+        following = parts[i + 1]
+        if isinstance(following, int):  # an entry of an array of tables
+            if i + 2 >= len(parts):
+                break
+            name = ".".join([*table, _key(str(parts[i]))])
+            array, table = f"[[{name}]] #{following + 1}", []
+            i += 2
+        elif is_dict:  # a table of tables: [policy.causes.spam]
+            if i + 2 >= len(parts):
+                break
+            table += [_key(str(parts[i])), _key(str(following))]
             i += 2
         else:
-            break
+            table.append(_key(str(parts[i])))
+            i += 1
+        model = inner
     rest = ""
     for part in parts[i:]:
         rest += f"[{part}]" if isinstance(part, int) else (f".{_key(part)}" if rest else _key(part))
-    if not table:
-        return rest or "(top level)"
-    if table[0].startswith("["):  # inside the n-th [[array]] table
-        return f"[{'.'.join(table)} {rest}".rstrip()
-    return f"[{'.'.join(table)}] {rest}".rstrip()
+    head = array + (
+        ("." if array else "[") + ".".join(table) + ("" if array else "]") if table else ""
+    )
+    return f"{head} {rest}".strip() if head else rest or "(top level)"
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
 
 
 def _split(path: str) -> list[str | int]:
@@ -690,3 +714,72 @@ def problems_of(error: ValidationError) -> list[Problem]:
             message = str(item["msg"])
         problems.append(Problem(_join(loc), value, message))
     return problems
+
+
+# -- the effective configuration --------------------------------------------------------------
+
+REDACTED: Final = "<redacted>"
+
+#: Keys whose values are secrets: `config show` prints them as REDACTED.
+SECRETS: Final = (("transfer", "keys", "*"), ("mail", "password"), ("webhooks", "*", "secret"),
+                  ("feeds", "api_keys", "*"))  # fmt: skip
+
+
+def effective_table(schema: Schema) -> dict[str, Any]:
+    """Return the checked file with every default filled in, secrets redacted, nulls dropped."""
+    table = _drop_none(schema.model_dump(mode="python"))
+    for secret in SECRETS:
+        _redact(table, secret)
+    return table  # type: ignore[no-any-return]  # a dict: model_dump of a model
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def _redact(node: Any, path: tuple[str, ...]) -> None:
+    head, rest = path[0], path[1:]
+    children: list[tuple[Any, Any]] = []
+    if isinstance(node, dict):
+        children = [(k, node[k]) for k in (node if head == "*" else [head]) if k in node]
+    elif isinstance(node, list) and head == "*":
+        children = list(enumerate(node))
+    for key, child in children:
+        if rest:
+            _redact(child, rest)
+        elif child not in ("", None):
+            node[key] = REDACTED
+
+
+def to_toml(table: Mapping[str, Any]) -> str:
+    """Return *table* as TOML text (scalars first, then tables, then arrays of tables)."""
+    lines: list[str] = []
+    _emit(lines, [], table)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, Mapping) and bool(value)
+
+
+def _is_array_of_tables(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
+def _emit(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
+    for key, value in table.items():
+        if not _is_table(value) and not _is_array_of_tables(value):
+            lines.append(f"{_key(str(key))} = {_toml_value(value)}")
+    for key, value in table.items():
+        name = [*path, _key(str(key))]
+        if _is_table(value):
+            lines += ["", f"[{'.'.join(name)}]"]
+            _emit(lines, name, value)
+        elif _is_array_of_tables(value):
+            for item in value:
+                lines += ["", f"[[{'.'.join(name)}]]"]
+                _emit(lines, name, item)

@@ -49,6 +49,7 @@ PLUGINS: dict[str, frozenset[str]] = {
     "reputable.cli.token": frozenset({"token"}),
     "reputable.cli.store": frozenset({"store"}),
     "reputable.cli.ops": frozenset({"status", "reload"}),
+    "reputable.cli.config": frozenset({"config"}),
 }
 
 

@@ -2,7 +2,8 @@
 
 reputable.config reads them from reputable.toml (and re-exports them); this stage only
 declares them, with :class:`PublicationConfig` naming the part of the whole configuration
-the stage reads, so no module of publication/ imports reputable.config (STYLE.md §1).
+the stage reads, so no module of publication/ imports reputable.config (a stage never
+imports the composition layer).
 """
 
 from __future__ import annotations
