@@ -137,9 +137,8 @@ def _readable(path: Path) -> str | None:
 def _named_files(config: Config, base: Path) -> Iterator[tuple[str, Any, Path]]:
     """Yield (key path, value as written, resolved path) of every input file named."""
     extra = config.extra
-    policy = extra.get("policy", {})
-    if isinstance(policy, dict) and policy.get("pfx2as"):
-        yield "policy.pfx2as", policy["pfx2as"], base / str(policy["pfx2as"])
+    if config.pfx2as is not None:
+        yield "policy.pfx2as", str(config.pfx2as), config.pfx2as
     sources = extra.get("sources", {})
     maillog = sources.get("maillog", {}) if isinstance(sources, dict) else {}
     for i, name in enumerate(maillog.get("paths", []) if isinstance(maillog, dict) else []):
@@ -198,6 +197,16 @@ def stage_problems(config: Config) -> list[Problem]:
         problems.append(
             Problem("data_dir", str(config.data_dir), "no such folder; create it or fix the path")
         )
+    for i, sink in enumerate(config.extra.get("sinks") or []):
+        target = base / str(sink.get("path", "")) if isinstance(sink, dict) else None
+        if target is not None and not target.parent.is_dir():
+            problems.append(
+                Problem(
+                    f"sinks[{i}].path",
+                    sink.get("path"),
+                    f"the folder {target.parent} does not exist; create it or fix the path",
+                )
+            )
     return problems
 
 

@@ -783,3 +783,91 @@ def _emit(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
             for item in value:
                 lines += ["", f"[[{'.'.join(name)}]]"]
                 _emit(lines, name, item)
+
+
+# -- the reference in docs/configuration.md ---------------------------------------------------
+
+_CHECKS: Final = {
+    "_duration": "duration",
+    "_positive_duration": "duration > 0",
+    "_ttl": "TTL: 0 to 2147483647 s",
+    "_hostport": "HOST:PORT",
+    "_any_port": "HOST:PORT (port 0: any)",
+    "_listen_or_off": 'HOST:PORT or ""',
+    "_cidr": "CIDR",
+    "_ip_or_endpoint": "IP[:PORT]",
+    "_name": "name",
+    "_secret": "text, 16+ characters",
+    "check": "duration or word",
+}
+_PLAIN: Final = {bool: "boolean", int: "integer", float: "number", str: "text"}
+
+
+def _describe(annotation: Any, metadata: Sequence[Any] = ()) -> str:
+    """Return a short human type of a field: ``integer >= 1``, ``list of CIDR``, ``duration``."""
+    bounds = []
+    for item in metadata:
+        for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(item, attr, None) is not None:
+                bounds.append(f"{sign} {getattr(item, attr)}")
+        func = getattr(item, "func", None)
+        if func is not None:
+            return _CHECKS.get(func.__name__, "checked text")
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _describe(args[0], [*args[1:], *metadata])
+    if origin is Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if origin is list:
+        return f"list of {_describe(args[0])}"
+    if origin is dict:
+        return f"table of {_describe(args[1])}"
+    if args and type(None) in args:
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    if args:
+        return " or ".join(_describe(a) for a in args)
+    if annotation is Any:
+        return "any"
+    base = _PLAIN.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return f"{base} {' and '.join(bounds)}".strip()
+
+
+def _rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    for name, info in model.model_fields.items():
+        inner, is_dict = _inner_model(info.annotation)
+        list_of = get_origin(info.annotation) is list or any(
+            get_origin(a) is list for a in get_args(info.annotation)
+        )
+        if inner is not None:
+            sub = (
+                f"{prefix}{name}.NAME."
+                if is_dict
+                else f"{prefix}{name}[]."
+                if list_of
+                else f"{prefix}{name}."
+            )
+            rows += _rows(inner, sub)
+            continue
+        if info.is_required():
+            default = "required"
+        elif info.default is None:
+            default = "unset"
+        else:
+            default = f"`{_toml_value(info.default)}`"
+        rows.append((f"`{prefix}{name}`", _describe(info.annotation, info.metadata), default))
+    return rows
+
+
+def reference_markdown() -> str:
+    """Return the generated key reference of docs/configuration.md (one row per key)."""
+    lines = [
+        "| key | type | default |",
+        "|---|---|---|",
+        *(f"| {k} | {t} | {d} |".replace(" || ", " \\|\\| ") for k, t, d in _rows(Schema, "")),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m reputable.config_schema > reference (docs/configuration.md)
+    print(reference_markdown(), end="")
