@@ -23,6 +23,7 @@ from ipaddress import ip_address, ip_network
 from typing import Annotated, Any, Final, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import PydanticUndefined
 
 from reputable.core.clock import parse_duration
 from reputable.core.errors import InputError
@@ -159,7 +160,7 @@ NonNegative = Annotated[float, Field(ge=0)]
 class Section(BaseModel):
     """A TOML table: unknown keys are errors, types are not coerced."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class Store(Section):
@@ -194,10 +195,12 @@ class Dns(Section):
     tcp_write_timeout: PositiveDuration = "5s"
     tcp_max_clients: Annotated[int, Field(ge=1, le=100_000)] = 256
     tcp_max_per_client: Annotated[int, Field(ge=1, le=100_000)] = 16
-    access: list[AccessRule] = [
-        AccessRule(network="0.0.0.0/0", action="answer"),
-        AccessRule(network="::/0", action="answer"),
-    ]
+    access: list[AccessRule] = Field(
+        default_factory=lambda: [
+            AccessRule(network="0.0.0.0/0", action="answer"),
+            AccessRule(network="::/0", action="answer"),
+        ]
+    )
 
 
 class Rrl(Section):
@@ -256,9 +259,9 @@ class AllowZone(Zone):
 
 
 class Zones(Section):
-    ip: IpZone = IpZone()
-    domain: DomainZone = DomainZone()
-    allow: AllowZone = AllowZone()
+    ip: IpZone = Field(default_factory=IpZone)
+    domain: DomainZone = Field(default_factory=DomainZone)
+    allow: AllowZone = Field(default_factory=AllowZone)
 
 
 class CauseSettings(Section):
@@ -390,7 +393,7 @@ DetectorsMail: type[Section] = create_model(
     "DetectorsMail",
     __base__=Section,
     **{  # type: ignore[call-overload]  # built from the stage's table of sections
-        name: (model, model())
+        name: (model, Field(default_factory=model))
         for name in _SECTIONS
         for model in [_mail_section(name, getattr(_MAIL_DEFAULTS, name))]
     },
@@ -417,13 +420,17 @@ DetectorsNet: type[Section] = create_model(
     sinkholes=(list[Cidr], []),
     exploit_paths=(list[str], list(DEFAULT_EXPLOIT_PATHS)),
     login_paths=(list[str], list(DEFAULT_LOGIN_PATHS)),
-    **{s.name: (m, m()) for s in DEFAULT_SCENARIOS for m in [_scenario_model(s)]},  # type: ignore[call-overload]  # one key per scenario
+    **{
+        s.name: (m, Field(default_factory=m))
+        for s in DEFAULT_SCENARIOS
+        for m in [_scenario_model(s)]
+    },  # type: ignore[call-overload]  # one key per scenario
 )
 
 
 class Detectors(Section):
-    mail: DetectorsMail = DetectorsMail()  # type: ignore[valid-type]  # built above
-    net: DetectorsNet = DetectorsNet()  # type: ignore[valid-type]  # built above
+    mail: DetectorsMail = Field(default_factory=DetectorsMail)  # type: ignore[valid-type]  # built above
+    net: DetectorsNet = Field(default_factory=DetectorsNet)  # type: ignore[valid-type]  # built above
 
 
 class TrapsTable(Section):
@@ -476,28 +483,28 @@ class Schema(Section):
 
     data_dir: str = "."
     user: str | None = None
-    store: Store = Store()
-    listings: Listings = Listings()
-    dns: Dns = Dns()
-    rrl: Rrl = Rrl()
-    http: Http = Http()
-    web: Web = Web()
-    mail: Mail = Mail()  # type: ignore[valid-type]  # built above
-    zones: Zones = Zones()
-    policy: Policy = Policy()
+    store: Store = Field(default_factory=Store)
+    listings: Listings = Field(default_factory=Listings)
+    dns: Dns = Field(default_factory=Dns)
+    rrl: Rrl = Field(default_factory=Rrl)
+    http: Http = Field(default_factory=Http)
+    web: Web = Field(default_factory=Web)
+    mail: Mail = Field(default_factory=Mail)  # type: ignore[valid-type]  # built above
+    zones: Zones = Field(default_factory=Zones)
+    policy: Policy = Field(default_factory=Policy)
     policy_service: PolicyService | None = None
     transfer: Transfer | None = None
-    resolver: Resolver = Resolver()
-    feeds: Feeds = Feeds()
-    probes: Probes = Probes()
-    sources: Sources = Sources()
-    detectors: Detectors = Detectors()
-    traps: TrapsTable = TrapsTable()
-    checker: Checker = Checker()
+    resolver: Resolver = Field(default_factory=Resolver)
+    feeds: Feeds = Field(default_factory=Feeds)
+    probes: Probes = Field(default_factory=Probes)
+    sources: Sources = Field(default_factory=Sources)
+    detectors: Detectors = Field(default_factory=Detectors)
+    traps: TrapsTable = Field(default_factory=TrapsTable)
+    checker: Checker = Field(default_factory=Checker)
     sinks: list[Sink] = []
     webhooks: list[Webhook] = []
-    retention: Retention = Retention()
-    log: Log = Log()
+    retention: Retention = Field(default_factory=Retention)
+    log: Log = Field(default_factory=Log)
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -680,6 +687,8 @@ def problems_of(error: ValidationError) -> list[Problem]:
         value = item.get("input", NO_VALUE)
         model, info = _target(loc)
         default = None if info is None or info.is_required() else info.default
+        if default is PydanticUndefined:  # a table's default_factory: no one-line example
+            default = None
         if kind == "extra_forbidden":
             known = sorted(model.model_fields) if model is not None else []
             message = "unknown key"
