@@ -70,6 +70,11 @@ def problems(text: str) -> list[str]:
             '[[sources.netlog]] #1 fromat = "sshd": unknown key; did you mean "format"?',
         ),
         ("user = 5\n", "user = 5: must be text in double quotes"),
+        ("[feed]\ninterval = 3\n", '[feed]: unknown table; did you mean "feeds"?'),
+        (
+            "[http]\nmax_body = true\n",
+            '[http] max_body = true: give bytes, e.g. 10485760 or "10MB"',
+        ),
     ],
 )
 def test_each_defect_is_one_plain_line_naming_key_value_and_fix(text: str, expected: str) -> None:

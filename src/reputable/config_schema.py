@@ -132,6 +132,13 @@ def _or_word(word: str) -> Any:
     return check
 
 
+def _size(value: Any) -> Any:
+    """Accept a byte count (int) or text like "10MB"; web/settings.py checks the minimum."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError('give bytes, e.g. 10485760 or "10MB"')
+    return value
+
+
 def _secret(value: str) -> str:
     if len(value) < 16:
         raise ValueError(
@@ -211,7 +218,7 @@ class Rrl(Section):
 
 class Http(Section):
     listen: Annotated[str, AfterValidator(_listen_or_off)] = "127.0.0.1:8080"
-    max_body: int | str = "10MB"
+    max_body: Annotated[Any, AfterValidator(_size)] = "10MB"
     request_timeout: PositiveDuration = "30s"
     cors_origins: list[str] = []
     delist_per_client: Count = 5
@@ -521,6 +528,8 @@ class Problem:
     def text(self) -> str:
         """Return the problem as one plain line, e.g. ``[dns] workrs = 2: unknown key; ...``."""
         where = display_path(self.path)
+        if self.message.startswith("unknown table"):
+            where = f"[{self.path}]"
         if self.value is _NO_VALUE:
             return f"{where}: {self.message}"
         return f"{where} = {_toml_value(self.value)}: {self.message}"
@@ -692,6 +701,8 @@ def problems_of(error: ValidationError) -> list[Problem]:
         if kind == "extra_forbidden":
             known = sorted(model.model_fields) if model is not None else []
             message = "unknown key"
+            if isinstance(value, Mapping):  # a whole [table]: its keys are not worth printing
+                message, value = "unknown table", NO_VALUE
             close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
             if close:
                 message += f'; did you mean "{close[0]}"?'
@@ -807,6 +818,7 @@ _CHECKS: Final = {
     "_ip_or_endpoint": "IP[:PORT]",
     "_name": "name",
     "_secret": "text, 16+ characters",
+    "_size": 'bytes or "10MB"',
     "check": "duration or word",
 }
 _PLAIN: Final = {bool: "boolean", int: "integer", float: "number", str: "text"}
