@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from reputable.config import DEFAULT_TOML, ConfigProblems, parse_config
 from reputable.config_check import metrics_address, stage_problems
-from reputable.config_schema import (
+from reputable.config_report import (
     REDACTED,
-    Schema,
     display_path,
     effective_table,
     reference_markdown,
     to_toml,
 )
+from reputable.config_schema import Schema
 from reputable.core.errors import ConfigError, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,9 +197,9 @@ def test_configuration_reference_matches_the_schema() -> None:
     """docs/configuration.md carries the reference generated from the schema, unedited."""
     doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     start, end = "<!-- schema reference: begin -->\n", "<!-- schema reference: end -->"
-    assert start in doc and end in doc, "regenerate: python -m reputable.config_schema"
+    assert start in doc and end in doc, "regenerate: python -m reputable.config_report"
     block = doc.split(start, 1)[1].split(end, 1)[0]
-    assert block == reference_markdown(), "regenerate: python -m reputable.config_schema"
+    assert block == reference_markdown(), "regenerate: python -m reputable.config_report"
 
 
 _SECTIONS = {

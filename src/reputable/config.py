@@ -10,7 +10,8 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from reputable.config_schema import NO_VALUE, Problem, Schema, problems_of
+from reputable.config_report import NO_VALUE, Problem, problems_of
+from reputable.config_schema import Schema
 from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import ConfigError, InputError

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reputable.config import Config, ConfigProblems
-from reputable.config_schema import NO_VALUE, Problem
+from reputable.config_report import NO_VALUE, Problem
 from reputable.core.errors import InputError, ReputableError
 
 

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from reputable.config import DEFAULT_PATH, DEFAULT_TOML, ConfigProblems, load_config, problems_in
-from reputable.config_schema import Problem, Schema, effective_table, to_toml
+from reputable.config_report import Problem, effective_table, to_toml
+from reputable.config_schema import Schema
 from reputable.core.errors import ConfigError
 
 config_app = typer.Typer(
