@@ -140,6 +140,16 @@ def test_stage_problems_name_missing_files_and_duplicate_zones(tmp_path: Path) -
     assert "EXPLODE" in found["policy_service"]
 
 
+def test_missing_log_files_stop_config_check_but_not_serve(tmp_path: Path) -> None:
+    """A log not written yet is reported by `config check`; serve's preflight follows it later."""
+    text = '[[sources.netlog]]\npath = "later.log"\nformat = "sshd"\n'
+    path = tmp_path / "reputable.toml"
+    path.write_text(text, encoding="utf-8")
+    config = parse_config(text, path)
+    assert [p.path for p in stage_problems(config)] == ["sources.netlog[0].path"]
+    assert stage_problems(config, logs=False) == []
+
+
 def test_the_defaults_have_no_stage_problems(tmp_path: Path) -> None:
     """The default configuration passes every stage's own checks."""
     path = tmp_path / "reputable.toml"

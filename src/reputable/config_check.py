@@ -155,8 +155,12 @@ def _named_files(config: Config, base: Path) -> Iterator[tuple[str, Any, Path]]:
         yield f"checker.zone_files[{i}]", name, base / str(name)
 
 
-def stage_problems(config: Config) -> list[Problem]:
-    """Return every problem of *config* the schema cannot see (empty: ready to serve)."""
+def stage_problems(config: Config, *, logs: bool = True) -> list[Problem]:
+    """Return every problem of *config* the schema cannot see (empty: ready to serve).
+
+    With *logs* false, log files that do not exist yet are not problems: serve follows them
+    from when they appear (a rotated or not yet written mail.log must not stop it).
+    """
     base = config.path.parent if config.path else Path.cwd()
     problems: list[Problem] = []
     for section, build in _builders(config, base):
@@ -167,6 +171,8 @@ def stage_problems(config: Config) -> list[Problem]:
         except (ReputableError, ValueError, OSError) as exc:
             problems.append(Problem(section, NO_VALUE, _without_prefix(str(exc))))
     for key, value, path in _named_files(config, base):
+        if not logs and key.startswith("sources.") and not path.exists():
+            continue
         why = _readable(path)
         if why:
             problems.append(Problem(key, value, f"{why}; fix the path (relative to the config)"))
@@ -217,7 +223,7 @@ def _without_prefix(text: str) -> str:
 
 def check_config(config: Config) -> None:
     """Raise :class:`ConfigProblems` listing everything wrong with *config* (serve's preflight)."""
-    problems = stage_problems(config)
+    problems = stage_problems(config, logs=False)
     if problems:
         where = str(config.path) if config.path else "configuration"
         raise ConfigProblems(where, problems)

@@ -302,7 +302,8 @@ def _emit(lines: list[str], path: list[str], table: Mapping[str, Any]) -> None:
     for key, value in table.items():
         name = [*path, _key(str(key))]
         if _is_table(value):
-            lines += ["", f"[{'.'.join(name)}]"]
+            if any(not _is_table(v) and not _is_array_of_tables(v) for v in value.values()):
+                lines += ["", f"[{'.'.join(name)}]"]  # a table of tables needs no own header
             _emit(lines, name, value)
         elif _is_array_of_tables(value):
             for item in value:
