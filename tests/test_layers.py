@@ -9,15 +9,17 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "reputable"
 
-#: What each package may import from reputable (itself included). `config` is the top-level
-#: reading of reputable.toml, which every stage may read.
+#: What each package may import from reputable (itself included). No stage imports
+#: reputable.config (nor config_schema/config_report/config_check): each stage owns the type of its own
+#: settings and config.py composes them; web/, cli/, app.py and dnsworker.py compose and may.
 ALLOWED = {
     "core": {"core"},
-    "evidence": {"core", "evidence", "config"},
-    "reputation": {"core", "evidence", "reputation", "config"},
-    "listings": {"core", "evidence", "reputation", "listings", "config"},
-    "publication": {"core", "listings", "reputation", "publication", "config"},
+    "evidence": {"core", "evidence"},
+    "reputation": {"core", "evidence", "reputation"},
+    "listings": {"core", "evidence", "reputation", "listings"},
+    "publication": {"core", "listings", "reputation", "publication"},
     "checker": {"core", "checker"},
+    "policyd": {"core", "evidence", "reputation", "listings", "publication", "policyd", "store"},
 }
 
 
@@ -53,3 +55,22 @@ def test_publication_never_imports_evidence() -> None:
     """The DNS side never reaches into evidence (DESIGN: it answers from the snapshot only)."""
     assert "evidence" not in ALLOWED["publication"]
     assert all("evidence" not in imports_of(f) for f in (SRC / "publication").rglob("*.py"))
+
+
+@pytest.mark.parametrize("stage", sorted(ALLOWED))
+def test_no_stage_imports_the_configuration(stage: str) -> None:
+    """No module of a stage imports reputable.config: stages own their settings types."""
+    composition = {
+        "config",
+        "config_schema",
+        "config_report",
+        "config_check",
+        "app",
+        "cli",
+        "web",
+        "dnsworker",
+    }
+    wrong = sorted(
+        str(f.relative_to(SRC)) for f in (SRC / stage).rglob("*.py") if imports_of(f) & composition
+    )
+    assert wrong == []

@@ -426,7 +426,7 @@ class Supervisor:
         cmd = [
             sys.executable,
             "-m",
-            "reputable.publication.dnsbl.worker",
+            "reputable.dnsworker",
             *_config_args(self.config),
             "--index",
             str(index),
@@ -747,6 +747,9 @@ class Supervisor:
 
 def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None = None) -> None:
     """Run the blocklist server until SIGINT/SIGTERM (*worker*: DNS already answering)."""
+    from reputable.config_check import preflight
+
+    preflight(config, metrics_listen)  # the whole config and --metrics, before anything binds
     if config.extra.get("sinks"):  # a bad [[sinks]] entry stops serve before it starts
         from reputable.publication.sinks import sinks_of
 

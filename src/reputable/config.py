@@ -4,72 +4,43 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
-from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Address, ip_network
 from pathlib import Path
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final
 
-from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, Cause, parse_cause
+from pydantic import ValidationError
+
+from reputable.config_report import NO_VALUE, Problem, problems_of
+from reputable.config_schema import Schema
+from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import ConfigError, InputError
 from reputable.listings.policy import DEFAULT_MAX_QUIET, DEFAULT_RULES, CauseRule, PolicyParams
+from reputable.publication.settings import (
+    AccessAction,
+    AccessRule,
+    DnsConfig,
+    RrlConfig,
+    ZoneConfig,
+)
 from reputable.reputation.scoring import DEFAULT_HALF_LIFE, ReputationParams
 
+__all__ = [
+    "DEFAULT_PATH",
+    "DEFAULT_TOML",
+    "AccessAction",
+    "AccessRule",
+    "Config",
+    "ConfigProblems",
+    "DnsConfig",
+    "Problem",
+    "RrlConfig",
+    "ZoneConfig",
+    "load_config",
+    "parse_config",
+]
+
 DEFAULT_PATH: Final = Path("reputable.toml")
-
-AccessAction: TypeAlias = Literal["answer", "refuse", "ignore"]
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneConfig:
-    """One published DNS zone."""
-
-    name: str
-    ttl: int
-    codes: dict[Cause, IPv4Address]
-    lookup_url: str  # appended to TXT; "$" is replaced by the queried subject
-
-
-@dataclass(frozen=True, slots=True)
-class AccessRule:
-    """What to do with queries from *network*: answer, refuse (REFUSED) or ignore (drop)."""
-
-    network: IPv4Network | IPv6Network
-    action: AccessAction
-    rrl: int | None = None  # responses/s for these clients (0: no rate limit); None: [rrl]'s
-
-
-@dataclass(frozen=True, slots=True)
-class RrlConfig:
-    """Response rate limiting (as BIND's RRL): per client /24 or /56, identical answers/s."""
-
-    responses_per_second: int = 20  # 0 turns it off
-    slip: int = 2  # every slip-th dropped answer goes out truncated (TC); 0: drop all
-    exempt: tuple[IPv4Network | IPv6Network, ...] = (
-        ip_network("127.0.0.0/8"),
-        ip_network("::1/128"),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class DnsConfig:
-    """The DNS server."""
-
-    listen: tuple[tuple[str, int], ...]
-    workers: int
-    reload_interval: timedelta
-    nameservers: tuple[str, ...]
-    hostmaster: str
-    negative_ttl: int
-    access: tuple[AccessRule, ...]
-    fast_path: bool
-    max_udp_answer: int = 1232  # never a longer UDP answer, whatever EDNS offers (TC beyond)
-    max_amplification: int = 3  # UDP answer <= this x query for clients offering <= 512 bytes
-    tcp_idle_timeout: float = 10.0  # seconds a TCP client may wait before its next query
-    tcp_write_timeout: float = 5.0  # seconds an answer may take to be taken by the client
-    tcp_max_clients: int = 256  # open TCP connections per worker; the oldest idle one yields
-    tcp_max_per_client: int = 16  # open TCP connections per client address
-    rrl: RrlConfig = field(default_factory=RrlConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +61,27 @@ class Config:
     pfx2as: Path | None = None  # CAIDA prefix-to-AS table for per-ASN accounting
     reputation: ReputationParams = field(default_factory=ReputationParams)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ConfigProblems(ConfigError):
+    """The file breaks the schema; :attr:`problems` lists every broken key at once."""
+
+    def __init__(self, where: str, problems: list[Problem]) -> None:
+        self.where = where
+        self.problems = problems
+        lines = [p.text() for p in problems]
+        if len(lines) == 1:
+            text = f"{where}: {lines[0]}"
+        else:
+            text = f"{where}: {len(lines)} problems:\n" + "\n".join(f"  {line}" for line in lines)
+        super().__init__(text)
+
+
+def problems_in(exc: ConfigError) -> list[Problem]:
+    """Return the problems an error reports (one for an error found outside the schema)."""
+    if isinstance(exc, ConfigProblems):
+        return list(exc.problems)
+    return [Problem("", NO_VALUE, str(exc))]
 
 
 DEFAULT_TOML: Final = """\
@@ -366,6 +358,10 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    try:
+        Schema.model_validate(raw)  # every key and type at once, before any value is used
+    except ValidationError as exc:
+        raise ConfigProblems(where, problems_of(exc)) from None
     base = path.parent.resolve() if path else Path.cwd()
     data_dir = (base / str(raw.get("data_dir", "."))).resolve()
     store = raw.get("store", {})

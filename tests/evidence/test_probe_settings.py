@@ -37,12 +37,12 @@ def test_values_are_read() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[resolver]\nnameserver = "ns.example.test"\n', "resolver.nameserver"),
+        ('[resolver]\nnameserver = "ns.example.test"\n', r"\[resolver\] nameserver"),
         ('[probes]\nrelay_to = "nobody"\n', "probes.relay_to"),
         ('[probes]\nallow = ["not-a-net"]\n', "probes.allow"),
         ("[feeds]\nmax_shrink = 2.0\n", "max_shrink"),
-        ('[feeds]\ntimeout = "soon"\n', "feeds.timeout"),
-        ('[probes]\nper_minute = "many"\n', "probes.per_minute"),
+        ('[feeds]\ntimeout = "soon"\n', r"\[feeds\] timeout"),
+        ('[probes]\nper_minute = "many"\n', r"\[probes\] per_minute"),
     ],
 )
 def test_bad_values_name_the_key(text: str, message: str) -> None:

@@ -78,6 +78,9 @@ def _serve(argv: list[str]) -> int:
     try:
         config = load_config(path)
         log.set_format(log.format_from(config.extra.get("log")))
+        from reputable.config_check import preflight
+
+        preflight(config, args.metrics)  # every section, file and address, before DNS binds
         if config.dns.workers == 1 and config.snapshot_path.exists():
             # Serve DNS before the rest of the server is imported (store, policy, asyncio:
             # ~0.08 s); the supervisor adopts this worker, the worker the early start.

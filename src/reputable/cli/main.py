@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from reputable import __version__
 from reputable.app import open_store, publish_now, serve
@@ -48,6 +49,7 @@ PLUGINS: dict[str, frozenset[str]] = {
     "reputable.cli.token": frozenset({"token"}),
     "reputable.cli.store": frozenset({"store"}),
     "reputable.cli.ops": frozenset({"status", "reload"}),
+    "reputable.cli.config": frozenset({"config"}),
 }
 
 
@@ -155,7 +157,7 @@ def main() -> None:
             _register_plugins(word)
         app()
     except ReputableError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # "[dns]" stays
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

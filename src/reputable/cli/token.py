@@ -52,7 +52,7 @@ def token_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """List tokens: name, scopes, created, revoked (never the secrets)."""
-    store = open_store(state(ctx).config)
+    store = open_store(state(ctx).config, read_only=True)
     try:
         records = store.tokens()
     finally:

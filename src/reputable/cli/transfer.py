@@ -203,7 +203,7 @@ def _enforcement(
         raise InputError(f"--cause: {exc}") from exc
     sink = replace(sink, causes=wanted)
     at = now_option(now).astimezone(UTC)
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         text = render_sink(
             sink,
@@ -294,7 +294,7 @@ def export_zone(
             f"--zone {zone}: not a zone of this configuration; use {', '.join(settings)}"
         )
     at = now_option(now).astimezone(UTC)
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     count = 0
     try:
         with tempfile.TemporaryDirectory(prefix="reputable-zone-") as folder:

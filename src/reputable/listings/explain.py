@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from ipaddress import IPv4Address
+from pathlib import Path
 from typing import Any, Protocol
 
-from reputable.config import Config
 from reputable.core.address import Domain, parse_subject
 from reputable.core.cause import Cause
 from reputable.core.clock import format_instant
@@ -16,11 +17,49 @@ from reputable.evidence.model import EvidenceRecord
 from reputable.listings.allowlist import Allowlist
 from reputable.listings.delisting import subject_names
 from reputable.listings.model import AllowEntry, AuditEntry, DelistRequest, Listing
-from reputable.listings.policy import network_of
+from reputable.listings.policy import PolicyParams, network_of
 from reputable.listings.ports import ListingReads
 from reputable.listings.remediation import remediation
 from reputable.reputation.aggregate import count_by_origin, load_pfx2as
-from reputable.reputation.scoring import accumulate, reputation
+from reputable.reputation.scoring import ReputationParams, accumulate, reputation
+
+
+class ZoneCodes(Protocol):
+    """A published zone as explain sees it: its return code per cause."""
+
+    @property
+    def codes(self) -> Mapping[Cause, IPv4Address]:
+        """The A record answered for each cause."""
+        ...
+
+
+class ExplainConfig(Protocol):
+    """The part of the configuration explain reads (reputable.config.Config has it)."""
+
+    @property
+    def ip_zone(self) -> ZoneCodes:
+        """The IPv4 + IPv6 zone."""
+        ...
+
+    @property
+    def domain_zone(self) -> ZoneCodes:
+        """The domain zone."""
+        ...
+
+    @property
+    def policy(self) -> PolicyParams:
+        """The listing policy."""
+        ...
+
+    @property
+    def reputation(self) -> ReputationParams:
+        """The scoring parameters."""
+        ...
+
+    @property
+    def pfx2as(self) -> Path | None:
+        """The CAIDA prefix-to-AS table, if configured."""
+        ...
 
 
 class ExplainStore(ListingReads, Protocol):
@@ -89,12 +128,14 @@ def ending_words(listing: Listing, now: datetime) -> str:
     return f"ends {format_instant(listing.expires_at)} (in {span}) if nothing new is seen"
 
 
-def _code(config: Config, listing: Listing) -> str:
+def _code(config: ExplainConfig, listing: Listing) -> str:
     zone = config.domain_zone if isinstance(listing.subject, Domain) else config.ip_zone
     return str(zone.codes[listing.cause])
 
 
-def explain(store: ExplainStore, config: Config, subject_text: str, now: datetime) -> Explanation:
+def explain(
+    store: ExplainStore, config: ExplainConfig, subject_text: str, now: datetime
+) -> Explanation:
     """Return the explanation of *subject_text* at *now*."""
     subject = parse_subject(subject_text)
     names = subject_names(subject_text)
@@ -224,7 +265,9 @@ def explain(store: ExplainStore, config: Config, subject_text: str, now: datetim
     )
 
 
-def _origin(store: ExplainStore, config: Config, subject: Any, now: datetime) -> dict[str, Any]:
+def _origin(
+    store: ExplainStore, config: ExplainConfig, subject: Any, now: datetime
+) -> dict[str, Any]:
     """Return the announced prefix and ASN of *subject* and how many listings each holds."""
     if config.pfx2as is None:
         return {}

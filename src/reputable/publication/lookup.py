@@ -20,11 +20,12 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any, Final, Literal
 
-from reputable.config import Config, ZoneConfig
 from reputable.core.address import Domain, Subject, format_subject, parse_subject
 from reputable.core.cause import Cause
 from reputable.core.errors import SnapshotError
 from reputable.publication.dnsbl.wire import expand
+from reputable.publication.settings import PublicationConfig as Config
+from reputable.publication.settings import ZoneConfig
 from reputable.publication.snapshot.build import CAUSES
 from reputable.publication.snapshot.view import Snapshot
 

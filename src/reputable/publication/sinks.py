@@ -118,7 +118,10 @@ def render(sink: Sink, rows: Sequence[Row], allow_rows: Sequence[Row], *, serial
 
 def write_atomic(path: Path, text: str) -> None:
     """Write *text* to *path* through a temporary file in the same folder and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():  # a typo must not leave a tree of new folders behind
+        raise InputError(
+            f"{path}: the folder {path.parent} does not exist; create it or fix the path"
+        )
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from ipaddress import IPv6Address, ip_address
 
-from reputable.config import AccessRule
+from reputable.publication.settings import AccessRule
 
 
 class Access:

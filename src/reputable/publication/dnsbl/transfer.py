@@ -32,7 +32,6 @@ import dns.renderer
 import dns.rrset
 import dns.tsig
 
-from reputable.config import Config
 from reputable.core import log
 from reputable.core.errors import ConfigError
 from reputable.publication.exports.zone import (
@@ -42,6 +41,7 @@ from reputable.publication.exports.zone import (
     soa_record,
     zone_settings,
 )
+from reputable.publication.settings import PublicationConfig as Config
 from reputable.publication.snapshot.view import Snapshot
 
 AXFR: Final = 252

@@ -13,21 +13,19 @@ import contextlib
 import json
 import os
 import select
-import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reputable.config import Config, load_config
 from reputable.core import log, privileges
 from reputable.core.errors import ReputableError, SnapshotError
 from reputable.publication.dnsbl import fastpath, rrl
 from reputable.publication.dnsbl.access import Access
 from reputable.publication.dnsbl.wire import Responder, ZoneSpec, refusal
+from reputable.publication.settings import PublicationConfig as Config
 from reputable.publication.snapshot.view import Snapshot
 
 if TYPE_CHECKING:  # asyncio is imported when TCP starts, after UDP answers (~20 ms)
@@ -452,34 +450,3 @@ class Worker:
         print("ready", flush=True)
         self.stopping.wait()
         self.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m reputable.publication.dnsbl.worker``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        description="reputable DNS worker (started by `reputable serve`)"
-    )
-    parser.add_argument("--config", type=Path, default=None)
-    parser.add_argument("--index", type=int, default=0)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    args = parser.parse_args(argv)
-    log.setup(os.environ.get("REPUTABLE_LOG_LEVEL", "INFO"))
-    try:
-        config = load_config(args.config)
-        log.set_format(log.format_from(config.extra.get("log")))  # [log] format, as serve's
-        worker = Worker(config, args.index)
-        worker.stopping = stop
-        if not stop.is_set():
-            worker.run()
-    except ReputableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,10 +32,11 @@ from ipaddress import (
 from pathlib import Path
 from typing import Final
 
-from reputable.config import ZoneConfig
 from reputable.core.address import Domain, format_subject
 from reputable.core.cause import LISTING_CAUSES, Cause
+from reputable.core.errors import InputError
 from reputable.listings.model import AllowEntry, Listing
+from reputable.publication.settings import ZoneConfig
 from reputable.publication.snapshot.build import TEST_REASON, txt_template
 
 NAME: Final = "rbldnsd"
@@ -456,7 +457,10 @@ def write(export: ZoneExport, base: Path) -> list[Path]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace *path* with *text* so that a reader sees the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():  # a typo must not leave a tree of new folders behind
+        raise InputError(
+            f"{path}: the folder {path.parent} does not exist; create it or fix the path"
+        )
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:

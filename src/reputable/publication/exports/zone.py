@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final
 
-from reputable.config import Config
+from reputable.publication.settings import PublicationConfig as Config
 from reputable.publication.snapshot.layout import NONE
 from reputable.publication.snapshot.view import Snapshot
 

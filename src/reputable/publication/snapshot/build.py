@@ -17,8 +17,8 @@ from datetime import datetime
 from ipaddress import ip_network
 from typing import Any, Final, TypeAlias
 
-from reputable.config import ZoneConfig
 from reputable.core.cause import Cause
+from reputable.publication.settings import ZoneConfig
 from reputable.publication.snapshot.layout import EXCLUDED, NONE
 
 TEST_REASON: Final = "RFC 5782 test point: always listed"

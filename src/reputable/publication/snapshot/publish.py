@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from reputable.config import Config, ZoneConfig
 from reputable.core.errors import SnapshotError
 from reputable.publication.ports import ListingSource
+from reputable.publication.settings import PublicationConfig as Config
+from reputable.publication.settings import ZoneConfig
 from reputable.publication.snapshot.build import build
 from reputable.publication.snapshot.layout import MappedFile, write_snapshot
 
