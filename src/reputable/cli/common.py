@@ -1,22 +1,58 @@
-"""Shared CLI plumbing: loading config, opening the store, printing errors and JSON."""
+"""Shared CLI plumbing: loading config, opening the store, output formats and exit codes.
+
+Every command that reports something takes ``--json`` and ``--plain`` (docs/cli.md):
+
+* ``--json``: one JSON document on stdout (field names from the one vocabulary of docs/cli.md);
+* ``--plain``: one record per line, fields separated by a tab, no header, no colour, nothing
+  cut: what ``grep``, ``cut -f`` and ``while read`` want;
+* neither: a table on a terminal; **plain lines when stdout is not a terminal** (a pipe or a
+  file), so ``reputable list show | grep 198.51.100.7`` finds the address. Commands that do
+  one thing (``list add``) print one sentence instead of a table.
+"""
 
 from __future__ import annotations
 
+import enum
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Final
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from reputable.config import Config, load_config
 from reputable.core import log
 from reputable.core.clock import parse_instant
+from reputable.core.errors import (
+    ConfigError,
+    DataFileError,
+    InputError,
+    ReputableError,
+)
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+#: Exit codes of every command (docs/cli.md "Exit codes").
+EXIT_OK: Final = 0
+#: "Listed" or "found" where that is the answer (check, explain), or input lines refused while
+#: the good ones were stored (imports).
+EXIT_FOUND: Final = 1
+#: Usage or input error: a bad option, argument, config file or input file; nothing was done.
+EXIT_USAGE: Final = 2
+#: Runtime failure: the store, a running server, a feed or a probe failed.
+EXIT_FAILURE: Final = 3
+
+
+def exit_code_of(exc: ReputableError) -> int:
+    """Return the exit code for *exc*: 2 for what the user gave, 3 for what failed at run time."""
+    if isinstance(exc, InputError | ConfigError | DataFileError):
+        return EXIT_USAGE
+    return EXIT_FAILURE
 
 
 @dataclass
@@ -52,3 +88,105 @@ def now_option(text: str | None) -> datetime:
 def print_json(data: Any) -> None:
     """Print *data* as JSON on stdout (no colour, stable key order)."""
     typer.echo(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False))
+
+
+class Format(enum.StrEnum):
+    """How a command prints what it reports."""
+
+    TABLE = "table"  # a Rich table (or one sentence) on a terminal
+    PLAIN = "plain"  # one record per line, tab-separated
+    JSON = "json"  # one JSON document
+
+
+#: The two output options every reporting command has (the CLI walk test checks it).
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (docs/cli.md).")]
+PlainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--plain",
+        help="One record per line, tab-separated, no header (the default when piped).",
+    ),
+]
+
+
+def output_format(as_json: bool, plain: bool) -> Format:
+    """Return the format chosen by ``--json``/``--plain``, or by whether stdout is a terminal."""
+    if as_json and plain:
+        raise InputError("--json and --plain: choose one output format")
+    if as_json:
+        return Format.JSON
+    if plain or not console.is_terminal:
+        return Format.PLAIN
+    return Format.TABLE
+
+
+def action_format(as_json: bool, plain: bool) -> Format:
+    """Return the format of a command that does one thing: a sentence unless asked otherwise."""
+    if as_json and plain:
+        raise InputError("--json and --plain: choose one output format")
+    return Format.JSON if as_json else Format.PLAIN if plain else Format.TABLE
+
+
+def plain_value(value: object) -> str:
+    """Return *value* as one tab-free field: '-' for nothing, lists joined with commas."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ",".join(plain_value(v) for v in value) or "-"
+    text = str(value)
+    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def plain_line(record: Mapping[str, object], columns: Sequence[str]) -> str:
+    """Return *record*'s *columns* as one tab-separated line."""
+    return "\t".join(plain_value(record.get(c)) for c in columns)
+
+
+def show_records(
+    fmt: Format,
+    records: Sequence[Mapping[str, object]],
+    columns: Sequence[str],
+    *,
+    document: object = None,
+    summary: str | None = None,
+) -> None:
+    """Print *records*: as JSON (*document*, or the records), tab-separated lines, or a table.
+
+    The table folds long cells instead of cutting them (a subject is never shortened);
+    *summary* follows the table on a terminal and goes nowhere in the other formats.
+    """
+    if fmt is Format.JSON:
+        print_json(list(records) if document is None else document)
+        return
+    if fmt is Format.PLAIN:
+        for record in records:
+            typer.echo(plain_line(record, columns))
+        return
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for record in records:
+        table.add_row(*(plain_value(record.get(c)) for c in columns))
+    console.print(table, markup=False, highlight=False)
+    if summary:
+        console.print(summary, markup=False, highlight=False)
+
+
+def show_result(
+    fmt: Format, record: Mapping[str, object], sentence: str, columns: Sequence[str] = ()
+) -> None:
+    """Print what a command did: *record* as JSON or one plain line, else *sentence*."""
+    if fmt is Format.JSON:
+        print_json(dict(record))
+    elif fmt is Format.PLAIN:
+        typer.echo(plain_line(record, columns or list(record)))
+    else:
+        console.print(sentence, markup=False, highlight=False)
+
+
+def fail_with(exc: ReputableError) -> typer.Exit:
+    """Print *exc* as one plain error line on stderr and return the Exit to raise."""
+    err_console.print(f"error: {exc}", markup=False, highlight=False)
+    return typer.Exit(exit_code_of(exc))

@@ -11,7 +11,7 @@ import typer
 
 from reputable import __version__
 from reputable.app import open_store, publish_now, serve
-from reputable.cli.common import State, console, err_console, state
+from reputable.cli.common import State, console, err_console, exit_code_of, state
 from reputable.cli.launch import command_word
 from reputable.cli.listing import allow_app, list_app
 from reputable.config import DEFAULT_TOML
@@ -25,7 +25,7 @@ app = typer.Typer(
     help="Self-hosted IP reputation and DNS blocklist (DNSBL/RBL).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 snapshot_app = typer.Typer(
     help="The in-memory image the DNS server answers from.", no_args_is_help=True
@@ -51,9 +51,14 @@ PLUGINS: dict[str, frozenset[str]] = {
 }
 
 
+def version_line() -> str:
+    """Return what ``--version`` prints: ``reputable X.Y.Z``."""
+    return f"reputable {__version__}"
+
+
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(__version__)
+        typer.echo(version_line())
         raise typer.Exit()
 
 
@@ -79,8 +84,8 @@ def root(
 
 @app.command()
 def version() -> None:
-    """Print the version."""
-    typer.echo(__version__)
+    """Print the version (same as --version): reputable X.Y.Z."""
+    typer.echo(version_line())
 
 
 @app.command()
@@ -148,14 +153,18 @@ def _register_plugins(word: str | None) -> None:
 
 
 def main() -> None:
-    """Run the CLI; user errors print one line and exit 2, never a traceback."""
+    """Run the CLI; errors print one plain line, never a traceback (exit codes: docs/cli.md).
+
+    What the user gave (an option, a file, the config) exits 2; what failed while running
+    (the store, a running server) exits 3.
+    """
     try:
         word = command_word(sys.argv[1:])
         if word not in CORE_COMMANDS:
             _register_plugins(word)
         app()
     except ReputableError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(2)
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(exit_code_of(exc))
     except KeyboardInterrupt:
         sys.exit(130)
