@@ -140,9 +140,7 @@ def _around(store: SQLiteStore, query: ListingQuery) -> Iterator[tuple[Listing, 
         for item in store.listings_where(family=subject.version, active_at=at):
             part = item.subject
             if (
-                not isinstance(part, Domain)
-                and part != subject
-                and part.subnet_of(subject)  # type: ignore[arg-type]  # same family
+                not isinstance(part, Domain) and part != subject and part.subnet_of(subject)  # type: ignore[arg-type]  # same family
             ):
                 yield item, "inside"
 
@@ -229,9 +227,7 @@ def list_show(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Print at most N listings.")
     ] = None,
-    expired: Annotated[
-        bool, typer.Option("--expired", help="Include expired listings.")
-    ] = False,
+    expired: Annotated[bool, typer.Option("--expired", help="Include expired listings.")] = False,
     old_all: Annotated[
         bool, typer.Option("--all", hidden=True, help="Deprecated spelling of --expired.")
     ] = False,
