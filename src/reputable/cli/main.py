@@ -11,7 +11,18 @@ import typer
 
 from reputable import __version__
 from reputable.app import open_store, publish_now, serve
-from reputable.cli.common import State, console, err_console, exit_code_of, state
+from reputable.cli.common import (
+    Format,
+    JsonOpt,
+    PlainOpt,
+    State,
+    action_format,
+    err_console,
+    exit_code_of,
+    show_records,
+    show_result,
+    state,
+)
 from reputable.cli.launch import command_word
 from reputable.cli.listing import allow_app, list_app
 from reputable.config import DEFAULT_TOML
@@ -83,22 +94,29 @@ def root(
 
 
 @app.command()
-def version() -> None:
+def version(as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Print the version (same as --version): reputable X.Y.Z."""
-    typer.echo(version_line())
+    show_result(action_format(as_json, plain), {"version": __version__}, version_line())
 
 
 @app.command()
 def init(
     path: Annotated[Path, typer.Option("--path", help="Where to write.")] = Path("reputable.toml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Write a reputable.toml with the defaults: embedded SQLite, default zones and ports."""
+    fmt = action_format(as_json, plain)
     if path.exists() and not force:
-        console.print(f"{path} exists; left as it is (--force writes the defaults over it)")
+        show_result(
+            fmt,
+            {"path": str(path), "written": False},
+            f"{path} exists; left as it is (--force writes the defaults over it)",
+        )
         return
     path.write_text(DEFAULT_TOML, encoding="utf-8")
-    console.print(f"wrote {path}; next: `reputable serve`")
+    show_result(fmt, {"path": str(path), "written": True}, f"wrote {path}; next: `reputable serve`")
 
 
 @app.command("serve")
@@ -113,25 +131,63 @@ def serve_command(
 
 
 @snapshot_app.command("build")
-def snapshot_build(ctx: typer.Context) -> None:
+def snapshot_build(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Rebuild the snapshot file from the store now (serve does this by itself)."""
+    fmt = action_format(as_json, plain)
     result = publish_now(state(ctx).config)
-    console.print(
+    record = {
+        "serial": result.serial,
+        "listings": result.listings,
+        "allows": result.allows,
+        "seconds": round(result.seconds, 3),
+        "path": str(result.path),
+    }
+    show_result(
+        fmt,
+        record,
         f"snapshot serial {result.serial}: {result.listings} listings, {result.allows} allowlist"
-        f" entries in {result.seconds * 1000:.0f} ms -> {result.path}"
+        f" entries in {result.seconds * 1000:.0f} ms -> {result.path}",
     )
 
 
+def samples(text: str) -> list[dict[str, object]]:
+    """Return the samples of Prometheus text: name, labels (as written) and value."""
+    found: list[dict[str, object]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        name, _, labels = series.partition("{")
+        number = float(value)
+        found.append(
+            {
+                "name": name,
+                "labels": labels.rstrip("}"),
+                "value": int(number) if number.is_integer() else number,
+            }
+        )
+    return found
+
+
 @app.command()
-def stats(ctx: typer.Context) -> None:
-    """Print the DNS counters of the running server in Prometheus text format."""
+def stats(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
+    """Print the DNS counters of the running server in Prometheus text format.
+
+    --json prints the samples as [{"name", "labels", "value"}]; --plain one
+    ``name<TAB>labels<TAB>value`` line each.
+    """
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     store = open_store(config, read_only=True)
     try:
         paths = [metrics_path(config, i) for i in range(config.dns.workers)]
-        typer.echo(render(read_worker_files(paths), serial=store.serial()), nl=False)
+        text = render(read_worker_files(paths), serial=store.serial())
     finally:
         store.close()
+    if fmt is Format.TABLE:
+        typer.echo(text, nl=False)
+    else:
+        show_records(fmt, samples(text), ("name", "labels", "value"))
 
 
 #: Commands defined in this module: running one of them skips importing the plug-ins (the
