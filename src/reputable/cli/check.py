@@ -356,8 +356,8 @@ def check_command(
             columns = ("subject", "zone", "kind", "status", "codes", "causes")
             for entry in report_json(report)["listings"]:
                 if all_zones or entry["status"] != "clean":
-                    entry = {**entry, "subject": entry["subject"] or report.subject}
-                    sys.stdout.write(plain_line(entry, columns) + "\n")
+                    row = {**entry, "subject": entry["subject"] or report.subject}
+                    sys.stdout.write(plain_line(row, columns) + "\n")
         else:
             print_report(console, report, all_zones=all_zones)
             if local is not None:

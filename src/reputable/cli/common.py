@@ -190,3 +190,27 @@ def fail_with(exc: ReputableError) -> typer.Exit:
     """Print *exc* as one plain error line on stderr and return the Exit to raise."""
     err_console.print(f"error: {exc}", markup=False, highlight=False)
     return typer.Exit(exit_code_of(exc))
+
+
+def flat(data: object, prefix: str = "") -> list[tuple[str, object]]:
+    """Return *data* as (dotted key, value) pairs: ``snapshot.serial``, ``feeds.0.name``."""
+    if isinstance(data, dict):
+        items: list[tuple[str, object]] = []
+        for key, value in data.items():
+            items.extend(flat(value, f"{prefix}{key}."))
+        return items
+    if isinstance(data, list | tuple):
+        items = []
+        for index, value in enumerate(data):
+            items.extend(flat(value, f"{prefix}{index}."))
+        return items
+    return [(prefix.rstrip("."), data)]
+
+
+def show_summary(fmt: Format, document: Mapping[str, object]) -> None:
+    """Print a summary as JSON, or (plain) one ``key<TAB>value`` line per field, keys dotted."""
+    if fmt is Format.JSON:
+        print_json(dict(document))
+        return
+    for key, value in flat(dict(document)):
+        typer.echo(f"{key}\t{plain_value(value)}")

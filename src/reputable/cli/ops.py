@@ -18,9 +18,8 @@ from reputable.cli.common import (
     PlainOpt,
     action_format,
     console,
-    plain_value,
-    print_json,
     show_result,
+    show_summary,
     state,
 )
 from reputable.core.errors import ReputableError
@@ -56,21 +55,6 @@ def fetch_status(listen: str) -> dict[str, Any]:
         ) from exc
 
 
-def flat(data: object, prefix: str = "") -> list[tuple[str, object]]:
-    """Return *data* as (dotted key, value) pairs: ``snapshot.serial``, ``feeds.0.name``."""
-    if isinstance(data, dict):
-        items: list[tuple[str, object]] = []
-        for key, value in data.items():
-            items.extend(flat(value, f"{prefix}{key}."))
-        return items
-    if isinstance(data, list):
-        items = []
-        for index, value in enumerate(data):
-            items.extend(flat(value, f"{prefix}{index}."))
-        return items
-    return [(prefix.rstrip("."), data)]
-
-
 def status(
     metrics: MetricsOpt = "127.0.0.1:9153",
     as_json: JsonOpt = False,
@@ -82,12 +66,8 @@ def status(
     """
     fmt = action_format(as_json, plain)
     data = fetch_status(metrics)
-    if fmt is Format.JSON:
-        print_json(data)
-        return
-    if fmt is Format.PLAIN:
-        for key, value in flat(data):
-            typer.echo(f"{key}\t{plain_value(value)}")
+    if fmt is not Format.TABLE:
+        show_summary(fmt, data)
         return
     snap = data["snapshot"]
     age = snap.get("age_seconds")
