@@ -154,7 +154,8 @@ def show_records(
 ) -> None:
     """Print *records*: as JSON (*document*, or the records), tab-separated lines, or a table.
 
-    The table folds long cells instead of cutting them (a subject is never shortened);
+    The table folds long cells instead of cutting them and never wraps the first column (the
+    subject or name);
     *summary* follows the table on a terminal and goes nowhere in the other formats.
     """
     if fmt is Format.JSON:
@@ -164,11 +165,17 @@ def show_records(
         for record in records:
             typer.echo(plain_line(record, columns))
         return
+    rows = [[plain_value(record.get(c)) for c in columns] for record in records]
     table = Table()
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for record in records:
-        table.add_row(*(plain_value(record.get(c)) for c in columns))
+    # The first column (subject, name) is never wrapped nor cut: it is what people search for.
+    key_width = max((len(row[0]) for row in rows), default=0)
+    for index, column in enumerate(columns):
+        if index == 0:
+            table.add_column(column, no_wrap=True, min_width=max(key_width, len(column)))
+        else:
+            table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     console.print(table, markup=False, highlight=False)
     if summary:
         console.print(summary, markup=False, highlight=False)

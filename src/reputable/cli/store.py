@@ -10,7 +10,7 @@ import typer
 
 from reputable.app import store_path
 from reputable.cli.common import JsonOpt, PlainOpt, action_format, show_result, state
-from reputable.core.errors import StoreError
+from reputable.core.errors import InputError, StoreError
 from reputable.store.maintenance import backup
 
 store_app = typer.Typer(
@@ -27,6 +27,8 @@ def backup_command(
 ) -> None:
     """Copy the live store to TARGET with SQLite's online backup API (serve keeps running)."""
     fmt = action_format(as_json, plain)
+    if target.exists():  # the user's choice of name: a usage error (exit 2), not a store failure
+        raise InputError(f"backup target {target} exists; choose a new file name or remove it")
     result = backup(store_path(state(ctx).config), target)
     record = {
         "source": str(result.source),
