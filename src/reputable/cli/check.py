@@ -276,7 +276,9 @@ def check_command(
     zone: Annotated[list[str] | None, Opt(help="Only query these zones.")] = None,
     include_closed: Annotated[bool, Opt(help="Also query lists that shut down.")] = False,
     dkim_selector: Annotated[list[str] | None, Opt(help="DKIM selector to check.")] = None,
-    no_diagnostics: Annotated[bool, Opt(help="Only query the DNS lists.")] = False,
+    no_diagnostics: Annotated[
+        bool, Opt("--no-diagnostics", help="Only query the DNS lists.")
+    ] = False,
     all_zones: Annotated[bool, Opt("--all", help="Show clean lists too.")] = False,
     list_zones_: Annotated[bool, Opt("--list-zones", help="Print the catalogue.")] = False,
     config: Annotated[

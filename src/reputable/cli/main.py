@@ -218,7 +218,8 @@ def main() -> None:
         word = command_word(sys.argv[1:])
         if word not in CORE_COMMANDS:
             _register_plugins(word)
-        app()
+        # The name completion scripts and usage lines use, also under `python -m reputable`.
+        app(prog_name="reputable")
     except ReputableError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(exit_code_of(exc))
