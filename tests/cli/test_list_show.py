@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from reputable.cli import common
@@ -131,3 +133,10 @@ def test_allow_show_uses_the_same_vocabulary(cli: Cli) -> None:
     removed = cli("allow", "remove", "192.0.2.10", "--json").json()
     assert removed == {"subject": "192.0.2.10", "removed": 1}
     assert cli("allow", "show", "--json").json() == []
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.text(), st.lists(st.text())))
+def test_plain_fields_never_split_a_record(value: object) -> None:
+    """A plain field never holds a tab or a line break, and is never empty."""
+    field = common.plain_value(value)
+    assert field and "\t" not in field and field.splitlines() == [field]

@@ -135,8 +135,9 @@ def plain_value(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, list | tuple):
         return ",".join(plain_value(v) for v in value) or "-"
-    text = str(value)
-    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    # Every line break Python knows (\v, \f, U+2028, ...) as well as \n and \r: one record, one line.
+    text = " ".join(str(value).splitlines()).replace("\t", " ")
+    return text or "-"
 
 
 def plain_line(record: Mapping[str, object], columns: Sequence[str]) -> str:

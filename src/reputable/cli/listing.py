@@ -136,7 +136,7 @@ def _around(store: SQLiteStore, query: ListingQuery) -> Iterator[tuple[Listing, 
             yield item, "covering"
     if subject.prefixlen < subject.max_prefixlen:
         # Listings inside a range: the family's listings are read and filtered here (the
-        # store has no containment index; a /16 of a million listings took ~1 s).
+        # store has no containment index), so this costs a scan of that family.
         for item in store.listings_where(family=subject.version, active_at=at):
             part = item.subject
             if (
