@@ -102,7 +102,7 @@ def test_no_match_is_exit_0_and_no_output(listed: Cli) -> None:
 def test_terminal_table_never_cuts_the_subject(
     listed: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On a narrow terminal the table keeps every subject whole (other cells fold)."""
+    """On a narrow terminal the table keeps every subject whole and still shows the reasons."""
     buffer = io.StringIO()
     terminal = Console(file=buffer, force_terminal=True, width=60, color_system=None)
     monkeypatch.setattr(common, "console", terminal)
@@ -111,6 +111,7 @@ def test_terminal_table_never_cuts_the_subject(
     table = buffer.getvalue()
     assert "┃" in table or "│" in table
     assert LONG_V6 in table and "198.51.100.128/25" in table
+    assert "seen" in table and "spamming" in table  # free text folds, it is not dropped
     assert "5 listing(s)" in table
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,12 +153,15 @@ def show_records(
     *,
     document: object = None,
     summary: str | None = None,
+    hide: Sequence[str] = (),
 ) -> None:
     """Print *records*: as JSON (*document*, or the records), tab-separated lines, or a table.
 
-    The table folds long cells instead of cutting them and never wraps the first column (the
-    subject or name);
-    *summary* follows the table on a terminal and goes nowhere in the other formats.
+    The table folds free text (FREE_TEXT) and never wraps or cuts other values (subjects,
+    codes, times);
+    *summary* follows the table on a terminal and goes nowhere in the other formats. The
+    table leaves out the *hide* columns and shows times to the minute, to fit a terminal;
+    plain and JSON output keep everything.
     """
     if fmt is Format.JSON:
         print_json(list(records) if document is None else document)
@@ -166,20 +170,53 @@ def show_records(
         for record in records:
             typer.echo(plain_line(record, columns))
         return
-    rows = [[plain_value(record.get(c)) for c in columns] for record in records]
+    shown = [c for c in columns if c not in hide] if hide else list(columns)
+    rows = [[_cell(record.get(c)) for c in shown] for record in records]
     table = Table()
-    # The first column (subject, name) is never wrapped nor cut: it is what people search for.
-    key_width = max((len(row[0]) for row in rows), default=0)
-    for index, column in enumerate(columns):
-        if index == 0:
-            table.add_column(column, no_wrap=True, min_width=max(key_width, len(column)))
+    # Short values (subjects, causes, codes, times) are never wrapped nor cut; the free text
+    # columns fold to make room, down to FREE_TEXT_WIDTH. A table that cannot fit the terminal
+    # even so is printed wider (the terminal wraps its lines) rather than losing a column.
+    needed = 1
+    for index, column in enumerate(shown):
+        if column in FREE_TEXT:
+            width = FREE_TEXT_WIDTH
+            table.add_column(column, overflow="fold", min_width=width)
         else:
-            table.add_column(column, overflow="fold")
+            width = max(max((len(row[index]) for row in rows), default=0), len(column))
+            table.add_column(column, no_wrap=True, min_width=width)
+        needed += width + 3  # the cell's padding and its right border
     for row in rows:
         table.add_row(*row)
-    console.print(table, markup=False, highlight=False)
+    out = console
+    if needed > console.width:
+        out = Console(
+            file=console.file,
+            width=needed,
+            force_terminal=console.is_terminal,
+            color_system=console.color_system,  # type: ignore[arg-type]  # a name Rich gave
+        )
+    out.print(table, markup=False, highlight=False, crop=False)
     if summary:
         console.print(summary, markup=False, highlight=False)
+
+
+#: Columns of free text, folded in tables; every other column keeps its values whole.
+FREE_TEXT: Final = frozenset(
+    {"reason", "note", "url", "last_error", "error", "contact", "why", "message", "detail"}
+)
+
+#: The narrowest a free text column gets in a table.
+FREE_TEXT_WIDTH: Final = 12
+
+#: An RFC 3339 instant as format_instant writes them (the table shows it to the minute).
+_INSTANT = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d):\d\d(\.\d+)?Z$")
+
+
+def _cell(value: object) -> str:
+    """Return *value* for a table cell: as in plain output, times to the minute."""
+    text = plain_value(value)
+    match = _INSTANT.match(text)
+    return f"{match.group(1)} {match.group(2)}Z" if match else text
 
 
 def show_result(

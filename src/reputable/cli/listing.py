@@ -257,7 +257,7 @@ def list_show(
     finally:
         store.close()
     columns = (*LISTING_COLUMNS, "match") if subject is not None else LISTING_COLUMNS
-    show_records(fmt, rows, columns, summary=f"{len(rows)} listing(s)")
+    show_records(fmt, rows, columns, summary=f"{len(rows)} listing(s)", hide=("code", "zone"))
 
 
 @list_app.command("remove")
