@@ -121,13 +121,13 @@ def test_backup_of_a_live_store_is_complete(
 
 
 def test_version_option_prints_the_version() -> None:
-    """`reputable --version` prints the package version and exits 0."""
+    """`reputable --version` prints "reputable X.Y.Z" and exits 0."""
     from reputable import __version__
 
     done = subprocess.run(
         [sys.executable, "-m", "reputable", "--version"], capture_output=True, text=True, check=True
     )
-    assert done.stdout.strip() == __version__
+    assert done.stdout.strip() == f"reputable {__version__}"
 
 
 @pytest.mark.parametrize(
@@ -215,7 +215,7 @@ def test_status_reports_the_running_server(
     text = cli(config, "status", "--metrics", listen).stdout
     assert "listings 2" in text and "queries/s" in text
     down = cli(config, "status", "--metrics", f"127.0.0.1:{free_port()}", check=False)
-    assert down.returncode == 2 and "is serve running" in down.stderr
+    assert down.returncode == 3 and "is serve running" in down.stderr  # a runtime failure
 
 
 def test_reload_applies_new_codes_without_dropping_queries(tmp_path: Path) -> None:

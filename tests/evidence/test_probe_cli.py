@@ -100,7 +100,7 @@ def test_probe_takes_addresses_not_names(config: Path) -> None:
 
 
 def test_feed_commands_add_list_sync_remove(config: Path, tmp_path: Path) -> None:
-    """feed add syncs at once, list shows the state, a broken sync exits 1, remove delists."""
+    """feed add syncs at once, list shows the state, a broken sync exits 3, remove delists."""
     listing = tmp_path / "list.txt"
     listing.write_text("192.0.2.1\n192.0.2.2 # scanner\n", encoding="utf-8")
     run = CliRunner()
@@ -110,7 +110,7 @@ def test_feed_commands_add_list_sync_remove(config: Path, tmp_path: Path) -> Non
     assert "+2 -0" in added.output
     listing.write_text("<html>oops</html>\n", encoding="utf-8")
     broken = run.invoke(app(), [*base, "sync", "--json"])
-    assert broken.exit_code == 1
+    assert broken.exit_code == 3  # a runtime failure (docs/cli.md "Exit codes")
     assert json.loads(broken.stdout)[0]["status"] == "error"
     [row] = json.loads(run.invoke(app(), [*base, "list", "--json"]).output)
     assert (row["name"], row["kind"], row["entries"]) == ("local", "plain", 2)

@@ -40,7 +40,7 @@ from reputable.checker.service import Request
 from reputable.checker.settings import Settings, catalogue, parse_settings
 from reputable.checker.watch import load_watch
 from reputable.cli.check_smtp import DEFAULT_CONFIG, checked, read_message
-from reputable.cli.common import state
+from reputable.cli.common import exit_code_of, plain_line, state
 from reputable.config import load_config
 from reputable.core.errors import ConfigError, InputError, ReputableError
 from reputable.listings.explain import explain
@@ -104,7 +104,9 @@ def guarded(body: Callable[[], int]) -> None:
     try:
         code = body()
     except ReputableError as exc:
-        raise fail(err, str(exc)) from None
+        # What the user gave exits 2, what failed at run time (a store) 3 (docs/cli.md).
+        fail(err, str(exc))
+        raise typer.Exit(exit_code_of(exc)) from None
     except KeyboardInterrupt:
         raise fail(err, "interrupted") from None
     raise typer.Exit(code)
@@ -262,16 +264,27 @@ def check_command(
     retries: Annotated[int | None, Opt(help="Retries after a timeout (default 1).")] = None,
     concurrency: Annotated[int | None, Opt(help="Max DNS queries in flight (500).")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print the documented JSON document.")] = False,
+    plain: Annotated[
+        bool,
+        Opt("--plain", help="One line per list: subject, zone, kind, status, codes, causes."),
+    ] = False,
     html: Annotated[Path | None, Opt(help="Also write a self-contained HTML report.")] = None,
     zone_file: Annotated[list[Path] | None, Opt(help="Extra zones (catalogue format).")] = None,
-    no_builtin: Annotated[bool, Opt(help="Do not use the shipped catalogue.")] = False,
+    no_builtin: Annotated[
+        bool, Opt("--no-builtin", help="Do not use the shipped catalogue.")
+    ] = False,
     zone: Annotated[list[str] | None, Opt(help="Only query these zones.")] = None,
     include_closed: Annotated[bool, Opt(help="Also query lists that shut down.")] = False,
     dkim_selector: Annotated[list[str] | None, Opt(help="DKIM selector to check.")] = None,
-    no_diagnostics: Annotated[bool, Opt(help="Only query the DNS lists.")] = False,
+    no_diagnostics: Annotated[
+        bool, Opt("--no-diagnostics", help="Only query the DNS lists.")
+    ] = False,
     all_zones: Annotated[bool, Opt("--all", help="Show clean lists too.")] = False,
     list_zones_: Annotated[bool, Opt("--list-zones", help="Print the catalogue.")] = False,
-    config: Annotated[Path | None, Opt(help="reputable.toml with a [checker] table.")] = None,
+    config: Annotated[
+        Path | None,
+        Opt("--config", hidden=True, help="Same as the global --config (before the command)."),
+    ] = None,
     file: Annotated[Path | None, Opt(help="Check every subject listed in this file.")] = None,
     out: Annotated[Path | None, Opt(help="Write batch results here (.csv or JSON lines).")] = None,
     fmt: Annotated[str | None, Opt("--format", help="Batch output: csv or jsonl.")] = None,
@@ -326,6 +339,8 @@ def check_command(
             if wrong:
                 raise InputError("cannot combine " + "; ".join(wrong))
             return run_batch(file, out, fmt, request, settings, chosen)
+        if as_json and plain:
+            raise InputError("--json and --plain: choose one output format")
         if out is not None or fmt is not None:
             raise InputError("--out and --format write batch results: use them with --file")
         if not subject:
@@ -339,6 +354,12 @@ def check_command(
             if local is not None:
                 document["local"] = dict(local.document)
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        elif plain:
+            columns = ("subject", "zone", "kind", "status", "codes", "causes")
+            for entry in report_json(report)["listings"]:
+                if all_zones or entry["status"] != "clean":
+                    row = {**entry, "subject": entry["subject"] or report.subject}
+                    sys.stdout.write(plain_line(row, columns) + "\n")
         else:
             print_report(console, report, all_zones=all_zones)
             if local is not None:
@@ -362,9 +383,14 @@ def watch_command(
     once: Annotated[bool, Opt(help="Run one round and exit (for cron or tests).")] = False,
     nameserver: Annotated[str | None, Opt(help="DNS server HOST:PORT, or 'system'.")] = None,
     zone_file: Annotated[list[Path] | None, Opt(help="Extra zones (catalogue format).")] = None,
-    no_builtin: Annotated[bool, Opt(help="Do not use the shipped catalogue.")] = False,
+    no_builtin: Annotated[
+        bool, Opt("--no-builtin", help="Do not use the shipped catalogue.")
+    ] = False,
     zone: Annotated[list[str] | None, Opt(help="Only query these zones.")] = None,
-    config: Annotated[Path | None, Opt(help="reputable.toml with a [checker] table.")] = None,
+    config: Annotated[
+        Path | None,
+        Opt("--config", hidden=True, help="Same as the global --config (before the command)."),
+    ] = None,
 ) -> None:
     """Re-check IPs, ranges and domains periodically and alert when anything changes."""
 

@@ -7,10 +7,21 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from reputable.app import open_store
-from reputable.cli.common import console, print_json, state
+from reputable.cli.common import (
+    EXIT_FAILURE,
+    Format,
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    console,
+    output_format,
+    print_json,
+    show_records,
+    show_result,
+    state,
+)
 from reputable.core.clock import format_instant, parse_duration
 from reputable.core.errors import InputError
 from reputable.evidence.parsers.feed_kinds import FEED_PARSERS
@@ -68,8 +79,11 @@ def feed_add(
     ] = False,
     holds: Annotated[str, typer.Option("--holds", help="csv: 'ip' or 'url' entries.")] = "ip",
     sync: Annotated[bool, typer.Option("--sync/--no-sync", help="Sync it right away.")] = True,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """Add feed NAME at URL, read as KIND, synced every REFRESH."""
+    """Add feed NAME at URL, read as KIND, synced every REFRESH (exit 3 if the first sync fails)."""
+    fmt = action_format(as_json, plain)
     if kind not in FEED_PARSERS:
         raise InputError(f"--kind {kind!r}: use one of {', '.join(FEED_PARSERS)}")
     if holds not in ("ip", "url"):
@@ -95,17 +109,39 @@ def feed_add(
     )
     config = state(ctx).config
     store = open_store(config)
+    reports: list[SyncReport] = []
     try:
         store.add_feed(definition, now=datetime.now(UTC))
-        console.print(f"added feed {name} ({kind}, every {refresh})")
         if sync:
             reports = asyncio.run(sync_feeds(config, store, names=[name]))
-            _print_reports(reports)
     finally:
         store.close()
+    if fmt is Format.JSON:
+        print_json(
+            {
+                "name": name,
+                "kind": kind,
+                "url": definition.url,
+                "refresh": refresh,
+                "sync": [_report_json(r) for r in reports],
+            }
+        )
+    else:
+        if fmt is Format.TABLE:
+            console.print(f"added feed {name} ({kind}, every {refresh})", highlight=False)
+        _print_reports(reports, fmt)
+    if any(r.error for r in reports):
+        raise typer.Exit(EXIT_FAILURE)
 
 
-def _print_reports(reports: list[SyncReport]) -> None:
+#: Columns of a sync result in plain output.
+SYNC_COLUMNS = ("name", "status", "entries", "added", "removed", "evidence", "unresolved", "error")
+
+
+def _print_reports(reports: list[SyncReport], fmt: Format = Format.TABLE) -> None:
+    if fmt is Format.PLAIN:
+        show_records(fmt, [_report_json(r) for r in reports], SYNC_COLUMNS)
+        return
     for r in reports:
         if r.error:
             console.print(
@@ -130,29 +166,33 @@ def feed_sync(
     force: Annotated[
         bool, typer.Option("--force", help="Accept an empty or much smaller feed.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """Download and apply feeds now; a failing feed keeps its last good data (exit 1)."""
+    """Download and apply feeds now; a failing feed keeps its last good data (exit 3)."""
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     store = open_store(config)
     try:
         reports = asyncio.run(sync_feeds(config, store, names=[name] if name else [], force=force))
     finally:
         store.close()
-    if as_json:
+    if fmt is Format.JSON:
         print_json([_report_json(r) for r in reports])
     else:
-        _print_reports(reports)
+        _print_reports(reports, fmt)
     if any(r.error for r in reports):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @feed_app.command("list")
 def feed_list(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Show the feeds with their last sync, entry count and last error."""
+    fmt = output_format(as_json, plain)
     store = open_store(state(ctx).config, read_only=True)
     try:
         records = store.feeds()
@@ -174,33 +214,27 @@ def feed_list(
         }
         for r in records
     ]
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("name", "kind", "entries", "last good sync", "last error", "url")
-    for row in rows:
-        table.add_row(
-            str(row["name"]),
-            str(row["kind"]),
-            str(row["entries"]),
-            str(row["last_success"] or "never"),
-            str(row["last_error"] or ""),
-            str(row["url"]),
-        )
-    console.print(table)
+    columns = ("name", "kind", "entries", "last_success", "last_error", "url")
+    show_records(fmt, rows, columns, summary=f"{len(rows)} feed(s)")
 
 
 @feed_app.command("remove")
 def feed_remove(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The feed to remove.")]
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The feed to remove.")],
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Remove feed NAME and delist everything it listed (the audit log keeps the history)."""
+    fmt = action_format(as_json, plain)
     store = open_store(state(ctx).config)
     try:
         removed = store.remove_feed(name, actor="cli")
     finally:
         store.close()
-    console.print(f"removed feed {name} and its {removed} listings")
+    show_result(
+        fmt, {"name": name, "removed": removed}, f"removed feed {name} and its {removed} listings"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -10,7 +10,18 @@ from typing import Annotated
 import typer
 
 from reputable.app import open_store
-from reputable.cli.common import console, now_option, state
+from reputable.cli.common import (
+    Format,
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    console,
+    err_console,
+    now_option,
+    show_summary,
+    state,
+)
+from reputable.cli.ingest import DryRunOpt, FollowOpt, FromStart, FromStartOpt, NowOpt
 from reputable.core.errors import InputError
 from reputable.evidence.detectors.netconfig import net_settings
 from reputable.evidence.sources.journal import (
@@ -35,9 +46,8 @@ def journal_command(
         list[str] | None,
         typer.Option("--unit", "-u", help="Only this unit (repeatable), e.g. ssh.service."),
     ] = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Keep reading new entries (Ctrl-C stops).")
-    ] = False,
+    follow: FollowOpt = False,
+    from_start: FromStartOpt = False,
     files: Annotated[
         list[Path] | None,
         typer.Option("--file", help="Read this journal file (repeatable) instead of the system's."),
@@ -45,21 +55,20 @@ def journal_command(
     directory: Annotated[
         Path | None, typer.Option("--directory", help="Read the journal files in this folder.")
     ] = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Store nothing and save no cursor; read from the start."),
-    ] = False,
+    dry_run: DryRunOpt = False,
     source: Annotated[str, typer.Option("--source", help="Source name of the evidence.")] = SOURCE,
     batch: Annotated[int, typer.Option("--batch", hidden=True)] = 20_000,
-    now: Annotated[
-        str | None, typer.Option("--now", help="Reference time (ISO-8601) for replays.")
-    ] = None,
+    now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Read sshd, Postfix, Dovecot, Exim and netfilter entries of the journal into evidence.
 
     Resumes after the cursor saved by the last run (with the same units), exactly, after a
-    crash too; the config's sources.journal section gives the defaults (serve follows it).
+    crash too (--from-start reads it all again; --dry-run always starts at the beginning); the
+    config's sources.journal section gives the defaults (serve follows it).
     """
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     base = config.path.parent if config.path else Path.cwd()
     settings = journal_settings(config.extra, base) or JournalSettings()
@@ -81,14 +90,33 @@ def journal_command(
     stored = 0
     try:
         if follow:
-            console.print("following the journal; Ctrl-C to stop")
-        stored = ingest_journal(run, settings, store, follow=follow, batch=batch)
+            err_console.print("following the journal; Ctrl-C to stop", highlight=False)
+        positions = FromStart(store) if store is not None and from_start else store
+        stored = ingest_journal(run, settings, positions, follow=follow, batch=batch)
     except KeyboardInterrupt:
         pass
     finally:
         if store is not None:
             store.close()
     seconds = time.perf_counter() - started
+    total = sum(run.by_cause.values())
+    if fmt is not Format.TABLE:
+        show_summary(
+            fmt,
+            {
+                "source": settings.source,
+                "entries": run.read,
+                "seconds": round(seconds, 3),
+                "routed": dict(run.routed.most_common()),
+                "unrouted": run.unrouted,
+                "bad": run.bad,
+                "evidence": total,
+                "stored": stored,
+                "dry_run": dry_run,
+                "by_cause": {k: v for k, v in run.by_cause.most_common() if v},
+            },
+        )
+        return
     rate = run.read / seconds if seconds > 0 else 0.0
     routed = ", ".join(f"{k} {v}" for k, v in run.routed.most_common()) or "none"
     console.print(
@@ -96,7 +124,6 @@ def journal_command(
         f" {run.unrouted} from other programs, {run.bad} unreadable",
         highlight=False,
     )
-    total = sum(run.by_cause.values())
     what = "would be stored (dry run)" if dry_run else f"{stored} new stored"
     causes = ", ".join(f"{k} {v}" for k, v in run.by_cause.most_common() if v)
     console.print(f"evidence: {total} ({what})" + (f"; by cause: {causes}" if causes else ""), highlight=False)  # fmt: skip

@@ -15,7 +15,27 @@ from typing import Annotated
 import typer
 
 from reputable.app import open_store
-from reputable.cli.common import console, now_option, print_json, state
+from reputable.cli.common import (
+    EXIT_FOUND,
+    Format,
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    console,
+    err_console,
+    now_option,
+    print_json,
+    show_summary,
+    state,
+)
+from reputable.cli.ingest import (
+    DryRunOpt,
+    FollowOpt,
+    FromStart,
+    FromStartOpt,
+    NowOpt,
+    TimezoneOpt,
+)
 from reputable.core.errors import InputError
 from reputable.evidence.mailreport import OutboundReport, outbound_report
 from reputable.evidence.model import Evidence
@@ -23,7 +43,13 @@ from reputable.evidence.parsers.mailevent import ALL_EVENTS
 from reputable.evidence.parsers.maillog import PARSERS
 from reputable.evidence.parsers.syslog_time import TimeParser
 from reputable.evidence.sources.arf import ArfRun, ingest_reports
-from reputable.evidence.sources.inputs import check_inputs, is_stream, label, read_chunks
+from reputable.evidence.sources.inputs import (
+    check_inputs,
+    is_stream,
+    label,
+    read_chunks,
+    zone_named,
+)
 from reputable.evidence.sources.maillog import (
     SOURCE,
     MaillogSettings,
@@ -36,10 +62,8 @@ from reputable.evidence.sources.maillog import (
 
 report_app = typer.Typer(help="Reports about your own mail traffic.", no_args_is_help=True)
 
-NowOpt = Annotated[
-    str | None, typer.Option("--now", help="Reference time for year-less timestamps (ISO-8601).")
-]
 TOP = 10
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="auto, postfix or exim.")]
 
 
 def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:
@@ -56,24 +80,39 @@ def ingest_maillog(
         list[Path],
         typer.Argument(help="Postfix or Exim logs; .gz rotated files too; - for standard input."),
     ],
-    follow: Annotated[
-        bool, typer.Option("--follow", help="Keep reading as the log grows.")
-    ] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Store nothing.")] = False,
+    follow: FollowOpt = False,
+    from_start: FromStartOpt = False,
+    dry_run: DryRunOpt = False,
     jsonl: Annotated[
         bool, typer.Option("--jsonl", help="With --dry-run: one JSON object per understood line.")
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="auto, postfix or exim.")] = "auto",
+    fmt: FormatOpt = "auto",
     source: Annotated[str, typer.Option("--source", help="Source name of the evidence.")] = SOURCE,
     now: NowOpt = None,
+    timezone: TimezoneOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """Read mail logs into evidence: harvest, spam traps, pregreet, brute force (summary at the end)."""
+    """Read mail logs into evidence: harvest, spam traps, pregreet, brute force (summary at the end).
+
+    --follow resumes where the last --follow of these files stopped (--from-start: from the
+    beginning); without it the files are read whole.
+    """
+    out = action_format(as_json, plain)
     if fmt != "auto" and fmt not in PARSERS:
         raise InputError(f"--format {fmt!r}: use auto, {', '.join(PARSERS)}")
     if jsonl and not dry_run:
         raise InputError("--jsonl prints what each line means and needs --dry-run")
+    if jsonl and out is not Format.TABLE:
+        raise InputError("--jsonl prints one object per line: drop --json/--plain")
+    if from_start and not follow:
+        raise InputError("--from-start goes with --follow (without it the files are read whole)")
     config = state(ctx).config
     settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
+    if timezone is not None:
+        settings = dataclasses.replace(
+            settings, timezone=zone_named(timezone, "--timezone", InputError)
+        )
     reference = now_option(now)
     times = TimeParser(reference, settings.timezone)
     run = MailRun(config_params(config), times, source, fmt)
@@ -106,7 +145,7 @@ def ingest_maillog(
         followed = dataclasses.replace(
             settings, paths=tuple(p.resolve() for p in paths), format=fmt, source=source
         )
-        _follow(ctx, followed, run, None if now is None else reference)
+        _follow(ctx, followed, run, None if now is None else reference, from_start=from_start)
         return
     store = None if dry_run else open_store(config)
     kept: list[Evidence] = []
@@ -122,21 +161,57 @@ def ingest_maillog(
     finally:
         if store is not None:
             store.close()
-    _summary(run, stored, time.perf_counter() - started, dry_run)
-    if run.tally.read and not run.tally.recognised:
+    seconds = time.perf_counter() - started
+    nothing = bool(run.tally.read and not run.tally.recognised)
+    if out is not Format.TABLE:
+        show_summary(out, _summary_json(run, stored, seconds, dry_run))
+        if nothing:
+            err_console.print(
+                "no Postfix or Exim line in any file: is this a mail log?", highlight=False
+            )
+            raise typer.Exit(EXIT_FOUND)
+        return
+    _summary(run, stored, seconds, dry_run)
+    if nothing:
         console.print(
             "[red]no Postfix or Exim line in any file[/red]: is this a mail log?"
             " (--format postfix|exim when the program tag is unusual)",
             highlight=False,
         )
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FOUND)
+
+
+def _summary_json(run: MailRun, stored: int, seconds: float, dry_run: bool) -> dict[str, object]:
+    """Return the --json summary of a maillog ingest (docs/cli.md)."""
+    t = run.tally
+    return {
+        "source": run.source,
+        "lines": t.read,
+        "seconds": round(seconds, 3),
+        "understood": t.understood,
+        "no_event": t.no_event,
+        "not_understood": t.not_understood,
+        "examples": list(t.examples),
+        "events": {k.value: v for k, v in t.events.most_common()},
+        "evidence": sum(run.by_cause.values()),
+        "stored": stored,
+        "dry_run": dry_run,
+        "by_cause": dict(run.by_cause.most_common()),
+        "top_ips": [{"ip": ip, "count": n} for ip, n in run.by_ip.most_common(TOP)],
+    }
 
 
 def _follow(
-    ctx: typer.Context, settings: MaillogSettings, run: MailRun, fixed: datetime | None
+    ctx: typer.Context,
+    settings: MaillogSettings,
+    run: MailRun,
+    fixed: datetime | None,
+    *,
+    from_start: bool = False,
 ) -> None:
     """Follow *settings.paths* through the one follow path `serve` uses (Ctrl-C stops)."""
     store = open_store(state(ctx).config)
+    positions = FromStart(store) if from_start else store
     stop = asyncio.Event()
 
     def clock() -> datetime:
@@ -147,7 +222,9 @@ def _follow(
 
     console.print(f"following {len(settings.paths)} file(s); Ctrl-C to stop")
     try:
-        asyncio.run(follow_logs(settings, run.params, store, stop, clock=clock, on_evidence=report))
+        asyncio.run(
+            follow_logs(settings, run.params, positions, stop, clock=clock, on_evidence=report)
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -201,11 +278,14 @@ def ingest_arf(
         list[Path],
         typer.Argument(help="ARF messages: .eml files, mbox files, Maildir folders; - for stdin."),
     ],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Store nothing.")] = False,
+    dry_run: DryRunOpt = False,
     source: Annotated[str, typer.Option("--source", help="Source name of the evidence.")] = "arf",
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Read feedback-loop complaints (RFC 5965) into spam evidence; malformed reports are counted."""
+    out = action_format(as_json, plain)
     run = ArfRun(source=source, now=now_option(now))
     store = None if dry_run else open_store(state(ctx).config)
     try:
@@ -214,6 +294,21 @@ def ingest_arf(
     finally:
         if store is not None:
             store.close()
+    if out is not Format.TABLE:
+        show_summary(
+            out,
+            {
+                "source": source,
+                "reports": run.reports,
+                "evidence": len(items),
+                "stored": stored,
+                "dry_run": dry_run,
+                "duplicates": run.duplicates,
+                "malformed": [{"where": w, "why": y} for w, y in run.malformed],
+                "top_ips": [{"ip": ip, "count": n} for ip, n in run.by_ip.most_common(TOP)],
+            },
+        )
+        return
     console.print(
         f"{run.reports} reports read: {len(items)} evidence"
         f" ({'dry run' if dry_run else f'{stored} new stored'}), {run.duplicates} duplicates,"
@@ -229,22 +324,40 @@ def report_outbound(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Your own server's Postfix or Exim logs.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="auto, postfix or exim.")] = "auto",
+    plain: Annotated[
+        bool,
+        typer.Option("--plain", help="One line per sending IP and destination, tab-separated."),
+    ] = False,
+    fmt: FormatOpt = "auto",
     domains: Annotated[
         int, typer.Option("--domains", help="Destination domains to show per IP.")
     ] = 10,
     now: NowOpt = None,
 ) -> None:
     """Per sending IP: accepted, bounced, deferred, unknown-recipient bounces and rates by destination."""
+    out = action_format(as_json, plain)
     config = state(ctx).config
     settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())
     times = TimeParser(now_option(now), settings.timezone)
     check_inputs(paths)
     report = outbound_report(_chunks(paths), times=times, fmt=fmt)
-    if as_json:
+    if out is Format.JSON:
         print_json(report.to_json(domains))
         return
+    if out is Format.PLAIN:
+        _plain_outbound(report, domains)
+        return
     _print_outbound(report, domains)
+
+
+def _plain_outbound(report: OutboundReport, domains: int) -> None:
+    """Print ip, domain ('*' for the IP's total), recipients, delivered, bounced, deferred, unknown."""
+    for s in report.senders:
+        typer.echo(f"{s.ip}\t*\t{s.total}\t{s.delivered}\t{s.bounced}\t{s.deferred}\t{s.unknown}")
+        for d in s.domains[:domains]:
+            typer.echo(
+                f"{s.ip}\t{d.domain}\t{d.total}\t{d.delivered}\t{d.bounced}\t{d.deferred}\t{d.unknown}"
+            )
 
 
 def _chunks(paths: Iterable[Path]) -> Iterable[tuple[str, str]]:

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from reputable.app import open_store
-from reputable.cli.common import now_option, state
+from reputable.cli.common import (
+    Format,
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    now_option,
+    show_summary,
+    state,
+)
+from reputable.cli.ingest import DryRunOpt, NowOpt, TimezoneOpt
 from reputable.core.errors import InputError
 from reputable.evidence.detectors.netconfig import net_settings
 from reputable.evidence.model import Evidence
@@ -36,31 +45,28 @@ def netlog_command(
             help=f"auto (from the first lines) or one of: {', '.join(NET_PARSERS)}.",
         ),
     ] = "auto",
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Store nothing; show what would be stored.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     jsonl: Annotated[
         bool,
         typer.Option(
             "--jsonl", help="Print one JSON object per understood line (summary on stderr)."
         ),
     ] = False,
-    now: Annotated[
-        str | None,
-        typer.Option("--now", help="Reference time (ISO-8601) for syslog dates without a year."),
-    ] = None,
+    now: NowOpt = None,
     source: Annotated[
         str | None,
         typer.Option("--source", help="Evidence source name (default netlog:FORMAT:PATH)."),
     ] = None,
-    timezone: Annotated[
-        str,
-        typer.Option("--timezone", help="Zone of timestamps that carry none (IANA name)."),
-    ] = "UTC",
+    timezone: TimezoneOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Run the network detectors (brute force, probing, floods, scans, sinkholes) over a log."""
+    out = action_format(as_json, plain)
+    if jsonl and out is not Format.TABLE:
+        raise InputError("--jsonl prints one object per line: drop --json/--plain")
     check_format(fmt)
-    tz = zone_named(timezone, "--timezone", InputError)
+    tz = zone_named(timezone or "UTC", "--timezone", InputError)
     config = state(ctx).config
     settings = net_settings(config.extra)
     reference = now_option(now)
@@ -103,6 +109,21 @@ def netlog_command(
             )
         finally:
             store.close()
+    if out is not Format.TABLE:
+        document = summary.to_json()
+        document["dry_run"] = dry_run
+        if dry_run:
+            document["would_store"] = [
+                {
+                    "subject": str(item.subject),
+                    "cause": item.cause.value,
+                    "scenario": item.detail.get("scenario"),
+                    "events": item.detail.get("events"),
+                }
+                for item in pending
+            ]
+        show_summary(out, document)
+        return
     _print_summary(summary, pending, dry_run=dry_run, to_stderr=jsonl)
 
 

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from reputable.app import limits, open_store
-from reputable.cli.common import console, now_option, print_json, state
+from reputable.cli.common import (
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    err_console,
+    now_option,
+    output_format,
+    show_records,
+    show_result,
+    state,
+)
 from reputable.config import Config
-from reputable.core.address import Domain, parse_subject
+from reputable.core.address import Domain, Subject, format_subject, parse_subject
 from reputable.core.cause import Cause, parse_cause
 from reputable.core.clock import format_instant, parse_duration
 from reputable.core.errors import InputError
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.listings.rules import check_removable, new_listing
+from reputable.store.sqlite import RANGES, SQLStore
 
 list_app = typer.Typer(help="Add, show and remove listings.", no_args_is_help=True)
 allow_app = typer.Typer(
@@ -39,17 +53,116 @@ def code_of(config: Config, listing: Listing) -> str:
     return str(zone.codes[listing.cause])
 
 
-def listing_json(config: Config, listing: Listing) -> dict[str, object]:
-    """Return the documented JSON shape of one listing."""
-    return {
+def zone_of(config: Config, subject: Subject) -> str:
+    """Return the name of the block zone that answers for *subject*."""
+    return (config.domain_zone if isinstance(subject, Domain) else config.ip_zone).name
+
+
+#: Columns of `list show` in table and plain output (JSON has every field).
+LISTING_COLUMNS = ("subject", "cause", "code", "zone", "reason", "source", "since", "until")
+
+
+def listing_json(config: Config, listing: Listing, match: str = "") -> dict[str, object]:
+    """Return the documented JSON shape of one listing (docs/cli.md "Field names").
+
+    ``listed_at``/``expires_at`` repeat ``since``/``until`` under the names this document
+    used before the vocabulary was unified (and that the admin HTTP API still uses).
+    """
+    since = format_instant(listing.listed_at)
+    until = format_instant(listing.expires_at)
+    data: dict[str, object] = {
         "subject": listing.subject_text,
         "cause": listing.cause.value,
         "code": code_of(config, listing),
+        "zone": zone_of(config, listing.subject),
         "reason": listing.reason,
         "source": listing.source,
-        "listed_at": format_instant(listing.listed_at),
-        "expires_at": format_instant(listing.expires_at),
+        "since": since,
+        "until": until,
+        "listed_at": since,
+        "expires_at": until,
     }
+    if match:
+        data["match"] = match
+    return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListingQuery:
+    """What `list show` asks for: a subject (exact, inside or covering), cause, source, time."""
+
+    subject: Subject | None = None
+    cause: Cause | None = None
+    source: str | None = None
+    active_at: datetime | None = None
+    limit: int | None = None
+
+
+def _source_matches(wanted: str | None, source: str) -> bool:
+    """Return whether *source* is *wanted* or one of its sub-sources (``feed`` ⊇ ``feed:x``)."""
+    return wanted is None or source == wanted or source.startswith(wanted + ":")
+
+
+def _around(store: SQLStore, query: ListingQuery) -> Iterator[tuple[Listing, str]]:
+    """Yield (listing, how it matches) for a subject: the exact one, those covering it, inside."""
+    subject = query.subject
+    at = query.active_at
+    if isinstance(subject, Domain):
+        exact = format_subject(subject)
+        for item in store.listings_where(subjects=[exact], active_at=at):
+            yield item, "exact"
+        parents = [p.name for p in subject.parents()[1:]]
+        for item in store.listings_where(subjects=parents, active_at=at) if parents else ():
+            yield item, "covering"
+        # A LIKE with a leading % scans the domain listings; '_' is a LIKE wildcard, so the
+        # suffix is checked again here.
+        for item in store.listings_where(like=f"%.{exact}", family=0, active_at=at):
+            if item.subject_text.endswith("." + exact):
+                yield item, "inside"
+        return
+    if subject is None:
+        return
+    text = format_subject(subject)
+    for item in store.listings_where(subjects=[text], active_at=at):
+        yield item, "exact"
+    for item in store.listings_where(like=RANGES, family=subject.version, active_at=at):
+        whole = item.subject
+        if (
+            not isinstance(whole, Domain)
+            and whole.version == subject.version
+            and whole != subject
+            and subject.subnet_of(whole)  # type: ignore[arg-type]  # same family, checked above
+        ):
+            yield item, "covering"
+    if subject.prefixlen < subject.max_prefixlen:
+        # Listings inside a range: the family's listings are read and filtered here (the
+        # store has no containment index), so this costs a scan of that family.
+        for item in store.listings_where(family=subject.version, active_at=at):
+            part = item.subject
+            if (
+                not isinstance(part, Domain) and part != subject and part.subnet_of(subject)  # type: ignore[arg-type]  # same family
+            ):
+                yield item, "inside"
+
+
+def select_listings(store: SQLStore, query: ListingQuery) -> Iterator[tuple[Listing, str]]:
+    """Yield the listings `list show` prints, each with how it matches the subject ('' for none).
+
+    The one place `list show` reads the store: the cause and the active time are pushed into
+    the store query; the source (``S`` or ``S:...``) and the limit are applied to the stream.
+    """
+    if query.subject is None:
+        found: Iterable[tuple[Listing, str]] = (
+            (item, "") for item in store.listings(cause=query.cause, active_at=query.active_at)
+        )
+    else:
+        found = (
+            (item, match)
+            for item, match in _around(store, query)
+            if query.cause is None or item.cause is query.cause
+        )
+    wanted = ((item, m) for item, m in found if _source_matches(query.source, item.source))
+    yield from islice(wanted, query.limit) if query.limit is not None else wanted
 
 
 @list_app.command("add")
@@ -64,8 +177,11 @@ def list_add(
         bool, typer.Option("--force", help="Allow ranges broader than the max.")
     ] = False,
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """List SUBJECT for CAUSE (a listed domain covers its subdomains)."""
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     listing = new_listing(
         parse_subject(subject),
@@ -83,50 +199,65 @@ def list_add(
     finally:
         store.close()
     until = format_instant(listing.expires_at) or "removed"
-    console.print(
+    show_result(
+        fmt,
+        listing_json(config, listing),
         f"listed {listing.subject_text} for {listing.cause.value}"
-        f" ({code_of(config, listing)}) until {until}"
+        f" ({code_of(config, listing)}) until {until}",
+        LISTING_COLUMNS,
     )
 
 
 @list_app.command("show")
 def list_show(
     ctx: typer.Context,
+    subject: Annotated[
+        str | None,
+        typer.Argument(
+            help="Only this address, CIDR or domain: its own listing, the ranges (or parent"
+            " domains) covering it, and the listings inside it; `match` says which.",
+            show_default=False,
+        ),
+    ] = None,
     cause: Annotated[str | None, typer.Option("--cause", "-c", help="Only this cause.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-    include_expired: Annotated[
-        bool, typer.Option("--all", help="Include expired listings.")
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Only this source (S matches S and S:anything)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Print at most N listings.")
+    ] = None,
+    expired: Annotated[bool, typer.Option("--expired", help="Include expired listings.")] = False,
+    old_all: Annotated[
+        bool, typer.Option("--all", hidden=True, help="Deprecated spelling of --expired.")
     ] = False,
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """Show listings (active ones unless --all)."""
+    """Show listings (active ones unless --expired); exit 0 even when none matches."""
+    fmt = output_format(as_json, plain)
+    if old_all:
+        err_console.print(
+            "warning: `list show --all` is now `--expired` (--all is going away)",
+            markup=False,
+            highlight=False,
+        )
+    query = ListingQuery(
+        subject=parse_subject(subject) if subject is not None else None,
+        cause=_cause(cause) if cause else None,
+        source=source,
+        active_at=None if expired or old_all else now_option(now),
+        limit=limit,
+    )
     config = state(ctx).config
     store = open_store(config, read_only=True)
     try:
-        rows = list(
-            store.listings(
-                cause=_cause(cause) if cause else None,
-                active_at=None if include_expired else now_option(now),
-            )
-        )
+        rows = [listing_json(config, item, match) for item, match in select_listings(store, query)]
     finally:
         store.close()
-    if as_json:
-        print_json([listing_json(config, r) for r in rows])
-        return
-    table = Table("subject", "cause", "code", "reason", "source", "listed", "expires")
-    for r in rows:
-        table.add_row(
-            r.subject_text,
-            r.cause.value,
-            code_of(config, r),
-            r.reason,
-            r.source,
-            format_instant(r.listed_at),
-            format_instant(r.expires_at) or "-",
-        )
-    console.print(table)
-    console.print(f"{len(rows)} listing(s)")
+    columns = (*LISTING_COLUMNS, "match") if subject is not None else LISTING_COLUMNS
+    show_records(fmt, rows, columns, summary=f"{len(rows)} listing(s)", hide=("code", "zone"))
 
 
 @list_app.command("remove")
@@ -135,8 +266,11 @@ def list_remove(
     subject: Annotated[str, typer.Argument(help="Exactly as listed: address, CIDR or domain.")],
     cause: Annotated[str | None, typer.Option("--cause", "-c", help="Only this cause.")] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """Remove the listings of SUBJECT."""
+    """Remove the listings of SUBJECT (exit 2 when it is not listed as exactly that)."""
+    fmt = action_format(as_json, plain)
     parsed = parse_subject(subject)
     check_removable(parsed)
     store = open_store(state(ctx).config)
@@ -148,9 +282,28 @@ def list_remove(
         store.close()
     if not count:
         raise InputError(
-            f"{subject} is not listed (as exactly that subject); see `reputable list show`"
+            f"{subject} is not listed (as exactly that subject); see `reputable list show {subject}`"
         )
-    console.print(f"removed {count} listing(s) of {subject}")
+    record = {"subject": format_subject(parsed), "removed": count}
+    show_result(fmt, record, f"removed {count} listing(s) of {subject}")
+
+
+ALLOW_COLUMNS = ("subject", "note", "source", "since", "until")
+
+
+def allow_json(entry: AllowEntry) -> dict[str, object]:
+    """Return the documented JSON shape of one allowlist entry (created_at/expires_at: aliases)."""
+    since = format_instant(entry.created_at)
+    until = format_instant(entry.expires_at)
+    return {
+        "subject": entry.subject_text,
+        "note": entry.note,
+        "source": entry.source,
+        "since": since,
+        "until": until,
+        "created_at": since,
+        "expires_at": until,
+    }
 
 
 @allow_app.command("add")
@@ -160,8 +313,11 @@ def allow_add(
     note: Annotated[str, typer.Option("--note", help="Why; shown on the allowlist zone.")] = "",
     ttl: Annotated[str | None, typer.Option("--ttl", help="Expire after e.g. 30d.")] = None,
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Allowlist SUBJECT: it is never listed, whatever range around it is."""
+    fmt = action_format(as_json, plain)
     parsed = parse_subject(subject)
     at = now_option(now)
     entry = AllowEntry(
@@ -176,47 +332,37 @@ def allow_add(
         store.apply(Batch(allows=(entry,)), actor="cli", action="allow")
     finally:
         store.close()
-    console.print(f"allowlisted {entry.subject_text}")
+    show_result(fmt, allow_json(entry), f"allowlisted {entry.subject_text}", ALLOW_COLUMNS)
 
 
 @allow_app.command("remove")
-def allow_remove(ctx: typer.Context, subject: Annotated[str, typer.Argument()]) -> None:
-    """Remove SUBJECT from the allowlist."""
+def allow_remove(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="Exactly as allowlisted.")],
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
+) -> None:
+    """Remove SUBJECT from the allowlist (exit 2 when it is not on it)."""
+    fmt = action_format(as_json, plain)
+    parsed = parse_subject(subject)
     store = open_store(state(ctx).config)
     try:
-        count = store.remove_allow(parse_subject(subject), actor="cli")
+        count = store.remove_allow(parsed, actor="cli")
     finally:
         store.close()
     if not count:
-        raise InputError(f"{subject} is not on the allowlist")
-    console.print(f"removed {subject} from the allowlist")
+        raise InputError(f"{subject} is not on the allowlist; see `reputable allow show`")
+    record = {"subject": format_subject(parsed), "removed": count}
+    show_result(fmt, record, f"removed {subject} from the allowlist")
 
 
 @allow_app.command("show")
-def allow_show(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-) -> None:
+def allow_show(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Show the allowlist."""
+    fmt = output_format(as_json, plain)
     store = open_store(state(ctx).config, read_only=True)
     try:
-        rows = list(store.allows())
+        rows = [allow_json(r) for r in store.allows()]
     finally:
         store.close()
-    data = [
-        {
-            "subject": r.subject_text,
-            "note": r.note,
-            "source": r.source,
-            "created_at": format_instant(r.created_at),
-            "expires_at": format_instant(r.expires_at),
-        }
-        for r in rows
-    ]
-    if as_json:
-        print_json(data)
-        return
-    table = Table("subject", "note", "source", "created", "expires")
-    for d in data:
-        table.add_row(*(str(v or "-") for v in d.values()))
-    console.print(table)
+    show_records(fmt, rows, ALLOW_COLUMNS, summary=f"{len(rows)} allowlist entries")

@@ -8,11 +8,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from reputable import __version__
 from reputable.app import open_store, publish_now, serve
-from reputable.cli.common import State, console, err_console, state
+from reputable.cli.common import (
+    Format,
+    JsonOpt,
+    PlainOpt,
+    State,
+    action_format,
+    err_console,
+    exit_code_of,
+    show_records,
+    show_result,
+    state,
+)
 from reputable.cli.launch import command_word
 from reputable.cli.listing import allow_app, list_app
 from reputable.config import DEFAULT_TOML
@@ -26,7 +36,7 @@ app = typer.Typer(
     help="Self-hosted IP reputation and DNS blocklist (DNSBL/RBL).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
 snapshot_app = typer.Typer(
     help="The in-memory image the DNS server answers from.", no_args_is_help=True
@@ -53,9 +63,14 @@ PLUGINS: dict[str, frozenset[str]] = {
 }
 
 
+def version_line() -> str:
+    """Return what ``--version`` prints: ``reputable X.Y.Z``."""
+    return f"reputable {__version__}"
+
+
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(__version__)
+        typer.echo(version_line())
         raise typer.Exit()
 
 
@@ -80,22 +95,29 @@ def root(
 
 
 @app.command()
-def version() -> None:
-    """Print the version."""
-    typer.echo(__version__)
+def version(as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
+    """Print the version (same as --version): reputable X.Y.Z."""
+    show_result(action_format(as_json, plain), {"version": __version__}, version_line())
 
 
 @app.command()
 def init(
     path: Annotated[Path, typer.Option("--path", help="Where to write.")] = Path("reputable.toml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Write a reputable.toml with the defaults: embedded SQLite, default zones and ports."""
+    fmt = action_format(as_json, plain)
     if path.exists() and not force:
-        console.print(f"{path} exists; left as it is (--force writes the defaults over it)")
+        show_result(
+            fmt,
+            {"path": str(path), "written": False},
+            f"{path} exists; left as it is (--force writes the defaults over it)",
+        )
         return
     path.write_text(DEFAULT_TOML, encoding="utf-8")
-    console.print(f"wrote {path}; next: `reputable serve`")
+    show_result(fmt, {"path": str(path), "written": True}, f"wrote {path}; next: `reputable serve`")
 
 
 @app.command("serve")
@@ -110,25 +132,63 @@ def serve_command(
 
 
 @snapshot_app.command("build")
-def snapshot_build(ctx: typer.Context) -> None:
+def snapshot_build(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Rebuild the snapshot file from the store now (serve does this by itself)."""
+    fmt = action_format(as_json, plain)
     result = publish_now(state(ctx).config)
-    console.print(
+    record = {
+        "serial": result.serial,
+        "listings": result.listings,
+        "allows": result.allows,
+        "seconds": round(result.seconds, 3),
+        "path": str(result.path),
+    }
+    show_result(
+        fmt,
+        record,
         f"snapshot serial {result.serial}: {result.listings} listings, {result.allows} allowlist"
-        f" entries in {result.seconds * 1000:.0f} ms -> {result.path}"
+        f" entries in {result.seconds * 1000:.0f} ms -> {result.path}",
     )
 
 
+def samples(text: str) -> list[dict[str, object]]:
+    """Return the samples of Prometheus text: name, labels (as written) and value."""
+    found: list[dict[str, object]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        name, _, labels = series.partition("{")
+        number = float(value)
+        found.append(
+            {
+                "name": name,
+                "labels": labels.rstrip("}"),
+                "value": int(number) if number.is_integer() else number,
+            }
+        )
+    return found
+
+
 @app.command()
-def stats(ctx: typer.Context) -> None:
-    """Print the DNS counters of the running server in Prometheus text format."""
+def stats(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
+    """Print the DNS counters of the running server in Prometheus text format.
+
+    --json prints the samples as [{"name", "labels", "value"}]; --plain one
+    ``name<TAB>labels<TAB>value`` line each.
+    """
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     store = open_store(config, read_only=True)
     try:
         paths = [metrics_path(config, i) for i in range(config.dns.workers)]
-        typer.echo(render(read_worker_files(paths), serial=store.serial()), nl=False)
+        text = render(read_worker_files(paths), serial=store.serial())
     finally:
         store.close()
+    if fmt is Format.TABLE:
+        typer.echo(text, nl=False)
+    else:
+        show_records(fmt, samples(text), ("name", "labels", "value"))
 
 
 #: Commands defined in this module: running one of them skips importing the plug-ins (the
@@ -150,14 +210,19 @@ def _register_plugins(word: str | None) -> None:
 
 
 def main() -> None:
-    """Run the CLI; user errors print one line and exit 2, never a traceback."""
+    """Run the CLI; errors print one plain line, never a traceback (exit codes: docs/cli.md).
+
+    What the user gave (an option, a file, the config) exits 2; what failed while running
+    (the store, a running server) exits 3.
+    """
     try:
         word = command_word(sys.argv[1:])
         if word not in CORE_COMMANDS:
             _register_plugins(word)
-        app()
+        # The name completion scripts and usage lines use, also under `python -m reputable`.
+        app(prog_name="reputable")
     except ReputableError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)  # "[dns]" stays
-        sys.exit(2)
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(exit_code_of(exc))
     except KeyboardInterrupt:
         sys.exit(130)

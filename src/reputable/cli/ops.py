@@ -12,7 +12,16 @@ from typing import Annotated, Any
 import typer
 
 from reputable.app import pid_path
-from reputable.cli.common import console, print_json, state
+from reputable.cli.common import (
+    Format,
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    console,
+    show_result,
+    show_summary,
+    state,
+)
 from reputable.core.errors import ReputableError
 
 MetricsOpt = Annotated[
@@ -48,12 +57,17 @@ def fetch_status(listen: str) -> dict[str, Any]:
 
 def status(
     metrics: MetricsOpt = "127.0.0.1:9153",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """Show the running server: uptime, snapshot serial and age, listings, queries/s, sources."""
+    """Show the running server: uptime, snapshot serial and age, listings, queries/s, sources.
+
+    --plain prints one ``key<TAB>value`` line per field (``snapshot.age_seconds``, ...).
+    """
+    fmt = action_format(as_json, plain)
     data = fetch_status(metrics)
-    if as_json:
-        print_json(data)
+    if fmt is not Format.TABLE:
+        show_summary(fmt, data)
         return
     snap = data["snapshot"]
     age = snap.get("age_seconds")
@@ -77,8 +91,9 @@ def status(
         console.print(text, highlight=False, markup=False)
 
 
-def reload(ctx: typer.Context) -> None:
+def reload(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Make serve re-read its config (same as SIGHUP); DNS keeps answering throughout."""
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     path = pid_path(config)
     try:
@@ -93,7 +108,8 @@ def reload(ctx: typer.Context) -> None:
         raise ReputableError(
             f"serve (pid {pid} in {path}) is not running; remove the stale file"
         ) from None
-    console.print(f"asked serve (pid {pid}) to reload {config.path}", highlight=False)
+    record = {"pid": pid, "config": str(config.path) if config.path else None}
+    show_result(fmt, record, f"asked serve (pid {pid}) to reload {config.path}")
 
 
 def register(app: typer.Typer) -> None:

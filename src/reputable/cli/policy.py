@@ -17,10 +17,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from reputable.app import open_store, prefix_table
-from reputable.cli.common import console, now_option, print_json, state
+from reputable.cli.common import (
+    EXIT_FOUND,
+    Format,
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    console,
+    err_console,
+    now_option,
+    output_format,
+    plain_line,
+    print_json,
+    show_records,
+    show_result,
+    state,
+)
 from reputable.config import Config, load_config
 from reputable.core.address import looks_like_ip, parse_address, parse_domain
 from reputable.core.clock import format_instant
@@ -34,7 +48,7 @@ from reputable.listings.delisting import (
     subject_names,
 )
 from reputable.listings.engine import CURSOR, Outcome, evaluate
-from reputable.listings.explain import explain
+from reputable.listings.explain import Explanation, explain
 from reputable.store.sqlite import SQLStore
 from reputable.store.sqlite_evidence import evidence_table_rows
 
@@ -76,8 +90,11 @@ def evidence_add(
     domain: Annotated[
         str | None, typer.Option("--domain", help="Related (sending/hosted) domain.")
     ] = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Record one piece of evidence (serve evaluates it within seconds; or run `policy run`)."""
+    fmt = action_format(as_json, plain)
     try:
         detail_obj = json.loads(detail)
     except json.JSONDecodeError as exc:
@@ -99,8 +116,20 @@ def evidence_add(
         added = store.add_evidence([item])
     finally:
         store.close()
-    console.print(
-        f"{'recorded' if added else 'already recorded'}: {item.cause.value} evidence on {item.target}"
+    record = {
+        "subject": str(item.subject),
+        "target": item.target,
+        "cause": item.cause.value,
+        "source": item.source,
+        "at": format_instant(item.observed_at),
+        "weight": item.weight,
+        "domain": item.related_domain.name if item.related_domain else None,
+        "stored": bool(added),
+    }
+    show_result(
+        fmt,
+        record,
+        f"{'recorded' if added else 'already recorded'}: {item.cause.value} evidence on {item.target}",
     )
 
 
@@ -109,8 +138,11 @@ def evidence_import(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="JSON-lines file (docs/evidence.md); - for stdin.")],
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Import JSON-lines evidence; bad lines are reported and the good ones still land (exit 1 if any were bad)."""
+    fmt = action_format(as_json, plain)
     reference = now_option(now)
     try:
         stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8", errors="replace")
@@ -155,13 +187,29 @@ def evidence_import(
             pool.shutdown(cancel_futures=True)
         stream.close()
         store.close()
-    console.print(f"{path}: {read} lines, {stored} new evidence stored, {len(errors)} bad lines")
-    for error in errors[:20]:
-        console.print(f"  {path}:{error.lineno}: {error.message}", highlight=False)
-    if len(errors) > 20:
-        console.print(f"  ... and {len(errors) - 20} more")
+    _import_summary(
+        fmt,
+        {"path": str(path), "lines": read, "stored": stored, "bad": len(errors)},
+        f"{path}: {read} lines, {stored} new evidence stored, {len(errors)} bad lines",
+        [f"{path}:{e.lineno}: {e.message}" for e in errors],
+    )
+
+
+def _import_summary(
+    fmt: Format, record: dict[str, object], sentence: str, errors: list[str]
+) -> None:
+    """Print an import's summary and its bad lines (stderr unless a sentence); exit 1 if any."""
+    if fmt is Format.JSON:
+        print_json({**record, "errors": errors})
+    else:
+        show_result(fmt, record, sentence)
+        out = console if fmt is Format.TABLE else err_console
+        for error in errors[:20]:
+            out.print(f"  {error}", highlight=False, markup=False)
+        if len(errors) > 20:
+            out.print(f"  ... and {len(errors) - 20} more bad lines", highlight=False)
     if errors:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FOUND)
 
 
 def parse_rows(
@@ -173,8 +221,11 @@ def parse_rows(
 
 
 @policy_app.command("run")
-def policy_run(ctx: typer.Context, now: NowOpt = None) -> None:
+def policy_run(
+    ctx: typer.Context, now: NowOpt = None, as_json: JsonOpt = False, plain: PlainOpt = False
+) -> None:
     """Evaluate every subject with evidence now and apply the result (serve does this by itself)."""
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     store = open_store(config)
     try:
@@ -188,10 +239,21 @@ def policy_run(ctx: typer.Context, now: NowOpt = None) -> None:
         store.close()
     escalated = sum(1 for e in outcome.escalations.values() if e)
     hosted = sum(1 for h in outcome.hosting.values() if h)
-    console.print(
+    record = {
+        "evaluated": outcome.targets,
+        "seconds": round(outcome.seconds, 3),
+        "listed": len(outcome.decisions),
+        "escalated": escalated,
+        "hosting": hosted,
+        "written": len(outcome.changes.upserts),
+        "delisted": len(outcome.changes.ends),
+    }
+    show_result(
+        fmt,
+        record,
         f"evaluated {outcome.targets} subjects in {outcome.seconds:.2f} s: {len(outcome.decisions)} listed,"
         f" {escalated} networks escalated, {hosted} shared-hosting IPs listed;"
-        f" {len(outcome.changes.upserts)} listings written, {len(outcome.changes.ends)} delisted"
+        f" {len(outcome.changes.upserts)} listings written, {len(outcome.changes.ends)} delisted",
     )
 
 
@@ -199,12 +261,34 @@ def policy_run(ctx: typer.Context, now: NowOpt = None) -> None:
 def policy_simulate(
     ctx: typer.Context,
     candidate: Annotated[
-        Path, typer.Option("--config", help="Candidate reputable.toml to compare.")
-    ],
+        Path | None,
+        typer.Option(
+            "--candidate", help="Candidate reputable.toml to compare.", show_default=False
+        ),
+    ] = None,
+    old_config: Annotated[
+        Path | None,
+        typer.Option("--config", hidden=True, help="Deprecated spelling of --candidate."),
+    ] = None,
     now: NowOpt = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """Compare a candidate policy with the live one on the stored evidence; change nothing."""
+    """Compare a candidate policy with the live one on the stored evidence; change nothing.
+
+    The live policy is the global --config (reputable --config LIVE policy simulate --candidate NEW).
+    """
+    fmt = output_format(as_json, plain)
+    if old_config is not None:
+        err_console.print(
+            "warning: `policy simulate --config` is now `--candidate` (--config names the live"
+            " config file, before the command)",
+            markup=False,
+            highlight=False,
+        )
+    candidate = candidate or old_config
+    if candidate is None:
+        raise InputError("policy simulate: give the candidate config with --candidate FILE")
     live_config = state(ctx).config
     cand_config = load_config(candidate)
     at = now_option(now)
@@ -238,42 +322,64 @@ def policy_simulate(
     a, b = listed(live), listed(cand)
     would_list = [{"subject": s, "cause": c} for s, c in sorted(b - a)]
     would_delist = [{"subject": s, "cause": c} for s, c in sorted(a - b)]
-    if as_json:
-        print_json(
-            {
-                "would_list": would_list,
-                "would_delist": would_delist,
-                "unchanged": len(a & b),
-                "escalations": sorted(n for n, e in cand.escalations.items() if e),
-            }
-        )
-        return
-    console.print(
-        f"candidate {candidate} vs live policy: {len(b - a)} more, {len(a - b)} fewer,"
-        f" {len(a & b)} unchanged"
+    document = {
+        "would_list": would_list,
+        "would_delist": would_delist,
+        "unchanged": len(a & b),
+        "escalations": sorted(n for n, e in cand.escalations.items() if e),
+    }
+    records = [{"change": "list", **item} for item in would_list] + [
+        {"change": "delist", **item} for item in would_delist
+    ]
+    show_records(
+        fmt,
+        records,
+        ("change", "subject", "cause"),
+        document=document,
+        summary=f"candidate {candidate} vs live policy: {len(b - a)} more, {len(a - b)} fewer,"
+        f" {len(a & b)} unchanged",
     )
-    for item in would_list:
-        console.print(f"  + {item['subject']} ({item['cause']})")
-    for item in would_delist:
-        console.print(f"  - {item['subject']} ({item['cause']})")
 
 
 def explain_command(
     ctx: typer.Context,
     subject: Annotated[str, typer.Argument(help="IP address, network or domain.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
+    plain: Annotated[
+        bool,
+        typer.Option("--plain", help="Only its listings, one a line, tab-separated."),
+    ] = False,
     now: NowOpt = None,
 ) -> None:
-    """Explain a subject: listed?, since/until, why, evidence, network, collateral, how to fix it."""
+    """Explain a subject: listed?, since/until, why, evidence, network, collateral, how to fix it.
+
+    Exits 1 when the subject is listed, 0 when it is not (as `check` does).
+    """
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     store = open_store(config, read_only=True)
     try:
         result = explain(store, config, subject, now_option(now))
     finally:
         store.close()
-    if as_json:
-        print_json(result.to_json())
+    if fmt is not Format.TABLE:
+        document = result.to_json()
+        if fmt is Format.JSON:
+            print_json(document)
+        else:
+            columns = ("cause", "code", "since", "until", "reason", "source")
+            for item in result.listings:
+                typer.echo(plain_line({"subject": result.subject, **item}, ("subject", *columns)))
+        if result.listed:
+            raise typer.Exit(EXIT_FOUND)
         return
+    _print_explained(result)
+    if result.listed:
+        raise typer.Exit(EXIT_FOUND)
+
+
+def _print_explained(result: Explanation) -> None:
+    """Print an explanation for a person."""
     verdict = "[red]LISTED[/red]" if result.listed else "[green]not listed[/green]"
     if result.allowlisted:
         verdict += " (allowlisted: DNS does not answer for it)"
@@ -315,24 +421,52 @@ def delist_request(
     contact: Annotated[str, typer.Option("--contact", help="Email address for the answer.")],
     note: Annotated[str, typer.Option("--note", help="What you fixed.")] = "",
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Ask for SUBJECT's removal; granted at once if nothing new was seen for the quiet period."""
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     store = open_store(config)
     at = now_option(now)
+    reprobes: list[dict[str, str]] = []
+    still_listed = True
     try:
         result = request_removal(
             store, subject, contact=contact, note=note, params=config.policy, now=at
         )
-        console.print(f"request #{result.request_id} for {result.subject}: {result.message}")
         if result.status == "pending":
-            _reprobe_now(store, config, result.subject, at)
+            reprobes, still_listed = _reprobe_now(store, config, result.subject, at)
     finally:
         store.close()
+    record: dict[str, object] = {
+        "id": result.request_id,
+        "subject": result.subject,
+        "status": result.status,
+        "message": result.message,
+    }
+    if fmt is Format.JSON:
+        print_json({**record, "reprobes": reprobes, "listed": still_listed})
+        return
+    show_result(fmt, record, f"request #{result.request_id} for {result.subject}: {result.message}")
+    if fmt is Format.TABLE:
+        for probe in reprobes:
+            console.print(
+                f"re-probe {probe['kind']} {probe['target']}: {probe['result']} - {probe['reason']}",
+                markup=False,
+                highlight=False,
+            )
+        if reprobes and not still_listed:
+            console.print(f"{result.subject} is no longer listed", markup=False, highlight=False)
 
 
-def _reprobe_now(store: SQLStore, config: Config, subject: str, at: datetime) -> None:
-    """Re-probe a probe-made listing a request waits on; end it at once if the fix holds."""
+def _reprobe_now(
+    store: SQLStore, config: Config, subject: str, at: datetime
+) -> tuple[list[dict[str, str]], bool]:
+    """Re-probe a probe-made listing a request waits on; end it at once if the fix holds.
+
+    Returns the re-probes (kind, target, result, reason) and whether *subject* is still listed.
+    """
     # Imported here: the probes pull in the resolver and SMTP code no other command needs.
     from reputable.evidence.sources.settings import parse_settings
     from reputable.listings.reprobe import reprobe_round
@@ -340,12 +474,14 @@ def _reprobe_now(store: SQLStore, config: Config, subject: str, at: datetime) ->
     settings = parse_settings(config.extra)
     every = config.policy.reprobe_every.total_seconds()
     results = asyncio.run(reprobe_round(store, settings, every, at, subjects=[subject]))
-    for probe in results:
-        console.print(f"re-probe {probe.kind} {probe.target}: {probe.result} - {probe.reason}")
-    if results:
-        evaluate(store, config.policy, config.reputation, at, targets=subject_names(subject))
-        if not store.listings_where(subjects=subject_names(subject), active_at=at):
-            console.print(f"{subject} is no longer listed")
+    done = [
+        {"kind": p.kind, "target": p.target, "result": p.result, "reason": p.reason}
+        for p in results
+    ]
+    if not results:
+        return done, True
+    evaluate(store, config.policy, config.reputation, at, targets=subject_names(subject))
+    return done, bool(store.listings_where(subjects=subject_names(subject), active_at=at))
 
 
 @delist_app.command("list")
@@ -354,9 +490,11 @@ def delist_list(
     status: Annotated[
         str | None, typer.Option("--status", help="pending, granted, denied or ended.")
     ] = "pending",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """List removal requests (pending ones by default; --status '' for all)."""
+    fmt = output_format(as_json, plain)
     store = open_store(state(ctx).config, read_only=True)
     try:
         settle_requests(store, now_option(None))
@@ -369,6 +507,7 @@ def delist_list(
             "subject": r.subject,
             "contact": r.contact,
             "note": r.note,
+            "since": format_instant(r.created_at),
             "created_at": format_instant(r.created_at),
             "status": r.status,
             "decided_at": format_instant(r.decided_at),
@@ -377,20 +516,8 @@ def delist_list(
         }
         for r in rows
     ]
-    if as_json:
-        print_json(data)
-        return
-    table = Table("id", "subject", "contact", "note", "created", "status")
-    for d in data:
-        table.add_row(
-            str(d["id"]),
-            str(d["subject"]),
-            str(d["contact"]),
-            str(d["note"]),
-            str(d["created_at"]),
-            str(d["status"]),
-        )
-    console.print(table)
+    columns = ("id", "subject", "contact", "note", "since", "status")
+    show_records(fmt, data, columns, summary=f"{len(data)} request(s)")
 
 
 @delist_app.command("approve")
@@ -399,8 +526,11 @@ def delist_approve(
     request_id: Annotated[int, typer.Argument()],
     why: Annotated[str, typer.Option("--why")] = "approved by operator",
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Grant a pending request: the subject's listings end now."""
+    fmt = action_format(as_json, plain)
     store = open_store(state(ctx).config)
     try:
         subject = decide_request(
@@ -408,7 +538,8 @@ def delist_approve(
         )
     finally:
         store.close()
-    console.print(f"request #{request_id} granted: {subject} delisted")
+    record = {"id": request_id, "subject": subject, "status": "granted", "why": why}
+    show_result(fmt, record, f"request #{request_id} granted: {subject} delisted")
 
 
 @delist_app.command("deny")
@@ -417,8 +548,11 @@ def delist_deny(
     request_id: Annotated[int, typer.Argument()],
     why: Annotated[str, typer.Option("--why", help="Told to the requester.")],
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Deny a pending request, saying why."""
+    fmt = action_format(as_json, plain)
     store = open_store(state(ctx).config)
     try:
         subject = decide_request(
@@ -426,7 +560,8 @@ def delist_deny(
         )
     finally:
         store.close()
-    console.print(f"request #{request_id} for {subject} denied: {why}")
+    record = {"id": request_id, "subject": subject, "status": "denied", "why": why}
+    show_result(fmt, record, f"request #{request_id} for {subject} denied: {why}")
 
 
 def _hosting_pairs(
@@ -468,8 +603,11 @@ def hosting_import(
     strict: Annotated[
         bool, typer.Option("--strict", help="Store nothing if any line is bad (all or nothing).")
     ] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Import the shared-hosting map; bad lines are reported, good ones land (exit 1 if any were bad)."""
+    fmt = action_format(as_json, plain)
     where = "<stdin>" if str(path) == "-" else str(path)
     try:
         if str(path) == "-":
@@ -488,10 +626,9 @@ def hosting_import(
         finally:
             store.close()
     stored = "nothing stored (--strict)" if strict and errors else f"{added} new"
-    console.print(f"{where}: {len(pairs)} pairs read, {stored}, {len(errors)} bad lines")
-    for error in errors[:20]:
-        console.print(f"  {error}", highlight=False)
-    if len(errors) > 20:
-        console.print(f"  ... and {len(errors) - 20} more bad lines", highlight=False)
-    if errors:
-        raise typer.Exit(1)
+    _import_summary(
+        fmt,
+        {"path": where, "pairs": len(pairs), "stored": added, "bad": len(errors)},
+        f"{where}: {len(pairs)} pairs read, {stored}, {len(errors)} bad lines",
+        errors,
+    )

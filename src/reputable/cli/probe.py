@@ -1,7 +1,7 @@
 """`reputable probe relay|proxy|rdns TARGET`: active probes of allow-listed addresses only.
 
-Exit status: 0 when the probe ran (whatever it found), 1 when it failed (error), 2 when the
-target was refused (outside the allow-list, or over a rate limit) and nothing was sent.
+Exit status (docs/cli.md): 0 when the probe ran (whatever it found), 2 when the target was
+refused (outside the allow-list, or over a rate limit) and nothing was sent, 3 when it failed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,18 @@ from typing import Annotated
 import typer
 
 from reputable.app import open_store
-from reputable.cli.common import console, err_console, print_json, state
+from reputable.cli.common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    Format,
+    PlainOpt,
+    action_format,
+    console,
+    err_console,
+    plain_line,
+    print_json,
+    state,
+)
 from reputable.core.errors import SubjectError
 from reputable.evidence.parsers.feed_net import feed_network
 from reputable.evidence.sources.probes.model import ERROR, REFUSED, ProbeResult
@@ -32,9 +43,7 @@ AllowOpt = Annotated[
 ]
 
 
-def _run(
-    ctx: typer.Context, kind: str, target: str, as_json: bool, allow: list[str] | None
-) -> None:
+def _run(ctx: typer.Context, kind: str, target: str, fmt: Format, allow: list[str] | None) -> None:
     config = state(ctx).config
     settings = parse_settings(config.extra)
     try:
@@ -55,16 +64,19 @@ def _run(
         )
     finally:
         store.close()
-    _show(result, as_json)
+    _show(result, fmt)
     if result.result == REFUSED:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     if result.result == ERROR:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
 
 
-def _show(result: ProbeResult, as_json: bool) -> None:
-    if as_json:
+def _show(result: ProbeResult, fmt: Format) -> None:
+    if fmt is Format.JSON:
         print_json(result.as_json())
+        return
+    if fmt is Format.PLAIN:
+        typer.echo(plain_line(result.as_json(), ("probe", "target", "result", "reason")))
         return
     if result.result == REFUSED:
         err_console.print(f"[red]refused:[/red] {result.reason}", highlight=False)
@@ -82,10 +94,11 @@ def probe_relay(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="IP[:port] of an SMTP server (port 25).")],
     as_json: JsonOpt = False,
+    plain: PlainOpt = False,
     allow: AllowOpt = None,
 ) -> None:
     """Test TARGET for an open relay: EHLO, MAIL FROM, RCPT TO outside, RSET, QUIT; never DATA."""
-    _run(ctx, "relay", target, as_json, allow)
+    _run(ctx, "relay", target, action_format(as_json, plain), allow)
 
 
 @probe_app.command("proxy")
@@ -93,10 +106,11 @@ def probe_proxy(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="IP:PORT of a suspected proxy.")],
     as_json: JsonOpt = False,
+    plain: PlainOpt = False,
     allow: AllowOpt = None,
 ) -> None:
     """Test TARGET for an open HTTP CONNECT, SOCKS4 or SOCKS5 proxy to [probes] proxy_canary."""
-    _run(ctx, "proxy", target, as_json, allow)
+    _run(ctx, "proxy", target, action_format(as_json, plain), allow)
 
 
 @probe_app.command("rdns")
@@ -104,10 +118,11 @@ def probe_rdns(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="IP address.")],
     as_json: JsonOpt = False,
+    plain: PlainOpt = False,
     allow: AllowOpt = None,
 ) -> None:
     """Check TARGET's reverse DNS: PTR present, forward-confirmed, not generic/dynamic."""
-    _run(ctx, "rdns", target, as_json, allow)
+    _run(ctx, "rdns", target, action_format(as_json, plain), allow)
 
 
 def register(app: typer.Typer) -> None:

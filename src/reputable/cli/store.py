@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 
 from reputable.app import store_path
-from reputable.cli.common import console, print_json, state
+from reputable.cli.common import JsonOpt, PlainOpt, action_format, show_result, state
 from reputable.config import Config
-from reputable.core.errors import StoreError
+from reputable.core.errors import InputError, StoreError
 from reputable.store.dsn import is_postgres, shown
 from reputable.store.maintenance import backup
 
@@ -23,41 +23,41 @@ store_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
 
 @store_app.command("backup")
 def backup_command(
     ctx: typer.Context,
     target: Annotated[Path, typer.Argument(help="New file to write the copy to.")],
     as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Copy the live store to TARGET with SQLite's online backup API (serve keeps running)."""
     _refuse_postgres(state(ctx).config, "backup", "pg_dump --format=custom --file=TARGET DB")
+    fmt = action_format(as_json, plain)
+    if target.exists():  # the user's choice of name: a usage error (exit 2), not a store failure
+        raise InputError(f"backup target {target} exists; choose a new file name or remove it")
     result = backup(store_path(state(ctx).config), target)
-    if as_json:
-        print_json(
-            {
-                "source": str(result.source),
-                "target": str(result.target),
-                "pages": result.pages,
-                "bytes": result.bytes,
-            }
-        )
-        return
-    console.print(
+    record = {
+        "source": str(result.source),
+        "target": str(result.target),
+        "pages": result.pages,
+        "bytes": result.bytes,
+    }
+    show_result(
+        fmt,
+        record,
         f"backed up {result.source} to {result.target}: {result.pages} pages,"
         f" {result.bytes} bytes; restore by stopping serve and copying it back",
-        highlight=False,
     )
 
 
 @store_app.command("vacuum")
-def vacuum_command(ctx: typer.Context) -> None:
+def vacuum_command(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Rebuild the store file to return the space of pruned rows to the file system."""
     _refuse_postgres(
         state(ctx).config, "vacuum", "autovacuum (on by default), or VACUUM (FULL) in psql"
     )
+    fmt = action_format(as_json, plain)
     path = store_path(state(ctx).config)
     if not path.is_file():
         raise StoreError(f"store {path} does not exist: check store.dsn in the config")
@@ -71,7 +71,8 @@ def vacuum_command(ctx: typer.Context) -> None:
     except sqlite3.Error as exc:
         raise StoreError(f"vacuum of {path} failed: {exc}") from exc
     after = path.stat().st_size
-    console.print(f"vacuumed {path}: {before} -> {after} bytes", highlight=False)
+    record = {"path": str(path), "bytes_before": before, "bytes_after": after}
+    show_result(fmt, record, f"vacuumed {path}: {before} -> {after} bytes")
 
 
 def _refuse_postgres(config: Config, command: str, instead: str) -> None:

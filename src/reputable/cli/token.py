@@ -7,10 +7,20 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from reputable.app import open_store
-from reputable.cli.common import console, err_console, print_json, state
+from reputable.cli.common import (
+    Format,
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    err_console,
+    output_format,
+    print_json,
+    show_records,
+    show_result,
+    state,
+)
 from reputable.core.clock import format_instant
 from reputable.core.errors import InputError
 from reputable.web.tokens import check_name, digest, new_secret, parse_scopes
@@ -29,8 +39,14 @@ def token_add(
         list[str],
         typer.Option("--scope", "-s", help="evidence:write, admin or bouncer (repeatable)."),
     ],
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """Create token NAME and print its secret once (only a digest is stored)."""
+    """Create token NAME and print its secret once (only a digest is stored).
+
+    The secret is the only line on stdout (--json: {"name", "scopes", "secret"}).
+    """
+    fmt = action_format(as_json, plain)
     scopes = parse_scopes(scope)
     check_name(name)
     secret = new_secret()
@@ -39,6 +55,10 @@ def token_add(
         store.add_token(name, digest(secret), frozenset(s.value for s in scopes), now=time.time())
     finally:
         store.close()
+    names = sorted(s.value for s in scopes)
+    if fmt is Format.JSON:
+        print_json({"name": name, "scopes": names, "secret": secret})
+        return
     typer.echo(secret)
     err_console.print(
         f"token {name} ({' '.join(sorted(s.value for s in scopes))}): the secret above is shown"
@@ -49,9 +69,11 @@ def token_add(
 @token_app.command("list")
 def token_list(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
-    """List tokens: name, scopes, created, revoked (never the secrets)."""
+    """List tokens: name, scopes, since (created), revoked (never the secrets)."""
+    fmt = output_format(as_json, plain)
     store = open_store(state(ctx).config, read_only=True)
     try:
         records = store.tokens()
@@ -61,23 +83,14 @@ def token_list(
         {
             "name": r.name,
             "scopes": sorted(r.scopes),
+            "since": format_instant_ts(r.created_at),
             "created_at": format_instant_ts(r.created_at),
             "revoked_at": format_instant_ts(r.revoked_at),
         }
         for r in records
     ]
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("name", "scopes", "created", "revoked")
-    for r in records:
-        table.add_row(
-            r.name,
-            " ".join(sorted(r.scopes)),
-            format_instant_ts(r.created_at),
-            format_instant_ts(r.revoked_at) or "-",
-        )
-    console.print(table)
+    columns = ("name", "scopes", "since", "revoked_at")
+    show_records(fmt, rows, columns, summary=f"{len(rows)} token(s)")
 
 
 def format_instant_ts(ts: float | None) -> str | None:
@@ -87,9 +100,13 @@ def format_instant_ts(ts: float | None) -> str | None:
 
 @token_app.command("revoke")
 def token_revoke(
-    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The token to revoke.")]
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The token to revoke.")],
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Revoke token NAME: requests with it are refused from now on."""
+    fmt = action_format(as_json, plain)
     store = open_store(state(ctx).config)
     try:
         done = store.revoke_token(name, now=time.time())
@@ -97,7 +114,7 @@ def token_revoke(
         store.close()
     if not done:
         raise InputError(f"no valid token named {name!r}; see `reputable token list`")
-    console.print(f"revoked token {name}")
+    show_result(fmt, {"name": name, "revoked": True}, f"revoked token {name}")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,17 @@ from typing import Annotated
 import typer
 
 from reputable.app import limits, open_store
-from reputable.cli.common import console, err_console, now_option, state
+from reputable.cli.common import (
+    Format,
+    JsonOpt,
+    PlainOpt,
+    action_format,
+    err_console,
+    now_option,
+    print_json,
+    show_result,
+    state,
+)
 from reputable.config import Config, ZoneConfig
 from reputable.core.cause import Cause, parse_cause
 from reputable.core.clock import parse_duration
@@ -75,8 +85,11 @@ def import_rbldnsd(
         bool, typer.Option("--dry-run", help="Check the file, change nothing.")
     ] = False,
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Import an rbldnsd data file: every line is checked first, then all applied or none."""
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
     forced: Cause | None = None
@@ -114,20 +127,30 @@ def import_rbldnsd(
         err_console.print(
             f"\r{file}: checked, {len(result.batch.listings):,} listings", highlight=False
         )
-    for note in result.notes[:20]:
-        err_console.print(f"note: {note}", highlight=False)
-    if len(result.notes) > 20:
-        err_console.print(f"note: ... and {len(result.notes) - 20} more", highlight=False)
+    if fmt is not Format.JSON:
+        for note in result.notes[:20]:
+            err_console.print(f"note: {note}", highlight=False, markup=False)
+        if len(result.notes) > 20:
+            err_console.print(f"note: ... and {len(result.notes) - 20} more", highlight=False)
     counts = f"{len(result.batch.listings)} listing(s)"  # exclusions are cut out of them
-    if dry_run:
-        console.print(f"{file}: {counts} would be imported into {zone_config.name}")
-        return
-    store = open_store(config)
-    try:
-        store.apply(result.batch, actor=f"import:{file}", action="import")
-    finally:
-        store.close()
-    console.print(f"imported {counts} from {file} into {zone_config.name}", highlight=False)
+    record: dict[str, object] = {
+        "path": str(file),
+        "zone": zone_config.name,
+        "listings": len(result.batch.listings),
+        "imported": not dry_run,
+    }
+    if not dry_run:
+        store = open_store(config)
+        try:
+            store.apply(result.batch, actor=f"import:{file}", action="import")
+        finally:
+            store.close()
+    if fmt is Format.JSON:
+        print_json({**record, "notes": list(result.notes)})
+    elif dry_run:
+        show_result(fmt, record, f"{file}: {counts} would be imported into {zone_config.name}")
+    else:
+        show_result(fmt, record, f"imported {counts} from {file} into {zone_config.name}")
 
 
 @export_app.command("rbldnsd")
@@ -144,8 +167,11 @@ def export_rbldnsd(
         ),
     ],
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Write the zone as rbldnsd data files and print the rbldnsd arguments that load them."""
+    fmt = action_format(as_json, plain)
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
     at = now_option(now).astimezone(UTC)
@@ -169,18 +195,32 @@ def export_rbldnsd(
     base = output.resolve()
     paths = rbldnsd_export.write(export, base)
     for warning in export.warnings:
-        err_console.print(f"warning: {warning}", highlight=False)
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
     entries = sum(d.entries for d in export.datasets)
     holes = sum(d.exclusions for d in export.datasets)
-    console.print(
+    specs = rbldnsd_export.zone_specs(export, base)
+    if fmt is Format.JSON:
+        print_json(
+            {
+                "zone": export.zone,
+                "paths": [str(p) for p in paths],
+                "entries": entries,
+                "exclusions": holes,
+                "rbldnsd_zones": list(specs),
+                "warnings": list(export.warnings),
+            }
+        )
+        return
+    if fmt is Format.PLAIN:
+        for path in paths:
+            typer.echo(str(path))
+        return
+    typer.echo(
         f"wrote {len(paths)} rbldnsd datasets for {export.zone}: {entries} entries,"
-        f" {holes} exclusions",
-        highlight=False,
+        f" {holes} exclusions"
     )
     typer.echo("load them with:")
-    typer.echo(
-        "  rbldnsd -b 127.0.0.1/5300 -u rbldns " + " ".join(rbldnsd_export.zone_specs(export, base))
-    )
+    typer.echo("  rbldnsd -b 127.0.0.1/5300 -u rbldns " + " ".join(specs))
 
 
 OutputOpt = Annotated[
@@ -193,9 +233,15 @@ CausesOpt = Annotated[
 
 
 def _enforcement(
-    ctx: typer.Context, sink: Sink, output: Path | None, causes: list[str] | None, now: str | None
+    ctx: typer.Context,
+    sink: Sink,
+    output: Path | None,
+    causes: list[str] | None,
+    now: str | None,
+    fmt: Format = Format.TABLE,
 ) -> None:
     """Render *sink* from the store at *now*; write it to *output* or print it."""
+    _summary_needs_output(fmt, output)
     config = state(ctx).config
     try:
         wanted = frozenset(parse_cause(c) for c in causes) if causes else None
@@ -217,7 +263,20 @@ def _enforcement(
         typer.echo(text, nl=False)
         return
     write_atomic(output, text)
-    err_console.print(f"wrote {output}", highlight=False)
+    record = {"path": str(output), "kind": sink.kind, "bytes": len(text.encode())}
+    if fmt is Format.TABLE:
+        err_console.print(f"wrote {output}", highlight=False, markup=False)
+    else:
+        show_result(fmt, record, "")
+
+
+def _summary_needs_output(fmt: Format, output: Path | None) -> None:
+    """Refuse --json/--plain when the export itself goes to stdout (they describe a file)."""
+    if fmt is not Format.TABLE and (output is None or str(output) == "-"):
+        raise InputError(
+            f"--{fmt.value} describes the file written: use it with --output FILE (without"
+            " --output the export itself is printed)"
+        )
 
 
 @export_app.command("nftables")
@@ -230,13 +289,15 @@ def export_nftables(
         list[str] | None, typer.Option("--hook", help="input and/or forward [input].")
     ] = None,
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Write an nft script: table inet TABLE with interval sets bl4/bl6 and drop chains.
 
     Load it with `nft -f FILE`: the table is replaced in one transaction.
     """
     sink = Sink(kind="nftables", path=Path("-"), name=table, hooks=tuple(hook or ["input"]))
-    _enforcement(ctx, sink, output, cause, now)
+    _enforcement(ctx, sink, output, cause, now, action_format(as_json, plain))
 
 
 @export_app.command("ipset")
@@ -248,12 +309,15 @@ def export_ipset(
         str, typer.Option("--name", help="Set name (IPv4; IPv6 is NAME6).")
     ] = "reputable",
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Write an `ipset restore` file: hash:net sets NAME and NAME6, filled fresh and swapped.
 
     Use them with `iptables -I INPUT -m set --match-set NAME src -j DROP`.
     """
-    _enforcement(ctx, Sink(kind="ipset", path=Path("-"), name=name), output, cause, now)
+    sink = Sink(kind="ipset", path=Path("-"), name=name)
+    _enforcement(ctx, sink, output, cause, now, action_format(as_json, plain))
 
 
 @export_app.command("rpz")
@@ -265,13 +329,15 @@ def export_rpz(
         str, typer.Option("--origin", help="The policy zone's name.")
     ] = "rpz.reputable.test",
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Write a Response Policy Zone: listed domains and addresses answer NXDOMAIN.
 
     Load it as an RPZ in Unbound, BIND or Knot Resolver (`reputable integrate unbound`).
     """
     sink = Sink(kind="rpz", path=Path("-"), origin=origin.strip("."))
-    _enforcement(ctx, sink, output, cause, now)
+    _enforcement(ctx, sink, output, cause, now, action_format(as_json, plain))
 
 
 @export_app.command("zone")
@@ -284,8 +350,12 @@ def export_zone(
         Path, typer.Option("--output", "-o", help="The master file to write ('-': stdout).")
     ],
     now: NowOpt = None,
+    as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Write a zone as an RFC 1035 master file: the records a secondary gets by AXFR."""
+    fmt = action_format(as_json, plain)
+    _summary_needs_output(fmt, output)
     config = state(ctx).config
     settings = {z.name: z for z in zone_export.zone_settings(config)}
     wanted = zone.strip(".").lower()
@@ -321,7 +391,12 @@ def export_zone(
                 raise InputError(f"cannot write {output}: {exc.strerror}") from exc
     finally:
         store.close()
-    err_console.print(
-        f"wrote {output}: zone {wanted}, serial {snapshot.serial}, {count - 2} records",
-        highlight=False,
-    )
+    record = {"path": str(output), "zone": wanted, "serial": snapshot.serial, "records": count - 2}
+    if fmt is Format.TABLE:
+        err_console.print(
+            f"wrote {output}: zone {wanted}, serial {snapshot.serial}, {count - 2} records",
+            highlight=False,
+            markup=False,
+        )
+    else:
+        show_result(fmt, record, "")
