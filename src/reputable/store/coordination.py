@@ -210,6 +210,18 @@ class PostgresLeaderLock:
         self._drop()
 
 
+class SoleLeader:
+    """A store only this process can see (``memory:``): always the leader."""
+
+    name = "sole process"
+
+    def try_acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        return None
+
+
 def leader_lock(dsn: str) -> LeaderLock:
     """Return the policy leader lock for the store named by *dsn*."""
     if is_postgres(dsn):
@@ -217,6 +229,8 @@ def leader_lock(dsn: str) -> LeaderLock:
     if dsn.startswith("sqlite:///"):
         db = Path(dsn.removeprefix("sqlite:///"))
         return FileLeaderLock(db.with_name(db.name + ".leader"))
+    if dsn.startswith("memory:"):
+        return SoleLeader()
     raise StoreError(f"store.dsn {redact(dsn)!r}: no leader election for this kind of store")
 
 
