@@ -29,6 +29,7 @@ from reputable.store.coordination import (
     PostgresLeaderLock,
     advisory_key,
     change_feed,
+    install_notify_triggers,
     leader_lock,
     redact,
 )
@@ -283,3 +284,48 @@ def test_feed_reconnects_after_its_session_is_killed(pg_dsn: str) -> None:
     dropped, listening, woke = asyncio.run(scenario())
     assert dropped is False
     assert listening and woke
+
+
+def _in_schema(dsn: str, schema: str) -> str:
+    """Return *dsn* with its search_path set to a new schema *schema* holding meta."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE TABLE {schema}.meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute(f"INSERT INTO {schema}.meta VALUES ('serial', '1')")
+        conn.execute(f"CREATE TABLE {schema}.evidence (id SERIAL, key TEXT UNIQUE)")
+    return f"{dsn}?options=-csearch_path%3D{schema}"
+
+
+@pytest.mark.postgres
+def test_installations_in_two_schemas_do_not_share_lock_or_notifications(pg_dsn: str) -> None:
+    import psycopg
+
+    other = _in_schema(pg_dsn, "neighbour")
+    ours, theirs = PostgresLeaderLock(pg_dsn), PostgresLeaderLock(other)
+    try:
+        assert ours.try_acquire() and theirs.try_acquire()  # one leader per installation
+    finally:
+        ours.release()
+        theirs.release()
+    with psycopg.connect(other, autocommit=True) as conn:
+        install_notify_triggers(conn)
+
+    async def scenario() -> tuple[bool, bool]:
+        feed = PostgresFeed(pg_dsn)
+        try:
+            await feed.wait(0.01)
+            neighbour = asyncio.create_task(feed.wait(0.8))
+            await asyncio.sleep(0.1)
+            await asyncio.to_thread(_bump, other)  # the neighbour's change: not ours
+            heard_theirs = await neighbour
+            waiter = asyncio.create_task(feed.wait(10))
+            await asyncio.sleep(0.1)
+            await asyncio.to_thread(_bump, pg_dsn)
+            return heard_theirs, await waiter
+        finally:
+            await feed.close()
+
+    heard_theirs, heard_ours = asyncio.run(scenario())
+    assert heard_theirs is False and heard_ours is True

@@ -36,7 +36,9 @@ from reputable.core.errors import StoreError
 if TYPE_CHECKING:
     import psycopg
 
-#: Channel of the serial bump (payload: the new serial) and of new evidence (payload empty).
+#: Channels of the serial bump (payload "schema:serial") and of new evidence (payload "schema").
+#: Channels are per database; the schema in the payload tells installations sharing one
+#: database (a schema each, by search_path) apart.
 SERIAL_CHANNEL: Final = "reputable_serial"
 EVIDENCE_CHANNEL: Final = "reputable_evidence"
 
@@ -46,8 +48,9 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-#: The policy evaluator's lock; advisory locks are per database, so one key serves all.
-POLICY_LOCK: Final = advisory_key("reputable:policy-leader")
+#: The policy evaluator's lock, per schema: advisory locks are per database, and two
+#: installations may share one database in schemas of their own.
+POLICY_LOCK: Final = "reputable:policy-leader"
 #: Serialises installing the notify triggers when several nodes start at once.
 _DDL_LOCK: Final = advisory_key("reputable:notify-ddl")
 
@@ -71,12 +74,13 @@ _SERVER_KEEPALIVES: Final = (
 _NOTIFY_DDL: Final = (
     "CREATE OR REPLACE FUNCTION reputable_serial_notify() RETURNS trigger"
     " LANGUAGE plpgsql AS $$ BEGIN"
-    f" PERFORM pg_notify('{SERIAL_CHANNEL}', NEW.value::text); RETURN NULL; END $$",
+    f" PERFORM pg_notify('{SERIAL_CHANNEL}', TG_TABLE_SCHEMA || ':' || NEW.value);"
+    " RETURN NULL; END $$",
     "CREATE OR REPLACE TRIGGER reputable_serial_notify AFTER INSERT OR UPDATE ON meta"
     " FOR EACH ROW WHEN (NEW.key = 'serial') EXECUTE FUNCTION reputable_serial_notify()",
     "CREATE OR REPLACE FUNCTION reputable_evidence_notify() RETURNS trigger"
     " LANGUAGE plpgsql AS $$ BEGIN"
-    f" PERFORM pg_notify('{EVIDENCE_CHANNEL}', ''); RETURN NULL; END $$",
+    f" PERFORM pg_notify('{EVIDENCE_CHANNEL}', TG_TABLE_SCHEMA); RETURN NULL; END $$",
     "CREATE OR REPLACE TRIGGER reputable_evidence_notify AFTER INSERT ON evidence"
     " FOR EACH STATEMENT EXECUTE FUNCTION reputable_evidence_notify()",
 )
@@ -173,10 +177,10 @@ class PostgresLeaderLock:
     means another node may already lead, so we report False and try again next round.
     """
 
-    def __init__(self, dsn: str, key: int = POLICY_LOCK) -> None:
+    def __init__(self, dsn: str, name: str = POLICY_LOCK) -> None:
         self.dsn = dsn
-        self.key = key
-        self.name = f"pg_advisory_lock({key}) on {redact(dsn)}"
+        self.lock = name
+        self.name = f"advisory lock {name!r} on {redact(dsn)}"
         self._conn: psycopg.Connection[Any] | None = None
         self._held = False
 
@@ -189,7 +193,10 @@ class PostgresLeaderLock:
                 return True
             if self._conn is None or self._conn.closed:
                 self._conn = _connect(self.dsn)
-            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+            row = self._conn.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s || current_schema(), 0))",
+                (self.lock + ":",),
+            ).fetchone()
             self._held = bool(row and row[0])
             return self._held
         except (psycopg.Error, StoreError) as exc:
@@ -285,6 +292,7 @@ class PostgresFeed:
         self.channels = channels
         self.retry = retry
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._schema = ""
         self._next_attempt = 0.0
         self.notifications = 0
         self.listening = False
@@ -306,6 +314,9 @@ class PostgresFeed:
                 await conn.execute(statement)
             for channel in self.channels:
                 await conn.execute(f"LISTEN {channel}")
+            cursor = await conn.execute("SELECT current_schema()")
+            row = await cursor.fetchone()
+            self._schema = str(row[0]) if row else ""
         except (psycopg.Error, StoreError) as exc:
             if self.listening:
                 log.warning("change_feed_down", dsn=redact(self.dsn), error=str(exc))
@@ -331,10 +342,13 @@ class PostgresFeed:
         if conn is None:
             await asyncio.sleep(timeout)
             return False
+        deadline = time.monotonic() + timeout
         try:
-            async for _ in conn.notifies(timeout=timeout, stop_after=1):
-                self.notifications += 1
-                return True
+            while (left := deadline - time.monotonic()) > 0:
+                async for note in conn.notifies(timeout=left, stop_after=1):
+                    if note.payload.split(":", 1)[0] == self._schema:  # ours, not a neighbour's
+                        self.notifications += 1
+                        return True
         except psycopg.Error as exc:
             log.warning("change_feed_down", dsn=redact(self.dsn), error=str(exc))
             self.listening = False
