@@ -35,3 +35,8 @@ def fresh_database(prefix: str = "rep_pgnodes_") -> Iterator[str]:
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+def needs_postgres_store() -> None:
+    """Skip until the PostgreSQL store (reputable.store.postgres) is part of this build."""
+    pytest.importorskip("reputable.store.postgres", reason="the PostgreSQL store is not merged yet")

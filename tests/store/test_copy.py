@@ -162,3 +162,71 @@ def test_cli_copy_json_and_refusal(tmp_path: Path) -> None:
     again = cli(config, "store", "copy", "--to", f"sqlite:///{target}", check=False)
     assert again.returncode != 0
     assert "already holds data" in again.stderr and "Traceback" not in again.stderr
+
+
+def _answers(port: int, names: list[str]) -> dict[str, tuple[set[str], set[str]]]:
+    """Return the A and TXT sets the server on *port* gives for each of *names*."""
+    import dns.message
+    import dns.query
+
+    out = {}
+    for name in names:
+        sets: list[set[str]] = []
+        for rdtype in ("A", "TXT"):
+            reply = dns.query.udp(
+                dns.message.make_query(name, rdtype), "127.0.0.1", port=port, timeout=3
+            )
+            sets.append({r.to_text() for rrset in reply.answer for r in rrset})
+        out[name] = (sets[0], sets[1])
+    return out
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_round_trip_sqlite_postgresql_sqlite(tmp_path: Path) -> None:
+    from reputable.testing import RunningServer
+    from tests.store.pgnodes_db import fresh_database, needs_postgres_store
+
+    needs_postgres_store()
+
+    names = [f"{i}.100.51.198.bl.reputable.test" for i in (1, 2, 25, 26, 200)] + [
+        "5.113.0.203.bl.reputable.test",  # inside the listed /24
+        "77.2.0.192.bl.reputable.test",  # never listed
+    ]
+    with fresh_database() as pg:
+        configs = []
+        for name, dsn in (("a", None), ("pg", pg), ("c", None)):
+            (tmp_path / name).mkdir()
+            config = write_config(tmp_path / name, dns_port=free_port())
+            if dsn is not None:
+                config.write_text(
+                    config.read_text().replace('dsn = "sqlite:///reputable.db"', f'dsn = "{dsn}"')
+                )
+            configs.append(config)
+        original, copied = tmp_path / "a" / "reputable.db", tmp_path / "c" / "reputable.db"
+        fill(original)
+        there = json.loads(cli(configs[0], "store", "copy", "--to", pg, "--json").stdout)
+        back = json.loads(
+            cli(configs[1], "store", "copy", "--to", f"sqlite:///{copied}", "--json").stdout
+        )
+        counts = {t["name"]: t["rows"] for t in there["tables"]}
+        assert counts == {t["name"]: t["rows"] for t in back["tables"]}
+        assert counts["listings"] == 26 and counts["evidence"] == 7
+        assert dump(copied) == dump(original)  # every row, every value, both ways
+        seen = []
+        for config in configs:
+            with RunningServer(config) as server:
+                assert server.proc is not None
+                seen.append(
+                    _answers(
+                        int(config.read_text().split('listen = ["127.0.0.1:')[1].split('"')[0]),
+                        names,
+                    )
+                )
+        assert seen[0] == seen[1] == seen[2]
+        assert seen[0][names[0]][0] == {"127.0.0.2"}  # and they answer what was listed
+        assert seen[0][names[5]][0] == {"127.0.0.9"}
+        assert seen[0][names[6]] == (set(), set())
+        # The copied ids moved PostgreSQL's identity sequences past them: new rows still go in.
+        cli(configs[1], "evidence", "add", "192.0.2.66", "--cause", "spam", "--source", "t")
+        cli(configs[1], "list", "add", "192.0.2.67", "--cause", "spam", "--reason", "after")

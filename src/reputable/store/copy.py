@@ -95,6 +95,10 @@ class _End:
         sql = sql.replace("?", "%s") if self.postgres else sql
         return list(self.conn.execute(sql, args).fetchall())
 
+    def run(self, sql: str, args: Sequence[object] = ()) -> None:
+        """Run a statement that returns no rows."""
+        self.conn.execute(sql.replace("?", "%s") if self.postgres else sql, args)
+
     def tables(self) -> list[str]:
         if self.postgres:
             found = self.rows(
@@ -290,7 +294,7 @@ def _copy_table(
         )
     copied = 0
     with target.transaction():
-        target.rows(f'DELETE FROM "{table}"')
+        target.run(f'DELETE FROM "{table}"')
         for rows in source.stream(table, columns, batch):
             target.write(table, columns, rows)
             copied += len(rows)
@@ -316,5 +320,5 @@ def _raise_serial(target: _End, old: int) -> int:
     with target.transaction():
         copied = int(target.rows("SELECT value FROM meta WHERE key = 'serial'")[0][0])
         serial = max(copied, old + 1)
-        target.rows("UPDATE meta SET value = ? WHERE key = 'serial'", (str(serial),))
+        target.run("UPDATE meta SET value = ? WHERE key = 'serial'", (str(serial),))
     return serial
