@@ -21,6 +21,7 @@ shared).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -58,6 +59,15 @@ def leader_gauge(metrics_port: int) -> int:
     return 0
 
 
+def build_seconds(metrics_port: int) -> float:
+    """Return the node's last snapshot build time (reputable_snapshot_build_seconds)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("reputable_snapshot_build_seconds "):
+                return float(line.split()[1])
+    return float("nan")
+
+
 def cpu_seconds(pid: int) -> float:
     """Return user+sys CPU seconds of *pid*, its ended children and its live ones."""
     total = 0.0
@@ -69,6 +79,35 @@ def cpu_seconds(pid: int) -> float:
         # utime, stime, cutime, cstime (clock ticks): the waited-for children count too
         total += sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def notify_latencies(dsn: str, rounds: int = 20) -> list[float]:
+    """PostgreSQL: seconds from a serial bump's COMMIT until a listening feed wakes."""
+    import psycopg
+
+    from reputable.store.coordination import PostgresFeed
+
+    async def run() -> list[float]:
+        feed = PostgresFeed(dsn)
+        out = []
+        try:
+            await feed.wait(0.01)  # connect, install the triggers, LISTEN
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                for _ in range(rounds):
+                    waiter = asyncio.create_task(feed.wait(10))
+                    await asyncio.sleep(0.05)
+                    conn.execute(
+                        "UPDATE meta SET value = (CAST(value AS BIGINT) + 1)::text"
+                        " WHERE key = 'serial'"
+                    )
+                    committed = time.monotonic()
+                    assert await waiter
+                    out.append(time.monotonic() - committed)
+        finally:
+            await feed.close()
+        return out
+
+    return asyncio.run(run())
 
 
 def until(predicate: object, timeout: float = 30.0) -> float:
@@ -97,6 +136,12 @@ def main() -> int:
             config.write_text(config.read_text().replace(f":{nodes[i][1]}", f":{port}"))
             nodes[i] = (config, port)
         store = open_store(load_config(nodes[0][0]))
+        if args.dsn.startswith("postgresql://"):
+            waits = notify_latencies(args.dsn)
+            print(
+                f"serial bump COMMIT -> listening feed woken ({len(waits)} rounds): median"
+                f" {statistics.median(waits) * 1000:.1f} ms, max {max(waits) * 1000:.1f} ms"
+            )
         servers = [RunningServer(config, metrics_port=port + 1) for config, port in nodes]
         for server in servers:
             server.__enter__()
@@ -107,6 +152,7 @@ def main() -> int:
             port = nodes[follower][1]
             cpu0 = [cpu_seconds(s.proc.pid) for s in servers if s.proc]
             latencies = []
+            builds = []
             for i in range(ROUNDS):
                 name = f"{i + 1}.2.0.192.bl.reputable.test"
                 store.apply(
@@ -125,8 +171,13 @@ def main() -> int:
                     action="list",
                 )
                 latencies.append(until(lambda n=name: a_codes(port, n) == {"127.0.0.10"}))
+                builds.append(build_seconds(servers[follower].metrics_port))
                 time.sleep(0.3)
             cpu1 = [cpu_seconds(s.proc.pid) for s in servers if s.proc]
+            print(
+                "of which the follower's snapshot build (child process, wall): median"
+                f" {statistics.median(builds):.3f} s"
+            )
             print(
                 f"change -> DNS on the other node ({ROUNDS} rounds): median"
                 f" {statistics.median(latencies):.3f} s, max {max(latencies):.3f} s"
