@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -336,6 +336,28 @@ class Supervisor:
             thread.submit(self.leader.release)
             thread.submit(store.close)
             thread.shutdown(wait=False)
+
+    async def leader_duty(self, duty: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a store-wide *duty* (feeds, re-probes, webhooks) only while this node leads.
+
+        With several nodes on one store one of them fetches the feeds, re-probes and POSTs
+        the webhooks (twice would mean duplicate deliveries); the duty is cancelled when
+        leadership is lost and started again on the node that takes over.
+        """
+        while not self.stopping.is_set():
+            if not self.leading:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), LEADER_RETRY)
+                continue
+            task = asyncio.create_task(duty())
+            while self.leading and not task.done():
+                await asyncio.wait({task}, timeout=LEADER_RETRY)
+            if task.done():
+                return task.result()  # ended by itself: nothing configured, or stopping
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            log.info("leader_duty_stopped", duty=duty.__name__)
 
     # -- sources --------------------------------------------------------------------------
     async def feeds(self) -> None:
@@ -773,14 +795,14 @@ class Supervisor:
                 group.create_task(self.publisher())
                 group.create_task(self.watchdog())
                 group.create_task(self.policy_loop())
-                group.create_task(self.feeds())
+                group.create_task(self.leader_duty(self.feeds))
                 group.create_task(self.probes())
-                group.create_task(self.reprobes())
+                group.create_task(self.leader_duty(self.reprobes))
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
                 group.create_task(self.journal())
                 group.create_task(self.sinks())
-                group.create_task(self.webhooks())
+                group.create_task(self.leader_duty(self.webhooks))
                 group.create_task(self.policy_service())
                 group.create_task(self.http_api())
                 group.create_task(self.retention())

@@ -6,6 +6,8 @@ listens for NOTIFY; on SQLite the two nodes share one file on one host and the l
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -51,3 +53,44 @@ def test_postgres_leader_killed_survivor_lists_new_evidence(tmp_path: Path) -> N
         assert leaders(nodes[follower : follower + 1]) == [0], server.log()
         assert "policy_evaluated" in server.log()
         print(f"posted -> answered by the survivor: {took:.2f} s")
+
+
+def test_leader_duties_run_only_while_leading(tmp_path: Path) -> None:
+    """Feeds, re-probes and webhooks run on the leader only, and stop when it loses the lead."""
+    from reputable import app
+    from reputable.config import load_config
+    from reputable.testing import free_port, write_config
+
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    runs: list[str] = []
+
+    async def duty() -> None:
+        runs.append("started")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            runs.append("cancelled")
+            raise
+
+    async def scenario() -> None:
+        supervisor = app.Supervisor(config, app.open_store(config), metrics_listen=None)
+        task = asyncio.create_task(supervisor.leader_duty(duty))
+        await asyncio.sleep(0.3)
+        assert runs == []  # a follower does not run it
+        supervisor.leading = True
+        await asyncio.sleep(app.LEADER_RETRY + 0.3)
+        assert runs == ["started"]
+        supervisor.leading = False  # leadership lost: the duty is cancelled
+        await asyncio.sleep(app.LEADER_RETRY + 0.3)
+        assert runs == ["started", "cancelled"]
+        supervisor.leading = True  # regained: started again
+        await asyncio.sleep(app.LEADER_RETRY + 0.3)
+        assert runs == ["started", "cancelled", "started"]
+        supervisor.stopping.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        supervisor.leader.release()
+        supervisor.store.close()
+
+    asyncio.run(scenario())
