@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -110,6 +112,39 @@ def notify_latencies(dsn: str, rounds: int = 20) -> list[float]:
     return asyncio.run(run())
 
 
+HOLDER = """
+import sys, time
+from reputable.store.coordination import leader_lock
+lock = leader_lock(sys.argv[1])
+while not lock.try_acquire():
+    time.sleep(0.01)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def lock_takeovers(dsn: str, rounds: int = 5) -> list[float]:
+    """Seconds from SIGKILL of a lock holder (another process) until our try_acquire wins."""
+    from reputable.store.coordination import leader_lock
+
+    out = []
+    for _ in range(rounds):
+        lock = leader_lock(dsn)
+        with subprocess.Popen(
+            [sys.executable, "-c", HOLDER, dsn], stdout=subprocess.PIPE, text=True
+        ) as holder:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            assert not lock.try_acquire()
+            holder.send_signal(signal.SIGKILL)
+            holder.wait()
+            killed = time.monotonic()
+            while not lock.try_acquire():
+                time.sleep(0.001)
+            out.append(time.monotonic() - killed)
+        lock.release()
+    return out
+
+
 def until(predicate: object, timeout: float = 30.0) -> float:
     """Poll every 5 ms; return seconds until *predicate* held."""
     assert callable(predicate)
@@ -136,6 +171,12 @@ def main() -> int:
             config.write_text(config.read_text().replace(f":{nodes[i][1]}", f":{port}"))
             nodes[i] = (config, port)
         store = open_store(load_config(nodes[0][0]))
+        takeovers = lock_takeovers(args.dsn)
+        print(
+            f"leader lock: SIGKILL of its holder -> taken by another process ({len(takeovers)}"
+            f" rounds): median {statistics.median(takeovers) * 1000:.1f} ms,"
+            f" max {max(takeovers) * 1000:.1f} ms"
+        )
         if args.dsn.startswith("postgresql://"):
             waits = notify_latencies(args.dsn)
             print(
