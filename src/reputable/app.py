@@ -789,9 +789,17 @@ class Supervisor:
                 "serve_ready", seconds=round(time.perf_counter() - started, 3), pid=os.getpid()
             )
             sdnotify.notify(f"READY=1\nSTATUS=answering DNS\nMAINPID={os.getpid()}")
+            # Several nodes on one store: the leader alone evaluates (store/coordination.py).
+            # Tried here, before the tasks start, so the start-up evaluation begins at once
+            # (the HTTP app's imports hold the loop for seconds); a follower that takes over
+            # later runs it from the policy loop.
+            self.leading = self.leader.try_acquire()
+            if self.leading:
+                log.info("policy_leader", lock=self.leader.name)
             async with asyncio.TaskGroup() as group:
-                # DNS answers from the existing snapshot first; the full evaluation follows
-                # (run by the policy loop once this node is the policy leader).
+                # DNS answers from the existing snapshot first; the full evaluation follows.
+                if self.leading:
+                    group.create_task(self.full_evaluation())
                 group.create_task(self.publisher())
                 group.create_task(self.watchdog())
                 group.create_task(self.policy_loop())
