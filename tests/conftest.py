@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
+
+from reputable.store.dsn import open_dsn
+from reputable.store.sqlite import SQLStore
 
 
 class NetworkGuardError(AssertionError):
@@ -91,3 +98,104 @@ def loopback_only() -> Iterator[None]:
         for name, fn in saved.items():
             setattr(cls, name, fn)
         socket.getaddrinfo = real_getaddrinfo
+
+
+# -- stores on both back-ends ---------------------------------------------------------------------
+#: The PostgreSQL server the PostgreSQL half of the store tests uses (a maintenance database on it:
+#: each session creates its own database there, each test its own schema in that database).
+PG_DSN = os.environ.get("REPUTABLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+#: Prefix of the per-session database (engineers sharing a server tell theirs apart by it).
+PG_DB_PREFIX = os.environ.get("REPUTABLE_TEST_PG_PREFIX", "rep_test_")
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def _with_database(dsn: str, database: str, options: str = "") -> str:
+    parts = urlsplit(dsn)
+    query = parts.query
+    if options:
+        query = (query + "&" if query else "") + "options=" + quote(options)
+    return urlunsplit(parts._replace(path="/" + database, query=query))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str | None]:
+    """DSN of a fresh database for this session on :data:`PG_DSN`, or None when no server answers.
+
+    Dropped (WITH (FORCE)) at the end of the session.
+    """
+    try:
+        import psycopg
+    except ImportError:
+        yield None
+        return
+    try:
+        admin = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError:
+        yield None
+        return
+    name = f"{PG_DB_PREFIX}{secrets.token_hex(5)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _with_database(PG_DSN, name)
+        finally:
+            from reputable.store.postgres import close_pool
+
+            for dsn in list(_PG_SCHEMAS):
+                close_pool(dsn)
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_PG_SCHEMAS: list[str] = []
+
+
+def pg_schema_dsn(database: str | None) -> Iterator[str]:
+    """Yield the DSN of a new, empty schema in the session's database; drop it afterwards."""
+    if database is None:
+        why = f"no PostgreSQL server answers at {PG_DSN} (set REPUTABLE_TEST_PG_DSN to one)"
+        if os.environ.get("REPUTABLE_TEST_REQUIRE_PG"):
+            pytest.fail(why + "; REPUTABLE_TEST_REQUIRE_PG is set (CI)")
+        pytest.skip(why)
+    import psycopg
+
+    from reputable.store.postgres import close_pool
+
+    schema = f"t_{secrets.token_hex(6)}"
+    # Each test's tables live in its own schema (search_path); commits need not wait for the
+    # disk (synchronous_commit=off): a crashed test server loses nothing a test needs.
+    dsn = _with_database(
+        database,
+        urlsplit(database).path.lstrip("/"),
+        f"-csearch_path={schema} -csynchronous_commit=off",
+    )
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    _PG_SCHEMAS.append(dsn)
+    try:
+        yield dsn
+    finally:
+        close_pool(dsn)
+        _PG_SCHEMAS.remove(dsn)
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def store_dsn(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_database: str | None
+) -> Iterator[str]:
+    """A ``store.dsn`` naming a new, empty store: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    yield from pg_schema_dsn(pg_database)
+
+
+@pytest.fixture
+def any_store(store_dsn: str) -> Iterator[SQLStore]:
+    """A fresh store on each back-end (closed after the test)."""
+    store = open_dsn(store_dsn)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -22,7 +22,7 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reputable.config import Config
 from reputable.core import log, privileges, sdnotify
@@ -40,9 +40,13 @@ from reputable.publication.metrics import (
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.coordination import EVIDENCE_CHANNEL, ChangeFeed, change_feed, leader_lock
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import is_postgres, open_dsn, shown
+from reputable.store.sqlite import SQLiteStore, SQLStore
 from reputable.web.pages.settings import page_settings
 from reputable.web.settings import check_bind, http_settings
+
+if TYPE_CHECKING:
+    from reputable.store.maintenance import StoreGauges
 
 WORKER_RESTART_DELAY = 1.0
 EVIDENCE_GATHER = 1.0  # seconds the policy waits after the API reports new evidence
@@ -75,8 +79,8 @@ async def run_child(cmd: list[str]) -> int:
                 await proc.wait()
 
 
-def open_store(config: Config, *, read_only: bool = False) -> SQLiteStore:
-    """Open the store named by ``store.dsn`` (SQLite by default), migrating it if needed.
+def open_store(config: Config, *, read_only: bool = False) -> SQLStore:
+    """Open the store named by ``store.dsn`` (SQLite by default, or PostgreSQL), migrating it.
 
     *read_only* callers (commands that only show things) never create the file or its folder:
     a missing store is shown as an empty one (in memory), with a warning that names it.
@@ -91,17 +95,18 @@ def open_store(config: Config, *, read_only: bool = False) -> SQLiteStore:
                 hint="nothing recorded yet, showing an empty store; check --config or data_dir",
             )
             return SQLiteStore(":memory:")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteStore(path)
-    raise ConfigError(f"store.dsn {dsn!r}: this build supports sqlite:///FILE only")
+    return open_dsn(dsn)
 
 
 def store_path(config: Config) -> Path:
-    """Return the SQLite file named by ``store.dsn``."""
-    if not config.store_dsn.startswith("sqlite:///"):
+    """Return the SQLite file named by ``store.dsn`` (a PostgreSQL DSN has none: ConfigError)."""
+    if is_postgres(config.store_dsn):
         raise ConfigError(
-            f"store.dsn {config.store_dsn!r}: this build supports sqlite:///FILE only"
+            f"store.dsn {shown(config.store_dsn)!r} is PostgreSQL: this works on a SQLite file"
+            " only; use PostgreSQL's own tools (pg_dump, VACUUM) on that database"
         )
+    if not config.store_dsn.startswith("sqlite:///"):
+        raise ConfigError(f"store.dsn {config.store_dsn!r}: use sqlite:///FILE or postgresql://...")
     return Path(config.store_dsn.removeprefix("sqlite:///"))
 
 
@@ -171,7 +176,7 @@ class Supervisor:
     def __init__(
         self,
         config: Config,
-        store: SQLiteStore,
+        store: SQLStore,
         *,
         metrics_listen: str | None,
         worker: Worker | None = None,
@@ -464,9 +469,8 @@ class Supervisor:
 
     async def retention(self) -> None:
         """Prune evidence older than ``[retention] evidence`` every 10 minutes, in small batches."""
-        import sqlite3
-
         from reputable.store.maintenance import evidence_retention
+        from reputable.store.sqlite_tx import DB_ERRORS
 
         policy = self.config.policy
         keep = evidence_retention(
@@ -474,15 +478,18 @@ class Supervisor:
         )
         if keep is None:
             return
-        path = store_path(self.config)
+        postgres = is_postgres(self.config.store_dsn)
+        path = None if postgres else store_path(self.config)
         while not self.stopping.is_set():
             before, after_id, total = datetime.now(UTC) - keep, 0, 0
             while not self.stopping.is_set():
                 try:
-                    deleted, after_id = await asyncio.to_thread(
-                        _prune_batch, path, before, after_id
-                    )
-                except sqlite3.Error as exc:
+                    if path is None:  # PostgreSQL: the store's pool is shared by threads
+                        batch = partial(self.store.prune_batch, before, after_id)
+                    else:
+                        batch = partial(_prune_batch, path, before, after_id)
+                    deleted, after_id = await asyncio.to_thread(batch)
+                except DB_ERRORS as exc:
                     log.error("retention_failed", error=str(exc))
                     break
                 total += deleted
@@ -577,7 +584,6 @@ class Supervisor:
     def server_text(self) -> str:
         """Return the supervisor's gauges (build info, snapshot age, listings by zone/cause)."""
         from reputable import __version__
-        from reputable.store.maintenance import store_gauges
 
         now = time.time()
         try:
@@ -586,7 +592,7 @@ class Supervisor:
             mtime = None
         zones = {4: self.config.ip_zone.name, 6: self.config.ip_zone.name}
         listings: dict[tuple[str, str], int] = {}
-        gauges = store_gauges(store_path(self.config), datetime.now(UTC))
+        gauges = self._gauges()
         for (family, cause), count in gauges.listings.items():
             key = (zones.get(family, self.config.domain_zone.name), cause)
             listings[key] = listings.get(key, 0) + count
@@ -602,11 +608,18 @@ class Supervisor:
             followers=gauges.followers,
         )
 
+    def _gauges(self) -> StoreGauges:
+        """The store's gauges: a read-only SQLite connection of this thread's, or the pool's."""
+        from reputable.store.maintenance import store_gauges
+
+        if is_postgres(self.config.store_dsn):
+            return self.store.gauges(datetime.now(UTC))
+        return store_gauges(store_path(self.config), datetime.now(UTC))
+
     def status(self) -> dict[str, object]:
         """Return what `reputable status` shows: uptime, snapshot, listings, queries/s, sources."""
         from reputable import __version__
         from reputable.publication.snapshot.layout import MappedFile
-        from reputable.store.maintenance import store_gauges
 
         now = time.time()
         records = read_worker_files(
@@ -622,7 +635,7 @@ class Supervisor:
         with contextlib.suppress(OSError, ReputableError):
             snapshot["age_seconds"] = round(now - self.config.snapshot_path.stat().st_mtime, 3)
             snapshot["serial"] = MappedFile(self.config.snapshot_path).header.get("serial")
-        gauges = store_gauges(store_path(self.config), datetime.now(UTC))
+        gauges = self._gauges()
         return {
             "version": __version__,
             "pid": os.getpid(),
@@ -757,8 +770,10 @@ class Supervisor:
         account = privileges.lookup(self.config.extra.get("user"))
         if account is None:
             return
-        db = store_path(self.config)
-        wal = [db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm")]
+        wal: list[Path] = []
+        if not is_postgres(self.config.store_dsn):
+            db = store_path(self.config)
+            wal = [db.with_name(db.name + suffix) for suffix in ("", "-wal", "-shm")]
         privileges.give_files(account, [*wal, self.config.snapshot_path])
         if privileges.drop(account):
             log.info("privileges_dropped", user=account.name, uid=account.uid)

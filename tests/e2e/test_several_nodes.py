@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.several_nodes import a_codes, leaders, post_spam, sigkill, two_nodes, wait_for
-from tests.store.pgnodes_db import fresh_database, needs_postgres_store
+from tests.store.pgnodes_db import fresh_database
 
 
 @pytest.mark.slow
@@ -38,7 +38,6 @@ def test_sqlite_one_leader_and_takeover_after_sigkill(tmp_path: Path) -> None:
 def test_postgres_leader_killed_survivor_lists_new_evidence(tmp_path: Path) -> None:
     """The issue's test: SIGKILL the policy leader; evidence posted next is listed and
     answered in DNS by the surviving node within 10 s."""
-    needs_postgres_store()
     with fresh_database() as dsn, two_nodes(tmp_path, dsn) as nodes:
         wait_for(lambda: len(leaders(nodes)) == 1, 20, "a policy leader")
         [first] = leaders(nodes)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reputable.config import DEFAULT_TOML, Config, parse_config
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.sqlite import SQLStore
 
 
 @pytest.fixture
@@ -17,6 +17,6 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    """A fresh SQLite store."""
-    return SQLiteStore(tmp_path / "r.db")
+def store(any_store: SQLStore) -> SQLStore:
+    """A fresh store, on SQLite and on PostgreSQL (tests/conftest.py)."""
+    return any_store

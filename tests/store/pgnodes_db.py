@@ -1,7 +1,10 @@
-"""A throw-away PostgreSQL database on 127.0.0.1:5432 for the several-nodes tests.
+"""A throw-away PostgreSQL database for the several-nodes tests (serve processes, CLI, triggers).
 
-``REPUTABLE_TEST_PG_DSN`` names the server (a maintenance database on it); the tests skip,
-saying why, only when no server answers there.
+A whole database per test, not the store fixture's schema per test: several `serve`
+processes, LISTEN/NOTIFY and advisory locks are what is tested, and a database keeps them
+apart from every other test. The server is ``REPUTABLE_TEST_PG_DSN`` (a maintenance database
+on it, as in tests/conftest.py); the tests skip, saying why, only when no server answers, and
+fail instead when ``REPUTABLE_TEST_REQUIRE_PG`` is set (CI).
 """
 
 from __future__ import annotations
@@ -13,30 +16,30 @@ from contextlib import contextmanager
 
 import pytest
 
-SERVER = os.environ.get("REPUTABLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER = os.environ.get("REPUTABLE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+PREFIX = os.environ.get("REPUTABLE_TEST_PG_PREFIX", "rep_test_") + "nodes_"
 
 
 def _base(dsn: str) -> str:
-    return dsn.rsplit("/", 1)[0]
+    return dsn.split("?", 1)[0].rsplit("/", 1)[0]
 
 
 @contextmanager
-def fresh_database(prefix: str = "rep_pgnodes_") -> Iterator[str]:
+def fresh_database() -> Iterator[str]:
     """Create an empty database, yield its DSN, drop it (and its sessions) afterwards."""
-    psycopg = pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
+    import psycopg
+
     try:
         admin = psycopg.connect(SERVER, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at {SERVER}: {exc}".strip())
-    name = prefix + secrets.token_hex(6)
+        why = f"no PostgreSQL server answers at {SERVER}: {exc}".strip()
+        if os.environ.get("REPUTABLE_TEST_REQUIRE_PG"):
+            pytest.fail(why + "; REPUTABLE_TEST_REQUIRE_PG is set (CI)")
+        pytest.skip(why)
+    name = PREFIX + secrets.token_hex(6)
     try:
         admin.execute(f"CREATE DATABASE {name}")
         yield f"{_base(SERVER)}/{name}"
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
-
-
-def needs_postgres_store() -> None:
-    """Skip until the PostgreSQL store (reputable.store.postgres) is part of this build."""
-    pytest.importorskip("reputable.store.postgres", reason="the PostgreSQL store is not merged yet")

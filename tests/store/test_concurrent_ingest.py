@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reputable.testing import free_port, write_config
-from tests.store.pgnodes_db import fresh_database, needs_postgres_store
+from tests.store.pgnodes_db import fresh_database
 
 LINES = 4000
 
@@ -62,7 +62,6 @@ def _import(config: Path, path: Path) -> subprocess.Popen[str]:
 def test_two_concurrent_imports_of_one_file(tmp_path: Path, order: str) -> None:
     import psycopg
 
-    needs_postgres_store()
     lines = evidence_lines()
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     first.write_text("\n".join(lines) + "\n")

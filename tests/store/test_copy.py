@@ -185,9 +185,7 @@ def _answers(port: int, names: list[str]) -> dict[str, tuple[set[str], set[str]]
 @pytest.mark.slow
 def test_round_trip_sqlite_postgresql_sqlite(tmp_path: Path) -> None:
     from reputable.testing import RunningServer
-    from tests.store.pgnodes_db import fresh_database, needs_postgres_store
-
-    needs_postgres_store()
+    from tests.store.pgnodes_db import fresh_database
 
     names = [f"{i}.100.51.198.bl.reputable.test" for i in (1, 2, 25, 26, 200)] + [
         "5.113.0.203.bl.reputable.test",  # inside the listed /24

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.model import Batch, Listing
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
+from reputable.store.sqlite import SQLStore
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -20,13 +20,13 @@ def _listing(subject: str, expires: datetime | None = None) -> Listing:
     )  # fmt: skip
 
 
-def _ranges(store: SQLiteStore, at: datetime = NOW) -> set[str]:
+def _ranges(store: SQLStore, at: datetime = NOW) -> set[str]:
     return {item.subject_text for item in store.listings_where(like="%/%", family=4, active_at=at)}
 
 
-def test_range_cache_follows_writes_from_another_connection(tmp_path: Path) -> None:
+def test_range_cache_follows_writes_from_another_connection(store_dsn: str) -> None:
     """Ranges added, expired or removed through another connection show at the next read."""
-    reader, writer = SQLiteStore(tmp_path / "db"), SQLiteStore(tmp_path / "db")
+    reader, writer = open_dsn(store_dsn), open_dsn(store_dsn)
     try:
         writer.apply(
             Batch(listings=(_listing("192.0.2.0/24"), _listing("192.0.2.7"))),

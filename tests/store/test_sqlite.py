@@ -1,4 +1,4 @@
-"""The SQLite store: migrations, WAL, upserts, removal, serial and audit."""
+"""The store on both back-ends (SQLite, PostgreSQL): migrations, upserts, removal, serial, audit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.core.errors import StoreError
 from reputable.listings.model import AllowEntry, Batch, Listing
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
+from reputable.store.migrate import migrations
+from reputable.store.sqlite import SQLiteStore, SQLStore
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -32,30 +34,32 @@ def test_wal_and_schema(tmp_path: Path) -> None:
     store.close()
 
 
-def test_reopen_keeps_data(tmp_path: Path) -> None:
+def test_reopen_keeps_data(store_dsn: str) -> None:
     """Reopening runs no migration twice and keeps the listings."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
+    version = store.schema_version()
     store.apply(Batch(listings=(listing("198.51.100.7"),)), actor="t", action="list")
     store.close()
-    again = SQLiteStore(tmp_path / "r.db")
+    again = open_dsn(store_dsn)
     assert [x.subject_text for x in again.listings()] == ["198.51.100.7"]
+    assert again.schema_version() == version
+    (count,) = again._db.execute("SELECT COUNT(*) FROM schema_version").fetchone()
+    assert count == len({m.version for m in migrations()})
     again.close()
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
+def test_newer_schema_is_refused(store_dsn: str) -> None:
     """A database from a newer reputable is refused with advice."""
-    SQLiteStore(tmp_path / "r.db").close()
-    db = sqlite3.connect(tmp_path / "r.db")
-    db.execute("INSERT INTO schema_version VALUES (999)")
-    db.commit()
-    db.close()
+    store = open_dsn(store_dsn)
+    store._db.execute("INSERT INTO schema_version VALUES (999)")
+    store.close()
     with pytest.raises(StoreError, match="upgrade reputable"):
-        SQLiteStore(tmp_path / "r.db")
+        open_dsn(store_dsn)
 
 
-def test_upsert_and_serial(tmp_path: Path) -> None:
+def test_upsert_and_serial(any_store: SQLStore) -> None:
     """Re-adding a listing updates it in place and every change moves the serial."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = any_store
     s0 = store.serial()
     store.apply(
         Batch(listings=(listing("198.51.100.7", reason="first"),)), actor="t", action="list"
@@ -67,12 +71,11 @@ def test_upsert_and_serial(tmp_path: Path) -> None:
     rows = list(store.listings())
     assert s0 < s1 < store.serial()
     assert [r.reason for r in rows] == ["second"]
-    store.close()
 
 
-def test_expired_filtered(tmp_path: Path) -> None:
+def test_expired_filtered(any_store: SQLStore) -> None:
     """Only listings active at the given time are returned when asked."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = any_store
     store.apply(
         Batch(
             listings=(
@@ -87,12 +90,11 @@ def test_expired_filtered(tmp_path: Path) -> None:
     assert {r.subject_text for r in store.listings(active_at=later)} == {"198.51.100.8"}
     assert len(list(store.listings())) == 2
     assert [r[0] for r in store.listing_rows(active_at=later)] == ["198.51.100.8"]
-    store.close()
 
 
-def test_remove_by_cause(tmp_path: Path) -> None:
+def test_remove_by_cause(any_store: SQLStore) -> None:
     """Removing with a cause leaves the subject's other causes listed."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = any_store
     store.apply(
         Batch(
             listings=(listing("2001:db8::/48", Cause.SPAM), listing("2001:db8::/48", Cause.MANUAL))
@@ -112,12 +114,11 @@ def test_remove_by_cause(tmp_path: Path) -> None:
         == 1
     )
     assert list(store.listings()) == []
-    store.close()
 
 
-def test_batch_is_atomic(tmp_path: Path) -> None:
+def test_batch_is_atomic(any_store: SQLStore) -> None:
     """A batch that fails half way leaves nothing behind."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = any_store
     serial = store.serial()
     entry = AllowEntry(subject=parse_subject("x.example"), note="n", source="s", created_at=NOW)
     # A broken allow entry fails after the listings were inserted in the same transaction.
@@ -127,4 +128,3 @@ def test_batch_is_atomic(tmp_path: Path) -> None:
         store.apply(bad, actor="t", action="list")
     assert list(store.listings()) == []
     assert store.serial() == serial
-    store.close()

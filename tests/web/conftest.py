@@ -48,11 +48,16 @@ def wait_for(predicate: object, seconds: float) -> float:
     raise AssertionError(f"condition not met within {seconds} s")
 
 
-def start_api(directory: Path, extra: str = "", http: str = "", **dns: str) -> Iterator[Api]:
+def start_api(
+    directory: Path, extra: str = "", http: str = "", store_dsn: str | None = None, **dns: str
+) -> Iterator[Api]:
     """Run `reputable serve` in *directory* (*http*: lines for [http]); yield its Api."""
     dns_port = free_port()
     # The policy runs every second (default 5 s), so listings follow evidence quickly.
     config = write_config(directory, dns_port=dns_port, extra=extra, interval='"1s"', **dns)
+    if store_dsn is not None:
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace('dsn = "sqlite:///reputable.db"', f'dsn = "{store_dsn}"', 1))
     if http:
         text = config.read_text(encoding="utf-8").replace("[http]\n", f"[http]\n{http}\n", 1)
         config.write_text(text, encoding="utf-8")

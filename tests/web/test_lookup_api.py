@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import dns.message
 import dns.query
+import pytest
 
 from reputable.testing import cli
-from tests.web.conftest import Api, wait_for
+from tests.conftest import STORE_BACKENDS, pg_schema_dsn
+from tests.web.conftest import Api, start_api, wait_for
+
+
+@pytest.fixture(scope="module", params=STORE_BACKENDS)
+def api(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_database: str | None,
+) -> Iterator[Api]:
+    """One server per store back-end, shared by this module's tests (serve on PostgreSQL too)."""
+    folder = tmp_path_factory.mktemp("api")
+    if request.param == "sqlite":
+        yield from start_api(folder)
+        return
+    for dsn in pg_schema_dsn(pg_database):
+        yield from start_api(folder, store_dsn=dsn)
 
 
 def listed_in_dns(api: Api, name: str) -> bool:

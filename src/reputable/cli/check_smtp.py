@@ -31,7 +31,7 @@ from reputable.evidence.sources.probes.model import CLOSED, OPEN, ProbeResult, e
 # `check --smtp` obeys exactly the rules of `reputable probe relay` (one implementation).
 from reputable.evidence.sources.probes.runner import _last_probe, _seen
 from reputable.evidence.sources.settings import parse_settings as source_settings
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.sqlite import SQLStore
 
 DEFAULT_CONFIG: Final = Path("reputable.toml")
 
@@ -59,7 +59,7 @@ def read_message(path: Path) -> bytes:
     return raw
 
 
-def existing_store(config_path: Path | None) -> SQLiteStore | None:
+def existing_store(config_path: Path | None) -> SQLStore | None:
     """Open the local store when a config and its SQLite file exist (never create one)."""
     path = config_path if config_path is not None else DEFAULT_CONFIG
     if not path.exists():
@@ -73,7 +73,7 @@ def existing_store(config_path: Path | None) -> SQLiteStore | None:
 
 def smtp_refusal(
     config_path: Path | None,
-    store: SQLiteStore | None,
+    store: SQLStore | None,
     address: IPAddress,
     allow: list[str],
     now: datetime,
@@ -106,7 +106,7 @@ def smtp_refusal(
 
 
 def record_relay(
-    store: SQLiteStore, findings: tuple[Finding, ...], address: IPAddress, port: int, now: datetime
+    store: SQLStore, findings: tuple[Finding, ...], address: IPAddress, port: int, now: datetime
 ) -> None:
     """Store the relay test's outcome as ``probe:relay`` evidence, as ``probe relay`` would."""
     relay = [f for f in findings if f.check == "relay"]

@@ -35,7 +35,7 @@ from reputable.listings.delisting import (
 )
 from reputable.listings.engine import CURSOR, Outcome, evaluate
 from reputable.listings.explain import explain
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.sqlite import SQLStore
 from reputable.store.sqlite_evidence import evidence_table_rows
 
 evidence_app = typer.Typer(
@@ -331,7 +331,7 @@ def delist_request(
         store.close()
 
 
-def _reprobe_now(store: SQLiteStore, config: Config, subject: str, at: datetime) -> None:
+def _reprobe_now(store: SQLStore, config: Config, subject: str, at: datetime) -> None:
     """Re-probe a probe-made listing a request waits on; end it at once if the fix holds."""
     # Imported here: the probes pull in the resolver and SMTP code no other command needs.
     from reputable.evidence.sources.settings import parse_settings

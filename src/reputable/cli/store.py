@@ -1,8 +1,11 @@
-"""`reputable store backup FILE`, `store vacuum` and `store copy`: maintenance of the store."""
+"""`reputable store backup FILE`, `store vacuum` and `store copy`: maintenance of the store.
+
+A PostgreSQL store is backed up and vacuumed with PostgreSQL's own tools; both commands say
+which. `store copy` moves every table between SQLite and PostgreSQL stores.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import sys
 from pathlib import Path
@@ -12,11 +15,14 @@ import typer
 
 from reputable.app import store_path
 from reputable.cli.common import console, print_json, state
+from reputable.config import Config
 from reputable.core.errors import StoreError
+from reputable.store.dsn import is_postgres, shown
 from reputable.store.maintenance import backup
 
 store_app = typer.Typer(
-    help="Maintenance of the store: backup, vacuum, copy between SQLite and PostgreSQL.",
+    help="Maintenance of the store: backup, vacuum (SQLite; PostgreSQL: pg_dump, VACUUM),"
+    " copy between SQLite and PostgreSQL.",
     no_args_is_help=True,
 )
 
@@ -30,6 +36,7 @@ def backup_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy the live store to TARGET with SQLite's online backup API (serve keeps running)."""
+    _refuse_postgres(state(ctx).config, "backup", "pg_dump --format=custom --file=TARGET DB")
     result = backup(store_path(state(ctx).config), target)
     if as_json:
         print_json(
@@ -51,6 +58,9 @@ def backup_command(
 @store_app.command("vacuum")
 def vacuum_command(ctx: typer.Context) -> None:
     """Rebuild the store file to return the space of pruned rows to the file system."""
+    _refuse_postgres(
+        state(ctx).config, "vacuum", "autovacuum (on by default), or VACUUM (FULL) in psql"
+    )
     path = store_path(state(ctx).config)
     if not path.is_file():
         raise StoreError(f"store {path} does not exist: check store.dsn in the config")
@@ -90,14 +100,13 @@ def copy_command(
     a target that already holds data is refused unless --force. Each table is copied in one
     transaction, so a failed copy can simply be run again with --force.
     """
-    from reputable.app import open_store
     from reputable.store.copy import copy_store
+    from reputable.store.dsn import open_dsn
 
-    config = state(ctx).config
-    origin = source or config.store_dsn
+    origin = source or state(ctx).config.store_dsn
 
     def migrate(dsn: str) -> None:
-        open_store(dataclasses.replace(config, store_dsn=dsn)).close()
+        open_dsn(dsn).close()  # creates and migrates the schema
 
     def progress(table: str, rows: int) -> None:
         if sys.stderr.isatty():
@@ -142,6 +151,15 @@ def _absolute(dsn: str) -> str:
     if dsn.startswith("sqlite:///"):
         return "sqlite:///" + str(Path(dsn.removeprefix("sqlite:///")).absolute())
     return dsn
+
+
+def _refuse_postgres(config: Config, command: str, instead: str) -> None:
+    """Stop with what to use instead when the store is PostgreSQL (these work on a file)."""
+    if is_postgres(config.store_dsn):
+        raise StoreError(
+            f"`store {command}` works on a SQLite store; store.dsn {shown(config.store_dsn)}"
+            f" is PostgreSQL: use {instead} (serve keeps running)"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -213,7 +213,14 @@ class PostgresLeaderLock:
             self._conn = None
 
     def release(self) -> None:
-        # Closing the session releases the lock; no unlock round trip needed.
+        # Unlock first: closing alone frees the lock only once the server has seen the
+        # session end, a moment later (another node trying at once would still lose).
+        if self._held and self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.execute(
+                    "SELECT pg_advisory_unlock(hashtextextended(%s || current_schema(), 0))",
+                    (self.lock + ":",),
+                )
         self._drop()
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from reputable.core.clock import parse_duration
 from reputable.core.errors import ConfigError, InputError, StoreError
+from reputable.store.sqlite_tx import Connection
 
 
 @dataclass(frozen=True)
@@ -100,35 +101,38 @@ def store_gauges(path: Path, now: datetime) -> StoreGauges:
         return StoreGauges()
     db = open_read_only(path)
     try:
-        listings = {
-            (int(family), str(cause)): int(count)
-            for family, cause, count in db.execute(
-                "SELECT family, cause, COUNT(*) FROM listings"
-                " WHERE expires_at IS NULL OR expires_at > ? GROUP BY family, cause",
-                (now.timestamp(),),
-            )
-        }
-        evidence = {
-            str(source): int(count)
-            for source, count in db.execute("SELECT source, COUNT(*) FROM evidence GROUP BY source")
-        }
-        feeds = {
-            str(name): (success, error)
-            for name, success, error in db.execute(
-                "SELECT name, last_success, last_error FROM feeds"
-            )
-        }
-        followers: dict[str, tuple[int, float]] = {}
-        for name, offset, updated_at in db.execute(
-            "SELECT name, offset, updated_at FROM source_positions"
-        ):
-            lag = _follower_lag(str(name), int(offset), float(updated_at))
-            if lag is not None:
-                followers[str(name)] = lag
+        return gauges_of(db, now)
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read the gauges of store {path}: {exc}") from exc
     finally:
         db.close()
+
+
+def gauges_of(db: Connection, now: datetime) -> StoreGauges:
+    """Return the gauges read through *db* (a read-only SQLite file, or a PostgreSQL store's)."""
+    listings = {
+        (int(family), str(cause)): int(count)
+        for family, cause, count in db.execute(
+            "SELECT family, cause, COUNT(*) FROM listings"
+            " WHERE expires_at IS NULL OR expires_at > ? GROUP BY family, cause",
+            (now.timestamp(),),
+        )
+    }
+    evidence = {
+        str(source): int(count)
+        for source, count in db.execute("SELECT source, COUNT(*) FROM evidence GROUP BY source")
+    }
+    feeds = {
+        str(name): (success, error)
+        for name, success, error in db.execute("SELECT name, last_success, last_error FROM feeds")
+    }
+    followers: dict[str, tuple[int, float]] = {}
+    for name, offset, updated_at in db.execute(
+        'SELECT name, "offset", updated_at FROM source_positions'
+    ):
+        lag = _follower_lag(str(name), int(offset), float(updated_at))
+        if lag is not None:
+            followers[str(name)] = lag
     return StoreGauges(listings, evidence, feeds, followers)
 
 
@@ -161,11 +165,11 @@ def evidence_retention(section: Any, minimum: timedelta) -> timedelta | None:
 
 
 def prune_evidence(
-    db: sqlite3.Connection, before: datetime, *, after_id: int = 0, batch: int = 1000
+    db: Connection, before: datetime, *, after_id: int = 0, batch: int = 1000
 ) -> tuple[int, int]:
     """Delete up to *batch* evidence rows observed before *before*, walking ids upwards.
 
-    *db* must be in autocommit mode (``isolation_level=None``). Returns (rows deleted, last id
+    *db* must be in autocommit mode (``isolation_level=None``; the PostgreSQL adapter is). Returns (rows deleted, last id
     looked at): call again with ``after_id`` set to it until nothing is deleted. Each call is
     one short transaction, so writers wait milliseconds at most.
     """
@@ -181,7 +185,7 @@ def prune_evidence(
     db.execute("BEGIN IMMEDIATE")  # *db* is in autocommit mode: one transaction a batch
     try:
         db.executemany("DELETE FROM evidence WHERE id = ?", [(i,) for i in ids])
-    except sqlite3.Error:
+    except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")

@@ -1,4 +1,7 @@
-"""The embedded default store: SQLite in WAL mode."""
+"""The SQL store (every table mixin) and its embedded default back-end: SQLite in WAL mode.
+
+PostgreSQL runs the same SQL through an adapter (store/postgres.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from reputable.core.address import Domain, Subject, format_subject, parse_subjec
 from reputable.core.cause import Cause
 from reputable.core.errors import StoreError
 from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.store.maintenance import StoreGauges, gauges_of, prune_evidence
 from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 from reputable.store.sqlite_exports import ExportReads
@@ -39,7 +43,7 @@ def _family(subject: Subject) -> int:
     return subject.version
 
 
-class SQLiteStore(
+class SQLStore(
     EvidenceTables,
     PolicyWrites,
     RequestTables,
@@ -51,29 +55,25 @@ class SQLiteStore(
     PageReads,
     PolicyReads,
 ):
-    """Listings in one SQLite file; every write is one transaction that bumps the serial."""
+    """Listings, evidence and the rest in SQL; every write is one transaction that bumps the serial.
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        self._range_cache: dict[int, tuple[int, list[Listing]]] = {}
-        try:
-            # One connection, used by one task at a time; the metrics thread only reads the serial.
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+    The back-end is ``_db``: SQLite here (:class:`SQLiteStore`), PostgreSQL through the
+    adapter of store/postgres.py (:class:`~reputable.store.postgres.PostgresStore`).
+    """
+
+    _range_cache: dict[int, tuple[int, list[Listing]]]
 
     # -- schema -------------------------------------------------------------------------------
     def _migrate(self) -> None:
+        """Apply the migrations this database lacks, each in its own write transaction.
+
+        The version is read again inside each transaction (which holds the writer lock), so
+        two processes opening a new database at once apply each migration once.
+        """
         db = self._db
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = row[0] or 0
+        with transaction(db, f"cannot create the schema table in {self.path}"):
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = self._applied()
         known = migrations()
         if known and current > known[-1].version:
             raise StoreError(
@@ -84,9 +84,15 @@ class SQLiteStore(
             if migration.version <= current:
                 continue
             with transaction(db, f"migration {migration.name} failed on {self.path}"):
+                if self._applied() >= migration.version:
+                    continue  # another process applied it while we waited for the lock
                 for statement in split_statements(migration.sql):
                     db.execute(statement)
                 db.execute("INSERT INTO schema_version (version) VALUES (?)", (migration.version,))
+
+    def _applied(self) -> int:
+        row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
 
     def schema_version(self) -> int:
         """Return the applied schema version."""
@@ -359,6 +365,38 @@ class SQLiteStore(
         row = self._db.execute("SELECT value FROM meta WHERE key = 'serial'").fetchone()
         return int(row[0])
 
+    def gauges(self, now: datetime) -> StoreGauges:
+        """Return what /metrics and ``status`` report, read through this store's connection."""
+        return gauges_of(self._db, now)
+
+    def prune_batch(self, before: datetime, after_id: int) -> tuple[int, int]:
+        """Delete one batch of evidence observed before *before* (see ``prune_evidence``)."""
+        return prune_evidence(self._db, before, after_id=after_id)
+
     def close(self) -> None:
         """Release the connection."""
-        self._db.close()
+        raise NotImplementedError
+
+
+class SQLiteStore(SQLStore):
+    """Listings in one SQLite file in WAL mode."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._range_cache = {}
+        try:
+            # One connection, used by one task at a time; the metrics thread only reads the serial.
+            self._sqlite = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._db = self._sqlite
+            self._sqlite.execute("PRAGMA journal_mode=WAL")
+            self._sqlite.execute("PRAGMA synchronous=NORMAL")
+            self._sqlite.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._sqlite.close()

@@ -20,7 +20,7 @@ class ExportReads(SQLiteTables):
         listings' unique index, so memory stays flat however many listings there are.
         """
         cursor = self._db.execute(
-            "SELECT subject, family, MAX(listed_at) FROM listings"
+            "SELECT subject, MAX(family), MAX(listed_at) FROM listings"
             " WHERE family IN (4, 6) AND (expires_at IS NULL OR expires_at > ?)"
             " GROUP BY subject ORDER BY subject",
             (active_at.timestamp(),),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from reputable.evidence.parsers.feed_model import (
     FeedState,
 )
 from reputable.listings.model import Listing
-from reputable.store.sqlite_tx import SQLiteTables, transaction
+from reputable.store.sqlite_tx import DB_ERRORS, INTEGRITY_ERRORS, SQLiteTables, transaction
 
 _COLUMNS = (
     "name, url, kind, refresh, options, etag, last_modified, content_hash,"
@@ -62,7 +61,7 @@ class FeedTables(SQLiteTables):
     def _write(self, sql: str, args: Sequence[object]) -> int:
         try:
             return int(self._db.execute(sql, args).rowcount)
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot write feeds to {self.path}: {exc}") from exc
 
     def add_feed(self, feed: FeedDefinition, *, now: datetime) -> None:
@@ -74,11 +73,11 @@ class FeedTables(SQLiteTables):
                 " VALUES (?,?,?,?,?,?)",
                 (feed.name, feed.url, feed.kind, feed.refresh.total_seconds(), options, _ts(now)),
             )
-        except sqlite3.IntegrityError as exc:
+        except INTEGRITY_ERRORS as exc:
             raise InputError(
                 f"feed {feed.name!r} exists; `reputable feed remove {feed.name}` first"
             ) from exc
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot write feeds to {self.path}: {exc}") from exc
 
     def feeds(self) -> list[FeedRecord]:

@@ -17,7 +17,7 @@ class PageReads(SQLiteTables):
     def evidence_counts_after(self, after: int) -> tuple[int, list[tuple[int, str, str, int]]]:
         """Return the last evidence id read and (day, source, cause, count) of rows after *after*."""
         top = self._db.execute(
-            "SELECT MAX(id) FROM (SELECT id FROM evidence WHERE id > ? ORDER BY id LIMIT ?)",
+            "SELECT MAX(id) FROM (SELECT id FROM evidence WHERE id > ? ORDER BY id LIMIT ?) AS recent",
             (after, CHUNK),
         ).fetchone()[0]
         if top is None:
@@ -32,7 +32,7 @@ class PageReads(SQLiteTables):
     def listing_counts_after(self, after: int) -> tuple[int, list[tuple[int, str, int]]]:
         """Return the last audit id read and (day, cause, count) of listings made after *after*."""
         top = self._db.execute(
-            "SELECT MAX(id) FROM (SELECT id FROM audit WHERE id > ? ORDER BY id LIMIT ?)",
+            "SELECT MAX(id) FROM (SELECT id FROM audit WHERE id > ? ORDER BY id LIMIT ?) AS recent",
             (after, CHUNK),
         ).fetchone()[0]
         if top is None:
@@ -49,7 +49,7 @@ class PageReads(SQLiteTables):
         return [
             (str(n), int(o), float(u))
             for n, o, u in self._db.execute(
-                "SELECT name, offset, updated_at FROM source_positions ORDER BY name"
+                'SELECT name, "offset", updated_at FROM source_positions ORDER BY name'
             )
         ]
 

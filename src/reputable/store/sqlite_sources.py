@@ -17,7 +17,7 @@ class SourceTables(SQLiteTables):
     def source_position(self, name: str) -> Position | None:
         """Return where follower *name* stopped, or None when it never committed."""
         row = self._db.execute(
-            "SELECT device, inode, head, offset, lines, state FROM source_positions WHERE name = ?",
+            'SELECT device, inode, head, "offset", lines, state FROM source_positions WHERE name = ?',
             (name,),
         ).fetchone()
         if row is None:
@@ -30,10 +30,10 @@ class SourceTables(SQLiteTables):
         with transaction(self._db, f"cannot save position of {position.name} in {self.path}") as db:
             added = insert_evidence(db, evidence)
             db.execute(
-                "INSERT INTO source_positions (name, device, inode, head, offset, lines, state,"
+                'INSERT INTO source_positions (name, device, inode, head, "offset", lines, state,'
                 " updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (name) DO UPDATE SET"
                 " device = excluded.device, inode = excluded.inode, head = excluded.head,"
-                " offset = excluded.offset, lines = excluded.lines, state = excluded.state,"
+                ' "offset" = excluded."offset", lines = excluded.lines, state = excluded.state,'
                 " updated_at = excluded.updated_at",
                 (
                     position.name,

@@ -1,22 +1,75 @@
-"""What every SQLite table mixin shares: the connection, the change serial, the audit log, and
-one write transaction (BEGIN IMMEDIATE, COMMIT or ROLLBACK, one error)."""
+"""What every table mixin shares: the connection, the change serial, the audit log, and one
+write transaction (BEGIN IMMEDIATE, COMMIT or ROLLBACK, one error).
+
+The mixins are written once, in SQLite's dialect with ``?`` placeholders. ``_db`` is either a
+:class:`sqlite3.Connection` or the PostgreSQL adapter (store/postgres.py), which translates each
+statement once and raises :class:`DriverError` for the driver's errors; both satisfy
+:class:`Connection`.
+"""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from reputable.core.errors import StoreError
 
 
+class DriverError(StoreError):
+    """A database error from a driver other than sqlite3 (the message is the driver's).
+
+    A StoreError, so a failure outside a transaction (the server went away during a read)
+    is still one clear line for the CLI and a logged error for serve's loops.
+    """
+
+
+class DriverIntegrityError(DriverError):
+    """A constraint (unique key, not null) refused a write."""
+
+
+#: What a database call may raise, whichever back-end runs it.
+DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, DriverError)
+#: The subset meaning "a constraint refused the row".
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, DriverIntegrityError)
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the mixins use."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def fetchmany(self, size: int = ..., /) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class Connection(Protocol):
+    """The part of :class:`sqlite3.Connection` the mixins use (statements in SQLite's dialect)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Cursor: ...
+
+    @property
+    def total_changes(self) -> int: ...
+
+
 @contextmanager
-def transaction(db: sqlite3.Connection, failure: str) -> Iterator[sqlite3.Connection]:
+def transaction(db: Connection, failure: str) -> Iterator[Connection]:
     """Run the block in one write transaction; a database error becomes ``StoreError(failure: ...)``.
 
     Anything raised inside rolls the transaction back and propagates unchanged, except
-    sqlite3 errors, which are reported as StoreError naming *failure* (e.g. "cannot write
+    database errors, which are reported as StoreError naming *failure* (e.g. "cannot write
     evidence to /var/lib/reputable/reputable.db").
     """
     try:
@@ -27,14 +80,14 @@ def transaction(db: sqlite3.Connection, failure: str) -> Iterator[sqlite3.Connec
         except BaseException:
             db.execute("ROLLBACK")
             raise
-    except sqlite3.Error as exc:
+    except DB_ERRORS as exc:
         raise StoreError(f"{failure}: {exc}") from exc
 
 
 class SQLiteTables:
-    """Base of SQLiteStore and its table mixins: the connection, serial and audit log."""
+    """Base of the stores and their table mixins: the connection, serial and audit log."""
 
-    _db: sqlite3.Connection
+    _db: Connection
     path: str
 
     def _bump(self) -> None:

@@ -139,9 +139,9 @@ class WebhookTables(SQLiteTables):
         with transaction(self._db, f"cannot update webhooks in {self.path}") as db:
             db.execute(
                 "UPDATE webhook_queue SET attempts = attempts + 1, last_error = ?,"
-                " next_at = COALESCE(?, next_at), dead_at = CASE WHEN ? IS NULL THEN ? END"
+                " next_at = COALESCE(?, next_at), dead_at = ?"
                 " WHERE id = ?",
-                (error[:500], next_at, next_at, now, delivery),
+                (error[:500], next_at, now if next_at is None else None, delivery),
             )
 
     def webhook_rows(self) -> Iterator[tuple[int, str, str, int, float | None, float | None]]:

@@ -13,7 +13,7 @@ from typing import TypeVar
 from reputable.config import Config
 from reputable.publication.lookup import Zones
 from reputable.publication.snapshot.holder import SnapshotHolder
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.sqlite import SQLStore
 from reputable.web.crowdsec import BouncerStreams
 from reputable.web.intake import parser_pool
 from reputable.web.limits import RateLimiter
@@ -27,28 +27,28 @@ T = TypeVar("T")
 class Stores:
     """The store, used from worker threads only: one writer, a few readers (SQLite WAL)."""
 
-    def __init__(self, opener: Callable[[], SQLiteStore], readers: int = 2) -> None:
+    def __init__(self, opener: Callable[[], SQLStore], readers: int = 2) -> None:
         self._opener = opener
         self._local = threading.local()
-        self._opened: list[SQLiteStore] = []
+        self._opened: list[SQLStore] = []
         self._opened_lock = threading.Lock()
-        self._inline: SQLiteStore | None = None
+        self._inline: SQLStore | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="http-store-write")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="http-store-read")
 
-    def _store(self) -> SQLiteStore:
-        store: SQLiteStore | None = getattr(self._local, "store", None)
+    def _store(self) -> SQLStore:
+        store: SQLStore | None = getattr(self._local, "store", None)
         if store is None:
             store = self._local.store = self._opener()
             with self._opened_lock:
                 self._opened.append(store)
         return store
 
-    def open(self) -> SQLiteStore:
+    def open(self) -> SQLStore:
         """Return a connection of the caller's own (e.g. for a streamed export); close it."""
         return self._opener()
 
-    def read_now(self, work: Callable[[SQLiteStore], T]) -> T:
+    def read_now(self, work: Callable[[SQLStore], T]) -> T:
         """Return ``work(store)`` run right here, on the event loop's own connection.
 
         Only for short indexed reads on the lookup path: handing work to a thread costs more
@@ -62,12 +62,12 @@ class Stores:
                 self._opened.append(store)
         return work(store)
 
-    async def read(self, work: Callable[[SQLiteStore], T]) -> T:
+    async def read(self, work: Callable[[SQLStore], T]) -> T:
         """Return ``work(store)`` run in a reader thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, lambda: work(self._store()))
 
-    async def write(self, work: Callable[[SQLiteStore], T]) -> T:
+    async def write(self, work: Callable[[SQLStore], T]) -> T:
         """Return ``work(store)`` run in the one writer thread (writes never interleave)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, lambda: work(self._store()))
@@ -124,7 +124,7 @@ class Context:
 
     @classmethod
     def create(
-        cls, config: Config, settings: HttpSettings, opener: Callable[[], SQLiteStore]
+        cls, config: Config, settings: HttpSettings, opener: Callable[[], SQLStore]
     ) -> Context:
         """Return the context of *config* with stores made by *opener*."""
         return cls(

@@ -15,7 +15,7 @@ from reputable.core.address import Domain, Subject
 from reputable.evidence.model import scoring_target
 from reputable.publication.lookup import Answer, Lookup
 from reputable.reputation.scoring import accumulate, reputation
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.sqlite import SQLStore
 from reputable.store.sqlite_tokens import TokenRecord
 from reputable.web.context import Context
 from reputable.web.errors import ApiError
@@ -85,7 +85,7 @@ def score_names(subject: Subject) -> list[str]:
 
 
 def scores(
-    store: SQLiteStore, config: Config, groups: Sequence[list[str]], now: datetime
+    store: SQLStore, config: Config, groups: Sequence[list[str]], now: datetime
 ) -> list[tuple[int, str]]:
     """Return (score, bucket) for each group of names, from one read of their evidence."""
     wanted = {name for group in groups for name in group}

@@ -20,7 +20,7 @@ from reputable.config import Config
 from reputable.publication.dnsbl.worker import metrics_path
 from reputable.publication.metrics import RESULTS, read_worker_files
 from reputable.publication.snapshot.view import Snapshot
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.sqlite import SQLStore
 
 DAY = 86400
 
@@ -49,7 +49,7 @@ class Aggregates:
     dns: DnsRate = field(default_factory=DnsRate)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def advance(self, store: SQLiteStore) -> None:
+    def advance(self, store: SQLStore) -> None:
         """Fold in the evidence and listings recorded since the last call (in a worker thread)."""
         with self.lock:
             while True:

@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from reputable.config import Config
 from reputable.core.clock import format_instant
 from reputable.publication.snapshot.view import Snapshot
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.sqlite import SQLStore
 from reputable.web.deps import context, scores
 from reputable.web.schemas import ErrorOut
 
@@ -30,7 +30,7 @@ def _dns_lists(snapshot: Snapshot, subject: str) -> bool:
 
 
 def _listed(
-    store: SQLiteStore, snapshot: Snapshot, now: datetime
+    store: SQLStore, snapshot: Snapshot, now: datetime
 ) -> Iterator[list[tuple[str, bool, float]]]:
     """Yield chunks of (subject, is_host, listed_at) DNS lists, in subject order."""
     for chunk in store.ip_subjects(active_at=now):
@@ -43,7 +43,7 @@ def _listed(
         yield out
 
 
-def _plain(store: SQLiteStore, snapshot: Snapshot, now: datetime) -> Iterator[bytes]:
+def _plain(store: SQLStore, snapshot: Snapshot, now: datetime) -> Iterator[bytes]:
     try:
         for chunk in _listed(store, snapshot, now):
             if chunk:
@@ -68,7 +68,7 @@ async def export_plain(request: Request) -> StreamingResponse:
 
 
 def _abuseipdb(
-    store: SQLiteStore, config: Config, snapshot: Snapshot, now: datetime, minimum: int
+    store: SQLStore, config: Config, snapshot: Snapshot, now: datetime, minimum: int
 ) -> Iterator[bytes]:
     first = True
     try:

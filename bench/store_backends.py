@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Benchmark: the same store operations on SQLite and on PostgreSQL, in one process.
+
+For each back-end, against a fresh store (a temporary SQLite file; a fresh database on the
+PostgreSQL server of ``--pg``, dropped afterwards):
+
+1. ``add_evidence`` of N evidence records in one transaction (bulk ingest);
+2. W single-listing ``apply`` calls, one transaction each (operator/API writes: latency);
+3. ``listing_rows`` read of every active listing after a bulk ``apply`` of N listings
+   (what the snapshot build reads);
+4. R ``listings_where(subjects=...)`` point reads (explain / API-style reads).
+
+Wall time and this process's CPU time (user+sys) are printed per step; PostgreSQL's own
+server CPU is not included (it runs in other processes). Loopback only.
+
+    python bench/store_backends.py                    # N=50,000, W=500, R=2,000
+    python bench/store_backends.py --n 200000 --pg postgresql://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from ipaddress import IPv4Address
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+from reputable.core.address import parse_subject
+from reputable.core.cause import Cause
+from reputable.evidence.model import Evidence
+from reputable.listings.model import Batch, Listing
+from reputable.store.dsn import open_dsn
+from reputable.store.sqlite import SQLStore
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def timed(label: str, work: Callable[[], object]) -> None:
+    """Run *work* and print its wall and CPU seconds."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    work()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    print(f"  {label:<40} wall {wall:7.3f} s   cpu {cpu:7.3f} s", flush=True)
+
+
+def run(store: SQLStore, n: int, writes: int, reads: int) -> None:
+    """The four steps on *store*."""
+    base = int(IPv4Address("10.0.0.0"))
+    evidence = [
+        Evidence(subject=IPv4Address(base + i), cause=Cause.SPAM, source="bench", observed_at=NOW)
+        for i in range(n)
+    ]
+    timed(f"add_evidence {n:,} (one transaction)", lambda: store.add_evidence(evidence))
+
+    def single_writes() -> None:
+        for i in range(writes):
+            listing = Listing(subject=parse_subject(str(IPv4Address(base + i))), cause=Cause.SPAM,
+                              reason="r", source="op", listed_at=NOW)  # fmt: skip
+            store.apply(Batch(listings=(listing,)), actor="b", action="list")
+
+    timed(f"apply x{writes:,} (one listing each)", single_writes)
+    bulk = tuple(
+        Listing(
+            subject=parse_subject(str(IPv4Address(base + n + i))),
+            cause=Cause.SPAM,
+            reason="r",
+            source="bulk",
+            listed_at=NOW,
+        )
+        for i in range(n)
+    )
+    timed(f"apply {n:,} listings (one transaction)", lambda: store.apply(
+        Batch(listings=bulk), actor="b", action="import"))  # fmt: skip
+    timed("listing_rows (all active)", lambda: sum(1 for _ in store.listing_rows(active_at=NOW)))
+
+    def point_reads() -> None:
+        for i in range(reads):
+            store.listings_where(subjects=[str(IPv4Address(base + n + i))])
+
+    timed(f"listings_where x{reads:,} (point reads)", point_reads)
+
+
+def main() -> None:
+    """Parse the options and run both back-ends."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--writes", type=int, default=500)
+    parser.add_argument("--reads", type=int, default=2_000)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--prefix", default="rep_bench_", help="name prefix of the database")
+    args = parser.parse_args()
+    print(f"load {os.getloadavg()[0]:.2f}; N={args.n:,} W={args.writes:,} R={args.reads:,}")
+    with tempfile.TemporaryDirectory() as folder:
+        print("sqlite")
+        store = open_dsn(f"sqlite:///{Path(folder) / 'b.db'}")
+        try:
+            run(store, args.n, args.writes, args.reads)
+        finally:
+            store.close()
+    name = f"{args.prefix}{secrets.token_hex(4)}"
+    with psycopg.connect(args.pg, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            print("postgresql")
+            store = open_dsn(urlunsplit(urlsplit(args.pg)._replace(path="/" + name)))
+            try:
+                run(store, args.n, args.writes, args.reads)
+            finally:
+                store.close()
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    print(f"load {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
