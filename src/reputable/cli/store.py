@@ -77,7 +77,13 @@ def vacuum_command(ctx: typer.Context) -> None:
     console.print(f"vacuumed {path}: {before} -> {after} bytes", highlight=False)
 
 
-@store_app.command("copy")
+@store_app.command(
+    "copy",
+    help="Copy every table from one store to another (e.g. SQLite to PostgreSQL), verified by"
+    " counts.\n\nStop serve and ingests on the source first. The target is created and migrated"
+    " if needed; a target that already holds data is refused unless --force. Each table is"
+    " copied in one transaction, so a failed copy can simply be run again with --force.",
+)
 def copy_command(
     ctx: typer.Context,
     to: Annotated[
@@ -94,12 +100,7 @@ def copy_command(
     batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per batch.")] = 5000,
     as_json: JsonOpt = False,
 ) -> None:
-    """Copy every table from one store to another (e.g. SQLite to PostgreSQL), verified by counts.
-
-    Stop serve and ingests on the source first. The target is created and migrated if needed;
-    a target that already holds data is refused unless --force. Each table is copied in one
-    transaction, so a failed copy can simply be run again with --force.
-    """
+    """Copy every table from one store to another, verified by counts (help: above)."""
     from reputable.store.copy import copy_store
     from reputable.store.dsn import open_dsn
 
