@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -39,6 +39,7 @@ from reputable.publication.metrics import (
 )
 from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
+from reputable.store.coordination import EVIDENCE_CHANNEL, ChangeFeed, change_feed, leader_lock
 from reputable.store.dsn import is_postgres, open_dsn, shown
 from reputable.store.sqlite import SQLiteStore, SQLStore
 from reputable.web.pages.settings import page_settings
@@ -53,6 +54,8 @@ EVIDENCE_GATHER = 1.0  # seconds the policy waits after the API reports new evid
 CHILD_STOP_SECONDS = 0.8
 #: Seconds between two evidence retention rounds.
 RETENTION_EVERY = 600.0
+#: Seconds between two attempts of a follower to become the policy leader.
+LEADER_RETRY = 1.0
 
 
 async def run_child(cmd: list[str]) -> int:
@@ -195,6 +198,10 @@ class Supervisor:
         self.reloads = 0
         #: Counters of this process for /metrics (see publication/metrics.render_activity).
         self.activity = Activity()
+        #: Several nodes on one store: only the holder of this lock evaluates the policy
+        #: (store/coordination.py). Made here, before serve drops its privileges.
+        self.leader = leader_lock(config.store_dsn)
+        self.leading = False
 
     # -- publisher --------------------------------------------------------------------------
     async def rebuild_if_stale(self) -> bool:
@@ -215,15 +222,39 @@ class Supervisor:
         return True
 
     async def publisher(self) -> None:
-        """Follow the store: rebuild the snapshot whenever its serial, config or expiry moves."""
+        """Follow the store: rebuild the snapshot whenever its serial, config or expiry moves.
+
+        On PostgreSQL a NOTIFY of the serial (any node's change) wakes it at once; the serial
+        is polled every ``reload_interval`` all the same (SQLite, or the listener is down).
+        """
         interval = self.config.dns.reload_interval.total_seconds()
-        while not self.stopping.is_set():
-            try:
-                await self.rebuild_if_stale()
-            except ReputableError as exc:
-                log.error("publisher_failed", error=str(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), interval)
+        feed = change_feed(self.config.store_dsn)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self.rebuild_if_stale()
+                except ReputableError as exc:
+                    log.error("publisher_failed", error=str(exc))
+                await self.wait_change(feed, interval)
+        finally:
+            await feed.close()
+
+    async def wait_change(
+        self, feed: ChangeFeed, timeout: float, *, wake: asyncio.Event | None = None
+    ) -> bool:
+        """Wait for a change on *feed*, *wake*, *timeout* or stopping; True if the feed woke us."""
+        change = asyncio.ensure_future(feed.wait(timeout))
+        others = [self.stopping] if wake is None else [self.stopping, wake]
+        waiters = [asyncio.ensure_future(event.wait()) for event in others]
+        await asyncio.wait({change, *waiters}, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        if not change.done():
+            change.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await change
+            return False
+        return change.result()
 
     # -- policy ---------------------------------------------------------------------------
     async def full_evaluation(self) -> None:
@@ -234,8 +265,17 @@ class Supervisor:
             log.error("policy_run_failed", exit_code=code)
 
     async def policy_loop(self) -> None:
-        """Evaluate the subjects touched by new evidence every policy interval."""
+        """Evaluate the subjects touched by new evidence every policy interval, as leader.
+
+        Several nodes may share one store: only the holder of the leader lock evaluates (and
+        runs the full evaluation when it becomes leader); the others try again every
+        LEADER_RETRY seconds, so a dead leader is replaced within about that long once the
+        store has released its lock. On PostgreSQL the leader also wakes on a NOTIFY of new
+        evidence written by any node.
+        """
         store = open_store(self.config)  # its own connection: runs in a worker thread
+        evidence = change_feed(self.config.store_dsn, (EVIDENCE_CHANNEL,))
+        full: asyncio.Task[None] | None = None
         # One thread uses and closes it: a cancel (SIGTERM) ends this task at once but not a
         # running evaluate_new, and closing its connection under it crashed CPython's sqlite3
         # (SIGSEGV in sqlite3_last_insert_rowid); the close queued behind it runs once it ends.
@@ -245,6 +285,17 @@ class Supervisor:
         prefixes = await asyncio.to_thread(prefix_table, self.config)
         try:
             while not self.stopping.is_set():
+                leading = await loop.run_in_executor(thread, self.leader.try_acquire)
+                if leading != self.leading:
+                    self.leading = leading
+                    event = "policy_leader" if leading else "policy_follower"
+                    log.info(event, lock=self.leader.name)
+                    if leading and (full is None or full.done()):
+                        full = asyncio.create_task(self.full_evaluation())
+                if not leading:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), LEADER_RETRY)
+                    continue
                 try:
                     outcome = await loop.run_in_executor(
                         thread,
@@ -273,16 +324,45 @@ class Supervisor:
                         )
                 except ReputableError as exc:
                     log.error("policy_failed", error=str(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.evidence_arrived.wait(), interval)
-                if self.evidence_arrived.is_set():
+                # Our API's evidence, or (PostgreSQL) a NOTIFY of any node's new evidence.
+                heard = await self.wait_change(evidence, interval, wake=self.evidence_arrived)
+                if self.evidence_arrived.is_set() or heard:
                     # Woken by the API: gather what else arrives for a moment, so a stream
                     # of posts costs one evaluation per second, not one per post.
                     await asyncio.sleep(EVIDENCE_GATHER)
                     self.evidence_arrived.clear()
         finally:
+            if full is not None:
+                full.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await full  # ends the `policy run` child first
+            await evidence.close()
+            self.leading = False
+            thread.submit(self.leader.release)
             thread.submit(store.close)
             thread.shutdown(wait=False)
+
+    async def leader_duty(self, duty: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a store-wide *duty* (feeds, re-probes, webhooks) only while this node leads.
+
+        With several nodes on one store one of them fetches the feeds, re-probes and POSTs
+        the webhooks (twice would mean duplicate deliveries); the duty is cancelled when
+        leadership is lost and started again on the node that takes over.
+        """
+        while not self.stopping.is_set():
+            if not self.leading:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), LEADER_RETRY)
+                continue
+            task = asyncio.create_task(duty())
+            while self.leading and not task.done():
+                await asyncio.wait({task}, timeout=LEADER_RETRY)
+            if task.done():
+                return task.result()  # ended by itself: nothing configured, or stopping
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            log.info("leader_duty_stopped", duty=duty.__name__)
 
     # -- sources --------------------------------------------------------------------------
     async def feeds(self) -> None:
@@ -496,6 +576,9 @@ class Supervisor:
             + (self.policy_metrics() if self.policy_metrics is not None else "")
             + self.server_text()
             + render_activity(self.activity)
+            + "# HELP reputable_policy_leader 1 while this node is the policy evaluator.\n"
+            + "# TYPE reputable_policy_leader gauge\n"
+            + f"reputable_policy_leader {int(self.leading)}\n"
         )
 
     def server_text(self) -> str:
@@ -558,6 +641,7 @@ class Supervisor:
             "pid": os.getpid(),
             "uptime_seconds": round(now - self.started, 3),
             "reloads": self.reloads,
+            "policy_leader": self.leading,
             "serial": self.store.serial(),
             "snapshot": snapshot,
             "listings": sum(gauges.listings.values()),
@@ -720,20 +804,28 @@ class Supervisor:
                 "serve_ready", seconds=round(time.perf_counter() - started, 3), pid=os.getpid()
             )
             sdnotify.notify(f"READY=1\nSTATUS=answering DNS\nMAINPID={os.getpid()}")
+            # Several nodes on one store: the leader alone evaluates (store/coordination.py).
+            # Tried here, before the tasks start, so the start-up evaluation begins at once
+            # (the HTTP app's imports hold the loop for seconds); a follower that takes over
+            # later runs it from the policy loop.
+            self.leading = self.leader.try_acquire()
+            if self.leading:
+                log.info("policy_leader", lock=self.leader.name)
             async with asyncio.TaskGroup() as group:
                 # DNS answers from the existing snapshot first; the full evaluation follows.
-                group.create_task(self.full_evaluation())
+                if self.leading:
+                    group.create_task(self.full_evaluation())
                 group.create_task(self.publisher())
                 group.create_task(self.watchdog())
                 group.create_task(self.policy_loop())
-                group.create_task(self.feeds())
+                group.create_task(self.leader_duty(self.feeds))
                 group.create_task(self.probes())
-                group.create_task(self.reprobes())
+                group.create_task(self.leader_duty(self.reprobes))
                 group.create_task(self.netlogs())
                 group.create_task(self.maillogs())
                 group.create_task(self.journal())
                 group.create_task(self.sinks())
-                group.create_task(self.webhooks())
+                group.create_task(self.leader_duty(self.webhooks))
                 group.create_task(self.policy_service())
                 group.create_task(self.http_api())
                 group.create_task(self.retention())

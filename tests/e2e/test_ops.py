@@ -201,6 +201,21 @@ def test_bad_retention_stops_serve_before_binding(tmp_path: Path) -> None:
     assert "retention.evidence" in done.stderr and "Traceback" not in done.stderr
 
 
+def wait_leader(metrics_port: int, timeout: float = 10) -> bool:
+    """True once the node's /metrics says ``reputable_policy_leader 1`` (False after *timeout*)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=3) as reply:
+            if "\nreputable_policy_leader 1\n" in reply.read().decode():
+                return True
+        time.sleep(0.2)
+    return False
+
+
 def test_status_reports_the_running_server(
     running: tuple[Path, RunningServer, socket.socket],
 ) -> None:
@@ -214,6 +229,9 @@ def test_status_reports_the_running_server(
     assert data["uptime_seconds"] > 0 and data["queries_per_second"] >= 0
     text = cli(config, "status", "--metrics", listen).stdout
     assert "listings 2" in text and "queries/s" in text
+    # The only node on its store leads the policy (store/coordination.py), and says so.
+    assert wait_leader(server.metrics_port)
+    assert "policy leader" in cli(config, "status", "--metrics", listen).stdout
     down = cli(config, "status", "--metrics", f"127.0.0.1:{free_port()}", check=False)
     assert down.returncode == 3 and "is serve running" in down.stderr  # a runtime failure
 

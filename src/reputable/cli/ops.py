@@ -73,7 +73,8 @@ def status(
     age = snap.get("age_seconds")
     lines = [
         f"reputable {data['version']} pid {data['pid']}, up {_duration(data['uptime_seconds'])},"
-        f" {data['reloads']} reloads",
+        f" {data['reloads']} reloads"
+        + ("; policy leader" if data.get("policy_leader") else "; policy follower"),
         f"store serial {data['serial']}; snapshot serial {snap.get('serial', '-')}, "
         + (f"{age:.0f} s old" if age is not None else "missing"),
         f"listings {data['listings']}; DNS workers {data['dns_workers']};"
