@@ -100,8 +100,10 @@ def copy_command(
     ] = False,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Rows per batch.")] = 5000,
     as_json: JsonOpt = False,
+    plain: PlainOpt = False,
 ) -> None:
     """Copy every table from one store to another, verified by counts (help: above)."""
+    fmt = action_format(as_json, plain)
     from reputable.store.copy import copy_store
     from reputable.store.dsn import open_dsn
 
@@ -124,28 +126,24 @@ def copy_command(
     )
     if sys.stderr.isatty():
         print("\r\033[K", end="", file=sys.stderr, flush=True)
-    if as_json:
-        print_json(
-            {
-                "source": result.source,
-                "target": result.target,
-                "schema_version": result.schema_version,
-                "serial": result.serial,
-                "rows": result.rows,
-                "tables": [
-                    {"name": t.name, "rows": t.rows, "seconds": round(t.seconds, 3)}
-                    for t in result.tables
-                ],
-            }
-        )
-        return
-    for table in result.tables:
-        console.print(f"{table.name}: {table.rows} rows ({table.seconds:.2f} s)", highlight=False)
-    console.print(
-        f"copied {result.rows} rows in {len(result.tables)} tables from {result.source} to"
-        f" {result.target}, every count verified; target serial {result.serial}",
-        highlight=False,
+    record: dict[str, object] = {
+        "source": result.source,
+        "target": result.target,
+        "schema_version": result.schema_version,
+        "serial": result.serial,
+        "rows": result.rows,
+        "tables": [
+            {"name": t.name, "rows": t.rows, "seconds": round(t.seconds, 3)} for t in result.tables
+        ],
+    }
+    sentence = "\n".join(
+        [f"{t.name}: {t.rows} rows ({t.seconds:.2f} s)" for t in result.tables]
+        + [
+            f"copied {result.rows} rows in {len(result.tables)} tables from {result.source} to"
+            f" {result.target}, every count verified; target serial {result.serial}"
+        ]
     )
+    show_result(fmt, record, sentence, ("source", "target", "rows", "serial"))
 
 
 def _absolute(dsn: str) -> str:
