@@ -203,16 +203,6 @@ def stage_problems(config: Config, *, logs: bool = True) -> list[Problem]:
         problems.append(
             Problem("data_dir", str(config.data_dir), "no such folder; create it or fix the path")
         )
-    for i, sink in enumerate(config.extra.get("sinks") or []):
-        target = base / str(sink.get("path", "")) if isinstance(sink, dict) else None
-        if target is not None and not target.parent.is_dir():
-            problems.append(
-                Problem(
-                    f"sinks[{i}].path",
-                    sink.get("path"),
-                    f"the folder {target.parent} does not exist; create it or fix the path",
-                )
-            )
     return problems
 
 

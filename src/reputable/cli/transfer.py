@@ -216,7 +216,7 @@ def _enforcement(
     if output is None:
         typer.echo(text, nl=False)
         return
-    write_atomic(output, text)
+    write_atomic(output, text, make_folder=False)
     err_console.print(f"wrote {output}", highlight=False)
 
 
