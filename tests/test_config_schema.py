@@ -58,7 +58,7 @@ def problems(text: str) -> list[str]:
         ("[zones.ip]\nttl = 2147483648\n", "[zones.ip] ttl = 2147483648: must be from 0 to"),
         (
             '[dns]\nlisten = ["127.0.0.1:70000"]\n',
-            '[dns] listen[0] = "127.0.0.1:70000": port 70000 is out of range: use 1-65535',
+            '[dns] listen[0] = "127.0.0.1:70000": port 70000 is out of range: use 0-65535',
         ),
         (
             '[dns]\nfast_path = "yes"\n',

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_network
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import ValidationError
-
-from reputable.config_report import NO_VALUE, Problem, problems_of
-from reputable.config_schema import Schema
 from reputable.core.cause import DEFAULT_OCTET, LISTING_CAUSES, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import ConfigError, InputError
@@ -33,14 +31,26 @@ __all__ = [
     "Config",
     "ConfigProblems",
     "DnsConfig",
-    "Problem",
     "RrlConfig",
     "ZoneConfig",
     "load_config",
     "parse_config",
 ]
 
+if TYPE_CHECKING:
+    from reputable.config_report import Problem
+
 DEFAULT_PATH: Final = Path("reputable.toml")
+
+#: Set by serve's preflight to the digest of the text it checked completely: the children it
+#: starts (snapshot build, policy run, DNS workers) skip the schema for that very text (the
+#: schema's models cost ~0.2 s CPU per process start; docs/benchmarks.md).
+CHECKED_ENV: Final = "REPUTABLE_CONFIG_CHECKED"
+
+
+def text_digest(text: str) -> str:
+    """Return the digest that marks *text* as completely checked (see CHECKED_ENV)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +89,24 @@ class ConfigProblems(ConfigError):
 
 def problems_in(exc: ConfigError) -> list[Problem]:
     """Return the problems an error reports (one for an error found outside the schema)."""
+    from reputable.config_report import NO_VALUE, Problem
+
     if isinstance(exc, ConfigProblems):
         return list(exc.problems)
     return [Problem("", NO_VALUE, str(exc))]
+
+
+def _validate(raw: dict[str, Any], where: str) -> None:
+    """Check *raw* against the schema; raise ConfigProblems naming every broken key."""
+    from pydantic import ValidationError
+
+    from reputable.config_report import problems_of
+    from reputable.config_schema import Schema
+
+    try:
+        Schema.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigProblems(where, problems_of(exc)) from None
 
 
 DEFAULT_TOML: Final = """\
@@ -358,10 +383,8 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
-    try:
-        Schema.model_validate(raw)  # every key and type at once, before any value is used
-    except ValidationError as exc:
-        raise ConfigProblems(where, problems_of(exc)) from None
+    if os.environ.get(CHECKED_ENV) != text_digest(text):
+        _validate(raw, where)  # every key and type at once, before any value is used
     base = path.parent.resolve() if path else Path.cwd()
     data_dir = (base / str(raw.get("data_dir", "."))).resolve()
     store = raw.get("store", {})

@@ -17,7 +17,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
-from reputable.config import Config, ConfigProblems
+from reputable.config import CHECKED_ENV, DEFAULT_TOML, Config, ConfigProblems, text_digest
 from reputable.config_report import NO_VALUE, Problem
 from reputable.core.errors import InputError, ReputableError
 
@@ -203,16 +203,6 @@ def stage_problems(config: Config, *, logs: bool = True) -> list[Problem]:
         problems.append(
             Problem("data_dir", str(config.data_dir), "no such folder; create it or fix the path")
         )
-    for i, sink in enumerate(config.extra.get("sinks") or []):
-        target = base / str(sink.get("path", "")) if isinstance(sink, dict) else None
-        if target is not None and not target.parent.is_dir():
-            problems.append(
-                Problem(
-                    f"sinks[{i}].path",
-                    sink.get("path"),
-                    f"the folder {target.parent} does not exist; create it or fix the path",
-                )
-            )
     return problems
 
 
@@ -267,6 +257,11 @@ def check_metrics_bind(address: tuple[str, int] | None) -> None:
 
 
 def preflight(config: Config, metrics: str | None) -> None:
-    """Check everything `serve` needs before it binds anything; raise naming all problems."""
+    """Check everything `serve` needs before it binds anything; raise naming all problems.
+
+    Then mark the text as checked (CHECKED_ENV) for the children serve starts.
+    """
     check_config(config)
     check_metrics_bind(metrics_address(metrics))
+    text = config.path.read_text(encoding="utf-8") if config.path else DEFAULT_TOML
+    os.environ[CHECKED_ENV] = text_digest(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, get_args, get_origin
@@ -130,16 +131,20 @@ def _is_model(value: Any) -> bool:
 
 
 def _split(path: str) -> list[str | int]:
+    """Return the parts of "a.b[2].c"; a key that only looks like an index stays text."""
     out: list[str | int] = []
     for piece in path.split("."):
-        name, _, index = piece.partition("[")
-        if name:
-            out.append(name)
-        while index:
-            number, _, index = index.partition("]")
-            out.append(int(number))
-            index = index.removeprefix("[")
+        match = _INDEXED.fullmatch(piece)
+        if match is None:
+            out.append(piece)
+            continue
+        if match.group(1):
+            out.append(match.group(1))
+        out += [int(n) for n in re.findall(r"\[(\d+)\]", match.group(2))]
     return out
+
+
+_INDEXED: Final = re.compile(r"([^\[\]]*)((?:\[\d+\])+)")
 
 
 def _join(loc: Sequence[str | int]) -> str:

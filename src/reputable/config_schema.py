@@ -181,7 +181,9 @@ class AccessRule(Section):
 
 
 class Dns(Section):
-    listen: Annotated[list[HostPort], Field(min_length=1)] = ["127.0.0.1:5300"]
+    listen: Annotated[list[Annotated[str, AfterValidator(_any_port)]], Field(min_length=1)] = [
+        "127.0.0.1:5300"
+    ]
     workers: Annotated[int, Field(ge=1, le=256)] = 1
     reload_interval: PositiveDuration = "1s"
     snapshot: str = "reputable.snapshot"

@@ -66,5 +66,5 @@ def test_serve_refuses_a_bad_sink_before_starting(tmp_path: Path) -> None:
     config = write_config(tmp_path, dns_port=free_port(), extra=extra)
     done = cli(config, "serve", "--metrics", "", check=False, timeout=30)
     assert done.returncode == 2
-    assert "sinks[0].kind 'iptables': use one of nftables, ipset, rpz" in done.stderr
+    assert '[[sinks]] #1 kind = "iptables": use one of nftables, ipset or rpz' in done.stderr
     assert "Traceback" not in done.stderr

@@ -262,7 +262,7 @@ def _enforcement(
     if output is None:
         typer.echo(text, nl=False)
         return
-    write_atomic(output, text)
+    write_atomic(output, text, make_folder=False)
     record = {"path": str(output), "kind": sink.kind, "bytes": len(text.encode())}
     if fmt is Format.TABLE:
         err_console.print(f"wrote {output}", highlight=False, markup=False)

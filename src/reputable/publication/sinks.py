@@ -116,9 +116,15 @@ def render(sink: Sink, rows: Sequence[Row], allow_rows: Sequence[Row], *, serial
     return ipset.render(space, ipset.IpsetOptions(name=sink.name))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write *text* to *path* through a temporary file in the same folder and os.replace."""
-    if not path.parent.is_dir():  # a typo must not leave a tree of new folders behind
+def write_atomic(path: Path, text: str, *, make_folder: bool = True) -> None:
+    """Write *text* to *path* through a temporary file in the same folder and os.replace.
+
+    Sinks make their folder; an export given ``-o`` (*make_folder* false) refuses a missing
+    one, so that a typo does not leave a tree of new folders behind.
+    """
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
         raise InputError(
             f"{path}: the folder {path.parent} does not exist; create it or fix the path"
         )
