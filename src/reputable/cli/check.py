@@ -40,7 +40,7 @@ from reputable.checker.service import Request
 from reputable.checker.settings import Settings, catalogue, parse_settings
 from reputable.checker.watch import load_watch
 from reputable.cli.check_smtp import DEFAULT_CONFIG, checked, read_message
-from reputable.cli.common import exit_code_of, plain_line, state
+from reputable.cli.common import plain_line, state
 from reputable.config import load_config
 from reputable.core.errors import ConfigError, InputError, ReputableError
 from reputable.listings.explain import explain
@@ -104,9 +104,9 @@ def guarded(body: Callable[[], int]) -> None:
     try:
         code = body()
     except ReputableError as exc:
-        # What the user gave exits 2, what failed at run time (a store) 3 (docs/cli.md).
-        fail(err, str(exc))
-        raise typer.Exit(exit_code_of(exc)) from None
+        # check and watch keep their documented verdict codes (docs/checker.md): every error,
+        # a missing extra included, is the `error` verdict, exit 2.
+        raise fail(err, str(exc)) from None
     except KeyboardInterrupt:
         raise fail(err, "interrupted") from None
     raise typer.Exit(code)
