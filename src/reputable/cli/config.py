@@ -9,10 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
+from reputable.cli.common import flat, plain_line, plain_value
 from reputable.config import DEFAULT_PATH, DEFAULT_TOML, ConfigProblems, load_config, problems_in
 from reputable.config_report import Problem, effective_table, to_toml
 from reputable.config_schema import Schema
-from reputable.core.errors import ConfigError
+from reputable.core.errors import ConfigError, InputError
 
 config_app = typer.Typer(
     help="Check reputable.toml without starting anything, or print the effective settings.",
@@ -26,6 +27,9 @@ ConfigOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+PlainOpt = Annotated[
+    bool, typer.Option("--plain", help="One record a line, tab-separated (docs/cli.md).")
+]
 
 
 def _target(ctx: typer.Context, path: Path | None) -> Path | None:
@@ -37,11 +41,15 @@ def _target(ctx: typer.Context, path: Path | None) -> Path | None:
 
 
 @config_app.command("check")
-def check(ctx: typer.Context, config: ConfigOpt = None, json_: JsonOpt = False) -> None:
+def check(
+    ctx: typer.Context, config: ConfigOpt = None, json_: JsonOpt = False, plain: PlainOpt = False
+) -> None:
     """Validate every section, the files it names and its addresses; exit 0 (valid) or 2.
 
     Like `postfix check`: nothing is bound, started or written.
     """
+    if json_ and plain:
+        raise InputError("--json and --plain: choose one output format")
     path = _target(ctx, config)
     shown = str(path or DEFAULT_PATH)
     problems: list[Problem] = []
@@ -60,6 +68,10 @@ def check(ctx: typer.Context, config: ConfigOpt = None, json_: JsonOpt = False) 
             {"config": shown, "ok": not problems, "errors": [p.as_dict() for p in problems]},
             indent=2, ensure_ascii=False,
         ))  # fmt: skip
+    elif plain:  # one problem a line: path, value, message (nothing when valid)
+        for problem in problems:
+            record = problem.as_dict()
+            typer.echo(plain_line(record, ("path", "value", "message")))
     elif problems:
         typer.echo(f"{shown}: {len(problems)} problem(s):", err=True)
         for problem in problems:
@@ -71,8 +83,12 @@ def check(ctx: typer.Context, config: ConfigOpt = None, json_: JsonOpt = False) 
 
 
 @config_app.command("show")
-def show(ctx: typer.Context, config: ConfigOpt = None, json_: JsonOpt = False) -> None:
+def show(
+    ctx: typer.Context, config: ConfigOpt = None, json_: JsonOpt = False, plain: PlainOpt = False
+) -> None:
     """Print the effective configuration: the file plus every default (secrets redacted)."""
+    if json_ and plain:
+        raise InputError("--json and --plain: choose one output format")
     path = _target(ctx, config)
     loaded = load_config(path)  # a bad file stops here, with every problem named
     text = DEFAULT_TOML if loaded.path is None else loaded.path.read_text(encoding="utf-8")
@@ -80,6 +96,10 @@ def show(ctx: typer.Context, config: ConfigOpt = None, json_: JsonOpt = False) -
     table = effective_table(Schema.model_validate(raw))
     if json_:
         typer.echo(json.dumps(table, indent=2, ensure_ascii=False))
+        return
+    if plain:  # one setting a line: dotted key, value
+        for key, value in flat(table):
+            typer.echo(f"{key}\t{plain_value(value)}")
         return
     source = str(loaded.path) if loaded.path else "the built-in defaults"
     typer.echo(f"# effective configuration of {source} (defaults filled in, secrets redacted)")
