@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
@@ -24,6 +26,7 @@ from reputable.publication.sinks import Sink, write_atomic
 from reputable.publication.sinks import render as render_sink
 from reputable.publication.snapshot.publish import publish
 from reputable.publication.snapshot.view import Snapshot
+from reputable.store.bulk import load_listings
 
 import_app = typer.Typer(help="Read listings from other blocklist software.", no_args_is_help=True)
 export_app = typer.Typer(
@@ -76,7 +79,7 @@ def import_rbldnsd(
     ] = False,
     now: NowOpt = None,
 ) -> None:
-    """Import an rbldnsd data file: every line is checked first, then all applied or none."""
+    """Import an rbldnsd data file in one transaction: a bad line applies nothing."""
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
     forced: Cause | None = None
@@ -85,12 +88,6 @@ def import_rbldnsd(
             forced = parse_cause(cause)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(str(file), 1, f"not UTF-8 text: {exc}") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {file}: {exc.strerror}") from exc
     spec = rbldnsd_import.ImportSpec(
         path=str(file),
         kind=kind,
@@ -109,25 +106,64 @@ def import_rbldnsd(
         err_console.print(f"\r{file}: {lines:,} lines read", end="", highlight=False)
 
     terminal = err_console.is_terminal
-    result = rbldnsd_import.parse(text, spec, progress if terminal else None)
-    if terminal and text.count("\n") >= rbldnsd_import.PROGRESS_EVERY:
-        err_console.print(
-            f"\r{file}: checked, {len(result.batch.listings):,} listings", highlight=False
+    # Streamed: the file is read twice (its `!` exclusions first, then the rows straight
+    # into one store transaction), so memory stays flat however long the file is.
+    with _lines(file) as lines:
+        excluded = rbldnsd_import.exclusions(lines, spec)
+    with _lines(file) as lines:
+        rows = rbldnsd_import.Stream(
+            lines, spec, excluded=excluded, progress=progress if terminal else None
         )
-    for note in result.notes[:20]:
+        if dry_run:
+            for _ in rows:
+                pass
+        else:
+            store = open_store(config)
+            try:
+                load_listings(
+                    store,
+                    rows,
+                    actor=f"import:{file}",
+                    action="import",
+                    expected=file.stat().st_size // 16,
+                )
+            finally:
+                store.close()
+    if terminal and rows.count >= rbldnsd_import.PROGRESS_EVERY:
+        err_console.print(f"\r{file}: {rows.count:,} listings{' ' * 12}", highlight=False)
+    for note in rows.notes[:20]:
         err_console.print(f"note: {note}", highlight=False)
-    if len(result.notes) > 20:
-        err_console.print(f"note: ... and {len(result.notes) - 20} more", highlight=False)
-    counts = f"{len(result.batch.listings)} listing(s)"  # exclusions are cut out of them
+    if len(rows.notes) > 20:
+        err_console.print(f"note: ... and {len(rows.notes) - 20} more", highlight=False)
+    counts = f"{rows.count} listing(s)"  # exclusions are cut out of them
     if dry_run:
         console.print(f"{file}: {counts} would be imported into {zone_config.name}")
         return
-    store = open_store(config)
-    try:
-        store.apply(result.batch, actor=f"import:{file}", action="import")
-    finally:
-        store.close()
     console.print(f"imported {counts} from {file} into {zone_config.name}", highlight=False)
+
+
+@contextmanager
+def _lines(file: Path) -> Iterator[Iterator[str]]:
+    """Open *file* as UTF-8 lines; unreadable or non-UTF-8 text becomes a clear error."""
+    try:
+        handle = file.open(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {file}: {exc.strerror}") from exc
+
+    def lines() -> Iterator[str]:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(handle, start=1):  # noqa: B007
+                yield line
+        except UnicodeDecodeError as exc:
+            raise DataFileError(
+                str(file), lineno + 1, f"not UTF-8 text (at or soon after this line): {exc}"
+            ) from exc
+        except OSError as exc:
+            raise InputError(f"cannot read {file}: {exc.strerror}") from exc
+
+    with handle:
+        yield lines()
 
 
 @export_app.command("rbldnsd")
