@@ -109,9 +109,7 @@ def test_load_listings_is_all_or_nothing_and_keeps_the_indexes(tmp_path: Path) -
         before = store.serial()
         lines = [*_hosts(60_000), "10.300.0.1\n"]
         with pytest.raises(DataFileError, match=":60001:"):
-            load_listings(
-                store, Stream(lines, spec()), actor="t", action="import", expected=60_000
-            )
+            load_listings(store, Stream(lines, spec()), actor="t", action="import", expected=60_000)
         assert store.serial() == before
         assert list(store.listing_rows(active_at=spec().now)) == []
         rows = Stream(list(_hosts(60_000)), spec())

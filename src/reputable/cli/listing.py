@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from reputable.core.clock import format_instant, parse_duration
 from reputable.core.errors import InputError
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.listings.rules import check_removable, new_listing
+from reputable.publication.exports.listing_json import write_listing_records
 
 list_app = typer.Typer(help="Add, show and remove listings.", no_args_is_help=True)
 allow_app = typer.Typer(
@@ -102,6 +104,17 @@ def list_show(
     """Show listings (active ones unless --all)."""
     config = state(ctx).config
     store = open_store(config, read_only=True)
+    if as_json:  # streamed: one listing at a time, flat memory at any size
+        try:
+            at = None if include_expired else now_option(now)
+            wanted = _cause(cause).value if cause else None
+            ip, dom = config.ip_zone.codes, config.domain_zone.codes
+            write_listing_records(
+                sys.stdout, store.iter_listings(cause=wanted, active_at=at), ip, dom
+            )
+        finally:
+            store.close()
+        return
     try:
         rows = list(
             store.listings(
@@ -111,9 +124,6 @@ def list_show(
         )
     finally:
         store.close()
-    if as_json:
-        print_json([listing_json(config, r) for r in rows])
-        return
     table = Table("subject", "cause", "code", "reason", "source", "listed", "expires")
     for r in rows:
         table.add_row(

@@ -1,13 +1,17 @@
-"""Reads for streamed exports: active IP listings one subject at a time, in subject order."""
+"""Reads for streamed exports: listings in batches of plain rows, memory flat at any size."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TypeAlias
 
 from reputable.store.sqlite_tx import SQLiteTables
 
 CHUNK = 2000
+
+#: (subject, family, cause, reason, source, listed_at, expires_at), timestamps in seconds.
+ListingRecord: TypeAlias = tuple[str, int, str, str, str, float, float | None]
 
 
 class ExportReads(SQLiteTables):
@@ -27,6 +31,33 @@ class ExportReads(SQLiteTables):
         )
         try:
             while rows := cursor.fetchmany(CHUNK):
+                yield rows
+        finally:
+            cursor.close()
+
+    def iter_listings(
+        self, *, cause: str | None = None, active_at: datetime | None = None, batch: int = CHUNK
+    ) -> Iterator[list[ListingRecord]]:
+        """Yield the listings as batches of plain rows, in insertion order (as ``listings``).
+
+        Optionally one *cause* (its value) and only those active at *active_at*. No object per
+        listing and one cursor read *batch* rows at a time: `list show --json` and the exports
+        stay flat in memory however many listings there are.
+        """
+        sql = "SELECT subject, family, cause, reason, source, listed_at, expires_at FROM listings"
+        where: list[str] = []
+        args: list[object] = []
+        if cause is not None:
+            where.append("cause = ?")
+            args.append(cause)
+        if active_at is not None:
+            where.append("(expires_at IS NULL OR expires_at > ?)")
+            args.append(active_at.timestamp())
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        cursor = self._db.execute(sql + " ORDER BY id", args)
+        try:
+            while rows := cursor.fetchmany(batch):
                 yield rows
         finally:
             cursor.close()
