@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +16,12 @@ import typer
 from reputable.app import limits, open_store
 from reputable.cli.common import console, err_console, now_option, state
 from reputable.config import Config, ZoneConfig
+from reputable.core.address import parse_subject
 from reputable.core.cause import Cause, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import DataFileError, InputError
 from reputable.listings.imports import rbldnsd as rbldnsd_import
+from reputable.listings.model import Listing
 from reputable.publication.exports import rbldnsd as rbldnsd_export
 from reputable.publication.exports import zone as zone_export
 from reputable.publication.sinks import Sink, write_atomic
@@ -166,6 +168,19 @@ def _lines(file: Path) -> Iterator[Iterator[str]]:
         yield lines()
 
 
+def _listing(row: tuple[str, int, str, str, str, float, float | None]) -> Listing:
+    """Return a store row as a Listing."""
+    subject, _, cause, reason, source, listed_at, expires_at = row
+    return Listing(
+        subject=parse_subject(subject),
+        cause=Cause(cause),
+        reason=reason,
+        source=source,
+        listed_at=datetime.fromtimestamp(listed_at, UTC),
+        expires_at=None if expires_at is None else datetime.fromtimestamp(expires_at, UTC),
+    )
+
+
 @export_app.command("rbldnsd")
 def export_rbldnsd(
     ctx: typer.Context,
@@ -185,6 +200,7 @@ def export_rbldnsd(
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
     at = now_option(now).astimezone(UTC)
+    base = output.resolve()
     store = open_store(config, read_only=True)
     try:
         header = rbldnsd_export.Header(
@@ -193,17 +209,27 @@ def export_rbldnsd(
             hostmaster=config.dns.hostmaster,
             negative_ttl=config.dns.negative_ttl,
         )
-        export = rbldnsd_export.render(
-            store.listings(active_at=at),
-            store.allows(active_at=at),
-            zone=zone_config,
-            domain=domain,
-            header=header,
-        )
+        if domain:
+            export = rbldnsd_export.render(
+                store.listings(active_at=at),
+                store.allows(active_at=at),
+                zone=zone_config,
+                domain=domain,
+                header=header,
+            )
+            paths = rbldnsd_export.write(export, base)
+        else:  # IPv4 hosts streamed from the store: flat memory at millions of listings
+            export = rbldnsd_export.write_ip_streamed(
+                base,
+                (_listing(row) for row in store.other_listing_rows(active_at=at)),
+                store.allows(active_at=at),
+                lambda: store.ip4_host_rows(active_at=at),
+                zone=zone_config,
+                header=header,
+            )
+            paths = [rbldnsd_export.dataset_path(base, d) for d in export.datasets]
     finally:
         store.close()
-    base = output.resolve()
-    paths = rbldnsd_export.write(export, base)
     for warning in export.warnings:
         err_console.print(f"warning: {warning}", highlight=False)
     entries = sum(d.entries for d in export.datasets)

@@ -61,3 +61,30 @@ class ExportReads(SQLiteTables):
                 yield rows
         finally:
             cursor.close()
+
+    def ip4_host_rows(self, *, active_at: datetime) -> Iterator[list[tuple[str, str, str, float]]]:
+        """Yield batches of (subject, cause, reason, listed_at) of active IPv4 host listings.
+
+        In subject order (the unique index's, no sort), so a host's listings come together:
+        the streamed `export rbldnsd` writes them one host at a time.
+        """
+        cursor = self._db.execute(
+            "SELECT subject, cause, reason, listed_at FROM listings"
+            " WHERE family = 4 AND instr(subject, '/') = 0"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject",
+            (active_at.timestamp(),),
+        )
+        try:
+            while rows := cursor.fetchmany(CHUNK):
+                yield rows
+        finally:
+            cursor.close()
+
+    def other_listing_rows(self, *, active_at: datetime) -> Iterator[ListingRecord]:
+        """Yield the active listings that are not IPv4 hosts: ranges, IPv6 and domains."""
+        yield from self._db.execute(
+            "SELECT subject, family, cause, reason, source, listed_at, expires_at FROM listings"
+            " WHERE NOT (family = 4 AND instr(subject, '/') = 0)"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+            (active_at.timestamp(),),
+        )
