@@ -205,6 +205,7 @@ class Stream:
         fast_ok = not spec.domain and not spec.kind.startswith("ip6")
         quick: _Quick | None = None
         fast_row: tuple[str, str, str, float, float | None] | None = None
+        tail: str | None = None
         cut_hosts = bool(holes.spans[4])
         listed: set[Domain] = set()
         pending: list[Listing] = []
@@ -224,15 +225,19 @@ class Stream:
                 if cut_hosts and holes.host4(int.from_bytes(inet_aton(line), "big")):
                     continue
                 count += 1
-                yield (line, 4, *fast_row)
+                cause_text, reason, source, now, expires = fast_row
+                if tail is not None:  # the TXT names the subject ($)
+                    reason = f"{reason}{line}{tail}"
+                yield (line, 4, cause_text, reason, source, now, expires)
                 continue
             if fast_ok and line[0].isdigit():
                 if quick is None:
                     quick = _quick(spec, state, by_code)
-                    if quick.ok and not quick.templated:
+                    if quick.ok:
                         expires = quick.expires.timestamp() if quick.expires else None
                         now = quick.now.timestamp()  # type: ignore[union-attr]
                         fast_row = (quick.cause.value, quick.head, quick.source, now, expires)
+                        tail = quick.tail if quick.templated else None
                 if quick.ok:
                     host = _fast_host(line)
                     if host is not None:
