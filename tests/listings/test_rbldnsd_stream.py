@@ -137,3 +137,10 @@ def test_stream_memory_is_flat() -> None:
     tracemalloc.stop()
     assert count == 200_000
     assert peak < 2_000_000, f"peak {peak} bytes"
+
+
+def test_progress_is_called_every_progress_every_lines() -> None:
+    seen: list[int] = []
+    rows = Stream(_hosts(250_000), spec(), progress=seen.append)
+    assert sum(1 for _ in rows) == 250_000
+    assert seen == [100_000, 200_000]
