@@ -198,13 +198,6 @@ def _sweep(
     return starts, vals, excl
 
 
-def _locate(starts: list[int], point: int, hint: int) -> int:
-    """Return the index of the interval holding *point*, walking forward from *hint*."""
-    while hint + 1 < len(starts) and starts[hint + 1] <= point:
-        hint += 1
-    return hint
-
-
 @dataclass(slots=True)
 class Built:
     """The result of a build: header fields and sections for the snapshot file."""
