@@ -11,11 +11,13 @@ Everything runs on 127.0.0.1 only, one server at a time. Prints a side-by-side t
     python bench/dns_vs_rbldnsd.py                      # the full run (about 2 minutes)
     python bench/dns_vs_rbldnsd.py --entries 100000 --ranges 5000 --seconds 5   # quick
     python bench/dns_vs_rbldnsd.py --python             # also the pure-Python UDP loop
+    python bench/dns_vs_rbldnsd.py --size 10M           # 10M hosts + 100k ranges (issue 16)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import re
@@ -32,11 +34,10 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from reputable.core.cause import Cause
-from reputable.listings.model import Batch, Listing
+from reputable.store.bulk import load_listings
 from reputable.store.sqlite import SQLiteStore
 from reputable.testing import free_port, write_config
 
@@ -350,38 +351,24 @@ def reputable_store(data: Data, directory: Path, workers: int, port: int) -> tup
     config = write_config(directory, dns_port=port, workers=str(workers))
     started = time.perf_counter()
     store = SQLiteStore(directory / "reputable.db")
-    now = datetime.now(UTC)
-    rows: list[Listing] = []
-
-    def flush() -> None:
-        store.apply(Batch(listings=tuple(rows)), actor="bench", action="import")
-        rows.clear()
-
-    for value in data.hosts:
-        rows.append(
-            Listing(
-                subject=IPv4Network((value, 32)),
-                cause=Cause.SPAM,
-                reason="spam trap hits",
-                source="bench",
-                listed_at=now,
-            )
-        )
-        if len(rows) >= CHUNK:
-            flush()
-    for net, plen in data.ranges:
-        rows.append(
-            Listing(
-                subject=IPv4Network((net, plen)),
-                cause=Cause.COMPROMISED,
-                reason="botnet segment",
-                source="bench",
-                listed_at=now,
-            )
-        )
-        if len(rows) >= CHUNK:
-            flush()
-    flush()
+    now = datetime.now(UTC).timestamp()
+    # The bulk path of `import rbldnsd` (store/bulk.py): plain rows, one transaction, no
+    # object per listing, so a 10M run fills the store in flat memory.
+    hosts = (
+        (str(IPv4Address(value)), 4, "spam", "spam trap hits", "bench", now, None)
+        for value in data.hosts
+    )
+    nets = (
+        (str(IPv4Network((net, plen))), 4, "compromised", "botnet segment", "bench", now, None)
+        for net, plen in data.ranges
+    )
+    load_listings(
+        store,
+        itertools.chain(hosts, nets),
+        actor="bench",
+        action="import",
+        expected=len(data.hosts) + len(data.ranges),
+    )
     store.close()
     return config, time.perf_counter() - started
 
@@ -455,7 +442,17 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--load-repeats", type=int, default=5, help="cold starts timed (median)")
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep the files")
+    parser.add_argument(
+        "--size",
+        choices=["1M", "10M"],
+        default=None,
+        help="preset: 1M (1M hosts + 50k ranges) or 10M (10M hosts + 100k ranges, issue 16)",
+    )
     args = parser.parse_args()
+    if args.size == "10M":
+        args.entries, args.ranges = 10_000_000, 100_000
+    elif args.size == "1M":
+        args.entries, args.ranges = 1_000_000, 50_000
     for tool in ("dnsperf", "rbldnsd"):
         if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
             print(f"error: {tool} not found (Debian package {tool})", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ import typer
 
 from reputable.app import limits, open_store
 from reputable.cli.common import (
+    Format,
     JsonOpt,
     PlainOpt,
     action_format,
@@ -29,6 +31,7 @@ from reputable.core.clock import format_instant, parse_duration
 from reputable.core.errors import InputError
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.listings.rules import check_removable, new_listing
+from reputable.publication.exports.listing_json import write_listing_records
 from reputable.store.sqlite import RANGES, SQLStore
 
 list_app = typer.Typer(help="Add, show and remove listings.", no_args_is_help=True)
@@ -252,6 +255,21 @@ def list_show(
     )
     config = state(ctx).config
     store = open_store(config, read_only=True)
+    if fmt is Format.JSON and subject is None and source is None and limit is None:
+        # Streamed: one listing at a time, flat memory at any size (the same text as below).
+        try:
+            write_listing_records(
+                sys.stdout,
+                store.iter_listings(
+                    cause=query.cause.value if query.cause else None, active_at=query.active_at
+                ),
+                config.ip_zone.codes,
+                config.domain_zone.codes,
+                (config.ip_zone.name, config.domain_zone.name),
+            )
+        finally:
+            store.close()
+        return
     try:
         rows = [listing_json(config, item, match) for item, match in select_listings(store, query)]
     finally:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -24,16 +26,19 @@ from reputable.cli.common import (
     state,
 )
 from reputable.config import Config, ZoneConfig
+from reputable.core.address import parse_subject
 from reputable.core.cause import Cause, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import DataFileError, InputError
 from reputable.listings.imports import rbldnsd as rbldnsd_import
+from reputable.listings.model import Listing
 from reputable.publication.exports import rbldnsd as rbldnsd_export
 from reputable.publication.exports import zone as zone_export
 from reputable.publication.sinks import Sink, write_atomic
 from reputable.publication.sinks import render as render_sink
 from reputable.publication.snapshot.publish import publish
 from reputable.publication.snapshot.view import Snapshot
+from reputable.store.bulk import load_listings
 
 import_app = typer.Typer(help="Read listings from other blocklist software.", no_args_is_help=True)
 export_app = typer.Typer(
@@ -88,7 +93,7 @@ def import_rbldnsd(
     as_json: JsonOpt = False,
     plain: PlainOpt = False,
 ) -> None:
-    """Import an rbldnsd data file: every line is checked first, then all applied or none."""
+    """Import an rbldnsd data file in one transaction: a bad line applies nothing."""
     fmt = action_format(as_json, plain)
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
@@ -98,12 +103,6 @@ def import_rbldnsd(
             forced = parse_cause(cause)
         except ValueError as exc:
             raise InputError(str(exc)) from exc
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(str(file), 1, f"not UTF-8 text: {exc}") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {file}: {exc.strerror}") from exc
     spec = rbldnsd_import.ImportSpec(
         path=str(file),
         kind=kind,
@@ -122,35 +121,86 @@ def import_rbldnsd(
         err_console.print(f"\r{file}: {lines:,} lines read", end="", highlight=False)
 
     terminal = err_console.is_terminal
-    result = rbldnsd_import.parse(text, spec, progress if terminal else None)
-    if terminal and text.count("\n") >= rbldnsd_import.PROGRESS_EVERY:
-        err_console.print(
-            f"\r{file}: checked, {len(result.batch.listings):,} listings", highlight=False
+    # Streamed: the file is read twice (its `!` exclusions first, then the rows straight
+    # into one store transaction), so memory stays flat however long the file is.
+    with _lines(file) as lines:
+        excluded = rbldnsd_import.exclusions(lines, spec)
+    with _lines(file) as lines:
+        rows = rbldnsd_import.Stream(
+            lines, spec, excluded=excluded, progress=progress if terminal else None
         )
+        if dry_run:
+            for _ in rows:
+                pass
+        else:
+            store = open_store(config)
+            try:
+                load_listings(
+                    store,
+                    rows,
+                    actor=f"import:{file}",
+                    action="import",
+                    expected=file.stat().st_size // 16,
+                )
+            finally:
+                store.close()
+    if terminal and rows.count >= rbldnsd_import.PROGRESS_EVERY:
+        err_console.print(f"\r{file}: {rows.count:,} listings{' ' * 12}", highlight=False)
     if fmt is not Format.JSON:
-        for note in result.notes[:20]:
+        for note in rows.notes[:20]:
             err_console.print(f"note: {note}", highlight=False, markup=False)
-        if len(result.notes) > 20:
-            err_console.print(f"note: ... and {len(result.notes) - 20} more", highlight=False)
-    counts = f"{len(result.batch.listings)} listing(s)"  # exclusions are cut out of them
+        if len(rows.notes) > 20:
+            err_console.print(f"note: ... and {len(rows.notes) - 20} more", highlight=False)
+    counts = f"{rows.count} listing(s)"  # exclusions are cut out of them
     record: dict[str, object] = {
         "path": str(file),
         "zone": zone_config.name,
-        "listings": len(result.batch.listings),
+        "listings": rows.count,
         "imported": not dry_run,
     }
-    if not dry_run:
-        store = open_store(config)
-        try:
-            store.apply(result.batch, actor=f"import:{file}", action="import")
-        finally:
-            store.close()
     if fmt is Format.JSON:
-        print_json({**record, "notes": list(result.notes)})
+        print_json({**record, "notes": list(rows.notes)})
     elif dry_run:
         show_result(fmt, record, f"{file}: {counts} would be imported into {zone_config.name}")
     else:
         show_result(fmt, record, f"imported {counts} from {file} into {zone_config.name}")
+
+
+@contextmanager
+def _lines(file: Path) -> Iterator[Iterator[str]]:
+    """Open *file* as UTF-8 lines; unreadable or non-UTF-8 text becomes a clear error."""
+    try:
+        handle = file.open(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {file}: {exc.strerror}") from exc
+
+    def lines() -> Iterator[str]:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(handle, start=1):  # noqa: B007
+                yield line
+        except UnicodeDecodeError as exc:
+            raise DataFileError(
+                str(file), lineno + 1, f"not UTF-8 text (at or soon after this line): {exc}"
+            ) from exc
+        except OSError as exc:
+            raise InputError(f"cannot read {file}: {exc.strerror}") from exc
+
+    with handle:
+        yield lines()
+
+
+def _listing(row: tuple[str, int, str, str, str, float, float | None]) -> Listing:
+    """Return a store row as a Listing."""
+    subject, _, cause, reason, source, listed_at, expires_at = row
+    return Listing(
+        subject=parse_subject(subject),
+        cause=Cause(cause),
+        reason=reason,
+        source=source,
+        listed_at=datetime.fromtimestamp(listed_at, UTC),
+        expires_at=None if expires_at is None else datetime.fromtimestamp(expires_at, UTC),
+    )
 
 
 @export_app.command("rbldnsd")
@@ -175,6 +225,7 @@ def export_rbldnsd(
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
     at = now_option(now).astimezone(UTC)
+    base = output.resolve()
     store = open_store(config, read_only=True)
     try:
         header = rbldnsd_export.Header(
@@ -183,17 +234,27 @@ def export_rbldnsd(
             hostmaster=config.dns.hostmaster,
             negative_ttl=config.dns.negative_ttl,
         )
-        export = rbldnsd_export.render(
-            store.listings(active_at=at),
-            store.allows(active_at=at),
-            zone=zone_config,
-            domain=domain,
-            header=header,
-        )
+        if domain:
+            export = rbldnsd_export.render(
+                store.listings(active_at=at),
+                store.allows(active_at=at),
+                zone=zone_config,
+                domain=domain,
+                header=header,
+            )
+            paths = rbldnsd_export.write(export, base)
+        else:  # IPv4 hosts streamed from the store: flat memory at millions of listings
+            export = rbldnsd_export.write_ip_streamed(
+                base,
+                (_listing(row) for row in store.other_listing_rows(active_at=at)),
+                store.allows(active_at=at),
+                lambda: store.ip4_host_rows(active_at=at),
+                zone=zone_config,
+                header=header,
+            )
+            paths = [rbldnsd_export.dataset_path(base, d) for d in export.datasets]
     finally:
         store.close()
-    base = output.resolve()
-    paths = rbldnsd_export.write(export, base)
     for warning in export.warnings:
         err_console.print(f"warning: {warning}", highlight=False, markup=False)
     entries = sum(d.entries for d in export.datasets)

@@ -1,13 +1,17 @@
-"""Reads for streamed exports: active IP listings one subject at a time, in subject order."""
+"""Reads for streamed exports: listings in batches of plain rows, memory flat at any size."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TypeAlias
 
 from reputable.store.sqlite_tx import SQLiteTables
 
 CHUNK = 2000
+
+#: (subject, family, cause, reason, source, listed_at, expires_at), timestamps in seconds.
+ListingRecord: TypeAlias = tuple[str, int, str, str, str, float, float | None]
 
 
 class ExportReads(SQLiteTables):
@@ -30,3 +34,57 @@ class ExportReads(SQLiteTables):
                 yield rows
         finally:
             cursor.close()
+
+    def iter_listings(
+        self, *, cause: str | None = None, active_at: datetime | None = None, batch: int = CHUNK
+    ) -> Iterator[list[ListingRecord]]:
+        """Yield the listings as batches of plain rows, in insertion order (as ``listings``).
+
+        Optionally one *cause* (its value) and only those active at *active_at*. No object per
+        listing and one cursor read *batch* rows at a time: `list show --json` and the exports
+        stay flat in memory however many listings there are.
+        """
+        sql = "SELECT subject, family, cause, reason, source, listed_at, expires_at FROM listings"
+        where: list[str] = []
+        args: list[object] = []
+        if cause is not None:
+            where.append("cause = ?")
+            args.append(cause)
+        if active_at is not None:
+            where.append("(expires_at IS NULL OR expires_at > ?)")
+            args.append(active_at.timestamp())
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        cursor = self._db.execute(sql + " ORDER BY id", args)
+        try:
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
+
+    def ip4_host_rows(self, *, active_at: datetime) -> Iterator[list[tuple[str, str, str, float]]]:
+        """Yield batches of (subject, cause, reason, listed_at) of active IPv4 host listings.
+
+        In subject order (the unique index's, no sort), so a host's listings come together:
+        the streamed `export rbldnsd` writes them one host at a time.
+        """
+        cursor = self._db.execute(
+            "SELECT subject, cause, reason, listed_at FROM listings"
+            " WHERE family = 4 AND instr(subject, '/') = 0"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject",
+            (active_at.timestamp(),),
+        )
+        try:
+            while rows := cursor.fetchmany(CHUNK):
+                yield rows
+        finally:
+            cursor.close()
+
+    def other_listing_rows(self, *, active_at: datetime) -> Iterator[ListingRecord]:
+        """Yield the active listings that are not IPv4 hosts: ranges, IPv6 and domains."""
+        yield from self._db.execute(
+            "SELECT subject, family, cause, reason, source, listed_at, expires_at FROM listings"
+            " WHERE NOT (family = 4 AND instr(subject, '/') = 0)"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
+            (active_at.timestamp(),),
+        )

@@ -20,8 +20,9 @@ import heapq
 import os
 import tempfile
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from ipaddress import (
     IPv4Address,
     IPv4Network,
@@ -29,7 +30,10 @@ from ipaddress import (
     IPv6Network,
     summarize_address_range,
 )
+from itertools import groupby, islice
+from operator import itemgetter
 from pathlib import Path
+from socket import inet_aton
 from typing import Final
 
 from reputable.core.address import Domain, format_subject
@@ -468,6 +472,146 @@ def write_atomic(path: Path, text: str) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; rbldnsd drops root and mirrors rsync it
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- streamed export of a big IP zone ---------------------------------------------------------
+
+#: (subject, cause, reason, listed_at) of one IPv4 host listing, as the store yields them.
+HostRow = tuple[str, str, str, float]
+
+
+def write_ip_streamed(
+    base: Path,
+    others: Iterable[Listing],
+    allows: Iterable[AllowEntry],
+    hosts: Callable[[], Iterable[Iterable[HostRow]]],
+    *,
+    zone: ZoneConfig,
+    header: Header,
+) -> ZoneExport:
+    """Write the IP zone's datasets like `render` + `write`, with IPv4 hosts streamed.
+
+    *others* are every listing but the IPv4 hosts (ranges, IPv6: few, rendered in memory as
+    `render` does); *hosts()* returns batches of IPv4 host rows in subject order, so one
+    host's listings come together (it is called twice). rbldnsd's ip4set answers the most
+    specific of its /8, /16, /24 and /32 levels only, with every entry there; a host is
+    written as /32 lines, one per code: its best listing per code plus the codes of the
+    ranges around it, which answers what `render`'s split ranges answer. Ranges narrower
+    than /24 are stored on the /32 level too, where a host line would add to them instead
+    of replacing them: the few hosts inside such ranges go through `render` with the ranges
+    (the first pass), the others are written one at a time (flat memory at 10M hosts).
+    """
+    groups = _code_groups(zone)
+    others = list(others)
+    allowed = list(allows)
+    code_of = {cause: code for code, causes in groups for cause in causes}
+    order = {code: i for i, (code, _) in enumerate(groups)}
+    layers: list[tuple[IPv4Address, list[tuple[int, int, str]]]] = []
+    ip4 = [x for x in others if not isinstance(x.subject, Domain)]
+    for code, causes in groups:
+        layers.append((code, _flatten(_spans(ip4, zone, 4, causes))))
+    segments = _overlay(layers)
+    fine = _merge(  # the parts of ranges that rbldnsd stores on the /32 level
+        [
+            (int(n.network_address), int(n.broadcast_address))
+            for lo, hi, _ in segments
+            for n in _cidrs(4, lo, hi)
+            if n.prefixlen > 24
+        ]
+    )
+    fine_starts = [lo for lo, _ in fine]
+
+    def inside(spans: list[tuple[int, int]], starts: list[int], address: int) -> bool:
+        i = bisect_right(starts, address) - 1
+        return i >= 0 and spans[i][1] >= address
+
+    mixed: list[Listing] = []
+    if fine:
+        for batch in hosts():
+            for subject, cause_text, reason, listed_at in batch:
+                if inside(fine, fine_starts, int.from_bytes(inet_aton(subject), "big")):
+                    mixed.append(
+                        Listing(
+                            subject=IPv4Network(subject),
+                            cause=Cause(cause_text),
+                            reason=reason,
+                            source="",
+                            listed_at=datetime.fromtimestamp(listed_at, UTC),
+                        )
+                    )
+    export = render([*others, *mixed], allowed, zone=zone, domain=False, header=header)
+    extra: dict[str, str] = {}
+    seg_starts = [lo for lo, _, _ in segments]
+    holes = _holes(allowed, 4)
+    hole_starts = [lo for lo, _ in holes]
+    first = export.datasets[0]
+    path = dataset_path(base, first)
+    entries = first.entries
+
+    kinds: dict[tuple[str, str], tuple[IPv4Address, str]] = {}
+    written: dict[str, str] = {}
+
+    def lines() -> Iterator[str]:
+        nonlocal entries
+        stream = (r for batch in hosts() for r in batch)
+        for subject, rows in groupby(stream, key=itemgetter(0)):
+            address = int.from_bytes(inet_aton(subject), "big")
+            if address in (TEST_V4, NEVER_V4) or inside(fine, fine_starts, address):
+                continue  # written by render: the test point, hosts in /25-/31 ranges
+            if inside(holes, hole_starts, address):
+                continue  # allowlisted: the range's `!` line (if any) covers it
+            best: dict[IPv4Address, tuple[float, str]] = {}
+            for _, cause_text, reason, listed_at in rows:
+                kind = kinds.get((cause_text, reason))
+                if kind is None:
+                    if len(kinds) > 100_000:
+                        kinds.clear()  # many distinct reasons: keep the cache small
+                    template = txt_template(reason, zone.lookup_url)
+                    kind = kinds[(cause_text, reason)] = (code_of[Cause(cause_text)], template)
+                code, template = kind
+                if code not in best or (listed_at, template) > best[code]:
+                    best[code] = (listed_at, template)
+            values = [(code, template) for code, (_, template) in best.items()]
+            s = bisect_right(seg_starts, address) - 1
+            if s >= 0 and segments[s][1] >= address:
+                values.extend((c, t) for c, t in segments[s][2] if c not in best)
+            if len(values) > 1:
+                values.sort(key=lambda v: order[v[0]])
+            for code, template in values:
+                entries += 1
+                # txt_value once per template (its warnings name the first subject).
+                text = written.get(template)
+                if text is None:
+                    if len(written) > 100_000:
+                        written.clear()
+                    text = written[template] = txt_value(template, subject, extra)
+                yield f"{subject} :{code}:{text}\n"
+
+    _write_streamed(path, first.text, lines())
+    datasets = [replace(first, text="", entries=entries), *export.datasets[1:]]
+    for other in export.datasets[1:]:
+        write_atomic(dataset_path(base, other), other.text)
+    more = tuple(w for w in extra.values() if w not in export.warnings)
+    return ZoneExport(zone=export.zone, datasets=tuple(datasets), warnings=export.warnings + more)
+
+
+def _write_streamed(path: Path, head: str, lines: Iterable[str]) -> None:
+    """Write *head* then *lines* to *path* atomically (as write_atomic), a batch at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            out.write(head)
+            iterator = iter(lines)
+            while batch := list(islice(iterator, 10_000)):
+                out.write("".join(batch))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,146 @@
+"""The streamed rbldnsd import (`Stream` + `load_listings`): the same rows as `parse`, flat memory."""
+
+from __future__ import annotations
+
+import sqlite3
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reputable.core.errors import DataFileError
+from reputable.listings.imports.rbldnsd import Row, Stream, exclusions, parse, row_of
+from reputable.store.bulk import load_listings
+from reputable.store.sqlite import SQLiteStore
+from tests.listings.test_rbldnsd_import import SAMPLES, spec
+
+
+def streamed(text: str, path: str = "f.ip4set", **changes: object) -> tuple[list[Row], Stream]:
+    """Return the rows of *text* as `Stream` yields them, and the stream (count, notes, ttl)."""
+    the_spec = spec(path, **changes)
+    lines = text.splitlines(keepends=True)
+    rows = Stream(lines, the_spec, excluded=exclusions(lines, the_spec))
+    return list(rows), rows
+
+
+def parsed(text: str, path: str = "f.ip4set", **changes: object) -> list[Row]:
+    """Return the rows of *text* as `parse` gives them."""
+    return [row_of(x) for x in parse(text, spec(path, **changes)).batch.listings]
+
+
+@pytest.mark.parametrize("name", ["mixed.ip4set", "mixed.ip6trie", "mixed.dnset"])
+def test_samples_stream_as_parse(name: str) -> None:
+    text = (SAMPLES / name).read_text(encoding="utf-8")
+    domain = name.endswith("dnset")
+    rows, stream = streamed(text, name, domain=domain)
+    whole = parse(text, spec(name, domain=domain))
+    assert sorted(rows) == sorted(row_of(x) for x in whole.batch.listings)
+    assert rows, "the samples list something"
+    assert stream.count == len(rows)
+    assert stream.ttl == whole.ttl
+    assert stream.notes == list(whole.notes)
+
+
+def test_bare_hosts_take_the_default_reason_and_exclusions_after_them_cut() -> None:
+    text = "192.0.2.1\n192.0.2.2\n198.51.100.0/30\n!198.51.100.1\n!192.0.2.2\n"
+    rows, _ = streamed(text)
+    subjects = sorted(r[0] for r in rows)
+    assert subjects == ["192.0.2.1", "198.51.100.0", "198.51.100.2/31"]
+    assert {r[3] for r in rows} == {"listed for spam"}
+    assert sorted(rows) == sorted(parsed(text))
+
+
+def test_a_bad_line_names_file_and_line_when_reached() -> None:
+    rows = Stream(["192.0.2.1\n", "192.0.2.300\n"], spec("bad.ip4set"))
+    with pytest.raises(DataFileError, match=r"bad\.ip4set:2"):
+        list(rows)
+    # 127.0.0.1 never takes the fast path: the full path refuses it (RFC 5782).
+    with pytest.raises(DataFileError, match=r"f\.ip4set:2: .*RFC 5782"):
+        list(Stream(["192.0.2.1\n", "127.0.0.1\n"], spec()))
+
+
+LINES = st.sampled_from(
+    [
+        "192.0.2.1",
+        "192.0.2.7 :3:spam trap",
+        "010.0.0.1",
+        "203.0.113.0/24",
+        "203.0.113.5-203.0.113.9",
+        "!203.0.113.7",
+        "!192.0.2.1",
+        ":127.0.0.2:listed: $",
+        ":127.0.0.3:compromised host",
+        "$TTL 1h",
+        "# comment",
+        "198.51.100.9 ; comment",
+        "10.1.2.3",
+        "10.1.2.3 :127.0.0.3:",
+        "",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(LINES, max_size=25))
+def test_stream_gives_what_parse_gives(lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    try:
+        expected = parsed(text)
+    except DataFileError as exc:
+        with pytest.raises(DataFileError) as got:
+            streamed(text)
+        assert got.value.lineno == exc.lineno
+        return
+    rows, _ = streamed(text)
+    assert sorted(rows) == sorted(expected)
+
+
+def _hosts(count: int) -> Iterator[str]:
+    for i in range(count):
+        yield f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n"
+
+
+def test_load_listings_is_all_or_nothing_and_keeps_the_indexes(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "r.db")
+    try:
+        before = store.serial()
+        lines = [*_hosts(60_000), "10.300.0.1\n"]
+        with pytest.raises(DataFileError, match=":60001:"):
+            load_listings(store, Stream(lines, spec()), actor="t", action="import", expected=60_000)
+        assert store.serial() == before
+        assert list(store.listing_rows(active_at=spec().now)) == []
+        rows = Stream(list(_hosts(60_000)), spec())
+        assert load_listings(store, rows, actor="t", action="import", expected=60_000) == 60_000
+        assert store.serial() == before + 1
+        db = sqlite3.connect(tmp_path / "r.db")
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"listings_expires", "listings_cause", "listings_source"} <= names
+        assert db.execute("SELECT COUNT(*) FROM listings").fetchone() == (60_000,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        db.close()
+        # A second load of the same rows updates them in place.
+        load_listings(store, Stream(list(_hosts(10)), spec()), actor="t", action="import")
+        assert sum(1 for _ in store.listing_rows(active_at=spec().now)) == 60_000
+    finally:
+        store.close()
+
+
+def test_stream_memory_is_flat() -> None:
+    """Peak Python allocations while streaming 200k lines stay far below one object per line."""
+    the_spec = spec()
+    tracemalloc.start()
+    count = sum(1 for _ in Stream(_hosts(200_000), the_spec))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 200_000
+    assert peak < 2_000_000, f"peak {peak} bytes"
+
+
+def test_progress_is_called_every_progress_every_lines() -> None:
+    seen: list[int] = []
+    rows = Stream(_hosts(250_000), spec(), progress=seen.append)
+    assert sum(1 for _ in rows) == 250_000
+    assert seen == [100_000, 200_000]

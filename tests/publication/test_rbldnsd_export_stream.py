@@ -1,0 +1,75 @@
+"""The streamed IP export (`write_ip_streamed`): rbldnsd answers what the in-memory render gives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reputable.core.cause import Cause
+from reputable.listings.model import AllowEntry, Listing
+from reputable.publication.exports.rbldnsd import (
+    Dataset,
+    HostRow,
+    dataset_path,
+    render,
+    write_ip_streamed,
+)
+from tests.publication.test_rbldnsd_export import HEADER, ZONE, allow, ip4set_answer, listing
+
+BASE = 0xC0000200  # 192.0.2.0: every subject of these tests lies in 192.0.2.0/24
+CAUSES = [Cause.SPAM, Cause.COMPROMISED, Cause.NETWORK]
+
+
+def _host_rows(listings: list[Listing], batch: int) -> Iterator[list[HostRow]]:
+    hosts = sorted(
+        (str(x.subject.network_address), x.cause.value, x.reason, x.listed_at.timestamp())
+        for x in listings
+        if isinstance(x.subject, IPv4Network) and x.subject.prefixlen == 32
+    )
+    for i in range(0, len(hosts), batch):
+        yield hosts[i : i + batch]
+
+
+def _streamed(tmp: Path, listings: list[Listing], allows: list[AllowEntry]) -> list[Dataset]:
+    others = [
+        x
+        for x in listings
+        if not (isinstance(x.subject, IPv4Network) and x.subject.prefixlen == 32)
+    ]
+    base = tmp / "bl.ip4set"
+    export = write_ip_streamed(
+        base, others, allows, lambda: _host_rows(listings, 2), zone=ZONE, header=HEADER
+    )
+    first = export.datasets[0]
+    text = dataset_path(base, first).read_text(encoding="utf-8")
+    return [Dataset(kind="ip4set", suffix="", text=text, entries=first.entries, exclusions=0)]
+
+
+SUBJECTS = st.one_of(
+    st.integers(0, 255).map(lambda i: str(IPv4Address(BASE + i))),
+    st.sampled_from(["192.0.2.0/24", "192.0.2.0/28", "192.0.2.16/29", "192.0.2.128/25"]),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(SUBJECTS, st.sampled_from(CAUSES), st.integers(0, 3)), max_size=12),
+    st.lists(st.sampled_from(["192.0.2.4/30", "192.0.2.9", "192.0.2.200"]), max_size=2),
+)
+def test_streamed_answers_as_render(
+    tmp_path: Path, items: list[tuple[str, Cause, int]], allowed: list[str]
+) -> None:
+    listings = [listing(s, c, f"r{m}{c.value}", m) for s, c, m in items]
+    allows = [allow(a) for a in dict.fromkeys(allowed)]
+    whole = [d for d in render(listings, allows, zone=ZONE, domain=False, header=HEADER).datasets]
+    streamed = _streamed(tmp_path, listings, allows)
+    for offset in range(256):
+        address = BASE + offset
+        assert ip4set_answer(streamed, address) == ip4set_answer(whole[:1], address), offset
+    assert ip4set_answer(streamed, 0x7F000002) == ip4set_answer(whole[:1], 0x7F000002)
