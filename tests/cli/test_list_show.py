@@ -56,6 +56,20 @@ def test_json_uses_since_until_and_keeps_the_old_names(listed: Cli) -> None:
     assert row["zone"] == "bl.reputable.test"
 
 
+def test_streamed_json_is_the_text_of_the_filtered_path(listed: Cli) -> None:
+    """Unfiltered --json streams from the store (flat memory); its text equals the general path's.
+
+    `--limit` with a bound above the count takes the general path (listing objects, then
+    print_json), so the two texts must be byte-identical, also with --cause and --expired.
+    """
+    for extra in ((), ("--cause", "spam"), ("--expired",)):
+        streamed = listed("list", "show", "--json", *extra)
+        general = listed("list", "show", "--json", "--limit", "1000", *extra)
+        assert streamed.code == general.code == 0
+        assert streamed.out == general.out
+        assert streamed.json()  # not two empty arrays
+
+
 def test_subject_shows_exact_and_covering_listings(listed: Cli) -> None:
     """An address shows its own listing and the range covering it, with `match` saying which."""
     rows = listed("list", "show", "198.51.100.7", "--json").json()

@@ -12,6 +12,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reputable.cli.listing import listing_json
 from reputable.config import DEFAULT_TOML, parse_config
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
@@ -64,22 +65,17 @@ def test_rows_from_the_store_match_the_listing_shape(tmp_path: Path) -> None:
         rows = [r for batch in store.iter_listings(active_at=now, batch=1) for r in batch]
     finally:
         store.close()
-    got = [record_json(r, CONFIG.ip_zone.codes, CONFIG.domain_zone.codes) for r in rows]
-    assert got[0] == {
-        "subject": "192.0.2.1",
-        "cause": "spam",
-        "code": str(CONFIG.ip_zone.codes[Cause.SPAM]),
-        "reason": "trap",
-        "source": "cli",
-        "listed_at": "2026-01-02T00:00:00Z",
-        "expires_at": None,
-    }
-    assert got[1]["subject"] == "evil.example"
-    assert got[1]["code"] == str(CONFIG.domain_zone.codes[listings[1].cause])
-    assert got[1]["expires_at"] == "2026-01-03T00:00:00Z"
+    zones = (CONFIG.ip_zone.name, CONFIG.domain_zone.name)
+    got = [record_json(r, CONFIG.ip_zone.codes, CONFIG.domain_zone.codes, zones) for r in rows]
+    # The same shape, field for field, as `list show --json` builds for a Listing object
+    # (the unified vocabulary of docs/cli.md: since/until plus the older names).
+    assert got == [listing_json(CONFIG, item) for item in listings]
+    assert got[0]["since"] == got[0]["listed_at"] == "2026-01-02T00:00:00Z"
+    assert got[1]["zone"] == CONFIG.domain_zone.name
+    assert got[1]["until"] == "2026-01-03T00:00:00Z"
     fast, generic = io.StringIO(), io.StringIO()
     write_listing_records(
-        fast, [rows[:1], rows[1:]], CONFIG.ip_zone.codes, CONFIG.domain_zone.codes
+        fast, [rows[:1], rows[1:]], CONFIG.ip_zone.codes, CONFIG.domain_zone.codes, zones
     )
     write_json_array(generic, got)
     assert fast.getvalue() == generic.getvalue()
