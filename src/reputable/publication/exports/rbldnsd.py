@@ -601,7 +601,10 @@ def write_ip_streamed(
 
 def _write_streamed(path: Path, head: str, lines: Iterable[str]) -> None:
     """Write *head* then *lines* to *path* atomically (as write_atomic), a batch at a time."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():  # as write_atomic: a typo must not leave new folders behind
+        raise InputError(
+            f"{path}: the folder {path.parent} does not exist; create it or fix the path"
+        )
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
