@@ -44,26 +44,8 @@ class SettleStore(Protocol):
         ...
 
 
-class RequestStore(Protocol):
-    """What removal requests need from storage."""
-
-    def listings_where(
-        self,
-        *,
-        subjects: list[str] | None = None,
-        like: str | None = None,
-        family: int | None = None,
-        source_prefix: str | None = None,
-        active_at: datetime,
-    ) -> list[Listing]:
-        """Return active listings of exactly *subjects*, or by pattern, family, source prefix."""
-        ...
-
-    def delist_requests(
-        self, *, subject: str | None = None, status: str | None = None
-    ) -> list[DelistRequest]:
-        """Return removal requests."""
-        ...
+class RequestStore(SettleStore, Protocol):
+    """What removal requests need from storage: what settling needs, and more."""
 
     def last_evidence_at(self, subjects: list[str]) -> float | None:
         """Return the newest evidence time about *subjects*."""
@@ -73,10 +55,6 @@ class RequestStore(Protocol):
         self, subject: str, contact: str, note: str, now: float, *, kind: str = "removal"
     ) -> int:
         """Record a pending request (a removal, or a carve-out from an escalated network)."""
-        ...
-
-    def decide_delist(self, request_id: int, *, status: str, by: str, why: str, now: float) -> None:
-        """Decide a request."""
         ...
 
     def end_listings(
