@@ -48,6 +48,19 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_toml_error_reads_as_the_file_does(tmp_path: Path) -> None:
+    """A table declared twice names the line and the table as written, not a Python tuple."""
+    path = tmp_path / "reputable.toml"
+    path.write_text(DEFAULT_TOML + "\n[dns]\nworkers = 2\n")
+    line = (DEFAULT_TOML + "\n[dns]").count("\n") + 1
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    assert f"reputable.toml line {line}: Cannot declare [dns] twice" in text
+    assert "('dns',)" not in text
+    assert '"":' not in text
+
+
 def test_missing_explicit_config(tmp_path: Path) -> None:
     """An explicit config path that does not exist says how to create one."""
     with pytest.raises(ConfigError, match="reputable init"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, ip_network
@@ -376,13 +377,32 @@ def _policy(raw: dict[str, Any], where: str) -> tuple[PolicyParams, ReputationPa
     return policy, ReputationParams(half_life=halves)
 
 
+def toml_error(where: str, exc: tomllib.TOMLDecodeError) -> str:
+    """Return a TOML syntax error as ``FILE line N: what (column C); fix the TOML syntax``.
+
+    tomllib (3.11) puts the position in its message, ``... (at line 89, column 5)``, and names
+    tables as tuples, ``('dns',)``: both are rewritten as they read in the file.
+    """
+    text = str(exc)
+    match = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", text)
+    if match is None:
+        return f"{where}: {text}; fix the TOML syntax"
+    message, line, column = match.groups()
+    message = re.sub(
+        r"\(((?:'[^']*',? ?)+)\)",
+        lambda m: "[" + ".".join(re.findall(r"'([^']*)'", m.group(1))) + "]",
+        message,
+    )
+    return f"{where} line {line}: {message} (column {column}); fix the TOML syntax"
+
+
 def parse_config(text: str, path: Path | None = None) -> Config:
     """Return the configuration in TOML *text*; relative paths resolve against *path*'s folder."""
     where = str(path) if path else "configuration"
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+        raise ConfigError(toml_error(where, exc)) from exc
     if os.environ.get(CHECKED_ENV) != text_digest(text):
         _validate(raw, where)  # every key and type at once, before any value is used
     base = path.parent.resolve() if path else Path.cwd()

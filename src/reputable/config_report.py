@@ -33,6 +33,8 @@ class Problem:
 
     def text(self) -> str:
         """Return the problem as one plain line, e.g. ``[dns] workrs = 2: unknown key; ...``."""
+        if not self.path:  # an error about the file as a whole (TOML syntax, a missing file)
+            return self.message
         where = display_path(self.path)
         if self.message.startswith("unknown table"):
             where = f"[{self.path}]"
