@@ -129,7 +129,9 @@ def serve_only(config_path: str) -> None:
     asyncio.run(main())
 
 
-def load_process(args: tuple[int, list[bytes], float, int, float | None]) -> list[float]:
+def load_process(
+    args: tuple[int, list[bytes], float, int, float | None, set[int] | None],
+) -> list[float]:
     """Run *connections* clients for *seconds* in this process; return their latencies.
 
     A plain ``selectors`` loop over non-blocking sockets, not asyncio: the load generator
@@ -138,7 +140,9 @@ def load_process(args: tuple[int, list[bytes], float, int, float | None]) -> lis
     None): each connection's next request is due one interval after the last one was due,
     and latency counts from that due time (no coordinated omission).
     """
-    port, reqs, seconds, connections, rate = args
+    port, reqs, seconds, connections, rate, pin = args
+    if pin:
+        os.sched_setaffinity(0, pin)
     interval = None if rate is None else connections / rate
     selector = selectors.DefaultSelector()
     socks = []
@@ -192,16 +196,36 @@ def load_process(args: tuple[int, list[bytes], float, int, float | None]) -> lis
 
 
 def drive(
-    port: int, reqs: list[bytes], seconds: float, procs: int, conns: int, rate: float | None
+    port: int,
+    reqs: list[bytes],
+    seconds: float,
+    procs: int,
+    conns: int,
+    rate: float | None,
+    pin: set[int] | None = None,
 ) -> tuple[float, list[float]]:
     """Return (decisions/s, latencies) of *procs* x *conns* clients (rate: total, or None)."""
     share = None if rate is None else rate / procs
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         results = pool.map(
-            load_process, [(port, reqs[i::procs], seconds, conns, share) for i in range(procs)]
+            load_process,
+            [(port, reqs[i::procs], seconds, conns, share, pin) for i in range(procs)],
         )
     lat = sorted(x for r in results for x in r)
     return len(lat) / seconds, lat
+
+
+def cores() -> tuple[set[int], set[int]] | None:
+    """Return (server cores, client cores) to pin to, or None with fewer than 2 usable cores.
+
+    The server gets one core to itself and the load generators the rest: on a 2-core machine
+    a client process scheduled on the server's core queues requests behind it (the p99 then
+    measures the client, not the server).
+    """
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(usable) < 2:
+        return None
+    return {usable[0]}, set(usable[1:])
 
 
 def pct(values: list[float], p: float) -> float:
@@ -227,6 +251,9 @@ def main() -> int:
     parser.add_argument(
         "--folder", help="keep the store and snapshot here and reuse them in later runs"
     )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin the server and clients to separate cores"
+    )
     parser.add_argument("--serve-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_only:
@@ -247,11 +274,19 @@ def main() -> int:
             flush=True,
         )
         reqs = requests(folder, 200_000, args.domains, SEED)
+        pinning = None if args.no_pin else cores()
+        if pinning is None:
+            print("cores: not pinned (server and clients share every core)")
+        else:
+            print(f"cores: server pinned to {sorted(pinning[0])}, clients to {sorted(pinning[1])}")
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve-only", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        if pinning is not None:
+            os.sched_setaffinity(server.pid, pinning[0])
+        client_cores = None if pinning is None else pinning[1]
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -265,11 +300,13 @@ def main() -> int:
             # Each phase starts at another place in the requests: no address repeats between
             # phases (the service caches domain lookups per snapshot, never addresses).
             third = len(reqs) // 3
-            drive(port, reqs, 2.0, args.procs, args.connections, None)  # warm up
+            drive(port, reqs, 2.0, args.procs, args.connections, None, client_cores)  # warm up
             print(f"loadavg before: {Path('/proc/loadavg').read_text().strip()}")
             cpu0 = _cpu(server.pid)
             phase = reqs[third:] + reqs[:third]
-            rate, lat = drive(port, phase, args.seconds, args.procs, args.connections, None)
+            rate, lat = drive(
+                port, phase, args.seconds, args.procs, args.connections, None, client_cores
+            )
             cpu1 = _cpu(server.pid)
             print(
                 f"saturation ({args.procs}x{args.connections} connections): {rate:,.0f}"
@@ -279,7 +316,9 @@ def main() -> int:
             )
             phase = reqs[2 * third :] + reqs[: 2 * third]
             cpu0 = _cpu(server.pid)
-            rate, lat = drive(port, phase, args.seconds, args.procs, args.connections, args.rate)
+            rate, lat = drive(
+                port, phase, args.seconds, args.procs, args.connections, args.rate, client_cores
+            )
             cpu1 = _cpu(server.pid)
             print(
                 f"paced at {args.rate:,.0f}/s: {rate:,.0f} decisions/s answered, p50"
