@@ -4,8 +4,10 @@
 workers, the `policy run` and `snapshot build` commands); each child calls ``follow_parent``
 first thing. On Linux the kernel then sends the child SIGTERM the moment its parent dies
 (``prctl(PR_SET_PDEATHSIG)``, which survives nothing but a parent's death: SIGKILL, OOM, a
-crash). As a fallback (another OS, or a prctl that failed) a daemon thread looks at the
-parent pid every ``CHECK_EVERY`` seconds and ends the process the same way. A child whose
+crash). As a fallback (another OS, a prctl that failed, or a child that changed its user
+afterwards - a DNS worker after binding port 53 - for which the kernel clears the setting) a
+daemon thread looks at the parent pid every ``CHECK_EVERY`` seconds and ends the process the
+same way. A child whose
 parent is already gone when it starts ends at once.
 
 A child that does not get the variable (a command an operator runs) follows nobody. The
