@@ -12,6 +12,10 @@ Two phases: *saturation* (every connection sends as fast as answers come: the th
 and *paced* (a fixed total rate, default 10,000/s: latency measured from the time each
 request was due, so a stall in the server counts fully, not only the request that met it).
 
+The clients are bench/policy_load.c, compiled with gcc at the start (a real load generator,
+as wrk is for HTTP; ``--client python`` uses the selectors loop below instead), and with 2
+or more cores the server is pinned to one core and the clients to the others.
+
     python bench/policy_service.py                           # the full run (about 2 minutes)
     python bench/policy_service.py --listings 100000 --seconds 5   # quick
 """
@@ -26,6 +30,7 @@ import random
 import re
 import resource
 import selectors
+import shutil
 import socket
 import statistics
 import subprocess
@@ -129,7 +134,9 @@ def serve_only(config_path: str) -> None:
     asyncio.run(main())
 
 
-def load_process(args: tuple[int, list[bytes], float, int, float | None]) -> list[float]:
+def load_process(
+    args: tuple[int, list[bytes], float, int, float | None, set[int] | None],
+) -> list[float]:
     """Run *connections* clients for *seconds* in this process; return their latencies.
 
     A plain ``selectors`` loop over non-blocking sockets, not asyncio: the load generator
@@ -138,7 +145,9 @@ def load_process(args: tuple[int, list[bytes], float, int, float | None]) -> lis
     None): each connection's next request is due one interval after the last one was due,
     and latency counts from that due time (no coordinated omission).
     """
-    port, reqs, seconds, connections, rate = args
+    port, reqs, seconds, connections, rate, pin = args
+    if pin:
+        os.sched_setaffinity(0, pin)
     interval = None if rate is None else connections / rate
     selector = selectors.DefaultSelector()
     socks = []
@@ -192,15 +201,81 @@ def load_process(args: tuple[int, list[bytes], float, int, float | None]) -> lis
 
 
 def drive(
-    port: int, reqs: list[bytes], seconds: float, procs: int, conns: int, rate: float | None
+    port: int,
+    reqs: list[bytes],
+    seconds: float,
+    procs: int,
+    conns: int,
+    rate: float | None,
+    pin: set[int] | None = None,
 ) -> tuple[float, list[float]]:
     """Return (decisions/s, latencies) of *procs* x *conns* clients (rate: total, or None)."""
     share = None if rate is None else rate / procs
     with multiprocessing.get_context("fork").Pool(procs) as pool:
         results = pool.map(
-            load_process, [(port, reqs[i::procs], seconds, conns, share) for i in range(procs)]
+            load_process,
+            [(port, reqs[i::procs], seconds, conns, share, pin) for i in range(procs)],
         )
     lat = sorted(x for r in results for x in r)
+    return len(lat) / seconds, lat
+
+
+def cores() -> tuple[set[int], set[int]] | None:
+    """Return (server cores, client cores) to pin to, or None with fewer than 2 usable cores.
+
+    The server gets one core to itself and the load generators the rest: on a 2-core machine
+    a client process scheduled on the server's core queues requests behind it (the p99 then
+    measures the client, not the server).
+    """
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(usable) < 2:
+        return None
+    return {usable[0]}, set(usable[1:])
+
+
+def c_client(folder: Path) -> Path | None:
+    """Compile bench/policy_load.c with gcc into *folder*; None when gcc is missing or fails."""
+    source = Path(__file__).with_name("policy_load.c")
+    binary = folder / "policy_load"
+    if shutil.which("gcc") is None:
+        return None
+    done = subprocess.run(
+        ["gcc", "-O2", "-o", str(binary), str(source)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        print(f"gcc failed, using the Python client:\n{done.stderr}", file=sys.stderr)
+        return None
+    return binary
+
+
+def drive_c(
+    binary: Path,
+    port: int,
+    reqs: list[bytes],
+    seconds: float,
+    procs: int,
+    conns: int,
+    rate: float | None,
+    pin: set[int] | None = None,
+) -> tuple[float, list[float]]:
+    """As ``drive``, with *procs* processes of the compiled client (bench/policy_load.c)."""
+    share = 0.0 if rate is None else rate / procs
+    running = []
+    for i in range(procs):
+        path = binary.with_name(f"requests-{i}.txt")
+        path.write_bytes(b"".join(reqs[i::procs]))
+        cmd = [str(binary), str(port), str(seconds), str(conns), str(share), str(path)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+        if pin:
+            os.sched_setaffinity(proc.pid, pin)
+        running.append(proc)
+    lat: list[float] = []
+    for proc in running:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"policy_load exited {proc.returncode}")
+        lat.extend(int(x) / 1e9 for x in out.split())
+    lat.sort()
     return len(lat) / seconds, lat
 
 
@@ -227,6 +302,15 @@ def main() -> int:
     parser.add_argument(
         "--folder", help="keep the store and snapshot here and reuse them in later runs"
     )
+    parser.add_argument(
+        "--client",
+        choices=("auto", "c", "python"),
+        default="auto",
+        help="load generator: bench/policy_load.c compiled with gcc (auto: when gcc exists)",
+    )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin the server and clients to separate cores"
+    )
     parser.add_argument("--serve-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_only:
@@ -247,11 +331,32 @@ def main() -> int:
             flush=True,
         )
         reqs = requests(folder, 200_000, args.domains, SEED)
+        binary = None if args.client == "python" else c_client(Path(tmp))
+        if binary is None and args.client == "c":
+            raise SystemExit("--client c needs gcc (Debian package gcc)")
+        print(f"client: {'compiled bench/policy_load.c' if binary else 'Python (selectors)'}")
+
+        def load(
+            phase: list[bytes], seconds: float, rate: float | None
+        ) -> tuple[float, list[float]]:
+            if binary is not None:
+                return drive_c(binary, port, phase, seconds, args.procs, args.connections, rate,
+                               client_cores)  # fmt: skip
+            return drive(port, phase, seconds, args.procs, args.connections, rate, client_cores)
+
+        pinning = None if args.no_pin else cores()
+        if pinning is None:
+            print("cores: not pinned (server and clients share every core)")
+        else:
+            print(f"cores: server pinned to {sorted(pinning[0])}, clients to {sorted(pinning[1])}")
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve-only", str(config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        if pinning is not None:
+            os.sched_setaffinity(server.pid, pinning[0])
+        client_cores = None if pinning is None else pinning[1]
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -265,11 +370,11 @@ def main() -> int:
             # Each phase starts at another place in the requests: no address repeats between
             # phases (the service caches domain lookups per snapshot, never addresses).
             third = len(reqs) // 3
-            drive(port, reqs, 2.0, args.procs, args.connections, None)  # warm up
+            load(reqs, 2.0, None)  # warm up
             print(f"loadavg before: {Path('/proc/loadavg').read_text().strip()}")
             cpu0 = _cpu(server.pid)
             phase = reqs[third:] + reqs[:third]
-            rate, lat = drive(port, phase, args.seconds, args.procs, args.connections, None)
+            rate, lat = load(phase, args.seconds, None)
             cpu1 = _cpu(server.pid)
             print(
                 f"saturation ({args.procs}x{args.connections} connections): {rate:,.0f}"
@@ -279,7 +384,7 @@ def main() -> int:
             )
             phase = reqs[2 * third :] + reqs[: 2 * third]
             cpu0 = _cpu(server.pid)
-            rate, lat = drive(port, phase, args.seconds, args.procs, args.connections, args.rate)
+            rate, lat = load(phase, args.seconds, args.rate)
             cpu1 = _cpu(server.pid)
             print(
                 f"paced at {args.rate:,.0f}/s: {rate:,.0f} decisions/s answered, p50"

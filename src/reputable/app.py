@@ -861,6 +861,9 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
         config.extra.get("retention"), config.policy.recidivism_window + config.policy.max_listing
     )
     store = open_store(config)
+    from reputable.core.lifeline import adopt_children
+
+    adopt_children()  # children end when serve does, even by SIGKILL (core/lifeline.py)
     supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
 
     async def main() -> None:

@@ -15,11 +15,13 @@ from pathlib import Path
 from reputable.config import load_config
 from reputable.core import log
 from reputable.core.errors import ReputableError
+from reputable.core.lifeline import follow_parent
 from reputable.publication.dnsbl.worker import Worker
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one DNS worker until SIGTERM/SIGINT; 2 when its configuration cannot be used."""
+    follow_parent()  # SIGTERM when serve dies, even by SIGKILL (core/lifeline.py)
     import argparse
 
     parser = argparse.ArgumentParser(

@@ -247,3 +247,56 @@ def test_socket_many_requests_many_connections(built: tuple[Config, Snapshot]) -
     assert svc.counts["requests"] == 60
     assert svc.counts["errors"] == 20
     assert "reputable_policy_errors_total 20" in svc.metrics()
+
+
+def test_socket_pipelined_burst_and_split_requests(built: tuple[Config, Snapshot]) -> None:
+    """Over TCP, reads through the shared buffer: a burst larger than one read (READ_SIZE) of
+    pipelined requests on several connections at once, and a request sent a byte at a time,
+    are each answered once, in order, per connection."""
+    from reputable.policyd.server import READ_SIZE
+
+    svc = service(built)
+    listed = request(client_address="192.0.2.66") + b"\n\n"
+    clean = request(client_address="198.51.100.200") + b"\n\n"
+    burst = (listed + clean) * (READ_SIZE // len(listed + clean) + 50)
+    count = burst.count(b"\n\n")
+
+    async def pipelined(port: int) -> list[bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(burst)
+        await writer.drain()
+        answers = [await reader.readuntil(b"\n\n") for _ in range(count)]
+        writer.close()
+        await writer.wait_closed()
+        return answers
+
+    async def trickled(port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in range(len(listed)):
+            writer.write(listed[i : i + 1])
+            await writer.drain()
+            await asyncio.sleep(0)
+        answer = await reader.readuntil(b"\n\n")
+        writer.close()
+        await writer.wait_closed()
+        return answer
+
+    async def run() -> tuple[list[list[bytes]], bytes]:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(svc.connection, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            bursts = asyncio.gather(*(pipelined(port) for _ in range(4)))
+            return await bursts, await trickled(port)
+
+    bursts, single = asyncio.run(run())
+    other = service(built).answer(request(client_address="198.51.100.200"))
+    assert len(burst) > READ_SIZE
+    for answers in bursts:
+        assert len(answers) == count
+        assert all(
+            a.startswith(b"action=REJECT 5.7.1 Client host 192.0.2.66") for a in answers[::2]
+        )
+        assert all(a == other for a in answers[1::2])
+    assert single.startswith(b"action=REJECT 5.7.1 Client host 192.0.2.66")
+    assert svc.counts["requests"] == 4 * count + 1 and svc.counts["errors"] == 0

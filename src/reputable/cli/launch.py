@@ -108,6 +108,10 @@ def _serve(argv: list[str]) -> int:
 def main() -> None:
     """Run `reputable`."""
     argv = sys.argv[1:]
+    if os.environ.get("REPUTABLE_SUPERVISOR_PID"):  # a child of serve: end when serve does
+        from reputable.core.lifeline import follow_parent
+
+        follow_parent()
     if command_word(argv) == "serve" and not {"--help", "-h"} & set(argv):
         guard_startup(argv)  # again: main() may be called without the package's early guard
         sys.exit(_serve(argv))

@@ -100,33 +100,44 @@ class Decider:
             if found is not None:
                 if found[0]:
                     return _DUNNO  # an allowlisted client: whatever else is listed
-                text = found[1]
-                hits.extend(("client_address", text, c, z, k) for c, z, k in found[2])
-        seen: set[str] = set()
+                if found[2]:  # most clients are not listed: no list to build
+                    text = found[1]
+                    hits = [("client_address", text, c, z, k) for c, z, k in found[2]]
+        names = self.names
+        seen: set[str] | None = None  # name subjects already counted (made on the first)
         for role in NAME_ROLES:
-            value = attrs.get(role, "").strip()
+            value = attrs.get(role)
+            if not value:
+                continue
+            value = value.strip()
             if role == "sender":
                 value = value.rpartition("@")[2] if "@" in value else ""
             if not value or value == "unknown" or value.startswith("[") or "." not in value:
                 continue
             try:
-                named = self.names[value]
+                named = names[value]
             except KeyError:
-                named = self.names[value] = self._name(snapshot, value)
-            if named is None or named[1] in seen:
+                named = names[value] = self._name(snapshot, value)
+            if named is None:
                 continue
-            seen.add(named[1])
-            if named[0]:
-                continue  # an allowlisted name clears only itself
-            hits.extend((role, named[1], c, z, k) for c, z, k in named[2])
+            if seen is None:
+                seen = {named[1]}
+            elif named[1] in seen:
+                continue
+            else:
+                seen.add(named[1])
+            if named[0] or not named[2]:
+                continue  # an allowlisted name clears only itself; an unlisted adds nothing
+            hits.extend([(role, named[1], c, z, k) for c, z, k in named[2]])
         if not hits:
             return _DUNNO
         actions = self.settings.actions
         best = hits[0]
-        strength = STRENGTH[actions[best[2]]]
-        for hit in hits[1:]:
-            if STRENGTH[actions[hit[2]]] > strength:
-                best, strength = hit, STRENGTH[actions[hit[2]]]
+        if len(hits) > 1:
+            strength = STRENGTH[actions[best[2]]]
+            for hit in hits[1:]:
+                if STRENGTH[actions[hit[2]]] > strength:
+                    best, strength = hit, STRENGTH[actions[hit[2]]]
         verb = actions[best[2]]
         if self.settings.soft and verb != DUNNO:
             verb = PREPEND
