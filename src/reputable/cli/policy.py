@@ -50,7 +50,6 @@ from reputable.listings.delisting import (
 from reputable.listings.engine import CURSOR, Outcome, evaluate
 from reputable.listings.explain import Explanation, explain
 from reputable.store.sqlite import SQLStore
-from reputable.store.sqlite_evidence import evidence_table_rows
 
 evidence_app = typer.Typer(
     help="Record evidence: one fact, one cause, one time.", no_args_is_help=True
@@ -216,8 +215,8 @@ def parse_rows(
     lines: list[str], now: datetime
 ) -> tuple[list[tuple[object, ...]], list[jsonl.LineError]]:
     """Parse JSON lines into evidence-table rows and line errors (runs in a worker process)."""
-    good, bad = jsonl.parse(lines, now=now)
-    return list(evidence_table_rows(good)), bad
+    rows, bad = jsonl.table_rows(lines, now=now)
+    return list(rows), bad
 
 
 @policy_app.command("run")

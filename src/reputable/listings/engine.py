@@ -299,7 +299,9 @@ def _escalations(
 ) -> None:
     """Re-decide the escalation of every network in *networks*."""
     now = now_dt.timestamp()
-    listed = members(store, networks, policy, decided, chosen, now_dt, source=SOURCE)
+    causes = sorted(c.value for c in policy.escalate_causes)
+    rows = store.escalation_members(causes, active_at=now)
+    listed = members(rows, networks, policy, decided, chosen, source=SOURCE)
     # escalate() lists nothing below its threshold of live members, carve-outs or not: look
     # for carve-outs only in the networks that reach it.
     reaching = {
@@ -311,8 +313,7 @@ def _escalations(
     # When each member's listing began (event time): the stored one, this round's decision.
     starts: dict[str, float] = {}
     if reaching:
-        causes = sorted(c.value for c in policy.escalate_causes)
-        for subject, src, listed_at in store.listing_starts(causes, active_at=now):
+        for subject, _, src, listed_at, _ in rows:
             if not (src == SOURCE and subject in chosen):  # re-decided this round
                 starts[subject] = min(starts.get(subject, listed_at), listed_at)
         for (target, cause), decision in decided.items():

@@ -182,6 +182,30 @@ class EvidenceTables(SQLiteTables):
             )
         }
 
+    def clean_targets_in(self, heads: Collection[str], *, ipv6: bool = False) -> set[str]:
+        """Return the targets with positive evidence whose text starts with one of *heads*.
+
+        A head ends in "." or ":" ("10.1.2.", "2001:db8:5:"): its targets are the range from
+        the head to the head with its last character's successor in its place, read off the
+        partial index of clean evidence (byte order on both stores). *ipv6*: every IPv6 one
+        as well. An incremental evaluation reads the few networks that may escalate instead
+        of every clean target (bench/policy_scale.py).
+        """
+        found: set[str] = set()
+        sql = "SELECT DISTINCT target FROM evidence WHERE cause = 'clean' AND target >= ? AND target < ?"
+        for head in sorted(heads):
+            end = head[:-1] + chr(ord(head[-1]) + 1)
+            found.update(t for (t,) in self._db.execute(sql, (head, end)))
+        if ipv6:
+            found.update(
+                t
+                for (t,) in self._db.execute(
+                    "SELECT DISTINCT target FROM evidence WHERE cause = 'clean'"
+                    " AND instr(target, ':') > 0"
+                )
+            )
+        return found
+
     # -- shared hosting -------------------------------------------------------------------------
     def add_hosting(self, pairs: Iterable[tuple[str, str]]) -> int:
         """Record (ip, domain) pairs of the shared-hosting map; return how many were new."""

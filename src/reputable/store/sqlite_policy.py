@@ -143,6 +143,21 @@ class PolicyReads(SQLiteTables):
             [*causes, active_at],
         )
 
+    def escalation_members(
+        self, causes: Collection[str], *, active_at: float
+    ) -> list[tuple[str, int, str, float, float | None]]:
+        """Return (subject, family, source, listed_at, expires_at) of the active listings of *causes*.
+
+        One read for both things an escalation needs of its members: which are listed until
+        when (:meth:`escalation_rows`) and since when (:meth:`listing_starts`).
+        """
+        marks = ",".join("?" * len(causes))
+        return self._db.execute(
+            f"SELECT subject, family, source, listed_at, expires_at FROM listings WHERE cause IN ({marks})"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            [*causes, active_at],
+        ).fetchall()
+
     def expired_between(self, after: float, until: float) -> set[str]:
         """Return the subjects of listings that expired after *after* and by *until*."""
         return {

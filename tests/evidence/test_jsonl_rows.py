@@ -1,0 +1,142 @@
+"""jsonl.table_rows (the import's parser path) gives the rows and errors of parse + evidence_table_rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reputable.evidence.parsers import jsonl
+from reputable.store.sqlite_evidence import evidence_table_rows
+
+NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+
+
+def reference(lines: list[str]) -> tuple[list[tuple[object, ...]], list[jsonl.LineError]]:
+    """The reference path: Evidence objects, then their table rows."""
+    good, bad = jsonl.parse(lines, now=NOW)
+    return list(evidence_table_rows(good)), bad
+
+
+def both(lines: list[str]) -> tuple[object, object]:
+    """Return (reference, fast) results with the types of every value, so 1 and 1.0 differ."""
+    fast_rows, fast_bad = jsonl.table_rows(lines, now=NOW)
+    ref_rows, ref_bad = reference(lines)
+    typed = lambda rows: [[(type(v).__name__, v) for v in row] for row in rows]  # noqa: E731
+    return (typed(ref_rows), ref_bad), (typed(fast_rows), fast_bad)
+
+
+CASES = [
+    {"subject": "198.51.100.7", "cause": "spam", "source": "traps", "at": "2026-11-29T07:59:59Z"},
+    {"subject": "198.51.100.7", "cause": "SPAM", "source": "traps", "at": "2026-11-29T07:59:59Z"},
+    {"subject": " 198.51.100.7 ", "cause": "spam", "source": "traps", "weight": 2},
+    {"subject": "2001:DB8::1", "cause": "compromised", "source": "sshd", "weight": 0.5},
+    {"subject": "2001:db8:0:0:1::7", "cause": "spam", "source": "x", "detail": {"b": 1, "a": [1]}},
+    {"subject": "Shop.Example.", "cause": "malware_host", "source": "urlfeed"},
+    {"subject": "203.0.113.5", "cause": "malware_host", "source": "u", "domain": "Site.Example"},
+    {"subject": "203.0.113.5", "cause": "spam", "source": "u", "domain": "site.example"},
+    {"subject": "203.0.113.5", "cause": "spam", "source": "u", "domain": ""},
+    {"subject": "203.0.113.5", "cause": "spam", "source": "u", "domain": 7},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "id": "abc"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "id": ""},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "id": 5},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": "2026-11-29T08:00:00+02:00"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": "2026-11-29T08:00:00.25Z"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": "2026-11-29 08:00:00"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": "2026-11-29T08:00:00z"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": " 2026-11-29T08:00:00Z"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": "2026-02-30T08:00:00Z"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": "2026-11-29T24:00:00Z"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": "2026-11-29T23:59:60Z"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": "2026-11-29T0٨:00:00Z"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": 1764403200},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "at": None},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "weight": True},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "weight": 0},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "weight": 1000},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "weight": "1"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "detail": []},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "detail": [1]},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "detail": {"é": "ü", "n": None}},
+    {"subject": "192.0.2.1", "cause": "nope", "source": "s"},
+    {"subject": "192.0.2.1", "cause": 3, "source": "s"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": ""},
+    {"subject": "192.0.2.1", "cause": "spam"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "extra": 1},
+    {"subject": "999.0.2.1", "cause": "spam", "source": "s"},
+    {"subject": "bad..name", "cause": "spam", "source": "s"},
+    {"subject": "192.0.2.1", "cause": "spam", "source": "s", "domain": "bad..name"},
+    {"subject": "faß.example", "cause": "spam", "source": "s"},
+    {"subject": 7, "cause": "spam", "source": "s"},
+]
+
+
+def test_every_case_gives_the_reference_rows_and_errors() -> None:
+    """Good and bad lines, odd times, hosted causes, ids: the same rows and the same errors."""
+    lines = [json.dumps(c) for c in CASES] + ["", "# comment", "[1]", "{bad json", '{"a": 1} x']
+    ref, fast = both(lines)
+    assert fast == ref
+    assert len(ref[0]) > 10 and len(ref[1]) > 15  # type: ignore[index]  # both kinds exercised
+
+
+def test_a_repeated_hour_and_subject_use_the_caches_and_stay_equal() -> None:
+    """Many lines on the same subjects and hours (the caches) give the same rows as one by one."""
+    lines = [
+        json.dumps(
+            {
+                "subject": f"10.0.{i % 3}.{i % 7}",
+                "cause": ("spam", "clean", "compromised")[i % 3],
+                "source": "s",
+                "at": f"2026-11-2{i % 2}T0{i % 4}:{i % 60:02d}:{(i * 7) % 60:02d}Z",
+            }
+        )
+        for i in range(500)
+    ]
+    ref, fast = both(lines)
+    assert fast == ref
+
+
+_value = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 2000), st.floats(allow_nan=False), st.text(max_size=8)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    subject=st.one_of(
+        st.sampled_from(["192.0.2.1", "2001:db8::1", "a.example", "x", "1.2.3", "::ffff:1.2.3.4"]),
+        _value,
+    ),
+    cause=st.one_of(st.sampled_from(["spam", "malware_host", "clean", "Rdns"]), _value),
+    source=st.one_of(st.sampled_from(["s", "feed:x"]), _value),
+    at=st.one_of(
+        st.datetimes(
+            min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+        ).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        _value,
+    ),
+    weight=st.one_of(st.floats(0.001, 1000), _value),
+    domain=st.one_of(st.sampled_from(["d.example", "D.Example."]), _value),
+    detail=st.one_of(st.dictionaries(st.text(max_size=3), _value, max_size=3), _value),
+    key=st.one_of(st.text(max_size=4), _value),
+    present=st.sets(st.sampled_from(["at", "weight", "domain", "detail", "id"])),
+)
+def test_any_object_gives_the_reference_row_or_error(
+    subject: object,
+    cause: object,
+    source: object,
+    at: object,
+    weight: object,
+    domain: object,
+    detail: object,
+    key: object,
+    present: set[str],
+) -> None:
+    """Whatever the fields hold, table_rows agrees with the reference path."""
+    fields = {"subject": subject, "cause": cause, "source": source}
+    optional = {"at": at, "weight": weight, "domain": domain, "detail": detail, "id": key}
+    fields.update({k: v for k, v in optional.items() if k in present})
+    ref, fast = both([json.dumps(fields)])
+    assert fast == ref
