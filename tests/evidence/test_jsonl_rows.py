@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reputable.cli import policy as policy_cli
 from reputable.evidence.parsers import jsonl
 from reputable.store.sqlite_evidence import evidence_table_rows
 
@@ -140,3 +144,43 @@ def test_any_object_gives_the_reference_row_or_error(
     fields.update({k: v for k, v in optional.items() if k in present})
     ref, fast = both([json.dumps(fields)])
     assert fast == ref
+
+
+def test_byte_ranges_give_the_lines_a_text_read_gives(tmp_path: Path, monkeypatch: Any) -> None:
+    """`evidence import` hands parsers byte ranges: together they hold the text-mode lines.
+
+    Odd line ends (CRLF, a lone CR), bad UTF-8, a multi-byte character at a cut, a blank
+    line and no newline at the end: the rows, the bad lines' numbers and the count agree
+    with parsing the lines of ``open(..., errors="replace")``.
+    """
+    good = [
+        json.dumps({"subject": f"10.0.0.{i}", "cause": "spam", "source": "s"}) for i in range(40)
+    ]
+    parts = [line.encode() + b"\n" for line in good]
+    parts[3] = good[3].encode() + b"\r\n"
+    parts[5] = good[5].encode() + b"\r"
+    parts[8] = b'{"subject": "10.0.0.8", "cause": "spam", "source": "\xff\xfe"}\n'
+    parts[11] = '{"subject": "10.0.0.11", "cause": "spam", "source": "é€"}\n'.encode()
+    parts[13] = b"\n"
+    parts[17] = b"not json\n"
+    parts[-1] = good[-1].encode()  # no newline at the end
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b"".join(parts))
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        expected_lines = list(handle)
+    expected = policy_cli.parse_rows_counted(expected_lines, NOW)
+    for size in (1, 7, 64, 100, 1 << 20):
+        monkeypatch.setattr(policy_cli, "RANGE_BYTES", size)
+        spans = list(policy_cli._byte_ranges(path, path.stat().st_size))
+        assert spans[0][0] == 0 and spans[-1][1] == path.stat().st_size
+        assert all(a[1] == b[0] for a, b in pairwise(spans))
+        rows: list[jsonl.TableRow] = []
+        bad: list[jsonl.LineError] = []
+        read = 0
+        for start, end in spans:
+            got_rows, got_bad, count = policy_cli.parse_range(str(path), start, end, NOW)
+            rows += got_rows
+            bad += [jsonl.LineError(e.lineno + read, e.message) for e in got_bad]
+            read += count
+        assert (rows, bad, read) == expected, size
+    assert expected[2] == 40 and [e.lineno for e in expected[1]] == [18]

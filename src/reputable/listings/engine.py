@@ -27,9 +27,8 @@ from reputable.listings.delisting import settle_requests, subject_names
 from reputable.listings.escalation import (
     carve_outs,
     escalation_threshold,
-    is_ip,
     members,
-    network_key,
+    networks_of,
 )
 from reputable.listings.hosted import decide_hosting, decide_sending_domains
 from reputable.listings.individual import (
@@ -188,7 +187,7 @@ def _evaluate(
     decide_sending_domains(store, policy, allow, decided, spammers, chosen, now, upserts, drops)
 
     # 3. Network escalation of the /24s and /48s the targets live in.
-    networks = {n for t in chosen if is_ip(t) and (n := network_key(t))}
+    networks = networks_of(chosen)
     if full:
         networks |= {
             item.source.split(":", 2)[2]

@@ -58,6 +58,21 @@ def network_key(target: str) -> str | None:
 _NET48: dict[int, str] = {}
 
 
+def networks_of(targets: Iterable[str]) -> set[str]:
+    """Return the escalation networks (:func:`network_key`) of the address targets of *targets*.
+
+    A dotted quad, the common case, is keyed off its text without the :func:`is_ip` test.
+    """
+    out: set[str] = set()
+    fullmatch = IPV4_TEXT.fullmatch
+    for target in targets:
+        if fullmatch(target):
+            out.add(target[: target.rfind(".")] + ".0/24")
+        elif is_ip(target) and (network := network_key(target)):
+            out.add(network)
+    return out
+
+
 def escalation_threshold(policy: PolicyParams, network: str) -> int:
     """Return how many listed members escalate *network* (/24 or /48)."""
     return policy.escalate_v4 if ":" not in network else policy.escalate_v6
@@ -80,13 +95,17 @@ def members(
     """
     members: dict[str, dict[str, float]] = {}
     wanted = set(networks)
+    # "10.1.2" -> "10.1.2.0/24": a listed address's /24 is looked up without making its text.
+    heads = {n[:-5]: n for n in wanted if n.endswith(".0/24")}
     # Plain rows, no Listing objects: an incremental run touching thousands of networks
     # reads every escalating listing once (bench/policy_scale.py).
     for text, family, listing_source, _, expires_at in rows:
         if family == 4:
             if "/" in text:
                 continue  # a range, not a host
-            network: str | None = text[: text.rfind(".")] + ".0/24"
+            network: str | None = heads.get(text[: text.rfind(".")])
+            if network is None:
+                continue
         elif family == 6 and text.endswith("/64"):
             network = network_key(text)
         else:

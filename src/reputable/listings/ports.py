@@ -158,6 +158,12 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Yield (subject, source, listed_at) of the active listings of *causes*."""
         ...
 
+    def active_rows_of(
+        self, subjects: Collection[str], *, active_at: float
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, cause, source, listed_at, expires_at) of active listings of *subjects*."""
+        ...
+
     def escalation_members(
         self, causes: Collection[str], *, active_at: float
     ) -> list[tuple[str, int, str, float, float | None]]:

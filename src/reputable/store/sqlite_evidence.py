@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Final
 
 from reputable.core.cause import Cause
@@ -112,14 +113,17 @@ class EvidenceTables(SQLiteTables):
     def evidence_rows(
         self, targets: Collection[str] | None = None
     ) -> Iterator[tuple[str, str, float, float]]:
-        """Yield (target, cause, observed_at, weight) of all evidence, or of *targets* only."""
+        """Yield (target, cause, observed_at, weight) of all evidence, or of *targets* only.
+
+        The cursors are chained, not yielded from: no Python frame resumed per row.
+        """
         sql = "SELECT target, cause, observed_at, weight FROM evidence"
         if targets is None:
-            yield from self._db.execute(sql)
-            return
-        for chunk in _chunks(sorted(targets)):
-            marks = ",".join("?" * len(chunk))
-            yield from self._db.execute(f"{sql} WHERE target IN ({marks})", chunk)
+            return iter(self._db.execute(sql))
+        return chain.from_iterable(
+            self._db.execute(f"{sql} WHERE target IN ({','.join('?' * len(chunk))})", chunk)
+            for chunk in _chunks(sorted(targets))
+        )
 
     def evidence_targets_since(
         self, after_id: int, *, observed_by: float | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from itertools import chain
 
 from reputable.store.sqlite_tx import SQLiteTables
 
@@ -105,9 +106,10 @@ class PolicyReads(SQLiteTables):
             "SELECT target, cause, observed_at, COALESCE(json_extract(detail, '$.detector'),"
             " source) FROM evidence"
         )
-        for chunk in _chunks(sorted(targets)):
-            marks = ",".join("?" * len(chunk))
-            yield from self._db.execute(f"{sql} WHERE target IN ({marks})", chunk)
+        return chain.from_iterable(
+            self._db.execute(f"{sql} WHERE target IN ({','.join('?' * len(chunk))})", chunk)
+            for chunk in _chunks(sorted(targets))
+        )
 
     def own_rows(
         self, subjects: Collection[str] | None, *, source: str, active_at: float
@@ -141,6 +143,24 @@ class PolicyReads(SQLiteTables):
             f"SELECT subject, source, listed_at FROM listings WHERE cause IN ({marks})"
             " AND (expires_at IS NULL OR expires_at > ?)",
             [*causes, active_at],
+        )
+
+    def active_rows_of(
+        self, subjects: Collection[str], *, active_at: float
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, cause, source, listed_at, expires_at) of the active listings of *subjects*.
+
+        ``listings_where(subjects=...)`` a chunk at a time, in its order, without a Listing
+        (and a parsed subject) per row.
+        """
+        return chain.from_iterable(
+            self._db.execute(
+                "SELECT subject, cause, source, listed_at, expires_at FROM listings"
+                f" WHERE subject IN ({','.join('?' * len(chunk))})"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                [*chunk, active_at],
+            )
+            for chunk in _chunks(sorted(subjects))
         )
 
     def escalation_members(

@@ -208,6 +208,8 @@ class _RowParser:
         self.domains: dict[str, Domain] = {}
         #: "YYYY-MM-DDTHH" -> epoch seconds of that hour
         self.hours: dict[str, float] = {}
+        #: one str object per distinct source: pickle sends a batch's repeats as references
+        self.sources: dict[str, str] = {}
 
     def subject(self, text: str) -> tuple[str, str, str]:
         """Return the cached texts of subject *text* (SubjectError if it is none)."""
@@ -293,6 +295,7 @@ class _RowParser:
                 f"{'{}' if empty else _KEY_JSON(detail)}]"
             )
             key = hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+        source = self.sources.setdefault(source, source)
         return (
             key,
             known[0],
