@@ -320,8 +320,8 @@ def _escalations(
                 starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
     # (subject, reason, listed_at, expires_at) of the stored escalation CIDRs, per source.
     olds: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for subject, src, why, listed_at, expires_at in store.source_rows(
-        NETWORK_SOURCE, active_at=now_dt
+    for subject, src, why, listed_at, expires_at in store.policy_source_rows(
+        NETWORK_SOURCE, active_at=now
     ):
         olds.setdefault(src.lower(), []).append(
             (subject, why, listed_at, expires_at)

@@ -164,6 +164,12 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Yield (subject, cause, source, listed_at, expires_at) of active listings of *subjects*."""
         ...
 
+    def policy_source_rows(
+        self, source_prefix: str, *, active_at: float
+    ) -> list[tuple[str, str, str, float, float | None]]:
+        """Return (subject, source, reason, listed_at, expires_at) of a lower-case policy source."""
+        ...
+
     def escalation_members(
         self, causes: Collection[str], *, active_at: float
     ) -> list[tuple[str, int, str, float, float | None]]:

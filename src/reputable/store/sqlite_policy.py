@@ -163,6 +163,22 @@ class PolicyReads(SQLiteTables):
             for chunk in _chunks(sorted(subjects))
         )
 
+    def policy_source_rows(
+        self, source_prefix: str, *, active_at: float
+    ) -> list[tuple[str, str, str, float, float | None]]:
+        """Return (subject, source, reason, listed_at, expires_at) of active listings by a policy source.
+
+        ``source_rows`` for the policy's own lower-case sources (``policy:network`` and its
+        ``policy:network:<cidr>``): an index range on the source, as ``listings_where`` reads
+        them, instead of a LIKE that scans every listing on each incremental run.
+        """
+        return self._db.execute(
+            "SELECT subject, source, reason, listed_at, expires_at FROM listings"
+            " WHERE source >= ? AND source < ? AND (source = ? OR source LIKE ?)"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            (source_prefix, source_prefix + ";", source_prefix, source_prefix + ":%", active_at),
+        ).fetchall()
+
     def escalation_members(
         self, causes: Collection[str], *, active_at: float
     ) -> list[tuple[str, int, str, float, float | None]]:
