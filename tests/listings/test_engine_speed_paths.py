@@ -18,7 +18,7 @@ from reputable.core.address import format_subject, parse_address, parse_subject
 from reputable.core.cause import Cause
 from reputable.evidence.model import Evidence
 from reputable.listings.engine import evaluate, evaluate_new
-from reputable.listings.escalation import _clean_inside, network_key
+from reputable.listings.escalation import _clean_inside, network_key, text_heads
 from reputable.listings.policy import _cut, network_of
 from reputable.listings.reason import evidence_reason
 from reputable.listings.rows import canonical
@@ -105,6 +105,27 @@ def test_clean_members_found_by_bisection_are_those_of_the_mapping(clean: list[s
             expected.setdefault(network, set()).add(target)
     found = _clean_inside(networks, set(clean))
     assert {n: set(ts) for n, ts in found.items()} == expected
+
+
+_group = st.one_of(st.just(0), st.just(1), st.integers(0, 0xFFFF))
+
+
+@settings(max_examples=500)
+@given(st.lists(_group, min_size=8, max_size=8), st.sampled_from([48, 56, 64, 128]))
+def test_every_subject_inside_a_network_starts_with_one_of_its_heads(
+    groups: list[int], length: int
+) -> None:
+    """The clean targets read by text range (store.clean_targets_in) miss no member."""
+    value = 0
+    for g in groups:
+        value = (value << 16) | g
+    net = ipaddress.IPv6Network((value >> (128 - length) << (128 - length), length))
+    network = network_key(format_subject(net))
+    assert network is not None
+    text = format_subject(net)
+    assert any(text.startswith(head) for head in text_heads(network)), (text, network)
+    v4 = format_subject(ipaddress.IPv4Network((value >> 96, 32)))
+    assert v4.startswith(text_heads(network_key(v4) or "")[0])
 
 
 @given(st.integers(min_value=0, max_value=(1 << 64) - 1), st.sampled_from([64, 128]))

@@ -174,6 +174,19 @@ def scenario(store: SQLStore, log: Path) -> dict[str, Any]:
     out["own_rows"] = sorted(store.own_rows(["192.0.2.50"], source="policy", active_at=T))
     out["starts"] = sorted(store.listing_starts(["spam", "open_proxy"], active_at=T))
     out["expired_between"] = store.expired_between(T, T + 60)
+    out["policy_source_rows"] = sorted(store.policy_source_rows("policy", active_at=T))
+    out["source_rows_policy"] = sorted(store.source_rows("policy", active_at=NOW))
+    out["escalation_members"] = sorted(
+        store.escalation_members(["spam", "open_proxy"], active_at=T)
+    )
+    store.add_evidence(
+        [
+            _evidence(ip, Cause.CLEAN, T - 7, source="heads")
+            for ip in ("192.0.2.200", "192.0.20.1", "192.0.3.1", "2001:db8:5::1", "2001:db8::1")
+        ]
+    )
+    out["clean_in"] = store.clean_targets_in(["192.0.2.", "2001:db8:5:"])
+    out["clean_in_v6"] = store.clean_targets_in(["192.0.20."], ipv6=True)
     # feeds
     feed = FeedDefinition(name="drop", url="file:///d", kind="drop", refresh=timedelta(hours=1))
     store.add_feed(feed, now=NOW)
@@ -271,6 +284,14 @@ def test_every_contract_answers_the_same_on_both_back_ends(
     assert a["position"].device == 2**40 + 1 and a["revoked"] == (True, False)
     assert a["labels"][0][3] == "t" and ("192.0.2.7", "spam", T - 10, "burst") in a["labels"]
     assert a["queued"] == 2 and a["audit_cursor"] == 5
+    # Head ranges stop at the head's end: 192.0.20.1 is not in "192.0.2.", nor 2001:db8::/64
+    # (its third group is zero) in "2001:db8:5:".
+    assert a["policy_source_rows"] == a["source_rows_policy"] != []
+    assert a["clean_in"] == {"192.0.2.9", "192.0.2.200", "2001:db8:5::/64"}
+    assert a["clean_in_v6"] == {"192.0.20.1", "2001:db8:5::/64", "2001:db8::/64"}
+    assert [row[0] for row in a["escalation_members"]] == [s for s, _, _ in a["starts"]] and all(
+        len(row) == 5 for row in a["escalation_members"]
+    )
     assert a["pruned"][0] == 1 and "192.0.2.7" in a["after_prune"]
     day = int(T // 86400)
     assert (day - 3, "t", "spam", 1) in a["evidence_counts"]

@@ -9,7 +9,7 @@ import json
 import multiprocessing
 import sys
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 from itertools import islice
@@ -50,7 +50,6 @@ from reputable.listings.delisting import (
 from reputable.listings.engine import CURSOR, Outcome, evaluate
 from reputable.listings.explain import Explanation, explain
 from reputable.store.sqlite import SQLStore
-from reputable.store.sqlite_evidence import evidence_table_rows
 
 evidence_app = typer.Typer(
     help="Record evidence: one fact, one cause, one time.", no_args_is_help=True
@@ -63,6 +62,8 @@ hosting_app = typer.Typer(
 
 NowOpt = Annotated[str | None, typer.Option("--now", help="Evaluate at this ISO-8601 time.")]
 BATCH = 50_000
+#: Bytes per parser job when the input is a regular file (~50,000 lines of 140 bytes).
+RANGE_BYTES = 7 << 20
 #: Processes parsing evidence while the main one writes SQLite (2 measured best on 2 cores).
 PARSERS = 2
 
@@ -150,36 +151,43 @@ def evidence_import(
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     read = stored = 0
     errors: list[jsonl.LineError] = []
-    # Parsing (JSON, validation, keys; ~8.5 s per million records here) runs in PARSERS
-    # processes while this one writes SQLite (~6 s per million): one parser took an import
-    # from 55,000 to 84,000 records/s (bench/policy_scale.py). Small files are parsed here.
-    first = list(islice(stream, BATCH))
+    # Parsing (JSON, validation, keys) runs in PARSERS processes while this one writes
+    # SQLite: one parser took an import from 55,000 to 84,000 records/s (bench/policy_scale.py).
+    # A large regular file is handed out as byte ranges the parsers read themselves, so this
+    # process neither reads nor pickles the lines (its SQLite writes are the import's pace).
+    # Small files and stdin are parsed here or sent as lines.
+    size = _regular_size(path, stream)
+    first = [] if size > RANGE_BYTES else list(islice(stream, BATCH))
+    ranges = _byte_ranges(path, size) if size > RANGE_BYTES else None
     pool = (
         ProcessPoolExecutor(max_workers=PARSERS, mp_context=multiprocessing.get_context("fork"))
-        if len(first) == BATCH
+        if ranges is not None or len(first) == BATCH
         else None
     )
     store = open_store(state(ctx).config)
     try:
-        pending: deque[
-            tuple[int, int, Future[tuple[list[tuple[object, ...]], list[jsonl.LineError]]]]
-        ] = deque()
-        offset = 0
+        pending: deque[Future[Parsed]] = deque()
         lines = first
-        while lines or pending:
-            if lines:
+        while True:
+            job: Future[Parsed] | None = None
+            if ranges is not None:
+                span = next(ranges, None)
+                if span is not None:
+                    job = pool.submit(parse_range, str(path), *span, reference)  # type: ignore[union-attr]
+            elif lines:
                 if pool is not None:
-                    pending.append((offset, len(lines), pool.submit(parse_rows, lines, reference)))
+                    job = pool.submit(parse_rows_counted, lines, reference)
                 else:
-                    done: Future[tuple[list[tuple[object, ...]], list[jsonl.LineError]]] = Future()
-                    done.set_result(parse_rows(lines, reference))
-                    pending.append((offset, len(lines), done))
-                offset += len(lines)
+                    job = Future()
+                    job.set_result(parse_rows_counted(lines, reference))
                 lines = list(islice(stream, BATCH))
-            if len(pending) > PARSERS or (not lines and pending):
-                start, count, future = pending.popleft()
-                rows, bad = future.result()
-                errors.extend(jsonl.LineError(e.lineno + start, e.message) for e in bad)
+            if job is not None:
+                pending.append(job)
+            if not pending:
+                break
+            if len(pending) > PARSERS or job is None:
+                rows, bad, count = pending.popleft().result()
+                errors.extend(jsonl.LineError(e.lineno + read, e.message) for e in bad)
                 stored += store.add_evidence_rows(rows)
                 read += count
     finally:
@@ -212,12 +220,54 @@ def _import_summary(
         raise typer.Exit(EXIT_FOUND)
 
 
-def parse_rows(
-    lines: list[str], now: datetime
-) -> tuple[list[tuple[object, ...]], list[jsonl.LineError]]:
+#: What a parser returns: evidence-table rows, bad lines (numbered from 1), lines read.
+Parsed = tuple[list[jsonl.TableRow], list[jsonl.LineError], int]
+
+
+def parse_rows_counted(lines: list[str], now: datetime) -> Parsed:
     """Parse JSON lines into evidence-table rows and line errors (runs in a worker process)."""
-    good, bad = jsonl.parse(lines, now=now)
-    return list(evidence_table_rows(good)), bad
+    rows, bad = jsonl.table_rows(lines, now=now)
+    return rows, bad, len(lines)
+
+
+def parse_range(path: str, start: int, end: int, now: datetime) -> Parsed:
+    """Parse the lines of bytes *start* to *end* of *path* (a worker process reads them).
+
+    The lines are those a text-mode read gives (UTF-8, bad bytes replaced, universal
+    newlines): a range ends after a ``\\n``, so no character or ``\\r\\n`` is cut in two.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    text = data.decode("utf-8", errors="replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the end of the last line, not a line
+    return parse_rows_counted(lines, now)
+
+
+def _regular_size(path: Path, stream: object) -> int:
+    """Return the size of *path* when it is a regular file read from the start, else 0."""
+    if str(path) == "-" or stream is sys.stdin:
+        return 0
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
+
+
+def _byte_ranges(path: Path, size: int) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) byte ranges of about RANGE_BYTES that end at a line end (or EOF)."""
+    with path.open("rb") as handle:
+        start = 0
+        while start < size:
+            handle.seek(min(start + RANGE_BYTES, size))
+            handle.readline()  # to the end of the line the cut fell in
+            end = min(size, handle.tell())
+            yield start, end
+            start = end
 
 
 @policy_app.command("run")

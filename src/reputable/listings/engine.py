@@ -27,9 +27,8 @@ from reputable.listings.delisting import settle_requests, subject_names
 from reputable.listings.escalation import (
     carve_outs,
     escalation_threshold,
-    is_ip,
     members,
-    network_key,
+    networks_of,
 )
 from reputable.listings.hosted import decide_hosting, decide_sending_domains
 from reputable.listings.individual import (
@@ -188,7 +187,7 @@ def _evaluate(
     decide_sending_domains(store, policy, allow, decided, spammers, chosen, now, upserts, drops)
 
     # 3. Network escalation of the /24s and /48s the targets live in.
-    networks = {n for t in chosen if is_ip(t) and (n := network_key(t))}
+    networks = networks_of(chosen)
     if full:
         networks |= {
             item.source.split(":", 2)[2]
@@ -299,7 +298,9 @@ def _escalations(
 ) -> None:
     """Re-decide the escalation of every network in *networks*."""
     now = now_dt.timestamp()
-    listed = members(store, networks, policy, decided, chosen, now_dt, source=SOURCE)
+    causes = sorted(c.value for c in policy.escalate_causes)
+    rows = store.escalation_members(causes, active_at=now)
+    listed = members(rows, networks, policy, decided, chosen, source=SOURCE)
     # escalate() lists nothing below its threshold of live members, carve-outs or not: look
     # for carve-outs only in the networks that reach it.
     reaching = {
@@ -311,8 +312,7 @@ def _escalations(
     # When each member's listing began (event time): the stored one, this round's decision.
     starts: dict[str, float] = {}
     if reaching:
-        causes = sorted(c.value for c in policy.escalate_causes)
-        for subject, src, listed_at in store.listing_starts(causes, active_at=now):
+        for subject, _, src, listed_at, _ in rows:
             if not (src == SOURCE and subject in chosen):  # re-decided this round
                 starts[subject] = min(starts.get(subject, listed_at), listed_at)
         for (target, cause), decision in decided.items():
@@ -320,8 +320,8 @@ def _escalations(
                 starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
     # (subject, reason, listed_at, expires_at) of the stored escalation CIDRs, per source.
     olds: dict[str, list[tuple[str, str, float, float | None]]] = {}
-    for subject, src, why, listed_at, expires_at in store.source_rows(
-        NETWORK_SOURCE, active_at=now_dt
+    for subject, src, why, listed_at, expires_at in store.policy_source_rows(
+        NETWORK_SOURCE, active_at=now
     ):
         olds.setdefault(src.lower(), []).append(
             (subject, why, listed_at, expires_at)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import re
-from collections.abc import Collection, Mapping
-from datetime import datetime
+from collections.abc import Collection, Iterable, Mapping
 from typing import Final
 
 from reputable.core.address import Domain, format_subject, parse_subject
@@ -59,35 +58,54 @@ def network_key(target: str) -> str | None:
 _NET48: dict[int, str] = {}
 
 
+def networks_of(targets: Iterable[str]) -> set[str]:
+    """Return the escalation networks (:func:`network_key`) of the address targets of *targets*.
+
+    A dotted quad, the common case, is keyed off its text without the :func:`is_ip` test.
+    """
+    out: set[str] = set()
+    fullmatch = IPV4_TEXT.fullmatch
+    for target in targets:
+        if fullmatch(target):
+            out.add(target[: target.rfind(".")] + ".0/24")
+        elif is_ip(target) and (network := network_key(target)):
+            out.add(network)
+    return out
+
+
 def escalation_threshold(policy: PolicyParams, network: str) -> int:
     """Return how many listed members escalate *network* (/24 or /48)."""
     return policy.escalate_v4 if ":" not in network else policy.escalate_v6
 
 
 def members(
-    store: PolicyStore,
+    rows: Iterable[tuple[str, int, str, float, float | None]],
     networks: Collection[str],
     policy: PolicyParams,
     decided: Mapping[tuple[str, Cause], Decision],
     chosen: Collection[str],
-    now_dt: datetime,
     *,
     source: str,
 ) -> dict[str, dict[str, float]]:
     """Return, per network in *networks*, its listed members (address or /64) -> latest expiry.
 
-    Listings made by *source* for targets in *chosen* give way to this round's *decided*.
+    *rows* are the store's ``escalation_members`` (subject, family, source, listed_at,
+    expires_at). Listings made by *source* for targets in *chosen* give way to this round's
+    *decided*.
     """
     members: dict[str, dict[str, float]] = {}
     wanted = set(networks)
-    causes = sorted(c.value for c in policy.escalate_causes)
+    # "10.1.2" -> "10.1.2.0/24": a listed address's /24 is looked up without making its text.
+    heads = {n[:-5]: n for n in wanted if n.endswith(".0/24")}
     # Plain rows, no Listing objects: an incremental run touching thousands of networks
     # reads every escalating listing once (bench/policy_scale.py).
-    for text, family, listing_source, expires_at in store.escalation_rows(causes, active_at=now_dt):
+    for text, family, listing_source, _, expires_at in rows:
         if family == 4:
             if "/" in text:
                 continue  # a range, not a host
-            network: str | None = text[: text.rfind(".")] + ".0/24"
+            network: str | None = heads.get(text[: text.rfind(".")])
+            if network is None:
+                continue
         elif family == 6 and text.endswith("/64"):
             network = network_key(text)
         else:
@@ -129,7 +147,11 @@ def carve_outs(
     A carve-out granted on request holds until new bad evidence about the address arrives.
     """
     granted = store.carve_out_grants()
-    inside = _clean_inside(networks, store.clean_targets() | set(granted))
+    heads: set[str] = set()
+    for network in networks:
+        heads.update(text_heads(network))
+    clean = store.clean_targets_in(heads - {""}, ipv6="" in heads)
+    inside = _clean_inside(networks, clean | set(granted))
     if not inside:
         return {}
     missing = [t for ts in inside.values() for t in ts if t not in scores]
@@ -145,6 +167,25 @@ def carve_outs(
         return reputation(by_cause, thresholds)[1] is Bucket.GOOD
 
     return {network: [t for t in ts if good(t)] for network, ts in inside.items()}
+
+
+def text_heads(network: str) -> list[str]:
+    """Return text prefixes that every canonical subject inside *network* (/24, /48) starts with.
+
+    A /24's subjects share its text up to the last dot. A /48's are written with its first
+    three groups, except where "::" swallows a zero third group ("2001:db8::5"); when a zero
+    second group can start the "::" ("::5:1:2:3:4:5", "2001::1:2:3:4:5"), [""] (every text)
+    is returned.
+    """
+    if ":" not in network:
+        return [network[: network.rfind(".") + 1]]
+    top = int(ipaddress.IPv6Network(network).network_address) >> 80
+    g1, g2, g3 = top >> 32, (top >> 16) & 0xFFFF, top & 0xFFFF
+    if not g2 and not (g1 and g3):
+        return [""]
+    if g3:
+        return [f"{g1:x}:{g2:x}:{g3:x}:"]
+    return [f"{g1:x}:{g2:x}:0:", f"{g1:x}:{g2:x}::"]
 
 
 def _clean_inside(networks: Collection[str], clean: Collection[str]) -> dict[str, list[str]]:

@@ -4,7 +4,7 @@ listed for their IPs (the I/O around policy.hosting_decision and senders.decide_
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import UTC, datetime
 
 from reputable.core.cause import Cause
 from reputable.listings.allowlist import Allowlist
@@ -139,14 +139,23 @@ def _listed_domains(
     """Return listed domains -> (cause, expiry) and -> since, this round's decisions first."""
     out: dict[str, tuple[Cause, float]] = {}
     starts: dict[str, float] = {}
-    for listing in listings_of(store, domains, active_at=now_dt):
-        if listing.source == SOURCE and listing.subject_text in chosen:
+    causes = {c.value: c for c in Cause}
+    # Plain rows, not Listing objects; times through datetime as a Listing carries them.
+    for subject, cause, source, listed_at, expires_at in store.active_rows_of(
+        domains, active_at=now_dt.timestamp()
+    ):
+        if source == SOURCE and subject in chosen:
             continue  # re-decided this round
-        until = listing.expires_at.timestamp() if listing.expires_at else float("inf")
-        out[listing.subject_text] = (listing.cause, until)
-        starts[listing.subject_text] = listing.listed_at.timestamp()
+        until = _instant(expires_at) if expires_at is not None else float("inf")
+        out[subject] = (causes[cause], until)
+        starts[subject] = _instant(listed_at)
     for (target, cause), decision in sorted(decided.items(), key=lambda kv: kv[1].expires_at):
         if target in domains:  # the latest-ending listing of a domain counts (any order)
             out[target] = (cause, decision.expires_at)
             starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
     return out, starts
+
+
+def _instant(at: float) -> float:
+    """Return *at* as a stored Listing gives it back (to the microsecond)."""
+    return datetime.fromtimestamp(at, UTC).timestamp()

@@ -107,6 +107,11 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Return targets with positive evidence."""
         ...
 
+    def clean_targets_in(self, heads: Collection[str], *, ipv6: bool = False) -> set[str]:
+        """Return targets with positive evidence starting with a head ("10.1.2.", "2001:db8:5:");
+        with *ipv6*, every IPv6 one too."""
+        ...
+
     def ips_of(self, domains: Collection[str]) -> set[str]:
         """Return the IPs hosting any of *domains*."""
         ...
@@ -151,6 +156,24 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         self, causes: Collection[str], *, active_at: float
     ) -> Iterator[tuple[str, str, float]]:
         """Yield (subject, source, listed_at) of the active listings of *causes*."""
+        ...
+
+    def active_rows_of(
+        self, subjects: Collection[str], *, active_at: float
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, cause, source, listed_at, expires_at) of active listings of *subjects*."""
+        ...
+
+    def policy_source_rows(
+        self, source_prefix: str, *, active_at: float
+    ) -> list[tuple[str, str, str, float, float | None]]:
+        """Return (subject, source, reason, listed_at, expires_at) of a lower-case policy source."""
+        ...
+
+    def escalation_members(
+        self, causes: Collection[str], *, active_at: float
+    ) -> list[tuple[str, int, str, float, float | None]]:
+        """Return (subject, family, source, listed_at, expires_at) of active listings of *causes*."""
         ...
 
     def expired_between(self, after: float, until: float) -> set[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Final
 
 #: Relative tolerance on the listing threshold: a single piece of evidence of weight 1.0
@@ -83,6 +84,10 @@ def _minimum(spans: Sequence[Span], mins: Sequence[float], at: float, rule: Rule
     return rule.min_listing
 
 
+#: (at, kind): evidence (0) before a stop (1) at the same instant; C-level, no lambda per item.
+_BY_TIME_THEN_KIND: Final = itemgetter(0, 1)
+
+
 def replay(
     events: Sequence[tuple[float, float]],
     rule: Rule,
@@ -99,7 +104,7 @@ def replay(
     merged = sorted(
         [(t, 0, w, None) for t, w in events if t <= now]
         + [(s.at, 1, 0.0, s) for s in stops if s.at <= now],
-        key=lambda item: (item[0], item[1]),
+        key=_BY_TIME_THEN_KIND,
     )
     spans: list[Span] = []
     mins: list[float] = []

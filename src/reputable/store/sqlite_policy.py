@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from itertools import chain
 
 from reputable.store.sqlite_tx import SQLiteTables
 
@@ -105,9 +106,10 @@ class PolicyReads(SQLiteTables):
             "SELECT target, cause, observed_at, COALESCE(json_extract(detail, '$.detector'),"
             " source) FROM evidence"
         )
-        for chunk in _chunks(sorted(targets)):
-            marks = ",".join("?" * len(chunk))
-            yield from self._db.execute(f"{sql} WHERE target IN ({marks})", chunk)
+        return chain.from_iterable(
+            self._db.execute(f"{sql} WHERE target IN ({','.join('?' * len(chunk))})", chunk)
+            for chunk in _chunks(sorted(targets))
+        )
 
     def own_rows(
         self, subjects: Collection[str] | None, *, source: str, active_at: float
@@ -142,6 +144,55 @@ class PolicyReads(SQLiteTables):
             " AND (expires_at IS NULL OR expires_at > ?)",
             [*causes, active_at],
         )
+
+    def active_rows_of(
+        self, subjects: Collection[str], *, active_at: float
+    ) -> Iterator[tuple[str, str, str, float, float | None]]:
+        """Yield (subject, cause, source, listed_at, expires_at) of the active listings of *subjects*.
+
+        ``listings_where(subjects=...)`` a chunk at a time, in its order, without a Listing
+        (and a parsed subject) per row.
+        """
+        return chain.from_iterable(
+            self._db.execute(
+                "SELECT subject, cause, source, listed_at, expires_at FROM listings"
+                f" WHERE subject IN ({','.join('?' * len(chunk))})"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                [*chunk, active_at],
+            )
+            for chunk in _chunks(sorted(subjects))
+        )
+
+    def policy_source_rows(
+        self, source_prefix: str, *, active_at: float
+    ) -> list[tuple[str, str, str, float, float | None]]:
+        """Return (subject, source, reason, listed_at, expires_at) of active listings by a policy source.
+
+        ``source_rows`` for the policy's own lower-case sources (``policy:network`` and its
+        ``policy:network:<cidr>``): an index range on the source, as ``listings_where`` reads
+        them, instead of a LIKE that scans every listing on each incremental run.
+        """
+        return self._db.execute(
+            "SELECT subject, source, reason, listed_at, expires_at FROM listings"
+            " WHERE source >= ? AND source < ? AND (source = ? OR source LIKE ?)"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            (source_prefix, source_prefix + ";", source_prefix, source_prefix + ":%", active_at),
+        ).fetchall()
+
+    def escalation_members(
+        self, causes: Collection[str], *, active_at: float
+    ) -> list[tuple[str, int, str, float, float | None]]:
+        """Return (subject, family, source, listed_at, expires_at) of the active listings of *causes*.
+
+        One read for both things an escalation needs of its members: which are listed until
+        when (:meth:`escalation_rows`) and since when (:meth:`listing_starts`).
+        """
+        marks = ",".join("?" * len(causes))
+        return self._db.execute(
+            f"SELECT subject, family, source, listed_at, expires_at FROM listings WHERE cause IN ({marks})"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            [*causes, active_at],
+        ).fetchall()
 
     def expired_between(self, after: float, until: float) -> set[str]:
         """Return the subjects of listings that expired after *after* and by *until*."""
