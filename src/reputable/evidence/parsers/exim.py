@@ -34,10 +34,11 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Final
 
 from reputable.evidence.parsers.envelope import TIMESTAMP, normalize
-from reputable.evidence.parsers.mailevent import Event, MailEvent
+from reputable.evidence.parsers.mailevent import EVENT_INDEX, EVENTS, Event, MailEvent, add_counts
 from reputable.evidence.parsers.syslog_time import TimeParser
 
 NAME: Final = "exim"
@@ -82,6 +83,8 @@ _UNKNOWN: Final = re.compile(
     r"|(?<![\w.])5\.1\.1(?![\w.])",
     re.I,
 )
+#: The server's reply in an authenticator failure: ``...: 535 Incorrect authentication data``.
+_AUTH_REPLY: Final = re.compile(r": (5\d\d|4\d\d) ")
 _RELAY: Final = re.compile(r"relay not permitted|relaying denied|relay access denied", re.I)
 
 # What can follow the time, PID and message ID; each branch is one outer group and runs to
@@ -104,11 +107,16 @@ _BRANCHES: Final = (
      r" (\S+) \(during SMTP connection from \[(" + _IP + r")\]\))[^\n]*"),
     ("refused", r"Connection from \[(" + _IP + r")\](?::\d+)? refused: ([^\n]*)"),
     ("sa", r"SA: Action: ([^\n]*)"),
-    ("authenticator", r"([\w-]+) authenticator failed for ([^\n]*)"),
+    # possessive: the name cannot end before a space, so giving back characters never helps
+    ("authenticator", r"([\w-]++) authenticator failed for ([^\n]*)"),
 )  # fmt: skip
+#: The message ID is possessive: a line none of whose branches follows its ID (``Completed``,
+#: a fifth of a busy log) fails at once instead of trying every branch again at the ID (half
+#: the cost of such a line, bench/exim_scan.py). No branch can start at an ID but the
+#: authenticator's (a driver name of that shape): that one ID-like word is not taken as an ID.
 _SCAN: Final = re.compile(
     r"\n(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?)(?: ([+-]\d{4}))?(?: \[\d+(?::\d+)?\])?"
-    r"(?: ([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}))? (?:"
+    r"(?: ([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4})(?! authenticator failed for ))?+ (?:"
     + "|".join(f"({p})" for _, p in _BRANCHES)
     + ")"
 )
@@ -129,10 +137,20 @@ def _branch_groups() -> tuple[dict[int, str], tuple[int, ...]]:
 
 
 _GROUP_OF, _OUTER = _branch_groups()
-_QUEUED_GROUP: Final = next(g for g, n in _GROUP_OF.items() if n == "queued")
-_DELIVERY_GROUP: Final = next(g for g, n in _GROUP_OF.items() if n == "delivery")
-_CONNECT_GROUP: Final = next(g for g, n in _GROUP_OF.items() if n == "connect")
+#: By group number (``Match.lastindex``, always a branch's outer group), the branch's name.
+_BRANCH_OF: Final = tuple(_GROUP_OF.get(g, "") for g in range(len(_OUTER)))
+_B_QUEUED: Final = "queued"
+_B_DELIVERY: Final = "delivery"
+_B_CONNECT: Final = "connect"
 _DELIVERY_KIND: Final = {"=>": _E.DELIVERED, "->": _E.DELIVERED, "**": _E.BOUNCED, "==": _E.DEFERRED, "*>": None}  # fmt: skip
+#: The delivery events, and by arrow the position of its event in that order (a list index and
+#: a plain int per line: cheaper than hashing an event into a Counter).
+_DELIVERY_ORDER: Final = (_E.DELIVERED, _E.BOUNCED, _E.DEFERRED)
+_ARROW: Final = {
+    arrow: _DELIVERY_ORDER.index(kind) for arrow, kind in _DELIVERY_KIND.items() if kind
+}
+_DELIVERY_INDEX: Final = tuple(EVENT_INDEX[kind] for kind in _DELIVERY_ORDER)
+_NEW = tuple.__new__  # MailEvent(...) without the keyword-argument wrapper (measured)
 _CONNECTION: Final = re.compile(
     r"(connection from|call from) (?:([^\s(\[]\S*) )?(?:\(([^)\n]*)\) )?\[(" + _IP + r")\](?::\d+)?"
     r"(?: I=\[[^\]]*\](?::\d+)?)?(.*)$"
@@ -150,6 +168,13 @@ def classify_reject(what: str, reason: str) -> Event:
     return Event.REJECTED
 
 
+@lru_cache(maxsize=4096)  # the reasons of a log repeat ("Unknown user", "relay not permitted")
+def _rejection(rcpt: bool, temporary: bool, reason: str) -> tuple[Event, str]:
+    """Return the event and the reply code of a rejection (of a RCPT when *rcpt*) for *reason*."""
+    kind = classify_reject("RCPT" if rcpt else "", reason)
+    return kind, _enhanced(reason) or ("451" if temporary else "550")
+
+
 def _enhanced(text: str) -> str:
     found = _ENHANCED.search(text)
     return found.group(1) if found else ""
@@ -157,7 +182,8 @@ def _enhanced(text: str) -> str:
 
 def _host(text: str) -> tuple[str, str, str] | None:
     """Return (host name, HELO, IP) of the ``H=`` token of *text*, or None."""
-    found = _HOST.search(text)
+    start = text.find("H=")  # the token's literal: the search starts there, at C speed
+    found = _HOST.search(text, start) if start >= 0 else None
     return (found.group(1) or "", found.group(2) or "", found.group(3)) if found else None
 
 
@@ -174,6 +200,11 @@ def scan(
 
     Without *number*, every event's ``line`` is *first_line* (saves counting newlines). Each
     line that gives an event, wanted or not, is added to *counts* under its event.
+
+    The three commonest lines (``<=``, ``=>`` and ``SMTP connection from``, three in four of a
+    busy server's lines) are made into events here, from the pattern's groups and with
+    ``tuple.__new__`` (no keyword wrapper); the rest go through :func:`_event`. Counts are kept
+    by ``EVENT_INDEX`` in a list and added to *counts* once (measured: bench/exim_scan.py).
     """
     if not wanted and counts is None:
         return
@@ -183,71 +214,87 @@ def scan(
     lineno = first_line - 1
     last = 0
     stamp = ""
+    stamp_zone: str | None = None
     at: float | None = None
     queued_wanted = _E.QUEUED in wanted
     connect_wanted = _E.CONNECT in wanted
-    n_queued = n_connect = 0
-    n_delivery: Counter[Event] = Counter()
-    outer_of, name_of = _OUTER, _GROUP_OF
+    delivery_wanted = tuple(kind in wanted for kind in _DELIVERY_ORDER)
+    n = [0] * len(EVENTS)  # lines with an event, by EVENT_INDEX
+    new, event_cls = _NEW, MailEvent
+    branch_of, arrows, host_of_delivery = _BRANCH_OF, _ARROW, _HOST.search
+    reply_of = _REPLY.search
+    queued_ev, connect_ev, delivered_ev = _E.QUEUED, _E.CONNECT, _E.DELIVERED
+    i_queued, i_connect = EVENT_INDEX[queued_ev], EVENT_INDEX[connect_ev]
     try:
         for m in _SCAN.finditer(text):
+            g: int = m.lastindex  # type: ignore[assignment]  # every branch is a group
             if number:
                 ls = m.start() + 1
                 lineno += text.count("\n", last, ls)
                 last = ls
             raw, zone, msgid = m.group(1, 2, 3)
-            key = raw if zone is None else raw + zone
-            if key != stamp:
-                stamp = key
+            if raw != stamp or zone != stamp_zone:
+                stamp, stamp_zone = raw, zone
                 at = times(raw if zone is None else f"{raw} {zone}")
             if at is None:
                 continue
-            g = outer_of[m.lastindex]  # type: ignore[index]  # every branch is a group
+            branch = branch_of[g]
             line_no = lineno if number else first_line
             # The commonest lines: counted without an event when not wanted (as the Postfix scan).
-            if g == _QUEUED_GROUP:
+            if branch == _B_QUEUED:
+                n[i_queued] += 1
                 if not queued_wanted:
-                    n_queued += 1
                     continue
                 sender, host, helo, ip = m.group(g + 1, g + 2, g + 3, g + 4)
                 line = m.group(0)[1:]
                 a = line.find(" A=")  # an authenticated submission: A=authenticator:user
                 user = line[a + 3 :].split(" ", 1)[0].partition(":")[2] if a >= 0 else ""
-                n_queued += 1
-                yield MailEvent(
-                    line_no, at, _E.QUEUED, ip, line, host or "", helo or "", sender,
-                    user=user, queue_id=msgid or "",
-                )  # fmt: skip
+                yield new(event_cls, (
+                    line_no, at, queued_ev, ip, line, host or "", helo or "", sender, "", user,
+                    msgid or "", "", "",
+                ))  # fmt: skip
                 continue
-            if g == _DELIVERY_GROUP:
-                kind = _DELIVERY_KIND[m.group(g + 1)]
-                if kind is None or not msgid:
+            if branch == _B_DELIVERY:
+                k = arrows.get(m.group(g + 1), -1)
+                if k < 0 or not msgid:
                     continue
-                if kind not in wanted:
-                    n_delivery[kind] += 1
+                n[_DELIVERY_INDEX[k]] += 1
+                if not delivery_wanted[k]:
                     continue
-            elif g == _CONNECT_GROUP:
-                n_connect += 1
+                kind = _DELIVERY_ORDER[k]
+                rcpt, orig, tail = m.group(g + 2, g + 3, g + 4)
+                h = host_of_delivery(tail) if "H=" in tail else None
+                reply = reply_of(tail) if ": " in tail or 'C="' in tail else None
+                code = (reply.group(2) or reply.group(1)) if reply is not None else ""
+                if kind is delivered_ev:
+                    reason = ""
+                    code = code or "2.0.0"
+                else:
+                    reason = tail.partition(": ")[2]
+                    code = code or (_enhanced(reason) if reason else "")
+                yield new(event_cls, (
+                    line_no, at, kind, h.group(3) if h else None, m.group(0)[1:],
+                    (h.group(1) or "") if h else "", "", "", orig or rcpt, "", msgid, code, reason,
+                ))  # fmt: skip
+                continue
+            if branch == _B_CONNECT:
+                n[i_connect] += 1
                 if not connect_wanted:
                     continue
                 host, helo, ip, count = m.group(g + 1, g + 2, g + 3, g + 4)
-                yield MailEvent(
-                    line_no, at, _E.CONNECT, ip, m.group(0)[1:], host or "", helo or "",
-                    detail=f"(TCP/IP connection count = {count})",
-                )  # fmt: skip
+                yield new(event_cls, (
+                    line_no, at, connect_ev, ip, m.group(0)[1:], host or "", helo or "", "", "",
+                    "", "", "", f"(TCP/IP connection count = {count})",
+                ))  # fmt: skip
                 continue
-            event = _event(name_of[g], m, g, m.group(0)[1:], line_no, at)
+            event = _event(branch, m, g, m.group(0)[1:], line_no, at)
             if event is None:
                 continue
-            if counts is not None:
-                counts[event.event] += 1
+            n[EVENT_INDEX[event.event]] += 1
             if event.event in wanted:
                 yield event
     finally:
-        if counts is not None:
-            counts[_E.QUEUED] += n_queued
-            counts[_E.CONNECT] += n_connect
-            counts.update(n_delivery)
+        add_counts(counts, n)
 
 
 def from_syslog(buf: str, times: TimeParser) -> str:
@@ -281,21 +328,6 @@ def _event(
     """Return the event of one matched line (None when it is not one after all)."""
     msgid = m.group(3) or ""
     rest = m.group(g + 1)
-    if branch == "delivery":
-        kind = _DELIVERY_KIND[rest]
-        if kind is None:
-            return None
-        rcpt, orig, tail = m.group(g + 2, g + 3, g + 4)
-        h = _host(tail)
-        reply = _REPLY.search(tail)
-        code = (reply.group(2) or reply.group(1)) if reply else ""
-        reason = tail.partition(": ")[2] if kind is not _E.DELIVERED else ""
-        return MailEvent(
-            lineno, at, kind, h[2] if h else None, line, h[0] if h else "",
-            recipient=orig or rcpt, queue_id=msgid,
-            code=code or _enhanced(reason) or ("2.0.0" if kind is _E.DELIVERED else ""),
-            detail=reason,
-        )  # fmt: skip
     if branch == "host":
         host, helo, ip, sender, tail = m.group(g + 1, g + 2, g + 3, g + 4, g + 5)
         return _host_line(host or "", helo or "", ip, sender or "", tail, line, lineno, at, msgid)
@@ -333,11 +365,11 @@ def _event(
     if h is None:
         return None
     user = peer.rpartition("(set_id=")[2].rstrip(")") if "(set_id=" in peer else ""
-    reply = re.search(r": (5\d\d|4\d\d) ", peer)
-    return MailEvent(
-        lineno, at, _E.AUTH_FAILURE, h[2], line, h[0], h[1], user=user,
-        code=reply.group(1) if reply else "535", detail=name,
-    )  # fmt: skip
+    reply = _AUTH_REPLY.search(peer)
+    return _NEW(MailEvent, (
+        lineno, at, _E.AUTH_FAILURE, h[2], line, h[0], h[1], "", "", user, "",
+        reply.group(1) if reply else "535", name,
+    ))  # fmt: skip
 
 
 def _host_line(
@@ -355,13 +387,11 @@ def _host_line(
     if rejected is not None:
         temporary, what, rcpt, reason = rejected.group(1, 2, 3, 4)
         reason = reason or ""
-        kind = classify_reject(what, reason)
-        code = _enhanced(reason) or ("451" if temporary else "550")
+        kind, code = _rejection(what.startswith("RCPT"), temporary is not None, reason)
         detail = what.split(" <", 1)[0] if kind is not _E.REJECTED else f"{what}: {reason}"
-        return MailEvent(
-            lineno, at, kind, ip, line, host, helo, f, rcpt or "", queue_id=msgid, code=code,
-            detail=detail,
-        )  # fmt: skip
+        return _NEW(MailEvent, (
+            lineno, at, kind, ip, line, host, helo, f, rcpt or "", "", msgid, code, detail,
+        ))  # fmt: skip
     if " sender verify fail for <" in body:
         reason = body.partition(">: ")[2]
         return MailEvent(
@@ -384,7 +414,7 @@ def _smtp_line(rest: str, line: str, lineno: int, at: float) -> MailEvent | None
         h = _host(rest)
         if h is None:
             return None
-        return MailEvent(lineno, at, kind, h[2], line, h[0], h[1], detail=why)
+        return _NEW(MailEvent, (lineno, at, kind, h[2], line, h[0], h[1], "", "", "", "", "", why))
     if rest.startswith("protocol error in "):
         h = _host(rest)
         if h is None:
@@ -408,7 +438,9 @@ def _smtp_line(rest: str, line: str, lineno: int, at: float) -> MailEvent | None
         return MailEvent(lineno, at, _E.LOST_CONNECTION, ip, line, host, helo, detail=stage)
     if tail.startswith(" lost"):
         stage = "AUTH" if "AUTH" in tail else tail.strip()
-        return MailEvent(lineno, at, _E.LOST_CONNECTION, ip, line, host, helo, detail=stage)
+        return _NEW(MailEvent, (
+            lineno, at, _E.LOST_CONNECTION, ip, line, host, helo, "", "", "", "", "", stage,
+        ))  # fmt: skip
     if "connection count" in tail:
         return MailEvent(lineno, at, _E.CONNECT, ip, line, host, helo, detail=tail.strip())
     return MailEvent(lineno, at, _E.DISCONNECT, ip, line, host, helo, detail=tail.strip())

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import methodcaller
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,7 +36,7 @@ from reputable.evidence.detectors.net import NetDetector
 from reputable.evidence.detectors.netconfig import NetSettings
 from reputable.evidence.model import Evidence
 from reputable.evidence.parsers import dovecot, netfilter, sshd
-from reputable.evidence.parsers.netbase import NetEvent
+from reputable.evidence.parsers.netbase import NetEvent, NetLine
 from reputable.evidence.parsers.syslog_time import TimeParser
 from reputable.evidence.sources.follow import Position, PositionStore
 from reputable.evidence.sources.maillog import MailRun
@@ -47,6 +48,10 @@ BATCH: Final = 20_000
 MAIL: Final = ("postfix", "exim")
 NET: Final = ("sshd", "dovecot", "netfilter")
 _PARSE: Final = {"sshd": sshd.parse, "dovecot": dovecot.parse, "netfilter": netfilter.parse}
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def route(identifier: str, unit: str, message: str = "") -> str:
@@ -63,6 +68,27 @@ def route(identifier: str, unit: str, message: str = "") -> str:
     if ident == "kernel" and " IN=" in message and " OUT=" in message:
         return "netfilter"
     return ""
+
+
+#: The sshd events ``sshd.SCAN`` finds (attempts and scanners' marks), and all of sshd's.
+_SCANNED: Final = sshd.ATTEMPTS | sshd.SCANS
+_SSHD_EVENTS: Final = frozenset(event for event, _ in sshd.MESSAGES)
+
+
+def sshd_scan_suffices(settings: NetSettings) -> bool:
+    """True when every scenario that counts an sshd event counts only what ``sshd.SCAN`` finds.
+
+    Then the block scan and ``NetDetector.attempt`` have the effect of parsing every line and
+    observing it (the default scenarios); a scenario of another sshd event (a PID-attributed
+    ``pam_check_pass``, say), an amount or a distinct field other than the user needs the parser.
+    """
+    for scenario in settings.scenarios:
+        ours = scenario.tags & _SSHD_EVENTS
+        if ours and (
+            not ours <= _SCANNED or scenario.amount or scenario.distinct not in ("", "user")
+        ):
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +158,21 @@ class JournalRun:
     routed: Counter[str] = field(default_factory=Counter)
     unrouted: int = 0
     bad: int = 0
-    _pending: dict[str, list[str]] = field(default_factory=dict)
-    _numbers: dict[str, list[int]] = field(default_factory=dict)  # each pending line's entry number
+    #: sshd's PID -> client address across batches and runs (saved with the cursor)
+    sessions: sshd.Sessions = field(default_factory=sshd.Sessions)
+    #: by format, the lines added since the last flush and (network formats) their entry numbers
+    _pending: dict[str, tuple[list[bytes], list[int]]] = field(default_factory=dict)
+    _cursor: bytes = b""  # the newest entry's cursor, not decoded yet
     _mail: dict[str, MailRun] = field(default_factory=dict)
     _net: dict[str, NetDetector] = field(default_factory=dict)
-    _stamps: dict[int, tuple[str, str]] = field(default_factory=dict)
-    _routes: dict[tuple[str, str], str] = field(default_factory=dict)
+    _stamps: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    _routes: dict[tuple[bytes, bytes], str] = field(default_factory=dict)
+    _clock: TimeParser = field(init=False)
+    _sshd_scan: bool = field(init=False)  # sshd lines by the block scan (see sshd_scan_suffices)
 
     def __post_init__(self) -> None:
+        self._clock = TimeParser(self.now)
+        self._sshd_scan = sshd_scan_suffices(self.net)
         for fmt in MAIL:
             self._mail[fmt] = MailRun(self.params, TimeParser(self.now), self.source, fmt)
         for fmt in NET:
@@ -148,20 +181,25 @@ class JournalRun:
     def add(self, entry: dict[bytes, bytes]) -> None:
         """Take one entry of ``journalctl --output=export`` (field name to raw value)."""
         self.entries += 1
-        # The hot loop of `ingest journal` (bench/journal_ingest.py); routes are cached per
-        # (identifier, unit).
+        # The hot loop of `ingest journal` (bench/journal_ingest.py). Nothing is decoded here:
+        # routes are cached per raw (identifier, unit), the line is built in bytes, and each
+        # batch's lines are decoded in one call at flush (UTF-8 decoding with "replace" gives
+        # the same text line by line or joined: a newline is never part of a multi-byte
+        # sequence). The cursor is decoded when it is saved.
         get = entry.get
-        self.cursor = get(b"__CURSOR", b"").decode("ascii", "replace") or self.cursor
-        message = get(b"MESSAGE", b"").decode("utf-8", "replace")
-        ident = get(b"SYSLOG_IDENTIFIER", b"").decode("utf-8", "replace")
-        unit = get(b"_SYSTEMD_UNIT", b"").decode("utf-8", "replace")
+        cursor = get(b"__CURSOR")
+        if cursor:
+            self._cursor = cursor
+        ident = get(b"SYSLOG_IDENTIFIER", b"")
+        unit = get(b"_SYSTEMD_UNIT", b"")
         fmt = self._routes.get((ident, unit))
         if fmt is None:
-            fmt = route(ident, unit)
+            fmt = route(_text(ident), _text(unit))
             if len(self._routes) < 10_000:
                 self._routes[(ident, unit)] = fmt
-        if fmt == "" and ident == "kernel":
-            fmt = route(ident, unit, message)
+        message = get(b"MESSAGE", b"")
+        if fmt == "" and ident == b"kernel":
+            fmt = route("kernel", _text(unit), _text(message))
         if not fmt:
             self.unrouted += 1
             return
@@ -178,35 +216,49 @@ class JournalRun:
                 self._stamps.clear()
             at = datetime.fromtimestamp(second, UTC)
             stamps = self._stamps[second] = (
-                at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                at.strftime("%Y-%m-%d %H:%M:%S +0000"),
+                at.strftime("%Y-%m-%dT%H:%M:%SZ ").encode(),
+                at.strftime("%Y-%m-%d %H:%M:%S +0000 ").encode(),
             )
-        if "\n" in message:
-            message = message.replace("\n", " ")
+        pending = self._pending.get(fmt)
+        if pending is None:
+            pending = self._pending[fmt] = ([], [])
         if fmt == "exim":
-            line = f"{stamps[1]} {message}"
+            line = stamps[1] + message
         else:
-            pid = (get(b"SYSLOG_PID") or get(b"_PID") or b"").decode("ascii", "replace")
-            host = get(b"_HOSTNAME", b"-").decode("utf-8", "replace")
-            tag = f"{ident or fmt}[{pid}]" if pid else (ident or fmt)
-            line = f"{stamps[0]} {host} {tag}: {message}"
-        self._pending.setdefault(fmt, []).append(line)
-        self._numbers.setdefault(fmt, []).append(self.entries)
+            pid = get(b"SYSLOG_PID") or get(b"_PID") or b""
+            if not pid.isascii():  # read as ASCII: each other byte is one U+FFFD
+                pid = pid.decode("ascii", "replace").encode()
+            tag = ident or fmt.encode()
+            if pid:
+                tag = b"%s[%s]" % (tag, pid)
+            line = b"%s%s %s: %s" % (stamps[0], get(b"_HOSTNAME", b"-"), tag, message)
+        if b"\n" in line:  # a multi-line message (a binary field) is one line
+            line = line.replace(b"\n", b" ")
+        pending[0].append(line)
+        if fmt not in MAIL:
+            pending[1].append(self.entries)
 
     def flush(self, *, final: bool = False) -> list[Evidence]:
         """Parse and detect what was added since the last flush; return the evidence it completed."""
         out: list[Evidence] = []
         pending, self._pending = self._pending, {}
-        numbers, self._numbers = self._numbers, {}
-        for fmt, lines in pending.items():
+        self._sync_cursor()
+        for fmt, (raw, entry_no) in pending.items():
+            text = (
+                ""
+                if fmt == "sshd" and self._sshd_scan
+                else b"\n".join(raw).decode("utf-8", "replace")
+            )
             if fmt in MAIL:
                 run = self._mail[fmt]
-                out += run.detect("\n".join(lines) + "\n", f"journal:{fmt}", 1, fmt)
+                out += run.detect(text + "\n", f"journal:{fmt}", 1, fmt)
+            elif fmt == "sshd" and self._sshd_scan:
+                self._scan_sshd(raw, entry_no, self._net[fmt])
+                out += self._net[fmt].take()
             else:
                 detector = self._net[fmt]
-                entry_no = numbers[fmt]
                 # the lines were built in the canonical envelope: no rewriting needed
-                for item in _PARSE[fmt](lines, now=self.now, envelope=False):
+                for item in self._parse(fmt, text.split("\n")):
                     if isinstance(item, NetEvent):
                         # The entry's number in the journal, not in this batch: the same
                         # evidence however the entries were batched (resumed runs too). Set
@@ -225,13 +277,66 @@ class JournalRun:
                 )
         return out
 
+    def _parse(self, fmt: str, lines: list[str]) -> Iterator[NetEvent | NetLine]:
+        """Run the network parser *fmt* over *lines* (sshd with the journal's session memory)."""
+        if fmt == "sshd":
+            return sshd.parse(lines, now=self.now, envelope=False, sessions=self.sessions)
+        return _PARSE[fmt](lines, now=self.now, envelope=False)
+
+    def _scan_sshd(self, raw: list[bytes], entry_no: list[int], detector: NetDetector) -> None:
+        """Pour a batch's sshd lines into *detector* by the block scan (``ingest netlog``'s path).
+
+        One ``sshd.SCAN`` pass over the joined lines: only attempts and scanners' marks cost
+        Python work, the same effect as parsing every line and observing its event when the
+        scenarios count nothing else of sshd's (``_sshd_scan``; measured:
+        bench/journal_ingest.py). Addresses and users are given as text, as ``observe`` keys
+        them, so buckets restored from a saved state (text keys) go on counting.
+        """
+        block = b"\n" + b"\n".join(raw)
+        meaning, unknown, attempt, clock = (
+            sshd.SCAN_EVENTS,
+            sshd.SCAN_UNKNOWN,
+            detector.attempt,
+            self._clock,
+        )
+        count = block.count
+        seen = last = 0
+        stamp = b""
+        ts: float | None = None
+        for found in sshd.SCAN.finditer(block):
+            g: int = found.lastindex  # type: ignore[assignment]  # every branch ends with a group
+            if g == unknown:
+                continue
+            if found[1] != stamp:
+                stamp = found[1]
+                ts = clock(stamp.decode("ascii", "replace"))
+            if ts is None:
+                continue
+            event, user_group = meaning[g]
+            user = found[user_group].decode("utf-8", "replace") if user_group else ""
+            # text keys, as observe's (the detector's bucket tables take str or bytes)
+            entry = attempt(event, ts, found[g].decode("ascii"), user)  # type: ignore[arg-type]
+            if entry is not None:  # a sample: its entry number and text
+                pos = found.start()
+                seen += count(b"\n", last, pos + 1)
+                last = pos + 1
+                entry[0] = entry_no[seen - 1]
+                entry[1] = found[0][1:].decode("utf-8", "replace")
+
+    def _sync_cursor(self) -> None:
+        if self._cursor:
+            self.cursor = self._cursor.decode("ascii", "replace")
+            self._cursor = b""
+
     def state(self) -> str:
         """Return the cursor and the mail detectors' windows as JSON (saved with the evidence)."""
+        self._sync_cursor()
         return json.dumps(
             {
                 "cursor": self.cursor,
                 **{fmt: self._mail[fmt].detector.state() for fmt in MAIL},
                 **{fmt: self._net[fmt].state() for fmt in NET},
+                "sshd_sessions": self.sessions.state(),
             }
         )
 
@@ -248,6 +353,7 @@ class JournalRun:
             for fmt in NET:
                 if isinstance(data.get(fmt), list):
                     self._net[fmt].restore(data[fmt])
+            self.sessions.restore(data.get("sshd_sessions"))
 
     @property
     def read(self) -> int:
@@ -286,41 +392,70 @@ def export_entries(chunks: Iterable[bytes | None]) -> Iterator[dict[bytes, bytes
     systemd's Journal Export Format: ``NAME=value`` lines, or for a value that is not
     printable text ``NAME``, a newline, its size as 64-bit little-endian, the bytes and a
     newline; a blank line ends an entry.
+
+    An entry of text fields only (nearly all) ends at the first blank line after its start and
+    is made into a dict by C code alone (``dict(map(split, lines))``). A line without ``=``
+    (a binary field's name, or a stray blank line) makes that fail with ValueError: that entry
+    is read field by field instead (:func:`_entry_at`). Measured: bench/journal_ingest.py.
     """
     buf = b""
-    entry: dict[bytes, bytes] = {}
+    split = _SPLIT_FIELD
     for data in chunks:
         if data is None:
             yield None
             continue
-        buf += data
+        buf = buf + data if buf else data
         pos = 0
-        size = len(buf)
         while True:
-            nl = buf.find(b"\n", pos)
-            if nl < 0:
+            end = buf.find(b"\n\n", pos)
+            if end < 0:
                 break
-            if nl == pos:  # a blank line ends the entry
-                if entry:
-                    yield entry
-                    entry = {}
-                pos = nl + 1
+            try:
+                entry = dict(map(split, buf[pos:end].split(b"\n")))
+            except ValueError:  # a binary field, or blank lines: field by field
+                found = _entry_at(buf, pos, final=False)
+                if found is None:
+                    break  # the entry goes on in the next chunk
+                got, pos = found
+                if got:
+                    yield got
                 continue
-            eq = buf.find(b"=", pos, nl)
-            if eq >= 0:
-                entry[buf[pos:eq]] = buf[eq + 1 : nl]
-                pos = nl + 1
-                continue
-            if nl + 9 > size:  # a binary field whose size has not arrived yet
-                break
-            end = nl + 9 + int.from_bytes(buf[nl + 1 : nl + 9], "little")
-            if end + 1 > size:
-                break
-            entry[buf[pos:nl]] = buf[nl + 9 : end]
-            pos = end + 1
+            pos = end + 2
+            yield entry
         buf = buf[pos:]
-    if entry:
-        yield entry
+    if buf:
+        found = _entry_at(buf, 0, final=True)
+        if found is not None and found[0]:
+            yield found[0]
+
+
+_SPLIT_FIELD: Final = methodcaller("split", b"=", 1)
+
+
+def _entry_at(buf: bytes, pos: int, *, final: bool) -> tuple[dict[bytes, bytes], int] | None:
+    """Return the entry that starts at *pos* and where the next starts, field by field.
+
+    A blank line at *pos* gives an empty entry. None when the entry's end has not arrived yet;
+    with *final* (the input ended) the fields read up to there make the entry.
+    """
+    entry: dict[bytes, bytes] = {}
+    size = len(buf)
+    while True:
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            return (entry, size) if final else None
+        if nl == pos:  # a blank line ends the entry
+            return entry, nl + 1
+        eq = buf.find(b"=", pos, nl)
+        if eq >= 0:
+            entry[buf[pos:eq]] = buf[eq + 1 : nl]
+            pos = nl + 1
+            continue
+        end = nl + 9 + int.from_bytes(buf[nl + 1 : nl + 9], "little") if nl + 9 <= size else -1
+        if end < 0 or end + 1 > size:  # a binary field whose bytes have not all arrived
+            return (entry, size) if final else None
+        entry[buf[pos:nl]] = buf[nl + 9 : end]
+        pos = end + 1
 
 
 def ingest_journal(

@@ -341,11 +341,14 @@ def followed_logs(extra: dict[str, Any], base: Path) -> tuple[FollowedLog, ...]:
     return tuple(out)
 
 
-def resume_detector(follower: Follower, detector: NetDetector) -> None:
+def resume_detector(
+    follower: Follower, detector: NetDetector, sessions: sshd.Sessions | None = None
+) -> None:
     """Load into *detector* the buckets saved with *follower*'s position (a restart goes on counting).
 
     The state is what :func:`_follow_once` commits with each batch; a position saved by an
-    older version (no state) or a state not of that shape starts with empty buckets.
+    older version (no state) or a state not of that shape starts with empty buckets. With
+    *sessions* (an sshd log), sshd's PID -> address memory saved with them is loaded too.
     """
     saved = follower.position.state if follower.position is not None else None
     if not saved:
@@ -357,24 +360,41 @@ def resume_detector(follower: Follower, detector: NetDetector) -> None:
         return
     if isinstance(data, dict) and isinstance(data.get("buckets"), list):
         detector.restore(data["buckets"])
+    if isinstance(data, dict) and sessions is not None:
+        sessions.restore(data.get("sessions"))
 
 
 def _follow_once(
-    follower: Follower, detector: NetDetector, fmt: str, now: datetime, tz: tzinfo = UTC
+    follower: Follower,
+    detector: NetDetector,
+    fmt: str,
+    now: datetime,
+    tz: tzinfo = UTC,
+    sessions: sshd.Sessions | None = None,
 ) -> int:
     """Read what is new in one followed file; commit each batch with its evidence and buckets.
 
     The detector's buckets are saved with the position in the same transaction, so a restart
     (kill -9 included) resumes the counts of the lines it had read: an address halfway to a
-    threshold is listed when the rest of its burst arrives after the restart.
+    threshold is listed when the rest of its burst arrives after the restart. An sshd log's
+    *sessions* (PID -> address) go from batch to batch and are saved the same way, so a line
+    that names no client is attributed to the client its PID named in an earlier batch.
     """
     added = 0
     for batch in follower.batches():
         lines = batch.text.splitlines()
-        for item in parse_lines(fmt, lines, now=now, first_line=batch.first_line, tz=tz):
+        first = batch.first_line
+        if fmt == "sshd" and sessions is not None:
+            items = sshd.parse(lines, now=now, first_line=first, tz=tz, sessions=sessions)
+        else:
+            items = parse_lines(fmt, lines, now=now, first_line=first, tz=tz)
+        for item in items:
             if isinstance(item, NetEvent):
                 detector.observe(item)
-        state = json.dumps({"buckets": detector.state()}, separators=(",", ":"))
+        saved: dict[str, object] = {"buckets": detector.state()}
+        if sessions is not None:
+            saved["sessions"] = sessions.state()
+        state = json.dumps(saved, separators=(",", ":"))
         added += follower.commit(batch, detector.take(), state=state)
     return added
 
@@ -394,14 +414,15 @@ async def follow_netlogs(
             name = f"netlog:{entry.format}:{entry.path}"
             follower = Follower(entry.path, store, name)
             detector = NetDetector(settings, source=name)
-            resume_detector(follower, detector)
-            followers.append((follower, detector, entry.format, entry.timezone))
+            sessions = sshd.Sessions() if entry.format == "sshd" else None
+            resume_detector(follower, detector, sessions)
+            followers.append((follower, detector, entry.format, entry.timezone, sessions))
         log.info("netlog_following", paths=[str(e.path) for e in logs])
         while not stop.is_set():
-            for follower, detector, fmt, tz in followers:
+            for follower, detector, fmt, tz, sessions in followers:
                 try:
                     added = await asyncio.to_thread(
-                        _follow_once, follower, detector, fmt, datetime.now(UTC), tz
+                        _follow_once, follower, detector, fmt, datetime.now(UTC), tz, sessions
                     )
                     if added:
                         log.info("netlog_evidence", path=str(follower.path), added=added)
