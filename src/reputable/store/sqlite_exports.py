@@ -34,10 +34,13 @@ def ip_sort_key(subject: str, family: int) -> bytes:
 class ExportReads(SQLiteTables):
     """Mixin for SQLiteStore."""
 
-    def _chunked(self, sql: str, args: Collection[object]) -> Iterator[list[tuple[object, ...]]]:
+    def _chunked(
+        self, sql: str, args: Collection[object], batch: int = CHUNK
+    ) -> Iterator[list[tuple[object, ...]]]:
+        """Yield the rows of *sql* in lists of *batch* from one cursor (the one row reader)."""
         cursor = self._db.execute(sql, list(args))
         try:
-            while rows := cursor.fetchmany(CHUNK):
+            while rows := cursor.fetchmany(batch):
                 yield rows
         finally:
             cursor.close()
@@ -74,17 +77,12 @@ class ExportReads(SQLiteTables):
         One row per subject (several causes fold into one), walked in the order of the
         listings' unique index, so memory stays flat however many listings there are.
         """
-        cursor = self._db.execute(
+        yield from self._chunked(  # type: ignore[misc]  # rows are (str, int, float)
             "SELECT subject, MAX(family), MAX(listed_at) FROM listings"
             " WHERE family IN (4, 6) AND (expires_at IS NULL OR expires_at > ?)"
             " GROUP BY subject ORDER BY subject",
             (active_at.timestamp(),),
         )
-        try:
-            while rows := cursor.fetchmany(CHUNK):
-                yield rows
-        finally:
-            cursor.close()
 
     def iter_listings(
         self, *, cause: str | None = None, active_at: datetime | None = None, batch: int = CHUNK
@@ -106,12 +104,7 @@ class ExportReads(SQLiteTables):
             args.append(active_at.timestamp())
         if where:
             sql += " WHERE " + " AND ".join(where)
-        cursor = self._db.execute(sql + " ORDER BY id", args)
-        try:
-            while rows := cursor.fetchmany(batch):
-                yield rows
-        finally:
-            cursor.close()
+        yield from self._chunked(sql + " ORDER BY id", args, batch)  # type: ignore[misc]
 
     def ip4_host_rows(self, *, active_at: datetime) -> Iterator[list[tuple[str, str, str, float]]]:
         """Yield batches of (subject, cause, reason, listed_at) of active IPv4 host listings.
@@ -119,17 +112,12 @@ class ExportReads(SQLiteTables):
         In subject order (the unique index's, no sort), so a host's listings come together:
         the streamed `export rbldnsd` writes them one host at a time.
         """
-        cursor = self._db.execute(
+        yield from self._chunked(  # type: ignore[misc]  # rows are (str, str, str, float)
             "SELECT subject, cause, reason, listed_at FROM listings"
             " WHERE family = 4 AND instr(subject, '/') = 0"
             " AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject",
             (active_at.timestamp(),),
         )
-        try:
-            while rows := cursor.fetchmany(CHUNK):
-                yield rows
-        finally:
-            cursor.close()
 
     def other_listing_rows(self, *, active_at: datetime) -> Iterator[ListingRecord]:
         """Yield the active listings that are not IPv4 hosts: ranges, IPv6 and domains."""

@@ -74,4 +74,5 @@ def test_unique_templates_are_not_interned() -> None:
     assert table.template_ids_of(texts) == list(range(2000))
     assert table.templates == {}
     assert table.template_ids_of(["a", "b", "a"]) == [2000, 2001, 2000]
-    assert table.template_list[-2:] == ["a", "b"]
+    assert table.template_blob.endswith(b"ab")
+    assert table.key(table.atom(2, "x")) == (2, "x")

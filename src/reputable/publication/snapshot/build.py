@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from ipaddress import ip_network
 from itertools import accumulate, chain, compress, islice, repeat
-from operator import add, and_, eq, is_, lshift, mul, or_, rshift
+from operator import add, and_, eq, is_, lshift, mul, or_, rshift, sub
 from typing import Any, Final, Literal, TypeAlias
 
 from reputable.core.cause import Cause
@@ -61,11 +61,14 @@ class ValueTable:
     An atom is what DNS answers for one listing, a (code, TXT template) pair, plus what the
     lookup API shows beside it: cause, since, until and the listed subject. Templates are
     interned, so the TXT strings cost no more than before; the per-listing fields are flat
-    arrays (no Python object per listing).
+    arrays (no Python object per listing). Template *i* is the UTF-8 bytes
+    ``template_blob[template_off[i]:template_off[i + 1]]``: no Python string per template
+    (a million per-subject TXT strings cost ~100 MB more as str objects).
     """
 
     templates: dict[str, int] = field(default_factory=dict)
-    template_list: list[str] = field(default_factory=list)
+    template_blob: bytearray = field(default_factory=bytearray)
+    template_off: array[int] = field(default_factory=lambda: array("Q", [0]))
     codes: array[int] = field(default_factory=lambda: array("I"))
     template_ids: array[int] = field(default_factory=lambda: array("I"))
     causes: array[int] = field(default_factory=lambda: array("I"))
@@ -102,9 +105,26 @@ class ValueTable:
         """Return the id of the interned TXT *template*."""
         tid = self.templates.get(template)
         if tid is None:
-            tid = self.templates[template] = len(self.template_list)
-            self.template_list.append(template)
+            tid = self.templates[template] = len(self.template_off) - 1
+            self.template_blob += template.encode("utf-8")
+            self.template_off.append(len(self.template_blob))
         return tid
+
+    def _add_templates(self, templates: Iterable[str]) -> int:
+        """Append *templates* (not interned) to the blob; return the id of the first."""
+        first = len(self.template_off) - 1
+        items = tuple(templates)
+        text = "".join(items)
+        if text.isascii():  # one byte per character: offsets from the lengths, in C
+            lengths: Iterable[int] = map(len, items)
+            raw = text.encode("ascii")
+        else:
+            raws = [item.encode("utf-8") for item in items]
+            lengths, raw = map(len, raws), b"".join(raws)
+        base = len(self.template_blob)
+        self.template_blob += raw
+        self.template_off.extend(islice(accumulate(lengths, initial=base), 1, None))
+        return first
 
     def template_ids_of(self, templates: Iterable[str]) -> list[int]:
         """Return the ids of *templates*, interning the new ones in order of first sight.
@@ -115,22 +135,22 @@ class ValueTable:
         if len(templates) >= 1024 and len(dict.fromkeys(templates)) == len(templates):
             # Every TXT differs (the subject is in it, as rbldnsd's `$`): interning would
             # grow a dict by one entry per listing for nothing. The bytes are the same.
-            first = len(self.template_list)
-            self.template_list.extend(templates)
+            first = self._add_templates(templates)
             return list(range(first, first + len(templates)))
         known = self.templates
         ids = list(map(known.get, templates))
         if None in ids:
             fresh = dict.fromkeys(compress(templates, map(is_, ids, repeat(None))))
-            first = len(self.template_list)
+            first = self._add_templates(fresh)
             known.update(zip(fresh, range(first, first + len(fresh)), strict=True))
-            self.template_list.extend(fresh)
             ids = list(map(known.__getitem__, templates))
         return ids  # type: ignore[return-value]  # every None was replaced above
 
     def key(self, atom: int) -> tuple[int, str]:
         """Return what DNS answers for *atom*: (code, TXT template)."""
-        return self.codes[atom], self.template_list[self.template_ids[atom]]
+        tid = self.template_ids[atom]
+        off = self.template_off
+        return self.codes[atom], self.template_blob[off[tid] : off[tid + 1]].decode("utf-8")
 
     def value(self, atom_ids: Iterable[int]) -> int:
         """Return the id of the value made of *atom_ids* (at most one per code is kept)."""
@@ -161,15 +181,9 @@ class ValueTable:
 
     def sections(self) -> dict[str, bytes | array[Any]]:
         """Return the value and atom tables as flat arrays and string blobs."""
-        text = "".join(self.template_list)
-        if text.isascii():  # one byte per character: the offsets come from the lengths, in C
-            blob = text.encode("ascii")
-            lengths = list(map(len, self.template_list))
-        else:
-            raws = [template.encode("utf-8") for template in self.template_list]
-            blob = b"".join(raws)
-            lengths = list(map(len, raws))
-        offsets = list(accumulate(lengths, initial=0))
+        off = self.template_off
+        lengths = array("I", map(sub, islice(off, 1, None), off))
+        offsets = array("I", off)  # the section's width; a blob past 4 GiB fails here
         ids = self.template_ids
         return {
             "val_index": self.val_index,
@@ -177,7 +191,7 @@ class ValueTable:
             "atom_code": self.codes,
             "atom_txt_off": array("I", map(offsets.__getitem__, ids)),
             "atom_txt_len": array("I", map(lengths.__getitem__, ids)),
-            "strings": blob,
+            "strings": bytes(self.template_blob),
             "atom_cause": self.causes,
             "atom_since": self.since,
             "atom_until": self.until,
