@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,8 +35,8 @@ from reputable.listings.imports import rbldnsd as rbldnsd_import
 from reputable.listings.model import Listing
 from reputable.publication.exports import rbldnsd as rbldnsd_export
 from reputable.publication.exports import zone as zone_export
-from reputable.publication.sinks import Sink, write_atomic
-from reputable.publication.sinks import render as render_sink
+from reputable.publication.sinks import Sink, write_atomic_stream
+from reputable.publication.sinks import stream as stream_sink
 from reputable.publication.snapshot.publish import publish
 from reputable.publication.snapshot.view import Snapshot
 from reputable.store.bulk import load_listings
@@ -311,20 +312,17 @@ def _enforcement(
     sink = replace(sink, causes=wanted)
     at = now_option(now).astimezone(UTC)
     store = open_store(config, read_only=True)
-    try:
-        text = render_sink(
-            sink,
-            list(store.listing_rows(active_at=at)),
-            list(store.allow_rows(active_at=at)),
-            serial=store.serial(),
-        )
+    try:  # streamed from the store's cursors: flat memory at millions of listings
+        pieces = stream_sink(sink, store, at)
+        if output is None:
+            for piece in pieces:
+                sys.stdout.write(piece)
+            sys.stdout.flush()
+            return
+        size = write_atomic_stream(output, pieces, make_folder=False)
     finally:
         store.close()
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    write_atomic(output, text, make_folder=False)
-    record = {"path": str(output), "kind": sink.kind, "bytes": len(text.encode())}
+    record = {"path": str(output), "kind": sink.kind, "bytes": size}
     if fmt is Format.TABLE:
         err_console.print(f"wrote {output}", highlight=False, markup=False)
     else:

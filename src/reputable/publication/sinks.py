@@ -14,9 +14,10 @@ import contextlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -24,7 +25,7 @@ from reputable.core import log
 from reputable.core.cause import Cause, parse_cause
 from reputable.core.errors import ConfigError, InputError, ReputableError
 from reputable.publication.exports import ipset, nftables, rpz
-from reputable.publication.exports.ranges import Row, listed_space_rows
+from reputable.publication.exports.ranges import Row, listed_space_rows, stream_space
 
 KINDS: Final = (nftables.NAME, ipset.NAME, rpz.NAME)
 COMMAND_TIMEOUT: Final = 60.0
@@ -116,11 +117,52 @@ def render(sink: Sink, rows: Sequence[Row], allow_rows: Sequence[Row], *, serial
     return ipset.render(space, ipset.IpsetOptions(name=sink.name))
 
 
+def stream(sink: Sink, store: SinkStore, now: datetime) -> Iterator[str]:
+    """Yield the text of *sink* for the listings active at *now*, in pieces, in flat memory.
+
+    A store with sorted reads (``ip_rows_sorted``, ``domain_rows_sorted``: the SQL stores)
+    streams straight from its cursors; any other store (the in-memory fake) goes through
+    `render`. Both give the same text.
+    """
+    ip_sorted = getattr(store, "ip_rows_sorted", None)
+    domain_sorted = getattr(store, "domain_rows_sorted", None)
+    if ip_sorted is None or domain_sorted is None:
+        yield render(
+            sink,
+            list(store.listing_rows(active_at=now)),
+            list(store.allow_rows(active_at=now)),
+            serial=store.serial(),
+        )
+        return
+    allow_rows = list(store.allow_rows(active_at=now))  # the allowlist: small, in memory
+    serial = store.serial()
+    ip_rows = chain.from_iterable(ip_sorted(active_at=now))
+    if sink.kind == rpz.NAME:
+        header = rpz.RpzHeader(origin=sink.origin, serial=serial)
+        names = chain.from_iterable(domain_sorted(active_at=now))
+        yield from rpz.RpzStream(names, ip_rows, allow_rows, header=header, causes=sink.causes)
+        return
+    space = stream_space(ip_rows, allow_rows, causes=sink.causes)
+    if sink.kind == nftables.NAME:
+        options = nftables.NftOptions(table=sink.name, hooks=sink.hooks, comment=f"serial {serial}")
+        yield from nftables.render_stream(space, options)
+        return
+    yield from ipset.render_stream(space, ipset.IpsetOptions(name=sink.name))
+
+
 def write_atomic(path: Path, text: str, *, make_folder: bool = True) -> None:
     """Write *text* to *path* through a temporary file in the same folder and os.replace.
 
     Sinks make their folder; an export given ``-o`` (*make_folder* false) refuses a missing
     one, so that a typo does not leave a tree of new folders behind.
+    """
+    write_atomic_stream(path, (text,), make_folder=make_folder)
+
+
+def write_atomic_stream(path: Path, pieces: Iterable[str], *, make_folder: bool = True) -> int:
+    """Write the text *pieces* to *path* as `write_atomic` does; return the bytes written.
+
+    An exception while *pieces* is iterated leaves *path* as it was (the temporary file goes).
     """
     if make_folder:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,12 +173,15 @@ def write_atomic(path: Path, text: str, *, make_folder: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            for piece in pieces:
+                handle.write(piece)
+            size = handle.tell()
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return size
 
 
 def command_line(sink: Sink) -> list[str]:
@@ -148,12 +193,9 @@ def refresh(sinks: Sequence[Sink], store: SinkStore, now: datetime) -> Mapping[P
     """Write every sink for the listings active at *now* and run its command; path -> ok."""
     if not sinks:
         return {}
-    rows = list(store.listing_rows(active_at=now))
-    allow_rows = list(store.allow_rows(active_at=now))
-    serial = store.serial()
     results: dict[Path, bool] = {}
-    for sink in sinks:
-        write_atomic(sink.path, render(sink, rows, allow_rows, serial=serial))
+    for sink in sinks:  # each streams from the store: flat memory at millions of listings
+        write_atomic_stream(sink.path, stream(sink, store, now))
         results[sink.path] = _run(sink)
     return results
 

@@ -32,7 +32,8 @@ CHUNK = 50_000  # rows sorted and written per executemany
 CACHE_KIB = 128 * 1024  # SQLite page cache during a bulk load (the default is 2 MiB)
 DEFER_MIN = 50_000  # loads smaller than this keep the indexes up to date row by row
 
-_INSERT = (
+#: Insert a listing, or refresh the one with its (subject, cause, source): `apply` uses it too.
+LISTING_UPSERT = (
     "INSERT INTO listings (subject, family, cause, reason, source, listed_at, expires_at)"
     " VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source)"
     " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at,"
@@ -88,7 +89,7 @@ def _sqlite(
                 if expected * 2 >= size:
                     indexes = _drop_indexes(db)
             for chunk in _chunks(rows):
-                db.executemany(_INSERT, chunk)
+                db.executemany(LISTING_UPSERT, chunk)
                 count += len(chunk)
             for sql in indexes:
                 db.execute(sql)

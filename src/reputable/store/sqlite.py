@@ -14,6 +14,7 @@ from reputable.core.address import Domain, Subject, format_subject, parse_subjec
 from reputable.core.cause import Cause
 from reputable.core.errors import StoreError
 from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.store.bulk import LISTING_UPSERT
 from reputable.store.maintenance import StoreGauges, gauges_of, prune_evidence
 from reputable.store.migrate import migrations, split_statements
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
@@ -109,10 +110,7 @@ class SQLStore(
         """Insert or replace every listing and allow entry of *batch* in one transaction."""
         with transaction(self._db, f"cannot write to {self.path}") as db:
             db.executemany(
-                "INSERT INTO listings (subject, family, cause, reason, source, listed_at,"
-                " expires_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (subject, cause, source)"
-                " DO UPDATE SET reason = excluded.reason, expires_at = excluded.expires_at,"
-                " listed_at = excluded.listed_at",
+                LISTING_UPSERT,  # the bulk loader's statement (store/bulk.py): one definition
                 (
                     (
                         item.subject_text,

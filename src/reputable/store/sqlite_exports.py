@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+import sqlite3
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from typing import TypeAlias
 
@@ -14,8 +16,60 @@ CHUNK = 2000
 ListingRecord: TypeAlias = tuple[str, int, str, str, str, float, float | None]
 
 
+_KEY_FUNCTION = "reputable_ip_key"
+
+
+def ip_sort_key(subject: str, family: int) -> bytes:
+    """Return a key that sorts IP subjects by (family, network address, prefix length).
+
+    SQLite compares blobs byte by byte, so ``ORDER BY`` this key walks the listings in
+    numeric order with SQLite's own (disk-backed) sorter: no list of rows in Python.
+    """
+    address, _, plen = subject.partition("/")
+    packed = socket.inet_pton(socket.AF_INET6 if family == 6 else socket.AF_INET, address)
+    bits = len(packed) * 8
+    return bytes((family,)) + packed.rjust(16, b"\0") + bytes((int(plen) if plen else bits,))
+
+
 class ExportReads(SQLiteTables):
     """Mixin for SQLiteStore."""
+
+    def _chunked(
+        self, sql: str, args: Collection[object], batch: int = CHUNK
+    ) -> Iterator[list[tuple[object, ...]]]:
+        """Yield the rows of *sql* in lists of *batch* from one cursor (the one row reader)."""
+        cursor = self._db.execute(sql, list(args))
+        try:
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
+
+    def ip_rows_sorted(self, *, active_at: datetime) -> Iterator[list[tuple[str, int, str]]]:
+        """Yield chunks of (subject, family, cause) of active IP listings in numeric order.
+
+        By family, network address, then prefix length (the key of `ip_sort_key`; on
+        PostgreSQL the ``inet`` type's own order, which is the same), sorted by the database:
+        the streamed firewall and RPZ exports merge them in one pass, in flat memory.
+        """
+        if isinstance(self._db, sqlite3.Connection):
+            self._db.create_function(_KEY_FUNCTION, 2, ip_sort_key, deterministic=True)
+            order = f"{_KEY_FUNCTION}(subject, family)"
+        else:
+            order = "family, CAST(subject AS inet)"
+        yield from self._chunked(  # type: ignore[misc]  # rows are (str, int, str)
+            "SELECT subject, family, cause FROM listings WHERE family IN (4, 6)"
+            f" AND (expires_at IS NULL OR expires_at > ?) ORDER BY {order}",
+            (active_at.timestamp(),),
+        )
+
+    def domain_rows_sorted(self, *, active_at: datetime) -> Iterator[list[tuple[str, str]]]:
+        """Yield chunks of (subject, cause) of active domain listings in name order."""
+        yield from self._chunked(  # type: ignore[misc]  # rows are (str, str)
+            "SELECT subject, cause FROM listings WHERE family = 0"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject",
+            (active_at.timestamp(),),
+        )
 
     def ip_subjects(self, *, active_at: datetime) -> Iterator[list[tuple[str, int, float]]]:
         """Yield chunks of (subject, family, newest listed_at) of active IP listings.
@@ -23,17 +77,12 @@ class ExportReads(SQLiteTables):
         One row per subject (several causes fold into one), walked in the order of the
         listings' unique index, so memory stays flat however many listings there are.
         """
-        cursor = self._db.execute(
+        yield from self._chunked(  # type: ignore[misc]  # rows are (str, int, float)
             "SELECT subject, MAX(family), MAX(listed_at) FROM listings"
             " WHERE family IN (4, 6) AND (expires_at IS NULL OR expires_at > ?)"
             " GROUP BY subject ORDER BY subject",
             (active_at.timestamp(),),
         )
-        try:
-            while rows := cursor.fetchmany(CHUNK):
-                yield rows
-        finally:
-            cursor.close()
 
     def iter_listings(
         self, *, cause: str | None = None, active_at: datetime | None = None, batch: int = CHUNK
@@ -55,12 +104,7 @@ class ExportReads(SQLiteTables):
             args.append(active_at.timestamp())
         if where:
             sql += " WHERE " + " AND ".join(where)
-        cursor = self._db.execute(sql + " ORDER BY id", args)
-        try:
-            while rows := cursor.fetchmany(batch):
-                yield rows
-        finally:
-            cursor.close()
+        yield from self._chunked(sql + " ORDER BY id", args, batch)  # type: ignore[misc]
 
     def ip4_host_rows(self, *, active_at: datetime) -> Iterator[list[tuple[str, str, str, float]]]:
         """Yield batches of (subject, cause, reason, listed_at) of active IPv4 host listings.
@@ -68,17 +112,12 @@ class ExportReads(SQLiteTables):
         In subject order (the unique index's, no sort), so a host's listings come together:
         the streamed `export rbldnsd` writes them one host at a time.
         """
-        cursor = self._db.execute(
+        yield from self._chunked(  # type: ignore[misc]  # rows are (str, str, str, float)
             "SELECT subject, cause, reason, listed_at FROM listings"
             " WHERE family = 4 AND instr(subject, '/') = 0"
             " AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject",
             (active_at.timestamp(),),
         )
-        try:
-            while rows := cursor.fetchmany(CHUNK):
-                yield rows
-        finally:
-            cursor.close()
 
     def other_listing_rows(self, *, active_at: datetime) -> Iterator[ListingRecord]:
         """Yield the active listings that are not IPv4 hosts: ranges, IPv6 and domains."""

@@ -9,12 +9,15 @@ keep their own rules in their own tables (nftables evaluates every base chain of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain, groupby, islice
+from operator import itemgetter
 from typing import Final
 
 from reputable.core.errors import InputError
-from reputable.publication.exports.ranges import ListedSpace, range_text
+from reputable.publication.exports.ranges import ListedSpace, Range, range_text
 
 NAME: Final = "nftables"
 HOOKS: Final = ("input", "forward")
@@ -51,42 +54,78 @@ def check_options(options: NftOptions) -> None:
 
 def render(space: ListedSpace, options: NftOptions = NftOptions()) -> str:
     """Return an ``nft -f`` script replacing table *options.table* with the listed *space*."""
+    ranges = chain(((4, r) for r in space.v4), ((6, r) for r in space.v6))
+    return "".join(render_stream(ranges, options))
+
+
+def render_stream(
+    ranges: Iterable[tuple[int, Range]], options: NftOptions = NftOptions()
+) -> Iterator[str]:
+    """Yield the script of `render` in pieces for (version, range) *ranges*, IPv4 first.
+
+    The header counts the ranges, so the sets go to a temporary file first and are copied
+    after it: memory stays flat however many ranges there are.
+    """
     check_options(options)
     t = options.table
-    lines = [
-        f"# reputable export for nftables: {len(space.v4)} IPv4 and {len(space.v6)} IPv6 ranges"
-        + (f", {options.comment}" if options.comment else ""),
-        "# load atomically with: nft -f THIS_FILE",
-        f"add table inet {t}",
-        f"delete table inet {t}",
-        f"table inet {t} {{",
-    ]
-    for name, kind, ranges, version in (
-        (options.set4, "ipv4_addr", space.v4, 4),
-        (options.set6, "ipv6_addr", space.v6, 6),
-    ):
-        lines += [f"\tset {name} {{", f"\t\ttype {kind}", "\t\tflags interval"]
-        lines += _elements([range_text(a, b, version) for a, b in ranges])
-        lines.append("\t}")
+    counts = {4: 0, 6: 0}
+    groups = groupby(ranges, key=itemgetter(0))
+    pending = next(groups, None)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as body:
+        for name, kind, version in (
+            (options.set4, "ipv4_addr", 4),
+            (options.set6, "ipv6_addr", 6),
+        ):
+            body.write(f"\tset {name} {{\n\t\ttype {kind}\n\t\tflags interval\n")
+            items: Iterator[str] = iter(())
+            if pending is not None and pending[0] == version:
+                items = (range_text(a, b, version) for _, (a, b) in pending[1])
+            for line in _elements(items, counts, version):
+                body.write(line + "\n")
+            if pending is not None and pending[0] == version:
+                pending = next(groups, None)
+            body.write("\t}\n")
+        if pending is not None:
+            raise ValueError(f"ranges out of order: IP version {pending[0]} after IPv6")
+        head = [
+            f"# reputable export for nftables: {counts[4]} IPv4 and {counts[6]} IPv6 ranges"
+            + (f", {options.comment}" if options.comment else ""),
+            "# load atomically with: nft -f THIS_FILE",
+            f"add table inet {t}",
+            f"delete table inet {t}",
+            f"table inet {t} {{",
+        ]
+        yield "\n".join(head) + "\n"
+        body.seek(0)
+        while piece := body.read(1 << 16):
+            yield piece
+    tail: list[str] = []
     for hook in options.hooks:
-        lines += [
+        tail += [
             f"\tchain {hook} {{",
             f"\t\ttype filter hook {hook} priority {options.priority}; policy accept;",
             f"\t\tip saddr @{options.set4} {options.action}",
             f"\t\tip6 saddr @{options.set6} {options.action}",
             "\t}",
         ]
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    tail.append("}")
+    yield "\n".join(tail) + "\n"
 
 
-def _elements(items: Sequence[str]) -> list[str]:
-    if not items:
-        return []  # nft refuses "elements = { }"
-    rows = [", ".join(items[i : i + PER_LINE]) for i in range(0, len(items), PER_LINE)]
-    return [
-        "\t\telements = {",
-        *(f"\t\t\t{row}," for row in rows[:-1]),
-        f"\t\t\t{rows[-1]}",
-        "\t\t}",
-    ]
+def _elements(items: Iterable[str], counts: dict[int, int], version: int) -> Iterator[str]:
+    """Yield the ``elements = { ... }`` lines of *items*, PER_LINE a line; none when empty.
+
+    nft refuses ``elements = { }``; every line but the last ends with a comma.
+    """
+    iterator = iter(items)
+    previous: str | None = None
+    while batch := list(islice(iterator, PER_LINE)):
+        counts[version] += len(batch)
+        if previous is None:
+            yield "\t\telements = {"
+        else:
+            yield f"\t\t\t{previous},"
+        previous = ", ".join(batch)
+    if previous is not None:
+        yield f"\t\t\t{previous}"
+        yield "\t\t}"

@@ -17,6 +17,8 @@ import socket
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Final
 
 from reputable.core.address import Domain
@@ -108,17 +110,49 @@ def _span(network: IPv4Network | IPv6Network) -> Range:
 
 def _merge(ranges: list[Range]) -> list[Range]:
     """Return *ranges* sorted, with overlapping and adjacent ones joined."""
-    merged: list[Range] = []
-    for first, last in sorted(ranges):
-        if merged and first <= merged[-1][1] + 1:
-            if last > merged[-1][1]:
-                merged[-1] = (merged[-1][0], last)
+    return list(merge_sorted(sorted(ranges)))
+
+
+def merge_sorted(ranges: Iterable[Range]) -> Iterator[Range]:
+    """Yield *ranges* (sorted by first address) with overlapping and adjacent ones joined."""
+    current: Range | None = None
+    for first, last in ranges:
+        if current is not None and first <= current[1] + 1:
+            if last > current[1]:
+                current = (current[0], last)
         else:
-            merged.append((first, last))
-    return merged
+            if current is not None:
+                yield current
+            current = (first, last)
+    if current is not None:
+        yield current
 
 
-def _subtract(ranges: list[Range], holes: list[Range]) -> Iterator[Range]:
+def stream_space(
+    ip_rows: Iterable[Row], allow_rows: Iterable[Row], *, causes: Collection[Cause] | None = None
+) -> Iterator[tuple[int, Range]]:
+    """Yield (version, range) of the listed space, IPv4 first, each family in address order.
+
+    *ip_rows* are (subject, family, cause) of IP listings sorted by family and first address
+    (the store's ``ip_rows_sorted``); only the allowlist is held in memory, so the space of
+    millions of listings streams through in flat memory. The same ranges as `listed_space_rows`.
+    """
+    wanted = None if causes is None else {c.value for c in causes}
+    holes: dict[int, list[Range]] = {4: [(NEVER[0], NEVER[0])], 6: [(NEVER[1], NEVER[1])]}
+    for row in allow_rows:
+        if row[1]:
+            first, last, _ = parse_span(row[0], row[1])
+            holes[row[1]].append((first, last))
+    merged_holes = {version: _merge(spans) for version, spans in holes.items()}
+    for family, group in groupby(ip_rows, key=itemgetter(1)):
+        spans = (
+            parse_span(row[0], family)[:2] for row in group if wanted is None or row[2] in wanted
+        )
+        for piece in _subtract(merge_sorted(spans), merged_holes[family]):
+            yield family, piece
+
+
+def _subtract(ranges: Iterable[Range], holes: list[Range]) -> Iterator[Range]:
     """Yield the parts of sorted disjoint *ranges* outside sorted disjoint *holes*."""
     index = 0
     for first, last in ranges:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
 import tempfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -128,6 +129,9 @@ def _header(zone: ZoneConfig, header: Header, what: str) -> list[str]:
     ]
 
 
+_DOLLARS: Final = re.compile(r"\$\$|\$")
+
+
 def txt_value(template: str, subject: str, warnings: dict[str, str]) -> str:
     """Return *template* as it must appear after ``:A:`` so rbldnsd answers the same TXT."""
     clean = " ".join(template.splitlines()).replace("\0", " ")
@@ -145,16 +149,11 @@ def txt_value(template: str, subject: str, warnings: dict[str, str]) -> str:
 
 def _lone_dollars(text: str) -> list[int]:
     """Return the offsets of ``$`` that stand for the subject (not part of ``$$``)."""
-    found: list[int] = []
-    i = 0
-    while i < len(text):
-        if text[i] == "$":
-            if text[i + 1 : i + 2] == "$":
-                i += 2
-                continue
-            found.append(i)
-        i += 1
-    return found
+    if "$" not in text:
+        return []
+    # Left to right, "$$" is consumed as a pair before a lone "$" is tried: the scan of
+    # rbldnsd's own loop, in C (a Python loop per character cost ~6 s per 1M host lines).
+    return [m.start() for m in _DOLLARS.finditer(text) if m.end() - m.start() == 1]
 
 
 # -- IP datasets ----------------------------------------------------------------------------
@@ -553,6 +552,7 @@ def write_ip_streamed(
     entries = first.entries
 
     kinds: dict[tuple[str, str], tuple[IPv4Address, str]] = {}
+    code_by_text: dict[str, IPv4Address] = {}
     written: dict[str, str] = {}
 
     def lines() -> Iterator[str]:
@@ -570,8 +570,11 @@ def write_ip_streamed(
                 if kind is None:
                     if len(kinds) > 100_000:
                         kinds.clear()  # many distinct reasons: keep the cache small
+                    code = code_by_text.get(cause_text)
+                    if code is None:
+                        code = code_by_text[cause_text] = code_of[Cause(cause_text)]
                     template = txt_template(reason, zone.lookup_url)
-                    kind = kinds[(cause_text, reason)] = (code_of[Cause(cause_text)], template)
+                    kind = kinds[(cause_text, reason)] = (code, template)
                 code, template = kind
                 if code not in best or (listed_at, template) > best[code]:
                     best[code] = (listed_at, template)

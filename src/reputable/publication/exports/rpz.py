@@ -12,9 +12,11 @@ under an allowlisted domain is left out. Causes are kept in a TXT-free comment p
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
+from itertools import groupby
+from operator import itemgetter
 from typing import Final
 
 from reputable.core.address import Domain, Subject
@@ -101,56 +103,109 @@ def render_rows(
     causes: Collection[Cause] | None = None,
 ) -> RpzExport:
     """Return the policy zone of ``listing_rows`` *rows* minus ``allow_rows`` (pure)."""
-    wanted = None if causes is None else {c.value for c in causes}
-    allowed_names: set[str] = set()
-    allowed_nets: set[Net] = {(4, NEVER[0], 32), (6, NEVER[1], 128)}
-    for row in allow_rows:
-        if row[1]:
-            first, _, plen = parse_span(row[0], row[1])
-            allowed_nets.add((row[1], first, plen))
-        else:
-            allowed_names.add(row[0])
-    allowed_plens = {(v, p) for v, _, p in allowed_nets}
-    names: dict[str, set[str]] = {}
-    nets: dict[Net, set[str]] = {}
-    for row in rows:
-        subject, family, cause = row[0], row[1], row[2]
-        if wanted is not None and cause not in wanted:
-            continue
-        if not family:
-            if not _under(subject, allowed_names):
-                names.setdefault(subject, set()).add(cause)
-            continue
-        first, _, plen = parse_span(subject, family)
-        if not _covered(family, first, plen, allowed_nets, allowed_plens):
-            nets.setdefault((family, first, plen), set()).add(cause)
-    lines = [
-        f"; reputable export: response policy zone {header.origin}, serial {header.serial}",
-        f"$ORIGIN {header.origin}.",
-        f"$TTL {header.ttl}",
-        f"@ SOA {header.nameserver}. {header.hostmaster}. {header.serial} 3600 600 604800"
-        f" {header.ttl}",
-        f"@ NS {header.nameserver}.",
-    ]
-    for name in sorted(names):
-        why = ",".join(sorted(names[name]))
-        lines += [f"{name} {NXDOMAIN} ; {why}", f"*.{name} {NXDOMAIN} ; {why}"]
-    passthru = 0
-    listed_names = set(names)
-    for name in sorted(allowed_names):
-        if _under(name, listed_names):
-            lines += [f"{name} {PASSTHRU}", f"*.{name} {PASSTHRU}"]
-            passthru += 1
-    for net in sorted(nets):
-        lines.append(f"{_owner(*net)} {NXDOMAIN} ; {','.join(sorted(nets[net]))}")
-    listed_plens = {(v, p) for v, _, p in nets}
-    for version, first, plen in sorted(allowed_nets):
-        if _covered(version, first, plen, set(nets), listed_plens, strict=True):
-            lines.append(f"{_owner(version, first, plen)} {PASSTHRU}")
-            passthru += 1
-    return RpzExport(
-        text="\n".join(lines) + "\n", domains=len(names), networks=len(nets), passthru=passthru
+    rows = list(rows)
+    names = sorted((r[0], r[2]) for r in rows if not r[1])
+    keyed = [(r[1], *parse_span(r[0], r[1])[::2], r) for r in rows if r[1]]
+    keyed.sort(key=itemgetter(0, 1, 2))  # (family, first, prefix length), as the store sorts
+    stream = RpzStream(
+        names,
+        (k[3] for k in keyed),
+        allow_rows,
+        header=header,
+        causes=causes,
     )
+    text = "".join(stream)
+    return RpzExport(
+        text=text, domains=stream.domains, networks=stream.networks, passthru=stream.passthru
+    )
+
+
+class RpzStream:
+    """The policy zone of `render_rows`, a line at a time, from sorted rows in flat memory.
+
+    *name_rows* are (name, cause) of listed domains in name order (``domain_rows_sorted``);
+    *ip_rows* (subject, family, cause) of IP listings by family, address, prefix length
+    (``ip_rows_sorted``). Only the allowlist is held in memory: what a listed name or network
+    means for an allowlisted one (a passthru record) is looked up from the allowlist's side,
+    its parent names and supernets, as each listing goes by. After the iteration ``domains``,
+    ``networks`` and ``passthru`` hold the counts of `RpzExport`.
+    """
+
+    def __init__(
+        self,
+        name_rows: Iterable[tuple[str, str]],
+        ip_rows: Iterable[Row],
+        allow_rows: Iterable[Row],
+        *,
+        header: RpzHeader = RpzHeader(),
+        causes: Collection[Cause] | None = None,
+    ) -> None:
+        self.name_rows = name_rows
+        self.ip_rows = ip_rows
+        self.header = header
+        self.wanted = None if causes is None else {c.value for c in causes}
+        self.allowed_names: set[str] = set()
+        self.allowed_nets: set[Net] = {(4, NEVER[0], 32), (6, NEVER[1], 128)}
+        for row in allow_rows:
+            if row[1]:
+                first, _, plen = parse_span(row[0], row[1])
+                self.allowed_nets.add((row[1], first, plen))
+            else:
+                self.allowed_names.add(row[0])
+        self.domains = self.networks = self.passthru = 0
+
+    def __iter__(self) -> Iterator[str]:
+        header = self.header
+        yield (
+            f"; reputable export: response policy zone {header.origin}, serial {header.serial}\n"
+            f"$ORIGIN {header.origin}.\n$TTL {header.ttl}\n"
+            f"@ SOA {header.nameserver}. {header.hostmaster}. {header.serial} 3600 600 604800"
+            f" {header.ttl}\n@ NS {header.nameserver}.\n"
+        )
+        yield from self._names()
+        yield from self._nets()
+
+    def _names(self) -> Iterator[str]:
+        wanted, allowed = self.wanted, self.allowed_names
+        parents: dict[str, list[str]] = {}  # a name -> the allowlisted names at or below it
+        for name in allowed:
+            labels = name.split(".")
+            for i in range(len(labels)):
+                parents.setdefault(".".join(labels[i:]), []).append(name)
+        passing: set[str] = set()
+        for name, group in groupby(self.name_rows, key=itemgetter(0)):
+            why_set = {cause for _, cause in group if wanted is None or cause in wanted}
+            if not why_set or _under(name, allowed):
+                continue
+            why = ",".join(sorted(why_set))
+            self.domains += 1
+            passing.update(parents.get(name, ()))
+            yield f"{name} {NXDOMAIN} ; {why}\n*.{name} {NXDOMAIN} ; {why}\n"
+        for name in sorted(passing):
+            self.passthru += 1
+            yield f"{name} {PASSTHRU}\n*.{name} {PASSTHRU}\n"
+
+    def _nets(self) -> Iterator[str]:
+        wanted, allowed = self.wanted, self.allowed_nets
+        allowed_plens = {(v, p) for v, _, p in allowed}
+        supernets: dict[Net, list[Net]] = {}  # a network -> the allowlisted ones inside it
+        for version, first, plen in allowed:
+            bits = BITS[version]
+            for p in range(plen):
+                mask = ((1 << bits) - 1) ^ ((1 << (bits - p)) - 1)
+                supernets.setdefault((version, first & mask, p), []).append((version, first, plen))
+        passing: set[Net] = set()
+        spans = (((row[1], *parse_span(row[0], row[1])), row[2]) for row in self.ip_rows)
+        for (family, first, _, plen), group in groupby(spans, key=itemgetter(0)):
+            why_set = {cause for _, cause in group if wanted is None or cause in wanted}
+            if not why_set or _covered(family, first, plen, allowed, allowed_plens):
+                continue
+            self.networks += 1
+            passing.update(supernets.get((family, first, plen), ()))
+            yield f"{_owner(family, first, plen)} {NXDOMAIN} ; {','.join(sorted(why_set))}\n"
+        for version, first, plen in sorted(passing):
+            self.passthru += 1
+            yield f"{_owner(version, first, plen)} {PASSTHRU}\n"
 
 
 def _under(name: str, parents: set[str]) -> bool:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import socket
 from array import array
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from ipaddress import ip_network
-from typing import Any, Final, TypeAlias
+from itertools import accumulate, chain, compress, islice, repeat
+from operator import add, and_, eq, is_, lshift, mul, or_, rshift, sub
+from typing import Any, Final, Literal, TypeAlias
 
 from reputable.core.cause import Cause
 from reputable.publication.settings import ZoneConfig
@@ -36,6 +39,16 @@ def txt_template(reason: str, lookup_url: str) -> str:
     return f"{text} {lookup_url}".strip() if lookup_url else text
 
 
+def txt_templates(reasons: Iterable[str], lookup_url: str) -> Iterator[str]:
+    """Return `txt_template` of every reason of *reasons*, mapped in C (no Python per item)."""
+    reasons = tuple(reasons)
+    if "$" in "".join(reasons):
+        reasons = tuple(map(str.replace, reasons, repeat("$"), repeat("$$")))
+    if not lookup_url:
+        return iter(reasons)
+    return map(str.strip, map(add, reasons, repeat(f" {lookup_url}")))
+
+
 #: Cause of an atom as a small int (the index in this tuple), stored per atom.
 CAUSES: Final[tuple[Cause, ...]] = tuple(Cause)
 NO_TIME: Final = float("nan")  # atom_until of a listing that never expires
@@ -48,11 +61,14 @@ class ValueTable:
     An atom is what DNS answers for one listing, a (code, TXT template) pair, plus what the
     lookup API shows beside it: cause, since, until and the listed subject. Templates are
     interned, so the TXT strings cost no more than before; the per-listing fields are flat
-    arrays (no Python object per listing).
+    arrays (no Python object per listing). Template *i* is the UTF-8 bytes
+    ``template_blob[template_off[i]:template_off[i + 1]]``: no Python string per template
+    (a million per-subject TXT strings cost ~100 MB more as str objects).
     """
 
     templates: dict[str, int] = field(default_factory=dict)
-    template_list: list[str] = field(default_factory=list)
+    template_blob: bytearray = field(default_factory=bytearray)
+    template_off: array[int] = field(default_factory=lambda: array("Q", [0]))
     codes: array[int] = field(default_factory=lambda: array("I"))
     template_ids: array[int] = field(default_factory=lambda: array("I"))
     causes: array[int] = field(default_factory=lambda: array("I"))
@@ -89,13 +105,52 @@ class ValueTable:
         """Return the id of the interned TXT *template*."""
         tid = self.templates.get(template)
         if tid is None:
-            tid = self.templates[template] = len(self.template_list)
-            self.template_list.append(template)
+            tid = self.templates[template] = len(self.template_off) - 1
+            self.template_blob += template.encode("utf-8")
+            self.template_off.append(len(self.template_blob))
         return tid
+
+    def _add_templates(self, templates: Iterable[str]) -> int:
+        """Append *templates* (not interned) to the blob; return the id of the first."""
+        first = len(self.template_off) - 1
+        items = tuple(templates)
+        text = "".join(items)
+        if text.isascii():  # one byte per character: offsets from the lengths, in C
+            lengths: Iterable[int] = map(len, items)
+            raw = text.encode("ascii")
+        else:
+            raws = [item.encode("utf-8") for item in items]
+            lengths, raw = map(len, raws), b"".join(raws)
+        base = len(self.template_blob)
+        self.template_blob += raw
+        self.template_off.extend(islice(accumulate(lengths, initial=base), 1, None))
+        return first
+
+    def template_ids_of(self, templates: Iterable[str]) -> list[int]:
+        """Return the ids of *templates*, interning the new ones in order of first sight.
+
+        The same ids as `template_id` called on each in turn, with no Python code per item.
+        """
+        templates = tuple(templates)
+        if len(templates) >= 1024 and len(dict.fromkeys(templates)) == len(templates):
+            # Every TXT differs (the subject is in it, as rbldnsd's `$`): interning would
+            # grow a dict by one entry per listing for nothing. The bytes are the same.
+            first = self._add_templates(templates)
+            return list(range(first, first + len(templates)))
+        known = self.templates
+        ids = list(map(known.get, templates))
+        if None in ids:
+            fresh = dict.fromkeys(compress(templates, map(is_, ids, repeat(None))))
+            first = self._add_templates(fresh)
+            known.update(zip(fresh, range(first, first + len(fresh)), strict=True))
+            ids = list(map(known.__getitem__, templates))
+        return ids  # type: ignore[return-value]  # every None was replaced above
 
     def key(self, atom: int) -> tuple[int, str]:
         """Return what DNS answers for *atom*: (code, TXT template)."""
-        return self.codes[atom], self.template_list[self.template_ids[atom]]
+        tid = self.template_ids[atom]
+        off = self.template_off
+        return self.codes[atom], self.template_blob[off[tid] : off[tid + 1]].decode("utf-8")
 
     def value(self, atom_ids: Iterable[int]) -> int:
         """Return the id of the value made of *atom_ids* (at most one per code is kept)."""
@@ -126,22 +181,17 @@ class ValueTable:
 
     def sections(self) -> dict[str, bytes | array[Any]]:
         """Return the value and atom tables as flat arrays and string blobs."""
-        offsets: list[int] = []
-        lengths: list[int] = []
-        blob = bytearray()
-        for template in self.template_list:
-            raw = template.encode("utf-8")
-            offsets.append(len(blob))
-            lengths.append(len(raw))
-            blob += raw
+        off = self.template_off
+        lengths = array("I", map(sub, islice(off, 1, None), off))
+        offsets = array("I", off)  # the section's width; a blob past 4 GiB fails here
         ids = self.template_ids
         return {
             "val_index": self.val_index,
             "val_atoms": self.val_atoms,
             "atom_code": self.codes,
-            "atom_txt_off": array("I", (offsets[t] for t in ids)),
-            "atom_txt_len": array("I", (lengths[t] for t in ids)),
-            "strings": bytes(blob),
+            "atom_txt_off": array("I", map(offsets.__getitem__, ids)),
+            "atom_txt_len": array("I", map(lengths.__getitem__, ids)),
+            "strings": bytes(self.template_blob),
             "atom_cause": self.causes,
             "atom_since": self.since,
             "atom_until": self.until,
@@ -213,6 +263,71 @@ def _net_span(subject: str) -> tuple[int, int, int, int]:
     return net.version, lo, lo + net.num_addresses - 1, net.prefixlen
 
 
+CHUNK: Final = 8192  # rows examined together for the column-wise host path
+
+#: The columns of a chunk of rows: subjects, families, causes, reasons, listed_at, expires_at.
+Columns: TypeAlias = tuple[tuple[Any, ...], ...]
+
+
+def _chunks(rows: Iterable[ListingRow]) -> Iterator[list[ListingRow]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, CHUNK)):
+        yield chunk
+
+
+def _host_columns(chunk: list[ListingRow], cut: float) -> Columns | None:
+    """Return *chunk* as columns when it is all active IPv4 hosts of one cause, else None.
+
+    Every test is one C-level pass (count, join, min), so a chunk that fails costs little.
+    """
+    cols = tuple(zip(*chunk, strict=True))
+    n = len(chunk)
+    subjects, families, causes, _, _, expires = cols
+    if families.count(4) != n or causes.count(causes[0]) != n or "/" in "".join(subjects):
+        return None
+    nones = expires.count(None)
+    if nones == n or (nones == 0 and min(expires) > cut):
+        return cols
+    return None
+
+
+def _host_chunk(
+    table: ValueTable,
+    cols: Columns,
+    hosts: list[int],
+    zone: ZoneConfig,
+    cause: Cause,
+) -> None:
+    """Append a chunk of active IPv4 host listings of *cause*: atoms and packed hosts.
+
+    The same atoms, templates and packed host ints as the per-row loop of `build`, made
+    with map/extend over whole columns.
+    """
+    subjects, _, _, reasons, listed, expires = cols
+    n = len(subjects)
+    first = len(table.codes)
+    table.codes.extend(repeat(int(zone.codes[cause]), n))
+    table.causes.extend(repeat(CAUSES.index(cause), n))
+    table.since.extend(listed)
+    table.until.extend(repeat(NO_TIME, n) if expires[0] is None else expires)
+    tids = table.template_ids_of(txt_templates(reasons, zone.lookup_url))
+    table.template_ids.extend(tids)
+    blob = table.subjects
+    base = len(blob)
+    blob += "".join(subjects).encode("ascii", "replace")  # one byte per character either way
+    table.subject_off.extend(islice(accumulate(map(len, subjects), initial=base), 1, None))
+    big: Literal["big"] = "big"
+    addresses = map(int.from_bytes, map(socket.inet_aton, subjects), repeat(big))
+    micros = map(int, map(mul, listed, repeat(1e6)))
+    hosts.extend(
+        map(
+            or_,
+            map(or_, map(lshift, addresses, repeat(96)), map(lshift, micros, repeat(32))),
+            range(first, first + n),
+        )
+    )
+
+
 def build(
     rows: Iterable[ListingRow],
     allows: Iterable[AllowRow],
@@ -244,56 +359,77 @@ def build(
     never4, never6 = 0x7F000001, int(ip_network("::ffff:127.0.0.1").network_address)
     inet_aton = socket.inet_aton
     count = 0
-    # The loop below is the snapshot's hot path (one pass per listing). What a listing's
-    # (cause, reason, zone) gives -- code, TXT template id, cause index -- is looked up once
-    # per distinct triple, and the atom's arrays are appended to inline: `table.atom` and
-    # `Cause()` per row cost ~12 of the 24 CPU seconds of a 1M-host build (cProfile,
-    # 2026-12-05, load ~10).
+    # The loop below is the snapshot's hot path. What a listing's (cause, reason, zone) gives
+    # -- code, TXT template id, cause index -- is looked up once per distinct triple, and
+    # the atom's arrays are appended to inline: `table.atom` and `Cause()` per row cost ~12
+    # of the 24 CPU seconds of a 1M-host build (cProfile, 2026-12-05, load ~10). Rows come
+    # in chunks: a chunk of active IPv4 hosts of one cause (an import, most of a big list)
+    # is packed column by column with C-level map/extend (`_host_chunk`), no Python code per
+    # row; any other chunk takes the per-row loop.
     kinds: dict[tuple[str, str, int], tuple[Cause, int, int, int]] = {}
     codes_append, tids_append = table.codes.append, table.template_ids.append
     causes_append, since_append = table.causes.append, table.since.append
     until_append, offs_append = table.until.append, table.subject_off.append
     subjects = table.subjects
     atom = len(table.codes) - 1
-    for subject, family, cause_text, reason, listed_at, expires_at in rows:
-        if expires_at is not None:
-            if expires_at <= cut:
-                continue
-            next_expiry = expires_at if next_expiry is None else min(next_expiry, expires_at)
-        count += 1
-        kind = kinds.get((cause_text, reason, family))
-        if kind is None:
-            cause = Cause(cause_text)
-            zone = domain_zone if family == 0 else ip_zone
-            template = txt_template(reason, zone.lookup_url)
-            kind = (cause, int(zone.codes[cause]), table.template_id(template), CAUSES.index(cause))
-            if len(kinds) > 100_000:
-                kinds.clear()  # many distinct reasons: keep the cache small
-            kinds[(cause_text, reason, family)] = kind
-        cause, code, tid, cause_index = kind
-        codes_append(code)
-        tids_append(tid)
-        causes_append(cause_index)
-        since_append(listed_at)
-        until_append(NO_TIME if expires_at is None else expires_at)
-        subjects += subject.encode("ascii", "replace")
-        offs_append(len(subjects))
-        atom += 1
-        if family == 4 and "/" not in subject:
-            address = int.from_bytes(inet_aton(subject), "big")
-            hosts.append((address << 96) | (int(listed_at * 1e6) << 32) | atom)
-        elif family in (4, 6):
-            _, lo, hi, plen = _net_span(subject)
-            spans = v4_spans if family == 4 else v6_spans
-            spans.append(_Span(lo, hi, (plen, listed_at, table.key(atom)[1]), code, atom))
-        else:
-            held = domains.setdefault(subject, {})
-            if (
-                code not in held
-                or held[code][0] < listed_at
-                or (held[code][0] == listed_at and table.key(held[code][1])[1] < table.key(atom)[1])
-            ):
-                held[code] = (listed_at, atom)
+    for chunk in _chunks(rows):
+        cols = _host_columns(chunk, cut)
+        if cols is not None:
+            cause = Cause(cols[2][0])
+            _host_chunk(table, cols, hosts, ip_zone, cause)
+            if cols[5][0] is not None:
+                soonest = min(cols[5])
+                next_expiry = soonest if next_expiry is None else min(next_expiry, soonest)
+            count += len(chunk)
+            atom += len(chunk)
+            continue
+        for subject, family, cause_text, reason, listed_at, expires_at in chunk:
+            if expires_at is not None:
+                if expires_at <= cut:
+                    continue
+                next_expiry = expires_at if next_expiry is None else min(next_expiry, expires_at)
+            count += 1
+            kind = kinds.get((cause_text, reason, family))
+            if kind is None:
+                cause = Cause(cause_text)
+                zone = domain_zone if family == 0 else ip_zone
+                template = txt_template(reason, zone.lookup_url)
+                kind = (
+                    cause,
+                    int(zone.codes[cause]),
+                    table.template_id(template),
+                    CAUSES.index(cause),
+                )
+                if len(kinds) > 100_000:
+                    kinds.clear()  # many distinct reasons: keep the cache small
+                kinds[(cause_text, reason, family)] = kind
+            cause, code, tid, cause_index = kind
+            codes_append(code)
+            tids_append(tid)
+            causes_append(cause_index)
+            since_append(listed_at)
+            until_append(NO_TIME if expires_at is None else expires_at)
+            subjects += subject.encode("ascii", "replace")
+            offs_append(len(subjects))
+            atom += 1
+            if family == 4 and "/" not in subject:
+                address = int.from_bytes(inet_aton(subject), "big")
+                hosts.append((address << 96) | (int(listed_at * 1e6) << 32) | atom)
+            elif family in (4, 6):
+                _, lo, hi, plen = _net_span(subject)
+                spans = v4_spans if family == 4 else v6_spans
+                spans.append(_Span(lo, hi, (plen, listed_at, table.key(atom)[1]), code, atom))
+            else:
+                held = domains.setdefault(subject, {})
+                if (
+                    code not in held
+                    or held[code][0] < listed_at
+                    or (
+                        held[code][0] == listed_at
+                        and table.key(held[code][1])[1] < table.key(atom)[1]
+                    )
+                ):
+                    held[code] = (listed_at, atom)
     allow_v4: list[_Span] = []
     allow_v6: list[_Span] = []
     allow_domains: dict[str, int] = {}
@@ -360,43 +496,60 @@ def _hosts(
     table: ValueTable,
     test_atom: int,
 ) -> dict[str, bytes | array[Any]]:
-    """Merge host listings with the ranges around them; drop excluded and redundant hosts."""
+    """Merge host listings with the ranges around them; drop excluded and redundant hosts.
+
+    Most hosts are plain: one listing, outside every range and exclusion. They are found
+    and packed with C-level map/compress over the sorted list (their value is their own
+    atom); only the others (several listings of one address, or inside a range) take the
+    Python loop. Same output as handling each host in turn.
+    """
     hosts.append((0x7F000002 << 96) | test_atom)
     hosts.sort()
+    n = len(hosts)
+    addresses = list(map(rshift, hosts, repeat(96)))
+    where = list(map(bisect_right, repeat(starts), addresses))  # interval index + 1
+    busy = {i + 1 for i, (v, x) in enumerate(zip(vals, excl, strict=True)) if v != NONE or x}
+    same = list(map(eq, islice(addresses, 1, None), addresses))  # same[i]: i+1 repeats i
+    flags = map(
+        or_,
+        map(or_, map(busy.__contains__, where), chain([False], same)),
+        chain(same, [False]),
+    )
     addrs = array("I")
     host_vals = array("I")
-    hint = 0
-    i = 0
-    n = len(hosts)
-    last = len(starts) - 1
-    key = table.key
     val_atoms, val_index = table.val_atoms, table.val_index
-    while i < n:
-        packed = hosts[i]
-        address = packed >> 96
-        i += 1
-        while hint < last and starts[hint + 1] <= address:
-            hint += 1
+    key = table.key
+
+    def plain(a: int, b: int) -> None:
+        if a >= b:
+            return
+        first_value = len(val_index) - 1
+        first_end = len(val_atoms) + 1
+        addrs.extend(addresses[a:b])
+        val_atoms.extend(map(and_, hosts[a:b], repeat(0xFFFFFFFF)))
+        val_index.extend(range(first_end, first_end + b - a))
+        host_vals.extend(range(first_value, first_value + b - a))
+
+    done = 0
+    for i in compress(range(n), flags):
+        if i < done:
+            continue  # inside the group handled last
+        plain(done, i)
+        address = addresses[i]
+        hint = where[i] - 1
+        j = i + 1
+        while j < n and addresses[j] == address:
+            j += 1
+        done = j
         if excl[hint] and address != 0x7F000002:
-            while i < n and hosts[i] >> 96 == address:
-                i += 1
             continue
-        if vals[hint] == NONE and (i == n or hosts[i] >> 96 != address):
-            # The common case: one listing of a host outside every range. Its value is its
-            # own atom (fresh_value without the sort).
-            addrs.append(address)
-            val_atoms.append(packed & 0xFFFFFFFF)
-            val_index.append(len(val_atoms))
-            host_vals.append(len(val_index) - 2)
+        if vals[hint] == NONE and j == i + 1:
+            plain(i, j)
             continue
-        group = [packed]
-        while i < n and hosts[i] >> 96 == address:
-            group.append(hosts[i])
-            i += 1
         # Within one code the most recent host listing wins (then the larger TXT, for a
         # deterministic choice); a host listing beats any range listing with the same code.
         best: dict[int, tuple[int, str, int]] = {}
-        for packed in group:
+        for packed in hosts[i:j]:
             atom = packed & 0xFFFFFFFF
             code, template = key(atom)
             candidate = ((packed >> 32) & 0xFFFFFFFFFFFFFFFF, template, atom)
@@ -409,6 +562,7 @@ def _hosts(
         # The group's own atoms belong to no other value: no interning needed.
         addrs.append(address)
         host_vals.append(table.fresh_value(atoms))
+    plain(done, n)
     return {"v4_host_addr": addrs, "v4_host_val": host_vals}
 
 

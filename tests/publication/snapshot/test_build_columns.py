@@ -1,0 +1,78 @@
+"""The column-wise host path of the snapshot build gives the same snapshot as the per-row loop."""
+
+from __future__ import annotations
+
+import random
+from array import array
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from reputable.config import DEFAULT_TOML, parse_config
+from reputable.publication.snapshot import build as build_module
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+def _rows(seed: int, count: int) -> list[tuple[str, int, str, str, float, float | None]]:
+    """Chunks of plain hosts with duplicates, other causes, expiries, ranges and domains."""
+    rnd = random.Random(seed)
+    cut = NOW.timestamp()
+    rows: list[tuple[str, int, str, str, float, float | None]] = []
+    for index in range(count):
+        address = rnd.choice([rnd.getrandbits(32), 0x0A000000 + rnd.randrange(600), 0x7F000002])
+        subject = ".".join(str(address >> s & 255) for s in (24, 16, 8, 0))
+        reason = f"spam from {subject} $" if index % 3 else "trap"
+        rows.append((subject, 4, "spam", reason, 1e9 + index, None))
+    for _ in range(count // 50):  # sprinkled: they break some chunks into the per-row loop
+        at = rnd.randrange(len(rows))
+        subject = rows[at][0]
+        rows.insert(at, (subject, 4, "manual", "op", 5.0, rnd.choice([None, cut + 60, cut - 1])))
+    rows.insert(count // 3, ("10.0.1.0/24", 4, "network", "net", 7.0, None))
+    rows.insert(count // 2, ("evil.example", 0, "malware_host", "bad $", 8.0, None))
+    rows.insert(count // 2, ("2001:db8::1", 6, "spam", "six", 9.0, None))
+    return rows
+
+
+def _flat(sections: dict[str, Any]) -> dict[str, bytes]:
+    """Return every section as bytes, with each atom's TXT resolved (blob layout may differ)."""
+    blob = sections["strings"]
+    out = {k: v.tobytes() if isinstance(v, array) else bytes(v) for k, v in sections.items()}
+    out["txt"] = b"\0".join(
+        blob[o : o + n]
+        for o, n in zip(sections["atom_txt_off"], sections["atom_txt_len"], strict=True)
+    )
+    for name in ("strings", "atom_txt_off", "atom_txt_len"):
+        del out[name]
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_column_path_equals_row_path(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hosts packed column by column give the same header and sections as row by row."""
+    config = parse_config(DEFAULT_TOML, __import__("pathlib").Path("/nonexistent/reputable.toml"))
+    rows = _rows(seed, 3 * build_module.CHUNK)
+    allows = [("10.0.0.7", 4, "ok", None), ("10.0.0.64/28", 4, "ok", None)]
+    zones = {
+        "ip_zone": config.ip_zone,
+        "domain_zone": config.domain_zone,
+        "allow_zone": config.allow_zone,
+    }
+    fast = build_module.build(rows, allows, serial=3, now=NOW, **zones)
+    monkeypatch.setattr(build_module, "_host_columns", lambda chunk, cut: None)
+    slow = build_module.build(rows, allows, serial=3, now=NOW, **zones)
+    assert fast.header == slow.header
+    assert _flat(fast.sections) == _flat(slow.sections)
+    assert fast.header["listings"] > 3 * build_module.CHUNK
+
+
+def test_unique_templates_are_not_interned() -> None:
+    """A chunk whose TXT all differ is stored without growing the interning dict."""
+    table = build_module.ValueTable()
+    texts = [f"host {i}" for i in range(2000)]
+    assert table.template_ids_of(texts) == list(range(2000))
+    assert table.templates == {}
+    assert table.template_ids_of(["a", "b", "a"]) == [2000, 2001, 2000]
+    assert table.template_blob.endswith(b"ab")
+    assert table.key(table.atom(2, "x")) == (2, "x")
