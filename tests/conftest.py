@@ -24,6 +24,31 @@ settings.register_profile("reputable", deadline=None)
 settings.load_profile("reputable")
 
 
+# -- parallel runs (pytest-xdist) -----------------------------------------------------------------
+# pyproject's addopts run the suite on several workers with ``--dist loadgroup``. The scheduler
+# below keeps each test file on one worker (as ``--dist loadfile`` does: a module- or
+# session-scoped server starts once, not once a worker), except that the files whose tests carry
+# the same ``xdist_group`` mark all go to one worker, one after the other: tests that share a
+# machine-wide resource (/etc/netns) or whose timings suffer from a sibling that loads the CPU.
+# ``-n0`` runs everything in this process, for debugging.
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Schedule by file, or by ``xdist_group`` where a test has one (``--dist loadgroup``)."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FileOrGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return "group:" + nodeid.rsplit("@", 1)[-1]
+            return nodeid.split("::", 1)[0]
+
+    return FileOrGroupScheduling(config, log)
+
+
 class NetworkGuardError(AssertionError):
     """A test tried to reach an address outside loopback."""
 

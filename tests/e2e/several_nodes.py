@@ -13,6 +13,7 @@ import dns.message
 import dns.query
 
 from reputable.testing import RunningServer, cli, free_port, write_config
+from tests.e2e.processes import live_processes
 
 NAME = "7.100.51.198.bl.reputable.test"
 
@@ -37,18 +38,7 @@ def node_config(directory: Path, dsn: str) -> tuple[Path, int]:
 
 def children(pid: int) -> list[int]:
     """Return the pids of *pid*'s live children (DNS workers, build/policy runs)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-        except (OSError, ValueError):
-            continue
-    return found
+    return [p.pid for p in live_processes() if p.ppid == pid]
 
 
 def sigkill(server: RunningServer) -> None:
