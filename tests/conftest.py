@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import os
 import secrets
 import socket
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,52 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return nodeid.split("::", 1)[0]
 
     return FileOrGroupScheduling(config, log)
+
+
+#: Lock files shared by the workers of one run (xdist names the run in PYTEST_XDIST_TESTRUNUID).
+_RUN_LOCKS = Path(tempfile.gettempdir()) / "reputable-test-locks"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controlling process: remove the lock files of runs older than a day."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not _RUN_LOCKS.is_dir():
+        return
+    for old in _RUN_LOCKS.iterdir():
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > 86400:
+                old.unlink()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Run ``serial`` tests alone: no test of another worker of this run runs meanwhile.
+
+    Every test holds a shared lock while it runs (set-up and tear-down included); a test
+    marked ``serial`` (its wall-clock limit would measure the other workers' load, not the
+    code) holds it exclusively. A gate lock in front keeps the serial test from waiting for
+    ever behind a stream of others: once it holds the gate, no new test starts until it ends.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:  # one process (-n0, -p no:xdist): nothing runs beside this test
+        return (yield)
+    _RUN_LOCKS.mkdir(mode=0o1777, exist_ok=True)
+    exclusive = item.get_closest_marker("serial") is not None
+    with (
+        open(_RUN_LOCKS / f"{run}.gate", "a+b") as gate,
+        open(_RUN_LOCKS / f"{run}.run", "a+b") as running,
+    ):
+        if exclusive:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            fcntl.flock(running, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(gate, fcntl.LOCK_SH)
+            fcntl.flock(running, fcntl.LOCK_SH)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(running, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
 
 
 class NetworkGuardError(AssertionError):

@@ -55,6 +55,7 @@ def dig_a(ns: str, name: str) -> str:
     ).stdout
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 @pytest.mark.slow
 @pytest.mark.netns
 def test_postfix_rejects_listed_clients_and_traps_list_within_5s(tmp_path: Path) -> None:

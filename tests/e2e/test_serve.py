@@ -107,6 +107,7 @@ def test_dig_sees_the_issue_examples(server: tuple[Path, int, RunningServer]) ->
     assert "status: NXDOMAIN" in full and "SOA" in full
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 def test_cli_change_visible_within_five_seconds(server: tuple[Path, int, RunningServer]) -> None:
     """A listing added with the CLI answers on the running server within 5 s; removal too."""
     config, port, _ = server
