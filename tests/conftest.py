@@ -36,6 +36,14 @@ settings.load_profile("reputable")
 # ``-n0`` runs everything in this process, for debugging.
 
 
+#: Words that mark a test file as long-running (servers, subprocess peers, many trials): such
+#: files are handed out first, so that none of them starts last and runs on alone at the end.
+_LONG_RUNNING = (
+    *(f"pytest.mark.{m}" for m in ("slow", "netns", "chromium", "rbldnsd", "nsd", "crowdsec")),
+    *("RunningServer", "start_api", "Api)", "two_nodes"),
+)
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Schedule by file, or by ``xdist_group`` where a test has one (``--dist loadgroup``)."""
@@ -43,11 +51,32 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadGroupScheduling
 
+    def long_running(scope: str) -> bool:
+        if scope.startswith("group:"):
+            return True
+        try:
+            text = (config.rootpath / scope).read_text(encoding="utf-8")
+        except OSError:
+            return False
+        return any(word in text for word in _LONG_RUNNING)
+
     class FileOrGroupScheduling(LoadGroupScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.rfind("@") > nodeid.rfind("]"):
                 return "group:" + nodeid.rsplit("@", 1)[-1]
             return nodeid.split("::", 1)[0]
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # once, when the first units go out: long-running files first
+                self.ordered = True
+                units = sorted(
+                    self.workqueue.items(), key=lambda kv: (not long_running(kv[0]), -len(kv[1]))
+                )
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
 
     return FileOrGroupScheduling(config, log)
 
