@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -113,6 +113,19 @@ def cli(
             f"reputable {command} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def wait_for(predicate: Callable[[], object], seconds: float, what: str = "condition") -> float:
+    """Poll *predicate* every 50 ms until it is true; return the seconds that took.
+
+    AssertionError naming *what* when it is still false after *seconds*.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met within {seconds} s")
 
 
 class RunningServer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -52,16 +51,6 @@ def sigkill(server: RunningServer) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             continue
-
-
-def wait_for(predicate: object, timeout: float, what: str) -> float:
-    """Poll *predicate* until true; return the seconds it took (AssertionError after *timeout*)."""
-    assert callable(predicate)
-    began = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - began < timeout, f"{what} not within {timeout} s"
-        time.sleep(0.1)
-    return time.monotonic() - began
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from reputable.testing import RunningServer, cli, free_port, write_config
+from reputable.testing import RunningServer, cli, free_port, wait_for, write_config
 
 NAME = "7.100.51.198.bl.reputable.test"
 
@@ -34,16 +34,6 @@ def query(
 def codes(reply: dns.message.Message) -> set[str]:
     """Return the A addresses of a reply."""
     return {r.address for rrset in reply.answer for r in rrset if rrset.rdtype == 1}
-
-
-def wait_for(predicate: object, seconds: float) -> float:
-    """Poll *predicate* until true; return how long it took, or fail after *seconds*."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if predicate():  # type: ignore[operator]
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {seconds} s")
 
 
 @pytest.fixture

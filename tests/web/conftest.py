@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import dns.query
 import httpx
 import pytest
 
-from reputable.testing import RunningServer, cli, free_port, write_config
+from reputable.testing import RunningServer, cli, free_port, wait_for, write_config
 
 
 @dataclass
@@ -36,16 +35,6 @@ class Api:
         query = dns.message.make_query(name, "A")
         reply = dns.query.udp(query, "127.0.0.1", port=self.dns_port, timeout=3)
         return {r.address for rrset in reply.answer for r in rrset if rrset.rdtype == 1}
-
-
-def wait_for(predicate: object, seconds: float) -> float:
-    """Poll *predicate* until true; return how long it took, or fail after *seconds*."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if predicate():  # type: ignore[operator]
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {seconds} s")
 
 
 def start_api(
