@@ -30,10 +30,10 @@ settings.load_profile("reputable")
 # -- parallel runs (pytest-xdist) -----------------------------------------------------------------
 # pyproject's addopts run the suite on several workers with ``--dist loadgroup``. The scheduler
 # below keeps each test file on one worker (as ``--dist loadfile`` does: a module- or
-# session-scoped server starts once, not once a worker), except that the files whose tests carry
-# the same ``xdist_group`` mark all go to one worker, one after the other: tests that share a
-# machine-wide resource (/etc/netns) or whose timings suffer from a sibling that loads the CPU.
-# ``-n0`` runs everything in this process, for debugging.
+# session-scoped server starts once, not once a worker), except that tests carrying the same
+# ``xdist_group`` mark all go to one worker, one after the other, whatever their files. Tests
+# marked ``serial`` run while no other test runs (pytest_runtest_protocol below). ``-n0`` runs
+# everything in this process, for debugging.
 
 
 #: Words that mark a test file as long-running (servers, subprocess peers, many trials): such

@@ -158,7 +158,9 @@ class RunningServer:
             text=True,
             env={**os.environ, **(self.env or {})},
         )
-        deadline = time.monotonic() + 30
+        # Returns as soon as serve says it is ready; the margin is for a loaded machine (a
+        # cold start took 12 s at load 20 with four test workers).
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if "serve_ready" in self.log_path.read_text():
                 return self

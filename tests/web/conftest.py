@@ -57,7 +57,7 @@ def start_api(
             found[:] = re.findall(r"http_ready listen=(\S+)", server.log())
             return bool(found)
 
-        wait_for(ready, 20)
+        wait_for(ready, 90, "http_ready in serve's log")  # at once unless the machine is loaded
         base = f"http://{found[0]}"
         with httpx.Client(base_url=base, timeout=10) as client:
             yield Api(config, dns_port, base, server, client)
