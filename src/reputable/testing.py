@@ -183,9 +183,12 @@ class RunningServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30)  # seconds at most when quiet; more at load 20
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                # reaped here: a killed child left unwaited is a ResourceWarning (an error
+                # under filterwarnings) charged to whichever test the garbage collector meets
+                self.proc.wait()
         self._log.close()
 
 

@@ -110,6 +110,7 @@ def test_sigterm_while_the_startup_policy_run_is_running(config: Path) -> None:
         time.sleep(0.005)
     else:
         proc.kill()
+        proc.wait()
         pytest.fail("no `policy run` child seen")
     _stop_and_check(proc, signal.SIGTERM, config)
 

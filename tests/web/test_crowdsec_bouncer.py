@@ -160,6 +160,7 @@ def test_bouncer_set_gains_and_loses_a_listing(namespace: str, tmp_path: Path) -
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
         stack.close()
 
 
