@@ -36,11 +36,10 @@ def codes(reply: dns.message.Message) -> set[str]:
     return {r.address for rrset in reply.answer for r in rrset if rrset.rdtype == 1}
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[Path, int, RunningServer]]:
-    """A running server with a few listings, on free loopback ports."""
+def start_server(folder: Path) -> Iterator[tuple[Path, int, RunningServer]]:
+    """Run a server with a few listings in *folder*, on free loopback ports."""
     port = free_port()
-    config = write_config(tmp_path, dns_port=port)
+    config = write_config(folder, dns_port=port)
     cli(
         config,
         "list",
@@ -59,9 +58,23 @@ def server(tmp_path: Path) -> Iterator[tuple[Path, int, RunningServer]]:
         yield config, port, running
 
 
-def test_answers_over_udp_and_tcp(server: tuple[Path, int, RunningServer]) -> None:
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[Path, int, RunningServer]]:
+    """A server of this test's own (for tests that change listings or read its log)."""
+    yield from start_server(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, int, RunningServer]]:
+    """One server for the module's tests that only ask questions (one start instead of two)."""
+    yield from start_server(tmp_path_factory.mktemp("shared"))
+
+
+def test_answers_over_udp_and_tcp(shared_server: tuple[Path, int, RunningServer]) -> None:
     """The same question gets the same codes over UDP and TCP."""
-    _, port, _ = server
+    _, port, _ = shared_server
     assert codes(query(port, NAME)) == {"127.0.0.2", "127.0.0.4"}
     assert codes(query(port, NAME, tcp=True)) == {"127.0.0.2", "127.0.0.4"}
     assert codes(query(port, "www.evil.example.dbl.reputable.test")) == {"127.0.1.7"}
@@ -71,9 +84,9 @@ def test_answers_over_udp_and_tcp(server: tuple[Path, int, RunningServer]) -> No
 @pytest.mark.skipif(
     shutil.which("dig") is None, reason="dig (Debian package dnsutils/bind9-dnsutils) not installed"
 )
-def test_dig_sees_the_issue_examples(server: tuple[Path, int, RunningServer]) -> None:
+def test_dig_sees_the_issue_examples(shared_server: tuple[Path, int, RunningServer]) -> None:
     """dig, an independent client, reads the answers the issue promises."""
-    _, port, _ = server
+    _, port, _ = shared_server
 
     def dig(*args: str) -> str:
         return subprocess.run(
