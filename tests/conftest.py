@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import os
 import secrets
 import socket
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,106 @@ from reputable.store.sqlite import SQLStore
 # example fails them on a loaded machine (seen at load 16) without saying anything about the code.
 settings.register_profile("reputable", deadline=None)
 settings.load_profile("reputable")
+
+
+# -- parallel runs (pytest-xdist) -----------------------------------------------------------------
+# pyproject's addopts run the suite on several workers with ``--dist loadgroup``. The scheduler
+# below keeps each test file on one worker (as ``--dist loadfile`` does: a module- or
+# session-scoped server starts once, not once a worker), except that tests carrying the same
+# ``xdist_group`` mark all go to one worker, one after the other, whatever their files. Tests
+# marked ``serial`` run while no other test runs (pytest_runtest_protocol below). ``-n0`` runs
+# everything in this process, for debugging.
+
+
+#: Words that mark a test file as long-running (servers, subprocess peers, many trials): such
+#: files are handed out first, so that none of them starts last and runs on alone at the end.
+_LONG_RUNNING = (
+    *(f"pytest.mark.{m}" for m in ("slow", "netns", "chromium", "rbldnsd", "nsd", "crowdsec")),
+    *("RunningServer", "start_api", "Api)", "two_nodes"),
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Schedule by file, or by ``xdist_group`` where a test has one (``--dist loadgroup``)."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    def long_running(scope: str) -> bool:
+        if scope.startswith("group:"):
+            return True
+        try:
+            text = (config.rootpath / scope).read_text(encoding="utf-8")
+        except OSError:
+            return False
+        return any(word in text for word in _LONG_RUNNING)
+
+    class FileOrGroupScheduling(LoadGroupScheduling):
+        ordered = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):
+                return "group:" + nodeid.rsplit("@", 1)[-1]
+            return nodeid.split("::", 1)[0]
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # once, when the first units go out: long-running files first
+                self.ordered = True
+                units = sorted(
+                    self.workqueue.items(), key=lambda kv: (not long_running(kv[0]), -len(kv[1]))
+                )
+                self.workqueue.clear()
+                self.workqueue.update(units)
+            super()._assign_work_unit(node)
+
+    return FileOrGroupScheduling(config, log)
+
+
+#: Lock files shared by the workers of one run (xdist names the run in PYTEST_XDIST_TESTRUNUID).
+_RUN_LOCKS = Path(tempfile.gettempdir()) / "reputable-test-locks"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controlling process: remove the lock files of runs older than a day."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not _RUN_LOCKS.is_dir():
+        return
+    for old in _RUN_LOCKS.iterdir():
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > 86400:
+                old.unlink()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Run ``serial`` tests alone: no test of another worker of this run runs meanwhile.
+
+    Every test holds a shared lock while it runs (set-up and tear-down included); a test
+    marked ``serial`` (its wall-clock limit would measure the other workers' load, not the
+    code) holds it exclusively. A gate lock in front keeps the serial test from waiting for
+    ever behind a stream of others: once it holds the gate, no new test starts until it ends.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:  # one process (-n0, -p no:xdist): nothing runs beside this test
+        return (yield)
+    _RUN_LOCKS.mkdir(mode=0o1777, exist_ok=True)
+    exclusive = item.get_closest_marker("serial") is not None
+    with (
+        open(_RUN_LOCKS / f"{run}.gate", "a+b") as gate,
+        open(_RUN_LOCKS / f"{run}.run", "a+b") as running,
+    ):
+        if exclusive:
+            fcntl.flock(gate, fcntl.LOCK_EX)
+            fcntl.flock(running, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(gate, fcntl.LOCK_SH)
+            fcntl.flock(running, fcntl.LOCK_SH)
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            return (yield)
+        finally:
+            fcntl.flock(running, fcntl.LOCK_UN)
+            fcntl.flock(gate, fcntl.LOCK_UN)
 
 
 class NetworkGuardError(AssertionError):

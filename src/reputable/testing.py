@@ -7,8 +7,9 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -18,10 +19,23 @@ from reputable.core.address import Domain, Subject, format_subject
 from reputable.core.cause import Cause
 from reputable.listings.model import AllowEntry, Batch, Listing
 
+#: Where :func:`free_port` records the ports it handed out (one empty file a port).
+PORT_RESERVATIONS = Path(tempfile.gettempdir()) / "reputable-test-ports"
+#: Seconds a handed-out port stays reserved: ample for a test to start the server that binds it.
+PORT_HOLD_SECONDS = 300.0
+
 
 def free_port() -> int:
-    """Return a port that is free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
+    """Return a port that is free for both UDP and TCP on 127.0.0.1, and reserved for the caller.
+
+    The kernel picks a free port (bind to port 0), then closes it so that a server can bind
+    it. Between the close and the server's bind another process could get the same port from
+    the kernel; parallel test workers (pytest-xdist) and other suites on the machine would then
+    race for it. So every port handed out is also recorded in :data:`PORT_RESERVATIONS`, and a
+    port that another caller took less than :data:`PORT_HOLD_SECONDS` ago is never handed out
+    again.
+    """
+    for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind(("127.0.0.1", 0))
             port = int(tcp.getsockname()[1])
@@ -30,8 +44,36 @@ def free_port() -> int:
                     udp.bind(("127.0.0.1", port))
                 except OSError:
                     continue
-                return port
-    raise RuntimeError("no free UDP+TCP port on 127.0.0.1")
+        if _reserve(port):
+            return port
+    raise RuntimeError(
+        f"no free UDP+TCP port on 127.0.0.1 that {PORT_RESERVATIONS} does not hold already;"
+        " remove that folder if no tests are running"
+    )
+
+
+def _reserve(port: int) -> bool:
+    """Record *port* as taken; False when another caller reserved it within the hold time."""
+    PORT_RESERVATIONS.mkdir(mode=0o1777, exist_ok=True)
+    path = PORT_RESERVATIONS / str(port)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        return True
+    except FileExistsError:
+        pass
+    try:
+        if time.time() - path.stat().st_mtime < PORT_HOLD_SECONDS:
+            return False
+        # A stale reservation: whoever renames it away first may take the port.
+        os.rename(path, path.with_name(f"{port}.{os.getpid()}.stale"))
+    except FileNotFoundError:
+        return False
+    path.with_name(f"{port}.{os.getpid()}.stale").unlink(missing_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except FileExistsError:
+        return False
+    return True
 
 
 def write_config(
@@ -73,6 +115,19 @@ def cli(
     return result
 
 
+def wait_for(predicate: Callable[[], object], seconds: float, what: str = "condition") -> float:
+    """Poll *predicate* every 50 ms until it is true; return the seconds that took.
+
+    AssertionError naming *what* when it is still false after *seconds*.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met within {seconds} s")
+
+
 class RunningServer:
     """`reputable serve` on loopback for the duration of a ``with`` block."""
 
@@ -103,7 +158,9 @@ class RunningServer:
             text=True,
             env={**os.environ, **(self.env or {})},
         )
-        deadline = time.monotonic() + 30
+        # Returns as soon as serve says it is ready; the margin is for a loaded machine (a
+        # cold start took 12 s at load 20 with four test workers).
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if "serve_ready" in self.log_path.read_text():
                 return self
@@ -126,9 +183,12 @@ class RunningServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=30)  # seconds at most when quiet; more at load 20
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                # reaped here: a killed child left unwaited is a ResourceWarning (an error
+                # under filterwarnings) charged to whichever test the garbage collector meets
+                self.proc.wait()
         self._log.close()
 
 

@@ -183,6 +183,7 @@ def test_mx_hosts_are_returned_in_preference_order(world: DnsFixture) -> None:
     assert findings[0].severity is Severity.OK
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 def test_silent_domain_is_inconclusive_not_missing_and_checked_at_once(
     world: DnsFixture,
 ) -> None:

@@ -12,6 +12,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import dns.rrset
+import pytest
 
 from reputable.core.dnsclient import DnsClient, Lookup, Nameserver, Outcome
 
@@ -120,6 +121,7 @@ def test_thousands_queued_at_once_each_get_their_own_answer() -> None:
         assert lookup.outcome is (Outcome.ANSWER if i % 10 == 7 else Outcome.NXDOMAIN), i
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 def test_silence_is_a_timeout_after_one_retry_on_time() -> None:
     """A silent server: two tries, then TIMEOUT (never clean), within the timeouts plus slack."""
 
@@ -141,6 +143,7 @@ def test_silence_is_a_timeout_after_one_retry_on_time() -> None:
     assert 0.4 <= elapsed < 1.0  # two timeouts of 0.2 s, each up to timeout/10 late, plus slack
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 def test_closed_port_is_an_error_at_once_not_a_timeout() -> None:
     """ICMP port unreachable on the connected socket ends the lookup as an error, quickly."""
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -24,15 +24,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.postfix_peer import need_postfix, postfix, rcpt_reply, swaks
-from tests.e2e.test_policyd_postfix import resolv_conf
+from tests.e2e.postfix_peer import (
+    need_postfix,
+    postfix,
+    rcpt_reply,
+    resolv_conf,
+    running_in,
+    swaks,
+)
 from tests.publication.exports.netns import namespace, run_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,26 +141,12 @@ def readable_python(argv: list[str], scratch: Path) -> list[str]:
 def service(ns: str, argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """Run *argv* (the unit's ExecStart) as root inside *ns* until DNS is ready."""
     argv = readable_python(argv, log.parent / "python-mount")
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *argv], stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while (
-                "privileges_dropped" not in log.read_text() or dig(ns, "2.0.0.127") != "127.0.0.2"
-            ):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"serve did not start:\n{log.read_text()}")
-                time.sleep(0.2)
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+
+    def ready() -> bool:
+        return "privileges_dropped" in log.read_text() and dig(ns, "2.0.0.127") == "127.0.0.2"
+
+    with running_in(ns, argv, log, ready, seconds=60) as proc:
+        yield proc
 
 
 def dig(ns: str, reversed_ip: str) -> str:

@@ -8,12 +8,13 @@ folder is world-traversable because Postfix's daemons run as the ``postfix`` use
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -165,3 +166,47 @@ def rcpt_reply(transcript: str) -> str:
         if line.startswith(" -> RCPT TO:"):
             return lines[i + 1].strip().lstrip("<*- ").strip()
     raise AssertionError(f"no RCPT in transcript:\n{transcript}")
+
+
+@contextmanager
+def resolv_conf(ns: str) -> Iterator[None]:
+    """Point the namespace's resolver at 127.0.0.1:53 for the block (ip netns exec mounts it)."""
+    folder = Path("/etc/netns") / ns
+    made_parent = not folder.parent.exists()
+    folder.mkdir(parents=True)
+    try:
+        (folder / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if made_parent:  # leave /etc as it was
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
+
+
+@contextmanager
+def running_in(
+    ns: str, argv: Sequence[str], log: Path, ready: Callable[[], bool], seconds: float = 30
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run *argv* inside *ns* (output to *log*); yield it once *ready()*, stop it after the block.
+
+    AssertionError with the log when it exits or is not ready within *seconds*.
+    """
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *argv], stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + seconds
+            while not ready():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"{argv[0]} did not start:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -13,6 +12,7 @@ import dns.message
 import dns.query
 
 from reputable.testing import RunningServer, cli, free_port, write_config
+from tests.e2e.processes import live_processes
 
 NAME = "7.100.51.198.bl.reputable.test"
 
@@ -37,18 +37,7 @@ def node_config(directory: Path, dsn: str) -> tuple[Path, int]:
 
 def children(pid: int) -> list[int]:
     """Return the pids of *pid*'s live children (DNS workers, build/policy runs)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-        except (OSError, ValueError):
-            continue
-    return found
+    return [p.pid for p in live_processes() if p.ppid == pid]
 
 
 def sigkill(server: RunningServer) -> None:
@@ -62,16 +51,6 @@ def sigkill(server: RunningServer) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             continue
-
-
-def wait_for(predicate: object, timeout: float, what: str) -> float:
-    """Poll *predicate* until true; return the seconds it took (AssertionError after *timeout*)."""
-    assert callable(predicate)
-    began = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - began < timeout, f"{what} not within {timeout} s"
-        time.sleep(0.1)
-    return time.monotonic() - began
 
 
 @contextmanager

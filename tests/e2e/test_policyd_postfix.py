@@ -8,9 +8,7 @@ in its private mount namespace) points at our DNS, so ``reject_rbl_client`` asks
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from reputable.testing import cli, write_config
-from tests.e2e.postfix_peer import need_postfix, postfix, rcpt_reply, swaks
+from tests.e2e.postfix_peer import (
+    need_postfix,
+    postfix,
+    rcpt_reply,
+    resolv_conf,
+    running_in,
+    swaks,
+)
 from tests.publication.exports.netns import namespace, run_in
 
 POLICY_PORT = 6640  # inside the namespace only
@@ -35,58 +40,12 @@ weight = 3.0
 
 
 @contextmanager
-def resolv_conf(ns: str) -> Iterator[None]:
-    """Point the namespace's resolver at 127.0.0.1:53 for the block (ip netns exec mounts it)."""
-    folder = Path("/etc/netns") / ns
-    made_parent = not folder.parent.exists()
-    folder.mkdir(parents=True)
-    try:
-        (folder / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
-        yield
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        if made_parent:  # leave /etc as it was
-            with contextlib.suppress(OSError):
-                folder.parent.rmdir()
-
-
-@contextmanager
 def serve_in(ns: str, config: Path) -> Iterator[Path]:
     """Run `reputable serve` inside *ns*; yield its log file once the policy service is up."""
     log = config.parent / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                sys.executable,
-                "-m",
-                "reputable",
-                "--config",
-                str(config),
-                "serve",
-                "--metrics",
-                "",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while "policy_service_ready" not in log.read_text():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"serve did not start:\n{log.read_text()}")
-                time.sleep(0.1)
-            yield log
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    argv = [sys.executable, "-m", "reputable", "--config", str(config), "serve", "--metrics", ""]
+    with running_in(ns, argv, log, lambda: "policy_service_ready" in log.read_text()):
+        yield log
 
 
 def dig_a(ns: str, name: str) -> str:
@@ -96,6 +55,7 @@ def dig_a(ns: str, name: str) -> str:
     ).stdout
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 @pytest.mark.slow
 @pytest.mark.netns
 def test_postfix_rejects_listed_clients_and_traps_list_within_5s(tmp_path: Path) -> None:

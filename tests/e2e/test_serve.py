@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from reputable.testing import RunningServer, cli, free_port, write_config
+from reputable.testing import RunningServer, cli, free_port, wait_for, write_config
 
 NAME = "7.100.51.198.bl.reputable.test"
 
@@ -36,21 +36,10 @@ def codes(reply: dns.message.Message) -> set[str]:
     return {r.address for rrset in reply.answer for r in rrset if rrset.rdtype == 1}
 
 
-def wait_for(predicate: object, seconds: float) -> float:
-    """Poll *predicate* until true; return how long it took, or fail after *seconds*."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if predicate():  # type: ignore[operator]
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {seconds} s")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[Path, int, RunningServer]]:
-    """A running server with a few listings, on free loopback ports."""
+def start_server(folder: Path) -> Iterator[tuple[Path, int, RunningServer]]:
+    """Run a server with a few listings in *folder*, on free loopback ports."""
     port = free_port()
-    config = write_config(tmp_path, dns_port=port)
+    config = write_config(folder, dns_port=port)
     cli(
         config,
         "list",
@@ -69,9 +58,23 @@ def server(tmp_path: Path) -> Iterator[tuple[Path, int, RunningServer]]:
         yield config, port, running
 
 
-def test_answers_over_udp_and_tcp(server: tuple[Path, int, RunningServer]) -> None:
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[Path, int, RunningServer]]:
+    """A server of this test's own (for tests that change listings or read its log)."""
+    yield from start_server(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, int, RunningServer]]:
+    """One server for the module's tests that only ask questions (one start instead of two)."""
+    yield from start_server(tmp_path_factory.mktemp("shared"))
+
+
+def test_answers_over_udp_and_tcp(shared_server: tuple[Path, int, RunningServer]) -> None:
     """The same question gets the same codes over UDP and TCP."""
-    _, port, _ = server
+    _, port, _ = shared_server
     assert codes(query(port, NAME)) == {"127.0.0.2", "127.0.0.4"}
     assert codes(query(port, NAME, tcp=True)) == {"127.0.0.2", "127.0.0.4"}
     assert codes(query(port, "www.evil.example.dbl.reputable.test")) == {"127.0.1.7"}
@@ -81,9 +84,9 @@ def test_answers_over_udp_and_tcp(server: tuple[Path, int, RunningServer]) -> No
 @pytest.mark.skipif(
     shutil.which("dig") is None, reason="dig (Debian package dnsutils/bind9-dnsutils) not installed"
 )
-def test_dig_sees_the_issue_examples(server: tuple[Path, int, RunningServer]) -> None:
+def test_dig_sees_the_issue_examples(shared_server: tuple[Path, int, RunningServer]) -> None:
     """dig, an independent client, reads the answers the issue promises."""
-    _, port, _ = server
+    _, port, _ = shared_server
 
     def dig(*args: str) -> str:
         return subprocess.run(
@@ -107,6 +110,7 @@ def test_dig_sees_the_issue_examples(server: tuple[Path, int, RunningServer]) ->
     assert "status: NXDOMAIN" in full and "SOA" in full
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 def test_cli_change_visible_within_five_seconds(server: tuple[Path, int, RunningServer]) -> None:
     """A listing added with the CLI answers on the running server within 5 s; removal too."""
     config, port, _ = server

@@ -5,17 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import dns.message
-import dns.query
-import dns.rcode
-
 from reputable.testing import RunningServer, cli, free_port, write_config
-
-
-def a_codes(port: int, name: str) -> set[str]:
-    """Return the A codes the server on *port* answers for *name*."""
-    reply = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=3)
-    return {r.address for rrset in reply.answer for r in rrset}
+from tests.e2e.several_nodes import a_codes, post_spam
 
 
 def test_evidence_reaches_dns_and_explain(tmp_path: Path) -> None:
@@ -26,19 +17,7 @@ def test_evidence_reaches_dns_and_explain(tmp_path: Path) -> None:
     name = "7.100.51.198.bl.reputable.test"
     with RunningServer(config) as running:
         assert a_codes(port, name) == set()
-        for i in range(3):
-            cli(
-                config,
-                "evidence",
-                "add",
-                "198.51.100.7",
-                "--cause",
-                "spam",
-                "--source",
-                "traps",
-                "--detail",
-                f'{{"trap": "t{i}@example.net"}}',
-            )
+        post_spam(config)  # three trap hits on 198.51.100.7
         deadline = time.monotonic() + 10
         while a_codes(port, name) != {"127.0.0.2"}:
             assert time.monotonic() < deadline, running.log()

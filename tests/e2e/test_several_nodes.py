@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.several_nodes import a_codes, leaders, post_spam, sigkill, two_nodes, wait_for
+from reputable.testing import wait_for
+from tests.e2e.several_nodes import a_codes, leaders, post_spam, sigkill, two_nodes
 from tests.store.pgnodes_db import fresh_database
 
 

@@ -13,40 +13,17 @@ from pathlib import Path
 import pytest
 
 from reputable.testing import cli, free_port, write_config
+from tests.e2e.processes import live_processes
 
 
 def _group_members(pgid: int) -> list[str]:
     """Return 'pid cmdline' of every live process in process group *pgid*."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if fields[0] == "Z" or int(fields[2]) != pgid:
-                continue
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, ValueError):
-            continue
-        found.append(f"{entry.name} {cmd}")
-    return found
+    return [f"{p.pid} {p.cmdline}" for p in live_processes() if p.pgid == pgid]
 
 
 def _children(pid: int) -> list[str]:
     """Return the command lines of the live children of *pid*."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except (OSError, ValueError):
-            continue
-    return out
+    return [p.cmdline for p in live_processes() if p.ppid == pid]
 
 
 @pytest.fixture
@@ -133,6 +110,7 @@ def test_sigterm_while_the_startup_policy_run_is_running(config: Path) -> None:
         time.sleep(0.005)
     else:
         proc.kill()
+        proc.wait()
         pytest.fail("no `policy run` child seen")
     _stop_and_check(proc, signal.SIGTERM, config)
 

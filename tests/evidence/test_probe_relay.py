@@ -90,6 +90,7 @@ def test_nothing_listening_is_closed(store: SQLiteStore) -> None:
     assert store.evidence_records(["127.0.0.2"]) == []  # no listener proves nothing: no clean
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 def test_silent_server_times_out_within_the_limit(store: SQLiteStore) -> None:
     """A server that accepts but never speaks is an error after probes.timeout, not a hang."""
 

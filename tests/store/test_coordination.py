@@ -188,7 +188,8 @@ def test_leader_notices_its_session_was_killed(pg_dsn: str) -> None:
         with psycopg.connect(pg_dsn, autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks"
-                " WHERE locktype = 'advisory' AND granted"
+                " WHERE locktype = 'advisory' AND granted AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
             )
         assert other.try_acquire()  # the server released it with the session
         assert not lock.try_acquire()  # and the old holder knows it no longer leads
@@ -263,6 +264,7 @@ def test_feed_reconnects_after_its_session_is_killed(pg_dsn: str) -> None:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()"
+                " AND datname = current_database()"
             )
 
     async def scenario() -> tuple[bool, bool, bool]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ import dns.query
 import httpx
 import pytest
 
-from reputable.testing import RunningServer, cli, free_port, write_config
+from reputable.testing import RunningServer, cli, free_port, wait_for, write_config
 
 
 @dataclass
@@ -38,16 +37,6 @@ class Api:
         return {r.address for rrset in reply.answer for r in rrset if rrset.rdtype == 1}
 
 
-def wait_for(predicate: object, seconds: float) -> float:
-    """Poll *predicate* until true; return how long it took, or fail after *seconds*."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if predicate():  # type: ignore[operator]
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {seconds} s")
-
-
 def start_api(
     directory: Path, extra: str = "", http: str = "", store_dsn: str | None = None, **dns: str
 ) -> Iterator[Api]:
@@ -68,7 +57,7 @@ def start_api(
             found[:] = re.findall(r"http_ready listen=(\S+)", server.log())
             return bool(found)
 
-        wait_for(ready, 20)
+        wait_for(ready, 90, "http_ready in serve's log")  # at once unless the machine is loaded
         base = f"http://{found[0]}"
         with httpx.Client(base_url=base, timeout=10) as client:
             yield Api(config, dns_port, base, server, client)

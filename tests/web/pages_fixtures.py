@@ -67,7 +67,7 @@ def start_site(directory: Path, relay: str = "", web: str = "", more: str = "") 
     )
     config.write_text(text, encoding="utf-8")
     with RunningServer(config) as server:
-        wait_for(lambda: "http_ready" in server.log(), 20)
+        wait_for(lambda: "http_ready" in server.log(), 90)  # at once unless the machine is loaded
         base = f"http://127.0.0.1:{http_port}"
         with httpx.Client(base_url=base, timeout=10) as client:
             yield Api(config, dns_port, base, server, client)

@@ -136,7 +136,7 @@ def test_bouncer_set_gains_and_loses_a_listing(namespace: str, tmp_path: Path) -
     )  # fmt: skip
     bouncer: subprocess.Popen[str] | None = None
     try:
-        wait_for(lambda: "http_ready" in (tmp_path / "serve.log").read_text(), 20)
+        wait_for(lambda: "http_ready" in (tmp_path / "serve.log").read_text(), 90)  # start-up
         bouncer_log = stack.enter_context((tmp_path / "bouncer.log").open("w"))
         bouncer = subprocess.Popen(
             ["ip", "netns", "exec", namespace, BOUNCER, "-c",
@@ -160,6 +160,7 @@ def test_bouncer_set_gains_and_loses_a_listing(namespace: str, tmp_path: Path) -
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
         stack.close()
 
 

@@ -144,6 +144,7 @@ def _read_reply_after(sock: socket.socket, query: bytes) -> dns.message.Message:
     return _read_reply(sock)
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 @pytest.mark.slow
 def test_300_stalled_and_500_idle_clients_do_not_starve_good_ones(worker: Worker) -> None:
     """With 300 never-reading and 500 idle clients, 100 good TCP queries all succeed in 2 s."""
