@@ -313,7 +313,7 @@ class SQLStore(
         self, source_prefix: str, *, active_at: datetime
     ) -> Iterator[tuple[str, str, str, float, float | None]]:
         """Yield (subject, source, reason, listed_at, expires_at) of active listings by source."""
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, source, reason, listed_at, expires_at FROM listings"
             " WHERE (source = ? OR source LIKE ?) AND (expires_at IS NULL OR expires_at > ?)",
             (source_prefix, source_prefix + ":%", active_at.timestamp()),
@@ -324,7 +324,7 @@ class SQLStore(
     ) -> Iterator[tuple[str, int, str, float | None]]:
         """Yield (subject, family, source, expires_at) of active listings of *causes*, cheaply."""
         marks = ",".join("?" * len(causes))
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, family, source, expires_at FROM listings"
             f" WHERE cause IN ({marks}) AND (expires_at IS NULL OR expires_at > ?)",
             [*causes, active_at.timestamp()],
@@ -334,7 +334,7 @@ class SQLStore(
         self, *, active_at: datetime
     ) -> Iterator[tuple[str, int, str, str, float, float | None]]:
         """Yield (subject, family, cause, reason, listed_at, expires_at) of active listings."""
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, family, cause, reason, listed_at, expires_at FROM listings"
             " WHERE expires_at IS NULL OR expires_at > ?",
             (active_at.timestamp(),),
@@ -342,7 +342,7 @@ class SQLStore(
 
     def allow_rows(self, *, active_at: datetime) -> Iterator[tuple[str, int, str, float | None]]:
         """Yield (subject, family, note, expires_at) of active allowlist entries."""
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, family, note, expires_at FROM allow"
             " WHERE expires_at IS NULL OR expires_at > ?",
             (active_at.timestamp(),),

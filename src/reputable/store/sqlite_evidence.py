@@ -115,7 +115,7 @@ class EvidenceTables(SQLiteTables):
         """Yield (target, cause, observed_at, weight) of all evidence, or of *targets* only."""
         sql = "SELECT target, cause, observed_at, weight FROM evidence"
         if targets is None:
-            yield from self._db.execute(sql)
+            yield from self._each(sql)
             return
         for chunk in _chunks(sorted(targets)):
             marks = ",".join("?" * len(chunk))
@@ -155,7 +155,7 @@ class EvidenceTables(SQLiteTables):
 
     def all_targets(self) -> set[str]:
         """Return every target that has evidence."""
-        return {t for (t,) in self._db.execute("SELECT DISTINCT target FROM evidence")}
+        return {t for (t,) in self._each("SELECT DISTINCT target FROM evidence")}
 
     def evidence_records(self, subjects: Sequence[str], limit: int = 200) -> list[EvidenceRecord]:
         """Return the newest evidence whose subject or target is one of *subjects*."""
@@ -176,10 +176,7 @@ class EvidenceTables(SQLiteTables):
     def clean_targets(self) -> set[str]:
         """Return the targets that have positive (clean) evidence."""
         return {
-            t
-            for (t,) in self._db.execute(
-                "SELECT DISTINCT target FROM evidence WHERE cause = 'clean'"
-            )
+            t for (t,) in self._each("SELECT DISTINCT target FROM evidence WHERE cause = 'clean'")
         }
 
     # -- shared hosting -------------------------------------------------------------------------
@@ -233,9 +230,7 @@ class EvidenceTables(SQLiteTables):
             )
         causes = {c.value: c for c in Cause}
         for query, args in batches:
-            for subject, cause, listed_at, ends_at, ended_by, min_until in self._db.execute(
-                query, args
-            ):
+            for subject, cause, listed_at, ends_at, ended_by, min_until in self._each(query, args):
                 out.setdefault((subject, causes[cause]), []).append(
                     Period(listed_at, min_until, ends_at, ended_by)
                 )
