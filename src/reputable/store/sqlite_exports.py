@@ -23,17 +23,13 @@ class ExportReads(SQLiteTables):
         One row per subject (several causes fold into one), walked in the order of the
         listings' unique index, so memory stays flat however many listings there are.
         """
-        cursor = self._db.execute(
+        yield from self._batches(
             "SELECT subject, MAX(family), MAX(listed_at) FROM listings"
             " WHERE family IN (4, 6) AND (expires_at IS NULL OR expires_at > ?)"
             " GROUP BY subject ORDER BY subject",
             (active_at.timestamp(),),
+            CHUNK,
         )
-        try:
-            while rows := cursor.fetchmany(CHUNK):
-                yield rows
-        finally:
-            cursor.close()
 
     def iter_listings(
         self, *, cause: str | None = None, active_at: datetime | None = None, batch: int = CHUNK
@@ -55,12 +51,7 @@ class ExportReads(SQLiteTables):
             args.append(active_at.timestamp())
         if where:
             sql += " WHERE " + " AND ".join(where)
-        cursor = self._db.execute(sql + " ORDER BY id", args)
-        try:
-            while rows := cursor.fetchmany(batch):
-                yield rows
-        finally:
-            cursor.close()
+        yield from self._batches(sql + " ORDER BY id", args, batch)
 
     def ip4_host_rows(self, *, active_at: datetime) -> Iterator[list[tuple[str, str, str, float]]]:
         """Yield batches of (subject, cause, reason, listed_at) of active IPv4 host listings.
@@ -68,21 +59,17 @@ class ExportReads(SQLiteTables):
         In subject order (the unique index's, no sort), so a host's listings come together:
         the streamed `export rbldnsd` writes them one host at a time.
         """
-        cursor = self._db.execute(
+        yield from self._batches(
             "SELECT subject, cause, reason, listed_at FROM listings"
             " WHERE family = 4 AND instr(subject, '/') = 0"
             " AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject",
             (active_at.timestamp(),),
+            CHUNK,
         )
-        try:
-            while rows := cursor.fetchmany(CHUNK):
-                yield rows
-        finally:
-            cursor.close()
 
     def other_listing_rows(self, *, active_at: datetime) -> Iterator[ListingRecord]:
         """Yield the active listings that are not IPv4 hosts: ranges, IPv6 and domains."""
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, family, cause, reason, source, listed_at, expires_at FROM listings"
             " WHERE NOT (family = 4 AND instr(subject, '/') = 0)"
             " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",
