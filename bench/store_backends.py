@@ -23,6 +23,7 @@ periods and audit rows written) and ``reputable export rbldnsd`` of the N listin
 subprocesses; each one's CPU seconds (user+sys) and peak RSS come from ``os.wait4``:
 
     python bench/store_backends.py --scale 1000000
+    python bench/store_backends.py --scale 1000000 --scale-sqlite     # the same on SQLite
 """
 
 from __future__ import annotations
@@ -112,25 +113,35 @@ def _child(label: str, argv: list[str]) -> None:
 
 
 def scale(dsn: str, n: int) -> None:
-    """The big commands on PostgreSQL *dsn* (an empty database) with *n* listings."""
-    open_dsn(dsn).close()  # the tables
+    """The big commands on *dsn* (an empty PostgreSQL database or SQLite file), *n* listings."""
+    store = open_dsn(dsn)  # the tables
     base = int(IPv4Address("10.0.0.0"))
     at = time.time() - 3600
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        with cur.copy(
-            "COPY evidence (key, subject, target, cause, source, observed_at, weight, detail)"
-            " FROM STDIN"
-        ) as copy:
-            for i in range(n):
-                ip = str(IPv4Address(base + i))
-                copy.write_row((f"b{i}", ip, ip, "spam", "traps", at, 3.0, "{}"))
+    ips = ((i, str(IPv4Address(base + i))) for i in range(n))
+    rows = ((f"b{i}", ip, ip, "spam", "traps", at, 3.0, "{}") for i, ip in ips)
+    columns = "key, subject, target, cause, source, observed_at, weight, detail"
+    if not dsn.startswith("postgresql://"):
+        with store._db:  # type: ignore[attr-defined]  # the sqlite3 connection
+            store._db.executemany(
+                f"INSERT INTO evidence ({columns}) VALUES (?,?,?,?,?,?,?,?)", rows
+            )
+    store.close()
+    if dsn.startswith("postgresql://"):
+        with (
+            psycopg.connect(dsn) as conn,
+            conn.cursor() as cur,
+            cur.copy(f"COPY evidence ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "reputable.toml"
         config.write_text(f'data_dir = "."\n[store]\ndsn = "{dsn}"\n', encoding="utf-8")
         command = [sys.executable, "-m", "reputable", "--config", str(config)]
         _child(f"policy run ({n:,} evidence)", [*command, "policy", "run"])
-        with psycopg.connect(dsn) as conn:
-            (listed,) = conn.execute("SELECT count(*) FROM listings").fetchone() or (0,)
+        counted = open_dsn(dsn)
+        (listed,) = counted._db.execute("SELECT count(*) FROM listings").fetchone()
+        counted.close()
         print(f"  ({listed:,} listings)")
         out = str(Path(folder) / "zone")
         _child(f"export rbldnsd ({listed:,} listings)",
@@ -146,7 +157,14 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--prefix", default="rep_bench_", help="name prefix of the database")
     parser.add_argument("--scale", type=int, default=0, help="N: policy run + export at N (PG)")
+    parser.add_argument("--scale-sqlite", action="store_true", help="--scale on SQLite instead")
     args = parser.parse_args()
+    if args.scale and args.scale_sqlite:
+        print(f"load {os.getloadavg()[0]:.2f}; SQLite, {args.scale:,} listings")
+        with tempfile.TemporaryDirectory() as folder:
+            scale(f"sqlite:///{Path(folder) / 'b.db'}", args.scale)
+        print(f"load {os.getloadavg()[0]:.2f}")
+        return
     if args.scale:
         name = f"{args.prefix}{secrets.token_hex(4)}"
         print(f"load {os.getloadavg()[0]:.2f}; PostgreSQL, {args.scale:,} listings")

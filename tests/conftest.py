@@ -218,6 +218,11 @@ def pg_schema_dsn(database: str | None) -> Iterator[str]:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+#: Marks a test that uses the store fixtures as SQLite-only (say why next to it): the parameter
+#: replaces the parametrised ``store_backend`` fixture.
+sqlite_only = pytest.mark.parametrize("store_backend", ["sqlite"])
+
+
 @pytest.fixture(params=STORE_BACKENDS)
 def store_backend(request: pytest.FixtureRequest) -> str:
     """The back-end of this run of the test: "sqlite" or "postgresql" (every store test runs on both)."""

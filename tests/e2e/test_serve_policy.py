@@ -10,6 +10,7 @@ import dns.query
 import dns.rcode
 
 from reputable.testing import RunningServer, cli, free_port, write_config
+from tests.conftest import use_store
 
 
 def a_codes(port: int, name: str) -> set[str]:
@@ -18,10 +19,10 @@ def a_codes(port: int, name: str) -> set[str]:
     return {r.address for rrset in reply.answer for r in rrset}
 
 
-def test_evidence_reaches_dns_and_explain(tmp_path: Path) -> None:
+def test_evidence_reaches_dns_and_explain(tmp_path: Path, store_dsn: str) -> None:
     """Spam evidence added with the CLI lists the IP on the running server, and explain says why."""
     port = free_port()
-    config = write_config(tmp_path, dns_port=port)
+    config = use_store(write_config(tmp_path, dns_port=port), store_dsn)
     config.write_text(config.read_text().replace('interval = "5s"', 'interval = "1s"'))
     name = "7.100.51.198.bl.reputable.test"
     with RunningServer(config) as running:
