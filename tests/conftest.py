@@ -215,7 +215,25 @@ def pg_schema_dsn(database: str | None) -> Iterator[str]:
         close_pool(dsn)
         _PG_SCHEMAS.remove(dsn)
         with psycopg.connect(database, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+            _drop_schema(admin, schema)
+
+
+def _drop_schema(admin: Any, schema: str) -> None:
+    """DROP SCHEMA *schema*; a connection a failed test left idle in a transaction (a batched
+    read it never finished, kept alive by the traceback) would block it: end those and retry."""
+    import psycopg
+
+    admin.execute("SET lock_timeout = '15s'")
+    try:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        return
+    except psycopg.errors.LockNotAvailable:
+        pass
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+    )
+    admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 #: Marks a test that uses the store fixtures as SQLite-only (say why next to it): the parameter
