@@ -208,9 +208,7 @@ class SQLStore(
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id"
-        for subject, cause_text, reason, source, listed_at, expires_at in self._db.execute(
-            sql, args
-        ):
+        for subject, cause_text, reason, source, listed_at, expires_at in self._each(sql, args):
             yield Listing(
                 subject=parse_subject(subject),
                 cause=Cause(cause_text),
@@ -355,9 +353,7 @@ class SQLStore(
         if active_at is not None:
             sql += " WHERE expires_at IS NULL OR expires_at > ?"
             args.append(active_at.timestamp())
-        for subject, note, source, created_at, expires_at in self._db.execute(
-            sql + " ORDER BY id", args
-        ):
+        for subject, note, source, created_at, expires_at in self._each(sql + " ORDER BY id", args):
             yield AllowEntry(
                 subject=parse_subject(subject),
                 note=note,
