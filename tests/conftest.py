@@ -244,7 +244,9 @@ def pg_database() -> Iterator[str | None]:
     except psycopg.OperationalError:
         yield None
         return
-    name = f"{PG_DB_PREFIX}{secrets.token_hex(5)}"
+    # Unique per session and per xdist worker (each worker is a session of its own).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"{PG_DB_PREFIX}{worker}_{secrets.token_hex(5)}"
     with admin:
         _drop_abandoned(admin)
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -316,18 +318,71 @@ def pg_schema_dsn(database: str | None) -> Iterator[str]:
         close_pool(dsn)
         _PG_SCHEMAS.remove(dsn)
         with psycopg.connect(database, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+            _drop_schema(admin, schema)
+
+
+def _drop_schema(admin: Any, schema: str) -> None:
+    """DROP SCHEMA *schema*; a connection a failed test left idle in a transaction (a batched
+    read it never finished, kept alive by the traceback) would block it: end those and retry."""
+    import psycopg
+
+    admin.execute("SET lock_timeout = '15s'")
+    try:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        return
+    except psycopg.errors.LockNotAvailable:
+        pass
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+    )
+    admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+#: Marks a test that uses the store fixtures as SQLite-only (say why next to it): the parameter
+#: replaces the parametrised ``store_backend`` fixture.
+sqlite_only = pytest.mark.parametrize("store_backend", ["sqlite"])
 
 
 @pytest.fixture(params=STORE_BACKENDS)
-def store_dsn(
-    request: pytest.FixtureRequest, tmp_path: Path, pg_database: str | None
-) -> Iterator[str]:
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The back-end of this run of the test: "sqlite" or "postgresql" (every store test runs on both)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def new_store_dsn(
+    store_backend: str, tmp_path: Path, pg_database: str | None
+) -> Iterator[Callable[[str], str]]:
+    """Factory: ``new_store_dsn(name)`` is the DSN of an empty store *name* on this test's back-end.
+
+    A SQLite file ``tmp_path/NAME.db`` or a PostgreSQL schema of its own; the same *name* gives
+    the same store again (a test that reopens it, or runs a CLI on it). Dropped after the test.
+    """
+    made: dict[str, str] = {}
+    schemas: list[Iterator[str]] = []
+
+    def make(name: str = "store") -> str:
+        if name not in made:
+            if store_backend == "sqlite":
+                made[name] = f"sqlite:///{tmp_path / name}.db"
+            else:
+                schema = pg_schema_dsn(pg_database)
+                made[name] = next(schema)
+                schemas.append(schema)
+        return made[name]
+
+    try:
+        yield make
+    finally:
+        for schema in schemas:
+            schema.close()  # runs pg_schema_dsn's clean-up (pools closed, schema dropped)
+
+
+@pytest.fixture
+def store_dsn(new_store_dsn: Callable[[str], str]) -> str:
     """A ``store.dsn`` naming a new, empty store: a SQLite file, or a PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store.db'}"
-        return
-    yield from pg_schema_dsn(pg_database)
+    return new_store_dsn("store")
 
 
 @pytest.fixture
@@ -338,3 +393,13 @@ def any_store(store_dsn: str) -> Iterator[SQLStore]:
         yield store
     finally:
         store.close()
+
+
+def use_store(config: Path, dsn: str) -> Path:
+    """Point the config file *config* (from DEFAULT_TOML / ``write_config``) at store *dsn*."""
+    text = config.read_text(encoding="utf-8")
+    line = 'dsn = "sqlite:///reputable.db"'
+    if line not in text:
+        raise AssertionError(f"{config} has no default store line {line!r} to replace")
+    config.write_text(text.replace(line, f'dsn = "{dsn}"', 1), encoding="utf-8")
+    return config

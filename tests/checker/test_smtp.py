@@ -137,14 +137,17 @@ def test_check_smtp_obeys_the_probe_allow_list(world: DnsFixture, zone_file: Pat
 
 
 def test_check_smtp_obeys_the_per_target_interval(
-    smtp_server: tuple[Recorder, int], world: DnsFixture, zone_file: Path, tmp_path: Path
+    smtp_server: tuple[Recorder, int],
+    world: DnsFixture,
+    zone_file: Path,
+    tmp_path: Path,
+    store_dsn: str,
 ) -> None:
     """A second ``check --smtp`` within probes.per_target is refused; the first was recorded."""
     _, port = smtp_server
-    db = tmp_path / "r.db"
     config = tmp_path / "reputable.toml"
     config.write_text(
-        DEFAULT_TOML.replace("sqlite:///reputable.db", f"sqlite:///{db}")
+        DEFAULT_TOML.replace("sqlite:///reputable.db", store_dsn)
         + '\n[probes]\nallow = ["127.0.0.0/8"]\nper_target = "10m"\n',
         encoding="utf-8",
     )

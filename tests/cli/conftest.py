@@ -12,6 +12,8 @@ import pytest
 
 from reputable.cli.main import main
 from reputable.config import DEFAULT_TOML
+from reputable.store.dsn import is_postgres
+from tests.conftest import use_store
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,11 @@ class Cli:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    """A default config whose SQLite store lives in *tmp_path*."""
+def config(tmp_path: Path, store_dsn: str) -> Path:
+    """A default config whose store is new: SQLite in *tmp_path*, or a PostgreSQL schema."""
     path = tmp_path / "reputable.toml"
     path.write_text(DEFAULT_TOML, encoding="utf-8")
-    return path
+    return use_store(path, store_dsn) if is_postgres(store_dsn) else path
 
 
 @pytest.fixture

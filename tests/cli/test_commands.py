@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.cli.conftest import Cli
+from tests.conftest import sqlite_only
 
 
 def test_list_add_and_remove(cli: Cli) -> None:
@@ -117,6 +118,7 @@ def test_hosting_import_import_and_exports(cli: Cli, tmp_path: Path) -> None:
     assert listed.lines() == doc["paths"]
 
 
+@sqlite_only  # store backup/vacuum are SQLite's (PostgreSQL: pg_dump, tests/store/test_maintenance.py)
 def test_tokens_store_snapshot_and_version(cli: Cli, tmp_path: Path) -> None:
     """token add/list/revoke, store backup/vacuum, snapshot build and version speak JSON."""
     token = cli("token", "add", "ci", "--scope", "admin", "--json").json()

@@ -13,6 +13,7 @@ from reputable import __version__
 from reputable.cli import main as cli_main
 from reputable.testing import free_port
 from tests.cli.conftest import Cli
+from tests.conftest import sqlite_only
 
 #: Commands that report nothing a script would parse, and why.
 NOT_REPORTING = {
@@ -97,6 +98,7 @@ def test_ingest_commands_share_their_flags() -> None:
     assert "--timezone" in ingest["ingest maillog"] and "--timezone" in ingest["ingest netlog"]
 
 
+@sqlite_only  # no store involved: once is enough
 def test_version_option_and_command(cli: Cli) -> None:
     """--version and `version` print "reputable X.Y.Z"."""
     for args in (("--version",), ("version",)):
@@ -104,6 +106,7 @@ def test_version_option_and_command(cli: Cli) -> None:
         assert (result.code, result.out) == (0, f"reputable {__version__}\n")
 
 
+@sqlite_only  # no store involved: once is enough
 def test_shell_completion(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     """--show-completion bash prints the bash hook; the hook's request completes sub-commands."""
     script = cli("--show-completion", "bash", config=False)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
+from reputable.store.dsn import open_dsn
 from reputable.testing import cli, free_port, write_config
+from tests.conftest import use_store
 
 
-def test_big_import_reports_bad_lines_and_keeps_good_ones(tmp_path: Path) -> None:
+def test_big_import_reports_bad_lines_and_keeps_good_ones(tmp_path: Path, store_dsn: str) -> None:
     """60,000 lines across two batches: bad lines are named by line number, the rest land once."""
-    config = write_config(tmp_path, dns_port=free_port())
+    config = use_store(write_config(tmp_path, dns_port=free_port()), store_dsn)
     path = tmp_path / "evidence.jsonl"
     bad_lines = {7, 50_001, 59_999}
     with path.open("w") as fh:
@@ -33,9 +34,8 @@ def test_big_import_reports_bad_lines_and_keeps_good_ones(tmp_path: Path) -> Non
         assert f"evidence.jsonl:{n}:" in result.stdout
     again = cli(config, "evidence", "import", str(path), check=False)
     assert "0 new evidence stored" in again.stdout
-    count = (
-        sqlite3.connect(tmp_path / "reputable.db")
-        .execute("SELECT COUNT(*) FROM evidence")
-        .fetchone()[0]
-    )
-    assert count == 59_997
+    store = open_dsn(store_dsn)
+    try:
+        assert len(store.all_targets()) == 59_997  # one address per good line
+    finally:
+        store.close()

@@ -10,6 +10,7 @@ import dns.message
 import dns.query
 
 from reputable.testing import RunningServer, free_port, write_config
+from tests.conftest import use_store
 
 
 def a_codes(port: int, name: str) -> set[str]:
@@ -18,13 +19,13 @@ def a_codes(port: int, name: str) -> set[str]:
     return {r.address for rrset in reply.answer for r in rrset}
 
 
-def test_followed_maillog_lists_trap_hitter(tmp_path: Path) -> None:
+def test_followed_maillog_lists_trap_hitter(tmp_path: Path, store_dsn: str) -> None:
     """Three trap hits appended to a followed Postfix log list the client within seconds."""
     port = free_port()
     log = tmp_path / "mail.log"
     log.write_text("")
     extra = '[sources.maillog]\npaths = ["mail.log"]\npoll = 0.2\n[traps]\naddresses = ["trap@example.org"]\n'
-    config = write_config(tmp_path, dns_port=port, extra=extra)
+    config = use_store(write_config(tmp_path, dns_port=port, extra=extra), store_dsn)
     config.write_text(config.read_text().replace('interval = "5s"', 'interval = "1s"'))
     name = "66.2.0.192.bl.reputable.test"
     with RunningServer(config) as running:

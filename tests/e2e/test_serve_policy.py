@@ -6,13 +6,14 @@ import time
 from pathlib import Path
 
 from reputable.testing import RunningServer, cli, free_port, write_config
+from tests.conftest import use_store
 from tests.e2e.several_nodes import a_codes, post_spam
 
 
-def test_evidence_reaches_dns_and_explain(tmp_path: Path) -> None:
+def test_evidence_reaches_dns_and_explain(tmp_path: Path, store_dsn: str) -> None:
     """Spam evidence added with the CLI lists the IP on the running server, and explain says why."""
     port = free_port()
-    config = write_config(tmp_path, dns_port=port)
+    config = use_store(write_config(tmp_path, dns_port=port), store_dsn)
     config.write_text(config.read_text().replace('interval = "5s"', 'interval = "1s"'))
     name = "7.100.51.198.bl.reputable.test"
     with RunningServer(config) as running:

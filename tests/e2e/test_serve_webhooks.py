@@ -6,8 +6,9 @@ import signal
 import time
 from pathlib import Path
 
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
 from reputable.testing import RunningServer, cli, free_port, write_config
+from tests.conftest import use_store
 from tests.publication.webhooks.receiver import Receiver, receiving
 
 SECRET = "e2e-secret-0123456789"
@@ -24,12 +25,14 @@ def wait_log(server: RunningServer, text: str, seconds: float) -> None:
     raise AssertionError(f"{text!r} not in the serve log within {seconds} s:\n{server.log()}")
 
 
-def test_kill_mid_delivery_loses_nothing_and_repeats_only_the_cut_post(tmp_path: Path) -> None:
+def test_kill_mid_delivery_loses_nothing_and_repeats_only_the_cut_post(
+    tmp_path: Path, store_dsn: str
+) -> None:
     """serve killed while a POST is open: after restart every event arrives, only that one twice."""
     receiver = Receiver(secret=SECRET, hold_first=True)
     with receiving(receiver):
         extra = f'[[webhooks]]\nname = "desk"\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n'
-        config = write_config(tmp_path, dns_port=free_port(), extra=extra)
+        config = use_store(write_config(tmp_path, dns_port=free_port(), extra=extra), store_dsn)
         first = RunningServer(config)
         with first:
             wait_log(first, "webhooks_ready", 15)
@@ -55,7 +58,7 @@ def test_kill_mid_delivery_loses_nothing_and_repeats_only_the_cut_post(tmp_path:
     assert all(ids.count(i) == 1 for i in ids if i != ids[0])  # everything else exactly once
     assert all(valid for _, _, valid in posts)
     assert {p[1]["event"] for p in posts} == {"listed"}
-    store = SQLiteStore(tmp_path / "reputable.db")
+    store = open_dsn(store_dsn)
     rows = list(store.webhook_rows())
     store.close()
     assert len(rows) == len(SUBJECTS)

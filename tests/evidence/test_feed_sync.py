@@ -14,7 +14,8 @@ from reputable.core.cause import Cause
 from reputable.evidence.parsers.feed_model import CsvMapping, FeedDefinition
 from reputable.listings.engine import evaluate
 from reputable.listings.feeds import SyncReport, refresh_feeds, sync_feeds
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
+from reputable.store.sqlite import SQLiteStore, SQLStore
 from tests.checker.dnsfixture import DnsFixture, ZoneData
 from tests.evidence.feed_http import FeedServer, Route
 
@@ -31,9 +32,9 @@ def make_config(tmp_path: Path, extra: str = "") -> Config:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    """An empty SQLite store in a temporary folder."""
-    db = SQLiteStore(tmp_path / "r.db")
+def store(store_dsn: str) -> Iterator[SQLStore]:
+    """An empty store on each back-end."""
+    db = open_dsn(store_dsn)
     yield db
     db.close()
 
@@ -263,20 +264,19 @@ def test_generic_csv_feed_syncs_with_its_mapping(tmp_path: Path, store: SQLiteSt
     assert reasons == {"192.0.2.10": "feed fw: ssh brute force", "192.0.2.11": "feed fw: port scan"}
 
 
-def test_refresh_loop_syncs_due_feeds_until_stopped(tmp_path: Path) -> None:
+def test_refresh_loop_syncs_due_feeds_until_stopped(tmp_path: Path, store_dsn: str) -> None:
     """refresh_feeds syncs a due feed with a fresh store and returns once stop is set."""
     config = make_config(tmp_path, '[feeds]\ninterval = "0.05s"\n')
     feed = tmp_path / "list.txt"
     feed.write_text("192.0.2.1\n", encoding="utf-8")
-    db_path = tmp_path / "loop.db"
-    setup = SQLiteStore(db_path)
+    setup = open_dsn(store_dsn)
     add(setup, "local", feed.as_uri(), "plain")
     setup.close()
-    opened: list[SQLiteStore] = []
+    opened: list[SQLStore] = []
 
-    def factory() -> SQLiteStore:
+    def factory() -> SQLStore:
         """Open a new connection, as serve would."""
-        opened.append(SQLiteStore(db_path))
+        opened.append(open_dsn(store_dsn))
         return opened[-1]
 
     async def run() -> None:
@@ -291,7 +291,7 @@ def test_refresh_loop_syncs_due_feeds_until_stopped(tmp_path: Path) -> None:
         await asyncio.wait_for(task, 2)
 
     asyncio.run(run())
-    check = SQLiteStore(db_path)
+    check = open_dsn(store_dsn)
     assert {i.subject_text for i in check.listings_where(source_prefix="feed:local")} == {
         "192.0.2.1"
     }

@@ -152,14 +152,14 @@ def test_kill_9_then_resume_gives_exactly_the_evidence_of_one_clean_run(tmp_path
     assert _evidence(db) == _evidence(clean_dir / "reputable.db")
 
 
-def test_follow_reads_what_exists_and_stops_when_asked(tmp_path: Path) -> None:
+def test_follow_reads_what_exists_and_stops_when_asked(tmp_path: Path, store_dsn: str) -> None:
     """Following commits the entries journalctl gives, then stops on request without losing them."""
     need_journal_tools()
-    from reputable.store.sqlite import SQLiteStore
+    from reputable.store.dsn import open_dsn
 
     journal = tmp_path / "test.journal"
     write_journal(journal, _mixed())
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     run = JournalRun(MailParams(), NetSettings(), datetime(2026, 12, 2, tzinfo=UTC))
     try:
         ingest_journal(run, JournalSettings(files=(journal,)), store, follow=True, idle=0.2, should_stop=lambda: run.entries >= 121)  # fmt: skip

@@ -181,13 +181,15 @@ def test_cli_ingest_stores_evidence_and_rejects_an_unknown_format(tmp_path: Path
     assert bad.returncode == 2 and "sshd" in bad.stderr
 
 
-def test_serve_hook_follows_a_configured_log_and_commits_evidence(tmp_path: Path) -> None:
+def test_serve_hook_follows_a_configured_log_and_commits_evidence(
+    tmp_path: Path, store_dsn: str
+) -> None:
     """follow_netlogs reads a [[sources.netlog]] file and stores its evidence with the position."""
     import asyncio
     from types import SimpleNamespace
 
     from reputable.evidence.sources.netlog import follow_netlogs
-    from reputable.store.sqlite import SQLiteStore
+    from reputable.store.dsn import open_dsn
 
     log = tmp_path / "auth.log"
     at = datetime.now(UTC)
@@ -201,28 +203,26 @@ def test_serve_hook_follows_a_configured_log_and_commits_evidence(tmp_path: Path
         path=tmp_path / "reputable.toml",
         extra={"sources": {"netlog": [{"path": "auth.log", "format": "sshd"}]}},
     )
-    db = tmp_path / "store.db"
 
     async def main() -> None:
         stop = asyncio.Event()
-        task = asyncio.create_task(follow_netlogs(config, lambda: SQLiteStore(db), stop))
+        task = asyncio.create_task(follow_netlogs(config, lambda: open_dsn(store_dsn), stop))
         await asyncio.sleep(0.5)
         stop.set()
         await task
 
     asyncio.run(main())
-    store = SQLiteStore(db)
+    store = open_dsn(store_dsn)
     try:
         position = store.source_position(f"netlog:sshd:{log}")
+        subjects = store.all_targets()  # an IPv4 address is its own target
     finally:
         store.close()
     assert position is not None and position.lines == 8
-    with sqlite3.connect(db) as conn:
-        subjects = {row[0] for row in conn.execute("SELECT subject FROM evidence")}
     assert subjects == {"203.0.113.99"}
 
 
-def test_serve_hook_keeps_partial_counts_across_a_restart(tmp_path: Path) -> None:
+def test_serve_hook_keeps_partial_counts_across_a_restart(tmp_path: Path, store_dsn: str) -> None:
     """A restart mid-burst resumes the buckets saved with the position: 4 + 4 failures list.
 
     ssh_bruteforce overflows above 5 attempts; each run alone sees 4 (none would list the
@@ -232,7 +232,7 @@ def test_serve_hook_keeps_partial_counts_across_a_restart(tmp_path: Path) -> Non
     from types import SimpleNamespace
 
     from reputable.evidence.sources.netlog import follow_netlogs
-    from reputable.store.sqlite import SQLiteStore
+    from reputable.store.dsn import open_dsn
 
     log = tmp_path / "auth.log"
     at = datetime.now(UTC)
@@ -248,12 +248,11 @@ def test_serve_hook_keeps_partial_counts_across_a_restart(tmp_path: Path) -> Non
         path=tmp_path / "reputable.toml",
         extra={"sources": {"netlog": [{"path": "auth.log", "format": "sshd"}]}},
     )
-    db = tmp_path / "store.db"
 
     def run_once() -> None:
         async def main() -> None:
             stop = asyncio.Event()
-            task = asyncio.create_task(follow_netlogs(config, lambda: SQLiteStore(db), stop))
+            task = asyncio.create_task(follow_netlogs(config, lambda: open_dsn(store_dsn), stop))
             await asyncio.sleep(0.4)
             stop.set()
             await task
@@ -261,13 +260,16 @@ def test_serve_hook_keeps_partial_counts_across_a_restart(tmp_path: Path) -> Non
         asyncio.run(main())
 
     def subjects() -> set[str]:
-        with sqlite3.connect(db) as conn:
-            return {row[0] for row in conn.execute("SELECT subject FROM evidence")}
+        store = open_dsn(store_dsn)
+        try:
+            return store.all_targets()  # an IPv4 address is its own target
+        finally:
+            store.close()
 
     log.write_text(burst(100), encoding="utf-8")
     run_once()
     assert subjects() == set()  # 4 attempts: below every threshold
-    store = SQLiteStore(db)
+    store = open_dsn(store_dsn)
     try:
         position = store.source_position(f"netlog:sshd:{log}")
     finally:

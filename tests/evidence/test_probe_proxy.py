@@ -15,6 +15,7 @@ from reputable.core.errors import ConfigError
 from reputable.evidence.sources.probes.model import ProbeResult
 from reputable.evidence.sources.probes.runner import run_probe
 from reputable.evidence.sources.settings import parse_settings
+from reputable.store.dsn import open_dsn
 from reputable.store.sqlite import SQLiteStore
 from tests.evidence.probe_servers import Canary, ProxyTarget, stop
 
@@ -53,9 +54,9 @@ def run(store: SQLiteStore, proxy: ProxyTarget) -> tuple[ProbeResult, Canary]:
     return asyncio.run(scenario())
 
 
-def test_open_proxy_agrees_by_every_method(tmp_path: Path) -> None:
+def test_open_proxy_agrees_by_every_method(tmp_path: Path, store_dsn: str) -> None:
     """An open proxy connects to the canary for CONNECT, SOCKS4 and SOCKS5: open_proxy evidence."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     proxy = ProxyTarget(open=True)
     result, canary = run(store, proxy)
     assert result.result == "open"
@@ -71,9 +72,9 @@ def test_open_proxy_agrees_by_every_method(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("auth", [False, True], ids=["refuses", "socks5-needs-auth"])
-def test_closed_proxy_is_clean(tmp_path: Path, auth: bool) -> None:
+def test_closed_proxy_is_clean(tmp_path: Path, auth: bool, store_dsn: str) -> None:
     """A proxy that refuses the canary (or demands a SOCKS5 password) is closed: clean evidence."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     result, canary = run(store, ProxyTarget(open=False, socks5_auth=auth))
     assert result.result == "closed"
     assert set(result.facts["methods"].values()) == {"closed"}
@@ -82,9 +83,9 @@ def test_closed_proxy_is_clean(tmp_path: Path, auth: bool) -> None:
     assert record.cause is Cause.CLEAN
 
 
-def test_proxy_probe_needs_a_canary(tmp_path: Path) -> None:
+def test_proxy_probe_needs_a_canary(tmp_path: Path, store_dsn: str) -> None:
     """Without [probes] proxy_canary the probe stops with a message saying what to set."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     with pytest.raises(ConfigError, match="proxy_canary"):
         asyncio.run(
             run_probe(

@@ -7,7 +7,6 @@ from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from ipaddress import ip_address, ip_network
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from reputable.evidence.sources.probes.model import ProbeResult
 from reputable.evidence.sources.probes.runner import run_probe
 from reputable.evidence.sources.resolver import DnsResolver
 from reputable.evidence.sources.settings import parse_settings
+from reputable.store.dsn import open_dsn
 from reputable.store.sqlite import SQLiteStore
 from tests.checker.dnsfixture import DnsFixture, ZoneData
 
@@ -46,10 +46,10 @@ def world() -> Iterator[DnsFixture]:
     fixture.stop()
 
 
-def probe(world: DnsFixture, tmp_path: Path, ip: str) -> tuple[ProbeResult, SQLiteStore]:
+def probe(world: DnsFixture, dsn: str, ip: str) -> tuple[ProbeResult, SQLiteStore]:
     """Run the rdns probe of *ip* with the fixture as the configured nameserver."""
     config = parse_config(f'[resolver]\nnameserver = "{world.nameserver}"\n')
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(dsn)
     result = asyncio.run(
         run_probe(
             "rdns",
@@ -63,27 +63,27 @@ def probe(world: DnsFixture, tmp_path: Path, ip: str) -> tuple[ProbeResult, SQLi
     return result, store
 
 
-def test_confirmed_specific_ptr_passes(world: DnsFixture, tmp_path: Path) -> None:
+def test_confirmed_specific_ptr_passes(world: DnsFixture, store_dsn: str) -> None:
     """A PTR that resolves back and names a server passes and gives clean evidence."""
-    result, store = probe(world, tmp_path, "192.0.2.10")
+    result, store = probe(world, store_dsn, "192.0.2.10")
     assert result.result == "pass"
     assert result.facts["ptr"] == ["mail.good.test"]
     assert result.facts["confirmed"] is True
     assert [r.cause for r in store.evidence_records(["192.0.2.10"])] == [Cause.CLEAN]
 
 
-def test_missing_ptr_fails_with_full_weight(world: DnsFixture, tmp_path: Path) -> None:
+def test_missing_ptr_fails_with_full_weight(world: DnsFixture, store_dsn: str) -> None:
     """No PTR at all is rdns evidence of weight 1.0, enough to list under the default policy."""
-    result, store = probe(world, tmp_path, "192.0.2.13")
+    result, store = probe(world, store_dsn, "192.0.2.13")
     assert (result.result, result.facts["problems"]) == ("fail", ["no_ptr"])
     [record] = store.evidence_records(["192.0.2.13"])
     assert (record.cause, record.weight) == (Cause.RDNS, 1.0)
     assert record.detail["ptr"] == []
 
 
-def test_generic_ptr_fails_even_when_confirmed(world: DnsFixture, tmp_path: Path) -> None:
+def test_generic_ptr_fails_even_when_confirmed(world: DnsFixture, store_dsn: str) -> None:
     """A forward-confirmed pool name is still generic: rdns evidence with the reasons."""
-    result, store = probe(world, tmp_path, "192.0.2.11")
+    result, store = probe(world, store_dsn, "192.0.2.11")
     assert result.result == "fail"
     assert result.facts["confirmed"] is True
     assert result.facts["problems"] == ["generic"]
@@ -93,18 +93,18 @@ def test_generic_ptr_fails_even_when_confirmed(world: DnsFixture, tmp_path: Path
     assert store.evidence_records(["192.0.2.11"])[0].weight == 0.5
 
 
-def test_ptr_not_resolving_back_fails(world: DnsFixture, tmp_path: Path) -> None:
+def test_ptr_not_resolving_back_fails(world: DnsFixture, store_dsn: str) -> None:
     """A PTR name whose address is another one fails forward confirmation."""
-    result, _ = probe(world, tmp_path, "192.0.2.12")
+    result, _ = probe(world, store_dsn, "192.0.2.12")
     assert result.result == "fail"
     assert result.facts["problems"] == ["not_confirmed"]
     assert "C: A/AAAA mx.liar.test" in result.transcript
 
 
-def test_dead_nameserver_is_an_error_without_evidence(tmp_path: Path) -> None:
+def test_dead_nameserver_is_an_error_without_evidence(store_dsn: str) -> None:
     """When the configured nameserver does not answer the result is error and nothing is stored."""
     config = parse_config('[resolver]\nnameserver = "127.0.0.1:9"\ntimeout = "0.3s"\n')
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     result = asyncio.run(
         run_probe(
             "rdns",
@@ -119,13 +119,13 @@ def test_dead_nameserver_is_an_error_without_evidence(tmp_path: Path) -> None:
     assert store.evidence_records(["192.0.2.10"]) == []
 
 
-def test_auto_rdns_probes_new_mail_senders_once(world: DnsFixture, tmp_path: Path) -> None:
+def test_auto_rdns_probes_new_mail_senders_once(world: DnsFixture, store_dsn: str) -> None:
     """serve's automatic rDNS probes addresses seen in mail logs, not feed-only ones, once each."""
     config = parse_config(
         f'[resolver]\nnameserver = "{world.nameserver}"\n[probes]\nauto_rdns = true\n'
     )
     settings = parse_settings(config.extra)
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     for ip, source in [
         ("192.0.2.10", "maillog:/var/log/mail.log"),
         ("192.0.2.13", "maillog:/var/log/mail.log"),

@@ -6,7 +6,6 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from ipaddress import ip_address, ip_network
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,8 @@ from reputable.evidence.model import Evidence
 from reputable.evidence.sources.probes.guard import RateLimiter
 from reputable.evidence.sources.probes.runner import run_probe
 from reputable.evidence.sources.settings import SourceSettings, parse_settings
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
+from reputable.store.sqlite import SQLiteStore, SQLStore
 from tests.evidence.probe_servers import start_relay, stop
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -29,9 +29,9 @@ def settings(timeout: str = "2s") -> SourceSettings:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
+def store(store_dsn: str) -> SQLStore:
     """An empty SQLite store."""
-    return SQLiteStore(tmp_path / "r.db")
+    return open_dsn(store_dsn)
 
 
 @pytest.mark.parametrize(("host", "closed"), [("127.0.0.2", False), ("127.0.0.3", True)])

@@ -8,15 +8,15 @@ from pathlib import Path
 from reputable.config import DEFAULT_TOML, parse_config
 from reputable.listings.engine import evaluate
 from reputable.simulation import build_world, score
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
 
 
-def test_every_abuser_listed_no_innocent(tmp_path: Path) -> None:
+def test_every_abuser_listed_no_innocent(tmp_path: Path, store_dsn: str) -> None:
     """Shared hosting, recycled IPs, botnet /24s, stray complaints and list servers: no collateral."""
     now = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
     world = build_world(now)
     config = parse_config(DEFAULT_TOML, tmp_path / "reputable.toml")
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     store.add_evidence(world.evidence)
     store.add_hosting(world.hosting)
     evaluate(store, config.policy, config.reputation, now)

@@ -267,6 +267,7 @@ def test_properties_allowlist_and_idempotence(
 ) -> None:
     """For any evidence: allowlisted addresses are never listed and a second evaluation changes nothing."""
     folder = tmp_path_factory.mktemp("prop")
+    # SQLite only: a fresh store per Hypothesis example; this file's other tests run on both.
     store = SQLiteStore(folder / "r.db")
     config = parse_config(DEFAULT_TOML, folder / "reputable.toml")
     store.apply(

@@ -18,6 +18,7 @@ from reputable.evidence.model import Evidence
 from reputable.listings.engine import evaluate, evaluate_new
 from reputable.listings.explain import explain
 from reputable.listings.timeline import Rule, Stop, replay
+from reputable.store.dsn import open_dsn
 from reputable.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -92,6 +93,8 @@ def _compare(
     config = parse_config(DEFAULT_TOML, folder / "reputable.toml")
     # Small thresholds so that network escalations and shared-hosting listings happen too.
     config = replace(config, policy=replace(config.policy, escalate_v4=3, hosting_domains=2))
+    # SQLite only: a fresh store per Hypothesis example (PostgreSQL runs the same engine and
+    # store calls in tests/listings/test_engine.py, on the shared store fixture).
     stepped, once = SQLiteStore(folder / "a.db"), SQLiteStore(folder / "b.db")
     for store in (stepped, once):
         store.add_hosting([("198.51.100.50", f"site{k}.example") for k in range(3)])
@@ -203,10 +206,10 @@ def test_stop_ends_only_periods_that_existed_when_asked() -> None:
     assert spans[-1].ended_by == "probe" and spans[-1].until == 12 * 86400.0
 
 
-def test_old_logs_ingested_today_are_already_expired(tmp_path: Path) -> None:
+def test_old_logs_ingested_today_are_already_expired(tmp_path: Path, store_dsn: str) -> None:
     """Last month's spam ingested today made a listing that has already ended."""
     config: Config = parse_config(DEFAULT_TOML, tmp_path / "reputable.toml")
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     store.add_evidence(
         Evidence(
             subject=parse_address("198.51.100.9"),

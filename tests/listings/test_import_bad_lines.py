@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 from reputable.config import DEFAULT_TOML, Config, parse_config
 from reputable.evidence.parsers.feed_model import CsvMapping, FeedDefinition
 from reputable.listings.feeds import SyncReport, sync_feeds
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
 from reputable.testing import cli, write_config
+from tests.conftest import use_store
 
 SAMPLES = Path(__file__).parents[1] / "evidence" / "feed_samples"
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -29,12 +31,15 @@ def _config(tmp_path: Path) -> Config:
     return parse_config(path.read_text(), path)
 
 
-def _sync(tmp_path: Path, body: bytes, kind: str, **kw: object) -> tuple[SyncReport, set[str]]:
+def _sync(
+    tmp_path: Path, body: bytes, kind: str, *, dsn: str | None = None, **kw: object
+) -> tuple[SyncReport, set[str]]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     feed = tmp_path / f"feed.{kind}"
     feed.write_bytes(body)
     config = _config(tmp_path)
-    store = SQLiteStore(tmp_path / "r.db")
+    # Without *dsn*: a SQLite file (the parser tests; the store's half runs on both back-ends).
+    store = open_dsn(dsn or f"sqlite:///{tmp_path / 'r.db'}")
     try:
         store.add_feed(
             FeedDefinition(
@@ -55,31 +60,46 @@ def _with_huge_line(sample: str, after: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_csv_feed_keeps_good_rows_around_a_huge_line(tmp_path: Path) -> None:
+def test_csv_feed_keeps_good_rows_around_a_huge_line(tmp_path: Path, store_dsn: str) -> None:
     """A 200 KiB line in a CSV feed is reported by number; the good rows are listed."""
     mapping = CsvMapping(column="address", reason_column="why", delimiter=";", header=True)
-    report, subjects = _sync(tmp_path, _with_huge_line("generic.csv", 3), "csv", csv=mapping)
+    report, subjects = _sync(
+        tmp_path, _with_huge_line("generic.csv", 3), "csv", dsn=store_dsn, csv=mapping
+    )
     assert report.status == "updated", report.error
     assert subjects == {"192.0.2.10", "192.0.2.11"}
     assert any("line 4" in s and "longer than" in s for s in report.skipped), report.skipped
 
 
-def test_urlhaus_and_phishtank_keep_good_rows_around_a_huge_line(tmp_path: Path) -> None:
+def test_urlhaus_and_phishtank_keep_good_rows_around_a_huge_line(
+    tmp_path: Path, new_store_dsn: Callable[[str], str]
+) -> None:
     """URLhaus and PhishTank syncs with a 200 KiB line still list every good URL's domain."""
-    report, subjects = _sync(tmp_path / "u", _with_huge_line("urlhaus.csv", 7), "urlhaus")
-    _clean, expected = _sync(tmp_path / "u0", (SAMPLES / "urlhaus.csv").read_bytes(), "urlhaus")
+    report, subjects = _sync(
+        tmp_path / "u", _with_huge_line("urlhaus.csv", 7), "urlhaus", dsn=new_store_dsn("u")
+    )
+    _clean, expected = _sync(
+        tmp_path / "u0", (SAMPLES / "urlhaus.csv").read_bytes(), "urlhaus", dsn=new_store_dsn("u0")
+    )
     assert report.status == "updated" and subjects == expected and expected
     assert any("line 8" in s for s in report.skipped), report.skipped
-    report, subjects = _sync(tmp_path / "p", _with_huge_line("phishtank.csv", 2), "phishtank")
-    _clean, expected = _sync(tmp_path / "p0", (SAMPLES / "phishtank.csv").read_bytes(), "phishtank")
+    report, subjects = _sync(
+        tmp_path / "p", _with_huge_line("phishtank.csv", 2), "phishtank", dsn=new_store_dsn("p")
+    )
+    _clean, expected = _sync(
+        tmp_path / "p0",
+        (SAMPLES / "phishtank.csv").read_bytes(),
+        "phishtank",
+        dsn=new_store_dsn("p0"),
+    )
     assert report.status == "updated" and subjects == expected and expected
     assert any("line 3" in s for s in report.skipped), report.skipped
 
 
-def test_binary_csv_feed_is_a_clear_error(tmp_path: Path) -> None:
+def test_binary_csv_feed_is_a_clear_error(tmp_path: Path, store_dsn: str) -> None:
     """Random bytes given to a CSV feed fail the sync with a message, not an exception."""
     body = os.urandom(64 * 1024)
-    report, subjects = _sync(tmp_path, body, "csv")
+    report, subjects = _sync(tmp_path, body, "csv", dsn=store_dsn)
     assert report.status == "error" and subjects == set()
     assert report.error is not None and "unreadable" in report.error
 
@@ -96,9 +116,9 @@ def _hosting_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_hosting_import_keeps_good_lines_and_names_bad_ones(tmp_path: Path) -> None:
+def test_hosting_import_keeps_good_lines_and_names_bad_ones(tmp_path: Path, store_dsn: str) -> None:
     """hosting import stores the 3 good pairs and reports lines 3, 5 and 6 with reasons."""
-    config = write_config(tmp_path, dns_port=5300)
+    config = use_store(write_config(tmp_path, dns_port=5300), store_dsn)
     result = cli(config, "hosting", "import", str(_hosting_file(tmp_path)), check=False)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -110,9 +130,9 @@ def test_hosting_import_keeps_good_lines_and_names_bad_ones(tmp_path: Path) -> N
     assert "3 pairs read, 0 new" in again.stdout  # they were stored the first time
 
 
-def test_hosting_import_strict_stores_nothing(tmp_path: Path) -> None:
+def test_hosting_import_strict_stores_nothing(tmp_path: Path, store_dsn: str) -> None:
     """With --strict one bad line means nothing is stored; without it the good lines land."""
-    config = write_config(tmp_path, dns_port=5300)
+    config = use_store(write_config(tmp_path, dns_port=5300), store_dsn)
     strict = cli(config, "hosting", "import", "--strict", str(_hosting_file(tmp_path)), check=False)
     assert strict.returncode == 1 and "nothing stored (--strict)" in strict.stdout
     normal = cli(config, "hosting", "import", str(_hosting_file(tmp_path)), check=False)

@@ -32,6 +32,8 @@ def build(folder: Path, extra: str = "") -> tuple[Config, Snapshot]:
     """Write a config in *folder*, store the listings, build the snapshot; return both."""
     path = write_config(folder, dns_port=free_port(), extra=TRAPS + extra)
     config = load_config(path)
+    # SQLite only: the policy service reads the snapshot, never the store; a snapshot built
+    # from PostgreSQL answers the same (tests/store/test_publish_both.py).
     store = SQLiteStore(config.store_dsn.removeprefix("sqlite:///"))
     listings = tuple(
         Listing(subject=parse_subject(s), cause=c, reason="test", source="t", listed_at=T0)

@@ -16,7 +16,7 @@ from reputable.evidence.model import Evidence
 from reputable.listings.engine import evaluate
 from reputable.listings.explain import explain
 from reputable.reputation.aggregate import PrefixTable, count_by_origin, parse_pfx2as
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
 
 PFX2AS = """\
 198.51.100.0\t22\t64500
@@ -59,14 +59,14 @@ def test_bad_line_names_file_and_line() -> None:
         parse_pfx2as(["198.51.100.0\t24\t64500", "198.51.100.0\t33\t1"], "pfx")
 
 
-def test_explain_reports_asn(tmp_path: Path) -> None:
+def test_explain_reports_asn(tmp_path: Path, store_dsn: str) -> None:
     """With a pfx2as table configured, explain reports the ASN and its listed addresses."""
     (tmp_path / "routes.pfx2as").write_text(PFX2AS)
     config = parse_config(
         DEFAULT_TOML.replace('# pfx2as = "routeviews.pfx2as"', 'pfx2as = "routes.pfx2as"'),
         tmp_path / "reputable.toml",
     )
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     for host in (7, 8):
         store.add_evidence(
@@ -87,7 +87,7 @@ def test_explain_reports_asn(tmp_path: Path) -> None:
     assert result.network["listed_in_asn"] == {"64501": 2}
 
 
-def test_opt_in_prefix_escalation(tmp_path: Path) -> None:
+def test_opt_in_prefix_escalation(tmp_path: Path, store_dsn: str) -> None:
     """With escalate_prefix on, enough listed hosts in one announced prefix list the prefix."""
     (tmp_path / "routes.pfx2as").write_text(PFX2AS)
     text = DEFAULT_TOML.replace('# pfx2as = "routeviews.pfx2as"', 'pfx2as = "routes.pfx2as"')
@@ -96,7 +96,7 @@ def test_opt_in_prefix_escalation(tmp_path: Path) -> None:
         text.replace("# escalate_prefix = 0", "escalate_prefix = 3"), tmp_path / "reputable.toml"
     )
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     for host in ("198.51.101.1", "198.51.102.1", "198.51.103.1"):  # three /24s of AS64500's /22
         store.add_evidence(
             Evidence(

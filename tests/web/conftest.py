@@ -12,6 +12,7 @@ import dns.query
 import httpx
 import pytest
 
+from reputable.store.dsn import is_postgres
 from reputable.testing import RunningServer, cli, free_port, wait_for, write_config
 
 
@@ -70,6 +71,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 
 @pytest.fixture
-def fresh_api(tmp_path: Path) -> Iterator[Api]:
-    """A server of this test's own (for tests that write)."""
-    yield from start_api(tmp_path)
+def fresh_api(tmp_path: Path, store_dsn: str) -> Iterator[Api]:
+    """A server of this test's own (for tests that write), on each store back-end."""
+    yield from start_api(tmp_path, store_dsn=store_dsn if is_postgres(store_dsn) else None)

@@ -13,14 +13,23 @@ transaction, or a lone INSERT/UPDATE/DELETE) first takes the transaction-level a
 (the policy's evidence cursor, the dashboard's counts, the webhooks' audit cursor): with
 concurrent writers a reader could otherwise pass id 11 before id 10 commits and skip it.
 Readers never wait for it.
+
+Big reads and writes do not go row by row. :meth:`PgConnection.stream` reads through a
+server-side (named) cursor, a batch at a time, so an export or a full policy evaluation holds
+one batch in memory, not the table. :meth:`PgConnection.executemany` of a plain
+``INSERT INTO t (cols) VALUES (?, ...)`` (also ``OR IGNORE`` and ``ON CONFLICT``) with many rows
+COPYs them into a temporary table and inserts them with one statement, in the same order, with
+the same result as one INSERT per row (see :func:`_bulk_insert`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -41,6 +50,21 @@ POOL_MAX: Final = 10
 POOL_TIMEOUT: Final = 30.0
 
 _WRITE: Final = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+#: Rows in one FETCH of a server-side cursor (:meth:`PgConnection.stream`).
+STREAM_BATCH: Final = 2000
+#: executemany of at least this many rows goes through COPY (:func:`_bulk_insert`).
+COPY_MIN_ROWS: Final = 200
+#: ``INSERT [OR IGNORE] INTO table (columns) VALUES (?, ..., ?) [tail]``, placeholders only.
+_PLAIN_INSERT: Final = re.compile(
+    r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)\s*\(([\w\s,]+)\)\s*"
+    r"VALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)\s*(.*?)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_DO_NOTHING: Final = re.compile(r"^ON\s+CONFLICT(\s*\([\w\s,]+\))?\s+DO\s+NOTHING$", re.I)
+_DO_UPDATE: Final = re.compile(
+    r"^ON\s+CONFLICT\s*\(([\w\s,]+)\)\s*DO\s+UPDATE\s+SET\s+(.+)$", re.I | re.S
+)
+_FROM_EXCLUDED: Final = re.compile(r"^(\w+)\s*=\s*excluded\.(\w+)$", re.IGNORECASE)
 
 
 def redact(dsn: str) -> str:
@@ -166,6 +190,81 @@ def _driver_error(exc: Exception, shown: str) -> DriverError:
     return DriverError(text)
 
 
+def _words(text: str) -> list[str]:
+    return [word.strip() for word in text.split(",")]
+
+
+@lru_cache(maxsize=256)
+def _bulk_plan(sql: str) -> tuple[str, list[str], str] | None:
+    """Return (table, columns, INSERT ... SELECT from the batch table) for *sql*, or None.
+
+    Only statements whose result is the same as one INSERT per row, in order: a plain INSERT,
+    ``OR IGNORE`` / ``ON CONFLICT ... DO NOTHING`` (a later duplicate is skipped either way),
+    and ``ON CONFLICT (key) DO UPDATE SET col = excluded.col, ...`` (the last row of a key
+    wins either way: the rows are reduced to the last of each key, ordered by the first).
+    """
+    match = _PLAIN_INSERT.match(sql)
+    if match is None:
+        return None
+    ignore, table, column_text, tail = match.groups()
+    columns = _words(column_text)
+    if sql.count("?") != len(columns):
+        return None
+    listed = ", ".join(columns)
+    source = "_rep_batch"
+    if not tail or _DO_NOTHING.match(tail):
+        if ignore and not tail:
+            tail = "ON CONFLICT DO NOTHING"
+        elif ignore:
+            return None
+        select = f"SELECT {listed} FROM {source} ORDER BY _n"
+    else:
+        update = _DO_UPDATE.match(tail)
+        if ignore or update is None:
+            return None
+        keys = _words(update.group(1))
+        sets = [_FROM_EXCLUDED.match(part) for part in _words(update.group(2))]
+        if not keys or not all(m is not None and m.group(1) == m.group(2) for m in sets):
+            return None
+        if not set(keys) <= set(columns):
+            return None
+        key_list = ", ".join(keys)
+        not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+        # The last row of each key, placed where its key first came; a NULL key never
+        # conflicts (each such row is inserted), so those rows pass as they are.
+        reduced = (
+            f"SELECT {listed}, _first FROM (SELECT DISTINCT ON ({key_list}) *,"
+            f" min(_n) OVER (PARTITION BY {key_list}) AS _first FROM {source}"
+            f" WHERE {not_null} ORDER BY {key_list}, _n DESC) AS last_of_key"
+            f" UNION ALL SELECT {listed}, _n FROM {source} WHERE NOT ({not_null})"
+        )
+        select = f"SELECT {listed} FROM ({reduced}) AS batch ORDER BY _first"
+    return table, columns, f"INSERT INTO {table} ({listed}) {select} {tail}".rstrip()
+
+
+def _bulk_insert(
+    conn: psycopg.Connection[Any], plan: tuple[str, list[str], str], rows: Iterable[Any]
+) -> int:
+    """COPY *rows* into a temporary table shaped like the target's columns; insert them at once.
+
+    Inside the caller's transaction (the temporary table is dropped before it ends). Returns
+    the rows inserted or updated, as the row-by-row statements would count them.
+    """
+    table, columns, insert = plan
+    listed = ", ".join(columns)
+    conn.execute(
+        f"CREATE TEMP TABLE _rep_batch AS SELECT 0::bigint AS _n, {listed} FROM {table} WITH NO DATA"
+    )
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY _rep_batch (_n, {listed}) FROM STDIN") as copy:
+            for n, row in enumerate(rows):
+                copy.write_row((n, *row))
+        cur.execute(insert)
+        count = cur.rowcount
+    conn.execute("DROP TABLE _rep_batch")  # after an error the rollback drops it
+    return count
+
+
 class PgConnection:
     """The sqlite3-shaped face of a psycopg pool (see the module docstring)."""
 
@@ -231,10 +330,35 @@ class PgConnection:
             self._local.changes = getattr(self._local, "changes", 0) + count
         return Result(rows, count)
 
+    def _copy_many(self, conn: psycopg.Connection[Any], sql: str, params: Any) -> Result | None:
+        """Run executemany of *sql* through COPY (:func:`_bulk_insert`) if it qualifies, else None.
+
+        Returns None with *params* untouched when the statement does not qualify; when it
+        does but has fewer than :data:`COPY_MIN_ROWS` rows, runs them the ordinary way.
+        """
+        plan = _bulk_plan(sql)
+        if plan is None:
+            return None
+        import psycopg
+
+        rows = iter(params)
+        head = list(itertools.islice(rows, COPY_MIN_ROWS))
+        if len(head) < COPY_MIN_ROWS:
+            return self._run(conn, postgres(sql), head, many=True)
+        try:
+            count = _bulk_insert(conn, plan, itertools.chain(head, rows))
+        except psycopg.Error as exc:
+            raise _driver_error(exc, self._shown) from exc
+        if count > 0:
+            self._local.changes = getattr(self._local, "changes", 0) + count
+        return Result([], count)
+
     def _statement(self, sql: str, params: Any, many: bool) -> Result:
         conn = self._pinned()
         text = postgres(sql)
         if conn is not None:
+            if many and (copied := self._copy_many(conn, sql, params)) is not None:
+                return copied
             return self._run(conn, text, params, many)
         if _WRITE.match(sql):  # a lone write takes the writer lock too (ids in commit order)
             self._begin()
@@ -251,6 +375,36 @@ class PgConnection:
             with self._pool.connection() as pooled:
                 return self._run(pooled, text, params, many)
         except psycopg.Error as exc:  # no connection came (pool timeout, server down)
+            raise _driver_error(exc, self._shown) from exc
+
+    def stream(
+        self, sql: str, parameters: Any = (), /, batch: int = STREAM_BATCH
+    ) -> Iterator[list[Any]]:
+        """Yield the rows of one query (SQLite dialect) in lists of at most *batch*.
+
+        Outside a transaction the rows come from a server-side cursor on a pooled connection,
+        *batch* per FETCH: memory holds one batch, however many rows. Inside this thread's
+        transaction (whose connection is busy with other statements between batches) the
+        rows are fetched whole, as :meth:`execute` does. Stopping early closes the cursor.
+        """
+        if self._pinned() is not None:
+            result = self.execute(sql, parameters)
+            while rows := result.fetchmany(batch):
+                yield rows
+            return
+        import psycopg
+
+        text = postgres(sql)
+        try:
+            with (
+                self._pool.connection() as conn,
+                conn.transaction(),
+                conn.cursor(name="reputable_stream") as cur,
+            ):
+                cur.execute(text, parameters)
+                while rows := cur.fetchmany(batch):
+                    yield rows
+        except psycopg.Error as exc:
             raise _driver_error(exc, self._shown) from exc
 
     def execute(self, sql: str, parameters: Any = (), /) -> Result:

@@ -206,9 +206,7 @@ class SQLStore(
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id"
-        for subject, cause_text, reason, source, listed_at, expires_at in self._db.execute(
-            sql, args
-        ):
+        for subject, cause_text, reason, source, listed_at, expires_at in self._each(sql, args):
             yield Listing(
                 subject=parse_subject(subject),
                 cause=Cause(cause_text),
@@ -311,7 +309,7 @@ class SQLStore(
         self, source_prefix: str, *, active_at: datetime
     ) -> Iterator[tuple[str, str, str, float, float | None]]:
         """Yield (subject, source, reason, listed_at, expires_at) of active listings by source."""
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, source, reason, listed_at, expires_at FROM listings"
             " WHERE (source = ? OR source LIKE ?) AND (expires_at IS NULL OR expires_at > ?)",
             (source_prefix, source_prefix + ":%", active_at.timestamp()),
@@ -322,7 +320,7 @@ class SQLStore(
     ) -> Iterator[tuple[str, int, str, float | None]]:
         """Yield (subject, family, source, expires_at) of active listings of *causes*, cheaply."""
         marks = ",".join("?" * len(causes))
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, family, source, expires_at FROM listings"
             f" WHERE cause IN ({marks}) AND (expires_at IS NULL OR expires_at > ?)",
             [*causes, active_at.timestamp()],
@@ -332,7 +330,7 @@ class SQLStore(
         self, *, active_at: datetime
     ) -> Iterator[tuple[str, int, str, str, float, float | None]]:
         """Yield (subject, family, cause, reason, listed_at, expires_at) of active listings."""
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, family, cause, reason, listed_at, expires_at FROM listings"
             " WHERE expires_at IS NULL OR expires_at > ?",
             (active_at.timestamp(),),
@@ -340,7 +338,7 @@ class SQLStore(
 
     def allow_rows(self, *, active_at: datetime) -> Iterator[tuple[str, int, str, float | None]]:
         """Yield (subject, family, note, expires_at) of active allowlist entries."""
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, family, note, expires_at FROM allow"
             " WHERE expires_at IS NULL OR expires_at > ?",
             (active_at.timestamp(),),
@@ -353,9 +351,7 @@ class SQLStore(
         if active_at is not None:
             sql += " WHERE expires_at IS NULL OR expires_at > ?"
             args.append(active_at.timestamp())
-        for subject, note, source, created_at, expires_at in self._db.execute(
-            sql + " ORDER BY id", args
-        ):
+        for subject, note, source, created_at, expires_at in self._each(sql + " ORDER BY id", args):
             yield AllowEntry(
                 subject=parse_subject(subject),
                 note=note,

@@ -119,7 +119,9 @@ class EvidenceTables(SQLiteTables):
         """
         sql = "SELECT target, cause, observed_at, weight FROM evidence"
         if targets is None:
-            return iter(self._db.execute(sql))
+            if getattr(self._db, "stream", None) is None:
+                return iter(self._db.execute(sql))  # SQLite's cursor steps as it is read
+            return self._each(sql)  # PostgreSQL: server-side batches, memory flat
         return chain.from_iterable(
             self._db.execute(f"{sql} WHERE target IN ({','.join('?' * len(chunk))})", chunk)
             for chunk in _chunks(sorted(targets))
@@ -159,7 +161,7 @@ class EvidenceTables(SQLiteTables):
 
     def all_targets(self) -> set[str]:
         """Return every target that has evidence."""
-        return {t for (t,) in self._db.execute("SELECT DISTINCT target FROM evidence")}
+        return {t for (t,) in self._each("SELECT DISTINCT target FROM evidence")}
 
     def evidence_records(self, subjects: Sequence[str], limit: int = 200) -> list[EvidenceRecord]:
         """Return the newest evidence whose subject or target is one of *subjects*."""
@@ -180,10 +182,7 @@ class EvidenceTables(SQLiteTables):
     def clean_targets(self) -> set[str]:
         """Return the targets that have positive (clean) evidence."""
         return {
-            t
-            for (t,) in self._db.execute(
-                "SELECT DISTINCT target FROM evidence WHERE cause = 'clean'"
-            )
+            t for (t,) in self._each("SELECT DISTINCT target FROM evidence WHERE cause = 'clean'")
         }
 
     def clean_targets_in(self, heads: Collection[str], *, ipv6: bool = False) -> set[str]:
@@ -261,9 +260,7 @@ class EvidenceTables(SQLiteTables):
             )
         causes = {c.value: c for c in Cause}
         for query, args in batches:
-            for subject, cause, listed_at, ends_at, ended_by, min_until in self._db.execute(
-                query, args
-            ):
+            for subject, cause, listed_at, ends_at, ended_by, min_until in self._each(query, args):
                 out.setdefault((subject, causes[cause]), []).append(
                     Period(listed_at, min_until, ends_at, ended_by)
                 )

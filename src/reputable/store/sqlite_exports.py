@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import TypeAlias
 
@@ -34,17 +34,6 @@ def ip_sort_key(subject: str, family: int) -> bytes:
 class ExportReads(SQLiteTables):
     """Mixin for SQLiteStore."""
 
-    def _chunked(
-        self, sql: str, args: Collection[object], batch: int = CHUNK
-    ) -> Iterator[list[tuple[object, ...]]]:
-        """Yield the rows of *sql* in lists of *batch* from one cursor (the one row reader)."""
-        cursor = self._db.execute(sql, list(args))
-        try:
-            while rows := cursor.fetchmany(batch):
-                yield rows
-        finally:
-            cursor.close()
-
     def ip_rows_sorted(self, *, active_at: datetime) -> Iterator[list[tuple[str, int, str]]]:
         """Yield chunks of (subject, family, cause) of active IP listings in numeric order.
 
@@ -57,7 +46,7 @@ class ExportReads(SQLiteTables):
             order = f"{_KEY_FUNCTION}(subject, family)"
         else:
             order = "family, CAST(subject AS inet)"
-        yield from self._chunked(  # type: ignore[misc]  # rows are (str, int, str)
+        yield from self._batches(
             "SELECT subject, family, cause FROM listings WHERE family IN (4, 6)"
             f" AND (expires_at IS NULL OR expires_at > ?) ORDER BY {order}",
             (active_at.timestamp(),),
@@ -65,7 +54,7 @@ class ExportReads(SQLiteTables):
 
     def domain_rows_sorted(self, *, active_at: datetime) -> Iterator[list[tuple[str, str]]]:
         """Yield chunks of (subject, cause) of active domain listings in name order."""
-        yield from self._chunked(  # type: ignore[misc]  # rows are (str, str)
+        yield from self._batches(
             "SELECT subject, cause FROM listings WHERE family = 0"
             " AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject",
             (active_at.timestamp(),),
@@ -77,7 +66,7 @@ class ExportReads(SQLiteTables):
         One row per subject (several causes fold into one), walked in the order of the
         listings' unique index, so memory stays flat however many listings there are.
         """
-        yield from self._chunked(  # type: ignore[misc]  # rows are (str, int, float)
+        yield from self._batches(
             "SELECT subject, MAX(family), MAX(listed_at) FROM listings"
             " WHERE family IN (4, 6) AND (expires_at IS NULL OR expires_at > ?)"
             " GROUP BY subject ORDER BY subject",
@@ -104,7 +93,7 @@ class ExportReads(SQLiteTables):
             args.append(active_at.timestamp())
         if where:
             sql += " WHERE " + " AND ".join(where)
-        yield from self._chunked(sql + " ORDER BY id", args, batch)  # type: ignore[misc]
+        yield from self._batches(sql + " ORDER BY id", args, batch)
 
     def ip4_host_rows(self, *, active_at: datetime) -> Iterator[list[tuple[str, str, str, float]]]:
         """Yield batches of (subject, cause, reason, listed_at) of active IPv4 host listings.
@@ -112,7 +101,7 @@ class ExportReads(SQLiteTables):
         In subject order (the unique index's, no sort), so a host's listings come together:
         the streamed `export rbldnsd` writes them one host at a time.
         """
-        yield from self._chunked(  # type: ignore[misc]  # rows are (str, str, str, float)
+        yield from self._batches(
             "SELECT subject, cause, reason, listed_at FROM listings"
             " WHERE family = 4 AND instr(subject, '/') = 0"
             " AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject",
@@ -121,7 +110,7 @@ class ExportReads(SQLiteTables):
 
     def other_listing_rows(self, *, active_at: datetime) -> Iterator[ListingRecord]:
         """Yield the active listings that are not IPv4 hosts: ranges, IPv6 and domains."""
-        yield from self._db.execute(
+        yield from self._each(
             "SELECT subject, family, cause, reason, source, listed_at, expires_at FROM listings"
             " WHERE NOT (family = 4 AND instr(subject, '/') = 0)"
             " AND (expires_at IS NULL OR expires_at > ?) ORDER BY id",

@@ -67,7 +67,7 @@ class PolicyReads(SQLiteTables):
                 for chunk in _chunks(sorted(domains))
             )
         for query, args in batches:
-            for domain, target in self._db.execute(query, args):
+            for domain, target in self._each(query, args):
                 if domain != target:
                     out.setdefault(domain, set()).add(target)
         return out
@@ -96,7 +96,7 @@ class PolicyReads(SQLiteTables):
                 for chunk in _chunks(sorted(targets))
             )
         for query, args in batches:
-            for target, at, source in self._db.execute(query, args):
+            for target, at, source in self._each(query, args):
                 out.setdefault(target, []).append((float(at), source.split(":", 1)[1]))
         return out
 
@@ -119,7 +119,7 @@ class PolicyReads(SQLiteTables):
         *subjects* None: of every subject (a full evaluation; one pass, no parameter lists).
         """
         if subjects is None:
-            yield from self._db.execute(
+            yield from self._each(
                 "SELECT subject, cause, reason, listed_at, expires_at FROM listings"
                 " WHERE source = ? AND (expires_at IS NULL OR expires_at > ?)",
                 (source, active_at),
@@ -139,7 +139,7 @@ class PolicyReads(SQLiteTables):
     ) -> Iterator[tuple[str, str, float]]:
         """Yield (subject, source, listed_at) of the active listings of *causes*."""
         marks = ",".join("?" * len(causes))
-        yield from self._db.execute(
+        yield from self._each(
             f"SELECT subject, source, listed_at FROM listings WHERE cause IN ({marks})"
             " AND (expires_at IS NULL OR expires_at > ?)",
             [*causes, active_at],

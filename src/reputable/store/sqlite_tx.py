@@ -84,11 +84,40 @@ def transaction(db: Connection, failure: str) -> Iterator[Connection]:
         raise StoreError(f"{failure}: {exc}") from exc
 
 
+#: Rows per batch of :meth:`SQLiteTables._batches`.
+READ_BATCH = 2000
+
+
 class SQLiteTables:
     """Base of the stores and their table mixins: the connection, serial and audit log."""
 
     _db: Connection
     path: str
+
+    def _batches(self, sql: str, params: Any = (), batch: int = READ_BATCH) -> Iterator[list[Any]]:
+        """Yield the rows of a big read in lists of at most *batch*, memory flat at any size.
+
+        SQLite steps its cursor; PostgreSQL reads through a server-side cursor
+        (``PgConnection.stream``) instead of fetching the whole result first.
+        """
+        stream = getattr(self._db, "stream", None)
+        if stream is not None:
+            yield from stream(sql, params, batch)
+            return
+        cursor = self._db.execute(sql, params)
+        try:
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            cursor.close()
+
+    def _each(self, sql: str, params: Any = ()) -> Iterator[Any]:
+        """Yield the rows of a big read one by one, memory flat at any size (see :meth:`_batches`)."""
+        if getattr(self._db, "stream", None) is None:
+            yield from self._db.execute(sql, params)  # SQLite's cursor steps as it is read
+            return
+        for rows in self._batches(sql, params):
+            yield from rows
 
     def _bump(self) -> None:
         self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'")

@@ -22,7 +22,7 @@ from reputable.publication.exports.listing_json import (
     write_json_array,
     write_listing_records,
 )
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
 
 CONFIG = parse_config(DEFAULT_TOML)
 JSONABLE = st.recursive(
@@ -40,7 +40,7 @@ def test_the_text_is_json_dumps_of_the_list(items: list[object]) -> None:
     assert out.getvalue() == json.dumps(items, indent=2, ensure_ascii=False) + "\n"
 
 
-def test_rows_from_the_store_match_the_listing_shape(tmp_path: Path) -> None:
+def test_rows_from_the_store_match_the_listing_shape(tmp_path: Path, store_dsn: str) -> None:
     now = datetime(2026, 1, 2, tzinfo=UTC)
     listings = (
         Listing(
@@ -59,7 +59,7 @@ def test_rows_from_the_store_match_the_listing_shape(tmp_path: Path) -> None:
             expires_at=now + timedelta(days=1),
         ),
     )
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     try:
         store.apply(Batch(listings=listings), actor="t", action="list")
         rows = [r for batch in store.iter_listings(active_at=now, batch=1) for r in batch]

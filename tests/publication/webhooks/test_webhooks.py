@@ -24,7 +24,7 @@ from reputable.publication.webhooks.events import (
     verify,
 )
 from reputable.publication.webhooks.settings import Endpoint, parse_webhooks
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
 from tests.publication.webhooks.receiver import Receiver, receiving
 
 SECRET = "s3cret-s3cret-s3cret"
@@ -74,9 +74,9 @@ def test_listing_events_name_what_changed() -> None:
     ]
 
 
-def test_detect_with_a_kept_view_matches_the_stored_one(tmp_path: Path) -> None:
+def test_detect_with_a_kept_view_matches_the_stored_one(tmp_path: Path, store_dsn: str) -> None:
     """The loop's in-memory view stays equal to the stored one; reasons come with new listings."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     endpoint = Endpoint(name="e", url="http://127.0.0.1/", secret=SECRET)
     store.apply(Batch(listings=(_listing("192.0.2.1"),)), actor="t", action="list")
     known: set[tuple[str, str]] = set()
@@ -123,9 +123,9 @@ def _listing(subject: str, cause: Cause = Cause.SPAM, expires: datetime | None =
     )
 
 
-def test_detect_queues_each_change_once(tmp_path: Path) -> None:
+def test_detect_queues_each_change_once(tmp_path: Path, store_dsn: str) -> None:
     """First view is a baseline; later listings, expiries and removal requests queue once each."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     endpoint = Endpoint(name="e", url="http://127.0.0.1/", secret=SECRET)
     store.apply(Batch(listings=(_listing("192.0.2.1"),)), actor="t", action="list")
     assert detect(store, [endpoint], now=T0, lookup_urls=URLS, listings_moved=True) == 0
@@ -144,9 +144,9 @@ def test_detect_queues_each_change_once(tmp_path: Path) -> None:
     store.close()
 
 
-def test_deliver_retries_with_backoff_then_succeeds(tmp_path: Path) -> None:
+def test_deliver_retries_with_backoff_then_succeeds(tmp_path: Path, store_dsn: str) -> None:
     """A 503 is retried after the backoff; the 2xx marks it delivered, signed each time."""
-    store = SQLiteStore(tmp_path / "r.db")
+    store = open_dsn(store_dsn)
     now = datetime.now(UTC)  # queued now: far from the give-up age
     receiver = Receiver(secret=SECRET, fail_first=1)
     with receiving(receiver):
