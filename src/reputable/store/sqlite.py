@@ -16,6 +16,7 @@ from reputable.core.errors import StoreError
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.store.maintenance import StoreGauges, gauges_of, prune_evidence
 from reputable.store.migrate import migrations, split_statements
+from reputable.store.sqlite_changes import ChangeReads
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 from reputable.store.sqlite_exports import ExportReads
 from reputable.store.sqlite_feeds import FeedTables
@@ -54,6 +55,7 @@ class SQLStore(
     ExportReads,
     PageReads,
     PolicyReads,
+    ChangeReads,
 ):
     """Listings, evidence and the rest in SQL; every write is one transaction that bumps the serial.
 
