@@ -218,12 +218,13 @@ class Supervisor:
         self.leading = False
 
     # -- publisher --------------------------------------------------------------------------
-    async def rebuild_if_stale(self) -> bool:
+    async def rebuild_if_stale(self, *, wait: bool = False) -> bool:
         """Bring the snapshot level with the store; True if it (or its overlay) was rewritten.
 
-        A few changed addresses go into the overlay at once (milliseconds, any list size);
-        the full rebuild runs in a child when the overlay cannot say it, and in the background
-        when the overlay is older than OVERLAY_REBUILD_SECONDS or holds OVERLAY_REBUILD_SIZE.
+        A few changed addresses go into the overlay at once (milliseconds, any list size).
+        Anything else starts a full rebuild in a child, in the background, so later one-entry
+        changes still reach the overlay while it runs (*wait*: until it is done); so does an
+        overlay older than OVERLAY_REBUILD_SECONDS or holding OVERLAY_REBUILD_SIZE addresses.
         """
         now = datetime.now(UTC)
         state = freshness(
@@ -252,9 +253,10 @@ class Supervisor:
             if since is not None and time.monotonic() - since >= OVERLAY_REBUILD_SECONDS:
                 self.rebuild_in_background()
             return False
-        if self.background is not None and not self.background.done():
-            return await asyncio.shield(self.background)  # one build at a time
-        return await self.rebuild()
+        self.rebuild_in_background()  # one build at a time: joins the running one
+        if wait and self.background is not None:
+            return await asyncio.shield(self.background)
+        return False
 
     def rebuild_in_background(self) -> None:
         """Start a full rebuild that folds the overlay into the base (one at a time)."""
@@ -844,7 +846,7 @@ class Supervisor:
         # Answer from the last snapshot at once; the publisher swaps in a fresh one if the
         # store moved while we were down. Only a missing snapshot must be built first.
         if not self.config.snapshot_path.exists():
-            await self.rebuild_if_stale()
+            await self.rebuild_if_stale(wait=True)
         if not self.config.snapshot_path.exists():
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"

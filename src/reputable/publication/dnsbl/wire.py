@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Final
@@ -162,6 +162,9 @@ class Responder:
         ]
         self.counters = counters if counters is not None else [0] * (SLOTS * (len(zones) + 1))
         self._a_cache: dict[tuple[int, int], bytes] = {}
+        #: Answers a query outside our zones before REFUSED, or returns None (the RPZ zones'
+        #: SOA offered by transfer: secondaries probe the serial, dnsbl/transfer.py).
+        self.outside: Callable[[bytes], bytes | None] | None = None
 
     # -- entry point ------------------------------------------------------------------------
     def respond(self, packet: bytes, max_size: int | None) -> bytes | None:
@@ -201,6 +204,10 @@ class Responder:
             )
         lower = [label.lower() for label in labels]
         zone_index, zone = self._zone_of(lower)
+        if zone is None and self.outside is not None and qtype not in (AXFR, IXFR):
+            reply = self.outside(packet)
+            if reply is not None:
+                return reply
         if zone is None or qclass not in (IN, ANY) or qtype in (AXFR, IXFR):
             slot = other if zone is None else SLOTS * zone_index
             self.counters[slot + REFUSED_COUNT] += 1

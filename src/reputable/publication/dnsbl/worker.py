@@ -162,6 +162,7 @@ class Worker:
         )
         if self.transfers is not None:
             self.transfers.remember(snapshot)
+            responder.outside = self.transfers.soa_reply if self.transfers.rpz else None
         log.info(
             "snapshot_loaded",
             worker=self.index,
@@ -346,6 +347,8 @@ class Worker:
 
             self.transfers = Transfers(self.config)
             self.transfers.remember(self.responder.snapshot)
+            if self.transfers.rpz:
+                self.responder.outside = self.transfers.soa_reply
         dns = self.config.dns
         self.tcp_service = TcpService(
             self._tcp_answer,
