@@ -14,6 +14,7 @@ import base64
 import binascii
 import os
 import struct
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -216,6 +217,10 @@ class Transfers:
         self.refused = 0
         #: Per zone: kind ("axfr", "ixfr") and record count of the last transfer sent.
         self.last: dict[str, tuple[str, int]] = {}
+        #: IXFR differences by (zone, from serial, to serial), shared by the secondaries.
+        self._diffs: dict[tuple[str, int, int], tuple[list[Record], list[Record]]] = {}
+        self._diff_locks: dict[tuple[str, int, int], threading.Lock] = {}
+        self._lock = threading.Lock()
 
     wants = staticmethod(is_transfer)
 
@@ -347,15 +352,38 @@ class Transfers:
             log.info("ixfr_as_axfr", zone=zone.name, client_serial=old, serial=current.serial)
             return self._axfr(query, zone, current, host)
         self.sent += 1
-        before = {r for r in records(base, zone) if r.rtype != "SOA"}
-        after = {r for r in records(current, zone) if r.rtype != "SOA"}
-        deleted, added = sorted(before - after), sorted(after - before)
+        deleted, added = self._difference(base, current, zone)
         log.info(
             "ixfr", zone=zone.name, serial=current.serial, deleted=len(deleted), added=len(added)
         )
         body = [new_soa, soa_record(zone, base.serial), *deleted, new_soa, *added, new_soa]
         self.last[zone.name] = ("ixfr", len(body))
         return list(self._messages(query, zone, iter(body)))
+
+    def _difference(
+        self, base: Snapshot, current: Snapshot, zone: ZoneSettings
+    ) -> tuple[list[Record], list[Record]]:
+        """Return (deleted, added) records from *base* to *current*, computed once per pair.
+
+        Rendering both zones is O(zone); several secondaries asking for the same IXFR after a
+        NOTIFY (threads, at once) share one computation instead of each paying it.
+        """
+        key = (zone.name, base.serial, current.serial)
+        with self._lock:
+            lock = self._diff_locks.setdefault(key, threading.Lock())
+        with lock:
+            found = self._diffs.get(key)
+            if found is None:
+                before = {r for r in records(base, zone) if r.rtype != "SOA"}
+                after = {r for r in records(current, zone) if r.rtype != "SOA"}
+                found = (sorted(before - after), sorted(after - before))
+                with self._lock:
+                    self._diffs[key] = found
+                    while len(self._diffs) > 4 * len(self.zones):  # the newest few pairs
+                        oldest = next(iter(self._diffs))
+                        del self._diffs[oldest]
+                        self._diff_locks.pop(oldest, None)
+            return found
 
     # -- messages ----------------------------------------------------------------------------
     def _messages(
