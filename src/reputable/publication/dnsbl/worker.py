@@ -183,8 +183,10 @@ class Worker:
         try:
             if (st.st_ino, st.st_mtime_ns) != self.snapshot_id:
                 self.responder = self._load()
+                self.notify_due = True  # a new serial for the secondaries
             elif self._overlay_identity() != self.overlay_id:
-                # Only the overlay moved: same base mapping, new changed addresses.
+                # Only the overlay moved: same base mapping, new changed addresses (the
+                # secondaries get them with the next base: no NOTIFY).
                 self.responder = self._load(self.responder.snapshot)
             else:
                 return False
@@ -192,7 +194,6 @@ class Worker:
             log.warning("snapshot_rejected", worker=self.index, error=str(exc))
             return False
         self.reloads += 1
-        self.notify_due = True
         return True
 
     # -- sockets ----------------------------------------------------------------------------
