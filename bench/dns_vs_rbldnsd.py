@@ -203,7 +203,9 @@ def memory(pid: int) -> tuple[float, float, list[str]]:
                     if key in ("Rss", "Pss", "Shared_Clean", "Private_Dirty"):
                         one[key] = int(rest.split()[0])
             command = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except FileNotFoundError:  # exited meanwhile
+        except (FileNotFoundError, ProcessLookupError):  # exited meanwhile (a build child)
+            continue
+        if "Rss" not in one:
             continue
         rss += one["Rss"]
         pss += one["Pss"]
@@ -325,6 +327,13 @@ def measure(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    print(  # at once: a later failure must not lose this server's figures
+        f"{name}: {result.qps:,.0f} q/s, RSS {result.rss_mb:.1f} MB, PSS {result.pss_mb:.1f} MB,"
+        f" server CPU {result.server_cpu:.0f}%, load {result.load:.2f} s, lost {result.lost}",
+        *result.detail,
+        sep="\n  ",
+        flush=True,
+    )
     return result
 
 
