@@ -272,7 +272,11 @@ class Supervisor:
         self.overlay_since = None
         cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "snapshot", "build"]
         began = time.perf_counter()
-        code = await run_child(cmd)
+        try:
+            code = await run_child(cmd)
+        except OSError as exc:  # it runs in the background: say it here, nobody awaits it
+            log.error("snapshot_build_failed", error=str(exc))
+            code = -1
         self.activity.snapshot_build_seconds = time.perf_counter() - began
         self.activity.snapshot_builds[code == 0] += 1
         if code != 0:
