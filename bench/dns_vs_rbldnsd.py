@@ -203,7 +203,9 @@ def memory(pid: int) -> tuple[float, float, list[str]]:
                     if key in ("Rss", "Pss", "Shared_Clean", "Private_Dirty"):
                         one[key] = int(rest.split()[0])
             command = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except FileNotFoundError:  # exited meanwhile
+        except (FileNotFoundError, ProcessLookupError):  # exited meanwhile (a build child)
+            continue
+        if "Rss" not in one:
             continue
         rss += one["Rss"]
         pss += one["Pss"]
@@ -325,6 +327,13 @@ def measure(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    print(  # at once: a later failure must not lose this server's figures
+        f"{name}: {result.qps:,.0f} q/s, RSS {result.rss_mb:.1f} MB, PSS {result.pss_mb:.1f} MB,"
+        f" server CPU {result.server_cpu:.0f}%, load {result.load:.2f} s, lost {result.lost}",
+        *result.detail,
+        sep="\n  ",
+        flush=True,
+    )
     return result
 
 
@@ -419,6 +428,24 @@ def table(results: list[Result]) -> str:
     return "\n".join(out)
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    """Return (hosts, ranges) for a size like ``100k``, ``1M``, ``10M`` or ``250000``.
+
+    1M gives 50,000 ranges and 10M 100,000 (issue 16's data sets); other sizes one range per
+    twenty hosts, at most 100,000.
+    """
+    raw = text.strip().lower().replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(raw[-1:], 1)
+    try:
+        hosts = int(float(raw[:-1] if scale != 1 else raw) * scale)
+    except ValueError:
+        raise SystemExit(f"error: --size {text!r}: give a count like 100k, 1M or 10M") from None
+    if hosts < 1:
+        raise SystemExit(f"error: --size {text!r}: need at least one host")
+    ranges = {1_000_000: 50_000, 10_000_000: 100_000}.get(hosts, min(100_000, max(1, hosts // 20)))
+    return hosts, ranges
+
+
 def main() -> int:
     """Run the benchmark and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -444,15 +471,13 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep the files")
     parser.add_argument(
         "--size",
-        choices=["1M", "10M"],
         default=None,
-        help="preset: 1M (1M hosts + 50k ranges) or 10M (10M hosts + 100k ranges, issue 16)",
+        help="hosts like 100k, 1M, 10M (1M: + 50k ranges; 10M: + 100k ranges, issue 16;"
+        " others: one range per 20 hosts); overrides --entries and --ranges",
     )
     args = parser.parse_args()
-    if args.size == "10M":
-        args.entries, args.ranges = 10_000_000, 100_000
-    elif args.size == "1M":
-        args.entries, args.ranges = 1_000_000, 50_000
+    if args.size is not None:
+        args.entries, args.ranges = parse_size(args.size)
     for tool in ("dnsperf", "rbldnsd"):
         if shutil.which(tool, path=os.environ.get("PATH", "") + ":/usr/sbin") is None:
             print(f"error: {tool} not found (Debian package {tool})", file=sys.stderr)

@@ -37,7 +37,15 @@ from reputable.publication.metrics import (
     render_activity,
     render_server,
 )
-from reputable.publication.snapshot.publish import Published, fingerprint, publish, stale
+from reputable.publication.snapshot.publish import (
+    CHANGED,
+    FRESH,
+    Published,
+    fingerprint,
+    freshness,
+    publish,
+    publish_overlay,
+)
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.coordination import EVIDENCE_CHANNEL, ChangeFeed, change_feed, leader_lock
 from reputable.store.dsn import is_postgres, open_dsn, shown
@@ -50,6 +58,10 @@ if TYPE_CHECKING:
 
 WORKER_RESTART_DELAY = 1.0
 EVIDENCE_GATHER = 1.0  # seconds the policy waits after the API reports new evidence
+#: A full snapshot rebuild folds the overlay into the base once the first change in it is
+#: this old (seconds) or it holds this many addresses (publication/snapshot/overlay.py).
+OVERLAY_REBUILD_SECONDS = 60.0
+OVERLAY_REBUILD_SIZE = 500
 #: How long a child (snapshot build, policy run, DNS worker) gets to end after SIGTERM.
 CHILD_STOP_SECONDS = 0.8
 #: Seconds between two evidence retention rounds.
@@ -186,6 +198,10 @@ class Supervisor:
         self.metrics_listen = metrics_listen
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * config.dns.workers
         self.digest = fingerprint(config)
+        self.overlay_since: float | None = None  # when the first change went to an overlay
+        transfer = config.extra.get("transfer")
+        self.notifies = isinstance(transfer, dict) and bool(transfer.get("notify"))
+        self.background: asyncio.Future[bool] | None = None  # a full rebuild behind an overlay
         self.stopping = asyncio.Event()
         self.local_worker: Worker | None = worker
         self.http = http_settings(config)  # a bad [http] section fails before anything starts
@@ -204,16 +220,63 @@ class Supervisor:
         self.leading = False
 
     # -- publisher --------------------------------------------------------------------------
-    async def rebuild_if_stale(self) -> bool:
-        """Rebuild the snapshot in a child process when it lags the store; True if rebuilt."""
+    async def rebuild_if_stale(self, *, wait: bool = False) -> bool:
+        """Bring the snapshot level with the store; True if it (or its overlay) was rewritten.
+
+        A few changed addresses go into the overlay at once (milliseconds, any list size).
+        Anything else starts a full rebuild in a child, in the background, so later one-entry
+        changes still reach the overlay while it runs (*wait*: until it is done); so does an
+        overlay older than OVERLAY_REBUILD_SECONDS or holding OVERLAY_REBUILD_SIZE addresses.
+        """
         now = datetime.now(UTC)
-        if not stale(
+        state = freshness(
             self.config.snapshot_path, serial=self.store.serial(), digest=self.digest, now=now
-        ):
+        )
+        if state == CHANGED:
+            try:
+                result = publish_overlay(self.store, self.config, now)
+            except (OSError, ValueError) as exc:  # the full rebuild below reports it too
+                log.warning("overlay_failed", error=str(exc))
+                result = None
+            if result is not None:
+                log.info(
+                    "overlay_written",
+                    serial=result.serial,
+                    addresses=result.listings,
+                    ms=round(result.seconds * 1000, 1),
+                )
+                if self.overlay_since is None:
+                    self.overlay_since = time.monotonic()
+                # Secondaries see snapshots, not overlays (dnsbl/transfer.py): with NOTIFY
+                # targets the change goes to them with the next base, built right away.
+                if result.listings >= OVERLAY_REBUILD_SIZE or self.notifies:
+                    self.rebuild_in_background()
+                return True
+        elif state == FRESH:
+            since = self.overlay_since
+            if since is not None and time.monotonic() - since >= OVERLAY_REBUILD_SECONDS:
+                self.rebuild_in_background()
             return False
+        self.rebuild_in_background()  # one build at a time: joins the running one
+        if wait and self.background is not None:
+            return await asyncio.shield(self.background)
+        return False
+
+    def rebuild_in_background(self) -> None:
+        """Start a full rebuild that folds the overlay into the base (one at a time)."""
+        if self.background is None or self.background.done():
+            self.background = asyncio.ensure_future(self.rebuild())
+
+    async def rebuild(self) -> bool:
+        """Rebuild the whole snapshot in a child process; True if it succeeded."""
+        self.overlay_since = None
         cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "snapshot", "build"]
         began = time.perf_counter()
-        code = await run_child(cmd)
+        try:
+            code = await run_child(cmd)
+        except OSError as exc:  # it runs in the background: say it here, nobody awaits it
+            log.error("snapshot_build_failed", error=str(exc))
+            code = -1
         self.activity.snapshot_build_seconds = time.perf_counter() - began
         self.activity.snapshot_builds[code == 0] += 1
         if code != 0:
@@ -237,6 +300,8 @@ class Supervisor:
                     log.error("publisher_failed", error=str(exc))
                 await self.wait_change(feed, interval)
         finally:
+            if self.background is not None and not self.background.done():
+                self.background.cancel()
             await feed.close()
 
     async def wait_change(
@@ -789,7 +854,7 @@ class Supervisor:
         # Answer from the last snapshot at once; the publisher swaps in a fresh one if the
         # store moved while we were down. Only a missing snapshot must be built first.
         if not self.config.snapshot_path.exists():
-            await self.rebuild_if_stale()
+            await self.rebuild_if_stale(wait=True)
         if not self.config.snapshot_path.exists():
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"

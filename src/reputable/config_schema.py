@@ -18,7 +18,7 @@ from datetime import timedelta
 from ipaddress import ip_address, ip_network
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, create_model
 
 from reputable.core.clock import parse_duration
 from reputable.core.errors import InputError
@@ -308,6 +308,7 @@ class Transfer(Section):
     allow: list[str] = []
     notify: list[HostPort] = []
     history: Annotated[int, Field(ge=1, le=1000)] = 8
+    rpz: StrictBool = False  # offer the [[sinks]] RPZ zones by AXFR/IXFR too
 
 
 class Resolver(Section):

@@ -231,12 +231,16 @@ def sinks_of(config: Any) -> tuple[Sink, ...]:
     return parse_sinks(config.extra.get("sinks"), base)
 
 
-def _snapshot_key(path: Path) -> tuple[int, int, int] | None:
+def _snapshot_key(path: Path) -> tuple[int, int, int, int] | None:
     try:
         st = path.stat()
     except FileNotFoundError:
         return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
+    try:  # a one-entry change lands in the overlay beside the snapshot (snapshot/overlay.py)
+        overlay = path.with_name(path.name + ".overlay").stat().st_mtime_ns
+    except FileNotFoundError:
+        overlay = 0
+    return st.st_ino, st.st_mtime_ns, st.st_size, overlay
 
 
 async def follow_sinks(
@@ -248,7 +252,7 @@ async def follow_sinks(
         return
     interval = max(0.1, config.dns.reload_interval.total_seconds())
     store = store_factory()
-    seen: tuple[int, int, int] | None = None
+    seen: tuple[int, int, int, int] | None = None
     try:
         while not stop.is_set():
             key = _snapshot_key(config.snapshot_path)

@@ -17,6 +17,7 @@ from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.store.bulk import LISTING_UPSERT
 from reputable.store.maintenance import StoreGauges, gauges_of, prune_evidence
 from reputable.store.migrate import migrations, split_statements
+from reputable.store.sqlite_changes import ChangeReads
 from reputable.store.sqlite_evidence import EvidenceTables, PolicyWrites, RequestTables
 from reputable.store.sqlite_exports import ExportReads
 from reputable.store.sqlite_feeds import FeedTables
@@ -55,6 +56,7 @@ class SQLStore(
     ExportReads,
     PageReads,
     PolicyReads,
+    ChangeReads,
 ):
     """Listings, evidence and the rest in SQL; every write is one transaction that bumps the serial.
 

@@ -79,10 +79,14 @@ typedef struct {
     int soa_len;
     int max_udp;            /* dns.max_udp_answer */
     int amplification;      /* dns.max_amplification (0: off) */
+    Py_buffer defer_buf;    /* overlay: sorted u32 addresses left to Python (snapshot/overlay.py) */
+    const uint32_t *defer;
+    Py_ssize_t n_defer;
 } Engine;
 
 static void Engine_dealloc(Engine *self) {
     for (int i = 0; i < self->nbuf; i++) PyBuffer_Release(&self->buf[i]);
+    if (self->defer_buf.obj != NULL) PyBuffer_Release(&self->defer_buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -101,12 +105,13 @@ static int copy_wire(PyObject *obj, uint8_t *dst, int *len, int cap, const char 
 
 static int Engine_init(Engine *self, PyObject *args, PyObject *kw) {
     static char *names[] = {"sections", "zone",          "others", "ttl", "negative_ttl",
-                            "soa",      "max_udp",       "amplification", NULL};
-    PyObject *sections, *zone, *others, *soa;
+                            "soa",      "max_udp",       "amplification", "defer", NULL};
+    PyObject *sections, *zone, *others, *soa, *defer = NULL;
     unsigned long ttl, negative_ttl;
     int max_udp = 1232, amplification = 3;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OSOkkS|ii", names, &sections, &zone, &others,
-                                     &ttl, &negative_ttl, &soa, &max_udp, &amplification))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OSOkkS|iiO", names, &sections, &zone, &others,
+                                     &ttl, &negative_ttl, &soa, &max_udp, &amplification,
+                                     &defer))
         return -1;
     if (max_udp < 512 || max_udp > MAX_REPLY || amplification < 0) {
         PyErr_Format(PyExc_ValueError, "max_udp must be 512-%d and amplification >= 0",
@@ -200,6 +205,20 @@ static int Engine_init(Engine *self, PyObject *args, PyObject *kw) {
     }
     Py_DECREF(oseq);
     if (copy_wire(soa, self->soa, &self->soa_len, 600, "soa") < 0) return -1;
+    if (defer != NULL && defer != Py_None) {
+        if (PyObject_GetBuffer(defer, &self->defer_buf, PyBUF_SIMPLE) < 0) return -1;
+        if (self->defer_buf.len % 4 || ((uintptr_t)self->defer_buf.buf) % 4) {
+            PyErr_SetString(PyExc_ValueError, "defer must be an aligned u32 array");
+            return -1;
+        }
+        self->defer = (const uint32_t *)self->defer_buf.buf;
+        self->n_defer = self->defer_buf.len / 4;
+        for (Py_ssize_t i = 1; i < self->n_defer; i++)
+            if (self->defer[i] <= self->defer[i - 1]) {
+                PyErr_SetString(PyExc_ValueError, "defer must be sorted and distinct");
+                return -1;
+            }
+    }
     self->ttl = (uint32_t)ttl;
     self->negative_ttl = (uint32_t)negative_ttl;
     return 0;
@@ -415,6 +434,17 @@ static int parse_ip(const uint8_t *p, const int *starts, int nprefix, uint32_t *
 
 /* Answer *p* into *out* (capacity MAX_REPLY+) as Responder.respond(p, max_size) would.
  * Returns the reply length and sets *slot, or -1 when Python must answer the packet. */
+/* True when addr is one of the overlay's addresses (sorted array, bisect). */
+static int deferred(const Engine *e, uint32_t addr) {
+    Py_ssize_t lo = 0, hi = e->n_defer;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (e->defer[mid] < addr) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < e->n_defer && e->defer[lo] == addr;
+}
+
 static int answer(const Engine *e, const uint8_t *p, int len, int max_size, uint8_t *out,
                   int *slot) {
     if (len < 12 || max_size < 0) return -1;
@@ -458,6 +488,7 @@ static int answer(const Engine *e, const uint8_t *p, int len, int max_size, uint
     uint32_t addr = 0;
     int kind = parse_ip(p, starts, nprefix, &addr);
     if (kind < 0) return -1;
+    if (kind == 4 && e->n_defer && deferred(e, addr)) return -1; /* changed: the overlay's */
     uint32_t value = V_NONE;
     if (kind == 4) value = v4_value(e, addr);
     int found = kind == 1 || (kind == 4 && value != V_NONE && value != V_EXCLUDED &&

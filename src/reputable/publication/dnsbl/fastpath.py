@@ -114,7 +114,11 @@ def engine_args(responder: Responder) -> dict[str, Any] | None:
     }
 
 
-def _engine(module: ModuleType, snapshot: MappedFile, args: dict[str, Any]) -> Engine:
+def _engine(
+    module: ModuleType, snapshot: MappedFile, args: dict[str, Any], defer: Any = None
+) -> Engine:
+    """Return the C engine over *snapshot*; the IPv4 addresses in *defer* (a sorted ``u32``
+    array: an overlay's changed addresses) are left to Python, which answers them from it."""
     serial = int(snapshot.header["serial"]) & 0xFFFFFFFF
     soa = (
         bytes.fromhex(args["soa_names"])
@@ -130,6 +134,7 @@ def _engine(module: ModuleType, snapshot: MappedFile, args: dict[str, Any]) -> E
         soa,
         args["max_udp"],
         args["amplification"],
+        defer,
     )
     return engine
 
@@ -141,7 +146,9 @@ def engine_for(responder: Responder, module: ModuleType | None = None) -> Engine
     if module is None or args is None:
         return None
     try:
-        return _engine(module, responder.snapshot.file, args)
+        overlay = responder.snapshot.overlay
+        defer = overlay.v4_sorted if overlay is not None and overlay.v4 else None
+        return _engine(module, responder.snapshot.file, args, defer)
     except (ValueError, TypeError, SnapshotError) as exc:
         from reputable.core import log
 
@@ -309,7 +316,17 @@ def early_start(config_path: Path) -> EarlyStart | None:
         if plan.get("config") != text or plan.get("snapshot") != str(snapshot_path):
             return None
         snapshot = MappedFile(snapshot_path)
-        early = EarlyStart(plan, snapshot, _engine(module, snapshot, plan["engine"]))
+        # Addresses changed since the snapshot (its overlay) wait for the worker, which
+        # answers them from the overlay.
+        from array import array
+
+        from reputable.publication.snapshot.overlay import overlay_of, overlay_path
+
+        overlay = overlay_of(snapshot, overlay_path(snapshot_path))
+        defer = None
+        if overlay is not None and overlay.header["overlay"]["v4"]:
+            defer = array("I", sorted(int(a) for a in overlay.header["overlay"]["v4"]))
+        early = EarlyStart(plan, snapshot, _engine(module, snapshot, plan["engine"], defer))
         early.bind()
         early.start(module)
     except (OSError, ValueError, KeyError, TypeError, SnapshotError):

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import struct
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from typing import Any, Final
 
 import dns.exception
@@ -47,7 +50,7 @@ from reputable.publication.snapshot.view import Snapshot
 AXFR: Final = 252
 IXFR: Final = 251
 MESSAGE_BUDGET: Final = 16_000  # bytes of records per message (RFC 5936 §2.2: many per message)
-_KEYS: Final = {"allow", "notify", "history", "keys"}
+_KEYS: Final = {"allow", "notify", "history", "keys", "rpz"}
 _RENDERER: Final[Any] = dns.renderer.Renderer  # untyped in dnspython 2.9: used through Any
 
 
@@ -59,6 +62,7 @@ class TransferSettings:
     allow: tuple[IPv4Network | IPv6Network, ...]
     notify: tuple[tuple[str, int], ...]
     history: int
+    rpz: bool = False  # also offer each [[sinks]] kind = "rpz" zone (its file) by transfer
 
 
 def transfer_settings(config: Config) -> TransferSettings:
@@ -93,7 +97,88 @@ def transfer_settings(config: Config) -> TransferSettings:
     history = raw.get("history", 8)
     if not isinstance(history, int) or history < 1:
         raise ConfigError(f"transfer.history: {history!r}: give a number of snapshots >= 1")
-    return TransferSettings(keyring, allow, tuple(notify), history)
+    rpz = raw.get("rpz", False)
+    if not isinstance(rpz, bool):
+        raise ConfigError(f"transfer.rpz: {rpz!r}: write true or false")
+    return TransferSettings(keyring, allow, tuple(notify), history, rpz)
+
+
+class RpzSource:
+    """One ``[[sinks]]`` RPZ zone offered by AXFR/IXFR: its file, re-read when it changes.
+
+    The file is what the sink writes after each snapshot (exports/rpz.py, serial = the store's
+    serial); the last ``history`` versions are kept for IXFR, as the DNSBL zones' snapshots.
+    """
+
+    def __init__(self, origin: str, path: Path, history: int) -> None:
+        self.origin = dns.name.from_text(origin)
+        self.path = path
+        self.versions: deque[tuple[int, Record, frozenset[Record]]] = deque(maxlen=history + 1)
+        self._seen: tuple[int, int] | None = None
+
+    def current(self) -> tuple[int, Record, frozenset[Record]] | None:
+        """Return (serial, SOA record, other records) of the newest file; None before one."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return self.versions[-1] if self.versions else None
+        if (st.st_ino, st.st_mtime_ns) != self._seen:
+            try:
+                version = _read_rpz(self.path, self.origin)
+            except (OSError, ValueError, dns.exception.DNSException) as exc:
+                log.warning("rpz_unreadable", path=str(self.path), error=str(exc))
+                return self.versions[-1] if self.versions else None
+            self._seen = (st.st_ino, st.st_mtime_ns)
+            if not self.versions or self.versions[-1][0] != version[0]:
+                self.versions.append(version)
+        return self.versions[-1] if self.versions else None
+
+    def ttl(self) -> int:
+        """Return the zone's TTL (of its SOA; 300 before the file exists)."""
+        return 300
+
+
+def _read_rpz(path: Path, origin: dns.name.Name) -> tuple[int, Record, frozenset[Record]]:
+    """Return (serial, SOA, records) of the RPZ master file at *path*."""
+    import dns.zone
+
+    zone = dns.zone.from_text(path.read_text(encoding="utf-8"), origin, relativize=True)
+    soa: Record | None = None
+    serial = 0
+    found: set[Record] = set()
+    for name, node in zone.nodes.items():
+        owner = "" if name == dns.name.empty else name.to_text()
+        for rdataset in node.rdatasets:
+            rtype = dns.rdatatype.to_text(rdataset.rdtype)
+            for rdata in rdataset:
+                text = rdata.to_text(origin=origin, relativize=False)
+                if rdataset.rdtype == dns.rdatatype.SOA:
+                    soa = Record("", "SOA", text)
+                    serial = int(rdata.serial)
+                else:
+                    found.add(Record(owner, rtype, text))
+    if soa is None:
+        raise ValueError(f"{path}: no SOA record")
+    return serial, soa, frozenset(found)
+
+
+def rpz_sources(config: Config, settings: TransferSettings) -> dict[dns.name.Name, RpzSource]:
+    """Return the RPZ zones ``[transfer] rpz = true`` offers: one per ``[[sinks]]`` rpz."""
+    if not settings.rpz:
+        return {}
+    from reputable.publication.sinks import sinks_of
+
+    sources = [
+        RpzSource(sink.origin, sink.path, settings.history)
+        for sink in sinks_of(config)
+        if sink.kind == "rpz"
+    ]
+    if not sources:
+        raise ConfigError(
+            'transfer.rpz = true but there is no [[sinks]] kind = "rpz" to offer;'
+            " add one (docs/transfer.md) or set rpz = false"
+        )
+    return {source.origin: source for source in sources}
 
 
 def is_transfer(packet: bytes) -> bool:
@@ -114,11 +199,28 @@ class Transfers:
     def __init__(self, config: Config, settings: TransferSettings | None = None) -> None:
         self.settings = settings or transfer_settings(config)
         self.zones = {dns.name.from_text(z.name): z for z in zone_settings(config)}
+        self.rpz = rpz_sources(config, self.settings)
+        dns_ = config.dns
+        self._rpz_settings = {
+            name: ZoneSettings(
+                name.to_text(omit_final_dot=True),
+                "rpz",
+                source.ttl(),
+                dns_.nameservers,
+                dns_.hostmaster,
+                dns_.negative_ttl,
+            )
+            for name, source in self.rpz.items()
+        }
         self.history: deque[Snapshot] = deque(maxlen=self.settings.history + 1)
         self.sent = 0  # transfers answered
         self.refused = 0
         #: Per zone: kind ("axfr", "ixfr") and record count of the last transfer sent.
         self.last: dict[str, tuple[str, int]] = {}
+        #: IXFR differences by (zone, from serial, to serial), shared by the secondaries.
+        self._diffs: dict[tuple[str, int, int], tuple[list[Record], list[Record]]] = {}
+        self._diff_locks: dict[tuple[str, int, int], threading.Lock] = {}
+        self._lock = threading.Lock()
 
     wants = staticmethod(is_transfer)
 
@@ -142,10 +244,14 @@ class Transfers:
         except dns.exception.DNSException:
             return self._error(packet, dns.rcode.FORMERR, "malformed", host)
         question = query.question[0] if len(query.question) == 1 else None
+        if question is not None and question.name in self.rpz:
+            if not self._permitted(query, host):
+                return self._refuse(query, "no TSIG and not in transfer.allow", host)
+            return self._rpz(query, question.name, question.rdtype, host)
         zone = self.zones.get(question.name) if question is not None else None
         if question is None or zone is None or not self.history:
             return self._refuse(query, "not our zone", host)
-        if not query.had_tsig and not any(_inside(host, net) for net in self.settings.allow):
+        if not self._permitted(query, host):
             return self._refuse(query, "no TSIG and not in transfer.allow", host)
         current = self.history[-1]
         if question.rdtype == IXFR:
@@ -153,6 +259,64 @@ class Transfers:
             if old is not None:
                 return self._ixfr(query, zone, current, old, host)
         return self._axfr(query, zone, current, host)
+
+    def _permitted(self, query: dns.message.Message, host: str) -> bool:
+        return query.had_tsig or any(_inside(host, net) for net in self.settings.allow)
+
+    # -- RPZ ---------------------------------------------------------------------------------
+    def _rpz(
+        self, query: dns.message.Message, name: dns.name.Name, rdtype: int, host: str
+    ) -> list[bytes]:
+        """Answer AXFR or IXFR of an RPZ zone from its file's versions."""
+        source = self.rpz[name]
+        zone = self._rpz_settings[name]
+        current = source.current()
+        if current is None:
+            return self._error(query.to_wire(), dns.rcode.SERVFAIL, "no RPZ file yet", host)
+        serial, soa, recs = current
+        self.sent += 1
+        old = self._client_serial(query) if rdtype == IXFR else None
+        base = next((v for v in source.versions if v[0] == old), None)
+        if old == serial:
+            body = [soa]
+        elif base is not None:
+            deleted, added = sorted(base[2] - recs), sorted(recs - base[2])
+            body = [soa, base[1], *deleted, soa, *added, soa]
+        else:
+            body = [soa, *sorted(recs), soa]
+        kind = "ixfr" if rdtype == IXFR and (old == serial or base is not None) else "axfr"
+        self.last[zone.name] = (kind, len(body))
+        log.info(f"rpz_{kind}", zone=zone.name, serial=serial, client=host, records=len(body))
+        return list(self._messages(query, zone, iter(body)))
+
+    def soa_reply(self, packet: bytes) -> bytes | None:
+        """Answer a SOA query for an RPZ zone (secondaries probe the serial over UDP first).
+
+        None for anything else: the caller answers it as usual (REFUSED outside our zones).
+        """
+        if not self.rpz:
+            return None
+        try:
+            query = dns.message.from_wire(packet)
+        except dns.exception.DNSException:
+            return None
+        if len(query.question) != 1 or query.question[0].name not in self.rpz:
+            return None
+        question = query.question[0]
+        current = self.rpz[question.name].current()
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        response.flags &= ~dns.flags.RA
+        if current is None:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response.to_wire()
+        ttl = self._rpz_settings[question.name].ttl
+        soa = dns.rrset.from_text(question.name, ttl, "IN", "SOA", current[1].rdata)
+        if question.rdtype in (dns.rdatatype.SOA, dns.rdatatype.ANY):
+            response.answer.append(soa)
+        else:
+            response.authority.append(soa)
+        return response.to_wire()
 
     def _axfr(
         self, query: dns.message.Message, zone: ZoneSettings, current: Snapshot, host: str
@@ -188,15 +352,38 @@ class Transfers:
             log.info("ixfr_as_axfr", zone=zone.name, client_serial=old, serial=current.serial)
             return self._axfr(query, zone, current, host)
         self.sent += 1
-        before = {r for r in records(base, zone) if r.rtype != "SOA"}
-        after = {r for r in records(current, zone) if r.rtype != "SOA"}
-        deleted, added = sorted(before - after), sorted(after - before)
+        deleted, added = self._difference(base, current, zone)
         log.info(
             "ixfr", zone=zone.name, serial=current.serial, deleted=len(deleted), added=len(added)
         )
         body = [new_soa, soa_record(zone, base.serial), *deleted, new_soa, *added, new_soa]
         self.last[zone.name] = ("ixfr", len(body))
         return list(self._messages(query, zone, iter(body)))
+
+    def _difference(
+        self, base: Snapshot, current: Snapshot, zone: ZoneSettings
+    ) -> tuple[list[Record], list[Record]]:
+        """Return (deleted, added) records from *base* to *current*, computed once per pair.
+
+        Rendering both zones is O(zone); several secondaries asking for the same IXFR after a
+        NOTIFY (threads, at once) share one computation instead of each paying it.
+        """
+        key = (zone.name, base.serial, current.serial)
+        with self._lock:
+            lock = self._diff_locks.setdefault(key, threading.Lock())
+        with lock:
+            found = self._diffs.get(key)
+            if found is None:
+                before = {r for r in records(base, zone) if r.rtype != "SOA"}
+                after = {r for r in records(current, zone) if r.rtype != "SOA"}
+                found = (sorted(before - after), sorted(after - before))
+                with self._lock:
+                    self._diffs[key] = found
+                    while len(self._diffs) > 4 * len(self.zones):  # the newest few pairs
+                        oldest = next(iter(self._diffs))
+                        del self._diffs[oldest]
+                        self._diff_locks.pop(oldest, None)
+            return found
 
     # -- messages ----------------------------------------------------------------------------
     def _messages(
@@ -347,6 +534,17 @@ def notify_messages(config: Config, serial: int) -> list[dns.message.Message]:
         origin = dns.name.from_text(zone.name)
         soa = soa_record(zone, serial)
         message.answer.append(dns.rrset.from_text(origin, zone.ttl, "IN", "SOA", soa.rdata))
+        if key is not None:
+            message.use_tsig(key)
+        out.append(message)
+    for name, source in rpz_sources(config, settings).items():
+        current = source.current()
+        if current is None:
+            continue
+        message = dns.message.make_query(name, dns.rdatatype.SOA)
+        message.set_opcode(dns.opcode.NOTIFY)
+        message.flags = (message.flags & ~dns.flags.RD) | dns.flags.AA
+        message.answer.append(dns.rrset.from_text(name, 300, "IN", "SOA", current[1].rdata))
         if key is not None:
             message.use_tsig(key)
         out.append(message)

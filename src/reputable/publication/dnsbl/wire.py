@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 from typing import Final
@@ -162,6 +162,9 @@ class Responder:
         ]
         self.counters = counters if counters is not None else [0] * (SLOTS * (len(zones) + 1))
         self._a_cache: dict[tuple[int, int], bytes] = {}
+        #: Answers a query outside our zones before REFUSED, or returns None (the RPZ zones'
+        #: SOA offered by transfer: secondaries probe the serial, dnsbl/transfer.py).
+        self.outside: Callable[[bytes], bytes | None] | None = None
 
     # -- entry point ------------------------------------------------------------------------
     def respond(self, packet: bytes, max_size: int | None) -> bytes | None:
@@ -201,6 +204,10 @@ class Responder:
             )
         lower = [label.lower() for label in labels]
         zone_index, zone = self._zone_of(lower)
+        if zone is None and self.outside is not None and qtype not in (AXFR, IXFR):
+            reply = self.outside(packet)
+            if reply is not None:
+                return reply
         if zone is None or qclass not in (IN, ANY) or qtype in (AXFR, IXFR):
             slot = other if zone is None else SLOTS * zone_index
             self.counters[slot + REFUSED_COUNT] += 1
@@ -267,16 +274,15 @@ class Responder:
         if found is None:
             self.counters[slot + MISS] += 1
             return self._finish(qid, flags, question, [], soa, edns, max_size, NXDOMAIN, qsize)
-        atoms, subject = found
+        atoms, subject, snap = found
         if not atoms:  # empty non-terminal: the name exists, holds no data
             self.counters[slot + MISS] += 1
             return self._finish(qid, flags, question, [], soa, edns, max_size, NOERROR, qsize)
         self.counters[slot + HIT] += 1
         answers = []
         if qtype in (A, ANY):
-            answers.extend(self._a_records(zone, atoms))
+            answers.extend(self._a_records(zone, atoms, snap))
         if qtype == TXT:  # ANY: the A RRset alone (RFC 8482 §4.2), the smallest we have
-            snap = self.snapshot
             for atom in atoms:
                 rdata = txt_rdata(expand(snap.template(atom), subject))
                 answers.append(_RR.pack(0xC00C, TXT, IN, zone.ttl, len(rdata)) + rdata)
@@ -284,27 +290,37 @@ class Responder:
             qid, flags, question, answers, [] if answers else soa, edns, max_size, NOERROR, qsize
         )
 
-    def _a_records(self, zone: _Zone, atoms: tuple[int, ...]) -> list[bytes]:
-        codes = sorted({int(self.snapshot.atom_code[a]) for a in atoms})
+    def _a_records(self, zone: _Zone, atoms: tuple[int, ...], snap: Snapshot) -> list[bytes]:
+        codes = sorted({int(snap.atom_code[a]) for a in atoms})
         return [zone.a_head + code.to_bytes(4, "big") for code in codes]
 
-    def _lookup(self, zone: _Zone, prefix: list[bytes]) -> tuple[tuple[int, ...], bytes] | None:
-        """Return (atoms, subject text) for a name; empty atoms for an empty non-terminal."""
+    def _lookup(
+        self, zone: _Zone, prefix: list[bytes]
+    ) -> tuple[tuple[int, ...], bytes, Snapshot] | None:
+        """Return (atoms, subject text, the snapshot the atoms are of) for a name.
+
+        Empty atoms for an empty non-terminal. A changed address answers from the overlay.
+        """
         snap = self.snapshot
+        overlay = snap.overlay
         kind = zone.spec.kind
         if kind in ("ip", "allow"):
             parsed = _parse_ip(prefix)
             if parsed == "partial":
-                return (), b""
+                return (), b"", snap
             if isinstance(parsed, tuple):
                 family, value, text = parsed
                 if family == 4:
+                    if overlay is not None and value in overlay.v4:
+                        snap = overlay.snapshot
                     vid = snap.v4_value(value) if kind == "ip" else snap.wl_v4_value(value)
                 else:
                     raw = value.to_bytes(16, "big")
+                    if overlay is not None and raw in overlay.v6:
+                        snap = overlay.snapshot
                     vid = snap.v6_value(raw) if kind == "ip" else snap.wl_v6_value(raw)
                 atoms = snap.atoms(vid)
-                return (atoms, text) if atoms else None
+                return (atoms, text, snap) if atoms else None
             if kind == "ip":
                 return None
         try:
@@ -314,9 +330,9 @@ class Responder:
         allow = kind == "allow"
         atoms, listed = snap.domain_match(name, allow=allow)
         if atoms:
-            return atoms, listed.encode()
+            return atoms, listed.encode(), snap
         if snap.domain_has_children(name, allow=allow):
-            return (), b""
+            return (), b"", snap
         return None
 
     # -- assembly ---------------------------------------------------------------------------

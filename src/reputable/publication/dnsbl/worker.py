@@ -26,6 +26,7 @@ from reputable.publication.dnsbl import fastpath, rrl
 from reputable.publication.dnsbl.access import Access
 from reputable.publication.dnsbl.wire import Responder, ZoneSpec, refusal
 from reputable.publication.settings import PublicationConfig as Config
+from reputable.publication.snapshot.overlay import overlay_path
 from reputable.publication.snapshot.view import Snapshot
 
 if TYPE_CHECKING:  # asyncio is imported when TCP starts, after UDP answers (~20 ms)
@@ -118,6 +119,7 @@ class Worker:
         self.limiter = limiter_of(config, fastpath.extension() if config.dns.fast_path else None)
         self.stopping = threading.Event()
         self.snapshot_id: tuple[int, int] | None = None
+        self.overlay_id: tuple[int, int] | None = None  # the overlay file last looked at
         self.transfers: Transfers | None = None  # zone transfers: set up with TCP
         self.notify_due = True  # NOTIFY the secondaries (worker 0) at start and after reloads
         self._notifying: object = None  # the running NOTIFY task (a reference keeps it alive)
@@ -128,11 +130,25 @@ class Worker:
         self.tcp_service: TcpService | None = None
 
     # -- snapshot ---------------------------------------------------------------------------
-    def _load(self) -> Responder:
+    def _overlay_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(overlay_path(self.config.snapshot_path))
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def _load(self, base: Snapshot | None = None) -> Responder:
+        """Return a responder over the snapshot file (or *base*, re-read) and its overlay."""
         started = time.perf_counter()
-        snapshot = Snapshot(self.config.snapshot_path)
-        st = snapshot.file.stat
-        self.snapshot_id = (st.st_ino, st.st_mtime_ns)
+        path = self.config.snapshot_path
+        if base is None:
+            snapshot = Snapshot(path)
+            st = snapshot.file.stat
+            self.snapshot_id = (st.st_ino, st.st_mtime_ns)
+        else:
+            snapshot = Snapshot(path, mapped=base.file)
+        self.overlay_id = self._overlay_identity()
+        snapshot.attach_overlay(overlay_path(path))
         dns = self.config.dns
         responder = Responder(
             snapshot,
@@ -146,11 +162,14 @@ class Worker:
         )
         if self.transfers is not None:
             self.transfers.remember(snapshot)
+            responder.outside = self.transfers.soa_reply if self.transfers.rpz else None
         log.info(
             "snapshot_loaded",
             worker=self.index,
             serial=snapshot.serial,
             listings=snapshot.listings,
+            overlay=None if snapshot.overlay is None else len(snapshot.overlay),
+            overlay_serial=snapshot.effective_serial,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return responder
@@ -161,15 +180,20 @@ class Worker:
             st = os.stat(self.config.snapshot_path)
         except OSError:
             return False
-        if (st.st_ino, st.st_mtime_ns) == self.snapshot_id:
-            return False
         try:
-            self.responder = self._load()
+            if (st.st_ino, st.st_mtime_ns) != self.snapshot_id:
+                self.responder = self._load()
+                self.notify_due = True  # a new serial for the secondaries
+            elif self._overlay_identity() != self.overlay_id:
+                # Only the overlay moved: same base mapping, new changed addresses (the
+                # secondaries get them with the next base: no NOTIFY).
+                self.responder = self._load(self.responder.snapshot)
+            else:
+                return False
         except SnapshotError as exc:
             log.warning("snapshot_rejected", worker=self.index, error=str(exc))
             return False
         self.reloads += 1
-        self.notify_due = True
         return True
 
     # -- sockets ----------------------------------------------------------------------------
@@ -324,6 +348,8 @@ class Worker:
 
             self.transfers = Transfers(self.config)
             self.transfers.remember(self.responder.snapshot)
+            if self.transfers.rpz:
+                self.responder.outside = self.transfers.soa_reply
         dns = self.config.dns
         self.tcp_service = TcpService(
             self._tcp_answer,
@@ -343,6 +369,10 @@ class Worker:
                     self.reload_if_changed()
                     self.flush_counters()
                     next_check = time.monotonic() + interval
+                elif self._overlay_identity() != self.overlay_id:
+                    # A one-entry change must answer within 2 s: the overlay is looked for
+                    # every STOP_POLL_SECONDS (one stat), not only every reload_interval.
+                    self.reload_if_changed()
                 if self.notify_due and self.index == 0 and self.transfers is not None:
                     self.notify_due = False
                     self._notifying = asyncio.create_task(self._notify())

@@ -15,6 +15,19 @@ from reputable.publication.settings import PublicationConfig as Config
 from reputable.publication.settings import ZoneConfig
 from reputable.publication.snapshot.build import build
 from reputable.publication.snapshot.layout import MappedFile, write_snapshot
+from reputable.publication.snapshot.overlay import (
+    gather,
+    overlay_of,
+    overlay_path,
+    remove_overlay,
+    supports,
+    write_overlay,
+)
+
+#: ``freshness`` results: nothing to do / only listings changed (an overlay may do) / rebuild.
+FRESH = "fresh"
+CHANGED = "changed"
+REBUILD = "rebuild"
 
 
 def fingerprint(config: Config) -> str:
@@ -48,24 +61,47 @@ class Published:
     path: Path
 
 
+def freshness(path: Path, *, serial: int, digest: str, now: datetime) -> str:
+    """Say how the snapshot at *path* (with its overlay) stands against the store and clock.
+
+    FRESH: it answers for *serial*. CHANGED: only listings moved since it was built (an overlay
+    may catch up). REBUILD: missing, built for another configuration, or a listing expired.
+    """
+    try:
+        base = MappedFile(path)
+    except SnapshotError:
+        return REBUILD
+    header = base.header
+    if header.get("fingerprint") != digest or _expired(header, now):
+        return REBUILD
+    if header.get("serial") == serial:
+        return FRESH
+    overlay = overlay_of(base, overlay_path(path))
+    if overlay is not None:
+        if _expired(overlay.header, now):
+            return REBUILD
+        if overlay.header.get("serial") == serial:
+            return FRESH
+    return CHANGED
+
+
+def _expired(header: dict[str, object], now: datetime) -> bool:
+    next_expiry = header.get("next_expiry")
+    return isinstance(next_expiry, int | float) and next_expiry <= now.timestamp()
+
+
 def stale(path: Path, *, serial: int, digest: str, now: datetime) -> bool:
     """True when the snapshot at *path* is missing or behind the store, config or clock."""
-    try:
-        header = MappedFile(path).header
-    except SnapshotError:
-        return True
-    next_expiry = header.get("next_expiry")
-    return (
-        header.get("serial") != serial
-        or header.get("fingerprint") != digest
-        or (next_expiry is not None and next_expiry <= now.timestamp())
-    )
+    return freshness(path, serial=serial, digest=digest, now=now) != FRESH
 
 
 def publish(source: ListingSource, config: Config, now: datetime) -> Published:
     """Build the snapshot of *source* at *now* and swap it into place atomically."""
     started = time.perf_counter()
     serial = source.serial()
+    # Read before the rows: an overlay on this snapshot re-answers every change after it,
+    # including one that lands while the rows are read (re-answering is harmless).
+    cursor = source.audit_cursor() if supports(source) else None
     built = build(
         source.listing_rows(active_at=now),
         source.allow_rows(active_at=now),
@@ -76,11 +112,53 @@ def publish(source: ListingSource, config: Config, now: datetime) -> Published:
         now=now,
     )
     built.header["fingerprint"] = fingerprint(config)
+    if cursor is not None:
+        built.header["audit_cursor"] = cursor
     write_snapshot(config.snapshot_path, built.header, built.sections)
+    remove_overlay(config.snapshot_path)  # workers ignore it anyway: built on another base
     return Published(
         serial=serial,
         listings=int(str(built.header["listings"])),
         allows=int(str(built.header["allows"])),
         seconds=time.perf_counter() - started,
         path=config.snapshot_path,
+    )
+
+
+def publish_overlay(source: ListingSource, config: Config, now: datetime) -> Published | None:
+    """Write the overlay of the changes since the current snapshot; None if a rebuild must.
+
+    Costs a few index probes per changed address and a build of their rows: milliseconds for
+    a one-entry change on a snapshot of any size (docs/benchmarks.md, "DNS scale (session 5)").
+    """
+    started = time.perf_counter()
+    if not supports(source):
+        return None
+    try:
+        header = MappedFile(config.snapshot_path).header
+    except SnapshotError:
+        return None
+    if header.get("fingerprint") != fingerprint(config) or _expired(header, now):
+        return None
+    data = gather(source, header, now)
+    if data is None:
+        return None
+    built = build(
+        data.listings,
+        data.allows,
+        ip_zone=config.ip_zone,
+        domain_zone=config.domain_zone,
+        allow_zone=config.allow_zone,
+        serial=data.serial,
+        now=now,
+    )
+    built.header["fingerprint"] = fingerprint(config)
+    path = overlay_path(config.snapshot_path)
+    write_overlay(path, header, data, built.header, built.sections)
+    return Published(
+        serial=data.serial,
+        listings=len(data.addresses),
+        allows=len(data.allows),
+        seconds=time.perf_counter() - started,
+        path=path,
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
+from reputable.core.errors import SnapshotError
 from reputable.publication.snapshot.layout import EXCLUDED, NONE, MappedFile
 
 NO_ATOMS: Final[tuple[int, ...]] = ()
@@ -49,8 +51,10 @@ class _Names:
 class Snapshot:
     """One immutable snapshot: IPv4/IPv6/domain lookups for the block and allow zones."""
 
-    def __init__(self, path: Path) -> None:
-        self.file = MappedFile(path)
+    def __init__(self, path: Path, *, mapped: MappedFile | None = None) -> None:
+        self.file = mapped if mapped is not None else MappedFile(path)
+        #: Changed addresses answered from a small snapshot beside this one (overlay.py).
+        self.overlay: Overlay | None = None
         header = self.file.header
         self.serial: int = int(header["serial"])
         self.built_at: float = float(header["built_at"])
@@ -87,6 +91,20 @@ class Snapshot:
             self.atom_until = sec("atom_until")
             self._subj_off = sec("atom_subject_off")
             self._subjects = sec("atom_subjects")
+
+    def attach_overlay(self, path: Path) -> bool:
+        """Answer the addresses of the overlay at *path* from it, if it was built on this
+        snapshot; return True when it was attached (a stale or missing one is ignored)."""
+        from reputable.publication.snapshot.overlay import overlay_of
+
+        mapped = overlay_of(self.file, path)
+        self.overlay = None if mapped is None else Overlay(mapped)
+        return self.overlay is not None
+
+    @property
+    def effective_serial(self) -> int:
+        """Return the serial of what this snapshot answers (the overlay's when attached)."""
+        return self.serial if self.overlay is None else self.overlay.serial
 
     def intervals(self, *, v6: bool, allow: bool = False) -> tuple[Any, memoryview]:
         """Return (starts, value ids) of the flattened ranges of a block or allow zone."""
@@ -193,3 +211,21 @@ class Snapshot:
         prefix = (".".join(reversed(name.split("."))) + ".").encode("ascii", "replace")
         i = bisect_left(names, prefix)
         return i < len(names) and names[i].startswith(prefix)
+
+
+class Overlay:
+    """The overlay's snapshot and the addresses it answers for (the rest is the base's)."""
+
+    def __init__(self, mapped: MappedFile) -> None:
+        meta = mapped.header.get("overlay")
+        if not isinstance(meta, dict):
+            raise SnapshotError(f"{mapped.path}: not an overlay; delete it")
+        self.snapshot = Snapshot(mapped.path, mapped=mapped)
+        self.serial = self.snapshot.serial
+        self.v4: frozenset[int] = frozenset(int(a) for a in meta["v4"])
+        self.v6: frozenset[bytes] = frozenset(bytes.fromhex(str(a)) for a in meta["v6"])
+        #: The IPv4 addresses, sorted, for the compiled loop (it leaves them to Python).
+        self.v4_sorted = array("I", sorted(self.v4))
+
+    def __len__(self) -> int:
+        return len(self.v4) + len(self.v6)

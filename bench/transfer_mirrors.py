@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Benchmark: change-to-mirror propagation to three NSD secondaries in network namespaces.
+
+Builds the topology of tests/e2e/mirrors.py (serve in ``xfr-pri``, NSD in ``xfr-s1..3``,
+one veth link each, optional netem delay), a store of random listings (v4, v6, domains,
+ranges, allowlist), then CHANGES times: ``reputable list add`` of a fresh address, and the
+time until each mirror answers it (pollers inside the namespaces, CLOCK_MONOTONIC is shared),
+with the bytes that crossed each link (``ip -s link``, both directions) and the IXFR record
+counts serve logged. Needs root, iproute2 and nsd.
+
+    python bench/transfer_mirrors.py --listings 20000 --changes 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.e2e.mirrors import NSD_PORT, PRIMARY, nsexec
+from tests.e2e.test_transfer_mirrors import start_mirrors
+from tests.publication.test_lookup import qname
+
+
+def link_bytes(n: int) -> int:
+    """Return the bytes sent plus received so far on the primary's end of link *n*."""
+    out = subprocess.run(
+        ["ip", "-n", PRIMARY, "-s", "-j", "link", "show", f"xfrp{n}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    stats = json.loads(out)[0]["stats64"]
+    return int(stats["rx"]["bytes"]) + int(stats["tx"]["bytes"])
+
+
+def main() -> int:
+    """Run the benchmark and print one line per change and a summary."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listings", type=int, default=20_000)
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--delay-ms", type=int, default=0, help="netem round trip per link")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("error: needs root (network namespaces)", file=sys.stderr)
+        return 2
+    print("loadavg before:", Path("/proc/loadavg").read_text().strip(), flush=True)
+    folder = Path(tempfile.mkdtemp(prefix="reputable-mirrors-"))
+    mirrors = start_mirrors(folder, 3, args.listings, args.delay_ms)
+    m = next(mirrors)
+    try:
+        serial = m.serial(PRIMARY, "127.0.0.1", 21300, m.zones[0])
+        started = time.monotonic()
+        m.wait_serials(serial, 600)
+        print(
+            f"{args.listings:,} listings: first transfer (AXFR) of 3 zones to 3 mirrors"
+            f" {time.monotonic() - started:.1f} s after serve answered;"
+            f" link bytes {[link_bytes(n) for n in (1, 2, 3)]}",
+            flush=True,
+        )
+        spans: list[float] = []
+        per_change_bytes: list[int] = []
+        for i in range(args.changes):
+            address = f"10.77.{i // 250}.{i % 250 + 1}"
+            name = qname(address, m.config.ip_zone.name)
+            before = [link_bytes(n) for n in (1, 2, 3)]
+            began = time.monotonic()
+            waiters = [
+                subprocess.Popen(
+                    nsexec(
+                        ns,
+                        [
+                            sys.executable,
+                            "-m",
+                            "tests.e2e.mirrors",
+                            "wait",
+                            m.topology.secondary_address(n),
+                            str(NSD_PORT),
+                            name,
+                            "listed",
+                            "300",
+                        ],
+                    ),
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    cwd=Path(__file__).resolve().parent.parent,
+                )
+                for n, ns in enumerate(m.topology.secondaries, 1)
+            ]
+            m.cli("list", "add", address, "--cause", "spam", "--reason", "mirror bench")
+            cli_done = time.monotonic() - began
+            ats = [float(w.communicate(timeout=330)[0].strip()) for w in waiters]
+            span = max(ats) - began
+            spans.append(span)
+            time.sleep(0.5)  # the transfer's last messages and NSD's answers settle
+            moved = sum(link_bytes(n) for n in (1, 2, 3)) - sum(before)
+            per_change_bytes.append(moved)
+            print(
+                f"  change {i + 1}: list add returned {cli_done:.2f} s, mirrors answered at"
+                f" {', '.join(f'{a - began:.2f}' for a in ats)} s; {moved:,} bytes on the 3 links",
+                flush=True,
+            )
+        log = (folder / "serve.log").read_text(errors="replace")
+        ixfr = [
+            (int(a), int(b))
+            for a, b in re.findall(r"ixfr zone=bl\S* serial=\d+ deleted=(\d+) added=(\d+)", log)
+        ]
+        builds = re.findall(r"snapshot_build\S*", log)
+        print(
+            f"propagation list add -> all 3 mirrors: median {statistics.median(spans):.2f} s,"
+            f" max {max(spans):.2f} s over {len(spans)} changes"
+        )
+        print(
+            f"bytes per change on the 3 links (NOTIFY, SOA, IXFR, TSIG): median"
+            f" {statistics.median(per_change_bytes):,.0f}"
+        )
+        if ixfr:
+            print(f"IXFR of the IP zone: (deleted, added) records, last 5: {ixfr[-5:]}")
+        print(f"serve log: {len(builds)} snapshot build lines; folder {folder}")
+        print("loadavg after:", Path("/proc/loadavg").read_text().strip())
+    finally:
+        mirrors.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

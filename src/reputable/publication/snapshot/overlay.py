@@ -1,0 +1,178 @@
+"""The incremental overlay: a small snapshot of the subjects changed since the base snapshot.
+
+A full snapshot takes seconds at a million listings; a listing added or removed must answer
+within 2 s. So the publisher writes, beside the base snapshot, an *overlay*: a snapshot file
+built by the same :func:`build` from the current rows of just the changed IP addresses and of
+every range and allowlist entry that covers them (so listed, ranges covering, allowlist cuts
+and TXT come out exactly as in a full build), plus the list of addresses it answers for. DNS
+workers answer those addresses from the overlay and every other name from the base. The
+overlay always holds *every* change since its base (it is recomputed from the base's audit
+cursor each time), so one overlay file replaces the previous one atomically, and a full
+rebuild in the background makes it empty again.
+
+Changes are learned from the store's audit log (every listing and allowlist write records its
+subject in the same transaction). Whatever the overlay cannot express exactly -- a range or a
+domain changed, a bulk import (``*``), a policy run (which may drop or retime listings by
+source without naming them), more changes than :data:`MAX_SUBJECTS`, or serial moves the audit
+log does not account for -- returns None, and the caller rebuilds the whole snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from pathlib import Path
+from typing import Any, Final, Protocol, TypeGuard
+
+from reputable.core.errors import SnapshotError
+from reputable.publication.snapshot.layout import MappedFile, write_snapshot
+
+#: Changed subjects an overlay holds at most; beyond that a full rebuild is cheaper to serve.
+MAX_SUBJECTS: Final = 2000
+#: Audit actions that change exactly the named subject's listings or allowlist entries.
+CHANGES: Final = frozenset({"list", "delist", "allow", "unallow"})
+#: Audit actions that change no listing (removal requests, API tokens).
+HARMLESS_PREFIXES: Final = ("delist_", "token_")
+#: The policy engine's actor: its transactions also drop and retime listings by source.
+POLICY_ACTOR: Final = "policy"
+
+ListingRow = tuple[str, int, str, str, float, float | None]
+AllowRow = tuple[str, int, str, float | None]
+
+
+class ChangeSource(Protocol):
+    """What the overlay reads from the store (``store/sqlite_changes.py``)."""
+
+    def serial(self) -> int: ...
+
+    def audit_cursor(self) -> int: ...
+
+    def audit_after(self, after: int, limit: int) -> list[tuple[int, str, str, str]]: ...
+
+    def subject_rows(
+        self, subjects: Collection[str], *, active_at: datetime
+    ) -> tuple[list[ListingRow], list[AllowRow]]: ...
+
+
+def overlay_path(snapshot_path: Path) -> Path:
+    """Return where the overlay of the snapshot at *snapshot_path* is written."""
+    return snapshot_path.with_name(snapshot_path.name + ".overlay")
+
+
+def supports(source: object) -> TypeGuard[ChangeSource]:
+    """True when *source* can tell the overlay what changed (the SQL stores can)."""
+    return all(hasattr(source, m) for m in ("audit_cursor", "audit_after", "subject_rows"))
+
+
+def changed_addresses(
+    rows: Iterable[tuple[int, str, str, str]], serial_moves: int
+) -> list[IPv4Address | IPv6Address] | None:
+    """Return the IP addresses the audit *rows* changed, or None when an overlay cannot say.
+
+    *serial_moves*: how far the store's serial moved since the base. Each change transaction
+    writes at least one audit row, so more moves than rows means some change went unrecorded.
+    """
+    found: dict[IPv4Address | IPv6Address, None] = {}
+    count = 0
+    for _id, actor, action, subject in rows:
+        count += 1
+        if action.startswith(HARMLESS_PREFIXES):
+            continue
+        if action not in CHANGES or actor == POLICY_ACTOR or "/" in subject:
+            return None
+        try:
+            found[ip_address(subject)] = None
+        except ValueError:
+            return None  # a domain (or "*", a bulk write): the full build answers those
+    if serial_moves > count or len(found) > MAX_SUBJECTS:
+        return None
+    return list(found)
+
+
+def covering(address: IPv4Address | IPv6Address) -> list[str]:
+    """Return the subject texts that can cover *address*: itself and each prefix holding it."""
+    bits = address.max_prefixlen
+    texts = [str(address)]
+    texts.extend(str(ip_network(f"{address}/{plen}", strict=False)) for plen in range(bits + 1))
+    return texts
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayInput:
+    """The rows an overlay is built from and the addresses it answers for."""
+
+    serial: int
+    addresses: list[IPv4Address | IPv6Address]
+    listings: list[ListingRow]
+    allows: list[AllowRow]
+
+
+def gather(source: ChangeSource, base: dict[str, Any], now: datetime) -> OverlayInput | None:
+    """Return what an overlay on the base snapshot with header *base* needs, or None.
+
+    None: the base has no audit cursor (an older build), or the changes since it are beyond
+    what an overlay expresses (see :func:`changed_addresses`); rebuild in full then.
+    """
+    cursor = base.get("audit_cursor")
+    if not isinstance(cursor, int):
+        return None
+    serial = source.serial()
+    rows = source.audit_after(cursor, MAX_SUBJECTS * 4)
+    if len(rows) >= MAX_SUBJECTS * 4:
+        return None
+    addresses = changed_addresses(rows, serial - int(base["serial"]))
+    if addresses is None:
+        return None
+    listings: dict[ListingRow, None] = {}
+    allows: dict[AllowRow, None] = {}
+    for address in addresses:
+        got, allowed = source.subject_rows(covering(address), active_at=now)
+        listings.update(dict.fromkeys(got))
+        allows.update(dict.fromkeys(allowed))
+    return OverlayInput(serial, addresses, list(listings), list(allows))
+
+
+def write_overlay(
+    path: Path,
+    base: dict[str, Any],
+    data: OverlayInput,
+    header: dict[str, Any],
+    sections: dict[str, Any],
+) -> None:
+    """Write the overlay built from *data* on *base* (atomic replace)."""
+    v4 = sorted(int(a) for a in data.addresses if a.version == 4)
+    v6 = sorted(int(a) for a in data.addresses if a.version == 6)
+    header = dict(
+        header,
+        serial=data.serial,
+        overlay={
+            "base_serial": base["serial"],
+            "base_built_at": base["built_at"],
+            "v4": v4,
+            "v6": [f"{a:032x}" for a in v6],
+        },
+    )
+    write_snapshot(path, header, sections)
+
+
+def remove_overlay(snapshot_path: Path) -> None:
+    """Delete the overlay of *snapshot_path* (a new base holds all it held)."""
+    overlay_path(snapshot_path).unlink(missing_ok=True)
+
+
+def overlay_of(base: MappedFile, path: Path) -> MappedFile | None:
+    """Return the overlay at *path* if it was built on *base*, else None (stale or absent)."""
+    try:
+        mapped = MappedFile(path)
+    except SnapshotError:
+        return None
+    meta = mapped.header.get("overlay")
+    if (
+        not isinstance(meta, dict)
+        or meta.get("base_serial") != base.header.get("serial")
+        or meta.get("base_built_at") != base.header.get("built_at")
+    ):
+        return None
+    return mapped
