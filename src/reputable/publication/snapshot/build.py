@@ -506,10 +506,11 @@ def _hosts(
     hosts.append((0x7F000002 << 96) | test_atom)
     hosts.sort()
     n = len(hosts)
-    addresses = list(map(rshift, hosts, repeat(96)))
-    where = list(map(bisect_right, repeat(starts), addresses))  # interval index + 1
+    # Flat arrays, not lists: 4 bytes per host instead of ~36 (an int object and its pointer).
+    addresses = array("I", map(rshift, hosts, repeat(96)))
+    where = array("I", map(bisect_right, repeat(starts), addresses))  # interval index + 1
     busy = {i + 1 for i, (v, x) in enumerate(zip(vals, excl, strict=True)) if v != NONE or x}
-    same = list(map(eq, islice(addresses, 1, None), addresses))  # same[i]: i+1 repeats i
+    same = bytes(map(eq, islice(addresses, 1, None), addresses))  # same[i]: i+1 repeats i
     flags = map(
         or_,
         map(or_, map(busy.__contains__, where), chain([False], same)),
