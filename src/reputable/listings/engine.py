@@ -310,13 +310,15 @@ def _escalations(
     }
     carve = carve_outs(store, reaching, policy, rep, scores, now) if reaching else {}
     # When each member's listing began (event time): the stored one, this round's decision.
+    # Only the members of the networks that reach the threshold are asked for (escalate()).
     starts: dict[str, float] = {}
     if reaching:
+        wanted = {member for network in reaching for member in listed[network]}
         for subject, _, src, listed_at, _ in rows:
-            if not (src == SOURCE and subject in chosen):  # re-decided this round
+            if subject in wanted and not (src == SOURCE and subject in chosen):  # re-decided
                 starts[subject] = min(starts.get(subject, listed_at), listed_at)
         for (target, cause), decision in decided.items():
-            if cause in policy.escalate_causes:
+            if target in wanted and cause in policy.escalate_causes:
                 starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
     # (subject, reason, listed_at, expires_at) of the stored escalation CIDRs, per source.
     olds: dict[str, list[tuple[str, str, float, float | None]]] = {}

@@ -336,15 +336,15 @@ class PolicyWrites(SQLiteTables):
         if changes.empty():
             return
         with transaction(self._db, f"cannot apply policy to {self.path}") as db:
-            for subject, source in changes.drops:
-                if subject is None:
-                    db.execute("DELETE FROM listings WHERE source = ?", (source,))
-                else:
-                    db.execute(
-                        "DELETE FROM listings WHERE subject = ? AND source = ?",
-                        (subject, source),
-                    )
             # executemany: one statement per kind of change, not per row (bench/policy_scale.py).
+            db.executemany(
+                "DELETE FROM listings WHERE source = ?",
+                [(source,) for subject, source in changes.drops if subject is None],
+            )
+            db.executemany(
+                "DELETE FROM listings WHERE subject = ? AND source = ?",
+                [(subject, source) for subject, source in changes.drops if subject is not None],
+            )
             db.executemany(
                 "UPDATE listings SET reason = ?, listed_at = ?, expires_at = ? WHERE source = ?",
                 [(why, listed, until, source) for source, why, listed, until in changes.retimes],

@@ -117,22 +117,23 @@ class PolicyReads(SQLiteTables):
         """Yield (subject, cause, reason, listed_at, expires_at) of active listings of exactly *source*.
 
         *subjects* None: of every subject (a full evaluation; one pass, no parameter lists).
+        The cursors are chained, not yielded from: no Python frame resumed per row.
         """
+        sql = "SELECT subject, cause, reason, listed_at, expires_at FROM listings"
         if subjects is None:
-            yield from self._each(
-                "SELECT subject, cause, reason, listed_at, expires_at FROM listings"
-                " WHERE source = ? AND (expires_at IS NULL OR expires_at > ?)",
-                (source, active_at),
-            )
-            return
-        for chunk in _chunks(sorted(subjects)):
-            marks = ",".join("?" * len(chunk))
-            yield from self._db.execute(
-                "SELECT subject, cause, reason, listed_at, expires_at FROM listings"
-                f" WHERE subject IN ({marks}) AND source = ?"
+            params = (source, active_at)
+            where = f"{sql} WHERE source = ? AND (expires_at IS NULL OR expires_at > ?)"
+            if getattr(self._db, "stream", None) is None:
+                return iter(self._db.execute(where, params))  # SQLite's cursor steps as read
+            return self._each(where, params)  # PostgreSQL: server-side batches
+        return chain.from_iterable(
+            self._db.execute(
+                f"{sql} WHERE subject IN ({','.join('?' * len(chunk))}) AND source = ?"
                 " AND (expires_at IS NULL OR expires_at > ?)",
                 [*chunk, source, active_at],
             )
+            for chunk in _chunks(sorted(subjects))
+        )
 
     def listing_starts(
         self, causes: Collection[str], *, active_at: float

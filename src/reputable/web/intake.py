@@ -66,6 +66,15 @@ def parse_body(
     body: bytes, content_type: str, now: datetime
 ) -> tuple[list[Evidence], list[jsonl.LineError], int]:
     """Return (evidence, rejected lines, records received) of a request body."""
+    lines, received, document = _split(body, content_type)
+    if document is not None:
+        return _records(document, now)
+    good, bad = jsonl.parse(lines, now=now)
+    return good, bad, received
+
+
+def _split(body: bytes, content_type: str) -> tuple[list[str], int, list[Any] | None]:
+    """Return a body's lines, its records received, and its records if it is one JSON document."""
     lines = _lines(body)
     received = 0
     for line in lines:
@@ -80,9 +89,8 @@ def parse_body(
         except json.JSONDecodeError:
             pass  # JSON lines sent as application/json: read line by line below
         else:
-            return _records(document if isinstance(document, list) else [document], now)
-    good, bad = jsonl.parse(lines, now=now)
-    return good, bad, received
+            return lines, received, document if isinstance(document, list) else [document]
+    return lines, received, None
 
 
 def _records(items: list[Any], now: datetime) -> tuple[list[Evidence], list[jsonl.LineError], int]:
@@ -101,6 +109,14 @@ def _records(items: list[Any], now: datetime) -> tuple[list[Evidence], list[json
 def parse_rows(
     body: bytes, content_type: str, now: datetime
 ) -> tuple[Rows, list[jsonl.LineError], int]:
-    """Return (evidence table rows, rejected lines, records received) of a request body."""
-    good, bad, received = parse_body(body, content_type, now)
-    return list(evidence_table_rows(good)), bad, received
+    """Return (evidence table rows, rejected lines, records received) of a request body.
+
+    JSON lines go straight to table rows (``jsonl.table_rows``: the same rows and errors as
+    ``parse_body`` then ``evidence_table_rows``, without an Evidence object per line).
+    """
+    lines, received, document = _split(body, content_type)
+    if document is not None:
+        good, bad, received = _records(document, now)
+        return list(evidence_table_rows(good)), bad, received
+    rows, bad = jsonl.table_rows(lines, now=now)
+    return list(rows), bad, received
