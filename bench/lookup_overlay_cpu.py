@@ -71,7 +71,9 @@ current = holder.current
 for label, run in (
     (
         "ipv4_json",
-        lambda: [ipv4_json(current(), n, t, zones, score) for n, t in zip(asked, texts)],
+        lambda: [
+            ipv4_json(current(), n, t, zones, score) for n, t in zip(asked, texts, strict=True)
+        ],
     ),
     ("lookup", lambda: [lookup(current(), s, zones) for s in subjects]),
 ):
