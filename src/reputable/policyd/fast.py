@@ -15,11 +15,13 @@ What is memoised, and why it cannot answer from an older snapshot:
 * an IPv4 client address is parsed by ``inet_pton`` (dotted quad only, no leading zeros,
   the strings ``ipaddress`` accepts) and looked up with the snapshot's own two bisects; the
   answer is memoised per pair of *value ids* (block, allowlist): addresses with the same
-  pair get the same listings by construction of the snapshot;
+  pair get the same listings by construction of the snapshot; an address changed since the
+  snapshot was built (its overlay, snapshot/overlay.py) is looked up fresh, not memoised: its
+  value ids are the overlay's;
 * names (HELO, client name, sender domain) are memoised by their text.
 
-Both memos belong to one snapshot object and are emptied when the snapshot changes or when
-they reach their size.
+Both memos belong to one snapshot object and are emptied when the snapshot changes (a new
+overlay is a new object too: snapshot/holder.py) or when they reach their size.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from reputable.core.cause import Cause
 from reputable.policyd.decide import _domain, action_text
 from reputable.policyd.protocol import REQUEST_KIND
 from reputable.policyd.settings import DUNNO, PREPEND, STRENGTH, PolicySettings
-from reputable.publication.lookup import Lookup, Zones, lookup, lookup_address
+from reputable.publication.lookup import Lookup, Zones, lookup, lookup_address, v4_source
 from reputable.publication.snapshot.view import Snapshot
 
 _PAIR: Final = re.compile(r"^([^=\n]+)=(.*)$", re.MULTILINE)
@@ -153,6 +155,10 @@ class Decider:
                 packed = b""
             if packed:
                 n = int.from_bytes(packed, "big")
+                layer = v4_source(snapshot, n)
+                if layer is not snapshot:  # a changed address: its value ids are the overlay's
+                    fresh = _reduce(lookup_address(snapshot, IPv4Address(n), self.zones))
+                    return fresh[0], address, fresh[2]
                 key = (snapshot.v4_value(n), snapshot.wl_v4_value(n))
                 found = self.values.get(key)
                 if found is None:

@@ -8,6 +8,14 @@ per label for a domain), and the TXT is expanded by the responder's own ``expand
 A CIDR has no DNS query name; its lookup gathers every listing that answers for some
 address inside it (host listings and the ranges the sweep flattened), capped at
 ``max_listings`` with ``truncated`` set when the cap cut the list.
+
+A snapshot may carry an overlay (snapshot/overlay.py: the addresses changed since it was
+built, each answered from a small snapshot of its own). As in the DNS responder, an overlaid
+address answers from the overlay and every other subject from the base: :func:`v4_source`
+and :func:`v6_source` pick which (one set membership test), and every consumer that reads a
+value id itself (the API's fast IPv4 path, the policy service's memo, exports) asks them
+first. The holder (snapshot/holder.py) attaches the newest overlay, so no consumer has its
+own reload code.
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ class Lookup:
     """Everything our zones answer for one subject, from one snapshot."""
 
     subject: str  # canonical text (bare address, CIDR or lower-case ASCII domain)
-    serial: int  # the snapshot's serial
+    serial: int  # the store serial the answer reflects (the overlay's, when one is attached)
     listings: tuple[Answer, ...]  # block zones (IP or domain)
     allows: tuple[Answer, ...]  # allowlist zone
     truncated: bool = False  # a CIDR's listings were cut at the cap
@@ -81,6 +89,22 @@ class Lookup:
     def allowlisted(self) -> bool:
         """True when the allowlist zone answers for the subject."""
         return bool(self.allows)
+
+
+def v4_source(snapshot: Snapshot, address: int) -> Snapshot:
+    """Return the snapshot that answers IPv4 *address* (an int): its overlay's or itself."""
+    overlay = snapshot.overlay
+    if overlay is None or address not in overlay.v4:
+        return snapshot
+    return overlay.snapshot
+
+
+def v6_source(snapshot: Snapshot, address: bytes) -> Snapshot:
+    """Return the snapshot that answers IPv6 *address* (16 bytes): its overlay's or itself."""
+    overlay = snapshot.overlay
+    if overlay is None or address not in overlay.v6:
+        return snapshot
+    return overlay.snapshot
 
 
 def lookup_text(snapshot: Snapshot, text: str, zones: Zones) -> Lookup:
@@ -97,7 +121,7 @@ def lookup(
         allow_atoms, allow_listed = snapshot.domain_match(subject.name, allow=True)
         return Lookup(
             subject=subject.name,
-            serial=snapshot.serial,
+            serial=snapshot.effective_serial,
             listings=_answers(snapshot, atoms, zones.domain, "domain", listed),
             allows=_answers(snapshot, allow_atoms, zones.allow, "allow", allow_listed),
         )
@@ -122,15 +146,18 @@ def _address(
     if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # ::ffff:a.b.c.d answers as a.b.c.d, as in DNS
         shown = str(address)
+    serial = snapshot.effective_serial
     if isinstance(address, IPv4Address):
+        snapshot = v4_source(snapshot, int(address))
         value = snapshot.v4_value(int(address))
         allow_value = snapshot.wl_v4_value(int(address))
     else:
+        snapshot = v6_source(snapshot, address.packed)
         value = snapshot.v6_value(address.packed)
         allow_value = snapshot.wl_v6_value(address.packed)
     return Lookup(
         subject=text,
-        serial=snapshot.serial,
+        serial=serial,
         listings=_answers(snapshot, snapshot.atoms(value), zones.ip, "ip", shown),
         allows=_answers(snapshot, snapshot.atoms(allow_value), zones.allow, "allow", shown),
     )
@@ -139,48 +166,104 @@ def _address(
 def _network(
     snapshot: Snapshot, net: IPv4Network | IPv6Network, zones: Zones, text: str, cap: int
 ) -> Lookup:
-    """Return every listing that answers for some address of *net* (at most *cap*)."""
+    """Return every listing that answers for some address of *net* (at most *cap*).
+
+    Overlaid addresses inside *net* answer from the overlay; the base's entries that hold
+    only overlaid addresses (a host listing, a one-address allowlist cut) are left out.
+    """
     lo = int(net.network_address)
     hi = int(net.broadcast_address)
+    v6 = isinstance(net, IPv6Network)
+    changed = _overlaid(snapshot, lo, hi, v6=v6)
     block: list[int] = []
     allow_values: list[int] = []
-    v6 = isinstance(net, IPv6Network)
     if not v6:
         hosts = snapshot.v4_host_addr
         for i in range(bisect_left(hosts, lo), bisect_right(hosts, hi)):
+            if changed and int(hosts[i]) in changed:
+                continue
             block.append(int(snapshot.v4_host_val[i]))
             if len(block) > cap:
                 break
     key: Any = (lambda n: n.to_bytes(16, "big")) if v6 else (lambda n: n)
+    top = (1 << net.max_prefixlen) - 1
     for allow, into in ((False, block), (True, allow_values)):
         starts, vals = snapshot.intervals(v6=v6, allow=allow)
         first = bisect_right(starts, key(lo)) - 1
         last = min(bisect_right(starts, key(hi)), first + cap + 1)
-        into.extend(int(vals[i]) for i in range(first, last))
-    listings, cut = _distinct(snapshot, block, zones.ip, "ip", cap)
-    allows, cut_allow = _distinct(snapshot, allow_values, zones.allow, "allow", cap)
+        for i in range(first, last):
+            if changed and _all_overlaid(starts, i, top, changed, v6=v6):
+                continue
+            into.append(int(vals[i]))
+    groups = [(snapshot, block, allow_values)]
+    if changed:
+        layer = snapshot.overlay.snapshot  # type: ignore[union-attr]  # changed: one exists
+        if v6:
+            raw = [n.to_bytes(16, "big") for n in changed]
+            groups.insert(
+                0, (layer, [layer.v6_value(a) for a in raw], [layer.wl_v6_value(a) for a in raw])
+            )
+        else:
+            groups.insert(
+                0,
+                (
+                    layer,
+                    [layer.v4_value(a) for a in changed],
+                    [layer.wl_v4_value(a) for a in changed],
+                ),
+            )
+    listings, cut = _distinct([(s, b) for s, b, _ in groups], zones.ip, "ip", cap)
+    allows, cut_allow = _distinct([(s, a) for s, _, a in groups], zones.allow, "allow", cap)
     return Lookup(
         subject=text,
-        serial=snapshot.serial,
+        serial=snapshot.effective_serial,
         listings=listings,
         allows=allows,
         truncated=cut or cut_allow,
     )
 
 
+def _overlaid(snapshot: Snapshot, lo: int, hi: int, *, v6: bool) -> set[int]:
+    """Return the overlay's addresses within [*lo*, *hi*] (as ints; none without an overlay)."""
+    overlay = snapshot.overlay
+    if overlay is None:
+        return set()
+    if v6:
+        return {n for n in (int.from_bytes(a, "big") for a in overlay.v6) if lo <= n <= hi}
+    return {n for n in overlay.v4 if lo <= n <= hi}
+
+
+def _all_overlaid(starts: Any, i: int, top: int, changed: set[int], *, v6: bool) -> bool:
+    """True when every address of interval *i* of *starts* is an overlaid one."""
+    first = int.from_bytes(starts[i], "big") if v6 else int(starts[i])
+    if i + 1 < len(starts):
+        nxt = starts[i + 1]
+        end = (int.from_bytes(nxt, "big") if v6 else int(nxt)) - 1
+    else:
+        end = top
+    if end - first + 1 > len(changed):
+        return False
+    return all(n in changed for n in range(first, end + 1))
+
+
 def _distinct(
-    snapshot: Snapshot, values: list[int], zone: ZoneConfig, kind: ZoneKind, cap: int
+    groups: list[tuple[Snapshot, list[int]]], zone: ZoneConfig, kind: ZoneKind, cap: int
 ) -> tuple[tuple[Answer, ...], bool]:
-    """Return the answers of the distinct atoms of *values* (each shown with its own subject)."""
-    seen: dict[int, None] = {}
-    for value in values:
-        for atom in snapshot.atoms(value):
-            seen.setdefault(atom)
-    atoms = sorted(seen, key=lambda a: (snapshot.subject(a), int(snapshot.atom_code[a])))
-    found = tuple(
-        _answer(snapshot, atom, zone, kind, snapshot.subject(atom)) for atom in atoms[:cap]
-    )
-    return found, len(atoms) > cap
+    """Return the answers of the distinct atoms of the values of each (snapshot, values) group.
+
+    Each is shown with its own subject; an entry in two groups (a range covering an overlaid
+    address is in both the overlay and the base) counts once, from the first group.
+    """
+    seen: dict[tuple[str, int, int], tuple[Snapshot, int]] = {}
+    for snapshot, values in groups:
+        for value in values:
+            for atom in snapshot.atoms(value):
+                code = int(snapshot.atom_code[atom])
+                key = (snapshot.subject(atom), code, int(snapshot.atom_cause[atom]))
+                seen.setdefault(key, (snapshot, atom))
+    ordered = sorted(seen)
+    found = tuple(_answer(*seen[key], zone, kind, key[0]) for key in ordered[:cap])
+    return found, len(ordered) > cap
 
 
 def _answers(

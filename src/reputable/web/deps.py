@@ -25,6 +25,7 @@ from reputable.publication.lookup import (
     _time,
     lookup_address,
     reason_of,
+    v4_source,
 )
 from reputable.publication.snapshot.build import CAUSES
 from reputable.publication.snapshot.view import Snapshot
@@ -176,8 +177,10 @@ def ipv4_json(
     snapshot gives, without building a Lookup; any other goes through ``lookup_address``.
     The two are the same document (tests/web/test_fast_json.py).
     """
-    block = snapshot.atoms(snapshot.v4_value(value))
-    allow = snapshot.atoms(snapshot.wl_v4_value(value))
+    serial = snapshot.effective_serial
+    layer = v4_source(snapshot, value)  # a changed address answers from the overlay
+    block = layer.atoms(layer.v4_value(value))
+    allow = layer.atoms(layer.wl_v4_value(value))
     if not block and not allow:
         return {
             "subject": text,
@@ -187,11 +190,12 @@ def ipv4_json(
             "allowlist": [],
             "score": score[0],
             "bucket": score[1],
-            "serial": snapshot.serial,
+            "serial": serial,
             "truncated": False,
         }
     if not snapshot.has_facts:  # an old snapshot: the general path says what to do
         return lookup_json(lookup_address(snapshot, IPv4Address(value), zones, text), score)
+    snapshot = layer
     shown = text.encode()
     return {
         "subject": text,
@@ -201,7 +205,7 @@ def ipv4_json(
         "allowlist": _atoms_json(snapshot, allow, zones.allow, "allow", shown),
         "score": score[0],
         "bucket": score[1],
-        "serial": snapshot.serial,
+        "serial": serial,
         "truncated": False,
     }
 

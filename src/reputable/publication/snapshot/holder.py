@@ -2,6 +2,12 @@
 
 One holder per process: it re-opens the snapshot file when the publisher has replaced it, and
 looks for that at most every RECHECK seconds, so lookups cost no system call each.
+
+It also attaches the snapshot's overlay (``<snapshot>.overlay``, overlay.py: the addresses
+changed since the base was built), re-read when that file moves, exactly as the DNS workers
+do; :mod:`reputable.publication.lookup` answers overlaid addresses from it. A new overlay gives
+a new :class:`Snapshot` object over the same base mapping, so memos keyed by the snapshot
+object (the policy service's) are emptied with it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from reputable.core.errors import SnapshotError
+from reputable.publication.snapshot.overlay import overlay_path
 from reputable.publication.snapshot.view import Snapshot
 
 RECHECK: Final = 0.2  # seconds between looks for a replaced snapshot file
@@ -23,8 +30,10 @@ class SnapshotHolder:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.overlay = overlay_path(path)
         self._snapshot: Snapshot | None = None
         self._identity: tuple[int, int] | None = None
+        self._overlay_identity: tuple[int, int] | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
 
@@ -43,10 +52,19 @@ class SnapshotHolder:
                     return self._snapshot
                 raise SnapshotError(f"no snapshot at {self.path} yet: {exc.strerror}") from exc
             identity = (st.st_ino, st.st_mtime_ns)
-            if self._snapshot is None or identity != self._identity:
-                self._snapshot = Snapshot(self.path)
+            overlay = _identity(self.overlay)
+            current = self._snapshot
+            if current is None or identity != self._identity:
+                current = Snapshot(self.path)
                 self._identity = identity
-            return self._snapshot
+            elif overlay == self._overlay_identity:
+                return current
+            else:  # only the overlay moved: the same base mapping, new changed addresses
+                current = Snapshot(self.path, mapped=current.file)
+            current.attach_overlay(self.overlay)  # a stale or absent one attaches nothing
+            self._overlay_identity = overlay
+            self._snapshot = current
+            return current
 
     def age(self) -> float | None:
         """Return seconds since the current snapshot was built (None when there is none)."""
@@ -54,3 +72,12 @@ class SnapshotHolder:
             return max(0.0, time.time() - self.current().built_at)
         except SnapshotError:
             return None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Return (inode, mtime) of the file at *path*, None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from reputable.core.address import parse_subject
-from reputable.publication.lookup import lookup
+from reputable.publication.lookup import lookup, v4_source, v6_source
 from reputable.web.context import Context
 from reputable.web.crowdsec import Current, Decision, decision_json, decisions_for, decisions_of
 from reputable.web.deps import context, require
@@ -49,7 +49,7 @@ async def current_decisions(ctx: Context) -> dict[str, Decision]:
     def compute(store: Any) -> tuple[tuple[int, int], dict[str, Decision]]:
         # Keyed by both serials: rows newer than the snapshot are filtered again once the
         # snapshot catches up, so a fresh listing is never dropped for good.
-        serial = (int(store.serial()), snapshot.serial)
+        serial = (int(store.serial()), snapshot.effective_serial)
         held = state.current
         if held is not None and held.serial == serial:
             return serial, held.decisions
@@ -59,10 +59,12 @@ async def current_decisions(ctx: Context) -> dict[str, Decision]:
         for value in [v for v, d in found.items() if d.scope == "Ip"]:
             address = ip_address(value)
             if isinstance(address, IPv4Address):
-                value_id = snapshot.v4_value(int(address))
+                layer = v4_source(snapshot, int(address))  # changed: the overlay answers
+                value_id = layer.v4_value(int(address))
             else:
-                value_id = snapshot.v6_value(address.packed)
-            if not snapshot.atoms(value_id):
+                layer = v6_source(snapshot, address.packed)
+                value_id = layer.v6_value(address.packed)
+            if not layer.atoms(value_id):
                 del found[value]
         return serial, found
 

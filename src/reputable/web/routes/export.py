@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from reputable.config import Config
 from reputable.core.clock import format_instant
+from reputable.publication.lookup import v4_source, v6_source
 from reputable.publication.snapshot.view import Snapshot
 from reputable.store.sqlite import SQLStore
 from reputable.web.deps import context, scores
@@ -25,8 +26,10 @@ def _dns_lists(snapshot: Snapshot, subject: str) -> bool:
     """True when DNS lists this single address (False: allowlisted or never listed)."""
     address = ip_address(subject)
     if isinstance(address, IPv4Address):
-        return bool(snapshot.atoms(snapshot.v4_value(int(address))))
-    return bool(snapshot.atoms(snapshot.v6_value(address.packed)))
+        layer = v4_source(snapshot, int(address))  # a changed address: the overlay answers
+        return bool(layer.atoms(layer.v4_value(int(address))))
+    layer = v6_source(snapshot, address.packed)
+    return bool(layer.atoms(layer.v6_value(address.packed)))
 
 
 def _listed(
