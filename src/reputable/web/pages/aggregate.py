@@ -3,7 +3,8 @@
 * Daily counts of evidence (per source) and of new listings (per cause) live in memory and
   are advanced from the last row id seen (evidence and the append-only audit log), so a view
   reads only what arrived since the previous one.
-* Top /24s come from the snapshot's sorted host array, computed once per snapshot serial.
+* Top /24s come from the snapshot's sorted host array, computed once per snapshot serial
+  (the overlay's few changed addresses counted again on top of the base's count).
 * DNS queries per second and the hit ratio come from the DNS workers' counter files, as
   the difference between two readings.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -45,6 +47,8 @@ class Aggregates:
     top_serial: int = -1
     top24: list[tuple[str, int]] = field(default_factory=list)
     top_running: int = -1  # serial being counted in a thread
+    #: The base snapshot's host count per /24, kept across overlays: (base serial, counts).
+    _base_counts: tuple[int, Counter[int]] | None = None
     dns_reading: tuple[float, int, int] | None = None  # (time, total, hits)
     dns: DnsRate = field(default_factory=DnsRate)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,21 +76,35 @@ class Aggregates:
 
         Counting a million hosts takes about a second, so a new snapshot's count runs in a
         thread and views show the previous one meanwhile (None before the first is ready).
+        The serial is the one DNS answers with (an overlay's, when attached): the base's
+        count is kept and only the overlay's few addresses are counted again.
         """
+        serial = snapshot.effective_serial
         with self.lock:
-            if snapshot.serial not in (self.top_serial, self.top_running):
-                self.top_running = snapshot.serial
+            if serial not in (self.top_serial, self.top_running):
+                self.top_running = serial
                 threading.Thread(
                     target=self._count_top, args=(snapshot, limit), daemon=True
                 ).start()
             return list(self.top24) if self.top_serial >= 0 else None
 
     def _count_top(self, snapshot: Snapshot, limit: int) -> None:
-        counts: Counter[int] = Counter(int(address) >> 8 for address in snapshot.v4_host_addr)
-        counts.pop(0x7F0000, None)  # 127.0.0.0/24: the RFC 5782 test points
-        top = [(f"{IPv4Address(net << 8)}/24", n) for net, n in counts.most_common(limit)]
+        base = self._base_counts
+        if base is None or base[0] != snapshot.serial:
+            counts = Counter(int(address) >> 8 for address in snapshot.v4_host_addr)
+            counts.pop(0x7F0000, None)  # 127.0.0.0/24: the RFC 5782 test points
+            base = self._base_counts = (snapshot.serial, counts)
+        counts = base[1]
+        overlay = snapshot.overlay
+        if overlay is not None:
+            counts = counts.copy()
+            for address in overlay.v4:  # listed as a host before and after the change?
+                before, after = _is_host(snapshot, address), _is_host(overlay.snapshot, address)
+                if before != after and address >> 8 != 0x7F0000:
+                    counts[address >> 8] += 1 if after else -1
+        top = [(f"{IPv4Address(net << 8)}/24", n) for net, n in counts.most_common(limit) if n]
         with self.lock:
-            self.top24, self.top_serial = top, snapshot.serial
+            self.top24, self.top_serial = top, snapshot.effective_serial
 
     def read_dns(self, config: Config) -> DnsRate:
         """Read the DNS workers' counters and return the rate since the previous reading."""
@@ -127,3 +145,10 @@ class Aggregates:
                 if first <= day <= today:
                     out.setdefault(key, [0.0] * days)[day - first] += count
         return labels, dict(sorted(out.items()))
+
+
+def _is_host(snapshot: Snapshot, address: int) -> bool:
+    """Return whether *snapshot* lists IPv4 *address* (an int) as a host of its own."""
+    hosts = snapshot.v4_host_addr
+    i = bisect_left(hosts, address)
+    return i < len(hosts) and hosts[i] == address
