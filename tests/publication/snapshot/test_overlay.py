@@ -357,3 +357,36 @@ def store(tmp_path: Path) -> Iterator[SQLStore]:
     opened = SQLiteStore(tmp_path / "reputable.db")
     yield opened
     opened.close()
+
+
+def test_worker_keeps_its_overlay_while_a_rebuild_swaps_in(tmp_path: Path, store: SQLStore) -> None:
+    """The overlay file going (or turning stale) before the new base is in place must not
+    make a worker answer from the base alone, which lacks the overlaid change."""
+    config = _config(tmp_path)
+    _seed(store)
+    publish(store, config, NOW)
+    name = f"{_reverse('192.0.2.77')}.{ZONE}"
+    with udp_worker(config) as worker:
+        port = worker.udp[0].getsockname()[1]
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.connect(("127.0.0.1", port))
+        client.settimeout(2.0)
+        try:
+            store.apply(
+                Batch(listings=(_listing("192.0.2.77", Cause.MANUAL, "new"),)),
+                actor="cli",
+                action="list",
+            )
+            assert publish_overlay(store, config, NOW) is not None
+            assert worker.reload_if_changed()
+            assert _rdata_within(client, name, ["127.0.0.10"], 2.0)
+            overlay_path(config.snapshot_path).unlink()  # the rebuild's first step, say
+            assert not worker.reload_if_changed()
+            assert worker.responder.snapshot.overlay is not None
+            assert _rdata_within(client, name, ["127.0.0.10"], 2.0)
+            publish(store, config, NOW)  # the new base arrives: it holds the change
+            assert worker.reload_if_changed()
+            assert worker.responder.snapshot.overlay is None
+            assert _rdata_within(client, name, ["127.0.0.10"], 2.0)
+        finally:
+            client.close()

@@ -26,7 +26,7 @@ from reputable.publication.dnsbl import fastpath, rrl
 from reputable.publication.dnsbl.access import Access
 from reputable.publication.dnsbl.wire import Responder, ZoneSpec, refusal
 from reputable.publication.settings import PublicationConfig as Config
-from reputable.publication.snapshot.overlay import overlay_path
+from reputable.publication.snapshot.overlay import overlay_of, overlay_path
 from reputable.publication.snapshot.view import Snapshot
 
 if TYPE_CHECKING:  # asyncio is imported when TCP starts, after UDP answers (~20 ms)
@@ -187,7 +187,16 @@ class Worker:
             elif self._overlay_identity() != self.overlay_id:
                 # Only the overlay moved: same base mapping, new changed addresses (the
                 # secondaries get them with the next base: no NOTIFY).
-                self.responder = self._load(self.responder.snapshot)
+                current = self.responder.snapshot
+                path = overlay_path(self.config.snapshot_path)
+                if current.overlay is not None and overlay_of(current.file, path) is None:
+                    # The overlay file was removed or now belongs to a base that is not in
+                    # place yet (a rebuild is swapping in): keep answering the changes this
+                    # overlay holds until the new base appears, rather than fall back to
+                    # the base alone (which lacks them). overlay_id is left as it was, so
+                    # the next poll looks again.
+                    return False
+                self.responder = self._load(current)
             else:
                 return False
         except SnapshotError as exc:
