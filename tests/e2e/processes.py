@@ -1,7 +1,9 @@
-"""The live processes of this machine as /proc shows them, for the tests that stop `serve`."""
+"""The live processes of this machine as /proc shows them, and `serve` started for the tests that stop it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,3 +34,31 @@ def live_processes() -> Iterator[Process]:
             yield Process(int(entry.name), int(fields[1]), int(fields[2]), cmdline)
         except (OSError, ValueError, IndexError):
             continue
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Return {pid: command line} of the live (non-zombie) descendants of *root*."""
+    processes = list(live_processes())
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for process in processes:
+            if process.ppid == parent and process.pid not in found:
+                found[process.pid] = process.cmdline
+                frontier.append(process.pid)
+    return found
+
+
+def start_serve(config: Path) -> subprocess.Popen[bytes]:
+    """Start `reputable serve` on *config* in its own session, its output in serve.log beside it.
+
+    Its own process group, so every child is found by the group.
+    """
+    with (config.parent / "serve.log").open("wb") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "reputable", "--config", str(config), "serve", "--metrics", ""],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from reputable.testing import cli, free_port, write_config
+from tests.e2e.processes import descendants, start_serve
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,35 +31,6 @@ pytestmark = [
 ]
 
 EVIDENCE = 200_000
-
-
-def _descendants(root: int) -> dict[int, str]:
-    """Return {pid: command line} of the live (non-zombie) descendants of *root*."""
-    parents: dict[int, int] = {}
-    commands: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if fields[0] == "Z":
-                continue
-            parents[int(entry.name)] = int(fields[1])
-            commands[int(entry.name)] = (
-                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            )
-        except (OSError, ValueError):
-            continue
-    found: dict[int, str] = {}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in found:
-                found[pid] = commands[pid]
-                frontier.append(pid)
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -86,16 +58,6 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def _serve(config: Path) -> subprocess.Popen[bytes]:
-    with (config.parent / "serve.log").open("wb") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "reputable", "--config", str(config), "serve", "--metrics", ""],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def _kill_and_check(serve: subprocess.Popen[bytes], children: dict[int, str]) -> None:
     """SIGKILL *serve*; every one of *children* must be gone within 2 s."""
     serve.kill()  # SIGKILL: serve runs no cleanup at all
@@ -110,12 +72,12 @@ def _kill_and_check(serve: subprocess.Popen[bytes], children: dict[int, str]) ->
 def test_sigkill_of_serve_leaves_no_child(config: Path) -> None:
     """SIGKILL serve with DNS workers and a `policy run` child running: all gone within 2 s."""
     log = config.parent / "serve.log"
-    serve = _serve(config)
+    serve = start_serve(config)
     children: dict[int, str] = {}
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            children = _descendants(serve.pid)
+            children = descendants(serve.pid)
             workers = [c for c in children.values() if "reputable.dnsworker" in c]
             if len(workers) == 2 and any("policy run" in c for c in children.values()):
                 break
@@ -148,7 +110,7 @@ def test_sigkill_after_the_workers_dropped_root(tmp_path: Path) -> None:
         config.write_text('user = "nobody"\n' + config.read_text())  # a top-level key
         cli(config, "list", "add", "198.51.100.7", "--cause", "spam")
         os.chown(folder, nobody.pw_uid, nobody.pw_gid)
-        serve = _serve(config)
+        serve = start_serve(config)
         log = config.parent / "serve.log"
         deadline = time.monotonic() + 60
         while "privileges_dropped" not in log.read_text(errors="replace"):
@@ -158,7 +120,7 @@ def test_sigkill_after_the_workers_dropped_root(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             children = {
                 pid: cmd
-                for pid, cmd in _descendants(serve.pid).items()
+                for pid, cmd in descendants(serve.pid).items()
                 if "reputable.dnsworker" in cmd
             }
             if len(children) == 2 and all(_uid(pid) == nobody.pw_uid for pid in children):

@@ -6,14 +6,13 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from reputable.testing import cli, free_port, write_config
-from tests.e2e.processes import live_processes
+from tests.e2e.processes import live_processes, start_serve
 
 
 def _group_members(pgid: int) -> list[str]:
@@ -33,16 +32,6 @@ def config(tmp_path: Path) -> Path:
     cli(path, "list", "add", "198.51.100.7", "--cause", "spam", "--reason", "trap")
     cli(path, "snapshot", "build")
     return path
-
-
-def _serve(config: Path) -> subprocess.Popen[bytes]:
-    with (config.parent / "serve.log").open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "reputable", "--config", str(config), "serve", "--metrics", ""],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: every child is found by the group
-        )
 
 
 def _run_delay(pid: int) -> float:
@@ -102,7 +91,7 @@ def _stop_and_check(proc: subprocess.Popen[bytes], sig: int, config: Path) -> fl
 
 def test_sigterm_while_the_startup_policy_run_is_running(config: Path) -> None:
     """SIGTERM while the start-up `policy run` child runs ends it too, within 2 s."""
-    proc = _serve(config)
+    proc = start_serve(config)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if any("policy run" in c for c in _children(proc.pid)):
@@ -136,7 +125,7 @@ def test_signals_at_random_moments_of_startup(config: Path) -> None:
     rng = random.Random(1995)
     times = []
     for trial in range(50):
-        proc = _serve(config)
+        proc = start_serve(config)
         time.sleep(rng.uniform(0, 1.5))
         sig = signal.SIGINT if trial % 2 else signal.SIGTERM
         while sig == signal.SIGINT and not _catches_sigterm(proc.pid):
@@ -150,7 +139,7 @@ def test_sigterm_with_300_open_tcp_connections(config: Path) -> None:
     import socket
 
     port = int(config.read_text().split('listen = ["127.0.0.1:', 1)[1].split('"', 1)[0])
-    proc = _serve(config)
+    proc = start_serve(config)
     log = config.parent / "serve.log"
     deadline = time.monotonic() + 30
     while "serve_ready" not in log.read_text() and time.monotonic() < deadline:
