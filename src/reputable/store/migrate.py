@@ -1,4 +1,10 @@
-"""Schema migrations: numbered SQL files applied in order, recorded in ``schema_version``."""
+"""Schema migrations: numbered SQL files applied in order, recorded in ``schema_version``.
+
+Each ``NNNN_name.sql`` is written once in SQLite's dialect and runs on both back-ends
+(store/dialect.py translates it for PostgreSQL). Where the two cannot share a statement (SQLite
+rebuilds a table to drop a constraint, PostgreSQL drops it), ``NNNN_name.postgres.sql``
+replaces that one migration on PostgreSQL: same number, same place in the order.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +21,23 @@ class Migration:
     sql: str
 
 
-def migrations() -> list[Migration]:
-    """Return the shipped migrations in version order."""
-    found: list[Migration] = []
-    for entry in resources.files("reputable.store.migrations").iterdir():
-        if entry.name.endswith(".sql"):
-            version = int(entry.name.split("_", 1)[0])
-            found.append(Migration(version, entry.name, entry.read_text(encoding="utf-8")))
-    return sorted(found, key=lambda m: m.version)
+POSTGRES_SUFFIX = ".postgres.sql"
+
+
+def migrations(*, postgres: bool = False) -> list[Migration]:
+    """Return the shipped migrations in version order, for PostgreSQL when *postgres*."""
+    found: dict[int, Migration] = {}
+    for entry in sorted(
+        resources.files("reputable.store.migrations").iterdir(),
+        key=lambda e: e.name.endswith(POSTGRES_SUFFIX),  # the PostgreSQL variants last
+    ):
+        if not entry.name.endswith(".sql"):
+            continue
+        if entry.name.endswith(POSTGRES_SUFFIX) and not postgres:
+            continue
+        version = int(entry.name.split("_", 1)[0])
+        found[version] = Migration(version, entry.name, entry.read_text(encoding="utf-8"))
+    return sorted(found.values(), key=lambda m: m.version)
 
 
 def split_statements(sql: str) -> list[str]:

@@ -74,7 +74,7 @@ class SQLStore(
         two processes opening a new database at once apply each migration once.
         """
         db = self._db
-        known = migrations()
+        known = migrations(postgres=not isinstance(db, sqlite3.Connection))
         latest = known[-1].version if known else 0
         try:  # the usual case, an up-to-date schema, takes no write lock
             current = self._applied()
