@@ -1,0 +1,133 @@
+"""Bulk loads (store/bulk.py): the deferred unique key folds duplicates exactly as the upsert."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reputable.store import bulk
+from reputable.store.bulk import Row, load_listings
+from reputable.store.sqlite import SQLiteStore
+
+SOURCE = "rbldnsd:f"
+
+
+def _row(subject: str, reason: str, at: float, expires: float | None = None) -> Row:
+    return (subject, 4, "spam", reason, SOURCE, at, expires)
+
+
+def _table(path: Path) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return db.execute(
+            "SELECT subject, family, cause, reason, source, listed_at, expires_at"
+            " FROM listings ORDER BY id"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def _load(path: Path, rows: list[Row], *, deferred: bool) -> list[str]:
+    """Load *rows* into the store at *path*; return the SQL it ran (to see which way it went)."""
+    store = SQLiteStore(path)
+    ran: list[str] = []
+    store._db.set_trace_callback(ran.append)
+    try:
+        expected = bulk.DEFER_MIN if deferred else 0
+        assert load_listings(store, rows, actor="t", action="import", expected=expected) == len(
+            rows
+        )
+    finally:
+        store._db.set_trace_callback(None)
+        store.close()
+    return ran
+
+
+EXISTING = [_row("192.0.2.1", "old one", 1.0), _row("192.0.2.9", "old nine", 1.0, 50.0)]
+LOAD = [
+    _row("192.0.2.5", "five", 2.0),
+    _row("192.0.2.1", "one again", 2.0, 90.0),  # already in the table
+    _row("192.0.2.5", "five again", 3.0),  # twice in the file
+    _row("192.0.2.7", "seven", 2.0),
+    _row("192.0.2.5", "five last", 4.0, 99.0),
+]
+
+
+@pytest.mark.parametrize("existing", [[], EXISTING])
+def test_deferred_key_gives_what_the_upsert_gives(tmp_path: Path, existing: list[Row]) -> None:
+    for name, deferred in (("upsert.db", False), ("deferred.db", True)):
+        if existing:
+            _load(tmp_path / name, existing, deferred=False)
+        ran = _load(tmp_path / name, LOAD, deferred=deferred)
+        folded = any("listings_load_twice" in sql for sql in ran)
+        assert folded == deferred, ran  # the deferred load met the duplicates and folded them
+    want = _table(tmp_path / "upsert.db")
+    assert _table(tmp_path / "deferred.db") == want
+    assert [r[:4] for r in want if r[0] == "192.0.2.5"] == [("192.0.2.5", 4, "spam", "five last")]
+    if existing:
+        assert want[0][3:] == ("one again", SOURCE, 2.0, 90.0)  # first place, last values
+
+
+def test_deferred_key_without_duplicates_builds_the_key_once(tmp_path: Path) -> None:
+    rows = [_row(f"198.51.100.{i}", f"r{i}", 1.0) for i in range(200)]
+    ran = _load(tmp_path / "r.db", rows, deferred=True)
+    assert any(sql.startswith('DROP INDEX "listings_unique"') for sql in ran)
+    assert not any("listings_load_twice" in sql for sql in ran)
+    assert _table(tmp_path / "r.db") == sorted(rows)  # each chunk goes in subject order
+    db = sqlite3.connect(tmp_path / "r.db")
+    try:
+        (sql,) = db.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'listings_unique'"
+        ).fetchone()
+        assert sql.startswith("CREATE UNIQUE INDEX")
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute(
+                "INSERT INTO listings VALUES (NULL, '198.51.100.3', 4, 'spam', 'x', ?, 1, NULL)",
+                (SOURCE,),
+            )
+    finally:
+        db.close()
+
+
+def test_a_big_table_keeps_its_key_during_a_load(tmp_path: Path) -> None:
+    """Only an empty or nearly empty table loads without the key (a re-import upserts)."""
+    _load(
+        tmp_path / "r.db", [_row(f"198.51.100.{i}", "r", 1.0) for i in range(100)], deferred=False
+    )
+    store = SQLiteStore(tmp_path / "r.db")
+    ran: list[str] = []
+    store._db.set_trace_callback(ran.append)
+    try:
+        load_listings(
+            store, [_row("198.51.100.1", "new", 2.0)], actor="t", action="i", expected=300
+        )
+    finally:
+        store.close()
+    assert not any("listings_unique" in sql for sql in ran)
+    assert _table(tmp_path / "r.db")[1][3] == "new"
+
+
+def test_a_failed_deferred_load_leaves_table_and_key_as_they_were(tmp_path: Path) -> None:
+    _load(tmp_path / "r.db", EXISTING, deferred=False)
+
+    def rows() -> Iterator[Row]:
+        yield from LOAD
+        raise ValueError("bad line")
+
+    store = SQLiteStore(tmp_path / "r.db")
+    try:
+        with pytest.raises(ValueError, match="bad line"):
+            load_listings(store, rows(), actor="t", action="i", expected=bulk.DEFER_MIN)
+    finally:
+        store.close()
+    assert _table(tmp_path / "r.db") == EXISTING
+    db = sqlite3.connect(tmp_path / "r.db")
+    try:
+        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    finally:
+        db.close()
+    assert {"listings_unique", "listings_cause", "listings_source", "listings_expires"} <= names
