@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Cli
 from tests.conftest import sqlite_only
 
@@ -116,6 +118,27 @@ def test_hosting_import_import_and_exports(cli: Cli, tmp_path: Path) -> None:
     assert doc["entries"] >= 1 and all(Path(p).exists() for p in doc["paths"])
     listed = cli("export", "rbldnsd", "-z", "bl.reputable.test", "-o", str(base), "--plain")
     assert listed.lines() == doc["paths"]
+
+
+@pytest.mark.parametrize(
+    ("text", "subjects"),
+    [
+        (":127.0.0.2:listed\n203.0.113.0/30\n!203.0.113.1\n", ["203.0.113.0", "203.0.113.2/31"]),
+        (":127.0.0.2:spam!\n203.0.113.0/30\n", ["203.0.113.0/30"]),  # "!" not an exclusion
+        (":127.0.0.2:listed\n203.0.113.0/30\n", ["203.0.113.0/30"]),  # no "!": no pre-pass
+    ],
+)
+def test_import_rbldnsd_cuts_exclusions_out_of_its_listings(
+    cli: Cli, tmp_path: Path, text: str, subjects: list[str]
+) -> None:
+    """An rbldnsd ``!`` line is cut out of the file's own listings, never an allowlist entry."""
+    data = tmp_path / "bl.ip4set"
+    data.write_text(text, encoding="utf-8")
+    imported = cli("import", "rbldnsd", str(data), "--zone", "bl.reputable.test", "--json")
+    assert imported.code == 0, imported.err
+    rows = cli("list", "show", "--json").json()
+    assert sorted(r["subject"] for r in rows) == subjects
+    assert cli("allow", "show", "--json").json() == []
 
 
 @sqlite_only  # store backup/vacuum are SQLite's (PostgreSQL: pg_dump, tests/store/test_maintenance.py)

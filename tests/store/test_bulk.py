@@ -15,6 +15,12 @@ from reputable.store.sqlite import SQLiteStore
 SOURCE = "rbldnsd:f"
 
 
+def _db(store: SQLiteStore) -> sqlite3.Connection:
+    db = store._db
+    assert isinstance(db, sqlite3.Connection)
+    return db
+
+
 def _row(subject: str, reason: str, at: float, expires: float | None = None) -> Row:
     return (subject, 4, "spam", reason, SOURCE, at, expires)
 
@@ -35,14 +41,14 @@ def _load(path: Path, rows: list[Row], *, deferred: bool) -> list[str]:
     """Load *rows* into the store at *path*; return the SQL it ran (to see which way it went)."""
     store = SQLiteStore(path)
     ran: list[str] = []
-    store._db.set_trace_callback(ran.append)
+    _db(store).set_trace_callback(ran.append)
     try:
         expected = bulk.DEFER_MIN if deferred else 0
         assert load_listings(store, rows, actor="t", action="import", expected=expected) == len(
             rows
         )
     finally:
-        store._db.set_trace_callback(None)
+        _db(store).set_trace_callback(None)
         store.close()
     return ran
 
@@ -100,7 +106,7 @@ def test_a_big_table_keeps_its_key_during_a_load(tmp_path: Path) -> None:
     )
     store = SQLiteStore(tmp_path / "r.db")
     ran: list[str] = []
-    store._db.set_trace_callback(ran.append)
+    _db(store).set_trace_callback(ran.append)
     try:
         load_listings(
             store, [_row("198.51.100.1", "new", 2.0)], actor="t", action="i", expected=300
@@ -131,3 +137,43 @@ def test_a_failed_deferred_load_leaves_table_and_key_as_they_were(tmp_path: Path
     finally:
         db.close()
     assert {"listings_unique", "listings_cause", "listings_source", "listings_expires"} <= names
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [("192.0.2.1", 4, "spam", "r", "rbldnsd:/tmp/it's; DROP TABLE x", 1.5, None)] * 1
+        + [("192.0.2.2", 4, "spam", "q", "rbldnsd:/tmp/it's; DROP TABLE x", 2.5, None)],
+        [
+            ("192.0.2.1", 4, "spam", "r", "s", 1.5, 7.25),
+            ("192.0.2.2", 4, "spam", "q", "s", 2.5, None),
+        ],
+        [
+            ("192.0.2.1", 4, "spam", "r", "s", 1.5, 7.25),
+            ("2001:db8::1", 6, "harvest", "q", "s", 2.5, 8.5),
+        ],
+        [
+            ("192.0.2.1", 4, "spam", "r", "s\0", 1.5, None),
+            ("192.0.2.2", 4, "spam", "q", "s\0", 2.5, None),
+        ],
+    ],
+    ids=["quoted-source-null-expiry", "bound-expiry", "mixed-columns", "unprintable-source"],
+)
+@pytest.mark.parametrize("deferred", [False, True])
+def test_shared_columns_are_stored_as_given(
+    tmp_path: Path, rows: list[Row], deferred: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Columns that all rows share are written as SQL literals: the table must not tell."""
+    shared = bulk._shared
+    made: list[str | None] = []
+
+    def spy(statement: str, chunk: list[Row]) -> object:
+        got = shared(statement, chunk)
+        made.append(None if got is None else got[0])
+        return got
+
+    monkeypatch.setattr(bulk, "_shared", spy)
+    _load(tmp_path / "r.db", rows, deferred=deferred)
+    assert _table(tmp_path / "r.db") == sorted(rows)
+    literal = rows[0][4] != "s\0" and rows[0][1] == rows[1][1]
+    assert [sql is not None and "VALUES (?,4,'spam',?," in sql for sql in made] == [literal]

@@ -27,7 +27,7 @@ from reputable.cli.common import (
     state,
 )
 from reputable.config import Config, ZoneConfig
-from reputable.core.address import parse_subject
+from reputable.core.address import Domain, IPNetwork, parse_subject
 from reputable.core.cause import Cause, parse_cause
 from reputable.core.clock import parse_duration
 from reputable.core.errors import DataFileError, InputError
@@ -124,8 +124,10 @@ def import_rbldnsd(
     terminal = err_console.is_terminal
     # Streamed: the file is read twice (its `!` exclusions first, then the rows straight
     # into one store transaction), so memory stays flat however long the file is.
-    with _lines(file) as lines:
-        excluded = rbldnsd_import.exclusions(lines, spec)
+    excluded: list[IPNetwork | Domain] = []
+    if _has_byte(file, b"!"):  # no "!" anywhere, no exclusion: the pre-pass is skipped
+        with _lines(file) as lines:
+            excluded = rbldnsd_import.exclusions(lines, spec)
     with _lines(file) as lines:
         rows = rbldnsd_import.Stream(
             lines, spec, excluded=excluded, progress=progress if terminal else None
@@ -165,6 +167,19 @@ def import_rbldnsd(
         show_result(fmt, record, f"{file}: {counts} would be imported into {zone_config.name}")
     else:
         show_result(fmt, record, f"imported {counts} from {file} into {zone_config.name}")
+
+
+def _has_byte(file: Path, byte: bytes) -> bool:
+    """True when *byte* occurs in *file* (read 1 MiB at a time: ~10 ms for 14 MB, where a
+    pass over its lines costs ~0.6 s; an unreadable file is True, `_lines` words the error)."""
+    try:
+        with file.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                if byte in block:
+                    return True
+    except OSError:
+        return True
+    return False
 
 
 @contextmanager

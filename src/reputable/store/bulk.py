@@ -25,7 +25,7 @@ with 115 duplicate keys to fold 4.8 s.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
 from operator import itemgetter
@@ -35,6 +35,7 @@ from reputable.store.sqlite_tx import transaction
 
 #: (subject, family, cause, reason, source, listed_at, expires_at), timestamps in seconds.
 Row: TypeAlias = tuple[str, int, str, str, str, float, float | None]
+Bound: TypeAlias = tuple[object, ...]  # the columns of a row left to bind (see _shared)
 
 CHUNK = 50_000  # rows sorted and written per executemany
 CACHE_KIB = 128 * 1024  # SQLite page cache during a bulk load (the default is 2 MiB)
@@ -79,6 +80,41 @@ def _chunks(rows: Iterable[Row]) -> Iterator[list[Row]]:
         yield chunk
 
 
+def _literal(value: object) -> str | None:
+    """Return *value* as an SQLite literal (an int or a string), or None if it cannot be one."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and "\0" not in value and value.isprintable():
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
+def _shared(statement: str, chunk: list[Row]) -> tuple[str, Callable[[Row], Bound]] | None:
+    """Return *statement* with family, cause and source written as literals (and a NULL
+    expiry too) and the getter of the columns left to bind, when every row of *chunk* shares
+    them; None: bind every column as given.
+
+    Binding costs per parameter, NULL most (1M rows into an in-memory table, CPython 3.11,
+    SQLite 3.40, session 6: 7 bound columns 1.6 s; subject, reason and listed_at bound, the
+    others literals, 0.85 s; with the expiry bound as well 1.4 s when it is NULL). Finding
+    the shared columns costs ~0.1 s per 1M rows.
+    """
+    head, found, tail = statement.partition(" VALUES (?,?,?,?,?,?,?)")
+    literals: list[str] = []
+    for column in (1, 2, 4):
+        values = set(map(itemgetter(column), chunk))
+        text = _literal(values.pop()) if len(values) == 1 else None
+        if not found or text is None:
+            return None
+        literals.append(text)
+    family, cause, source = literals
+    if set(map(itemgetter(6), chunk)) == {None}:
+        sql = f"{head} VALUES (?,{family},{cause},?,{source},?,NULL){tail}"
+        return sql, itemgetter(0, 3, 5)
+    sql = f"{head} VALUES (?,{family},{cause},?,{source},?,?){tail}"
+    return sql, itemgetter(0, 3, 5, 6)
+
+
 def _sqlite(
     store: object,
     db: sqlite3.Connection,
@@ -104,7 +140,11 @@ def _sqlite(
                     key = _drop_key(db)
             statement = LISTING_UPSERT if key is None else LISTING_INSERT
             for chunk in _chunks(rows):
-                db.executemany(statement, chunk)
+                shared = _shared(statement, chunk)
+                if shared is None:
+                    db.executemany(statement, chunk)
+                else:
+                    db.executemany(shared[0], map(shared[1], chunk))
                 count += len(chunk)
             if key is not None:
                 _build_key(db, key)
