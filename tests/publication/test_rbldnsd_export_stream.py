@@ -6,16 +6,20 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reputable.core.cause import Cause
 from reputable.listings.model import AllowEntry, Listing
 from reputable.publication.exports.rbldnsd import (
+    _PLAIN,
+    TXT_MAX,
     Dataset,
     HostRow,
     dataset_path,
     render,
+    txt_value,
     write_ip_streamed,
 )
 from tests.publication.test_rbldnsd_export import HEADER, ZONE, allow, ip4set_answer, listing
@@ -73,3 +77,40 @@ def test_streamed_answers_as_render(
         address = BASE + offset
         assert ip4set_answer(streamed, address) == ip4set_answer(whole[:1], address), offset
     assert ip4set_answer(streamed, 0x7F000002) == ip4set_answer(whole[:1], 0x7F000002)
+
+
+REASONS = ["plain", "costs $5", "=starts with equals", " padded ", "two\nlines", "é" * 130, "$1"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(SUBJECTS, st.sampled_from(CAUSES), st.sampled_from(REASONS)),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_streamed_txt_as_render(tmp_path: Path, items: list[tuple[str, Cause, str]]) -> None:
+    """Reasons that txt_value rewrites ($, =, blanks, line breaks, too long) stream as rendered."""
+    listings = [listing(s, c, r, m) for m, (s, c, r) in enumerate(items)]
+    whole = [d for d in render(listings, [], zone=ZONE, domain=False, header=HEADER).datasets]
+    streamed = _streamed(tmp_path, listings, [])
+    for offset in range(256):
+        address = BASE + offset
+        assert ip4set_answer(streamed, address) == ip4set_answer(whole[:1], address), offset
+
+
+@given(st.text(max_size=300))
+def test_plain_txt_is_what_txt_value_returns(template: str) -> None:
+    """The streamed export writes a TXT matching _PLAIN as it is: txt_value must agree."""
+    warnings: dict[str, str] = {}
+    value = txt_value(template, "192.0.2.1", warnings)
+    if _PLAIN.fullmatch(template) and len(template.encode()) <= TXT_MAX:
+        assert (value, warnings) == (template, {})
+
+
+@pytest.mark.parametrize("template", ["a\u2028b", "x\x1cy", "=a", "a ", "\tb", "$", "a\0b"])
+def test_templates_that_txt_value_changes_are_not_plain(template: str) -> None:
+    assert _PLAIN.fullmatch(template) is None

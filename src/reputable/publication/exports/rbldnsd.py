@@ -130,6 +130,9 @@ def _header(zone: ZoneConfig, header: Header, what: str) -> list[str]:
 
 
 _DOLLARS: Final = re.compile(r"\$\$|\$")
+#: A TXT that txt_value returns unchanged, warning about nothing, if its UTF-8 fits TXT_MAX:
+#: no "$", no line break (str.splitlines') or NUL, no blank at either end, no leading "=".
+_PLAIN: Final = re.compile(r"(?![ \t=])[^$\0\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*(?<![ \t])")
 
 
 def txt_value(template: str, subject: str, warnings: dict[str, str]) -> str:
@@ -551,48 +554,64 @@ def write_ip_streamed(
     path = dataset_path(base, first)
     entries = first.entries
 
-    kinds: dict[tuple[str, str], tuple[IPv4Address, str]] = {}
-    code_by_text: dict[str, IPv4Address] = {}
+    # The loop below runs once per host (10M at scale): codes are kept as their text, a plain
+    # TXT (most) is written as it is (`_plain`), and the rest goes through txt_value once per
+    # template (its warnings name the first subject). 1M hosts, each with its own TXT
+    # (bench/bulk_pipeline.py, session 6): 10.4 s CPU for the export before, see
+    # docs/benchmarks.md for after.
+    code_texts = {code: str(code) for code, _ in groups}
+    rank = {code_texts[code]: i for code, i in order.items()}
+    code_by_cause: dict[str, str] = {}
+    url = zone.lookup_url
+    plain = _PLAIN.fullmatch
     written: dict[str, str] = {}
+
+    def code_text(cause_text: str) -> str:
+        code = code_by_cause.get(cause_text)
+        if code is None:  # an unknown cause in the store raises here, as Cause() says
+            code = code_by_cause[cause_text] = code_texts[code_of[Cause(cause_text)]]
+        return code
+
+    def txt(template: str, subject: str) -> str:
+        if plain(template) and (len(template) <= TXT_MAX // 4 or len(template.encode()) <= TXT_MAX):
+            return template  # what txt_value returns for it, with no warning
+        text = written.get(template)
+        if text is None:
+            if len(written) > 100_000:
+                written.clear()
+            text = written[template] = txt_value(template, subject, extra)
+        return text
 
     def lines() -> Iterator[str]:
         nonlocal entries
         stream = (r for batch in hosts() for r in batch)
         for subject, rows in groupby(stream, key=itemgetter(0)):
             address = int.from_bytes(inet_aton(subject), "big")
-            if address in (TEST_V4, NEVER_V4) or inside(fine, fine_starts, address):
+            if address in (TEST_V4, NEVER_V4) or (fine and inside(fine, fine_starts, address)):
                 continue  # written by render: the test point, hosts in /25-/31 ranges
-            if inside(holes, hole_starts, address):
+            h = bisect_right(hole_starts, address) - 1
+            if h >= 0 and holes[h][1] >= address:
                 continue  # allowlisted: the range's `!` line (if any) covers it
-            best: dict[IPv4Address, tuple[float, str]] = {}
+            best: dict[str, tuple[float, str]] = {}
             for _, cause_text, reason, listed_at in rows:
-                kind = kinds.get((cause_text, reason))
-                if kind is None:
-                    if len(kinds) > 100_000:
-                        kinds.clear()  # many distinct reasons: keep the cache small
-                    code = code_by_text.get(cause_text)
-                    if code is None:
-                        code = code_by_text[cause_text] = code_of[Cause(cause_text)]
-                    template = txt_template(reason, zone.lookup_url)
-                    kind = kinds[(cause_text, reason)] = (code, template)
-                code, template = kind
-                if code not in best or (listed_at, template) > best[code]:
+                code = code_by_cause.get(cause_text) or code_text(cause_text)
+                template = txt_template(reason, url) if "$" in reason or url else reason
+                found = best.get(code)
+                if found is None or (listed_at, template) > found:
                     best[code] = (listed_at, template)
-            values = [(code, template) for code, (_, template) in best.items()]
-            s = bisect_right(seg_starts, address) - 1
-            if s >= 0 and segments[s][1] >= address:
-                values.extend((c, t) for c, t in segments[s][2] if c not in best)
-            if len(values) > 1:
-                values.sort(key=lambda v: order[v[0]])
-            for code, template in values:
+            if segments:
+                s = bisect_right(seg_starts, address) - 1
+                if s >= 0 and segments[s][1] >= address:
+                    for c, t in segments[s][2]:
+                        best.setdefault(code_texts[c], (0.0, t))
+            if len(best) == 1:
+                for code, (_, template) in best.items():
+                    entries += 1
+                    yield f"{subject} :{code}:{txt(template, subject)}\n"
+                continue
+            for code in sorted(best, key=rank.__getitem__):
                 entries += 1
-                # txt_value once per template (its warnings name the first subject).
-                text = written.get(template)
-                if text is None:
-                    if len(written) > 100_000:
-                        written.clear()
-                    text = written[template] = txt_value(template, subject, extra)
-                yield f"{subject} :{code}:{text}\n"
+                yield f"{subject} :{code}:{txt(best[code][1], subject)}\n"
 
     _write_streamed(path, first.text, lines())
     datasets = [replace(first, text="", entries=entries), *export.datasets[1:]]
