@@ -131,8 +131,12 @@ def _header(zone: ZoneConfig, header: Header, what: str) -> list[str]:
 
 _DOLLARS: Final = re.compile(r"\$\$|\$")
 #: A TXT that txt_value returns unchanged, warning about nothing, if its UTF-8 fits TXT_MAX:
-#: no "$", no line break (str.splitlines') or NUL, no blank at either end, no leading "=".
-_PLAIN: Final = re.compile(r"(?![ \t=])[^$\0\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]*(?<![ \t])")
+#: no line break (str.splitlines') or NUL, no blank at either end, no leading "=", and no "$"
+#: before a digit (or before a non-ASCII character, which str.isdigit may call one).
+_PLAIN: Final = re.compile(
+    r"(?![ \t=])(?:[^$\0\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]++|\$(?![^\x20-\x2f\x3a-\x7e]))*+"
+    r"(?<![ \t])"  # possessive (Python 3.11): a trailing blank fails at once, no backtracking
+)
 
 
 def txt_value(template: str, subject: str, warnings: dict[str, str]) -> str:
