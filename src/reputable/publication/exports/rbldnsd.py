@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import os
 import re
+import shutil
 import tempfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,7 +36,7 @@ from itertools import groupby, islice
 from operator import itemgetter
 from pathlib import Path
 from socket import inet_aton
-from typing import Final
+from typing import BinaryIO, Final
 
 from reputable.core.address import Domain, format_subject
 from reputable.core.cause import LISTING_CAUSES, Cause
@@ -503,14 +504,19 @@ def write_ip_streamed(
 
     *others* are every listing but the IPv4 hosts (ranges, IPv6: few, rendered in memory as
     `render` does); *hosts()* returns batches of IPv4 host rows in subject order, so one
-    host's listings come together (it is called twice). rbldnsd's ip4set answers the most
+    host's listings come together (it is called once). rbldnsd's ip4set answers the most
     specific of its /8, /16, /24 and /32 levels only, with every entry there; a host is
     written as /32 lines, one per code: its best listing per code plus the codes of the
     ranges around it, which answers what `render`'s split ranges answer. Ranges narrower
     than /24 are stored on the /32 level too, where a host line would add to them instead
-    of replacing them: the few hosts inside such ranges go through `render` with the ranges
-    (the first pass), the others are written one at a time (flat memory at 10M hosts).
+    of replacing them: the few hosts inside such ranges are kept for `render` with the
+    ranges, the others are written one at a time (flat memory at 10M hosts) to a spool file
+    beside *base*, which follows render's lines into the dataset at the end.
     """
+    if not base.parent.is_dir():  # as write_atomic: a typo must not leave new folders behind
+        raise InputError(
+            f"{base}: the folder {base.parent} does not exist; create it or fix the path"
+        )
     groups = _code_groups(zone)
     others = list(others)
     allowed = list(allows)
@@ -536,27 +542,11 @@ def write_ip_streamed(
         return i >= 0 and spans[i][1] >= address
 
     mixed: list[Listing] = []
-    if fine:
-        for batch in hosts():
-            for subject, cause_text, reason, listed_at in batch:
-                if inside(fine, fine_starts, int.from_bytes(inet_aton(subject), "big")):
-                    mixed.append(
-                        Listing(
-                            subject=IPv4Network(subject),
-                            cause=Cause(cause_text),
-                            reason=reason,
-                            source="",
-                            listed_at=datetime.fromtimestamp(listed_at, UTC),
-                        )
-                    )
-    export = render([*others, *mixed], allowed, zone=zone, domain=False, header=header)
     extra: dict[str, str] = {}
     seg_starts = [lo for lo, _, _ in segments]
     holes = _holes(allowed, 4)
     hole_starts = [lo for lo, _ in holes]
-    first = export.datasets[0]
-    path = dataset_path(base, first)
-    entries = first.entries
+    entries = 0
 
     # The loop below runs once per host (10M at scale): codes are kept as their text, a plain
     # TXT (most) is written as it is (`_plain`), and the rest goes through txt_value once per
@@ -591,8 +581,20 @@ def write_ip_streamed(
         stream = (r for batch in hosts() for r in batch)
         for subject, rows in groupby(stream, key=itemgetter(0)):
             address = int.from_bytes(inet_aton(subject), "big")
-            if address in (TEST_V4, NEVER_V4) or (fine and inside(fine, fine_starts, address)):
-                continue  # written by render: the test point, hosts in /25-/31 ranges
+            if fine and inside(fine, fine_starts, address):  # render writes these
+                mixed.extend(
+                    Listing(
+                        subject=IPv4Network(subject),
+                        cause=Cause(cause_text),
+                        reason=reason,
+                        source="",
+                        listed_at=datetime.fromtimestamp(listed_at, UTC),
+                    )
+                    for _, cause_text, reason, listed_at in rows
+                )
+                continue  # hosts in /25-/31 ranges, the test point
+            if address in (TEST_V4, NEVER_V4):
+                continue
             h = bisect_right(hole_starts, address) - 1
             if h >= 0 and holes[h][1] >= address:
                 continue  # allowlisted: the range's `!` line (if any) covers it
@@ -617,7 +619,15 @@ def write_ip_streamed(
                 entries += 1
                 yield f"{subject} :{code}:{txt(best[code][1], subject)}\n"
 
-    _write_streamed(path, first.text, lines())
+    with tempfile.TemporaryFile(dir=base.parent, prefix=f".{base.name}.") as spool:
+        iterator = lines()
+        while batch := list(islice(iterator, 10_000)):
+            spool.write("".join(batch).encode("utf-8"))
+        export = render([*others, *mixed], allowed, zone=zone, domain=False, header=header)
+        first = export.datasets[0]
+        entries += first.entries
+        spool.seek(0)
+        _write_streamed(dataset_path(base, first), first.text, spool)
     datasets = [replace(first, text="", entries=entries), *export.datasets[1:]]
     for other in export.datasets[1:]:
         write_atomic(dataset_path(base, other), other.text)
@@ -625,19 +635,17 @@ def write_ip_streamed(
     return ZoneExport(zone=export.zone, datasets=tuple(datasets), warnings=export.warnings + more)
 
 
-def _write_streamed(path: Path, head: str, lines: Iterable[str]) -> None:
-    """Write *head* then *lines* to *path* atomically (as write_atomic), a batch at a time."""
+def _write_streamed(path: Path, head: str, rest: BinaryIO) -> None:
+    """Write *head* then the bytes of *rest* to *path* atomically (as write_atomic)."""
     if not path.parent.is_dir():  # as write_atomic: a typo must not leave new folders behind
         raise InputError(
             f"{path}: the folder {path.parent} does not exist; create it or fix the path"
         )
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            out.write(head)
-            iterator = iter(lines)
-            while batch := list(islice(iterator, 10_000)):
-                out.write("".join(batch))
+        with os.fdopen(fd, "wb") as out:
+            out.write(head.encode("utf-8"))
+            shutil.copyfileobj(rest, out, 1 << 20)
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o644)
