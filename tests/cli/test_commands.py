@@ -141,6 +141,19 @@ def test_import_rbldnsd_cuts_exclusions_out_of_its_listings(
     assert cli("allow", "show", "--json").json() == []
 
 
+@pytest.mark.parametrize("head", [b"", b"!192.0.2.9\n"])  # with and without the pre-pass
+def test_import_rbldnsd_names_the_line_that_is_not_utf8(
+    cli: Cli, tmp_path: Path, head: bytes
+) -> None:
+    data = tmp_path / "bl.ip4set"
+    data.write_bytes(head + b"192.0.2.1\n192.0.2.2\n192.0.2.3 :2:caf\xe9\n192.0.2.4\n")
+    bad = 3 + head.count(b"\n")
+    imported = cli("import", "rbldnsd", str(data), "--zone", "bl.reputable.test")
+    assert imported.code == 2
+    assert f"{data}:{bad}: not UTF-8 text" in imported.err
+    assert cli("list", "show", "--json").json() == []
+
+
 @sqlite_only  # store backup/vacuum are SQLite's (PostgreSQL: pg_dump, tests/store/test_maintenance.py)
 def test_tokens_store_snapshot_and_version(cli: Cli, tmp_path: Path) -> None:
     """token add/list/revoke, store backup/vacuum, snapshot build and version speak JSON."""
