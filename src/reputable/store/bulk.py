@@ -39,6 +39,11 @@ Bound: TypeAlias = tuple[object, ...]  # the columns of a row left to bind (see 
 
 CHUNK = 50_000  # rows sorted and written per executemany
 CACHE_KIB = 128 * 1024  # SQLite page cache during a bulk load (the default is 2 MiB)
+#: A bigger load gets up to this much cache, 128 bytes per expected row: the index builds
+#: at the end sort in memory up to the cache's size (SQLite's sorter, at most 512 MiB a
+#: run) instead of merging runs through temporary files. Issue 16 allows 300 MB at 1M
+#: rows (128 MiB is kept there) and 2 GB at 10M.
+CACHE_MAX_KIB = 768 * 1024
 DEFER_MIN = 50_000  # loads smaller than this keep the indexes up to date row by row
 KEY_INDEX = "listings_unique"  # the (subject, cause, source) key, migration 0023
 KEY_SHARE = 4  # the key is built at the end when the table holds at most 1/KEY_SHARE of the load
@@ -126,7 +131,8 @@ def _sqlite(
 ) -> int:
     path = getattr(store, "path", "the database")
     cache = db.execute("PRAGMA cache_size").fetchone()[0]
-    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    kib = min(max(CACHE_KIB, expected * 128 // 1024), CACHE_MAX_KIB)
+    db.execute(f"PRAGMA cache_size = -{kib}")
     count = 0
     try:
         with transaction(db, f"cannot write to {path}"):
