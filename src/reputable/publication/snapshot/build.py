@@ -64,6 +64,11 @@ class ValueTable:
     arrays (no Python object per listing). Template *i* is the UTF-8 bytes
     ``template_blob[template_off[i]:template_off[i + 1]]``: no Python string per template
     (a million per-subject TXT strings cost ~100 MB more as str objects).
+
+    DNS answers only (code, template) pairs, so every value also has an *answer*: the first
+    value with the same (code, template) sequence (`answer`). The host array carries both:
+    the value (its listings, for the lookup API) and the answer (for DNS), so that a DNS
+    worker reads a handful of shared answers instead of one value and atom per host.
     """
 
     templates: dict[str, int] = field(default_factory=dict)
@@ -79,6 +84,12 @@ class ValueTable:
     values: dict[tuple[int, ...], int] = field(default_factory=lambda: {(): NONE})
     val_index: array[int] = field(default_factory=lambda: array("I", [0, 0]))
     val_atoms: array[int] = field(default_factory=lambda: array("I"))
+    #: 1 for a template added without interning (every TXT of its chunk differed): its
+    #: values answer for themselves, with no entry in `answers` (one per listing for nothing).
+    unique_tids: bytearray = field(default_factory=bytearray)
+    #: Answer key -> the first value with it. The key of a one-atom value is the int
+    #: ``template id << 32 | code``; of a longer one, the tuple of those ints.
+    answers: dict[int | tuple[int, ...], int] = field(default_factory=dict)
 
     def atom(
         self,
@@ -108,10 +119,14 @@ class ValueTable:
             tid = self.templates[template] = len(self.template_off) - 1
             self.template_blob += template.encode("utf-8")
             self.template_off.append(len(self.template_blob))
+            self.unique_tids.append(0)
         return tid
 
-    def _add_templates(self, templates: Iterable[str]) -> int:
-        """Append *templates* (not interned) to the blob; return the id of the first."""
+    def _add_templates(self, templates: Iterable[str], *, unique: bool) -> int:
+        """Append *templates* to the blob; return the id of the first.
+
+        *unique*: they are not interned (no other template id holds the same text).
+        """
         first = len(self.template_off) - 1
         items = tuple(templates)
         text = "".join(items)
@@ -124,6 +139,7 @@ class ValueTable:
         base = len(self.template_blob)
         self.template_blob += raw
         self.template_off.extend(islice(accumulate(lengths, initial=base), 1, None))
+        self.unique_tids.extend(repeat(1 if unique else 0, len(self.template_off) - 1 - first))
         return first
 
     def template_ids_of(self, templates: Iterable[str]) -> list[int]:
@@ -135,13 +151,13 @@ class ValueTable:
         if len(templates) >= 1024 and len(dict.fromkeys(templates)) == len(templates):
             # Every TXT differs (the subject is in it, as rbldnsd's `$`): interning would
             # grow a dict by one entry per listing for nothing. The bytes are the same.
-            first = self._add_templates(templates)
+            first = self._add_templates(templates, unique=True)
             return list(range(first, first + len(templates)))
         known = self.templates
         ids = list(map(known.get, templates))
         if None in ids:
             fresh = dict.fromkeys(compress(templates, map(is_, ids, repeat(None))))
-            first = self._add_templates(fresh)
+            first = self._add_templates(fresh, unique=False)
             known.update(zip(fresh, range(first, first + len(fresh)), strict=True))
             ids = list(map(known.__getitem__, templates))
         return ids  # type: ignore[return-value]  # every None was replaced above
@@ -169,6 +185,36 @@ class ValueTable:
         self.val_atoms.extend(sorted(set(atom_ids), key=lambda a: (*self.key(a), a)))
         self.val_index.append(len(self.val_atoms))
         return len(self.val_index) - 2
+
+    def answer(self, value: int) -> int:
+        """Return the first value answering as *value* does in DNS (same codes and TXTs)."""
+        atoms = self.atoms_of(value)
+        tids = self.template_ids
+        if len(atoms) == 1:
+            tid = tids[atoms[0]]
+            if self.unique_tids[tid]:
+                return value
+            return self.answers.setdefault((tid << 32) | self.codes[atoms[0]], value)
+        codes = self.codes
+        return self.answers.setdefault(tuple((tids[a] << 32) | codes[a] for a in atoms), value)
+
+    def single_answers(self, atoms: array[int], first_value: int) -> Iterable[int]:
+        """Return `answer` of the values ``first_value + i`` made of the one atom ``atoms[i]``.
+
+        C-level map over the whole run (no Python code per value) unless the run mixes
+        unique and interned templates.
+        """
+        tids = array("I", map(self.template_ids.__getitem__, atoms))
+        own = range(first_value, first_value + len(atoms))
+        unique = bytes(map(self.unique_tids.__getitem__, tids))
+        shared = len(unique) - unique.count(1)
+        if shared == 0:
+            return own
+        keys = map(or_, map(lshift, tids, repeat(32)), map(self.codes.__getitem__, atoms))
+        setdefault = self.answers.setdefault
+        if shared == len(unique):
+            return map(setdefault, keys, own)
+        return [v if u else setdefault(k, v) for u, k, v in zip(unique, keys, own, strict=True)]
 
     def atoms_of(self, value: int) -> array[int]:
         """Return the atom ids of *value*."""
@@ -518,6 +564,7 @@ def _hosts(
     )
     addrs = array("I")
     host_vals = array("I")
+    host_dns = array("I")
     val_atoms, val_index = table.val_atoms, table.val_index
     key = table.key
 
@@ -527,9 +574,11 @@ def _hosts(
         first_value = len(val_index) - 1
         first_end = len(val_atoms) + 1
         addrs.extend(addresses[a:b])
-        val_atoms.extend(map(and_, hosts[a:b], repeat(0xFFFFFFFF)))
+        atoms = array("I", map(and_, hosts[a:b], repeat(0xFFFFFFFF)))
+        val_atoms.extend(atoms)
         val_index.extend(range(first_end, first_end + b - a))
         host_vals.extend(range(first_value, first_value + b - a))
+        host_dns.extend(table.single_answers(atoms, first_value))
 
     done = 0
     for i in compress(range(n), flags):
@@ -562,9 +611,11 @@ def _hosts(
             atoms.extend(a for a in table.atoms_of(range_val) if key(a)[0] not in best)
         # The group's own atoms belong to no other value: no interning needed.
         addrs.append(address)
-        host_vals.append(table.fresh_value(atoms))
+        value = table.fresh_value(atoms)
+        host_vals.append(value)
+        host_dns.append(table.answer(value))
     plain(done, n)
-    return {"v4_host_addr": addrs, "v4_host_val": host_vals}
+    return {"v4_host_addr": addrs, "v4_host_val": host_vals, "v4_host_dns": host_dns}
 
 
 def _domain_sections(

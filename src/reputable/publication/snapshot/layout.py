@@ -23,7 +23,7 @@ from typing import Any, Final
 from reputable.core.errors import SnapshotError
 
 MAGIC: Final = b"RPSNAP01"
-VERSION: Final = 1
+VERSION: Final = 2  # 2: v4_host_dns (answer value per host) beside v4_host_val
 NONE: Final = 0  # value id of "not listed"
 EXCLUDED: Final = 0xFFFFFFFF  # domain table marker: allowlisted, never listed
 
@@ -114,3 +114,16 @@ class MappedFile:
     def buffer(self) -> mmap.mmap:
         """Return the underlying mapping (for the compiled packet loop)."""
         return self._map
+
+
+def readable(path: Path) -> bool:
+    """True when *path* holds a snapshot this version maps (False: missing, older, corrupt).
+
+    ``serve`` builds a new one before answering when this is False, so a snapshot left by
+    an older version is rebuilt, not a reason to stop.
+    """
+    try:
+        MappedFile(path)
+    except SnapshotError:
+        return False
+    return True
