@@ -328,6 +328,7 @@ def measure(
             result.load = statistics.median(loads)
         except RuntimeError as exc:
             raise RuntimeError(f"{name}: {exc}; its log:\n{log.read_text()[-3000:]}") from exc
+        time.sleep(args.settle)  # serve's own start-up work (HTTP app, policy) ends first
         pids = tree(proc.pid)
         cpu = cpu_seconds(pids)
         perf = dnsperf(port, queries, args.clients, args.seconds, args.outstanding)
@@ -482,6 +483,14 @@ def main() -> int:
         help="dnsperf -q (queries in flight; dnsperf's default is 100)",
     )
     parser.add_argument("--workers", type=int, default=1, help="reputable DNS worker processes")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds to wait after a server first answers before the measured run (serve"
+        " imports its HTTP app and runs the start-up policy evaluation in those seconds, and"
+        " that CPU would count against the queries)",
+    )
     parser.add_argument(
         "--python",
         action="store_true",
