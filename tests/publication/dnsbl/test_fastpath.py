@@ -540,5 +540,6 @@ def test_engine_rejects_an_answer_value_out_of_range(tmp_path: Path) -> None:
     )
     args = fastpath.engine_args(responder)
     assert args is not None
+    assert MODULE is not None
     with pytest.raises(ValueError, match="out-of-range"):
         fastpath._engine(MODULE, MappedFile(bad), args)
