@@ -190,8 +190,27 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def memory(pid: int) -> tuple[float, float, list[str]]:
-    """Return (sum of RSS MB, sum of PSS MB, one line per process) of *pid* and descendants."""
+def mapped_under(pid: int, root: Path) -> int:
+    """Return the resident kB of *pid*'s mappings of files under *root* (our snapshot)."""
+    total = 0
+    inside = False
+    prefix = str(root.resolve())
+    with open(f"/proc/{pid}/smaps") as fh:
+        for line in fh:
+            head = line.split(maxsplit=5)
+            if head and "-" in head[0] and len(head) >= 5:  # a mapping's first line
+                inside = len(head) == 6 and head[5].strip().startswith(prefix)
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+def memory(pid: int, root: Path) -> tuple[float, float, list[str]]:
+    """Return (sum of RSS MB, sum of PSS MB, one line per process) of *pid* and descendants.
+
+    Each line also gives the resident pages of files under *root* (the work folder): for
+    reputable, the mapped snapshot pages the queries (and the engine's checks) touched.
+    """
     rss = pss = 0
     lines = []
     for p in tree(pid):
@@ -203,6 +222,7 @@ def memory(pid: int) -> tuple[float, float, list[str]]:
                     if key in ("Rss", "Pss", "Shared_Clean", "Private_Dirty"):
                         one[key] = int(rest.split()[0])
             command = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            files = mapped_under(p, root)
         except (FileNotFoundError, ProcessLookupError):  # exited meanwhile (a build child)
             continue
         if "Rss" not in one:
@@ -211,7 +231,8 @@ def memory(pid: int) -> tuple[float, float, list[str]]:
         pss += one["Pss"]
         lines.append(
             f"{one['Rss'] / 1024:6.1f} MB RSS ({one['Private_Dirty'] / 1024:.1f} private"
-            f" dirty, {one['Shared_Clean'] / 1024:.1f} shared clean)  {command[-70:]}"
+            f" dirty, {one['Shared_Clean'] / 1024:.1f} shared clean, {files / 1024:.1f}"
+            f" mapped data files)  {command[-70:]}"
         )
     return rss / 1024, pss / 1024, lines
 
@@ -307,6 +328,7 @@ def measure(
             result.load = statistics.median(loads)
         except RuntimeError as exc:
             raise RuntimeError(f"{name}: {exc}; its log:\n{log.read_text()[-3000:]}") from exc
+        time.sleep(args.settle)  # serve's own start-up work (HTTP app, policy) ends first
         pids = tree(proc.pid)
         cpu = cpu_seconds(pids)
         perf = dnsperf(port, queries, args.clients, args.seconds, args.outstanding)
@@ -314,7 +336,7 @@ def measure(
         result.server_cpu = (user + system - sum(cpu)) / args.seconds * 100
         result.server_sys = (system - cpu[1]) / args.seconds * 100
         result.client_cpu = perf["client_cpu"] / args.seconds * 100
-        result.rss_mb, result.pss_mb, result.detail = memory(proc.pid)
+        result.rss_mb, result.pss_mb, result.detail = memory(proc.pid, queries.parent)
         result.processes = len(result.detail)
         result.qps = perf["qps"]
         result.latency_ms = perf["latency"] * 1000
@@ -461,6 +483,14 @@ def main() -> int:
         help="dnsperf -q (queries in flight; dnsperf's default is 100)",
     )
     parser.add_argument("--workers", type=int, default=1, help="reputable DNS worker processes")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds to wait after a server first answers before the measured run (serve"
+        " imports its HTTP app and runs the start-up policy evaluation in those seconds, and"
+        " that CPU would count against the queries)",
+    )
     parser.add_argument(
         "--python",
         action="store_true",

@@ -37,6 +37,7 @@ from reputable.publication.metrics import (
     render_activity,
     render_server,
 )
+from reputable.publication.snapshot.layout import readable
 from reputable.publication.snapshot.publish import (
     CHANGED,
     FRESH,
@@ -852,10 +853,11 @@ class Supervisor:
         """Evaluate, publish, start workers, then supervise until stopped."""
         started = time.perf_counter()
         # Answer from the last snapshot at once; the publisher swaps in a fresh one if the
-        # store moved while we were down. Only a missing snapshot must be built first.
-        if not self.config.snapshot_path.exists():
+        # store moved while we were down. Only a missing snapshot, or one this version cannot
+        # read (an older format), must be built first.
+        if not readable(self.config.snapshot_path):
             await self.rebuild_if_stale(wait=True)
-        if not self.config.snapshot_path.exists():
+        if not readable(self.config.snapshot_path):
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"
             )

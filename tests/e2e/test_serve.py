@@ -277,3 +277,28 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_snapshot_of_an_older_format_is_rebuilt(tmp_path: Path) -> None:
+    """A snapshot written by an older version (format number) is rebuilt at start, not fatal.
+
+    The first start leaves a serve plan, so the second also tries the early C start on it.
+    """
+    from reputable.config import load_config
+    from reputable.publication.snapshot.layout import VERSION, readable
+
+    port = free_port()
+    config = write_config(tmp_path, dns_port=port)
+    cli(config, "list", "add", "198.51.100.7", "--cause", "spam")
+    with RunningServer(config):
+        assert codes(query(port, NAME)) == {"127.0.0.2"}
+    snapshot = load_config(config).snapshot_path
+    raw = snapshot.read_bytes()
+    new, old = f'"version": {VERSION}'.encode(), f'"version": {VERSION - 1}'.encode()
+    assert raw.count(new) == 1
+    snapshot.write_bytes(raw.replace(new, old))
+    assert not readable(snapshot)
+    with RunningServer(config) as running:
+        assert codes(query(port, NAME)) == {"127.0.0.2"}
+        assert readable(snapshot)
+        assert "error" not in running.log().lower()

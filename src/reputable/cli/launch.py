@@ -81,7 +81,9 @@ def _serve(argv: list[str]) -> int:
         from reputable.config_check import preflight
 
         preflight(config, args.metrics)  # every section, file and address, before DNS binds
-        if config.dns.workers == 1 and config.snapshot_path.exists():
+        from reputable.publication.snapshot.layout import readable
+
+        if config.dns.workers == 1 and readable(config.snapshot_path):
             # Serve DNS before the rest of the server is imported (store, policy, asyncio:
             # ~0.08 s); the supervisor adopts this worker, the worker the early start.
             from reputable.publication.dnsbl.worker import Worker

@@ -435,3 +435,111 @@ def test_worker_answers_like_the_responder(worker: Worker, tmp_path: Path) -> No
         time.sleep(0.01)
     assert worker.counters == reference.counters
     assert reference.counters[MISS] > 0
+
+
+# -- deduplicated answers (v4_host_dns) -------------------------------------------------------
+def _shared_rows() -> list[tuple[str, int, str, str, float, float | None]]:
+    """Rows through both build paths: chunks of hosts sharing three TXTs (column path), a
+    chunk of per-host TXTs (column path, not interned), then mixed rows (per-row path):
+    hosts with two causes, hosts inside ranges with the same and another code, an
+    allowlisted host, and the same TXTs again as in the first chunks."""
+    from reputable.publication.snapshot.build import CHUNK
+
+    rng = random.Random(1632)
+    chosen = rng.sample(range(1 << 20), 3 * CHUNK + 600)
+    hosts = [f"10.{a >> 16}.{(a >> 8) & 255}.{a & 255}" for a in chosen]
+    reasons = ["spam trap hits", "listed for $ by a trap", "dollar $$ sign"]
+    rows: list[tuple[str, int, str, str, float, float | None]] = []
+    for i, subject in enumerate(hosts[: 2 * CHUNK]):
+        rows.append((subject, 4, "spam", reasons[i % 3], 1e9 + i % 7, None))
+    for i, subject in enumerate(hosts[2 * CHUNK : 3 * CHUNK]):
+        rows.append((subject, 4, "harvest", f"harvest {i} at $", 1e9, None))
+    for i, subject in enumerate(hosts[3 * CHUNK :]):
+        cause = rng.choice(["spam", "compromised", "manual"])
+        rows.append((subject, 4, cause, reasons[i % 3], 1e9, None))
+        if i % 4 == 0:
+            rows.append((subject, 4, "open_relay", reasons[(i + 1) % 3], 1e9, None))
+    for i, subject in enumerate(hosts[: 2 * CHUNK : 97]):  # a second cause on column hosts
+        rows.append((subject, 4, "malware_host", reasons[i % 3], 1e9, None))
+    rows.append(("10.0.0.0/16", 4, "spam", reasons[0], 1e9, None))  # same code as the hosts
+    rows.append(("10.1.0.0/18", 4, "network", "segment", 1e9, None))
+    return rows
+
+
+@needs_c
+def test_deduplicated_answers_match_python(tmp_path: Path) -> None:
+    """Hosts answer from a few shared answer values in C, byte for byte as Python answers
+    from each host's own listings (A and TXT, inside ranges, several causes, excluded)."""
+    from reputable.publication.snapshot.build import build
+    from reputable.publication.snapshot.layout import write_snapshot
+
+    config = parse_config(DEFAULT_TOML, tmp_path / "reputable.toml")
+    rows = _shared_rows()
+    allows = [(rows[5][0], 4, "partner", None), (rows[3 * 8192 + 3][0], 4, "partner", None)]
+    built = build(
+        rows,
+        allows,
+        ip_zone=config.ip_zone,
+        domain_zone=config.domain_zone,
+        allow_zone=config.allow_zone,
+        serial=7,
+        now=NOW,
+    )
+    write_snapshot(config.snapshot_path, built.header, built.sections)
+    snapshot = Snapshot(config.snapshot_path)
+    dns = snapshot.file.section("v4_host_dns")
+    vals = snapshot.v4_host_val
+    assert len(dns) == len(vals) == len(snapshot.v4_host_addr)
+    # Shared TXTs collapse: far fewer answer values than hosts; per-host TXTs answer alone.
+    assert len(set(dns)) < len(set(vals)) // 2
+    assert len(set(dns)) > 8192  # the chunk of per-host TXTs: one answer each
+    for value, answer in zip(vals, dns, strict=True):
+        mine = [(int(snapshot.atom_code[a]), snapshot.template(a)) for a in snapshot.atoms(value)]
+        theirs = [
+            (int(snapshot.atom_code[a]), snapshot.template(a)) for a in snapshot.atoms(answer)
+        ]
+        assert mine == theirs
+    responder = Responder(
+        snapshot,
+        zone_specs(config),
+        nameservers=config.dns.nameservers,
+        hostmaster=config.dns.hostmaster,
+        negative_ttl=config.dns.negative_ttl,
+    )
+    engine = fastpath.engine_for(responder, MODULE)
+    assert engine is not None
+    subjects = {row[0] for row in rows if "/" not in row[0]} | {"10.0.255.1", "10.1.0.9"}
+    answered = 0
+    for qid, subject in enumerate(sorted(subjects)):
+        labels = [x.encode() for x in [*reversed(subject.split(".")), "bl", "reputable", "test"]]
+        for qtype in (1, 16):
+            edns = b"\0" + struct.pack(">HHIH", 41, 1232, 0, 0)
+            packet = struct.pack(">HHHHHH", qid & 0xFFFF, 0x100, 1, 0, 0, 1) + _name(labels)
+            answered += _compare(responder, engine, packet + struct.pack(">HH", qtype, 1) + edns)
+    assert answered == 2 * len(subjects)
+    assert responder.counters[MISS] > 0  # the allowlisted hosts are not listed
+
+
+@needs_c
+def test_engine_rejects_an_answer_value_out_of_range(tmp_path: Path) -> None:
+    """A host's answer value past the value table is refused when the engine is made."""
+    from array import array
+
+    from reputable.publication.snapshot.layout import MappedFile, write_snapshot
+
+    responder = make_responder(tmp_path)
+    snapshot = responder.snapshot
+    sections: dict[str, Any] = {}
+    for name in snapshot.file.header["sections"]:
+        raw = snapshot.file.section(name)
+        sections[name] = bytes(raw) if raw.format == "B" else array(raw.format, raw)
+    sections["v4_host_dns"][0] = len(snapshot.file.section("val_index"))  # one past the end
+    bad = tmp_path / "bad.snap"
+    write_snapshot(
+        bad, {k: v for k, v in snapshot.file.header.items() if k != "sections"}, sections
+    )
+    args = fastpath.engine_args(responder)
+    assert args is not None
+    assert MODULE is not None
+    with pytest.raises(ValueError, match="out-of-range"):
+        fastpath._engine(MODULE, MappedFile(bad), args)

@@ -76,3 +76,31 @@ def test_unique_templates_are_not_interned() -> None:
     assert table.template_ids_of(["a", "b", "a"]) == [2000, 2001, 2000]
     assert table.template_blob.endswith(b"ab")
     assert table.key(table.atom(2, "x")) == (2, "x")
+
+
+def test_net_span_agrees_with_ipaddress() -> None:
+    """The inet_pton parse of subjects gives ip_network's span, and its errors, for any text."""
+    from ipaddress import ip_network
+
+    rnd = random.Random(7)
+    texts = ["0.0.0.0/0", "::/0", "1.2.3.4", "::ffff:1.2.3.4", "1.2.3.4/32", "2001:db8::/129"]
+    texts += ["1.2.3.0/2_4", "1.2.3.0/+24", "1.2.3.0/", "1.2.3", "1.2.3.4/33", "x", "1.2.3.0/ 24"]
+    texts += ["1.2.3.0/255.255.255.0", "fe80::1%eth0", "1.2.3.4/٢", "01.2.3.4/24", "::1.2.3.4"]
+    for _ in range(3000):
+        if rnd.random() < 0.5:
+            text = ".".join(str(rnd.randrange(256)) for _ in range(4))
+            bits = 32
+        else:
+            text = ":".join(f"{rnd.randrange(65536):x}" for _ in range(8))
+            bits = 128
+        texts.append(f"{text}/{rnd.randrange(bits + 1)}" if rnd.random() < 0.8 else text)
+    for text in texts:
+        try:
+            net = ip_network(text, strict=False)
+        except ValueError:
+            with pytest.raises(ValueError):
+                build_module._net_span(text)
+            continue
+        lo = int(net.network_address)
+        expected = (net.version, lo, lo + net.num_addresses - 1, net.prefixlen)
+        assert build_module._net_span(text) == expected, text

@@ -44,7 +44,7 @@ EARLY_PENDING: Final = 65536
 #: The snapshot sections the C engine reads, in the order it expects them.
 SECTIONS: Final = (
     "v4_host_addr",
-    "v4_host_val",
+    "v4_host_dns",  # the answer value of each host (deduplicated), not its listings'
     "v4_range_start",
     "v4_range_val",
     "val_index",

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from ipaddress import ip_network
 from itertools import accumulate, chain, compress, islice, repeat
-from operator import add, and_, eq, is_, lshift, mul, or_, rshift, sub
+from math import isnan
+from operator import add, and_, eq, is_, lshift, or_, rshift, sub
 from typing import Any, Final, Literal, TypeAlias
 
 from reputable.core.cause import Cause
 from reputable.publication.settings import ZoneConfig
-from reputable.publication.snapshot.layout import EXCLUDED, NONE
+from reputable.publication.snapshot.layout import EXCLUDED, NONE, Section
 
 TEST_REASON: Final = "RFC 5782 test point: always listed"
 
@@ -64,6 +65,11 @@ class ValueTable:
     arrays (no Python object per listing). Template *i* is the UTF-8 bytes
     ``template_blob[template_off[i]:template_off[i + 1]]``: no Python string per template
     (a million per-subject TXT strings cost ~100 MB more as str objects).
+
+    DNS answers only (code, template) pairs, so every value also has an *answer*: the first
+    value with the same (code, template) sequence (`answer`). The host array carries both:
+    the value (its listings, for the lookup API) and the answer (for DNS), so that a DNS
+    worker reads a handful of shared answers instead of one value and atom per host.
     """
 
     templates: dict[str, int] = field(default_factory=dict)
@@ -79,6 +85,12 @@ class ValueTable:
     values: dict[tuple[int, ...], int] = field(default_factory=lambda: {(): NONE})
     val_index: array[int] = field(default_factory=lambda: array("I", [0, 0]))
     val_atoms: array[int] = field(default_factory=lambda: array("I"))
+    #: 1 for a template added without interning (every TXT of its chunk differed): its
+    #: values answer for themselves, with no entry in `answers` (one per listing for nothing).
+    unique_tids: bytearray = field(default_factory=bytearray)
+    #: Answer key -> the first value with it. The key of a one-atom value is the int
+    #: ``template id << 32 | code``; of a longer one, the tuple of those ints.
+    answers: dict[int | tuple[int, ...], int] = field(default_factory=dict)
 
     def atom(
         self,
@@ -108,10 +120,14 @@ class ValueTable:
             tid = self.templates[template] = len(self.template_off) - 1
             self.template_blob += template.encode("utf-8")
             self.template_off.append(len(self.template_blob))
+            self.unique_tids.append(0)
         return tid
 
-    def _add_templates(self, templates: Iterable[str]) -> int:
-        """Append *templates* (not interned) to the blob; return the id of the first."""
+    def _add_templates(self, templates: Iterable[str], *, unique: bool) -> int:
+        """Append *templates* to the blob; return the id of the first.
+
+        *unique*: they are not interned (no other template id holds the same text).
+        """
         first = len(self.template_off) - 1
         items = tuple(templates)
         text = "".join(items)
@@ -124,6 +140,7 @@ class ValueTable:
         base = len(self.template_blob)
         self.template_blob += raw
         self.template_off.extend(islice(accumulate(lengths, initial=base), 1, None))
+        self.unique_tids.extend(repeat(1 if unique else 0, len(self.template_off) - 1 - first))
         return first
 
     def template_ids_of(self, templates: Iterable[str]) -> list[int]:
@@ -135,13 +152,13 @@ class ValueTable:
         if len(templates) >= 1024 and len(dict.fromkeys(templates)) == len(templates):
             # Every TXT differs (the subject is in it, as rbldnsd's `$`): interning would
             # grow a dict by one entry per listing for nothing. The bytes are the same.
-            first = self._add_templates(templates)
+            first = self._add_templates(templates, unique=True)
             return list(range(first, first + len(templates)))
         known = self.templates
         ids = list(map(known.get, templates))
         if None in ids:
             fresh = dict.fromkeys(compress(templates, map(is_, ids, repeat(None))))
-            first = self._add_templates(fresh)
+            first = self._add_templates(fresh, unique=False)
             known.update(zip(fresh, range(first, first + len(fresh)), strict=True))
             ids = list(map(known.__getitem__, templates))
         return ids  # type: ignore[return-value]  # every None was replaced above
@@ -154,7 +171,8 @@ class ValueTable:
 
     def value(self, atom_ids: Iterable[int]) -> int:
         """Return the id of the value made of *atom_ids* (at most one per code is kept)."""
-        key = tuple(sorted(set(atom_ids), key=lambda a: (*self.key(a), a)))
+        atoms = set(atom_ids)
+        key = tuple(atoms if len(atoms) < 2 else sorted(atoms, key=lambda a: (*self.key(a), a)))
         found = self.values.get(key)
         if found is None:
             found = self.values[key] = self.fresh_value(key)
@@ -166,9 +184,42 @@ class ValueTable:
         A host listing's atoms are its own, so its value needs no interning: skipping the
         dict saves one tuple and one entry per listed host.
         """
-        self.val_atoms.extend(sorted(set(atom_ids), key=lambda a: (*self.key(a), a)))
+        atoms = set(atom_ids)
+        self.val_atoms.extend(
+            atoms if len(atoms) < 2 else sorted(atoms, key=lambda a: (*self.key(a), a))
+        )
         self.val_index.append(len(self.val_atoms))
         return len(self.val_index) - 2
+
+    def answer(self, value: int) -> int:
+        """Return the first value answering as *value* does in DNS (same codes and TXTs)."""
+        atoms = self.atoms_of(value)
+        tids = self.template_ids
+        if len(atoms) == 1:
+            tid = tids[atoms[0]]
+            if self.unique_tids[tid]:
+                return value
+            return self.answers.setdefault((tid << 32) | self.codes[atoms[0]], value)
+        codes = self.codes
+        return self.answers.setdefault(tuple((tids[a] << 32) | codes[a] for a in atoms), value)
+
+    def single_answers(self, atoms: array[int], first_value: int) -> Iterable[int]:
+        """Return `answer` of the values ``first_value + i`` made of the one atom ``atoms[i]``.
+
+        C-level map over the whole run (no Python code per value) unless the run mixes
+        unique and interned templates.
+        """
+        tids = array("I", map(self.template_ids.__getitem__, atoms))
+        own = range(first_value, first_value + len(atoms))
+        unique = bytes(map(self.unique_tids.__getitem__, tids))
+        shared = len(unique) - unique.count(1)
+        if shared == 0:
+            return own
+        keys = map(or_, map(lshift, tids, repeat(32)), map(self.codes.__getitem__, atoms))
+        setdefault = self.answers.setdefault
+        if shared == len(unique):
+            return map(setdefault, keys, own)
+        return [v if u else setdefault(k, v) for u, k, v in zip(unique, keys, own, strict=True)]
 
     def atoms_of(self, value: int) -> array[int]:
         """Return the atom ids of *value*."""
@@ -179,7 +230,7 @@ class ValueTable:
         """The number of values so far."""
         return len(self.val_index) - 1
 
-    def sections(self) -> dict[str, bytes | array[Any]]:
+    def sections(self) -> dict[str, Section]:
         """Return the value and atom tables as flat arrays and string blobs."""
         off = self.template_off
         lengths = array("I", map(sub, islice(off, 1, None), off))
@@ -191,12 +242,12 @@ class ValueTable:
             "atom_code": self.codes,
             "atom_txt_off": array("I", map(offsets.__getitem__, ids)),
             "atom_txt_len": array("I", map(lengths.__getitem__, ids)),
-            "strings": bytes(self.template_blob),
+            "strings": self.template_blob,
             "atom_cause": self.causes,
             "atom_since": self.since,
             "atom_until": self.until,
             "atom_subject_off": self.subject_off,
-            "atom_subjects": bytes(self.subjects),
+            "atom_subjects": self.subjects,
         }
 
 
@@ -230,15 +281,20 @@ def _sweep(
                 active.add(index)
             else:
                 active.discard(index)
-        excluded = any(spans[i].code == -1 for i in active)
-        best: dict[int, _Span] = {}
-        if not excluded:
-            for i in active:
-                span = spans[i]
-                held = best.get(span.code)
-                if held is None or span.rank > held.rank:
-                    best[span.code] = span
-        value = table.value(s.atom for s in best.values())
+        if len(active) < 2:  # most points of a big list: one range or none (no sorting)
+            only = spans[next(iter(active))] if active else None
+            excluded = only is not None and only.code == -1
+            value = NONE if only is None or excluded else table.value((only.atom,))
+        else:
+            excluded = any(spans[i].code == -1 for i in active)
+            best: dict[int, _Span] = {}
+            if not excluded:
+                for i in active:
+                    span = spans[i]
+                    held = best.get(span.code)
+                    if held is None or span.rank > held.rank:
+                        best[span.code] = span
+            value = table.value(s.atom for s in best.values())
         if point == starts[-1]:
             vals[-1], excl[-1] = value, excluded
         elif vals[-1] != value or excl[-1] != excluded:
@@ -253,11 +309,28 @@ class Built:
     """The result of a build: header fields and sections for the snapshot file."""
 
     header: dict[str, object]
-    sections: dict[str, bytes | array[Any]]
+    sections: dict[str, Section]
 
 
 def _net_span(subject: str) -> tuple[int, int, int, int]:
-    """Return (family, lo, hi, prefixlen) of an IP subject text."""
+    """Return (family, lo, hi, prefixlen) of an IP subject text (host bits ignored).
+
+    The store's canonical forms are parsed with ``inet_pton`` (a tenth of ``ip_network``'s
+    cost: ipaddress was 3 of a 15 s profile of a build with 50k ranges); anything else goes
+    to ``ip_network``, which gives the same result or the same ValueError.
+    """
+    text, slash, plen_text = subject.partition("/")
+    family, bits, af = (6, 128, socket.AF_INET6) if ":" in text else (4, 32, socket.AF_INET)
+    try:
+        raw = socket.inet_pton(af, text)
+    except OSError:
+        raw = b""
+    if raw and (not slash or (plen_text.isascii() and plen_text.isdigit())):
+        plen = int(plen_text) if slash else bits
+        if plen <= bits:
+            host = (1 << (bits - plen)) - 1
+            lo = int.from_bytes(raw, "big") & ~host
+            return family, lo, lo | host, plen
     net = ip_network(subject, strict=False)
     lo = int(net.network_address)
     return net.version, lo, lo + net.num_addresses - 1, net.prefixlen
@@ -280,7 +353,7 @@ def _host_columns(chunk: list[ListingRow], cut: float) -> Columns | None:
 
     Every test is one C-level pass (count, join, min), so a chunk that fails costs little.
     """
-    cols = tuple(zip(*chunk, strict=True))
+    cols = tuple(zip(*chunk, strict=False))  # the store's 6-tuples; strict costs 35% here
     n = len(chunk)
     subjects, families, causes, _, _, expires = cols
     if families.count(4) != n or causes.count(causes[0]) != n or "/" in "".join(subjects):
@@ -294,7 +367,7 @@ def _host_columns(chunk: list[ListingRow], cut: float) -> Columns | None:
 def _host_chunk(
     table: ValueTable,
     cols: Columns,
-    hosts: list[int],
+    hosts: array[int],
     zone: ZoneConfig,
     cause: Cause,
 ) -> None:
@@ -318,14 +391,7 @@ def _host_chunk(
     table.subject_off.extend(islice(accumulate(map(len, subjects), initial=base), 1, None))
     big: Literal["big"] = "big"
     addresses = map(int.from_bytes, map(socket.inet_aton, subjects), repeat(big))
-    micros = map(int, map(mul, listed, repeat(1e6)))
-    hosts.extend(
-        map(
-            or_,
-            map(or_, map(lshift, addresses, repeat(96)), map(lshift, micros, repeat(32))),
-            range(first, first + n),
-        )
-    )
+    hosts.extend(map(or_, map(lshift, addresses, repeat(32)), range(first, first + n)))
 
 
 def build(
@@ -342,9 +408,9 @@ def build(
     table = ValueTable()
     cut = now.timestamp()
     next_expiry: float | None = None
-    # Host listings packed as one int each (address, listed_at in µs, atom) so that one sort
-    # groups them by address, oldest first: a dict per address would cost ~10x the memory.
-    hosts: list[int] = []
+    # Host listings packed as one u64 each (address << 32 | atom) so that one sort groups
+    # them by address: 8 bytes per host (a list of ints held ~56, 560 MB at ten million).
+    hosts = array("Q")
     v4_spans: list[_Span] = []
     v6_spans: list[_Span] = []
     domains: dict[str, dict[int, tuple[float, int]]] = {}
@@ -414,7 +480,7 @@ def build(
             atom += 1
             if family == 4 and "/" not in subject:
                 address = int.from_bytes(inet_aton(subject), "big")
-                hosts.append((address << 96) | (int(listed_at * 1e6) << 32) | atom)
+                hosts.append((address << 32) | atom)
             elif family in (4, 6):
                 _, lo, hi, plen = _net_span(subject)
                 spans = v4_spans if family == 4 else v6_spans
@@ -453,7 +519,7 @@ def build(
     v4_spans.append(_Span(never4, never4, (32, 0.0, ""), -1, 0))
     v6_spans.append(_Span(never6, never6, (128, 0.0, ""), -1, 0))
 
-    sections: dict[str, bytes | array[Any]] = {}
+    sections: dict[str, Section] = {}
     starts, vals, excl = _sweep(v4_spans, table, 0xFFFFFFFF)
     sections["v4_range_start"] = array("I", starts)
     sections["v4_range_val"] = array("I", vals)
@@ -489,13 +555,13 @@ def build(
 
 
 def _hosts(
-    hosts: list[int],
+    hosts: array[int],
     starts: list[int],
     vals: list[int],
     excl: list[bool],
     table: ValueTable,
     test_atom: int,
-) -> dict[str, bytes | array[Any]]:
+) -> dict[str, Section]:
     """Merge host listings with the ranges around them; drop excluded and redundant hosts.
 
     Most hosts are plain: one listing, outside every range and exclusion. They are found
@@ -503,11 +569,14 @@ def _hosts(
     atom); only the others (several listings of one address, or inside a range) take the
     Python loop. Same output as handling each host in turn.
     """
-    hosts.append((0x7F000002 << 96) | test_atom)
-    hosts.sort()
+    hosts.append((0x7F000002 << 32) | test_atom)
+    ordered = sorted(hosts)  # a list of ints for the sort only (~40 bytes per host)
+    del hosts[:]
+    hosts.extend(ordered)
+    del ordered
     n = len(hosts)
     # Flat arrays, not lists: 4 bytes per host instead of ~36 (an int object and its pointer).
-    addresses = array("I", map(rshift, hosts, repeat(96)))
+    addresses = array("I", map(rshift, hosts, repeat(32)))
     where = array("I", map(bisect_right, repeat(starts), addresses))  # interval index + 1
     busy = {i + 1 for i, (v, x) in enumerate(zip(vals, excl, strict=True)) if v != NONE or x}
     same = bytes(map(eq, islice(addresses, 1, None), addresses))  # same[i]: i+1 repeats i
@@ -518,8 +587,9 @@ def _hosts(
     )
     addrs = array("I")
     host_vals = array("I")
+    host_dns = array("I")
     val_atoms, val_index = table.val_atoms, table.val_index
-    key = table.key
+    key, since = table.key, table.since
 
     def plain(a: int, b: int) -> None:
         if a >= b:
@@ -527,9 +597,11 @@ def _hosts(
         first_value = len(val_index) - 1
         first_end = len(val_atoms) + 1
         addrs.extend(addresses[a:b])
-        val_atoms.extend(map(and_, hosts[a:b], repeat(0xFFFFFFFF)))
+        atoms = array("I", map(and_, hosts[a:b], repeat(0xFFFFFFFF)))
+        val_atoms.extend(atoms)
         val_index.extend(range(first_end, first_end + b - a))
         host_vals.extend(range(first_value, first_value + b - a))
+        host_dns.extend(table.single_answers(atoms, first_value))
 
     done = 0
     for i in compress(range(n), flags):
@@ -553,7 +625,8 @@ def _hosts(
         for packed in hosts[i:j]:
             atom = packed & 0xFFFFFFFF
             code, template = key(atom)
-            candidate = ((packed >> 32) & 0xFFFFFFFFFFFFFFFF, template, atom)
+            listed = since[atom]  # NaN for the test point's atom, which sorts first
+            candidate = (0 if isnan(listed) else int(listed * 1e6), template, atom)
             if code not in best or candidate > best[code]:
                 best[code] = candidate
         atoms = [entry[2] for entry in best.values()]
@@ -562,13 +635,15 @@ def _hosts(
             atoms.extend(a for a in table.atoms_of(range_val) if key(a)[0] not in best)
         # The group's own atoms belong to no other value: no interning needed.
         addrs.append(address)
-        host_vals.append(table.fresh_value(atoms))
+        value = table.fresh_value(atoms)
+        host_vals.append(value)
+        host_dns.append(table.answer(value))
     plain(done, n)
-    return {"v4_host_addr": addrs, "v4_host_val": host_vals}
+    return {"v4_host_addr": addrs, "v4_host_val": host_vals, "v4_host_dns": host_dns}
 
 
 def _domain_sections(
-    sections: dict[str, bytes | array[Any]],
+    sections: dict[str, Section],
     prefix: str,
     domains: dict[str, dict[int, tuple[float, int]]],
     excluded: dict[str, int],
