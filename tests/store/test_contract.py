@@ -292,9 +292,10 @@ def test_every_contract_answers_the_same_on_both_back_ends(
     # (its third group is zero) in "2001:db8:5:".
     assert a["policy_source_rows"] == a["source_rows_policy"] != []
     assert a["clean_in"] == {"192.0.2.9", "192.0.2.200", "2001:db8:5::/64"}
-    # Clean evidence alone (no re-probe) re-decides the target's networks only.
+    # Clean evidence alone (no re-probe) re-decides the target's networks only; 192.0.2.10,
+    # observed after T, comes round again.
     assert a["policy_since_clean"] == (
-        {"192.0.3.1"},
+        {"192.0.3.1", "192.0.2.10"},
         {"192.0.2.200", "192.0.20.1", "2001:db8:5::/64", "2001:db8::/64"},
     )
     assert a["policy_since"][0] >= {"192.0.2.7", "192.0.2.9", "192.0.3.1", "shop.example"}

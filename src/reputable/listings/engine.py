@@ -336,11 +336,19 @@ def _escalations(
         olds.setdefault(src.lower(), []).append(
             (subject, why, listed_at, expires_at)
         )  # LIKE ignores ASCII case
+    # The networks below the threshold (most of an incremental run's thousands) list nothing:
+    # only a stored escalation of theirs has to go.
+    stored = {src[len(NETWORK_SOURCE) + 1 :] for src in olds}
     for network in sorted(networks):
+        if network not in reaching:
+            outcome.escalations[network] = None
+            if network.lower() in stored:
+                drops.append((None, f"{NETWORK_SOURCE}:{network}"))
+            continue
         threshold = escalation_threshold(policy, network)
         result = (
             None
-            if network not in reaching or allow.covers(network)
+            if allow.covers(network)
             else escalate(
                 network,
                 listed.get(network, {}),
