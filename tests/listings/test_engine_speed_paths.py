@@ -19,8 +19,8 @@ from reputable.core.cause import Cause
 from reputable.evidence.model import Evidence
 from reputable.listings.engine import evaluate, evaluate_new
 from reputable.listings.escalation import _clean_inside, network_key, text_heads
-from reputable.listings.policy import _cut, network_of
-from reputable.listings.reason import evidence_reason
+from reputable.listings.policy import _cut, _v4_cut, network_of
+from reputable.listings.reason import _span, evidence_reason
 from reputable.listings.rows import canonical
 from reputable.store.sqlite import SQLiteStore
 
@@ -208,3 +208,92 @@ def test_moved_escalation_is_retimed_in_place(store: SQLiteStore, config: Config
         assert item.expires_at > before[subject].expires_at
     check = evaluate(store, config.policy, config.reputation, later + timedelta(minutes=1))
     assert check.changes.empty()
+
+
+def test_clean_evidence_alone_re_decides_the_carve_outs(store: SQLiteStore, config: Config) -> None:
+    """A target whose new evidence is all clean is not re-decided, but its network is."""
+    for i in range(1, 9):
+        add(store, f"198.51.100.{i}", Cause.SPAM, 3)
+    at = T0 + timedelta(minutes=5)
+    evaluate(store, config.policy, config.reputation, at)
+    evaluate_new(store, config.policy, config.reputation, at)  # sets the cursors
+    before = {x.subject_text for x in store.listings(cause=Cause.NETWORK, active_at=at)}
+    assert before == {"198.51.100.0/24"}
+    later = T0 + timedelta(hours=1)
+    add(store, "198.51.100.25", Cause.CLEAN, 20, at=later)  # a clean mail server, seen now
+    outcome = evaluate_new(store, config.policy, config.reputation, later + timedelta(minutes=1))
+    assert outcome.targets == 1 and outcome.decisions == []  # nothing of its own to decide
+    after = {x.subject_text for x in store.listings(cause=Cause.NETWORK, active_at=later)}
+    assert "198.51.100.0/24" not in after and "198.51.100.25" not in after
+    assert any(ipaddress.ip_address("198.51.100.25") in ipaddress.ip_network(c) for c in before)
+    assert not any(ipaddress.ip_address("198.51.100.25") in ipaddress.ip_network(c) for c in after)
+    check = evaluate(store, config.policy, config.reputation, later + timedelta(minutes=1))
+    assert check.changes.empty()  # incremental equals full
+
+
+def test_a_re_probe_that_finds_the_relay_closed_is_not_clean_alone(
+    store: SQLiteStore, config: Config
+) -> None:
+    """Clean evidence from a relay re-probe ends the listing: its target is re-decided."""
+    relay = "198.51.100.40"
+    store.add_evidence(
+        [Evidence(subject=parse_address(relay), cause=Cause.OPEN_RELAY, source="probe:relay",
+                  observed_at=T0, detail={"found": "open"})]
+    )  # fmt: skip
+    at = T0 + timedelta(minutes=5)
+    evaluate_new(store, config.policy, config.reputation, at)
+    assert [x.cause for x in store.listings(active_at=at)] == [Cause.OPEN_RELAY]
+    later = T0 + timedelta(hours=2)
+    store.add_evidence(
+        [Evidence(subject=parse_address(relay), cause=Cause.CLEAN, source="probe:relay",
+                  observed_at=later, detail={"found": "closed"})]
+    )  # fmt: skip
+    evaluate_new(store, config.policy, config.reputation, later + timedelta(minutes=1))
+    assert list(store.listings(active_at=later + timedelta(minutes=1))) == []
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(["10.1.2.0/24", "192.0.2.0/24", "0.0.0.0/24", "255.255.255.0/24"]),
+    st.lists(
+        st.tuples(st.integers(min_value=-300, max_value=555), st.sampled_from([32, 30, 28, 24])),
+        max_size=6,
+    ),
+)
+def test_v4_cut_is_the_ipaddress_cut(network: str, offsets: list[tuple[int, int]]) -> None:
+    """escalate()'s IPv4 path cuts and writes holes (inside and out) as ipaddress does."""
+    net = ipaddress.IPv4Network(network)
+    base = int(net.network_address)
+    texts = []
+    for offset, length in offsets:
+        value = min(max(base + offset, 0), (1 << 32) - 1)
+        hole = ipaddress.IPv4Network((value, length), strict=False)
+        texts.append(str(hole.network_address) if length == 32 else str(hole))
+    holes = sorted(
+        {ipaddress.ip_network(t, strict=False) for t in texts},
+        key=lambda n: (int(n.network_address), n.prefixlen),
+    )
+    inside = [h for h in holes if h.subnet_of(net)]  # type: ignore[arg-type]
+    assert _v4_cut(network, texts) == (_cut(net, inside), [str(h) for h in holes], 4)
+
+
+def test_v4_cut_leaves_unusual_texts_to_ipaddress() -> None:
+    """IPv6, leading zeros and bad lengths take the general path (None)."""
+    assert _v4_cut("2001:db8::/48", []) is None
+    assert _v4_cut("10.1.2.0/24", ["010.1.2.3"]) is None
+    assert _v4_cut("10.1.2.0/24", ["10.1.2.3/33"]) is None
+    assert _v4_cut("10.1.2.0/24", ["10.1.2.3/08"]) is None
+
+
+@given(st.floats(min_value=0, max_value=4e9), st.floats(min_value=0, max_value=4e7))
+def test_reason_dates_are_the_datetime_dates(first: float, length: float) -> None:
+    """The cached day span writes what datetime writes for the two instants."""
+    last = first + length
+    a, b = datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)
+    if a.date() == b.date():
+        want = a.strftime("%Y-%m-%d")
+    elif a.year == b.year:
+        want = f"{a:%Y-%m-%d}..{b:%m-%d}"
+    else:
+        want = f"{a:%Y-%m-%d}..{b:%Y-%m-%d}"
+    assert _span(first, last) == want

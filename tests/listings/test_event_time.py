@@ -54,6 +54,21 @@ dense_strategy = st.lists(
 )
 
 
+#: Dense streams with positive evidence: clean hosts among listed neighbours are carved out
+#: of the escalation, and an incremental run sees clean-only arrivals (engine.evaluate_new).
+clean_strategy = st.lists(
+    st.tuples(
+        st.integers(1, 8),
+        st.sampled_from([Cause.SPAM, Cause.COMPROMISED, Cause.CLEAN, Cause.CLEAN]),
+        st.sampled_from([1.0, 2.0, 3.0]),
+        st.integers(0, 24 * 10),
+        st.integers(0, 48),
+    ),
+    min_size=10,
+    max_size=40,
+)
+
+
 def _evidence(index: int, event: Event) -> Evidence:
     host, cause, weight, hour, _ = event
     site = f"site{host % 3}.example" if cause is Cause.MALWARE_HOST and host > 4 else None
@@ -161,6 +176,27 @@ def test_escalations_and_hosting_follow_event_time(
 ) -> None:
     """Network escalations and shared-hosting listings, too, do not depend on the schedule."""
     _compare(tmp_path_factory.mktemp("dense"), events, schedule, final, rnd)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    clean_strategy,
+    st.lists(st.integers(0, 24 * 12), max_size=10),
+    st.integers(24 * 2, 24 * 14),
+    st.randoms(use_true_random=False),
+)
+def test_carve_outs_follow_event_time(
+    tmp_path_factory: pytest.TempPathFactory,
+    events: list[Event],
+    schedule: list[int],
+    final: int,
+    rnd: random.Random,
+) -> None:
+    """Clean evidence arriving alone re-decides its network's carve-outs, whatever the schedule."""
+    _compare(tmp_path_factory.mktemp("clean"), events, schedule, final, rnd)
 
 
 def _rule(**kw: float | None) -> Rule:

@@ -179,12 +179,16 @@ def scenario(store: SQLStore, log: Path) -> dict[str, Any]:
     out["escalation_members"] = sorted(
         store.escalation_members(["spam", "open_proxy"], active_at=T)
     )
+    _, _, before_clean = store.policy_targets_since(0, observed_by=T)
     store.add_evidence(
         [
             _evidence(ip, Cause.CLEAN, T - 7, source="heads")
             for ip in ("192.0.2.200", "192.0.20.1", "192.0.3.1", "2001:db8:5::1", "2001:db8::1")
         ]
+        + [_evidence("192.0.3.1", Cause.CLEAN, T - 6, source="probe:proxy")]
     )
+    out["policy_since"] = store.policy_targets_since(0, observed_by=T)[:2]
+    out["policy_since_clean"] = store.policy_targets_since(before_clean, observed_by=T)[:2]
     out["clean_in"] = store.clean_targets_in(["192.0.2.", "2001:db8:5:"])
     out["clean_in_v6"] = store.clean_targets_in(["192.0.20."], ipv6=True)
     # feeds
@@ -288,6 +292,14 @@ def test_every_contract_answers_the_same_on_both_back_ends(
     # (its third group is zero) in "2001:db8:5:".
     assert a["policy_source_rows"] == a["source_rows_policy"] != []
     assert a["clean_in"] == {"192.0.2.9", "192.0.2.200", "2001:db8:5::/64"}
+    # Clean evidence alone (no re-probe) re-decides the target's networks only; 192.0.2.10,
+    # observed after T, comes round again.
+    assert a["policy_since_clean"] == (
+        {"192.0.3.1", "192.0.2.10"},
+        {"192.0.2.200", "192.0.20.1", "2001:db8:5::/64", "2001:db8::/64"},
+    )
+    assert a["policy_since"][0] >= {"192.0.2.7", "192.0.2.9", "192.0.3.1", "shop.example"}
+    assert "192.0.2.200" in a["policy_since"][1] and "192.0.2.9" not in a["policy_since"][1]
     assert a["clean_in_v6"] == {"192.0.20.1", "2001:db8:5::/64", "2001:db8::/64"}
     assert [row[0] for row in a["escalation_members"]] == [s for s, _, _ in a["starts"]] and all(
         len(row) == 5 for row in a["escalation_members"]

@@ -71,7 +71,7 @@ PeriodUpdate = tuple[str, Cause, float, float, str | None]
 class Outcome:
     """What one evaluation decided and changed."""
 
-    targets: int = 0
+    targets: int = 0  # re-decided, and those whose networks only were (new clean evidence)
     decisions: list[Decision] = field(default_factory=list)
     escalations: dict[str, Escalation | None] = field(default_factory=dict)
     hosting: dict[str, Decision | None] = field(default_factory=dict)
@@ -88,11 +88,18 @@ def evaluate(
     *,
     apply: bool = True,
     prefixes: PrefixTable | None = None,
+    neighbours: Collection[str] = (),
 ) -> Outcome:
-    """Evaluate *targets* (None: every target with evidence) at *now_dt*; apply unless told not to."""
+    """Evaluate *targets* (None: every target with evidence) at *now_dt*; apply unless told not to.
+
+    *neighbours*: targets whose own listings stand but whose networks (escalations and
+    their carve-outs) are re-decided as well, e.g. targets with new clean evidence only.
+    """
     started = time.perf_counter()
     with _gc_paused():
-        outcome = _evaluate(store, policy, rep, now_dt, targets, apply=apply, prefixes=prefixes)
+        outcome = _evaluate(
+            store, policy, rep, now_dt, targets, apply=apply, prefixes=prefixes, nearby=neighbours
+        )
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -125,13 +132,14 @@ def _evaluate(
     *,
     apply: bool,
     prefixes: PrefixTable | None,
+    nearby: Collection[str],
 ) -> Outcome:
     now = now_dt.timestamp()
     full = targets is None
     chosen = store.all_targets() if targets is None else set(targets)
     scores = accumulate_events(store.evidence_rows(None if full else chosen), rep, now)
     allow = Allowlist(store.allows(active_at=now_dt))
-    outcome = Outcome(targets=len(chosen))
+    outcome = Outcome(targets=len(chosen) + len(nearby))
 
     # 1. Individual decisions, in event time (listings/timeline.py).
     ind = _individual(store, chosen, scores, allow, policy, rep, now, full=full)
@@ -187,7 +195,7 @@ def _evaluate(
     decide_sending_domains(store, policy, allow, decided, spammers, chosen, now, upserts, drops)
 
     # 3. Network escalation of the /24s and /48s the targets live in.
-    networks = networks_of(chosen)
+    networks = networks_of(chosen) | networks_of(nearby)
     if full:
         networks |= {
             item.source.split(":", 2)[2]
@@ -328,11 +336,19 @@ def _escalations(
         olds.setdefault(src.lower(), []).append(
             (subject, why, listed_at, expires_at)
         )  # LIKE ignores ASCII case
+    # The networks below the threshold (most of an incremental run's thousands) list nothing:
+    # only a stored escalation of theirs has to go.
+    stored = {src[len(NETWORK_SOURCE) + 1 :] for src in olds}
     for network in sorted(networks):
+        if network not in reaching:
+            outcome.escalations[network] = None
+            if network.lower() in stored:
+                drops.append((None, f"{NETWORK_SOURCE}:{network}"))
+            continue
         threshold = escalation_threshold(policy, network)
         result = (
             None
-            if network not in reaching or allow.covers(network)
+            if allow.covers(network)
             else escalate(
                 network,
                 listed.get(network, {}),
@@ -388,7 +404,9 @@ def evaluate_new(
 ) -> Outcome:
     """Evaluate only the targets touched by evidence stored since the last call (incremental)."""
     after = store.cursor(CURSOR)
-    targets, newest = store.evidence_targets_since(after, observed_by=now.timestamp())
+    # Targets whose only new evidence is clean keep their own listings (clean evidence never
+    # lists, and only a re-probe's ends one): their networks' carve-outs are re-decided.
+    targets, clean_only, newest = store.policy_targets_since(after, observed_by=now.timestamp())
     # Decided removal and carve-out requests re-decide their subjects (and networks) too.
     decided, latest = store.requests_decided_since(store.cursor(REQUEST_CURSOR))
     for subject in decided:
@@ -398,7 +416,9 @@ def evaluate_new(
     ts = now.timestamp()
     last_run = store.cursor(TIME_CURSOR) or int(ts - 86400)
     targets.update(store.expired_between(last_run, ts))
-    outcome = evaluate(store, policy, rep, now, targets, prefixes=prefixes)
+    outcome = evaluate(
+        store, policy, rep, now, targets, prefixes=prefixes, neighbours=clean_only - targets
+    )
     store.set_cursor(CURSOR, newest)
     store.set_cursor(REQUEST_CURSOR, int(latest))
     store.set_cursor(TIME_CURSOR, int(ts))

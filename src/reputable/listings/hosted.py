@@ -149,13 +149,19 @@ def _listed_domains(
         until = _instant(expires_at) if expires_at is not None else float("inf")
         out[subject] = (causes[cause], until)
         starts[subject] = _instant(listed_at)
-    for (target, cause), decision in sorted(decided.items(), key=lambda kv: kv[1].expires_at):
-        if target in domains:  # the latest-ending listing of a domain counts (any order)
-            out[target] = (cause, decision.expires_at)
-            starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
+    # The decisions about these domains only (not all of this round's), latest-ending last.
+    mine = [(key, d) for key, d in decided.items() if key[0] in domains]
+    for (target, cause), decision in sorted(mine, key=lambda kv: kv[1].expires_at):
+        out[target] = (cause, decision.expires_at)  # the latest-ending listing counts
+        starts[target] = min(starts.get(target, decision.listed_at), decision.listed_at)
     return out, starts
 
 
 def _instant(at: float) -> float:
-    """Return *at* as a stored Listing gives it back (to the microsecond)."""
+    """Return *at* as a stored Listing gives it back (to the microsecond).
+
+    The policy stores whole seconds, which come back as they are: no datetime for them.
+    """
+    if type(at) is float and at.is_integer() and abs(at) < 1e11:
+        return at
     return datetime.fromtimestamp(at, UTC).timestamp()

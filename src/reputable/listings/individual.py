@@ -150,29 +150,27 @@ def with_reasons(
     labels: Iterable[tuple[str, str, float, str]],
 ) -> dict[Key, Decision]:
     """Return *decided* with reasons counting the evidence of each period by detector or source."""
-    # Keyed by the cause's text as the store yields it: no enum lookup per evidence row.
-    windows = {
-        (target, cause.value): (
-            spans[(target, cause)][-1].first_at,
-            spans[(target, cause)][-1].last_at,
-            Counter[str](),
-        )
-        for target, cause in decided
-    }
+    # Keyed by the cause's text as the store yields it: no enum lookup per evidence row. The
+    # labels of a window are listed, then counted at once (Counter's C loop), not one
+    # ``+= 1`` (and a __missing__ call per new label) per row.
+    windows: dict[tuple[str, str], tuple[float, float, list[str]]] = {}
+    for key in decided:
+        span = spans[key][-1]
+        windows[(key[0], key[1].value)] = (span.first_at, span.last_at, [])
     get = windows.get
     for target, cause_text, at, label in labels:
         window = get((target, cause_text))
         if window is not None and window[0] <= at <= window[1]:
-            window[2][label] += 1
+            window[2].append(label)
     out: dict[Key, Decision] = {}
     for key, d in decided.items():
-        first, last, counts = windows[(key[0], key[1].value)]
+        first, last, seen = windows[(key[0], key[1].value)]
         out[key] = Decision(
             d.target,
             d.cause,
             d.listed_at,
             d.min_until,
             d.expires_at,
-            evidence_reason(d.cause, counts, first, last),
+            evidence_reason(d.cause, Counter(seen), first, last),
         )
     return out

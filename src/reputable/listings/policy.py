@@ -7,6 +7,7 @@ gathers the inputs from the store and applies the decisions.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -205,27 +206,75 @@ def escalate(
     live = {m: t for m, t in members.items() if t > now}
     if len(live) < threshold:
         return None
-    net = ipaddress.ip_network(network)
-    holes = sorted(
-        {ipaddress.ip_network(c, strict=False) for c in carve_out},
-        key=lambda n: int(n.network_address),
-    )
-    cidrs = _cut(net, [h for h in holes if h.version == net.version and h.subnet_of(net)])  # type: ignore[arg-type]
+    fast = _v4_cut(network, carve_out)
+    if fast is not None:
+        cidrs, spared, version = fast
+    else:
+        net = ipaddress.ip_network(network)
+        holes = sorted(
+            {ipaddress.ip_network(c, strict=False) for c in carve_out},
+            key=lambda n: (int(n.network_address), n.prefixlen),
+        )
+        cidrs = _cut(net, [h for h in holes if h.version == net.version and h.subnet_of(net)])  # type: ignore[arg-type]
+        spared, version = [str(h) for h in holes], net.version
     expiry = sorted(live.values(), reverse=True)[threshold - 1]
-    shown = ", ".join(sorted(live)[:10]) + (" ..." if len(live) > 10 else "")
-    unit = "addresses" if net.version == 4 else "/64s"
+    ordered = sorted(live)
+    shown = ", ".join(ordered[:10]) + (" ..." if len(live) > 10 else "")
+    unit = "addresses" if version == 4 else "/64s"
     reason = f"{len(live)} listed {unit} in {network} (threshold {threshold}): {shown}"
-    if holes:
-        reason += f"; spared for good reputation: {', '.join(str(h) for h in holes)}"
+    if spared:
+        reason += f"; spared for good reputation: {', '.join(spared)}"
     since = _kth_start(live, starts, threshold, now)
-    return Escalation(
-        network,
-        tuple(cidrs),
-        tuple(sorted(live)),
-        tuple(str(h) for h in holes),
-        expiry,
-        reason,
-        since,
+    return Escalation(network, tuple(cidrs), tuple(ordered), tuple(spared), expiry, reason, since)
+
+
+#: A dotted quad with an optional prefix length, as the store writes IPv4 subjects.
+_V4_CIDR: Final = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?")
+
+
+def _v4_int(text: str) -> tuple[int, int] | None:
+    """Return (network integer, prefix length) of an IPv4 address or CIDR text, else None.
+
+    Host bits are cleared (``ip_network(strict=False)``); anything unusual returns None.
+    """
+    found = _V4_CIDR.fullmatch(text)
+    if found is None:
+        return None
+    *texts, length = found.groups()
+    if any(len(t) > 1 and t[0] == "0" for t in texts):
+        return None  # ipaddress refuses leading zeros: let it say so
+    octets = [int(t) for t in texts]
+    bits = 32 if length is None else int(length)
+    if max(octets) > 255 or bits > 32 or (length is not None and length != str(bits)):
+        return None
+    value = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+    return value & ~((1 << (32 - bits)) - 1) & 0xFFFFFFFF, bits
+
+
+def _v4_cut(network: str, carve_out: Sequence[str]) -> tuple[list[str], list[str], int] | None:
+    """Return :func:`escalate`'s (CIDRs, spared texts, 4) for an IPv4 network, else None.
+
+    The same cut as the ``ipaddress`` path without an object per member or hole: every
+    incremental run re-decides hundreds of escalations (bench/policy_scale.py). None (IPv6,
+    a leading zero, anything else) sends the caller the general way.
+    """
+    net = _v4_int(network)
+    if net is None or ":" in network:
+        return None
+    holes: set[tuple[int, int]] = set()
+    for text in carve_out:
+        hole = _v4_int(text)
+        if hole is None:
+            return None
+        holes.add(hole)
+    ordered = sorted(holes)
+    lo, bits = net
+    hi = lo + (1 << (32 - bits))
+    inside = [(h, 1 << (32 - b)) for h, b in ordered if h >= lo and h + (1 << (32 - b)) <= hi]
+    return (
+        _cut_ints(lo, hi, inside, 32),
+        [f"{_v4_text(h)}/{b}" for h, b in ordered],
+        4,
     )
 
 
@@ -248,14 +297,21 @@ def _cut(
     Integer arithmetic instead of ``address_exclude``: escalations are re-decided for every
     touched network on each incremental run (bench/policy_scale.py).
     """
-    bits = net.max_prefixlen
     start = int(net.network_address)
-    end = start + net.num_addresses  # exclusive
+    return _cut_ints(
+        start,
+        start + net.num_addresses,
+        [(int(h.network_address), h.num_addresses) for h in holes],
+        net.max_prefixlen,
+    )
+
+
+def _cut_ints(start: int, end: int, holes: Sequence[tuple[int, int]], bits: int) -> list[str]:
+    """Return [start, end) minus *holes* ((first, size) in address order) as aligned CIDRs."""
     gaps: list[tuple[int, int]] = []
     cursor = start
-    for hole in holes:
-        lo = int(hole.network_address)
-        hi = lo + hole.num_addresses
+    for lo, size in holes:
+        hi = lo + size
         if lo > cursor:
             gaps.append((cursor, lo))
         cursor = max(cursor, hi)

@@ -99,6 +99,12 @@ class PolicyStore(ListingStore, ListingReads, Protocol):
         """Return targets of evidence stored after *after_id* and the cursor to save."""
         ...
 
+    def policy_targets_since(
+        self, after_id: int, *, observed_by: float
+    ) -> tuple[set[str], set[str], int]:
+        """Return the targets of evidence after *after_id*: (to re-decide, clean only, cursor)."""
+        ...
+
     def evidence_cursor(self, after_id: int, *, observed_by: float) -> int:
         """Return the cursor :meth:`evidence_targets_since` would return, without the targets."""
         ...

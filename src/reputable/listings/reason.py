@@ -76,8 +76,20 @@ def _counted(words: str, n: int) -> str:
 
 
 def _span(first: float, last: float) -> str:
-    a = datetime.fromtimestamp(first, UTC)
-    b = datetime.fromtimestamp(last, UTC)
+    return _day_span(int(first // _DAY), int(last // _DAY))
+
+
+_DAY: Final = 86400
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_span(first: int, last: int) -> str:
+    """Return the dates of UTC days *first*..*last* (days since the epoch) as a reason shows them.
+
+    Cached: the thousands of reasons an evaluation writes span a few dozen distinct days.
+    """
+    a = datetime.fromtimestamp(first * _DAY, UTC)
+    b = datetime.fromtimestamp(last * _DAY, UTC)
     if a.date() == b.date():
         return a.strftime("%Y-%m-%d")
     if a.year == b.year:
@@ -91,15 +103,20 @@ def evidence_reason(cause: Cause, labels: Counter[str], first: float, last: floa
     for label, n in labels.items():
         by_words[label_words(label)] += n
     # Most first; equal counts in word order, so the text does not depend on row order.
-    ranked = sorted(by_words.items(), key=lambda item: (-item[1], item[0]))
+    ranked = sorted(by_words.items(), key=_rank)
     parts = [_counted(words, n) for words, n in ranked]
     shown = parts[:3]
     if len(parts) > 3:
         shown.append(f"{sum(n for _, n in ranked[3:])} more")
     head = f"{_CAUSE_WORDS.get(cause, cause.value)}: "
     text = head + ", ".join(shown) + ", " + _span(first, last)
-    text = text.encode("ascii", "replace").decode("ascii")
+    if not text.isascii():
+        text = text.encode("ascii", "replace").decode("ascii")
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 3] + "..."
+
+
+def _rank(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]
 
 
 def reason_count(reason: str) -> int | None:

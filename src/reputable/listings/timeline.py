@@ -17,7 +17,7 @@ of the previous one has twice that one's minimum (capped at ``max_listing``). Ev
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Final
@@ -86,6 +86,7 @@ def _minimum(spans: Sequence[Span], mins: Sequence[float], at: float, rule: Rule
 
 #: (at, kind): evidence (0) before a stop (1) at the same instant; C-level, no lambda per item.
 _BY_TIME_THEN_KIND: Final = itemgetter(0, 1)
+_BY_TIME: Final = itemgetter(0)
 
 
 def replay(
@@ -100,33 +101,46 @@ def replay(
     no later than their *applies_to*; after a stop only newer evidence counts towards a new
     listing (the score starts again from zero).
     """
-    # Evidence sorts before a stop at the same instant: the stop saw it.
-    merged = sorted(
-        [(t, 0, w, None) for t, w in events if t <= now]
-        + [(s.at, 1, 0.0, s) for s in stops if s.at <= now],
-        key=_BY_TIME_THEN_KIND,
-    )
+    # Evidence sorts before a stop at the same instant: the stop saw it. Without stops (most
+    # replays) the evidence is sorted by time alone, in the same stable order.
+    merged: Iterable[tuple[float, int, float, Stop | None]]
+    if any(s.at <= now for s in stops):
+        merged = sorted(
+            [(t, 0, w, None) for t, w in events if t <= now]
+            + [(s.at, 1, 0.0, s) for s in stops if s.at <= now],
+            key=_BY_TIME_THEN_KIND,
+        )
+    else:
+        merged = [(t, 0, w, None) for t, w in sorted(events, key=_BY_TIME) if t <= now]
     spans: list[Span] = []
     mins: list[float] = []
     value = 0.0
     value_at = -math.inf
     cur: list[float] | None = None  # [since, min_until, until, first, last, count]
+    stale = False  # cur's until (and why) wait for the score at its last evidence, *last*
+    last = 0.0
     why = ""
     threshold = rule.list_at * (1 - _EPSILON)
     faded = rule.list_at / 100  # below this the run of evidence that may list starts again
     run_start, run_count = -math.inf, 0
     half = rule.half_life
     for at, _order, weight, stop in merged:
-        if cur is not None and cur[2] <= at:
-            spans.append(Span(cur[0], cur[1], cur[2], cur[3], cur[4], int(cur[5]), why, False))
-            mins.append(cur[1] - cur[0])
-            cur = None
-            run_start = math.nan  # the next run of evidence starts after this period
+        # A period ends no sooner than its minimum: before that its end need not be known.
+        if cur is not None and at >= cur[1]:
+            if stale:
+                cur[2], why = _end(last, cur[4], cur[4], cur[1], rule)
+                stale = False
+            if cur[2] <= at:
+                spans.append(Span(cur[0], cur[1], cur[2], cur[3], cur[4], int(cur[5]), why, False))
+                mins.append(cur[1] - cur[0])
+                cur = None
+                run_start = math.nan  # the next run of evidence starts after this period
         if stop is not None:
             if cur is not None and cur[0] <= stop.applies_to:
                 spans.append(Span(cur[0], cur[1], at, cur[3], cur[4], int(cur[5]), stop.why, False))
                 mins.append(cur[1] - cur[0])
                 cur = None
+                stale = False
                 value, value_at = 0.0, at
             elif cur is None and stop.why == "probe":
                 value, value_at = 0.0, at  # the fix makes the old findings moot
@@ -140,12 +154,14 @@ def replay(
         if cur is not None:
             cur[4] = at
             cur[5] += 1
-            cur[2], why = _end(value, at, at, cur[1], rule)
+            last, stale = value, True
         elif value >= threshold and weight > 0:
             min_until = at + _minimum(spans, mins, at, rule)
             until, why = _end(value, at, at, min_until, rule)
             cur = [at, min_until, until, run_start, at, float(run_count)]
     if cur is not None:
+        if stale:
+            cur[2], why = _end(last, cur[4], cur[4], cur[1], rule)
         is_open = cur[2] > now
         spans.append(Span(cur[0], cur[1], cur[2], cur[3], cur[4], int(cur[5]), why, is_open))
     return spans

@@ -9,6 +9,8 @@ from reputable.store.sqlite_tx import SQLiteTables
 
 #: SQLite's default limit on host parameters is 32766; stay well under it.
 _CHUNK = 5000
+#: Sources of clean evidence that end a listing (probe_closures): a re-probe found it closed.
+_CLOSING_PROBES = frozenset({"probe:relay", "probe:proxy"})
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -78,6 +80,29 @@ class PolicyReads(SQLiteTables):
             "SELECT subject, decided_at FROM delist_requests WHERE decided_at > ?", (after,)
         ).fetchall()
         return {s for s, _ in rows}, max((float(t) for _, t in rows), default=after)
+
+    def policy_targets_since(
+        self, after_id: int, *, observed_by: float
+    ) -> tuple[set[str], set[str], int]:
+        """Return :meth:`evidence_targets_since` split: (decide, clean only, cursor).
+
+        *clean only* are the targets whose new evidence is all positive (``clean``, not a
+        relay/proxy re-probe): it changes no listing of their own, only the carve-outs of
+        their networks, so an incremental evaluation re-decides those networks without
+        reading the targets' evidence again. Every target is in exactly one of the two sets.
+        """
+        rows = self._db.execute(
+            "SELECT id, target, observed_at, cause, source FROM evidence WHERE id > ?",
+            (after_id,),
+        ).fetchall()
+        if not rows:
+            return set(), set(), after_id
+        ahead = [i for i, _, at, _, _ in rows if at > observed_by]
+        cursor = min(ahead) - 1 if ahead else max(i for i, _, _, _, _ in rows)
+        decide = {
+            t for _, t, _, cause, source in rows if cause != "clean" or source in _CLOSING_PROBES
+        }
+        return decide, {t for _, t, _, _, _ in rows} - decide, cursor
 
     def probe_closures(
         self, targets: Collection[str] | None = None
