@@ -12,16 +12,16 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from reputable.testing import cli, free_port, write_config
-from tests.web.conftest import Api, wait_for
+from reputable.testing import cli, free_port, wait_for, write_config
+from tests.web.conftest import Api
 
 BOUNCER = "crowdsec-firewall-bouncer"
 TABLE = "reputable_cs"
@@ -49,19 +49,69 @@ def netns(ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess
     )
 
 
+#: Namespaces of this test are named NS_PREFIX + the pid of the pytest process that made them.
+NS_PREFIX = "api-cs-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def delete_namespace(ns: str) -> None:
+    """Kill what still runs in *ns* (a serve or bouncer an error path left), then delete it."""
+    pids = subprocess.run(
+        ["ip", "netns", "pids", ns], capture_output=True, text=True, check=False, timeout=10
+    )
+    for pid in pids.stdout.split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False, timeout=10)
+
+
+def leftover_namespaces() -> list[str]:
+    """Return this test's namespaces whose pytest process is gone (a killed run left them)."""
+    listed = subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=False, timeout=10
+    )
+    names = (line.split()[0] for line in listed.stdout.splitlines() if line.strip())
+    return [
+        name
+        for name in names
+        if (match := re.fullmatch(re.escape(NS_PREFIX) + r"(\d+)", name))
+        and not _pid_alive(int(match.group(1)))
+    ]
+
+
+@pytest.fixture(scope="session")
+def no_leftover_namespaces() -> None:
+    """Delete, once a session, the namespaces killed runs of this test left behind."""
+    for ns in leftover_namespaces():
+        delete_namespace(ns)
+
+
 @pytest.fixture
-def namespace() -> Iterator[str]:
-    """A fresh network namespace named after this test run, deleted afterwards."""
+def namespace(request: pytest.FixtureRequest) -> str:
+    """A fresh network namespace named after this test run, deleted afterwards.
+
+    The finalizer is registered before the namespace is made, so a failure anywhere after
+    (even a timed-out ``ip netns add``) still deletes it, and whatever runs in it is killed.
+    """
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    ns = f"api-cs-{os.getpid()}"
+    request.getfixturevalue("no_leftover_namespaces")
+    ns = f"{NS_PREFIX}{os.getpid()}"
+    delete_namespace(ns)  # this process's own, if an earlier deletion failed
+    request.addfinalizer(lambda: delete_namespace(ns))
     subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
-    try:
-        netns(ns, "ip", "link", "set", "lo", "up")
-        yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False, timeout=10)
+    netns(ns, "ip", "link", "set", "lo", "up")
+    return ns
 
 
 def set_elements(ns: str) -> set[str]:
