@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from reputable.testing import cli, free_port, wait_for, write_config
+from tests.e2e.processes import stop
+from tests.publication.exports.netns import netns_missing, pid_namespace, run_in
 from tests.web.conftest import Api
 
 BOUNCER = "crowdsec-firewall-bouncer"
 TABLE = "reputable_cs"
 SET = "reputable-blacklist"
+#: This test's namespaces are named NS_PREFIX + the pid of the pytest process that made them.
+NS_PREFIX = "api-cs-"
 
 pytestmark = pytest.mark.crowdsec
 
@@ -35,88 +38,23 @@ def _missing() -> str | None:
         return "needs crowdsec-firewall-bouncer (Debian package crowdsec-firewall-bouncer)"
     if shutil.which("nft") is None:
         return "needs nft (Debian package nftables)"
-    if shutil.which("ip") is None:
-        return "needs ip (Debian package iproute2)"
-    if os.geteuid() != 0:
-        return "needs root to create a network namespace"
-    return None
-
-
-def netns(ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run *cmd* inside namespace *ns*."""
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=check, timeout=30
-    )
-
-
-#: Namespaces of this test are named NS_PREFIX + the pid of the pytest process that made them.
-NS_PREFIX = "api-cs-"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-def delete_namespace(ns: str) -> None:
-    """Kill what still runs in *ns* (a serve or bouncer an error path left), then delete it."""
-    pids = subprocess.run(
-        ["ip", "netns", "pids", ns], capture_output=True, text=True, check=False, timeout=10
-    )
-    for pid in pids.stdout.split():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGKILL)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False, timeout=10)
-
-
-def leftover_namespaces() -> list[str]:
-    """Return this test's namespaces whose pytest process is gone (a killed run left them)."""
-    listed = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, check=False, timeout=10
-    )
-    names = (line.split()[0] for line in listed.stdout.splitlines() if line.strip())
-    return [
-        name
-        for name in names
-        if (match := re.fullmatch(re.escape(NS_PREFIX) + r"(\d+)", name))
-        and not _pid_alive(int(match.group(1)))
-    ]
-
-
-@pytest.fixture(scope="session")
-def no_leftover_namespaces() -> None:
-    """Delete, once a session, the namespaces killed runs of this test left behind."""
-    for ns in leftover_namespaces():
-        delete_namespace(ns)
+    return netns_missing()
 
 
 @pytest.fixture
-def namespace(request: pytest.FixtureRequest) -> str:
-    """A fresh network namespace named after this test run, deleted afterwards.
-
-    The finalizer is registered before the namespace is made, so a failure anywhere after
-    (even a timed-out ``ip netns add``) still deletes it, and whatever runs in it is killed.
-    """
+def namespace() -> Iterator[str]:
+    """A fresh network namespace named after this test run (``api-cs-PID``), deleted afterwards
+    on every path with whatever still runs in it; a killed run's leftovers go first."""
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    request.getfixturevalue("no_leftover_namespaces")
-    ns = f"{NS_PREFIX}{os.getpid()}"
-    delete_namespace(ns)  # this process's own, if an earlier deletion failed
-    request.addfinalizer(lambda: delete_namespace(ns))
-    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
-    netns(ns, "ip", "link", "set", "lo", "up")
-    return ns
+    with pid_namespace(NS_PREFIX) as ns:
+        yield ns
 
 
 def set_elements(ns: str) -> set[str]:
     """Return the addresses in the bouncer's nftables set (empty before it exists)."""
-    out = netns(ns, "nft", "-j", "list", "set", "ip", TABLE, SET, check=False)
+    out = run_in(ns, ["nft", "-j", "list", "set", "ip", TABLE, SET], timeout=30)
     if out.returncode != 0:
         return set()
     found: set[str] = set()
@@ -203,14 +141,8 @@ def test_bouncer_set_gains_and_loses_a_listing(namespace: str, tmp_path: Path) -
             print((tmp_path / "serve.log").read_text())
             raise
     finally:
-        for proc in (bouncer, serve):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop(bouncer)
+        stop(serve)
         stack.close()
 
 
