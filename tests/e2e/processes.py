@@ -38,6 +38,15 @@ def live_processes() -> Iterator[Process]:
             continue
 
 
+def alive(pid: int) -> bool:
+    """True while *pid* exists and is not a zombie (whoever owns it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def descendants(root: int) -> dict[int, str]:
     """Return {pid: command line} of the live (non-zombie) descendants of *root*."""
     processes = list(live_processes())

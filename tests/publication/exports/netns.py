@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.processes import alive
+
 PROBE = Path(__file__).with_name("probe_tcp.py")
 
 
@@ -54,16 +56,6 @@ def delete_namespace(ns: str) -> None:
     subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False, timeout=10)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    return True
-
-
 def leftover_namespaces(prefix: str) -> list[str]:
     """Return the namespaces named *prefix*<pid> whose process is gone (killed runs left them)."""
     listed = subprocess.run(
@@ -74,7 +66,7 @@ def leftover_namespaces(prefix: str) -> list[str]:
         name
         for name in names
         if (match := re.fullmatch(re.escape(prefix) + r"(\d+)", name))
-        and not _pid_alive(int(match.group(1)))
+        and not alive(int(match.group(1)))
     ]
 
 
