@@ -48,7 +48,7 @@ def server() -> Iterator[FeedServer]:
     srv.stop()
 
 
-def add(store: SQLiteStore, name: str, url: str, kind: str, **kw: object) -> None:
+def add(store: SQLStore, name: str, url: str, kind: str, **kw: object) -> None:
     """Store a feed definition."""
     store.add_feed(
         FeedDefinition(name=name, url=url, kind=kind, refresh=timedelta(hours=1), **kw),  # type: ignore[arg-type]
