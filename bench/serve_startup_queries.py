@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,8 +104,11 @@ def main() -> int:
     }
     wanted = {kind for kind in args.streams.split(",") if kind}
     streams = {kind: names for kind, names in streams.items() if kind in wanted}
-    for _ in range(args.rounds):
-        print(one_start(cli, port, streams, work), flush=True)
+    try:
+        for _ in range(args.rounds):
+            print(one_start(cli, port, streams, work), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"load after: {os.getloadavg()}")
     return 0
 
