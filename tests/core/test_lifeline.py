@@ -8,11 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from reputable.core import lifeline
+from tests.e2e.processes import alive
 
 #: The child: follows its parent (or not), says so, then would live a minute.
 CHILD = """
@@ -36,19 +36,10 @@ time.sleep(60)
 """
 
 
-def _alive(pid: int) -> bool:
-    """True while *pid* exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
 def _gone_within(pid: int, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not alive(pid):
             return True
         time.sleep(0.01)
     return False
@@ -60,7 +51,7 @@ def family() -> Iterator[list[int]]:
     pids: list[int] = []
     yield pids
     for pid in pids:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -84,7 +75,7 @@ def test_child_ends_within_2s_of_its_parents_sigkill(mode: str, family: list[int
     """With PR_SET_PDEATHSIG, and with only the parent-pid watch, the child ends in 2 s."""
     parent, child, following = _start(mode, family)
     assert following == "True"
-    assert _alive(child)
+    assert alive(child)
     parent.kill()
     parent.wait()
     assert _gone_within(child, 2.0), f"child {child} outlived its SIGKILLed parent by 2 s"

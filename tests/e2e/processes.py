@@ -1,4 +1,5 @@
-"""The live processes of this machine as /proc shows them, and `serve` started for the tests that stop it."""
+"""The live processes of this machine as /proc shows them, `serve` started for the tests that stop
+it, and :func:`stop` to end a test's process on every path."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,15 @@ def live_processes() -> Iterator[Process]:
             continue
 
 
+def alive(pid: int) -> bool:
+    """True while *pid* exists and is not a zombie (whoever owns it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def descendants(root: int) -> dict[int, str]:
     """Return {pid: command line} of the live (non-zombie) descendants of *root*."""
     processes = list(live_processes())
@@ -62,3 +73,16 @@ def start_serve(config: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def stop(proc: subprocess.Popen[Any] | None, timeout: float = 10) -> None:
+    """End *proc* if it still runs: SIGTERM, SIGKILL after *timeout* seconds; reap it."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -26,6 +26,8 @@ import pytest
 
 from reputable.store.sqlite import SQLiteStore
 from reputable.testing import write_config
+from tests.e2e.processes import stop
+from tests.publication.exports import netns
 
 ROOT = Path(os.environ.get("REPUTABLE_CROWDSEC_ROOT", "/opt/crowdsec-pkg/root"))
 CROWDSEC = ROOT / "usr" / "bin" / "crowdsec"
@@ -42,18 +44,12 @@ def _missing() -> str | None:
             f"needs the crowdsec package extracted to {ROOT} (apt-get download crowdsec && "
             f"dpkg-deb -x crowdsec_*.deb {ROOT}; .ci/run does this; never apt-get install it)"
         )
-    if shutil.which("ip") is None:
-        return "needs ip (Debian package iproute2)"
-    if os.geteuid() != 0:
-        return "needs root to create a network namespace"
-    return None
+    return netns.netns_missing()
 
 
 def run_in(ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run *cmd* inside namespace *ns*; on failure show its output."""
-    done = subprocess.run(
-        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = netns.run_in(ns, cmd, timeout=60)
     if check and done.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
@@ -163,38 +159,31 @@ def lapi(tmp_path: Path) -> Iterator[Lapi]:
     folder = tmp_path / "crowdsec"
     folder.mkdir()
     config = lapi_config(folder)
-    ns = f"enf-cs-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
     proc: subprocess.Popen[bytes] | None = None
     log = folder / "crowdsec.log"
-    try:
-        run_in(ns, "ip", "link", "set", "lo", "up")
-        running = Lapi(ns, config, log)
-        # Both write the database directly: a machine login for `cscli decisions add`, and
-        # the bouncer key the feed presents.
-        running.cscli("machines", "add", "reputable-test", "--auto", "--force")
-        assert KEY in running.cscli("bouncers", "add", "reputable", "-k", KEY)
-        with log.open("wb") as sink:
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, str(CROWDSEC), "-c", str(config), "-no-cs", "-no-capi"],
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while "Local API listening" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"crowdsec LAPI did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.1)
-        yield running
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        subprocess.run(["ip", "netns", "del", ns], check=False, timeout=10)
+    # Named enf-cs-PID and deleted on every path (a killed run's leftovers by the next run).
+    with netns.pid_namespace("enf-cs-") as ns:
+        try:
+            running = Lapi(ns, config, log)
+            # Both write the database directly: a machine login for `cscli decisions add`,
+            # and the bouncer key the feed presents.
+            running.cscli("machines", "add", "reputable-test", "--auto", "--force")
+            assert KEY in running.cscli("bouncers", "add", "reputable", "-k", KEY)
+            with log.open("wb") as sink:
+                proc = subprocess.Popen(
+                    ["ip", "netns", "exec", ns, str(CROWDSEC), "-c", str(config), "-no-cs",
+                     "-no-capi"],
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            deadline = time.monotonic() + 30
+            while "Local API listening" not in log.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"crowdsec LAPI did not start:\n{log.read_text(errors='replace')}")
+                time.sleep(0.1)
+            yield running
+        finally:
+            stop(proc)
 
 
 def evidence(db: Path) -> list[tuple[str, str, dict[str, object]]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from reputable.testing import cli, free_port, write_config
-from tests.e2e.processes import descendants, start_serve
+from tests.e2e.processes import alive, descendants, start_serve
 
 pytestmark = [
     pytest.mark.slow,
@@ -31,14 +31,6 @@ pytestmark = [
 ]
 
 EVIDENCE = 200_000
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 @pytest.fixture
@@ -63,9 +55,9 @@ def _kill_and_check(serve: subprocess.Popen[bytes], children: dict[int, str]) ->
     serve.kill()  # SIGKILL: serve runs no cleanup at all
     serve.wait()
     deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
         time.sleep(0.01)
-    left = {pid: cmd for pid, cmd in children.items() if _alive(pid)}
+    left = {pid: cmd for pid, cmd in children.items() if alive(pid)}
     assert not left, f"children alive 2 s after serve's SIGKILL: {left}"
 
 
@@ -89,7 +81,7 @@ def test_sigkill_of_serve_leaves_no_child(config: Path) -> None:
         _kill_and_check(serve, children)
     finally:
         for pid in children:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         if serve.poll() is None:
             serve.kill()
@@ -131,7 +123,7 @@ def test_sigkill_after_the_workers_dropped_root(tmp_path: Path) -> None:
         _kill_and_check(serve, children)
     finally:
         for pid in children:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         if serve is not None and serve.poll() is None:
             serve.kill()

@@ -107,6 +107,24 @@ def test_generic_csv_can_hold_urls() -> None:
     assert [e.domain for e in content.urls] == [Domain("bad-csv.test"), None]
 
 
+def test_crowdsec_decisions_on_ranges_are_counted_as_skipped() -> None:
+    """A range (or country, AS) decision is no address's evidence: skipped, named, not junk."""
+    content = parse("crowdsec", "crowdsec_stream.json")
+    assert content.skipped == (
+        "CrowdSec decision 10 on Range '203.0.113.0/24': not one address (only scope Ip"
+        " decisions become evidence)",
+    )
+    assert (content.lines, content.invalid, content.entries) == (5, 1, 3)
+    cscli = '[{"scenario": "geo", "decisions": [{"id": 4, "scope": "Country", "value": "XX"},'
+    cscli += ' {"id": 5, "scope": "AS", "value": "64496"}, {"id": 6, "value": "192.0.2.6"}]}]'
+    content = FEED_PARSERS["crowdsec"](cscli, CsvMapping())
+    assert [why.split(":")[0] for why in content.skipped] == [
+        "CrowdSec decision 4 on Country 'XX'",
+        "CrowdSec decision 5 on AS '64496'",
+    ]
+    assert [str(e.address) for e in content.events] == ["192.0.2.6"]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=400))
 def test_parsers_never_crash_on_junk(junk: str) -> None:

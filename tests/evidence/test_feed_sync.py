@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,7 +48,7 @@ def server() -> Iterator[FeedServer]:
     srv.stop()
 
 
-def add(store: SQLiteStore, name: str, url: str, kind: str, **kw: object) -> None:
+def add(store: SQLStore, name: str, url: str, kind: str, **kw: object) -> None:
     """Store a feed definition."""
     store.add_feed(
         FeedDefinition(name=name, url=url, kind=kind, refresh=timedelta(hours=1), **kw),  # type: ignore[arg-type]
@@ -90,6 +91,26 @@ def test_narrow_feed_honours_the_breadth_limit(tmp_path: Path, store: SQLiteStor
     [report] = sync(config, store)
     assert "100.64.0.0/11" not in feed_subjects(store, "drop")
     assert any("100.64.0.0/11 is broader than /16" in why for why in report.skipped)
+
+
+def test_crowdsec_sync_reports_the_decisions_it_skips(tmp_path: Path, store: SQLiteStore) -> None:
+    """Range decisions are not evidence, but the sync counts and names them (nothing silent)."""
+    config = make_config(tmp_path)
+    decisions = [
+        {"id": 1, "scope": "Ip", "value": "192.0.2.1", "scenario": "crowdsecurity/ssh-bf"},
+        {"id": 2, "scope": "Range", "value": "203.0.113.0/24", "scenario": "manual"},
+        {"id": 3, "scope": "Ip", "value": "192.0.2.3", "scenario": "crowdsecurity/ssh-bf"},
+        {"id": 4, "scope": "Country", "value": "XX", "scenario": "geo"},
+    ]
+    stream = tmp_path / "stream.json"
+    stream.write_text(json.dumps({"new": decisions, "deleted": None}), encoding="utf-8")
+    add(store, "cs", stream.as_uri(), "crowdsec")
+    [report] = sync(config, store)
+    assert (report.status, report.entries, report.evidence) == ("updated", 2, 2)
+    assert [why.split(":")[0] for why in report.skipped] == [
+        "CrowdSec decision 2 on Range '203.0.113.0/24'",
+        "CrowdSec decision 4 on Country 'XX'",
+    ]
 
 
 def test_entry_leaving_the_feed_is_delisted_with_history(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,12 +19,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reputable.testing import cli, free_port, write_config
-from tests.web.conftest import Api, wait_for
+from reputable.testing import cli, free_port, wait_for, write_config
+from tests.e2e.processes import stop
+from tests.publication.exports.netns import netns_missing, pid_namespace, run_in
+from tests.web.conftest import Api
 
 BOUNCER = "crowdsec-firewall-bouncer"
 TABLE = "reputable_cs"
 SET = "reputable-blacklist"
+#: This test's namespaces are named NS_PREFIX + the pid of the pytest process that made them.
+NS_PREFIX = "api-cs-"
 
 pytestmark = pytest.mark.crowdsec
 
@@ -35,38 +38,23 @@ def _missing() -> str | None:
         return "needs crowdsec-firewall-bouncer (Debian package crowdsec-firewall-bouncer)"
     if shutil.which("nft") is None:
         return "needs nft (Debian package nftables)"
-    if shutil.which("ip") is None:
-        return "needs ip (Debian package iproute2)"
-    if os.geteuid() != 0:
-        return "needs root to create a network namespace"
-    return None
-
-
-def netns(ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run *cmd* inside namespace *ns*."""
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, *cmd], capture_output=True, text=True, check=check, timeout=30
-    )
+    return netns_missing()
 
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    """A fresh network namespace named after this test run, deleted afterwards."""
+    """A fresh network namespace named after this test run (``api-cs-PID``), deleted afterwards
+    on every path with whatever still runs in it; a killed run's leftovers go first."""
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    ns = f"api-cs-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
-    try:
-        netns(ns, "ip", "link", "set", "lo", "up")
+    with pid_namespace(NS_PREFIX) as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False, timeout=10)
 
 
 def set_elements(ns: str) -> set[str]:
     """Return the addresses in the bouncer's nftables set (empty before it exists)."""
-    out = netns(ns, "nft", "-j", "list", "set", "ip", TABLE, SET, check=False)
+    out = run_in(ns, ["nft", "-j", "list", "set", "ip", TABLE, SET], timeout=30)
     if out.returncode != 0:
         return set()
     found: set[str] = set()
@@ -153,14 +141,8 @@ def test_bouncer_set_gains_and_loses_a_listing(namespace: str, tmp_path: Path) -
             print((tmp_path / "serve.log").read_text())
             raise
     finally:
-        for proc in (bouncer, serve):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop(bouncer)
+        stop(serve)
         stack.close()
 
 

@@ -14,6 +14,12 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when needed: `serve` answers DNS before most imports
+    from reputable.config import Config
+    from reputable.publication.dnsbl.fastpath import EarlyStart
+    from reputable.publication.dnsbl.worker import Worker
 
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--config", "--log-level"})
 DEFAULT_CONFIG = Path("reputable.toml")  # config.DEFAULT_PATH, without importing config
@@ -53,6 +59,39 @@ def guard_startup(argv: list[str]) -> None:
             signal.signal(sig, stop_before_supervision)
 
 
+def _start_worker(config: Config, early: EarlyStart | None) -> Worker:
+    """Start the single in-process DNS worker, adopting *early*'s sockets and waiting packets."""
+    from reputable.publication.dnsbl.worker import Worker
+
+    worker = Worker(config, 0, early)
+    worker.start()
+    return worker
+
+
+def _adopt_early(early: EarlyStart, path: Path) -> Worker | None:
+    """Start the worker on *early*'s sockets at once, from the plan's configuration text.
+
+    The early loop leaves every query its C engine cannot answer (domain zone, IPv6, SOA...)
+    waiting for the worker. The schema check of ``load_config`` (pydantic: 0.26 s here, seconds
+    under load) and the preflight's imports kept them past a resolver's 1 s timeout (issue 16).
+    The plan's text passed the schema when its serve or snapshot build recorded it, so it is
+    parsed without it here; ``load_config`` checks the file in full while the worker answers.
+    None (the usual start follows) when the text does not parse or asks for several workers.
+    """
+    from reputable.config import parse_config
+    from reputable.core import log
+    from reputable.core.errors import ReputableError
+
+    try:
+        config = parse_config(early.plan["config"], path, checked=True)
+        log.set_format(log.format_from(config.extra.get("log")))
+    except (ReputableError, LookupError, TypeError, ValueError, AttributeError):
+        return None  # the schema changed since: load_config names the problem
+    if config.dns.workers != 1:
+        return None
+    return _start_worker(config, early)
+
+
 def _serve(argv: list[str]) -> int:
     import argparse
 
@@ -76,21 +115,26 @@ def _serve(argv: list[str]) -> int:
     log.setup(args.log_level)
     worker = None
     try:
+        if early is not None:
+            worker = _adopt_early(early, path or DEFAULT_CONFIG)
+            if worker is not None:
+                early = None
         config = load_config(path)
         log.set_format(log.format_from(config.extra.get("log")))
+        if worker is not None and worker.config != config:
+            log.warning("early_start_discarded", reason="the configuration file changed")
+            worker.stop()  # closes the early sockets: the usual start below binds again
+            worker = None
         from reputable.config_check import preflight
 
         preflight(config, args.metrics)  # every section, file and address, before DNS binds
         from reputable.publication.snapshot.layout import readable
 
-        if config.dns.workers == 1 and readable(config.snapshot_path):
+        if worker is None and config.dns.workers == 1 and readable(config.snapshot_path):
             # Serve DNS before the rest of the server is imported (store, policy, asyncio:
             # ~0.08 s); the supervisor adopts this worker, the worker the early start.
-            from reputable.publication.dnsbl.worker import Worker
-
-            worker = Worker(config, 0, early)
+            worker = _start_worker(config, early)
             early = None
-            worker.start()
         from reputable.app import serve
 
         serve(config, metrics_listen=args.metrics or None, worker=worker)

@@ -321,6 +321,7 @@ async def sync_feed(
     skipped = [f"unreadable {sample}" for sample in content.samples] + skipped
     if content.invalid > len(content.samples):
         skipped.insert(len(content.samples), f"... {content.invalid} unreadable lines in all")
+    skipped += content.skipped  # read fine but of no use (CrowdSec decisions on ranges)
     added, removed = store.replace_feed_listings(feed.source, listings, actor=ACTOR)
     new_evidence = store.add_evidence(evidence) if evidence else 0
     store.record_feed_state(

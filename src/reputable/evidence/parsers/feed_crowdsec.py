@@ -18,13 +18,15 @@ change no evidence already seen)::
 Each decision on one address becomes evidence: ``spam`` for a scenario about spam, else
 ``compromised`` (brute force, scans, probing, exploits: a host attacking others), with the
 scenario, origin, type and decision id in the detail. Decisions on ranges, countries or AS
-numbers are not evidence about one host and are skipped.
+numbers are not evidence about one host: they are skipped, each counted and named in the
+sync's report (``FeedContent.skipped``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import ip_address
 from typing import Any, Final
@@ -59,7 +61,9 @@ def parse(text: str, mapping: CsvMapping) -> FeedContent:
         event = _event(decision, created)
         if isinstance(event, str):
             tally.bad(number, json.dumps(decision)[:80], event)
-        elif event is not None:
+        elif isinstance(event, Unused):
+            tally.skip(event.why)
+        else:
             events.append(event)
     if not isinstance(data, dict | list):
         tally.lines += 1
@@ -86,13 +90,23 @@ def _decisions(data: Any) -> Iterator[tuple[Any, str | None]]:
                     yield item, created
 
 
-def _event(decision: Any, created: str | None) -> EventEntry | str | None:
-    """Return the event of one decision, None to skip it, or why it is unreadable."""
+@dataclass(frozen=True, slots=True)
+class Unused:
+    """A decision that reads fine but is not about one address (a range, a country, an AS)."""
+
+    why: str
+
+
+def _event(decision: Any, created: str | None) -> EventEntry | Unused | str:
+    """Return the event of one decision, why it is of no use, or why it is unreadable."""
     if not isinstance(decision, dict):
         return "a decision must be a JSON object"
-    scope = str(decision.get("scope", "Ip")).lower()
-    if scope != "ip":
-        return None  # ranges, countries, AS numbers: not one host's behaviour
+    scope = str(decision.get("scope", "Ip"))
+    if scope.lower() != "ip":  # ranges, countries, AS numbers: not one host's behaviour
+        return Unused(
+            f"CrowdSec decision {decision.get('id')} on {scope} {decision.get('value')!r}:"
+            " not one address (only scope Ip decisions become evidence)"
+        )
     try:
         address = ip_address(str(decision.get("value", "")).strip())
     except ValueError:

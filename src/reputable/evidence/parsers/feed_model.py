@@ -122,6 +122,7 @@ class FeedContent:
     lines: int = 0  # data lines seen (comments and blanks excluded)
     invalid: int = 0
     samples: tuple[str, ...] = ()  # the first few unreadable lines, for the error message
+    skipped: tuple[str, ...] = ()  # entries read fine but of no use here, each with why
 
     @property
     def entries(self) -> int:
@@ -145,12 +146,17 @@ class Tally:
         self.lines = 0
         self.invalid = 0
         self.samples: list[str] = []
+        self.skipped: list[str] = []
 
     def bad(self, lineno: int, text: str, why: str) -> None:
         """Record an unreadable line."""
         self.invalid += 1
         if len(self.samples) < 5:
             self.samples.append(f"line {lineno}: {text[:80]!r}: {why}")
+
+    def skip(self, why: str) -> None:
+        """Record an entry that reads fine but that this feed kind cannot use (reported)."""
+        self.skipped.append(why)
 
     def row(self, lineno: int, line: str, delimiter: str = ",") -> list[str] | None:
         """Return the CSV fields of one line, or None after recording why it is unreadable."""
@@ -177,4 +183,5 @@ class Tally:
             lines=self.lines,
             invalid=self.invalid,
             samples=tuple(self.samples),
+            skipped=tuple(self.skipped),
         )
