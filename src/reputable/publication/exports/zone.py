@@ -8,7 +8,9 @@ becomes the node's wildcard and every child answering otherwise is written out: 
 listing as its own wildcard or host records, an unlisted (excluded) child as a name that
 exists with no A or TXT (one record of private type 65280, RFC 6895), which stops the
 wildcard above it. An exact name inside listed ranges carries every code that covers it, as
-the snapshot already merged them. Domain zones write each listed name and ``*.name``, plus
+the snapshot already merged them. A node's records depend only on the answers inside it
+(a wildcard's TXT names the first listing of its run within the node), which lets an IXFR
+render just the nodes above the changed addresses (:func:`records_at`). Domain zones write each listed name and ``*.name``, plus
 every name between a listed name and a more specific entry (an empty non-terminal would
 otherwise hide the listing above it).
 
