@@ -212,3 +212,32 @@ def test_writing_a_zone_holds_nothing_per_entry(
     small = _blocks_while_walking(tmp_path, 4_000, records)
     large = _blocks_while_walking(tmp_path, 16_000, records)
     assert large < small * 1.3 + 500, (small, large)
+
+
+def test_a_wildcard_names_the_range_that_covers_it(tmp_path: Path) -> None:
+    """Adjacent ranges with the same answer, one holding a host: the wildcards inside that
+    range's node name it (the whole-list renderer named the first range of the whole run;
+    within one node, a run of equal children still names its first: 10.0.0.0/16)."""
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    at = (NOW - timedelta(hours=1)).timestamp()
+    rows: list[tuple[str, int, str, str, float, float | None]] = [
+        (f"10.{i}.0.0/16", 4, "network", "segment", at, None) for i in range(20)
+    ]
+    rows.append(("10.14.104.7", 4, "spam", "trap hit", at, None))
+    built = build(
+        rows,
+        [],
+        ip_zone=config.ip_zone,
+        domain_zone=config.domain_zone,
+        allow_zone=config.allow_zone,
+        serial=1,
+        now=NOW,
+    )
+    write_snapshot(config.snapshot_path, built.header, built.sections)
+    snapshot = Snapshot(config.snapshot_path)
+    settings = zone_settings(config)[0]
+    txt = {r.owner: r.rdata for r in records(snapshot, settings) if r.rtype == "TXT"}
+    assert txt["*.14.10"].endswith('/lookup/10.14.0.0/16"')
+    assert txt["*.104.14.10"].endswith('/lookup/10.14.0.0/16"')
+    old = {r.owner: r.rdata for r in reference_records(snapshot, settings) if r.rtype == "TXT"}
+    assert old["*.14.10"].endswith('/lookup/10.0.0.0/16"')  # what the old renderer wrote

@@ -335,11 +335,19 @@ class Transfers:
         self, query: dns.message.Message, zone: ZoneSettings, current: Snapshot, host: str
     ) -> list[bytes]:
         self.sent += 1
-        body = list(_axfr_body(current, zone))
-        self.last[zone.name] = ("axfr", len(body))
+        count = 0
+
+        def counted() -> Iterator[Record]:  # the records go straight into messages: no list
+            nonlocal count
+            for rec in _axfr_body(current, zone):
+                count += 1
+                yield rec
+
+        messages = list(self._messages(query, zone, counted()))
+        self.last[zone.name] = ("axfr", count)
         serial = current.effective_serial
-        log.info("axfr", zone=zone.name, serial=serial, client=host, records=len(body))
-        return list(self._messages(query, zone, iter(body)))
+        log.info("axfr", zone=zone.name, serial=serial, client=host, records=count)
+        return messages
 
     # -- IXFR --------------------------------------------------------------------------------
     def _client_serial(self, query: dns.message.Message) -> int | None:
