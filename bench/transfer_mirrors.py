@@ -58,7 +58,15 @@ def main() -> int:
     mirrors = start_mirrors(folder, 3, args.listings, args.delay_ms)
     m = next(mirrors)
     try:
-        serial = m.serial(PRIMARY, "127.0.0.1", 21300, m.zones[0])
+        deadline = time.monotonic() + 180
+        while True:  # serve's start takes seconds at this machine's load: ask until it answers
+            try:
+                serial = m.serial(PRIMARY, "127.0.0.1", 21300, m.zones[0])
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
         started = time.monotonic()
         m.wait_serials(serial, 600)
         print(

@@ -200,8 +200,6 @@ class Supervisor:
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * config.dns.workers
         self.digest = fingerprint(config)
         self.overlay_since: float | None = None  # when the first change went to an overlay
-        transfer = config.extra.get("transfer")
-        self.notifies = isinstance(transfer, dict) and bool(transfer.get("notify"))
         self.background: asyncio.Future[bool] | None = None  # a full rebuild behind an overlay
         self.stopping = asyncio.Event()
         self.local_worker: Worker | None = worker
@@ -248,9 +246,9 @@ class Supervisor:
                 )
                 if self.overlay_since is None:
                     self.overlay_since = time.monotonic()
-                # Secondaries see snapshots, not overlays (dnsbl/transfer.py): with NOTIFY
-                # targets the change goes to them with the next base, built right away.
-                if result.listings >= OVERLAY_REBUILD_SIZE or self.notifies:
+                # Secondaries get the overlay's serial by NOTIFY + IXFR (dnsbl/transfer.py):
+                # the base is rebuilt later, when the overlay grows big or old.
+                if result.listings >= OVERLAY_REBUILD_SIZE:
                     self.rebuild_in_background()
                 return True
         elif state == FRESH:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dns.rdataclass
@@ -39,6 +40,24 @@ def test_export_zone_writes_a_master_file_nsd_accepts(tmp_path: Path) -> None:
         check=False,
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_export_zone_from_serves_snapshot_is_the_file_a_private_build_writes(
+    tmp_path: Path,
+) -> None:
+    """With a current snapshot the export reads it (no build of its own); the file is the one
+    a private build writes (--now forces that)."""
+    config = write_config(tmp_path, dns_port=free_port())
+    data = tmp_path / "bl.ip4set"
+    data.write_text(":127.0.0.2:spam from $\n192.0.2.0/24\n192.0.2.9 :127.0.0.4:bot\n!192.0.2.77\n")
+    cli(config, "import", "rbldnsd", str(data), "--zone", "bl.reputable.test")
+    cli(config, "snapshot", "build")
+    served, private = tmp_path / "served.zone", tmp_path / "private.zone"
+    cli(config, "export", "zone", "--zone", "bl.reputable.test", "-o", str(served))
+    later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    cli(config, "export", "zone", "-z", "bl.reputable.test", "--now", later, "-o", str(private))
+    assert served.read_text() == private.read_text()
+    assert "*.2.0.192\tA\t127.0.0.2" in served.read_text()
 
 
 def test_export_zone_names_the_zones_it_knows(tmp_path: Path) -> None:

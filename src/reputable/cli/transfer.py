@@ -30,14 +30,15 @@ from reputable.config import Config, ZoneConfig
 from reputable.core.address import Domain, IPNetwork, parse_subject
 from reputable.core.cause import Cause, parse_cause
 from reputable.core.clock import parse_duration
-from reputable.core.errors import DataFileError, InputError
+from reputable.core.errors import DataFileError, InputError, SnapshotError
 from reputable.listings.imports import rbldnsd as rbldnsd_import
 from reputable.listings.model import Listing
 from reputable.publication.exports import rbldnsd as rbldnsd_export
 from reputable.publication.exports import zone as zone_export
 from reputable.publication.sinks import Sink, write_atomic_stream
 from reputable.publication.sinks import stream as stream_sink
-from reputable.publication.snapshot.publish import publish
+from reputable.publication.snapshot.overlay import overlay_path
+from reputable.publication.snapshot.publish import FRESH, fingerprint, freshness, publish
 from reputable.publication.snapshot.view import Snapshot
 from reputable.store.bulk import load_listings
 
@@ -422,6 +423,19 @@ def export_rpz(
     _enforcement(ctx, sink, output, cause, now, action_format(as_json, plain))
 
 
+def _current_snapshot(config: Config, serial: int, at: datetime) -> Snapshot | None:
+    """Return serve's snapshot with its overlay when it answers for store *serial* at *at*."""
+    path = config.snapshot_path
+    if freshness(path, serial=serial, digest=fingerprint(config), now=at) != FRESH:
+        return None
+    try:
+        snapshot = Snapshot(path)
+    except SnapshotError:  # replaced or removed since: build a private one
+        return None
+    snapshot.attach_overlay(overlay_path(path))
+    return snapshot if snapshot.effective_serial == serial else None
+
+
 @export_app.command("zone")
 def export_zone(
     ctx: typer.Context,
@@ -435,7 +449,11 @@ def export_zone(
     as_json: JsonOpt = False,
     plain: PlainOpt = False,
 ) -> None:
-    """Write a zone as an RFC 1035 master file: the records a secondary gets by AXFR."""
+    """Write a zone as an RFC 1035 master file: the records a secondary gets by AXFR.
+
+    Written as the zone is walked, in flat memory. Reads serve's snapshot when it answers for
+    the store now (with its overlay); else (or with --now) builds a private one first.
+    """
     fmt = action_format(as_json, plain)
     _summary_needs_output(fmt, output)
     config = state(ctx).config
@@ -448,35 +466,41 @@ def export_zone(
     at = now_option(now).astimezone(UTC)
     store = open_store(config, read_only=True)
     count = 0
+
+    def counted(lines: Iterator[str]) -> Iterator[str]:
+        nonlocal count
+        for line in lines:
+            count += 1
+            yield line
+
     try:
         with tempfile.TemporaryDirectory(prefix="reputable-zone-") as folder:
-            private = dataclasses.replace(config, snapshot_path=Path(folder) / "zone.snapshot")
-            publish(store, private, at)
-            snapshot = Snapshot(private.snapshot_path)
-            lines = zone_export.master_file(
-                settings[wanted], zone_export.records(snapshot, settings[wanted])
+            snapshot = _current_snapshot(config, store.serial(), at) if now is None else None
+            if snapshot is None:
+                private = dataclasses.replace(config, snapshot_path=Path(folder) / "zone.snapshot")
+                publish(store, private, at)
+                snapshot = Snapshot(private.snapshot_path)
+            lines = counted(
+                zone_export.master_file(
+                    settings[wanted], zone_export.records(snapshot, settings[wanted])
+                )
             )
             if str(output) == "-":
                 for line in lines:
-                    typer.echo(line, nl=False)
-                    count += 1
+                    sys.stdout.write(line)
+                sys.stdout.flush()
                 return
-            tmp = output.with_name(output.name + ".tmp")
             try:
-                with tmp.open("w", encoding="utf-8") as out:
-                    for line in lines:
-                        out.write(line)
-                        count += 1
-                tmp.replace(output)
+                write_atomic_stream(output, lines, make_folder=False)
             except OSError as exc:
-                tmp.unlink(missing_ok=True)
                 raise InputError(f"cannot write {output}: {exc.strerror}") from exc
     finally:
         store.close()
-    record = {"path": str(output), "zone": wanted, "serial": snapshot.serial, "records": count - 2}
+    serial = snapshot.effective_serial
+    record = {"path": str(output), "zone": wanted, "serial": serial, "records": count - 2}
     if fmt is Format.TABLE:
         err_console.print(
-            f"wrote {output}: zone {wanted}, serial {snapshot.serial}, {count - 2} records",
+            f"wrote {output}: zone {wanted}, serial {serial}, {count - 2} records",
             highlight=False,
             markup=False,
         )

@@ -115,11 +115,16 @@ def engine_args(responder: Responder) -> dict[str, Any] | None:
 
 
 def _engine(
-    module: ModuleType, snapshot: MappedFile, args: dict[str, Any], defer: Any = None
+    module: ModuleType,
+    snapshot: MappedFile,
+    args: dict[str, Any],
+    defer: Any = None,
+    serial: int | None = None,
 ) -> Engine:
     """Return the C engine over *snapshot*; the IPv4 addresses in *defer* (a sorted ``u32``
-    array: an overlay's changed addresses) are left to Python, which answers them from it."""
-    serial = int(snapshot.header["serial"]) & 0xFFFFFFFF
+    array: an overlay's changed addresses) are left to Python, which answers them from it.
+    *serial*: the SOA's (the overlay's when there is one; the snapshot's by default)."""
+    serial = int(snapshot.header["serial"] if serial is None else serial) & 0xFFFFFFFF
     soa = (
         bytes.fromhex(args["soa_names"])
         + struct.pack(">I", serial)
@@ -148,7 +153,8 @@ def engine_for(responder: Responder, module: ModuleType | None = None) -> Engine
     try:
         overlay = responder.snapshot.overlay
         defer = overlay.v4_sorted if overlay is not None and overlay.v4 else None
-        return _engine(module, responder.snapshot.file, args, defer)
+        snapshot = responder.snapshot
+        return _engine(module, snapshot.file, args, defer, snapshot.effective_serial)
     except (ValueError, TypeError, SnapshotError) as exc:
         from reputable.core import log
 
@@ -324,9 +330,11 @@ def early_start(config_path: Path) -> EarlyStart | None:
 
         overlay = overlay_of(snapshot, overlay_path(snapshot_path))
         defer = None
+        serial = None if overlay is None else int(overlay.header["serial"])
         if overlay is not None and overlay.header["overlay"]["v4"]:
             defer = array("I", sorted(int(a) for a in overlay.header["overlay"]["v4"]))
-        early = EarlyStart(plan, snapshot, _engine(module, snapshot, plan["engine"], defer))
+        engine = _engine(module, snapshot, plan["engine"], defer, serial)
+        early = EarlyStart(plan, snapshot, engine)
         early.bind()
         early.start(module)
     except (OSError, ValueError, KeyError, TypeError, SnapshotError):

@@ -3,9 +3,15 @@
 Transfers go over TCP only (the UDP path answers REFUSED) and need a TSIG signature (RFC 8945,
 hmac-sha256) with a key of ``[transfer.keys]``, unless the client's address is in
 ``[transfer] allow``. The records are those of ``publication/exports/zone.py``, so a secondary
-answers as we do (docs/transfer.md). Each worker keeps the last ``history`` snapshots it
-loaded; IXFR from one of their serials sends the difference, from any other serial the whole
-zone (RFC 1995 §4).
+answers as we do (docs/transfer.md). The serial is the one the worker answers: the base
+snapshot's, or its overlay's once a change went there, so a one-entry change reaches the
+secondaries by NOTIFY and IXFR within seconds, without waiting for the next full rebuild.
+Each worker keeps the last ``history`` states it loaded (base with overlay); IXFR from one
+of their serials sends the difference, from any other serial the whole zone (RFC 1995 §4).
+The difference is computed from the names of the changed addresses only (the overlays'
+addresses and each new base's ``since`` header, snapshot/overlay.py), so its cost follows
+the change, not the zone; when no record says what changed (a range, a domain, a policy
+run), both zones are rendered and compared.
 """
 
 from __future__ import annotations
@@ -41,10 +47,12 @@ from reputable.publication.exports.zone import (
     Record,
     ZoneSettings,
     records,
+    records_at,
     soa_record,
     zone_settings,
 )
 from reputable.publication.settings import PublicationConfig as Config
+from reputable.publication.snapshot.overlay import changed_between
 from reputable.publication.snapshot.view import Snapshot
 
 AXFR: Final = 252
@@ -217,6 +225,10 @@ class Transfers:
         self.refused = 0
         #: Per zone: kind ("axfr", "ixfr") and record count of the last transfer sent.
         self.last: dict[str, tuple[str, int]] = {}
+        #: Records rendered to compute IXFR differences (both sides), and how many of those
+        #: differences had to render whole zones: the cost of IXFR, for tests and the log.
+        self.rendered = 0
+        self.whole_zone_diffs = 0
         #: IXFR differences by (zone, from serial, to serial), shared by the secondaries.
         self._diffs: dict[tuple[str, int, int], tuple[list[Record], list[Record]]] = {}
         self._diff_locks: dict[tuple[str, int, int], threading.Lock] = {}
@@ -225,8 +237,9 @@ class Transfers:
     wants = staticmethod(is_transfer)
 
     def remember(self, snapshot: Snapshot) -> None:
-        """Keep *snapshot* as the newest (the oldest drops out of IXFR history)."""
-        if not self.history or self.history[-1].serial != snapshot.serial:
+        """Keep *snapshot* (with its overlay) as the newest (the oldest drops out of IXFR
+        history); a new overlay is a new serial, as a new base is."""
+        if not self.history or self.history[-1].effective_serial != snapshot.effective_serial:
             self.history.append(snapshot)
         else:
             self.history[-1] = snapshot
@@ -322,10 +335,19 @@ class Transfers:
         self, query: dns.message.Message, zone: ZoneSettings, current: Snapshot, host: str
     ) -> list[bytes]:
         self.sent += 1
-        body = list(_axfr_body(current, zone))
-        self.last[zone.name] = ("axfr", len(body))
-        log.info("axfr", zone=zone.name, serial=current.serial, client=host, records=len(body))
-        return list(self._messages(query, zone, iter(body)))
+        count = 0
+
+        def counted() -> Iterator[Record]:  # the records go straight into messages: no list
+            nonlocal count
+            for rec in _axfr_body(current, zone):
+                count += 1
+                yield rec
+
+        messages = list(self._messages(query, zone, counted()))
+        self.last[zone.name] = ("axfr", count)
+        serial = current.effective_serial
+        log.info("axfr", zone=zone.name, serial=serial, client=host, records=count)
+        return messages
 
     # -- IXFR --------------------------------------------------------------------------------
     def _client_serial(self, query: dns.message.Message) -> int | None:
@@ -342,21 +364,26 @@ class Transfers:
         old: int,
         host: str,
     ) -> list[bytes]:
-        new_soa = soa_record(zone, current.serial)
-        if old == current.serial & 0xFFFFFFFF:
+        serial = current.effective_serial
+        new_soa = soa_record(zone, serial)
+        if _not_older(old, serial):
+            # RFC 1995 §2: the same or a newer serial than ours gets our SOA alone (newer:
+            # a full rebuild may briefly answer a serial below its last overlay's).
             self.sent += 1
             self.last[zone.name] = ("ixfr", 1)
             return list(self._messages(query, zone, iter([new_soa])))
-        base = next((s for s in self.history if s.serial & 0xFFFFFFFF == old), None)
+        base = next(
+            (s for s in reversed(tuple(self.history)) if s.effective_serial & 0xFFFFFFFF == old),
+            None,
+        )
         if base is None:  # RFC 1995 §4: history gone, send the whole zone
-            log.info("ixfr_as_axfr", zone=zone.name, client_serial=old, serial=current.serial)
+            log.info("ixfr_as_axfr", zone=zone.name, client_serial=old, serial=serial)
             return self._axfr(query, zone, current, host)
         self.sent += 1
         deleted, added = self._difference(base, current, zone)
-        log.info(
-            "ixfr", zone=zone.name, serial=current.serial, deleted=len(deleted), added=len(added)
-        )
-        body = [new_soa, soa_record(zone, base.serial), *deleted, new_soa, *added, new_soa]
+        log.info("ixfr", zone=zone.name, serial=serial, deleted=len(deleted), added=len(added))
+        old_soa = soa_record(zone, base.effective_serial)
+        body = [new_soa, old_soa, *deleted, new_soa, *added, new_soa]
         self.last[zone.name] = ("ixfr", len(body))
         return list(self._messages(query, zone, iter(body)))
 
@@ -365,17 +392,26 @@ class Transfers:
     ) -> tuple[list[Record], list[Record]]:
         """Return (deleted, added) records from *base* to *current*, computed once per pair.
 
-        Rendering both zones is O(zone); several secondaries asking for the same IXFR after a
-        NOTIFY (threads, at once) share one computation instead of each paying it.
+        Only the names above the changed addresses are rendered, old and new, when the
+        overlays and bases say which addresses changed; else both whole zones (O(zone)).
+        Several secondaries asking for the same IXFR after a NOTIFY (threads, at once) share
+        one computation instead of each paying it.
         """
-        key = (zone.name, base.serial, current.serial)
+        key = (zone.name, base.effective_serial, current.effective_serial)
         with self._lock:
             lock = self._diff_locks.setdefault(key, threading.Lock())
         with lock:
             found = self._diffs.get(key)
             if found is None:
-                before = {r for r in records(base, zone) if r.rtype != "SOA"}
-                after = {r for r in records(current, zone) if r.rtype != "SOA"}
+                changed = changed_between(base, current, tuple(self.history))
+                if changed is None:
+                    before = {r for r in records(base, zone) if r.rtype != "SOA"}
+                    after = {r for r in records(current, zone) if r.rtype != "SOA"}
+                    self.whole_zone_diffs += 1
+                else:
+                    before = records_at(base, zone, *changed)
+                    after = records_at(current, zone, *changed)
+                self.rendered += len(before) + len(after)
                 found = (sorted(before - after), sorted(after - before))
                 with self._lock:
                     self._diffs[key] = found
@@ -464,9 +500,14 @@ class Transfers:
         return [qid + struct.pack(">HHHHH", flags, 0, 0, 0, 0)]
 
 
+def _not_older(serial: int, ours: int) -> bool:
+    """True when *serial* is the same as or newer than *ours* (RFC 1982 serial arithmetic)."""
+    return (serial - ours) % (1 << 32) < (1 << 31)
+
+
 def _axfr_body(snapshot: Snapshot, zone: ZoneSettings) -> Iterator[Record]:
     """Yield the AXFR sequence: SOA, every record, SOA again (RFC 5936 §2.2)."""
-    soa = soa_record(zone, snapshot.serial)
+    soa = soa_record(zone, snapshot.effective_serial)
     yield soa
     for rec in records(snapshot, zone):
         if rec.rtype != "SOA":

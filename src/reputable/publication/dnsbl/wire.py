@@ -158,7 +158,8 @@ class Responder:
         self.max_udp = max_udp
         self.amplification = amplification
         self.zones = [
-            _Zone(z, snapshot.serial, nameservers, hostmaster, negative_ttl) for z in zones
+            _Zone(z, snapshot.effective_serial, nameservers, hostmaster, negative_ttl)
+            for z in zones
         ]
         self.counters = counters if counters is not None else [0] * (SLOTS * (len(zones) + 1))
         self._a_cache: dict[tuple[int, int], bytes] = {}

@@ -122,6 +122,7 @@ class Worker:
         self.overlay_id: tuple[int, int] | None = None  # the overlay file last looked at
         self.transfers: Transfers | None = None  # zone transfers: set up with TCP
         self.notify_due = True  # NOTIFY the secondaries (worker 0) at start and after reloads
+        self.notified: int | None = None  # the serial last NOTIFYed
         self._notifying: object = None  # the running NOTIFY task (a reference keeps it alive)
         self.responder = self._load()
         self.reloads = 0
@@ -185,8 +186,8 @@ class Worker:
                 self.responder = self._load()
                 self.notify_due = True  # a new serial for the secondaries
             elif self._overlay_identity() != self.overlay_id:
-                # Only the overlay moved: same base mapping, new changed addresses (the
-                # secondaries get them with the next base: no NOTIFY).
+                # Only the overlay moved: same base mapping, new changed addresses and a new
+                # serial, which the secondaries fetch by IXFR after our NOTIFY.
                 current = self.responder.snapshot
                 path = overlay_path(self.config.snapshot_path)
                 if current.overlay is not None and overlay_of(current.file, path) is None:
@@ -197,6 +198,7 @@ class Worker:
                     # the next poll looks again.
                     return False
                 self.responder = self._load(current)
+                self.notify_due = True
             else:
                 return False
         except SnapshotError as exc:
@@ -393,7 +395,10 @@ class Worker:
         """Send NOTIFY for every zone to each ``[transfer] notify`` secondary (RFC 1996)."""
         from reputable.publication.dnsbl.transfer import send_notify
 
-        await send_notify(self.config, self.responder.snapshot.serial)
+        serial = self.responder.snapshot.effective_serial
+        if serial != self.notified:  # a base that only folds the overlay in: nothing new
+            self.notified = serial
+            await send_notify(self.config, serial)
 
     def flush_counters(self) -> None:
         """Write this worker's counters where the supervisor reads them (atomic replace)."""

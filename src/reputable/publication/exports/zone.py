@@ -8,7 +8,9 @@ becomes the node's wildcard and every child answering otherwise is written out: 
 listing as its own wildcard or host records, an unlisted (excluded) child as a name that
 exists with no A or TXT (one record of private type 65280, RFC 6895), which stops the
 wildcard above it. An exact name inside listed ranges carries every code that covers it, as
-the snapshot already merged them. Domain zones write each listed name and ``*.name``, plus
+the snapshot already merged them. A node's records depend only on the answers inside it
+(a wildcard's TXT names the first listing of its run within the node), which lets an IXFR
+render just the nodes above the changed addresses (:func:`records_at`). Domain zones write each listed name and ``*.name``, plus
 every name between a listed name and a more specific entry (an empty non-terminal would
 otherwise hide the listing above it).
 
@@ -19,9 +21,10 @@ name in our server; a wildcard cannot say that, so a range's TXT names the liste
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final
@@ -87,18 +90,40 @@ def soa_record(settings: ZoneSettings, serial: int) -> Record:
 
 
 def records(snapshot: Snapshot, settings: ZoneSettings) -> Iterator[Record]:
-    """Yield the zone's records: SOA and NS at the apex, then the data (sorted per part)."""
-    yield soa_record(settings, snapshot.serial)
+    """Yield the zone's records: SOA and NS at the apex, then the data (sorted per part).
+
+    The data are the snapshot's answers with its overlay's (what our server answers), written
+    as the tree is walked: nothing is held per entry, so memory stays flat at any size.
+    """
+    yield soa_record(settings, snapshot.effective_serial)
     for ns in settings.nameservers:
         yield Record("", "NS", f"{ns}.")
     if settings.kind == "domain":
         yield from _domains(snapshot, allow=False)
         return
     allow = settings.kind == "allow"
-    yield from _tree(snapshot, _segments4(snapshot, allow=allow), bits=8, levels=4)
-    yield from _tree(snapshot, _segments6(snapshot, allow=allow), bits=4, levels=32)
+    yield from _tree(snapshot, v6=False, allow=allow)
+    yield from _tree(snapshot, v6=True, allow=allow)
     if allow:
         yield from _domains(snapshot, allow=True)
+
+
+def records_at(
+    snapshot: Snapshot, settings: ZoneSettings, v4: Iterable[int], v6: Iterable[int]
+) -> set[Record]:
+    """Return the zone's records that a change at the IPv4 *v4* and IPv6 *v6* addresses can
+    move (those of the tree nodes above them): what an IXFR compares, old against new.
+
+    Costs the nodes above each address, not the zone: the same records :func:`records`
+    writes for those nodes, so the difference of two states that differ only at these
+    addresses is the difference of their whole zones. A domain zone has none.
+    """
+    if settings.kind == "domain":
+        return set()
+    allow = settings.kind == "allow"
+    found = set(_tree_at(snapshot, v4, v6=False, allow=allow))
+    found.update(_tree_at(snapshot, v6, v6=True, allow=allow))
+    return found
 
 
 def master_file(settings: ZoneSettings, recs: Iterator[Record]) -> Iterator[str]:
@@ -111,6 +136,122 @@ def master_file(settings: ZoneSettings, recs: Iterator[Record]) -> Iterator[str]
 
 
 # -- IP trees ---------------------------------------------------------------------------------
+#: A value of the base snapshot (tag 0) or of its overlay (tag 1).
+Ref = tuple[int, int]
+KEY_CACHE: Final = 4096  # answers remembered per address family: a walk reuses them nearby
+
+
+class _Space:
+    """The answers of one address family of one zone, as segments found around any address.
+
+    A segment is a run of addresses with one value: the base snapshot's flattened ranges,
+    its IPv4 host listings laid over them, and the overlay's changed addresses laid over
+    both. Each is found by bisection, so a walk holds nothing per entry (flat memory) and
+    a look at one address costs a few bisections, whatever the zone's size.
+    """
+
+    def __init__(self, snapshot: Snapshot, *, v6: bool, allow: bool) -> None:
+        overlay = snapshot.overlay
+        self.snaps = (snapshot, snapshot if overlay is None else overlay.snapshot)
+        self.v6 = v6
+        self.allow = allow
+        self.top = 1 << (128 if v6 else 32)
+        self._starts, self._vals = snapshot.intervals(v6=v6, allow=allow)
+        self._hosts = None if v6 or allow else (snapshot.v4_host_addr, snapshot.v4_host_val)
+        changed: list[int] = []
+        if overlay is not None:
+            changed = (
+                sorted(int.from_bytes(a, "big") for a in overlay.v6) if v6 else sorted(overlay.v4)
+            )
+        self._changed = changed
+        self._keys: dict[Ref, Key] = {}
+        self._last: tuple[int, int, Ref] = (0, 0, (0, NONE))  # the segment found last
+
+    def _start(self, i: int) -> int:
+        raw = self._starts[i]
+        return int.from_bytes(raw, "big") if self.v6 else int(raw)
+
+    def _changed_value(self, address: int) -> int:
+        snap = self.snaps[1]
+        if self.v6:
+            raw = address.to_bytes(16, "big")
+            return snap.wl_v6_value(raw) if self.allow else snap.v6_value(raw)
+        return snap.wl_v4_value(address) if self.allow else snap.v4_value(address)
+
+    def raw_at(self, x: int) -> tuple[int, int, Ref]:
+        """Return (start, end, value) of the segment holding address *x* (end exclusive)."""
+        last = self._last
+        if last[0] <= x < last[1]:  # a walk asks about the same segment several times
+            return last
+        self._last = last = self._find(x)
+        return last
+
+    def _find(self, x: int) -> tuple[int, int, Ref]:
+        low, high = 0, self.top
+        changed = self._changed
+        if changed:
+            i = bisect_left(changed, x)
+            if i < len(changed) and changed[i] == x:
+                return x, x + 1, (1, self._changed_value(x))
+            low = changed[i - 1] + 1 if i else 0
+            high = changed[i] if i < len(changed) else high
+        if self._hosts is not None:
+            addr, val = self._hosts
+            j = bisect_left(addr, x)
+            if j < len(addr) and addr[j] == x:
+                return x, x + 1, (0, int(val[j]))
+            if j:
+                low = max(low, int(addr[j - 1]) + 1)
+            if j < len(addr):
+                high = min(high, int(addr[j]))
+        probe: int | bytes = x.to_bytes(16, "big") if self.v6 else x
+        r = bisect_right(self._starts, probe) - 1
+        end = self._start(r + 1) if r + 1 < len(self._starts) else self.top
+        return max(self._start(r), low), min(end, high), (0, int(self._vals[r]))
+
+    def key(self, ref: Ref) -> Key:
+        """Return the answer of *ref* as comparable (code, template) pairs."""
+        found = self._keys.get(ref)
+        if found is None:
+            tag, value = ref
+            found = () if value == NONE else _key(self.snaps[tag], value)
+            if len(self._keys) >= KEY_CACHE:
+                self._keys.clear()
+            self._keys[ref] = found
+        return found
+
+    def run_end(self, x: int, limit: int) -> tuple[int, Ref]:
+        """Return where the run of equal answers holding *x* ends (looked for up to *limit*),
+        and the value at *x*."""
+        _, end, ref = self.raw_at(x)
+        answer = self.key(ref)
+        while end < limit:
+            _, after, other = self.raw_at(end)
+            if self.key(other) != answer:
+                break
+            end = after
+        return end, ref
+
+    def representative(self, x: int, floor: int) -> Ref:
+        """Return the first value, from *floor* on, of the run of equal answers holding *x*.
+
+        Its listings' subjects are what a wildcard's TXT names (as the whole-list merge of
+        neighbours with equal answers did, within the node being written).
+        """
+        start, _, ref = self.raw_at(x)
+        answer = self.key(ref)
+        while start > floor:
+            before, _, earlier = self.raw_at(start - 1)
+            if self.key(earlier) != answer:
+                break
+            start, ref = before, earlier
+        return ref
+
+    def data(self, owner: str, ref: Ref, subject: str | None) -> Iterator[Record]:
+        """Yield the A and TXT records of *ref* at *owner*."""
+        yield from _data(self.snaps[ref[0]], owner, ref[1], subject)
+
+
 def _key(snapshot: Snapshot, value: int) -> Key:
     """Return the answer of *value* as comparable (code, template) pairs."""
     return tuple(
@@ -118,118 +259,127 @@ def _key(snapshot: Snapshot, value: int) -> Key:
     )
 
 
-def _segments4(snapshot: Snapshot, *, allow: bool) -> list[tuple[int, int]]:
-    """Return (start, value) of maximal IPv4 segments, host listings laid over ranges."""
-    starts, vals = snapshot.intervals(v6=False, allow=allow)
-    events: list[tuple[int, int]] = list(zip(starts, vals, strict=True))
-    if allow:
-        return events
-    out: list[tuple[int, int]] = []
-    ranges = events
-    ri = 0
-    for address, value in zip(snapshot.v4_host_addr, snapshot.v4_host_val, strict=True):
-        while ri < len(ranges) and ranges[ri][0] <= address:
-            out.append(ranges[ri])
-            ri += 1
-        under = ranges[ri - 1][1]
-        if out[-1][0] == address:
-            out[-1] = (address, int(value))
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """The tree of one family: label bits per level and levels (IPv4 8 x 4, IPv6 4 x 32)."""
+
+    bits: int
+    levels: int
+
+    def size(self, depth: int) -> int:
+        """Return how many addresses one child of a node at *depth* holds."""
+        return 1 << (self.bits * (self.levels - depth - 1))
+
+    def label(self, part: int) -> str:
+        return format(part, "x") if self.levels == 32 else str(part)
+
+    def owner(self, lo: int, depth: int) -> str:
+        """Return the name (relative to the zone) of the node at *depth* holding *lo*."""
+        mask = (1 << self.bits) - 1
+        width = self.bits * self.levels
+        parts = [(lo >> (width - self.bits * (i + 1))) & mask for i in range(depth)]
+        return ".".join(self.label(p) for p in reversed(parts))
+
+
+V4: Final = _Shape(8, 4)
+V6: Final = _Shape(4, 32)
+
+
+def _children(
+    space: _Space, shape: _Shape, lo: int, depth: int
+) -> list[tuple[int, int, Ref | None]]:
+    """Return runs (first child, end child, value) of the node at *lo*; None: a mixed child.
+
+    Only the runs' boundaries are visited: a mixed child is skipped by one bisection, so a
+    node costs its uniform runs and its mixed children, not every segment below it.
+    """
+    size = shape.size(depth)
+    fanout = 1 << shape.bits
+    hi = lo + size * fanout
+    runs: list[tuple[int, int, Ref | None]] = []
+    child = 0
+    while child < fanout:
+        x = lo + child * size
+        end, ref = space.run_end(x, hi)
+        full = (min(end, hi) - x) // size
+        if full:
+            runs.append((child, child + full, ref))
+            child += full
         else:
-            out.append((address, int(value)))
-        if address < 0xFFFFFFFF and (ri >= len(ranges) or ranges[ri][0] != address + 1):
-            out.append((address + 1, under))
-    out.extend(ranges[ri:])
-    return out
+            runs.append((child, child + 1, None))
+            child += 1
+    return runs
 
 
-def _segments6(snapshot: Snapshot, *, allow: bool) -> list[tuple[int, int]]:
-    """Return (start, value) of the IPv6 segments."""
-    starts, vals = snapshot.intervals(v6=True, allow=allow)
-    return [(int.from_bytes(starts[i], "big"), int(vals[i])) for i in range(len(starts))]
+def _node(space: _Space, shape: _Shape, lo: int, depth: int, *, recurse: bool) -> Iterator[Record]:
+    """Yield the records of the node at *lo* (its mixed children's too when *recurse*).
 
-
-def _tree(
-    snapshot: Snapshot, segments: list[tuple[int, int]], *, bits: int, levels: int
-) -> Iterator[Record]:
-    """Yield the records of one address family (see the module docstring)."""
-    keys: dict[int, Key] = {}
-
-    def key(value: int) -> Key:
-        found = keys.get(value)
-        if found is None:
-            found = keys[value] = () if value == NONE else _key(snapshot, value)
-        return found
-
-    # Merge neighbours with equal answers (host values are unique ids even when equal).
-    starts: list[int] = []
-    values: list[int] = []
-    for start, value in segments:
-        if values and key(values[-1]) == key(value):
+    The most common answer among the node's children becomes its wildcard; every child
+    answering otherwise is written out (see the module docstring).
+    """
+    runs = _children(space, shape, lo, depth)
+    size = shape.size(depth)
+    key = space.key
+    tally: Counter[Key] = Counter()
+    for first, end, ref in runs:
+        if ref is not None:
+            tally[key(ref)] += end - first
+    wild = tally.most_common(1)[0][0] if tally else ()
+    owner = shape.owner(lo, depth)
+    suffix = f".{owner}" if owner else ""
+    if wild:
+        first = next(f for f, _, r in runs if r is not None and key(r) == wild)
+        yield from space.data(f"*{suffix}", space.representative(lo + first * size, lo), None)
+    leaf = depth + 1 == shape.levels
+    for first, end, ref in runs:
+        if ref is None:
+            if recurse:
+                yield from _node(space, shape, lo + first * size, depth + 1, recurse=True)
             continue
-        starts.append(start)
-        values.append(value)
-    width = bits * levels
-    fanout = 1 << bits
-    v6 = levels == 32
-
-    def label(part: int) -> str:
-        return format(part, "x") if v6 else str(part)
-
-    def children(lo: int, size: int) -> list[tuple[int, int, int | None]]:
-        """Return runs (first child, end child, value) of the node at *lo*; None: mixed child.
-
-        Only the segments overlapping the node are visited, so a sparse node costs its
-        boundaries, not its 256 children.
-        """
-        hi = lo + size * fanout
-        j = bisect_right(starts, lo) - 1
-        runs: list[tuple[int, int, int | None]] = []
-        mixed: set[int] = set()
-        while j < len(starts) and starts[j] < hi:
-            seg_lo = max(starts[j], lo)
-            seg_hi = min(starts[j + 1] if j + 1 < len(starts) else 1 << width, hi)
-            first = -(-(seg_lo - lo) // size)  # children fully inside [seg_lo, seg_hi)
-            end = (seg_hi - lo) // size
-            if first < end:
-                runs.append((first, end, values[j]))
-            if (seg_lo - lo) % size:
-                mixed.add((seg_lo - lo) // size)
-            j += 1
-        runs.extend((c, c + 1, None) for c in mixed)
-        runs.sort(key=lambda run: run[0])
-        return runs
-
-    def walk(lo: int, depth: int, owner: str) -> Iterator[Record]:
-        size = 1 << (width - bits * (depth + 1))  # one child's block
-        runs = children(lo, size)
-        tally: Counter[Key] = Counter()
-        for first, end, value in runs:
-            if value is not None:
-                tally[key(value)] += end - first
-        wild = tally.most_common(1)[0][0] if tally else ()
-        suffix = f".{owner}" if owner else ""
-        if wild:
-            rep = next(v for _, _, v in runs if v is not None and key(v) == wild)
-            yield from _data(snapshot, f"*{suffix}", rep, None)
-        for first, end, value in runs:
-            if value is not None and key(value) == wild:
-                continue
+        answer = key(ref)
+        if answer == wild:
+            continue
+        if not answer:
             for c in range(first, end):
-                name = f"{label(c)}{suffix}"
-                child_lo = lo + c * size
-                if value is None:
-                    yield from walk(child_lo, depth + 1, name)
-                elif not key(value):
-                    yield Record(name, f"TYPE{EXISTS_TYPE}", r"\# 0")
-                elif depth + 1 == levels:
-                    text = str(IPv6Address(child_lo) if v6 else IPv4Address(child_lo))
-                    yield from _data(snapshot, name, value, text)
-                else:
-                    yield from _data(snapshot, f"*.{name}", value, None)
+                yield Record(f"{shape.label(c)}{suffix}", f"TYPE{EXISTS_TYPE}", r"\# 0")
+        elif leaf:
+            for c in range(first, end):
+                address = lo + c
+                text = str(IPv6Address(address) if space.v6 else IPv4Address(address))
+                yield from space.data(f"{shape.label(c)}{suffix}", ref, text)
+        else:
+            rep = space.representative(lo + first * size, lo)
+            for c in range(first, end):
+                yield from space.data(f"*.{shape.label(c)}{suffix}", rep, None)
 
-    if len(starts) == 1 and not key(values[0]):
-        return
-    yield from walk(0, 0, "")
+
+def _tree(snapshot: Snapshot, *, v6: bool, allow: bool) -> Iterator[Record]:
+    """Yield the records of one address family, depth first (see the module docstring)."""
+    space = _Space(snapshot, v6=v6, allow=allow)
+    yield from _node(space, V6 if v6 else V4, 0, 0, recurse=True)
+
+
+def _tree_at(
+    snapshot: Snapshot, addresses: Iterable[int], *, v6: bool, allow: bool
+) -> Iterator[Record]:
+    """Yield the records of the nodes above *addresses* only: what a change there can move.
+
+    A node's records depend on the answers inside it alone, so between two states that
+    differ only at *addresses*, every other node writes the same records.
+    """
+    space = _Space(snapshot, v6=v6, allow=allow)
+    shape = V6 if v6 else V4
+    nodes: set[tuple[int, int]] = set()
+    width = shape.bits * shape.levels
+    for address in addresses:
+        for depth in range(shape.levels):
+            span = shape.bits * (shape.levels - depth)
+            nodes.add((depth, (address >> span) << span if span < width else 0))
+    for depth, lo in sorted(nodes):
+        hi = lo + shape.size(depth) * (1 << shape.bits)
+        if depth and space.run_end(lo, hi)[0] >= hi:
+            continue  # uniform: written by its parent, not walked
+        yield from _node(space, shape, lo, depth, recurse=False)
 
 
 def _data(snapshot: Snapshot, owner: str, value: int, subject: str | None) -> Iterator[Record]:
@@ -258,7 +408,18 @@ def _expand(template: bytes, subject: bytes) -> bytes:
 def txt_rdata(text: bytes) -> str:
     """Return TXT rdata in master-file syntax: quoted strings of at most 255 bytes."""
     parts = [text[i : i + 255] for i in range(0, len(text), 255)] or [b""]
-    return " ".join('"' + "".join(_char(b) for b in part) + '"' for part in parts)
+    return " ".join('"' + _escaped(part) + '"' for part in parts)
+
+
+_PLAIN: Final = re.compile(rb"[\x20\x21\x23-\x5b\x5d-\x7e]*")  # printable, no " or \
+
+
+def _escaped(part: bytes) -> str:
+    # Most TXT is plain printable ASCII: one regex match instead of a call per byte (a third
+    # of a 1M-host zone's rendering time went to _char, cProfile 2026-12-06).
+    if _PLAIN.fullmatch(part):
+        return part.decode("ascii")
+    return "".join(_char(b) for b in part)
 
 
 def _char(byte: int) -> str:

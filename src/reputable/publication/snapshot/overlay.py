@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeGuard
 
 from reputable.core.errors import SnapshotError
 from reputable.publication.snapshot.layout import MappedFile, write_snapshot
+
+if TYPE_CHECKING:
+    from reputable.publication.snapshot.view import Snapshot
 
 #: Changed subjects an overlay holds at most; beyond that a full rebuild is cheaper to serve.
 MAX_SUBJECTS: Final = 2000
@@ -99,6 +102,74 @@ def covering(address: IPv4Address | IPv6Address) -> list[str]:
     return texts
 
 
+def changed_since(
+    source: ChangeSource, base: dict[str, Any], serial: int
+) -> list[IPv4Address | IPv6Address] | None:
+    """Return the addresses changed since the snapshot with header *base*, the store being
+    at *serial*; None when its audit cursor is missing or the changes are beyond an overlay."""
+    cursor = base.get("audit_cursor")
+    if not isinstance(cursor, int):
+        return None
+    rows = source.audit_after(cursor, MAX_SUBJECTS * 4)
+    if len(rows) >= MAX_SUBJECTS * 4:
+        return None
+    return changed_addresses(rows, serial - int(base["serial"]))
+
+
+def since_header(
+    base: dict[str, Any], addresses: list[IPv4Address | IPv6Address]
+) -> dict[str, Any]:
+    """Return the ``since`` header field of a new base: the previous base (*base*) and the
+    addresses changed from it, so IXFR between them writes those addresses' names only."""
+    return {
+        "serial": base["serial"],
+        "built_at": base["built_at"],
+        "v4": sorted(int(a) for a in addresses if a.version == 4),
+        "v6": [f"{a:032x}" for a in sorted(int(a) for a in addresses if a.version == 6)],
+    }
+
+
+def changed_between(
+    old: Snapshot, new: Snapshot, known: Iterable[Snapshot]
+) -> tuple[set[int], set[int]] | None:
+    """Return the IPv4 and IPv6 addresses where *new* may answer otherwise than *old*.
+
+    Both are bases with their overlays. On one base, the overlays' addresses; across bases,
+    those plus each newer base's ``since`` addresses, followed back to *old*'s base through
+    the headers of *known* snapshots. None when a link is missing (a base built after a
+    change an overlay cannot express, or history gone): then only whole zones can tell.
+    """
+    v4: set[int] = set()
+    v6: set[int] = set()
+    for snapshot in (old, new):
+        if snapshot.overlay is not None:
+            v4.update(snapshot.overlay.v4)
+            v6.update(int.from_bytes(a, "big") for a in snapshot.overlay.v6)
+    headers = {_base_id(s.file.header): s.file.header for s in known}
+    target = _base_id(old.file.header)
+    header = new.file.header
+    for _ in range(len(headers) + 1):
+        if _base_id(header) == target:
+            return v4, v6
+        since = header.get("since")
+        if not isinstance(since, dict):
+            return None
+        v4.update(int(a) for a in since["v4"])
+        v6.update(int(str(a), 16) for a in since["v6"])
+        previous = (since["serial"], since["built_at"])
+        if previous == target:
+            return v4, v6
+        found = headers.get(previous)
+        if found is None:
+            return None
+        header = found
+    return None
+
+
+def _base_id(header: dict[str, Any]) -> tuple[Any, Any]:
+    return header.get("serial"), header.get("built_at")
+
+
 @dataclass(frozen=True, slots=True)
 class OverlayInput:
     """The rows an overlay is built from and the addresses it answers for."""
@@ -115,14 +186,8 @@ def gather(source: ChangeSource, base: dict[str, Any], now: datetime) -> Overlay
     None: the base has no audit cursor (an older build), or the changes since it are beyond
     what an overlay expresses (see :func:`changed_addresses`); rebuild in full then.
     """
-    cursor = base.get("audit_cursor")
-    if not isinstance(cursor, int):
-        return None
     serial = source.serial()
-    rows = source.audit_after(cursor, MAX_SUBJECTS * 4)
-    if len(rows) >= MAX_SUBJECTS * 4:
-        return None
-    addresses = changed_addresses(rows, serial - int(base["serial"]))
+    addresses = changed_since(source, base, serial)
     if addresses is None:
         return None
     listings: dict[ListingRow, None] = {}

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from reputable.core.errors import SnapshotError
 from reputable.publication.ports import ListingSource
@@ -16,10 +17,12 @@ from reputable.publication.settings import ZoneConfig
 from reputable.publication.snapshot.build import build
 from reputable.publication.snapshot.layout import MappedFile, write_snapshot
 from reputable.publication.snapshot.overlay import (
+    changed_since,
     gather,
     overlay_of,
     overlay_path,
     remove_overlay,
+    since_header,
     supports,
     write_overlay,
 )
@@ -114,6 +117,9 @@ def publish(source: ListingSource, config: Config, now: datetime) -> Published:
     built.header["fingerprint"] = fingerprint(config)
     if cursor is not None:
         built.header["audit_cursor"] = cursor
+        since = _since(source, config, now, serial)
+        if since is not None:
+            built.header["since"] = since
     write_snapshot(config.snapshot_path, built.header, built.sections)
     remove_overlay(config.snapshot_path)  # workers ignore it anyway: built on another base
     return Published(
@@ -123,6 +129,24 @@ def publish(source: ListingSource, config: Config, now: datetime) -> Published:
         seconds=time.perf_counter() - started,
         path=config.snapshot_path,
     )
+
+
+def _since(
+    source: ListingSource, config: Config, now: datetime, serial: int
+) -> dict[str, Any] | None:
+    """Return what changed from the snapshot in place to the one being built (its ``since``
+    header, overlay.py), or None when the audit cannot say (zone transfers then compare
+    whole zones)."""
+    if not supports(source):
+        return None
+    try:
+        previous = MappedFile(config.snapshot_path).header
+    except SnapshotError:
+        return None
+    if previous.get("fingerprint") != fingerprint(config) or _expired(previous, now):
+        return None  # answers moved without an audit row: a listing expired, or the config
+    addresses = changed_since(source, previous, serial)
+    return None if addresses is None else since_header(previous, addresses)
 
 
 def publish_overlay(source: ListingSource, config: Config, now: datetime) -> Published | None:

@@ -1,0 +1,164 @@
+"""IXFR follows the change: each overlay step is a serial, and a difference renders the names
+above the changed addresses, not the zone (no secondary here: tests/publication/dnsbl/
+test_transfer.py runs NSD)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from ipaddress import IPv4Address
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.rdatatype
+import dns.rrset
+
+from reputable.config import Config, load_config
+from reputable.core.address import parse_subject
+from reputable.core.cause import Cause
+from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.publication.dnsbl.transfer import Transfers
+from reputable.publication.exports.zone import records, zone_settings
+from reputable.publication.snapshot.overlay import overlay_path
+from reputable.publication.snapshot.publish import publish, publish_overlay
+from reputable.publication.snapshot.view import Snapshot
+from reputable.store.sqlite import SQLStore
+from reputable.testing import free_port, write_config
+from tests.publication.test_lookup import NOW
+
+ZONE = "bl.reputable.test"
+HOSTS = 4000  # the zone: ~8,000 host records plus the ranges' wildcards
+
+
+def _listing(subject: str, reason: str, cause: Cause = Cause.SPAM) -> Listing:
+    return Listing(
+        subject=parse_subject(subject),
+        cause=cause,
+        reason=reason,
+        source="t",
+        listed_at=NOW - timedelta(hours=1),
+    )
+
+
+def _big_zone(store: SQLStore, tmp_path: Path) -> Config:
+    """A store of HOSTS hosts over the IPv4 space and 40 ranges, each with an excluded host."""
+    config = load_config(
+        write_config(
+            tmp_path, dns_port=free_port(), extra='[transfer]\nallow = ["127.0.0.1"]\nhistory = 4\n'
+        )
+    )
+    step = (0xDF000000 - 0x01000000) // HOSTS
+    listings = [
+        _listing(str(IPv4Address(0x01000000 + i * step + i % 7)), f"trap {i}") for i in range(HOSTS)
+    ]
+    listings += [_listing(f"10.{i}.0.0/16", "segment", Cause.NETWORK) for i in range(40)]
+    allows = [
+        AllowEntry(subject=parse_subject(f"10.{i}.3.3"), note="mx", source="t", created_at=NOW)
+        for i in range(40)
+    ]
+    store.apply(Batch(listings=tuple(listings), allows=tuple(allows)), actor="t", action="t")
+    publish(store, config, NOW)
+    return config
+
+
+def _current(config: Config) -> Snapshot:
+    """The snapshot and its overlay, as a DNS worker loads them."""
+    snapshot = Snapshot(config.snapshot_path)
+    snapshot.attach_overlay(overlay_path(config.snapshot_path))
+    return snapshot
+
+
+def _ixfr(transfers: Transfers, serial: int) -> list[dns.rrset.RRset]:
+    query = dns.message.make_query(ZONE, dns.rdatatype.IXFR)
+    soa = dns.rrset.from_text(ZONE + ".", 0, "IN", "SOA", f"ns. host. {serial} 1 1 1 1")
+    query.authority.append(soa)
+    messages = transfers.answer(query.to_wire(), "127.0.0.1")
+    parsed = [dns.message.from_wire(m, one_rr_per_rrset=True) for m in messages]
+    return [rr for m in parsed for rr in m.answer]
+
+
+def _owners(rrsets: list[dns.rrset.RRset]) -> list[str]:
+    origin = dns.name.from_text(ZONE)
+    return sorted(
+        rr.name.relativize(origin).to_text() for rr in rrsets if rr.rdtype != dns.rdatatype.SOA
+    )
+
+
+def _whole_difference(old: Snapshot, new: Snapshot, config: Config) -> list[str]:
+    """Return the owners of the records deleted and added, from both whole zones."""
+    settings = zone_settings(config)[0]
+    before = {r for r in records(old, settings) if r.rtype != "SOA"}
+    after = {r for r in records(new, settings) if r.rtype != "SOA"}
+    return sorted(r.owner for r in (before - after) | (after - before))
+
+
+def _add(store: SQLStore, subject: str, reason: str) -> None:
+    store.apply(Batch(listings=(_listing(subject, reason),)), actor="cli", action="list")
+
+
+def test_a_one_entry_change_is_an_ixfr_of_a_few_records_that_renders_a_few_names(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """A host added to a zone of thousands: its overlay's serial is offered, the IXFR holds
+    4 SOAs and its records, and computing it rendered tens of records, not the zone."""
+    config = _big_zone(any_store, tmp_path)
+    transfers = Transfers(config)
+    base = _current(config)
+    transfers.remember(base)
+    whole = sum(1 for _ in records(base, zone_settings(config)[0]))
+    assert whole > 2 * HOSTS
+    _add(any_store, "10.7.3.4", "new trap hit")  # inside a range, beside its exclusion
+    assert publish_overlay(any_store, config, NOW) is not None
+    layered = _current(config)
+    transfers.remember(layered)
+    assert layered.effective_serial == any_store.serial() != base.serial
+
+    got = _ixfr(transfers, base.serial)
+    soas = [rr for rr in got if rr.rdtype == dns.rdatatype.SOA]
+    assert [rr[0].serial for rr in soas] == [layered.effective_serial, base.serial] + [
+        layered.effective_serial
+    ] * 2
+    assert _owners(got) == _whole_difference(base, layered, config)
+    assert 4 < len(got) <= 8  # 4 SOAs, the new name's A (two codes) and TXT
+    assert transfers.last[ZONE] == ("ixfr", len(got))
+    assert transfers.whole_zone_diffs == 0
+    assert 0 < transfers.rendered < 100 < whole  # the nodes above one address, both sides
+
+    newer = _ixfr(transfers, layered.effective_serial + 5)  # RFC 1995 §2: our SOA alone
+    assert [rr.rdtype for rr in newer] == [dns.rdatatype.SOA]
+
+
+def test_ixfr_across_a_full_rebuild_renders_the_changed_names_only(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """A rebuilt base says what changed since the one before it, so IXFR from before the
+    rebuild still renders only the changed names, and sends what whole zones would."""
+    config = _big_zone(any_store, tmp_path)
+    transfers = Transfers(config)
+    first = _current(config)
+    transfers.remember(first)
+    _add(any_store, "10.3.3.3", "listed over its allowlist entry")
+    any_store.remove_listings(parse_subject("10.0.0.0/16"), cause=None, source=None, actor="cli")
+    assert publish_overlay(any_store, config, NOW) is None  # a range: only a rebuild can say
+    publish(any_store, config, NOW)
+    second = _current(config)
+    assert "since" not in second.file.header
+    transfers.remember(second)
+    _add(any_store, "192.0.2.1", "one more")
+    assert publish_overlay(any_store, config, NOW) is not None
+    publish(any_store, config, NOW)  # the background rebuild folds the overlay in
+    third = _current(config)
+    assert third.file.header["since"]["v4"] == [int(IPv4Address("192.0.2.1"))]
+    transfers.remember(third)
+    _add(any_store, "192.0.2.2", "and another")
+    assert publish_overlay(any_store, config, NOW) is not None
+    fourth = _current(config)
+    transfers.remember(fourth)
+
+    got = _ixfr(transfers, second.serial)  # across the rebuild: its since, then the overlay
+    assert _owners(got) == _whole_difference(second, fourth, config) != []
+    assert transfers.whole_zone_diffs == 0 and transfers.rendered < 100
+    got = _ixfr(transfers, first.serial)  # across the range's removal: whole zones compared
+    assert _owners(got) == _whole_difference(first, fourth, config)
+    assert transfers.whole_zone_diffs == 1
+    assert "*.0.10" in _owners(got)  # the removed range's wildcard goes

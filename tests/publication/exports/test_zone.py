@@ -1,0 +1,243 @@
+"""A zone's records: as the whole-list renderer wrote them, with the overlay as a full rebuild,
+in flat memory, and a change's records found from its addresses alone."""
+
+from __future__ import annotations
+
+import gc
+import random
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import timedelta
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+
+import pytest
+
+from reputable.config import Config, load_config
+from reputable.core.address import parse_subject
+from reputable.core.cause import Cause
+from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.publication.exports import zone
+from reputable.publication.exports.zone import (
+    EXISTS_TYPE,
+    Record,
+    ZoneSettings,
+    records,
+    records_at,
+    zone_settings,
+)
+from reputable.publication.snapshot.build import build
+from reputable.publication.snapshot.layout import write_snapshot
+from reputable.publication.snapshot.overlay import overlay_path
+from reputable.publication.snapshot.publish import publish, publish_overlay
+from reputable.publication.snapshot.view import Snapshot
+from reputable.store.sqlite import SQLStore
+from reputable.testing import MemoryStore, free_port, write_config
+from tests.publication.exports.zone_reference import reference_records
+from tests.publication.snapshot.test_overlay import _change, _config, _seed
+from tests.publication.test_lookup import NOW, random_listings
+
+Render = Callable[[Snapshot, ZoneSettings], Iterator[Record]]
+
+
+def _random_snapshot(tmp_path: Path, seed: int) -> tuple[Config, Snapshot]:
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    listings, allows = random_listings(random.Random(seed), 3000)
+    store = MemoryStore()
+    store.apply(Batch(listings=tuple(listings), allows=tuple(allows)), actor="t", action="t")
+    publish(store, config, NOW)
+    store.close()
+    return config, Snapshot(config.snapshot_path)
+
+
+@pytest.mark.parametrize("seed", [20261206, 7, 99])
+def test_records_are_those_of_the_whole_list_renderer(tmp_path: Path, seed: int) -> None:
+    """Hosts, ranges (octet and nibble wildcards), exclusions in ranges, IPv6 and domains:
+    every zone writes the records, in the order, of the renderer it replaced."""
+    config, snapshot = _random_snapshot(tmp_path, seed)
+    for settings in zone_settings(config):
+        ours = list(records(snapshot, settings))
+        assert ours == list(reference_records(snapshot, settings)), settings.name
+    ip = list(records(snapshot, zone_settings(config)[0]))
+    owners = [r.owner for r in ip]
+    assert any(o.startswith("*.") and o.count(".") == 3 for o in owners)  # an IPv4 wildcard
+    assert any(o.startswith("*.") and o.count(".") > 10 for o in owners)  # a nibble wildcard
+    assert any(r.rtype == f"TYPE{EXISTS_TYPE}" for r in ip)  # an exclusion inside a range
+    assert any(o.count(".") == 3 and not o.startswith("*") for o in owners)  # a host
+
+
+def _layered(config: Config) -> Snapshot:
+    snapshot = Snapshot(config.snapshot_path)
+    assert snapshot.attach_overlay(overlay_path(config.snapshot_path))
+    return snapshot
+
+
+def test_records_with_an_overlay_are_those_of_a_full_rebuild(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """Changed addresses answered by the overlay are written as the rebuilt base writes them,
+    and the SOA carries the overlay's serial."""
+    config = _config(tmp_path / "overlay")
+    _seed(any_store)
+    publish(any_store, config, NOW)
+    before = Snapshot(config.snapshot_path)
+    _change(any_store)
+    assert publish_overlay(any_store, config, NOW) is not None
+    layered = _layered(config)
+    full_config = _config(tmp_path / "full")
+    publish(any_store, full_config, NOW)
+    full = Snapshot(full_config.snapshot_path)
+    assert layered.effective_serial == full.serial == any_store.serial()
+    for settings in zone_settings(config):
+        assert list(records(layered, settings)) == list(records(full, settings))
+        if settings.kind != "domain":  # the changes show: not two equally stale renderings
+            assert set(records(layered, settings)) != set(records(before, settings))
+
+
+def _host(address: str, cause: Cause, reason: str) -> Listing:
+    return Listing(
+        subject=parse_subject(address),
+        cause=cause,
+        reason=reason,
+        source="t",
+        listed_at=NOW - timedelta(hours=1),
+    )
+
+
+def _whole_difference(
+    old: Snapshot, new: Snapshot, settings: ZoneSettings
+) -> tuple[set[Record], set[Record]]:
+    before = {r for r in records(old, settings) if r.rtype != "SOA"}
+    after = {r for r in records(new, settings) if r.rtype != "SOA"}
+    return before - after, after - before
+
+
+def test_the_records_at_changed_addresses_give_the_whole_difference(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """Hosts added inside and outside ranges, removed, allowlisted, IPv6: comparing the nodes
+    above the changed addresses finds exactly what comparing the whole zones finds."""
+    rng = random.Random(5)
+    config = _config(tmp_path / "changes")
+    listings, allows = random_listings(rng, 2000)
+    any_store.apply(Batch(listings=tuple(listings), allows=tuple(allows)), actor="t", action="t")
+    publish(any_store, config, NOW)
+    old = Snapshot(config.snapshot_path)
+    v4: set[int] = set()
+    v6: set[int] = set()
+    for i in range(40):
+        if i % 10 == 9:
+            text = f"2001:db8:{rng.randrange(4):x}:{rng.randrange(4):x}::{rng.randrange(16):x}"
+            v6.add(int(IPv6Address(text)))
+        else:
+            text = f"10.0.{rng.randrange(8)}.{rng.randrange(256)}"
+            v4.add(int(IPv4Address(text)))
+        pick = rng.random()
+        if pick < 0.6:
+            cause = rng.choice([Cause.SPAM, Cause.MANUAL, Cause.COMPROMISED])
+            batch = Batch(listings=(_host(text, cause, rng.choice(["trap $", "r", "bot"])),))
+            any_store.apply(batch, actor="cli", action="list")
+        elif pick < 0.85:
+            any_store.remove_listings(parse_subject(text), cause=None, source=None, actor="cli")
+        else:
+            entry = AllowEntry(subject=parse_subject(text), note="mx", source="t", created_at=NOW)
+            any_store.apply(Batch(allows=(entry,)), actor="cli", action="allow")
+    result = publish_overlay(any_store, config, NOW)
+    assert result is not None
+    new = _layered(config)
+    assert new.overlay is not None  # what changed, as serve knows it: the audited addresses
+    assert new.overlay.v4 <= v4 and len(new.overlay) > 20
+    v4 = set(new.overlay.v4)
+    v6 = {int.from_bytes(a, "big") for a in new.overlay.v6}
+    moved = 0
+    for settings in zone_settings(config):
+        deleted, added = _whole_difference(old, new, settings)
+        near_old = records_at(old, settings, v4, v6)
+        near_new = records_at(new, settings, v4, v6)
+        assert (near_old - near_new, near_new - near_old) == (deleted, added), settings.name
+        moved += len(deleted) + len(added)
+    assert moved > 40
+
+
+def _rows(count: int) -> list[tuple[str, int, str, str, float, float | None]]:
+    """*count* IPv4 hosts spread over the space, each with its own TXT, and a few ranges."""
+    rng = random.Random(count)
+    at = (NOW - timedelta(hours=1)).timestamp()
+    hosts = {str(IPv4Address(rng.randrange(0x01000000, 0xDF000000))) for _ in range(count)}
+    rows: list[tuple[str, int, str, str, float, float | None]] = [
+        (h, 4, "spam", f"trap hit from {h}", at, None) for h in sorted(hosts)
+    ]
+    rows += [(f"10.{i}.0.0/16", 4, "network", "segment", at, None) for i in range(20)]
+    return rows
+
+
+def _blocks_while_walking(tmp_path: Path, count: int, render: Render) -> int:
+    """Return the most memory blocks held at once (sampled) while *render* writes the IP zone
+    of *count* hosts (the records are counted, not kept)."""
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    built = build(
+        _rows(count),
+        [],
+        ip_zone=config.ip_zone,
+        domain_zone=config.domain_zone,
+        allow_zone=config.allow_zone,
+        serial=1,
+        now=NOW,
+    )
+    path = tmp_path / f"{count}.snapshot"
+    write_snapshot(path, built.header, built.sections)
+    snapshot = Snapshot(path)
+    # The snapshot's own memo of value -> atoms (bounded at 65,536) is the view's, not the
+    # walk's: left out, so the figure is what the walk itself holds.
+    snapshot.atoms = snapshot._atoms  # type: ignore[assignment]  # the uncached lookup
+    settings = replace(zone_settings(config)[0], nameservers=("ns.test",))
+    del built
+    gc.collect()
+    base = sys.getallocatedblocks()
+    peak = written = 0
+    for written, _ in enumerate(render(snapshot, settings)):
+        if written % 128 == 0:
+            peak = max(peak, sys.getallocatedblocks() - base)
+    assert written > 2 * count
+    return peak
+
+
+def test_writing_a_zone_holds_nothing_per_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four times the hosts, about the same memory: the walk holds no list of the zone (the
+    renderer it replaced held several blocks per host)."""
+    monkeypatch.setattr(zone, "KEY_CACHE", 256)  # full at both sizes, so flat is flat
+    small = _blocks_while_walking(tmp_path, 4_000, records)
+    large = _blocks_while_walking(tmp_path, 16_000, records)
+    assert large < small * 1.3 + 500, (small, large)
+
+
+def test_a_wildcard_names_the_range_that_covers_it(tmp_path: Path) -> None:
+    """Adjacent ranges with the same answer, one holding a host: the wildcards inside that
+    range's node name it (the whole-list renderer named the first range of the whole run;
+    within one node, a run of equal children still names its first: 10.0.0.0/16)."""
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    at = (NOW - timedelta(hours=1)).timestamp()
+    rows: list[tuple[str, int, str, str, float, float | None]] = [
+        (f"10.{i}.0.0/16", 4, "network", "segment", at, None) for i in range(20)
+    ]
+    rows.append(("10.14.104.7", 4, "spam", "trap hit", at, None))
+    built = build(
+        rows,
+        [],
+        ip_zone=config.ip_zone,
+        domain_zone=config.domain_zone,
+        allow_zone=config.allow_zone,
+        serial=1,
+        now=NOW,
+    )
+    write_snapshot(config.snapshot_path, built.header, built.sections)
+    snapshot = Snapshot(config.snapshot_path)
+    settings = zone_settings(config)[0]
+    txt = {r.owner: r.rdata for r in records(snapshot, settings) if r.rtype == "TXT"}
+    assert txt["*.14.10"].endswith('/lookup/10.14.0.0/16"')
+    assert txt["*.104.14.10"].endswith('/lookup/10.14.0.0/16"')
+    old = {r.owner: r.rdata for r in reference_records(snapshot, settings) if r.rtype == "TXT"}
+    assert old["*.14.10"].endswith('/lookup/10.0.0.0/16"')  # what the old renderer wrote
