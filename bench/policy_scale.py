@@ -24,6 +24,8 @@ out); IPv6 hosts spread over /64s; domains on shared-hosting IPs.
     python bench/policy_scale.py                         # the full run (a few minutes)
     python bench/policy_scale.py --records 100000 --v4 20000 --v6 2000 --new 1000   # quick
     python bench/policy_scale.py --keep DIR              # keep the data and database in DIR
+    python bench/policy_scale.py --pg postgresql://postgres@127.0.0.1:5432/postgres
+        # the same on PostgreSQL: a fresh database on that server, dropped afterwards
 """
 
 from __future__ import annotations
@@ -34,14 +36,18 @@ import os
 import random
 import re
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=10)  # when the 10,000 new records arrive
@@ -343,6 +349,23 @@ def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
+@contextmanager
+def _database(server: str | None) -> Iterator[str]:
+    """Yield the store DSN: SQLite in the folder, or a fresh database on *server* (dropped after)."""
+    if server is None:
+        yield "sqlite:///bench.db"
+        return
+    import psycopg
+
+    name = f"rep_policy_scale_{secrets.token_hex(4)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlunsplit(urlsplit(server)._replace(path="/" + name))
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     """Generate, import, evaluate, re-evaluate; print the figures beside the targets."""
     ap = argparse.ArgumentParser(
@@ -355,13 +378,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261129)
     ap.add_argument("--keep", type=Path, help="folder to keep the data set and database in")
     ap.add_argument("--timeout", type=float, default=0, help="stop a CLI step after this many s")
+    ap.add_argument(
+        "--pg", metavar="DSN", help="run on a fresh database of this PostgreSQL server instead"
+    )
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="policy_scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="policy_scale-") as tmp, _database(args.pg) as dsn:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "reputable.toml"
-        config.write_text('data_dir = "."\n[store]\ndsn = "sqlite:///bench.db"\n', encoding="utf-8")
+        config.write_text(f'data_dir = "."\n[store]\ndsn = "{dsn}"\n', encoding="utf-8")
         for leftover in folder.glob("bench.db*"):
             leftover.unlink()
         print(f"load average before: {_load()}", flush=True)
@@ -414,7 +440,14 @@ def main() -> None:
             f" {decisions:,} listed; check: a dry full evaluation {check_s:.2f} s finds {left} changes left",
             flush=True,
         )
-        db_mb = sum(p.stat().st_size for p in folder.glob("bench.db*")) / 1e6
+        if args.pg:
+            import psycopg
+
+            with psycopg.connect(dsn) as conn:
+                row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+            db_mb = (row[0] if row else 0) / 1e6
+        else:
+            db_mb = sum(p.stat().st_size for p in folder.glob("bench.db*")) / 1e6
         print(f"load average after: {_load()}; database {db_mb:.0f} MB")
 
         print()
