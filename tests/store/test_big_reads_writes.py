@@ -159,15 +159,20 @@ def test_evidence_labels_scan_and_in_lists_agree(
     any_store: SQLStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Many targets (one pass over the table) or few (IN lists): the same labels of the same rows."""
-    from reputable.store import sqlite_policy
+    from reputable.store import postgres, sqlite_policy, sqlite_tx
 
     _evidence(any_store, 1200)
     wanted = [_ip(i) for i in range(0, 300, 2)]  # 150 of the 300 targets
-    monkeypatch.setattr(sqlite_policy, "_CHUNK", 40)  # IN lists of 40 targets, 4 of them
-    monkeypatch.setattr(sqlite_policy, "_SCAN_SHARE", 1)  # 150 < 40 + 1200: IN lists
-    by_lists = sorted(any_store.evidence_labels(wanted))
-    monkeypatch.setattr(sqlite_policy, "_SCAN_SHARE", 20)  # 150 * 20 >= 40 * 20 + 1200: a scan
+    monkeypatch.setattr(sqlite_tx, "IN_LIST", 40)  # IN lists of 40 targets, 4 of them
+    monkeypatch.setattr(postgres.PgConnection, "in_list_size", 40)
+    scans: list[str] = []
+    each = any_store._each
+    monkeypatch.setattr(any_store, "_each", lambda *args: scans.append(args[0]) or each(*args))
+    by_lists = sorted(any_store.evidence_labels(wanted))  # 150 targets, not over 5,000
+    assert scans == []
+    monkeypatch.setattr(sqlite_policy, "_SCAN_MIN_TARGETS", 100)  # 150 > 100, >= 5 % of 1,200
     by_scan = sorted(any_store.evidence_labels(wanted))
+    assert len(scans) == 1 and "IN" not in scans[0]
     assert by_scan == by_lists
     assert len(by_scan) == 600 and {row[0] for row in by_scan} == set(wanted)
     assert (_ip(2), "spam", 1002.0, "src2") in by_scan  # no detector: the source

@@ -279,6 +279,11 @@ def _bulk_insert(
 class PgConnection:
     """The sqlite3-shaped face of a psycopg pool (see the module docstring)."""
 
+    #: Values per ``IN (...)`` list of the mixins (``SQLiteTables._chunks``): the planner read
+    #: 5,000 targets' evidence (~32,000 of 1M rows) by a parallel scan of the table, 0.33 s,
+    #: and 1,000 by the index (bench/policy_scale.py --pg, incremental run).
+    in_list_size: Final = 1000
+
     def __init__(self, pool: ConnectionPool, shown: str) -> None:
         self._pool = pool
         self._shown = shown
