@@ -40,6 +40,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -312,12 +313,19 @@ def run_cli(config: Path, *args: str, timeout: float = 0) -> tuple[float, int, s
     return seconds, usage.ru_maxrss, out.strip(), cpu
 
 
+#: The PostgreSQL server's CPU seconds during the last :func:`incremental`.
+INCREMENTAL_SERVER_CPU = [0.0]
 #: RUSAGE_CHILDREN (user + system) seen after the previous step.
 _CHILD_CPU = [0.0]
 
 
-def incremental(config_path: Path) -> tuple[float, int, int, float, int, float]:
-    """Run evaluate_new in-process; return (s, targets, decisions, check s, check changes, CPU s)."""
+def incremental(
+    config_path: Path, server: ServerCpu | None = None
+) -> tuple[float, int, int, float, int, float]:
+    """Run evaluate_new in-process; return (s, targets, decisions, check s, check changes, CPU s).
+
+    With *server*, its CPU during evaluate_new is left in ``INCREMENTAL_SERVER_CPU[0]``.
+    """
     from reputable.app import open_store
     from reputable.config import load_config
     from reputable.listings.engine import evaluate, evaluate_new
@@ -326,10 +334,14 @@ def incremental(config_path: Path) -> tuple[float, int, int, float, int, float]:
     store = open_store(config)
     try:
         at = LATER + timedelta(minutes=1)
+        if server is not None:
+            server.take()
         started, cpu_started = time.perf_counter(), time.process_time()
         outcome = evaluate_new(store, config.policy, config.reputation, at)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        if server is not None:
+            INCREMENTAL_SERVER_CPU[0] = server.take()
         started = time.perf_counter()
         check = evaluate(store, config.policy, config.reputation, at, apply=False)
         check_s = time.perf_counter() - started
@@ -347,6 +359,62 @@ def _load() -> str:
 def verdict(ok: bool) -> str:
     """Return a mark for a target met or missed."""
     return "meets target" if ok else "MISSES target"
+
+
+class ServerCpu:
+    """CPU seconds (user+sys) of the PostgreSQL server processes serving one database.
+
+    A thread lists the database's backends (and parallel workers) in ``pg_stat_activity``
+    every 0.1 s and reads each one's ``/proc/PID/stat``; :meth:`take` returns the CPU added
+    since the last call. The server must run on this machine (loopback); a parallel worker's
+    last 0.1 s may be missed.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        self._name = self._conn.info.dbname
+        self._seen: dict[tuple[int, int], float] = {}  # (pid, start time) -> CPU s
+        self._taken = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        me = self._conn.info.backend_pid
+        pids = [
+            pid
+            for (pid,) in self._conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self._name,)
+            )
+            if pid != me
+        ]
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            key = (pid, int(fields[19]))
+            self._seen[key] = (int(fields[11]) + int(fields[12])) / tick
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self._sample()
+
+    def take(self) -> float:
+        """Return the server CPU seconds since the previous call (or since the start)."""
+        self._sample()
+        total = sum(self._seen.values())
+        added, self._taken = total - self._taken, total
+        return added
+
+    def close(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
 
 
 @contextmanager
@@ -404,14 +472,21 @@ def main() -> None:
         s, _, out, _ = run_cli(config, "hosting", "import", str(folder / "hosting.csv"))
         print(f"hosting import: {s:.1f} s ({out})", flush=True)
 
+        server = ServerCpu(dsn) if args.pg else None
+
+        def on_server() -> str:
+            """The server's CPU since the last call, for PostgreSQL runs."""
+            return "" if server is None else f", server CPU {server.take():.2f} s"
+
         now = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+        on_server()
         s_import, rss_import, out, cpu_import = run_cli(
             config, "evidence", "import", str(folder / "evidence.jsonl"), "--now", now
         )
         rate = lines / s_import
         print(
-            f"evidence import: {s_import:.2f} s wall, {cpu_import:.2f} s CPU (with its parsers),"
-            f" peak RSS {rss_import / 1024:.0f} MiB ({out})",
+            f"evidence import: {s_import:.2f} s wall, {cpu_import:.2f} s CPU (with its parsers)"
+            f"{on_server()}, peak RSS {rss_import / 1024:.0f} MiB ({out})",
             flush=True,
         )
 
@@ -424,7 +499,7 @@ def main() -> None:
         engine = re.search(r"in ([0-9.]+) s", out)
         engine_s = float(engine.group(1)) if engine else float("nan")
         print(
-            f"policy run: {s_full:.2f} s wall, {cpu_full:.2f} s CPU, peak RSS {rss_full / 1024:.0f} MiB ({out})",
+            f"policy run: {s_full:.2f} s wall, {cpu_full:.2f} s CPU{on_server()}, peak RSS {rss_full / 1024:.0f} MiB ({out})",
             flush=True,
         )
 
@@ -432,10 +507,14 @@ def main() -> None:
         s_new, _, out, _ = run_cli(
             config, "evidence", "import", str(folder / "new.jsonl"), "--now", later
         )
-        print(f"new evidence import: {s_new:.2f} s ({out})", flush=True)
-        s_inc, targets, decisions, check_s, left, cpu_inc = incremental(config)
+        print(f"new evidence import: {s_new:.2f} s ({out}{on_server()})", flush=True)
+        s_inc, targets, decisions, check_s, left, cpu_inc = incremental(config, server)
+        server_inc = INCREMENTAL_SERVER_CPU[0]
+        if server is not None:
+            server.close()
         print(
             f"incremental evaluate_new (in-process): {s_inc:.3f} s wall, {cpu_inc:.3f} s CPU"
+            f"{'' if server is None else f', server CPU {server_inc:.3f} s'}"
             f" for {targets:,} touched targets,"
             f" {decisions:,} listed; check: a dry full evaluation {check_s:.2f} s finds {left} changes left",
             flush=True,
