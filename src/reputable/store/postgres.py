@@ -26,7 +26,8 @@ evidence rows, on a table never analysed, read 5,000 targets by a sequential sca
 table, each chunk (autovacuum analyses a minute later at best, and may be off). So a commit
 that brought a table's inserted rows since its last ANALYZE to :data:`ANALYZE_MIN_ROWS` and to
 its size at that ANALYZE (the table doubled) analyses it before the connection goes back to
-the pool (:meth:`PgConnection._analyze_grown`); a 1M import analyses evidence 5 times.
+the pool (:meth:`PgConnection._analyze_grown`): an import of 400,000 evidence rows in the
+CLI's batches analysed the table 3 times.
 """
 
 from __future__ import annotations
