@@ -24,6 +24,8 @@ out); IPv6 hosts spread over /64s; domains on shared-hosting IPs.
     python bench/policy_scale.py                         # the full run (a few minutes)
     python bench/policy_scale.py --records 100000 --v4 20000 --v6 2000 --new 1000   # quick
     python bench/policy_scale.py --keep DIR              # keep the data and database in DIR
+    python bench/policy_scale.py --pg postgresql://postgres@127.0.0.1:5432/postgres
+        # the same on PostgreSQL: a fresh database on that server, dropped afterwards
 """
 
 from __future__ import annotations
@@ -34,14 +36,19 @@ import os
 import random
 import re
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=10)  # when the 10,000 new records arrive
@@ -306,12 +313,19 @@ def run_cli(config: Path, *args: str, timeout: float = 0) -> tuple[float, int, s
     return seconds, usage.ru_maxrss, out.strip(), cpu
 
 
+#: The PostgreSQL server's CPU seconds during the last :func:`incremental`.
+INCREMENTAL_SERVER_CPU = [0.0]
 #: RUSAGE_CHILDREN (user + system) seen after the previous step.
 _CHILD_CPU = [0.0]
 
 
-def incremental(config_path: Path) -> tuple[float, int, int, float, int, float]:
-    """Run evaluate_new in-process; return (s, targets, decisions, check s, check changes, CPU s)."""
+def incremental(
+    config_path: Path, server: ServerCpu | None = None
+) -> tuple[float, int, int, float, int, float]:
+    """Run evaluate_new in-process; return (s, targets, decisions, check s, check changes, CPU s).
+
+    With *server*, its CPU during evaluate_new is left in ``INCREMENTAL_SERVER_CPU[0]``.
+    """
     from reputable.app import open_store
     from reputable.config import load_config
     from reputable.listings.engine import evaluate, evaluate_new
@@ -320,10 +334,14 @@ def incremental(config_path: Path) -> tuple[float, int, int, float, int, float]:
     store = open_store(config)
     try:
         at = LATER + timedelta(minutes=1)
+        if server is not None:
+            server.take()
         started, cpu_started = time.perf_counter(), time.process_time()
         outcome = evaluate_new(store, config.policy, config.reputation, at)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        if server is not None:
+            INCREMENTAL_SERVER_CPU[0] = server.take()
         started = time.perf_counter()
         check = evaluate(store, config.policy, config.reputation, at, apply=False)
         check_s = time.perf_counter() - started
@@ -343,6 +361,79 @@ def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
+class ServerCpu:
+    """CPU seconds (user+sys) of the PostgreSQL server processes serving one database.
+
+    A thread lists the database's backends (and parallel workers) in ``pg_stat_activity``
+    every 0.1 s and reads each one's ``/proc/PID/stat``; :meth:`take` returns the CPU added
+    since the last call. The server must run on this machine (loopback); a parallel worker's
+    last 0.1 s may be missed.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        self._name = self._conn.info.dbname
+        self._seen: dict[tuple[int, int], float] = {}  # (pid, start time) -> CPU s
+        self._taken = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        me = self._conn.info.backend_pid
+        pids = [
+            pid
+            for (pid,) in self._conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self._name,)
+            )
+            if pid != me
+        ]
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            key = (pid, int(fields[19]))
+            self._seen[key] = (int(fields[11]) + int(fields[12])) / tick
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self._sample()
+
+    def take(self) -> float:
+        """Return the server CPU seconds since the previous call (or since the start)."""
+        self._sample()
+        total = sum(self._seen.values())
+        added, self._taken = total - self._taken, total
+        return added
+
+    def close(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join()
+        self._conn.close()
+
+
+@contextmanager
+def _database(server: str | None) -> Iterator[str]:
+    """Yield the store DSN: SQLite in the folder, or a fresh database on *server* (dropped after)."""
+    if server is None:
+        yield "sqlite:///bench.db"
+        return
+    import psycopg
+
+    name = f"rep_policy_scale_{secrets.token_hex(4)}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlunsplit(urlsplit(server)._replace(path="/" + name))
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 def main() -> None:
     """Generate, import, evaluate, re-evaluate; print the figures beside the targets."""
     ap = argparse.ArgumentParser(
@@ -355,13 +446,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261129)
     ap.add_argument("--keep", type=Path, help="folder to keep the data set and database in")
     ap.add_argument("--timeout", type=float, default=0, help="stop a CLI step after this many s")
+    ap.add_argument(
+        "--pg", metavar="DSN", help="run on a fresh database of this PostgreSQL server instead"
+    )
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="policy_scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="policy_scale-") as tmp, _database(args.pg) as dsn:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "reputable.toml"
-        config.write_text('data_dir = "."\n[store]\ndsn = "sqlite:///bench.db"\n', encoding="utf-8")
+        config.write_text(f'data_dir = "."\n[store]\ndsn = "{dsn}"\n', encoding="utf-8")
         for leftover in folder.glob("bench.db*"):
             leftover.unlink()
         print(f"load average before: {_load()}", flush=True)
@@ -378,14 +472,21 @@ def main() -> None:
         s, _, out, _ = run_cli(config, "hosting", "import", str(folder / "hosting.csv"))
         print(f"hosting import: {s:.1f} s ({out})", flush=True)
 
+        server = ServerCpu(dsn) if args.pg else None
+
+        def on_server() -> str:
+            """The server's CPU since the last call, for PostgreSQL runs."""
+            return "" if server is None else f", server CPU {server.take():.2f} s"
+
         now = NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+        on_server()
         s_import, rss_import, out, cpu_import = run_cli(
             config, "evidence", "import", str(folder / "evidence.jsonl"), "--now", now
         )
         rate = lines / s_import
         print(
-            f"evidence import: {s_import:.2f} s wall, {cpu_import:.2f} s CPU (with its parsers),"
-            f" peak RSS {rss_import / 1024:.0f} MiB ({out})",
+            f"evidence import: {s_import:.2f} s wall, {cpu_import:.2f} s CPU (with its parsers)"
+            f"{on_server()}, peak RSS {rss_import / 1024:.0f} MiB ({out})",
             flush=True,
         )
 
@@ -398,7 +499,7 @@ def main() -> None:
         engine = re.search(r"in ([0-9.]+) s", out)
         engine_s = float(engine.group(1)) if engine else float("nan")
         print(
-            f"policy run: {s_full:.2f} s wall, {cpu_full:.2f} s CPU, peak RSS {rss_full / 1024:.0f} MiB ({out})",
+            f"policy run: {s_full:.2f} s wall, {cpu_full:.2f} s CPU{on_server()}, peak RSS {rss_full / 1024:.0f} MiB ({out})",
             flush=True,
         )
 
@@ -406,15 +507,26 @@ def main() -> None:
         s_new, _, out, _ = run_cli(
             config, "evidence", "import", str(folder / "new.jsonl"), "--now", later
         )
-        print(f"new evidence import: {s_new:.2f} s ({out})", flush=True)
-        s_inc, targets, decisions, check_s, left, cpu_inc = incremental(config)
+        print(f"new evidence import: {s_new:.2f} s ({out}{on_server()})", flush=True)
+        s_inc, targets, decisions, check_s, left, cpu_inc = incremental(config, server)
+        server_inc = INCREMENTAL_SERVER_CPU[0]
+        if server is not None:
+            server.close()
         print(
             f"incremental evaluate_new (in-process): {s_inc:.3f} s wall, {cpu_inc:.3f} s CPU"
+            f"{'' if server is None else f', server CPU {server_inc:.3f} s'}"
             f" for {targets:,} touched targets,"
             f" {decisions:,} listed; check: a dry full evaluation {check_s:.2f} s finds {left} changes left",
             flush=True,
         )
-        db_mb = sum(p.stat().st_size for p in folder.glob("bench.db*")) / 1e6
+        if args.pg:
+            import psycopg
+
+            with psycopg.connect(dsn) as conn:
+                row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+            db_mb = (row[0] if row else 0) / 1e6
+        else:
+            db_mb = sum(p.stat().st_size for p in folder.glob("bench.db*")) / 1e6
         print(f"load average after: {_load()}; database {db_mb:.0f} MB")
 
         print()

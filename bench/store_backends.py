@@ -42,6 +42,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from policy_scale import ServerCpu  # bench/ (the script's folder is on sys.path)
 
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
@@ -98,8 +99,13 @@ def run(store: SQLStore, n: int, writes: int, reads: int) -> None:
     timed(f"listings_where x{reads:,} (point reads)", point_reads)
 
 
-def _child(label: str, argv: list[str]) -> None:
-    """Run *argv*, print its wall, CPU (user+sys) and peak RSS; fail loudly if it fails."""
+def _child(label: str, argv: list[str], server: ServerCpu | None = None) -> None:
+    """Run *argv*, print its wall, CPU (user+sys) and peak RSS; fail loudly if it fails.
+
+    With *server*, also the CPU of the PostgreSQL server's processes for the database meanwhile.
+    """
+    if server is not None:
+        server.take()
     wall0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -108,7 +114,8 @@ def _child(label: str, argv: list[str]) -> None:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{out}\n{err}")
     cpu = usage.ru_utime + usage.ru_stime
-    print(f"  {label:<40} wall {wall:7.2f} s   cpu {cpu:7.2f} s   peak RSS"
+    on_server = "" if server is None else f"   server cpu {server.take():7.2f} s"
+    print(f"  {label:<40} wall {wall:7.2f} s   cpu {cpu:7.2f} s{on_server}   peak RSS"
           f" {usage.ru_maxrss / 1024:7.1f} MB", flush=True)  # fmt: skip
 
 
@@ -134,18 +141,22 @@ def scale(dsn: str, n: int) -> None:
         ):
             for row in rows:
                 copy.write_row(row)
+    server = ServerCpu(dsn) if dsn.startswith("postgresql://") else None
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "reputable.toml"
         config.write_text(f'data_dir = "."\n[store]\ndsn = "{dsn}"\n', encoding="utf-8")
         command = [sys.executable, "-m", "reputable", "--config", str(config)]
-        _child(f"policy run ({n:,} evidence)", [*command, "policy", "run"])
+        _child(f"policy run ({n:,} evidence)", [*command, "policy", "run"], server)
         counted = open_dsn(dsn)
         (listed,) = counted._db.execute("SELECT count(*) FROM listings").fetchone()
         counted.close()
         print(f"  ({listed:,} listings)")
         out = str(Path(folder) / "zone")
         _child(f"export rbldnsd ({listed:,} listings)",
-               [*command, "export", "rbldnsd", "-z", "bl.reputable.test", "-o", out])  # fmt: skip
+               [*command, "export", "rbldnsd", "-z", "bl.reputable.test", "-o", out],
+               server)  # fmt: skip
+    if server is not None:
+        server.close()
 
 
 def main() -> None:

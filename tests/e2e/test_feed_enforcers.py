@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import threading
 import time
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from reputable.store.sqlite import SQLiteStore
+from reputable.store.dsn import open_dsn
 from reputable.testing import cli, free_port, write_config
+from tests.conftest import use_store
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "enforce"
 STREAM = Path(__file__).resolve().parents[1] / "evidence" / "feed_samples" / "crowdsec_stream.json"
@@ -81,15 +83,19 @@ def banned(sock: Path) -> str:
     return done.stdout if done.returncode == 0 else ""
 
 
-@pytest.mark.slow
-def test_real_fail2ban_ban_becomes_compromised_evidence(tmp_path: Path) -> None:
-    """fail2ban bans 192.0.2.50 from the log; `feed sync` on its database adds the evidence."""
+@pytest.fixture(scope="module")
+def fail2ban_bans(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Let the real fail2ban ban 192.0.2.50 from a log; return (its database, client's list).
+
+    Once per module: the store tests below read the same bans into each back-end.
+    """
     for tool in ("fail2ban-server", "fail2ban-client"):
         if shutil.which(tool) is None:
             pytest.skip(f"needs {tool} (Debian package fail2ban)")
-    log = tmp_path / "auth.log"
+    folder = tmp_path_factory.mktemp("f2b")
+    log = folder / "auth.log"
     log.write_text("")
-    with fail2ban(tmp_path, log) as (sock, db):
+    with fail2ban(folder, log) as (sock, db):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and "sshd" not in banned(sock):
             time.sleep(0.2)
@@ -98,20 +104,33 @@ def test_real_fail2ban_ban_becomes_compromised_evidence(tmp_path: Path) -> None:
         while time.monotonic() < deadline and "192.0.2.50" not in banned(sock):
             time.sleep(0.2)
         client_view = banned(sock)
-        assert "192.0.2.50" in client_view, (tmp_path / "f2b.log").read_text()[-2000:]
+        assert "192.0.2.50" in client_view, (folder / "f2b.log").read_text()[-2000:]
         assert "198.51.100.60" not in client_view
-        (tmp_path / "banned.txt").write_text(client_view)
-        config = write_config(tmp_path, dns_port=free_port())
-        cli(config, "feed", "add", "f2b", f"file://{db}", "--kind", "fail2ban")
-        cli(config, "feed", "add", "f2b-client", f"file://{tmp_path}/banned.txt", "--kind",
-            "fail2ban")  # fmt: skip
-        again = cli(config, "feed", "sync", "f2b").stdout
-    store = SQLiteStore(tmp_path / "reputable.db")
-    rows = store._db.execute(
-        "SELECT subject, cause, source, detail FROM evidence ORDER BY source"
-    ).fetchall()
-    listings = list(store.listings())
-    store.close()
+        (folder / "banned.txt").write_text(client_view)
+        copy = folder / "f2b-copy.sqlite3"  # fail2ban's database as it stands, while it runs
+        with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+            source.backup(target)
+    return copy, folder / "banned.txt"
+
+
+@pytest.mark.slow
+def test_real_fail2ban_ban_becomes_compromised_evidence(
+    tmp_path: Path, store_dsn: str, fail2ban_bans: tuple[Path, Path]
+) -> None:
+    """fail2ban bans 192.0.2.50 from the log; `feed sync` on its database adds the evidence."""
+    db, client_view = fail2ban_bans
+    config = use_store(write_config(tmp_path, dns_port=free_port()), store_dsn)
+    cli(config, "feed", "add", "f2b", f"file://{db}", "--kind", "fail2ban")
+    cli(config, "feed", "add", "f2b-client", f"file://{client_view}", "--kind", "fail2ban")
+    again = cli(config, "feed", "sync", "f2b").stdout
+    store = open_dsn(store_dsn)
+    try:
+        rows = store._db.execute(
+            "SELECT subject, cause, source, detail FROM evidence ORDER BY source"
+        ).fetchall()
+        listings = list(store.listings())
+    finally:
+        store.close()
     assert [(s, c, src) for s, c, src, _ in rows] == [
         ("192.0.2.50", "compromised", "feed:f2b"),
         ("192.0.2.50", "compromised", "feed:f2b-client"),
@@ -155,11 +174,11 @@ def lapi(key: str) -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def test_crowdsec_lapi_stream_with_bouncer_key(tmp_path: Path) -> None:
+def test_crowdsec_lapi_stream_with_bouncer_key(tmp_path: Path, store_dsn: str) -> None:
     """The crowdsec kind polls the stream with the configured X-Api-Key; a wrong key is an error."""
     with lapi("bouncer-key-123") as (base, seen):
         extra = f'[feeds]\napi_keys = {{ "{base}" = "bouncer-key-123" }}\n'
-        config = write_config(tmp_path, dns_port=free_port(), extra=extra)
+        config = use_store(write_config(tmp_path, dns_port=free_port(), extra=extra), store_dsn)
         url = base + "v1/decisions/stream?startup=true"
         added = cli(config, "feed", "add", "cs", url, "--kind", "crowdsec").stdout
         (tmp_path / "other").mkdir()
@@ -168,11 +187,13 @@ def test_crowdsec_lapi_stream_with_bouncer_key(tmp_path: Path) -> None:
     assert seen[0] == "/v1/decisions/stream?startup=true"
     assert "error" not in added
     assert "403" in refused.stdout + refused.stderr
-    store = SQLiteStore(tmp_path / "reputable.db")
-    rows = store._db.execute(
-        "SELECT subject, cause, detail FROM evidence ORDER BY subject"
-    ).fetchall()
-    store.close()
+    store = open_dsn(store_dsn)
+    try:
+        rows = store._db.execute(
+            "SELECT subject, cause, detail FROM evidence ORDER BY subject"
+        ).fetchall()
+    finally:
+        store.close()
     assert [(s, c) for s, c, _ in rows] == [
         ("192.0.2.7", "compromised"),
         ("198.51.100.9", "spam"),

@@ -16,13 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from reputable.store.dsn import open_dsn
+from reputable.store.sqlite_tx import transaction
 from reputable.testing import RunningServer, cli, free_port, write_config
+from tests.conftest import sqlite_only, use_store
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[Path, RunningServer, socket.socket]]:
+def running(tmp_path: Path, store_dsn: str) -> Iterator[tuple[Path, RunningServer, socket.socket]]:
     """A server with JSON logs and two listings, started with $NOTIFY_SOCKET set."""
-    config = write_config(tmp_path, dns_port=free_port(), extra='[log]\nformat = "json"\n')
+    extra = '[log]\nformat = "json"\n'
+    config = use_store(write_config(tmp_path, dns_port=free_port(), extra=extra), store_dsn)
     cli(config, "list", "add", "198.51.100.7", "--cause", "spam")
     cli(config, "list", "add", "evil.example", "--cause", "malware_host")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -43,6 +47,7 @@ def _get(port: int, path: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+@sqlite_only  # readiness does not depend on the store: once is enough
 def test_serve_notifies_systemd_when_ready(
     running: tuple[Path, RunningServer, socket.socket],
 ) -> None:
@@ -54,6 +59,7 @@ def test_serve_notifies_systemd_when_ready(
     assert f"MAINPID={server.proc.pid}" in message
 
 
+@sqlite_only  # the log format does not depend on the store: once is enough
 def test_json_logs_are_one_object_a_line(
     running: tuple[Path, RunningServer, socket.socket],
 ) -> None:
@@ -67,6 +73,7 @@ def test_json_logs_are_one_object_a_line(
     assert listen.startswith("127.0.0.1:") and "(" not in listen
 
 
+@sqlite_only  # /health on the metrics port asks DNS, not the store: once is enough
 def test_health_answers_from_dns(running: tuple[Path, RunningServer, socket.socket]) -> None:
     """GET /health asks the DNS listener for the zone SOA and reports its serial."""
     _, server, _ = running
@@ -104,6 +111,7 @@ def test_metrics_show_build_info_listings_and_snapshot_age(
     assert 'reputable_snapshot_builds_total{result="failed"} 0' in text
 
 
+@sqlite_only  # store backup is SQLite's (PostgreSQL: pg_dump, tests/store/test_maintenance.py)
 def test_backup_of_a_live_store_is_complete(
     running: tuple[Path, RunningServer, socket.socket], tmp_path: Path
 ) -> None:
@@ -170,27 +178,34 @@ def test_no_shipped_text_cites_the_unshipped_design_notes() -> None:
     assert (root / "docs" / "causes.md").is_file()
 
 
-def test_serve_prunes_old_evidence_and_vacuum_shrinks(tmp_path: Path) -> None:
+def test_serve_prunes_old_evidence_and_vacuum_shrinks(
+    tmp_path: Path, store_backend: str, store_dsn: str
+) -> None:
     """serve deletes evidence past the retention in the background; `store vacuum` then runs."""
-    config = write_config(tmp_path, dns_port=free_port(), extra='[retention]\nevidence = "300d"\n')
+    extra = '[retention]\nevidence = "300d"\n'
+    config = use_store(write_config(tmp_path, dns_port=free_port(), extra=extra), store_dsn)
     cli(config, "list", "add", "198.51.100.7", "--cause", "spam")
-    store = tmp_path / "reputable.db"
-    with sqlite3.connect(store) as db:
-        db.executemany(
-            "INSERT INTO evidence (key, subject, target, cause, source, observed_at, weight,"
-            " detail) VALUES (?, '198.51.100.9', '198.51.100.9', 'spam', 'old', ?, 1, '{}')",
-            [(f"k{i}", 946_684_800.0 + i) for i in range(2500)],  # January 2000
-        )
-    with RunningServer(config) as server:
-        for _ in range(100):
-            if "evidence_pruned" in server.log():
-                break
-            time.sleep(0.1)
-        assert "evidence_pruned" in server.log(), server.log()
-    with sqlite3.connect(store) as db:
-        assert db.execute("SELECT COUNT(*) FROM evidence WHERE source = 'old'").fetchone() == (0,)
-    done = cli(config, "store", "vacuum")
-    assert done.stdout.startswith(f"vacuumed {store}")
+    store = open_dsn(store_dsn)
+    try:
+        with transaction(store._db, "test write") as db:
+            db.executemany(
+                "INSERT INTO evidence (key, subject, target, cause, source, observed_at, weight,"
+                " detail) VALUES (?, '198.51.100.9', '198.51.100.9', 'spam', 'old', ?, 1, '{}')",
+                [(f"k{i}", 946_684_800.0 + i) for i in range(2500)],  # January 2000
+            )
+        with RunningServer(config) as server:
+            for _ in range(100):
+                if "evidence_pruned" in server.log():
+                    break
+                time.sleep(0.1)
+            assert "evidence_pruned" in server.log(), server.log()
+        left = store._db.execute("SELECT COUNT(*) FROM evidence WHERE source = 'old'").fetchone()
+        assert tuple(left) == (0,)
+    finally:
+        store.close()
+    if store_backend == "sqlite":  # PostgreSQL's is its own VACUUM (tests/cli/test_commands.py)
+        done = cli(config, "store", "vacuum")
+        assert done.stdout.startswith(f"vacuumed {tmp_path / 'store.db'}")
 
 
 def test_bad_retention_stops_serve_before_binding(tmp_path: Path) -> None:

@@ -14,10 +14,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from reputable.testing import cli, write_config
+from tests.conftest import use_store
 from tests.e2e.postfix_peer import (
     need_postfix,
     postfix,
@@ -29,6 +31,8 @@ from tests.e2e.postfix_peer import (
 from tests.publication.exports.netns import namespace, run_in
 
 POLICY_PORT = 6640  # inside the namespace only
+#: Where the local PostgreSQL server's Unix socket lives (Debian's default).
+PG_SOCKETS = Path("/var/run/postgresql")
 EXTRA = f"""
 [policy_service]
 listen = "127.0.0.1:{POLICY_PORT}"
@@ -55,10 +59,27 @@ def dig_a(ns: str, name: str) -> str:
     ).stdout
 
 
+def reachable_in_namespace(dsn: str) -> str:
+    """Return *dsn* as serve inside the namespace can reach it: its own loopback is empty, so
+    a PostgreSQL store on this machine's 127.0.0.1 is reached through the server's Unix socket."""
+    parts = urlsplit(dsn)
+    if not dsn.startswith("postgresql://"):
+        return dsn
+    if parts.hostname not in ("127.0.0.1", "localhost") or not any(PG_SOCKETS.glob(".s.PGSQL.*")):
+        pytest.skip(f"no Unix socket of the local PostgreSQL server in {PG_SOCKETS}")
+    query = f"host={PG_SOCKETS}&port={parts.port or 5432}" + (
+        f"&{parts.query}" if parts.query else ""
+    )
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit(parts._replace(netloc=user, query=query))
+
+
 @pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 @pytest.mark.slow
 @pytest.mark.netns
-def test_postfix_rejects_listed_clients_and_traps_list_within_5s(tmp_path: Path) -> None:
+def test_postfix_rejects_listed_clients_and_traps_list_within_5s(
+    tmp_path: Path, store_dsn: str
+) -> None:
     """554 for a listed client (policy service and reject_rbl_client), 250 otherwise; a trap lists."""
     need_postfix()
     if shutil.which("dig") is None:
@@ -66,6 +87,7 @@ def test_postfix_rejects_listed_clients_and_traps_list_within_5s(tmp_path: Path)
     # reload_interval 0.5 s (default 1 s): how often the publisher and the DNS worker look
     # for changes, twice on the path from trap evidence to a DNS answer
     config = write_config(tmp_path, dns_port=53, extra=EXTRA, reload_interval='"0.5s"')
+    use_store(config, reachable_in_namespace(store_dsn))
     cli(config, "list", "add", "127.0.0.66", "--cause", "spam", "--reason", "trap hits")
     restrictions = cli(config, "integrate", "postfix").stdout
     assert f"inet:127.0.0.1:{POLICY_PORT}" in restrictions

@@ -144,3 +144,67 @@ def test_listing_rows_memory_stays_flat(any_store: SQLStore) -> None:
         tracemalloc.stop()
     assert count == n and len(held) == n
     assert peak_stream < peak_whole / 4, (peak_stream, peak_whole)
+
+
+def _evidence(store: SQLStore, n: int) -> None:
+    rows = [
+        (f"k{i}", _ip(i % 300), _ip(i % 300), "spam" if i % 3 else "harvest", f"src{i % 7}",
+         1000.0 + i, 1.0, None, f'{{"detector": "d{i % 5}"}}' if i % 4 == 0 else "{}")
+        for i in range(n)
+    ]  # fmt: skip
+    store.add_evidence_rows(rows)
+
+
+def test_evidence_labels_scan_and_in_lists_agree(
+    any_store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many targets (one pass over the table) or few (IN lists): the same labels of the same rows."""
+    from reputable.store import postgres, sqlite_policy, sqlite_tx
+
+    _evidence(any_store, 1200)
+    wanted = [_ip(i) for i in range(0, 300, 2)]  # 150 of the 300 targets
+    monkeypatch.setattr(sqlite_tx, "IN_LIST", 40)  # IN lists of 40 targets, 4 of them
+    monkeypatch.setattr(postgres.PgConnection, "in_list_size", 40)
+    scans: list[str] = []
+    each = any_store._each
+    monkeypatch.setattr(any_store, "_each", lambda *args: scans.append(args[0]) or each(*args))
+    by_lists = sorted(any_store.evidence_labels(wanted))  # 150 targets, not over 5,000
+    assert scans == []
+    monkeypatch.setattr(sqlite_policy, "_SCAN_MIN_TARGETS", 100)  # 150 > 100, >= 5 % of 1,200
+    by_scan = sorted(any_store.evidence_labels(wanted))
+    assert len(scans) == 1 and "IN" not in scans[0]
+    assert by_scan == by_lists
+    assert len(by_scan) == 600 and {row[0] for row in by_scan} == set(wanted)
+    assert (_ip(2), "spam", 1002.0, "src2") in by_scan  # no detector: the source
+    assert (_ip(4), "spam", 1304.0, "d4") in by_scan  # row 304 names detector d4
+
+
+@pytest.mark.parametrize("store_backend", ["postgresql"])  # SQLite plans without statistics
+def test_a_table_that_doubled_by_bulk_inserts_is_analysed(
+    any_store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a commit that doubles a table (by at least ANALYZE_MIN_ROWS) analyses it.
+
+    Without statistics the planner read 5,000 targets' evidence by scanning the whole table.
+    """
+    from reputable.store import postgres
+
+    monkeypatch.setattr(postgres, "ANALYZE_MIN_ROWS", 500)
+    # Only the store's own ANALYZE counts here, not the server's autovacuum.
+    any_store._db.execute("ALTER TABLE evidence SET (autovacuum_enabled = false)")
+
+    def analysed() -> tuple[float, int]:
+        row = any_store._db.execute(
+            "SELECT c.reltuples, COALESCE(s.analyze_count, 0) FROM pg_class c"
+            " JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = 'evidence'::regclass"
+        ).fetchone()
+        return float(row[0]), int(row[1])
+
+    _evidence(any_store, 400)  # under the minimum: no ANALYZE
+    assert analysed()[0] <= 0
+    _evidence(any_store, 500)  # keys k0..k499: 100 new; 500 inserted in all now
+    assert analysed()[0] == 500.0  # the first ANALYZE: the table's 500 rows
+    _evidence(any_store, 900)  # 400 new: 400 since, fewer than the 500 then
+    assert analysed()[0] == 500.0
+    _evidence(any_store, 1400)  # 500 more: 900 since >= 500 -> analysed at 1,400 rows
+    assert analysed()[0] == 1400.0

@@ -23,10 +23,6 @@ from reputable.listings.model import AuditEntry, DelistRequest
 from reputable.listings.policy import Period, PolicyChanges
 from reputable.store.sqlite_tx import Connection, SQLiteTables, transaction
 
-#: SQLite's default limit on host parameters is 32766; stay well under it.
-_CHUNK = 5000
-
-
 #: Page cache for evidence writes, in SQLite's negative-KiB form: 64 MiB.
 _CACHE_KIB: Final = -65536
 #: ``json.dumps(detail, sort_keys=True, default=str)`` without building an encoder per row.
@@ -83,11 +79,6 @@ def _raise_cache(db: Connection) -> None:
         db.execute(f"PRAGMA cache_size = {_CACHE_KIB}")
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
 class EvidenceTables(SQLiteTables):
     """Mixin for SQLiteStore."""
 
@@ -125,7 +116,7 @@ class EvidenceTables(SQLiteTables):
             return self._each(sql)  # PostgreSQL: server-side batches, memory flat
         return chain.from_iterable(
             self._db.execute(f"{sql} WHERE target IN ({','.join('?' * len(chunk))})", chunk)
-            for chunk in _chunks(sorted(targets))
+            for chunk in self._chunks(sorted(targets))
         )
 
     def evidence_targets_since(
@@ -197,8 +188,24 @@ class EvidenceTables(SQLiteTables):
         """
         found: set[str] = set()
         sql = "SELECT DISTINCT target FROM evidence WHERE cause = 'clean' AND target >= ? AND target < ?"
-        for head in sorted(heads):
-            end = head[:-1] + chr(ord(head[-1]) + 1)
+        ranges = [(head, head[:-1] + chr(ord(head[-1]) + 1)) for head in sorted(heads)]
+        if getattr(self._db, "stream", None) is not None:
+            # PostgreSQL: one statement per 500 ranges (a BitmapOr of index ranges), not a round
+            # trip per range (306 of them took 0.2-0.4 s of an incremental run). SQLite scans
+            # the whole index for an OR of ranges: it keeps one search per range.
+            for i in range(0, len(ranges), 500):
+                part = ranges[i : i + 500]
+                within = " OR ".join(["(target >= ? AND target < ?)"] * len(part))
+                found.update(
+                    t
+                    for (t,) in self._db.execute(
+                        "SELECT DISTINCT target FROM evidence WHERE cause = 'clean'"
+                        f" AND ({within})",
+                        [bound for pair in part for bound in pair],
+                    )
+                )
+            ranges = []
+        for head, end in ranges:
             found.update(t for (t,) in self._db.execute(sql, (head, end)))
         if ipv6:
             found.update(
@@ -222,7 +229,7 @@ class EvidenceTables(SQLiteTables):
     def domains_on(self, ips: Collection[str]) -> dict[str, set[str]]:
         """Return, per IP, the domains it hosts: the hosting map and domains seen in its evidence."""
         out: dict[str, set[str]] = {ip: set() for ip in ips}
-        for chunk in _chunks(sorted(ips)):
+        for chunk in self._chunks(sorted(ips)):
             marks = ",".join("?" * len(chunk))
             for ip, domain in self._db.execute(
                 f"SELECT ip, domain FROM hosting WHERE ip IN ({marks}) UNION SELECT subject, domain"
@@ -235,7 +242,7 @@ class EvidenceTables(SQLiteTables):
     def ips_of(self, domains: Collection[str]) -> set[str]:
         """Return the IPs hosting any of *domains* (hosting map and evidence)."""
         found: set[str] = set()
-        for chunk in _chunks(sorted(domains)):
+        for chunk in self._chunks(sorted(domains)):
             marks = ",".join("?" * len(chunk))
             found.update(
                 ip
@@ -257,7 +264,7 @@ class EvidenceTables(SQLiteTables):
         else:
             batches = (
                 (f"{sql} WHERE subject IN ({','.join('?' * len(chunk))}) ORDER BY listed_at", chunk)
-                for chunk in _chunks(sorted(targets))
+                for chunk in self._chunks(sorted(targets))
             )
         causes = {c.value: c for c in Cause}
         for query, args in batches:

@@ -7,19 +7,21 @@ from itertools import chain
 
 from reputable.store.sqlite_tx import SQLiteTables
 
-#: SQLite's default limit on host parameters is 32766; stay well under it.
-_CHUNK = 5000
+#: :meth:`PolicyReads.evidence_labels` reads the whole table once instead of IN lists when it
+#: is asked for more targets than this, and for at least this share of the table's rows.
+_SCAN_MIN_TARGETS = 5000
+_SCAN_MIN_SHARE = 0.05
 #: Sources of clean evidence that end a listing (probe_closures): a re-probe found it closed.
 _CLOSING_PROBES = frozenset({"probe:relay", "probe:proxy"})
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i : i + _CHUNK]
-
-
 class PolicyReads(SQLiteTables):
     """Mixin for SQLiteStore: what the policy engine reads besides evidence rows and periods."""
+
+    def _evidence_size(self) -> int:
+        """Return the highest evidence id: the table's rows, or more (an index lookup)."""
+        (top,) = self._db.execute("SELECT MAX(id) FROM evidence").fetchone()
+        return int(top or 0)
 
     def removal_stops(self) -> dict[str, list[tuple[float, float]]]:
         """Return, per subject, (created_at, decided_at) of its granted removal requests."""
@@ -49,7 +51,7 @@ class PolicyReads(SQLiteTables):
         domains: set[str] | None = None
         if targets is not None:
             domains = set()
-            for chunk in _chunks(sorted(targets)):
+            for chunk in self._chunks(sorted(targets)):
                 marks = ",".join("?" * len(chunk))
                 domains.update(
                     d
@@ -66,7 +68,7 @@ class PolicyReads(SQLiteTables):
         else:
             batches = (
                 (f"{sql} AND domain IN ({','.join('?' * len(chunk))})", chunk)
-                for chunk in _chunks(sorted(domains))
+                for chunk in self._chunks(sorted(domains))
             )
         for query, args in batches:
             for domain, target in self._each(query, args):
@@ -118,7 +120,7 @@ class PolicyReads(SQLiteTables):
         else:
             batches = (
                 (f"{sql} AND target IN ({','.join('?' * len(chunk))})", chunk)
-                for chunk in _chunks(sorted(targets))
+                for chunk in self._chunks(sorted(targets))
             )
         for query, args in batches:
             for target, at, source in self._each(query, args):
@@ -126,14 +128,25 @@ class PolicyReads(SQLiteTables):
         return out
 
     def evidence_labels(self, targets: Collection[str]) -> Iterator[tuple[str, str, float, str]]:
-        """Yield (target, cause, observed_at, detector or source) of the evidence of *targets*."""
+        """Yield (target, cause, observed_at, detector or source) of the evidence of *targets*.
+
+        When *targets* are many (over 5,000) and a large share of the table's (a full run
+        listing most of what it saw), one streamed pass over the table, filtered here, instead
+        of IN lists: PostgreSQL planned each of the 200 lists of a 1M-listing run as a scan of
+        the whole table (bench/store_backends.py --scale).
+        """
         sql = (
             "SELECT target, cause, observed_at, COALESCE(json_extract(detail, '$.detector'),"
             " source) FROM evidence"
         )
+        if len(targets) > _SCAN_MIN_TARGETS and len(targets) >= (
+            _SCAN_MIN_SHARE * self._evidence_size()
+        ):
+            wanted = targets if isinstance(targets, (set, frozenset, dict)) else set(targets)
+            return (row for row in self._each(sql) if row[0] in wanted)
         return chain.from_iterable(
             self._db.execute(f"{sql} WHERE target IN ({','.join('?' * len(chunk))})", chunk)
-            for chunk in _chunks(sorted(targets))
+            for chunk in self._chunks(sorted(targets))
         )
 
     def own_rows(
@@ -157,7 +170,7 @@ class PolicyReads(SQLiteTables):
                 " AND (expires_at IS NULL OR expires_at > ?)",
                 [*chunk, source, active_at],
             )
-            for chunk in _chunks(sorted(subjects))
+            for chunk in self._chunks(sorted(subjects))
         )
 
     def listing_starts(
@@ -186,7 +199,7 @@ class PolicyReads(SQLiteTables):
                 " AND (expires_at IS NULL OR expires_at > ?)",
                 [*chunk, active_at],
             )
-            for chunk in _chunks(sorted(subjects))
+            for chunk in self._chunks(sorted(subjects))
         )
 
     def policy_source_rows(

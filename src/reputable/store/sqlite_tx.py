@@ -10,7 +10,7 @@ statement once and raises :class:`DriverError` for the driver's errors; both sat
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -86,6 +86,9 @@ def transaction(db: Connection, failure: str) -> Iterator[Connection]:
 
 #: Rows per batch of :meth:`SQLiteTables._batches`.
 READ_BATCH = 2000
+#: Values in one ``IN (...)`` list (SQLite's limit on host parameters is 32766), unless the
+#: connection says otherwise (``in_list_size``: PostgreSQL, see store/postgres.py).
+IN_LIST = 5000
 
 
 class SQLiteTables:
@@ -110,6 +113,12 @@ class SQLiteTables:
                 yield rows
         finally:
             cursor.close()
+
+    def _chunks(self, items: Sequence[str]) -> Iterator[Sequence[str]]:
+        """Yield *items* in slices of one ``IN (...)`` list each (:data:`IN_LIST` or the connection's)."""
+        size: int = getattr(self._db, "in_list_size", IN_LIST)
+        for i in range(0, len(items), size):
+            yield items[i : i + size]
 
     def _each(self, sql: str, params: Any = ()) -> Iterator[Any]:
         """Yield the rows of a big read one by one, memory flat at any size (see :meth:`_batches`)."""
