@@ -286,6 +286,14 @@ class JournalRun:
             elif fmt == "sshd" and self._sshd_scan:
                 self._scan_sshd(raw, entry_no, self._net[fmt])
                 out += self._net[fmt].take()
+            elif fmt == "dovecot":
+                detector = self._net[fmt]
+                observe = detector.observe_fields
+                for index, ts, event, ip, fields, line in dovecot.understood(
+                    text.split("\n"), self._clock
+                ):
+                    observe(event, ts, ip, entry_no[index], line, fields)
+                out += detector.take()
             else:
                 detector = self._net[fmt]
                 # the lines were built in the canonical envelope: no rewriting needed
