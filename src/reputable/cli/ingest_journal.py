@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import open_store
 from reputable.cli.common import (
     Format,
     JsonOpt,
@@ -32,6 +31,7 @@ from reputable.evidence.sources.journal import (
     journal_settings,
 )
 from reputable.evidence.sources.maillog import config_params
+from reputable.store.dsn import open_store
 
 
 def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:
