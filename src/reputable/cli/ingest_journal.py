@@ -1,4 +1,4 @@
-"""`reputable ingest journal`: systemd's journal (``journalctl -o json``) into evidence, resumed by cursor."""
+"""`reputable ingest journal`: systemd's journal (``journalctl --output=export``) into evidence, resumed by cursor."""
 
 from __future__ import annotations
 
