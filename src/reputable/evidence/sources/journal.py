@@ -169,6 +169,7 @@ class JournalRun:
     _mail: dict[str, MailRun] = field(default_factory=dict)
     _net: dict[str, NetDetector] = field(default_factory=dict)
     _stamps: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)  # by second's digits
+    _seconds: dict[bytes, float] = field(default_factory=dict)  # those stamps' times (sshd scan)
     _routes: dict[tuple[bytes, bytes], str] = field(default_factory=dict)
     _clock: TimeParser = field(init=False)
     _sshd_scan: bool = field(init=False)  # sshd lines by the block scan (see sshd_scan_suffices)
@@ -259,14 +260,14 @@ class JournalRun:
             at = datetime.fromtimestamp(second, UTC)
         except (TypeError, ValueError, OverflowError, OSError):
             return None
-        stamps = (
-            at.strftime("%Y-%m-%dT%H:%M:%SZ ").encode(),
-            at.strftime("%Y-%m-%d %H:%M:%S +0000 ").encode(),
-        )
+        iso = at.strftime("%Y-%m-%dT%H:%M:%S").encode()
+        stamps = (iso + b"Z ", iso.replace(b"T", b" ") + b" +0000 ")
         if len(usec) > 6 and usec.isdigit():
             if len(self._stamps) > 100_000:
                 self._stamps.clear()
+                self._seconds.clear()
             self._stamps[usec[:-6]] = stamps
+            self._seconds[iso + b"Z"] = float(second)
         return stamps
 
     def flush(self, *, final: bool = False) -> list[Evidence]:
@@ -338,7 +339,7 @@ class JournalRun:
             detector.attempt,
             self._clock,
         )
-        count = block.count
+        count, seconds = block.count, self._seconds
         seen = last = 0
         stamp = b""
         ts: float | None = None
@@ -348,7 +349,9 @@ class JournalRun:
                 continue
             if found[1] != stamp:
                 stamp = found[1]
-                ts = clock(stamp.decode("ascii", "replace"))
+                ts = seconds.get(stamp)  # the stamps this run wrote; else (not kept) parsed
+                if ts is None:
+                    ts = clock(stamp.decode("ascii", "replace"))
             if ts is None:
                 continue
             event, user_group = meaning[g]
