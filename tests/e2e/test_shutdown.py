@@ -196,9 +196,7 @@ def test_stop_mid_policy_evaluation_closes_its_store_only_after_it(
         seen.append(store._db.execute("SELECT 1").fetchone())
 
     async def scenario() -> bool:
-        supervisor = app.Supervisor(
-            config, SQLiteStore(tmp_path / "main.db"), metrics_listen=None
-        )
+        supervisor = app.Supervisor(config, SQLiteStore(tmp_path / "main.db"), metrics_listen=None)
         monkeypatch.setattr(app, "open_store", open_store)
         monkeypatch.setattr(app, "evaluate_new", evaluate)
         task = asyncio.create_task(supervisor.policy_loop())
