@@ -11,7 +11,7 @@ times, one after the other:
 2. ``reputable ingest journal --file F --dry-run`` (journalctl + routing + parsers + detectors),
    its own reported entries/s and the wall time of the whole command;
 3. the Python side alone, in this process: journalctl's export output saved to a file, then
-   read in 1 MiB chunks through ``export_batches``, ``JournalRun.add_entries`` and ``flush``
+   read in 64 KiB chunks through ``export_batches``, ``JournalRun.add_entries`` and ``flush``
    every 20,000 entries, as ``ingest journal`` runs them (CPU time of this process; ``--repeat``
    times, for A/B runs against another checkout on ``PYTHONPATH``).
 
@@ -130,7 +130,7 @@ def python_side(saved: Path) -> None:
 
     def chunks() -> Iterator[bytes]:
         with saved.open("rb") as f:
-            while data := f.read(1 << 20):
+            while data := f.read(journal._READ):
                 yield data
 
     started = time.process_time()
