@@ -9,7 +9,11 @@ times, one after the other:
 1. ``journalctl --directory D --output=export --output-fields=...`` to /dev/null (the reader
    alone, as `ingest journal` runs it), then the same with ``--output=json`` for comparison;
 2. ``reputable ingest journal --file F --dry-run`` (journalctl + routing + parsers + detectors),
-   its own reported entries/s and the wall time of the whole command.
+   its own reported entries/s and the wall time of the whole command;
+3. the Python side alone, in this process: journalctl's export output saved to a file, then
+   read in 64 KiB chunks through ``export_batches``, ``JournalRun.add_entries`` and ``flush``
+   every 20,000 entries, as ``ingest journal`` runs them (CPU time of this process; ``--repeat``
+   times, for A/B runs against another checkout on ``PYTHONPATH``).
 
 Prints the load average: the machine is shared, read the figures with it.
 """
@@ -17,11 +21,14 @@ Prints the load average: the machine is shared, read the figures with it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.evidence.journal_gen import REMOTE, entry, export  # noqa: E402
 
-from reputable.evidence.sources.journal import FIELDS  # noqa: E402
+from reputable.evidence.sources.journal import BATCH, FIELDS  # noqa: E402
 
 T0 = 1_764_900_000
 
@@ -68,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=500_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/journal-bench"))
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the Python side alone")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     for old in args.workdir.glob("*.journal"):
@@ -102,7 +110,46 @@ def main() -> None:
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     print(f"reputable ingest journal --dry-run: {wall:.2f} s wall = {args.entries / wall:,.0f} entries/s (start-up included; CPU of it and its journalctl {cpu:.2f} s)")  # fmt: skip
     print("  reported: " + done.stdout.strip().replace("\n", "\n  "))
+    saved = args.workdir / "export.bin"
+    with saved.open("wb") as out:
+        subprocess.run(
+            ["journalctl", f"--directory={args.workdir}", "--output=export", f"--output-fields={FIELDS}", "--no-pager"],
+            check=True, stdout=out,
+        )  # fmt: skip
+    for _ in range(args.repeat):
+        python_side(saved)
+    saved.unlink()
     print(f"load average at the end: {_load()}")
+
+
+def python_side(saved: Path) -> None:
+    """Time the Python side of `ingest journal` alone over journalctl's saved export output."""
+    from reputable.evidence.detectors.mail_config import mail_params
+    from reputable.evidence.detectors.netconfig import net_settings
+    from reputable.evidence.sources import journal
+
+    def chunks() -> Iterator[bytes]:
+        with saved.open("rb") as f:
+            while data := f.read(journal._READ):
+                yield data
+
+    started = time.process_time()
+    run = journal.JournalRun(mail_params({}, ()), net_settings({}), datetime(2025, 12, 6, tzinfo=UTC))  # fmt: skip
+    found = since = 0
+    for chunk in journal.export_batches(chunks()):
+        read = chunk or []
+        while read:
+            room = BATCH - since
+            part, read = (read[:room], read[room:]) if len(read) > room else (read, [])
+            run.add_entries(part)
+            since += len(part)
+            if since >= BATCH:
+                found += len(run.flush())
+                since = 0
+    found += len(run.flush(final=True))
+    cpu = time.process_time() - started
+    state = hashlib.sha256(run.state().encode()).hexdigest()[:12]
+    print(f"Python side alone: {run.entries:,} entries, {found} evidence, CPU {cpu:.2f} s = {run.entries / cpu:,.0f} entries/s (state {state}; load {_load().split()[0]})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ from reputable.publication.snapshot.publish import (
 )
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
 from reputable.store.coordination import EVIDENCE_CHANNEL, ChangeFeed, change_feed, leader_lock
-from reputable.store.dsn import is_postgres, open_dsn, shown
-from reputable.store.sqlite import SQLiteStore, SQLStore
+from reputable.store.dsn import is_postgres, open_store, shown
+from reputable.store.sqlite import SQLStore
 from reputable.web.pages.settings import page_settings
 from reputable.web.settings import check_bind, http_settings
 
@@ -90,25 +90,6 @@ async def run_child(cmd: list[str]) -> int:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-
-
-def open_store(config: Config, *, read_only: bool = False) -> SQLStore:
-    """Open the store named by ``store.dsn`` (SQLite by default, or PostgreSQL), migrating it.
-
-    *read_only* callers (commands that only show things) never create the file or its folder:
-    a missing store is shown as an empty one (in memory), with a warning that names it.
-    """
-    dsn = config.store_dsn
-    if dsn.startswith("sqlite:///"):
-        path = Path(dsn.removeprefix("sqlite:///"))
-        if read_only and not path.is_file():
-            log.warning(
-                "store_missing",
-                path=path,
-                hint="nothing recorded yet, showing an empty store; check --config or data_dir",
-            )
-            return SQLiteStore(":memory:")
-    return open_dsn(dsn)
 
 
 def store_path(config: Config) -> Path:

@@ -183,13 +183,14 @@ def test_stop_mid_policy_evaluation_closes_its_store_only_after_it(
 
     from reputable import app
     from reputable.config import load_config
+    from reputable.store.sqlite import SQLiteStore
 
     config = load_config(write_config(tmp_path, dns_port=free_port()))
     entered, release, closed = threading.Event(), threading.Event(), threading.Event()
     seen: list[object] = []
 
     def open_store(cfg: object) -> object:
-        store = app.SQLiteStore(tmp_path / "policy.db")
+        store = SQLiteStore(tmp_path / "policy.db")
         close = store.close
 
         def tracked_close() -> None:
@@ -199,15 +200,13 @@ def test_stop_mid_policy_evaluation_closes_its_store_only_after_it(
         store.close = tracked_close  # type: ignore[method-assign]
         return store
 
-    def evaluate(store: app.SQLiteStore, *args: object, **kwargs: object) -> None:
+    def evaluate(store: SQLiteStore, *args: object, **kwargs: object) -> None:
         entered.set()
         release.wait(10)
         seen.append(store._db.execute("SELECT 1").fetchone())
 
     async def scenario() -> bool:
-        supervisor = app.Supervisor(
-            config, app.SQLiteStore(tmp_path / "main.db"), metrics_listen=None
-        )
+        supervisor = app.Supervisor(config, SQLiteStore(tmp_path / "main.db"), metrics_listen=None)
         monkeypatch.setattr(app, "open_store", open_store)
         monkeypatch.setattr(app, "evaluate_new", evaluate)
         task = asyncio.create_task(supervisor.policy_loop())

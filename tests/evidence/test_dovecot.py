@@ -89,3 +89,53 @@ def test_cli_auto_format_reads_stdin_once_and_refuses_unknown_logs(tmp_path: Pat
     assert bad.returncode != 0
     assert "give --format" in (bad.stderr + bad.stdout).decode()
     assert b"Traceback" not in bad.stderr
+
+
+def test_the_journal_fast_path_counts_exactly_as_parse_and_observe() -> None:
+    """``dovecot.understood`` + ``observe_fields`` (the journal's path) = ``parse`` + ``observe``.
+
+    Every sample line in the canonical envelope, with a CR and repeated so buckets fill, under
+    the default scenarios and under ones with distinct fields and amounts, those given by the
+    line (user, method, attempts, service) and NetEvent's defaults (path, status).
+    """
+    from reputable.evidence.detectors.net import NetDetector
+    from reputable.evidence.detectors.netconfig import DEFAULT_SCENARIOS, Scenario
+    from reputable.evidence.parsers import dovecot
+    from reputable.evidence.parsers.envelope import normalize
+    from reputable.evidence.parsers.netbase import NetEvent
+    from reputable.evidence.parsers.syslog_time import TimeParser
+
+    lines = [
+        normalize(line)
+        for name in ("dovecot.log", "accuracy/dovecot.log")
+        for line in (SAMPLES / name).read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    lines = [line + ("\r" if i % 5 == 0 else "") for i in range(8) for line in lines]
+    tags = frozenset({"login_failed", "login_aborted", "auth_unknown_user", "auth_mismatch", "login", "userip_limit"})  # fmt: skip
+
+    def scenario(
+        name: str, on: frozenset[str], capacity: float, distinct: str = "", amount: str = ""
+    ) -> Scenario:
+        return Scenario(name=name, tags=on, capacity=capacity, leakspeed=60.0, distinct=distinct, amount=amount)  # fmt: skip
+
+    custom = (
+        scenario("by_user", tags, 3, distinct="user"),
+        scenario("by_attempts", tags, 4, amount="attempts"),
+        scenario("by_service", frozenset({"login_failed"}), 2, distinct="service"),
+        scenario("by_path", tags, 2, distinct="path", amount="status"),
+        scenario("by_method", frozenset({"auth_mismatch", "login_failed"}), 2, distinct="method"),
+    )
+    for scenarios in (DEFAULT_SCENARIOS, custom):
+        settings = NetSettings(scenarios=scenarios)
+        slow, fast = NetDetector(settings, source="s"), NetDetector(settings, source="s")
+        for item in dovecot.parse(lines, now=NOW, envelope=False):
+            if isinstance(item, NetEvent):
+                slow.observe(item)
+        understood = list(dovecot.understood(lines, TimeParser(NOW)))
+        for index, ts, event, ip, fields, text in understood:
+            fast.observe_fields(event, ts, ip, index + 1, text, fields)
+        assert len(understood) > 40 and slow.events == fast.events and slow.ips == fast.ips
+        assert slow.state() == fast.state()
+        found = fast.take()
+        assert found and slow.take() == found

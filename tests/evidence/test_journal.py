@@ -240,3 +240,40 @@ def test_a_multi_line_message_in_a_real_journal_is_one_entry(tmp_path: Path) -> 
     write_journal(journal, [entry(T0, "sshd", "Invalid user a\nb from 192.0.2.40 port 1", unit="ssh.service")])  # fmt: skip
     out = cli(_config(tmp_path), "ingest", "journal", "--file", str(journal), "--dry-run", "--now", NOW).stdout  # fmt: skip
     assert out.startswith("1 journal entries read") and "sshd 1" in out
+
+
+def test_unreadable_timestamps_are_counted_even_beside_a_cached_second() -> None:
+    """The per-second stamp cache never lets a malformed ``__REALTIME_TIMESTAMP`` through."""
+    run = JournalRun(MailParams(), NetSettings(), datetime(2026, 12, 2, tzinfo=UTC))
+    base = {b"SYSLOG_IDENTIFIER": b"sshd", b"_PID": b"7", b"_HOSTNAME": b"h"}
+    message = b"Failed password for root from 192.0.2.1 port 22 ssh2"
+    second = str(T0).encode()
+    run.add_entries(
+        [
+            {**base, b"__REALTIME_TIMESTAMP": second + b"000001", b"MESSAGE": message},
+            {**base, b"__REALTIME_TIMESTAMP": second + b"0000x2", b"MESSAGE": message},
+            {**base, b"__REALTIME_TIMESTAMP": b"soon", b"MESSAGE": message},
+            {**base, b"__REALTIME_TIMESTAMP": second + b"999999", b"MESSAGE": message},
+        ]
+    )
+    assert (run.entries, run.bad, run.routed["sshd"]) == (4, 2, 4)
+    lines, numbers = run._pending["sshd"]
+    stamp = datetime.fromtimestamp(T0, UTC).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    assert lines == [stamp + b" h sshd[7]: " + message] * 2 and numbers == [1, 4]
+
+
+def test_chunks_of_entries_are_the_entries_one_by_one() -> None:
+    """A chunk's entries added at once give the lines, numbers and cursor of adding them singly."""
+    chunk = [
+        {b"__CURSOR": f"s=1;i={i}".encode(), b"__REALTIME_TIMESTAMP": str((T0 + i // 3) * 1_000_000).encode(),
+         b"SYSLOG_IDENTIFIER": ident, b"_PID": b"%d" % i, b"_HOSTNAME": b"h", b"MESSAGE": b"m%d\nx" % i}
+        for i, ident in enumerate([b"sshd", b"CRON", b"postfix/smtpd", b"exim", b"dovecot", b"sshd"] * 3)
+    ]  # fmt: skip
+    at_once = JournalRun(MailParams(), NetSettings(), datetime(2026, 12, 2, tzinfo=UTC))
+    one_by_one = JournalRun(MailParams(), NetSettings(), datetime(2026, 12, 2, tzinfo=UTC))
+    at_once.add_entries(chunk)
+    for item in chunk:
+        one_by_one.add(item)
+    assert at_once._pending == one_by_one._pending and at_once._pending["sshd"][1] == [1, 6, 7, 12, 13, 18]  # fmt: skip
+    assert (at_once.entries, at_once.unrouted, at_once.routed) == (18, 3, one_by_one.routed)
+    assert at_once.state() == one_by_one.state() and at_once.cursor == "s=1;i=17"

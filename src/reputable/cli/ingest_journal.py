@@ -1,4 +1,4 @@
-"""`reputable ingest journal`: systemd's journal (``journalctl -o json``) into evidence, resumed by cursor."""
+"""`reputable ingest journal`: systemd's journal (``journalctl --output=export``) into evidence, resumed by cursor."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import open_store
 from reputable.cli.common import (
     Format,
     JsonOpt,
@@ -32,6 +31,7 @@ from reputable.evidence.sources.journal import (
     journal_settings,
 )
 from reputable.evidence.sources.maillog import config_params
+from reputable.store.dsn import open_store
 
 
 def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:

@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import open_store
 from reputable.cli.common import (
     EXIT_FOUND,
     Format,
@@ -59,6 +58,7 @@ from reputable.evidence.sources.maillog import (
     ingest_files,
     maillog_settings,
 )
+from reputable.store.dsn import open_store
 
 report_app = typer.Typer(help="Reports about your own mail traffic.", no_args_is_help=True)
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import open_store
 from reputable.cli.common import (
     Format,
     JsonOpt,
@@ -26,6 +25,7 @@ from reputable.evidence.parsers.net import NET_PARSERS
 from reputable.evidence.parsers.netbase import NetEvent, NetLine
 from reputable.evidence.sources.inputs import zone_named
 from reputable.evidence.sources.netlog import NetlogSummary, check_format, ingest_netlog
+from reputable.store.dsn import open_store
 
 
 def register_ingest(ingest_app: typer.Typer, app: typer.Typer) -> None:

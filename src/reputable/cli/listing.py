@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import limits, open_store
 from reputable.cli.common import (
     Format,
     JsonOpt,
@@ -32,6 +31,7 @@ from reputable.core.errors import InputError
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.listings.rules import check_removable, new_listing
 from reputable.publication.exports.listing_json import write_listing_records
+from reputable.store.dsn import open_store
 from reputable.store.sqlite import RANGES, SQLStore
 
 list_app = typer.Typer(help="Add, show and remove listings.", no_args_is_help=True)
@@ -184,6 +184,8 @@ def list_add(
     plain: PlainOpt = False,
 ) -> None:
     """List SUBJECT for CAUSE (a listed domain covers its subdomains)."""
+    from reputable.app import limits  # the composition root: only when it is needed
+
     fmt = action_format(as_json, plain)
     config = state(ctx).config
     listing = new_listing(

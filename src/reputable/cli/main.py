@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 
 from reputable import __version__
-from reputable.app import open_store, publish_now, serve
 from reputable.cli.common import (
     Format,
     JsonOpt,
@@ -28,8 +27,7 @@ from reputable.cli.listing import allow_app, list_app
 from reputable.config import DEFAULT_TOML
 from reputable.core import log
 from reputable.core.errors import ReputableError
-from reputable.publication.dnsbl.worker import metrics_path
-from reputable.publication.metrics import read_worker_files, render
+from reputable.store.dsn import open_store
 
 app = typer.Typer(
     name="reputable",
@@ -128,12 +126,16 @@ def serve_command(
     ] = "127.0.0.1:9153",
 ) -> None:
     """Run the DNSBL server (DNS on dns.listen, UDP+TCP; HTTP API on http.listen) until Ctrl-C."""
+    from reputable.app import serve  # the composition root: only the commands that run it
+
     serve(state(ctx).config, metrics_listen=metrics or None)
 
 
 @snapshot_app.command("build")
 def snapshot_build(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Rebuild the snapshot file from the store now (serve does this by itself)."""
+    from reputable.app import publish_now
+
     fmt = action_format(as_json, plain)
     result = publish_now(state(ctx).config)
     record = {
@@ -177,6 +179,9 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False)
     --json prints the samples as [{"name", "labels", "value"}]; --plain one
     ``name<TAB>labels<TAB>value`` line each.
     """
+    from reputable.publication.dnsbl.worker import metrics_path
+    from reputable.publication.metrics import read_worker_files, render
+
     fmt = action_format(as_json, plain)
     config = state(ctx).config
     store = open_store(config, read_only=True)

@@ -8,6 +8,8 @@ length of the log: ``sweep`` drops buckets that have leaked empty.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import MISSING
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -21,6 +23,10 @@ _SEEN_LIMIT: Final = (
     256  # distinct values remembered per bucket (more means it overflowed long ago)
 )
 _TRAVERSAL: Final = ("/../", "%2e%2e", "/etc/passwd", "<script")
+#: NetEvent's field defaults (what an event made without a field holds in it).
+_DEFAULTS: Final[dict[str, object]] = {
+    f.name: f.default for f in dataclass_fields(NetEvent) if f.default is not MISSING
+}
 
 
 class _Bucket:
@@ -117,6 +123,33 @@ class NetDetector:
             amount = float(getattr(event, scenario.amount) or 1) if scenario.amount else 1.0
             self._pour(index, event.ts, event.ip, key, amount, event.line, event.text)
         return tags
+
+    def observe_fields(
+        self, event: str, ts: float, ip: str, line: int, text: str, fields: dict[str, object]
+    ) -> None:
+        """``observe`` of the NetEvent these arguments would make, without making it.
+
+        For events whose tags are their name alone (no ``dst``; not ``syn``, ``http_request``):
+        Dovecot's, from the journal's fast path (measured: bench/journal_ingest.py, a NetEvent
+        and ``observe`` were half of Dovecot's time). *fields* are the event's other fields;
+        those not given are NetEvent's defaults. Keep it equivalent to ``observe`` (tests
+        compare the two).
+        """
+        indexes = self._by_tag.get(event)
+        if not ip or not indexes:
+            return
+        self.events[event] += 1
+        self._count_ip(ip)
+        scenarios = self.settings.scenarios
+        for index in indexes:  # ascending, as observe's sorted()
+            scenario = scenarios[index]
+            key = None
+            if scenario.distinct:
+                key = fields.get(scenario.distinct, _DEFAULTS.get(scenario.distinct))
+            amount = 1.0
+            if scenario.amount:
+                amount = float(fields.get(scenario.amount, _DEFAULTS.get(scenario.amount)) or 1)  # type: ignore[arg-type]
+            self._pour(index, ts, ip, key, amount, line, text)
 
     def attempt(self, event: str, ts: float, ip: bytes, user: bytes) -> list[Any] | None:
         """Pour one sshd authentication attempt (the fast path: same effect as ``observe``).

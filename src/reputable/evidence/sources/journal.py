@@ -22,9 +22,10 @@ import os
 import select
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from operator import methodcaller
 from pathlib import Path
 from typing import Any, Final
@@ -45,6 +46,10 @@ SOURCE: Final = "journal"
 FIELDS: Final = "MESSAGE,SYSLOG_IDENTIFIER,_SYSTEMD_UNIT,SYSLOG_PID,_PID,_HOSTNAME"
 #: Entries per batch (one commit each) in batch mode; following also commits when idle.
 BATCH: Final = 20_000
+#: Bytes per read of journalctl's output (~160 entries): the chunk, its pieces and their dicts
+#: stay in the core's cache. Measured (bench/journal_ingest.py's Python side, CPU): 64 KiB
+#: chunks 3.9-4.5 s, 1 MiB chunks 5.0 s for 500,000 entries.
+_READ: Final = 1 << 16
 MAIL: Final = ("postfix", "exim")
 NET: Final = ("sshd", "dovecot", "netfilter")
 _PARSE: Final = {"sshd": sshd.parse, "dovecot": dovecot.parse, "netfilter": netfilter.parse}
@@ -165,7 +170,8 @@ class JournalRun:
     _cursor: bytes = b""  # the newest entry's cursor, not decoded yet
     _mail: dict[str, MailRun] = field(default_factory=dict)
     _net: dict[str, NetDetector] = field(default_factory=dict)
-    _stamps: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    _stamps: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)  # by second's digits
+    _seconds: dict[bytes, float] = field(default_factory=dict)  # those stamps' times (sshd scan)
     _routes: dict[tuple[bytes, bytes], str] = field(default_factory=dict)
     _clock: TimeParser = field(init=False)
     _sshd_scan: bool = field(init=False)  # sshd lines by the block scan (see sshd_scan_suffices)
@@ -180,63 +186,91 @@ class JournalRun:
 
     def add(self, entry: dict[bytes, bytes]) -> None:
         """Take one entry of ``journalctl --output=export`` (field name to raw value)."""
-        self.entries += 1
-        # The hot loop of `ingest journal` (bench/journal_ingest.py). Nothing is decoded here:
-        # routes are cached per raw (identifier, unit), the line is built in bytes, and each
-        # batch's lines are decoded in one call at flush (UTF-8 decoding with "replace" gives
-        # the same text line by line or joined: a newline is never part of a multi-byte
-        # sequence). The cursor is decoded when it is saved.
-        get = entry.get
-        cursor = get(b"__CURSOR")
-        if cursor:
-            self._cursor = cursor
-        ident = get(b"SYSLOG_IDENTIFIER", b"")
-        unit = get(b"_SYSTEMD_UNIT", b"")
-        fmt = self._routes.get((ident, unit))
-        if fmt is None:
-            fmt = route(_text(ident), _text(unit))
-            if len(self._routes) < 10_000:
-                self._routes[(ident, unit)] = fmt
-        message = get(b"MESSAGE", b"")
-        if fmt == "" and ident == b"kernel":
-            fmt = route("kernel", _text(unit), _text(message))
-        if not fmt:
-            self.unrouted += 1
-            return
-        self.routed[fmt] += 1
+        self.add_entries((entry,))
+
+    def add_entries(self, entries: Sequence[dict[bytes, bytes]]) -> None:
+        """Take entries of ``journalctl --output=export`` in the journal's order."""
+        # The hot loop of `ingest journal` (bench/journal_ingest.py): one call per chunk of
+        # journalctl's output, not per entry, with what it uses held in locals. Nothing is
+        # decoded here: routes are cached per raw (identifier, unit), the line is built in
+        # bytes, and each batch's lines are decoded in one call at flush (UTF-8 decoding with
+        # "replace" gives the same text line by line or joined: a newline is never part of a
+        # multi-byte sequence). The cursor is decoded when it is saved.
+        for entry in reversed(entries):
+            cursor = entry.get(b"__CURSOR")
+            if cursor:
+                self._cursor = cursor
+                break
+        routes, stamps_of, pending_of = self._routes, self._stamps, self._pending
+        routed = self.routed
+        number = self.entries
+        unrouted = 0
+        for entry in entries:
+            number += 1
+            get = entry.get
+            ident = get(b"SYSLOG_IDENTIFIER", b"")
+            unit = get(b"_SYSTEMD_UNIT", b"")
+            fmt = routes.get((ident, unit))
+            if fmt is None:
+                fmt = route(_text(ident), _text(unit))
+                if len(routes) < 10_000:
+                    routes[(ident, unit)] = fmt
+            message = get(b"MESSAGE", b"")
+            if not fmt:
+                if ident == b"kernel":
+                    fmt = route("kernel", _text(unit), _text(message))
+                if not fmt:
+                    unrouted += 1
+                    continue
+            routed[fmt] += 1
+            usec = get(b"__REALTIME_TIMESTAMP", b"0")
+            # Cached per second, keyed by the value's digits before the last six (the
+            # microseconds): journalctl writes a decimal number here; anything else is parsed
+            # in full (and counted as unreadable when it is not a number).
+            stamps = stamps_of.get(usec[:-6])
+            if stamps is None or not usec[-6:].isdigit():
+                stamps = self._stamps_at(usec)
+                if stamps is None:
+                    self.bad += 1
+                    continue
+            pending = pending_of.get(fmt)
+            if pending is None:
+                pending = pending_of[fmt] = ([], [])
+            if fmt == "exim":
+                line = stamps[1] + message
+            else:
+                pid = get(b"SYSLOG_PID") or get(b"_PID")
+                tag = ident or fmt.encode()
+                if pid:
+                    if not pid.isascii():  # read as ASCII: each other byte is one U+FFFD
+                        pid = pid.decode("ascii", "replace").encode()
+                    line = b"%s%s %s[%s]: %s" % (stamps[0], get(b"_HOSTNAME", b"-"), tag, pid, message)  # fmt: skip
+                else:
+                    line = b"%s%s %s: %s" % (stamps[0], get(b"_HOSTNAME", b"-"), tag, message)
+            if b"\n" in line:  # a multi-line message (a binary field) is one line
+                line = line.replace(b"\n", b" ")
+            pending[0].append(line)
+            if fmt not in MAIL:
+                pending[1].append(number)
+        self.entries = number
+        self.unrouted += unrouted
+
+    def _stamps_at(self, usec: bytes) -> tuple[bytes, bytes] | None:
+        """Return the line stamps (syslog's, Exim's) of a ``__REALTIME_TIMESTAMP``; None if unreadable."""
         try:
-            usec = int(get(b"__REALTIME_TIMESTAMP", b"0"))
-        except (TypeError, ValueError):
-            self.bad += 1
-            return
-        second = usec // 1_000_000
-        stamps = self._stamps.get(second)
-        if stamps is None:
+            second = int(usec) // 1_000_000
+            at = datetime.fromtimestamp(second, UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            return None
+        iso = at.strftime("%Y-%m-%dT%H:%M:%S").encode()
+        stamps = (iso + b"Z ", iso.replace(b"T", b" ") + b" +0000 ")
+        if len(usec) > 6 and usec.isdigit():
             if len(self._stamps) > 100_000:
                 self._stamps.clear()
-            at = datetime.fromtimestamp(second, UTC)
-            stamps = self._stamps[second] = (
-                at.strftime("%Y-%m-%dT%H:%M:%SZ ").encode(),
-                at.strftime("%Y-%m-%d %H:%M:%S +0000 ").encode(),
-            )
-        pending = self._pending.get(fmt)
-        if pending is None:
-            pending = self._pending[fmt] = ([], [])
-        if fmt == "exim":
-            line = stamps[1] + message
-        else:
-            pid = get(b"SYSLOG_PID") or get(b"_PID") or b""
-            if not pid.isascii():  # read as ASCII: each other byte is one U+FFFD
-                pid = pid.decode("ascii", "replace").encode()
-            tag = ident or fmt.encode()
-            if pid:
-                tag = b"%s[%s]" % (tag, pid)
-            line = b"%s%s %s: %s" % (stamps[0], get(b"_HOSTNAME", b"-"), tag, message)
-        if b"\n" in line:  # a multi-line message (a binary field) is one line
-            line = line.replace(b"\n", b" ")
-        pending[0].append(line)
-        if fmt not in MAIL:
-            pending[1].append(self.entries)
+                self._seconds.clear()
+            self._stamps[usec[:-6]] = stamps
+            self._seconds[iso + b"Z"] = float(second)
+        return stamps
 
     def flush(self, *, final: bool = False) -> list[Evidence]:
         """Parse and detect what was added since the last flush; return the evidence it completed."""
@@ -255,6 +289,14 @@ class JournalRun:
             elif fmt == "sshd" and self._sshd_scan:
                 self._scan_sshd(raw, entry_no, self._net[fmt])
                 out += self._net[fmt].take()
+            elif fmt == "dovecot":
+                detector = self._net[fmt]
+                observe = detector.observe_fields
+                for index, ts, event, ip, fields, line in dovecot.understood(
+                    text.split("\n"), self._clock
+                ):
+                    observe(event, ts, ip, entry_no[index], line, fields)
+                out += detector.take()
             else:
                 detector = self._net[fmt]
                 # the lines were built in the canonical envelope: no rewriting needed
@@ -299,7 +341,7 @@ class JournalRun:
             detector.attempt,
             self._clock,
         )
-        count = block.count
+        count, seconds = block.count, self._seconds
         seen = last = 0
         stamp = b""
         ts: float | None = None
@@ -309,7 +351,9 @@ class JournalRun:
                 continue
             if found[1] != stamp:
                 stamp = found[1]
-                ts = clock(stamp.decode("ascii", "replace"))
+                ts = seconds.get(stamp)  # the stamps this run wrote; else (not kept) parsed
+                if ts is None:
+                    ts = clock(stamp.decode("ascii", "replace"))
             if ts is None:
                 continue
             event, user_group = meaning[g]
@@ -380,56 +424,90 @@ def _chunks(proc: subprocess.Popen[bytes], idle: float) -> Iterator[bytes | None
         if not ready:
             yield None
             continue
-        data = os.read(fd, 1 << 20)
+        data = os.read(fd, _READ)
         if not data:
             return
         yield data
 
 
 def export_entries(chunks: Iterable[bytes | None]) -> Iterator[dict[bytes, bytes] | None]:
-    """Yield the entries of the journal export format read in *chunks* (None passed through).
+    """Yield the entries of the journal export format read in *chunks* (None passed through)."""
+    for entries in export_batches(chunks):
+        if entries is None:
+            yield None
+        else:
+            yield from entries
+
+
+def export_batches(chunks: Iterable[bytes | None]) -> Iterator[list[dict[bytes, bytes]] | None]:
+    """Yield the entries of the journal export format read in *chunks*, a list per chunk (None passed through).
 
     systemd's Journal Export Format: ``NAME=value`` lines, or for a value that is not
     printable text ``NAME``, a newline, its size as 64-bit little-endian, the bytes and a
     newline; a blank line ends an entry.
 
-    An entry of text fields only (nearly all) ends at the first blank line after its start and
-    is made into a dict by C code alone (``dict(map(split, lines))``). A line without ``=``
-    (a binary field's name, or a stray blank line) makes that fail with ValueError: that entry
-    is read field by field instead (:func:`_entry_at`). Measured: bench/journal_ingest.py.
+    A chunk's whole entries of text fields only (nearly all chunks) are made into dicts by C
+    code alone: the text up to its last blank line split at blank lines, each piece
+    ``dict(map(split, lines))``. A line without ``=`` (a binary field's name, whose value may
+    hold blank lines, or a stray blank line) makes that fail with ValueError: that chunk is
+    read entry by entry instead (:func:`_entries_in`). Measured: bench/journal_ingest.py.
     """
     buf = b""
-    split = _SPLIT_FIELD
+    split, eq, once = bytes.split, _EQ, _ONCE
     for data in chunks:
         if data is None:
             yield None
             continue
         buf = buf + data if buf else data
-        pos = 0
-        while True:
-            end = buf.find(b"\n\n", pos)
-            if end < 0:
-                break
-            try:
-                entry = dict(map(split, buf[pos:end].split(b"\n")))
-            except ValueError:  # a binary field, or blank lines: field by field
-                found = _entry_at(buf, pos, final=False)
-                if found is None:
-                    break  # the entry goes on in the next chunk
-                got, pos = found
-                if got:
-                    yield got
-                continue
-            pos = end + 2
-            yield entry
-        buf = buf[pos:]
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            continue
+        try:
+            got = [
+                dict(map(split, piece.split(b"\n"), eq, once)) for piece in buf[:end].split(b"\n\n")
+            ]
+        except ValueError:  # a binary field, or blank lines: entry by entry
+            got, pos = _entries_in(buf)
+            buf = buf[pos:]
+        else:
+            buf = buf[end + 2 :]
+        if got:
+            yield got
     if buf:
         found = _entry_at(buf, 0, final=True)
         if found is not None and found[0]:
-            yield found[0]
+            yield [found[0]]
+
+
+def _entries_in(buf: bytes) -> tuple[list[dict[bytes, bytes]], int]:
+    """Return the whole entries at the start of *buf* and where the first unfinished one starts."""
+    got: list[dict[bytes, bytes]] = []
+    split = _SPLIT_FIELD
+    pos = 0
+    while True:
+        end = buf.find(b"\n\n", pos)
+        if end < 0:
+            return got, pos
+        try:
+            entry = dict(map(split, buf[pos:end].split(b"\n")))
+        except ValueError:  # a binary field, or blank lines: field by field
+            found = _entry_at(buf, pos, final=False)
+            if found is None:
+                return got, pos  # the entry goes on in the next chunk
+            entry, pos = found
+            if entry:
+                got.append(entry)
+            continue
+        pos = end + 2
+        got.append(entry)
 
 
 _SPLIT_FIELD: Final = methodcaller("split", b"=", 1)
+#: ``map(bytes.split, lines, _EQ, _ONCE)`` is ``line.split(b"=", 1)`` for each line, a fifth
+#: cheaper than the methodcaller (measured on bench/journal_ingest.py's export output); the
+#: endless repeats are shared, map stops at the end of the lines.
+_EQ: Final = repeat(b"=")
+_ONCE: Final = repeat(1)
 
 
 def _entry_at(buf: bytes, pos: int, *, final: bool) -> tuple[dict[bytes, bytes], int] | None:
@@ -507,19 +585,30 @@ def ingest_journal(
         committed = run.entries
 
     try:
-        for item in export_entries(_chunks(proc, idle)):
-            if item is None:
+        for read in export_batches(_chunks(proc, idle)):
+            if read is None:
                 if run.entries != committed:
                     commit(False)
                 if should_stop():
                     break
                 continue
-            run.add(item)
-            since += 1
-            if since >= batch:
-                commit(False)
-                if should_stop():
-                    break
+            stop = False
+            entries = read
+            while entries:  # a batch ends at exactly *batch* entries: cut the chunk there
+                room = batch - since
+                if len(entries) > room:
+                    part, entries = entries[:room], entries[room:]
+                else:
+                    part, entries = entries, []
+                run.add_entries(part)
+                since += len(part)
+                if since >= batch:
+                    commit(False)
+                    if should_stop():
+                        stop = True
+                        break
+            if stop:
+                break
     finally:
         if proc.poll() is None:
             proc.terminate()
