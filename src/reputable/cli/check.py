@@ -26,7 +26,6 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from reputable.app import open_store
 from reputable.checker import catalogue as cat
 from reputable.checker.alert import AlertError
 from reputable.checker.batch import Sink, check_format, check_many, load_subjects, output_format
@@ -44,6 +43,7 @@ from reputable.cli.common import plain_line, state
 from reputable.config import load_config
 from reputable.core.errors import ConfigError, InputError, ReputableError
 from reputable.listings.explain import explain
+from reputable.store.dsn import open_store
 
 ERROR_EXIT: Final = EXIT_CODE[Verdict.ERROR]
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from reputable.app import open_store
 from reputable.checker import catalogue as cat
 from reputable.checker.message import MAX_BYTES as MAX_MESSAGE
 from reputable.checker.model import Finding, Report
@@ -31,6 +30,7 @@ from reputable.evidence.sources.probes.model import CLOSED, OPEN, ProbeResult, e
 # `check --smtp` obeys exactly the rules of `reputable probe relay` (one implementation).
 from reputable.evidence.sources.probes.runner import _last_probe, _seen
 from reputable.evidence.sources.settings import parse_settings as source_settings
+from reputable.store.dsn import open_store
 from reputable.store.sqlite import SQLStore
 
 DEFAULT_CONFIG: Final = Path("reputable.toml")

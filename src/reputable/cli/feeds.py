@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import open_store
 from reputable.cli.common import (
     EXIT_FAILURE,
     Format,
@@ -28,6 +27,7 @@ from reputable.evidence.parsers.feed_kinds import FEED_PARSERS
 from reputable.evidence.parsers.feed_model import CsvMapping, FeedDefinition, check_name
 from reputable.evidence.sources.feed_fetch import check_url
 from reputable.listings.feeds import SyncReport, sync_feeds
+from reputable.store.dsn import open_store
 
 feed_app = typer.Typer(
     help="Imported feeds: IP/CIDR lists and malware/phishing URL lists.", no_args_is_help=True

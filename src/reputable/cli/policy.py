@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import open_store, prefix_table
+from reputable.app import prefix_table
 from reputable.cli.common import (
     EXIT_FOUND,
     Format,
@@ -49,6 +49,7 @@ from reputable.listings.delisting import (
 )
 from reputable.listings.engine import CURSOR, Outcome, evaluate
 from reputable.listings.explain import Explanation, explain
+from reputable.store.dsn import open_store
 from reputable.store.sqlite import SQLStore
 
 evidence_app = typer.Typer(

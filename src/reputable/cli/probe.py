@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import open_store
 from reputable.cli.common import (
     EXIT_FAILURE,
     EXIT_USAGE,
@@ -30,6 +29,7 @@ from reputable.evidence.parsers.feed_net import feed_network
 from reputable.evidence.sources.probes.model import ERROR, REFUSED, ProbeResult
 from reputable.evidence.sources.probes.runner import run_probe
 from reputable.evidence.sources.settings import parse_settings
+from reputable.store.dsn import open_store
 
 probe_app = typer.Typer(
     help="Active probes (open relay, open proxy, reverse DNS) of allow-listed addresses.",

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import open_store
 from reputable.cli.common import (
     Format,
     JsonOpt,
@@ -23,6 +22,7 @@ from reputable.cli.common import (
 )
 from reputable.core.clock import format_instant
 from reputable.core.errors import InputError
+from reputable.store.dsn import open_store
 from reputable.web.tokens import check_name, digest, new_secret, parse_scopes
 
 token_app = typer.Typer(

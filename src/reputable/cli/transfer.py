@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from reputable.app import limits, open_store
+from reputable.app import limits
 from reputable.cli.common import (
     Format,
     JsonOpt,
@@ -41,6 +41,7 @@ from reputable.publication.snapshot.overlay import overlay_path
 from reputable.publication.snapshot.publish import FRESH, fingerprint, freshness, publish
 from reputable.publication.snapshot.view import Snapshot
 from reputable.store.bulk import load_listings
+from reputable.store.dsn import open_store
 
 import_app = typer.Typer(help="Read listings from other blocklist software.", no_args_is_help=True)
 export_app = typer.Typer(
