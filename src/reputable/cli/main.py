@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -201,8 +202,12 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False)
 CORE_COMMANDS = frozenset({"serve", "snapshot", "list", "allow", "init", "version", "stats"})
 
 
-def _register_plugins(word: str | None) -> None:
-    """Import the plug-in modules that own *word* (all of them when none does)."""
+def _register_plugins(word: str | None, argv: Sequence[str] = ()) -> None:
+    """Import the plug-in modules that own *word* (all of them when none does).
+
+    A plug-in with ``register_only(app, argv)`` (`ingest`) imports only the module of the
+    sub-command named on *argv*.
+    """
     owners = [m for m, words in PLUGINS.items() if word in words]
     for module_name in owners or list(PLUGINS):
         try:
@@ -211,7 +216,11 @@ def _register_plugins(word: str | None) -> None:
             if exc.name == module_name:
                 continue
             raise
-        module.register(app)
+        register_only = getattr(module, "register_only", None)
+        if owners and register_only is not None:
+            register_only(app, argv)
+        else:
+            module.register(app)
 
 
 def main() -> None:
@@ -223,7 +232,7 @@ def main() -> None:
     try:
         word = command_word(sys.argv[1:])
         if word not in CORE_COMMANDS:
-            _register_plugins(word)
+            _register_plugins(word, sys.argv[1:])
         # The name completion scripts and usage lines use, also under `python -m reputable`.
         app(prog_name="reputable")
     except ReputableError as exc:
