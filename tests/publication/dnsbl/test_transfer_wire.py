@@ -63,10 +63,10 @@ def _axfr(transfers: Transfers, zone: str) -> tuple[list[bytes], dns.message.Mes
     return transfers.answer(query.to_wire(), "192.0.2.200"), query
 
 
-def _read(messages: list[bytes], query: dns.message.Message) -> list[tuple[str, str, str, int]]:
+def _read(messages: list[bytes], query: dns.message.Message) -> list[tuple[str, int, str, int]]:
     """Parse *messages* as a secondary does, the TSIG chain checked; return their records."""
     ctx, mac = None, query.mac
-    out = []
+    out: list[tuple[str, int, str, int]] = []
     for wire in messages:
         message = dns.message.from_wire(
             wire, keyring=KEYRING, request_mac=mac, xfr=True, tsig_ctx=ctx, multi=True
