@@ -6,7 +6,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,3 +241,47 @@ def test_shutdown_with_open_connections_is_quiet(
             sock.close()
     err = capfd.readouterr().err
     assert "Traceback" not in err and "CancelledError" not in err
+
+
+def _serve_stream(messages: Callable[[threading.Event], Iterator[bytes | None]]) -> list[bytes]:
+    """Serve one query whose answer is *messages* (given an event the client sets after the
+    first message arrived); return what the client read before the connection closed."""
+    import asyncio
+
+    from reputable.publication.dnsbl.tcp import TcpLimits, TcpService
+
+    got_first = threading.Event()
+
+    async def run() -> list[bytes]:
+        service = TcpService(lambda packet, host: messages(got_first), TcpLimits())
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        await service.start([listener])
+        reader, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        writer.write(_query("x.bl.reputable.test", 1))
+        received = []
+        try:
+            async with asyncio.timeout(10):
+                while head := await reader.read(2):
+                    received.append(await reader.readexactly(int.from_bytes(head, "big")))
+                    got_first.set()
+        finally:
+            writer.close()
+            await service.close()
+        return received
+
+    return asyncio.run(run())
+
+
+def test_a_transfer_is_sent_message_by_message() -> None:
+    """The first message reaches the client before the second is built (a zone transfer
+    used to be built whole first), and a None midway closes the connection."""
+
+    def messages(got_first: threading.Event) -> Iterator[bytes | None]:
+        yield b"first"
+        yield b"second" if got_first.wait(5) else b"second, after the whole was built"
+        yield None
+        yield b"never sent"
+
+    assert _serve_stream(messages) == [b"first", b"second"]

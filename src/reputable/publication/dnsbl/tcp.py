@@ -22,7 +22,7 @@ import asyncio
 import socket
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,11 +60,12 @@ class TcpService:
 
     def __init__(
         self,
-        answer: Callable[[bytes, str], bytes | Awaitable[list[bytes]] | None],
+        answer: Callable[[bytes, str], bytes | Iterator[bytes | None] | None],
         limits: TcpLimits,
     ) -> None:
-        """*answer(packet, client host)* returns the reply, an awaitable of several messages
-        (a zone transfer, rendered in a thread), or None to close the connection."""
+        """*answer(packet, client host)* returns the reply, an iterator of several messages
+        (a zone transfer: each is built in a thread, and sent before the next is built; a
+        None in it closes the connection), or None to close the connection."""
         self._answer = answer
         self.limits = limits
         self._open: dict[int, _Connection] = {}
@@ -148,14 +149,21 @@ class TcpService:
                 answered = self._answer(packet, host)
                 if answered is None:
                     break
-                reply = answered if isinstance(answered, bytes) else await answered
-                # A zone transfer is many messages: each must be taken within the write
-                # timeout, so a stalled secondary frees its slot like any other client.
-                for message in [reply] if isinstance(reply, bytes) else reply:
-                    writer.write(len(message).to_bytes(2, "big") + message)
-                    conn.wait("write")
-                    async with asyncio.timeout(limits.write_timeout):
-                        await writer.drain()
+                if isinstance(answered, bytes):
+                    await self._send(conn, writer, answered)
+                    continue
+                # A zone transfer: each message is built in a thread (seconds of CPU in all
+                # for a big zone, which must not stop the loop) and sent before the next is
+                # built, so the first leaves at once and one message is held at a time. Each
+                # must be taken within the write timeout, so a stalled secondary frees its
+                # slot like any other client.
+                while (message := await asyncio.to_thread(next, answered, b"")) != b"":
+                    if message is None:
+                        break
+                    await self._send(conn, writer, message)
+                else:
+                    continue
+                break  # the answer failed midway: close, so the client knows at once
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
             pass  # the client went away, stalled or idled: close
         except asyncio.CancelledError:
@@ -163,3 +171,11 @@ class TcpService:
         finally:
             self._forget(conn)
             transport.abort()
+
+    async def _send(self, conn: _Connection, writer: asyncio.StreamWriter, message: bytes) -> None:
+        """Write one message with its length and wait (within the write timeout) until the
+        kernel took it."""
+        writer.write(len(message).to_bytes(2, "big") + message)
+        conn.wait("write")
+        async with asyncio.timeout(self.limits.write_timeout):
+            await writer.drain()

@@ -21,12 +21,13 @@ import binascii
 import os
 import struct
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import dns.exception
 import dns.flags
@@ -37,7 +38,7 @@ import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.renderer
+import dns.rdtypes.ANY.TSIG
 import dns.rrset
 import dns.tsig
 
@@ -59,7 +60,6 @@ AXFR: Final = 252
 IXFR: Final = 251
 MESSAGE_BUDGET: Final = 16_000  # bytes of records per message (RFC 5936 §2.2: many per message)
 _KEYS: Final = {"allow", "notify", "history", "keys", "rpz"}
-_RENDERER: Final[Any] = dns.renderer.Renderer  # untyped in dnspython 2.9: used through Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +246,17 @@ class Transfers:
 
     def answer(self, packet: bytes, host: str) -> list[bytes]:
         """Return the messages answering the transfer query *packet* from *host*."""
+        return list(self.stream(packet, host))
+
+    def stream(self, packet: bytes, host: str) -> Iterator[bytes]:
+        """Yield the messages answering the transfer query *packet* from *host*, each as it
+        is built: the first leaves at once, and a transfer holds one message in memory.
+
+        Lazy: nothing is read or checked before the first message is asked for.
+        """
+        yield from self._answer(packet, host)
+
+    def _answer(self, packet: bytes, host: str) -> Iterable[bytes]:
         try:
             query = dns.message.from_wire(packet, keyring=self.settings.keyring)
         except dns.message.UnknownTSIGKey:
@@ -333,7 +344,7 @@ class Transfers:
 
     def _axfr(
         self, query: dns.message.Message, zone: ZoneSettings, current: Snapshot, host: str
-    ) -> list[bytes]:
+    ) -> Iterator[bytes]:
         self.sent += 1
         count = 0
 
@@ -343,11 +354,10 @@ class Transfers:
                 count += 1
                 yield rec
 
-        messages = list(self._messages(query, zone, counted()))
+        yield from self._messages(query, zone, counted())
         self.last[zone.name] = ("axfr", count)
         serial = current.effective_serial
         log.info("axfr", zone=zone.name, serial=serial, client=host, records=count)
-        return messages
 
     # -- IXFR --------------------------------------------------------------------------------
     def _client_serial(self, query: dns.message.Message) -> int | None:
@@ -363,7 +373,7 @@ class Transfers:
         current: Snapshot,
         old: int,
         host: str,
-    ) -> list[bytes]:
+    ) -> Iterator[bytes]:
         serial = current.effective_serial
         new_soa = soa_record(zone, serial)
         if _not_older(old, serial):
@@ -371,21 +381,23 @@ class Transfers:
             # a full rebuild may briefly answer a serial below its last overlay's).
             self.sent += 1
             self.last[zone.name] = ("ixfr", 1)
-            return list(self._messages(query, zone, iter([new_soa])))
+            yield from self._messages(query, zone, iter([new_soa]))
+            return
         base = next(
             (s for s in reversed(tuple(self.history)) if s.effective_serial & 0xFFFFFFFF == old),
             None,
         )
         if base is None:  # RFC 1995 §4: history gone, send the whole zone
             log.info("ixfr_as_axfr", zone=zone.name, client_serial=old, serial=serial)
-            return self._axfr(query, zone, current, host)
+            yield from self._axfr(query, zone, current, host)
+            return
         self.sent += 1
         deleted, added = self._difference(base, current, zone)
         log.info("ixfr", zone=zone.name, serial=serial, deleted=len(deleted), added=len(added))
         old_soa = soa_record(zone, base.effective_serial)
         body = [new_soa, old_soa, *deleted, new_soa, *added, new_soa]
         self.last[zone.name] = ("ixfr", len(body))
-        return list(self._messages(query, zone, iter(body)))
+        yield from self._messages(query, zone, iter(body))
 
     def _difference(
         self, base: Snapshot, current: Snapshot, zone: ZoneSettings
@@ -425,49 +437,21 @@ class Transfers:
     def _messages(
         self, query: dns.message.Message, zone: ZoneSettings, body: Iterator[Record]
     ) -> Iterator[bytes]:
-        """Yield signed (when the query was) messages carrying *body*, RRsets kept in order."""
-        origin = dns.name.from_text(zone.name)
-        ctx: Any = None
-        first = True
-        chunk: list[dns.rrset.RRset] = []
-        size = 0
-        for rrset in _rrsets(body, origin, zone.ttl):
-            chunk.append(rrset)
-            size += sum(len(r.to_text()) + 24 for r in rrset) + len(str(rrset.name))
-            if size >= MESSAGE_BUDGET:
-                wire, ctx = self._render(query, chunk, first, ctx)
-                yield wire
-                chunk, size, first = [], 0, False
-        if chunk or first:
-            wire, ctx = self._render(query, chunk, first, ctx)
-            yield wire
+        """Yield signed (when the query was) messages carrying *body*, each as it is built.
 
-    def _render(
-        self, query: dns.message.Message, rrsets: list[dns.rrset.RRset], first: bool, ctx: Any
-    ) -> tuple[bytes, Any]:
-        """Return one message of the transfer (and the TSIG context for the next one)."""
-        flags = dns.flags.QR | dns.flags.AA
-        renderer = _RENDERER(query.id, flags, 65535, None)
-        renderer.compress = _ShallowCompression(len(query.question[0].name))
-        if first:  # RFC 5936 §2.2.1: only the first message need repeat the question
-            for question in query.question:
-                renderer.add_question(question.name, question.rdtype, question.rdclass)
-        for rrset in rrsets:
-            renderer.add_rrset(dns.renderer.ANSWER, rrset)
-        renderer.write_header()
-        if query.had_tsig:
-            ctx = renderer.add_multi_tsig(
-                ctx,
-                query.keyname,
-                query.keyring,
-                300,
-                query.id,
-                0,
-                b"",
-                query.mac,
-                query.keyalgorithm,
-            )
-        return renderer.get_wire(), ctx
+        Every message is signed, the first with the query's MAC and each later one chained
+        to the one before (RFC 8945 §5.3.1), as NSD and dnspython verify them.
+        """
+        ctx: Any = None
+        signer = query.keyname if query.had_tsig else None  # verified by answer()
+        key = None if signer is None else self.settings.keyring[signer]
+        question = query.question[0]
+        for unsigned in _wire_messages(query.id, question, zone, iter(body)):
+            if key is None:
+                yield unsigned
+            else:
+                signed, ctx = _signed(unsigned, query, key, ctx)
+                yield signed
 
     def _refuse(self, query: dns.message.Message, why: str, host: str) -> list[bytes]:
         self.refused += 1
@@ -515,45 +499,124 @@ def _axfr_body(snapshot: Snapshot, zone: ZoneSettings) -> Iterator[Record]:
     yield soa
 
 
-def _rrsets(body: Iterable[Record], origin: dns.name.Name, ttl: int) -> Iterator[dns.rrset.RRset]:
-    """Group consecutive records of one owner and type into RRsets (SOAs stay single)."""
-    current: dns.rrset.RRset | None = None
-    for rec in body:
-        name = dns.name.from_text(rec.owner, origin) if rec.owner else origin
-        rdtype = dns.rdatatype.from_text(rec.rtype)
-        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, rec.rdata, origin=origin)
-        if (
-            current is not None
-            and rdtype != dns.rdatatype.SOA
-            and current.name == name
-            and current.rdtype == rdtype
-        ):
-            current.add(rdata)
-            continue
-        if current is not None:
-            yield current
-        current = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
-        current.update_ttl(ttl)
-        current.add(rdata)
-    if current is not None:
-        yield current
+_TYPES: Final = {"A": 1, "NS": 2, "SOA": 6, "TXT": 16}
+_HEADER: Final = struct.Struct(">HHHHHH")
+_FIXED: Final = struct.Struct(">HHIH")  # type, class, TTL, rdata length
+_TSIG: Final[Any] = dns.rdtypes.ANY.TSIG.TSIG  # untyped in dnspython 2.9: used through Any
+_SIGN: Final[Any] = dns.tsig.sign
+_RDATA_CACHE: Final = 4096  # rdata other than TXT remembered per transfer (codes, NS, SOA)
 
 
-class _ShallowCompression(dict[dns.name.Name, int]):
-    """A compression table that remembers only short names (at most 4 labels below the zone).
+def _wire_messages(
+    qid: int, question: dns.rrset.RRset, zone: ZoneSettings, body: Iterator[Record]
+) -> Iterator[bytes]:
+    """Yield unsigned messages carrying *body*, each holding about MESSAGE_BUDGET bytes.
 
-    Deep names (32 nibbles) compressed against each other make pointer chains as long as
-    the tree is deep, and careful clients refuse chains over 16 hops (dnspython does); so
-    names point only at short suffixes, which point at most a few hops further.
+    The records go straight to wire form: dnspython's path (text to rdata objects, grouped
+    in RRsets, then to wire) cost ~100 µs a record, 27.7 s of CPU for a 100k-host AXFR
+    (docs/benchmarks.md, "AXFR (session 6, round 2)"). Names are compressed simply: each
+    owner is its own labels and a pointer to the zone's name (the question's in the first
+    message, else the first owner's suffix), or one pointer to the previous owner when it
+    repeats; so no pointer chain is longer than two hops (careful clients refuse long ones)
+    and every pointer target lies below MESSAGE_BUDGET (< 16 KiB, what a pointer reaches).
     """
+    origin = dns.name.from_text(zone.name)
+    origin_wire = _name_wire(origin)
+    ttl = zone.ttl
+    cache: dict[tuple[str, str], bytes] = {}
+    pack_fixed = _FIXED.pack
+    head = _name_wire(question.name) + struct.pack(">HH", question.rdtype, question.rdclass)
+    first = True
+    more = True
+    while more:
+        parts = [head] if first else []  # RFC 5936 §2.2.1: the question in the first only
+        pos = 12 + len(head) if first else 12
+        origin_at = 12 if first else 0  # where the zone's name is written (0: not yet)
+        count = 0
+        last_owner: str | None = None
+        owner_at = 0
+        run: tuple[str, str] | None = None
+        seen: set[str] = set()
+        more = False
+        for rec in body:
+            owner, rtype, text = rec.owner, rec.rtype, rec.rdata
+            if (owner, rtype) != run or rtype == "SOA":  # SOAs mark IXFR's parts: all go
+                run, seen = (owner, rtype), set()
+            elif text in seen:
+                continue  # an RRset holds each rdata once (RFC 2181 §5)
+            seen.add(text)
+            rdtype = _TYPES.get(rtype) or dns.rdatatype.from_text(rtype)
+            if rdtype == 16 and "\\" not in text:  # plain TXT: printable, no quote inside
+                rdata = b"".join(
+                    len(raw).to_bytes(1, "big") + raw
+                    for raw in (t.encode("ascii") for t in text[1:-1].split('" "'))
+                )
+            else:
+                found = cache.get((rtype, text))
+                if found is None:
+                    if len(cache) >= _RDATA_CACHE:
+                        cache.clear()
+                    found = cache[(rtype, text)] = _rdata_wire(rdtype, text, origin)
+                rdata = found
+            if owner == last_owner:
+                name = (0xC000 | owner_at).to_bytes(2, "big")
+            else:
+                labels = _labels(owner, origin, len(origin_wire)) if owner else b""
+                if origin_at:
+                    name = labels + (0xC000 | origin_at).to_bytes(2, "big")
+                else:
+                    name = labels + origin_wire
+                    origin_at = pos + len(labels)
+                last_owner, owner_at = owner, pos
+            parts.append(name)
+            parts.append(pack_fixed(rdtype, 1, ttl, len(rdata)))
+            parts.append(rdata)
+            pos += len(name) + 10 + len(rdata)
+            count += 1
+            if pos >= MESSAGE_BUDGET:
+                more = True
+                break
+        if count or first:
+            yield _HEADER.pack(qid, 0x8400, 1 if first else 0, count, 0, 0) + b"".join(parts)
+        first = False
 
-    def __init__(self, zone_labels: int) -> None:
-        super().__init__()
-        self.limit = max(zone_labels, 3) + 4
 
-    def __setitem__(self, name: dns.name.Name, offset: int) -> None:
-        if len(name) <= self.limit:
-            super().__setitem__(name, offset)
+def _labels(owner: str, origin: dns.name.Name, origin_length: int) -> bytes:
+    """Return the wire labels of *owner* (relative to the zone), without the zone's."""
+    if "\\" not in owner and owner.isascii():
+        labels = owner.encode("ascii").split(b".")
+        wire = b"".join(len(label).to_bytes(1, "big") + label for label in labels)
+        if all(0 < len(label) < 64 for label in labels) and len(wire) + origin_length <= 255:
+            return wire
+    # Escapes, or a bad label: dnspython reads the escapes, or says what is wrong.
+    name = dns.name.from_text(owner, origin).relativize(origin)
+    return b"".join(len(label).to_bytes(1, "big") + label for label in name.labels)
+
+
+def _rdata_wire(rdtype: int, text: str, origin: dns.name.Name) -> bytes:
+    """Return the wire form of rdata *text* (names written in full: no compression)."""
+    kind = dns.rdatatype.RdataType.make(rdtype)
+    rdata = dns.rdata.from_text(dns.rdataclass.IN, kind, text, origin=origin)
+    return cast(bytes, rdata.to_wire(origin=origin))
+
+
+def _name_wire(name: dns.name.Name) -> bytes:
+    """Return the uncompressed wire form of the absolute *name*."""
+    return b"".join(len(label).to_bytes(1, "big") + label for label in name.labels)
+
+
+def _signed(
+    wire: bytes, query: dns.message.Message, key: dns.tsig.Key, ctx: Any
+) -> tuple[bytes, Any]:
+    """Return *wire* with its TSIG record (hmac over it and the previous MAC or the query's),
+    and the context that signs the next message (RFC 8945 §5.3.1)."""
+    blank = _TSIG(
+        dns.rdataclass.ANY, dns.rdatatype.TSIG, key.algorithm, 0, 300, b"", query.id, 0, b""
+    )
+    tsig, ctx = _SIGN(wire, key, blank, int(time.time()), query.mac, ctx, True)
+    rdata = tsig.to_wire()
+    record = _name_wire(key.name) + struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata
+    return wire[:10] + b"\0\1" + wire[12:] + record, ctx
 
 
 def _inside(host: str, net: IPv4Network | IPv6Network) -> bool:

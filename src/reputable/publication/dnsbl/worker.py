@@ -16,7 +16,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -326,9 +326,7 @@ class Worker:
             self._send(sock, refusal(packet), client)
 
     # -- TCP and housekeeping ---------------------------------------------------------------
-    def _tcp_answer(
-        self, packet: bytes, host: str
-    ) -> bytes | Coroutine[Any, Any, list[bytes]] | None:
+    def _tcp_answer(self, packet: bytes, host: str) -> bytes | Iterator[bytes | None] | None:
         """Answer one query received over TCP (None closes the connection)."""
         action = "answer" if self.access.open else self.access.action(host)
         if action == "ignore":
@@ -338,15 +336,22 @@ class Worker:
             return refusal(packet)
         try:
             if self.transfers is not None and self.transfers.wants(packet):
-                # A large zone takes seconds to render: a thread keeps TCP and reloads going.
-                import asyncio  # loaded by housekeeping already
-
-                return asyncio.to_thread(self.transfers.answer, packet, host)
+                # Built message by message in a thread (TcpService), sent as they come.
+                return self._guarded(self.transfers.stream(packet, host))
             return self.responder.respond(packet, None)
         except Exception as exc:  # supervisor boundary: one bad query never stops TCP
             self.counters[-1] += 1
             log.error("query_failed", worker=self.index, error=repr(exc), transport="tcp")
             return None
+
+    def _guarded(self, messages: Iterator[bytes]) -> Iterator[bytes | None]:
+        """Yield *messages*; a failure midway is counted, logged and closes the connection."""
+        try:
+            yield from messages
+        except Exception as exc:  # supervisor boundary: one bad transfer never stops TCP
+            self.counters[-1] += 1
+            log.error("query_failed", worker=self.index, error=repr(exc), transport="tcp")
+            yield None
 
     async def housekeeping(self) -> None:
         """Serve TCP, reload changed snapshots and publish counters until stopped."""

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv6Address
+from operator import itemgetter
+from socket import inet_ntoa
 from typing import Final
 
 from reputable.publication.settings import PublicationConfig as Config
@@ -275,6 +276,8 @@ class _Shape:
 
     def owner(self, lo: int, depth: int) -> str:
         """Return the name (relative to the zone) of the node at *depth* holding *lo*."""
+        if self.levels == 4:  # IPv4: the octets (a third of the general way's cost)
+            return ".".join(map(str, lo.to_bytes(4, "big")[depth - 1 :: -1])) if depth else ""
         mask = (1 << self.bits) - 1
         width = self.bits * self.levels
         parts = [(lo >> (width - self.bits * (i + 1))) & mask for i in range(depth)]
@@ -320,11 +323,14 @@ def _node(space: _Space, shape: _Shape, lo: int, depth: int, *, recurse: bool) -
     runs = _children(space, shape, lo, depth)
     size = shape.size(depth)
     key = space.key
-    tally: Counter[Key] = Counter()
+    tally: dict[Key, int] = {}
     for first, end, ref in runs:
         if ref is not None:
-            tally[key(ref)] += end - first
-    wild = tally.most_common(1)[0][0] if tally else ()
+            answer = key(ref)
+            tally[answer] = tally.get(answer, 0) + end - first
+    # The most common answer, the first seen among equals (as Counter.most_common(1), whose
+    # heap cost 5 % of an AXFR's CPU, py-spy 2026-12-06).
+    wild = max(tally.items(), key=itemgetter(1))[0] if tally else ()
     owner = shape.owner(lo, depth)
     suffix = f".{owner}" if owner else ""
     if wild:
@@ -345,7 +351,7 @@ def _node(space: _Space, shape: _Shape, lo: int, depth: int, *, recurse: bool) -
         elif leaf:
             for c in range(first, end):
                 address = lo + c
-                text = str(IPv6Address(address) if space.v6 else IPv4Address(address))
+                text = str(IPv6Address(address)) if space.v6 else _dotted(address)
                 yield from space.data(f"{shape.label(c)}{suffix}", ref, text)
         else:
             rep = space.representative(lo + first * size, lo)
@@ -392,10 +398,15 @@ def _atom_data(
 ) -> Iterator[Record]:
     """Yield one A record per code of *atoms* and one TXT record per atom, as our server."""
     for code in sorted({int(snapshot.atom_code[a]) for a in atoms}):
-        yield Record(owner, "A", str(IPv4Address(code)))
+        yield Record(owner, "A", _dotted(code))
     for atom in atoms:
         text = subject if subject is not None else snapshot.subject(atom)
         yield Record(owner, "TXT", txt_rdata(_expand(snapshot.template(atom), text.encode())))
+
+
+def _dotted(address: int) -> str:
+    """Return IPv4 *address* in dotted-quad text (as str(IPv4Address), a quarter the cost)."""
+    return inet_ntoa(address.to_bytes(4, "big"))
 
 
 def _expand(template: bytes, subject: bytes) -> bytes:

@@ -1,0 +1,124 @@
+"""AXFR messages are written straight to wire form: dnspython reads back exactly the zone's
+records (escaped and long TXT, IPv6 and domain owners included), TSIG-signed message by
+message, and the messages come one at a time (no secondary here: test_transfer.py runs NSD)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import dns.message
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.tsigkeyring
+import pytest
+
+from reputable.config import Config, load_config
+from reputable.core.address import parse_subject
+from reputable.core.cause import Cause
+from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.publication.dnsbl.transfer import MESSAGE_BUDGET, Transfers
+from reputable.publication.exports.zone import records, zone_settings
+from reputable.publication.snapshot.publish import publish
+from reputable.publication.snapshot.view import Snapshot
+from reputable.testing import MemoryStore, free_port, write_config
+from tests.publication.test_lookup import NOW
+
+SECRET = base64.b64encode(b"reputable-wire-test-key-32-bytes").decode()
+KEYRING = dns.tsigkeyring.from_text({"xfrkey.": ("hmac-sha256", SECRET)})
+ODD_REASONS = ('say "hi" \\ back', "caf\u00e9 \x01 bell", "r" * 300 + " long", "")
+
+
+def _listing(subject: str, reason: str) -> Listing:
+    return Listing(
+        subject=parse_subject(subject), cause=Cause.SPAM, reason=reason, source="t", listed_at=NOW
+    )
+
+
+@pytest.fixture
+def zone_config(tmp_path: Path) -> Config:
+    """A snapshot of 3,000 IPv4 hosts, IPv6 hosts and ranges, domains, odd TXT texts."""
+    extra = f'[transfer]\nallow = ["127.0.0.1"]\n[transfer.keys]\nxfrkey = "{SECRET}"\n'
+    config = load_config(write_config(tmp_path, dns_port=free_port(), extra=extra))
+    listings = [_listing(f"10.{i // 200}.{i % 200}.{i % 7 + 1}", f"trap {i}") for i in range(3000)]
+    listings += [_listing(f"192.0.2.{i + 1}", r) for i, r in enumerate(ODD_REASONS)]
+    listings += [_listing(f"2001:db8::{i:x}", f"six {i}") for i in range(1, 40)]
+    listings += [_listing("2001:db8:1::/48", "range six"), _listing("172.16.0.0/16", "range")]
+    listings += [_listing(f"spam{i}.example.test", f"domain {i}") for i in range(30)]
+    allows = [
+        AllowEntry(subject=parse_subject("172.16.3.3"), note="mx", source="t", created_at=NOW)
+    ]
+    store = MemoryStore()
+    store.apply(Batch(listings=tuple(listings), allows=tuple(allows)), actor="t", action="t")
+    publish(store, config, NOW)
+    store.close()
+    return config
+
+
+def _axfr(transfers: Transfers, zone: str) -> tuple[list[bytes], dns.message.Message]:
+    query = dns.message.make_query(zone, dns.rdatatype.AXFR)
+    query.use_tsig(KEYRING, keyname="xfrkey.", algorithm="hmac-sha256")
+    return transfers.answer(query.to_wire(), "192.0.2.200"), query
+
+
+def _read(messages: list[bytes], query: dns.message.Message) -> list[tuple[str, int, str, int]]:
+    """Parse *messages* as a secondary does, the TSIG chain checked; return their records."""
+    ctx, mac = None, query.mac
+    out: list[tuple[str, int, str, int]] = []
+    for wire in messages:
+        message = dns.message.from_wire(
+            wire, keyring=KEYRING, request_mac=mac, xfr=True, tsig_ctx=ctx, multi=True
+        )
+        ctx, mac = message.tsig_ctx, message.mac
+        assert message.had_tsig
+        for rrset in message.answer:
+            out += [(str(rrset.name), rrset.rdtype, r.to_text(), rrset.ttl) for r in rrset]
+    return out
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2])  # the ip, domain and allow zones
+def test_axfr_on_the_wire_is_the_zone_records_signed_message_by_message(
+    zone_config: Config, kind: int
+) -> None:
+    """dnspython reads every record of ``records()`` back from the messages, in order."""
+    settings = zone_settings(zone_config)[kind]
+    transfers = Transfers(zone_config)
+    snapshot = Snapshot(zone_config.snapshot_path)
+    transfers.remember(snapshot)
+    messages, query = _axfr(transfers, settings.name)
+    got = _read(messages, query)
+    origin = dns.name.from_text(settings.name)
+    body = list(records(snapshot, settings))
+    want = []
+    for rec in [body[0], *body[1:], body[0]]:
+        name = dns.name.from_text(rec.owner, origin) if rec.owner else origin
+        rdtype = dns.rdatatype.from_text(rec.rtype)
+        rdata = dns.rdata.from_text(dns.rdataclass.IN, rdtype, rec.rdata, origin=origin)
+        want.append((str(name), rdtype, rdata.to_text(), settings.ttl))
+    assert got == want
+    assert len(got) > 10
+    assert all(len(m) < MESSAGE_BUDGET + 1024 for m in messages)
+    if kind == 0:
+        assert len(messages) > 5  # several messages, each compressed on its own
+        texts = {r[2] for r in got if r[1] == dns.rdatatype.TXT}
+        assert any('\\"hi\\"' in t for t in texts)  # escapes went the slow path, right
+        assert any('" "' in t for t in texts)  # a text over 255 bytes: two strings
+        assert any(r[0].count(".") > 32 for r in got)  # IPv6 nibble owners
+
+
+def test_messages_come_one_at_a_time(zone_config: Config) -> None:
+    """The first message is ready before the zone has been walked: nothing waits for the
+    whole transfer (a big zone's first message left only after every one was built)."""
+    settings = zone_settings(zone_config)[0]
+    transfers = Transfers(zone_config)
+    transfers.remember(Snapshot(zone_config.snapshot_path))
+    query = dns.message.make_query(settings.name, dns.rdatatype.AXFR)
+    stream = transfers.stream(query.to_wire(), "127.0.0.1")
+    first = next(stream)
+    assert settings.name not in transfers.last  # set when the last message is built
+    rest = list(stream)
+    kind, count = transfers.last[settings.name]
+    assert kind == "axfr" and len(rest) > 5
+    assert int.from_bytes(first[6:8], "big") < count / 5  # the first holds a part only
