@@ -186,8 +186,9 @@ def _rollback_journal(db: sqlite3.Connection) -> bool:
     transaction; a crash leaves a hot journal and the next opener rolls back to the old
     state). The switch needs the database to itself, so it fails at once (busy timeout 0)
     when another process holds it open (a running serve): the load then stays in WAL. A
-    process that opens the database during the load waits for it (its busy timeout), as
-    it would for any writer's commit in rollback mode. Measured (1M rows, session 6 round
+    process that opens the database during the load waits for its commit (SQLiteStore's
+    30 s busy timeout, then "database is locked"; a 10M load takes longer) where WAL would
+    have let it read the old state. Measured (1M rows, session 6 round
     2, docs/benchmarks.md): 0.35-0.4 s less CPU and half the bytes written.
     """
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
