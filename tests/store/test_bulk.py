@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +179,65 @@ def test_shared_columns_are_stored_as_given(
     assert _table(tmp_path / "r.db") == sorted(rows)
     literal = rows[0][4] != "s\0" and rows[0][1] == rows[1][1]
     assert [sql is not None and "VALUES (?,4,'spam',?," in sql for sql in made] == [literal]
+
+
+def _journal(path: Path) -> str:
+    db = sqlite3.connect(path)
+    try:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        db.close()
+
+
+def test_a_load_into_an_empty_store_uses_a_rollback_journal_then_wal_again(
+    tmp_path: Path,
+) -> None:
+    """Alone with an empty table, the load leaves WAL for its transaction and comes back to it."""
+    rows = [_row(f"198.51.100.{i}", f"r{i}", 1.0) for i in range(200)]
+    ran = _load(tmp_path / "r.db", rows, deferred=True)
+    assert ran.index("PRAGMA journal_mode = DELETE") < ran.index("BEGIN IMMEDIATE")
+    assert "PRAGMA journal_mode = WAL" in ran[ran.index("COMMIT") :]
+    assert _journal(tmp_path / "r.db") == "wal"
+    assert _table(tmp_path / "r.db") == sorted(rows)
+
+
+def test_a_load_stays_in_wal_while_another_connection_has_the_store(tmp_path: Path) -> None:
+    """Another process's open connection (a running serve) keeps the load in WAL, and it works."""
+    _load(tmp_path / "r.db", [], deferred=False)
+    reader = sqlite3.connect(tmp_path / "r.db")
+    try:
+        assert reader.execute("SELECT COUNT(*) FROM listings").fetchone() == (0,)
+        rows = [_row(f"198.51.100.{i}", f"r{i}", 1.0) for i in range(200)]
+        ran = _load(tmp_path / "r.db", rows, deferred=True)
+        assert "PRAGMA journal_mode = DELETE" in ran  # tried, refused at once
+        assert "PRAGMA journal_mode = WAL" not in ran
+        assert reader.execute("SELECT COUNT(*) FROM listings").fetchone() == (200,)
+    finally:
+        reader.close()
+    assert _journal(tmp_path / "r.db") == "wal"
+
+
+def test_a_load_killed_in_rollback_mode_leaves_the_old_state(tmp_path: Path) -> None:
+    """A process that dies mid-load (pages already spilled to the file) leaves the old table."""
+    path = tmp_path / "r.db"
+    _load(path, EXISTING, deferred=False)
+    before = path.stat().st_size
+    child = f"""
+import os
+from reputable.store import bulk
+from reputable.store.sqlite import SQLiteStore
+bulk.CACHE_KIB = 64  # a small cache: the load's pages spill into the database file
+bulk.CHUNK = 1000
+def rows():
+    for i in range(60_000):
+        yield ('10.%d.%d.%d' % (i >> 16, (i >> 8) & 255, i & 255), 4, 'spam', 'r' * 80, 'rbldnsd:f', 2.0, None)
+    os._exit(3)  # no rollback, no close: as a crash
+bulk.load_listings(SQLiteStore({str(path)!r}), rows(), actor='t', action='i', expected=60_000)
+"""
+    done = subprocess.run([sys.executable, "-c", child], check=False, timeout=120)
+    assert done.returncode == 3
+    assert Path(f"{path}-journal").stat().st_size > 0  # a hot journal: the file was written
+    assert path.stat().st_size > before + 500_000
+    SQLiteStore(path).close()  # the next opener rolls back and sets WAL
+    assert _table(path) == EXISTING
+    assert _journal(path) == "wal"

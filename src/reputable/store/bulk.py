@@ -9,7 +9,9 @@ or nearly so, the unique key (``listings_unique``, migration 0023) goes too: the
 plain INSERTs and the key is built once at the end; if that finds the same key twice (a
 line repeated in the file, or a row that was already there), the duplicates are folded as
 the upsert folds them (the first row keeps its id, the last row's reason and times win)
-before the key is built again. Any other store (the PostgreSQL back-end) gets a correct,
+before the key is built again. Such a load also leaves WAL for a rollback journal when no
+other connection has the database open (`_rollback_journal`: each page written once, not
+to the WAL and again by the checkpoint). Any other store (the PostgreSQL back-end) gets a correct,
 slower path: the rows become one `Batch` for ``store.apply`` (COPY underneath; memory grows
 with the load there).
 
@@ -134,6 +136,10 @@ def _sqlite(
     kib = min(max(CACHE_KIB, expected * 128 // 1024), CACHE_MAX_KIB)
     db.execute(f"PRAGMA cache_size = -{kib}")
     count = 0
+    rollback = False
+    if expected >= DEFER_MIN and not db.in_transaction:
+        size = db.execute("SELECT COALESCE(MAX(id), 0) FROM listings").fetchone()[0]
+        rollback = size * KEY_SHARE <= expected and _rollback_journal(db)
     try:
         with transaction(db, f"cannot write to {path}"):
             indexes: list[str] = []
@@ -164,7 +170,51 @@ def _sqlite(
             db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'")
     finally:
         db.execute(f"PRAGMA cache_size = {int(cache)}")
+        if rollback:
+            _wal_again(db)
     return count
+
+
+def _rollback_journal(db: sqlite3.Connection) -> bool:
+    """Leave WAL for a rollback journal during a load into an empty or near-empty table, if
+    no other connection has the database open; return whether it did.
+
+    In WAL mode every page of the load is written twice: to the WAL, then by the checkpoint
+    after the commit into the database file (~0.5 GB for 1M rows). With a rollback journal
+    the new pages go straight to the file and only the few pages that existed before are
+    journaled. Durability is SQLite's rollback-journal guarantee (the load is one
+    transaction; a crash leaves a hot journal and the next opener rolls back to the old
+    state). The switch needs the database to itself, so it fails at once (busy timeout 0)
+    when another process holds it open (a running serve): the load then stays in WAL. A
+    process that opens the database during the load waits for its commit (SQLiteStore's
+    30 s busy timeout, then "database is locked"; a 10M load takes longer) where WAL would
+    have let it read the old state. Measured (1M rows, session 6 round
+    2, docs/benchmarks.md): 0.35-0.4 s less CPU and half the bytes written.
+    """
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        return False
+    return _journal_mode(db, "DELETE") == "delete"
+
+
+def _wal_again(db: sqlite3.Connection) -> None:
+    """Go back to WAL after a load `_rollback_journal` switched out of it.
+
+    If another process opened the database meanwhile, this fails at once and the file stays
+    in rollback mode until the next SQLiteStore opens it (opening sets WAL, store/sqlite.py).
+    """
+    _journal_mode(db, "WAL")
+
+
+def _journal_mode(db: sqlite3.Connection, mode: str) -> str | None:
+    """Set the journal mode without waiting for other connections; None: one is open."""
+    (timeout,) = db.execute("PRAGMA busy_timeout").fetchone()
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        return str(db.execute(f"PRAGMA journal_mode = {mode}").fetchone()[0])
+    except sqlite3.OperationalError:
+        return None  # "database is locked": another connection has it open
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
 
 
 def _drop_indexes(db: sqlite3.Connection) -> list[str]:
