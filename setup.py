@@ -27,7 +27,14 @@ setup(
         Extension(
             "reputable.publication.snapshot._fastbuild",
             sources=["src/reputable/publication/snapshot/_fastbuild.c"],
-            extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            extra_compile_args=[
+                "-O2",
+                "-std=gnu11",
+                "-Wall",
+                "-Wextra",
+                "-Wno-unused-parameter",
+                "-Wno-missing-field-initializers",
+            ],
             optional=True,
         ),
     ]

@@ -81,3 +81,18 @@ def test_sort_u64_refuses_other_buffers() -> None:
         fast.sort_u64(array("I", [2, 1]))
     with pytest.raises(BufferError):
         fast.sort_u64(b"\0" * 16)
+
+
+def test_split_hosts_flags_busy_and_repeated_hosts() -> None:
+    """Addresses, atoms, intervals and flags of sorted keys; unsorted keys are refused."""
+    keys = array("Q", [5 << 32 | 1, 9 << 32 | 2, 9 << 32 | 3, 20 << 32 | 4, 31 << 32 | 5])
+    starts = array("I", [0, 10, 30])  # intervals 1: [0, 10), 2: [10, 30), 3: [30, ...)
+    addresses, atoms, where, flags = fast.split_hosts(keys, starts, bytes([0, 0, 1, 0]))
+    assert array("I", addresses).tolist() == [5, 9, 9, 20, 31]
+    assert array("I", atoms).tolist() == [1, 2, 3, 4, 5]
+    assert array("I", where).tolist() == [1, 1, 1, 2, 3]
+    assert list(flags) == [0, 1, 1, 1, 0]
+    with pytest.raises(ValueError, match="not sorted"):
+        fast.split_hosts(array("Q", [9 << 32, 5 << 32]), starts, bytes(4))
+    with pytest.raises(ValueError, match="busy"):
+        fast.split_hosts(keys, starts, bytes(3))

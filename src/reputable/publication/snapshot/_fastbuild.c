@@ -12,6 +12,9 @@
  *                                                socket.inet_aton raises
  *   sort_u64(buffer)                             sorts a writable buffer of u64 in place
  *                                                (LSD radix sort, GIL released)
+ *   split_hosts(hosts, starts, busy)             sorted keys -> u32 addresses, u32 atoms, u32
+ *                                                interval (bisect_right of starts), u8 flag
+ *                                                (the Python loop must see the host)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -117,7 +120,67 @@ static PyObject *sort_u64(PyObject *module, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* Split the sorted host keys: their addresses, their atoms, the range interval each falls in
+ * (bisect_right of the sorted starts: interval index + 1) and a flag for the hosts the
+ * Python loop must see -- in a busy interval, or sharing their address with a neighbour. */
+static PyObject *split_hosts(PyObject *module, PyObject *args) {
+    Py_buffer hosts, starts, busy;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &hosts, &starts, &busy)) return NULL;
+    PyObject *result = NULL;
+    size_t n = (size_t)hosts.len / sizeof(uint64_t), m = (size_t)starts.len / sizeof(uint32_t);
+    if (hosts.len % sizeof(uint64_t) || starts.len % sizeof(uint32_t) ||
+        (size_t)busy.len != m + 1) {
+        PyErr_SetString(PyExc_ValueError, "split_hosts: u64 hosts, u32 starts, busy of len+1");
+        goto done;
+    }
+    PyObject *addr_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    PyObject *atom_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    PyObject *where_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    PyObject *flag_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (addr_b && atom_b && where_b && flag_b) {
+        const uint64_t *key = hosts.buf;
+        const uint32_t *start = starts.buf;
+        const unsigned char *busy_at = busy.buf;
+        uint32_t *addr = (uint32_t *)PyBytes_AS_STRING(addr_b);
+        uint32_t *atom = (uint32_t *)PyBytes_AS_STRING(atom_b);
+        uint32_t *where = (uint32_t *)PyBytes_AS_STRING(where_b);
+        unsigned char *flag = (unsigned char *)PyBytes_AS_STRING(flag_b);
+        size_t w = 0;
+        int unsorted = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t a = (uint32_t)(key[i] >> 32);
+            if (i > 0 && a < addr[i - 1]) {
+                unsorted = 1;
+                break;
+            }
+            while (w < m && start[w] <= a) w++;
+            addr[i] = a;
+            atom[i] = (uint32_t)key[i];
+            where[i] = (uint32_t)w;
+            flag[i] = busy_at[w] != 0;
+        }
+        if (unsorted) {
+            PyErr_SetString(PyExc_ValueError, "split_hosts: hosts not sorted");
+        } else {
+            for (size_t i = 1; i < n; i++)
+                if (addr[i] == addr[i - 1]) flag[i] = flag[i - 1] = 1;
+            result = PyTuple_Pack(4, addr_b, atom_b, where_b, flag_b);
+        }
+    }
+    Py_XDECREF(addr_b);
+    Py_XDECREF(atom_b);
+    Py_XDECREF(where_b);
+    Py_XDECREF(flag_b);
+done:
+    PyBuffer_Release(&hosts);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&busy);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"split_hosts", split_hosts, METH_VARARGS,
+     "split_hosts(hosts, starts, busy) -> (addresses, atoms, where, flags) as bytes"},
     {"pack_hosts", pack_hosts, METH_VARARGS,
      "pack_hosts(subjects, first_atom) -> bytes of native u64 (address << 32 | atom)"},
     {"sort_u64", sort_u64, METH_O, "sort_u64(buffer) -> None: sort a buffer of u64 in place"},
