@@ -106,9 +106,9 @@ def publish(source: ListingSource, config: Config, now: datetime) -> Published:
     # Read before the rows: an overlay on this snapshot re-answers every change after it,
     # including one that lands while the rows are read (re-answering is harmless).
     cursor = source.audit_cursor() if supports(source) else None
-    # The build makes millions of tuples and keeps them until it ends, and makes no cycles:
-    # the collector's passes over them cost a third of its CPU at 1M rows (see
-    # docs/benchmarks.md, "Snapshot build (session 6, round 2)").
+    # The build makes millions of tuples and makes no cycles: the collector's passes cost
+    # ~0.5 of 2.9 s CPU at 1M rows (see docs/benchmarks.md, "Snapshot build (session 6,
+    # round 2)").
     collecting = gc.isenabled()
     gc.disable()
     try:
