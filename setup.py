@@ -1,8 +1,10 @@
-"""Build hook for the optional compiled DNS packet loop; all metadata lives in pyproject.toml.
+"""Build hook for the optional compiled DNS packet loop and snapshot build helpers.
+
+All metadata lives in pyproject.toml.
 
 ``optional=True``: when no C compiler (or no Python headers) is available the extension is
 skipped with a warning and reputable installs as pure Python (worker.py then uses its
-Python UDP loop).
+Python UDP loop, snapshot/build.py its Python host packing).
 """
 
 from setuptools import Extension, setup
@@ -21,6 +23,19 @@ setup(
                 "-Wno-missing-field-initializers",
             ],
             optional=True,
-        )
+        ),
+        Extension(
+            "reputable.publication.snapshot._fastbuild",
+            sources=["src/reputable/publication/snapshot/_fastbuild.c"],
+            extra_compile_args=[
+                "-O2",
+                "-std=gnu11",
+                "-Wall",
+                "-Wextra",
+                "-Wno-unused-parameter",
+                "-Wno-missing-field-initializers",
+            ],
+            optional=True,
+        ),
     ]
 )

@@ -174,8 +174,11 @@ class Supervisor:
         *,
         metrics_listen: str | None,
         worker: Worker | None = None,
+        first_build: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self.config = config
+        #: The first snapshot build, started by the launcher before serve's imports.
+        self.first_build = first_build
         self.store = store
         self.metrics_listen = metrics_listen
         self.workers: list[subprocess.Popen[bytes] | None] = [None] * config.dns.workers
@@ -263,6 +266,36 @@ class Supervisor:
             log.error("snapshot_build_failed", exit_code=code)
             return False
         return True
+
+    async def join_first_build(self, proc: subprocess.Popen[bytes]) -> None:
+        """Wait until the first build (the launcher started it) has put its snapshot in place.
+
+        The child's last steps (the serve plan, its exit) run on while DNS starts; it stays
+        the running build (`background`) until it ends, so no second build starts meanwhile.
+        """
+        self.background = asyncio.ensure_future(self.finish_build(proc))
+        while not self.background.done() and not readable(self.config.snapshot_path):
+            await asyncio.sleep(0.01)  # 100 looks a second, only until DNS can answer
+
+    async def finish_build(self, proc: subprocess.Popen[bytes]) -> bool:
+        """Wait for the build child *proc* (polled: no asyncio child); True if it succeeded."""
+        began = time.perf_counter()
+        try:
+            while proc.poll() is None:
+                await asyncio.sleep(0.01)
+        finally:
+            if proc.returncode is None:  # cancelled: serve is stopping
+                proc.terminate()
+                try:
+                    proc.wait(CHILD_STOP_SECONDS)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self.activity.snapshot_build_seconds = time.perf_counter() - began
+        self.activity.snapshot_builds[proc.returncode == 0] += 1
+        if proc.returncode != 0:
+            log.error("snapshot_build_failed", exit_code=proc.returncode)
+        return proc.returncode == 0
 
     async def publisher(self) -> None:
         """Follow the store: rebuild the snapshot whenever its serial, config or expiry moves.
@@ -835,7 +868,10 @@ class Supervisor:
         # store moved while we were down. Only a missing snapshot, or one this version cannot
         # read (an older format), must be built first.
         if not readable(self.config.snapshot_path):
-            await self.rebuild_if_stale(wait=True)
+            if self.first_build is not None:
+                await self.join_first_build(self.first_build)
+            else:
+                await self.rebuild_if_stale(wait=True)
         if not readable(self.config.snapshot_path):
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"
@@ -883,8 +919,17 @@ class Supervisor:
                 server.shutdown()
 
 
-def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None = None) -> None:
-    """Run the blocklist server until SIGINT/SIGTERM (*worker*: DNS already answering)."""
+def serve(
+    config: Config,
+    *,
+    metrics_listen: str | None,
+    worker: Worker | None = None,
+    first_build: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Run the blocklist server until SIGINT/SIGTERM.
+
+    *worker*: DNS already answering; *first_build*: the snapshot build already running.
+    """
     from reputable.config_check import preflight
 
     preflight(config, metrics_listen)  # the whole config and --metrics, before anything binds
@@ -910,7 +955,9 @@ def serve(config: Config, *, metrics_listen: str | None, worker: Worker | None =
     from reputable.core.lifeline import adopt_children
 
     adopt_children()  # children end when serve does, even by SIGKILL (core/lifeline.py)
-    supervisor = Supervisor(config, store, metrics_listen=metrics_listen, worker=worker)
+    supervisor = Supervisor(
+        config, store, metrics_listen=metrics_listen, worker=worker, first_build=first_build
+    )
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

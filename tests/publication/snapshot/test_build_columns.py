@@ -104,3 +104,21 @@ def test_net_span_agrees_with_ipaddress() -> None:
         lo = int(net.network_address)
         expected = (net.version, lo, lo + net.num_addresses - 1, net.prefixlen)
         assert build_module._net_span(text) == expected, text
+
+
+def test_single_answers_of_a_mixed_run() -> None:
+    """In a run mixing unique and interned TXTs, interned ones share the first value's answer."""
+    table = build_module.ValueTable()
+    shared = [table.atom(2, "trap") for _ in range(3)]
+    tids = table.template_ids_of([f"host {i}" for i in range(2000)])
+    first = len(table.codes)
+    table.codes.extend([2] * 2000)
+    table.template_ids.extend(tids)
+    atoms = array("I", [shared[0], *range(first, first + 2000), *shared[1:]])
+    first_value = table.value_count
+    for atom in atoms:
+        table.fresh_value([atom])
+    found = list(table.single_answers(atoms, first_value))
+    own = list(range(first_value, first_value + len(atoms)))
+    assert found == [first_value, *own[1:2001], first_value, first_value]
+    assert found == [table.answer(value) for value in own]
