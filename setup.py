@@ -9,33 +9,25 @@ Python UDP loop, snapshot/build.py its Python host packing).
 
 from setuptools import Extension, setup
 
+_FLAGS = [
+    "-O2",
+    "-std=gnu11",
+    "-Wall",
+    "-Wextra",
+    "-Wno-unused-parameter",
+    "-Wno-missing-field-initializers",
+]
+
+
+def _extension(module: str) -> Extension:
+    """An optional C extension built from ``src/<module path>.c`` with the project's flags."""
+    source = "src/" + module.replace(".", "/") + ".c"
+    return Extension(module, sources=[source], extra_compile_args=_FLAGS, optional=True)
+
+
 setup(
     ext_modules=[
-        Extension(
-            "reputable.publication.dnsbl._fastdns",
-            sources=["src/reputable/publication/dnsbl/_fastdns.c"],
-            extra_compile_args=[
-                "-O2",
-                "-std=gnu11",
-                "-Wall",
-                "-Wextra",
-                "-Wno-unused-parameter",
-                "-Wno-missing-field-initializers",
-            ],
-            optional=True,
-        ),
-        Extension(
-            "reputable.publication.snapshot._fastbuild",
-            sources=["src/reputable/publication/snapshot/_fastbuild.c"],
-            extra_compile_args=[
-                "-O2",
-                "-std=gnu11",
-                "-Wall",
-                "-Wextra",
-                "-Wno-unused-parameter",
-                "-Wno-missing-field-initializers",
-            ],
-            optional=True,
-        ),
+        _extension("reputable.publication.dnsbl._fastdns"),
+        _extension("reputable.publication.snapshot._fastbuild"),
     ]
 )
