@@ -6,6 +6,7 @@ import gc
 import hashlib
 import json
 import time
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -159,7 +160,8 @@ def _listings(source: ListingSource, now: datetime) -> Iterable[ListingRow] | Li
         for chunk in chunked(active_at=now):
             if isinstance(chunk, tuple):  # (subjects, cause, reasons, listed_at), no expiry
                 subjects, cause, reasons, listed_at = chunk
-                yield HostRun(subjects, cause, reasons, (listed_at,) * len(subjects), None)
+                listed = array("d", [listed_at]) * len(subjects)  # extends as a memcpy
+                yield HostRun(subjects, cause, reasons, listed, None)
             else:
                 yield chunk
 
