@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from reputable.core.address import Domain, Subject, format_subject, parse_subject
 from reputable.core.cause import Cause
@@ -383,13 +383,24 @@ class SQLStore(
 
 #: Ids per window of `SQLiteStore.listing_chunks` (fewer rows where ids have gaps).
 WINDOW = 8192
-#: One window of never-expiring listings, checked and folded by SQLite: when it is all IPv4
-#: hosts of one cause and one listed_at, the subjects and reasons come as two strings.
-_WINDOW_SQL = (
-    "SELECT count(*), min(family), max(family), min(cause), max(cause), min(listed_at),"
-    " max(listed_at), group_concat(subject, char(0)), group_concat(reason, char(0))"
-    " FROM listings NOT INDEXED WHERE id >= ? AND id < ? AND expires_at IS NULL"
+#: The first never-expiring row from an id on: where the next window starts, and what its
+#: rows are compared with.
+_HEAD_SQL = (
+    "SELECT id, cause, reason, listed_at FROM listings"
+    " WHERE expires_at IS NULL AND id >= ? ORDER BY id LIMIT 1"
 )
+#: One window of never-expiring listings, checked and folded by SQLite: a flag for a row that
+#: is no IPv4 host of the first row's cause and listed_at, one for a reason other than its
+#: reason, and the subjects as one string. Comparing with the first row costs less than
+#: min() and max() per column.
+_WINDOW_SQL = (
+    "SELECT count(*), max(family <> 4 OR cause <> ?2 OR listed_at <> ?4), max(reason <> ?3),"
+    " group_concat(subject, char(0)){reasons} FROM listings NOT INDEXED"
+    " WHERE id >= ?1 AND id < ?5 AND expires_at IS NULL"
+)
+_SHARED_SQL = _WINDOW_SQL.format(reasons="")
+#: The same with the reasons as one string too: for windows of per-host reasons.
+_OWN_SQL = _WINDOW_SQL.format(reasons=", group_concat(reason, char(0))")
 _ROWS = "SELECT subject, family, cause, reason, listed_at, expires_at FROM listings"
 #: (subjects, cause, reasons, listed_at) of a window of never-expiring IPv4 hosts.
 HostColumns: TypeAlias = tuple[list[str], str, list[str], float]
@@ -436,21 +447,29 @@ class SQLiteStore(SQLStore):
         if own:
             db.execute("BEGIN")
         try:
-            next_id = "SELECT min(id) FROM listings WHERE expires_at IS NULL AND id >= ?"
-            low = db.execute(next_id, (0,)).fetchone()[0]
-            while low is not None:
+            shared = True  # the last window's hosts had one reason: do not join the reasons
+            head = db.execute(_HEAD_SQL, (0,)).fetchone()
+            while head is not None:
+                low, cause, reason, listed_at = head
                 high = low + WINDOW
-                n, *bounds, subjects, reasons = db.execute(_WINDOW_SQL, (low, high)).fetchone()
-                if n:
-                    columns = _host_window(n, bounds, subjects, reasons)
-                    if columns is not None:
-                        yield columns
-                    else:
-                        yield db.execute(
-                            f"{_ROWS} NOT INDEXED WHERE id >= ? AND id < ? AND expires_at IS NULL",
-                            (low, high),
-                        ).fetchall()
-                low = db.execute(next_id, (high,)).fetchone()[0]
+                found = db.execute(_SHARED_SQL if shared else _OWN_SQL, (*head, high)).fetchone()
+                n, other, reasons_differ, subjects = found[:4]
+                texts: list[str] | None = None
+                if not other and reasons_differ:
+                    if shared:  # the first window of per-host reasons: read it again with them
+                        found = db.execute(_OWN_SQL, (*head, high)).fetchone()
+                    texts = found[4].split("\0")
+                hosts = None if other or "/" in subjects else subjects.split("\0")
+                # (a "\0" in a subject or reason shows as a count that differs)
+                if hosts is not None and len(hosts) == n and (texts is None or len(texts) == n):
+                    shared = texts is None or texts.count(texts[0]) == n
+                    yield hosts, cause, [reason] * n if texts is None else texts, listed_at
+                else:
+                    yield db.execute(
+                        f"{_ROWS} NOT INDEXED WHERE id >= ? AND id < ? AND expires_at IS NULL",
+                        (low, high),
+                    ).fetchall()
+                head = db.execute(_HEAD_SQL, (high,)).fetchone()
             cursor = db.execute(
                 f"{_ROWS} WHERE expires_at > ? ORDER BY expires_at, id", (active_at.timestamp(),)
             )
@@ -459,17 +478,3 @@ class SQLiteStore(SQLStore):
         finally:
             if own:
                 db.execute("COMMIT")
-
-
-def _host_window(n: int, bounds: list[Any], subjects: str, reasons: str) -> HostColumns | None:
-    """Return a window's aggregates as `HostColumns` when it is all plain IPv4 hosts of one
-    cause and listed_at (a ``\\0`` in a subject or reason shows as a count that differs)."""
-    fam_lo, fam_hi, cause_lo, cause_hi, listed_lo, listed_hi = bounds
-    if fam_lo != 4 or fam_hi != 4 or cause_lo != cause_hi or listed_lo != listed_hi:
-        return None
-    if "/" in subjects:
-        return None
-    hosts, texts = subjects.split("\0"), reasons.split("\0")
-    if len(hosts) != n or len(texts) != n:
-        return None
-    return hosts, cause_lo, texts, listed_lo
