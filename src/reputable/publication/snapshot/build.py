@@ -689,6 +689,41 @@ def _hosts(
         host_vals.extend(range(first_value, first_value + b - a))
         host_dns.extend(table.single_answers(atoms, first_value))
 
+    codes, tids, answers = table.codes, table.template_ids, table.answers
+    #: (host code, range value) -> the range's atoms of other codes in value order, where
+    #: the host's atom goes among them, and their answer keys.
+    merged: dict[tuple[int, int], tuple[list[int], int, tuple[int, ...]]] = {}
+
+    def in_range(address: int, atom: int, range_val: int) -> None:
+        """The general merge below for one host listing inside a range, from a cache.
+
+        The range's atoms all have codes other than each other's, and those kept the host's
+        one: so the value's order (code, TXT, atom) places the host's atom by its code
+        alone, whatever its TXT. The general merge cost ~1.5 s for the 76k in-range hosts of
+        the 10M bench store (docs/benchmarks.md, "Snapshot build at 10M with ranges").
+        """
+        code = codes[atom]
+        cached = merged.get((code, range_val))
+        if cached is None:
+            kept = [a for a in table.atoms_of(range_val) if codes[a] != code]
+            others = sorted(kept, key=lambda a: (*key(a), a))
+            keys = tuple((tids[a] << 32) | codes[a] for a in others)
+            cached = (others, sum(codes[a] < code for a in others), keys)
+            merged[(code, range_val)] = cached
+        others, at, keys = cached
+        value = len(val_index) - 1
+        val_atoms.extend(others[:at])
+        val_atoms.append(atom)
+        val_atoms.extend(others[at:])
+        val_index.append(len(val_atoms))
+        addrs.append(address)
+        host_vals.append(value)
+        if others:
+            own_key = (tids[atom] << 32) | code
+            host_dns.append(answers.setdefault((*keys[:at], own_key, *keys[at:]), value))
+        else:
+            host_dns.append(table.answer(value))
+
     done = 0
     for i in compress(range(n), flags):
         if i < done:
@@ -704,6 +739,9 @@ def _hosts(
             continue
         if vals[hint] == NONE and j == i + 1:
             plain(i, j)
+            continue
+        if j == i + 1:
+            in_range(address, host_atoms[i], vals[hint])
             continue
         # Within one code the most recent host listing wins (then the larger TXT, for a
         # deterministic choice); a host listing beats any range listing with the same code.
