@@ -436,9 +436,10 @@ class SQLiteStore(SQLStore):
         A chunk is a list of rows, or `HostColumns` for a window of ids whose never-expiring
         rows are all IPv4 hosts of one cause and listed_at (a bulk import): SQLite checks
         that and joins their subjects and reasons, so no tuple or float is made per row.
-        ``listing_rows`` made six objects per row: 12 of the 40 s of a 10M build, and its
-        ``OR`` (read through the expires_at index, one table seek per row) 8 s more
-        (docs/benchmarks.md, "Snapshot build at 10M with ranges"). The order is the one
+        Iterating ``listing_rows`` over the 10M bench store cost 20.0 s CPU: ~11 s for six
+        objects per row, ~8 s for its ``OR`` (every row found through the expires_at index,
+        then a table seek; a table scan: 12.2 s) (docs/benchmarks.md, "Snapshot build at
+        10M with ranges"). The order is the one
         SQLite gives that ``OR``: never-expiring rows by id, then the others by
         (expires_at, id); one read transaction holds it all.
         """

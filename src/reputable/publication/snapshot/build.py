@@ -230,8 +230,8 @@ class ValueTable:
         own = range(first_value, first_value + len(atoms))
         if tids.count(tids[0]) == len(tids):
             # One TXT for the whole run (an import under one rbldnsd default): the old
-            # per-value `setdefault` gave every value the same answer, this one lookup; it cost
-            # ~5 s of CPU at 10M hosts (cProfile, bench/dns_vs_rbldnsd.py --size 10M store).
+            # per-value `setdefault` gave every value the same answer, this one lookup (the map
+            # chain was ~5 s of a cProfile of the 10M bench build, load ~3).
             if self.unique_tids[tids[0]]:
                 return own  # one value (a unique template belongs to one atom)
             codes = _take(self.codes, atoms)
@@ -449,8 +449,8 @@ def _host_chunk(
     table.until.extend(array("d", [NO_TIME]) * n if expires is None else expires)
     if reasons.count(reasons[0]) == n:
         # One TXT for the run (an import under one rbldnsd default): one template, the id
-        # `template_ids_of` would give each; mapping n equal strings cost ~0.25 s per
-        # million hosts (cProfile, 10M bench store).
+        # `template_ids_of` would give each; mapping n equal strings through it was 3.0 s of a
+        # cProfile of the 10M bench build (load ~3).
         tid = table.template_id(txt_template(reasons[0], zone.lookup_url))
         table.template_ids.extend(array("I", [tid]) * n)
     else:
@@ -699,8 +699,9 @@ def _hosts(
 
         The range's atoms all have codes other than each other's, and those kept the host's
         one: so the value's order (code, TXT, atom) places the host's atom by its code
-        alone, whatever its TXT. The general merge cost ~1.5 s for the 76k in-range hosts of
-        the 10M bench store (docs/benchmarks.md, "Snapshot build at 10M with ranges").
+        alone, whatever its TXT. With the general merge for the 76k in-range hosts of the
+        10M bench store `_hosts` took 4.08 s CPU, with this 2.60 s (docs/benchmarks.md,
+        "Snapshot build at 10M with ranges").
         """
         code = codes[atom]
         cached = merged.get((code, range_val))
@@ -768,7 +769,7 @@ def _hosts(
 
 def _take(table: array[int], index: array[int]) -> array[int]:
     """Return ``table[i]`` for each i of *index*, both u32 arrays (in C when built)."""
-    if FAST is not None:  # 10M atoms: ~0.05 s instead of ~0.8 s per map (cProfile, sections)
+    if FAST is not None:  # `sections()` at 10M atoms: 2.2 s (two maps, cProfile) -> 0.1 s CPU
         return _u32(FAST.take_u32(table, index))
     return array("I", map(table.__getitem__, index))
 
