@@ -439,9 +439,9 @@ class SQLiteStore(SQLStore):
         Iterating ``listing_rows`` over the 10M bench store cost 20.0 s CPU: ~11 s for six
         objects per row, ~8 s for its ``OR`` (every row found through the expires_at index,
         then a table seek; a table scan: 12.2 s) (docs/benchmarks.md, "Snapshot build at
-        10M with ranges"). The order is the one
-        SQLite gives that ``OR``: never-expiring rows by id, then the others by
-        (expires_at, id); one read transaction holds it all.
+        10M with ranges"). The order is the one SQLite gives that ``OR`` (atom ids follow
+        it): never-expiring rows by id, then the others by (expires_at, id); one read
+        transaction holds it all.
         """
         db = self._sqlite
         own = not db.in_transaction
