@@ -8,7 +8,11 @@ from typing import Protocol
 
 
 class ListingSource(Protocol):
-    """Read side of the listings for publication."""
+    """Read side of the listings for publication.
+
+    A source may also have ``listing_chunks`` (``SQLiteStore``): the same rows in the same
+    order, windows of plain IPv4 hosts as columns; ``publish`` uses it when present.
+    """
 
     def listing_rows(
         self, *, active_at: datetime

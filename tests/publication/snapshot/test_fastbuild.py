@@ -96,3 +96,51 @@ def test_split_hosts_flags_busy_and_repeated_hosts() -> None:
         fast.split_hosts(array("Q", [9 << 32, 5 << 32]), starts, bytes(4))
     with pytest.raises(ValueError, match="busy"):
         fast.split_hosts(keys, starts, bytes(3))
+
+
+def test_take_u32_gathers_and_checks_bounds() -> None:
+    """table[index[i]] for each i, as the Python map gives it; IndexError past the end."""
+    rnd = random.Random(5)
+    table = array("I", (rnd.getrandbits(32) for _ in range(1000)))
+    index = array("I", (rnd.randrange(1000) for _ in range(5000)))
+    assert array("I", fast.take_u32(table, index)) == array("I", map(table.__getitem__, index))
+    assert fast.take_u32(table, array("I")) == b""
+    with pytest.raises(IndexError):
+        fast.take_u32(table, array("I", [0, 1000]))
+    with pytest.raises(ValueError, match="u32"):
+        fast.take_u32(b"abc", index)
+
+
+def test_one_txt_runs_in_ranges_compiled_equal_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of hosts under one TXT (one answer per run) with hosts inside ranges of other
+    codes (the in-range cache): the same sections with and without the C helpers."""
+    config = parse_config(DEFAULT_TOML, Path("/nonexistent/reputable.toml"))
+    rnd = random.Random(9)
+    runs: list[build_module.Chunk] = []
+    for cause, reason in (("spam", "trap"), ("harvest", "trap"), ("spam", "other $")):
+        addresses = (0x0A000000 + rnd.randrange(1 << 14) for _ in range(3001))
+        subjects = [socket.inet_ntoa(a.to_bytes(4, "big")) for a in addresses]
+        listed = array("d", [1e9]) * len(subjects)
+        runs.append(build_module.HostRun(subjects, cause, [reason] * len(subjects), listed, None))
+    runs.append(
+        [
+            (f"10.0.{i * 4}.0/22", 4, cause, "net", 2e9, None)
+            for i, cause in enumerate(["network", "spam", "compromised", "network"] * 4)
+        ]
+    )
+    zones = {
+        "ip_zone": config.ip_zone,
+        "domain_zone": config.domain_zone,
+        "allow_zone": config.allow_zone,
+    }
+    allows = [("10.0.1.0/24", 4, "ok", None)]
+    compiled = build_module.build(
+        build_module.ListingChunks(runs), allows, serial=1, now=NOW, **zones
+    )
+    monkeypatch.setattr(build_module, "FAST", None)
+    python = build_module.build(
+        build_module.ListingChunks(runs), allows, serial=1, now=NOW, **zones
+    )
+    assert compiled.header == python.header
+    assert _flat(compiled.sections) == _flat(python.sections)
+    assert compiled.header["listings"] == 3 * 3001 + 16

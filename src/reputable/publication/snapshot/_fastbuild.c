@@ -15,6 +15,8 @@
  *   split_hosts(hosts, starts, busy)             sorted keys -> u32 addresses, u32 atoms, u32
  *                                                interval (bisect_right of starts), u8 flag
  *                                                (the Python loop must see the host)
+ *   take_u32(table, index)                       bytes of native u32 table[index[i]] for each i;
+ *                                                IndexError past the table's end
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -178,7 +180,38 @@ done:
     return result;
 }
 
+/* table[index[i]] for every i, both native u32 buffers: `array("I", map(table.__getitem__,
+ * index))` without an int object per item. */
+static PyObject *take_u32(PyObject *module, PyObject *args) {
+    Py_buffer table, index;
+    if (!PyArg_ParseTuple(args, "y*y*", &table, &index)) return NULL;
+    PyObject *out = NULL;
+    size_t m = (size_t)table.len / sizeof(uint32_t), n = (size_t)index.len / sizeof(uint32_t);
+    if (table.len % sizeof(uint32_t) || index.len % sizeof(uint32_t)) {
+        PyErr_SetString(PyExc_ValueError, "take_u32: needs u32 buffers");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * sizeof(uint32_t)));
+    if (out == NULL) goto done;
+    const uint32_t *from = table.buf, *at = index.buf;
+    uint32_t *dst = (uint32_t *)PyBytes_AS_STRING(out);
+    for (size_t i = 0; i < n; i++) {
+        if (at[i] >= m) {
+            Py_CLEAR(out);
+            PyErr_SetString(PyExc_IndexError, "take_u32: index out of range");
+            goto done;
+        }
+        dst[i] = from[at[i]];
+    }
+done:
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&index);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"take_u32", take_u32, METH_VARARGS,
+     "take_u32(table, index) -> bytes of native u32 table[index[i]]"},
     {"split_hosts", split_hosts, METH_VARARGS,
      "split_hosts(hosts, starts, busy) -> (addresses, atoms, where, flags) as bytes"},
     {"pack_hosts", pack_hosts, METH_VARARGS,

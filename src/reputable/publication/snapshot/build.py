@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import import_module
@@ -21,7 +21,7 @@ from itertools import accumulate, chain, compress, islice, repeat
 from math import isnan
 from operator import add, and_, eq, is_, lshift, ne, or_, rshift, sub
 from types import ModuleType
-from typing import Any, Final, Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from reputable.core.cause import Cause
 from reputable.publication.settings import ZoneConfig
@@ -226,8 +226,18 @@ class ValueTable:
         C-level map over the whole run: no Python code per value, except per interned
         template in a run that mixes them with unique ones.
         """
-        tids = array("I", map(self.template_ids.__getitem__, atoms))
+        tids = _take(self.template_ids, atoms)
         own = range(first_value, first_value + len(atoms))
+        if tids.count(tids[0]) == len(tids):
+            # One TXT for the whole run (an import under one rbldnsd default): the old
+            # per-value `setdefault` gave every value the same answer, this one lookup (the map
+            # chain was ~5 s of a cProfile of the 10M bench build, load ~3).
+            if self.unique_tids[tids[0]]:
+                return own  # one value (a unique template belongs to one atom)
+            codes = _take(self.codes, atoms)
+            if codes.count(codes[0]) == len(codes):
+                key = (tids[0] << 32) | codes[0]
+                return array("I", [self.answers.setdefault(key, first_value)]) * len(atoms)
         unique = bytes(map(self.unique_tids.__getitem__, tids))
         shared = len(unique) - unique.count(1)
         if shared == 0:
@@ -265,8 +275,8 @@ class ValueTable:
             "val_index": self.val_index,
             "val_atoms": self.val_atoms,
             "atom_code": self.codes,
-            "atom_txt_off": array("I", map(offsets.__getitem__, ids)),
-            "atom_txt_len": array("I", map(lengths.__getitem__, ids)),
+            "atom_txt_off": _take(offsets, ids),
+            "atom_txt_len": _take(lengths, ids),
             "strings": self.template_blob,
             "atom_cause": self.causes,
             "atom_since": self.since,
@@ -363,8 +373,33 @@ def _net_span(subject: str) -> tuple[int, int, int, int]:
 
 CHUNK: Final = 8192  # rows examined together for the column-wise host path
 
-#: The columns of a chunk of rows: subjects, families, causes, reasons, listed_at, expires_at.
-Columns: TypeAlias = tuple[tuple[Any, ...], ...]
+
+@dataclass(frozen=True, slots=True)
+class HostRun:
+    """Active IPv4 host listings (no ``/``) of one cause, column by column, in store order.
+
+    What the column-wise path of `build` takes: from a chunk of rows (`_host_columns`), or
+    straight from a store that reads them so (``SQLiteStore.listing_chunks``), with no tuple
+    per row. Every sequence has one item per host; *expires* None when none expires.
+    """
+
+    subjects: Sequence[str]
+    cause: str
+    reasons: Sequence[str]
+    listed: Sequence[float]
+    expires: Sequence[float] | None
+
+
+#: What `build` reads: chunks of rows (each takes the per-row loop unless `_host_columns`
+#: finds it all plain hosts) and runs of hosts already in columns.
+Chunk: TypeAlias = "list[ListingRow] | HostRun"
+
+
+@dataclass(frozen=True, slots=True)
+class ListingChunks:
+    """The listings of a build as chunks (`Chunk`): `build` takes it in place of rows."""
+
+    chunks: Iterable[Chunk]
 
 
 def _chunks(rows: Iterable[ListingRow]) -> Iterator[list[ListingRow]]:
@@ -373,43 +408,53 @@ def _chunks(rows: Iterable[ListingRow]) -> Iterator[list[ListingRow]]:
         yield chunk
 
 
-def _host_columns(chunk: list[ListingRow], cut: float) -> Columns | None:
+def _host_columns(chunk: list[ListingRow], cut: float) -> HostRun | None:
     """Return *chunk* as columns when it is all active IPv4 hosts of one cause, else None.
 
     Every test is one C-level pass (count, join, min), so a chunk that fails costs little.
     """
     cols = tuple(zip(*chunk, strict=False))  # the store's 6-tuples; strict costs 35% here
     n = len(chunk)
-    subjects, families, causes, _, _, expires = cols
+    subjects, families, causes, reasons, listed, expires = cols
     if families.count(4) != n or causes.count(causes[0]) != n or "/" in "".join(subjects):
         return None
     nones = expires.count(None)
-    if nones == n or (nones == 0 and min(expires) > cut):
-        return cols
+    if nones == n:
+        return HostRun(subjects, causes[0], reasons, listed, None)
+    if nones == 0 and min(expires) > cut:
+        return HostRun(subjects, causes[0], reasons, listed, expires)
     return None
 
 
 def _host_chunk(
     table: ValueTable,
-    cols: Columns,
+    run: HostRun,
     hosts: array[int],
     zone: ZoneConfig,
     cause: Cause,
 ) -> None:
-    """Append a chunk of active IPv4 host listings of *cause*: atoms and packed hosts.
+    """Append a run of active IPv4 host listings of *cause*: atoms and packed hosts.
 
     The same atoms, templates and packed host ints as the per-row loop of `build`, made
     with map/extend over whole columns.
     """
-    subjects, _, _, reasons, listed, expires = cols
+    subjects, reasons, listed, expires = run.subjects, run.reasons, run.listed, run.expires
     n = len(subjects)
     first = len(table.codes)
-    table.codes.extend(repeat(int(zone.codes[cause]), n))
-    table.causes.extend(repeat(CAUSES.index(cause), n))
+    # Runs of one item are arrays multiplied, not repeat(): extending an array from an array
+    # is one memcpy, from an iterator ~15 ns per item (six columns at 10M hosts: ~1 s).
+    table.codes.extend(array("I", [int(zone.codes[cause])]) * n)
+    table.causes.extend(array("I", [CAUSES.index(cause)]) * n)
     table.since.extend(listed)
-    table.until.extend(repeat(NO_TIME, n) if expires[0] is None else expires)
-    tids = table.template_ids_of(txt_templates(reasons, zone.lookup_url))
-    table.template_ids.extend(tids)
+    table.until.extend(array("d", [NO_TIME]) * n if expires is None else expires)
+    if reasons.count(reasons[0]) == n:
+        # One TXT for the run (an import under one rbldnsd default): one template, the id
+        # `template_ids_of` would give each; mapping n equal strings through it was 3.0 s of a
+        # cProfile of the 10M bench build (load ~3).
+        tid = table.template_id(txt_template(reasons[0], zone.lookup_url))
+        table.template_ids.extend(array("I", [tid]) * n)
+    else:
+        table.template_ids.extend(table.template_ids_of(txt_templates(reasons, zone.lookup_url)))
     blob = table.subjects
     base = len(blob)
     blob += "".join(subjects).encode("ascii", "replace")  # one byte per character either way
@@ -423,7 +468,7 @@ def _host_chunk(
 
 
 def build(
-    rows: Iterable[ListingRow],
+    rows: Iterable[ListingRow] | ListingChunks,
     allows: Iterable[AllowRow],
     *,
     ip_zone: ZoneConfig,
@@ -432,7 +477,7 @@ def build(
     serial: int,
     now: datetime,
 ) -> Built:
-    """Return the snapshot of the active *rows* and *allows* at *now*."""
+    """Return the snapshot of the active *rows* (or `ListingChunks`) and *allows* at *now*."""
     table = ValueTable()
     cut = now.timestamp()
     next_expiry: float | None = None
@@ -466,17 +511,18 @@ def build(
     until_append, offs_append = table.until.append, table.subject_off.append
     subjects = table.subjects
     atom = len(table.codes) - 1
-    for chunk in _chunks(rows):
-        cols = _host_columns(chunk, cut)
-        if cols is not None:
-            cause = Cause(cols[2][0])
-            _host_chunk(table, cols, hosts, ip_zone, cause)
-            if cols[5][0] is not None:
-                soonest = min(cols[5])
+    chunks = rows.chunks if isinstance(rows, ListingChunks) else _chunks(rows)
+    for chunk in chunks:
+        run = chunk if isinstance(chunk, HostRun) else _host_columns(chunk, cut)
+        if run is not None:
+            _host_chunk(table, run, hosts, ip_zone, Cause(run.cause))
+            if run.expires is not None:
+                soonest = min(run.expires)
                 next_expiry = soonest if next_expiry is None else min(next_expiry, soonest)
-            count += len(chunk)
-            atom += len(chunk)
+            count += len(run.subjects)
+            atom += len(run.subjects)
             continue
+        assert isinstance(chunk, list)
         for subject, family, cause_text, reason, listed_at, expires_at in chunk:
             if expires_at is not None:
                 if expires_at <= cut:
@@ -643,6 +689,42 @@ def _hosts(
         host_vals.extend(range(first_value, first_value + b - a))
         host_dns.extend(table.single_answers(atoms, first_value))
 
+    codes, tids, answers = table.codes, table.template_ids, table.answers
+    #: (host code, range value) -> the range's atoms of other codes in value order, where
+    #: the host's atom goes among them, and their answer keys.
+    merged: dict[tuple[int, int], tuple[list[int], int, tuple[int, ...]]] = {}
+
+    def in_range(address: int, atom: int, range_val: int) -> None:
+        """The general merge below for one host listing inside a range, from a cache.
+
+        The range's atoms all have codes other than each other's, and those kept the host's
+        one: so the value's order (code, TXT, atom) places the host's atom by its code
+        alone, whatever its TXT. With the general merge for the 76k in-range hosts of the
+        10M bench store `_hosts` took 4.08 s CPU, with this 2.60 s (docs/benchmarks.md,
+        "Snapshot build at 10M with ranges").
+        """
+        code = codes[atom]
+        cached = merged.get((code, range_val))
+        if cached is None:
+            kept = [a for a in table.atoms_of(range_val) if codes[a] != code]
+            others = sorted(kept, key=lambda a: (*key(a), a))
+            keys = tuple((tids[a] << 32) | codes[a] for a in others)
+            cached = (others, sum(codes[a] < code for a in others), keys)
+            merged[(code, range_val)] = cached
+        others, at, keys = cached
+        value = len(val_index) - 1
+        val_atoms.extend(others[:at])
+        val_atoms.append(atom)
+        val_atoms.extend(others[at:])
+        val_index.append(len(val_atoms))
+        addrs.append(address)
+        host_vals.append(value)
+        if others:
+            own_key = (tids[atom] << 32) | code
+            host_dns.append(answers.setdefault((*keys[:at], own_key, *keys[at:]), value))
+        else:
+            host_dns.append(table.answer(value))
+
     done = 0
     for i in compress(range(n), flags):
         if i < done:
@@ -658,6 +740,9 @@ def _hosts(
             continue
         if vals[hint] == NONE and j == i + 1:
             plain(i, j)
+            continue
+        if j == i + 1:
+            in_range(address, host_atoms[i], vals[hint])
             continue
         # Within one code the most recent host listing wins (then the larger TXT, for a
         # deterministic choice); a host listing beats any range listing with the same code.
@@ -680,6 +765,13 @@ def _hosts(
         host_dns.append(table.answer(value))
     plain(done, n)
     return {"v4_host_addr": addrs, "v4_host_val": host_vals, "v4_host_dns": host_dns}
+
+
+def _take(table: array[int], index: array[int]) -> array[int]:
+    """Return ``table[i]`` for each i of *index*, both u32 arrays (in C when built)."""
+    if FAST is not None:  # `sections()` at 10M atoms: 2.2 s (two maps, cProfile) -> 0.1 s CPU
+        return _u32(FAST.take_u32(table, index))
+    return array("I", map(table.__getitem__, index))
 
 
 def _u32(raw: bytes) -> array[int]:

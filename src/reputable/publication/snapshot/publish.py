@@ -6,6 +6,8 @@ import gc
 import hashlib
 import json
 import time
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +17,13 @@ from reputable.core.errors import SnapshotError
 from reputable.publication.ports import ListingSource
 from reputable.publication.settings import PublicationConfig as Config
 from reputable.publication.settings import ZoneConfig
-from reputable.publication.snapshot.build import build
+from reputable.publication.snapshot.build import (
+    Chunk,
+    HostRun,
+    ListingChunks,
+    ListingRow,
+    build,
+)
 from reputable.publication.snapshot.layout import MappedFile, write_snapshot
 from reputable.publication.snapshot.overlay import (
     changed_since,
@@ -113,7 +121,7 @@ def publish(source: ListingSource, config: Config, now: datetime) -> Published:
     gc.disable()
     try:
         built = build(
-            source.listing_rows(active_at=now),
+            _listings(source, now),
             source.allow_rows(active_at=now),
             ip_zone=config.ip_zone,
             domain_zone=config.domain_zone,
@@ -139,6 +147,25 @@ def publish(source: ListingSource, config: Config, now: datetime) -> Published:
         seconds=time.perf_counter() - started,
         path=config.snapshot_path,
     )
+
+
+def _listings(source: ListingSource, now: datetime) -> Iterable[ListingRow] | ListingChunks:
+    """Return the active listings of *source* at *now*: in chunks when it reads them so
+    (``SQLiteStore.listing_chunks``: hosts in columns, no tuple per row), else as rows."""
+    chunked = getattr(source, "listing_chunks", None)
+    if chunked is None:
+        return source.listing_rows(active_at=now)
+
+    def runs() -> Iterator[Chunk]:
+        for chunk in chunked(active_at=now):
+            if isinstance(chunk, tuple):  # (subjects, cause, reasons, listed_at), no expiry
+                subjects, cause, reasons, listed_at = chunk
+                listed = array("d", [listed_at]) * len(subjects)  # extends as a memcpy
+                yield HostRun(subjects, cause, reasons, listed, None)
+            else:
+                yield chunk
+
+    return ListingChunks(runs())
 
 
 def _since(
