@@ -32,6 +32,7 @@ from reputable.listings.rules import Limits, new_listing
 NAME: Final = "rbldnsd"
 KINDS: Final = ("auto", "ip4set", "ip4trie", "ip4tset", "ip6trie", "ip6tset", "dnset")
 PROGRESS_EVERY: Final = 100_000  # lines between two progress calls
+RUN: Final = 50_000  # hosts per HostRun at most: store/bulk.py's CHUNK, one statement each
 DEFAULT_A: Final = IPv4Address("127.0.0.2")  # rbldnsd's A value when a file names none
 
 _TIME: Final = re.compile(r"^(?:(\d+)([smhdw]?))+$", re.IGNORECASE)
@@ -165,6 +166,38 @@ def exclusions(lines: Iterable[str], spec: ImportSpec) -> list[IPNetwork | Domai
     return out
 
 
+@dataclass(slots=True)
+class HostRun:
+    """Consecutive bare IPv4 hosts of a file that share every column but the subject.
+
+    They are the bulk of a big file (`Stream`'s fast path), kept as the subjects' text: a
+    bulk writer stores a whole run with one statement (store/bulk.py), where building and
+    binding a tuple per row cost ~1.2 s CPU per 1M rows. Every subject is a canonical dotted
+    quad (digits and dots only). The reason of subject S is ``head`` when ``tail`` is None,
+    else ``head + S + tail`` (the TXT names the subject with ``$``).
+    """
+
+    cause: str
+    head: str
+    tail: str | None
+    source: str
+    listed_at: float
+    expires_at: float | None
+    subjects: list[str] = field(default_factory=list)
+    family: int = 4
+
+    def rows(self, subjects: Iterable[str]) -> Iterator[Row]:
+        """Yield the store rows of *subjects* (this run's, or some of them)."""
+        cause, head, tail, source = self.cause, self.head, self.tail, self.source
+        family, at, expires = self.family, self.listed_at, self.expires_at
+        if tail is None:
+            for subject in subjects:
+                yield (subject, family, cause, head, source, at, expires)
+        else:
+            for subject in subjects:
+                yield (subject, family, cause, f"{head}{subject}{tail}", source, at, expires)
+
+
 class Stream:
     """The rows of an rbldnsd file, one at a time: what `parse` returns, in constant memory.
 
@@ -197,6 +230,20 @@ class Stream:
         self.notes: list[str] = []
 
     def __iter__(self) -> Iterator[Row]:
+        for part in self.parts():
+            if isinstance(part, HostRun):
+                rows = part.rows(part.subjects)
+                del part  # one run in memory: the next one is read while this one is yielded
+                yield from rows
+            else:
+                yield part
+
+    def parts(self) -> Iterator[Row | HostRun]:
+        """Yield the rows in file order, runs of bare IPv4 hosts as one `HostRun` each.
+
+        A bulk writer takes a run whole (store/bulk.py); iterating the Stream itself gives
+        the same rows one at a time.
+        """
         spec, holes, progress = self.spec, self.holes, self.progress
         by_code: dict[IPv4Address, list[Cause]] = {}
         for cause, code in spec.codes.items():
@@ -204,8 +251,10 @@ class Stream:
         state = _State()
         fast_ok = not spec.domain and not spec.kind.startswith("ip6")
         quick: _Quick | None = None
-        fast_row: tuple[str, str, str, float, float | None] | None = None
-        tail: str | None = None
+        # HostRun's columns but the subjects while the defaults stay (None: not known yet)
+        fast_row: tuple[str, str, str | None, str, float, float | None] | None = None
+        run: HostRun | None = None
+        subjects: list[str] = []  # run.subjects
         cut_hosts = bool(holes.spans[4])
         listed: set[Domain] = set()
         pending: list[Listing] = []
@@ -219,33 +268,38 @@ class Stream:
                 continue
             if progress is not None and not lineno % PROGRESS_EVERY:
                 progress(lineno)
-            # As in parse: a bare canonical IPv4 host under the defaults is a row at once
-            # (one regex match, no object).
+            if quick is None and fast_ok and line[0].isdigit():
+                quick = _quick(spec, state, by_code)
+                if quick.ok:
+                    expires = quick.expires.timestamp() if quick.expires else None
+                    now = quick.now.timestamp()  # type: ignore[union-attr]
+                    tail = quick.tail if quick.templated else None
+                    fast_row = (quick.cause.value, quick.head, tail, quick.source, now, expires)
+            # As in parse: a bare canonical IPv4 host under the defaults joins the current run
+            # (one regex match, one list append; tests/listings: the rows are parse's).
             if fast_row is not None and dotted(line) and line != "127.0.0.1":
                 if cut_hosts and holes.host4(int.from_bytes(inet_aton(line), "big")):
                     continue
                 count += 1
-                cause_text, reason, source, now, expires = fast_row
-                if tail is not None:  # the TXT names the subject ($)
-                    reason = f"{reason}{line}{tail}"
-                yield (line, 4, cause_text, reason, source, now, expires)
+                if run is None:
+                    run = HostRun(*fast_row)
+                    subjects = run.subjects
+                subjects.append(line)
+                if len(subjects) >= RUN:
+                    yield run
+                    run = None
                 continue
-            if fast_ok and line[0].isdigit():
-                if quick is None:
-                    quick = _quick(spec, state, by_code)
-                    if quick.ok:
-                        expires = quick.expires.timestamp() if quick.expires else None
-                        now = quick.now.timestamp()  # type: ignore[union-attr]
-                        fast_row = (quick.cause.value, quick.head, quick.source, now, expires)
-                        tail = quick.tail if quick.templated else None
-                if quick.ok:
-                    host = _fast_host(line)
-                    if host is not None:
-                        if cut_hosts and holes.host4(host):
-                            continue
-                        count += 1
-                        yield row_of(quick.listing(host, line))
+            if run is not None:
+                yield run
+                run = None
+            if quick is not None and quick.ok and line[0].isdigit():
+                host = _fast_host(line)
+                if host is not None:
+                    if cut_hosts and holes.host4(host):
                         continue
+                    count += 1
+                    yield row_of(quick.listing(host, line))
+                    continue
             try:
                 if line[0] in "$#:;":
                     quick = fast_row = None  # defaults, variables or the base may change
@@ -271,6 +325,8 @@ class Stream:
                     count += 1
                     yield row_of(piece)
             pending.clear()
+        if run is not None:
+            yield run
         if holes.names:
             holes.notes(listed, self.notes)
         self.count = count
