@@ -1,10 +1,11 @@
 """Bulk writes of listings: millions of rows in one transaction, no object per row.
 
-`load_listings` takes plain row tuples (as `reputable.listings.imports.rbldnsd.Stream` yields
-them) and writes them all or none. On SQLite it is a fast path: rows go in sorted chunks
-through ``executemany``, with a larger page cache, and when the load is large against the
-table the listings' secondary indexes are dropped and built again at the end inside the same
-transaction (one sort instead of millions of random index inserts). When the table is empty
+`load_listings` takes plain row tuples and runs of rows that differ only in their subject
+(`Run`; `reputable.listings.imports.rbldnsd.Stream.parts` yields both) and writes them all or
+none. On SQLite it is a fast path: rows go in sorted chunks through ``executemany`` (a chunk
+of one run through a single ``INSERT ... SELECT FROM json_each``), with a larger page
+cache, and when the load is large against the table the listings' secondary indexes are
+dropped and built again at the end inside the same transaction (one sort instead of millions of random index inserts). When the table is empty
 or nearly so, the unique key (``listings_unique``, migration 0023) goes too: the rows are
 plain INSERTs and the key is built once at the end; if that finds the same key twice (a
 line repeated in the file, or a row that was already there), the duplicates are folded as
