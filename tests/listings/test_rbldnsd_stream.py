@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reputable.core.errors import DataFileError
-from reputable.listings.imports.rbldnsd import RUN, Row, Stream, exclusions, parse, row_of
+from reputable.listings.imports.rbldnsd import (
+    BLOCK,
+    RUN,
+    Row,
+    Stream,
+    exclusions,
+    parse,
+    row_of,
+)
 from reputable.store import bulk
 from reputable.store.bulk import load_listings
 from reputable.store.sqlite import SQLiteStore
@@ -212,3 +220,26 @@ def test_runs_load_the_same_table_as_rows(
     assert "10.0.0.5" not in reasons and "203.0.113.7" not in reasons  # cut by the "!" lines
     monkeypatch.setattr(bulk, "_json_each", lambda db: False)  # an SQLite without JSON
     assert _loaded(tmp_path / "plain.db", lines, runs=True, existing=existing) == want
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["10.9.9.9 \n", "\n", "10.9.9.9\r\n", "010.9.9.9\n", "10.9.9.9 :3:spam trap\n", "!10.0.1.7\n"],
+    ids=["trailing-blank", "blank", "crlf", "leading-zero", "own-txt", "exclusion"],
+)
+def test_blocks_of_hosts_give_what_parse_gives(odd: str) -> None:
+    """A block of lines read at once with one odd line in it (or none, the last one unended)."""
+    lines = [":127.0.0.2:listed: $\n", *_hosts(BLOCK * 3)]
+    lines[BLOCK + 7] = odd
+    lines[-1] = lines[-1].rstrip("\n")
+    text = "".join(lines)
+    rows, stream = streamed(text)
+    assert sorted(rows) == sorted(parsed(text))
+    assert stream.count == len(rows) > BLOCK * 3 - 3
+
+
+def test_a_bad_host_in_a_block_names_its_line() -> None:
+    lines = [*_hosts(BLOCK * 2)]
+    lines[BLOCK + 9] = "127.0.0.1\n"  # never the fast path: the full path refuses it
+    with pytest.raises(DataFileError, match=rf"f\.ip4set:{BLOCK + 10}: .*RFC 5782"):
+        streamed("".join(lines))
