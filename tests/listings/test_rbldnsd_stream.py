@@ -23,6 +23,7 @@ from reputable.listings.imports.rbldnsd import (
 )
 from reputable.store import bulk
 from reputable.store.bulk import load_listings
+from reputable.store.dsn import open_dsn
 from reputable.store.sqlite import SQLiteStore
 from tests.listings.test_rbldnsd_import import SAMPLES, spec
 
@@ -243,3 +244,18 @@ def test_a_bad_host_in_a_block_names_its_line() -> None:
     lines[BLOCK + 9] = "127.0.0.1\n"  # never the fast path: the full path refuses it
     with pytest.raises(DataFileError, match=rf"f\.ip4set:{BLOCK + 10}: .*RFC 5782"):
         streamed("".join(lines))
+
+
+def test_runs_load_the_same_listings_on_every_store(tmp_path: Path, store_dsn: str) -> None:
+    """On PostgreSQL (one Batch, COPY) as on SQLite, runs give what their rows give."""
+    lines = _mixed_file()
+    the_spec = spec()
+    want = _loaded(tmp_path / "rows.db", lines, runs=False, existing=False)
+    store = open_dsn(store_dsn)
+    try:
+        stream = Stream(lines, the_spec, excluded=exclusions(lines, the_spec))
+        load_listings(store, stream.parts(), actor="t", action="import", expected=len(lines))
+        got = sorted(store.listing_rows(active_at=the_spec.now))
+    finally:
+        store.close()
+    assert got == sorted((r[1], r[2], r[3], r[4], r[6], r[7]) for r in want)  # type: ignore[index]
