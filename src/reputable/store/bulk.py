@@ -5,9 +5,10 @@
 none. On SQLite it is a fast path: rows go in sorted chunks through ``executemany`` (a chunk
 of one run through a single ``INSERT ... SELECT FROM json_each``), with a larger page
 cache, and when the load is large against the table the listings' secondary indexes are
-dropped and built again at the end inside the same transaction (one sort instead of millions of random index inserts). When the table is empty
-or nearly so, the unique key (``listings_unique``, migration 0023) goes too: the rows are
-plain INSERTs and the key is built once at the end; if that finds the same key twice (a
+dropped and built again at the end inside the same transaction (one sort instead of millions
+of random index inserts). When the table is empty or nearly so, the unique key
+(``listings_unique``, migration 0023) goes too: the rows are plain INSERTs and the key is
+built once at the end; if that finds the same key twice (a
 line repeated in the file, or a row that was already there), the duplicates are folded as
 the upsert folds them (the first row keeps its id, the last row's reason and times win)
 before the key is built again. Such a load also leaves WAL for a rollback journal when no
@@ -50,8 +51,8 @@ CACHE_KIB = 128 * 1024  # SQLite page cache during a bulk load (the default is 2
 CACHE_MAX_KIB = 768 * 1024
 DEFER_MIN = 50_000  # loads smaller than this keep the indexes up to date row by row
 KEY_INDEX = "listings_unique"  # the (subject, cause, source) key, migration 0023
-_PLAIN = re.compile(r'[0-9.]+(?:","[0-9.]+)*').fullmatch  # a run's subjects, joined
 KEY_SHARE = 4  # the key is built at the end when the table holds at most 1/KEY_SHARE of the load
+_PLAIN = re.compile(r'[0-9.]+(?:","[0-9.]+)*').fullmatch  # a run's subjects, joined
 
 #: Insert a listing, or refresh the one with its (subject, cause, source): `apply` uses it too.
 LISTING_UPSERT = (
@@ -125,7 +126,7 @@ Chunk: TypeAlias = list[Row] | tuple[Run, list[str]]
 def _chunks(items: Iterable[Item]) -> Iterator[Chunk]:
     """Cut *items* into chunks of CHUNK rows, each in subject order (nearby keys: fewer index
     pages touched per chunk); the chunks and order are the same whether the rows come one by
-    one or in runs, so are the ids the rows get."""
+    one or in runs, and so are the ids the rows get."""
     pieces: list[Row | _Part] = []
     size = 0
     for item in items:
