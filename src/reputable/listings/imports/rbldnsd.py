@@ -34,7 +34,7 @@ NAME: Final = "rbldnsd"
 KINDS: Final = ("auto", "ip4set", "ip4trie", "ip4tset", "ip6trie", "ip6tset", "dnset")
 PROGRESS_EVERY: Final = 100_000  # lines between two progress calls
 BLOCK: Final = 512  # lines read at a time (~7 KB: about what the text file decodes at once)
-RUN: Final = 50_000  # hosts per HostRun at most: store/bulk.py's CHUNK, one statement each
+RUN: Final = 50_000  # hosts per HostRun (up to a BLOCK more): store/bulk.py's CHUNK
 DEFAULT_A: Final = IPv4Address("127.0.0.2")  # rbldnsd's A value when a file names none
 
 _TIME: Final = re.compile(r"^(?:(\d+)([smhdw]?))+$", re.IGNORECASE)
