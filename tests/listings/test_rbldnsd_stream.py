@@ -12,8 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reputable.core.errors import DataFileError
-from reputable.listings.imports.rbldnsd import Row, Stream, exclusions, parse, row_of
+from reputable.listings.imports.rbldnsd import (
+    BLOCK,
+    RUN,
+    Row,
+    Stream,
+    exclusions,
+    parse,
+    row_of,
+)
+from reputable.store import bulk
 from reputable.store.bulk import load_listings
+from reputable.store.dsn import open_dsn
 from reputable.store.sqlite import SQLiteStore
 from tests.listings.test_rbldnsd_import import SAMPLES, spec
 
@@ -128,15 +138,22 @@ def test_load_listings_is_all_or_nothing_and_keeps_the_indexes(tmp_path: Path) -
         store.close()
 
 
-def test_stream_memory_is_flat() -> None:
-    """Peak Python allocations while streaming 200k lines stay far below one object per line."""
+def _peak(lines: int) -> int:
+    """Return the peak Python allocations (bytes) while streaming *lines* bare hosts."""
     the_spec = spec()
     tracemalloc.start()
-    count = sum(1 for _ in Stream(_hosts(200_000), the_spec))
+    count = sum(1 for _ in Stream(_hosts(lines), the_spec))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert count == 200_000
-    assert peak < 2_000_000, f"peak {peak} bytes"
+    assert count == lines
+    return peak
+
+
+def test_stream_memory_is_flat() -> None:
+    """Peak Python allocations stay one run of hosts (RUN lines), however long the file is."""
+    small, large = _peak(RUN + 1), _peak(RUN * 3)
+    assert large < small * 1.2, f"{small} bytes for {RUN + 1} lines, {large} for {RUN * 3}"
+    assert large < RUN * 200, f"peak {large} bytes"  # a str per line would be 3 * RUN * 62+
 
 
 def test_progress_is_called_every_progress_every_lines() -> None:
@@ -144,3 +161,101 @@ def test_progress_is_called_every_progress_every_lines() -> None:
     rows = Stream(_hosts(250_000), spec(), progress=seen.append)
     assert sum(1 for _ in rows) == 250_000
     assert seen == [100_000, 200_000]
+
+
+def _mixed_file() -> list[str]:
+    """A file of several chunks where the runs of bare hosts meet everything else."""
+    lines = [":127.0.0.2:listed: $\n", *_hosts(7_000)]  # templated TXT: reason per host
+    lines += ["203.0.113.0/24\n", "!203.0.113.7\n", "!10.0.0.5\n", "10.0.0.5\n"]  # cut host
+    lines += ["192.0.2.7 :3:spam trap\n", "010.0.0.1\n", "# comment\n", "10.0.1.1\n"]
+    lines += [":127.0.0.3:compromised host\n", *list(_hosts(19_000))[3_000:]]  # again, some
+    lines += ["203.0.113.5-203.0.113.9\n", "$TTL 1h\n", "192.0.2.9 ; note\n", "10.0.0.9\n"]
+    lines += [":127.0.0.2:listed\n", "198.51.100.1\n", "198.51.100.1\n"]  # a duplicate
+    return lines
+
+
+def _loaded(path: Path, lines: list[str], *, runs: bool, existing: bool) -> list[object]:
+    """Load *lines* (runs whole, or every row as a tuple) into a store; return its table."""
+    store = SQLiteStore(path)
+    try:
+        if existing:  # a table larger than the load: the key stays, rows are upserted
+            old = [f"10.0.{i}.{i}\n" for i in range(1, 250)]
+            load_listings(store, Stream(old, spec()), actor="t", action="i")
+        the_spec = spec()
+        stream = Stream(lines, the_spec, excluded=exclusions(lines, the_spec))
+        items = stream.parts() if runs else list(stream)
+        expected = bulk.DEFER_MIN if not existing else 0
+        assert load_listings(store, items, actor="t", action="import", expected=expected)
+    finally:
+        store.close()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return db.execute("SELECT * FROM listings ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["empty-store", "upsert"])
+def test_runs_load_the_same_table_as_rows(
+    tmp_path: Path, existing: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of hosts written in one statement give the table row-by-row inserts give, ids too."""
+    monkeypatch.setattr(bulk, "CHUNK", 5_000)  # runs longer than a chunk, chunks of both kinds
+    lines = _mixed_file()
+    want = _loaded(tmp_path / "rows.db", lines, runs=False, existing=existing)
+    ran: list[str] = []
+    statement = bulk._run_statement
+
+    def spy(sql: str, templated: bool) -> str:
+        ran.append(sql)
+        return statement(sql, templated)
+
+    monkeypatch.setattr(bulk, "_run_statement", spy)
+    assert _loaded(tmp_path / "runs.db", lines, runs=True, existing=existing) == want
+    assert len(ran) == 3, "the chunks all of one run went in through json_each"
+    reasons = {row[1]: row[4] for row in want}  # type: ignore[index]
+    assert reasons["10.0.0.8"] == "listed: 10.0.0.8"  # the templated TXT, the host it names
+    assert reasons["10.0.24.1"] == "compromised host"  # listed again under the second default
+    assert reasons["10.0.0.1"] == "listed: 10.0.0.1"  # "010.0.0.1" is the same host
+    assert "10.0.0.5" not in reasons and "203.0.113.7" not in reasons  # cut by the "!" lines
+    monkeypatch.setattr(bulk, "_json_each", lambda db: False)  # an SQLite without JSON
+    assert _loaded(tmp_path / "plain.db", lines, runs=True, existing=existing) == want
+
+
+@pytest.mark.parametrize(
+    "odd",
+    ["10.9.9.9 \n", "\n", "10.9.9.9\r\n", "010.9.9.9\n", "10.9.9.9 :3:spam trap\n", "!10.0.1.7\n"],
+    ids=["trailing-blank", "blank", "crlf", "leading-zero", "own-txt", "exclusion"],
+)
+def test_blocks_of_hosts_give_what_parse_gives(odd: str) -> None:
+    """A block of lines read at once with one odd line in it (or none, the last one unended)."""
+    lines = [":127.0.0.2:listed: $\n", *_hosts(BLOCK * 3)]
+    lines[BLOCK + 7] = odd
+    lines[-1] = lines[-1].rstrip("\n")
+    text = "".join(lines)
+    rows, stream = streamed(text)
+    assert sorted(rows) == sorted(parsed(text))
+    assert stream.count == len(rows) > BLOCK * 3 - 3
+
+
+def test_a_bad_host_in_a_block_names_its_line() -> None:
+    lines = [*_hosts(BLOCK * 2)]
+    lines[BLOCK + 9] = "127.0.0.1\n"  # never the fast path: the full path refuses it
+    with pytest.raises(DataFileError, match=rf"f\.ip4set:{BLOCK + 10}: .*RFC 5782"):
+        streamed("".join(lines))
+
+
+def test_runs_load_the_same_listings_on_every_store(tmp_path: Path, store_dsn: str) -> None:
+    """On PostgreSQL (one Batch, COPY) as on SQLite, runs give what their rows give."""
+    lines = _mixed_file()
+    the_spec = spec()
+    want = _loaded(tmp_path / "rows.db", lines, runs=False, existing=False)
+    store = open_dsn(store_dsn)
+    try:
+        stream = Stream(lines, the_spec, excluded=exclusions(lines, the_spec))
+        load_listings(store, stream.parts(), actor="t", action="import", expected=len(lines))
+        got = sorted(store.listing_rows(active_at=the_spec.now))
+    finally:
+        store.close()
+    assert got == sorted((r[1], r[2], r[3], r[4], r[6], r[7]) for r in want)  # type: ignore[index]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from reputable.core.address import format_subject
+from reputable.listings.model import Batch
 from reputable.store import bulk
-from reputable.store.bulk import Row, load_listings
+from reputable.store.bulk import Item, Row, load_listings
 from reputable.store.sqlite import SQLiteStore
 
 SOURCE = "rbldnsd:f"
@@ -39,16 +42,15 @@ def _table(path: Path) -> list[tuple[object, ...]]:
         db.close()
 
 
-def _load(path: Path, rows: list[Row], *, deferred: bool) -> list[str]:
+def _load(path: Path, rows: list[Item], *, deferred: bool) -> list[str]:
     """Load *rows* into the store at *path*; return the SQL it ran (to see which way it went)."""
     store = SQLiteStore(path)
     ran: list[str] = []
     _db(store).set_trace_callback(ran.append)
     try:
         expected = bulk.DEFER_MIN if deferred else 0
-        assert load_listings(store, rows, actor="t", action="import", expected=expected) == len(
-            rows
-        )
+        count = sum(1 if isinstance(x, tuple) else len(x.subjects) for x in rows)
+        assert load_listings(store, rows, actor="t", action="import", expected=expected) == count
     finally:
         _db(store).set_trace_callback(None)
         store.close()
@@ -241,3 +243,54 @@ bulk.load_listings(SQLiteStore({str(path)!r}), rows(), actor='t', action='i', ex
     SQLiteStore(path).close()  # the next opener rolls back and sets WAL
     assert _table(path) == EXISTING
     assert _journal(path) == "wal"
+
+
+@dataclass
+class _Run:
+    """A run as rbldnsd.HostRun gives it (the Run protocol)."""
+
+    subjects: list[str]
+    cause: str = "spam"
+    head: str = "listed: "
+    tail: str | None = " now"
+    source: str = SOURCE
+    listed_at: float = 2.5
+    expires_at: float | None = None
+    family: int = 4
+
+    def rows(self, subjects: Iterable[str]) -> Iterator[Row]:
+        for s in subjects:
+            reason = self.head if self.tail is None else f"{self.head}{s}{self.tail}"
+            yield (s, 4, self.cause, reason, self.source, self.listed_at, self.expires_at)
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_a_run_is_stored_as_its_rows(
+    tmp_path: Path, deferred: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk of one run goes in with one statement when its subjects are plain dotted quads,
+    else row by row (JSON would unescape ``\\u0031``); the table holds the run's rows."""
+    monkeypatch.setattr(bulk, "CHUNK", 3)
+    plain = _Run(["192.0.2.9", "192.0.2.10", "192.0.2.1"], tail=None, expires_at=9.5)
+    odd = _Run(['192.0.2.\\u0031"', "192.0.2.3", "192.0.2.4"])
+    ran = _load(tmp_path / "r.db", [plain, odd, _row("192.0.2.2", "x", 1.0)], deferred=deferred)
+    assert sum(" FROM json_each('[\"" in sql for sql in ran) == 1  # the plain one
+    rows = [*plain.rows(plain.subjects), *odd.rows(odd.subjects), _row("192.0.2.2", "x", 1.0)]
+    assert _table(tmp_path / "r.db") == sorted(rows[:3]) + sorted(rows[3:6]) + rows[6:]
+
+
+def test_another_store_gets_the_rows_of_a_run() -> None:
+    """The PostgreSQL path (`apply` of one Batch) writes a run out as its rows."""
+    got: list[object] = []
+
+    class Store:
+        def apply(self, batch: Batch, *, actor: str, action: str) -> None:
+            got.extend((format_subject(x.subject), x.reason) for x in batch.listings)
+
+    run = _Run(["192.0.2.1", "192.0.2.2"])
+    assert load_listings(Store(), [run, _row("192.0.2.3", "r", 1.0)], actor="t", action="i") == 3
+    assert got == [
+        ("192.0.2.1", "listed: 192.0.2.1 now"),
+        ("192.0.2.2", "listed: 192.0.2.2 now"),
+        ("192.0.2.3", "r"),
+    ]

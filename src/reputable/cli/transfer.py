@@ -144,7 +144,7 @@ def import_rbldnsd(
             try:
                 load_listings(
                     store,
-                    rows,
+                    rows.parts(),  # runs of bare hosts whole: one statement per chunk
                     actor=f"import:{file}",
                     action="import",
                     expected=file.stat().st_size // 16,
