@@ -18,7 +18,6 @@ from reputable.cli.common import (
     State,
     action_format,
     err_console,
-    exit_code_of,
     show_records,
     show_result,
     state,
@@ -27,7 +26,7 @@ from reputable.cli.launch import command_word
 from reputable.cli.listing import allow_app, list_app
 from reputable.config import DEFAULT_TOML
 from reputable.core import log
-from reputable.core.errors import ReputableError
+from reputable.core.errors import ReputableError, exit_code_of
 from reputable.store.dsn import open_store
 
 app = typer.Typer(
@@ -135,7 +134,7 @@ def serve_command(
 @snapshot_app.command("build")
 def snapshot_build(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Rebuild the snapshot file from the store now (serve does this by itself)."""
-    from reputable.app import publish_now
+    from reputable.builder import publish_now
 
     fmt = action_format(as_json, plain)
     result = publish_now(state(ctx).config)
