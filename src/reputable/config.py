@@ -118,18 +118,12 @@ SCHEMA_SOURCES: Final = (
     "__init__.py",
     "config_schema.py",
     "core/__init__.py",
-    "core/address.py",
-    "core/cause.py",
     "core/clock.py",
     "core/errors.py",
     "evidence/__init__.py",
     "evidence/detectors/__init__.py",
-    "evidence/detectors/mail.py",
     "evidence/detectors/mail_config.py",
     "evidence/detectors/netconfig.py",
-    "evidence/model.py",
-    "evidence/parsers/__init__.py",
-    "evidence/parsers/mailevent.py",
 )
 #: How many checked texts the cache remembers (a few configs per machine; tests make more).
 CHECKED_KEEP: Final = 64

@@ -230,7 +230,9 @@ def main() -> None:
     """
     try:
         word = command_word(sys.argv[1:])
-        if word not in CORE_COMMANDS:
+        # `--version` alone needs no command: the plug-ins cost ~1 s of CPU (all of them).
+        version_only = word is None and "--version" in sys.argv and "--help" not in sys.argv
+        if word not in CORE_COMMANDS and not version_only:
             _register_plugins(word, sys.argv[1:])
         # The name completion scripts and usage lines use, also under `python -m reputable`.
         app(prog_name="reputable")
