@@ -76,3 +76,21 @@ def test_a_digest_of_another_text_still_gets_the_full_check(tmp_path: Path) -> N
     assert b"error:" in err and b"[dnss]: unknown table" in err
     assert b"Traceback" not in err
     assert not (tmp_path / "reputable.snapshot").exists()
+
+
+def test_serve_with_a_broken_config_builds_nothing_and_says_it_once(tmp_path: Path) -> None:
+    """The launcher starts the build child before its check; a failed check ends it unbuilt."""
+    config = write_config(tmp_path, dns_port=1, extra="[dnss]\nworkers = 2\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "reputable", "--config", str(config), "serve", "--metrics", ""],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("[dnss]: unknown table") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "reputable.snapshot").exists()
+    assert not list(tmp_path.glob("*.db"))
