@@ -418,7 +418,8 @@ def _http(name: str, path: str, kind: str) -> Callable[[], tuple[Check, list[byt
         import asyncio
         import json
 
-        from reputable.app import open_store, publish_now
+        from reputable.app import open_store
+        from reputable.builder import publish_now
         from reputable.config import load_config
         from reputable.core.address import parse_subject
         from reputable.core.cause import Cause

@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from pathlib import Path
 
-from reputable.app import publish_now
+from reputable.builder import publish_now
 from reputable.config import load_config
 from reputable.core.address import Domain
 from reputable.core.cause import Cause

@@ -168,6 +168,22 @@ def _wrap(original: Callable[..., Any], address_index: int) -> Callable[..., Any
 
 
 @pytest.fixture(autouse=True, scope="session")
+def own_cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the remembered config checks (config.check_schema) out of the runner's home.
+
+    The suite writes hundreds of configurations: in ~/.cache they would push out the
+    user's own. Set in the environment, so the CLI and serve processes tests start share it.
+    """
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
+@pytest.fixture(autouse=True, scope="session")
 def loopback_only() -> Iterator[None]:
     """Fail any test whose socket connect/sendto/sendmsg aims outside loopback."""
     cls = socket.socket

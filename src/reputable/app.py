@@ -24,12 +24,13 @@ from pathlib import Path
 from threading import Thread
 from typing import TYPE_CHECKING, Any
 
+from reputable.builder import build_command
 from reputable.config import Config
 from reputable.core import log, privileges, sdnotify
-from reputable.core.errors import ConfigError, ReputableError, SnapshotError
+from reputable.core.errors import ConfigError, ReputableError
 from reputable.listings.engine import evaluate_new
 from reputable.listings.rules import Limits
-from reputable.publication.dnsbl.worker import Worker, metrics_path, record_plan
+from reputable.publication.dnsbl.worker import Worker, metrics_path
 from reputable.publication.metrics import (
     Activity,
     read_worker_files,
@@ -41,10 +42,8 @@ from reputable.publication.snapshot.layout import readable
 from reputable.publication.snapshot.publish import (
     CHANGED,
     FRESH,
-    Published,
     fingerprint,
     freshness,
-    publish,
     publish_overlay,
 )
 from reputable.reputation.aggregate import PrefixTable, load_pfx2as
@@ -129,28 +128,6 @@ def pid_path(config: Config) -> Path:
 def limits(config: Config) -> Limits:
     """Return the listing breadth limits of *config*."""
     return Limits(max_prefix_v4=config.max_prefix_v4, max_prefix_v6=config.max_prefix_v6)
-
-
-def publish_now(config: Config, now: datetime | None = None) -> Published:
-    """Rebuild the snapshot from the store in this process (``reputable snapshot build``)."""
-    store = open_store(config)
-    try:
-        result = publish(store, config, now or datetime.now(UTC))
-    finally:
-        store.close()
-    log.info(
-        "snapshot_built",
-        serial=result.serial,
-        listings=result.listings,
-        allows=result.allows,
-        ms=round(result.seconds * 1000, 1),
-        path=result.path,
-    )
-    try:
-        record_plan(config)
-    except SnapshotError as exc:  # the snapshot just written cannot be mapped: say so
-        log.warning("serve_plan_not_written", error=str(exc))
-    return result
 
 
 def prefix_table(config: Config) -> PrefixTable | None:
@@ -253,19 +230,13 @@ class Supervisor:
     async def rebuild(self) -> bool:
         """Rebuild the whole snapshot in a child process; True if it succeeded."""
         self.overlay_since = None
-        cmd = [sys.executable, "-m", "reputable", *_config_args(self.config), "snapshot", "build"]
         began = time.perf_counter()
         try:
-            code = await run_child(cmd)
+            code = await run_child(build_command(self.config.path))
         except OSError as exc:  # it runs in the background: say it here, nobody awaits it
             log.error("snapshot_build_failed", error=str(exc))
             code = -1
-        self.activity.snapshot_build_seconds = time.perf_counter() - began
-        self.activity.snapshot_builds[code == 0] += 1
-        if code != 0:
-            log.error("snapshot_build_failed", exit_code=code)
-            return False
-        return True
+        return self.built(code, time.perf_counter() - began)
 
     async def join_first_build(self, proc: subprocess.Popen[bytes]) -> None:
         """Wait until the first build (the launcher started it) has put its snapshot in place.
@@ -291,11 +262,15 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-        self.activity.snapshot_build_seconds = time.perf_counter() - began
-        self.activity.snapshot_builds[proc.returncode == 0] += 1
-        if proc.returncode != 0:
-            log.error("snapshot_build_failed", exit_code=proc.returncode)
-        return proc.returncode == 0
+        return self.built(proc.returncode, time.perf_counter() - began)
+
+    def built(self, code: int, seconds: float) -> bool:
+        """Count a finished build child (exit *code*, *seconds*) for /metrics; True if it built."""
+        self.activity.snapshot_build_seconds = seconds
+        self.activity.snapshot_builds[code == 0] += 1
+        if code != 0:
+            log.error("snapshot_build_failed", exit_code=code)
+        return code == 0
 
     async def publisher(self) -> None:
         """Follow the store: rebuild the snapshot whenever its serial, config or expiry moves.

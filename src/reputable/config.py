@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -108,6 +109,96 @@ def _validate(raw: dict[str, Any], where: str) -> None:
         Schema.model_validate(raw)
     except ValidationError as exc:
         raise ConfigProblems(where, problems_of(exc)) from None
+
+
+#: The modules the schema's verdict depends on (config_schema and what it imports from
+#: reputable, package __init__ files included; tests/test_config_cache.py keeps this list
+#: complete). A change to any of them (its size or mtime) invalidates every remembered check.
+SCHEMA_SOURCES: Final = (
+    "__init__.py",
+    "config_schema.py",
+    "core/__init__.py",
+    "core/clock.py",
+    "core/errors.py",
+    "evidence/__init__.py",
+    "evidence/detectors/__init__.py",
+    "evidence/detectors/mail_config.py",
+    "evidence/detectors/netconfig.py",
+)
+#: How many checked texts the cache remembers (a few configs per machine; tests make more).
+CHECKED_KEEP: Final = 64
+
+
+def checked_cache_path() -> Path:
+    """Return the file of remembered schema checks: ``$XDG_CACHE_HOME/reputable/config-checked``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "reputable" / "config-checked"
+
+
+def schema_key(text: str) -> str:
+    """Return the digest under which a passed check of *text* is remembered.
+
+    It covers the text and what decides the verdict: the schema's own sources (size and
+    mtime, SCHEMA_SOURCES) and the pydantic installed (its package file's size and mtime).
+    Stat calls only: importing pydantic to ask its version costs what the cache saves.
+    """
+    import importlib.util
+
+    digest = hashlib.sha256(text.encode("utf-8"))
+    package = Path(__file__).parent
+    spec = importlib.util.find_spec("pydantic")
+    for source in [*(package / name for name in SCHEMA_SOURCES), spec and spec.origin]:
+        try:
+            stat = os.stat(str(source)) if source else None
+        except OSError:
+            stat = None
+        digest.update(f"\0{source}:{stat and stat.st_size}:{stat and stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _remembered(key: str) -> bool:
+    """True if a check with digest *key* passed before (an unreadable cache: no)."""
+    try:
+        return key in checked_cache_path().read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _remember(key: str) -> None:
+    """Add *key* to the cache, newest first, keeping CHECKED_KEEP; never fails the command.
+
+    Written to a temporary file and renamed: a reader never sees half a file, and two
+    writers at once lose one entry at worst (that check runs again next time).
+    """
+    path = checked_cache_path()
+    try:
+        kept = path.read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError):
+        kept = []
+    lines = [key, *(k for k in kept if k != key)][:CHECKED_KEEP]
+    temporary = path.with_name(f"{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text("\n".join(lines) + "\n", encoding="ascii")
+        os.replace(temporary, path)
+    except OSError:  # a read-only home: the check just runs every time
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def check_schema(raw: dict[str, Any], text: str, where: str) -> None:
+    """Check *raw* (parsed from *text*) against the schema, or skip a check that passed before.
+
+    Building the schema's validators costs ~0.26 s CPU per process (pydantic), more than most
+    commands' own work, and the same file is checked by every command run against it. Only
+    passes are remembered: a file with a problem is checked (and reported) every time, so the
+    messages never differ from a full check.
+    """
+    key = schema_key(text)
+    if _remembered(key):
+        return
+    _validate(raw, where)
+    _remember(key)
 
 
 DEFAULT_TOML: Final = """\
@@ -407,7 +498,7 @@ def parse_config(text: str, path: Path | None = None, *, checked: bool = False) 
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(toml_error(where, exc)) from exc
     if not checked and os.environ.get(CHECKED_ENV) != text_digest(text):
-        _validate(raw, where)  # every key and type at once, before any value is used
+        check_schema(raw, text, where)  # every key and type at once, before any value is used
     base = path.parent.resolve() if path else Path.cwd()
     data_dir = (base / str(raw.get("data_dir", "."))).resolve()
     store = raw.get("store", {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -268,7 +269,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", port))
         result = subprocess.run(
-            ["python", "-m", "reputable", "--config", str(config), "serve", "--metrics", ""],
+            [sys.executable, "-m", "reputable", "--config", str(config), "serve", "--metrics", ""],
             capture_output=True,
             text=True,
             timeout=30,

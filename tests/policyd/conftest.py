@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reputable.app import publish_now
+from reputable.builder import publish_now
 from reputable.config import Config, load_config
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reputable.app import publish_now
+from reputable.builder import publish_now
 from reputable.config import Config, load_config
 from reputable.core.address import Subject, parse_subject
 from reputable.core.cause import Cause

@@ -29,10 +29,9 @@ from reputable.config import Config, load_config
 from reputable.core import log
 from reputable.core.clock import parse_instant
 from reputable.core.errors import (
-    ConfigError,
-    DataFileError,
     InputError,
     ReputableError,
+    exit_code_of,
 )
 
 console = Console(soft_wrap=True)
@@ -47,13 +46,6 @@ EXIT_FOUND: Final = 1
 EXIT_USAGE: Final = 2
 #: Runtime failure: the store, a running server, a feed or a probe failed.
 EXIT_FAILURE: Final = 3
-
-
-def exit_code_of(exc: ReputableError) -> int:
-    """Return the exit code for *exc*: 2 for what the user gave, 3 for what failed at run time."""
-    if isinstance(exc, InputError | ConfigError | DataFileError):
-        return EXIT_USAGE
-    return EXIT_FAILURE
 
 
 @dataclass

@@ -94,16 +94,36 @@ def _adopt_early(early: EarlyStart, path: Path) -> Worker | None:
     return _start_worker(config, early)
 
 
-def _start_first_build(path: Path | None) -> subprocess.Popen[bytes]:
-    """Start ``reputable snapshot build`` as a child of serve (it ends if serve dies)."""
+def _start_build(config_path: Path | None) -> subprocess.Popen[bytes]:
+    """Start serve's first snapshot build, waiting for `builder.release` (it ends with serve).
+
+    Started before serve checks the configuration, so its imports run beside that check;
+    it reads no row until serve releases it with the digest of the text it checked.
+    """
     import subprocess
 
+    from reputable.builder import build_command
     from reputable.core.lifeline import adopt_children
 
     adopt_children()
-    config = ["--config", str(path)] if path else []
-    cmd = [sys.executable, "-m", "reputable", *config, "snapshot", "build"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    cmd = build_command(config_path, wait=True)
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+
+
+def _needs_build(config_path: Path) -> bool:
+    """True when the snapshot *config_path* names is missing or unreadable (a cheap guess).
+
+    Before the configuration is checked: a file that does not parse says False, and
+    ``load_config`` reports it.
+    """
+    from reputable.publication.dnsbl.fastpath import snapshot_path_of
+    from reputable.publication.snapshot.layout import readable
+
+    try:
+        snapshot = snapshot_path_of(config_path, config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return snapshot is not None and not readable(snapshot)
 
 
 def _serve(argv: list[str]) -> int:
@@ -123,7 +143,11 @@ def _serve(argv: list[str]) -> int:
         from reputable.publication.dnsbl.fastpath import early_start
 
         early = early_start(path or DEFAULT_CONFIG)
-    from reputable.config import load_config
+        if early is None and _needs_build(path or DEFAULT_CONFIG):
+            # Nothing to answer from: start the first build now, before the checks and
+            # imports below (~0.5 s CPU); it builds once load_config has passed the file.
+            first_build = _start_build((path or DEFAULT_CONFIG).resolve())
+    from reputable.config import DEFAULT_TOML, load_config, text_digest
     from reputable.core import log
     from reputable.core.errors import ReputableError
 
@@ -140,12 +164,18 @@ def _serve(argv: list[str]) -> int:
             log.warning("early_start_discarded", reason="the configuration file changed")
             worker.stop()  # closes the early sockets: the usual start below binds again
             worker = None
+        from reputable.builder import release
         from reputable.publication.snapshot.layout import readable
 
         if worker is None and not readable(config.snapshot_path):
-            # Nothing to answer from: start the first build now, beside the imports and
-            # checks below (about 0.7 s of CPU), not after them; the supervisor waits for it.
-            first_build = _start_first_build(config.path)
+            # The supervisor waits for this build; it runs beside the checks below.
+            if first_build is None:  # not started above (no config file: the defaults)
+                first_build = _start_build(config.path)
+            text = config.path.read_text(encoding="utf-8") if config.path else DEFAULT_TOML
+            release(first_build, text_digest(text))
+        elif first_build is not None:  # a snapshot is there after all: end it unbuilt
+            release(first_build, None)
+            first_build = None
         from reputable.config_check import preflight
 
         preflight(config, args.metrics)  # every section, file and address, before DNS binds
@@ -168,7 +198,7 @@ def _serve(argv: list[str]) -> int:
         if early is not None:
             early.close()
         if first_build is not None and first_build.poll() is None:  # serve failed first
-            first_build.terminate()
+            first_build.terminate()  # it had no go line, or is mid-build: both end now
             first_build.wait()
     return 0
 

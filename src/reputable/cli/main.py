@@ -18,7 +18,6 @@ from reputable.cli.common import (
     State,
     action_format,
     err_console,
-    exit_code_of,
     show_records,
     show_result,
     state,
@@ -27,7 +26,7 @@ from reputable.cli.launch import command_word
 from reputable.cli.listing import allow_app, list_app
 from reputable.config import DEFAULT_TOML
 from reputable.core import log
-from reputable.core.errors import ReputableError
+from reputable.core.errors import ReputableError, exit_code_of
 from reputable.store.dsn import open_store
 
 app = typer.Typer(
@@ -135,7 +134,7 @@ def serve_command(
 @snapshot_app.command("build")
 def snapshot_build(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
     """Rebuild the snapshot file from the store now (serve does this by itself)."""
-    from reputable.app import publish_now
+    from reputable.builder import publish_now
 
     fmt = action_format(as_json, plain)
     result = publish_now(state(ctx).config)
@@ -231,7 +230,9 @@ def main() -> None:
     """
     try:
         word = command_word(sys.argv[1:])
-        if word not in CORE_COMMANDS:
+        # `--version` alone needs no command: the plug-ins cost ~1 s of CPU (all of them).
+        version_only = word is None and "--version" in sys.argv and "--help" not in sys.argv
+        if word not in CORE_COMMANDS and not version_only:
             _register_plugins(word, sys.argv[1:])
         # The name completion scripts and usage lines use, also under `python -m reputable`.
         app(prog_name="reputable")

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,15 +33,12 @@ from reputable.core.errors import DataFileError, InputError, SnapshotError
 from reputable.listings.imports import rbldnsd as rbldnsd_import
 from reputable.listings.model import Listing
 from reputable.listings.rules import Limits
-from reputable.publication.exports import rbldnsd as rbldnsd_export
-from reputable.publication.exports import zone as zone_export
-from reputable.publication.sinks import Sink, write_atomic_stream
-from reputable.publication.sinks import stream as stream_sink
-from reputable.publication.snapshot.overlay import overlay_path
-from reputable.publication.snapshot.publish import FRESH, fingerprint, freshness, publish
-from reputable.publication.snapshot.view import Snapshot
 from reputable.store.bulk import load_listings
 from reputable.store.dsn import open_store
+
+if TYPE_CHECKING:  # the exports' modules are imported by the export commands only
+    from reputable.publication.sinks import Sink
+    from reputable.publication.snapshot.view import Snapshot
 
 import_app = typer.Typer(help="Read listings from other blocklist software.", no_args_is_help=True)
 export_app = typer.Typer(
@@ -249,6 +246,8 @@ def export_rbldnsd(
     plain: PlainOpt = False,
 ) -> None:
     """Write the zone as rbldnsd data files and print the rbldnsd arguments that load them."""
+    from reputable.publication.exports import rbldnsd as rbldnsd_export
+
     fmt = action_format(as_json, plain)
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
@@ -330,6 +329,9 @@ def _enforcement(
     fmt: Format = Format.TABLE,
 ) -> None:
     """Render *sink* from the store at *now*; write it to *output* or print it."""
+    from reputable.publication.sinks import stream as stream_sink
+    from reputable.publication.sinks import write_atomic_stream
+
     _summary_needs_output(fmt, output)
     config = state(ctx).config
     try:
@@ -382,6 +384,8 @@ def export_nftables(
 
     Load it with `nft -f FILE`: the table is replaced in one transaction.
     """
+    from reputable.publication.sinks import Sink
+
     sink = Sink(kind="nftables", path=Path("-"), name=table, hooks=tuple(hook or ["input"]))
     _enforcement(ctx, sink, output, cause, now, action_format(as_json, plain))
 
@@ -402,6 +406,8 @@ def export_ipset(
 
     Use them with `iptables -I INPUT -m set --match-set NAME src -j DROP`.
     """
+    from reputable.publication.sinks import Sink
+
     sink = Sink(kind="ipset", path=Path("-"), name=name)
     _enforcement(ctx, sink, output, cause, now, action_format(as_json, plain))
 
@@ -422,12 +428,18 @@ def export_rpz(
 
     Load it as an RPZ in Unbound, BIND or Knot Resolver (`reputable integrate unbound`).
     """
+    from reputable.publication.sinks import Sink
+
     sink = Sink(kind="rpz", path=Path("-"), origin=origin.strip("."))
     _enforcement(ctx, sink, output, cause, now, action_format(as_json, plain))
 
 
 def _current_snapshot(config: Config, serial: int, at: datetime) -> Snapshot | None:
     """Return serve's snapshot with its overlay when it answers for store *serial* at *at*."""
+    from reputable.publication.snapshot.overlay import overlay_path
+    from reputable.publication.snapshot.publish import FRESH, fingerprint, freshness
+    from reputable.publication.snapshot.view import Snapshot
+
     path = config.snapshot_path
     if freshness(path, serial=serial, digest=fingerprint(config), now=at) != FRESH:
         return None
@@ -457,6 +469,11 @@ def export_zone(
     Written as the zone is walked, in flat memory. Reads serve's snapshot when it answers for
     the store now (with its overlay); else (or with --now) builds a private one first.
     """
+    from reputable.publication.exports import zone as zone_export
+    from reputable.publication.sinks import write_atomic_stream
+    from reputable.publication.snapshot.publish import publish
+    from reputable.publication.snapshot.view import Snapshot
+
     fmt = action_format(as_json, plain)
     _summary_needs_output(fmt, output)
     config = state(ctx).config

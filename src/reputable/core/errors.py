@@ -51,3 +51,14 @@ class StoreError(ReputableError):
 
 class SnapshotError(ReputableError):
     """A snapshot file cannot be read."""
+
+
+def exit_code_of(exc: ReputableError) -> int:
+    """Return the exit code for *exc*: 2 for what the user gave, 3 for what failed at run time.
+
+    The CLI's codes (docs/cli.md "Exit codes"), here so that serve's build child
+    (reputable.builder) gives the same ones without importing the CLI.
+    """
+    if isinstance(exc, InputError | ConfigError | DataFileError):
+        return 2
+    return 3

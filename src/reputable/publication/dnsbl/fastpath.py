@@ -202,7 +202,7 @@ def write_plan(snapshot_path: Path, plan: dict[str, Any]) -> None:
         return
 
 
-def _snapshot_path(config_path: Path, text: str) -> Path | None:
+def snapshot_path_of(config_path: Path, text: str) -> Path | None:
     """Return the snapshot path *text* names, by the rules of ``config.parse_config``."""
     import tomllib
 
@@ -315,7 +315,7 @@ def early_start(config_path: Path) -> EarlyStart | None:
     early: EarlyStart | None = None
     try:
         text = config_path.read_text(encoding="utf-8")
-        snapshot_path = _snapshot_path(config_path, text)
+        snapshot_path = snapshot_path_of(config_path, text)
         if snapshot_path is None:
             return None
         plan = json.loads(plan_path(snapshot_path).read_text(encoding="utf-8"))
