@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
 
 import pytest
@@ -241,3 +241,48 @@ def test_a_wildcard_names_the_range_that_covers_it(tmp_path: Path) -> None:
     assert txt["*.104.14.10"].endswith('/lookup/10.14.0.0/16"')
     old = {r.owner: r.rdata for r in reference_records(snapshot, settings) if r.rtype == "TXT"}
     assert old["*.14.10"].endswith('/lookup/10.0.0.0/16"')  # what the old renderer wrote
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_the_records_at_changed_ranges_give_the_whole_difference(
+    any_store: SQLStore, tmp_path: Path, seed: int
+) -> None:
+    """Ranges added, removed and allowlisted (IPv4 of several sizes, IPv6) beside hosts and
+    other ranges, through a full rebuild: the nodes the rebuilt base's ``since`` names (the
+    smallest node holding each range, its inside and the nodes above) hold exactly the
+    difference of the whole zones."""
+    rng = random.Random(seed)
+    config = _config(tmp_path / "ranges")
+    listings, allows = random_listings(rng, 1500)
+    any_store.apply(Batch(listings=tuple(listings), allows=tuple(allows)), actor="t", action="t")
+    publish(any_store, config, NOW)
+    old = Snapshot(config.snapshot_path)
+    for _ in range(12):
+        plen = rng.randrange(14, 30)
+        text = str(ip_network(f"10.{rng.randrange(2)}.{rng.randrange(8)}.0/{plen}", False))
+        if rng.random() < 0.3:
+            text = str(ip_network(f"2001:db8:{rng.randrange(4):x}::/{rng.choice([48, 62])}", False))
+        pick = rng.random()
+        if pick < 0.5:
+            cause = rng.choice([Cause.SPAM, Cause.NETWORK])
+            batch = Batch(listings=(_host(text, cause, rng.choice(["segment", "r"])),))
+            any_store.apply(batch, actor="cli", action="list")
+        elif pick < 0.8:
+            any_store.remove_listings(parse_subject(text), cause=None, source=None, actor="cli")
+        else:
+            entry = AllowEntry(subject=parse_subject(text), note="mx", source="t", created_at=NOW)
+            any_store.apply(Batch(allows=(entry,)), actor="cli", action="allow")
+    publish(any_store, config, NOW)
+    new = Snapshot(config.snapshot_path)
+    since = new.file.header["since"]
+    assert since["nets4"] and not since["v4"]
+    nets4 = [(int(a), int(b)) for a, b in since["nets4"]]
+    nets6 = [(int(a, 16), int(b, 16)) for a, b in since["nets6"]]
+    moved = 0
+    for settings in zone_settings(config):
+        deleted, added = _whole_difference(old, new, settings)
+        near_old = records_at(old, settings, (), (), nets4, nets6)
+        near_new = records_at(new, settings, (), (), nets4, nets6)
+        assert (near_old - near_new, near_new - near_old) == (deleted, added), settings.name
+        moved += len(deleted) + len(added)
+    assert moved > 10

@@ -110,20 +110,27 @@ def records(snapshot: Snapshot, settings: ZoneSettings) -> Iterator[Record]:
 
 
 def records_at(
-    snapshot: Snapshot, settings: ZoneSettings, v4: Iterable[int], v6: Iterable[int]
+    snapshot: Snapshot,
+    settings: ZoneSettings,
+    v4: Iterable[int],
+    v6: Iterable[int],
+    nets4: Iterable[tuple[int, int]] = (),
+    nets6: Iterable[tuple[int, int]] = (),
 ) -> set[Record]:
-    """Return the zone's records that a change at the IPv4 *v4* and IPv6 *v6* addresses can
-    move (those of the tree nodes above them): what an IXFR compares, old against new.
+    """Return the zone's records that a change at the IPv4 *v4* and IPv6 *v6* addresses and
+    the (first, last) address ranges *nets4* and *nets6* can move (those of the tree nodes
+    above them, and of every node inside the smallest node holding a range): what an IXFR
+    compares, old against new.
 
-    Costs the nodes above each address, not the zone: the same records :func:`records`
-    writes for those nodes, so the difference of two states that differ only at these
-    addresses is the difference of their whole zones. A domain zone has none.
+    Costs those nodes, not the zone: the same records :func:`records` writes for them, so
+    the difference of two states that differ only there is the difference of their whole
+    zones. A domain zone has none (its changes are domains: compared whole).
     """
     if settings.kind == "domain":
         return set()
     allow = settings.kind == "allow"
-    found = set(_tree_at(snapshot, v4, v6=False, allow=allow))
-    found.update(_tree_at(snapshot, v6, v6=True, allow=allow))
+    found = set(_tree_at(snapshot, v4, nets4, v6=False, allow=allow))
+    found.update(_tree_at(snapshot, v6, nets6, v6=True, allow=allow))
     return found
 
 
@@ -366,26 +373,48 @@ def _tree(snapshot: Snapshot, *, v6: bool, allow: bool) -> Iterator[Record]:
 
 
 def _tree_at(
-    snapshot: Snapshot, addresses: Iterable[int], *, v6: bool, allow: bool
+    snapshot: Snapshot,
+    addresses: Iterable[int],
+    nets: Iterable[tuple[int, int]],
+    *,
+    v6: bool,
+    allow: bool,
 ) -> Iterator[Record]:
-    """Yield the records of the nodes above *addresses* only: what a change there can move.
+    """Yield the records of the nodes above *addresses* only, and of the smallest node
+    holding each (first, last) range of *nets* with everything inside it and above it:
+    what a change there can move.
 
     A node's records depend on the answers inside it alone, so between two states that
-    differ only at *addresses*, every other node writes the same records.
+    differ only at *addresses* and inside *nets*, every other node writes the same records.
     """
     space = _Space(snapshot, v6=v6, allow=allow)
     shape = V6 if v6 else V4
-    nodes: set[tuple[int, int]] = set()
+    nodes: dict[tuple[int, int], bool] = {}  # (depth, first address): with its subtree
     width = shape.bits * shape.levels
-    for address in addresses:
-        for depth in range(shape.levels):
+
+    def above(address: int, deepest: int) -> None:
+        for depth in range(deepest + 1):
             span = shape.bits * (shape.levels - depth)
-            nodes.add((depth, (address >> span) << span if span < width else 0))
-    for depth, lo in sorted(nodes):
+            node = (depth, (address >> span) << span if span < width else 0)
+            nodes.setdefault(node, False)
+
+    for address in addresses:
+        above(address, shape.levels - 1)
+    for first, last in nets:
+        depth = 0
+        while depth + 1 < shape.levels:
+            span = shape.bits * (shape.levels - depth - 1)
+            if first >> span != last >> span:
+                break
+            depth += 1
+        above(first, depth)
+        span = shape.bits * (shape.levels - depth)
+        nodes[(depth, (first >> span) << span if span < width else 0)] = True
+    for (depth, lo), subtree in sorted(nodes.items()):
         hi = lo + shape.size(depth) * (1 << shape.bits)
         if depth and space.run_end(lo, hi)[0] >= hi:
             continue  # uniform: written by its parent, not walked
-        yield from _node(space, shape, lo, depth, recurse=False)
+        yield from _node(space, shape, lo, depth, recurse=subtree)
 
 
 def _data(snapshot: Snapshot, owner: str, value: int, subject: str | None) -> Iterator[Record]:
