@@ -243,6 +243,76 @@ def test_a_wildcard_names_the_range_that_covers_it(tmp_path: Path) -> None:
     assert old["*.14.10"].endswith('/lookup/10.0.0.0/16"')  # what the old renderer wrote
 
 
+def _sparse_rows(rng: random.Random) -> list[tuple[str, int, str, str, float, float | None]]:
+    """Hosts alone in their /24s, hosts inside ranges answering as the range or otherwise,
+    whole /24s of hosts alike and unlike, and ranges of several sizes: every case of a node
+    answered from the host array."""
+    at = (NOW - timedelta(hours=1)).timestamp()
+    rows: list[tuple[str, int, str, str, float, float | None]] = []
+    for _ in range(1500):
+        host = str(IPv4Address(rng.randrange(0x01000000, 0xDF000000)))
+        rows.append((host, 4, rng.choice(["spam", "spam", "harvest"]), "trap", at, None))
+    for net in ("20.0.0.0/16", "30.16.0.0/12", "40.1.2.0/24", "50.0.0.0/8"):
+        rows.append((net, 4, "spam", "range", at, None))
+    for prefix in ("20.0", "30.17", "50.9"):  # inside ranges: same cause as the range or not
+        for _ in range(60):
+            host = f"{prefix}.{rng.randrange(4)}.{rng.randrange(256)}"
+            rows.append((host, 4, rng.choice(["spam", "harvest"]), "in range", at, None))
+    for prefix, causes in (
+        ("60.1.1", ["spam"]),
+        ("60.1.2", ["spam", "harvest"]),
+        ("20.0.9", ["spam"]),
+    ):
+        for last in range(256):  # a whole /24 of hosts, all alike or mixed
+            rows.append((f"{prefix}.{last}", 4, rng.choice(causes), "full", at, None))
+    for last in range(256):  # a /24 whose every host answers, all alike, in a /16 of one
+        rows.append((f"70.2.3.{last}", 4, "harvest", "full", at, None))
+    rows.append(("2001:db8::1", 6, "spam", "v6", at, None))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_nodes_from_the_host_array_are_written_as_segment_by_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """The runs of a node found from its slice of the host array are those found by looking
+    segment by segment: the records are the same, in the same order, with exclusions too."""
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    rng = random.Random(seed)
+    allows = [
+        (text, 4 if "." in text else 6, "partner", None)
+        for text in ("20.0.1.7", "50.9.0.0/30", "60.1.1.200", "40.1.2.128/25", "70.2.3.9")
+    ]
+    built = build(
+        _sparse_rows(rng),
+        allows,
+        ip_zone=config.ip_zone,
+        domain_zone=config.domain_zone,
+        allow_zone=config.allow_zone,
+        serial=1,
+        now=NOW,
+    )
+    write_snapshot(config.snapshot_path, built.header, built.sections)
+    snapshot = Snapshot(config.snapshot_path)
+    calls: list[bool] = []
+    fast = zone._Space.host_runs
+
+    def counted(self: zone._Space, lo: int, size: int, fanout: int) -> object:
+        found = fast(self, lo, size, fanout)
+        calls.append(found is not None)
+        return found
+
+    monkeypatch.setattr(zone._Space, "host_runs", counted)
+    settings = zone_settings(config)
+    ours = {s.name: list(records(snapshot, s)) for s in settings}
+    assert calls.count(True) > 1000 and calls.count(False) > 10  # both ways were taken
+    monkeypatch.setattr(zone._Space, "host_runs", lambda *_: None)
+    for s in settings:
+        assert ours[s.name] == list(records(snapshot, s)), s.name
+    owners = {r.owner for r in ours[settings[0].name]}
+    assert "*.1.60" in owners or "*.1.1.60" in owners  # a uniform /24 of hosts: a wildcard
+
+
 @pytest.mark.parametrize("seed", [3, 11])
 def test_the_records_at_changed_ranges_give_the_whole_difference(
     any_store: SQLStore, tmp_path: Path, seed: int
