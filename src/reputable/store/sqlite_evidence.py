@@ -404,9 +404,16 @@ class PolicyWrites(SQLiteTables):
                     for target, cause, listed_at, ends_at, ended_by in changes.period_updates
                 ],
             )
+            at = datetime.now(UTC).timestamp()
             db.execute(
                 "INSERT INTO audit (at, actor, action, subject, cause, detail) VALUES (?,?,?,?,?,?)",
-                (datetime.now(UTC).timestamp(), actor, MOVED, "", None, " ".join(moved)),
+                (at, actor, MOVED, "", None, " ".join(moved)),
+            )
+            # Kept a day: only the rebuild after them reads them (by the subject index: ""),
+            # and a base older than that compares whole zones (overlay.MOVED_KEPT).
+            db.execute(
+                "DELETE FROM audit WHERE subject = '' AND action = ? AND at < ?",
+                (MOVED, at - MOVED_KEPT),
             )
             self._bump()
 
@@ -441,6 +448,8 @@ def _pages_in_memory(db: Connection) -> Iterator[None]:
 #: snapshot rebuilt after it can say what changed (publication/snapshot/overlay.py) and a
 #: zone transfer send just that (IXFR). Subject "": no subject's history shows it.
 MOVED = "moved"
+#: Seconds a ``moved`` row is kept (each may name thousands of subjects; one per policy run).
+MOVED_KEPT = 86_400.0
 
 
 def _moved_subjects(db: Connection, changes: PolicyChanges) -> list[str]:

@@ -21,7 +21,7 @@ from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.listings.policy import PolicyChanges
 from reputable.publication.dnsbl.transfer import Transfers
 from reputable.publication.exports.zone import records, zone_settings
-from reputable.publication.snapshot.overlay import overlay_path
+from reputable.publication.snapshot.overlay import overlay_path, rebuild_since
 from reputable.publication.snapshot.publish import publish, publish_overlay
 from reputable.publication.snapshot.view import Snapshot
 from reputable.store.sqlite import SQLStore
@@ -237,3 +237,24 @@ def test_ixfr_after_a_policy_run_renders_the_changed_names_only(
     assert {"*.5.16.172", "5.113.0.203", "30.100.51.198"} <= set(changed)
     assert len(got) < 30 < whole
     assert transfers.whole_zone_diffs == 0 and 0 < transfers.rendered < 100
+
+
+def test_policy_moved_rows_are_kept_a_day_and_older_bases_compare_whole(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """Each policy run's ``moved`` row (the subjects it touched) is deleted a day later by a
+    later run, and a base older than half a day no longer trusts them: its rebuild names
+    nothing, so IXFR across it compares whole zones rather than miss a change."""
+    now = NOW.timestamp()
+    _policy_run(any_store, now)
+    any_store._db.execute("UPDATE audit SET at = at - 90000 WHERE action = 'moved'")
+    _policy_run(any_store, now + 60)
+    rows = any_store.audit_after(0, 100)
+    assert [row[2] for row in rows] == ["delist", "delist", "moved"]  # the day-old one went
+    serial = any_store.serial()
+    base = {"serial": serial - 1, "built_at": now - 50_000, "audit_cursor": rows[0][0]}
+    base["moves"] = True
+    assert rebuild_since(any_store, base, serial, NOW) is None
+    recent = dict(base, built_at=now - 60)
+    since = rebuild_since(any_store, recent, serial, NOW)
+    assert since is not None and int(IPv4Address("203.0.113.5")) in since["v4"]

@@ -123,6 +123,9 @@ MAX_SINCE_ROWS: Final = 100_000
 MAX_SINCE_SUBJECTS: Final = 200_000
 #: Audit action of a policy transaction's row naming every subject it touched (its detail).
 MOVED: Final = "moved"
+#: A base older than this has no say across its rebuild: the store deletes ``moved`` rows
+#: after a day (store/sqlite_evidence.py), so half a day leaves a margin for clocks.
+MOVED_KEPT: Final = 43_200.0
 
 
 class RebuildSource(ChangeSource, Protocol):
@@ -145,11 +148,14 @@ def rebuild_since(
     policy runs (each writes a ``moved`` row naming the subjects it touched, read only when
     the previous base was built by code that knows them: its header has ``moves``), and
     listings or allowlist entries that expired in between (by their expiry index). So a
-    policy run every minute on a big zone still gives IXFRs the size of the change.
+    policy run every minute on a big zone still gives IXFRs the size of the change. A base
+    older than :data:`MOVED_KEPT` gets None: the store deletes ``moved`` rows after a day.
     """
     cursor = base.get("audit_cursor")
     if not isinstance(cursor, int) or not hasattr(source, "moved_after"):
         return None
+    if float(base["built_at"]) < now.timestamp() - MOVED_KEPT:
+        return None  # policy runs' moved rows may be gone
     rows = source.audit_after(cursor, MAX_SINCE_ROWS)
     if len(rows) >= MAX_SINCE_ROWS or serial - int(base["serial"]) > len(rows):
         return None  # too many to name, or a serial move with no audit row
