@@ -356,19 +356,3 @@ def test_the_records_at_changed_ranges_give_the_whole_difference(
         assert (near_old - near_new, near_new - near_old) == (deleted, added), settings.name
         moved += len(deleted) + len(added)
     assert moved > 10
-
-
-def test_a_template_expands_as_the_server_expands_it() -> None:
-    """The pieces found once per template, joined by the subject, are what the server's
-    ``expand`` writes: ``$``, ``$$``, ``$1``, bytes that could pass for the mark, a template
-    holding every byte value."""
-    from reputable.publication.dnsbl.wire import expand
-
-    rng = random.Random(8)
-    alphabet = [b"$", b"$$", b"a", b"1", b" ", b"$1", b"\x00", b"\xff", b"x$y", b"\x00\xff"]
-    for _ in range(20_000):
-        template = b"".join(rng.choice(alphabet) for _ in range(rng.randrange(10)))
-        subject = b"".join(rng.choice(alphabet) for _ in range(rng.randrange(4)))
-        assert zone._expand(template, subject) == expand(template, subject), (template, subject)
-    every = bytes(range(256)) + b" $ $$"
-    assert zone._expand(every, b"192.0.2.1") == expand(every, b"192.0.2.1")
