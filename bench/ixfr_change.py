@@ -1,16 +1,20 @@
 """IXFR of a one-entry change on a big zone: CPU to compute it, records sent, records rendered.
 
     python bench/ixfr_change.py --store /tmp/bulk/b1m/store [--work /tmp/ixfr-bench]
-        [--mode overlay|rebuild]
+        [--mode overlay|rebuild|policy]
 
 Copies the store folder of ``bench/bulk_pipeline.py`` (its SQLite file, its snapshot, built
 by ``snapshot build``) to WORK, so the original stays as it was; loads the snapshot in a
 zone-transfer answerer (``Transfers``, as a DNS worker does), adds one listing, and brings
 the snapshot level: ``overlay`` writes the overlay (serve's path for a one-entry change),
 ``rebuild`` a full snapshot build (the only way before session 6, so the mode to compare old
-code with: run it with ``PYTHONPATH=old/src``). Then it answers the IXFR from the first
-serial and prints the CPU seconds of that answer (``time.process_time``: this process, one
-thread), the records sent, and the records rendered to compute the difference.
+code with: run it with ``PYTHONPATH=old/src``). ``policy`` is a policy run instead of the
+one listing: a /24 range and three hosts of one source are listed and the base rebuilt
+first; then one policy transaction drops that source, lists five new hosts and ends five
+listed ones, and a full rebuild follows (its CPU is printed: it names what moved). Then it
+answers the IXFR from the first serial and prints the CPU seconds of that answer
+(``time.process_time``: this process, one thread), the records sent, and the records
+rendered to compute the difference.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.rdatatype
@@ -57,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("/tmp/ixfr-bench"))
-    parser.add_argument("--mode", choices=("overlay", "rebuild"), default="overlay")
+    parser.add_argument("--mode", choices=("overlay", "rebuild", "policy"), default="overlay")
     parser.add_argument("--address", default="192.0.2.77")
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
@@ -68,8 +73,16 @@ def main() -> None:
     store = open_store(config)
     print(f"load before: {loadavg()}", flush=True)
     transfers = Transfers(config)
+    if args.mode == "policy":
+        before_policy(store, config)
     first = current(config.snapshot_path)
     transfers.remember(first)
+    if args.mode == "policy":
+        policy_run(store, config)
+        transfers.remember(current(config.snapshot_path))
+        answer_ixfr(transfers, first.serial)
+        store.close()
+        return
     listing = Listing(
         subject=parse_subject(args.address),
         cause=Cause.SPAM,
@@ -86,8 +99,58 @@ def main() -> None:
         publish(store, config, datetime.now(UTC))
     print(f"{args.mode}: {time.perf_counter() - began:.2f} s wall", flush=True)
     transfers.remember(current(config.snapshot_path))
+    answer_ixfr(transfers, first.serial)
+    store.close()
+
+
+def before_policy(store: Any, config: Any) -> None:
+    """List a /24 and three hosts of source "escalation" and rebuild the base on them."""
+    now = datetime.now(UTC)
+    listings = [
+        Listing(
+            subject=parse_subject(text),
+            cause=Cause.SPAM,
+            reason="escalated",
+            source="escalation",
+            listed_at=now,
+        )
+        for text in ("198.18.7.0/24", "198.18.9.1", "198.18.9.2", "198.18.10.3")
+    ]
+    store.apply(Batch(listings=tuple(listings)), actor="cli", action="list")
+    cpu = time.process_time()
+    publish(store, config, now)
+    print(f"base rebuild: {time.process_time() - cpu:.2f} s CPU", flush=True)
+
+
+def policy_run(store: Any, config: Any) -> None:
+    """One policy transaction (a source dropped, five listed, five ended), then a rebuild."""
+    from reputable.listings.policy import PolicyChanges
+
+    now = time.time()
+    ended = []
+    for listing in store.listings():
+        if listing.source != "escalation" and "/" not in listing.subject_text:
+            ended.append((listing.subject_text, listing.cause, listing.source, now - 1, "quiet"))
+        if len(ended) == 5:
+            break
+    upserts = tuple(
+        (f"192.0.2.{i}", Cause.SPAM, "trap hit", "policy:bench", now - 60, now + 86400)
+        for i in range(10, 15)
+    )
+    store.apply_policy(
+        PolicyChanges(upserts=upserts, drops=((None, "escalation"),), ends=tuple(ended)),
+        actor="policy",
+        now=now,
+    )
+    cpu = time.process_time()
+    publish(store, config, datetime.fromtimestamp(now, UTC))
+    print(f"rebuild after the policy run: {time.process_time() - cpu:.2f} s CPU", flush=True)
+
+
+def answer_ixfr(transfers: Transfers, serial: int) -> None:
+    """Answer the IXFR from *serial* and print its cost."""
     query = dns.message.make_query(ZONE, dns.rdatatype.IXFR)
-    soa = dns.rrset.from_text(ZONE + ".", 0, "IN", "SOA", f"ns. host. {first.serial} 1 1 1 1")
+    soa = dns.rrset.from_text(ZONE + ".", 0, "IN", "SOA", f"ns. host. {serial} 1 1 1 1")
     query.authority.append(soa)
     wall, cpu = time.perf_counter(), time.process_time()
     messages = transfers.answer(query.to_wire(), "127.0.0.1")
@@ -95,12 +158,13 @@ def main() -> None:
     count = sum(len(dns.message.from_wire(m, one_rr_per_rrset=True).answer) for m in messages)
     kind, sent = transfers.last[ZONE]
     rendered = getattr(transfers, "rendered", "not counted (code before session 6)")
+    whole = getattr(transfers, "whole_zone_diffs", "?")
     print(
         f"IXFR answer: {cpu:.3f} s CPU, {wall:.3f} s wall; {kind} of {sent} records"
         f" ({count} on the wire); records rendered for the difference: {rendered}"
+        f" (whole-zone comparisons: {whole})"
     )
     print(f"load after: {loadavg()}")
-    store.close()
 
 
 if __name__ == "__main__":

@@ -63,3 +63,23 @@ class ChangeReads(SQLiteTables):
             )
         ]
         return listings, allows
+
+    def moved_after(self, after: int) -> list[str]:
+        """Return the subjects the policy transactions after audit id *after* touched (their
+        ``moved`` rows, store/sqlite_evidence.py), each once."""
+        found: dict[str, None] = {}
+        for (detail,) in self._db.execute(
+            "SELECT detail FROM audit WHERE id > ? AND action = 'moved' ORDER BY id", (after,)
+        ):
+            found.update(dict.fromkeys(str(detail).split()))
+        return list(found)
+
+    def expired_subjects(self, after: float, until: float) -> list[str]:
+        """Return the subjects of listings and allowlist entries that expired after *after*
+        and by *until*: answers that moved with no write (listings by their expiry index)."""
+        rows = self._db.execute(
+            "SELECT subject FROM listings WHERE expires_at > ? AND expires_at <= ?"
+            " UNION SELECT subject FROM allow WHERE expires_at > ? AND expires_at <= ?",
+            (after, until, after, until),
+        )
+        return [str(s) for (s,) in rows]

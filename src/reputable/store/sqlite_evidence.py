@@ -347,6 +347,7 @@ class PolicyWrites(SQLiteTables):
             _pages_in_memory(self._db),
             transaction(self._db, f"cannot apply policy to {self.path}") as db,
         ):
+            moved = _moved_subjects(db, changes)
             # executemany: one statement per kind of change, not per row (bench/policy_scale.py).
             db.executemany(
                 "DELETE FROM listings WHERE source = ?",
@@ -403,6 +404,17 @@ class PolicyWrites(SQLiteTables):
                     for target, cause, listed_at, ends_at, ended_by in changes.period_updates
                 ],
             )
+            at = datetime.now(UTC).timestamp()
+            db.execute(
+                "INSERT INTO audit (at, actor, action, subject, cause, detail) VALUES (?,?,?,?,?,?)",
+                (at, actor, MOVED, "", None, " ".join(moved)),
+            )
+            # Kept a day: only the rebuild after them reads them (by the subject index: ""),
+            # and a base older than that compares whole zones (overlay.MOVED_KEPT).
+            db.execute(
+                "DELETE FROM audit WHERE subject = '' AND action = ? AND at < ?",
+                (MOVED, at - MOVED_KEPT),
+            )
             self._bump()
 
 
@@ -429,6 +441,35 @@ def _pages_in_memory(db: Connection) -> Iterator[None]:
         yield
     finally:
         db.execute(f"PRAGMA temp_store = {int(before)}")
+
+
+#: Audit action of the one row each policy transaction writes: its detail names every subject
+#: whose listing rows the transaction deleted, retimed or wrote (space-separated), so a
+#: snapshot rebuilt after it can say what changed (publication/snapshot/overlay.py) and a
+#: zone transfer send just that (IXFR). Subject "": no subject's history shows it.
+MOVED = "moved"
+#: Seconds a ``moved`` row is kept (each may name thousands of subjects; one per policy run).
+MOVED_KEPT = 86_400.0
+
+
+def _moved_subjects(db: Connection, changes: PolicyChanges) -> list[str]:
+    """Return the subjects *changes* touches, read before the deletes and retimes by source
+    (whose rows name no subject)."""
+    subjects: set[str] = set()
+    by_source = {source for subject, source in changes.drops if subject is None}
+    by_source.update(source for source, _, _, _ in changes.retimes)
+    for source in sorted(by_source):
+        subjects.update(
+            str(s)
+            for (s,) in db.execute(
+                "SELECT DISTINCT subject FROM listings WHERE source = ?", (source,)
+            )
+        )
+    subjects.update(subject for subject, _ in changes.drops if subject is not None)
+    subjects.update(subject for subject, _, _, _, _ in changes.ends)
+    subjects.update(row[0] for row in changes.upserts)
+    subjects.update(target for target, _, _ in changes.new_periods)
+    return sorted(subjects)
 
 
 def _audits(db: Connection, actor: str, action: str, items: list[tuple[str, str, str]]) -> None:

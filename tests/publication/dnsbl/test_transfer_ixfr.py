@@ -4,6 +4,7 @@ test_transfer.py runs NSD)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -17,9 +18,10 @@ from reputable.config import Config, load_config
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.model import AllowEntry, Batch, Listing
+from reputable.listings.policy import PolicyChanges
 from reputable.publication.dnsbl.transfer import Transfers
 from reputable.publication.exports.zone import records, zone_settings
-from reputable.publication.snapshot.overlay import overlay_path
+from reputable.publication.snapshot.overlay import overlay_path, rebuild_since
 from reputable.publication.snapshot.publish import publish, publish_overlay
 from reputable.publication.snapshot.view import Snapshot
 from reputable.store.sqlite import SQLStore
@@ -131,8 +133,9 @@ def test_a_one_entry_change_is_an_ixfr_of_a_few_records_that_renders_a_few_names
 def test_ixfr_across_a_full_rebuild_renders_the_changed_names_only(
     any_store: SQLStore, tmp_path: Path
 ) -> None:
-    """A rebuilt base says what changed since the one before it, so IXFR from before the
-    rebuild still renders only the changed names, and sends what whole zones would."""
+    """A rebuilt base says what changed since the one before it (a range's removal too), so
+    IXFR from before the rebuild still renders only the changed names, and sends what whole
+    zones would; a bulk import names nothing, and whole zones are compared."""
     config = _big_zone(any_store, tmp_path)
     transfers = Transfers(config)
     first = _current(config)
@@ -142,7 +145,9 @@ def test_ixfr_across_a_full_rebuild_renders_the_changed_names_only(
     assert publish_overlay(any_store, config, NOW) is None  # a range: only a rebuild can say
     publish(any_store, config, NOW)
     second = _current(config)
-    assert "since" not in second.file.header
+    since = second.file.header["since"]
+    assert since["nets4"] == [[int(IPv4Address("10.0.0.0")), int(IPv4Address("10.0.255.255"))]]
+    assert since["v4"] == [int(IPv4Address("10.3.3.3"))] and not since["domains"]
     transfers.remember(second)
     _add(any_store, "192.0.2.1", "one more")
     assert publish_overlay(any_store, config, NOW) is not None
@@ -158,7 +163,98 @@ def test_ixfr_across_a_full_rebuild_renders_the_changed_names_only(
     got = _ixfr(transfers, second.serial)  # across the rebuild: its since, then the overlay
     assert _owners(got) == _whole_difference(second, fourth, config) != []
     assert transfers.whole_zone_diffs == 0 and transfers.rendered < 100
-    got = _ixfr(transfers, first.serial)  # across the range's removal: whole zones compared
+    got = _ixfr(transfers, first.serial)  # across the range's removal: its nodes only
     assert _owners(got) == _whole_difference(first, fourth, config)
-    assert transfers.whole_zone_diffs == 1
     assert "*.0.10" in _owners(got)  # the removed range's wildcard goes
+    assert transfers.whole_zone_diffs == 0 and transfers.rendered < 200
+
+    bulk = [_listing(f"198.18.{i // 256}.{i % 256}", "bulk") for i in range(300)]
+    any_store.apply(Batch(listings=tuple(bulk)), actor="cli", action="import")  # audit "*"
+    publish(any_store, config, NOW)
+    fifth = _current(config)
+    assert "since" not in fifth.file.header
+    transfers.remember(fifth)
+    got = _ixfr(transfers, fourth.effective_serial)
+    assert _owners(got) == _whole_difference(fourth, fifth, config)
+    assert transfers.whole_zone_diffs == 1
+
+
+def _policy_run(store: SQLStore, now: float) -> None:
+    """One policy transaction: a new listing, a source's listings dropped (a range and a
+    host), a source's listings retimed to end, a listing ended."""
+    at = now - 3600
+    store.apply_policy(
+        PolicyChanges(
+            upserts=(("203.0.113.5", Cause.SPAM, "trap", "policy:trap", at, now + 86400),),
+            drops=((None, "escalation"),),
+            retimes=(("recidivist", "ended", at, now - 1),),
+            ends=(("198.51.100.20", Cause.SPAM, "manual", now - 1, "quiet"),),
+        ),
+        actor="policy",
+        now=now,
+    )
+
+
+def test_ixfr_after_a_policy_run_renders_the_changed_names_only(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """A policy run (drops and retimes by source name no subject in the audit) and a listing
+    that expired between two rebuilds: the rebuilt base still names every subject that moved
+    (the /24 range's names among them), so the IXFR is those few records, rendered from
+    those names alone, and the same as comparing the whole zones."""
+    config = _big_zone(any_store, tmp_path)
+    later = NOW + timedelta(minutes=30)
+    extra = [
+        replace(_listing("172.16.5.0/24", "escalated"), source="escalation"),
+        replace(_listing("172.16.9.9", "member"), source="escalation"),
+        replace(_listing("198.51.100.9", "again"), source="recidivist"),
+        replace(_listing("198.51.100.20", "by hand"), source="manual"),
+        replace(_listing("198.51.100.30", "short"), expires_at=NOW + timedelta(minutes=10)),
+    ]
+    any_store.apply(Batch(listings=tuple(extra)), actor="cli", action="list")
+    publish(any_store, config, NOW)
+    transfers = Transfers(config)
+    before = _current(config)
+    transfers.remember(before)
+    whole = sum(1 for _ in records(before, zone_settings(config)[0]))
+    _policy_run(any_store, later.timestamp())
+    publish(any_store, config, later)
+    after = _current(config)
+    since = after.file.header["since"]
+    assert since["nets4"] == [[int(IPv4Address("172.16.5.0")), int(IPv4Address("172.16.5.255"))]]
+    assert {str(IPv4Address(a)) for a in since["v4"]} == {
+        "203.0.113.5",
+        "172.16.9.9",
+        "198.51.100.9",
+        "198.51.100.20",
+        "198.51.100.30",  # expired in between: no write names it
+    }
+    transfers.remember(after)
+
+    got = _ixfr(transfers, before.serial)
+    changed = _whole_difference(before, after, config)
+    assert _owners(got) == changed
+    assert {"*.5.16.172", "5.113.0.203", "30.100.51.198"} <= set(changed)
+    assert len(got) < 30 < whole
+    assert transfers.whole_zone_diffs == 0 and 0 < transfers.rendered < 100
+
+
+def test_policy_moved_rows_are_kept_a_day_and_older_bases_compare_whole(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """Each policy run's ``moved`` row (the subjects it touched) is deleted a day later by a
+    later run, and a base older than half a day no longer trusts them: its rebuild names
+    nothing, so IXFR across it compares whole zones rather than miss a change."""
+    now = NOW.timestamp()
+    _policy_run(any_store, now)
+    any_store._db.execute("UPDATE audit SET at = at - 90000 WHERE action = 'moved'")
+    _policy_run(any_store, now + 60)
+    rows = any_store.audit_after(0, 100)
+    assert [row[2] for row in rows] == ["delist", "delist", "moved"]  # the day-old one went
+    serial = any_store.serial()
+    base = {"serial": serial - 1, "built_at": now - 50_000, "audit_cursor": rows[0][0]}
+    base["moves"] = True
+    assert rebuild_since(any_store, base, serial, NOW) is None
+    recent = dict(base, built_at=now - 60)
+    since = rebuild_since(any_store, recent, serial, NOW)
+    assert since is not None and int(IPv4Address("203.0.113.5")) in since["v4"]

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
 
 import pytest
@@ -241,3 +241,118 @@ def test_a_wildcard_names_the_range_that_covers_it(tmp_path: Path) -> None:
     assert txt["*.104.14.10"].endswith('/lookup/10.14.0.0/16"')
     old = {r.owner: r.rdata for r in reference_records(snapshot, settings) if r.rtype == "TXT"}
     assert old["*.14.10"].endswith('/lookup/10.0.0.0/16"')  # what the old renderer wrote
+
+
+def _sparse_rows(rng: random.Random) -> list[tuple[str, int, str, str, float, float | None]]:
+    """Hosts alone in their /24s, hosts inside ranges answering as the range or otherwise,
+    whole /24s of hosts alike and unlike, and ranges of several sizes: every case of a node
+    answered from the host array."""
+    at = (NOW - timedelta(hours=1)).timestamp()
+    rows: list[tuple[str, int, str, str, float, float | None]] = []
+    for _ in range(1500):
+        host = str(IPv4Address(rng.randrange(0x01000000, 0xDF000000)))
+        rows.append((host, 4, rng.choice(["spam", "spam", "harvest"]), "trap", at, None))
+    for net in ("20.0.0.0/16", "30.16.0.0/12", "40.1.2.0/24", "50.0.0.0/8"):
+        rows.append((net, 4, "spam", "range", at, None))
+    for prefix in ("20.0", "30.17", "50.9"):  # inside ranges: same cause as the range or not
+        for _ in range(60):
+            host = f"{prefix}.{rng.randrange(4)}.{rng.randrange(256)}"
+            rows.append((host, 4, rng.choice(["spam", "harvest"]), "in range", at, None))
+    for prefix, causes in (
+        ("60.1.1", ["spam"]),
+        ("60.1.2", ["spam", "harvest"]),
+        ("20.0.9", ["spam"]),
+    ):
+        for last in range(256):  # a whole /24 of hosts, all alike or mixed
+            rows.append((f"{prefix}.{last}", 4, rng.choice(causes), "full", at, None))
+    for last in range(256):  # a /24 whose every host answers, all alike, in a /16 of one
+        rows.append((f"70.2.3.{last}", 4, "harvest", "full", at, None))
+    rows.append(("2001:db8::1", 6, "spam", "v6", at, None))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_nodes_from_the_host_array_are_written_as_segment_by_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """The runs of a node found from its slice of the host array are those found by looking
+    segment by segment: the records are the same, in the same order, with exclusions too."""
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    rng = random.Random(seed)
+    allows = [
+        (text, 4 if "." in text else 6, "partner", None)
+        for text in ("20.0.1.7", "50.9.0.0/30", "60.1.1.200", "40.1.2.128/25", "70.2.3.9")
+    ]
+    built = build(
+        _sparse_rows(rng),
+        allows,
+        ip_zone=config.ip_zone,
+        domain_zone=config.domain_zone,
+        allow_zone=config.allow_zone,
+        serial=1,
+        now=NOW,
+    )
+    write_snapshot(config.snapshot_path, built.header, built.sections)
+    snapshot = Snapshot(config.snapshot_path)
+    calls: list[bool] = []
+    fast = zone._Space.host_runs
+
+    def counted(self: zone._Space, lo: int, size: int, fanout: int) -> object:
+        found = fast(self, lo, size, fanout)
+        calls.append(found is not None)
+        return found
+
+    monkeypatch.setattr(zone._Space, "host_runs", counted)
+    settings = zone_settings(config)
+    ours = {s.name: list(records(snapshot, s)) for s in settings}
+    assert calls.count(True) > 1000 and calls.count(False) > 10  # both ways were taken
+    monkeypatch.setattr(zone._Space, "host_runs", lambda *_: None)
+    for s in settings:
+        assert ours[s.name] == list(records(snapshot, s)), s.name
+    owners = {r.owner for r in ours[settings[0].name]}
+    assert "*.1.60" in owners or "*.1.1.60" in owners  # a uniform /24 of hosts: a wildcard
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_the_records_at_changed_ranges_give_the_whole_difference(
+    any_store: SQLStore, tmp_path: Path, seed: int
+) -> None:
+    """Ranges added, removed and allowlisted (IPv4 of several sizes, IPv6) beside hosts and
+    other ranges, through a full rebuild: the nodes the rebuilt base's ``since`` names (the
+    smallest node holding each range, its inside and the nodes above) hold exactly the
+    difference of the whole zones."""
+    rng = random.Random(seed)
+    config = _config(tmp_path / "ranges")
+    listings, allows = random_listings(rng, 1500)
+    any_store.apply(Batch(listings=tuple(listings), allows=tuple(allows)), actor="t", action="t")
+    publish(any_store, config, NOW)
+    old = Snapshot(config.snapshot_path)
+    for _ in range(12):
+        plen = rng.randrange(14, 30)
+        text = str(ip_network(f"10.{rng.randrange(2)}.{rng.randrange(8)}.0/{plen}", False))
+        if rng.random() < 0.3:
+            text = str(ip_network(f"2001:db8:{rng.randrange(4):x}::/{rng.choice([48, 62])}", False))
+        pick = rng.random()
+        if pick < 0.5:
+            cause = rng.choice([Cause.SPAM, Cause.NETWORK])
+            batch = Batch(listings=(_host(text, cause, rng.choice(["segment", "r"])),))
+            any_store.apply(batch, actor="cli", action="list")
+        elif pick < 0.8:
+            any_store.remove_listings(parse_subject(text), cause=None, source=None, actor="cli")
+        else:
+            entry = AllowEntry(subject=parse_subject(text), note="mx", source="t", created_at=NOW)
+            any_store.apply(Batch(allows=(entry,)), actor="cli", action="allow")
+    publish(any_store, config, NOW)
+    new = Snapshot(config.snapshot_path)
+    since = new.file.header["since"]
+    assert since["nets4"] and not since["v4"]
+    nets4 = [(int(a), int(b)) for a, b in since["nets4"]]
+    nets6 = [(int(a, 16), int(b, 16)) for a, b in since["nets6"]]
+    moved = 0
+    for settings in zone_settings(config):
+        deleted, added = _whole_difference(old, new, settings)
+        near_old = records_at(old, settings, (), (), nets4, nets6)
+        near_new = records_at(new, settings, (), (), nets4, nets6)
+        assert (near_old - near_new, near_new - near_old) == (deleted, added), settings.name
+        moved += len(deleted) + len(added)
+    assert moved > 10

@@ -8,10 +8,12 @@ snapshot's, or its overlay's once a change went there, so a one-entry change rea
 secondaries by NOTIFY and IXFR within seconds, without waiting for the next full rebuild.
 Each worker keeps the last ``history`` states it loaded (base with overlay); IXFR from one
 of their serials sends the difference, from any other serial the whole zone (RFC 1995 §4).
-The difference is computed from the names of the changed addresses only (the overlays'
-addresses and each new base's ``since`` header, snapshot/overlay.py), so its cost follows
-the change, not the zone; when no record says what changed (a range, a domain, a policy
-run), both zones are rendered and compared.
+The difference is computed from the names of the changed addresses and ranges only (the
+overlays' addresses and each new base's ``since`` header, snapshot/overlay.py, which names
+what audited writes, policy runs and expiries moved), so its cost follows the change, not
+the zone; when nothing says what changed (a bulk import, a configuration change, history
+gone), or a domain changed (for the zones holding domains), both zones are rendered and
+compared.
 """
 
 from __future__ import annotations
@@ -416,13 +418,14 @@ class Transfers:
             found = self._diffs.get(key)
             if found is None:
                 changed = changed_between(base, current, tuple(self.history))
-                if changed is None:
+                if changed is None or (changed.domains and zone.kind != "ip"):
                     before = {r for r in records(base, zone) if r.rtype != "SOA"}
                     after = {r for r in records(current, zone) if r.rtype != "SOA"}
                     self.whole_zone_diffs += 1
                 else:
-                    before = records_at(base, zone, *changed)
-                    after = records_at(current, zone, *changed)
+                    where = (changed.v4, changed.v6, changed.nets4, changed.nets6)
+                    before = records_at(base, zone, *where)
+                    after = records_at(current, zone, *where)
                 self.rendered += len(before) + len(after)
                 found = (sorted(before - after), sorted(after - before))
                 with self._lock:

@@ -30,6 +30,7 @@ from operator import itemgetter
 from socket import inet_ntoa
 from typing import Final
 
+from reputable.publication.dnsbl.wire import expand
 from reputable.publication.settings import PublicationConfig as Config
 from reputable.publication.snapshot.layout import NONE
 from reputable.publication.snapshot.view import Snapshot
@@ -110,20 +111,27 @@ def records(snapshot: Snapshot, settings: ZoneSettings) -> Iterator[Record]:
 
 
 def records_at(
-    snapshot: Snapshot, settings: ZoneSettings, v4: Iterable[int], v6: Iterable[int]
+    snapshot: Snapshot,
+    settings: ZoneSettings,
+    v4: Iterable[int],
+    v6: Iterable[int],
+    nets4: Iterable[tuple[int, int]] = (),
+    nets6: Iterable[tuple[int, int]] = (),
 ) -> set[Record]:
-    """Return the zone's records that a change at the IPv4 *v4* and IPv6 *v6* addresses can
-    move (those of the tree nodes above them): what an IXFR compares, old against new.
+    """Return the zone's records that a change at the IPv4 *v4* and IPv6 *v6* addresses and
+    the (first, last) address ranges *nets4* and *nets6* can move (those of the tree nodes
+    above them, and of every node inside the smallest node holding a range): what an IXFR
+    compares, old against new.
 
-    Costs the nodes above each address, not the zone: the same records :func:`records`
-    writes for those nodes, so the difference of two states that differ only at these
-    addresses is the difference of their whole zones. A domain zone has none.
+    Costs those nodes, not the zone: the same records :func:`records` writes for them, so
+    the difference of two states that differ only there is the difference of their whole
+    zones. A domain zone has none (its changes are domains: compared whole).
     """
     if settings.kind == "domain":
         return set()
     allow = settings.kind == "allow"
-    found = set(_tree_at(snapshot, v4, v6=False, allow=allow))
-    found.update(_tree_at(snapshot, v6, v6=True, allow=allow))
+    found = set(_tree_at(snapshot, v4, nets4, v6=False, allow=allow))
+    found.update(_tree_at(snapshot, v6, nets6, v6=True, allow=allow))
     return found
 
 
@@ -210,6 +218,89 @@ class _Space:
         end = self._start(r + 1) if r + 1 < len(self._starts) else self.top
         return max(self._start(r), low), min(end, high), (0, int(self._vals[r]))
 
+    def host_runs(
+        self, lo: int, size: int, fanout: int
+    ) -> list[tuple[int, int, Ref | None]] | None:
+        """Return the runs of the IPv4 node at *lo* from its slice of the host array, or None
+        when a range boundary or an overlay address lies inside it (then :func:`_children`
+        looks segment by segment).
+
+        Inside such a node every address answers the one range value unless it is a host, so
+        the runs follow from the hosts alone: a child without hosts is uniform with the range
+        value, a child with hosts is mixed unless all its addresses answer alike. The same
+        runs as :meth:`run_end` finds, at two bisections per node and one per child holding
+        hosts instead of several per segment: the walk cost 70 % of a 1M-host AXFR (cProfile
+        2026-12-06), see docs/benchmarks.md "Zone transfers (2026-12-06)".
+        """
+        if self._hosts is None:
+            return None
+        hi = lo + size * fanout
+        changed = self._changed
+        if changed and bisect_left(changed, lo) != bisect_left(changed, hi):
+            return None
+        starts = self._starts
+        r = bisect_right(starts, lo) - 1
+        if r < 0 or (r + 1 < len(starts) and starts[r + 1] < hi):
+            return None
+        addr, val = self._hosts
+        j = bisect_left(addr, lo)
+        j1 = bisect_left(addr, hi, j)
+        under: Ref = (0, int(self._vals[r]))
+        if j == j1:
+            return [(0, fanout, under)]
+        key = self.key
+        plain = key(under)
+        # (first child, end child, value at its first address, its answer; None: mixed)
+        runs: list[tuple[int, int, Ref | None]] = []
+        answers: list[Key | None] = []
+
+        def add(first: int, end: int, ref: Ref | None, answer: Key | None) -> None:
+            if answer is not None and answers and answers[-1] == answer:
+                runs[-1] = (runs[-1][0], end, runs[-1][2])
+            else:
+                runs.append((first, end, ref))
+                answers.append(answer)
+
+        child = 0
+        if size == 1:  # a leaf: each host is a child of its own
+            for address, value in zip(addr[j:j1], val[j:j1], strict=True):
+                c = address - lo
+                if c > child:
+                    add(child, c, under, plain)
+                ref = (0, int(value))
+                add(c, c + 1, ref, key(ref))
+                child = c + 1
+        else:
+            shift = size.bit_length() - 1
+            while j < j1:
+                c = (int(addr[j]) - lo) >> shift
+                start = lo + (c << shift)
+                end = bisect_left(addr, start + size, j, j1)
+                if c > child:
+                    add(child, c, under, plain)
+                first = (0, int(val[j])) if int(addr[j]) == start else under
+                answer = self._hosts_answer(j, end, size, plain)
+                add(c, c + 1, None if answer is None else first, answer)
+                child, j = c + 1, end
+        if child < fanout:
+            add(child, fanout, under, plain)
+        return runs
+
+    def _hosts_answer(self, j: int, end: int, size: int, plain: Key) -> Key | None:
+        """Return the answer of every address of a child holding hosts *j* to *end* (the
+        rest answering *plain*), or None when they differ (a mixed child); stops at the
+        first host that tells."""
+        _, val = self._hosts  # type: ignore[misc]  # host_runs checked it
+        key = self.key
+        if end - j < size:  # some addresses answer plain: so must every host
+            if any(key((0, int(v))) != plain for v in val[j:end]):
+                return None
+            return plain
+        answer = key((0, int(val[j])))
+        if any(key((0, int(v))) != answer for v in val[j + 1 : end]):
+            return None
+        return answer
+
     def key(self, ref: Ref) -> Key:
         """Return the answer of *ref* as comparable (code, template) pairs."""
         found = self._keys.get(ref)
@@ -248,9 +339,10 @@ class _Space:
             start, ref = before, earlier
         return ref
 
-    def data(self, owner: str, ref: Ref, subject: str | None) -> Iterator[Record]:
-        """Yield the A and TXT records of *ref* at *owner*."""
-        yield from _data(self.snaps[ref[0]], owner, ref[1], subject)
+    def data(self, owner: str, ref: Ref, subject: str | None) -> list[Record]:
+        """Return the A and TXT records of *ref* at *owner*."""
+        snapshot = self.snaps[ref[0]]
+        return _atom_data(snapshot, owner, snapshot.atoms(ref[1]), subject)
 
 
 def _key(snapshot: Snapshot, value: int) -> Key:
@@ -298,6 +390,9 @@ def _children(
     """
     size = shape.size(depth)
     fanout = 1 << shape.bits
+    fast = space.host_runs(lo, size, fanout)
+    if fast is not None:
+        return fast
     hi = lo + size * fanout
     runs: list[tuple[int, int, Ref | None]] = []
     child = 0
@@ -366,42 +461,72 @@ def _tree(snapshot: Snapshot, *, v6: bool, allow: bool) -> Iterator[Record]:
 
 
 def _tree_at(
-    snapshot: Snapshot, addresses: Iterable[int], *, v6: bool, allow: bool
+    snapshot: Snapshot,
+    addresses: Iterable[int],
+    nets: Iterable[tuple[int, int]],
+    *,
+    v6: bool,
+    allow: bool,
 ) -> Iterator[Record]:
-    """Yield the records of the nodes above *addresses* only: what a change there can move.
+    """Yield the records of the nodes above *addresses* only, and of the smallest node
+    holding each (first, last) range of *nets* with everything inside it and above it:
+    what a change there can move.
 
     A node's records depend on the answers inside it alone, so between two states that
-    differ only at *addresses*, every other node writes the same records.
+    differ only at *addresses* and inside *nets*, every other node writes the same records.
     """
     space = _Space(snapshot, v6=v6, allow=allow)
     shape = V6 if v6 else V4
-    nodes: set[tuple[int, int]] = set()
+    nodes: dict[tuple[int, int], bool] = {}  # (depth, first address): with its subtree
     width = shape.bits * shape.levels
-    for address in addresses:
-        for depth in range(shape.levels):
+
+    def above(address: int, deepest: int) -> None:
+        for depth in range(deepest + 1):
             span = shape.bits * (shape.levels - depth)
-            nodes.add((depth, (address >> span) << span if span < width else 0))
-    for depth, lo in sorted(nodes):
+            node = (depth, (address >> span) << span if span < width else 0)
+            nodes.setdefault(node, False)
+
+    for address in addresses:
+        above(address, shape.levels - 1)
+    for first, last in nets:
+        depth = 0
+        while depth + 1 < shape.levels:
+            span = shape.bits * (shape.levels - depth - 1)
+            if first >> span != last >> span:
+                break
+            depth += 1
+        above(first, depth)
+        span = shape.bits * (shape.levels - depth)
+        nodes[(depth, (first >> span) << span if span < width else 0)] = True
+    for (depth, lo), subtree in sorted(nodes.items()):
         hi = lo + shape.size(depth) * (1 << shape.bits)
         if depth and space.run_end(lo, hi)[0] >= hi:
             continue  # uniform: written by its parent, not walked
-        yield from _node(space, shape, lo, depth, recurse=False)
+        yield from _node(space, shape, lo, depth, recurse=subtree)
 
 
-def _data(snapshot: Snapshot, owner: str, value: int, subject: str | None) -> Iterator[Record]:
-    """Yield the A and TXT records of *value* at *owner* (``$`` is *subject* or the listing)."""
-    yield from _atom_data(snapshot, owner, snapshot.atoms(value), subject)
+def _data(snapshot: Snapshot, owner: str, value: int, subject: str | None) -> list[Record]:
+    """Return the A and TXT records of *value* at *owner* (``$`` is *subject* or the listing)."""
+    return _atom_data(snapshot, owner, snapshot.atoms(value), subject)
 
 
 def _atom_data(
     snapshot: Snapshot, owner: str, atoms: Sequence[int], subject: str | None
-) -> Iterator[Record]:
-    """Yield one A record per code of *atoms* and one TXT record per atom, as our server."""
-    for code in sorted({int(snapshot.atom_code[a]) for a in atoms}):
-        yield Record(owner, "A", _dotted(code))
+) -> list[Record]:
+    """Return one A record per code of *atoms* and one TXT record per atom, as our server.
+
+    A list, not a generator: each record of a 1M-host zone passed through one generator
+    frame fewer, and most values hold one atom (no set to sort).
+    """
+    codes = snapshot.atom_code
+    if len(atoms) == 1:
+        out = [Record(owner, "A", _dotted(int(codes[atoms[0]])))]
+    else:
+        out = [Record(owner, "A", _dotted(c)) for c in sorted({int(codes[a]) for a in atoms})]
     for atom in atoms:
         text = subject if subject is not None else snapshot.subject(atom)
-        yield Record(owner, "TXT", txt_rdata(_expand(snapshot.template(atom), text.encode())))
+        out.append(Record(owner, "TXT", txt_rdata(_expand(snapshot.template(atom), text.encode()))))
+    return out
 
 
 def _dotted(address: int) -> str:
@@ -411,9 +536,7 @@ def _dotted(address: int) -> str:
 
 def _expand(template: bytes, subject: bytes) -> bytes:
     """Return TXT text as our server expands it (``$`` the subject, ``$$`` a dollar)."""
-    from reputable.publication.dnsbl.wire import expand  # the one definition of the rule
-
-    return expand(template, subject)
+    return expand(template, subject)  # the one definition of the rule
 
 
 def txt_rdata(text: bytes) -> str:

@@ -20,11 +20,11 @@ log does not account for -- returns None, and the caller rebuilds the whole snap
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeGuard, cast
 
 from reputable.core.errors import SnapshotError
 from reputable.publication.snapshot.layout import MappedFile, write_snapshot
@@ -116,49 +116,151 @@ def changed_since(
     return changed_addresses(rows, serial - int(base["serial"]))
 
 
-def since_header(
-    base: dict[str, Any], addresses: list[IPv4Address | IPv6Address]
-) -> dict[str, Any]:
-    """Return the ``since`` header field of a new base: the previous base (*base*) and the
-    addresses changed from it, so IXFR between them writes those addresses' names only."""
+#: Audit rows a rebuild reads to say what changed since the base before it; beyond that
+#: (a bulk import's worth), comparing whole zones costs no more than naming every change.
+MAX_SINCE_ROWS: Final = 100_000
+#: Changed subjects a rebuilt base names at most, for the same reason.
+MAX_SINCE_SUBJECTS: Final = 200_000
+#: Audit action of a policy transaction's row naming every subject it touched (its detail).
+MOVED: Final = "moved"
+#: A base older than this has no say across its rebuild: the store deletes ``moved`` rows
+#: after a day (store/sqlite_evidence.py), so half a day leaves a margin for clocks.
+MOVED_KEPT: Final = 43_200.0
+
+
+class RebuildSource(ChangeSource, Protocol):
+    """What a full rebuild reads to say what changed since the base before it."""
+
+    def moved_after(self, after: int) -> list[str]: ...
+
+    def expired_subjects(self, after: float, until: float) -> list[str]: ...
+
+
+def rebuild_since(
+    source: ChangeSource, base: dict[str, Any], serial: int, now: datetime
+) -> dict[str, Any] | None:
+    """Return the ``since`` header of a base rebuilt at *now* (the store at *serial*) on the
+    previous base with header *base*: every subject whose answers may have moved, or None
+    when the audit cannot say (then an IXFR across the rebuild compares whole zones).
+
+    Unlike an overlay, a rebuild can name any change the audit names: hosts, ranges (their
+    names are the nodes they cover), domains (a flag: the domain zones are compared whole),
+    policy runs (each writes a ``moved`` row naming the subjects it touched, read only when
+    the previous base was built by code that knows them: its header has ``moves``), and
+    listings or allowlist entries that expired in between (by their expiry index). So a
+    policy run every minute on a big zone still gives IXFRs the size of the change. A base
+    older than :data:`MOVED_KEPT` gets None: the store deletes ``moved`` rows after a day.
+    """
+    cursor = base.get("audit_cursor")
+    if not isinstance(cursor, int) or not hasattr(source, "moved_after"):
+        return None
+    if float(base["built_at"]) < now.timestamp() - MOVED_KEPT:
+        return None  # policy runs' moved rows may be gone
+    rows = source.audit_after(cursor, MAX_SINCE_ROWS)
+    if len(rows) >= MAX_SINCE_ROWS or serial - int(base["serial"]) > len(rows):
+        return None  # too many to name, or a serial move with no audit row
+    subjects: set[str] = set()
+    moved = False
+    for _id, actor, action, subject in rows:
+        if action.startswith(HARMLESS_PREFIXES):
+            continue
+        if action == MOVED:
+            moved = True
+            continue
+        if action not in CHANGES or (actor == POLICY_ACTOR and not base.get("moves")):
+            return None  # a bulk write ("*"), or a policy run that named nothing it moved
+        subjects.add(subject)
+    extra = cast("RebuildSource", source)
+    if moved:
+        subjects.update(extra.moved_after(cursor))
+    next_expiry = base.get("next_expiry")
+    if isinstance(next_expiry, int | float) and next_expiry <= now.timestamp():
+        subjects.update(extra.expired_subjects(float(base["built_at"]), now.timestamp()))
+    if len(subjects) > MAX_SINCE_SUBJECTS:
+        return None
+    return _since_of(base, subjects)
+
+
+def _since_of(base: dict[str, Any], subjects: Iterable[str]) -> dict[str, Any] | None:
+    """Return the ``since`` header naming *subjects* (IPs, CIDRs, domains); None on "*"."""
+    v4: list[int] = []
+    v6: list[int] = []
+    nets4: list[list[int]] = []
+    nets6: list[list[str]] = []
+    domains = False
+    for subject in subjects:
+        try:
+            if "/" in subject:
+                net = ip_network(subject, strict=False)
+                first, last = int(net.network_address), int(net.broadcast_address)
+                if net.version == 4:
+                    nets4.append([first, last])
+                else:
+                    nets6.append([f"{first:032x}", f"{last:032x}"])
+            else:
+                address = ip_address(subject)
+                (v4 if address.version == 4 else v6).append(int(address))
+        except ValueError:
+            if not subject or subject == "*":
+                return None
+            domains = True  # a domain: only the domain zones' records move
     return {
         "serial": base["serial"],
         "built_at": base["built_at"],
-        "v4": sorted(int(a) for a in addresses if a.version == 4),
-        "v6": [f"{a:032x}" for a in sorted(int(a) for a in addresses if a.version == 6)],
+        "v4": sorted(v4),
+        "v6": [f"{a:032x}" for a in sorted(v6)],
+        "nets4": sorted(nets4),
+        "nets6": sorted(nets6),
+        "domains": domains,
     }
 
 
-def changed_between(
-    old: Snapshot, new: Snapshot, known: Iterable[Snapshot]
-) -> tuple[set[int], set[int]] | None:
-    """Return the IPv4 and IPv6 addresses where *new* may answer otherwise than *old*.
+@dataclass(slots=True)
+class Changed:
+    """Where two states may answer otherwise: addresses, ranges (first, last) and whether
+    any domain moved (then the zones holding domains are compared whole)."""
+
+    v4: set[int] = field(default_factory=set)
+    v6: set[int] = field(default_factory=set)
+    nets4: set[tuple[int, int]] = field(default_factory=set)
+    nets6: set[tuple[int, int]] = field(default_factory=set)
+    domains: bool = False
+
+    def add(self, since: dict[str, Any]) -> None:
+        """Add what a base's ``since`` header names."""
+        self.v4.update(int(a) for a in since["v4"])
+        self.v6.update(int(str(a), 16) for a in since["v6"])
+        self.nets4.update((int(a), int(b)) for a, b in since.get("nets4", ()))
+        self.nets6.update((int(str(a), 16), int(str(b), 16)) for a, b in since.get("nets6", ()))
+        self.domains = self.domains or bool(since.get("domains", False))
+
+
+def changed_between(old: Snapshot, new: Snapshot, known: Iterable[Snapshot]) -> Changed | None:
+    """Return where *new* may answer otherwise than *old*.
 
     Both are bases with their overlays. On one base, the overlays' addresses; across bases,
-    those plus each newer base's ``since`` addresses, followed back to *old*'s base through
+    those plus what each newer base's ``since`` names, followed back to *old*'s base through
     the headers of *known* snapshots. None when a link is missing (a base built after a
-    change an overlay cannot express, or history gone): then only whole zones can tell.
+    change the audit cannot name, or history gone): then only whole zones can tell.
     """
-    v4: set[int] = set()
-    v6: set[int] = set()
+    changed = Changed()
     for snapshot in (old, new):
         if snapshot.overlay is not None:
-            v4.update(snapshot.overlay.v4)
-            v6.update(int.from_bytes(a, "big") for a in snapshot.overlay.v6)
+            changed.v4.update(snapshot.overlay.v4)
+            changed.v6.update(int.from_bytes(a, "big") for a in snapshot.overlay.v6)
     headers = {_base_id(s.file.header): s.file.header for s in known}
     target = _base_id(old.file.header)
     header = new.file.header
     for _ in range(len(headers) + 1):
         if _base_id(header) == target:
-            return v4, v6
+            return changed
         since = header.get("since")
         if not isinstance(since, dict):
             return None
-        v4.update(int(a) for a in since["v4"])
-        v6.update(int(str(a), 16) for a in since["v6"])
+        changed.add(since)
         previous = (since["serial"], since["built_at"])
         if previous == target:
-            return v4, v6
+            return changed
         found = headers.get(previous)
         if found is None:
             return None

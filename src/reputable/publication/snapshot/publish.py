@@ -26,12 +26,11 @@ from reputable.publication.snapshot.build import (
 )
 from reputable.publication.snapshot.layout import MappedFile, write_snapshot
 from reputable.publication.snapshot.overlay import (
-    changed_since,
     gather,
     overlay_of,
     overlay_path,
+    rebuild_since,
     remove_overlay,
-    since_header,
     supports,
     write_overlay,
 )
@@ -135,6 +134,7 @@ def publish(source: ListingSource, config: Config, now: datetime) -> Published:
     built.header["fingerprint"] = fingerprint(config)
     if cursor is not None:
         built.header["audit_cursor"] = cursor
+        built.header["moves"] = True  # policy runs after this cursor name what they touch
         since = _since(source, config, now, serial)
         if since is not None:
             built.header["since"] = since
@@ -180,10 +180,9 @@ def _since(
         previous = MappedFile(config.snapshot_path).header
     except SnapshotError:
         return None
-    if previous.get("fingerprint") != fingerprint(config) or _expired(previous, now):
-        return None  # answers moved without an audit row: a listing expired, or the config
-    addresses = changed_since(source, previous, serial)
-    return None if addresses is None else since_header(previous, addresses)
+    if previous.get("fingerprint") != fingerprint(config):
+        return None  # answers moved without an audit row: the configuration
+    return rebuild_since(source, previous, serial, now)
 
 
 def publish_overlay(source: ListingSource, config: Config, now: datetime) -> Published | None:
