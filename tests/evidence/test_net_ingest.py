@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +137,88 @@ def test_block_scanner_never_crashes_on_junk(data: bytes) -> None:
     """The sshd block pattern matches any bytes without error and each match is one line."""
     for found in sshd.SCAN.finditer(b"\n" + data):
         assert b"\n" not in found[0][1:]
+
+
+def _scan_reference() -> re.Pattern[bytes]:
+    """The block pattern written the plain way: attempt, or a line no known message matches.
+
+    ``sshd.SCAN`` reads the line prefix once (atomic group, conditional); it must find what
+    this one finds.
+    """
+    capture = frozenset({"ts", "user", "ip"})
+    wanted = ("auth_failed", "invalid_user", *sorted(sshd.SCANS))
+    branches = [
+        sshd._groups(
+            text if event in sshd.ATTEMPTS else sshd._groups(text, frozenset({"ip"})), capture
+        )
+        for event, text in sshd.MESSAGES
+        if event in wanted
+    ]
+    prefix = sshd._groups(sshd._PREFIX, capture)
+    attempt = r"\n" + prefix + "(?:" + "|".join(branches) + ")" + sshd._END
+    messages = "|".join(sshd._groups(text) for _, text in sshd.MESSAGES)
+    known = sshd._groups(sshd._PREFIX) + "(?:" + messages + ")" + sshd._END
+    return re.compile((attempt + r"|\n(?!" + known + r")([^\n]*)").encode(), re.MULTILINE)
+
+
+_REFERENCE = _scan_reference()
+_SAMPLE_LINES = [
+    line
+    for name in ("sshd.log", "accuracy/sshd.log", "postfix.log")
+    for line in (SAMPLES / name).read_bytes().split(b"\n")
+]
+#: What the test patches into sample lines: the prefix's and the messages' own pieces.
+_PATCHES = [
+    b"", b" ", b":", b"[", b"]", b"x", b"error: ", b"fatal: ", b"\t", b"-session",
+    b" from 1.2.3.4", b" port 22", b" [preauth]", b"Failed password for ", b"Invalid user ",
+]  # fmt: skip
+
+
+def _found(pattern: re.Pattern[bytes], unknown: int, block: bytes) -> list[tuple[object, ...]]:
+    """Every match as (start, text, what: "unknown" or the branch and its groups)."""
+    out: list[tuple[object, ...]] = []
+    for m in pattern.finditer(block):
+        g: int = m.lastindex  # type: ignore[assignment]
+        what = ("unknown",) if g >= unknown else (g, m.groups()[: unknown - 1])
+        out.append((m.start(), m[0], *what))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_SAMPLE_LINES),
+            st.lists(
+                st.tuples(
+                    st.integers(0, 300),
+                    st.sampled_from(_PATCHES),
+                    st.booleans(),
+                ),
+                max_size=3,
+            ),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_block_scanner_finds_what_the_plain_pattern_finds(
+    edits: list[tuple[bytes, list[tuple[int, bytes, bool]]]],
+) -> None:
+    """Sample lines, cut and patched at random, are read alike by SCAN and the plain pattern."""
+    lines = []
+    for line, changes in edits:
+        text = bytearray(line)
+        for place, insert, cut in changes:
+            at = min(place, len(text))
+            if cut:
+                del text[at : at + 1]
+            text[at:at] = insert
+        lines.append(bytes(text))
+    block = b"\n" + b"\n".join(lines)
+    assert _found(sshd.SCAN, sshd.SCAN_UNKNOWN, block) == _found(
+        _REFERENCE, _REFERENCE.groups, block
+    )
 
 
 def test_cli_dry_run_jsonl_prints_file_line_numbers_and_stores_nothing(tmp_path: Path) -> None:

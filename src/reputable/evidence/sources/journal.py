@@ -352,7 +352,7 @@ class JournalRun:
         ts: float | None = None
         for found in sshd.SCAN.finditer(block):
             g: int = found.lastindex  # type: ignore[assignment]  # every branch ends with a group
-            if g == unknown:
+            if g >= unknown:
                 continue
             if found[1] != stamp:
                 stamp = found[1]

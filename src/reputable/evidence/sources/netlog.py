@@ -187,11 +187,11 @@ def scan_sshd(
         ts: float | None = None
         for found in finditer(block):
             g: int = found.lastindex  # type: ignore[assignment]  # every branch ends with a group
-            if g == unknown:
+            if g >= unknown:
                 pos = found.start()
                 seen += count(b"\n", last, pos + 1)
                 last = pos + 1
-                text = found[g].decode("utf-8", "replace")
+                text = found[0][1:].decode("utf-8", "replace")
                 tally.add(NetLine(base + seen, sshd.classify(text), text))
                 continue
             raw_ts = found[1]
