@@ -618,10 +618,11 @@ def write_ip_streamed(
     def block(rows: Sequence[HostRow]) -> str:
         """Return the lines of *rows* (whole hosts): one join if they are a bulk import's.
 
-        Distinct hosts of one cause and reason outside every special range each get the
-        one line ``HOST :CODE:TXT``, so the block is one ``str.join``: the per-host loop
-        below cost 4.95 s CPU of the 1M bench's export (bench/bulk_pipeline.py), see
-        docs/benchmarks.md (2026-12-06, export rbldnsd) for after.
+        Distinct hosts of one cause outside every special range each get the one line
+        ``HOST :CODE:TXT`` (shared or per-host reason), so the block is one ``str.join``:
+        the per-host loop below took most of the 5.2 s CPU of the 1M bench's export
+        (bench/bulk_pipeline.py); with the join 3.4-4.5 s CPU at load 2.5-3, old 5.9-7.5 s
+        alternated (docs/benchmarks.md, 2026-12-06, export rbldnsd).
         """
         nonlocal entries
         subjects, causes, reasons, _ = zip(*rows, strict=True)
