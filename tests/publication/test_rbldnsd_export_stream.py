@@ -15,6 +15,7 @@ from reputable.core.cause import Cause
 from reputable.listings.model import AllowEntry, Listing
 from reputable.publication.exports.rbldnsd import (
     _PLAIN,
+    _PLAIN_LINES,
     TXT_MAX,
     Dataset,
     HostRow,
@@ -39,7 +40,9 @@ def _host_rows(listings: list[Listing], batch: int) -> Iterator[list[HostRow]]:
         yield hosts[i : i + batch]
 
 
-def _streamed(tmp: Path, listings: list[Listing], allows: list[AllowEntry]) -> list[Dataset]:
+def _streamed(
+    tmp: Path, listings: list[Listing], allows: list[AllowEntry], batch: int = 2
+) -> list[Dataset]:
     others = [
         x
         for x in listings
@@ -47,7 +50,7 @@ def _streamed(tmp: Path, listings: list[Listing], allows: list[AllowEntry]) -> l
     ]
     base = tmp / "bl.ip4set"
     export = write_ip_streamed(
-        base, others, allows, lambda: _host_rows(listings, 2), zone=ZONE, header=HEADER
+        base, others, allows, lambda: _host_rows(listings, batch), zone=ZONE, header=HEADER
     )
     first = export.datasets[0]
     text = dataset_path(base, first).read_text(encoding="utf-8")
@@ -113,6 +116,63 @@ def test_streamed_txt_as_render(tmp_path: Path, items: list[tuple[str, Cause, st
     for offset in range(256):
         address = BASE + offset
         assert ip4set_answer(streamed, address) == ip4set_answer(whole[:1], address), offset
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(SUBJECTS, st.sampled_from(CAUSES), st.integers(0, 3)), max_size=40),
+    st.lists(st.sampled_from(["192.0.2.4/30", "192.0.2.9", "192.0.2.200"]), max_size=2),
+    st.integers(1, 50),
+)
+def test_streamed_blocks_answer_as_render(
+    tmp_path: Path, items: list[tuple[str, Cause, int]], allowed: list[str], batch: int
+) -> None:
+    """Whole batches of hosts (one join each when they qualify) answer as render does."""
+    listings = [listing(s, c, f"r{m} {s}", m) for s, c, m in items]
+    allows = [allow(a) for a in dict.fromkeys(allowed)]
+    whole = [d for d in render(listings, allows, zone=ZONE, domain=False, header=HEADER).datasets]
+    streamed = _streamed(tmp_path, listings, allows, batch)
+    for offset in range(256):
+        address = BASE + offset
+        assert ip4set_answer(streamed, address) == ip4set_answer(whole[:1], address), offset
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.sampled_from(REASONS), min_size=20, max_size=200), st.integers(3, 300))
+def test_streamed_host_lines_are_render_lines(
+    tmp_path: Path, reasons: list[str], batch: int
+) -> None:
+    """Hosts of per-host reasons, in blocks: render's very lines, in text order, and warnings."""
+    listings = [
+        listing(str(IPv4Address(BASE + 3 + i)), Cause.SPAM, f"{r} {i}", 0)
+        for i, r in enumerate(reasons)
+    ]
+    whole = render(listings, [], zone=ZONE, domain=False, header=HEADER)
+    base = tmp_path / "bl.ip4set"
+    export = write_ip_streamed(
+        base, [], [], lambda: _host_rows(listings, batch), zone=ZONE, header=HEADER
+    )
+    expected = whole.datasets[0].text.splitlines()
+    test_point = [x for x in expected if x.startswith("127.0.0.2 ")]
+    hosts = sorted(x for x in expected if x.startswith("192."))
+    assert base.read_text(encoding="utf-8").splitlines() == expected[:4] + test_point + hosts
+    assert export.datasets[0].entries == whole.datasets[0].entries
+    # (each names the first host with it: in text order here, in numeric order in render)
+    kinds = sorted(w.split(": ", 1)[1] for w in export.warnings)
+    assert kinds == sorted(w.split(": ", 1)[1] for w in whole.warnings)
+
+
+@given(st.lists(st.text(max_size=40), max_size=6))
+def test_plain_lines_is_plain_of_every_line(templates: list[str]) -> None:
+    """The check of a block of templates at once says what _PLAIN says of each."""
+    if any("\n" in t for t in templates):
+        return
+    each = all(_PLAIN.fullmatch(t) for t in templates)
+    assert bool(_PLAIN_LINES.fullmatch("".join(t + "\n" for t in templates))) == each
 
 
 @given(st.text(max_size=300))

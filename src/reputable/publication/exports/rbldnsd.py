@@ -20,8 +20,10 @@ import heapq
 import os
 import re
 import shutil
+import sys
 import tempfile
-from bisect import bisect_right
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,8 +34,8 @@ from ipaddress import (
     IPv6Network,
     summarize_address_range,
 )
-from itertools import groupby, islice
-from operator import itemgetter
+from itertools import groupby, repeat
+from operator import add, itemgetter
 from pathlib import Path
 from socket import inet_aton
 from typing import BinaryIO, Final
@@ -43,7 +45,7 @@ from reputable.core.cause import LISTING_CAUSES, Cause
 from reputable.core.errors import InputError
 from reputable.listings.model import AllowEntry, Listing
 from reputable.publication.settings import ZoneConfig
-from reputable.publication.snapshot.build import TEST_REASON, txt_template
+from reputable.publication.snapshot.build import TEST_REASON, txt_template, txt_templates
 
 NAME: Final = "rbldnsd"
 NEVER_V4: Final = int(IPv4Address("127.0.0.1"))
@@ -137,6 +139,11 @@ _DOLLARS: Final = re.compile(r"\$\$|\$")
 _PLAIN: Final = re.compile(
     r"(?![ \t=])(?:[^$\0\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]++|\$(?![^\x20-\x2f\x3a-\x7e]))*+"
     r"(?<![ \t])"  # possessive (Python 3.11): a trailing blank fails at once, no backtracking
+)
+#: `_PLAIN` of every line of a text of "\n"-ended templates at once ("\n" is no template's).
+_PLAIN_LINES: Final = re.compile(
+    r"(?:(?![ \t=])(?:[^$\0\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]++|\$(?![^\x20-\x2f\x3a-\x7e\n]))*+"
+    r"(?<![ \t])\n)*+"
 )
 
 
@@ -576,9 +583,91 @@ def write_ip_streamed(
             text = written[template] = txt_value(template, subject, extra)
         return text
 
-    def lines() -> Iterator[str]:
+    # Hosts that need more than one line of their own: in a /25-/31 range or the test point
+    # (render writes them), allowlisted, 127.0.0.1, or inside a range (its codes join theirs).
+    special = _merge(
+        [
+            *fine,
+            *holes,
+            *((lo, hi) for lo, hi, _ in segments),
+            (TEST_V4, TEST_V4),
+            (NEVER_V4, NEVER_V4),
+        ]
+    )
+    special_starts = [lo for lo, _ in special]
+
+    def clear(subjects: Sequence[str]) -> bool:
+        """Return whether no host of *subjects* lies in a special range (C loops only)."""
+        values = array("I", b"".join(map(inet_aton, subjects)))
+        if sys.byteorder == "little":
+            values.byteswap()
+        low, high = min(values), max(values)  # a block in text order is a narrow span
+        ordered: list[int] | None = None
+        k = max(bisect_right(special_starts, low) - 1, 0)
+        while k < len(special) and special[k][0] <= high:
+            s_lo, s_hi = special[k]
+            k += 1
+            if s_hi < low:
+                continue
+            ordered = ordered or sorted(values)
+            i = bisect_left(ordered, s_lo)
+            if i < len(ordered) and ordered[i] <= s_hi:
+                return False
+        return True
+
+    def block(rows: Sequence[HostRow]) -> str:
+        """Return the lines of *rows* (whole hosts): one join if they are a bulk import's.
+
+        Distinct hosts of one cause outside every special range each get the one line
+        ``HOST :CODE:TXT`` (shared or per-host reason), so the block is one ``str.join``:
+        the per-host loop below took most of the 5.2 s CPU of the 1M bench's export
+        (bench/bulk_pipeline.py); with the join 3.4-4.5 s CPU at load 2.5-3, old 5.9-7.5 s
+        alternated (docs/benchmarks.md, 2026-12-06, export rbldnsd).
+        """
         nonlocal entries
-        stream = (r for batch in hosts() for r in batch)
+        subjects, causes, reasons, _ = zip(*rows, strict=True)
+        n = len(subjects)
+        if causes.count(causes[0]) != n or len(set(subjects)) != n or not clear(subjects):
+            return "".join(lines(rows))
+        code = f" :{code_text(causes[0])}:"
+        entries += n
+        if reasons.count(reasons[0]) == n:
+            reason = reasons[0]
+            template = txt_template(reason, url) if "$" in reason or url else reason
+            line = f"{code}{txt(template, subjects[0])}\n"
+            return line.join(subjects) + line
+        templates = list(txt_templates(reasons, url))
+        text = "\n".join(templates) + "\n"
+        if not (
+            text.count("\n") == n  # no template has a line break of its own
+            and _PLAIN_LINES.fullmatch(text)
+            and (
+                max(map(len, templates)) <= TXT_MAX // 4
+                or max(map(len, map(str.encode, templates))) <= TXT_MAX
+            )
+        ):
+            templates = list(map(txt, templates, subjects))  # warns, names the first subject
+        return "\n".join(map(add, map(add, subjects, repeat(code)), templates)) + "\n"
+
+    def blocks() -> Iterator[str]:
+        """Yield the host lines block by block, a host's rows never split across two."""
+        carry: list[HostRow] = []
+        for batch in hosts():
+            rows = [*carry, *batch] if carry else list(batch)
+            if not rows:
+                continue
+            last = rows[-1][0]
+            cut = len(rows) - 1
+            while cut > 0 and rows[cut - 1][0] == last:
+                cut -= 1
+            carry = rows[cut:]
+            if cut:
+                yield block(rows[:cut])
+        if carry:
+            yield block(carry)
+
+    def lines(stream: Iterable[HostRow]) -> Iterator[str]:
+        nonlocal entries
         for subject, rows in groupby(stream, key=itemgetter(0)):
             address = int.from_bytes(inet_aton(subject), "big")
             if fine and inside(fine, fine_starts, address):  # render writes these
@@ -620,9 +709,8 @@ def write_ip_streamed(
                 yield f"{subject} :{code}:{txt(best[code][1], subject)}\n"
 
     with tempfile.TemporaryFile(dir=base.parent, prefix=f".{base.name}.") as spool:
-        iterator = lines()
-        while batch := list(islice(iterator, 10_000)):
-            spool.write("".join(batch).encode("utf-8"))
+        for text in blocks():
+            spool.write(text.encode("utf-8"))
         export = render([*others, *mixed], allowed, zone=zone, domain=False, header=header)
         first = export.datasets[0]
         entries += first.entries
