@@ -184,8 +184,9 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
 
     SQLite reads a window (the ``group_concat`` of its subjects) with the GIL released, so
     on a second core the store reads the next windows while this thread packs the last one:
-    at 1M hosts, 0.77 s of reading and 1.2 s of packing ran one after the other (issue 16,
-    docs/benchmarks.md "First answer after a 1M import: reading beside building"). The
+    at 1M hosts, 0.7-1.1 s CPU of reading (0.57 s of it SQLite's steps) and 0.76 s of
+    packing ran one after the other (issue 16, docs/benchmarks.md "First answer after a 1M
+    import: reading beside building"). The
     thread runs the whole of the store's generator, its read transaction included, and has
     ended before the last chunk's successor is taken, so the caller never uses the store's
     connection at the same time. An error in the reader is raised here; a caller that stops
