@@ -4,7 +4,10 @@ same order, and the snapshot built from it is byte-identical to the one built fr
 from __future__ import annotations
 
 import random
+import sys
+import threading
 from array import array
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,9 @@ from typing import Any
 import pytest
 
 from reputable.config import DEFAULT_TOML, parse_config
+from reputable.core.errors import StoreError
 from reputable.publication.snapshot import build as build_module
+from reputable.publication.snapshot import publish as publish_module
 from reputable.publication.snapshot.publish import _listings
 from reputable.store import sqlite as sqlite_module
 from reputable.store.bulk import load_listings
@@ -103,3 +108,37 @@ def test_chunked_build_equals_row_build(
         assert sum(isinstance(c, tuple) for c in chunks) >= 10  # hosts came as columns
         assert sum(isinstance(c, list) for c in chunks) >= 2  # mixed windows as rows
         assert not any_store._sqlite.in_transaction  # the read ended
+
+
+def test_read_ahead_stopped_early_ends_the_read(
+    any_store: SQLStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that stops after one chunk stops the reader thread, which ends its read
+    transaction, and the switch interval it lowered is back."""
+    if not hasattr(any_store, "listing_chunks"):
+        pytest.skip("only the SQLite store reads in chunks")
+    monkeypatch.setattr(sqlite_module, "WINDOW", 64)
+    monkeypatch.setattr(publish_module, "READ_AHEAD", 1)  # the reader blocks on a full queue
+    _fill(any_store, 3)
+    interval = sys.getswitchinterval()
+    chunks = iter(_listings(any_store, NOW).chunks)
+    next(chunks)
+    assert sys.getswitchinterval() < interval
+    assert any_store._sqlite.in_transaction  # the reader is inside its read
+    chunks.close()  # type: ignore[attr-defined]
+    assert not any_store._sqlite.in_transaction
+    assert sys.getswitchinterval() == interval
+    assert not [t for t in threading.enumerate() if t.name == "snapshot-read"]
+
+
+def test_read_ahead_raises_the_readers_error() -> None:
+    """An error in the reader thread is raised in the consumer, after the chunks before it."""
+
+    def chunks() -> Iterator[Any]:
+        yield [("192.0.2.1", 4, "spam", "x", 1.0, None)]
+        raise StoreError("the disk went away")
+
+    got = publish_module._read_ahead(chunks())
+    assert len(next(got)) == 1
+    with pytest.raises(StoreError, match="disk went away"):
+        next(got)

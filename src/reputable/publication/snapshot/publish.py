@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
+import queue
+import sys
+import threading
 import time
 from array import array
 from collections.abc import Iterable, Iterator
@@ -165,7 +169,69 @@ def _listings(source: ListingSource, now: datetime) -> Iterable[ListingRow] | Li
             else:
                 yield chunk
 
-    return ListingChunks(runs())
+    return ListingChunks(_read_ahead(runs()))
+
+
+#: Chunks `_read_ahead` holds ready at most (8,192 rows each: a few MB).
+READ_AHEAD = 4
+#: Seconds a thread holds the GIL before another waiting for it gets it, while `_read_ahead`
+#: runs (Python's default: 0.005).
+SWITCH_INTERVAL = 0.0005
+
+
+def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """Yield *chunks* as read by a thread that keeps up to READ_AHEAD of them ready.
+
+    SQLite reads a window (the ``group_concat`` of its subjects) with the GIL released, so
+    on a second core the store reads the next windows while this thread packs the last one:
+    at 1M hosts, 0.7-1.1 s CPU of reading (0.57 s of it SQLite's steps) and 0.76 s of
+    packing ran one after the other (issue 16, docs/benchmarks.md "First answer after a 1M
+    import: reading beside building"). The
+    thread runs the whole of the store's generator, its read transaction included, and has
+    ended before the last chunk's successor is taken, so the caller never uses the store's
+    connection at the same time. An error in the reader is raised here; a caller that stops
+    early stops the reader (its generator closes, ending the transaction) before going on.
+    """
+    ready: queue.Queue[tuple[bool, Chunk | BaseException | None]] = queue.Queue(READ_AHEAD)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    break
+                ready.put((True, chunk))
+        except BaseException as exc:  # handed over to the consumer, which raises it
+            ready.put((False, exc))
+        else:
+            ready.put((False, None))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="snapshot-read", daemon=True)
+    # The reader takes the GIL back after each SQLite step, up to four times a window; at the
+    # default 5 ms switch interval each take waits out the packing thread's slice, which left
+    # the reader behind the packer it was meant to feed.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+    reader.start()
+    try:
+        while True:
+            more, item = ready.get()
+            if not more:
+                if isinstance(item, BaseException):
+                    raise item
+                break
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while reader.is_alive():  # let a reader blocked on a full queue see the stop
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.05)
+        reader.join()
+        sys.setswitchinterval(interval)
 
 
 def _since(
