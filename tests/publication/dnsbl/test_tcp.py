@@ -115,6 +115,10 @@ def test_a_client_that_never_reads_is_closed_after_the_write_timeout(worker: Wor
                 sent += 1
             except BlockingIOError:
                 break
+            except (ConnectionResetError, BrokenPipeError):
+                # Under load the sending took longer than the write timeout and the server
+                # has already dropped us (the behaviour under test); its count still decides.
+                break
         deadline = time.monotonic() + 4
         while worker.tcp_service.connections and time.monotonic() < deadline:
             time.sleep(0.05)
