@@ -22,6 +22,7 @@ from reputable.checker.smtp import probe
 from reputable.config import DEFAULT_TOML, load_config
 from reputable.core.cause import Cause
 from reputable.core.errors import InputError
+from reputable.testing import free_port
 from tests.checker.dnsfixture import DnsFixture
 from tests.checker.test_cli import app
 from tests.checker.testca import TestCA, make_ca
@@ -51,13 +52,6 @@ class Recorder:
         """Record that DATA was sent (the probe must never do that)."""
         self.data_seen = True
         return "250 OK"
-
-
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(params=[False, True], ids=["open", "closed"])

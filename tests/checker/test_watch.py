@@ -21,7 +21,7 @@ from reputable.checker.watch import ChangeKind, next_state, range_targets
 from reputable.core.cause import Cause
 from tests.checker.dnsfixture import DnsFixture, ZoneData
 from tests.checker.test_cli import app
-from tests.checker.test_smtp import free_port
+from reputable.testing import free_port
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
