@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from reputable.checker.model import Finding, Report, Severity, Status, ZoneResult
 from reputable.checker.watch import ChangeKind, next_state, range_targets
 from reputable.core.cause import Cause
+from reputable.testing import free_port
 from tests.checker.dnsfixture import DnsFixture, ZoneData
 from tests.checker.test_cli import app
-from reputable.testing import free_port
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
