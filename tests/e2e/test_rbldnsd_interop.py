@@ -64,6 +64,8 @@ class Data:
         """Hosts with per-entry codes and TXT, defaults and a ``$`` template."""
         lines = [":127.0.0.2:spam trap hits from $, costs $$5"]
         for i in range(9000):
+            if i == 4500:  # the rest name their address alone: one template in the snapshot
+                lines.append(":127.0.0.2:listed: $")
             address = self.v4()
             self.hosts.append(address)
             code = self.rng.choice(["", " :3", " :4:bot C2 seen", f" :5:open relay probe #{i}"])

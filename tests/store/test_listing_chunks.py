@@ -40,6 +40,14 @@ def _fill(store: SQLStore, seed: int) -> None:
     ]
     own = [(s, 4, "malware_host", f"bad {s} $", "own", cut - 8, None) for s, *_ in bulk[:300]]
     again = [(s, 4, "harvest", "again", "again", cut - 7, None) for s, *_ in bulk[::3]]
+    # rbldnsd's `$` written out by the import: one shared template when every reason of a
+    # window names its subject alike, one per form when the forms differ.
+    named = [(s, 4, "compromised", f"spam source {s}", "named", cut - 6, None) for s, *_ in bulk]
+    forms = ["{s}", "at {s}9", "{s} {s}", "${s}", "{s}.", "x {s} y", "{s}$", "1{s}"]
+    odd = [
+        (s, 4, "open_proxy", rnd.choice(forms).format(s=s), "odd", cut - 5, None)
+        for s, *_ in bulk[::2]
+    ]
     mixed: list[tuple[str, int, str, str, str, float, float | None]] = []
     for index in range(400):
         subject, family = _ip(0x0A000000 + rnd.randrange(1 << 12)), 4
@@ -55,7 +63,7 @@ def _fill(store: SQLStore, seed: int) -> None:
             subject, family = f"d{rnd.randrange(50)}.evil.example", 0
         expires = rnd.choice([None, cut + 1000 + rnd.random(), cut - 1])
         mixed.append((subject, family, "spam", "mixed $", "mixed", cut - rnd.random(), expires))
-    for rows in (bulk, own, again, mixed):
+    for rows in (bulk, own, again, named, odd, mixed):
         load_listings(store, rows, actor="t", action="import")
     # A gap of ids inside the bulk windows.
     store._db.execute("DELETE FROM listings WHERE id % 97 = 5")

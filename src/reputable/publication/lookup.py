@@ -285,6 +285,7 @@ def _answer(snapshot: Snapshot, atom: int, zone: ZoneConfig, kind: ZoneKind, sho
             f"{snapshot.file.path} predates per-listing facts; run `reputable snapshot build`"
         )
     template = snapshot.template(atom)
+    listed = snapshot.subject(atom)
     return Answer(
         zone=zone.name,
         kind=kind,
@@ -292,9 +293,9 @@ def _answer(snapshot: Snapshot, atom: int, zone: ZoneConfig, kind: ZoneKind, sho
         code=_code(int(snapshot.atom_code[atom])),
         since=_time(snapshot.atom_since[atom]),
         until=_time(snapshot.atom_until[atom]),
-        reason=reason_of(template.decode("utf-8", "replace"), zone.lookup_url),
+        reason=reason_of(template, zone.lookup_url, listed),
         txt=expand(template, shown.encode()).decode("utf-8", "replace"),
-        listed_subject=snapshot.subject(atom),
+        listed_subject=listed,
     )
 
 
@@ -304,11 +305,13 @@ def _code(value: int) -> IPv4Address:
     return IPv4Address(value)
 
 
-def reason_of(template: str, lookup_url: str) -> str:
-    """Return the reason a TXT template was made from (inverse of ``txt_template``)."""
+def reason_of(template: bytes, lookup_url: str, subject: str) -> str:
+    """Return the reason a TXT template was made from, for a listing of *subject* (inverse
+    of ``txt_template`` and of ``host_template``, whose ``$`` stands for the subject)."""
+    text = template.decode("utf-8", "replace")
     if lookup_url:
-        template = "" if template == lookup_url else template.removesuffix(" " + lookup_url)
-    return template.replace("$$", "$")
+        text = "" if text == lookup_url else text.removesuffix(" " + lookup_url)
+    return expand(text.encode(), subject.encode()).decode("utf-8", "replace")
 
 
 def _time(stamp: float) -> datetime | None:

@@ -232,15 +232,16 @@ def _atoms_json(
         found = memo.get((kind, atom))
         if found is None:
             template = snapshot.template(atom)
+            listed = snapshot.subject(atom)
             static = {
                 "zone": zone.name,
                 "cause": CAUSES[snapshot.atom_cause[atom]].value,
                 "code": _code_text(_code(int(snapshot.atom_code[atom]))),
                 "since": _instant(_time(snapshot.atom_since[atom])),
                 "until": _instant(_time(snapshot.atom_until[atom])),
-                "reason": reason_of(template.decode("utf-8", "replace"), zone.lookup_url),
+                "reason": reason_of(template, zone.lookup_url, listed),
                 "txt": "",
-                "listed_subject": snapshot.subject(atom),
+                "listed_subject": listed,
             }
             found = memo[(kind, atom)] = (static, template)
         static, template = found

@@ -27,6 +27,7 @@ from reputable.publication.exports.zone import (
     records_at,
     zone_settings,
 )
+from reputable.publication.lookup import Zones, lookup_text
 from reputable.publication.snapshot.build import build
 from reputable.publication.snapshot.layout import write_snapshot
 from reputable.publication.snapshot.overlay import overlay_path
@@ -241,6 +242,49 @@ def test_a_wildcard_names_the_range_that_covers_it(tmp_path: Path) -> None:
     assert txt["*.104.14.10"].endswith('/lookup/10.14.0.0/16"')
     old = {r.owner: r.rdata for r in reference_records(snapshot, settings) if r.rtype == "TXT"}
     assert old["*.14.10"].endswith('/lookup/10.0.0.0/16"')  # what the old renderer wrote
+
+
+def test_hosts_whose_txt_names_them_are_never_one_wildcard(tmp_path: Path) -> None:
+    """A whole /24 of hosts whose reasons name them (one ``$`` template in the snapshot) and
+    one under a single reason (the lookup URL's ``$``): every host's name (or the wildcard,
+    for the one it stands for) has a TXT naming that host, as DNS answers it, and the
+    reason the lookup shows is the one stored."""
+    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    at = (NOW - timedelta(hours=1)).timestamp()
+    rows: list[tuple[str, int, str, str, float, float | None]] = [
+        (f"60.1.1.{last}", 4, "spam", f"spam source 60.1.1.{last}", at, None) for last in range(256)
+    ]
+    rows += [(f"60.1.2.{last}", 4, "spam", "full", at, None) for last in range(256)]
+    built = build(
+        rows,
+        [],
+        ip_zone=config.ip_zone,
+        domain_zone=config.domain_zone,
+        allow_zone=config.allow_zone,
+        serial=1,
+        now=NOW,
+    )
+    write_snapshot(config.snapshot_path, built.header, built.sections)
+    snapshot = Snapshot(config.snapshot_path)
+    assert int(built.header["atoms"]) > 512  # one atom a host
+    templates = {snapshot.template(a) for a in range(1, int(built.header["atoms"]))}
+    assert b"spam source $ http://127.0.0.1:8080/lookup/$" in templates
+    assert not any(b"spam source 60.1.1." in t for t in templates)  # no per-host template
+    settings = zone_settings(config)[0]
+    txt = {r.owner: r.rdata for r in records(snapshot, settings) if r.rtype == "TXT"}
+    for last in range(256):  # its own name, else the /24's wildcard: a TXT naming this host
+        own = txt.get(f"{last}.1.1.60", txt.get("*.1.1.60"))
+        assert own == f'"spam source 60.1.1.{last} http://127.0.0.1:8080/lookup/60.1.1.{last}"'
+        own = txt.get(f"{last}.2.1.60", txt.get("*.2.1.60"))
+        assert own == f'"full http://127.0.0.1:8080/lookup/60.1.2.{last}"'
+    for last in (0, 7, 255):
+        answer = lookup_text(snapshot, f"60.1.1.{last}", Zones.of(config))
+        assert [(a.reason, a.txt) for a in answer.listings] == [
+            (
+                f"spam source 60.1.1.{last}",
+                f"spam source 60.1.1.{last} http://127.0.0.1:8080/lookup/60.1.1.{last}",
+            )
+        ]
 
 
 def _sparse_rows(rng: random.Random) -> list[tuple[str, int, str, str, float, float | None]]:

@@ -45,7 +45,12 @@ from reputable.core.cause import LISTING_CAUSES, Cause
 from reputable.core.errors import InputError
 from reputable.listings.model import AllowEntry, Listing
 from reputable.publication.settings import ZoneConfig
-from reputable.publication.snapshot.build import TEST_REASON, txt_template, txt_templates
+from reputable.publication.snapshot.build import (
+    TEST_REASON,
+    host_template,
+    txt_template,
+    txt_templates,
+)
 
 NAME: Final = "rbldnsd"
 NEVER_V4: Final = int(IPv4Address("127.0.0.1"))
@@ -188,7 +193,12 @@ def _spans(
             continue
         template = txt_template(item.reason, zone.lookup_url)
         lo = int(net.network_address)
-        rank = (net.prefixlen, item.listed_at.timestamp(), template)
+        # Ties between host listings of one address go to the larger template, as in the
+        # snapshot, which writes a host's own address in its TXT as ``$`` (`host_template`).
+        ranked = template
+        if version == 4 and net.prefixlen == 32:
+            ranked = host_template(str(net.network_address), item.reason, zone.lookup_url)
+        rank = (net.prefixlen, item.listed_at.timestamp(), ranked)
         spans.append((lo, lo + net.num_addresses - 1, rank, template))
     if version == 4 and Cause.SPAM in causes:
         # RFC 5782 §5 test point: always listed, host listings of it still win.

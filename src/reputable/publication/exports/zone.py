@@ -346,10 +346,23 @@ class _Space:
 
 
 def _key(snapshot: Snapshot, value: int) -> Key:
-    """Return the answer of *value* as comparable (code, template) pairs."""
-    return tuple(
-        sorted((int(snapshot.atom_code[a]), snapshot.template(a)) for a in snapshot.atoms(value))
-    )
+    """Return the answer of *value* as comparable (code, template) pairs.
+
+    The template of a one-address listing whose TXT names the queried address (``$``, as
+    rbldnsd's; every host of an ``import rbldnsd`` under ``spam source $`` shares one) is
+    taken expanded with that address: two such hosts answer different TXTs, so a node full of
+    them is no wildcard (whose TXT could name only one of them), and a snapshot that wrote the
+    address out answers the same as one that wrote ``$``.
+    """
+    pairs = []
+    for atom in snapshot.atoms(value):
+        template = snapshot.template(atom)
+        if b"$" in template and b"$" in template.replace(b"$$", b""):
+            subject = snapshot.subject(atom)
+            if "/" not in subject:
+                template = expand(template, subject.encode())
+        pairs.append((int(snapshot.atom_code[atom]), template))
+    return tuple(sorted(pairs))
 
 
 @dataclass(frozen=True, slots=True)

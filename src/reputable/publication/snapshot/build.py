@@ -9,6 +9,7 @@ the same code, the most specific subject wins, then the most recent listing.
 
 from __future__ import annotations
 
+import re
 import socket
 from array import array
 from bisect import bisect_right
@@ -19,7 +20,7 @@ from importlib import import_module
 from ipaddress import ip_network
 from itertools import accumulate, chain, compress, islice, repeat
 from math import isnan
-from operator import add, and_, eq, is_, lshift, ne, or_, rshift, sub
+from operator import add, and_, contains, eq, is_, lshift, ne, or_, rshift, sub
 from types import ModuleType
 from typing import Final, Literal, TypeAlias
 
@@ -55,6 +56,72 @@ def txt_template(reason: str, lookup_url: str) -> str:
     """Return the TXT template of a listing: ``$`` stands for the queried subject, ``$$`` for $."""
     text = reason.replace("$", "$$")
     return f"{text} {lookup_url}".strip() if lookup_url else text
+
+
+def subject_template(before: str, after: str, lookup_url: str) -> str:
+    """Return the TXT template of the reason *before* + subject + *after* (see `around`)."""
+    text = f"{before}${after}"
+    return f"{text} {lookup_url}".strip() if lookup_url else text
+
+
+#: What may follow a ``$`` that stands for the subject: `expand` leaves ``$1`` alone.
+_DIGITS: Final = frozenset("0123456789")
+#: A reason can hold an IPv4 subject only if it has a digit, a dot and a digit in a row.
+_MAYBE_ADDRESS: Final = re.compile(r"\d\.\d")
+
+
+def around(subject: str, reason: str) -> tuple[str, str] | None:
+    """Return (before, after) when *reason* is before + *subject* + after and ``$`` may stand
+    for the subject there (no ``$`` around it, no digit after it), else None.
+
+    An rbldnsd file's ``$`` is the listed address, and `import rbldnsd` stores the reason with
+    it written out, so a million hosts under ``:127.0.0.2:spam source $`` had a million TXT
+    templates. Written back as ``$`` they share one: the same text in every answer (DNS
+    expands ``$`` to the queried address, which for a host listing is its subject), and at
+    1M hosts 0.3 s less build CPU and ~40 MB less snapshot (docs/benchmarks.md, "One TXT
+    template for rbldnsd's `$`").
+    """
+    at = reason.find(subject)
+    if at < 0:
+        return None
+    before, after = reason[:at], reason[at + len(subject) :]
+    if "$" in before or "$" in after or after[:1] in _DIGITS:
+        return None
+    return before, after
+
+
+def host_template(subject: str, reason: str, lookup_url: str) -> str:
+    """Return the TXT template of an IPv4 host listing: its subject as ``$`` where `around`
+    allows, so that such listings share one template."""
+    parts = around(subject, reason) if subject in reason else None
+    if parts is None:
+        return txt_template(reason, lookup_url)
+    return subject_template(*parts, lookup_url)
+
+
+def run_templates(
+    subjects: Sequence[str], reasons: Sequence[str], lookup_url: str
+) -> str | Sequence[str]:
+    """Return `host_template` of every host of a run: one str when they all share it.
+
+    C-level passes over the run (count, find, concatenation, compare); the Python loop only
+    for a run whose reasons hold their subjects in different ways.
+    """
+    n = len(subjects)
+    first = reasons[0]
+    if reasons.count(first) == n:
+        if not _MAYBE_ADDRESS.search(first) or not any(map(first.__contains__, subjects)):
+            return txt_template(first, lookup_url)
+    elif not any(map(contains, reasons, subjects)):
+        return tuple(txt_templates(reasons, lookup_url))
+    parts = around(subjects[0], first)
+    if parts is not None:
+        before, after = parts
+        if list(map(str.find, reasons, subjects)).count(len(before)) == n and list(
+            map(add, map(add, repeat(before), subjects), repeat(after))
+        ) == list(reasons):
+            return subject_template(before, after, lookup_url)
+    return [host_template(s, r, lookup_url) for s, r in zip(subjects, reasons, strict=True)]
 
 
 def txt_templates(reasons: Iterable[str], lookup_url: str) -> Iterator[str]:
@@ -447,14 +514,15 @@ def _host_chunk(
     table.causes.extend(array("I", [CAUSES.index(cause)]) * n)
     table.since.extend(listed)
     table.until.extend(array("d", [NO_TIME]) * n if expires is None else expires)
-    if reasons.count(reasons[0]) == n:
-        # One TXT for the run (an import under one rbldnsd default): one template, the id
-        # `template_ids_of` would give each; mapping n equal strings through it was 3.0 s of a
-        # cProfile of the 10M bench build (load ~3).
-        tid = table.template_id(txt_template(reasons[0], zone.lookup_url))
+    templates = run_templates(subjects, reasons, zone.lookup_url)
+    if isinstance(templates, str):
+        # One TXT for the run (an import under one rbldnsd default, `$` or not): one
+        # template, the id `template_ids_of` would give each; mapping n equal strings through
+        # it was 3.0 s of a cProfile of the 10M bench build (load ~3).
+        tid = table.template_id(templates)
         table.template_ids.extend(array("I", [tid]) * n)
     else:
-        table.template_ids.extend(table.template_ids_of(txt_templates(reasons, zone.lookup_url)))
+        table.template_ids.extend(table.template_ids_of(templates))
     blob = table.subjects
     base = len(blob)
     blob += "".join(subjects).encode("ascii", "replace")  # one byte per character either way
@@ -505,7 +573,7 @@ def build(
     # in chunks: a chunk of active IPv4 hosts of one cause (an import, most of a big list)
     # is packed column by column with C-level map/extend (`_host_chunk`), no Python code per
     # row; any other chunk takes the per-row loop.
-    kinds: dict[tuple[str, str, int], tuple[Cause, int, int, int]] = {}
+    kinds: dict[tuple[object, ...], tuple[Cause, int, int, int]] = {}
     codes_append, tids_append = table.codes.append, table.template_ids.append
     causes_append, since_append = table.causes.append, table.since.append
     until_append, offs_append = table.until.append, table.subject_off.append
@@ -529,11 +597,21 @@ def build(
                     continue
                 next_expiry = expires_at if next_expiry is None else min(next_expiry, expires_at)
             count += 1
-            kind = kinds.get((cause_text, reason, family))
+            kind_key: tuple[object, ...] = (cause_text, reason, family)
+            parts = None
+            if family == 4 and subject in reason and "/" not in subject:
+                parts = around(subject, reason)  # as `host_template`: ``$`` for the subject
+                if parts is not None:
+                    kind_key = (cause_text, *parts, "$")  # four items: never a reason's key
+            kind = kinds.get(kind_key)
             if kind is None:
                 cause = Cause(cause_text)
                 zone = domain_zone if family == 0 else ip_zone
-                template = txt_template(reason, zone.lookup_url)
+                template = (
+                    txt_template(reason, zone.lookup_url)
+                    if parts is None
+                    else subject_template(*parts, zone.lookup_url)
+                )
                 kind = (
                     cause,
                     int(zone.codes[cause]),
@@ -542,7 +620,7 @@ def build(
                 )
                 if len(kinds) > 100_000:
                     kinds.clear()  # many distinct reasons: keep the cache small
-                kinds[(cause_text, reason, family)] = kind
+                kinds[kind_key] = kind
             cause, code, tid, cause_index = kind
             codes_append(code)
             tids_append(tid)
