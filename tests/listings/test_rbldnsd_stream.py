@@ -5,18 +5,21 @@ from __future__ import annotations
 import sqlite3
 import tracemalloc
 from collections.abc import Iterator
+from ipaddress import IPv4Address, summarize_address_range
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reputable.core.address import Domain, IPNetwork
 from reputable.core.errors import DataFileError
 from reputable.listings.imports.rbldnsd import (
     BLOCK,
     RUN,
     Row,
     Stream,
+    _Holes,
     exclusions,
     parse,
     row_of,
@@ -223,6 +226,33 @@ def test_runs_load_the_same_table_as_rows(
     assert _loaded(tmp_path / "plain.db", lines, runs=True, existing=existing) == want
 
 
+def test_ranges_among_hosts_load_in_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range every few dozen hosts: the runs' subjects between the ranges still go in through
+    json_each, segment by segment, and the table (ids too) is the row-by-row one; a chunk where
+    a row repeats a run's subject keeps the one list of rows."""
+    monkeypatch.setattr(bulk, "CHUNK", 5_000)
+    lines = [":127.0.0.2:listed: $\n"]
+    for i, host in enumerate(_hosts(12_000)):
+        lines.append(host)
+        if i % 61 == 30:  # a /31 among the hosts: between them in subject order too
+            lines.append(f"10.0.{(i >> 8) & 255}.{i & 254}/31\n")
+    lines.append("10.0.40.9 :3:spam trap\n")  # a row of a subject the run has (chunk 3)
+    want = _loaded(tmp_path / "rows.db", lines, runs=False, existing=False)
+    ran: list[str] = []
+    statement = bulk._run_statement
+
+    def spy(sql: str, templated: bool) -> str:
+        ran.append(sql)
+        return statement(sql, templated)
+
+    monkeypatch.setattr(bulk, "_run_statement", spy)
+    assert _loaded(tmp_path / "runs.db", lines, runs=True, existing=False) == want
+    assert len(ran) > 150, "segments between the 197 ranges went in through json_each"
+    assert len(want) > 12_000
+
+
 @pytest.mark.parametrize(
     "odd",
     ["10.9.9.9 \n", "\n", "10.9.9.9\r\n", "010.9.9.9\n", "10.9.9.9 :3:spam trap\n", "!10.0.1.7\n"],
@@ -237,6 +267,31 @@ def test_blocks_of_hosts_give_what_parse_gives(odd: str) -> None:
     rows, stream = streamed(text)
     assert sorted(rows) == sorted(parsed(text))
     assert stream.count == len(rows) > BLOCK * 3 - 3
+
+
+def test_several_odd_lines_in_a_block_give_what_parse_gives() -> None:
+    """Ranges, own TXTs, blanks and comments here and there in one block, two in a row, and
+    at its first and last line: the hosts between them are taken whole, the rows are parse's."""
+    lines = [":127.0.0.2:listed: $\n", *_hosts(BLOCK * 3)]
+    odd = ["10.0.2.0/25\n", "10.0.2.9 :3:spam trap\n", "\n", "# note\n", "10.0.3.1-10.0.3.9\n"]
+    for k, at in enumerate([BLOCK, BLOCK + 7, BLOCK + 8, BLOCK + 100, 2 * BLOCK - 1, 2 * BLOCK]):
+        lines[at] = odd[k % len(odd)]
+    text = "".join(lines)
+    rows, stream = streamed(text)
+    assert sorted(rows) == sorted(parsed(text))
+    assert stream.count == len(rows) > BLOCK * 3 - 6
+
+
+def test_a_bad_exclusion_names_its_line() -> None:
+    """The pre-pass finds ``!`` lines block by block and still names the line of a bad one."""
+    lines = [*_hosts(BLOCK * 2)]
+    lines[7] = "  !10.0.0.0/8\n"
+    lines[BLOCK + 9] = "!10.0.0.300\n"
+    the_spec = spec()
+    with pytest.raises(DataFileError, match=rf"f\.ip4set:{BLOCK + 10}: "):
+        exclusions(lines, the_spec)
+    lines[BLOCK + 9] = "\t!10.1.0.0/16 \r\n"
+    assert [str(x) for x in exclusions(lines, the_spec)] == ["10.0.0.0/8", "10.1.0.0/16"]
 
 
 def test_a_bad_host_in_a_block_names_its_line() -> None:
@@ -259,3 +314,29 @@ def test_runs_load_the_same_listings_on_every_store(tmp_path: Path, store_dsn: s
     finally:
         store.close()
     assert got == sorted((r[1], r[2], r[3], r[4], r[6], r[7]) for r in want)  # type: ignore[index]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 300)), max_size=8),
+    st.lists(st.integers(0, 2**32 - 1), max_size=40),
+    st.booleans(),
+)
+def test_a_run_is_cut_as_its_hosts_one_by_one(
+    spans: list[tuple[int, int]], addresses: list[int], as_text: bool
+) -> None:
+    """`_Holes.keep4` (a whole run at once, by the excluded addresses' text or by bisection)
+    keeps exactly the hosts `host4` keeps."""
+    excluded: list[IPNetwork | Domain] = []
+    for lo, size in spans:
+        excluded.extend(
+            summarize_address_range(IPv4Address(lo), IPv4Address(min(lo + size, 2**32 - 1)))
+        )
+    # hosts at the spans' edges too, where an off-by-one would show
+    addresses += [a for lo, size in spans for a in (lo - 1, lo, lo + size, lo + size + 1)]
+    subjects = [str(IPv4Address(a)) for a in addresses if 0 <= a < 2**32]
+    holes = _Holes(excluded)
+    assert holes.texts4 is not None  # a few thousand addresses at most
+    if not as_text:
+        holes.texts4 = None
+    assert holes.keep4(subjects) == [s for s in subjects if not holes.host4(int(IPv4Address(s)))]
