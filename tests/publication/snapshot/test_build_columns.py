@@ -29,6 +29,12 @@ def _rows(seed: int, count: int) -> list[tuple[str, int, str, str, float, float 
         at = rnd.randrange(len(rows))
         subject = rows[at][0]
         rows.insert(at, (subject, 4, "manual", "op", 5.0, rnd.choice([None, cut + 60, cut - 1])))
+    for _ in range(count // 200):  # ranges among the hosts, as a mixed rbldnsd file gives
+        at = rnd.randrange(len(rows))
+        rows.insert(at, (f"10.0.{rnd.randrange(3)}.0/25", 4, "spam", "range", 6.0, None))
+    for index in range(count // 4):  # hosts that expire later, then hosts of another cause
+        subject = f"10.9.{index >> 8 & 255}.{index & 255}"
+        rows.append((subject, 4, "spam", f"x {subject}", 2e9, cut + 3600 if index % 90 else None))
     rows.insert(count // 3, ("10.0.1.0/24", 4, "network", "net", 7.0, None))
     rows.insert(count // 2, ("evil.example", 0, "malware_host", "bad $", 8.0, None))
     rows.insert(count // 2, ("2001:db8::1", 6, "spam", "six", 9.0, None))
@@ -59,12 +65,23 @@ def test_column_path_equals_row_path(seed: int, monkeypatch: pytest.MonkeyPatch)
         "domain_zone": config.domain_zone,
         "allow_zone": config.allow_zone,
     }
+    runs: list[int] = []
+    pieces = build_module._pieces
+
+    def counted(chunk: Any, cut: float) -> Any:
+        for piece in pieces(chunk, cut):
+            if isinstance(piece, build_module.HostRun):
+                runs.append(len(piece.subjects))
+            yield piece
+
+    monkeypatch.setattr(build_module, "_pieces", counted)
     fast = build_module.build(rows, allows, serial=3, now=NOW, **zones)
-    monkeypatch.setattr(build_module, "_host_columns", lambda chunk, cut: None)
+    monkeypatch.setattr(build_module, "_pieces", lambda chunk, cut: iter([chunk]))
     slow = build_module.build(rows, allows, serial=3, now=NOW, **zones)
     assert fast.header == slow.header
     assert _flat(fast.sections) == _flat(slow.sections)
     assert fast.header["listings"] > 3 * build_module.CHUNK
+    assert len(runs) > 3 * 3 and sum(runs) > 3 * build_module.CHUNK // 2  # mixed chunks split
 
 
 def test_unique_templates_are_not_interned() -> None:
