@@ -199,14 +199,8 @@ def _loaded(path: Path, lines: list[str], *, runs: bool, existing: bool) -> list
         db.close()
 
 
-@pytest.mark.parametrize("existing", [False, True], ids=["empty-store", "upsert"])
-def test_runs_load_the_same_table_as_rows(
-    tmp_path: Path, existing: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Runs of hosts written in one statement give the table row-by-row inserts give, ids too."""
-    monkeypatch.setattr(bulk, "CHUNK", 5_000)  # runs longer than a chunk, chunks of both kinds
-    lines = _mixed_file()
-    want = _loaded(tmp_path / "rows.db", lines, runs=False, existing=existing)
+def _spy_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Return the list where each statement that stores run subjects by json_each is noted."""
     ran: list[str] = []
     statement = bulk._run_statement
 
@@ -215,6 +209,18 @@ def test_runs_load_the_same_table_as_rows(
         return statement(sql, templated)
 
     monkeypatch.setattr(bulk, "_run_statement", spy)
+    return ran
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["empty-store", "upsert"])
+def test_runs_load_the_same_table_as_rows(
+    tmp_path: Path, existing: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of hosts written in one statement give the table row-by-row inserts give, ids too."""
+    monkeypatch.setattr(bulk, "CHUNK", 5_000)  # runs longer than a chunk, chunks of both kinds
+    lines = _mixed_file()
+    want = _loaded(tmp_path / "rows.db", lines, runs=False, existing=existing)
+    ran = _spy_runs(monkeypatch)
     assert _loaded(tmp_path / "runs.db", lines, runs=True, existing=existing) == want
     assert len(ran) == 3, "the chunks all of one run went in through json_each"
     reasons = {row[1]: row[4] for row in want}  # type: ignore[index]
@@ -240,14 +246,7 @@ def test_ranges_among_hosts_load_in_segments(
             lines.append(f"10.0.{(i >> 8) & 255}.{i & 254}/31\n")
     lines.append("10.0.40.9 :3:spam trap\n")  # a row of a subject the run has (chunk 3)
     want = _loaded(tmp_path / "rows.db", lines, runs=False, existing=False)
-    ran: list[str] = []
-    statement = bulk._run_statement
-
-    def spy(sql: str, templated: bool) -> str:
-        ran.append(sql)
-        return statement(sql, templated)
-
-    monkeypatch.setattr(bulk, "_run_statement", spy)
+    ran = _spy_runs(monkeypatch)
     assert _loaded(tmp_path / "runs.db", lines, runs=True, existing=False) == want
     assert len(ran) > 150, "segments between the 197 ranges went in through json_each"
     assert len(want) > 12_000

@@ -215,6 +215,16 @@ def test_writing_a_zone_holds_nothing_per_entry(
     assert large < small * 1.3 + 500, (small, large)
 
 
+def _snapshot_of(
+    config: Config, rows: list[tuple[str, int, str, str, float, float | None]]
+) -> Snapshot:
+    """Build *rows* (no allowlist) into *config*'s snapshot at NOW and map it."""
+    zones = {"ip_zone": config.ip_zone, "domain_zone": config.domain_zone}
+    built = build(rows, [], allow_zone=config.allow_zone, serial=1, now=NOW, **zones)
+    write_snapshot(config.snapshot_path, built.header, built.sections)
+    return Snapshot(config.snapshot_path)
+
+
 def test_a_wildcard_names_the_range_that_covers_it(tmp_path: Path) -> None:
     """Adjacent ranges with the same answer, one holding a host: the wildcards inside that
     range's node name it (the whole-list renderer named the first range of the whole run;
@@ -225,17 +235,7 @@ def test_a_wildcard_names_the_range_that_covers_it(tmp_path: Path) -> None:
         (f"10.{i}.0.0/16", 4, "network", "segment", at, None) for i in range(20)
     ]
     rows.append(("10.14.104.7", 4, "spam", "trap hit", at, None))
-    built = build(
-        rows,
-        [],
-        ip_zone=config.ip_zone,
-        domain_zone=config.domain_zone,
-        allow_zone=config.allow_zone,
-        serial=1,
-        now=NOW,
-    )
-    write_snapshot(config.snapshot_path, built.header, built.sections)
-    snapshot = Snapshot(config.snapshot_path)
+    snapshot = _snapshot_of(config, rows)
     settings = zone_settings(config)[0]
     txt = {r.owner: r.rdata for r in records(snapshot, settings) if r.rtype == "TXT"}
     assert txt["*.14.10"].endswith('/lookup/10.14.0.0/16"')
@@ -255,19 +255,9 @@ def test_hosts_whose_txt_names_them_are_never_one_wildcard(tmp_path: Path) -> No
         (f"60.1.1.{last}", 4, "spam", f"spam source 60.1.1.{last}", at, None) for last in range(256)
     ]
     rows += [(f"60.1.2.{last}", 4, "spam", "full", at, None) for last in range(256)]
-    built = build(
-        rows,
-        [],
-        ip_zone=config.ip_zone,
-        domain_zone=config.domain_zone,
-        allow_zone=config.allow_zone,
-        serial=1,
-        now=NOW,
-    )
-    write_snapshot(config.snapshot_path, built.header, built.sections)
-    snapshot = Snapshot(config.snapshot_path)
-    assert int(built.header["atoms"]) > 512  # one atom a host
-    templates = {snapshot.template(a) for a in range(1, int(built.header["atoms"]))}
+    snapshot = _snapshot_of(config, rows)
+    assert len(snapshot.atom_code) > 512  # one atom a host
+    templates = {snapshot.template(a) for a in range(1, len(snapshot.atom_code))}
     assert b"spam source $ http://127.0.0.1:8080/lookup/$" in templates
     assert not any(b"spam source 60.1.1." in t for t in templates)  # no per-host template
     settings = zone_settings(config)[0]
