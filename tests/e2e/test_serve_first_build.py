@@ -6,8 +6,11 @@ follows the build is unchanged: DNS, serve_ready, then the HTTP API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,6 +19,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
+from reputable import app
+from reputable.config import load_config
 from reputable.testing import RunningServer, cli, free_port, write_config
 
 IP_NAME = "7.100.51.198.bl.reputable.test"
@@ -41,3 +46,27 @@ def test_a_first_build_answers_dns_then_brings_up_http(tmp_path: Path) -> None:
         log = running.log()
     assert "snapshot_built" in log and "early_start_adopted" not in log
     assert log.index("dns_ready") < log.index("serve_ready") < log.index("http_ready")
+
+
+def test_a_first_build_done_before_the_supervisor_starts_is_still_reaped_and_counted(
+    tmp_path: Path,
+) -> None:
+    """The launcher's checks can end after its build: the supervisor joins the build anyway."""
+    path = write_config(tmp_path, dns_port=free_port())
+    cli(path, "snapshot", "build")  # its snapshot is in place before the supervisor runs
+    config = load_config(path)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+
+    async def scenario() -> app.Supervisor:
+        supervisor = app.Supervisor(
+            config, app.open_store(config), metrics_listen=None, first_build=child
+        )
+        await supervisor.first_snapshot()
+        assert supervisor.background is not None  # the running build: no second one starts
+        assert await supervisor.background
+        supervisor.store.close()
+        return supervisor
+
+    supervisor = asyncio.run(scenario())
+    assert child.returncode == 0
+    assert supervisor.activity.snapshot_builds[True] == 1

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when needed: `serve` answers DNS before most imports
     import subprocess
+    import threading
 
     from reputable.config import Config
     from reputable.publication.dnsbl.fastpath import EarlyStart
@@ -158,8 +159,11 @@ def _needs_build(config_path: Path) -> bool:
     return snapshot is not None and not readable(snapshot)
 
 
-def _startup_checks(config: Config, metrics: str | None, failed: list[BaseException]) -> None:
-    """Run serve's preflight and import the server CHECKS_NICENESS nicer than serve.
+def _startup_checks(
+    config: Config, metrics: str | None, built: threading.Event, failed: list[BaseException]
+) -> None:
+    """Run serve's preflight CHECKS_NICENESS nicer than serve, then import the server if the
+    build still runs (once it is *built*, DNS starts before those imports: launch's step 6).
 
     On Linux the nice value is each thread's own: this thread's ends with it.
     """
@@ -169,7 +173,8 @@ def _startup_checks(config: Config, metrics: str | None, failed: list[BaseExcept
         from reputable.config_check import preflight
 
         preflight(config, metrics)
-        import reputable.app  # noqa: F401  (its imports: the rest of the server)
+        if not built.is_set():
+            import reputable.app  # noqa: F401  (its imports: the rest of the server)
     except BaseException as exc:  # re-raised by the main thread, unchanged
         failed.append(exc)
 
@@ -192,20 +197,21 @@ def _check_beside_build(
     from reputable.publication.snapshot.layout import readable
 
     failed: list[BaseException] = []
+    built = threading.Event()
     thread = threading.Thread(
-        target=_startup_checks, args=(config, metrics, failed), name="startup-checks"
+        target=_startup_checks, args=(config, metrics, built, failed), name="startup-checks"
     )
     thread.start()
-    built = False
     while thread.is_alive():
         thread.join(0.01)
-        if not built and thread.native_id is not None:
-            built = build.poll() is not None or readable(config.snapshot_path)
-            if built:  # the build is over: nothing left to make room for
-                with contextlib.suppress(OSError):
-                    os.setpriority(
-                        os.PRIO_PROCESS, thread.native_id, os.getpriority(os.PRIO_PROCESS, 0)
-                    )
+        if built.is_set() or thread.native_id is None:
+            continue
+        if build.poll() is not None or readable(config.snapshot_path):
+            built.set()  # the build is over: nothing left to make room for
+            with contextlib.suppress(OSError):
+                os.setpriority(
+                    os.PRIO_PROCESS, thread.native_id, os.getpriority(os.PRIO_PROCESS, 0)
+                )
     if failed:
         raise failed[0]
 
