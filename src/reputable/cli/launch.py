@@ -190,10 +190,10 @@ def _check_beside_build(
     they fill the build's idle moments instead of slowing it. Once the build is done, the
     thread gets its priority back where the process may raise it (root, or systemd's
     ``LimitNICE=+0``); elsewhere it finishes at its own. With autogroups (a session's
-    processes share the CPU as one group: the default of most distributions' kernels) or a
-    service's cgroup, a nice value counts only among serve's own threads and children, so
-    other programs' load cannot starve the checks. A bad configuration still stops serve
-    before anything binds, with the same message: the error is raised here.
+    processes share the CPU as one group: the default of most distributions' kernels) or
+    a cgroup with the cpu controller, a nice value counts only among serve's own threads
+    and children, so other programs' load cannot starve the checks. A bad configuration
+    still stops serve before anything binds, with the same message: it is raised here.
     """
     import threading
 
