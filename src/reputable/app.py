@@ -238,6 +238,18 @@ class Supervisor:
             code = -1
         return self.built(code, time.perf_counter() - began)
 
+    async def first_snapshot(self) -> None:
+        """Have a snapshot in place before DNS starts (a missing or unreadable one is built).
+
+        The launcher's first build is joined even when its snapshot is in place already (the
+        launcher's checks ran past it): it stays the running build until it ends, and is
+        reaped and counted like every build.
+        """
+        if self.first_build is not None:
+            await self.join_first_build(self.first_build)
+        elif not readable(self.config.snapshot_path):
+            await self.rebuild_if_stale(wait=True)
+
     async def join_first_build(self, proc: subprocess.Popen[bytes]) -> None:
         """Wait until the first build (the launcher started it) has put its snapshot in place.
 
@@ -842,11 +854,7 @@ class Supervisor:
         # Answer from the last snapshot at once; the publisher swaps in a fresh one if the
         # store moved while we were down. Only a missing snapshot, or one this version cannot
         # read (an older format), must be built first.
-        if not readable(self.config.snapshot_path):
-            if self.first_build is not None:
-                await self.join_first_build(self.first_build)
-            else:
-                await self.rebuild_if_stale(wait=True)
+        await self.first_snapshot()
         if not readable(self.config.snapshot_path):
             raise ReputableError(
                 f"no snapshot at {self.config.snapshot_path}: the first build failed (see above)"

@@ -222,3 +222,21 @@ def test_stop_mid_policy_evaluation_closes_its_store_only_after_it(
 
     assert asyncio.run(scenario()) is False
     assert seen == [(1,)]
+
+
+@pytest.mark.slow
+def test_signals_while_the_checks_run_beside_the_first_build(config: Path) -> None:
+    """No snapshot: SIGTERM or SIGINT while the build child runs (the start-up checks run beside
+    it, in a thread of lower priority: cli/launch.py) stops serve and the child cleanly."""
+    rng = random.Random(16)
+    for trial in range(12):
+        for old in config.parent.glob("reputable.snapshot*"):
+            old.unlink()
+        proc = start_serve(config)
+        deadline = time.monotonic() + 20
+        while not any("reputable.builder" in c for c in _children(proc.pid)):
+            assert time.monotonic() < deadline and proc.poll() is None, "no build child seen"
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0, 0.4))
+        sig = signal.SIGINT if trial % 2 else signal.SIGTERM
+        _stop_and_check(proc, sig, config)

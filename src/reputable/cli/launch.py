@@ -9,6 +9,7 @@ still goes through Typer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -18,11 +19,17 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when needed: `serve` answers DNS before most imports
     import subprocess
+    import threading
 
     from reputable.config import Config
     from reputable.publication.dnsbl.fastpath import EarlyStart
     from reputable.publication.dnsbl.worker import Worker
 
+#: How much nicer than serve its start-up checks run beside its first build (_check_beside_build).
+CHECKS_NICENESS = 10
+#: Pids of the children a starting `serve` has started (its first build): a stop request
+#: during the start ends them (stop_before_supervision); the supervisor takes them over.
+STARTING_CHILDREN: list[int] = []
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--config", "--log-level"})
 DEFAULT_CONFIG = Path("reputable.toml")  # config.DEFAULT_PATH, without importing config
 
@@ -44,14 +51,38 @@ def command_word(argv: list[str]) -> str | None:
 
 
 def stop_before_supervision(signum: int, frame: FrameType | None) -> None:
-    """Exit at once, quietly, on SIGTERM/SIGINT while `serve` starts (no child exists yet).
+    """Exit at once, quietly, on SIGTERM/SIGINT while `serve` starts (the first build ends too).
 
     Until the supervisor's event loop takes the signals over (app.serve), a stop request has
     nothing to save: sockets and the memory map go with the process. ``os._exit`` skips the
     interpreter's finalisation, which a signal can otherwise interrupt anywhere (a
     ``KeyboardInterrupt`` traceback from an import, or a crash while daemon threads run).
+    The first build child (STARTING_CHILDREN) is ended and reaped first: the kernel would
+    end it too (core/lifeline.py), but only after serve is gone, or not at all if serve goes
+    before the child has asked to follow it.
     """
+    for pid in STARTING_CHILDREN:
+        end_child(pid)
     os._exit(0)
+
+
+def end_child(pid: int, grace: float = 0.8) -> None:
+    """SIGTERM *pid*, reap it, SIGKILL it after *grace* seconds (no Popen: safe in a handler)."""
+    import time
+
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return
+            time.sleep(0.002)
+    except ChildProcessError:  # reaped already (the main thread's poll)
+        pass
+    except ProcessLookupError:
+        pass
 
 
 def guard_startup(argv: list[str]) -> None:
@@ -107,7 +138,9 @@ def _start_build(config_path: Path | None) -> subprocess.Popen[bytes]:
 
     adopt_children()
     cmd = build_command(config_path, wait=True)
-    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    STARTING_CHILDREN.append(child.pid)
+    return child
 
 
 def _needs_build(config_path: Path) -> bool:
@@ -124,6 +157,66 @@ def _needs_build(config_path: Path) -> bool:
     except (OSError, ValueError):
         return False
     return snapshot is not None and not readable(snapshot)
+
+
+def _startup_checks(
+    config: Config, metrics: str | None, built: threading.Event, failed: list[BaseException]
+) -> None:
+    """Run serve's preflight CHECKS_NICENESS nicer than serve, then import the server if the
+    build still runs (once it is *built*, DNS starts before those imports: launch's step 6).
+
+    On Linux the nice value is each thread's own: this thread's ends with it.
+    """
+    with contextlib.suppress(OSError):  # not allowed (seccomp, ...): at the usual priority
+        os.nice(CHECKS_NICENESS)
+    try:
+        from reputable.config_check import preflight
+
+        preflight(config, metrics)
+        if not built.is_set():
+            import reputable.app  # noqa: F401  (its imports: the rest of the server)
+    except BaseException as exc:  # re-raised by the main thread, unchanged
+        failed.append(exc)
+
+
+def _check_beside_build(
+    config: Config, metrics: str | None, build: subprocess.Popen[bytes]
+) -> None:
+    """Check the configuration and import the server while the first build runs; raise its error.
+
+    Serve cannot answer before the build has written the snapshot, and the build's reader and
+    packer threads use both cores of a small machine: the preflight's imports and checks
+    (about 0.35 s CPU) run in a thread of lower priority (nice is per thread on Linux), so
+    they fill the build's idle moments instead of slowing it. Once the build is done, the
+    thread gets its priority back where the process may raise it (root, or systemd's
+    ``LimitNICE=+0``); elsewhere it finishes at its own. With autogroups (a session's
+    processes share the CPU as one group: the default of most distributions' kernels) or
+    a cgroup with the cpu controller, a nice value counts only among serve's own threads
+    and children, so other programs' load cannot starve the checks. A bad configuration
+    still stops serve before anything binds, with the same message: it is raised here.
+    """
+    import threading
+
+    from reputable.publication.snapshot.layout import readable
+
+    failed: list[BaseException] = []
+    built = threading.Event()
+    thread = threading.Thread(
+        target=_startup_checks, args=(config, metrics, built, failed), name="startup-checks"
+    )
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.01)
+        if built.is_set() or thread.native_id is None:
+            continue
+        if build.poll() is not None or readable(config.snapshot_path):
+            built.set()  # the build is over: nothing left to make room for
+            with contextlib.suppress(OSError):
+                os.setpriority(
+                    os.PRIO_PROCESS, thread.native_id, os.getpriority(os.PRIO_PROCESS, 0)
+                )
+    if failed:
+        raise failed[0]
 
 
 def _serve(argv: list[str]) -> int:
@@ -175,10 +268,16 @@ def _serve(argv: list[str]) -> int:
             release(first_build, text_digest(text))
         elif first_build is not None:  # a snapshot is there after all: end it unbuilt
             release(first_build, None)
+            STARTING_CHILDREN.remove(first_build.pid)
             first_build = None
-        from reputable.config_check import preflight
+        if first_build is not None:
+            # Checks and imports at low priority beside the build (~0.35 s CPU): DNS waits
+            # for the build anyway, and the build's two threads want both cores.
+            _check_beside_build(config, args.metrics, first_build)
+        else:
+            from reputable.config_check import preflight
 
-        preflight(config, args.metrics)  # every section, file and address, before DNS binds
+            preflight(config, args.metrics)  # every section, file and address, before DNS binds
         if worker is None and config.dns.workers == 1 and readable(config.snapshot_path):
             # Serve DNS before the rest of the server is imported (store, policy, asyncio:
             # ~0.08 s); the supervisor adopts this worker, the worker the early start.
@@ -200,6 +299,7 @@ def _serve(argv: list[str]) -> int:
         if first_build is not None and first_build.poll() is None:  # serve failed first
             first_build.terminate()  # it had no go line, or is mid-build: both end now
             first_build.wait()
+        STARTING_CHILDREN.clear()
     return 0
 
 
