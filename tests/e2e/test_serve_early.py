@@ -166,15 +166,22 @@ def test_queries_left_for_python_do_not_wait_for_the_config_check(tmp_path: Path
     made 1.5 s slower: no query may go unanswered for CLIENT_TIMEOUT all the same.
     """
     config, port = _listed(tmp_path)
-    askers = [_Asker(port, name, CLIENT_TIMEOUT) for name in (DOMAIN_NAME, IPV6_NAME, IP_NAME)]
-    for asker in askers:
-        asker.start()
-    with _slow_config_serve(config, 1.5) as log:
+    # The askers must get a domain or IPv6 query in between the early bind and the worker's
+    # adoption (milliseconds); on a loaded machine their threads may not run in that window,
+    # and then the start proves nothing: try again, a few times at most.
+    for _ in range(4):
+        askers = [_Asker(port, name, CLIENT_TIMEOUT) for name in (DOMAIN_NAME, IPV6_NAME, IP_NAME)]
         for asker in askers:
-            asker.done.set()
-            asker.join()
-        text = log.read_text()
-    assert int(_log_event(text, "early_start_adopted")["left_for_python"]) >= 1
+            asker.start()
+        with _slow_config_serve(config, 1.5) as log:
+            for asker in askers:
+                asker.done.set()
+                asker.join()
+            text = log.read_text()
+        if int(_log_event(text, "early_start_adopted")["left_for_python"]) >= 1:
+            break
+    else:
+        pytest.fail("no query was ever left for the worker at adoption in 4 starts")
     assert [a.unanswered for a in askers] == [0, 0, 0]
     domain, ipv6, ip = (a.replies for a in askers)
     assert domain and ipv6 and ip
