@@ -25,12 +25,13 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import IPv6Address
 from operator import itemgetter
 from socket import inet_ntoa
 from typing import Final
 
-from reputable.publication.dnsbl.wire import expand
+from reputable.publication.dnsbl.wire import expansion
 from reputable.publication.settings import PublicationConfig as Config
 from reputable.publication.snapshot.layout import NONE
 from reputable.publication.snapshot.view import Snapshot
@@ -352,17 +353,40 @@ def _key(snapshot: Snapshot, value: int) -> Key:
     rbldnsd's; every host of an ``import rbldnsd`` under ``spam source $`` shares one) is
     taken expanded with that address: two such hosts answer different TXTs, so a node full of
     them is no wildcard (whose TXT could name only one of them), and a snapshot that wrote the
-    address out answers the same as one that wrote ``$``.
+    address out answers the same as one that wrote ``$``. The expansion is one ``join`` of
+    the template's pieces, found once per template (:func:`_marked`).
     """
-    pairs = []
-    for atom in snapshot.atoms(value):
-        template = snapshot.template(atom)
-        if b"$" in template and b"$" in template.replace(b"$$", b""):
-            subject = snapshot.subject(atom)
-            if "/" not in subject:
-                template = expand(template, subject.encode())
-        pairs.append((int(snapshot.atom_code[atom]), template))
-    return tuple(sorted(pairs))
+    atoms = snapshot.atoms(value)
+    codes = snapshot.atom_code
+    if len(atoms) == 1:  # most values: no pairs to sort
+        atom = atoms[0]
+        return ((int(codes[atom]), _compared(snapshot, atom)),)
+    return tuple(sorted((int(codes[atom]), _compared(snapshot, atom)) for atom in atoms))
+
+
+def _compared(snapshot: Snapshot, atom: int) -> bytes:
+    """Return the template of *atom* as :func:`_key` compares it."""
+    template = snapshot.template(atom)
+    pieces = _marked(template)
+    if pieces is None:
+        return template
+    subject = snapshot.subject(atom)
+    return template if "/" in subject else subject.encode().join(pieces)
+
+
+@lru_cache(maxsize=4096)
+def _marked(template: bytes) -> tuple[bytes, ...] | None:
+    """Return the pieces of *template* (:func:`expansion`) when a ``$`` in it names the
+    subject (not ``$$``, a dollar), else None."""
+    if b"$" not in template or b"$" not in template.replace(b"$$", b""):
+        return None
+    return expansion(template)
+
+
+@lru_cache(maxsize=4096)
+def _pieces(template: bytes) -> tuple[bytes, ...]:
+    """Return the pieces of *template* (:func:`expansion`), found once per template."""
+    return expansion(template)
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,18 +562,14 @@ def _atom_data(
         out = [Record(owner, "A", _dotted(c)) for c in sorted({int(codes[a]) for a in atoms})]
     for atom in atoms:
         text = subject if subject is not None else snapshot.subject(atom)
-        out.append(Record(owner, "TXT", txt_rdata(_expand(snapshot.template(atom), text.encode()))))
+        expanded = text.encode().join(_pieces(snapshot.template(atom)))  # expand(), cached
+        out.append(Record(owner, "TXT", txt_rdata(expanded)))
     return out
 
 
 def _dotted(address: int) -> str:
     """Return IPv4 *address* in dotted-quad text (as str(IPv4Address), a quarter the cost)."""
     return inet_ntoa(address.to_bytes(4, "big"))
-
-
-def _expand(template: bytes, subject: bytes) -> bytes:
-    """Return TXT text as our server expands it (``$`` the subject, ``$$`` a dollar)."""
-    return expand(template, subject)  # the one definition of the rule
 
 
 def txt_rdata(text: bytes) -> str:
