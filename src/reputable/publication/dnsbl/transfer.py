@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -61,6 +61,7 @@ from reputable.publication.snapshot.view import Snapshot
 AXFR: Final = 252
 IXFR: Final = 251
 MESSAGE_BUDGET: Final = 16_000  # bytes of records per message (RFC 5936 §2.2: many per message)
+SHARED_BYTES: Final = 16 << 20  # AXFR message parts one rendering holds for its followers
 _KEYS: Final = {"allow", "notify", "history", "keys", "rpz"}
 
 
@@ -235,6 +236,11 @@ class Transfers:
         self._diffs: dict[tuple[str, int, int], tuple[list[Record], list[Record]]] = {}
         self._diff_locks: dict[tuple[str, int, int], threading.Lock] = {}
         self._lock = threading.Lock()
+        #: AXFR message parts by (zone, serial), followed by every transfer that overlaps
+        #: the first (bounded: ``shared_bytes`` held per rendering, docs/transfer.md).
+        self._renderings: dict[tuple[str, int], _Rendering] = {}
+        self.shared_bytes = SHARED_BYTES
+        self.walks = 0  # whole-zone walks rendered for AXFR (shared ones count once)
 
     wants = staticmethod(is_transfer)
 
@@ -347,19 +353,66 @@ class Transfers:
     def _axfr(
         self, query: dns.message.Message, zone: ZoneSettings, current: Snapshot, host: str
     ) -> Iterator[bytes]:
+        """Answer with the whole zone, its messages shared with every transfer of the same
+        zone and serial that overlaps this one (:class:`_Rendering`): N secondaries after a
+        NOTIFY cost one walk of the zone, not N."""
         self.sent += 1
         count = 0
+        question = query.question[0]
+        head = _name_wire(question.name) + struct.pack(">HH", question.rdtype, question.rdclass)
 
-        def counted() -> Iterator[Record]:  # the records go straight into messages: no list
+        def counted() -> Iterator[tuple[int, bytes]]:
             nonlocal count
-            for rec in _axfr_body(current, zone):
-                count += 1
-                yield rec
+            for part in self._axfr_parts(zone, current, len(head)):
+                count += part[0]
+                yield part
 
-        yield from self._messages(query, zone, counted())
+        signer = query.keyname if query.had_tsig else None  # verified by answer()
+        key = None if signer is None else self.settings.keyring[signer]
+        ctx: Any = None
+        for unsigned in _assembled(query.id, head, counted()):
+            if key is None:
+                yield unsigned
+            else:
+                signed, ctx = _signed(unsigned, query, key, ctx)
+                yield signed
         self.last[zone.name] = ("axfr", count)
         serial = current.effective_serial
         log.info("axfr", zone=zone.name, serial=serial, client=host, records=count)
+
+    def _axfr_parts(
+        self, zone: ZoneSettings, current: Snapshot, head_length: int
+    ) -> Iterator[tuple[int, bytes]]:
+        """Yield the AXFR's message parts: followed from the rendering of this zone and
+        serial under way (or just finished and still whole), else from a new one."""
+        origin_length = len(_name_wire(dns.name.from_text(zone.name)))
+        if head_length != origin_length + 4:  # cannot be: the question names the zone
+            self.walks += 1
+            yield from _wire_parts(zone, head_length, _axfr_body(current, zone))
+            return
+        key = (zone.name, current.effective_serial)
+        with self._lock:
+            rendering = self._renderings.get(key)
+            if rendering is None or not rendering.joinable():
+                for old in [k for k in self._renderings if k[0] == zone.name]:
+                    del self._renderings[old]  # an older serial's: no one new will join it
+                rendering = _Rendering(
+                    lambda: _wire_parts(zone, head_length, _axfr_body(current, zone)),
+                    self.shared_bytes,
+                )
+                self._renderings[key] = rendering
+                self.walks += 1
+        sent = 0
+        try:
+            for part in rendering.follow():
+                sent += 1
+                yield part
+        except _Detached:  # fell too far behind the others: walk again, on its own
+            with self._lock:
+                self.walks += 1
+            for i, part in enumerate(_wire_parts(zone, head_length, _axfr_body(current, zone))):
+                if i >= sent:
+                    yield part
 
     # -- IXFR --------------------------------------------------------------------------------
     def _client_serial(self, query: dns.message.Message) -> int | None:
@@ -487,6 +540,123 @@ class Transfers:
         return [qid + struct.pack(">HHHHH", flags, 0, 0, 0, 0)]
 
 
+class _Detached(Exception):
+    """A follower fell more than the rendering's bound behind the first: it walks alone."""
+
+
+class _Rendering:
+    """The AXFR message parts of one zone and serial, rendered once for every transfer that
+    follows them (several secondaries after a NOTIFY, or all of them at start-up).
+
+    Whoever needs a part not yet rendered renders the next one (outside the lock, so the
+    others keep sending theirs), and each follower reads the parts in order. Parts are kept
+    while they total under *limit* bytes, so a transfer starting while the first part is
+    still held joins at the start; past the bound, parts every follower has read are dropped
+    and a follower so slow that the rest would exceed the bound is detached (it renders its
+    own, skipping what it sent). Memory: at most *limit* plus one message per rendering, and
+    none once its followers finish, unless the zone fitted whole (then it serves later
+    transfers of the serial too, until the next serial).
+    """
+
+    def __init__(self, make: Callable[[], Iterator[tuple[int, bytes]]], limit: int) -> None:
+        self._make = make
+        self._parts: Iterator[tuple[int, bytes]] | None = None
+        self._limit = limit
+        self._held: list[tuple[int, bytes]] = []
+        self._base = 0  # index of _held[0] among all parts
+        self._bytes = 0
+        self._done = False
+        self._rendering = False  # a follower is rendering the next part
+        self._failed: BaseException | None = None
+        self._next: dict[int, int] = {}  # follower -> index of the next part it reads
+        self._detached: set[int] = set()
+        self._followers = 0
+        self._cond = threading.Condition()
+
+    def joinable(self) -> bool:
+        """True while a new transfer can follow from the first part."""
+        with self._cond:
+            return self._base == 0 and self._failed is None
+
+    def follow(self) -> Iterator[tuple[int, bytes]]:
+        """Yield every part in order (raises :class:`_Detached` if dropped behind)."""
+        cond = self._cond
+        with cond:
+            me = self._followers
+            self._followers += 1
+            self._next[me] = 0
+        try:
+            while True:
+                part: tuple[int, bytes] | None
+                with cond:
+                    while True:
+                        if me in self._detached:
+                            raise _Detached
+                        i = self._next[me]
+                        if i - self._base < len(self._held):
+                            part = self._held[i - self._base]
+                            self._next[me] = i + 1
+                            break
+                        if self._failed is not None:
+                            raise self._failed
+                        if self._done:
+                            return
+                        if not self._rendering:
+                            self._rendering = True
+                            part = None
+                            break
+                        cond.wait()
+                if part is None:
+                    self._render()
+                    continue
+                yield part
+        finally:
+            with cond:
+                self._next.pop(me, None)
+                self._detached.discard(me)
+                self._trim()
+
+    def _render(self) -> None:
+        """Render the next part and hold it (called by one follower at a time)."""
+        try:
+            if self._parts is None:
+                self._parts = self._make()
+            part = next(self._parts, None)
+        except BaseException as exc:
+            with self._cond:
+                self._failed = exc
+                self._rendering = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._rendering = False
+            if part is None:
+                self._done = True
+                self._parts = None
+            else:
+                self._held.append(part)
+                self._bytes += len(part[1])
+                self._trim()
+            self._cond.notify_all()
+
+    def _trim(self) -> None:
+        """Past the bound, drop the parts every follower has read, then the slowest
+        followers, until the rest fits (lock held)."""
+        while self._bytes > self._limit and self._held:
+            reading = [i for f, i in self._next.items() if f not in self._detached]
+            first = min(reading, default=self._base + len(self._held))
+            if first > self._base:
+                _, payload = self._held.pop(0)
+                self._bytes -= len(payload)
+                self._base += 1
+                continue
+            slowest = [f for f, i in self._next.items() if i == first and f not in self._detached]
+            if len(slowest) == len(reading):
+                return  # everyone is at the oldest part: nothing to drop yet
+            self._detached.update(slowest)
+            self._cond.notify_all()
+
+
 def _not_older(serial: int, ours: int) -> bool:
     """True when *serial* is the same as or newer than *ours* (RFC 1982 serial arithmetic)."""
     return (serial - ours) % (1 << 32) < (1 << 31)
@@ -513,7 +683,28 @@ _RDATA_CACHE: Final = 4096  # rdata other than TXT remembered per transfer (code
 def _wire_messages(
     qid: int, question: dns.rrset.RRset, zone: ZoneSettings, body: Iterator[Record]
 ) -> Iterator[bytes]:
-    """Yield unsigned messages carrying *body*, each holding about MESSAGE_BUDGET bytes.
+    """Yield unsigned messages carrying *body*, each holding about MESSAGE_BUDGET bytes."""
+    head = _name_wire(question.name) + struct.pack(">HH", question.rdtype, question.rdclass)
+    return _assembled(qid, head, _wire_parts(zone, len(head), body))
+
+
+def _assembled(qid: int, head: bytes, parts: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
+    """Yield the messages of *parts* (record count, records' wire form): a header with the
+    query's id each, the question *head* in the first (RFC 5936 §2.2.1)."""
+    first = True
+    for count, payload in parts:
+        if first:
+            yield _HEADER.pack(qid, 0x8400, 1, count, 0, 0) + head + payload
+            first = False
+        else:
+            yield _HEADER.pack(qid, 0x8400, 0, count, 0, 0) + payload
+
+
+def _wire_parts(
+    zone: ZoneSettings, head_length: int, body: Iterator[Record]
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (record count, records' wire form) per message carrying *body*, each holding
+    about MESSAGE_BUDGET bytes; the first follows a question of *head_length* bytes.
 
     The records go straight to wire form: dnspython's path (text to rdata objects, grouped
     in RRsets, then to wire) cost ~100 µs a record, 27.7 s of CPU for a 100k-host AXFR
@@ -522,18 +713,19 @@ def _wire_messages(
     message, else the first owner's suffix), or one pointer to the previous owner when it
     repeats; so no pointer chain is longer than two hops (careful clients refuse long ones)
     and every pointer target lies below MESSAGE_BUDGET (< 16 KiB, what a pointer reaches).
+    Nothing here depends on the query but the question's length: the parts of one zone and
+    serial serve every secondary (:class:`_Rendering`).
     """
     origin = dns.name.from_text(zone.name)
     origin_wire = _name_wire(origin)
     ttl = zone.ttl
     cache: dict[tuple[str, str], bytes] = {}
     pack_fixed = _FIXED.pack
-    head = _name_wire(question.name) + struct.pack(">HH", question.rdtype, question.rdclass)
     first = True
     more = True
     while more:
-        parts = [head] if first else []  # RFC 5936 §2.2.1: the question in the first only
-        pos = 12 + len(head) if first else 12
+        parts: list[bytes] = []
+        pos = 12 + head_length if first else 12
         origin_at = 12 if first else 0  # where the zone's name is written (0: not yet)
         count = 0
         last_owner: str | None = None
@@ -580,7 +772,7 @@ def _wire_messages(
                 more = True
                 break
         if count or first:
-            yield _HEADER.pack(qid, 0x8400, 1 if first else 0, count, 0, 0) + b"".join(parts)
+            yield count, b"".join(parts)
         first = False
 
 
