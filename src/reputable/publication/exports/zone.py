@@ -148,6 +148,8 @@ def master_file(settings: ZoneSettings, recs: Iterator[Record]) -> Iterator[str]
 # -- IP trees ---------------------------------------------------------------------------------
 #: A value of the base snapshot (tag 0) or of its overlay (tag 1).
 Ref = tuple[int, int]
+#: Children of a node (first, end) with one value and answer; both None: a mixed child.
+Run = tuple[int, int, Ref | None, Key | None]
 KEY_CACHE: Final = 4096  # answers remembered per address family: a walk reuses them nearby
 
 
@@ -219,9 +221,7 @@ class _Space:
         end = self._start(r + 1) if r + 1 < len(self._starts) else self.top
         return max(self._start(r), low), min(end, high), (0, int(self._vals[r]))
 
-    def host_runs(
-        self, lo: int, size: int, fanout: int
-    ) -> list[tuple[int, int, Ref | None]] | None:
+    def host_runs(self, lo: int, size: int, fanout: int) -> list[Run] | None:
         """Return the runs of the IPv4 node at *lo* from its slice of the host array, or None
         when a range boundary or an overlay address lies inside it (then :func:`_children`
         looks segment by segment).
@@ -247,20 +247,17 @@ class _Space:
         j = bisect_left(addr, lo)
         j1 = bisect_left(addr, hi, j)
         under: Ref = (0, int(self._vals[r]))
-        if j == j1:
-            return [(0, fanout, under)]
         key = self.key
         plain = key(under)
-        # (first child, end child, value at its first address, its answer; None: mixed)
-        runs: list[tuple[int, int, Ref | None]] = []
-        answers: list[Key | None] = []
+        if j == j1:
+            return [(0, fanout, under, plain)]
+        runs: list[Run] = []
 
         def add(first: int, end: int, ref: Ref | None, answer: Key | None) -> None:
-            if answer is not None and answers and answers[-1] == answer:
-                runs[-1] = (runs[-1][0], end, runs[-1][2])
+            if answer is not None and runs and runs[-1][3] == answer:
+                runs[-1] = (runs[-1][0], end, runs[-1][2], answer)
             else:
-                runs.append((first, end, ref))
-                answers.append(answer)
+                runs.append((first, end, ref, answer))
 
         child = 0
         if size == 1:  # a leaf: each host is a child of its own
@@ -313,9 +310,9 @@ class _Space:
             self._keys[ref] = found
         return found
 
-    def run_end(self, x: int, limit: int) -> tuple[int, Ref]:
+    def run_end(self, x: int, limit: int) -> tuple[int, Ref, Key]:
         """Return where the run of equal answers holding *x* ends (looked for up to *limit*),
-        and the value at *x*."""
+        the value at *x* and its answer."""
         _, end, ref = self.raw_at(x)
         answer = self.key(ref)
         while end < limit:
@@ -323,7 +320,7 @@ class _Space:
             if self.key(other) != answer:
                 break
             end = after
-        return end, ref
+        return end, ref, answer
 
     def representative(self, x: int, floor: int) -> Ref:
         """Return the first value, from *floor* on, of the run of equal answers holding *x*.
@@ -417,10 +414,9 @@ V4: Final = _Shape(8, 4)
 V6: Final = _Shape(4, 32)
 
 
-def _children(
-    space: _Space, shape: _Shape, lo: int, depth: int
-) -> list[tuple[int, int, Ref | None]]:
-    """Return runs (first child, end child, value) of the node at *lo*; None: a mixed child.
+def _children(space: _Space, shape: _Shape, lo: int, depth: int) -> list[Run]:
+    """Return runs (first child, end child, value, answer) of the node at *lo*; a mixed
+    child has None for both.
 
     Only the runs' boundaries are visited: a mixed child is skipped by one bisection, so a
     node costs its uniform runs and its mixed children, not every segment below it.
@@ -431,17 +427,17 @@ def _children(
     if fast is not None:
         return fast
     hi = lo + size * fanout
-    runs: list[tuple[int, int, Ref | None]] = []
+    runs: list[Run] = []
     child = 0
     while child < fanout:
         x = lo + child * size
-        end, ref = space.run_end(x, hi)
+        end, ref, answer = space.run_end(x, hi)
         full = (min(end, hi) - x) // size
         if full:
-            runs.append((child, child + full, ref))
+            runs.append((child, child + full, ref, answer))
             child += full
         else:
-            runs.append((child, child + 1, None))
+            runs.append((child, child + 1, None, None))
             child += 1
     return runs
 
@@ -487,11 +483,9 @@ def _write(
     """
     runs = _children(space, shape, lo, depth)
     size = shape.size(depth)
-    key = space.key
     tally: dict[Key, int] = {}
-    for first, end, ref in runs:
-        if ref is not None:
-            answer = key(ref)
+    for first, end, _, answer in runs:
+        if answer is not None:
             tally[answer] = tally.get(answer, 0) + end - first
     # The most common answer, the first seen among equals (as Counter.most_common(1), whose
     # heap cost 5 % of an AXFR's CPU, py-spy 2026-12-06).
@@ -499,11 +493,11 @@ def _write(
     owner = shape.owner(lo, depth)
     suffix = f".{owner}" if owner else ""
     if wild:
-        first = next(f for f, _, r in runs if r is not None and key(r) == wild)
+        first = next(f for f, _, _, a in runs if a == wild)
         out += space.data(f"*{suffix}", space.representative(lo + first * size, lo), None)
     leaf = depth + 1 == shape.levels
     above_leaves = depth + 2 == shape.levels
-    for first, end, ref in runs:
+    for first, end, ref, answer in runs:
         if ref is None:
             if not recurse:
                 continue
@@ -514,7 +508,6 @@ def _write(
                 out = []
                 parts.append(out)
             continue
-        answer = key(ref)
         if answer == wild:
             continue
         if not answer:
