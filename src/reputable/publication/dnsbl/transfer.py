@@ -677,6 +677,7 @@ _HEADER: Final = struct.Struct(">HHHHHH")
 _FIXED: Final = struct.Struct(">HHIH")  # type, class, TTL, rdata length
 _TSIG: Final[Any] = dns.rdtypes.ANY.TSIG.TSIG  # untyped in dnspython 2.9: used through Any
 _SIGN: Final[Any] = dns.tsig.sign
+_LENGTH: Final = tuple(bytes((n,)) for n in range(256))  # a label's or string's length byte
 _RDATA_CACHE: Final = 4096  # rdata other than TXT remembered per transfer (codes, NS, SOA)
 
 
@@ -730,22 +731,30 @@ def _wire_parts(
         count = 0
         last_owner: str | None = None
         owner_at = 0
-        run: tuple[str, str] | None = None
-        seen: set[str] = set()
+        run_owner: str | None = None
+        run_type = run_text = ""
+        seen: set[str] | None = None  # the run's rdata, once it has a second record
         more = False
         for rec in body:
             owner, rtype, text = rec.owner, rec.rtype, rec.rdata
-            if (owner, rtype) != run or rtype == "SOA":  # SOAs mark IXFR's parts: all go
-                run, seen = (owner, rtype), set()
-            elif text in seen:
-                continue  # an RRset holds each rdata once (RFC 2181 §5)
-            seen.add(text)
+            if owner != run_owner or rtype != run_type or rtype == "SOA":  # SOAs mark IXFR's
+                run_owner, run_type, run_text, seen = owner, rtype, text, None  # parts: all go
+            else:
+                if seen is None:
+                    seen = {run_text}
+                if text in seen:
+                    continue  # an RRset holds each rdata once (RFC 2181 §5)
+                seen.add(text)
             rdtype = _TYPES.get(rtype) or dns.rdatatype.from_text(rtype)
             if rdtype == 16 and "\\" not in text:  # plain TXT: printable, no quote inside
-                rdata = b"".join(
-                    len(raw).to_bytes(1, "big") + raw
-                    for raw in (t.encode("ascii") for t in text[1:-1].split('" "'))
-                )
+                inner = text[1:-1]
+                if '" "' not in inner and len(inner) < 256:  # one string: most TXT
+                    rdata = _LENGTH[len(inner)] + inner.encode("ascii")
+                else:
+                    rdata = b"".join(
+                        _LENGTH[len(raw)] + raw
+                        for raw in (t.encode("ascii") for t in inner.split('" "'))
+                    )
             else:
                 found = cache.get((rtype, text))
                 if found is None:
@@ -778,11 +787,10 @@ def _wire_parts(
 
 def _labels(owner: str, origin: dns.name.Name, origin_length: int) -> bytes:
     """Return the wire labels of *owner* (relative to the zone), without the zone's."""
-    if "\\" not in owner and owner.isascii():
+    if "\\" not in owner and owner.isascii() and len(owner) + origin_length < 255:
         labels = owner.encode("ascii").split(b".")
-        wire = b"".join(len(label).to_bytes(1, "big") + label for label in labels)
-        if all(0 < len(label) < 64 for label in labels) and len(wire) + origin_length <= 255:
-            return wire
+        if b"" not in labels and max(map(len, labels)) < 64:
+            return b"".join([_LENGTH[len(label)] + label for label in labels])
     # Escapes, or a bad label: dnspython reads the escapes, or says what is wrong.
     name = dns.name.from_text(owner, origin).relativize(origin)
     return b"".join(len(label).to_bytes(1, "big") + label for label in name.labels)
