@@ -21,7 +21,14 @@ from reputable.config import Config, load_config
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.listings.model import AllowEntry, Batch, Listing
-from reputable.publication.dnsbl.transfer import MESSAGE_BUDGET, Transfers
+from reputable.publication.dnsbl.transfer import (
+    MESSAGE_BUDGET,
+    Transfers,
+    _Detached,
+    _name_wire,
+    _Rendering,
+    _wire_parts,
+)
 from reputable.publication.exports.zone import records, zone_settings
 from reputable.publication.snapshot.publish import publish
 from reputable.publication.snapshot.view import Snapshot
@@ -223,3 +230,37 @@ def test_a_follower_left_behind_the_bound_walks_alone(zone_config: Config) -> No
     slow_got += list(slow)
     assert transfers.walks == 2
     assert _read_back(fast_got, packets[0]) == _read_back(slow_got, packets[1])
+
+
+def test_a_rendering_bigger_than_its_bound_is_freed_when_its_transfers_end(
+    zone_config: Config,
+) -> None:
+    """A zone that did not fit the bound holds nothing once its last transfer ends (the next
+    AXFR of the serial walks again), and a transfer that was told it could join after the
+    first part went renders on its own instead of starting mid-zone."""
+    settings = zone_settings(zone_config)[0]
+    transfers = Transfers(zone_config)
+    transfers.remember(Snapshot(zone_config.snapshot_path))
+    transfers.shared_bytes = 3 * MESSAGE_BUDGET
+    packets = [_signed_query(settings.name) for _ in range(2)]
+    first = transfers.answer(packets[0], "192.0.2.200")
+    (rendering,) = transfers._renderings.values()
+    assert rendering._bytes == 0 and not rendering._held and not rendering.joinable()
+    second = transfers.answer(packets[1], "192.0.2.200")
+    assert transfers.walks == 2
+    assert _read_back(first, packets[0]) == _read_back(second, packets[1])
+
+    parts = list(
+        _wire_parts(
+            settings,
+            len(_name_wire(dns.name.from_text(settings.name))) + 4,
+            iter(records(Snapshot(zone_config.snapshot_path), settings)),
+        )
+    )
+    late = _Rendering(lambda: iter(parts), 2 * MESSAGE_BUDGET)
+    ahead, behind = late.follow(), late.follow()  # behind: told "joinable", not started yet
+    for _ in range(5):
+        next(ahead)
+    with pytest.raises(_Detached):
+        next(behind)
+    assert list(ahead) == parts[5:]

@@ -13,7 +13,8 @@ overlays' addresses and each new base's ``since`` header, snapshot/overlay.py, w
 what audited writes, policy runs and expiries moved), so its cost follows the change, not
 the zone; when nothing says what changed (a bulk import, a configuration change, history
 gone), or a domain changed (for the zones holding domains), both zones are rendered and
-compared.
+compared. AXFRs of one zone and serial that overlap (the secondaries after a NOTIFY, or at
+start-up) follow one rendering of its messages, bounded in memory (:class:`_Rendering`).
 """
 
 from __future__ import annotations
@@ -559,7 +560,7 @@ class _Rendering:
     """
 
     def __init__(self, make: Callable[[], Iterator[tuple[int, bytes]]], limit: int) -> None:
-        self._make = make
+        self._make: Callable[[], Iterator[tuple[int, bytes]]] | None = make
         self._parts: Iterator[tuple[int, bytes]] | None = None
         self._limit = limit
         self._held: list[tuple[int, bytes]] = []
@@ -571,17 +572,20 @@ class _Rendering:
         self._next: dict[int, int] = {}  # follower -> index of the next part it reads
         self._detached: set[int] = set()
         self._followers = 0
+        self._closed = False  # no follower left and not whole: everything dropped
         self._cond = threading.Condition()
 
     def joinable(self) -> bool:
         """True while a new transfer can follow from the first part."""
         with self._cond:
-            return self._base == 0 and self._failed is None
+            return self._base == 0 and self._failed is None and not self._closed
 
     def follow(self) -> Iterator[tuple[int, bytes]]:
         """Yield every part in order (raises :class:`_Detached` if dropped behind)."""
         cond = self._cond
         with cond:
+            if self._base or self._closed:  # the first part went since joinable() said yes
+                raise _Detached
             me = self._followers
             self._followers += 1
             self._next[me] = 0
@@ -614,14 +618,20 @@ class _Rendering:
             with cond:
                 self._next.pop(me, None)
                 self._detached.discard(me)
-                self._trim()
+                if self._next or (self._done and not self._base and self._failed is None):
+                    self._trim()
+                else:  # no one left, and no one can join a part-held rendering: free it
+                    self._closed = True
+                    self._held.clear()
+                    self._bytes = 0
+                    self._parts = self._make = None
 
     def _render(self) -> None:
         """Render the next part and hold it (called by one follower at a time)."""
         try:
-            if self._parts is None:
+            if self._parts is None and self._make is not None:
                 self._parts = self._make()
-            part = next(self._parts, None)
+            part = None if self._parts is None else next(self._parts, None)
         except BaseException as exc:
             with self._cond:
                 self._failed = exc
@@ -632,7 +642,7 @@ class _Rendering:
             self._rendering = False
             if part is None:
                 self._done = True
-                self._parts = None
+                self._parts = self._make = None  # the snapshot is no longer needed
             else:
                 self._held.append(part)
                 self._bytes += len(part[1])
