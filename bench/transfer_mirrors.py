@@ -6,9 +6,13 @@ one veth link each, optional netem delay), a store of random listings (v4, v6, d
 ranges, allowlist), then CHANGES times: ``reputable list add`` of a fresh address, and the
 time until each mirror answers it (pollers inside the namespaces, CLOCK_MONOTONIC is shared),
 with the bytes that crossed each link (``ip -s link``, both directions) and the IXFR record
-counts serve logged. Needs root, iproute2 and nsd.
+counts serve logged. ``--hosts N`` adds N random IPv4 hosts under ``:127.0.0.2:spam source $``
+(bench/bulk_pipeline.py's file, imported with ``reputable import rbldnsd``): the 1M-host
+zone of docs/scale.md. serve's CPU (user + sys of its process tree, from /proc) is printed
+for the start, the first transfers and the changes. Needs root, iproute2 and nsd.
 
     python bench/transfer_mirrors.py --listings 20000 --changes 20
+    python bench/transfer_mirrors.py --listings 3000 --hosts 1000000 --changes 10
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bulk_pipeline import make_file  # the 1M-host file of the bulk benchmark
+from dns_vs_rbldnsd import cpu_seconds, tree  # /proc reads of a process tree
 from tests.e2e.mirrors import NSD_PORT, PRIMARY, nsexec
 from tests.e2e.test_transfer_mirrors import start_mirrors
 from tests.publication.test_lookup import qname
@@ -43,20 +50,47 @@ def link_bytes(n: int) -> int:
     return int(stats["rx"]["bytes"]) + int(stats["tx"]["bytes"])
 
 
+def waiter(host: str, ns: str, name: str, timeout: int) -> subprocess.Popen[str]:
+    """Start a poller in namespace *ns* printing when *host* first answers *name* listed."""
+    return subprocess.Popen(
+        nsexec(
+            ns,
+            [
+                *(sys.executable, "-m", "tests.e2e.mirrors", "wait", host, str(NSD_PORT)),
+                *(name, "listed", str(timeout)),
+            ],
+        ),
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
 def main() -> int:
     """Run the benchmark and print one line per change and a summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listings", type=int, default=20_000)
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--delay-ms", type=int, default=0, help="netem round trip per link")
+    parser.add_argument("--hosts", type=int, default=0, help="random IPv4 hosts added (rbldnsd)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("error: needs root (network namespaces)", file=sys.stderr)
         return 2
     print("loadavg before:", Path("/proc/loadavg").read_text().strip(), flush=True)
     folder = Path(tempfile.mkdtemp(prefix="reputable-mirrors-"))
-    mirrors = start_mirrors(folder, 3, args.listings, args.delay_ms)
+    hosts, probe = None, ""
+    if args.hosts:
+        hosts = folder / "hosts.ip4set"
+        probe = make_file(hosts, args.hosts)
+    began = time.monotonic()
+    mirrors = start_mirrors(folder, 3, args.listings, args.delay_ms, hosts)
     m = next(mirrors)
+    print(f"store, snapshot, serve and NSD started in {time.monotonic() - began:.1f} s", flush=True)
+
+    def serve_cpu() -> float:
+        return sum(cpu_seconds(tree(m.serve.pid))) if m.serve is not None else float("nan")
+
     try:
         deadline = time.monotonic() + 180
         while True:  # serve's start takes seconds at this machine's load: ask until it answers
@@ -67,14 +101,25 @@ def main() -> int:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
-        started = time.monotonic()
-        m.wait_serials(serial, 600)
+        started, cpu = time.monotonic(), serve_cpu()
+        print(f"serve answered; its CPU so far {cpu:.1f} s", flush=True)
+        m.wait_serials(serial, 1200)
+        if probe:  # NSD may answer the SOA before a big zone is loaded: ask for a host of it
+            name = qname(probe, m.config.ip_zone.name)
+            waiters = [
+                waiter(m.topology.secondary_address(n), ns, name, 1200)
+                for n, ns in enumerate(m.topology.secondaries, 1)
+            ]
+            ats = [float(w.communicate(timeout=1230)[0].strip()) for w in waiters]
+            at = [round(a - started, 1) for a in ats]
+            print(f"  a host of the file answered by the mirrors at {at} s after serve answered")
         print(
-            f"{args.listings:,} listings: first transfer (AXFR) of 3 zones to 3 mirrors"
-            f" {time.monotonic() - started:.1f} s after serve answered;"
-            f" link bytes {[link_bytes(n) for n in (1, 2, 3)]}",
+            f"{args.listings:,} listings + {args.hosts:,} hosts: first transfer (AXFR) of 3 zones"
+            f" to 3 mirrors {time.monotonic() - started:.1f} s after serve answered; serve's CPU"
+            f" meanwhile {serve_cpu() - cpu:.1f} s; link bytes {[link_bytes(n) for n in (1, 2, 3)]}",
             flush=True,
         )
+        cpu = serve_cpu()
         spans: list[float] = []
         per_change_bytes: list[int] = []
         for i in range(args.changes):
@@ -83,25 +128,7 @@ def main() -> int:
             before = [link_bytes(n) for n in (1, 2, 3)]
             began = time.monotonic()
             waiters = [
-                subprocess.Popen(
-                    nsexec(
-                        ns,
-                        [
-                            sys.executable,
-                            "-m",
-                            "tests.e2e.mirrors",
-                            "wait",
-                            m.topology.secondary_address(n),
-                            str(NSD_PORT),
-                            name,
-                            "listed",
-                            "300",
-                        ],
-                    ),
-                    stdout=subprocess.PIPE,
-                    text=True,
-                    cwd=Path(__file__).resolve().parent.parent,
-                )
+                waiter(m.topology.secondary_address(n), ns, name, 300)
                 for n, ns in enumerate(m.topology.secondaries, 1)
             ]
             m.cli("list", "add", address, "--cause", "spam", "--reason", "mirror bench")
@@ -133,7 +160,11 @@ def main() -> int:
         )
         if ixfr:
             print(f"IXFR of the IP zone: (deleted, added) records, last 5: {ixfr[-5:]}")
-        print(f"serve log: {len(builds)} snapshot build lines; folder {folder}")
+        print(f"serve's CPU over the changes: {serve_cpu() - cpu:.1f} s")
+        axfrs = re.findall(r"\baxfr zone=bl\S* serial=\d+ client=\S+ records=\d+", log)
+        print(
+            f"serve log: {len(builds)} snapshot build lines; IP-zone AXFRs: {len(axfrs)}; folder {folder}"
+        )
         print("loadavg after:", Path("/proc/loadavg").read_text().strip())
     finally:
         mirrors.close()

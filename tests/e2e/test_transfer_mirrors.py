@@ -38,6 +38,7 @@ class Mirrors:
     config_path: Path
     names: list[str]
     zones: list[str]
+    serve: subprocess.Popen[bytes] | None = None  # `ip netns exec` execs serve: its pid
 
     def cli(self, *args: str) -> None:
         subprocess.run(
@@ -60,9 +61,12 @@ class Mirrors:
                     time.sleep(0.2)
 
 
-def start_mirrors(folder: Path, count: int, listings: int, delay_ms: int = 0) -> Iterator[Mirrors]:
-    """Build the topology, a store of random *listings*, serve and *count* NSDs (a generator
-    for the fixture and bench/transfer_mirrors.py)."""
+def start_mirrors(
+    folder: Path, count: int, listings: int, delay_ms: int = 0, rbldnsd: Path | None = None
+) -> Iterator[Mirrors]:
+    """Build the topology, a store of random *listings* (and the hosts of the rbldnsd file
+    *rbldnsd*, imported into the IP zone), serve and *count* NSDs (a generator for the
+    fixture and bench/transfer_mirrors.py)."""
     topology = Topology(count, delay_ms)
     rng = random.Random(20261206)
     listen, transfer = topology.serve_toml()
@@ -85,9 +89,12 @@ def start_mirrors(folder: Path, count: int, listings: int, delay_ms: int = 0) ->
     mirrors = Mirrors(topology, config, path, names, zones)
     topology.up()
     try:
+        if rbldnsd is not None:
+            mirrors.cli("import", "rbldnsd", str(rbldnsd), "--zone", config.ip_zone.name)
         mirrors.cli("snapshot", "build")
         argv = [sys.executable, "-m", "reputable", "--config", str(path), "serve"]
-        with running(nsexec(PRIMARY, argv), folder / "serve.log"):
+        with running(nsexec(PRIMARY, argv), folder / "serve.log") as serve:
+            mirrors.serve = serve
             nsds = []
             try:
                 for n, ns in enumerate(topology.secondaries, 1):

@@ -16,7 +16,7 @@ import dns.rdatatype
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reputable.publication.dnsbl.wire import Responder, expand, txt_rdata
+from reputable.publication.dnsbl.wire import Responder, expand, expansion, txt_rdata
 
 from .conftest import LONG_REASON, make_responder
 
@@ -268,3 +268,24 @@ def test_any_name_parses_back(labels: list[str], rdtype: str) -> None:
 def test_dollar_digit_stays_literal() -> None:
     """$1 is an rbldnsd data-file variable, left as is when undefined (not the subject)."""
     assert expand(b"see $1 and $", b"1.2.3.4") == b"see $1 and 1.2.3.4"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"$", b"$$", b"$$$", b"$1", b"$$1", b"a", b" ", b"\xff"]), max_size=12
+    ),
+    st.sampled_from([b"1.2.3.4", b"", b"$", b"$$", b"2001:db8::1"]),
+)
+def test_expansion_pieces_join_as_expand(chunks: list[bytes], subject: bytes) -> None:
+    """The pieces of a template, joined with any subject, are what expand() writes: the
+    AXFR path finds them once per template (exports/zone.py)."""
+    template = b"".join(chunks)
+    assert subject.join(expansion(template)) == expand(template, subject)
+
+
+def test_expansion_of_a_plain_template_is_itself() -> None:
+    """No subject mark: one piece, the template with each $$ a dollar."""
+    assert expansion(b"spam source") == (b"spam source",)
+    assert expansion(b"pay $$5 or $1") == (b"pay $5 or $1",)
+    assert expansion(b"spam source $") == (b"spam source ", b"")

@@ -301,21 +301,34 @@ def _sparse_rows(rng: random.Random) -> list[tuple[str, int, str, str, float, fl
             rows.append((f"{prefix}.{last}", 4, rng.choice(causes), "full", at, None))
     for last in range(256):  # a /24 whose every host answers, all alike, in a /16 of one
         rows.append((f"70.2.3.{last}", 4, "harvest", "full", at, None))
+    for last in range(200):  # a /24 more than half listed, alike: a wildcard without "$"
+        rows.append((f"90.7.8.{last}", 4, "spam", "trap", at, None))
+    for last in range(120):  # a /24 with runs of neighbours, alike or not, a third unlisted
+        if rng.random() < 0.66:
+            reason = rng.choice(["trap", "trap", f"spam source 80.5.6.{last}"])
+            rows.append((f"80.5.6.{last}", 4, rng.choice(["spam", "harvest"]), reason, at, None))
     rows.append(("2001:db8::1", 6, "spam", "v6", at, None))
     return rows
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize(("seed", "url"), [(1, "/lookup/$"), (2, "/lookup/$"), (3, "/lookup")])
 def test_nodes_from_the_host_array_are_written_as_segment_by_segment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, url: str
 ) -> None:
     """The runs of a node found from its slice of the host array are those found by looking
-    segment by segment: the records are the same, in the same order, with exclusions too."""
-    config = load_config(write_config(tmp_path, dns_port=free_port()))
+    segment by segment, and a /24 of a few hosts written from its hosts alone writes what
+    its runs write: the records are the same, in the same order, with exclusions too. With
+    a lookup URL without ``$``, neighbours with the same cause and reason answer alike."""
+    path = write_config(tmp_path, dns_port=free_port())
+    path.write_text(path.read_text().replace("/lookup/$", url))
+    config = load_config(path)
     rng = random.Random(seed)
     allows = [
         (text, 4 if "." in text else 6, "partner", None)
-        for text in ("20.0.1.7", "50.9.0.0/30", "60.1.1.200", "40.1.2.128/25", "70.2.3.9")
+        for text in (
+            *("20.0.1.7", "50.9.0.0/30", "60.1.1.200", "40.1.2.128/25", "70.2.3.9"),
+            *("80.5.6.10", "80.5.6.11"),  # allowlisted among listed neighbours
+        )
     ]
     built = build(
         _sparse_rows(rng),
@@ -336,11 +349,22 @@ def test_nodes_from_the_host_array_are_written_as_segment_by_segment(
         calls.append(found is not None)
         return found
 
+    leaves: list[bool] = []
+    fast_leaf = zone._Space.leaf_hosts
+
+    def counted_leaf(self: zone._Space, lo: int) -> object:
+        found = fast_leaf(self, lo)
+        leaves.append(found is not None)
+        return found
+
     monkeypatch.setattr(zone._Space, "host_runs", counted)
+    monkeypatch.setattr(zone._Space, "leaf_hosts", counted_leaf)
     settings = zone_settings(config)
     ours = {s.name: list(records(snapshot, s)) for s in settings}
     assert calls.count(True) > 1000 and calls.count(False) > 10  # both ways were taken
+    assert leaves.count(True) > 1000 and leaves.count(False) > 5  # leaves too
     monkeypatch.setattr(zone._Space, "host_runs", lambda *_: None)
+    monkeypatch.setattr(zone._Space, "leaf_hosts", lambda *_: None)
     for s in settings:
         assert ours[s.name] == list(records(snapshot, s)), s.name
     owners = {r.owner for r in ours[settings[0].name]}

@@ -13,7 +13,8 @@ overlays' addresses and each new base's ``since`` header, snapshot/overlay.py, w
 what audited writes, policy runs and expiries moved), so its cost follows the change, not
 the zone; when nothing says what changed (a bulk import, a configuration change, history
 gone), or a domain changed (for the zones holding domains), both zones are rendered and
-compared.
+compared. AXFRs of one zone and serial that overlap (the secondaries after a NOTIFY, or at
+start-up) follow one rendering of its messages, bounded in memory (:class:`_Rendering`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -61,6 +62,7 @@ from reputable.publication.snapshot.view import Snapshot
 AXFR: Final = 252
 IXFR: Final = 251
 MESSAGE_BUDGET: Final = 16_000  # bytes of records per message (RFC 5936 §2.2: many per message)
+SHARED_BYTES: Final = 16 << 20  # AXFR message parts one rendering holds for its followers
 _KEYS: Final = {"allow", "notify", "history", "keys", "rpz"}
 
 
@@ -235,6 +237,11 @@ class Transfers:
         self._diffs: dict[tuple[str, int, int], tuple[list[Record], list[Record]]] = {}
         self._diff_locks: dict[tuple[str, int, int], threading.Lock] = {}
         self._lock = threading.Lock()
+        #: AXFR message parts by (zone, serial), followed by every transfer that overlaps
+        #: the first (bounded: ``shared_bytes`` held per rendering, docs/transfer.md).
+        self._renderings: dict[tuple[str, int], _Rendering] = {}
+        self.shared_bytes = SHARED_BYTES
+        self.walks = 0  # whole-zone walks rendered for AXFR (shared ones count once)
 
     wants = staticmethod(is_transfer)
 
@@ -347,19 +354,66 @@ class Transfers:
     def _axfr(
         self, query: dns.message.Message, zone: ZoneSettings, current: Snapshot, host: str
     ) -> Iterator[bytes]:
+        """Answer with the whole zone, its messages shared with every transfer of the same
+        zone and serial that overlaps this one (:class:`_Rendering`): N secondaries after a
+        NOTIFY cost one walk of the zone, not N."""
         self.sent += 1
         count = 0
+        question = query.question[0]
+        head = _name_wire(question.name) + struct.pack(">HH", question.rdtype, question.rdclass)
 
-        def counted() -> Iterator[Record]:  # the records go straight into messages: no list
+        def counted() -> Iterator[tuple[int, bytes]]:
             nonlocal count
-            for rec in _axfr_body(current, zone):
-                count += 1
-                yield rec
+            for part in self._axfr_parts(zone, current, len(head)):
+                count += part[0]
+                yield part
 
-        yield from self._messages(query, zone, counted())
+        signer = query.keyname if query.had_tsig else None  # verified by answer()
+        key = None if signer is None else self.settings.keyring[signer]
+        ctx: Any = None
+        for unsigned in _assembled(query.id, head, counted()):
+            if key is None:
+                yield unsigned
+            else:
+                signed, ctx = _signed(unsigned, query, key, ctx)
+                yield signed
         self.last[zone.name] = ("axfr", count)
         serial = current.effective_serial
         log.info("axfr", zone=zone.name, serial=serial, client=host, records=count)
+
+    def _axfr_parts(
+        self, zone: ZoneSettings, current: Snapshot, head_length: int
+    ) -> Iterator[tuple[int, bytes]]:
+        """Yield the AXFR's message parts: followed from the rendering of this zone and
+        serial under way (or just finished and still whole), else from a new one."""
+        origin_length = len(_name_wire(dns.name.from_text(zone.name)))
+        if head_length != origin_length + 4:  # cannot be: the question names the zone
+            self.walks += 1
+            yield from _wire_parts(zone, head_length, _axfr_body(current, zone))
+            return
+        key = (zone.name, current.effective_serial)
+        with self._lock:
+            rendering = self._renderings.get(key)
+            if rendering is None or not rendering.joinable():
+                for old in [k for k in self._renderings if k[0] == zone.name]:
+                    del self._renderings[old]  # an older serial's: no one new will join it
+                rendering = _Rendering(
+                    lambda: _wire_parts(zone, head_length, _axfr_body(current, zone)),
+                    self.shared_bytes,
+                )
+                self._renderings[key] = rendering
+                self.walks += 1
+        sent = 0
+        try:
+            for part in rendering.follow():
+                sent += 1
+                yield part
+        except _Detached:  # fell too far behind the others: walk again, on its own
+            with self._lock:
+                self.walks += 1
+            for i, part in enumerate(_wire_parts(zone, head_length, _axfr_body(current, zone))):
+                if i >= sent:
+                    yield part
 
     # -- IXFR --------------------------------------------------------------------------------
     def _client_serial(self, query: dns.message.Message) -> int | None:
@@ -487,6 +541,132 @@ class Transfers:
         return [qid + struct.pack(">HHHHH", flags, 0, 0, 0, 0)]
 
 
+class _Detached(Exception):
+    """A follower fell more than the rendering's bound behind the first: it walks alone."""
+
+
+class _Rendering:
+    """The AXFR message parts of one zone and serial, rendered once for every transfer that
+    follows them (several secondaries after a NOTIFY, or all of them at start-up).
+
+    Whoever needs a part not yet rendered renders the next one (outside the lock, so the
+    others keep sending theirs), and each follower reads the parts in order. Parts are kept
+    while they total under *limit* bytes, so a transfer starting while the first part is
+    still held joins at the start; past the bound, parts every follower has read are dropped
+    and a follower so slow that the rest would exceed the bound is detached (it renders its
+    own, skipping what it sent). Memory: at most *limit* plus one message per rendering, and
+    none once its followers finish, unless the zone fitted whole (then it serves later
+    transfers of the serial too, until the next serial).
+    """
+
+    def __init__(self, make: Callable[[], Iterator[tuple[int, bytes]]], limit: int) -> None:
+        self._make: Callable[[], Iterator[tuple[int, bytes]]] | None = make
+        self._parts: Iterator[tuple[int, bytes]] | None = None
+        self._limit = limit
+        self._held: list[tuple[int, bytes]] = []
+        self._base = 0  # index of _held[0] among all parts
+        self._bytes = 0
+        self._done = False
+        self._rendering = False  # a follower is rendering the next part
+        self._failed: BaseException | None = None
+        self._next: dict[int, int] = {}  # follower -> index of the next part it reads
+        self._detached: set[int] = set()
+        self._followers = 0
+        self._closed = False  # no follower left and not whole: everything dropped
+        self._cond = threading.Condition()
+
+    def joinable(self) -> bool:
+        """True while a new transfer can follow from the first part."""
+        with self._cond:
+            return self._base == 0 and self._failed is None and not self._closed
+
+    def follow(self) -> Iterator[tuple[int, bytes]]:
+        """Yield every part in order (raises :class:`_Detached` if dropped behind)."""
+        cond = self._cond
+        with cond:
+            if self._base or self._closed:  # the first part went since joinable() said yes
+                raise _Detached
+            me = self._followers
+            self._followers += 1
+            self._next[me] = 0
+        try:
+            while True:
+                part: tuple[int, bytes] | None
+                with cond:
+                    while True:
+                        if me in self._detached:
+                            raise _Detached
+                        i = self._next[me]
+                        if i - self._base < len(self._held):
+                            part = self._held[i - self._base]
+                            self._next[me] = i + 1
+                            break
+                        if self._failed is not None:
+                            raise self._failed
+                        if self._done:
+                            return
+                        if not self._rendering:
+                            self._rendering = True
+                            part = None
+                            break
+                        cond.wait()
+                if part is None:
+                    self._render()
+                    continue
+                yield part
+        finally:
+            with cond:
+                self._next.pop(me, None)
+                self._detached.discard(me)
+                if self._next or (self._done and not self._base and self._failed is None):
+                    self._trim()
+                else:  # no one left, and no one can join a part-held rendering: free it
+                    self._closed = True
+                    self._held.clear()
+                    self._bytes = 0
+                    self._parts = self._make = None
+
+    def _render(self) -> None:
+        """Render the next part and hold it (called by one follower at a time)."""
+        try:
+            if self._parts is None and self._make is not None:
+                self._parts = self._make()
+            part = None if self._parts is None else next(self._parts, None)
+        except BaseException as exc:
+            with self._cond:
+                self._failed = exc
+                self._rendering = False
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._rendering = False
+            if part is None:
+                self._done = True
+                self._parts = self._make = None  # the snapshot is no longer needed
+            else:
+                self._held.append(part)
+                self._bytes += len(part[1])
+                self._trim()
+            self._cond.notify_all()
+
+    def _trim(self) -> None:
+        """Past the bound, drop the parts every follower has read, then the slowest
+        followers, until the rest fits (lock held)."""
+        while self._bytes > self._limit and self._held:
+            reading = [i for f, i in self._next.items() if f not in self._detached]
+            first = min(reading, default=self._base + len(self._held))
+            if first > self._base:
+                _, payload = self._held.pop(0)
+                self._bytes -= len(payload)
+                self._base += 1
+                continue
+            slowest = [f for f, i in self._next.items() if i == first and f not in self._detached]
+            if len(slowest) == len(reading):
+                return  # everyone is at the oldest part: nothing to drop yet
+            self._detached.update(slowest)
+            self._cond.notify_all()
+
+
 def _not_older(serial: int, ours: int) -> bool:
     """True when *serial* is the same as or newer than *ours* (RFC 1982 serial arithmetic)."""
     return (serial - ours) % (1 << 32) < (1 << 31)
@@ -507,13 +687,35 @@ _HEADER: Final = struct.Struct(">HHHHHH")
 _FIXED: Final = struct.Struct(">HHIH")  # type, class, TTL, rdata length
 _TSIG: Final[Any] = dns.rdtypes.ANY.TSIG.TSIG  # untyped in dnspython 2.9: used through Any
 _SIGN: Final[Any] = dns.tsig.sign
+_LENGTH: Final = tuple(bytes((n,)) for n in range(256))  # a label's or string's length byte
 _RDATA_CACHE: Final = 4096  # rdata other than TXT remembered per transfer (codes, NS, SOA)
 
 
 def _wire_messages(
     qid: int, question: dns.rrset.RRset, zone: ZoneSettings, body: Iterator[Record]
 ) -> Iterator[bytes]:
-    """Yield unsigned messages carrying *body*, each holding about MESSAGE_BUDGET bytes.
+    """Yield unsigned messages carrying *body*, each holding about MESSAGE_BUDGET bytes."""
+    head = _name_wire(question.name) + struct.pack(">HH", question.rdtype, question.rdclass)
+    return _assembled(qid, head, _wire_parts(zone, len(head), body))
+
+
+def _assembled(qid: int, head: bytes, parts: Iterable[tuple[int, bytes]]) -> Iterator[bytes]:
+    """Yield the messages of *parts* (record count, records' wire form): a header with the
+    query's id each, the question *head* in the first (RFC 5936 §2.2.1)."""
+    first = True
+    for count, payload in parts:
+        if first:
+            yield _HEADER.pack(qid, 0x8400, 1, count, 0, 0) + head + payload
+            first = False
+        else:
+            yield _HEADER.pack(qid, 0x8400, 0, count, 0, 0) + payload
+
+
+def _wire_parts(
+    zone: ZoneSettings, head_length: int, body: Iterator[Record]
+) -> Iterator[tuple[int, bytes]]:
+    """Yield (record count, records' wire form) per message carrying *body*, each holding
+    about MESSAGE_BUDGET bytes; the first follows a question of *head_length* bytes.
 
     The records go straight to wire form: dnspython's path (text to rdata objects, grouped
     in RRsets, then to wire) cost ~100 µs a record, 27.7 s of CPU for a 100k-host AXFR
@@ -522,38 +724,47 @@ def _wire_messages(
     message, else the first owner's suffix), or one pointer to the previous owner when it
     repeats; so no pointer chain is longer than two hops (careful clients refuse long ones)
     and every pointer target lies below MESSAGE_BUDGET (< 16 KiB, what a pointer reaches).
+    Nothing here depends on the query but the question's length: the parts of one zone and
+    serial serve every secondary (:class:`_Rendering`).
     """
     origin = dns.name.from_text(zone.name)
     origin_wire = _name_wire(origin)
     ttl = zone.ttl
     cache: dict[tuple[str, str], bytes] = {}
     pack_fixed = _FIXED.pack
-    head = _name_wire(question.name) + struct.pack(">HH", question.rdtype, question.rdclass)
     first = True
     more = True
     while more:
-        parts = [head] if first else []  # RFC 5936 §2.2.1: the question in the first only
-        pos = 12 + len(head) if first else 12
+        parts: list[bytes] = []
+        pos = 12 + head_length if first else 12
         origin_at = 12 if first else 0  # where the zone's name is written (0: not yet)
         count = 0
         last_owner: str | None = None
         owner_at = 0
-        run: tuple[str, str] | None = None
-        seen: set[str] = set()
+        run_owner: str | None = None
+        run_type = run_text = ""
+        seen: set[str] | None = None  # the run's rdata, once it has a second record
         more = False
         for rec in body:
             owner, rtype, text = rec.owner, rec.rtype, rec.rdata
-            if (owner, rtype) != run or rtype == "SOA":  # SOAs mark IXFR's parts: all go
-                run, seen = (owner, rtype), set()
-            elif text in seen:
-                continue  # an RRset holds each rdata once (RFC 2181 §5)
-            seen.add(text)
+            if owner != run_owner or rtype != run_type or rtype == "SOA":  # SOAs mark IXFR's
+                run_owner, run_type, run_text, seen = owner, rtype, text, None  # parts: all go
+            else:
+                if seen is None:
+                    seen = {run_text}
+                if text in seen:
+                    continue  # an RRset holds each rdata once (RFC 2181 §5)
+                seen.add(text)
             rdtype = _TYPES.get(rtype) or dns.rdatatype.from_text(rtype)
             if rdtype == 16 and "\\" not in text:  # plain TXT: printable, no quote inside
-                rdata = b"".join(
-                    len(raw).to_bytes(1, "big") + raw
-                    for raw in (t.encode("ascii") for t in text[1:-1].split('" "'))
-                )
+                inner = text[1:-1]
+                if '" "' not in inner and len(inner) < 256:  # one string: most TXT
+                    rdata = _LENGTH[len(inner)] + inner.encode("ascii")
+                else:
+                    rdata = b"".join(
+                        _LENGTH[len(raw)] + raw
+                        for raw in (t.encode("ascii") for t in inner.split('" "'))
+                    )
             else:
                 found = cache.get((rtype, text))
                 if found is None:
@@ -580,17 +791,16 @@ def _wire_messages(
                 more = True
                 break
         if count or first:
-            yield _HEADER.pack(qid, 0x8400, 1 if first else 0, count, 0, 0) + b"".join(parts)
+            yield count, b"".join(parts)
         first = False
 
 
 def _labels(owner: str, origin: dns.name.Name, origin_length: int) -> bytes:
     """Return the wire labels of *owner* (relative to the zone), without the zone's."""
-    if "\\" not in owner and owner.isascii():
+    if "\\" not in owner and owner.isascii() and len(owner) + origin_length < 255:
         labels = owner.encode("ascii").split(b".")
-        wire = b"".join(len(label).to_bytes(1, "big") + label for label in labels)
-        if all(0 < len(label) < 64 for label in labels) and len(wire) + origin_length <= 255:
-            return wire
+        if b"" not in labels and max(map(len, labels)) < 64:
+            return b"".join([_LENGTH[len(label)] + label for label in labels])
     # Escapes, or a bad label: dnspython reads the escapes, or says what is wrong.
     name = dns.name.from_text(owner, origin).relativize(origin)
     return b"".join(len(label).to_bytes(1, "big") + label for label in name.labels)

@@ -25,12 +25,13 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import IPv6Address
 from operator import itemgetter
 from socket import inet_ntoa
 from typing import Final
 
-from reputable.publication.dnsbl.wire import expand
+from reputable.publication.dnsbl.wire import expansion
 from reputable.publication.settings import PublicationConfig as Config
 from reputable.publication.snapshot.layout import NONE
 from reputable.publication.snapshot.view import Snapshot
@@ -147,6 +148,8 @@ def master_file(settings: ZoneSettings, recs: Iterator[Record]) -> Iterator[str]
 # -- IP trees ---------------------------------------------------------------------------------
 #: A value of the base snapshot (tag 0) or of its overlay (tag 1).
 Ref = tuple[int, int]
+#: Children of a node (first, end) with one value and answer; both None: a mixed child.
+Run = tuple[int, int, Ref | None, Key | None]
 KEY_CACHE: Final = 4096  # answers remembered per address family: a walk reuses them nearby
 
 
@@ -218,9 +221,7 @@ class _Space:
         end = self._start(r + 1) if r + 1 < len(self._starts) else self.top
         return max(self._start(r), low), min(end, high), (0, int(self._vals[r]))
 
-    def host_runs(
-        self, lo: int, size: int, fanout: int
-    ) -> list[tuple[int, int, Ref | None]] | None:
+    def host_runs(self, lo: int, size: int, fanout: int) -> list[Run] | None:
         """Return the runs of the IPv4 node at *lo* from its slice of the host array, or None
         when a range boundary or an overlay address lies inside it (then :func:`_children`
         looks segment by segment).
@@ -232,34 +233,22 @@ class _Space:
         hosts instead of several per segment: the walk cost 70 % of a 1M-host AXFR (cProfile
         2026-12-06), see docs/benchmarks.md "Zone transfers (2026-12-06)".
         """
-        if self._hosts is None:
+        found = self._host_slice(lo, lo + size * fanout)
+        if found is None:
             return None
-        hi = lo + size * fanout
-        changed = self._changed
-        if changed and bisect_left(changed, lo) != bisect_left(changed, hi):
-            return None
-        starts = self._starts
-        r = bisect_right(starts, lo) - 1
-        if r < 0 or (r + 1 < len(starts) and starts[r + 1] < hi):
-            return None
-        addr, val = self._hosts
-        j = bisect_left(addr, lo)
-        j1 = bisect_left(addr, hi, j)
-        under: Ref = (0, int(self._vals[r]))
-        if j == j1:
-            return [(0, fanout, under)]
+        j, j1, under = found
+        addr, val = self._hosts  # type: ignore[misc]  # _host_slice checked it
         key = self.key
         plain = key(under)
-        # (first child, end child, value at its first address, its answer; None: mixed)
-        runs: list[tuple[int, int, Ref | None]] = []
-        answers: list[Key | None] = []
+        if j == j1:
+            return [(0, fanout, under, plain)]
+        runs: list[Run] = []
 
         def add(first: int, end: int, ref: Ref | None, answer: Key | None) -> None:
-            if answer is not None and answers and answers[-1] == answer:
-                runs[-1] = (runs[-1][0], end, runs[-1][2])
+            if answer is not None and runs and runs[-1][3] == answer:
+                runs[-1] = (runs[-1][0], end, runs[-1][2], answer)
             else:
-                runs.append((first, end, ref))
-                answers.append(answer)
+                runs.append((first, end, ref, answer))
 
         child = 0
         if size == 1:  # a leaf: each host is a child of its own
@@ -285,6 +274,53 @@ class _Space:
         if child < fanout:
             add(child, fanout, under, plain)
         return runs
+
+    def _host_slice(self, lo: int, hi: int) -> tuple[int, int, Ref] | None:
+        """Return the host array's slice [j, j1) inside [lo, hi) and the range value under
+        it, or None when a range boundary or an overlay address lies inside."""
+        if self._hosts is None:
+            return None
+        changed = self._changed
+        if changed and bisect_left(changed, lo) != bisect_left(changed, hi):
+            return None
+        starts = self._starts
+        r = bisect_right(starts, lo) - 1
+        if r < 0 or (r + 1 < len(starts) and starts[r + 1] < hi):
+            return None
+        addr = self._hosts[0]
+        j = bisect_left(addr, lo)
+        return j, bisect_left(addr, hi, j), (0, int(self._vals[r]))
+
+    def leaf_hosts(self, lo: int) -> list[tuple[int, Ref]] | None:
+        """Return (child, value to write) of each listed host of the IPv4 /24 at *lo* when
+        nothing else in it answers (no range under it, no overlay address) and hosts are
+        fewer than half: then the /24 has no wildcard and writes exactly its listed hosts,
+        each with the value that starts its run of equal answers (as :func:`_write` does
+        from the runs); else None. One call per /24 holding a host, 1M of them at 1M hosts:
+        the runs, tally and wildcard choice cost a sixth of an AXFR (cProfile 2026-12-06).
+        """
+        found = self._host_slice(lo, lo + 256)
+        if found is None:
+            return None
+        j, j1, under = found
+        key = self.key
+        if j1 - j > 127 or key(under):
+            return None
+        addr, val = self._hosts  # type: ignore[misc]  # _host_slice checked it
+        out: list[tuple[int, Ref]] = []
+        last = -2
+        answer_before: Key = ()
+        run: Ref = (0, NONE)
+        for address, value in zip(addr[j:j1], val[j:j1], strict=True):
+            c = int(address) - lo
+            ref = (0, int(value))
+            answer = key(ref)
+            if answer:
+                if c != last + 1 or answer != answer_before:
+                    run = ref  # a new run of equal answers starts here
+                out.append((c, run))
+            last, answer_before = c, answer
+        return out
 
     def _hosts_answer(self, j: int, end: int, size: int, plain: Key) -> Key | None:
         """Return the answer of every address of a child holding hosts *j* to *end* (the
@@ -312,9 +348,9 @@ class _Space:
             self._keys[ref] = found
         return found
 
-    def run_end(self, x: int, limit: int) -> tuple[int, Ref]:
+    def run_end(self, x: int, limit: int) -> tuple[int, Ref, Key]:
         """Return where the run of equal answers holding *x* ends (looked for up to *limit*),
-        and the value at *x*."""
+        the value at *x* and its answer."""
         _, end, ref = self.raw_at(x)
         answer = self.key(ref)
         while end < limit:
@@ -322,7 +358,7 @@ class _Space:
             if self.key(other) != answer:
                 break
             end = after
-        return end, ref
+        return end, ref, answer
 
     def representative(self, x: int, floor: int) -> Ref:
         """Return the first value, from *floor* on, of the run of equal answers holding *x*.
@@ -352,17 +388,40 @@ def _key(snapshot: Snapshot, value: int) -> Key:
     rbldnsd's; every host of an ``import rbldnsd`` under ``spam source $`` shares one) is
     taken expanded with that address: two such hosts answer different TXTs, so a node full of
     them is no wildcard (whose TXT could name only one of them), and a snapshot that wrote the
-    address out answers the same as one that wrote ``$``.
+    address out answers the same as one that wrote ``$``. The expansion is one ``join`` of
+    the template's pieces, found once per template (:func:`_marked`).
     """
-    pairs = []
-    for atom in snapshot.atoms(value):
-        template = snapshot.template(atom)
-        if b"$" in template and b"$" in template.replace(b"$$", b""):
-            subject = snapshot.subject(atom)
-            if "/" not in subject:
-                template = expand(template, subject.encode())
-        pairs.append((int(snapshot.atom_code[atom]), template))
-    return tuple(sorted(pairs))
+    atoms = snapshot.atoms(value)
+    codes = snapshot.atom_code
+    if len(atoms) == 1:  # most values: no pairs to sort
+        atom = atoms[0]
+        return ((int(codes[atom]), _compared(snapshot, atom)),)
+    return tuple(sorted((int(codes[atom]), _compared(snapshot, atom)) for atom in atoms))
+
+
+def _compared(snapshot: Snapshot, atom: int) -> bytes:
+    """Return the template of *atom* as :func:`_key` compares it."""
+    template = snapshot.template(atom)
+    pieces = _marked(template)
+    if pieces is None:
+        return template
+    subject = snapshot.subject(atom)
+    return template if "/" in subject else subject.encode().join(pieces)
+
+
+@lru_cache(maxsize=4096)
+def _marked(template: bytes) -> tuple[bytes, ...] | None:
+    """Return the pieces of *template* (:func:`expansion`) when a ``$`` in it names the
+    subject (not ``$$``, a dollar), else None."""
+    if b"$" not in template or b"$" not in template.replace(b"$$", b""):
+        return None
+    return expansion(template)
+
+
+@lru_cache(maxsize=4096)
+def _pieces(template: bytes) -> tuple[bytes, ...]:
+    """Return the pieces of *template* (:func:`expansion`), found once per template."""
+    return expansion(template)
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,10 +452,9 @@ V4: Final = _Shape(8, 4)
 V6: Final = _Shape(4, 32)
 
 
-def _children(
-    space: _Space, shape: _Shape, lo: int, depth: int
-) -> list[tuple[int, int, Ref | None]]:
-    """Return runs (first child, end child, value) of the node at *lo*; None: a mixed child.
+def _children(space: _Space, shape: _Shape, lo: int, depth: int) -> list[Run]:
+    """Return runs (first child, end child, value, answer) of the node at *lo*; a mixed
+    child has None for both.
 
     Only the runs' boundaries are visited: a mixed child is skipped by one bisection, so a
     node costs its uniform runs and its mixed children, not every segment below it.
@@ -407,34 +465,73 @@ def _children(
     if fast is not None:
         return fast
     hi = lo + size * fanout
-    runs: list[tuple[int, int, Ref | None]] = []
+    runs: list[Run] = []
     child = 0
     while child < fanout:
         x = lo + child * size
-        end, ref = space.run_end(x, hi)
+        end, ref, answer = space.run_end(x, hi)
         full = (min(end, hi) - x) // size
         if full:
-            runs.append((child, child + full, ref))
+            runs.append((child, child + full, ref, answer))
             child += full
         else:
-            runs.append((child, child + 1, None))
+            runs.append((child, child + 1, None, None))
             child += 1
     return runs
 
 
-def _node(space: _Space, shape: _Shape, lo: int, depth: int, *, recurse: bool) -> Iterator[Record]:
-    """Yield the records of the node at *lo* (its mixed children's too when *recurse*).
+#: A node's output: lists of records, between them the first addresses of mixed children
+#: whose records come there (written by their own :func:`_node`).
+Parts = list[list[Record] | int]
+
+
+def _node(
+    space: _Space, shape: _Shape, lo: int, depth: int, *, recurse: bool
+) -> Iterator[list[Record]]:
+    """Yield the records of the node at *lo* (its mixed children's too when *recurse*), in
+    lists: a node and its leaf children are written by plain calls (:func:`_write`), so a
+    record passes through one generator per level above the leaves' parents, not one per
+    level (the generator chain cost a sixth of a 1M-host AXFR, cProfile 2026-12-06)."""
+    first: list[Record] = []
+    parts: Parts = [first]
+    _write(space, shape, lo, depth, parts, first, recurse=recurse)
+    for part in parts:
+        if isinstance(part, int):
+            yield from _node(space, shape, part, depth + 1, recurse=True)
+        elif part:
+            yield part
+
+
+def _write(
+    space: _Space,
+    shape: _Shape,
+    lo: int,
+    depth: int,
+    parts: Parts,
+    out: list[Record],
+    *,
+    recurse: bool,
+) -> list[Record]:
+    """Write the records of the node at *lo* to *out*, the list ending *parts*: its own,
+    those of its mixed children that are leaves' parents (when *recurse*), and for each
+    other mixed child a mark followed by a new list; return the list ending *parts*.
 
     The most common answer among the node's children becomes its wildcard; every child
     answering otherwise is written out (see the module docstring).
     """
+    leaf = depth + 1 == shape.levels
+    if leaf and not space.v6:
+        hosts = space.leaf_hosts(lo)
+        if hosts is not None:
+            suffix = f".{shape.owner(lo, depth)}"
+            for c, written in hosts:
+                out += space.data(f"{c}{suffix}", written, _dotted(lo + c))
+            return out
     runs = _children(space, shape, lo, depth)
     size = shape.size(depth)
-    key = space.key
     tally: dict[Key, int] = {}
-    for first, end, ref in runs:
-        if ref is not None:
-            answer = key(ref)
+    for first, end, _, answer in runs:
+        if answer is not None:
             tally[answer] = tally.get(answer, 0) + end - first
     # The most common answer, the first seen among equals (as Counter.most_common(1), whose
     # heap cost 5 % of an AXFR's CPU, py-spy 2026-12-06).
@@ -442,35 +539,42 @@ def _node(space: _Space, shape: _Shape, lo: int, depth: int, *, recurse: bool) -
     owner = shape.owner(lo, depth)
     suffix = f".{owner}" if owner else ""
     if wild:
-        first = next(f for f, _, r in runs if r is not None and key(r) == wild)
-        yield from space.data(f"*{suffix}", space.representative(lo + first * size, lo), None)
-    leaf = depth + 1 == shape.levels
-    for first, end, ref in runs:
+        first = next(f for f, _, _, a in runs if a == wild)
+        out += space.data(f"*{suffix}", space.representative(lo + first * size, lo), None)
+    above_leaves = depth + 2 == shape.levels
+    for first, end, ref, answer in runs:
         if ref is None:
-            if recurse:
-                yield from _node(space, shape, lo + first * size, depth + 1, recurse=True)
+            if not recurse:
+                continue
+            if above_leaves:  # a leaf node: written here, no generator of its own
+                out = _write(space, shape, lo + first * size, depth + 1, parts, out, recurse=True)
+            else:
+                parts.append(lo + first * size)
+                out = []
+                parts.append(out)
             continue
-        answer = key(ref)
         if answer == wild:
             continue
         if not answer:
             for c in range(first, end):
-                yield Record(f"{shape.label(c)}{suffix}", f"TYPE{EXISTS_TYPE}", r"\# 0")
+                out.append(Record(f"{shape.label(c)}{suffix}", f"TYPE{EXISTS_TYPE}", r"\# 0"))
         elif leaf:
             for c in range(first, end):
                 address = lo + c
                 text = str(IPv6Address(address)) if space.v6 else _dotted(address)
-                yield from space.data(f"{shape.label(c)}{suffix}", ref, text)
+                out += space.data(f"{shape.label(c)}{suffix}", ref, text)
         else:
             rep = space.representative(lo + first * size, lo)
             for c in range(first, end):
-                yield from space.data(f"*.{shape.label(c)}{suffix}", rep, None)
+                out += space.data(f"*.{shape.label(c)}{suffix}", rep, None)
+    return out
 
 
 def _tree(snapshot: Snapshot, *, v6: bool, allow: bool) -> Iterator[Record]:
     """Yield the records of one address family, depth first (see the module docstring)."""
     space = _Space(snapshot, v6=v6, allow=allow)
-    yield from _node(space, V6 if v6 else V4, 0, 0, recurse=True)
+    for part in _node(space, V6 if v6 else V4, 0, 0, recurse=True):
+        yield from part
 
 
 def _tree_at(
@@ -515,7 +619,8 @@ def _tree_at(
         hi = lo + shape.size(depth) * (1 << shape.bits)
         if depth and space.run_end(lo, hi)[0] >= hi:
             continue  # uniform: written by its parent, not walked
-        yield from _node(space, shape, lo, depth, recurse=subtree)
+        for part in _node(space, shape, lo, depth, recurse=subtree):
+            yield from part
 
 
 def _data(snapshot: Snapshot, owner: str, value: int, subject: str | None) -> list[Record]:
@@ -538,18 +643,14 @@ def _atom_data(
         out = [Record(owner, "A", _dotted(c)) for c in sorted({int(codes[a]) for a in atoms})]
     for atom in atoms:
         text = subject if subject is not None else snapshot.subject(atom)
-        out.append(Record(owner, "TXT", txt_rdata(_expand(snapshot.template(atom), text.encode()))))
+        expanded = text.encode().join(_pieces(snapshot.template(atom)))  # expand(), cached
+        out.append(Record(owner, "TXT", txt_rdata(expanded)))
     return out
 
 
 def _dotted(address: int) -> str:
     """Return IPv4 *address* in dotted-quad text (as str(IPv4Address), a quarter the cost)."""
     return inet_ntoa(address.to_bytes(4, "big"))
-
-
-def _expand(template: bytes, subject: bytes) -> bytes:
-    """Return TXT text as our server expands it (``$`` the subject, ``$$`` a dollar)."""
-    return expand(template, subject)  # the one definition of the rule
 
 
 def txt_rdata(text: bytes) -> str:
