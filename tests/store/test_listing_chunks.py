@@ -21,7 +21,7 @@ from reputable.publication.snapshot import publish as publish_module
 from reputable.publication.snapshot.publish import _listings
 from reputable.store import sqlite as sqlite_module
 from reputable.store.bulk import load_listings
-from reputable.store.sqlite import SQLStore
+from reputable.store.sqlite import NamedReasons, SQLStore
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
@@ -63,7 +63,12 @@ def _fill(store: SQLStore, seed: int) -> None:
             subject, family = f"d{rnd.randrange(50)}.evil.example", 0
         expires = rnd.choice([None, cut + 1000 + rnd.random(), cut - 1])
         mixed.append((subject, family, "spam", "mixed $", "mixed", cut - rnd.random(), expires))
-    for rows in (bulk, own, again, named, odd, mixed):
+    # Each names its host at the same place, but some say more after it: not one template.
+    suffixed = [
+        (s, 4, "rdns", f"seen {s}" if i % 5 else f"seen {s} again", "sfx", cut - 4, None)
+        for i, (s, *_) in enumerate(bulk[:300])
+    ]
+    for rows in (bulk, own, again, named, suffixed, odd, mixed):  # suffixed: after named
         load_listings(store, rows, actor="t", action="import")
     # A gap of ids inside the bulk windows.
     store._db.execute("DELETE FROM listings WHERE id % 97 = 5")
@@ -83,6 +88,8 @@ def _rows_of(chunks: Any) -> list[tuple[Any, ...]]:
     for chunk in chunks:
         if isinstance(chunk, tuple):
             subjects, cause, reasons, listed_at = chunk
+            if isinstance(reasons, NamedReasons):
+                reasons = [f"{reasons.before}{s}{reasons.after}" for s in subjects]
             rows.extend(
                 (s, 4, cause, r, listed_at, None) for s, r in zip(subjects, reasons, strict=True)
             )
@@ -111,9 +118,12 @@ def test_chunked_build_equals_row_build(
     assert chunked.header == plain.header
     assert _flat(chunked.sections) == _flat(plain.sections)
     if hasattr(any_store, "listing_chunks"):
-        chunks = list(any_store.listing_chunks(active_at=NOW))
+        chunks = list(any_store.listing_chunks(active_at=NOW, around=build_module.around))
         assert _rows_of(chunks) == rows  # the same rows in the same order
         assert sum(isinstance(c, tuple) for c in chunks) >= 10  # hosts came as columns
+        named = [c for c in chunks if isinstance(c, tuple) and isinstance(c[2], NamedReasons)]
+        assert len(named) >= 3  # windows of hosts named by their reasons: no reason read
+        assert _rows_of(any_store.listing_chunks(active_at=NOW)) == rows  # without `around`
         assert sum(isinstance(c, list) for c in chunks) >= 2  # mixed windows as rows
         assert not any_store._sqlite.in_transaction  # the read ended
 

@@ -6,10 +6,12 @@ PostgreSQL runs the same SQL through an adapter (store/postgres.py).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import add
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 from reputable.core.address import Domain, Subject, format_subject, parse_subject
 from reputable.core.cause import Cause
@@ -386,7 +388,7 @@ WINDOW = 8192
 #: The first never-expiring row from an id on: where the next window starts, and what its
 #: rows are compared with.
 _HEAD_SQL = (
-    "SELECT id, cause, reason, listed_at FROM listings"
+    "SELECT id, cause, reason, listed_at, subject FROM listings"
     " WHERE expires_at IS NULL AND id >= ? ORDER BY id LIMIT 1"
 )
 #: One window of never-expiring listings, checked and folded by SQLite: a flag for a row that
@@ -401,10 +403,42 @@ _WINDOW_SQL = (
 _SHARED_SQL = _WINDOW_SQL.format(reasons="")
 #: The same with the reasons as one string too: for windows of per-host reasons.
 _OWN_SQL = _WINDOW_SQL.format(reasons=", group_concat(reason, char(0))")
+#: The same where every reason should be ?6 || subject || ?7, the subject first found at
+#: ?8: its third column flags a row whose reason is not (see `NamedReasons`).
+_NAMED_SQL = _WINDOW_SQL.replace(
+    "max(reason <> ?3)", "max(reason <> ?6 || subject || ?7 OR instr(reason, subject) <> ?8)"
+).format(reasons="")
 _ROWS = "SELECT subject, family, cause, reason, listed_at, expires_at FROM listings"
+
+
+class NamedReasons(NamedTuple):
+    """The reasons of a window of hosts that all name their host alike: the reason of subject
+    S is ``before + S + after``, S first found right after *before*."""
+
+    before: str
+    after: str
+
+
 #: (subjects, cause, reasons, listed_at) of a window of never-expiring IPv4 hosts.
-HostColumns: TypeAlias = tuple[list[str], str, list[str], float]
+HostColumns: TypeAlias = tuple[list[str], str, list[str] | NamedReasons, float]
+#: How a reader splits a host's reason around its subject (build.around), or None.
+Around: TypeAlias = Callable[[str, str], "tuple[str, str] | None"]
 ListingRow: TypeAlias = tuple[str, int, str, str, float, float | None]
+
+
+def _mode(reasons: list[str], subjects: str, around: Around | None) -> str:
+    """Return how the next window's reasons are likely read, from this window's."""
+    if reasons.count(reasons[0]) == len(reasons):
+        return "shared"
+    if around is None:
+        return "own"
+    hosts = subjects.split("\0")
+    parts = around(hosts[0], reasons[0])
+    if parts is None or len(hosts) != len(reasons):
+        return "own"
+    before, after = parts
+    joined = list(map(add, map(add, repeat(before), hosts), repeat(after)))
+    return "named" if joined == reasons else "own"
 
 
 class SQLiteStore(SQLStore):
@@ -430,7 +464,9 @@ class SQLiteStore(SQLStore):
         """Release the connection."""
         self._sqlite.close()
 
-    def listing_chunks(self, *, active_at: datetime) -> Iterator[list[ListingRow] | HostColumns]:
+    def listing_chunks(
+        self, *, active_at: datetime, around: Around | None = None
+    ) -> Iterator[list[ListingRow] | HostColumns]:
         """Yield the rows of `listing_rows`, in its order, in chunks for the snapshot build.
 
         A chunk is a list of rows, or `HostColumns` for a window of ids whose never-expiring
@@ -448,23 +484,39 @@ class SQLiteStore(SQLStore):
         if own:
             db.execute("BEGIN")
         try:
-            shared = True  # the last window's hosts had one reason: do not join the reasons
+            # How the last window's hosts' reasons were: one for all ("shared", not read),
+            # each naming its host alike ("named", checked, not read) or else ("own", read).
+            mode = "shared"
             head = db.execute(_HEAD_SQL, (0,)).fetchone()
             while head is not None:
-                low, cause, reason, listed_at = head
+                low, cause, reason, listed_at, first = head
                 high = low + WINDOW
-                found = db.execute(_SHARED_SQL if shared else _OWN_SQL, (*head, high)).fetchone()
-                n, other, reasons_differ, subjects = found[:4]
-                texts: list[str] | None = None
-                if not other and reasons_differ:
-                    if shared:  # the first window of per-host reasons: read it again with them
-                        found = db.execute(_OWN_SQL, (*head, high)).fetchone()
-                    texts = found[4].split("\0")
+                params = (low, cause, reason, listed_at, high)
+                reasons: list[str] | NamedReasons | None = None
+                found: tuple[Any, ...] | None = None
+                if mode == "shared":
+                    found = db.execute(_SHARED_SQL, params).fetchone()
+                    if not found[1] and not found[2]:
+                        reasons = [reason] * found[0]
+                parts = around(first, reason) if around is not None and mode != "own" else None
+                if reasons is None and parts is not None and (found is None or not found[1]):
+                    before, after = parts
+                    named = (*params, before, after, len(before) + 1)
+                    found = db.execute(_NAMED_SQL, named).fetchone()
+                    if not found[1] and not found[2]:
+                        reasons, mode = NamedReasons(before, after), "named"
+                if reasons is None and (found is None or not found[1]):
+                    found = db.execute(_OWN_SQL, params).fetchone()
+                    if not found[1]:
+                        texts = found[4].split("\0")
+                        reasons, mode = texts, _mode(texts, found[3], around)
+                assert found is not None  # one of the reads above ran
+                n, other, _, subjects = found[:4]
                 hosts = None if other or "/" in subjects else subjects.split("\0")
                 # (a "\0" in a subject or reason shows as a count that differs)
-                if hosts is not None and len(hosts) == n and (texts is None or len(texts) == n):
-                    shared = texts is None or texts.count(texts[0]) == n
-                    yield hosts, cause, [reason] * n if texts is None else texts, listed_at
+                counted = isinstance(reasons, NamedReasons) or len(reasons or ()) == n
+                if hosts is not None and len(hosts) == n and reasons is not None and counted:
+                    yield hosts, cause, reasons, listed_at
                 else:
                     yield db.execute(
                         f"{_ROWS} NOT INDEXED WHERE id >= ? AND id < ? AND expires_at IS NULL",

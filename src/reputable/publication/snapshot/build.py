@@ -455,6 +455,9 @@ class HostRun:
     reasons: Sequence[str]
     listed: Sequence[float]
     expires: Sequence[float] | None
+    #: (before, after) when every reason is before + its subject + after as `around` splits
+    #: it (*reasons* is then empty): the store checked it, so no reason was read.
+    named: tuple[str, str] | None = None
 
 
 #: What `build` reads: chunks of rows (each takes the per-row loop unless `_host_columns`
@@ -561,7 +564,11 @@ def _host_chunk(
     table.causes.extend(array("I", [CAUSES.index(cause)]) * n)
     table.since.extend(listed)
     table.until.extend(array("d", [NO_TIME]) * n if expires is None else expires)
-    templates = run_templates(subjects, reasons, zone.lookup_url)
+    templates = (
+        run_templates(subjects, reasons, zone.lookup_url)
+        if run.named is None
+        else subject_template(*run.named, zone.lookup_url)
+    )
     if isinstance(templates, str):
         # One TXT for the run (an import under one rbldnsd default, `$` or not): one
         # template, the id `template_ids_of` would give each; mapping n equal strings through

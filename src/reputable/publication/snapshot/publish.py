@@ -26,6 +26,7 @@ from reputable.publication.snapshot.build import (
     HostRun,
     ListingChunks,
     ListingRow,
+    around,
     build,
 )
 from reputable.publication.snapshot.layout import MappedFile, write_snapshot
@@ -161,11 +162,15 @@ def _listings(source: ListingSource, now: datetime) -> Iterable[ListingRow] | Li
         return source.listing_rows(active_at=now)
 
     def runs() -> Iterator[Chunk]:
-        for chunk in chunked(active_at=now):
+        for chunk in chunked(active_at=now, around=around):
             if isinstance(chunk, tuple):  # (subjects, cause, reasons, listed_at), no expiry
                 subjects, cause, reasons, listed_at = chunk
                 listed = array("d", [listed_at]) * len(subjects)  # extends as a memcpy
-                yield HostRun(subjects, cause, reasons, listed, None)
+                if isinstance(reasons, tuple):  # NamedReasons: each names its host alike
+                    named = (reasons[0], reasons[1])  # (before, after)
+                    yield HostRun(subjects, cause, (), listed, None, named=named)
+                else:
+                    yield HostRun(subjects, cause, reasons, listed, None)
             else:
                 yield chunk
 
