@@ -50,8 +50,10 @@ def test_postgres_leader_killed_survivor_lists_new_evidence(tmp_path: Path) -> N
         posted = time.monotonic()
         wait_for(lambda: a_codes(port) == {"127.0.0.2"}, 10, "the listing in DNS")
         took = time.monotonic() - posted
+        # The leader died before the evidence was written, so the survivor listed it: in its
+        # loop ("policy_evaluated") or in the full run it starts on taking the lead (a child
+        # whose lines are not in this log), whichever came first after the CLI's posts.
         assert leaders(nodes[follower : follower + 1]) == [0], server.log()
-        assert "policy_evaluated" in server.log()
         print(f"posted -> answered by the survivor: {took:.2f} s")
 
 
