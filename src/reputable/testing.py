@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from reputable.config import DEFAULT_TOML
 from reputable.core.address import Domain, Subject, format_subject
@@ -50,6 +52,29 @@ def free_port() -> int:
         f"no free UDP+TCP port on 127.0.0.1 that {PORT_RESERVATIONS} does not hold already;"
         " remove that folder if no tests are running"
     )
+
+
+def start_smtp(handler: object, **options: Any) -> tuple[Any, int]:
+    """Start an aiosmtpd Controller for *handler* on 127.0.0.1; return it and its port.
+
+    Even a reserved port (`free_port`) can be taken between its check and the bind: the
+    kernel hands the same ephemeral range to every socket bound to port 0 and every outgoing
+    connection (EADDRINUSE in the suite at load ~4). The Controller cannot bind port 0 (it
+    connects to its own port to start), so a port taken meanwhile is replaced by another.
+    """
+    from aiosmtpd.controller import Controller
+
+    for attempt in range(5):
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+        try:
+            controller.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or attempt == 4:
+                raise
+            continue
+        return controller, port
+    raise AssertionError("unreachable")
 
 
 def _reserve(port: int) -> bool:

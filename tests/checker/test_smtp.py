@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from typer.testing import CliRunner
 
@@ -22,7 +21,7 @@ from reputable.checker.smtp import probe
 from reputable.config import DEFAULT_TOML, load_config
 from reputable.core.cause import Cause
 from reputable.core.errors import InputError
-from reputable.testing import free_port
+from reputable.testing import free_port, start_smtp
 from tests.checker.dnsfixture import DnsFixture
 from tests.checker.test_cli import app
 from tests.checker.testca import TestCA, make_ca
@@ -58,9 +57,7 @@ class Recorder:
 def smtp_server(request: pytest.FixtureRequest) -> Iterator[tuple[Recorder, int]]:
     """Run an aiosmtpd server on 127.0.0.1, open or closed relay."""
     handler = Recorder(closed=request.param)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp(handler)
     yield handler, port
     controller.stop()
 
@@ -163,11 +160,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[Recorder, int, TestCA]]:
     """Run a closed-relay aiosmtpd server on 127.0.0.1 that offers STARTTLS (test CA)."""
     ca = make_ca(tmp_path / "tls")
     handler = Recorder(closed=True)
-    port = free_port()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, tls_context=ca.server_context()
-    )
-    controller.start()
+    controller, port = start_smtp(handler, tls_context=ca.server_context())
     yield handler, port, ca
     controller.stop()
 

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from typer.testing import CliRunner
 
 from reputable.checker.model import Finding, Report, Severity, Status, ZoneResult
 from reputable.checker.watch import ChangeKind, next_state, range_targets
 from reputable.core.cause import Cause
-from reputable.testing import free_port
+from reputable.testing import free_port, start_smtp
 from tests.checker.dnsfixture import DnsFixture, ZoneData
 from tests.checker.test_cli import app
 
@@ -74,9 +73,7 @@ class Inbox:
 def inbox() -> Iterator[tuple[str, Inbox]]:
     """Run an SMTP receiver on 127.0.0.1."""
     handler = Inbox()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp(handler)
     yield f"127.0.0.1:{port}", handler
     controller.stop()
 

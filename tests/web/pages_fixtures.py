@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from reputable.testing import RunningServer, free_port, write_config
+from reputable.testing import RunningServer, free_port, start_smtp, write_config
 from tests.web.conftest import Api, wait_for
 
 NDJSON = {"content-type": "application/x-ndjson"}
@@ -42,9 +41,7 @@ class Inbox:
 def smtp_relay() -> Iterator[tuple[str, Inbox]]:
     """Run an aiosmtpd relay on loopback; yield its address and inbox."""
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp(inbox)
     try:
         yield f"127.0.0.1:{port}", inbox
     finally:
