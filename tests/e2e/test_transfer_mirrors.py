@@ -95,6 +95,13 @@ def start_mirrors(
         argv = [sys.executable, "-m", "reputable", "--config", str(path), "serve"]
         with running(nsexec(PRIMARY, argv), folder / "serve.log") as serve:
             mirrors.serve = serve
+            # Queried at once by the tests (SOA, 2 s timeout): wait until serve says it is up,
+            # which took over 2 s once under CI's load.
+            deadline = time.monotonic() + 120
+            while "serve_ready" not in (folder / "serve.log").read_text(errors="replace"):
+                assert serve.poll() is None, (folder / "serve.log").read_text(errors="replace")
+                assert time.monotonic() < deadline, "serve did not get ready in 120 s"
+                time.sleep(0.05)
             nsds = []
             try:
                 for n, ns in enumerate(topology.secondaries, 1):
