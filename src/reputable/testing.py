@@ -27,26 +27,62 @@ PORT_RESERVATIONS = Path(tempfile.gettempdir()) / "reputable-test-ports"
 PORT_HOLD_SECONDS = 300.0
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """Return the kernel's ephemeral port range (Linux), else the IANA default."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def _candidates() -> Iterator[int]:
+    """Yield ports to try: random ones outside the ephemeral range first, then kernel picks.
+
+    The kernel hands ports of its ephemeral range to every socket bound to port 0 and to every
+    outgoing connection, so a port picked there and closed can be taken again before a server
+    binds it (EADDRINUSE under the suite's load, whatever the reservation says). Ports below
+    that range are never handed out by the kernel: between our check and the server's bind,
+    only another caller of this function could take one, and the reservation rules that out.
+    """
+    import random
+
+    low, high = _ephemeral_range()
+    # Below the range when there is room, else above it (empty when the range ends at 65535).
+    pool = range(max(20000, low - 12000), low) if low > 20000 else range(high + 1, 65536)
+    for _ in range(400 if pool else 0):
+        yield random.choice(pool)
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            yield int(probe.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    """True when both TCP and UDP can bind *port* on 127.0.0.1 right now."""
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+    ):
+        try:
+            tcp.bind(("127.0.0.1", port))
+            udp.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
     """Return a port that is free for both UDP and TCP on 127.0.0.1, and reserved for the caller.
 
-    The kernel picks a free port (bind to port 0), then closes it so that a server can bind
-    it. Between the close and the server's bind another process could get the same port from
-    the kernel; parallel test workers (pytest-xdist) and other suites on the machine would then
-    race for it. So every port handed out is also recorded in :data:`PORT_RESERVATIONS`, and a
-    port that another caller took less than :data:`PORT_HOLD_SECONDS` ago is never handed out
-    again.
+    The port comes from below the kernel's ephemeral range (see :func:`_candidates`), so no
+    socket bound to port 0 and no outgoing connection can take it before the caller's server
+    binds it. Every port handed out is recorded in :data:`PORT_RESERVATIONS`, and a port that
+    another caller (another pytest-xdist worker, another suite) took less than
+    :data:`PORT_HOLD_SECONDS` ago is never handed out again.
     """
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-        if _reserve(port):
+    for port in _candidates():
+        if _bindable(port) and _reserve(port):
             return port
     raise RuntimeError(
         f"no free UDP+TCP port on 127.0.0.1 that {PORT_RESERVATIONS} does not hold already;"
@@ -57,10 +93,9 @@ def free_port() -> int:
 def start_smtp(handler: object, **options: Any) -> tuple[Any, int]:
     """Start an aiosmtpd Controller for *handler* on 127.0.0.1; return it and its port.
 
-    Even a reserved port (`free_port`) can be taken between its check and the bind: the
-    kernel hands the same ephemeral range to every socket bound to port 0 and every outgoing
-    connection (EADDRINUSE in the suite at load ~4). The Controller cannot bind port 0 (it
-    connects to its own port to start), so a port taken meanwhile is replaced by another.
+    The Controller cannot bind port 0 (it connects to its own port to start), so it takes a
+    reserved port (`free_port`); should another program have bound that port meanwhile, it
+    takes another.
     """
     from aiosmtpd.controller import Controller
 

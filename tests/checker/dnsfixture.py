@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+
+from reputable.testing import free_port
 
 
 @dataclass
@@ -107,11 +110,24 @@ class DnsFixture:
         return f"127.0.0.1:{self.port}"
 
     async def _start(self) -> None:
-        self._udp, _ = await self._loop.create_datagram_endpoint(
-            lambda: _Udp(self), local_addr=("127.0.0.1", 0)
-        )
-        self.port = self._udp.get_extra_info("sockname")[1]
-        self._tcp = await asyncio.start_server(self._serve_tcp, "127.0.0.1", self.port)
+        # One port for UDP and TCP: a reserved one (free_port), outside the kernel's ephemeral
+        # range; binding UDP to port 0 and then TCP to the same port raced outgoing connections.
+        for attempt in range(5):
+            port = free_port()
+            try:
+                self._udp, _ = await self._loop.create_datagram_endpoint(
+                    lambda: _Udp(self), local_addr=("127.0.0.1", port)
+                )
+                self._tcp = await asyncio.start_server(self._serve_tcp, "127.0.0.1", port)
+            except OSError as exc:
+                if self._udp is not None:
+                    self._udp.close()
+                    self._udp = None
+                if exc.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
+                continue
+            self.port = port
+            return
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
