@@ -68,7 +68,22 @@ def _fill(store: SQLStore, seed: int) -> None:
         (s, 4, "rdns", f"seen {s}" if i % 5 else f"seen {s} again", "sfx", cut - 4, None)
         for i, (s, *_) in enumerate(bulk[:300])
     ]
-    for rows in (bulk, own, again, named, suffixed, odd, mixed):  # suffixed: after named
+    # An rbldnsd file's ranges among its hosts, with the pieces a `!` line cut a range into
+    # (one a host whose reason names the range), another cause's row and a domain: windows
+    # of hosts with a few other rows among them (some windows start with a range).
+    among: list[tuple[str, int, str, str, str, float, float | None]] = []
+    for index, (subject, *_) in enumerate(bulk[:600]):
+        among.append((subject, 4, "spam", f"from {subject}", "among", cut - 3, None))
+        net = subject.rpartition(".")[0]
+        if index % 20 == 0:
+            among.append((f"{net}.0/24", 4, "spam", f"from {net}.0/24", "among", cut - 3, None))
+        elif index % 60 == 10:
+            pieces = [f"{net}.0/31", f"{net}.3", f"{net}.4/30", f"{net}.8/29"]
+            among += [(p, 4, "spam", f"from {net}.0/24", "among", cut - 3, None) for p in pieces]
+        elif index % 31 == 7:
+            among.append((subject, 4, "manual", "op", "among", cut - 3, None))
+            among.append((f"h{index}.evil.example", 0, "spam", "x", "among", cut - 3, None))
+    for rows in (bulk, own, again, named, suffixed, odd, among, mixed):  # suffixed: after named
         load_listings(store, rows, actor="t", action="import")
     # A gap of ids inside the bulk windows.
     store._db.execute("DELETE FROM listings WHERE id % 97 = 5")
@@ -87,12 +102,16 @@ def _rows_of(chunks: Any) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for chunk in chunks:
         if isinstance(chunk, tuple):
-            subjects, cause, reasons, listed_at = chunk
+            subjects, cause, reasons, listed_at, others = chunk
             if isinstance(reasons, NamedReasons):
                 reasons = [f"{reasons.before}{s}{reasons.after}" for s in subjects]
-            rows.extend(
+            hosts = [
                 (s, 4, cause, r, listed_at, None) for s, r in zip(subjects, reasons, strict=True)
-            )
+            ]
+            for place, row in others:
+                assert subjects[place] == row[0]
+                hosts[place] = row
+            rows.extend(hosts)
         else:
             rows.extend(chunk)
     return rows
@@ -125,6 +144,10 @@ def test_chunked_build_equals_row_build(
         assert len(named) >= 3  # windows of hosts named by their reasons: no reason read
         assert _rows_of(any_store.listing_chunks(active_at=NOW)) == rows  # without `around`
         assert sum(isinstance(c, list) for c in chunks) >= 2  # mixed windows as rows
+        among = [c for c in chunks if isinstance(c, tuple) and c[4]]
+        assert len(among) >= 5  # hosts with ranges among them: the others alone as rows
+        assert any(any("/" in row[0] for _, row in c[4]) for c in among)
+        assert any(any(row[0] == c[0][0] for _, row in c[4]) for c in among)  # a first range
         assert not any_store._sqlite.in_transaction  # the read ended
 
 

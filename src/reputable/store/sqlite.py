@@ -409,6 +409,21 @@ _NAMED_SQL = _WINDOW_SQL.replace(
     "max(reason <> ?3)", "max(reason <> ?6 || subject || ?7 OR instr(reason, subject) <> ?8)"
 ).format(reasons="")
 _ROWS = "SELECT subject, family, cause, reason, listed_at, expires_at FROM listings"
+_ID_ROWS = _ROWS.replace("SELECT ", "SELECT id, ", 1)
+#: A window's hosts of one cause and listed_at (?2, ?4) with the reason ?3 (one for all) or
+#: ?6 || subject || ?7 (each naming its host, first found at ?8), as the queries above test.
+_SHARED_HOST = "family = 4 AND cause = ?2 AND listed_at = ?4 AND instr(subject, '/') = 0"
+_NAMED_HOST = f"{_SHARED_HOST} AND reason = ?6 || subject || ?7 AND instr(reason, subject) = ?8"
+_SHARED_HOST += " AND reason = ?3"
+#: A window's subjects in id order, each row that is no such host marked: its subject, char(1)
+#: and its id. One pass, as the checks above.
+_MARKED_SQL = (
+    "SELECT count(*), group_concat(CASE WHEN {host} THEN subject"
+    " ELSE subject || char(1) || id END, char(0)) FROM listings NOT INDEXED"
+    " WHERE id >= ?1 AND id < ?5 AND expires_at IS NULL"
+)
+#: At most this share of a window's rows may be others for it to come as hosts with others.
+OTHERS_SHARE = 4
 
 
 class NamedReasons(NamedTuple):
@@ -419,8 +434,12 @@ class NamedReasons(NamedTuple):
     after: str
 
 
-#: (subjects, cause, reasons, listed_at) of a window of never-expiring IPv4 hosts.
-HostColumns: TypeAlias = tuple[list[str], str, list[str] | NamedReasons, float]
+#: (subjects, cause, reasons, listed_at, others) of a window of never-expiring IPv4 hosts:
+#: *others* are the window's rows that are no such host, each as (its place in *subjects*,
+#: which holds every row's subject, its row); their items of *reasons* are not theirs.
+HostColumns: TypeAlias = tuple[
+    list[str], str, list[str] | NamedReasons, float, "list[tuple[int, ListingRow]]"
+]
 #: How a reader splits a host's reason around its subject (build.around), or None.
 Around: TypeAlias = Callable[[str, str], "tuple[str, str] | None"]
 ListingRow: TypeAlias = tuple[str, int, str, str, float, float | None]
@@ -439,6 +458,65 @@ def _mode(reasons: list[str], subjects: str, around: Around | None) -> str:
     before, after = parts
     joined = list(map(add, map(add, repeat(before), hosts), repeat(after)))
     return "named" if joined == reasons else "own"
+
+
+class _Rule(NamedTuple):
+    """What makes a row one of a window's hosts: IPv4, no ``/``, this cause and listed_at, and
+    this *reason* for all (*named* None) or each reason naming its host (*named*: before,
+    after)."""
+
+    cause: str
+    listed_at: float
+    reason: str
+    named: tuple[str, str] | None
+
+
+def _with_others(db: sqlite3.Connection, low: int, high: int, rule: _Rule) -> HostColumns | None:
+    """Return the window [*low*, *high*) as its hosts under *rule* with the few other rows
+    among them, or None when they are more than a share of it (or a check fails).
+
+    A file that mixes ranges with its hosts (rbldnsd) puts ~100 ranges in every window: read
+    as rows, its 8,192 rows were tuples, and the build re-packed the runs between the ranges
+    in Python (docs/benchmarks.md, "Ranges among an import's hosts, read apart"). One pass
+    marks the others among the subjects; only they are read as rows, by id.
+    """
+    before, after = rule.named or ("", "")
+    params = (low, rule.cause, rule.reason, rule.listed_at, high, before, after, len(before) + 1)
+    sql = _MARKED_SQL.format(host=_SHARED_HOST if rule.named is None else _NAMED_HOST)
+    n, joined = db.execute(sql, params).fetchone()
+    if not n:
+        return None
+    places: list[int] = []
+    ids: list[int] = []
+    at, seen, mark = 0, 0, joined.find("\1")
+    while mark >= 0 and len(places) <= n // OTHERS_SHARE:
+        seen += joined.count("\0", at, mark)  # items before the marked one
+        end = joined.find("\0", mark)
+        at = len(joined) if end < 0 else end
+        digits = joined[mark + 1 : at]
+        if not digits.isdigit():
+            return None  # a char(1) in a subject
+        places.append(seen)
+        ids.append(int(digits))
+        mark = joined.find("\1", at)
+    subjects = joined.split("\0")
+    if mark >= 0 or len(subjects) != n:
+        return None  # too many others, or a NUL in a subject
+    rows: list[ListingRow] = []
+    if ids:
+        # The ids are ints parsed above, so writing them into the statement is safe; one
+        # statement, where binding would need one variable each (SQLite allows 999 before 3.32).
+        listed = ",".join(map(str, ids))
+        found = db.execute(f"{_ID_ROWS} WHERE id IN ({listed}) ORDER BY id").fetchall()
+        if [row[0] for row in found] != ids:
+            return None
+        rows = [row[1:] for row in found]
+    for place, row, id_ in zip(places, rows, ids, strict=True):
+        if subjects[place] != f"{row[0]}\1{id_}":
+            return None
+        subjects[place] = row[0]
+    reasons = [rule.reason] * n if rule.named is None else NamedReasons(before, after)
+    return subjects, rule.cause, reasons, rule.listed_at, list(zip(places, rows, strict=True))
 
 
 class SQLiteStore(SQLStore):
@@ -487,6 +565,7 @@ class SQLiteStore(SQLStore):
             # How the last window's hosts' reasons were: one for all ("shared", not read),
             # each naming its host alike ("named", checked, not read) or else ("own", read).
             mode = "shared"
+            rule: _Rule | None = None  # the hosts of the last window that came as hosts
             head = db.execute(_HEAD_SQL, (0,)).fetchone()
             while head is not None:
                 low, cause, reason, listed_at, first = head
@@ -494,34 +573,64 @@ class SQLiteStore(SQLStore):
                 params = (low, cause, reason, listed_at, high)
                 reasons: list[str] | NamedReasons | None = None
                 found: tuple[Any, ...] | None = None
-                if mode == "shared":
+                chunk: HostColumns | None = None
+                if mode == "mixed" and rule is not None:  # one pass, whatever the first row
+                    chunk = _with_others(db, low, high, rule)
+                    if chunk is None:
+                        mode = "shared" if rule.named is None else "named"
+                if chunk is not None:
+                    pass
+                elif mode == "shared":
                     found = db.execute(_SHARED_SQL, params).fetchone()
                     if not found[1] and not found[2]:
                         reasons = [reason] * found[0]
                 parts = around(first, reason) if around is not None and mode != "own" else None
-                if reasons is None and parts is not None and (found is None or not found[1]):
+                if (
+                    chunk is None
+                    and reasons is None
+                    and parts is not None
+                    and (found is None or not found[1])
+                ):
                     before, after = parts
                     named = (*params, before, after, len(before) + 1)
                     found = db.execute(_NAMED_SQL, named).fetchone()
                     if not found[1] and not found[2]:
                         reasons, mode = NamedReasons(before, after), "named"
-                if reasons is None and (found is None or not found[1]):
+                if chunk is None and found is not None and (reasons is None or "/" in found[3]):
+                    # Hosts with a few other rows (ranges) among them: the hosts' rule from
+                    # the first row, or from the last hosts' window when that row is a range.
+                    naming = None if isinstance(reasons, list) else parts  # list: one reason
+                    guess = _Rule(cause, listed_at, reason, naming)
+                    if "/" in first and rule is not None:
+                        guess = rule
+                    if guess.named is not None or not found[2] or guess is rule:
+                        chunk = _with_others(db, low, high, guess)
+                    if chunk is not None:
+                        rule, mode = guess, "mixed"
+                if chunk is None and reasons is None and (found is None or not found[1]):
                     found = db.execute(_OWN_SQL, params).fetchone()
                     if not found[1]:
                         texts = found[4].split("\0")
                         reasons, mode = texts, _mode(texts, found[3], around)
-                assert found is not None  # one of the reads above ran
-                n, other, _, subjects = found[:4]
-                hosts = None if other or "/" in subjects else subjects.split("\0")
-                # (a "\0" in a subject or reason shows as a count that differs)
-                counted = isinstance(reasons, NamedReasons) or len(reasons or ()) == n
-                if hosts is not None and len(hosts) == n and reasons is not None and counted:
-                    yield hosts, cause, reasons, listed_at
-                else:
+                if chunk is None:
+                    assert found is not None  # one of the reads above ran
+                    n, other, _, subjects = found[:4]
+                    hosts = None if other or "/" in subjects else subjects.split("\0")
+                    # (a "\0" in a subject or reason shows as a count that differs)
+                    counted = isinstance(reasons, NamedReasons) or len(reasons or ()) == n
+                    if hosts is not None and len(hosts) == n and reasons is not None and counted:
+                        chunk = hosts, cause, reasons, listed_at, []
+                        if isinstance(reasons, NamedReasons):
+                            rule = _Rule(cause, listed_at, reason, (reasons.before, reasons.after))
+                        elif reasons.count(reason) == n:
+                            rule = _Rule(cause, listed_at, reason, None)
+                if chunk is None:
                     yield db.execute(
                         f"{_ROWS} NOT INDEXED WHERE id >= ? AND id < ? AND expires_at IS NULL",
                         (low, high),
                     ).fetchall()
+                else:
+                    yield chunk
                 head = db.execute(_HEAD_SQL, (high,)).fetchone()
             cursor = db.execute(
                 f"{_ROWS} WHERE expires_at > ? ORDER BY expires_at, id", (active_at.timestamp(),)

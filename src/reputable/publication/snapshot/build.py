@@ -458,6 +458,10 @@ class HostRun:
     #: (before, after) when every reason is before + its subject + after as `around` splits
     #: it (*reasons* is then empty): the store checked it, so no reason was read.
     named: tuple[str, str] | None = None
+    #: Rows among the hosts, in order, each as (its place in the run, the row): the run then
+    #: holds every row's subject, and its other columns at those places are not read. A
+    #: store's window of hosts with a few ranges among them (``SQLiteStore.listing_chunks``).
+    others: Sequence[tuple[int, ListingRow]] = ()
 
 
 #: What `build` reads: chunks of rows (each takes the per-row loop unless `_host_columns`
@@ -539,6 +543,37 @@ def _pieces(chunk: list[ListingRow], cut: float) -> Iterator[HostRun | list[List
             until = expires[at:end] if not nones[at] else None
             yield HostRun(subjects[at:end], causes[at], reasons[at:end], listed[at:end], until)
         at = end
+    if rows:
+        yield rows
+
+
+def _split(run: HostRun) -> Iterator[HostRun | list[ListingRow]]:
+    """Yield a run with *others* in order as runs of its hosts and lists of rows."""
+    named = run.named
+    rows: list[ListingRow] = []
+    at = 0
+    for end, row in chain(run.others, [(len(run.subjects), None)]):
+        if end - at >= MIN_RUN:
+            if rows:
+                yield rows
+                rows = []
+            yield HostRun(
+                run.subjects[at:end],
+                run.cause,
+                run.reasons[at:end] if named is None else (),
+                run.listed[at:end],
+                None if run.expires is None else run.expires[at:end],
+                named=named,
+            )
+        else:
+            for i in range(at, end):
+                subject = run.subjects[i]
+                reason = run.reasons[i] if named is None else f"{named[0]}{subject}{named[1]}"
+                until = None if run.expires is None else run.expires[i]
+                rows.append((subject, 4, run.cause, reason, run.listed[i], until))
+        if row is not None:
+            rows.append(row)
+        at = end + 1
     if rows:
         yield rows
 
@@ -637,7 +672,11 @@ def build(
     pieces = (
         piece
         for chunk in chunks
-        for piece in ((chunk,) if isinstance(chunk, HostRun) else _pieces(chunk, cut))
+        for piece in (
+            (_split(chunk) if chunk.others else (chunk,))
+            if isinstance(chunk, HostRun)
+            else _pieces(chunk, cut)
+        )
     )
     for piece in pieces:
         if isinstance(piece, HostRun):

@@ -163,14 +163,14 @@ def _listings(source: ListingSource, now: datetime) -> Iterable[ListingRow] | Li
 
     def runs() -> Iterator[Chunk]:
         for chunk in chunked(active_at=now, around=around):
-            if isinstance(chunk, tuple):  # (subjects, cause, reasons, listed_at), no expiry
-                subjects, cause, reasons, listed_at = chunk
+            if isinstance(chunk, tuple):  # (subjects, cause, reasons, listed_at, others)
+                subjects, cause, reasons, listed_at, others = chunk
                 listed = array("d", [listed_at]) * len(subjects)  # extends as a memcpy
                 if isinstance(reasons, tuple):  # NamedReasons: each names its host alike
                     named = (reasons[0], reasons[1])  # (before, after)
-                    yield HostRun(subjects, cause, (), listed, None, named=named)
+                    yield HostRun(subjects, cause, (), listed, None, named=named, others=others)
                 else:
-                    yield HostRun(subjects, cause, reasons, listed, None)
+                    yield HostRun(subjects, cause, reasons, listed, None, others=others)
             else:
                 yield chunk
 
