@@ -549,7 +549,9 @@ class SQLiteStore(SQLStore):
 
         A chunk is a list of rows, or `HostColumns` for a window of ids whose never-expiring
         rows are all IPv4 hosts of one cause and listed_at (a bulk import): SQLite checks
-        that and joins their subjects and reasons, so no tuple or float is made per row.
+        that and joins their subjects and reasons, so no tuple or float is made per row. A
+        window where a few rows are not such hosts (an rbldnsd file's ranges among its hosts)
+        comes as `HostColumns` too, those rows beside it with their places.
         Iterating ``listing_rows`` over the 10M bench store cost 20.0 s CPU: ~11 s for six
         objects per row, ~8 s for its ``OR`` (every row found through the expires_at index,
         then a table seek; a table scan: 12.2 s) (docs/benchmarks.md, "Snapshot build at
@@ -563,7 +565,8 @@ class SQLiteStore(SQLStore):
             db.execute("BEGIN")
         try:
             # How the last window's hosts' reasons were: one for all ("shared", not read),
-            # each naming its host alike ("named", checked, not read) or else ("own", read).
+            # each naming its host alike ("named", checked, not read) or else ("own", read);
+            # "mixed": hosts under `rule` with a few other rows among them (`_with_others`).
             mode = "shared"
             rule: _Rule | None = None  # the hosts of the last window that came as hosts
             head = db.execute(_HEAD_SQL, (0,)).fetchone()
@@ -603,7 +606,9 @@ class SQLiteStore(SQLStore):
                     guess = _Rule(cause, listed_at, reason, naming)
                     if "/" in first and rule is not None:
                         guess = rule
-                    if guess.named is not None or not found[2] or guess is rule:
+                    # (a window of ranges is not tried: its pass would be spent for nothing)
+                    few = found[3].count("/") <= found[0] // OTHERS_SHARE
+                    if few and (guess.named is not None or not found[2] or guess is rule):
                         chunk = _with_others(db, low, high, guess)
                     if chunk is not None:
                         rule, mode = guess, "mixed"

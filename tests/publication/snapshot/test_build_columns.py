@@ -139,3 +139,58 @@ def test_single_answers_of_a_mixed_run() -> None:
     own = list(range(first_value, first_value + len(atoms)))
     assert found == [first_value, *own[1:2001], first_value, first_value]
     assert found == [table.answer(value) for value in own]
+
+
+def _runs_with_others(
+    rows: list[tuple[str, int, str, str, float, float | None]], size: int, *, named: bool
+) -> list[build_module.Chunk]:
+    """Cut *rows* into windows of *size*, each a run of its never-expiring "spam" hosts with
+    the other rows among them (as ``SQLiteStore.listing_chunks`` gives a mixed window)."""
+    chunks: list[build_module.Chunk] = []
+    for start in range(0, len(rows), size):
+        window = rows[start : start + size]
+        others = [
+            (place, row)
+            for place, row in enumerate(window)
+            if row[1] != 4 or "/" in row[0] or row[2] != "spam" or row[5] is not None
+            or (named and row[3] != f"seen {row[0]}")
+        ]  # fmt: skip
+        subjects = [row[0] for row in window]
+        listed = array("d", [row[4] for row in window])
+        if named:
+            run = build_module.HostRun(
+                subjects, "spam", (), listed, None, named=("seen ", ""), others=others
+            )
+        else:
+            reasons = [row[3] for row in window]
+            run = build_module.HostRun(subjects, "spam", reasons, listed, None, others=others)
+        chunks.append(run)
+    return chunks
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_runs_with_others_equal_rows(named: bool) -> None:
+    """Runs of hosts with ranges, exclusion pieces and other rows among them (a store's mixed
+    windows) give the same header and sections as the same rows row by row."""
+    config = parse_config(DEFAULT_TOML, __import__("pathlib").Path("/nonexistent/reputable.toml"))
+    zones = {
+        "ip_zone": config.ip_zone,
+        "domain_zone": config.domain_zone,
+        "allow_zone": config.allow_zone,
+    }
+    rows = _rows(3, 2 * build_module.CHUNK)
+    if named:  # every host's reason names it, as an rbldnsd `$` import stores it
+        rows = [(s, f, c, f"seen {s}" if "/" not in s else r, t, e) for s, f, c, r, t, e in rows]
+    # The pieces a `!` line cuts a range into, one of them a host that names the range.
+    rows[5:5] = [("10.1.0.0/31", 4, "spam", "seen 10.1.0.0/24", 3.0, None)]
+    rows[6:6] = [("10.1.0.3", 4, "spam", "seen 10.1.0.0/24", 3.0, None)]
+    rows.insert(0, ("10.2.0.0/24", 4, "spam", "seen 10.2.0.0/24", 4.0, None))  # first place
+    chunks = _runs_with_others(rows, 700, named=named)
+    assert all(isinstance(c, build_module.HostRun) and c.others for c in chunks[:-1])
+    allows = [("10.0.0.7", 4, "ok", None)]
+    fast = build_module.build(
+        build_module.ListingChunks(chunks), allows, serial=4, now=NOW, **zones
+    )
+    slow = build_module.build(rows, allows, serial=4, now=NOW, **zones)
+    assert fast.header == slow.header
+    assert _flat(fast.sections) == _flat(slow.sections)
