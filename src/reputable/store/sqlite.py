@@ -494,7 +494,7 @@ def _with_others(db: sqlite3.Connection, low: int, high: int, rule: _Rule) -> Ho
         end = joined.find("\0", mark)
         at = len(joined) if end < 0 else end
         digits = joined[mark + 1 : at]
-        if not digits.isdigit():
+        if not (digits.isascii() and digits.isdigit()):
             return None  # a char(1) in a subject
         places.append(seen)
         ids.append(int(digits))
