@@ -187,6 +187,14 @@ def test_runs_with_others_equal_rows(named: bool) -> None:
     rows.insert(0, ("10.2.0.0/24", 4, "spam", "seen 10.2.0.0/24", 4.0, None))  # first place
     chunks = _runs_with_others(rows, 700, named=named)
     assert all(isinstance(c, build_module.HostRun) and c.others for c in chunks[:-1])
+    gaps = [
+        b - a - 1
+        for c in chunks
+        if isinstance(c, build_module.HostRun)
+        for (a, _), (b, _) in zip(c.others, c.others[1:], strict=False)
+    ]
+    assert any(0 < gap < build_module.MIN_SPLIT for gap in gaps)  # hosts that go as rows
+    assert any(gap >= build_module.MIN_SPLIT for gap in gaps)  # and hosts that go as runs
     allows = [("10.0.0.7", 4, "ok", None)]
     fast = build_module.build(
         build_module.ListingChunks(chunks), allows, serial=4, now=NOW, **zones

@@ -547,13 +547,19 @@ def _pieces(chunk: list[ListingRow], cut: float) -> Iterator[HostRun | list[List
         yield rows
 
 
+#: Hosts between two other rows of a run that `_split` packs as a run; fewer go row by row.
+#: Lower than MIN_RUN: a stretch of a run costs no columns of its own (the 1M mixed rbldnsd
+#: store: ~0.05 s less CPU than at 32, docs/benchmarks.md).
+MIN_SPLIT: Final = 8
+
+
 def _split(run: HostRun) -> Iterator[HostRun | list[ListingRow]]:
     """Yield a run with *others* in order as runs of its hosts and lists of rows."""
     named = run.named
     rows: list[ListingRow] = []
     at = 0
     for end, row in chain(run.others, [(len(run.subjects), None)]):
-        if end - at >= MIN_RUN:
+        if end - at >= MIN_SPLIT:
             if rows:
                 yield rows
                 rows = []
