@@ -519,6 +519,75 @@ def _with_others(db: sqlite3.Connection, low: int, high: int, rule: _Rule) -> Ho
     return subjects, rule.cause, reasons, rule.listed_at, list(zip(places, rows, strict=True))
 
 
+class _Windows:
+    """The windows of one `SQLiteStore.listing_chunks` read, each checked as its hosts in
+    SQL, with what one window tells about the next."""
+
+    def __init__(self, db: sqlite3.Connection, around: Around | None) -> None:
+        self.db, self.around = db, around
+        # How the last window's hosts' reasons were: one for all ("shared", not read),
+        # each naming its host alike ("named", checked, not read) or else ("own", read);
+        # "mixed": hosts under `rule` with a few other rows among them (`_with_others`).
+        self.mode = "shared"
+        self.rule: _Rule | None = None  # the hosts of the last window that came as hosts
+
+    def hosts(self, head: tuple[Any, ...], high: int) -> HostColumns | None:
+        """Return the window from *head* (`_HEAD_SQL`'s row) to *high* as `HostColumns`, or
+        None when it comes as rows."""
+        db, rule = self.db, self.rule
+        low, cause, reason, listed_at, first = head
+        if self.mode == "mixed" and rule is not None:  # one pass, whatever the first row
+            chunk = _with_others(db, low, high, rule)
+            if chunk is not None:
+                return chunk
+            self.mode = "shared" if rule.named is None else "named"
+        params = (low, cause, reason, listed_at, high)
+        reasons: list[str] | NamedReasons | None = None
+        found: tuple[Any, ...] | None = None
+        if self.mode == "shared":
+            found = db.execute(_SHARED_SQL, params).fetchone()
+            if not found[1] and not found[2]:
+                reasons = [reason] * found[0]
+        around = self.around if self.mode != "own" else None
+        parts = around(first, reason) if around is not None else None
+        if reasons is None and parts is not None and (found is None or not found[1]):
+            before, after = parts
+            named = (*params, before, after, len(before) + 1)
+            found = db.execute(_NAMED_SQL, named).fetchone()
+            if not found[1] and not found[2]:
+                reasons, self.mode = NamedReasons(before, after), "named"
+        if found is not None and (reasons is None or "/" in found[3]):
+            # Hosts with a few other rows (ranges) among them: the hosts' rule from the
+            # first row, or from the last hosts' window when that row is a range. A window
+            # of ranges is not tried: its pass would be spent for nothing.
+            guess = _Rule(cause, listed_at, reason, None if isinstance(reasons, list) else parts)
+            if "/" in first and rule is not None:
+                guess = rule
+            few = found[3].count("/") <= found[0] // OTHERS_SHARE
+            if few and (guess.named is not None or not found[2] or guess is rule):
+                chunk = _with_others(db, low, high, guess)
+                if chunk is not None:
+                    self.rule, self.mode = guess, "mixed"
+                    return chunk
+        if reasons is None and (found is None or not found[1]):
+            found = db.execute(_OWN_SQL, params).fetchone()
+            if not found[1]:
+                texts = found[4].split("\0")
+                reasons, self.mode = texts, _mode(texts, found[3], self.around)
+        assert found is not None  # one of the reads above ran
+        n, other, _, subjects = found[:4]
+        hosts = None if other or "/" in subjects else subjects.split("\0")
+        # (a "\0" in a subject or reason shows as a count that differs)
+        counted = isinstance(reasons, NamedReasons) or len(reasons or ()) == n
+        if hosts is None or len(hosts) != n or reasons is None or not counted:
+            return None
+        if isinstance(reasons, NamedReasons):
+            self.rule = _Rule(cause, listed_at, reason, (reasons.before, reasons.after))
+        elif reasons.count(reason) == n:
+            self.rule = _Rule(cause, listed_at, reason, None)
+        return hosts, cause, reasons, listed_at, []
+
+
 class SQLiteStore(SQLStore):
     """Listings in one SQLite file in WAL mode."""
 
@@ -564,71 +633,11 @@ class SQLiteStore(SQLStore):
         if own:
             db.execute("BEGIN")
         try:
-            # How the last window's hosts' reasons were: one for all ("shared", not read),
-            # each naming its host alike ("named", checked, not read) or else ("own", read);
-            # "mixed": hosts under `rule` with a few other rows among them (`_with_others`).
-            mode = "shared"
-            rule: _Rule | None = None  # the hosts of the last window that came as hosts
+            windows = _Windows(db, around)
             head = db.execute(_HEAD_SQL, (0,)).fetchone()
             while head is not None:
-                low, cause, reason, listed_at, first = head
-                high = low + WINDOW
-                params = (low, cause, reason, listed_at, high)
-                reasons: list[str] | NamedReasons | None = None
-                found: tuple[Any, ...] | None = None
-                chunk: HostColumns | None = None
-                if mode == "mixed" and rule is not None:  # one pass, whatever the first row
-                    chunk = _with_others(db, low, high, rule)
-                    if chunk is None:
-                        mode = "shared" if rule.named is None else "named"
-                if chunk is not None:
-                    pass
-                elif mode == "shared":
-                    found = db.execute(_SHARED_SQL, params).fetchone()
-                    if not found[1] and not found[2]:
-                        reasons = [reason] * found[0]
-                parts = around(first, reason) if around is not None and mode != "own" else None
-                if (
-                    chunk is None
-                    and reasons is None
-                    and parts is not None
-                    and (found is None or not found[1])
-                ):
-                    before, after = parts
-                    named = (*params, before, after, len(before) + 1)
-                    found = db.execute(_NAMED_SQL, named).fetchone()
-                    if not found[1] and not found[2]:
-                        reasons, mode = NamedReasons(before, after), "named"
-                if chunk is None and found is not None and (reasons is None or "/" in found[3]):
-                    # Hosts with a few other rows (ranges) among them: the hosts' rule from
-                    # the first row, or from the last hosts' window when that row is a range.
-                    naming = None if isinstance(reasons, list) else parts  # list: one reason
-                    guess = _Rule(cause, listed_at, reason, naming)
-                    if "/" in first and rule is not None:
-                        guess = rule
-                    # (a window of ranges is not tried: its pass would be spent for nothing)
-                    few = found[3].count("/") <= found[0] // OTHERS_SHARE
-                    if few and (guess.named is not None or not found[2] or guess is rule):
-                        chunk = _with_others(db, low, high, guess)
-                    if chunk is not None:
-                        rule, mode = guess, "mixed"
-                if chunk is None and reasons is None and (found is None or not found[1]):
-                    found = db.execute(_OWN_SQL, params).fetchone()
-                    if not found[1]:
-                        texts = found[4].split("\0")
-                        reasons, mode = texts, _mode(texts, found[3], around)
-                if chunk is None:
-                    assert found is not None  # one of the reads above ran
-                    n, other, _, subjects = found[:4]
-                    hosts = None if other or "/" in subjects else subjects.split("\0")
-                    # (a "\0" in a subject or reason shows as a count that differs)
-                    counted = isinstance(reasons, NamedReasons) or len(reasons or ()) == n
-                    if hosts is not None and len(hosts) == n and reasons is not None and counted:
-                        chunk = hosts, cause, reasons, listed_at, []
-                        if isinstance(reasons, NamedReasons):
-                            rule = _Rule(cause, listed_at, reason, (reasons.before, reasons.after))
-                        elif reasons.count(reason) == n:
-                            rule = _Rule(cause, listed_at, reason, None)
+                low, high = head[0], head[0] + WINDOW
+                chunk = windows.hosts(head, high)
                 if chunk is None:
                     yield db.execute(
                         f"{_ROWS} NOT INDEXED WHERE id >= ? AND id < ? AND expires_at IS NULL",
