@@ -93,6 +93,15 @@ def test_rate_limits_of_zero_are_out_of_the_schema_range(text: str) -> None:
     assert any("must be >= 1" in line for line in problems(text)), problems(text)
 
 
+def test_the_reference_shows_the_bounds_of_optional_keys() -> None:
+    """An unset-by-default key's range is in the reference too (it read just "integer")."""
+    reference = reference_markdown()
+    assert "| `checker.concurrency` | integer >= 1 | unset |" in reference
+    assert "| `dns.access[].rrl` | integer >= 0 | unset |" in reference
+    assert "| `checker.timeout` | number > 0 | unset |" in reference
+    assert any("must be > 0" in line for line in problems("[checker]\ntimeout = 0\n"))
+
+
 def test_several_problems_are_reported_at_once() -> None:
     """All broken keys of a file come out in one error, not one per run."""
     text = '[dns]\nworkrs = 2\nfast_path = "yes"\n[zones.ip]\nttl = -5\n[feeds]\nintervall = 3\n'

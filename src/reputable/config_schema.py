@@ -450,7 +450,7 @@ class Checker(Section):
     zone_files: list[str] = []
     zone: list[dict[str, Any]] = []  # checked by checker/catalogue.py (stage_problems)
     dkim_selectors: list[str] = []
-    timeout: NonNegative | None = None
+    timeout: Annotated[float, Field(gt=0)] | None = None  # checker/settings.py: positive
     retries: Count | None = None
     concurrency: Annotated[int, Field(ge=1)] | None = None
 
