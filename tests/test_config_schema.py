@@ -83,6 +83,25 @@ def test_each_defect_is_one_plain_line_naming_key_value_and_fix(text: str, expec
     assert any(line.startswith(expected) for line in lines), lines
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["[http]\ndelist_per_client = 0\n", "[http]\ndelist_per_subject = 0\n",
+     "[web]\nlogin_per_minute = 0\n"],
+)  # fmt: skip
+def test_rate_limits_of_zero_are_out_of_the_schema_range(text: str) -> None:
+    """The schema (and so docs/configuration.md's reference) refuses what [http]/[web] refuse."""
+    assert any("must be >= 1" in line for line in problems(text)), problems(text)
+
+
+def test_the_reference_shows_the_bounds_of_optional_keys() -> None:
+    """An unset-by-default key's range is in the reference too (it read just "integer")."""
+    reference = reference_markdown()
+    assert "| `checker.concurrency` | integer >= 1 | unset |" in reference
+    assert "| `dns.access[].rrl` | integer >= 0 | unset |" in reference
+    assert "| `checker.timeout` | number > 0 | unset |" in reference
+    assert any("must be > 0" in line for line in problems("[checker]\ntimeout = 0\n"))
+
+
 def test_several_problems_are_reported_at_once() -> None:
     """All broken keys of a file come out in one error, not one per run."""
     text = '[dns]\nworkrs = 2\nfast_path = "yes"\n[zones.ip]\nttl = -5\n[feeds]\nintervall = 3\n'

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from reputable.config_schema import Schema
@@ -340,6 +341,11 @@ _PLAIN: Final = {bool: "boolean", int: "integer", float: "number", str: "text"}
 def _describe(annotation: Any, metadata: Sequence[Any] = ()) -> str:
     """Return a short human type of a field: ``integer >= 1``, ``list of CIDR``, ``duration``."""
     bounds = []
+    # An optional field (``Count | None``) keeps its bounds in a Field() nested in the
+    # Annotated type: pydantic lifts only a top-level Field's constraints into metadata.
+    metadata = [
+        m for item in metadata for m in (item.metadata if isinstance(item, FieldInfo) else [item])
+    ]
     for item in metadata:
         for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
             if getattr(item, attr, None) is not None:

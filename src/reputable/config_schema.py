@@ -155,6 +155,7 @@ HostPort = Annotated[str, AfterValidator(_hostport)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Count = Annotated[int, Field(ge=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]  # a limit of 0 would refuse everyone
 Share = Annotated[float, Field(ge=0, le=1)]
 NonNegative = Annotated[float, Field(ge=0)]
 
@@ -218,8 +219,8 @@ class Http(Section):
     max_body: Annotated[Any, AfterValidator(_size)] = "10MB"
     request_timeout: PositiveDuration = "30s"
     cors_origins: list[str] = []
-    delist_per_client: Count = 5
-    delist_per_subject: Count = 3
+    delist_per_client: AtLeastOne = 5
+    delist_per_subject: AtLeastOne = 3
     delist_window: PositiveDuration = "1h"
     bouncer_duration: PositiveDuration = "365d"
 
@@ -227,7 +228,7 @@ class Http(Section):
 class Web(Section):
     check_setup: bool = False
     session_ttl: PositiveDuration = "8h"
-    login_per_minute: Count = 10
+    login_per_minute: AtLeastOne = 10
 
 
 Mail: type[Section] = create_model(  # type: ignore[call-overload]  # "from" is a keyword: built from a table
@@ -449,7 +450,7 @@ class Checker(Section):
     zone_files: list[str] = []
     zone: list[dict[str, Any]] = []  # checked by checker/catalogue.py (stage_problems)
     dkim_selectors: list[str] = []
-    timeout: NonNegative | None = None
+    timeout: Annotated[float, Field(gt=0)] | None = None  # checker/settings.py: positive
     retries: Count | None = None
     concurrency: Annotated[int, Field(ge=1)] | None = None
 

@@ -79,6 +79,18 @@ def test_selftest_flags_dead_world_refused_and_silent_zones(
     assert code == 1
 
 
+def test_selftest_prints_records_for_scripts(world: DnsFixture, zone_file: Path) -> None:
+    """--plain gives one tab-separated zone/health/detail line per zone, --json one array."""
+    zones = ("--zone", "listed.test", "--zone", "odd.test")
+    code, out = invoke(world, zone_file, "--selftest", *zones, "--plain")
+    rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
+    assert set(rows) == {"listed.test", "odd.test"} and code == 1
+    assert rows["listed.test"][1] == "ok" and rows["odd.test"][1] == "dead"
+    code, out = invoke(world, zone_file, "--selftest", *zones, "--json")
+    health = {r["zone"]: r["health"] for r in json.loads(out)}
+    assert health == {"listed.test": "ok", "odd.test": "dead"} and code == 1
+
+
 def test_judge_prefers_refusal_over_dead() -> None:
     """A refused test point says 'check your resolver', not 'the zone is dead'."""
     zone = load_zone_file(Path(__file__).parent / "data" / "zones.toml")[0]

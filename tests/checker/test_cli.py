@@ -129,6 +129,23 @@ def test_list_zones_shows_builtin_catalogue() -> None:
     assert "zen.spamhaus.org" in result.output and "closed" in result.output
 
 
+def test_list_zones_prints_records_for_scripts() -> None:
+    """--list-zones --plain is one tab-separated line per zone, --json one array (docs/cli.md)."""
+    runner = CliRunner(env={"COLUMNS": "300"})
+    plain = runner.invoke(
+        app(), ["check", "--list-zones", "--plain", "--nameserver", "127.0.0.1:9"]
+    )
+    rows = [line.split("\t") for line in plain.output.splitlines()]
+    assert plain.exit_code == 0 and all(len(row) == 6 for row in rows)
+    assert ["zen.spamhaus.org", "ip", "block", "yes", "Spamhaus", "-"] in rows
+    listed = runner.invoke(
+        app(), ["check", "--list-zones", "--json", "--nameserver", "127.0.0.1:9"]
+    )
+    zones = {z["zone"]: z for z in json.loads(listed.output)}
+    assert len(zones) == len(rows) and zones["zen.spamhaus.org"]["closed"] == ""
+    assert any(z["closed"] for z in zones.values())
+
+
 def test_html_into_missing_folder_is_exit_2_before_any_query(
     world: DnsFixture, zone_file: Path, tmp_path: Path
 ) -> None:

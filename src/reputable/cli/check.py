@@ -112,8 +112,38 @@ def guarded(body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
-def list_zones(console: Console, zones: tuple[cat.Zone, ...]) -> int:
-    """Print the catalogue as a table."""
+#: Fields of a catalogue entry and of a self-test result under --json/--plain (docs/checker.md).
+ZONE_FIELDS: Final = ("zone", "kind", "policy", "ipv6", "operator", "closed")
+HEALTH_FIELDS: Final = ("zone", "health", "detail")
+
+
+def print_records(records: list[dict[str, Any]], fields: tuple[str, ...], plain: bool) -> None:
+    """Print *records* as one JSON array, or as tab-separated lines with *plain* (docs/cli.md)."""
+    if plain:
+        for record in records:
+            sys.stdout.write(plain_line(record, fields) + "\n")
+    else:
+        sys.stdout.write(json.dumps(records, indent=2) + "\n")
+
+
+def list_zones(
+    console: Console, zones: tuple[cat.Zone, ...], *, as_json: bool = False, plain: bool = False
+) -> int:
+    """Print the catalogue: a table, or for scripts one record per zone (--json, --plain)."""
+    if as_json or plain:
+        records = [
+            {
+                "zone": z.name,
+                "kind": z.kind.value,
+                "policy": "allow" if z.allow else "block",
+                "ipv6": z.ipv6,
+                "operator": z.operator,
+                "closed": z.closed,
+            }
+            for z in zones
+        ]
+        print_records(records, ZONE_FIELDS, plain)
+        return 0
     table = Table(title=f"{len(zones)} zones", title_justify="left")
     for column in ("zone", "kind", "policy", "IPv6", "operator", "status"):
         table.add_column(column, overflow="fold")
@@ -130,7 +160,14 @@ def list_zones(console: Console, zones: tuple[cat.Zone, ...]) -> int:
     return 0
 
 
-def run_selftest(console: Console, settings: Settings, zones: tuple[cat.Zone, ...]) -> int:
+def run_selftest(
+    console: Console,
+    settings: Settings,
+    zones: tuple[cat.Zone, ...],
+    *,
+    as_json: bool = False,
+    plain: bool = False,
+) -> int:
     """Test every zone's RFC 5782 test points; exit 0 only if all are healthy."""
 
     async def go() -> tuple[ZoneHealth, ...]:
@@ -139,6 +176,11 @@ def run_selftest(console: Console, settings: Settings, zones: tuple[cat.Zone, ..
             return await selftest(zones, client)
 
     results = asyncio.run(go())
+    bad = sum(r.health is not Health.OK for r in results)
+    if as_json or plain:
+        records = [{"zone": r.zone, "health": r.health.value, "detail": r.detail} for r in results]
+        print_records(records, HEALTH_FIELDS, plain)
+        return 0 if not bad else 1
     table = Table(title="zone self-test (RFC 5782 test points)", title_justify="left")
     for column in ("zone", "health", "detail"):
         table.add_column(column, overflow="fold")
@@ -146,7 +188,6 @@ def run_selftest(console: Console, settings: Settings, zones: tuple[cat.Zone, ..
         style = "green" if r.health is Health.OK else "bold red"
         table.add_row(r.zone, f"[{style}]{r.health.value}[/]", r.detail)
     console.print(table)
-    bad = sum(r.health is not Health.OK for r in results)
     console.print(f"{len(results) - bad} of {len(results)} zones healthy")
     return 0 if not bad else 1
 
@@ -315,13 +356,15 @@ def check_command(
             concurrency=concurrency,
         )
         zones = catalogue(settings, zone_file or (), builtin=not no_builtin)
+        if as_json and plain:
+            raise InputError("--json and --plain: choose one output format")
         if list_zones_:
-            return list_zones(console, zones)
+            return list_zones(console, zones, as_json=as_json, plain=plain)
         chosen = cat.select(zones, names=zone or (), include_closed=include_closed)
         if not chosen:
             raise InputError(f"no lists to query: {no_zones_reason(zones)}")
         if selftest:
-            return run_selftest(console, settings, chosen)
+            return run_selftest(console, settings, chosen, as_json=as_json, plain=plain)
         if not no_diagnostics:
             require()  # SPF/DMARC/DKIM need the checker extra; the lists alone do not
         request = Request(
@@ -339,8 +382,6 @@ def check_command(
             if wrong:
                 raise InputError("cannot combine " + "; ".join(wrong))
             return run_batch(file, out, fmt, request, settings, chosen)
-        if as_json and plain:
-            raise InputError("--json and --plain: choose one output format")
         if out is not None or fmt is not None:
             raise InputError("--out and --format write batch results: use them with --file")
         if not subject:

@@ -326,15 +326,21 @@ def report_outbound(
     as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON.")] = False,
     plain: Annotated[
         bool,
-        typer.Option("--plain", help="One line per sending IP and destination, tab-separated."),
+        typer.Option(
+            "--plain", help="One line per sending identity and destination, tab-separated."
+        ),
     ] = False,
     fmt: FormatOpt = "auto",
     domains: Annotated[
-        int, typer.Option("--domains", help="Destination domains to show per IP.")
+        int, typer.Option("--domains", help="Destination domains to show per sending identity.")
     ] = 10,
     now: NowOpt = None,
 ) -> None:
-    """Per sending IP: accepted, bounced, deferred, unknown-recipient bounces and rates by destination."""
+    """Per sending identity: delivered, bounced, deferred, unknown-recipient bounces, by destination.
+
+    An identity is Exim's outgoing interface (I=...) when logged, else the log host and
+    delivery service (Postfix logs no source address), as docs/evidence-mail.md says.
+    """
     out = action_format(as_json, plain)
     config = state(ctx).config
     settings = maillog_settings(config.extra, config.path.parent if config.path else Path.cwd())

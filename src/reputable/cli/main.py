@@ -174,9 +174,10 @@ def samples(text: str) -> list[dict[str, object]]:
 
 @app.command()
 def stats(ctx: typer.Context, as_json: JsonOpt = False, plain: PlainOpt = False) -> None:
-    """Print the DNS counters of the running server in Prometheus text format.
+    """Print the DNS counters the DNS workers last wrote, in Prometheus text format.
 
-    --json prints the samples as [{"name", "labels", "value"}]; --plain one
+    Read from the workers' counter files in data_dir, so after serve stops they are its last
+    counters (`reputable status` says whether serve runs). --json prints the samples as [{"name", "labels", "value"}]; --plain one
     ``name<TAB>labels<TAB>value`` line each.
     """
     from reputable.publication.dnsbl.worker import metrics_path
