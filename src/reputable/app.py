@@ -154,6 +154,10 @@ class Supervisor:
         first_build: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self.config = config
+        #: The config serve started with: what a reload cannot change without a restart
+        #: (listen addresses, workers, sources, store) is compared with it, not with the
+        #: config of the last reload, and /health asks the address the workers listen on.
+        self.running = config
         #: The first snapshot build, started by the launcher before serve's imports.
         self.first_build = first_build
         self.store = store
@@ -742,9 +746,9 @@ class Supervisor:
             restart = [
                 key
                 for key, old, new in (
-                    ("dns", self.config.dns, fresh.dns),
-                    ("sources", self.config.extra.get("sources"), fresh.extra.get("sources")),
-                    ("store", self.config.store_dsn, fresh.store_dsn),
+                    ("dns", self.running.dns, fresh.dns),
+                    ("sources", self.running.extra.get("sources"), fresh.extra.get("sources")),
+                    ("store", self.running.store_dsn, fresh.store_dsn),
                 )
                 if old != new
             ]
@@ -761,7 +765,7 @@ class Supervisor:
         import dns.query
         import dns.rcode
 
-        host, port = self.config.dns.listen[0]
+        host, port = self.running.dns.listen[0]
         host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
         zone = self.config.ip_zone.name
         try:

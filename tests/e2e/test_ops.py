@@ -18,7 +18,7 @@ import pytest
 
 from reputable.store.dsn import open_dsn
 from reputable.store.sqlite_tx import transaction
-from reputable.testing import RunningServer, cli, free_port, write_config
+from reputable.testing import RunningServer, cli, free_port, wait_for, write_config
 from tests.conftest import sqlite_only, use_store
 
 
@@ -292,3 +292,14 @@ def test_reload_applies_new_codes_without_dropping_queries(tmp_path: Path) -> No
                 break
             time.sleep(0.1)
         assert "reload_failed" in server.log() and ask() == {"127.0.0.20"}
+        # What needs a restart is measured against the running config, not the last reload:
+        # a [dns] change and then its revert (without a restart) needs none any more.
+        good = config.read_text().replace("\n[dns]\nworkers = 'many'\n", "")
+        config.write_text(good.replace("workers = 1 ", "workers = 2 ", 1))
+        assert "asked serve" in cli(config, "reload").stdout
+        wait_for(lambda: server.log().count("config_reloaded") == 2, 30)
+        assert "restart_needed=dns" in server.log().split("config_reloaded")[-1].splitlines()[0]
+        config.write_text(good)
+        assert "asked serve" in cli(config, "reload").stdout
+        wait_for(lambda: server.log().count("config_reloaded") == 3, 30)
+        assert "restart_needed=none" in server.log().split("config_reloaded")[-1].splitlines()[0]
