@@ -249,6 +249,11 @@ def export_rbldnsd(
     from reputable.publication.exports import rbldnsd as rbldnsd_export
 
     fmt = action_format(as_json, plain)
+    if str(output) == "-":
+        raise InputError(
+            "--output -: export rbldnsd writes files (the zone's data file and, for IPv6, one"
+            " FILE.<cause>.ip6trie a cause), not standard output; give a file path"
+        )
     config = state(ctx).config
     zone_config, domain = _zone(config, zone)
     at = now_option(now).astimezone(UTC)

@@ -57,3 +57,10 @@ def test_export_refuses_bad_options(config: Path) -> None:
     assert done.returncode == 2
     assert "letters, digits and _" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_export_rbldnsd_refuses_stdout(config: Path) -> None:
+    """rbldnsd's data are several files: `-o -` is refused, and no file named "-" is written."""
+    done = cli(config, "export", "rbldnsd", "-z", "bl.reputable.test", "-o", "-", check=False)
+    assert done.returncode == 2 and "give a file path" in done.stderr
+    assert not list(config.parent.glob("-*")) and not Path("-").exists()
