@@ -83,7 +83,10 @@ def _fill(store: SQLStore, seed: int) -> None:
         elif index % 31 == 7:
             among.append((subject, 4, "manual", "op", "among", cut - 3, None))
             among.append((f"h{index}.evil.example", 0, "spam", "x", "among", cut - 3, None))
-    for rows in (bulk, own, again, named, suffixed, odd, among, mixed):  # suffixed: after named
+    # The same with one reason for all that names no host (the shared rule, not the named one).
+    shared = [(s, 4, "rdns", "generic", "shared", cut - 2, None) for s, *_ in bulk[:600]]
+    shared[40::40] = [(f"{s.rpartition('.')[0]}.0/24", *rest) for s, *rest in shared[40::40]]
+    for rows in (bulk, own, again, named, suffixed, odd, among, shared, mixed):  # sfx after named
         load_listings(store, rows, actor="t", action="import")
     # A gap of ids inside the bulk windows.
     store._db.execute("DELETE FROM listings WHERE id % 97 = 5")
@@ -148,6 +151,7 @@ def test_chunked_build_equals_row_build(
         assert len(among) >= 5  # hosts with ranges among them: the others alone as rows
         assert any(any("/" in row[0] for _, row in c[4]) for c in among)
         assert any(any(row[0] == c[0][0] for _, row in c[4]) for c in among)  # a first range
+        assert any(isinstance(c[2], list) for c in among)  # and under one shared reason
         assert not any_store._sqlite.in_transaction  # the read ended
 
 

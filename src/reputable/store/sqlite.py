@@ -480,9 +480,14 @@ def _with_others(db: sqlite3.Connection, low: int, high: int, rule: _Rule) -> Ho
     in Python (docs/benchmarks.md, "Ranges among an import's hosts, read apart"). One pass
     marks the others among the subjects; only they are read as rows, by id.
     """
-    before, after = rule.named or ("", "")
-    params = (low, rule.cause, rule.reason, rule.listed_at, high, before, after, len(before) + 1)
-    sql = _MARKED_SQL.format(host=_SHARED_HOST if rule.named is None else _NAMED_HOST)
+    params: tuple[object, ...] = (low, rule.cause, rule.reason, rule.listed_at, high)
+    if rule.named is None:  # SQLite wants exactly the parameters the statement numbers
+        sql = _MARKED_SQL.format(host=_SHARED_HOST)
+        before = after = ""
+    else:
+        before, after = rule.named
+        params += (before, after, len(before) + 1)
+        sql = _MARKED_SQL.format(host=_NAMED_HOST)
     n, joined = db.execute(sql, params).fetchone()
     if not n:
         return None
