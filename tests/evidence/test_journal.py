@@ -179,6 +179,7 @@ def test_sources_journal_config_is_checked() -> None:
         journal_settings({"sources": {"journal": {"unit": "ssh"}}}, Path("/etc"))
 
 
+@pytest.mark.serial  # a wall-clock limit (the stop): no other worker's test runs meanwhile
 def test_serve_follows_sources_journal_and_stops_cleanly(tmp_path: Path) -> None:
     """`serve` with [sources.journal] stores the journal's evidence with its cursor and exits on SIGTERM."""
     need_journal_tools()
