@@ -223,10 +223,20 @@ def _answers(host: str, port: int, names: list[str]) -> dict[str, list[list[str]
 
 
 def _serial(host: str, port: int, zone: str) -> int:
+    """Return *zone*'s SOA serial at *host*, or -1 when it has none yet or does not answer.
+
+    -1 for silence too: the tests ask an NSD right after starting it, and one that has not
+    bound its port yet (seconds on a loaded machine) just has no serial yet; the caller's
+    deadline decides.
+    """
+    import dns.exception
     import dns.message
     import dns.query
 
-    reply = dns.query.udp(dns.message.make_query(zone, "SOA"), host, port=port, timeout=2)
+    try:
+        reply = dns.query.udp(dns.message.make_query(zone, "SOA"), host, port=port, timeout=2)
+    except (dns.exception.Timeout, OSError):
+        return -1
     return int(reply.answer[0][0].serial) if reply.answer else -1
 
 

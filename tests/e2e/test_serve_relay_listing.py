@@ -32,11 +32,11 @@ def relay() -> Iterator[SmtpTarget]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    target = asyncio.run_coroutine_threadsafe(start_relay(HOST, closed=False), loop).result(5)
+    target = asyncio.run_coroutine_threadsafe(start_relay(HOST, closed=False), loop).result(60)
     try:
         yield target
     finally:
-        asyncio.run_coroutine_threadsafe(stop(target.server), loop).result(5)
+        asyncio.run_coroutine_threadsafe(stop(target.server), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()

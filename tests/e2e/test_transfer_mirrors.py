@@ -142,7 +142,8 @@ def test_three_mirrors_answer_like_serve_after_a_change(mirrors: Mirrors) -> Non
     """Each NSD answers the sampled names as serve does, before and after a `list add`."""
     m = mirrors
     serial_before = m.serial(PRIMARY, "127.0.0.1", DNS_PORT, m.zones[0])
-    m.wait_serials(serial_before, 60)
+    assert serial_before > 0, "serve answered no SOA serial"  # -1: silence, or no zone
+    m.wait_serials(serial_before, 120)  # the NSDs' start and first AXFRs
     assert disagreements(m, m.names) == []
     listed = json.loads(in_namespace(PRIMARY, "answers", "127.0.0.1", str(DNS_PORT), *m.names))
     assert sum(1 for v in listed.values() if v[0]) > 100  # the sample exercises listings
