@@ -211,7 +211,8 @@ def _answers(host: str, port: int, names: list[str]) -> dict[str, list[list[str]
         texts: set[str] = set()
         for rdtype in (dns.rdatatype.A, dns.rdatatype.TXT):
             query = dns.message.make_query(name, rdtype, use_edns=0, payload=4096)
-            reply, _ = dns.query.udp_with_fallback(query, host, port=port, timeout=3)
+            # 10 s: a loaded machine's answer, not a lost one, on this private link
+            reply, _ = dns.query.udp_with_fallback(query, host, port=port, timeout=10)
             for rrset in reply.answer:
                 for rdata in rrset:
                     if rrset.rdtype == dns.rdatatype.A:
@@ -233,8 +234,11 @@ def _serial(host: str, port: int, zone: str) -> int:
     import dns.message
     import dns.query
 
+    # Over TCP when truncated: serve's SOA answer does not fit 512 bytes, and a TC reply's
+    # empty answer read as "no serial" made the callers' waits for the mirrors pass at once.
+    query = dns.message.make_query(zone, "SOA", use_edns=0, payload=4096)
     try:
-        reply = dns.query.udp(dns.message.make_query(zone, "SOA"), host, port=port, timeout=2)
+        reply, _ = dns.query.udp_with_fallback(query, host, port=port, timeout=2)
     except (dns.exception.Timeout, OSError):
         return -1
     return int(reply.answer[0][0].serial) if reply.answer else -1
