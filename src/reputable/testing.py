@@ -175,17 +175,52 @@ def cli(
     return result
 
 
-def wait_for(predicate: Callable[[], object], seconds: float, what: str = "condition") -> float:
+def wait_for(
+    predicate: Callable[[], object],
+    seconds: float,
+    what: str = "condition",
+    detail: Callable[[], str] | None = None,
+) -> float:
     """Poll *predicate* every 50 ms until it is true; return the seconds that took.
 
-    AssertionError naming *what* when it is still false after *seconds*.
+    The predicate is always asked at least once, and once more when *seconds* have passed (a
+    deadline spent elsewhere, by a loaded machine or a slow first ask, never fails a condition
+    that already holds). AssertionError naming *what* when it is still false then, followed
+    by what *detail* returns (a server's log, say: what the CI run shows of the failure).
     """
     start = time.monotonic()
-    while time.monotonic() - start < seconds:
+    while True:
         if predicate():
             return time.monotonic() - start
+        if time.monotonic() - start >= seconds:
+            raise AssertionError(_not_met(what, seconds, detail))
         time.sleep(0.05)
-    raise AssertionError(f"{what} not met within {seconds} s")
+
+
+async def wait_for_async(
+    predicate: Callable[[], object],
+    seconds: float,
+    what: str = "condition",
+    detail: Callable[[], str] | None = None,
+) -> float:
+    """:func:`wait_for` inside an event loop: poll *predicate* every 20 ms without blocking it.
+
+    For tests whose condition is met by another task of the same loop: a fixed
+    ``asyncio.sleep`` followed by an assertion fails when the machine stalls the loop.
+    """
+    import asyncio
+
+    start = time.monotonic()
+    while True:
+        if predicate():
+            return time.monotonic() - start
+        if time.monotonic() - start >= seconds:
+            raise AssertionError(_not_met(what, seconds, detail))
+        await asyncio.sleep(0.02)
+
+
+def _not_met(what: str, seconds: float, detail: Callable[[], str] | None) -> str:
+    return f"{what} not met within {seconds} s" + (f":\n{detail()}" if detail else "")
 
 
 class RunningServer:

@@ -144,7 +144,7 @@ class DnsFixture:
     def start(self) -> DnsFixture:
         """Bind UDP and TCP on 127.0.0.1 (same free port) and serve in a background thread."""
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(5)
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(60)  # a loaded machine
         return self
 
     def stop(self) -> None:
@@ -157,9 +157,9 @@ class DnsFixture:
                 self._tcp.close()
                 await self._tcp.wait_closed()
 
-        asyncio.run_coroutine_threadsafe(_close(), self._loop).result(5)
+        asyncio.run_coroutine_threadsafe(_close(), self._loop).result(60)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self._thread.join(60)  # closing a loop that still runs raises
         self._loop.close()
 
     def count(self, name: str) -> int:

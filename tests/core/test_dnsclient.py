@@ -15,6 +15,7 @@ import dns.rrset
 import pytest
 
 from reputable.core.dnsclient import DnsClient, Lookup, Nameserver, Outcome
+from reputable.testing import free_port
 
 Answer = Callable[[dns.message.Message], dns.message.Message | None]
 
@@ -146,10 +147,9 @@ def test_silence_is_a_timeout_after_one_retry_on_time() -> None:
 @pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 def test_closed_port_is_an_error_at_once_not_a_timeout() -> None:
     """ICMP port unreachable on the connected socket ends the lookup as an error, quickly."""
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    # Reserved and below the ephemeral range (free_port): nothing binds it meanwhile; a port
+    # bound to 0 and closed could be any socket's again before the query goes out.
+    port = free_port()
 
     async def go() -> tuple[Lookup, float]:
         async with DnsClient(Nameserver(IPv4Address("127.0.0.1"), port), timeout=2) as client:

@@ -69,6 +69,7 @@ def _start(mode: str, family: list[int]) -> tuple[subprocess.Popen[bytes], int, 
     return parent, child, line[1]
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl: Linux")
 @pytest.mark.parametrize("mode", ["prctl", "no-prctl"])
 def test_child_ends_within_2s_of_its_parents_sigkill(mode: str, family: list[int]) -> None:

@@ -145,7 +145,7 @@ def service(ns: str, argv: list[str], log: Path) -> Iterator[subprocess.Popen[by
     def ready() -> bool:
         return "privileges_dropped" in log.read_text() and dig(ns, "2.0.0.127") == "127.0.0.2"
 
-    with running_in(ns, argv, log, ready, seconds=60) as proc:
+    with running_in(ns, argv, log, ready, seconds=120) as proc:
         yield proc
 
 

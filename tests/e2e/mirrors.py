@@ -211,7 +211,8 @@ def _answers(host: str, port: int, names: list[str]) -> dict[str, list[list[str]
         texts: set[str] = set()
         for rdtype in (dns.rdatatype.A, dns.rdatatype.TXT):
             query = dns.message.make_query(name, rdtype, use_edns=0, payload=4096)
-            reply, _ = dns.query.udp_with_fallback(query, host, port=port, timeout=3)
+            # 10 s: a loaded machine's answer, not a lost one, on this private link
+            reply, _ = dns.query.udp_with_fallback(query, host, port=port, timeout=10)
             for rrset in reply.answer:
                 for rdata in rrset:
                     if rrset.rdtype == dns.rdatatype.A:
@@ -223,10 +224,23 @@ def _answers(host: str, port: int, names: list[str]) -> dict[str, list[list[str]
 
 
 def _serial(host: str, port: int, zone: str) -> int:
+    """Return *zone*'s SOA serial at *host*, or -1 when it has none yet or does not answer.
+
+    -1 for silence too: the tests ask an NSD right after starting it, and one that has not
+    bound its port yet (seconds on a loaded machine) just has no serial yet; the caller's
+    deadline decides.
+    """
+    import dns.exception
     import dns.message
     import dns.query
 
-    reply = dns.query.udp(dns.message.make_query(zone, "SOA"), host, port=port, timeout=2)
+    # Over TCP when truncated: serve's SOA answer does not fit 512 bytes, and a TC reply's
+    # empty answer read as "no serial" made the callers' waits for the mirrors pass at once.
+    query = dns.message.make_query(zone, "SOA", use_edns=0, payload=4096)
+    try:
+        reply, _ = dns.query.udp_with_fallback(query, host, port=port, timeout=2)
+    except (dns.exception.Timeout, OSError):
+        return -1
     return int(reply.answer[0][0].serial) if reply.answer else -1
 
 

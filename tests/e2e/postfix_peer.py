@@ -186,7 +186,7 @@ def resolv_conf(ns: str) -> Iterator[None]:
 
 @contextmanager
 def running_in(
-    ns: str, argv: Sequence[str], log: Path, ready: Callable[[], bool], seconds: float = 30
+    ns: str, argv: Sequence[str], log: Path, ready: Callable[[], bool], seconds: float = 120
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run *argv* inside *ns* (output to *log*); yield it once *ready()*, stop it after the block.
 

@@ -176,7 +176,7 @@ def lapi(tmp_path: Path) -> Iterator[Lapi]:
                     stdout=sink,
                     stderr=subprocess.STDOUT,
                 )  # fmt: skip
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120
             while "Local API listening" not in log.read_text(errors="replace"):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"crowdsec LAPI did not start:\n{log.read_text(errors='replace')}")

@@ -96,9 +96,11 @@ def fail2ban_bans(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     log = folder / "auth.log"
     log.write_text("")
     with fail2ban(folder, log) as (sock, db):
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # the server's start: a jail must watch the log first
         while time.monotonic() < deadline and "sshd" not in banned(sock):
             time.sleep(0.2)
+        assert "sshd" in banned(sock), (folder / "f2b.log").read_text()[-2000:]
+        deadline = time.monotonic() + 60  # its own: the polling backend reads the log each second
         with log.open("a") as handle:
             handle.write(auth_log())
         while time.monotonic() < deadline and "192.0.2.50" not in banned(sock):

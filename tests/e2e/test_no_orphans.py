@@ -88,6 +88,7 @@ def test_sigkill_of_serve_leaves_no_child(config: Path) -> None:
             serve.wait()
 
 
+@pytest.mark.serial  # a wall-clock limit (the workers' parent-pid watch): nothing else runs
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges to `nobody`")
 def test_sigkill_after_the_workers_dropped_root(tmp_path: Path) -> None:
     """Workers that changed their user lose PR_SET_PDEATHSIG (the kernel clears it on a

@@ -98,15 +98,17 @@ def test_metrics_show_build_info_listings_and_snapshot_age(
     assert 'reputable_listings{zone="dbl.reputable.test",cause="malware_host"} 1' in text
     age = next(x for x in text.splitlines() if x.startswith("reputable_snapshot_age_seconds "))
     assert 0 <= float(age.split()[1]) < 3600
-    for _ in range(50):  # the policy loop runs every policy.interval (5 s by default)
+
+    def evaluations() -> int:
+        nonlocal text
+        text = _get(server.metrics_port, "/metrics")[1]
         runs = next(
             x for x in text.splitlines() if x.startswith("reputable_policy_evaluations_total ")
         )
-        if int(runs.split()[1]) >= 1:
-            break
-        time.sleep(0.2)
-        text = _get(server.metrics_port, "/metrics")[1]
-    assert int(runs.split()[1]) >= 1
+        return int(runs.split()[1])
+
+    # The policy loop's first run follows serve_ready (then every policy.interval, 5 s).
+    wait_for(lambda: evaluations() >= 1, 60, "a policy evaluation", server.log)
     assert 'reputable_policy_changes_total{change="written"}' in text
     assert 'reputable_snapshot_builds_total{result="failed"} 0' in text
 
@@ -194,11 +196,7 @@ def test_serve_prunes_old_evidence_and_vacuum_shrinks(
                 [(f"k{i}", 946_684_800.0 + i) for i in range(2500)],  # January 2000
             )
         with RunningServer(config) as server:
-            for _ in range(100):
-                if "evidence_pruned" in server.log():
-                    break
-                time.sleep(0.1)
-            assert "evidence_pruned" in server.log(), server.log()
+            wait_for(lambda: "evidence_pruned" in server.log(), 60, "the pruning", server.log)
         left = store._db.execute("SELECT COUNT(*) FROM evidence WHERE source = 'old'").fetchone()
         assert tuple(left) == (0,)
     finally:
@@ -216,7 +214,7 @@ def test_bad_retention_stops_serve_before_binding(tmp_path: Path) -> None:
     assert "retention.evidence" in done.stderr and "Traceback" not in done.stderr
 
 
-def wait_leader(metrics_port: int, timeout: float = 10) -> bool:
+def wait_leader(metrics_port: int, timeout: float = 60) -> bool:
     """True once the node's /metrics says ``reputable_policy_leader 1`` (False after *timeout*)."""
     import time
     import urllib.request
@@ -287,19 +285,20 @@ def test_reload_applies_new_codes_without_dropping_queries(tmp_path: Path) -> No
         config.write_text(config.read_text() + "\n[dns]\nworkers = 'many'\n")
         assert server.proc is not None
         server.proc.send_signal(signal.SIGHUP)  # SIGHUP does the same as `reputable reload`
-        for _ in range(100):
-            if "reload_failed" in server.log():
-                break
-            time.sleep(0.1)
-        assert "reload_failed" in server.log() and ask() == {"127.0.0.20"}
+        wait_for(lambda: "reload_failed" in server.log(), 60, "reload_failed", server.log)
+        assert ask() == {"127.0.0.20"}
         # What needs a restart is measured against the running config, not the last reload:
         # a [dns] change and then its revert (without a restart) needs none any more.
         good = config.read_text().replace("\n[dns]\nworkers = 'many'\n", "")
         config.write_text(good.replace("workers = 1 ", "workers = 2 ", 1))
         assert "asked serve" in cli(config, "reload").stdout
-        wait_for(lambda: server.log().count("config_reloaded") == 2, 30)
+        wait_for(
+            lambda: server.log().count("config_reloaded") == 2, 60, "config_reloaded", server.log
+        )
         assert "restart_needed=dns" in server.log().split("config_reloaded")[-1].splitlines()[0]
         config.write_text(good)
         assert "asked serve" in cli(config, "reload").stdout
-        wait_for(lambda: server.log().count("config_reloaded") == 3, 30)
+        wait_for(
+            lambda: server.log().count("config_reloaded") == 3, 60, "config_reloaded", server.log
+        )
         assert "restart_needed=none" in server.log().split("config_reloaded")[-1].splitlines()[0]

@@ -139,13 +139,17 @@ def _start_rbldnsd(
     argv += ["-b", f"127.0.0.1/{port}", "-p", str(root.parent / "rbldnsd.pid"), *specs]
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if "started" in log.read_text() or proc.poll() is not None:
             break
         time.sleep(0.05)
     if proc.poll() is not None:
         raise RuntimeError(f"rbldnsd exited {proc.returncode}:\n{log.read_text()}")
+    if "started" not in log.read_text():  # queried now, it would time out with no reason given
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"rbldnsd did not say 'started' within 60 s:\n{log.read_text()}")
     return proc
 
 

@@ -117,22 +117,39 @@ def test_cli_change_visible_within_five_seconds(server: tuple[Path, int, Running
     config, port, _ = server
     name = "99.2.0.192.bl.reputable.test"
     assert query(port, name).rcode() == dns.rcode.NXDOMAIN
+    # Each change waited for past the limit, then timed: a failure says how late it was.
     cli(config, "list", "add", "192.0.2.99", "--cause", "harvest")
-    took = wait_for(lambda: codes(query(port, name)) == {"127.0.0.3"}, 5.0)
-    assert took < 5.0
+    took = wait_for(lambda: codes(query(port, name)) == {"127.0.0.3"}, 30, "the listing")
+    assert took < 5.0, f"answered {took:.2f} s after `list add`"
     cli(config, "list", "remove", "192.0.2.99")
-    wait_for(lambda: query(port, name).rcode() == dns.rcode.NXDOMAIN, 5.0)
+    took = wait_for(lambda: query(port, name).rcode() == dns.rcode.NXDOMAIN, 30, "the removal")
+    assert took < 5.0, f"still answered {took:.2f} s after `list remove`"
 
 
 def test_expiry_without_restart(server: tuple[Path, int, RunningServer]) -> None:
     """A listing with a short TTL stops answering when it expires, with no restart."""
-    config, port, _ = server
-    name = "5.2.0.192.bl.reputable.test"
-    # 8 s: long enough that a loaded machine (slow CLI start, late reload) still sees the listing
-    # answered before it expires, short enough to keep the test quick.
-    cli(config, "list", "add", "192.0.2.5", "--cause", "spam", "--ttl", "8s")
-    wait_for(lambda: codes(query(port, name)) == {"127.0.0.2"}, 7.0)
-    wait_for(lambda: query(port, name).rcode() == dns.rcode.NXDOMAIN, 15.0)
+    config, port, running = server
+    # The listing must be seen answered before it expires, or its end proves nothing; how
+    # soon it is seen is the machine's (the CLI's start, the next reload), so a TTL that ran
+    # out first is tried again, twice as long: 8 s keeps the usual run short.
+    for ttl in (8, 16, 32, 64):
+        name = f"{ttl}.2.0.192.bl.reputable.test"
+        cli(config, "list", "add", f"192.0.2.{ttl}", "--cause", "spam", "--ttl", f"{ttl}s")
+        expired_by = time.monotonic() + ttl  # the CLI stamped the listing before it returned
+        while time.monotonic() < expired_by:
+            if codes(query(port, name)) == {"127.0.0.2"}:
+                break
+            time.sleep(0.05)
+        else:
+            continue  # expired before it was ever answered: a longer TTL
+        wait_for(
+            lambda name=name: query(port, name).rcode() == dns.rcode.NXDOMAIN,
+            ttl + 30,
+            "the expiry",
+            running.log,
+        )
+        return
+    pytest.fail(f"no listing was answered before its TTL ran out (up to 64 s):\n{running.log()}")
 
 
 def test_reloads_drop_no_query(server: tuple[Path, int, RunningServer]) -> None:
@@ -156,7 +173,7 @@ def test_reloads_drop_no_query(server: tuple[Path, int, RunningServer]) -> None:
     for i in range(4):
         cli(config, "list", "add", f"192.0.2.{100 + i}", "--cause", "spam")
         time.sleep(1.2)
-    wait_for(lambda: codes(query(port, "103.2.0.192.bl.reputable.test")) == {"127.0.0.2"}, 5.0)
+    wait_for(lambda: codes(query(port, "103.2.0.192.bl.reputable.test")) == {"127.0.0.2"}, 30)
     stop.set()
     thread.join()
     assert lost == 0
@@ -197,7 +214,7 @@ def test_malformed_packets_keep_the_server_running(server: tuple[Path, int, Runn
             .read()
             .decode()
         ),
-        5,
+        30,
     )
     assert "# TYPE reputable_dns_queries_total counter" in metrics
 
@@ -221,7 +238,7 @@ def test_metrics_count_hits(server: tuple[Path, int, RunningServer]) -> None:
                 return int(line.split()[-1])
         return 0
 
-    wait_for(lambda: hits() >= 3, 5)
+    wait_for(lambda: hits() >= 3, 30)
 
 
 def test_access_control(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import dns.rcode
 import pytest
 
 from reputable.publication.dnsbl import fastpath
-from reputable.testing import RunningServer, cli, free_port, write_config
+from reputable.testing import RunningServer, cli, free_port, wait_for, write_config
 
 pytestmark = pytest.mark.skipif(
     fastpath.extension() is None, reason="the compiled packet loop (_fastdns) is not built"
@@ -56,6 +56,11 @@ class _Asker(threading.Thread):
         self.name = name
         self.timeout = timeout
         self.replies: list[dns.message.Message] = []
+        #: (monotonic time before the send, after it) of every query sent (a refused one is
+        #: taken out again once the refusal comes back).
+        self.sends: list[tuple[float, float]] = []
+        #: monotonic time before the send of every query answered, and when it was answered.
+        self.answered: list[tuple[float, float]] = []
         self.unanswered = 0
         self.done = threading.Event()
 
@@ -68,16 +73,55 @@ class _Asker(threading.Thread):
             while not self.done.is_set():
                 query = dns.message.make_query(self.name, "A")
                 try:
+                    before = time.monotonic()
                     sock.send(query.to_wire())
+                    self.sends.append((before, time.monotonic()))
                     # One query at a time: a late reply to an earlier one would be read
                     # here, so only the reply to this query counts.
                     while (reply := dns.message.from_wire(sock.recv(4096))).id != query.id:
                         pass
                     self.replies.append(reply)
+                    self.answered.append((before, time.monotonic()))
                 except ConnectionRefusedError:  # not bound yet
+                    if self.sends and self.sends[-1][0] == before:
+                        self.sends.pop()  # never read by anyone
                     time.sleep(0.001)
                 except TimeoutError:
                     self.unanswered += 1
+
+
+def _start_once_bound(ip: _Asker, others: list[_Asker]) -> None:
+    """Start *others* once the early loop answered *ip* (asking from before serve started).
+
+    Queries of theirs sent before the bind are refused at once; one sent in the instant of
+    the bind, before *ip*'s first answer, would be held by the early loop unseen by
+    `_read_by_the_early_loop`, and the adoption held for another would let it time out.
+    """
+    wait_for(lambda: ip.answered, 120, "an answer from the early loop")
+    for other in others:
+        other.start()
+
+
+def _read_by_the_early_loop(ip: _Asker, others: list[_Asker]) -> Callable[[], bool]:
+    """Return a test: has the early C loop read a query of each of *others* (left for Python)?
+
+    True once each of *others* sent a query after the early loop's first IPv4 answer (so to a
+    bound socket) and before an IPv4 query that the early loop answered: the loop reads its
+    one UDP socket in order, so it has read that query and holds it for the worker. Only
+    while serve's adoption is held back (``ADOPT`` gate) are IPv4 answers the early loop's.
+    """
+
+    def test() -> bool:
+        answered = list(ip.answered)
+        if not answered:
+            return False
+        bound, last_sent = answered[0][1], answered[-1][0]
+        return all(
+            any(bound < before and after < last_sent for before, after in list(other.sends))
+            for other in others
+        )
+
+    return test
 
 
 def _log_event(log: str, event: str) -> dict[str, str]:
@@ -89,22 +133,30 @@ def test_second_start_answers_before_the_imports(tmp_path: Path) -> None:
     """`snapshot build` records a plan; serve answers from it, then the worker takes over.
 
     A domain query asked during the early phase is left for Python by the C loop; it must be
-    answered once the worker takes over, not dropped.
+    answered once the worker takes over, not dropped. The adoption is held back until the
+    early loop has read one (a loaded machine may not run the askers in the milliseconds
+    between the early bind and the adoption).
     """
     config, port = _listed(tmp_path)
     plan = json.loads(_plan(config).read_text())
     assert plan["config"] == config.read_text()
     assert plan["listen"] == [["127.0.0.1", port]]
 
-    ip_asker, domain_asker = _Asker(port, IP_NAME), _Asker(port, DOMAIN_NAME)
+    askers = ip_asker, domain_asker = _Asker(port, IP_NAME), _Asker(port, DOMAIN_NAME)
     ip_asker.start()
-    domain_asker.start()
-    with RunningServer(config) as running:
-        time.sleep(0.2)
-        for asker in (ip_asker, domain_asker):  # stop asking while the server still answers
+    _open(config, "load")
+    with _held_serve(config) as (proc, log):
+        _start_once_bound(ip_asker, [domain_asker])
+        read = _read_by_the_early_loop(ip_asker, [domain_asker])
+        wait_for(read, 120, "a domain query read by the early loop")
+        _open(config, "adopt")
+        _wait_ready(proc, log)
+        wait_for(lambda: domain_asker.replies, 30, "an answer to the domain query")
+        for asker in askers:  # stop asking while the server still answers
             asker.done.set()
             asker.join()
-    adopted = _log_event(running.log(), "early_start_adopted")
+        text = log.read_text()
+    adopted = _log_event(text, "early_start_adopted")
     assert int(adopted["left_for_python"]) >= 1
     assert ip_asker.unanswered == domain_asker.unanswered == 0
     assert ip_asker.replies and domain_asker.replies
@@ -114,30 +166,52 @@ def test_second_start_answers_before_the_imports(tmp_path: Path) -> None:
         assert [r.address for rrset in reply.answer for r in rrset] == ["127.0.1.7"]
 
 
-#: `reputable serve` with the configuration's full load (the schema check) made *delay*
-#: seconds slower, as a loaded machine makes it (seconds at load 15: docs/benchmarks.md).
-SLOW_CONFIG_SERVE = """
+#: `reputable serve` with two start-up steps held back until the test opens them (`_open`):
+#: the worker's adoption of the early start ("adopt") and the configuration's full load, the
+#: schema check ("load"), which is then made DELAY seconds slower, as a loaded machine makes
+#: it (seconds at load 15: docs/benchmarks.md).
+HELD_SERVE = """
 import sys, time
+from pathlib import Path
 import reputable.config
-from reputable.cli.launch import main
+from reputable.cli import launch
 
-delay = float(sys.argv.pop(1))
-full_load = reputable.config.load_config
+delay, gates = float(sys.argv.pop(1)), Path(sys.argv.pop(1))
+full_load, adopt = reputable.config.load_config, launch._adopt_early
+
+def held(step):
+    deadline = time.monotonic() + 120  # the test failed before it opened the step
+    while not (gates / step).exists() and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+def held_adopt(*args, **kwargs):
+    held("adopt")
+    return adopt(*args, **kwargs)
 
 def slow_load(path=None):
+    held("load")
     time.sleep(delay)
     return full_load(path)
 
+launch._adopt_early = held_adopt
 reputable.config.load_config = slow_load
-main()
+launch.main()
 """
 
 
+def _open(config: Path, step: str) -> None:
+    """Let serve's held start-up *step* ("adopt" or "load": HELD_SERVE) run."""
+    gates = config.parent / "gates"
+    gates.mkdir(exist_ok=True)
+    (gates / step).touch()
+
+
 @contextmanager
-def _slow_config_serve(config: Path, delay: float) -> Iterator[Path]:
-    """Run serve with SLOW_CONFIG_SERVE until it is ready; yield its log file."""
+def _held_serve(config: Path, delay: float = 0.0) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """Start serve with HELD_SERVE; yield it and its log file at once (not ready: see `_open`)."""
     log = config.parent / "serve.log"
-    argv = [sys.executable, "-c", SLOW_CONFIG_SERVE, str(delay), "--config", str(config)]
+    gates = config.parent / "gates"
+    argv = [sys.executable, "-c", HELD_SERVE, str(delay), str(gates), "--config", str(config)]
     with log.open("w") as out:
         proc = subprocess.Popen(
             [*argv, "serve", "--metrics", f"127.0.0.1:{free_port()}"],
@@ -146,17 +220,24 @@ def _slow_config_serve(config: Path, delay: float) -> Iterator[Path]:
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
         try:
-            deadline = time.monotonic() + 120
-            while "serve_ready" not in log.read_text():
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-            yield log
+            yield proc, log
         finally:
             proc.terminate()
             proc.wait(timeout=60)
 
 
+def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until serve logs serve_ready (120 s: a cold start on a loaded machine)."""
+
+    def ready() -> bool:
+        text = log.read_text()
+        assert proc.poll() is None, text
+        return "serve_ready" in text
+
+    wait_for(ready, 120, "serve_ready in serve's log")
+
+
+@pytest.mark.serial  # a wall-clock limit (CLIENT_TIMEOUT): no other worker's test runs meanwhile
 def test_queries_left_for_python_do_not_wait_for_the_config_check(tmp_path: Path) -> None:
     """Issue 16: the worker takes the early start's leftovers before the full config load.
 
@@ -166,22 +247,23 @@ def test_queries_left_for_python_do_not_wait_for_the_config_check(tmp_path: Path
     made 1.5 s slower: no query may go unanswered for CLIENT_TIMEOUT all the same.
     """
     config, port = _listed(tmp_path)
-    # The askers must get a domain or IPv6 query in between the early bind and the worker's
-    # adoption (milliseconds); on a loaded machine their threads may not run in that window,
-    # and then the start proves nothing: try again, a few times at most.
-    for _ in range(4):
-        askers = [_Asker(port, name, CLIENT_TIMEOUT) for name in (DOMAIN_NAME, IPV6_NAME, IP_NAME)]
+    askers = [_Asker(port, name, CLIENT_TIMEOUT) for name in (DOMAIN_NAME, IPV6_NAME, IP_NAME)]
+    askers[2].start()
+    with _held_serve(config, 1.5) as (proc, log):
+        # Adoption waits until the early loop holds a domain and an IPv6 query: otherwise a
+        # loaded machine may leave the askers no turn in that window, and the start proves
+        # nothing.
+        _start_once_bound(askers[2], askers[:2])
+        read = _read_by_the_early_loop(askers[2], askers[:2])
+        wait_for(read, 120, "a domain and an IPv6 query read by the early loop")
+        _open(config, "adopt")
+        _open(config, "load")
+        _wait_ready(proc, log)
         for asker in askers:
-            asker.start()
-        with _slow_config_serve(config, 1.5) as log:
-            for asker in askers:
-                asker.done.set()
-                asker.join()
-            text = log.read_text()
-        if int(_log_event(text, "early_start_adopted")["left_for_python"]) >= 1:
-            break
-    else:
-        pytest.fail("no query was ever left for the worker at adoption in 4 starts")
+            asker.done.set()
+            asker.join()
+        text = log.read_text()
+    assert int(_log_event(text, "early_start_adopted")["left_for_python"]) >= 1
     assert [a.unanswered for a in askers] == [0, 0, 0]
     domain, ipv6, ip = (a.replies for a in askers)
     assert domain and ipv6 and ip
@@ -193,25 +275,21 @@ def test_queries_left_for_python_do_not_wait_for_the_config_check(tmp_path: Path
 
 
 def test_a_config_edited_during_the_start_replaces_the_early_worker(tmp_path: Path) -> None:
-    """The worker starts from the plan's text; a file edited before the full load wins."""
+    """The worker starts from the plan's text; a file edited before the full load wins.
+
+    The full load is held back until the file is edited, after the adoption.
+    """
     config, port = _listed(tmp_path)
-    log = tmp_path / "serve.log"
-
-    def edit_once_adopted() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if log.exists() and "early_start_adopted" in log.read_text():
-                config.write_text(config.read_text().replace("ttl = 900", "ttl = 60", 1))
-                return
-            time.sleep(0.01)
-
-    editor = threading.Thread(target=edit_once_adopted, daemon=True)
-    editor.start()
-    with _slow_config_serve(config, 1.5) as served:
-        editor.join()
-        reply = dns.query.udp(dns.message.make_query(IP_NAME, "A"), "127.0.0.1", port=port)
+    _open(config, "adopt")
+    with _held_serve(config) as (proc, log):
+        wait_for(lambda: "early_start_adopted" in log.read_text(), 120, "the adoption")
+        config.write_text(config.read_text().replace("ttl = 900", "ttl = 60", 1))
+        _open(config, "load")
+        _wait_ready(proc, log)
+        query = dns.message.make_query(IP_NAME, "A")
+        reply = dns.query.udp(query, "127.0.0.1", port=port, timeout=10)
         assert reply.answer[0].ttl == 60
-        text = served.read_text()
+        text = log.read_text()
     assert text.index("early_start_adopted") < text.index("early_start_discarded")
 
 
@@ -245,7 +323,9 @@ def test_a_plan_that_disagrees_with_the_config_is_discarded(tmp_path: Path) -> N
     plan["engine"]["ttl"] = 7
     _plan(config).write_text(json.dumps(plan))
     with RunningServer(config) as running:
-        reply = dns.query.udp(dns.message.make_query(IP_NAME, "A"), "127.0.0.1", port=port)
+        reply = dns.query.udp(
+            dns.message.make_query(IP_NAME, "A"), "127.0.0.1", port=port, timeout=10
+        )
         assert reply.answer[0].ttl == 900
         assert "early_start_discarded" in running.log()
     assert json.loads(_plan(config).read_text())["engine"]["ttl"] == 900
@@ -256,7 +336,9 @@ def test_an_edited_config_is_not_started_early(tmp_path: Path) -> None:
     config, port = _listed(tmp_path)
     config.write_text(config.read_text().replace("ttl = 900", "ttl = 60", 1))
     with RunningServer(config) as running:
-        reply = dns.query.udp(dns.message.make_query(IP_NAME, "A"), "127.0.0.1", port=port)
+        reply = dns.query.udp(
+            dns.message.make_query(IP_NAME, "A"), "127.0.0.1", port=port, timeout=10
+        )
         assert reply.answer[0].ttl == 60
         assert "early_start" not in running.log()
 

@@ -39,7 +39,7 @@ def test_followed_maillog_lists_trap_hitter(tmp_path: Path, store_dsn: str) -> N
                     f" recipient table; from=<x{i}@spam.example> to=<trap@example.org> proto=ESMTP"
                     " helo=<spam.example>\n"
                 )
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # the follower polls 5 times a second; the policy 1 s
         while "127.0.0.2" not in a_codes(port, name):
             assert time.monotonic() < deadline, running.log()[-3000:]
             time.sleep(0.3)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from reputable.testing import RunningServer, cli, free_port, write_config
+from reputable.testing import RunningServer, cli, free_port, wait_for, write_config
 from tests.conftest import use_store
 from tests.e2e.several_nodes import a_codes, post_spam
 
@@ -19,10 +18,9 @@ def test_evidence_reaches_dns_and_explain(tmp_path: Path, store_dsn: str) -> Non
     with RunningServer(config) as running:
         assert a_codes(port, name) == set()
         post_spam(config)  # three trap hits on 198.51.100.7
-        deadline = time.monotonic() + 10
-        while a_codes(port, name) != {"127.0.0.2"}:
-            assert time.monotonic() < deadline, running.log()
-            time.sleep(0.2)
-        assert "policy_evaluated" in running.log()
+        # Listed by the policy loop ("policy_evaluated") or by the start-up full evaluation
+        # (a child whose lines are not in this log) when the CLI's posts came before it read
+        # the evidence: both are serve's own, and the order is the machine's.
+        wait_for(lambda: a_codes(port, name) == {"127.0.0.2"}, 30, "listed in DNS", running.log)
     explained = cli(config, "explain", "198.51.100.7", "--json", check=False).stdout
     assert '"listed": true' in explained and '"traps": 3' in explained

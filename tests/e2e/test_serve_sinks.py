@@ -42,7 +42,7 @@ causes = ["malware_host"]
 """
         config = write_config(tmp_path, dns_port=free_port(), extra=extra)
         with RunningServer(config) as server:
-            wait_until((tmp_path / "out" / "bl.nft").exists, 15)
+            wait_until((tmp_path / "out" / "bl.nft").exists, 60)
             assert reachable(ns, "203.0.113.1", ["192.0.2.7"]) == {"192.0.2.7": True}
             cli(config, "list", "add", "192.0.2.0/24", "--cause", "compromised")
             cli(config, "list", "add", "bad.example", "--cause", "malware_host")
@@ -51,8 +51,8 @@ causes = ["malware_host"]
                 out = run_in(ns, ["nft", "list", "set", "inet", "reputable", "bl4"]).stdout
                 return "192.0.2.0/24" in out
 
-            wait_until(loaded, 20)
-            wait_until(lambda: "bad.example CNAME ." in rpz_path.read_text(), 10)
+            wait_until(loaded, 60)
+            wait_until(lambda: "bad.example CNAME ." in rpz_path.read_text(), 60)
             verdict = reachable(ns, "203.0.113.1", ["192.0.2.7", "198.51.100.9"])
             log = server.log()
     assert verdict == {"192.0.2.7": False, "198.51.100.9": True}

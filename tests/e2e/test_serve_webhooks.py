@@ -35,17 +35,17 @@ def test_kill_mid_delivery_loses_nothing_and_repeats_only_the_cut_post(
         config = use_store(write_config(tmp_path, dns_port=free_port(), extra=extra), store_dsn)
         first = RunningServer(config)
         with first:
-            wait_log(first, "webhooks_ready", 15)
+            wait_log(first, "webhooks_ready", 60)
             for subject in SUBJECTS:
                 cause = "malware_host" if subject.endswith("example") else "spam"
                 cli(config, "list", "add", subject, "--cause", cause)
-            receiver.wait_for(1, 15)  # the first POST is now held open by the receiver
+            receiver.wait_for(1, 60)  # the first POST is now held open by the receiver
             assert first.proc is not None
             first.proc.send_signal(signal.SIGKILL)
             first.proc.wait(timeout=10)
             receiver.release.set()  # the held POST now answers a dead client
         with RunningServer(config):
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 90  # a restart, then five POSTs: a loaded machine
             while time.monotonic() < deadline and len(set(receiver.ids())) < len(SUBJECTS):
                 time.sleep(0.1)
             time.sleep(1.5)  # room for a wrong extra POST to show up

@@ -19,7 +19,7 @@ from reputable.config import Config, load_config
 from reputable.core.address import Domain, parse_subject
 from reputable.listings.model import Batch
 from reputable.store.sqlite import SQLiteStore
-from reputable.testing import write_config
+from reputable.testing import wait_for, write_config
 from tests.e2e.mirrors import DNS_PORT, NSD_PORT, PRIMARY, Topology, in_namespace, nsexec
 from tests.e2e.mirrors import started as running
 from tests.publication.test_lookup import qname, random_listings, sampled_subjects
@@ -141,8 +141,17 @@ def disagreements(m: Mirrors, names: list[str]) -> list[str]:
 def test_three_mirrors_answer_like_serve_after_a_change(mirrors: Mirrors) -> None:
     """Each NSD answers the sampled names as serve does, before and after a `list add`."""
     m = mirrors
-    serial_before = m.serial(PRIMARY, "127.0.0.1", DNS_PORT, m.zones[0])
-    m.wait_serials(serial_before, 60)
+    # Asked until it answers: in its first seconds serve also imports its HTTP app and sends
+    # the first AXFRs; a 2 s SOA query may go unanswered then on a loaded machine.
+    serials = [-1]
+
+    def served() -> bool:
+        serials.append(m.serial(PRIMARY, "127.0.0.1", DNS_PORT, m.zones[0]))
+        return serials[-1] > 0
+
+    wait_for(served, 60, "serve's SOA serial")
+    serial_before = serials[-1]
+    m.wait_serials(serial_before, 120)  # the NSDs' start and first AXFRs
     assert disagreements(m, m.names) == []
     listed = json.loads(in_namespace(PRIMARY, "answers", "127.0.0.1", str(DNS_PORT), *m.names))
     assert sum(1 for v in listed.values() if v[0]) > 100  # the sample exercises listings

@@ -38,6 +38,7 @@ def _check(page: Any, name: str, problems: list[str]) -> None:
         problems.append(f"{name}: scrolls sideways {widths}")
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 @pytest.mark.chromium
 def test_listed_by_evidence_to_removed_in_the_browser(tmp_path: Path) -> None:
     """Evidence lists an address; its admin follows the TXT URL, reads cause and fix, asks for removal; the operator approves; the status page, the mail and DNS all follow."""
@@ -55,7 +56,7 @@ def test_listed_by_evidence_to_removed_in_the_browser(tmp_path: Path) -> None:
 
 def _story(site: Api, inbox: Inbox) -> None:
     post_evidence(site, site.token("traps", "evidence:write"), SUBJECT, 4)
-    wait_for(lambda: _dns(site, "A") == ["127.0.0.2"], 10)
+    wait_for(lambda: _dns(site, "A") == ["127.0.0.2"], 30, "listed in DNS", site.server.log)
     (txt,) = _dns(site, "TXT")
     url = re.search(r"http://\S+", txt)
     assert url and url.group(0) == f"{site.base}/lookup/{SUBJECT}", txt
@@ -108,15 +109,19 @@ def _story(site: Api, inbox: Inbox) -> None:
         ops.fill("textarea[name=reason]", "Form fixed; traps quiet since the change.")
         ops.click("button[value=approve]")
         approved = time.monotonic()
+        # DNS lets go within 5 s: asked at once (the browser's steps below take seconds on a
+        # loaded machine), past the limit, then timed, so a failure says how late it was.
+        wait_for(lambda: _dns(site, "A") == [], 30, "DNS to let go", site.server.log)
+        took = time.monotonic() - approved
+        assert took < 5, f"DNS still listed {took:.2f} s after the approval"
         assert "No pending requests" in ops.locator("main").inner_text()
-        # Back to the admin: the status page says removed; the mail came; DNS lets go.
+        # Back to the admin: the status page says removed; the mail came.
         page.goto(status_url)
         assert page.locator("#status").inner_text() == "removed"
-        wait_for(lambda: _dns(site, "A") == [], 5 - (time.monotonic() - approved))
         page.goto(url.group(0))
         assert page.locator("#verdict").inner_text() == "not listed"
         _check(page, "lookup-after", problems)
-    wait_for(lambda: bool(inbox.messages), 5)
+    wait_for(lambda: bool(inbox.messages), 30, "the mail to the requester")
     message = inbox.messages[0]
     assert inbox.recipients[0] == ["postmaster@admin.example"]
     assert "granted" in message["Subject"]

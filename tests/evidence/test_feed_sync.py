@@ -17,6 +17,7 @@ from reputable.listings.engine import evaluate
 from reputable.listings.feeds import SyncReport, refresh_feeds, sync_feeds
 from reputable.store.dsn import open_dsn
 from reputable.store.sqlite import SQLiteStore, SQLStore
+from reputable.testing import wait_for_async
 from tests.checker.dnsfixture import DnsFixture, ZoneData
 from tests.evidence.feed_http import FeedServer, Route
 
@@ -304,12 +305,9 @@ def test_refresh_loop_syncs_due_feeds_until_stopped(tmp_path: Path, store_dsn: s
         """Stop the loop once the feed has been synced."""
         stop = asyncio.Event()
         task = asyncio.create_task(refresh_feeds(config, factory, stop))
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if len(opened) >= 2:
-                break
+        await wait_for_async(lambda: len(opened) >= 2, 60, "a second sync's store")
         stop.set()
-        await asyncio.wait_for(task, 2)
+        await asyncio.wait_for(task, 60)  # ends once the sync under way has
 
     asyncio.run(run())
     check = open_dsn(store_dsn)

@@ -166,6 +166,7 @@ def test_advisory_lock_is_exclusive(pg_dsn: str) -> None:
         second.release()
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 @pytest.mark.postgres
 def test_advisory_lock_taken_over_after_sigkill(pg_dsn: str) -> None:
     lock = PostgresLeaderLock(pg_dsn)
@@ -204,6 +205,7 @@ def test_unreachable_server_is_not_leadership() -> None:
     assert lock.try_acquire() is False
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 @pytest.mark.postgres
 def test_notify_wakes_a_waiting_node(pg_dsn: str) -> None:
     async def scenario() -> tuple[bool, float, bool, bool]:

@@ -133,9 +133,9 @@ def test_bouncer_set_gains_and_loses_a_listing(namespace: str, tmp_path: Path) -
         )  # fmt: skip
         cli(config, "list", "add", "198.51.100.23", "-c", "spam", "-r", "trap hits")
         try:
-            wait_for(lambda: "198.51.100.23" in set_elements(namespace), 20)
+            wait_for(lambda: "198.51.100.23" in set_elements(namespace), 30)
             cli(config, "list", "remove", "198.51.100.23")
-            wait_for(lambda: "198.51.100.23" not in set_elements(namespace), 20)
+            wait_for(lambda: "198.51.100.23" not in set_elements(namespace), 30)
         except AssertionError:
             print((tmp_path / "bouncer.log").read_text())
             print((tmp_path / "serve.log").read_text())
@@ -153,7 +153,7 @@ def test_stream_and_live_endpoints_speak_crowdsec(fresh_api: Api) -> None:
     headers = {"X-Api-Key": key}
     cli(api.config, "list", "add", "192.0.2.55", "-c", "compromised", "--ttl", "2h")
     cli(api.config, "list", "add", "203.0.113.0/24", "-c", "network")
-    wait_for(lambda: api.dns_codes("55.2.0.192.bl.reputable.test") != set(), 5)
+    wait_for(lambda: api.dns_codes("55.2.0.192.bl.reputable.test") != set(), 30)
     first = api.client.get("/v1/decisions/stream", params={"startup": "true"}, headers=headers)
     assert first.status_code == 200
     new = {d["value"]: d for d in first.json()["new"]}
@@ -167,7 +167,7 @@ def test_stream_and_live_endpoints_speak_crowdsec(fresh_api: Api) -> None:
     quiet = api.client.get("/v1/decisions/stream", headers=headers).json()
     assert quiet == {"new": None, "deleted": None}
     cli(api.config, "list", "remove", "192.0.2.55")
-    wait_for(lambda: api.dns_codes("55.2.0.192.bl.reputable.test") == set(), 5)
+    wait_for(lambda: api.dns_codes("55.2.0.192.bl.reputable.test") == set(), 30)
     later = api.client.get("/v1/decisions/stream", headers=headers).json()
     assert later["new"] is None
     assert [d["value"] for d in later["deleted"]] == ["192.0.2.55"]

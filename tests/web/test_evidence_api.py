@@ -27,6 +27,7 @@ def evidence_total(api: Api, subject: str) -> int:
     return int(json.loads(out)["evidence"]["total"])
 
 
+@pytest.mark.serial  # a wall-clock limit: no other worker's test runs meanwhile
 def test_posted_evidence_is_listed_in_dns_within_5_s(fresh_api: Api) -> None:
     """Spam evidence posted over HTTP makes DNS list the address within 5 seconds."""
     token = fresh_api.token("ingest-1", "evidence:write")
@@ -47,7 +48,16 @@ def test_posted_evidence_is_listed_in_dns_within_5_s(fresh_api: Api) -> None:
         "rejected": 0,
         "errors": [],
     }
-    wait_for(lambda: fresh_api.dns_codes(name) == {"127.0.0.2"}, 5 - (time.monotonic() - started))
+    # Waited for past the limit, then timed: a failure says how late, and a deadline spent
+    # before the first ask cannot fail an answer that came in time.
+    wait_for(
+        lambda: fresh_api.dns_codes(name) == {"127.0.0.2"},
+        30,
+        "listed in DNS",
+        fresh_api.server.log,
+    )
+    took = time.monotonic() - started
+    assert took < 5, f"listed {took:.2f} s after the post"
     lookup = fresh_api.client.get("/api/v1/lookup/203.0.113.9").json()
     assert lookup["listed"] and lookup["bucket"] in ("poor", "bad")
 

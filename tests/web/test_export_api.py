@@ -22,7 +22,7 @@ def listed(api: Api) -> Api:
     ):
         cli(api.config, "list", "add", *args)
     cli(api.config, "allow", "add", "192.0.2.6", "--note", "partner")
-    wait_for(lambda: api.client.get("/api/v1/lookup/192.0.2.6").json()["allowlisted"], 5)
+    wait_for(lambda: api.client.get("/api/v1/lookup/192.0.2.6").json()["allowlisted"], 30)
     return api
 
 

@@ -38,7 +38,7 @@ def listed_in_dns(api: Api, name: str) -> bool:
 def test_lookup_matches_dns_with_times(api: Api) -> None:
     """A CLI listing shows up in the API with cause, code, since, until and DNS's own TXT."""
     cli(api.config, "list", "add", "198.51.100.7", "-c", "spam", "-r", "trap hits", "--ttl", "2d")
-    wait_for(lambda: listed_in_dns(api, "7.100.51.198.bl.reputable.test"), 10)
+    wait_for(lambda: listed_in_dns(api, "7.100.51.198.bl.reputable.test"), 30)
     body = api.client.get("/api/v1/lookup/198.51.100.7").json()
     assert body["listed"] is True and body["allowlisted"] is False
     (entry,) = body["listings"]

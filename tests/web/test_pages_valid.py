@@ -32,7 +32,7 @@ def test_pages_are_valid_html(tmp_path: Path) -> None:
     for site in start_site(tmp_path / "site"):
         post_evidence(site, site.token("traps", "evidence:write"), "192.0.2.9", 4)
         get = site.client.get
-        wait_for(lambda get=get: 'data-code="127.0.0.2"' in get("/lookup/192.0.2.9").text, 10)
+        wait_for(lambda get=get: 'data-code="127.0.0.2"' in get("/lookup/192.0.2.9").text, 30)
         pages["home"] = get("/").text
         pages["lookup-listed"] = get("/lookup/192.0.2.9").text
         pages["lookup-clean"] = get("/lookup/192.0.2.10").text

@@ -21,7 +21,7 @@ from reputable.core.cause import Cause
 from reputable.listings.model import Batch, Listing
 from reputable.publication.dnsbl.worker import Worker
 from reputable.publication.snapshot.publish import publish
-from reputable.testing import MemoryStore, write_config
+from reputable.testing import MemoryStore, wait_for, write_config
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 BIG = "77.2.0.192.bl.reputable.test"  # nine ~1,000-byte reasons: a ~9 KB TCP answer
@@ -54,10 +54,9 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
     publish(store, config, NOW)
     worker = Worker(config, 0)
     worker.start()
-    deadline = time.monotonic() + 5
-    while getattr(worker, "tcp_service", None) is None and time.monotonic() < deadline:
-        time.sleep(0.01)
     try:
+        # The TCP service starts on the worker's thread: seconds on a loaded machine.
+        wait_for(lambda: getattr(worker, "tcp_service", None) is not None, 60, "the TCP service")
         yield worker
     finally:
         worker.stop()
@@ -130,7 +129,9 @@ def test_per_client_limit(worker: Worker) -> None:
     address = worker.tcp[0].getsockname()
     held = [_connect(address, "127.0.0.5") for _ in range(16)]
     try:
-        time.sleep(0.2)
+        # The 17th must meet a full quota: the service has taken all 16 first (a fixed 0.2 s
+        # was not always enough for its thread on a loaded machine).
+        wait_for(lambda: worker.tcp_service.connections >= 16, 30, "16 connections taken")
         with _connect(address, "127.0.0.5") as extra:
             extra.settimeout(2)
             extra.sendall(_query(BIG, 1, "A"))
@@ -266,7 +267,7 @@ def _serve_stream(messages: Callable[[threading.Event], Iterator[bytes | None]])
         writer.write(_query("x.bl.reputable.test", 1))
         received = []
         try:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(60):  # the whole exchange, on a loaded machine
                 while head := await reader.read(2):
                     received.append(await reader.readexactly(int.from_bytes(head, "big")))
                     got_first.set()
@@ -284,7 +285,7 @@ def test_a_transfer_is_sent_message_by_message() -> None:
 
     def messages(got_first: threading.Event) -> Iterator[bytes | None]:
         yield b"first"
-        yield b"second" if got_first.wait(5) else b"second, after the whole was built"
+        yield b"second" if got_first.wait(30) else b"second, after the whole was built"
         yield None
         yield b"never sent"
 

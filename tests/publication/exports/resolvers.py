@@ -40,7 +40,7 @@ def need(tool: str, package: str) -> None:
         pytest.skip(f"needs {tool} (Debian package {package})")
 
 
-def wait_dns(port: int, name: str, seconds: float = 15) -> None:
+def wait_dns(port: int, name: str, seconds: float = 60) -> None:
     """Wait until 127.0.0.1:*port* answers a query for *name*."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

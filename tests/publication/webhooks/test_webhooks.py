@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -14,6 +16,7 @@ from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
 from reputable.core.errors import ConfigError
 from reputable.listings.model import Batch, Listing
+from reputable.publication.webhooks import deliver
 from reputable.publication.webhooks.deliver import deliver_due, detect
 from reputable.publication.webhooks.events import (
     Event,
@@ -144,8 +147,17 @@ def test_detect_queues_each_change_once(tmp_path: Path, store_dsn: str) -> None:
     store.close()
 
 
-def test_deliver_retries_with_backoff_then_succeeds(tmp_path: Path, store_dsn: str) -> None:
+def test_deliver_retries_with_backoff_then_succeeds(
+    tmp_path: Path, store_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A 503 is retried after the backoff; the 2xx marks it delivered, signed each time."""
+    # deliver's clock, moved past the 1 s backoff by the test: with the real one, a machine
+    # that stalled for a second between the first round and the next made the retry due.
+    ahead = [0.0]
+    real = time.time
+    monkeypatch.setattr(
+        deliver, "time", SimpleNamespace(time=lambda: real() + ahead[0], monotonic=time.monotonic)
+    )
     store = open_dsn(store_dsn)
     now = datetime.now(UTC)  # queued now: far from the give-up age
     receiver = Receiver(secret=SECRET, fail_first=1)
@@ -159,7 +171,7 @@ def test_deliver_retries_with_backoff_then_succeeds(tmp_path: Path, store_dsn: s
             async with httpx.AsyncClient(trust_env=False) as client:
                 first = await deliver_due(store, [endpoint], client)
                 immediate = await deliver_due(store, [endpoint], client)  # not due yet
-                await asyncio.sleep(1.2)
+                ahead[0] = 1.2  # past the first retry's backoff (1 s)
                 second = await deliver_due(store, [endpoint], client)
                 return [first, immediate, second]
 
