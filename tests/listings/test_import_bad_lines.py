@@ -134,7 +134,7 @@ def test_hosting_import_strict_stores_nothing(tmp_path: Path, store_dsn: str) ->
     """With --strict one bad line means nothing is stored; without it the good lines land."""
     config = use_store(write_config(tmp_path, dns_port=5300), store_dsn)
     strict = cli(config, "hosting", "import", "--strict", str(_hosting_file(tmp_path)), check=False)
-    assert strict.returncode == 1 and "nothing stored (--strict)" in strict.stdout
+    assert strict.returncode == 2 and "nothing stored (--strict)" in strict.stdout
     normal = cli(config, "hosting", "import", str(_hosting_file(tmp_path)), check=False)
     assert "3 new" in normal.stdout
 

@@ -11,7 +11,7 @@ import pytest
 
 from reputable.core.address import parse_subject
 from reputable.core.cause import Cause
-from reputable.core.errors import StoreError
+from reputable.core.errors import InputError, StoreError
 from reputable.evidence.model import Evidence
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.store.copy import copy_store
@@ -124,7 +124,7 @@ def test_copy_refuses_a_target_with_data_unless_forced(tmp_path: Path) -> None:
     with sqlite3.connect(target) as db:
         db.execute("INSERT INTO hosting VALUES ('192.0.2.99', 'only-in-target.example')")
     before = dump(target)
-    with pytest.raises(StoreError, match=r"already holds data .*--force"):
+    with pytest.raises(InputError, match=r"already holds data .*--force"):
         copy_store(f"sqlite:///{source}", f"sqlite:///{target}", migrate=_migrate)
     assert dump(target) == before  # untouched
     old_serial = SQLiteStore(target).serial()
@@ -160,7 +160,7 @@ def test_cli_copy_json_and_refusal(tmp_path: Path) -> None:
     assert {t["name"]: t["rows"] for t in out["tables"]}["listings"] == 1
     assert out["rows"] >= 3 and out["target"] == f"sqlite:///{target}"
     again = cli(config, "store", "copy", "--to", f"sqlite:///{target}", check=False)
-    assert again.returncode != 0
+    assert again.returncode == 2  # nothing changed; --force or a fresh store is the user's call
     assert "already holds data" in again.stderr and "Traceback" not in again.stderr
 
 

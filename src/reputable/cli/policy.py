@@ -21,6 +21,7 @@ import typer
 from reputable.app import prefix_table
 from reputable.cli.common import (
     EXIT_FOUND,
+    EXIT_USAGE,
     Format,
     JsonOpt,
     PlainOpt,
@@ -205,9 +206,10 @@ def evidence_import(
 
 
 def _import_summary(
-    fmt: Format, record: dict[str, object], sentence: str, errors: list[str]
+    fmt: Format, record: dict[str, object], sentence: str, errors: list[str], code: int = 1
 ) -> None:
-    """Print an import's summary and its bad lines (stderr unless a sentence); exit 1 if any."""
+    """Print an import's summary and its bad lines (stderr unless a sentence); exit *code*
+    if any (1: the good lines were stored; 2: nothing was, --strict)."""
     if fmt is Format.JSON:
         print_json({**record, "errors": errors})
     else:
@@ -218,7 +220,7 @@ def _import_summary(
         if len(errors) > 20:
             out.print(f"  ... and {len(errors) - 20} more bad lines", highlight=False)
     if errors:
-        raise typer.Exit(EXIT_FOUND)
+        raise typer.Exit(code)
 
 
 #: What a parser returns: evidence-table rows, bad lines (numbered from 1), lines read.
@@ -657,7 +659,8 @@ def hosting_import(
     as_json: JsonOpt = False,
     plain: PlainOpt = False,
 ) -> None:
-    """Import the shared-hosting map; bad lines are reported, good ones land (exit 1 if any were bad)."""
+    """Import the shared-hosting map; bad lines are reported, good ones land (exit 1 if any were
+    bad; with --strict nothing lands and the exit is 2)."""
     fmt = action_format(as_json, plain)
     where = "<stdin>" if str(path) == "-" else str(path)
     try:
@@ -682,4 +685,5 @@ def hosting_import(
         {"path": where, "pairs": len(pairs), "stored": added, "bad": len(errors)},
         f"{where}: {len(pairs)} pairs read, {stored}, {len(errors)} bad lines",
         errors,
+        EXIT_USAGE if strict else EXIT_FOUND,
     )

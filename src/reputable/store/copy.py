@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from reputable.core.errors import StoreError
+from reputable.core.errors import InputError, StoreError
 from reputable.store.coordination import is_postgres, redact
 
 #: Rows per batch read from the source and written to the target.
@@ -265,8 +265,8 @@ def _copy(
     if missing:
         raise StoreError(f"store copy: {target.shown} has no table {', '.join(missing)}")
     busy = _empty(target, tables)
-    if busy and not force:
-        raise StoreError(
+    if busy and not force:  # nothing changed, and the user has a choice: an input error (exit 2)
+        raise InputError(
             f"store copy: {target.shown} already holds data (tables {', '.join(busy)});"
             " copy into a fresh store, or pass --force to replace its contents"
         )
