@@ -121,6 +121,26 @@ def test_shell_completion(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli(config=False).out.split() == ["maillog"]
 
 
+def test_show_completion_takes_the_named_shell(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--show-completion SHELL` prints that shell's script, whatever shell runs it or none
+    (cron, a Dockerfile's RUN): Typer's detection alone ignored the word, or failed."""
+    import shellingham
+
+    def no_shell() -> tuple[str, str]:
+        raise shellingham.ShellDetectionFailure()
+
+    monkeypatch.setattr(shellingham, "detect_shell", no_shell)
+    bash = cli("--show-completion", "bash", config=False)
+    assert bash.code == 0 and "complete -o default -F _reputable_completion reputable" in bash.out
+    monkeypatch.setattr(shellingham, "detect_shell", lambda: ("bash", "/bin/bash"))
+    zsh = cli("--show-completion", "zsh", config=False)
+    assert (
+        zsh.code == 0 and "#compdef reputable" in zsh.out and "complete -o default" not in zsh.out
+    )
+    fish = cli("--show-completion", "fish", config=False)
+    assert fish.code == 0 and "complete --command reputable" in fish.out
+
+
 def test_exit_2_for_usage_and_input_errors(cli: Cli, tmp_path: Path) -> None:
     """A bad option, bad input, a bad config file and clashing formats exit 2, without traceback."""
     unknown = cli("list", "show", "--no-such-option")

@@ -6,7 +6,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
@@ -223,6 +223,41 @@ def _register_plugins(word: str | None, argv: Sequence[str] = ()) -> None:
             module.register(app)
 
 
+#: Shells whose completion script `--show-completion SHELL` prints (Typer's scripts).
+SHELLS: Final = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _completion_for_named_shell(argv: Sequence[str]) -> None:
+    """Carry out ``--show-completion SHELL`` / ``--install-completion SHELL`` for that shell.
+
+    With shellingham installed, Typer takes both as flags and detects the shell from the
+    parent processes: the SHELL word was ignored (zsh users asking for bash got zsh), and
+    with no shell among the ancestors (cron, a Dockerfile's RUN, Ansible, a daemon) it
+    failed with "Shell  not supported". Exits when it handled the request.
+    """
+    # Where Typer defines them (typer.completion only re-imports them).
+    from typer._completion_shared import get_completion_script, install
+
+    for flag in ("--show-completion", "--install-completion"):
+        if flag not in argv:
+            continue
+        at = list(argv).index(flag)
+        shell = argv[at + 1] if at + 1 < len(argv) else ""
+        if shell not in SHELLS:
+            return  # no shell named: Typer detects it
+        if flag == "--show-completion":
+            script = get_completion_script(
+                prog_name="reputable", complete_var="_REPUTABLE_COMPLETE", shell=shell
+            )
+            sys.stdout.write(script + "\n")
+        else:
+            shell, path = install(
+                shell=shell, prog_name="reputable", complete_var="_REPUTABLE_COMPLETE"
+            )
+            print(f"{shell} completion installed in {path}")
+        sys.exit(0)
+
+
 def main() -> None:
     """Run the CLI; errors print one plain line, never a traceback (exit codes: docs/cli.md).
 
@@ -230,6 +265,7 @@ def main() -> None:
     (the store, a running server) exits 3.
     """
     try:
+        _completion_for_named_shell(sys.argv[1:])
         word = command_word(sys.argv[1:])
         # `--version` alone needs no command: the plug-ins cost ~1 s of CPU (all of them).
         version_only = word is None and "--version" in sys.argv and "--help" not in sys.argv
