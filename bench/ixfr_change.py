@@ -12,12 +12,13 @@ code with: run it with ``PYTHONPATH=old/src``). ``policy`` is a policy run inste
 one listing: a /24 range and three hosts of one source are listed and the base rebuilt
 first; then one policy transaction drops that source, lists five new hosts and ends five
 listed ones, and a full rebuild follows (its CPU is printed: it names what moved).
-``import`` is a change nothing names: ``reputable import rbldnsd`` of a five-line file, then
+``import`` is ``reputable import rbldnsd`` of a file of --lines new hosts (5 by default), then
 ``reputable snapshot build``, both as subprocesses (so this process holds only what the
-answerer holds). Then it answers the IXFR from the first serial and prints the CPU seconds
-of that answer (``time.process_time``: this process, one thread), the records sent, the
-records rendered to compute the difference, and this process's RSS before the answer and
-its peak after.
+answerer holds); more than store/bulk.py's NAMED_MAX (100) lines are audited as ``*``, a
+change nothing names (every import was, before that limit). Then it answers the IXFR from
+the first serial and prints the CPU seconds of that answer (``time.process_time``: this
+process, one thread), the records sent, the records rendered to compute the difference, and
+this process's RSS before the answer and its peak after.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def main() -> None:
         "--mode", choices=("overlay", "rebuild", "policy", "import"), default="overlay"
     )
     parser.add_argument("--address", default="192.0.2.77")
+    parser.add_argument("--lines", type=int, default=5, help="hosts in the import (--mode import)")
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     shutil.copytree(args.store, args.work, ignore=shutil.ignore_patterns("out", "*.overlay"))
@@ -92,7 +94,7 @@ def main() -> None:
         store.close()
         return
     if args.mode == "import":
-        bulk_import(toml, args.work)
+        bulk_import(toml, args.work, args.lines)
         transfers.remember(current(config.snapshot_path))
         answer_ixfr(transfers, first.serial)
         store.close()
@@ -161,10 +163,11 @@ def policy_run(store: Any, config: Any) -> None:
     print(f"rebuild after the policy run: {time.process_time() - cpu:.2f} s CPU", flush=True)
 
 
-def bulk_import(toml: Path, work: Path) -> None:
-    """Import five new hosts with ``import rbldnsd`` and rebuild, as an operator would."""
+def bulk_import(toml: Path, work: Path, lines: int) -> None:
+    """Import *lines* new hosts with ``import rbldnsd`` and rebuild, as an operator would."""
     data = work / "small.ip4set"
-    data.write_text(":127.0.0.2:spam source $\n" + "".join(f"198.51.100.{i}\n" for i in range(5)))
+    hosts = "".join(f"198.51.{100 + i // 256}.{i % 256}\n" for i in range(lines))
+    data.write_text(":127.0.0.2:spam source $\n" + hosts)
     cli = ["reputable", "--config", str(toml)]
     for argv in (["import", "rbldnsd", str(data), "--zone", ZONE], ["snapshot", "build"]):
         began = time.perf_counter()

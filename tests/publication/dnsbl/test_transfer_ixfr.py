@@ -24,6 +24,7 @@ from reputable.publication.exports.zone import records, zone_entries, zone_setti
 from reputable.publication.snapshot.overlay import overlay_path, rebuild_since
 from reputable.publication.snapshot.publish import publish, publish_overlay
 from reputable.publication.snapshot.view import Snapshot
+from reputable.store import bulk
 from reputable.store.sqlite import SQLStore
 from reputable.testing import free_port, write_config
 from tests.publication.test_lookup import NOW
@@ -325,3 +326,48 @@ def test_a_named_change_on_a_zone_above_the_bound_stays_incremental(
     got = _ixfr(transfers, base.serial)
     assert transfers.last[ZONE] == ("ixfr", len(got)) and 4 < len(got) <= 8
     assert _owners(got) == _whole_difference(base, layered, config)
+
+
+def test_a_small_bulk_import_names_what_it_moved_and_its_ixfr_stays_incremental(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """An ``import rbldnsd`` of a few rows (store/bulk.py) audits each subject, as ``apply``
+    does for a small batch: the overlay takes it, a rebuild's ``since`` names it, and the
+    IXFR renders those names only, even with the bound below the zone. One more row than
+    NAMED_MAX is audited as ``*``: compared whole (or sent whole above the bound)."""
+    config = _big_zone(any_store, tmp_path)
+    transfers = Transfers(config)
+    transfers.compare_max = 10
+    first = _current(config)
+    transfers.remember(first)
+    now = (NOW - timedelta(hours=1)).timestamp()
+
+    def row(subject: str) -> bulk.Row:
+        return (subject, 4, Cause.SPAM.value, "imported", "rbldnsd", now, None)
+
+    rows = [row(f"198.51.100.{i}") for i in range(5)] + [row("203.0.113.0/28")]
+    bulk.load_listings(any_store, rows, actor="import:small", action="import")
+    assert publish_overlay(any_store, config, NOW) is None  # a range: the rebuild names it
+    publish(any_store, config, NOW)
+    second = _current(config)
+    assert len(second.file.header["since"]["v4"]) == 5
+    transfers.remember(second)
+    got = _ixfr(transfers, first.serial)
+    assert transfers.last[ZONE] == ("ixfr", len(got))
+    assert _owners(got) == _whole_difference(first, second, config) != []
+    assert transfers.whole_zone_diffs == 0 and 0 < transfers.rendered < 200
+
+    hosts = [row(f"198.51.101.{i}") for i in range(5)]
+    bulk.load_listings(any_store, hosts, actor="import:hosts", action="import")
+    assert publish_overlay(any_store, config, NOW) is not None  # hosts only: the overlay
+    third = _current(config)
+    transfers.remember(third)
+    got = _ixfr(transfers, second.serial)
+    assert transfers.last[ZONE] == ("ixfr", len(got)) and len(got) == 4 + 2 * 5  # A, TXT
+    assert _owners(got) == _whole_difference(second, third, config)
+    publish(any_store, config, NOW)
+
+    many = [row(f"198.51.102.{i}") for i in range(bulk.NAMED_MAX + 1)]
+    bulk.load_listings(any_store, many, actor="import:many", action="import")
+    publish(any_store, config, NOW)
+    assert "since" not in _current(config).file.header
