@@ -1,7 +1,7 @@
 """IXFR of a one-entry change on a big zone: CPU to compute it, records sent, records rendered.
 
     python bench/ixfr_change.py --store /tmp/bulk/b1m/store [--work /tmp/ixfr-bench]
-        [--mode overlay|rebuild|policy]
+        [--mode overlay|rebuild|policy|import]
 
 Copies the store folder of ``bench/bulk_pipeline.py`` (its SQLite file, its snapshot, built
 by ``snapshot build``) to WORK, so the original stays as it was; loads the snapshot in a
@@ -11,16 +11,23 @@ the snapshot level: ``overlay`` writes the overlay (serve's path for a one-entry
 code with: run it with ``PYTHONPATH=old/src``). ``policy`` is a policy run instead of the
 one listing: a /24 range and three hosts of one source are listed and the base rebuilt
 first; then one policy transaction drops that source, lists five new hosts and ends five
-listed ones, and a full rebuild follows (its CPU is printed: it names what moved). Then it
-answers the IXFR from the first serial and prints the CPU seconds of that answer
-(``time.process_time``: this process, one thread), the records sent, and the records
-rendered to compute the difference.
+listed ones, and a full rebuild follows (its CPU is printed: it names what moved).
+``import`` is ``reputable import rbldnsd`` of a file of --lines new hosts (5 by default), then
+``reputable snapshot build``, both as subprocesses (so this process holds only what the
+answerer holds); more than store/bulk.py's NAMED_MAX (100) lines are audited as ``*``, a
+change nothing names (every import was, before that limit). Then it answers the IXFR from
+the first serial and prints the CPU seconds of that answer (``time.process_time``: this
+process, one thread), the records sent, the records rendered to compute the difference, and
+this process's RSS before the answer and its peak after.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
+import struct
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,8 +69,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("/tmp/ixfr-bench"))
-    parser.add_argument("--mode", choices=("overlay", "rebuild", "policy"), default="overlay")
+    parser.add_argument(
+        "--mode", choices=("overlay", "rebuild", "policy", "import"), default="overlay"
+    )
     parser.add_argument("--address", default="192.0.2.77")
+    parser.add_argument("--lines", type=int, default=5, help="hosts in the import (--mode import)")
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     shutil.copytree(args.store, args.work, ignore=shutil.ignore_patterns("out", "*.overlay"))
@@ -79,6 +89,12 @@ def main() -> None:
     transfers.remember(first)
     if args.mode == "policy":
         policy_run(store, config)
+        transfers.remember(current(config.snapshot_path))
+        answer_ixfr(transfers, first.serial)
+        store.close()
+        return
+    if args.mode == "import":
+        bulk_import(toml, args.work, args.lines)
         transfers.remember(current(config.snapshot_path))
         answer_ixfr(transfers, first.serial)
         store.close()
@@ -147,22 +163,39 @@ def policy_run(store: Any, config: Any) -> None:
     print(f"rebuild after the policy run: {time.process_time() - cpu:.2f} s CPU", flush=True)
 
 
+def bulk_import(toml: Path, work: Path, lines: int) -> None:
+    """Import *lines* new hosts with ``import rbldnsd`` and rebuild, as an operator would."""
+    data = work / "small.ip4set"
+    hosts = "".join(f"198.51.{100 + i // 256}.{i % 256}\n" for i in range(lines))
+    data.write_text(":127.0.0.2:spam source $\n" + hosts)
+    cli = ["reputable", "--config", str(toml)]
+    for argv in (["import", "rbldnsd", str(data), "--zone", ZONE], ["snapshot", "build"]):
+        began = time.perf_counter()
+        subprocess.run([*cli, *argv], check=True, stdout=subprocess.DEVNULL)
+        print(f"{' '.join(argv[:2])}: {time.perf_counter() - began:.2f} s wall", flush=True)
+
+
 def answer_ixfr(transfers: Transfers, serial: int) -> None:
     """Answer the IXFR from *serial* and print its cost."""
     query = dns.message.make_query(ZONE, dns.rdatatype.IXFR)
     soa = dns.rrset.from_text(ZONE + ".", 0, "IN", "SOA", f"ns. host. {serial} 1 1 1 1")
     query.authority.append(soa)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    stream = getattr(transfers, "stream", transfers.answer)
     wall, cpu = time.perf_counter(), time.process_time()
-    messages = transfers.answer(query.to_wire(), "127.0.0.1")
+    count = 0
+    for message in stream(query.to_wire(), "127.0.0.1"):  # one by one, as the worker sends
+        count += struct.unpack_from(">H", message, 6)[0]
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    count = sum(len(dns.message.from_wire(m, one_rr_per_rrset=True).answer) for m in messages)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     kind, sent = transfers.last[ZONE]
     rendered = getattr(transfers, "rendered", "not counted (code before session 6)")
     whole = getattr(transfers, "whole_zone_diffs", "?")
     print(
         f"IXFR answer: {cpu:.3f} s CPU, {wall:.3f} s wall; {kind} of {sent} records"
         f" ({count} on the wire); records rendered for the difference: {rendered}"
-        f" (whole-zone comparisons: {whole})"
+        f" (whole-zone comparisons: {whole}); peak RSS {rss} MB before the answer,"
+        f" {peak} MB after"
     )
     print(f"load after: {loadavg()}")
 

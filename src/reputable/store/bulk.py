@@ -50,6 +50,10 @@ CACHE_KIB = 128 * 1024  # SQLite page cache during a bulk load (the default is 2
 #: run) instead of merging runs through temporary files. Issue 16 allows 300 MB at 1M
 #: rows (128 MiB is kept there) and 2 GB at 10M.
 CACHE_MAX_KIB = 768 * 1024
+#: A load of at most this many rows writes one audit row per subject, as ``apply`` does for
+#: a batch of this size (store/sqlite.py), so the overlay, a rebuilt base's ``since`` and
+#: IXFR name what it moved; a bigger one writes one row naming ``*`` (compared whole).
+NAMED_MAX = 100
 DEFER_MIN = 50_000  # loads smaller than this keep the indexes up to date row by row
 KEY_INDEX = "listings_unique"  # the (subject, cause, source) key, migration 0023
 KEY_SHARE = 4  # the key is built at the end when the table holds at most 1/KEY_SHARE of the load
@@ -314,9 +318,11 @@ def _sqlite(
                     key = _drop_key(db)
             statement = LISTING_UPSERT if key is None else LISTING_INSERT
             runs = _json_each(db)
+            named: list[tuple[str, str, str]] | None = []  # (subject, cause, reason) while few
             for chunk in _chunks(rows):
                 if isinstance(chunk, tuple):
                     run, subjects = chunk
+                    named = _named(named, run.rows(subjects) if named is not None else ())
                     args = _run_args(run, subjects) if runs else None
                     if args is not None:
                         db.execute(_run_statement(statement, run.tail is not None), args)
@@ -325,6 +331,7 @@ def _sqlite(
                     chunk_rows = list(run.rows(subjects))
                 else:
                     chunk_rows = chunk
+                    named = _named(named, chunk_rows)
                 shared = _shared(statement, chunk_rows)
                 if shared is None:
                     db.executemany(statement, chunk_rows)
@@ -335,10 +342,16 @@ def _sqlite(
                 _build_key(db, key)
             for sql in indexes:
                 db.execute(sql)
-            db.execute(
+            at = datetime.now(UTC).timestamp()
+            audit = (
+                [(at, actor, action, "*", None, f"{count} listings")]
+                if named is None
+                else [(at, actor, action, *row) for row in named]
+            )
+            db.executemany(
                 "INSERT INTO audit (at, actor, action, subject, cause, detail)"
                 " VALUES (?,?,?,?,?,?)",
-                (datetime.now(UTC).timestamp(), actor, action, "*", None, f"{count} listings"),
+                audit,
             )
             db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'serial'")
     finally:
@@ -346,6 +359,20 @@ def _sqlite(
         if rollback:
             _wal_again(db)
     return count
+
+
+def _named(
+    named: list[tuple[str, str, str]] | None, rows: Iterable[Row]
+) -> list[tuple[str, str, str]] | None:
+    """Return *named* with the (subject, cause, reason) of *rows* added, or None once the
+    load holds more than :data:`NAMED_MAX` rows (it is then audited as ``*``)."""
+    if named is None:
+        return None
+    for row in rows:
+        if len(named) >= NAMED_MAX:
+            return None
+        named.append((row[0], row[2], row[3]))
+    return named
 
 
 def _rollback_journal(db: sqlite3.Connection) -> bool:

@@ -20,10 +20,11 @@ from reputable.core.cause import Cause
 from reputable.listings.model import AllowEntry, Batch, Listing
 from reputable.listings.policy import PolicyChanges
 from reputable.publication.dnsbl.transfer import Transfers
-from reputable.publication.exports.zone import records, zone_settings
+from reputable.publication.exports.zone import records, zone_entries, zone_settings
 from reputable.publication.snapshot.overlay import overlay_path, rebuild_since
 from reputable.publication.snapshot.publish import publish, publish_overlay
 from reputable.publication.snapshot.view import Snapshot
+from reputable.store import bulk
 from reputable.store.sqlite import SQLStore
 from reputable.testing import free_port, write_config
 from tests.publication.test_lookup import NOW
@@ -258,3 +259,115 @@ def test_policy_moved_rows_are_kept_a_day_and_older_bases_compare_whole(
     recent = dict(base, built_at=now - 60)
     since = rebuild_since(any_store, recent, serial, NOW)
     assert since is not None and int(IPv4Address("203.0.113.5")) in since["v4"]
+
+
+def _axfr(transfers: Transfers) -> list[dns.rrset.RRset]:
+    query = dns.message.make_query(ZONE, dns.rdatatype.AXFR)
+    messages = transfers.answer(query.to_wire(), "127.0.0.1")
+    parsed = [dns.message.from_wire(m, one_rr_per_rrset=True) for m in messages]
+    return [rr for m in parsed for rr in m.answer]
+
+
+def test_an_unnamed_change_on_a_zone_above_the_bound_is_sent_whole_below_it_compared(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """After a bulk import (nothing names what moved), a zone of more entries than the bound
+    gets its IXFR in AXFR form (RFC 1995 §4): the new SOA first and last, no old SOA after
+    the first, the AXFR's records, and no whole-zone comparison. At the bound, the two
+    states are compared and the difference sent, as before."""
+    config = _big_zone(any_store, tmp_path)
+    transfers = Transfers(config)
+    first = _current(config)
+    transfers.remember(first)
+    settings = zone_settings(config)[0]
+    assert HOSTS < zone_entries(first, settings) < HOSTS + 200  # hosts and range bounds
+    bulk = [_listing(f"198.18.{i // 256}.{i % 256}", "bulk") for i in range(300)]
+    any_store.apply(Batch(listings=tuple(bulk)), actor="cli", action="import")  # audit "*"
+    publish(any_store, config, NOW)
+    second = _current(config)
+    assert "since" not in second.file.header
+    transfers.remember(second)
+    entries = zone_entries(second, settings)
+    assert entries == zone_entries(first, settings) + 300
+
+    transfers.compare_max = entries - 1
+    got = _ixfr(transfers, first.serial)
+    assert got[0].rdtype == got[-1].rdtype == dns.rdatatype.SOA
+    assert got[0][0].serial == got[-1][0].serial == second.serial
+    assert got[1].rdtype != dns.rdatatype.SOA  # AXFR form: no old SOA opens a deletion
+    assert [rr.rdtype for rr in got].count(dns.rdatatype.SOA) == 2
+    assert got == _axfr(transfers)
+    assert transfers.last[ZONE] == ("axfr", len(got))
+    assert transfers.whole_zone_diffs == 0 and transfers.rendered == 0
+
+    transfers.compare_max = entries  # not above the bound: compared, the difference sent
+    got = _ixfr(transfers, first.serial)
+    soas = [rr[0].serial for rr in got if rr.rdtype == dns.rdatatype.SOA]
+    assert soas == [second.serial, first.serial, second.serial, second.serial]
+    assert _owners(got) == _whole_difference(first, second, config) != []
+    assert transfers.last[ZONE] == ("ixfr", len(got)) and len(got) == 4 + 2 * 300
+    assert transfers.whole_zone_diffs == 1
+
+
+def test_a_named_change_on_a_zone_above_the_bound_stays_incremental(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """The bound is for changes nothing names: a one-entry change on a zone far above it is
+    still the difference of a few records."""
+    config = _big_zone(any_store, tmp_path)
+    transfers = Transfers(config)
+    transfers.compare_max = 10
+    base = _current(config)
+    transfers.remember(base)
+    _add(any_store, "192.0.2.9", "new trap hit")
+    assert publish_overlay(any_store, config, NOW) is not None
+    layered = _current(config)
+    transfers.remember(layered)
+    got = _ixfr(transfers, base.serial)
+    assert transfers.last[ZONE] == ("ixfr", len(got)) and 4 < len(got) <= 8
+    assert _owners(got) == _whole_difference(base, layered, config)
+
+
+def test_a_small_bulk_import_names_what_it_moved_and_its_ixfr_stays_incremental(
+    any_store: SQLStore, tmp_path: Path
+) -> None:
+    """An ``import rbldnsd`` of a few rows (store/bulk.py) audits each subject, as ``apply``
+    does for a small batch: the overlay takes it, a rebuild's ``since`` names it, and the
+    IXFR renders those names only, even with the bound below the zone. One more row than
+    NAMED_MAX is audited as ``*``: compared whole (or sent whole above the bound)."""
+    config = _big_zone(any_store, tmp_path)
+    transfers = Transfers(config)
+    transfers.compare_max = 10
+    first = _current(config)
+    transfers.remember(first)
+    now = (NOW - timedelta(hours=1)).timestamp()
+
+    def row(subject: str) -> bulk.Row:
+        return (subject, 4, Cause.SPAM.value, "imported", "rbldnsd", now, None)
+
+    rows = [row(f"198.51.100.{i}") for i in range(5)] + [row("203.0.113.0/28")]
+    bulk.load_listings(any_store, rows, actor="import:small", action="import")
+    assert publish_overlay(any_store, config, NOW) is None  # a range: the rebuild names it
+    publish(any_store, config, NOW)
+    second = _current(config)
+    assert len(second.file.header["since"]["v4"]) == 5
+    transfers.remember(second)
+    got = _ixfr(transfers, first.serial)
+    assert transfers.last[ZONE] == ("ixfr", len(got))
+    assert _owners(got) == _whole_difference(first, second, config) != []
+    assert transfers.whole_zone_diffs == 0 and 0 < transfers.rendered < 200
+
+    hosts = [row(f"198.51.101.{i}") for i in range(5)]
+    bulk.load_listings(any_store, hosts, actor="import:hosts", action="import")
+    assert publish_overlay(any_store, config, NOW) is not None  # hosts only: the overlay
+    third = _current(config)
+    transfers.remember(third)
+    got = _ixfr(transfers, second.serial)
+    assert transfers.last[ZONE] == ("ixfr", len(got)) and len(got) == 4 + 2 * 5  # A, TXT
+    assert _owners(got) == _whole_difference(second, third, config)
+    publish(any_store, config, NOW)
+
+    many = [row(f"198.51.102.{i}") for i in range(bulk.NAMED_MAX + 1)]
+    bulk.load_listings(any_store, many, actor="import:many", action="import")
+    publish(any_store, config, NOW)
+    assert "since" not in _current(config).file.header

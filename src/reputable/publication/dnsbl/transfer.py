@@ -12,8 +12,10 @@ The difference is computed from the names of the changed addresses and ranges on
 overlays' addresses and each new base's ``since`` header, snapshot/overlay.py, which names
 what audited writes, policy runs and expiries moved), so its cost follows the change, not
 the zone; when nothing says what changed (a bulk import, a configuration change, history
-gone), or a domain changed (for the zones holding domains), both zones are rendered and
-compared. AXFRs of one zone and serial that overlap (the secondaries after a NOTIFY, or at
+gone), or a domain changed (for the zones holding domains), a small zone's two states are
+rendered and compared, and a zone above :data:`COMPARE_MAX` entries is sent whole instead
+(RFC 1995 §4: comparing costs two renderings and two sets of records, sending it one shared
+rendering in flat memory). AXFRs of one zone and serial that overlap (the secondaries after a NOTIFY, or at
 start-up) follow one rendering of its messages, bounded in memory (:class:`_Rendering`).
 """
 
@@ -53,16 +55,27 @@ from reputable.publication.exports.zone import (
     records,
     records_at,
     soa_record,
+    zone_entries,
     zone_settings,
 )
 from reputable.publication.settings import PublicationConfig as Config
-from reputable.publication.snapshot.overlay import changed_between
+from reputable.publication.snapshot.overlay import Changed, changed_between
 from reputable.publication.snapshot.view import Snapshot
 
 AXFR: Final = 252
 IXFR: Final = 251
 MESSAGE_BUDGET: Final = 16_000  # bytes of records per message (RFC 5936 §2.2: many per message)
 SHARED_BYTES: Final = 16 << 20  # AXFR message parts one rendering holds for its followers
+#: Entries (exports/zone.zone_entries) above which an IXFR after a change nothing names is
+#: answered with the whole zone (RFC 1995 §4) rather than by comparing both whole zones. The
+#: compare renders both states into sets of records (bench/ixfr_change.py --mode import, after
+#: a five-line `import rbldnsd`): at 1M hosts 48-52 s CPU and the answering process from
+#: 32-44 MB to ~1,050 MB, where the one shared AXFR rendering that replaces it took 24-25 s
+#: and 115-127 MB; at 20k hosts 0.99 s CPU and +30 MB, against 0.56 s and +8 MB. Comparing
+#: always costs ~2x the CPU of sending; up to this bound that stays near a second and tens
+#: of MB, a price worth a 14-record answer instead of the zone's 40k records on the wire and
+#: a secondary's reload; above it the seconds and memory grow with the zone.
+COMPARE_MAX: Final = 20_000
 _KEYS: Final = {"allow", "notify", "history", "keys", "rpz"}
 
 
@@ -241,6 +254,8 @@ class Transfers:
         #: the first (bounded: ``shared_bytes`` held per rendering, docs/transfer.md).
         self._renderings: dict[tuple[str, int], _Rendering] = {}
         self.shared_bytes = SHARED_BYTES
+        #: Above this many entries an unnamed change is sent as the whole zone (tests lower it).
+        self.compare_max = COMPARE_MAX
         self.walks = 0  # whole-zone walks rendered for AXFR (shared ones count once)
 
     wants = staticmethod(is_transfer)
@@ -447,8 +462,25 @@ class Transfers:
             log.info("ixfr_as_axfr", zone=zone.name, client_serial=old, serial=serial)
             yield from self._axfr(query, zone, current, host)
             return
+        key = (zone.name, base.effective_serial, current.effective_serial)
+        changed = (
+            None if key in self._diffs else changed_between(base, current, tuple(self.history))
+        )
+        if key not in self._diffs and _unnamed(changed, zone):
+            entries = max(zone_entries(base, zone), zone_entries(current, zone))
+            if entries > self.compare_max:  # RFC 1995 §4: cheaper whole than compared
+                log.info(
+                    "ixfr_as_axfr",
+                    zone=zone.name,
+                    client_serial=old,
+                    serial=serial,
+                    reason="a change nothing names, on a zone too big to compare",
+                    entries=entries,
+                )
+                yield from self._axfr(query, zone, current, host)
+                return
         self.sent += 1
-        deleted, added = self._difference(base, current, zone)
+        deleted, added = self._difference(base, current, zone, changed)
         log.info("ixfr", zone=zone.name, serial=serial, deleted=len(deleted), added=len(added))
         old_soa = soa_record(zone, base.effective_serial)
         body = [new_soa, old_soa, *deleted, new_soa, *added, new_soa]
@@ -456,14 +488,15 @@ class Transfers:
         yield from self._messages(query, zone, iter(body))
 
     def _difference(
-        self, base: Snapshot, current: Snapshot, zone: ZoneSettings
+        self, base: Snapshot, current: Snapshot, zone: ZoneSettings, changed: Changed | None
     ) -> tuple[list[Record], list[Record]]:
         """Return (deleted, added) records from *base* to *current*, computed once per pair.
 
-        Only the names above the changed addresses are rendered, old and new, when the
-        overlays and bases say which addresses changed; else both whole zones (O(zone)).
-        Several secondaries asking for the same IXFR after a NOTIFY (threads, at once) share
-        one computation instead of each paying it.
+        Only the names above the addresses *changed* names are rendered, old and new, when
+        the overlays and bases say which addresses changed; else both whole zones (O(zone):
+        the caller sends a big zone whole instead, see :data:`COMPARE_MAX`). Several
+        secondaries asking for the same IXFR after a NOTIFY (threads, at once) share one
+        computation instead of each paying it.
         """
         key = (zone.name, base.effective_serial, current.effective_serial)
         with self._lock:
@@ -471,8 +504,9 @@ class Transfers:
         with lock:
             found = self._diffs.get(key)
             if found is None:
-                changed = changed_between(base, current, tuple(self.history))
-                if changed is None or (changed.domains and zone.kind != "ip"):
+                if changed is None:  # it was cached when asked, and dropped since
+                    changed = changed_between(base, current, tuple(self.history))
+                if changed is None or _unnamed(changed, zone):
                     before = {r for r in records(base, zone) if r.rtype != "SOA"}
                     after = {r for r in records(current, zone) if r.rtype != "SOA"}
                     self.whole_zone_diffs += 1
@@ -665,6 +699,12 @@ class _Rendering:
                 return  # everyone is at the oldest part: nothing to drop yet
             self._detached.update(slowest)
             self._cond.notify_all()
+
+
+def _unnamed(changed: Changed | None, zone: ZoneSettings) -> bool:
+    """True when *changed* cannot say which records of *zone* moved (nothing names the change,
+    or a domain changed in a zone holding domains): only both whole zones can tell."""
+    return changed is None or (bool(changed.domains) and zone.kind != "ip")
 
 
 def _not_older(serial: int, ours: int) -> bool:

@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 #: Changed subjects an overlay holds at most; beyond that a full rebuild is cheaper to serve.
 MAX_SUBJECTS: Final = 2000
-#: Audit actions that change exactly the named subject's listings or allowlist entries.
-CHANGES: Final = frozenset({"list", "delist", "allow", "unallow"})
+#: Audit actions that change exactly the named subject's listings or allowlist entries (an
+#: import of a few rows names each, store/bulk.py; a bigger one names ``*``: unnamed).
+CHANGES: Final = frozenset({"list", "delist", "allow", "unallow", "import"})
 #: Audit actions that change no listing (removal requests, API tokens).
 HARMLESS_PREFIXES: Final = ("delist_", "token_")
 #: The policy engine's actor: its transactions also drop and retime listings by source.

@@ -205,6 +205,11 @@ class Snapshot:
             for i in range(len(names))
         ]
 
+    def domain_count(self, *, allow: bool = False) -> int:
+        """Return how many names the domain table of a block or allow zone holds (a table
+        length: no walk)."""
+        return len((self._wldom if allow else self._dom)[0])
+
     def domain_has_children(self, name: str, *, allow: bool = False) -> bool:
         """True when some entry lies strictly below *name* (so *name* is an empty non-terminal)."""
         names = (self._wldom if allow else self._dom)[0]
