@@ -235,9 +235,6 @@ def _completion_for_named_shell(argv: Sequence[str]) -> None:
     with no shell among the ancestors (cron, a Dockerfile's RUN, Ansible, a daemon) it
     failed with "Shell  not supported". Exits when it handled the request.
     """
-    # Where Typer defines them (typer.completion only re-imports them).
-    from typer._completion_shared import get_completion_script, install
-
     for flag in ("--show-completion", "--install-completion"):
         if flag not in argv:
             continue
@@ -245,6 +242,9 @@ def _completion_for_named_shell(argv: Sequence[str]) -> None:
         shell = argv[at + 1] if at + 1 < len(argv) else ""
         if shell not in SHELLS:
             return  # no shell named: Typer detects it
+        # Where Typer defines them (typer.completion only re-imports them).
+        from typer._completion_shared import get_completion_script, install
+
         if flag == "--show-completion":
             script = get_completion_script(
                 prog_name="reputable", complete_var="_REPUTABLE_COMPLETE", shell=shell
