@@ -9,10 +9,15 @@ with the bytes that crossed each link (``ip -s link``, both directions) and the 
 counts serve logged. ``--hosts N`` adds N random IPv4 hosts under ``:127.0.0.2:spam source $``
 (bench/bulk_pipeline.py's file, imported with ``reputable import rbldnsd``): the 1M-host
 zone of docs/scale.md. serve's CPU (user + sys of its process tree, from /proc) is printed
-for the start, the first transfers and the changes. Needs root, iproute2 and nsd.
+for the start, the first transfers and the changes. ``--mirrors N`` runs N NSDs instead of
+three (one at 10M: a second and third would only share the same rendering), and
+``--hosts-file`` takes an rbldnsd file already written (bench/bulk_pipeline.py's, whose
+10M file takes minutes to make). Needs root, iproute2 and nsd.
 
     python bench/transfer_mirrors.py --listings 20000 --changes 20
     python bench/transfer_mirrors.py --listings 3000 --hosts 1000000 --changes 10
+    python bench/transfer_mirrors.py --listings 3000 --mirrors 1 --changes 0 \
+        --hosts-file /tmp/x10m/10000000.ip4set
 """
 
 from __future__ import annotations
@@ -66,6 +71,16 @@ def waiter(host: str, ns: str, name: str, timeout: int) -> subprocess.Popen[str]
     )
 
 
+def first_host(path: Path) -> str:
+    """Return the first host line of the rbldnsd file *path* (the probe the mirrors must answer)."""
+    with path.open() as lines:
+        for line in lines:
+            text = line.strip()
+            if text and text[0].isdigit():
+                return text.split()[0]
+    raise SystemExit(f"error: {path} holds no IPv4 host line; give an rbldnsd ip4set")
+
+
 def main() -> int:
     """Run the benchmark and print one line per change and a summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -73,18 +88,29 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--delay-ms", type=int, default=0, help="netem round trip per link")
     parser.add_argument("--hosts", type=int, default=0, help="random IPv4 hosts added (rbldnsd)")
+    parser.add_argument(
+        "--hosts-file", type=Path, help="an rbldnsd ip4set to import instead of --hosts"
+    )
+    parser.add_argument("--mirrors", type=int, default=3, help="NSD secondaries (1-3)")
     args = parser.parse_args()
+    if not 1 <= args.mirrors <= 3:
+        print("error: --mirrors takes 1, 2 or 3", file=sys.stderr)
+        return 2
+    links = range(1, args.mirrors + 1)
     if os.geteuid() != 0:
         print("error: needs root (network namespaces)", file=sys.stderr)
         return 2
     print("loadavg before:", Path("/proc/loadavg").read_text().strip(), flush=True)
     folder = Path(tempfile.mkdtemp(prefix="reputable-mirrors-"))
     hosts, probe = None, ""
-    if args.hosts:
+    if args.hosts_file is not None:
+        hosts = args.hosts_file.resolve()
+        probe = first_host(hosts)
+    elif args.hosts:
         hosts = folder / "hosts.ip4set"
         probe = make_file(hosts, args.hosts)
     began = time.monotonic()
-    mirrors = start_mirrors(folder, 3, args.listings, args.delay_ms, hosts)
+    mirrors = start_mirrors(folder, args.mirrors, args.listings, args.delay_ms, hosts)
     m = next(mirrors)
     print(f"store, snapshot, serve and NSD started in {time.monotonic() - began:.1f} s", flush=True)
 
@@ -115,17 +141,22 @@ def main() -> int:
             print(f"  a host of the file answered by the mirrors at {at} s after serve answered")
         print(
             f"{args.listings:,} listings + {args.hosts:,} hosts: first transfer (AXFR) of 3 zones"
-            f" to 3 mirrors {time.monotonic() - started:.1f} s after serve answered; serve's CPU"
-            f" meanwhile {serve_cpu() - cpu:.1f} s; link bytes {[link_bytes(n) for n in (1, 2, 3)]}",
+            f" to {args.mirrors} mirror(s) {time.monotonic() - started:.1f} s after serve"
+            f" answered; serve's CPU meanwhile {serve_cpu() - cpu:.1f} s; link bytes"
+            f" {[link_bytes(n) for n in links]}",
             flush=True,
         )
+        if not args.changes:
+            print(f"folder {folder}")
+            print("loadavg after:", Path("/proc/loadavg").read_text().strip())
+            return 0
         cpu = serve_cpu()
         spans: list[float] = []
         per_change_bytes: list[int] = []
         for i in range(args.changes):
             address = f"10.77.{i // 250}.{i % 250 + 1}"
             name = qname(address, m.config.ip_zone.name)
-            before = [link_bytes(n) for n in (1, 2, 3)]
+            before = [link_bytes(n) for n in links]
             began = time.monotonic()
             waiters = [
                 waiter(m.topology.secondary_address(n), ns, name, 300)
@@ -137,11 +168,11 @@ def main() -> int:
             span = max(ats) - began
             spans.append(span)
             time.sleep(0.5)  # the transfer's last messages and NSD's answers settle
-            moved = sum(link_bytes(n) for n in (1, 2, 3)) - sum(before)
+            moved = sum(link_bytes(n) for n in links) - sum(before)
             per_change_bytes.append(moved)
             print(
                 f"  change {i + 1}: list add returned {cli_done:.2f} s, mirrors answered at"
-                f" {', '.join(f'{a - began:.2f}' for a in ats)} s; {moved:,} bytes on the 3 links",
+                f" {', '.join(f'{a - began:.2f}' for a in ats)} s; {moved:,} bytes on the {args.mirrors} link(s)",
                 flush=True,
             )
         log = (folder / "serve.log").read_text(errors="replace")
@@ -151,11 +182,11 @@ def main() -> int:
         ]
         builds = re.findall(r"snapshot_build\S*", log)
         print(
-            f"propagation list add -> all 3 mirrors: median {statistics.median(spans):.2f} s,"
+            f"propagation list add -> all {args.mirrors} mirror(s): median {statistics.median(spans):.2f} s,"
             f" max {max(spans):.2f} s over {len(spans)} changes"
         )
         print(
-            f"bytes per change on the 3 links (NOTIFY, SOA, IXFR, TSIG): median"
+            f"bytes per change on the {args.mirrors} link(s) (NOTIFY, SOA, IXFR, TSIG): median"
             f" {statistics.median(per_change_bytes):,.0f}"
         )
         if ixfr:
