@@ -383,15 +383,7 @@ class Transfers:
                 count += part[0]
                 yield part
 
-        signer = query.keyname if query.had_tsig else None  # verified by answer()
-        key = None if signer is None else self.settings.keyring[signer]
-        ctx: Any = None
-        for unsigned in _assembled(query.id, head, counted()):
-            if key is None:
-                yield unsigned
-            else:
-                signed, ctx = _signed(unsigned, query, key, ctx)
-                yield signed
+        yield from self._signed_each(query, _assembled(query.id, head, counted()))
         self.last[zone.name] = ("axfr", count)
         serial = current.effective_serial
         log.info("axfr", zone=zone.name, serial=serial, client=host, records=count)
@@ -533,16 +525,23 @@ class Transfers:
         Every message is signed, the first with the query's MAC and each later one chained
         to the one before (RFC 8945 §5.3.1), as NSD and dnspython verify them.
         """
-        ctx: Any = None
+        messages = _wire_messages(query.id, query.question[0], zone, iter(body))
+        yield from self._signed_each(query, messages)
+
+    def _signed_each(
+        self, query: dns.message.Message, messages: Iterable[bytes]
+    ) -> Iterator[bytes]:
+        """Yield *messages*, each signed when the query was: the first with the query's MAC,
+        each later one chained to the one before (RFC 8945 §5.3.1)."""
         signer = query.keyname if query.had_tsig else None  # verified by answer()
-        key = None if signer is None else self.settings.keyring[signer]
-        question = query.question[0]
-        for unsigned in _wire_messages(query.id, question, zone, iter(body)):
-            if key is None:
-                yield unsigned
-            else:
-                signed, ctx = _signed(unsigned, query, key, ctx)
-                yield signed
+        if signer is None:
+            yield from messages
+            return
+        key = self.settings.keyring[signer]
+        ctx: Any = None
+        for unsigned in messages:
+            signed, ctx = _signed(unsigned, query, key, ctx)
+            yield signed
 
     def _refuse(self, query: dns.message.Message, why: str, host: str) -> list[bytes]:
         self.refused += 1
